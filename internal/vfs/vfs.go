@@ -1,0 +1,65 @@
+// Package vfs is the file seam of sluice's storage: every byte that segment,
+// index and the engine's catalog put on disk goes through an FS. OS is the
+// real one (pwritev, fdatasync, fallocate, read-only mmap); Mem is an
+// in-memory one for crash tests that keeps only what was synced and can tear
+// the last unsynced write, the way pebble's crashable MemFS does.
+package vfs
+
+import "io/fs"
+
+// FS is the set of file-system operations storage needs.
+type FS interface {
+	// OpenFile opens name with os.OpenFile flags (O_RDWR, O_CREATE, O_EXCL,
+	// O_TRUNC, O_RDONLY are supported by every implementation).
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	// Rename renames oldname to newname, replacing newname if it exists.
+	// It is atomic but not durable until SyncDir of the directory.
+	Rename(oldname, newname string) error
+	// Remove removes a file or an empty directory.
+	Remove(name string) error
+	// RemoveAll removes a path and everything below it.
+	RemoveAll(name string) error
+	// MkdirAll creates a directory and its parents.
+	MkdirAll(name string, perm fs.FileMode) error
+	// ReadDir lists the names in a directory, sorted.
+	ReadDir(name string) ([]string, error)
+	// Stat reports whether name exists and its size.
+	Stat(name string) (fs.FileInfo, error)
+	// SyncDir makes the creations, renames and removals of entries in dir
+	// durable (fsync of the directory).
+	SyncDir(dir string) error
+}
+
+// File is an open file. Offsets are explicit: there is no file position.
+type File interface {
+	// WriteAt writes b at off (pwrite).
+	WriteAt(b []byte, off int64) (int, error)
+	// WritevAt writes the buffers back to back starting at off with one
+	// vectored write (pwritev). It returns the bytes written.
+	WritevAt(bufs [][]byte, off int64) (int, error)
+	// ReadAt reads len(b) bytes at off (pread); io.EOF past the end.
+	ReadAt(b []byte, off int64) (int, error)
+	// Sync makes the data written so far durable (fdatasync).
+	Sync() error
+	// Allocate makes the file at least off+n bytes long with the new space
+	// allocated and reading as zeros (fallocate mode 0; never KEEP_SIZE).
+	Allocate(off, n int64) error
+	// Truncate sets the file's size.
+	Truncate(size int64) error
+	// Size is the file's current size.
+	Size() (int64, error)
+	// Map maps the first length bytes of the file read-only and shared, so
+	// that later writes become visible through it. length may exceed the
+	// file's size; bytes past the end must not be touched.
+	Map(length int) (Mapping, error)
+	// Name is the path the file was opened with.
+	Name() string
+	Close() error
+}
+
+// Mapping is a read-only memory mapping of a file.
+type Mapping interface {
+	// Bytes is the mapped memory. It is valid until Unmap.
+	Bytes() []byte
+	Unmap() error
+}
