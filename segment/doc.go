@@ -1,0 +1,67 @@
+// Package segment is the append-only log of one shard: CRC-framed records in
+// segment files, written with pwritev and fdatasync, read zero-copy through a
+// read-only mmap, indexed sparsely by package index, expired whole segments at
+// a time, and recovered after a crash. It knows nothing of streams.
+//
+// # Frames
+//
+// Every record is one frame. All integers are little-endian; a frame starts
+// 8-byte aligned and is padded with zeros to the next multiple of 8:
+//
+//	 0       4       8               16              24      26      28
+//	+-------+-------+---------------+---------------+-------+-------+-----+------+---------+
+//	| CRC   | len   | seq           | arrival time  | flags | klen  | key | data | padding |
+//	| u32   | u32   | u64           | i64 (Unix ns) | u16   | u16   |     |      | 0..7 B  |
+//	+-------+-------+---------------+---------------+-------+-------+-----+------+---------+
+//	        |<------------------------- len ------------------------------------>|
+//	        |<-------------------- covered by the CRC ---------------------------------->|
+//
+// The fields:
+//
+//   - CRC is the masked CRC-32C (internal/checksum) of everything after
+//     itself: the length field, the header, key, data and the padding.
+//   - len counts the bytes after the length field up to the end of data
+//     (20 + klen + data length); it excludes the padding. A zero length word
+//     means end of data, so zero-filled preallocated space reads as the end
+//     of the log.
+//   - flags bit 0 is FlagEncrypted, bit 1 FlagCompressed (reserved); any
+//     other bit set makes the frame corrupt.
+//   - klen is at most MaxKeyLen and the data at most MaxDataLen; a decoder
+//     rejects larger values before looking at the bytes they describe.
+//
+// # Segment files
+//
+// A shard's directory holds segment files named by the sequence number of
+// their first frame (%020d.seg). A segment file has no header: frames are
+// packed back to back from offset 0, the first one carrying the sequence
+// number in the file name and each next one the previous plus one; the first
+// zero length word (or the end of the file) ends the data. Files grow by
+// fallocate (mode 0) in doubling steps from Options.InitialAllocation up to
+// Options.MaxAllocationStep, so an idle segment costs little disk. A segment
+// is sealed when the next frame would take it past Options.SegmentSize.
+//
+// Beside each sealed segment lies its sparse index X.idx (format in package
+// index) whose trailer records the segment's end position, frame count and
+// last arrival time: opening a sealed segment trusts the trailer and does not
+// scan. The active (last) segment has an .idx only after a clean Close.
+//
+// A clean Close also writes the marker file "CLEAN" (format below) naming the
+// active segment and its checkpoint. Open with a valid marker that agrees with
+// the active segment's .idx does not scan; otherwise it scans the active
+// segment frame by frame and cuts the log at the first frame that fails its
+// bounds, its CRC or sequence continuity. Open removes the marker before it
+// returns, so a later crash forces a scan.
+//
+//	CLEAN marker, 40 bytes, little-endian:
+//	+----------+---------+---------+---------------+-------------+-----------+-----------+
+//	| magic u32| version | unused  | active base   | end u64     | count u32 | CRC u32   |
+//	| "SLCM"   | u16 = 1 | u16 = 0 | u64           | (bytes)     | (frames)  | (masked)  |
+//	+----------+---------+---------+---------------+-------------+-----------+-----------+
+//	followed by: last arrival time i64 before the CRC (see marker.go for offsets);
+//	the CRC covers every byte before it.
+//
+// Removing a segment (retention, Destroy) renames it X.seg.deleted (and its
+// index X.idx.deleted), syncs the directory, and unmaps and unlinks it when
+// the last reader lease on it is released. Open removes leftover *.deleted
+// files.
+package segment
