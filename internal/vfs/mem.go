@@ -1,0 +1,376 @@
+package vfs
+
+import (
+	"io/fs"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Mem is an in-memory, crashable FS for tests, safe for concurrent use.
+//
+// Durability follows a careful reading of POSIX, as on ext4 with
+// data=ordered:
+//   - A file's bytes (and its size) become durable at Sync. Until then they
+//     are readable but lost by Crash.
+//   - A directory entry (a file or directory created, renamed or removed in
+//     dir) becomes durable at SyncDir(dir). That holds for directories made by
+//     MkdirAll too: a new directory survives Crash only once its parent has
+//     been synced.
+//
+// Crash reverts every file and directory to its durable state, the state a
+// power loss leaves; CrashTorn does the same but lets a random prefix of each
+// file's unsynced tail survive, possibly ending in garbage (a torn write).
+// Handles opened before a crash fail with ErrCrashed; mappings made before it
+// keep showing the old bytes.
+//
+// Map returns a slice over the file's backing array, which is allocated with
+// room for the whole mapped length and never moves while mapped, so that
+// readers may read below a published watermark while a writer appends above
+// it, without locks, as they would through a real shared mmap.
+type Mem struct {
+	mu    sync.Mutex // guards root and every directory node's entry maps
+	root  *memNode
+	epoch atomic.Uint64 // incremented by every crash; inodes of older epochs are dead
+}
+
+// NewMem returns an empty Mem holding only the root directory "/" (relative
+// names are resolved against it).
+func NewMem() *Mem {
+	return &Mem{root: newMemDir()}
+}
+
+// memNode is a directory entry's target: a directory or a file.
+type memNode struct {
+	// children are the current entries of a directory; durable the entries as
+	// of its last SyncDir. Both are guarded by Mem.mu. Nil for a file.
+	children map[string]*memNode
+	durable  map[string]*memNode
+	ino      *memInode // nil for a directory
+}
+
+func newMemDir() *memNode {
+	return &memNode{children: map[string]*memNode{}, durable: map[string]*memNode{}}
+}
+
+func (n *memNode) isDir() bool { return n.ino == nil }
+
+// split cleans name and returns its components below the root.
+func split(name string) []string {
+	p := path.Clean("/" + filepath.ToSlash(name))
+	if p == "/" {
+		return nil
+	}
+	return strings.Split(p[1:], "/")
+}
+
+// lookup walks to the node named by parts. Callers hold m.mu.
+func (m *Mem) lookup(op, name string, parts []string) (*memNode, error) {
+	n := m.root
+	for _, part := range parts {
+		if !n.isDir() {
+			return nil, &fs.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
+		}
+		c, ok := n.children[part]
+		if !ok {
+			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+		}
+		n = c
+	}
+	return n, nil
+}
+
+// parent returns the directory holding the last component of name, and that
+// component. Callers hold m.mu.
+func (m *Mem) parent(op, name string) (*memNode, string, error) {
+	parts := split(name)
+	if len(parts) == 0 {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: syscall.EINVAL}
+	}
+	dir, err := m.lookup(op, name, parts[:len(parts)-1])
+	if err != nil {
+		return nil, "", err
+	}
+	if !dir.isDir() {
+		return nil, "", &fs.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
+	}
+	return dir, parts[len(parts)-1], nil
+}
+
+// OpenFile opens or creates a file. Supported flags: O_RDONLY, O_WRONLY,
+// O_RDWR, O_CREATE, O_EXCL, O_TRUNC. A directory cannot be opened.
+func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir, base, err := m.parent("open", name)
+	if err != nil {
+		return nil, err
+	}
+	writable := flag&(os.O_WRONLY|os.O_RDWR) != 0
+	n, ok := dir.children[base]
+	switch {
+	case ok && flag&os.O_CREATE != 0 && flag&os.O_EXCL != 0:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrExist}
+	case ok && n.isDir():
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EISDIR}
+	case !ok && flag&os.O_CREATE == 0:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	case !ok:
+		n = &memNode{ino: &memInode{epoch: m.epoch.Load()}}
+		dir.children[base] = n
+	}
+	f := &memFile{fs: m, ino: n.ino, name: name, writable: writable}
+	if flag&os.O_TRUNC != 0 && writable {
+		if err := f.Truncate(0); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// Rename moves oldname to newname, replacing a file or empty directory at
+// newname. It is durable once both parents have been synced.
+func (m *Mem) Rename(oldname, newname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	odir, obase, err := m.parent("rename", oldname)
+	if err != nil {
+		return err
+	}
+	src, ok := odir.children[obase]
+	if !ok {
+		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrNotExist}
+	}
+	ndir, nbase, err := m.parent("rename", newname)
+	if err != nil {
+		return err
+	}
+	if odir == ndir && obase == nbase {
+		return nil
+	}
+	if src.isDir() && m.contains(src, ndir) {
+		return &fs.PathError{Op: "rename", Path: newname, Err: syscall.EINVAL}
+	}
+	if dst, ok := ndir.children[nbase]; ok {
+		switch {
+		case dst.isDir() && !src.isDir():
+			return &fs.PathError{Op: "rename", Path: newname, Err: syscall.EISDIR}
+		case !dst.isDir() && src.isDir():
+			return &fs.PathError{Op: "rename", Path: newname, Err: syscall.ENOTDIR}
+		case dst.isDir() && len(dst.children) > 0:
+			return &fs.PathError{Op: "rename", Path: newname, Err: syscall.ENOTEMPTY}
+		}
+	}
+	delete(odir.children, obase)
+	ndir.children[nbase] = src
+	return nil
+}
+
+// contains reports whether d is dir or lies below it. Callers hold m.mu.
+func (m *Mem) contains(dir, d *memNode) bool {
+	if dir == d {
+		return true
+	}
+	for _, c := range dir.children {
+		if c.isDir() && m.contains(c, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// Remove removes a file or an empty directory. Open handles and mappings of
+// a removed file keep working.
+func (m *Mem) Remove(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir, base, err := m.parent("remove", name)
+	if err != nil {
+		return err
+	}
+	n, ok := dir.children[base]
+	if !ok {
+		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
+	}
+	if n.isDir() && len(n.children) > 0 {
+		return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
+	}
+	delete(dir.children, base)
+	return nil
+}
+
+// RemoveAll removes name and everything below it; a missing name is not an
+// error. Removing "/" empties the root.
+func (m *Mem) RemoveAll(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	parts := split(name)
+	if len(parts) == 0 {
+		clear(m.root.children)
+		return nil
+	}
+	dir, err := m.lookup("removeall", name, parts[:len(parts)-1])
+	if err != nil {
+		if pe, ok := err.(*fs.PathError); ok && pe.Err == fs.ErrNotExist {
+			return nil
+		}
+		return err
+	}
+	if dir.isDir() {
+		delete(dir.children, parts[len(parts)-1])
+	}
+	return nil
+}
+
+// MkdirAll creates name and any missing parents. Each new directory is an
+// entry of its parent and survives Crash only after SyncDir of that parent.
+func (m *Mem) MkdirAll(name string, perm fs.FileMode) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := m.root
+	for _, part := range split(name) {
+		c, ok := n.children[part]
+		if !ok {
+			c = newMemDir()
+			n.children[part] = c
+		}
+		if !c.isDir() {
+			return &fs.PathError{Op: "mkdir", Path: name, Err: syscall.ENOTDIR}
+		}
+		n = c
+	}
+	return nil
+}
+
+// ReadDir lists the current (not necessarily durable) entries of name, sorted.
+func (m *Mem) ReadDir(name string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookup("readdir", name, split(name))
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: syscall.ENOTDIR}
+	}
+	return slices.Sorted(maps.Keys(n.children)), nil
+}
+
+// Stat reports the current size of a file, or that name is a directory.
+func (m *Mem) Stat(name string) (fs.FileInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	parts := split(name)
+	n, err := m.lookup("stat", name, parts)
+	if err != nil {
+		return nil, err
+	}
+	base := "/"
+	if len(parts) > 0 {
+		base = parts[len(parts)-1]
+	}
+	if n.isDir() {
+		return memInfo{name: base, dir: true}, nil
+	}
+	n.ino.mu.Lock()
+	size := n.ino.size
+	n.ino.mu.Unlock()
+	return memInfo{name: base, size: int64(size)}, nil
+}
+
+// SyncDir makes the current entries of dir durable.
+func (m *Mem) SyncDir(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookup("syncdir", dir, split(dir))
+	if err != nil {
+		return err
+	}
+	if !n.isDir() {
+		return &fs.PathError{Op: "syncdir", Path: dir, Err: syscall.ENOTDIR}
+	}
+	n.durable = maps.Clone(n.children)
+	return nil
+}
+
+// Crash simulates a power loss: every directory reverts to its entries as of
+// its last SyncDir and every file to its bytes as of its last Sync. Handles
+// opened before Crash fail with ErrCrashed from then on.
+func (m *Mem) Crash() { m.crash(nil) }
+
+// CrashTorn is Crash, except that each file keeps a random prefix of the
+// bytes written since its last Sync (from none to all of them), and in about
+// half the cases where some survive, the last 1..512 surviving bytes are
+// replaced by random garbage, as a torn sector would leave them. Garbage only
+// lands inside the range written since the last Sync. rng decides everything,
+// so a fixed seed gives the same outcome for the same history.
+func (m *Mem) CrashTorn(rng *rand.Rand) { m.crash(rng) }
+
+func (m *Mem) crash(rng *rand.Rand) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	epoch := m.epoch.Add(1)
+	r := reverter{epoch: epoch, rng: rng, inodes: map[*memInode]*memInode{}, dirs: map[*memNode]bool{}}
+	m.root = r.dir(m.root)
+}
+
+// reverter rebuilds the durable tree after a crash. inodes maps each old
+// inode to its replacement so that hard links (one inode under two durable
+// names) stay one file; dirs stops at a directory reached twice.
+type reverter struct {
+	epoch  uint64
+	rng    *rand.Rand
+	inodes map[*memInode]*memInode
+	dirs   map[*memNode]bool
+}
+
+func (r *reverter) dir(old *memNode) *memNode {
+	r.dirs[old] = true
+	n := newMemDir()
+	for _, name := range slices.Sorted(maps.Keys(old.durable)) { // sorted: rng use is deterministic
+		c := old.durable[name]
+		if c.isDir() {
+			if r.dirs[c] {
+				continue
+			}
+			c = r.dir(c)
+		} else {
+			ino, ok := r.inodes[c.ino]
+			if !ok {
+				ino = c.ino.revert(r.epoch, r.rng)
+				r.inodes[c.ino] = ino
+			}
+			c = &memNode{ino: ino}
+		}
+		n.children[name] = c
+		n.durable[name] = c
+	}
+	return n
+}
+
+// memInfo is the fs.FileInfo of a Mem file or directory.
+type memInfo struct {
+	name string
+	size int64
+	dir  bool
+}
+
+func (i memInfo) Name() string { return i.name }
+func (i memInfo) Size() int64  { return i.size }
+func (i memInfo) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return i.dir }
+func (i memInfo) Sys() any           { return nil }
