@@ -306,12 +306,13 @@ func (m *Mem) SyncDir(dir string) error {
 // opened before Crash fail with ErrCrashed from then on.
 func (m *Mem) Crash() { m.crash(nil) }
 
-// CrashTorn is Crash, except that each file keeps a random prefix of the
-// bytes written since its last Sync (from none to all of them), and in about
-// half the cases where some survive, the last 1..512 surviving bytes are
-// replaced by random garbage, as a torn sector would leave them. Garbage only
-// lands inside the range written since the last Sync. rng decides everything,
-// so a fixed seed gives the same outcome for the same history.
+// CrashTorn is Crash, except that each file written since its last Sync
+// keeps part of those writes, chosen by rng: in a quarter of the cases none
+// of them, in a quarter all of them, and otherwise a random non-empty prefix
+// of the tail starting at the lowest unsynced offset, whose last 1..512 bytes
+// are replaced by random garbage half the time, as a torn sector leaves them.
+// Garbage lands only inside the range written since the last Sync. A fixed
+// seed gives the same outcome for the same history.
 func (m *Mem) CrashTorn(rng *rand.Rand) { m.crash(rng) }
 
 func (m *Mem) crash(rng *rand.Rand) {

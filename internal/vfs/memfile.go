@@ -109,25 +109,26 @@ func (ino *memInode) revert(epoch uint64, rng *rand.Rand) *memInode {
 	if rng != nil && ino.dirty {
 		lo := min(ino.dirtyLo, len(ino.synced), ino.size)
 		tail := ino.size - lo
-		k := rng.IntN(tail + 1)
-		if k == tail {
-			data = append(data[:0], ino.buf[:ino.size]...) // everything landed
-		} else if lo+k > len(data) {
-			data = append(data, make([]byte, lo+k-len(data))...)
-		}
-		copy(data[lo:lo+k], ino.buf[lo:lo+k])
-		if k > 0 && rng.IntN(2) == 0 {
-			g := 1 + rng.IntN(min(k, 512))
-			for i := lo + k - g; i < lo+k; i++ {
-				data[i] = byte(rng.Uint32())
+		switch r := rng.IntN(4); {
+		case r == 0 || tail == 0:
+			// nothing of the tail reached the disk
+		case r == 1:
+			data = append(data[:0], ino.buf[:ino.size]...) // all of it did
+		default:
+			k := 1 + rng.IntN(tail) // a torn prefix
+			if lo+k > len(data) {
+				data = append(data, make([]byte, lo+k-len(data))...)
+			}
+			copy(data[lo:lo+k], ino.buf[lo:lo+k])
+			if rng.IntN(2) == 0 {
+				g := 1 + rng.IntN(min(k, 512))
+				for i := lo + k - g; i < lo+k; i++ {
+					data[i] = byte(rng.Uint32())
+				}
 			}
 		}
 	}
-	n := &memInode{epoch: epoch, size: len(data), synced: data}
-	n.buf = make([]byte, len(data))
-	copy(n.buf, data)
-	n.synced = append([]byte(nil), data...)
-	return n
+	return &memInode{epoch: epoch, buf: data, size: len(data), synced: append([]byte(nil), data...)}
 }
 
 // memFile is a handle on a memInode.
