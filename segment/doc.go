@@ -52,13 +52,12 @@
 // bounds, its CRC or sequence continuity. Open removes the marker before it
 // returns, so a later crash forces a scan.
 //
-//	CLEAN marker, 40 bytes, little-endian:
-//	+----------+---------+---------+---------------+-------------+-----------+-----------+
-//	| magic u32| version | unused  | active base   | end u64     | count u32 | CRC u32   |
-//	| "SLCM"   | u16 = 1 | u16 = 0 | u64           | (bytes)     | (frames)  | (masked)  |
-//	+----------+---------+---------+---------------+-------------+-----------+-----------+
-//	followed by: last arrival time i64 before the CRC (see marker.go for offsets);
-//	the CRC covers every byte before it.
+//	CLEAN marker, 40 bytes, little-endian; the CRC covers the 36 bytes before it:
+//	 0        4         6          8             16           24                 32          36
+//	+--------+---------+----------+-------------+------------+------------------+-----------+-----------+
+//	| "SLCM" | version | reserved | active base | end        | last time        | count     | CRC       |
+//	|        | u16 = 1 | u16 = 0  | u64         | u64 bytes  | i64 Unix ns      | u32       | u32 masked|
+//	+--------+---------+----------+-------------+------------+------------------+-----------+-----------+
 //
 // Removing a segment (retention, Destroy) renames it X.seg.deleted (and its
 // index X.idx.deleted), syncs the directory, and unmaps and unlinks it when

@@ -1,0 +1,218 @@
+package segment
+
+import (
+	"errors"
+	"sort"
+)
+
+// View is the result of a Read: a run of consecutive published frames of one
+// segment, zero-copy from the segment's mapping.
+//
+// Frames, and everything decoded from them, are valid until Release, which
+// drops the view's lease on the segment; a segment removed meanwhile by
+// retention stays mapped until then.
+type View struct {
+	// Frames are Count frames back to back, exactly as stored: each can be
+	// sent as is and checked by its CRC at the other end.
+	Frames []byte
+	// Count is the number of frames.
+	Count int
+	// First is the sequence number of the first frame (the requested one,
+	// or the oldest retained if that was older); Next is one past the last.
+	First, Next uint64
+	// LastTime is the arrival time of the last frame (0 if Count is 0).
+	LastTime int64
+
+	seg *segment // the leased segment, nil if none
+}
+
+// Release drops the view's lease and empties it. Frames and every Frame
+// decoded from them must not be used afterwards. Release of an empty or
+// released View does nothing.
+func (v *View) Release() {
+	if v.seg != nil {
+		v.seg.release()
+	}
+	*v = View{}
+}
+
+// Iter returns an iterator over the view's frames; it verifies each CRC and
+// does not allocate.
+func (v *View) Iter() FrameIter { return FrameIter{b: v.Frames} }
+
+// Bounds returns the oldest retained sequence number and one past the newest
+// published one; first == next when the log holds no record.
+func (l *Log) Bounds() (first, next uint64) {
+	next = l.pubNext.Load()
+	segs := l.segments()
+	if len(segs) == 0 {
+		return next, next
+	}
+	// A just-expired log may have moved its start past the published
+	// watermark (the records in between were written, expired, and never
+	// published): it is then empty at its new start.
+	first = segs[0].base
+	return first, max(first, next)
+}
+
+// LastTime returns the arrival time of the newest published record, 0 if
+// none was ever written.
+func (l *Log) LastTime() int64 { return l.pubLast.Load() }
+
+// Read fills v with up to maxRecords published frames starting at seq, as
+// one contiguous slice of one segment's mapping: a read stops at the end of
+// a segment, at the published watermark, at maxRecords frames, or before the
+// frame that would take it past maxBytes, but returns at least one frame if
+// one is available even if that frame alone exceeds maxBytes. maxRecords or
+// maxBytes <= 0 means no limit. If seq is older than the oldest retained
+// record, the read starts at the oldest (v.First says where); seq at or past
+// the published end gives an empty view (Count 0, First and Next = seq).
+//
+// v holds a lease on the segment until v.Release; a lease v already held
+// is released first. Read takes no lock: it loads the segment list and the
+// watermark atomically and walks the frames' length fields from the nearest
+// index entry. It returns ErrClosed after Close, and a *CorruptionError if a
+// length field in a stored segment is out of bounds.
+func (l *Log) Read(seq uint64, maxRecords, maxBytes int, v *View) error {
+	v.Release()
+	for {
+		next := l.pubNext.Load()
+		segs := l.segments()
+		if len(segs) == 0 {
+			return ErrClosed
+		}
+		seq = max(seq, segs[0].base)
+		if seq >= next {
+			v.First, v.Next = seq, seq
+			return nil
+		}
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > seq }) - 1
+		s := segs[i]
+		if !s.acquire() {
+			continue // removed under us: the next load of the list no longer has it
+		}
+		err := s.read(seq, next, maxRecords, maxBytes, v)
+		if err != nil || v.Count == 0 {
+			s.release()
+			v.seg = nil
+		}
+		return err
+	}
+}
+
+// read fills v from s, leased by the caller, stopping before sequence number
+// limit.
+func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) error {
+	end, count := unpackPub(s.pub.Load())
+	if avail := s.base + uint64(count); avail < limit {
+		limit = avail
+	}
+	v.First, v.Next = seq, seq
+	if seq >= limit {
+		return nil
+	}
+	data := s.data[:end]
+	rel := uint32(seq - s.base)
+	pos, at := 0, uint32(0)
+	if e, ok := s.idx.LookupSeq(rel); ok {
+		pos, at = int(e.Pos), e.RelSeq
+	}
+	for ; at < rel; at++ {
+		n := frameLen(data[pos:])
+		if n == 0 || pos+n > end {
+			return s.corrupt(pos, "length field out of bounds")
+		}
+		pos += n
+	}
+	if pos+HeaderSize > end || frameSeq(data[pos:]) != seq {
+		return s.corrupt(pos, "frame does not carry the expected sequence number")
+	}
+	start, last := pos, pos
+	want := int(limit - seq)
+	if maxRecords > 0 {
+		want = min(want, maxRecords)
+	}
+	k := 0
+	for k < want {
+		n := frameLen(data[pos:])
+		if n == 0 || pos+n > end {
+			return s.corrupt(pos, "length field out of bounds")
+		}
+		if k > 0 && maxBytes > 0 && pos+n-start > maxBytes {
+			break
+		}
+		last = pos
+		pos += n
+		k++
+	}
+	v.Frames = data[start:pos:pos]
+	v.Count = k
+	v.Next = seq + uint64(k)
+	v.LastTime = frameTime(data[last:])
+	v.seg = s
+	return nil
+}
+
+func (s *segment) corrupt(pos int, msg string) error {
+	return &CorruptionError{Path: s.path, Offset: int64(pos), Err: errors.New(msg)}
+}
+
+// SeekTime returns the sequence number of the first published record whose
+// arrival time is at or after t (Unix ns): the oldest retained if t is older
+// than all of them, one past the newest published (Bounds' next) if none is
+// that recent. It takes no lock.
+func (l *Log) SeekTime(t int64) uint64 {
+retry:
+	next := l.pubNext.Load()
+	segs := l.segments()
+	if len(segs) == 0 {
+		return next
+	}
+	// Segment times are monotonic (an empty segment carries its
+	// predecessor's), so the answer lies in the first segment whose newest
+	// published record is recent enough, or in the next non-empty one.
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].pubLast.Load() >= t })
+	for ; i < len(segs) && segs[i].base < next; i++ {
+		s := segs[i]
+		if !s.acquire() {
+			goto retry // removed under us: the next load of the list no longer has it
+		}
+		seq, ok := s.seekTime(t, next)
+		s.release()
+		if ok {
+			return seq
+		}
+	}
+	return max(next, segs[0].base)
+}
+
+// seekTime finds the first published frame of s with arrival time >= t,
+// stopping before sequence number limit. s is leased by the caller.
+func (s *segment) seekTime(t int64, limit uint64) (uint64, bool) {
+	end, count := unpackPub(s.pub.Load())
+	if avail := s.base + uint64(count); avail < limit {
+		limit = avail
+	}
+	if s.base >= limit {
+		return 0, false
+	}
+	data := s.data[:end]
+	pos, rel := 0, uint32(0)
+	if e, ok := s.idx.LookupTime(t); ok && s.base+uint64(e.RelSeq) < limit {
+		pos, rel = int(e.Pos), e.RelSeq
+	}
+	for seq := s.base + uint64(rel); seq < limit; seq++ {
+		if pos+HeaderSize > end {
+			return 0, false
+		}
+		if frameTime(data[pos:]) >= t {
+			return seq, true
+		}
+		n := frameLen(data[pos:])
+		if n == 0 {
+			return 0, false
+		}
+		pos += n
+	}
+	return 0, false
+}

@@ -1,0 +1,383 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluicedb/sluice/index"
+)
+
+// recover opens the segments in l.dir and brings the log to a consistent
+// state (see Open). It runs before the log is shared, so it takes no lock.
+func (l *Log) recover() (rec Recovery, err error) {
+	fsys := l.opts.FS
+	var opened []*segment
+	defer func() {
+		if err != nil {
+			for _, s := range opened {
+				s.closeForAbort()
+			}
+		}
+	}()
+
+	if _, err := fsys.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
+		if err := fsys.MkdirAll(l.dir, 0o755); err != nil {
+			return rec, err
+		}
+		if err := fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
+			return rec, err
+		}
+	} else if err != nil {
+		return rec, err
+	}
+	names, err := fsys.ReadDir(l.dir)
+	if err != nil {
+		return rec, err
+	}
+
+	// Sort the directory out: leftovers of interrupted removals and atomic
+	// writes go, the marker is read and removed.
+	dirChanged := false
+	var bases []uint64
+	hasIdx := map[uint64]bool{}
+	var cp checkpoint
+	haveCP := false
+	for _, name := range names {
+		path := l.join(name)
+		switch {
+		case strings.HasSuffix(name, deletedExt) || strings.HasSuffix(name, tmpExt):
+			if err := removeIfExists(fsys, path); err != nil {
+				return rec, err
+			}
+			dirChanged = true
+		case name == markerName:
+			if b, err := readFile(fsys, path, markerSize); err == nil {
+				cp, haveCP = unmarshalCheckpoint(b)
+			}
+			if err := removeIfExists(fsys, path); err != nil {
+				return rec, err
+			}
+			dirChanged = true
+		case strings.HasSuffix(name, idxExt):
+			if base, ok := parseSegName(strings.TrimSuffix(name, idxExt) + segExt); ok {
+				hasIdx[base] = true
+			}
+		default:
+			if base, ok := parseSegName(name); ok {
+				bases = append(bases, base) // ReadDir is sorted and names are fixed-width
+			}
+		}
+	}
+	// An .idx without its segment is left from a removal cut short.
+	for base := range hasIdx {
+		if _, ok := findBase(bases, base); !ok {
+			if err := removeIfExists(fsys, l.join(idxName(base))); err != nil {
+				return rec, err
+			}
+			dirChanged = true
+		}
+	}
+
+	if len(bases) == 0 {
+		s, err := l.createSegment(0, 0)
+		if err != nil {
+			return rec, err
+		}
+		opened = append(opened, s)
+		l.install([]*segment{s})
+		return rec, nil
+	}
+
+	// Open the segments in order until the log ends.
+	endAt := len(bases) // index of the first segment file past the end of the log
+	var expect uint64
+	for i, base := range bases {
+		if i > 0 && base != expect {
+			endAt = i // a gap or an overlap: the log ends before this file
+			break
+		}
+		isLast := i == len(bases)-1
+		s, cut, err := l.openSegment(base, isLast, hasIdx[base], haveCP && cp.base == base, cp, &rec)
+		if err != nil {
+			return rec, err
+		}
+		opened = append(opened, s)
+		if cut {
+			dirChanged = true
+		}
+		expect = base + uint64(s.count)
+		if cut && !isLast {
+			endAt = i + 1
+			break
+		}
+	}
+	if rec.RebuiltIndexes > 0 {
+		dirChanged = true
+	}
+
+	// Remove the segments past the end of the log.
+	for _, base := range bases[endAt:] {
+		rec.DroppedFrames += l.countSegmentFrames(base)
+		if err := removeIfExists(fsys, l.join(segName(base))); err != nil {
+			return rec, err
+		}
+		if err := removeIfExists(fsys, l.join(idxName(base))); err != nil {
+			return rec, err
+		}
+		rec.RemovedSegments = append(rec.RemovedSegments, segName(base))
+		dirChanged = true
+	}
+
+	// The last segment is the active one: writable, mapped at the full
+	// segment size, without an .idx on disk (it would go stale with the
+	// first append).
+	active := opened[len(opened)-1]
+	if endAt < len(bases) {
+		if err := l.activate(active, &rec); err != nil {
+			return rec, err
+		}
+	}
+	if err := fsys.Remove(active.idxPath()); err == nil {
+		dirChanged = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return rec, err
+	}
+	for _, s := range opened[:len(opened)-1] {
+		if err := s.f.Close(); err != nil {
+			return rec, fmt.Errorf("close %s: %w", s.path, err)
+		}
+		s.f = nil
+	}
+	if dirChanged {
+		if err := fsys.SyncDir(l.dir); err != nil {
+			return rec, err
+		}
+	}
+	l.install(opened)
+	return rec, nil
+}
+
+// openSegment opens and maps the segment file of base and establishes its
+// valid frames: from its .idx trailer if it is sealed (or the active one of a
+// clean shutdown whose checkpoint it matches), else by scanning. Damage after
+// the valid frames is cut (truncated, fsynced) and reported as cut.
+func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoint, rec *Recovery) (*segment, bool, error) {
+	fsys := l.opts.FS
+	path := l.join(segName(base))
+	f, err := fsys.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, false, err
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	mapLen := size
+	if isLast {
+		mapLen = max(size, l.opts.SegmentSize)
+	}
+	m, err := f.Map(int(mapLen))
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	s := &segment{log: l, base: base, path: path, mapping: m, data: m.Bytes(), f: f, alloc: size}
+	data := s.data[:size]
+
+	if hasIdx && (!isLast || cpHere) {
+		if ix, tail, ok := l.loadIndex(s, data); ok {
+			matches := !isLast || (cp.end == int64(tail.End) && cp.count == tail.Count && cp.lastTime == tail.LastTime)
+			if matches {
+				s.idx, s.end, s.count, s.lastTime = ix, int64(tail.End), tail.Count, tail.LastTime
+				rec.Clean = isLast
+				return s, false, nil
+			}
+		}
+	}
+
+	hint := 0
+	if !isLast {
+		hint = int(size / int64(l.opts.IndexInterval))
+	}
+	s.idx = index.New(l.opts.IndexInterval, hint)
+	r := scanFrames(data, base, s.idx)
+	s.end, s.count, s.lastTime = r.end, r.count, r.lastTime
+	rec.ScannedBytes += r.end
+
+	cut := false
+	if garbage := lastNonZero(data[r.end:]); garbage > 0 {
+		// The first bad frame ends the log: zero everything after it, so
+		// that no stale frame can ever line up behind new appends.
+		rec.TruncatedBytes += int64(garbage)
+		rec.DroppedFrames += countFrames(data[r.end:])
+		if err := f.Truncate(r.end); err != nil {
+			return s, false, fmt.Errorf("truncate %s at %d: %w", path, r.end, err)
+		}
+		if err := f.Sync(); err != nil {
+			return s, false, fmt.Errorf("sync %s: %w", path, err)
+		}
+		s.alloc = r.end
+		cut = true
+	}
+	if !isLast && !cut {
+		l.idxBuf = s.idx.Marshal(l.idxBuf[:0], base, index.Tail{End: uint64(s.end), Count: s.count, LastTime: s.lastTime})
+		if err := writeFileAtomic(fsys, s.idxPath(), l.idxBuf); err != nil {
+			return s, false, fmt.Errorf("rebuild index of %s: %w", path, err)
+		}
+		rec.RebuiltIndexes++
+	}
+	return s, cut, nil
+}
+
+// loadIndex reads and checks the .idx of s against the segment's bytes.
+func (l *Log) loadIndex(s *segment, data []byte) (*index.Index, index.Tail, bool) {
+	b, err := readFile(l.opts.FS, s.idxPath(), int64(len(data))/2+4096)
+	if err != nil {
+		return nil, index.Tail{}, false
+	}
+	ix, hdr, tail, err := index.Unmarshal(b)
+	if err != nil || hdr.Base != s.base || tail.End > uint64(len(data)) || tail.End%Alignment != 0 ||
+		(tail.Count == 0) != (tail.End == 0) || uint64(tail.Count)*uint64(FrameSize(0, 0)) > tail.End {
+		return nil, index.Tail{}, false
+	}
+	if tail.Count > 0 {
+		// Spot-check the first frame and the frame of the last entry.
+		f, _, err := DecodeFrame(data[:tail.End])
+		if err != nil || f.Seq != s.base {
+			return nil, index.Tail{}, false
+		}
+		if e, ok := ix.Last(); ok && uint64(e.Pos) < tail.End {
+			f, _, err := DecodeFrame(data[e.Pos:tail.End])
+			if err != nil || f.Seq != s.base+uint64(e.RelSeq) {
+				return nil, index.Tail{}, false
+			}
+		}
+	}
+	return ix, tail, true
+}
+
+// activate turns s, opened as a sealed segment, into the active one because
+// the log ends with it: mapped at the full segment size, and with any bytes
+// after its frames cut.
+func (l *Log) activate(s *segment, rec *Recovery) error {
+	if garbage := lastNonZero(s.data[s.end:s.alloc]); garbage > 0 {
+		rec.TruncatedBytes += int64(garbage)
+		rec.DroppedFrames += countFrames(s.data[s.end:s.alloc])
+		if err := s.f.Truncate(s.end); err != nil {
+			return fmt.Errorf("truncate %s at %d: %w", s.path, s.end, err)
+		}
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", s.path, err)
+		}
+		s.alloc = s.end
+	}
+	if err := s.mapping.Unmap(); err != nil {
+		return fmt.Errorf("unmap %s: %w", s.path, err)
+	}
+	m, err := s.f.Map(int(max(s.alloc, l.opts.SegmentSize)))
+	if err != nil {
+		return fmt.Errorf("map %s: %w", s.path, err)
+	}
+	s.mapping, s.data = m, m.Bytes()
+	return nil
+}
+
+// install publishes the opened segments and the log's position.
+func (l *Log) install(segs []*segment) {
+	var last int64
+	for _, s := range segs {
+		if s.count == 0 {
+			s.lastTime = last
+		}
+		last = s.lastTime
+		s.refs.Store(1)
+		s.publishAll()
+	}
+	l.active = segs[len(segs)-1]
+	l.next = l.active.base + uint64(l.active.count)
+	l.lastTime = last
+	l.pendNext, l.pendLast = l.next, last
+	l.pubLast.Store(last)
+	l.pubNext.Store(l.next)
+	l.setSegs(segs)
+}
+
+// countSegmentFrames counts the frames of a segment that is being removed.
+func (l *Log) countSegmentFrames(base uint64) int {
+	f, err := l.opts.FS.OpenFile(l.join(segName(base)), os.O_RDONLY, 0)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size == 0 {
+		return 0
+	}
+	m, err := f.Map(int(size))
+	if err != nil {
+		return 0
+	}
+	defer m.Unmap()
+	return countFrames(m.Bytes()[:size])
+}
+
+// createSegment creates, allocates and maps a new empty segment file for
+// base and syncs the directory. lastTime is the arrival time of the log's
+// newest record.
+func (l *Log) createSegment(base uint64, lastTime int64) (*segment, error) {
+	fsys := l.opts.FS
+	path := l.join(segName(base))
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*segment, error) {
+		f.Close()
+		_ = fsys.Remove(path)
+		return nil, err
+	}
+	if err := f.Allocate(0, l.opts.InitialAllocation); err != nil {
+		return fail(fmt.Errorf("allocate %s: %w", path, err))
+	}
+	m, err := f.Map(int(l.opts.SegmentSize))
+	if err != nil {
+		return fail(fmt.Errorf("map %s: %w", path, err))
+	}
+	if err := fsys.SyncDir(l.dir); err != nil {
+		m.Unmap()
+		return fail(err)
+	}
+	s := &segment{
+		log: l, base: base, path: path, mapping: m, data: m.Bytes(),
+		idx: index.New(l.opts.IndexInterval, 0),
+		f:   f, lastTime: lastTime, alloc: l.opts.InitialAllocation,
+	}
+	s.pubLast.Store(lastTime)
+	return s, nil
+}
+
+// closeForAbort releases what a segment holds when Open fails.
+func (s *segment) closeForAbort() {
+	if s.f != nil {
+		_ = s.f.Close()
+		s.f = nil
+	}
+	_ = s.mapping.Unmap()
+}
+
+func idxName(base uint64) string { return strings.TrimSuffix(segName(base), segExt) + idxExt }
+
+// findBase returns the position of base in the sorted bases.
+func findBase(bases []uint64, base uint64) (int, bool) {
+	for i, b := range bases {
+		if b == base {
+			return i, true
+		}
+	}
+	return 0, false
+}

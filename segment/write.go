@@ -1,0 +1,178 @@
+package segment
+
+import (
+	"fmt"
+
+	"github.com/sluicedb/sluice/index"
+)
+
+// Write appends the batch at the tail of the log: one pwritev per segment
+// touched, growing the file by fallocate as needed. A batch that does not
+// fit in the rest of the active segment is split at a frame boundary: the
+// segment is sealed (fdatasync, .idx written through a temp file, fsync,
+// rename), the next segment file is created, named by its first sequence
+// number, and the directory is fsynced. Nothing written is visible to readers
+// until Publish, nor durable until Sync.
+//
+// A batch holding a frame larger than Options.SegmentSize (or a record Add
+// could not encode) fails with ErrFrameTooLarge, and a batch not begun at
+// the log's next sequence number with ErrBatchOutOfOrder; nothing is written
+// and the log stays usable. Any other error is an I/O error: it is sticky,
+// returned by every later Write and Sync. After Close, Write returns
+// ErrClosed.
+func (l *Log) Write(b *Batch) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return ErrClosed
+	case l.err != nil:
+		return l.err
+	case b.err != nil:
+		return b.err
+	case len(b.offs) == 0:
+		return nil
+	case b.first != l.next:
+		return fmt.Errorf("%w: batch starts at %d, log at %d", ErrBatchOutOfOrder, b.first, l.next)
+	case int64(b.maxFrame) > l.opts.SegmentSize:
+		return fmt.Errorf("%w: a %d B frame does not fit in a %d B segment", ErrFrameTooLarge, b.maxFrame, l.opts.SegmentSize)
+	}
+	l.cur = l.cur[:0]
+	for i, n := 0, len(b.offs); i < n; {
+		s := l.active
+		// Take the frames that fit in the rest of the segment.
+		room := int64(b.offs[i]) + l.opts.SegmentSize - s.end // largest frame end that fits, in batch offsets
+		j := i
+		for j < n && int64(b.frameEnd(j)) <= room {
+			j++
+		}
+		if j == i {
+			if err := l.roll(); err != nil {
+				return l.fail(err)
+			}
+			continue
+		}
+		if err := l.writeFrames(s, b, i, j); err != nil {
+			return l.fail(err)
+		}
+		i = j
+	}
+	// Hand the new watermarks to Publish.
+	for _, p := range l.cur {
+		if k := len(l.pend) - 1; k >= 0 && l.pend[k].seg == p.seg {
+			l.pend[k] = p
+		} else {
+			l.pend = append(l.pend, p)
+		}
+	}
+	l.pendNext, l.pendLast = l.next, l.lastTime
+	return nil
+}
+
+// writeFrames writes frames [i, j) of b at the end of s. Callers hold mu.
+func (l *Log) writeFrames(s *segment, b *Batch, i, j int) error {
+	lo, hi := b.offs[i], b.frameEnd(j-1)
+	if need := s.end + int64(hi-lo); need > s.alloc {
+		a := l.opts.growAllocation(s.alloc, need)
+		if err := s.f.Allocate(s.alloc, a-s.alloc); err != nil {
+			return fmt.Errorf("segment: allocate %s to %d B: %w", s.path, a, err)
+		}
+		s.alloc = a
+	}
+	l.iov[0] = b.buf[lo:hi]
+	_, err := s.f.WritevAt(l.iov, s.end)
+	l.iov[0] = nil
+	if err != nil {
+		return fmt.Errorf("segment: write %s at %d: %w", s.path, s.end, err)
+	}
+	seq := b.first + uint64(i)
+	for k := i; k < j; k, seq = k+1, seq+1 {
+		pos := s.end + int64(b.offs[k]-lo)
+		s.idx.MaybeAdd(uint32(seq-s.base), uint32(pos), frameTime(b.buf[b.offs[k]:]))
+	}
+	s.end += int64(hi - lo)
+	s.count += uint32(j - i)
+	s.lastTime = frameTime(b.buf[b.offs[j-1]:])
+	l.next = b.first + uint64(j)
+	l.lastTime = s.lastTime
+	if k := len(l.cur) - 1; k >= 0 && l.cur[k].seg == s {
+		l.cur = l.cur[:k]
+	}
+	l.cur = append(l.cur, pendingPub{seg: s, pub: packPub(s.end, s.count), last: s.lastTime})
+	return nil
+}
+
+// fail makes err sticky. Callers hold mu.
+func (l *Log) fail(err error) error {
+	l.err = err
+	return err
+}
+
+// roll seals the active segment and starts the next one at l.next. Callers
+// hold mu.
+func (l *Log) roll() error {
+	old := l.active
+	if err := l.seal(old); err != nil {
+		return err
+	}
+	s, err := l.createSegment(l.next, l.lastTime)
+	if err != nil {
+		return fmt.Errorf("segment: create segment %d: %w", l.next, err)
+	}
+	s.refs.Store(1)
+	segs := l.segments()
+	l.setSegs(append(segs[:len(segs):len(segs)], s))
+	l.active = s
+	return nil
+}
+
+// seal makes a segment durable and read-only: fdatasync, its .idx written
+// through a temp file (fsynced, renamed; the caller syncs the directory),
+// and the file closed (the mapping stays). Callers hold mu.
+func (l *Log) seal(s *segment) error {
+	if err := s.f.Sync(); err != nil {
+		return fmt.Errorf("segment: sync %s: %w", s.path, err)
+	}
+	l.idxBuf = s.idx.Marshal(l.idxBuf[:0], s.base, index.Tail{End: uint64(s.end), Count: s.count, LastTime: s.lastTime})
+	if err := writeFileAtomic(l.opts.FS, s.idxPath(), l.idxBuf); err != nil {
+		return fmt.Errorf("segment: write index of %s: %w", s.path, err)
+	}
+	if err := s.f.Close(); err != nil {
+		return fmt.Errorf("segment: close %s: %w", s.path, err)
+	}
+	s.f = nil
+	return nil
+}
+
+// Sync makes everything written so far durable: fdatasync of the active
+// segment (sealed segments were synced when sealed). An error is sticky and
+// the sync is never retried. After Close, Sync returns ErrClosed.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.err != nil {
+		return l.err
+	}
+	if err := l.active.f.Sync(); err != nil {
+		return l.fail(fmt.Errorf("segment: sync %s: %w", l.active.path, err))
+	}
+	return nil
+}
+
+// Publish makes every record written so far visible to readers: it stores
+// the segments' watermarks and then the log's, with atomic stores and no
+// lock. Called by the writer goroutine after Write (and, for durable
+// acknowledgements, Sync).
+func (l *Log) Publish() {
+	for i, p := range l.pend {
+		p.seg.pubLast.Store(p.last)
+		p.seg.pub.Store(p.pub)
+		l.pend[i] = pendingPub{}
+	}
+	l.pend = l.pend[:0]
+	l.pubLast.Store(l.pendLast)
+	l.pubNext.Store(l.pendNext)
+}
