@@ -1,0 +1,45 @@
+package ratelimit_test
+
+import (
+	"math"
+	"testing"
+
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+const (
+	kib = 1 << 10
+	mib = 1 << 20
+)
+
+// withinPct fails t unless got is within pct percent of want.
+func withinPct(t *testing.T, what string, got, want, pct float64) {
+	t.Helper()
+	if want == 0 {
+		if got != 0 {
+			t.Errorf("%s = %.1f, want 0", what, got)
+		}
+		return
+	}
+	if dev := math.Abs(got-want) / want * 100; dev > pct {
+		t.Errorf("%s = %.1f, want %.1f ±%.1f%% (off by %.2f%%)", what, got, want, pct, dev)
+	}
+}
+
+func mustBucket(t testing.TB, clock ratelimit.Clock, rate, burst int64) *ratelimit.Bucket {
+	t.Helper()
+	b, err := ratelimit.NewBucket(clock, rate, burst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustShard(t testing.TB, clock ratelimit.Clock, l ratelimit.Limits) *ratelimit.Shard {
+	t.Helper()
+	s, err := ratelimit.NewShard(clock, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
