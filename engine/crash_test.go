@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// crashRecord is the deterministic content of record i of producer p, so the
+// parent can check stored bytes without being told them.
+func crashRecord(p, i int) (key, data []byte) {
+	key = []byte(fmt.Sprintf("p%d-k%d", p, i%7))
+	n := 20 + (i*37+p*11)%3000
+	data = bytes.Repeat([]byte{byte('a' + (i+p)%26)}, n)
+	copy(data, fmt.Sprintf("%d/%d/", p, i))
+	return key, data
+}
+
+// TestCrashChild is the child process of TestCrash_KillDuringDurablePuts. It
+// puts records from several producers in Always mode and prints a line per
+// acknowledged record until it is killed.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv("SLUICE_CRASH_DIR")
+	if dir == "" {
+		t.Skip("run by TestCrash_KillDuringDurablePuts")
+	}
+	q := ratelimit.Unlimited
+	e, err := Open(Options{Dir: dir, Quotas: &q, Durability: Always})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(2)
+	}
+	var out sync.Mutex
+	var wg sync.WaitGroup
+	for p := 0; p < 4; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			recs := make([]PutRecord, 8)
+			res := make([]PutResult, 8)
+			for i := 0; ; {
+				n := 1 + i%len(recs)
+				for j := 0; j < n; j++ {
+					k, d := crashRecord(p, i+j)
+					recs[j] = PutRecord{Key: k, Data: d}
+				}
+				if _, err := e.PutRecords("crash", recs[:n], res[:n]); err != nil {
+					fmt.Println("put:", err)
+					os.Exit(2)
+				}
+				var b strings.Builder
+				for j := 0; j < n; j++ {
+					if res[j].Err != nil {
+						fmt.Println("put:", res[j].Err)
+						os.Exit(2)
+					}
+					fmt.Fprintf(&b, "ack %d %d %d %d\n", p, i+j, res[j].Seq.Shard, res[j].Seq.Seq)
+				}
+				out.Lock()
+				os.Stdout.WriteString(b.String())
+				out.Unlock()
+				i += n
+			}
+		}(p)
+	}
+	wg.Wait()
+}
+
+type ack struct {
+	p, i, shard int
+	seq         uint64
+}
+
+func TestCrash_KillDuringDurablePuts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	q := ratelimit.Unlimited
+	e, err := Open(Options{Dir: dir, Quotas: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.CreateStream(CreateStreamInput{Name: "crash", ShardCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	rng := rand.New(rand.NewPCG(uint64(os.Getpid()), 7))
+	var acked []ack
+	for round := 0; round < 4; round++ {
+		killAfter := 50 + rng.IntN(3000)
+		cmd := exec.Command(exe, "-test.run=^TestCrashChild$", "-test.v=false")
+		cmd.Env = append(os.Environ(), "SLUICE_CRASH_DIR="+dir)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		n := 0
+		var roundAcks []ack
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) != 5 || f[0] != "ack" {
+				t.Fatalf("child said %q", sc.Text())
+			}
+			var a ack
+			a.p, _ = strconv.Atoi(f[1])
+			a.i, _ = strconv.Atoi(f[2])
+			a.shard, _ = strconv.Atoi(f[3])
+			a.seq, _ = strconv.ParseUint(f[4], 10, 64)
+			roundAcks = append(roundAcks, a)
+			if n++; n == killAfter {
+				cmd.Process.Signal(syscall.SIGKILL)
+				break
+			}
+		}
+		// Everything the child printed before it died was acknowledged too.
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if len(f) == 5 {
+				var a ack
+				a.p, _ = strconv.Atoi(f[1])
+				a.i, _ = strconv.Atoi(f[2])
+				a.shard, _ = strconv.Atoi(f[3])
+				a.seq, _ = strconv.ParseUint(f[4], 10, 64)
+				roundAcks = append(roundAcks, a)
+			}
+		}
+		cmd.Wait()
+		if n < killAfter {
+			t.Fatalf("round %d: child exited after %d acknowledgements", round, n)
+		}
+		acked = append(acked, roundAcks...)
+		verifyCrash(t, dir, round, acked)
+	}
+}
+
+// verifyCrash reopens the data directory and checks that every acknowledged
+// record is present, byte-exact, at its acknowledged position, and that every
+// record returned is one some producer wrote.
+func verifyCrash(t *testing.T, dir string, round int, acked []ack) {
+	t.Helper()
+	q := ratelimit.Unlimited
+	e, err := Open(Options{Dir: dir, Quotas: &q})
+	if err != nil {
+		t.Fatalf("round %d: reopen: %v", round, err)
+	}
+	defer e.Close()
+	stored := map[[2]uint64][]byte{}
+	for sh := 0; sh < 3; sh++ {
+		pos, err := e.GetIterator("crash", ShardID(sh), IteratorSpec{Type: TrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, _, _ := readAll(t, e, pos)
+		for i, r := range recs {
+			if r.Seq.Seq != uint64(i) {
+				t.Fatalf("round %d shard %d: record %d has sequence %d", round, sh, i, r.Seq.Seq)
+			}
+			var p, n int
+			if _, err := fmt.Sscanf(string(r.Data), "%d/%d/", &p, &n); err != nil {
+				t.Fatalf("round %d: a stored record is not one the producers wrote: %.40q", round, r.Data)
+			}
+			k, d := crashRecord(p, n)
+			if !bytes.Equal(k, r.Key) || !bytes.Equal(d, r.Data) {
+				t.Fatalf("round %d: record %d/%d stored with different bytes", round, p, n)
+			}
+			stored[[2]uint64{uint64(sh), r.Seq.Seq}] = r.Data
+		}
+	}
+	for _, a := range acked {
+		d, ok := stored[[2]uint64{uint64(a.shard), a.seq}]
+		if !ok {
+			t.Fatalf("round %d: acknowledged record %d/%d (shard %d seq %d) is lost", round, a.p, a.i, a.shard, a.seq)
+		}
+		_, want := crashRecord(a.p, a.i)
+		if !bytes.Equal(d, want) {
+			t.Fatalf("round %d: acknowledged record %d/%d has other bytes at its position", round, a.p, a.i)
+		}
+	}
+}

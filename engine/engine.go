@@ -1,0 +1,371 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// Engine is a set of Kinesis-style streams stored under one data directory.
+// All methods are safe for concurrent use.
+type Engine struct {
+	opts Options
+	fs   vfs.FS
+
+	// mu guards cat, streams and every stream's meta and shard list. Control
+	// operations take it exclusively; the put and read paths never take it:
+	// they find streams through the snapshot below.
+	mu      sync.RWMutex
+	cat     *catalog
+	streams map[string]*stream
+	closed  bool
+
+	// snap is an immutable copy of streams, replaced under mu on every create
+	// and delete, read without locking by puts and reads.
+	snap atomic.Pointer[map[string]*stream]
+
+	// quotaClock drives every shard's quota: the monotonic clock, or
+	// Options.Now when a test injects one.
+	quotaClock ratelimit.Clock
+
+	lock     *dirLock
+	stop     chan struct{} // closed by Close to stop background tasks
+	bg       sync.WaitGroup
+	reshards sync.Mutex // serialises resharding operations across streams
+}
+
+// Open opens (creating if needed) the data directory and every stream in it,
+// recovering each shard's log. Recovery reports are logged.
+func Open(opts Options) (*Engine, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, fs: opts.FS, streams: map[string]*stream{}, stop: make(chan struct{}), quotaClock: ratelimit.SystemClock}
+	if opts.clockInjected {
+		now := opts.Now
+		e.quotaClock = ratelimit.ClockFunc(func() int64 { return now().UnixNano() })
+	}
+	if err := e.fs.MkdirAll(filepath.Join(opts.Dir, "streams"), 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", opts.Dir, err)
+	}
+	if e.fs == vfs.OS {
+		l, err := lockDir(opts.Dir)
+		if err != nil {
+			return nil, err
+		}
+		e.lock = l
+	}
+	cat, err := loadCatalog(e.fs, opts.Dir)
+	if err != nil {
+		e.lock.release()
+		return nil, err
+	}
+	e.cat = cat
+	for _, m := range cat.Streams {
+		st, err := e.openStream(m)
+		if err != nil {
+			e.closeStreams()
+			e.lock.release()
+			return nil, err
+		}
+		e.streams[m.Name] = st
+	}
+	if err := e.removeOrphans(); err != nil {
+		e.opts.Logger.Warn("could not remove leftover stream directories", "err", err)
+	}
+	e.publishSnap()
+	e.bg.Add(1)
+	go e.retentionLoop()
+	return e, nil
+}
+
+// Close stops background work, drains every shard's queue, syncs and closes
+// every log with a clean-shutdown marker. Calls after Close fail with ErrClosed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	e.closed = true
+	e.mu.Unlock()
+	close(e.stop)
+	e.bg.Wait()
+	err := e.closeStreams()
+	e.lock.release()
+	return err
+}
+
+func (e *Engine) closeStreams() error {
+	var errs []error
+	for _, st := range e.streams {
+		if err := st.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) publishSnap() {
+	m := make(map[string]*stream, len(e.streams))
+	for k, v := range e.streams {
+		m[k] = v
+	}
+	e.snap.Store(&m)
+}
+
+// lookup finds an active stream without locking.
+func (e *Engine) lookup(name string) (*stream, error) {
+	st := (*e.snap.Load())[name]
+	if st == nil || st.deleted.Load() {
+		if err := checkStreamName(name); err != nil {
+			return nil, err
+		}
+		return nil, errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", name)
+	}
+	return st, nil
+}
+
+func (e *Engine) streamDir(inc uint32) string {
+	return filepath.Join(e.opts.Dir, "streams", fmt.Sprintf("%010d", inc))
+}
+
+// removeOrphans deletes stream directories that the catalog does not name
+// (left by a crash in the middle of a create or delete).
+func (e *Engine) removeOrphans() error {
+	dir := filepath.Join(e.opts.Dir, "streams")
+	names, err := e.fs.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	live := map[string]bool{}
+	for _, m := range e.cat.Streams {
+		live[fmt.Sprintf("%010d", m.Incarnation)] = true
+	}
+	for _, n := range names {
+		if !live[n] {
+			e.opts.Logger.Info("removing leftover stream directory", "dir", filepath.Join(dir, n))
+			if err := e.fs.RemoveAll(filepath.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return e.fs.SyncDir(dir)
+}
+
+// persist writes the catalog with st's meta replaced by next (or removed if
+// next is nil, or added if st is nil). Called with e.mu held exclusively; the
+// in-memory state changes only after the write succeeded.
+func (e *Engine) persist(name string, next *streamMeta) error {
+	c := &catalog{Version: catalogVersion, LastIncarnation: e.cat.LastIncarnation}
+	found := false
+	for _, m := range e.cat.Streams {
+		if m.Name == name {
+			found = true
+			if next != nil {
+				c.Streams = append(c.Streams, next)
+			}
+			continue
+		}
+		c.Streams = append(c.Streams, m)
+	}
+	if !found && next != nil {
+		c.Streams = append(c.Streams, next)
+		sort.Slice(c.Streams, func(i, j int) bool { return c.Streams[i].Name < c.Streams[j].Name })
+	}
+	if next != nil && next.Incarnation > c.LastIncarnation {
+		c.LastIncarnation = next.Incarnation
+	}
+	if err := storeCatalog(e.fs, e.opts.Dir, c); err != nil {
+		return &Error{Code: CodeInternal, Msg: "persist catalog", Err: err}
+	}
+	e.cat = c
+	return nil
+}
+
+func (e *Engine) now() time.Time { return e.opts.Now() }
+
+// CreateStream creates a stream with its shards. The stream is ACTIVE when
+// CreateStream returns.
+func (e *Engine) CreateStream(in CreateStreamInput) (*StreamInfo, error) {
+	if err := checkStreamName(in.Name); err != nil {
+		return nil, err
+	}
+	switch in.Mode {
+	case "":
+		in.Mode = Provisioned
+	case Provisioned, OnDemand:
+	default:
+		return nil, errorf(CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(in.Mode)))
+	}
+	if in.Mode == OnDemand {
+		in.ShardCount = OnDemandShards
+	}
+	if in.ShardCount < 1 || in.ShardCount > MaxShardsPerStream {
+		return nil, errorf(CodeInvalidArgument, "shard count is %d; it must be between 1 and %d", in.ShardCount, MaxShardsPerStream)
+	}
+	if in.MaxRecordSize == 0 {
+		in.MaxRecordSize = DefaultMaxRecord
+	}
+	if in.MaxRecordSize < 1<<10 || in.MaxRecordSize > MaxMaxRecord {
+		return nil, errorf(CodeValidation, "maximum record size is %d bytes; it must be between 1 KiB and 10 MiB", in.MaxRecordSize)
+	}
+	if in.RetentionHours == 0 {
+		in.RetentionHours = DefaultRetention
+	}
+	if in.RetentionHours < MinRetentionHours || in.RetentionHours > MaxRetentionHours {
+		return nil, errorf(CodeInvalidArgument, "retention period is %d hours; it must be between %d and %d", in.RetentionHours, MinRetentionHours, MaxRetentionHours)
+	}
+	if err := checkTags(in.Tags, 0); err != nil {
+		return nil, err
+	}
+	if in.Quotas != nil {
+		if err := in.Quotas.Validate(); err != nil {
+			return nil, &Error{Code: CodeInvalidArgument, Msg: "quotas", Err: err}
+		}
+	}
+	if in.Durability > None {
+		return nil, errorf(CodeInvalidArgument, "unknown durability mode %d", in.Durability)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if _, ok := e.streams[in.Name]; ok {
+		return nil, errorf(CodeResourceInUse, "Stream %s under account 000000000000 already exists.", in.Name)
+	}
+	now := e.now()
+	inc := uint32(now.Unix())
+	if inc <= e.cat.LastIncarnation {
+		inc = e.cat.LastIncarnation + 1
+	}
+	m := &streamMeta{
+		Name: in.Name, Incarnation: inc, Status: StatusActive, Mode: in.Mode,
+		Created: now.UnixNano(), RetentionHours: in.RetentionHours, MaxRecordSize: in.MaxRecordSize,
+		Durability: in.Durability, Tags: cloneMap(in.Tags), EncryptionType: "NONE",
+	}
+	if in.Quotas != nil {
+		q := *in.Quotas
+		m.Quotas = &q
+	}
+	for i, r := range evenRanges(in.ShardCount) {
+		m.Shards = append(m.Shards, &shardMeta{Index: i, Parent: -1, AdjacentParent: -1, Start: r[0], End: r[1], Created: now.UnixNano()})
+	}
+	m.NextShard = in.ShardCount
+	// Create the logs before the catalog names the stream, so that a stream
+	// in the catalog always has its directories; a crash in between leaves an
+	// orphan directory that the next Open removes.
+	st, err := e.openStream(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.persist(m.Name, m); err != nil {
+		st.destroy()
+		return nil, err
+	}
+	e.streams[m.Name] = st
+	e.publishSnap()
+	return st.info(), nil
+}
+
+// DeleteStream removes a stream and all its data. Readers holding views keep
+// them valid until they release them. With consumers registered it fails
+// unless enforceConsumerDeletion is set.
+func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	st, err := e.lookupLocked(name)
+	if err != nil {
+		return err
+	}
+	if len(st.meta.Consumers) > 0 && !enforceConsumerDeletion {
+		return errorf(CodeResourceInUse, "stream %s has %d registered consumers; deregister them or set EnforceConsumerDeletion", name, len(st.meta.Consumers))
+	}
+	if err := e.persist(name, nil); err != nil {
+		return err
+	}
+	st.deleted.Store(true)
+	delete(e.streams, name)
+	e.publishSnap()
+	st.destroy()
+	return nil
+}
+
+func (e *Engine) lookupLocked(name string) (*stream, error) {
+	st := e.streams[name]
+	if st == nil {
+		if err := checkStreamName(name); err != nil {
+			return nil, err
+		}
+		return nil, errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", name)
+	}
+	return st, nil
+}
+
+// DescribeStream returns a snapshot of a stream, including all its shards
+// (open and closed, until retention removes closed ones).
+func (e *Engine) DescribeStream(name string) (*StreamInfo, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	st, err := e.lookupLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	return st.info(), nil
+}
+
+// ListStreams returns the names of all streams, sorted.
+func (e *Engine) ListStreams() []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	names := make([]string, 0, len(e.streams))
+	for n := range e.streams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Notify returns a channel that is closed when the stream has new data
+// published on any shard after the call, or a shard closes, or the stream is
+// deleted. Check for data after taking the channel, then wait on it.
+func (e *Engine) Notify(pos Position) (<-chan struct{}, error) {
+	st, sh, err := e.shardAt(pos)
+	if err != nil {
+		return nil, err
+	}
+	_ = st
+	return sh.changed(), nil
+}
+
+// Wait blocks until the shard at pos has a record at or after pos.Seq, the
+// shard is closed, the stream is deleted, or ctx is done.
+func (e *Engine) Wait(ctx context.Context, pos Position) error {
+	for {
+		st, sh, err := e.shardAt(pos)
+		if err != nil {
+			return err
+		}
+		ch := sh.changed()
+		if _, next := sh.log.Bounds(); next > pos.Seq || sh.isClosed() || st.deleted.Load() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,577 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+func openTest(t testing.TB, mod func(*Options)) *Engine {
+	t.Helper()
+	q := ratelimit.Unlimited
+	opts := Options{Dir: t.TempDir(), Quotas: &q, RetentionInterval: time.Hour}
+	if mod != nil {
+		mod(&opts)
+	}
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func mustCreate(t testing.TB, e *Engine, name string, shards int) *StreamInfo {
+	t.Helper()
+	si, err := e.CreateStream(CreateStreamInput{Name: name, ShardCount: shards})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return si
+}
+
+func put(t testing.TB, e *Engine, stream, key, data string) PutResult {
+	t.Helper()
+	r, err := e.PutRecord(stream, PutRecord{Key: []byte(key), Data: []byte(data)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// readAll reads a shard from pos until no more records are available now.
+func readAll(t testing.TB, e *Engine, pos Position) ([]Record, Position, *ReadResult) {
+	t.Helper()
+	var out []Record
+	var res ReadResult
+	for {
+		if err := e.Read(pos, 1000, 1<<20, ReadSubscription, &res); err != nil {
+			t.Fatal(err)
+		}
+		it := res.Iter()
+		for r, ok := it.Next(); ok; r, ok = it.Next() {
+			r.Key = bytes.Clone(r.Key)
+			r.Data = bytes.Clone(r.Data)
+			out = append(out, r)
+		}
+		n := res.Records
+		pos = res.Next
+		end := res.ShardEnd
+		if n == 0 || end {
+			final := res
+			res.Release()
+			return out, pos, &final
+		}
+		res.Release()
+	}
+}
+
+func TestCreateStream_Validation(t *testing.T) {
+	e := openTest(t, nil)
+	cases := []struct {
+		in   CreateStreamInput
+		code Code
+	}{
+		{CreateStreamInput{Name: "", ShardCount: 1}, CodeInvalidArgument},
+		{CreateStreamInput{Name: "bad name", ShardCount: 1}, CodeInvalidArgument},
+		{CreateStreamInput{Name: string(make([]byte, 129)), ShardCount: 1}, CodeInvalidArgument},
+		{CreateStreamInput{Name: "s", ShardCount: 0}, CodeInvalidArgument},
+		{CreateStreamInput{Name: "s", ShardCount: 10001}, CodeInvalidArgument},
+		{CreateStreamInput{Name: "s", ShardCount: 1, RetentionHours: 23}, CodeInvalidArgument},
+		{CreateStreamInput{Name: "s", ShardCount: 1, MaxRecordSize: 11 << 20}, CodeValidation},
+	}
+	for _, c := range cases {
+		_, err := e.CreateStream(c.in)
+		if CodeOf(err) != c.code {
+			t.Errorf("CreateStream(%+v) = %v; want %v", c.in, err, c.code)
+		}
+	}
+	mustCreate(t, e, "s", 2)
+	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1}); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second create = %v; want ResourceInUse", err)
+	}
+	si, err := e.CreateStream(CreateStreamInput{Name: "od", Mode: OnDemand})
+	if err != nil || len(si.Shards) != OnDemandShards {
+		t.Fatalf("on-demand stream: %v shards, err %v", si, err)
+	}
+}
+
+func TestStreams_DescribeListDelete(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "b", 3)
+	mustCreate(t, e, "a", 1)
+	if got := e.ListStreams(); fmt.Sprint(got) != "[a b]" {
+		t.Fatalf("ListStreams = %v", got)
+	}
+	si, err := e.DescribeStream("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.Status != StatusActive || len(si.Shards) != 3 || si.RetentionHours != 24 || si.MaxRecordSize != 1<<20 {
+		t.Fatalf("describe: %+v", si)
+	}
+	if err := e.DeleteStream("b", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DescribeStream("b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("describe after delete = %v", err)
+	}
+	if _, err := e.PutRecord("b", PutRecord{Key: []byte("k"), Data: []byte("x")}, ""); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("put after delete = %v", err)
+	}
+}
+
+func TestPut_RoutesByHashKey(t *testing.T) {
+	e := openTest(t, nil)
+	si := mustCreate(t, e, "s", 5)
+	for i := 0; i < 200; i++ {
+		key := fmt.Sprintf("key-%d", i)
+		r := put(t, e, "s", key, "v")
+		h := bigOf(HashPartitionKey([]byte(key)))
+		var want string
+		for _, sh := range si.Shards {
+			if bigOf(sh.HashStart).Cmp(h) <= 0 && h.Cmp(bigOf(sh.HashEnd)) <= 0 {
+				want = sh.ID
+			}
+		}
+		if r.ShardID != want {
+			t.Fatalf("key %s went to %s; its hash %s belongs to %s", key, r.ShardID, h, want)
+		}
+	}
+	// An explicit hash key overrides the partition key.
+	r, err := e.PutRecord("s", PutRecord{Key: []byte("x"), Data: []byte("y"), ExplicitHash: MaxHashKey, HasExplicitHash: true}, "")
+	if err != nil || r.ShardID != si.Shards[4].ID {
+		t.Fatalf("explicit max hash key went to %s (%v)", r.ShardID, err)
+	}
+}
+
+func TestPut_RejectsBadRecordsWholly(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "s", 1)
+	big := make([]byte, 1<<20)
+	cases := []struct {
+		name string
+		recs []PutRecord
+	}{
+		{"empty key", []PutRecord{{Key: []byte("ok"), Data: []byte("1")}, {Key: nil, Data: []byte("x")}}},
+		{"key too long", []PutRecord{{Key: bytes.Repeat([]byte("k"), 257), Data: []byte("x")}}},
+		{"invalid utf8", []PutRecord{{Key: []byte{0xff, 0xfe}, Data: []byte("x")}}},
+		{"record too large", []PutRecord{{Key: []byte("k"), Data: big}}},
+		{"no records", nil},
+		{"too many", make([]PutRecord, 501)},
+	}
+	for _, c := range cases {
+		res := make([]PutResult, len(c.recs))
+		if _, err := e.PutRecords("s", c.recs, res); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("%s: err = %v; want InvalidArgument", c.name, err)
+		}
+	}
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	if recs, _, _ := readAll(t, e, pos); len(recs) != 0 {
+		t.Fatalf("%d records stored by rejected puts", len(recs))
+	}
+}
+
+func TestPut_ConcurrentProducersOrderedWithoutGapsOrDuplicates(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "s", 1)
+	const producers, each = 16, 200
+	var wg sync.WaitGroup
+	acked := make([][]SeqNum, producers)
+	for p := 0; p < producers; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				r, err := e.PutRecord("s", PutRecord{Key: []byte(fmt.Sprint(p)), Data: []byte(fmt.Sprintf("%d/%d", p, i))}, "")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				acked[p] = append(acked[p], r.Seq)
+			}
+		}(p)
+	}
+	wg.Wait()
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	recs, _, _ := readAll(t, e, pos)
+	if len(recs) != producers*each {
+		t.Fatalf("read %d records; want %d", len(recs), producers*each)
+	}
+	next := make([]int, producers)
+	for i, r := range recs {
+		if r.Seq.Seq != uint64(i) {
+			t.Fatalf("record %d has sequence %d: gap or duplicate", i, r.Seq.Seq)
+		}
+		var p, n int
+		fmt.Sscanf(string(r.Data), "%d/%d", &p, &n)
+		if n != next[p] {
+			t.Fatalf("producer %d: record %d read before %d", p, n, next[p])
+		}
+		if acked[p][n] != r.Seq {
+			t.Fatalf("producer %d record %d acknowledged as %v, stored as %v", p, n, acked[p][n], r.Seq)
+		}
+		next[p]++
+	}
+}
+
+func TestPutRecords_PerRecordResultsInOrder(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "s", 4)
+	recs := make([]PutRecord, 500)
+	for i := range recs {
+		recs[i] = PutRecord{Key: []byte(fmt.Sprint("k", i)), Data: []byte(fmt.Sprint(i))}
+	}
+	res := make([]PutResult, len(recs))
+	failed, err := e.PutRecords("s", recs, res)
+	if err != nil || failed != 0 {
+		t.Fatal(failed, err)
+	}
+	for i, r := range res {
+		pos := Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
+		var rr ReadResult
+		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil {
+			t.Fatal(err)
+		}
+		it := rr.Iter()
+		got, ok := it.Next()
+		if !ok || string(got.Data) != fmt.Sprint(i) || got.Seq != r.Seq {
+			t.Fatalf("result %d points at %q (%v)", i, got.Data, ok)
+		}
+		rr.Release()
+	}
+}
+
+func TestIterators_AllTypes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := openTest(t, func(o *Options) { o.Now = clock })
+	mustCreate(t, e, "s", 1)
+	var seqs []SeqNum
+	for i := 0; i < 10; i++ {
+		seqs = append(seqs, put(t, e, "s", "k", fmt.Sprint(i)).Seq)
+		advance(time.Second)
+	}
+	first := func(spec IteratorSpec) string {
+		t.Helper()
+		pos, err := e.GetIterator("s", ShardID(0), spec)
+		if err != nil {
+			t.Fatalf("%+v: %v", spec, err)
+		}
+		recs, _, _ := readAll(t, e, pos)
+		if len(recs) == 0 {
+			return "none"
+		}
+		return string(recs[0].Data)
+	}
+	if got := first(IteratorSpec{Type: TrimHorizon}); got != "0" {
+		t.Errorf("TRIM_HORIZON starts at %s", got)
+	}
+	if got := first(IteratorSpec{Type: Latest}); got != "none" {
+		t.Errorf("LATEST starts at %s", got)
+	}
+	if got := first(IteratorSpec{Type: AtSequenceNumber, Seq: seqs[4].String()}); got != "4" {
+		t.Errorf("AT_SEQUENCE_NUMBER 4 starts at %s", got)
+	}
+	if got := first(IteratorSpec{Type: AfterSequenceNumber, Seq: seqs[4].String()}); got != "5" {
+		t.Errorf("AFTER_SEQUENCE_NUMBER 4 starts at %s", got)
+	}
+	if got := first(IteratorSpec{Type: AtTimestamp, Timestamp: time.Unix(1_800_000_006, 0)}); got != "6" {
+		t.Errorf("AT_TIMESTAMP +6s starts at %s", got)
+	}
+	if got := first(IteratorSpec{Type: AtTimestamp, Timestamp: time.Unix(1_700_000_000, 0)}); got != "0" {
+		t.Errorf("AT_TIMESTAMP before everything starts at %s", got)
+	}
+	if got := first(IteratorSpec{Type: AtTimestamp, Timestamp: time.Unix(1_900_000_000, 0)}); got != "none" {
+		t.Errorf("AT_TIMESTAMP in the future starts at %s", got)
+	}
+	// The shard's own starting sequence number is accepted.
+	si, _ := e.DescribeStream("s")
+	if got := first(IteratorSpec{Type: AtSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
+		t.Errorf("AT the shard's starting sequence number starts at %s", got)
+	}
+	// LATEST then a put: the put is the first record read.
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: Latest})
+	put(t, e, "s", "k", "after-latest")
+	recs, _, _ := readAll(t, e, pos)
+	if len(recs) != 1 || string(recs[0].Data) != "after-latest" {
+		t.Errorf("LATEST then put read %d records", len(recs))
+	}
+	for _, bad := range []IteratorSpec{
+		{Type: "SIDEWAYS"},
+		{Type: AtSequenceNumber},
+		{Type: AtSequenceNumber, Seq: "12"},
+		{Type: AtSequenceNumber, Seq: SeqNum{Incarnation: seqs[0].Incarnation - 1, Seq: 1}.String()},
+		{Type: AtSequenceNumber, Seq: SeqNum{Incarnation: seqs[0].Incarnation, Shard: 3, Seq: 1}.String()},
+		{Type: AtSequenceNumber, Seq: SeqNum{Incarnation: seqs[0].Incarnation, Seq: 1000}.String()},
+		{Type: AtTimestamp},
+	} {
+		if _, err := e.GetIterator("s", ShardID(0), bad); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("GetIterator(%+v) = %v; want InvalidArgument", bad, err)
+		}
+	}
+	if _, err := e.GetIterator("s", ShardID(9), IteratorSpec{Type: Latest}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown shard: %v", err)
+	}
+}
+
+func TestRead_MillisBehindLatest(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	e := openTest(t, func(o *Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	mustCreate(t, e, "s", 1)
+	for i := 0; i < 3; i++ {
+		put(t, e, "s", "k", "v")
+		mu.Lock()
+		now = now.Add(2 * time.Second)
+		mu.Unlock()
+	}
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	var res ReadResult
+	if err := e.Read(pos, 1, 0, ReadSubscription, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.MillisBehind != 4000 {
+		t.Fatalf("one record into three, 2 s apart: MillisBehind = %d; want 4000", res.MillisBehind)
+	}
+	if err := e.Read(res.Next, 10, 0, ReadSubscription, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.MillisBehind != 0 || res.Records != 2 {
+		t.Fatalf("caught up: MillisBehind = %d, records %d", res.MillisBehind, res.Records)
+	}
+	res.Release()
+}
+
+func TestRead_WaitersWokenByCommitWhileWritersRun(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "s", 1)
+	const total = 2000
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: Latest})
+	got := make(chan int, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		n := 0
+		var res ReadResult
+		defer res.Release()
+		for n < total {
+			if err := e.Wait(ctx, pos); err != nil {
+				t.Error(err)
+				break
+			}
+			if err := e.Read(pos, 100, 0, ReadSubscription, &res); err != nil {
+				t.Error(err)
+				break
+			}
+			it := res.Iter()
+			for r, ok := it.Next(); ok; r, ok = it.Next() {
+				if string(r.Data) != fmt.Sprint(n) {
+					t.Errorf("record %d reads %q", n, r.Data)
+				}
+				n++
+			}
+			pos = res.Next
+		}
+		got <- n
+	}()
+	for i := 0; i < total; i++ {
+		put(t, e, "s", "k", fmt.Sprint(i))
+	}
+	if n := <-got; n != total {
+		t.Fatalf("reader saw %d of %d records", n, total)
+	}
+}
+
+func TestReopen_RestoresCatalogAndData(t *testing.T) {
+	dir := t.TempDir()
+	q := ratelimit.Unlimited
+	e, err := Open(Options{Dir: dir, Quotas: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "s", 2)
+	if err := e.AddTags("s", map[string]string{"team": "data"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.IncreaseRetention("s", 48); err != nil {
+		t.Fatal(err)
+	}
+	var acked []PutResult
+	for i := 0; i < 50; i++ {
+		acked = append(acked, put(t, e, "s", fmt.Sprint(i), fmt.Sprint(i)))
+	}
+	if err := e.SplitShard("s", ShardID(0), evenRanges(4)[1][0]); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := e.DescribeStream("s")
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, err = Open(Options{Dir: dir, Quotas: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	after, err := e.DescribeStream("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Tags["team"] != "data" || after.RetentionHours != 48 || len(after.Shards) != 4 || after.Incarnation != before.Incarnation {
+		t.Fatalf("after reopen: %+v", after)
+	}
+	for i := range before.Shards {
+		b, a := before.Shards[i], after.Shards[i]
+		if a.ID != b.ID || a.Closed != b.Closed || a.EndingSeq != b.EndingSeq || a.Parent != b.Parent || a.NextSeq != b.NextSeq {
+			t.Fatalf("shard %d: before %+v after %+v", i, b, a)
+		}
+	}
+	for _, r := range acked {
+		pos := Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
+		var rr ReadResult
+		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
+			t.Fatalf("record %v missing after reopen: %v", r.Seq, err)
+		}
+		rr.Release()
+	}
+}
+
+func TestDeleteAndRecreate_OldSequenceNumbersDoNotResolve(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "s", 1)
+	old := put(t, e, "s", "k", "old")
+	oldPos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	if err := e.DeleteStream("s", false); err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "s", 1)
+	put(t, e, "s", "k", "new")
+	if _, err := e.GetIterator("s", ShardID(0), IteratorSpec{Type: AtSequenceNumber, Seq: old.Seq.String()}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("old sequence number on the new stream: %v", err)
+	}
+	var rr ReadResult
+	if err := e.Read(oldPos, 10, 0, ReadSubscription, &rr); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old position on the new stream: %v", err)
+	}
+}
+
+func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	e := openTest(t, func(o *Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	q := ratelimit.Kinesis
+	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]PutRecord, 500)
+	for i := range recs {
+		recs[i] = PutRecord{Key: []byte("k"), Data: make([]byte, 10)}
+	}
+	res := make([]PutResult, 500)
+	ok := 0
+	for round := 0; round < 3; round++ {
+		failed, err := e.PutRecords("s", recs, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok += 500 - failed
+		for _, r := range res {
+			if r.Err != nil && !errors.Is(r.Err, ErrThroughputExceeded) {
+				t.Fatalf("unexpected per-record error %v", r.Err)
+			}
+		}
+	}
+	if ok != 1000 {
+		t.Fatalf("accepted %d records in the same instant; the burst is 1000", ok)
+	}
+	var m ShardMetrics
+	e.Metrics(func(x ShardMetrics) { m = x })
+	if m.WriteThrottled != 500 || m.IncomingRecords != 1000 {
+		t.Fatalf("metrics: %+v", m)
+	}
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	if recs, _, _ := readAll(t, e, pos); len(recs) != 1000 {
+		t.Fatalf("stored %d records; want only the 1000 accepted", len(recs))
+	}
+	// Unlimited never throttles, from the next request on.
+	if err := e.SetQuotas("s", &ratelimit.Unlimited); err != nil {
+		t.Fatal(err)
+	}
+	if failed, err := e.PutRecords("s", recs, res); err != nil || failed != 0 {
+		t.Fatalf("unlimited: %d failed, %v", failed, err)
+	}
+}
+
+func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	e := openTest(t, func(o *Options) {
+		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		o.SegmentSize = 64 << 10
+	})
+	mustCreate(t, e, "s", 1)
+	data := string(make([]byte, 1000))
+	for i := 0; i < 200; i++ {
+		put(t, e, "s", "k", data)
+	}
+	advance(23 * time.Hour)
+	for i := 0; i < 200; i++ {
+		put(t, e, "s", "k", data)
+	}
+	e.ExpireNow()
+	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	if recs, _, _ := readAll(t, e, pos); len(recs) != 400 {
+		t.Fatalf("nothing is 24 h old yet, but %d of 400 records remain", len(recs))
+	}
+	advance(2 * time.Hour)
+	e.ExpireNow()
+	pos, _ = e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	recs, _, _ := readAll(t, e, pos)
+	if len(recs) < 200 || len(recs) >= 400 {
+		t.Fatalf("after the first 200 expired, %d records remain", len(recs))
+	}
+	cutoff := now.Add(-24 * time.Hour).UnixNano()
+	for _, r := range recs[len(recs)-200:] {
+		if r.Arrival < cutoff {
+			t.Fatalf("an expired record is still returned among the newest")
+		}
+	}
+	old := Position{Stream: "s", Incarnation: pos.Incarnation, Shard: 0, Seq: 0}
+	var rr ReadResult
+	if err := e.Read(old, 1, 0, ReadSubscription, &rr); err != nil {
+		t.Fatal(err)
+	}
+	if rr.Records != 1 || rr.view.First == 0 {
+		t.Fatalf("a read at an expired position must start at the trim horizon (first %d)", rr.view.First)
+	}
+	rr.Release()
+}
+
+func TestDurabilityModes_RecordsReadable(t *testing.T) {
+	for _, d := range []Durability{Always, Interval, None} {
+		t.Run(d.String(), func(t *testing.T) {
+			e := openTest(t, func(o *Options) { o.Durability = d; o.SyncInterval = time.Millisecond })
+			mustCreate(t, e, "s", 1)
+			for i := 0; i < 100; i++ {
+				put(t, e, "s", "k", fmt.Sprint(i))
+			}
+			pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+			if recs, _, _ := readAll(t, e, pos); len(recs) != 100 {
+				t.Fatalf("read %d of 100", len(recs))
+			}
+		})
+	}
+}

@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"crypto/md5"
+	"math/big"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+func bigOf(h HashKey) *big.Int {
+	b := new(big.Int).SetUint64(h.Hi)
+	b.Lsh(b, 64)
+	return b.Or(b, new(big.Int).SetUint64(h.Lo))
+}
+
+func TestHashPartitionKey_MatchesReferenceMD5(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		key := []byte(strconv.FormatUint(rng.Uint64(), 36))
+		sum := md5.Sum(key)
+		want := new(big.Int).SetBytes(sum[:])
+		if got := bigOf(HashPartitionKey(key)); got.Cmp(want) != 0 {
+			t.Fatalf("key %q: hash %s, want %s", key, got, want)
+		}
+	}
+}
+
+func TestHashKey_DecimalRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	cases := []HashKey{{}, {0, 1}, {0, 1e19}, {1, 0}, MaxHashKey, {0, ^uint64(0)}}
+	for i := 0; i < 1000; i++ {
+		cases = append(cases, HashKey{rng.Uint64() >> (rng.Uint64() % 64), rng.Uint64()})
+	}
+	for _, h := range cases {
+		s := h.String()
+		if s != bigOf(h).String() {
+			t.Fatalf("String(%v) = %s, want %s", h, s, bigOf(h))
+		}
+		back, err := ParseHashKey(s)
+		if err != nil || back != h {
+			t.Fatalf("ParseHashKey(%s) = %v, %v; want %v", s, back, err, h)
+		}
+	}
+	if MaxHashKey.String() != "340282366920938463463374607431768211455" {
+		t.Fatalf("MaxHashKey = %s", MaxHashKey)
+	}
+}
+
+func TestParseHashKey_Rejects(t *testing.T) {
+	for _, s := range []string{"", "-1", "01", "1.5", "340282366920938463463374607431768211456", "99999999999999999999999999999999999999999", "12a", " 1"} {
+		if _, err := ParseHashKey(s); err == nil {
+			t.Errorf("ParseHashKey(%q) succeeded; want an error", s)
+		}
+	}
+}
+
+func TestEvenRanges_CoverTheSpace(t *testing.T) {
+	for n := 1; n <= 37; n++ {
+		r := evenRanges(n)
+		if r[0][0] != (HashKey{}) || r[n-1][1] != MaxHashKey {
+			t.Fatalf("n=%d: ranges do not span the space: %v..%v", n, r[0][0], r[n-1][1])
+		}
+		for i := 1; i < n; i++ {
+			if r[i-1][1].Inc() != r[i][0] {
+				t.Fatalf("n=%d: gap or overlap between range %d and %d", n, i-1, i)
+			}
+		}
+	}
+	// Kinesis's own split of a 4-shard stream.
+	if got := evenRanges(4)[0][1].String(); got != "85070591730234615865843651857942052863" {
+		t.Fatalf("first of 4 ranges ends at %s", got)
+	}
+}
+
+func TestSeqNum_DecimalOrderMatchesRecordOrder(t *testing.T) {
+	prev := new(big.Int)
+	for _, seq := range []uint64{0, 1, 9, 10, 99, 1 << 32, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		s := SeqNum{Incarnation: 1764240000, Shard: 7, Seq: seq}
+		str := s.String()
+		v, ok := new(big.Int).SetString(str, 10)
+		if !ok || v.Cmp(prev) <= 0 {
+			t.Fatalf("sequence %d formats as %s, not above the previous", seq, str)
+		}
+		prev = v
+		back, err := ParseSeqNum(str)
+		if err != nil || back != s {
+			t.Fatalf("ParseSeqNum(%s) = %v, %v", str, back, err)
+		}
+	}
+	if _, err := ParseSeqNum("12345"); err == nil {
+		t.Fatal("a number without an incarnation parsed as a sequence number")
+	}
+}
+
+func TestShardID_Format(t *testing.T) {
+	if ShardID(7) != "shardId-000000000007" {
+		t.Fatal(ShardID(7))
+	}
+	for _, bad := range []string{"", "shardId-", "shardId-x", "shardId-0000000000001"} {
+		if _, err := ParseShardID(bad); err == nil {
+			t.Errorf("ParseShardID(%q) succeeded", bad)
+		}
+	}
+	if n, err := ParseShardID("shardId-000000000042"); err != nil || n != 42 {
+		t.Fatal(n, err)
+	}
+}

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// Durability says when a put is acknowledged.
+type Durability uint8
+
+const (
+	// DurabilityDefault (the zero value, only in per-stream settings) means
+	// "use the server's mode".
+	DurabilityDefault Durability = iota
+	// Always acknowledges after fdatasync: a put survives a process crash and
+	// a power loss. Readers see only synced records.
+	Always
+	// Interval acknowledges after the write and syncs in the background every
+	// Options.SyncInterval: a crash of the machine may lose that window.
+	Interval
+	// None leaves syncing to the OS: a put survives a process crash, not a
+	// power loss.
+	None
+)
+
+var durabilityNames = [...]string{"", "always", "interval", "none"}
+
+func (d Durability) String() string {
+	if int(d) < len(durabilityNames) {
+		return durabilityNames[d]
+	}
+	return fmt.Sprintf("Durability(%d)", d)
+}
+
+// ParseDurability parses "always", "interval" or "none".
+func ParseDurability(s string) (Durability, error) {
+	for i, n := range durabilityNames {
+		if n == s && i != 0 {
+			return Durability(i), nil
+		}
+	}
+	return 0, errorf(CodeInvalidArgument, "durability %q is not one of always, interval, none", clip(s))
+}
+
+// MarshalText writes the mode's name.
+func (d Durability) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads a mode's name; the empty string is DurabilityDefault.
+func (d *Durability) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*d = DurabilityDefault
+		return nil
+	}
+	v, err := ParseDurability(string(b))
+	if err != nil {
+		return err
+	}
+	*d = v
+	return nil
+}
+
+// Options configures an Engine. Zero fields take the documented defaults.
+type Options struct {
+	// Dir is the data directory. Required.
+	Dir string
+	// FS is the file system; default vfs.OS. Tests use a crashable vfs.Mem.
+	FS vfs.FS
+	// Durability is the server-wide acknowledgement mode; default Always.
+	Durability Durability
+	// SyncInterval is how often Interval mode syncs; default 50 ms.
+	SyncInterval time.Duration
+	// Quotas are the limits given to streams that set none; default
+	// ratelimit.Kinesis. ratelimit.Unlimited turns quotas off.
+	Quotas *ratelimit.Limits
+	// SegmentSize is the size at which a shard's segment is sealed; default
+	// 128 MiB. Smaller segments let retention free space in finer steps.
+	SegmentSize int64
+	// QueueDepth bounds each shard's submission queue (requests, not records);
+	// default 1024. A full queue blocks producers (backpressure).
+	QueueDepth int
+	// MaxBatchBytes bounds the encoded bytes one group commit writes; default
+	// 4 MiB. Larger batches amortise an fdatasync over more records but hold
+	// early requests longer.
+	MaxBatchBytes int
+	// RetentionInterval is how often expired segments are removed; default 1 min.
+	RetentionInterval time.Duration
+	// Now is the clock; default time.Now. Tests inject one to expire data.
+	Now func() time.Time
+	// Logger receives recovery reports and background errors; default slog.Default().
+	Logger *slog.Logger
+	// OnSync, if set, is called by shard writers after every fdatasync with
+	// its latency (for the server's fsync histogram). It must be cheap.
+	OnSync func(time.Duration)
+
+	clockInjected bool
+}
+
+func (o *Options) setDefaults() error {
+	if o.Dir == "" {
+		return fmt.Errorf("engine: Options.Dir is empty; set the data directory")
+	}
+	if o.FS == nil {
+		o.FS = vfs.OS
+	}
+	if o.Durability == DurabilityDefault {
+		o.Durability = Always
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = 50 * time.Millisecond
+	}
+	if o.Quotas == nil {
+		q := ratelimit.Kinesis
+		o.Quotas = &q
+	}
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = 128 << 20
+	}
+	if o.QueueDepth <= 0 {
+		o.QueueDepth = 1024
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 4 << 20
+	}
+	if o.RetentionInterval <= 0 {
+		o.RetentionInterval = time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	} else {
+		o.clockInjected = true
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}

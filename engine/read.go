@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"github.com/sluicedb/sluice/segment"
+)
+
+// Read limits, as Kinesis GetRecords has them.
+const (
+	MaxReadRecords = 10000
+	MaxReadBytes   = 10 << 20
+)
+
+// shardAt resolves a position to its stream and shard.
+func (e *Engine) shardAt(pos Position) (*stream, *shard, error) {
+	st, err := e.lookup(pos.Stream)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.inc != pos.Incarnation {
+		return nil, nil, errorf(CodeResourceNotFound,
+			"the position is for an earlier stream named %s, which was deleted", pos.Stream)
+	}
+	sh := st.shard(pos.Shard)
+	if sh == nil {
+		return nil, nil, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", ShardID(pos.Shard), pos.Stream)
+	}
+	return st, sh, nil
+}
+
+// GetIterator returns the position where reading shardID of a stream starts
+// according to spec.
+func (e *Engine) GetIterator(name, shardID string, spec IteratorSpec) (Position, error) {
+	st, err := e.lookup(name)
+	if err != nil {
+		return Position{}, err
+	}
+	idx, err := ParseShardID(shardID)
+	if err != nil {
+		return Position{}, err
+	}
+	sh := st.shard(idx)
+	if sh == nil {
+		return Position{}, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", clip(shardID), name)
+	}
+	pos := Position{Stream: name, Incarnation: st.inc, Shard: idx}
+	first, next := sh.log.Bounds()
+	switch spec.Type {
+	case TrimHorizon:
+		pos.Seq = first
+	case Latest:
+		pos.Seq = next
+	case AtSequenceNumber, AfterSequenceNumber:
+		if spec.Seq == "" {
+			return Position{}, errorf(CodeInvalidArgument, "StartingSequenceNumber is required for %s", spec.Type)
+		}
+		sn, err := ParseSeqNum(spec.Seq)
+		if err != nil {
+			return Position{}, err
+		}
+		if sn.Incarnation != st.inc {
+			return Position{}, errorf(CodeInvalidArgument,
+				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is invalid: it belongs to an earlier stream of the same name",
+				spec.Seq, sh.id, name)
+		}
+		if int(sn.Shard) != idx {
+			return Position{}, errorf(CodeInvalidArgument,
+				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is invalid because it did not come from this shard",
+				spec.Seq, sh.id, name)
+		}
+		pos.Seq = sn.Seq
+		if spec.Type == AfterSequenceNumber {
+			pos.Seq++
+		}
+		if limit := sh.limitSeq(next); pos.Seq > limit {
+			if spec.Type == AfterSequenceNumber && limit == 0 && sn.Seq == 0 {
+				// After the starting (and, if closed, ending) sequence
+				// number of a shard that never held a record.
+				pos.Seq = 0
+			} else {
+				return Position{}, errorf(CodeInvalidArgument,
+					"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is beyond the newest record of the shard",
+					spec.Seq, sh.id, name)
+			}
+		}
+	case AtTimestamp:
+		if spec.Timestamp.IsZero() {
+			return Position{}, errorf(CodeInvalidArgument, "Timestamp is required for AT_TIMESTAMP")
+		}
+		pos.Seq = sh.log.SeekTime(spec.Timestamp.UnixNano())
+	default:
+		return Position{}, errorf(CodeInvalidArgument,
+			"shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", clip(string(spec.Type)))
+	}
+	return pos, nil
+}
+
+// limitSeq is the highest position a reader may stand at: one past the last
+// record (the end of a closed shard, or the published tip).
+func (sh *shard) limitSeq(next uint64) uint64 {
+	if sh.isClosed() {
+		if end := sh.endSeq.Load(); end > next {
+			return end
+		}
+	}
+	return next
+}
+
+// ReadResult is the outcome of a Read. Its records are views into the
+// shard's mapped segment: they stay valid until Release.
+type ReadResult struct {
+	view  segment.View
+	inc   uint32
+	shard uint32
+
+	// Records and Bytes count what the read returned (Bytes: keys + data).
+	Records int
+	Bytes   int
+	// Next is where the following read starts; meaningless when ShardEnd.
+	Next Position
+	// ShardEnd is set when the shard is closed and this read reached its
+	// end: there is nothing more to read here; continue with ChildShards.
+	ShardEnd    bool
+	ChildShards []ShardInfo
+	// MillisBehind is how far the end of this read is behind the shard's
+	// newest record, in milliseconds (0 when caught up).
+	MillisBehind int64
+}
+
+// Release drops the read's hold on the segment. The records must not be used
+// afterwards. It is safe to call more than once.
+func (r *ReadResult) Release() {
+	r.view.Release()
+	r.view = segment.View{}
+}
+
+// Frames returns the records as the stored frames themselves (segment
+// format), for front doors that send them on unchanged. Valid until Release.
+func (r *ReadResult) Frames() []byte { return r.view.Frames }
+
+// Record is one record of a read. Key and Data alias the mapped segment.
+type Record struct {
+	Seq     SeqNum
+	Arrival int64 // Unix nanoseconds
+	Flags   uint16
+	Key     []byte
+	Data    []byte
+}
+
+// RecordIter walks the records of a ReadResult without allocating.
+type RecordIter struct {
+	it         segment.FrameIter
+	inc, shard uint32
+}
+
+// Iter returns an iterator over the read's records.
+func (r *ReadResult) Iter() RecordIter {
+	return RecordIter{it: r.view.Iter(), inc: r.inc, shard: r.shard}
+}
+
+// Next returns the next record, or false at the end.
+func (it *RecordIter) Next() (Record, bool) {
+	f, ok := it.it.Next()
+	if !ok {
+		return Record{}, false
+	}
+	return Record{
+		Seq:     SeqNum{Incarnation: it.inc, Shard: it.shard, Seq: f.Seq},
+		Arrival: f.Time, Flags: f.Flags, Key: f.Key, Data: f.Data,
+	}, true
+}
+
+// Read reads up to maxRecords records (at most MaxReadRecords) and about
+// maxBytes bytes (at least one record if any is available) from pos. res is
+// reset first; call res.Release when done with the records. A position older
+// than the shard's retained records starts at the oldest one. A ReadPolling
+// read counts against the shard's read quota and fails as a whole, returning
+// nothing, with CodeThroughputExceeded when over it.
+func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res *ReadResult) error {
+	res.Release()
+	*res = ReadResult{}
+	st, sh, err := e.shardAt(pos)
+	if err != nil {
+		return err
+	}
+	if maxRecords <= 0 || maxRecords > MaxReadRecords {
+		maxRecords = MaxReadRecords
+	}
+	if maxBytes <= 0 || maxBytes > MaxReadBytes {
+		maxBytes = MaxReadBytes
+	}
+	if kind == ReadPolling && !sh.quota.BeginRead() {
+		sh.m.readThrottled.Add(1)
+		return errorf(CodeThroughputExceeded, "Rate exceeded for shard %s in stream %s under account 000000000000.", sh.id, st.name)
+	}
+	// Read the closed flag before the bounds: a shard that is closed has
+	// published everything it ever will.
+	closed := sh.isClosed()
+	if err := sh.log.Read(pos.Seq, maxRecords, maxBytes, &res.view); err != nil {
+		if kind == ReadPolling {
+			sh.quota.EndRead(0)
+		}
+		return &Error{Code: CodeInternal, Msg: "read shard " + sh.id, Err: err}
+	}
+	res.inc, res.shard = st.inc, uint32(sh.index)
+	res.Records = res.view.Count
+	next := pos.Seq
+	if res.view.Count > 0 || res.view.Next > next {
+		next = res.view.Next
+	}
+	var lastTime int64
+	it := res.view.Iter()
+	for f, ok := it.Next(); ok; f, ok = it.Next() {
+		res.Bytes += len(f.Key) + len(f.Data)
+		lastTime = f.Time
+	}
+	if kind == ReadPolling {
+		sh.quota.EndRead(res.Bytes)
+	}
+	res.Next = Position{Stream: pos.Stream, Incarnation: st.inc, Shard: sh.index, Seq: next}
+	_, tip := sh.log.Bounds()
+	if next < tip {
+		behind := (sh.log.LastTime() - lastTime) / 1e6
+		if res.Records == 0 || behind < 0 {
+			behind = 0
+		}
+		res.MillisBehind = behind
+	}
+	if closed && next >= sh.endSeq.Load() {
+		res.ShardEnd = true
+		res.ChildShards = e.children(st, sh.index)
+	}
+	sh.m.outRecords.Add(uint64(res.Records))
+	sh.m.outBytes.Add(uint64(res.Bytes))
+	sh.m.iteratorAge.Store(res.MillisBehind)
+	return nil
+}
+
+// children lists the shards created from shard index by a split or merge.
+func (e *Engine) children(st *stream, index int) []ShardInfo {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var out []ShardInfo
+	for _, sm := range st.meta.Shards {
+		if sm.Parent == index || sm.AdjacentParent == index {
+			out = append(out, st.shardInfo(sm))
+		}
+	}
+	return out
+}
+
+// ShardEnd reports whether pos is at the end of a closed shard, and if so the
+// shard's children.
+func (e *Engine) ShardEnd(pos Position) (bool, []ShardInfo, error) {
+	st, sh, err := e.shardAt(pos)
+	if err != nil {
+		return false, nil, err
+	}
+	if sh.isClosed() && pos.Seq >= sh.endSeq.Load() {
+		return true, e.children(st, sh.index), nil
+	}
+	return false, nil, nil
+}

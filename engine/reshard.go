@@ -1,0 +1,302 @@
+package engine
+
+import "sort"
+
+// childSpec is a shard a reshard creates.
+type childSpec struct {
+	start, end             HashKey
+	parent, adjacentParent int
+}
+
+// SplitShard closes shardID and opens two children that divide its hash key
+// range at newStart: [start, newStart-1] and [newStart, end]. The parent
+// stays readable until retention removes it; writes go to the children from
+// the moment SplitShard returns.
+func (e *Engine) SplitShard(name, shardID string, newStart HashKey) error {
+	e.reshards.Lock()
+	defer e.reshards.Unlock()
+	idx, err := ParseShardID(shardID)
+	if err != nil {
+		return err
+	}
+	e.mu.RLock()
+	st, sm, err := e.openShardMeta(name, idx)
+	var spec [2]childSpec
+	if err == nil {
+		if newStart.Cmp(sm.Start) <= 0 || newStart.Cmp(sm.End) > 0 {
+			err = errorf(CodeInvalidArgument,
+				"NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account 000000000000 is not within the shard's range [%s, %s] or equals its starting hash key",
+				newStart, shardID, name, sm.Start.Inc(), sm.End)
+		}
+		spec = [2]childSpec{
+			{start: sm.Start, end: newStart.Dec(), parent: idx, adjacentParent: -1},
+			{start: newStart, end: sm.End, parent: idx, adjacentParent: -1},
+		}
+	}
+	e.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return e.reshard(st, []int{idx}, spec[:])
+}
+
+// MergeShards closes two shards with adjacent hash key ranges and opens one
+// child covering both, whose parent is shardID and adjacent parent adjacentID.
+func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
+	e.reshards.Lock()
+	defer e.reshards.Unlock()
+	a, err := ParseShardID(shardID)
+	if err != nil {
+		return err
+	}
+	b, err := ParseShardID(adjacentID)
+	if err != nil {
+		return err
+	}
+	e.mu.RLock()
+	st, am, err := e.openShardMeta(name, a)
+	var bm *shardMeta
+	if err == nil {
+		_, bm, err = e.openShardMeta(name, b)
+	}
+	var spec childSpec
+	if err == nil {
+		switch {
+		case a == b:
+			err = errorf(CodeInvalidArgument, "cannot merge shard %s with itself", shardID)
+		case am.End.Inc() == bm.Start && am.End != MaxHashKey:
+			spec = childSpec{start: am.Start, end: bm.End, parent: a, adjacentParent: b}
+		case bm.End.Inc() == am.Start && bm.End != MaxHashKey:
+			spec = childSpec{start: bm.Start, end: am.End, parent: a, adjacentParent: b}
+		default:
+			err = errorf(CodeInvalidArgument,
+				"shards %s and %s in stream %s under account 000000000000 are not adjacent: their hash key ranges do not touch", shardID, adjacentID, name)
+		}
+	}
+	e.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return e.reshard(st, []int{a, b}, []childSpec{spec})
+}
+
+// UpdateShardCount rescales a stream to target open shards of equal hash key
+// ranges (UNIFORM_SCALING), between half and double the current open count.
+// It does so as a series of splits and then merges, so every new shard has
+// one parent, or two adjacent ones; some intermediate shards are closed as
+// soon as they are created, as on Kinesis.
+func (e *Engine) UpdateShardCount(name string, target int) error {
+	e.reshards.Lock()
+	defer e.reshards.Unlock()
+	e.mu.RLock()
+	st, err := e.lookupLocked(name)
+	var open []*shardMeta
+	if err == nil {
+		open = openSorted(st.meta)
+	}
+	e.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	n := len(open)
+	if target < 1 || target > MaxShardsPerStream {
+		return errorf(CodeInvalidArgument, "target shard count is %d; it must be between 1 and %d", target, MaxShardsPerStream)
+	}
+	if target > 2*n || 2*target < n {
+		return errorf(CodeValidation,
+			"UpdateShardCount to %d shards from %d is not allowed: the target must be between half and double the current open shard count (%d to %d)",
+			target, n, (n+1)/2, 2*n)
+	}
+	ranges := evenRanges(target)
+	// Phase 1: split every open shard at each target boundary inside it.
+	for j := 1; j < target; j++ {
+		b := ranges[j][0]
+		e.mu.RLock()
+		var hit *shardMeta
+		for _, sm := range openSorted(st.meta) {
+			if sm.Start.Cmp(b) < 0 && b.Cmp(sm.End) <= 0 {
+				hit = sm
+				break
+			}
+		}
+		var spec []childSpec
+		if hit != nil {
+			spec = []childSpec{
+				{start: hit.Start, end: b.Dec(), parent: hit.Index, adjacentParent: -1},
+				{start: b, end: hit.End, parent: hit.Index, adjacentParent: -1},
+			}
+		}
+		e.mu.RUnlock()
+		if hit != nil {
+			if err := e.reshard(st, []int{hit.Index}, spec); err != nil {
+				return err
+			}
+		}
+	}
+	// Phase 2: merge the pieces inside each target range into one shard.
+	for j := 0; j < target; j++ {
+		for {
+			e.mu.RLock()
+			var pieces []*shardMeta
+			for _, sm := range openSorted(st.meta) {
+				if ranges[j][0].Cmp(sm.Start) <= 0 && sm.End.Cmp(ranges[j][1]) <= 0 {
+					pieces = append(pieces, sm)
+				}
+			}
+			var spec childSpec
+			if len(pieces) > 1 {
+				spec = childSpec{start: pieces[0].Start, end: pieces[1].End, parent: pieces[0].Index, adjacentParent: pieces[1].Index}
+			}
+			e.mu.RUnlock()
+			if len(pieces) <= 1 {
+				break
+			}
+			if err := e.reshard(st, []int{spec.parent, spec.adjacentParent}, []childSpec{spec}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func openSorted(m *streamMeta) []*shardMeta {
+	var open []*shardMeta
+	for _, sm := range m.Shards {
+		if !sm.Closed {
+			open = append(open, sm)
+		}
+	}
+	sort.Slice(open, func(i, j int) bool { return open[i].Start.Cmp(open[j].Start) < 0 })
+	return open
+}
+
+// openShardMeta finds an open shard's catalog entry. Called with e.mu held.
+func (e *Engine) openShardMeta(name string, idx int) (*stream, *shardMeta, error) {
+	st, err := e.lookupLocked(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, sm := range st.meta.Shards {
+		if sm.Index == idx {
+			if sm.Closed {
+				return nil, nil, errorf(CodeResourceInUse,
+					"Shard %s in stream %s under account 000000000000 has already been merged or split, and thus is not eligible for merging or splitting.",
+					ShardID(idx), name)
+			}
+			return st, sm, nil
+		}
+	}
+	return nil, nil, errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account 000000000000.", ShardID(idx), name)
+}
+
+// reshard closes the parent shards and opens the children, atomically in the
+// catalog. Order: (1) open the children's logs; (2) close each parent's writer
+// after everything already queued to it, which fixes its end sequence number
+// (puts that arrive meanwhile wait for the new routing table); (3) persist the
+// catalog with parents closed and children open; (4) install the children and
+// the new routing table, which releases the waiting puts to the children. A
+// crash before (3) leaves the old catalog (the reshard did not happen and
+// orphan child directories are ignored and overwritten); after (3), the new one.
+// Called with e.reshards held.
+func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return ErrClosed
+	}
+	if st.deleted.Load() {
+		e.mu.Unlock()
+		return errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", st.name)
+	}
+	next := st.meta.clone()
+	now := e.now().UnixNano()
+	children := make([]*shardMeta, len(specs))
+	for i, sp := range specs {
+		children[i] = &shardMeta{Index: next.NextShard, Parent: sp.parent, AdjacentParent: sp.adjacentParent,
+			Start: sp.start, End: sp.end, Created: now}
+		next.NextShard++
+	}
+	e.mu.Unlock()
+
+	opened := make([]*shard, 0, len(children))
+	for _, cm := range children {
+		// A directory left by an earlier reshard that crashed before its
+		// catalog write holds nothing acknowledged: start clean.
+		e.fs.RemoveAll(e.shardDir(st.inc, cm.Index))
+		sh, err := st.openShard(cm)
+		if err != nil {
+			for _, o := range opened {
+				o.finish(reqStop)
+				o.log.Destroy()
+			}
+			return err
+		}
+		opened = append(opened, sh)
+	}
+	ends := make([]uint64, len(parents))
+	for i, p := range parents {
+		end, err := st.shard(p).finish(reqClose)
+		if err != nil {
+			e.opts.Logger.Warn("closing a shard with a failed log", "stream", st.name, "shard", ShardID(p), "err", err)
+		}
+		ends[i] = end
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, sm := range next.Shards {
+		for i, p := range parents {
+			if sm.Index == p {
+				sm.Closed, sm.EndSeq, sm.ClosedAt = true, ends[i], now
+			}
+		}
+	}
+	next.Shards = append(next.Shards, children...)
+	if err := e.persist(st.name, next); err != nil {
+		for _, o := range opened {
+			o.finish(reqStop)
+			o.log.Destroy()
+		}
+		for _, p := range parents {
+			st.shard(p).reopen()
+		}
+		return err
+	}
+	st.meta = next
+	old := *st.shards.Load()
+	shards := make([]*shard, next.NextShard)
+	copy(shards, old)
+	for _, sh := range opened {
+		shards[sh.index] = sh
+	}
+	for _, p := range parents {
+		shards[p].meta = findShardMeta(next, p)
+	}
+	for _, sh := range opened {
+		sh.meta = findShardMeta(next, sh.index)
+	}
+	st.shards.Store(&shards)
+	st.rebuildRoutes()
+	return nil
+}
+
+func findShardMeta(m *streamMeta, idx int) *shardMeta {
+	for _, sm := range m.Shards {
+		if sm.Index == idx {
+			return sm
+		}
+	}
+	return nil
+}
+
+// reopen restarts the writer of a shard whose close could not be persisted.
+func (sh *shard) reopen() {
+	sh.qmu.Lock()
+	defer sh.qmu.Unlock()
+	sh.closed.Store(false)
+	sh.endSeq.Store(0)
+	sh.done = make(chan struct{})
+	sh.q = make(chan *shardReq, sh.st.e.opts.QueueDepth)
+	sh.accepting = true
+	go sh.writeLoop()
+}

@@ -1,0 +1,222 @@
+package engine
+
+import (
+	"errors"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// stream is one stream: its catalog entry, its shards and the routing table
+// that puts use.
+type stream struct {
+	e    *Engine
+	name string // immutable
+	inc  uint32 // immutable: the incarnation, unique per creation
+
+	// meta is the catalog entry; replaced (never mutated in place) under
+	// Engine.mu held exclusively. Read it only under Engine.mu.
+	meta *streamMeta
+
+	// shards holds every live shard by index (nil where retention removed a
+	// closed shard). The slice is replaced, never mutated, under Engine.mu;
+	// the put and read paths load it without locking.
+	shards atomic.Pointer[[]*shard]
+
+	// routes is the routing table over the open shards; routeCh is closed
+	// when it is replaced (puts bounced by a closing shard wait on it).
+	routes  atomic.Pointer[routeTable]
+	routeCh atomic.Pointer[chan struct{}]
+
+	deleted   atomic.Bool
+	maxRecord atomic.Int64
+	dur       atomic.Uint32 // effective Durability
+}
+
+// routeTable maps the hash key space onto the open shards: shard i owns
+// [starts[i], starts[i+1]-1]. Open shards always cover the whole space.
+type routeTable struct {
+	starts []HashKey
+	shards []*shard
+}
+
+func (rt *routeTable) find(h HashKey) int {
+	// The last start <= h.
+	i := sort.Search(len(rt.starts), func(i int) bool { return rt.starts[i].Cmp(h) > 0 })
+	return i - 1
+}
+
+func (e *Engine) openStream(m *streamMeta) (*stream, error) {
+	st := &stream{e: e, name: m.Name, inc: m.Incarnation, meta: m}
+	st.applySettings()
+	ch := make(chan struct{})
+	st.routeCh.Store(&ch)
+	shards := make([]*shard, m.NextShard)
+	for _, sm := range m.Shards {
+		sh, err := st.openShard(sm)
+		if err != nil {
+			for _, o := range shards {
+				if o != nil {
+					o.stop()
+				}
+			}
+			return nil, err
+		}
+		shards[sm.Index] = sh
+	}
+	st.shards.Store(&shards)
+	st.rebuildRoutes()
+	return st, nil
+}
+
+// applySettings copies hot settings from meta into atomics.
+func (st *stream) applySettings() {
+	st.maxRecord.Store(int64(st.meta.MaxRecordSize))
+	d := st.meta.Durability
+	if d == DurabilityDefault {
+		d = st.e.opts.Durability
+	}
+	st.dur.Store(uint32(d))
+	if p := st.shards.Load(); p != nil {
+		lim := st.limits()
+		for _, sh := range *p {
+			if sh != nil {
+				sh.quota.SetLimits(lim)
+			}
+		}
+	}
+}
+
+func (st *stream) durability() Durability { return Durability(st.dur.Load()) }
+
+// limits is the stream's quota set (its own or the server default).
+func (st *stream) limits() ratelimit.Limits {
+	if st.meta.Quotas != nil {
+		return *st.meta.Quotas
+	}
+	return *st.e.opts.Quotas
+}
+
+// rebuildRoutes installs a routing table over the open shards and wakes puts
+// waiting for one.
+func (st *stream) rebuildRoutes() {
+	rt := &routeTable{}
+	open := make([]*shardMeta, 0, len(st.meta.Shards))
+	for _, sm := range st.meta.Shards {
+		if !sm.Closed {
+			open = append(open, sm)
+		}
+	}
+	sort.Slice(open, func(i, j int) bool { return open[i].Start.Cmp(open[j].Start) < 0 })
+	shards := *st.shards.Load()
+	for _, sm := range open {
+		rt.starts = append(rt.starts, sm.Start)
+		rt.shards = append(rt.shards, shards[sm.Index])
+	}
+	st.routes.Store(rt)
+	ch := make(chan struct{})
+	old := st.routeCh.Swap(&ch)
+	close(*old)
+}
+
+func (st *stream) shard(index int) *shard {
+	shards := *st.shards.Load()
+	if index < 0 || index >= len(shards) {
+		return nil
+	}
+	return shards[index]
+}
+
+// info builds a StreamInfo. Called with Engine.mu held.
+func (st *stream) info() *StreamInfo {
+	m := st.meta
+	si := &StreamInfo{
+		Name: m.Name, Incarnation: m.Incarnation, Status: m.Status, Mode: m.Mode,
+		Created: time.Unix(0, m.Created), RetentionHours: m.RetentionHours, MaxRecordSize: m.MaxRecordSize,
+		Durability: m.Durability, Quotas: st.limits(), Tags: cloneMap(m.Tags),
+		EncryptionType: m.EncryptionType, KeyID: m.KeyID, Monitoring: append([]string(nil), m.Monitoring...),
+		Policy: m.Policy,
+	}
+	if si.EncryptionType == "" {
+		si.EncryptionType = "NONE"
+	}
+	for _, sm := range m.Shards {
+		si.Shards = append(si.Shards, st.shardInfo(sm))
+	}
+	for _, c := range m.Consumers {
+		si.Consumers = append(si.Consumers, ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(c.Tags)})
+	}
+	return si
+}
+
+func (st *stream) shardInfo(sm *shardMeta) ShardInfo {
+	si := ShardInfo{
+		Index: sm.Index, ID: ShardID(sm.Index), HashStart: sm.Start, HashEnd: sm.End,
+		StartingSeq: SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index)},
+		Closed:      sm.Closed, Created: time.Unix(0, sm.Created),
+	}
+	if sm.Parent >= 0 {
+		si.Parent = ShardID(sm.Parent)
+	}
+	if sm.AdjacentParent >= 0 {
+		si.AdjacentParent = ShardID(sm.AdjacentParent)
+	}
+	if sm.Closed {
+		end := sm.EndSeq
+		if end > 0 {
+			end--
+		}
+		si.EndingSeq = SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: end}
+	}
+	if sh := st.shard(sm.Index); sh != nil {
+		si.FirstSeq, si.NextSeq = sh.log.Bounds()
+	}
+	return si
+}
+
+// stop stops the shard's writer (if running) and closes its log cleanly.
+func (sh *shard) stop() error {
+	if _, err := sh.finish(reqStop); err != nil {
+		sh.log.Close()
+		return err
+	}
+	sh.wake()
+	return sh.log.Close()
+}
+
+// close shuts every shard down cleanly (engine Close).
+func (st *stream) close() error {
+	var errs []error
+	for _, sh := range *st.shards.Load() {
+		if sh != nil {
+			if err := sh.stop(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// destroy stops every shard and removes the stream's files. Views that
+// readers still hold stay valid until released.
+func (st *stream) destroy() {
+	for _, sh := range *st.shards.Load() {
+		if sh != nil {
+			sh.finish(reqStop)
+			sh.wake()
+			if err := sh.log.Destroy(); err != nil {
+				st.e.opts.Logger.Warn("could not remove shard files", "stream", st.name, "shard", sh.id, "err", err)
+			}
+		}
+	}
+	if err := st.e.fs.RemoveAll(st.e.streamDir(st.inc)); err != nil {
+		st.e.opts.Logger.Warn("could not remove stream directory", "stream", st.name, "err", err)
+	}
+	old := st.routeCh.Load()
+	ch := make(chan struct{})
+	if st.routeCh.CompareAndSwap(old, &ch) {
+		close(*old)
+	}
+}
