@@ -49,6 +49,9 @@ type Index struct {
 	curK   int     // its index in chunks
 	curLen int     // entries used in cur
 	last   Entry   // the last entry added
+	// nextPos and nextRel are the least Pos and RelSeq the next entry may
+	// have (0 before the first entry).
+	nextPos, nextRel uint64
 }
 
 // New returns an empty index adding an entry every interval bytes of frames
@@ -75,10 +78,18 @@ func (ix *Index) Interval() int { return int(ix.interval) }
 // entry's time if it is earlier, so that the index stays sorted by all three
 // fields. One goroutine at a time.
 func (ix *Index) MaybeAdd(relSeq uint32, pos uint32, t int64) {
+	// Most frames are not indexed: keep this check small enough to inline.
+	if uint64(pos) < ix.nextPos || uint64(relSeq) < ix.nextRel {
+		return
+	}
+	ix.addFrame(relSeq, pos, t)
+}
+
+// addFrame adds the frame MaybeAdd chose, with its time clamped.
+//
+//go:noinline
+func (ix *Index) addFrame(relSeq uint32, pos uint32, t int64) {
 	if ix.count > 0 {
-		if uint64(pos) < uint64(ix.last.Pos)+uint64(ix.interval) || relSeq <= ix.last.RelSeq {
-			return
-		}
 		t = max(t, ix.last.Time)
 	}
 	ix.add(Entry{RelSeq: relSeq, Pos: pos, Time: t})
@@ -98,6 +109,8 @@ func (ix *Index) add(e Entry) {
 	ix.cur[ix.curLen] = e
 	ix.curLen++
 	ix.last = e
+	ix.nextPos = uint64(e.Pos) + uint64(ix.interval)
+	ix.nextRel = uint64(e.RelSeq) + 1
 	ix.count++
 	ix.n.Store(int64(ix.count))
 }
@@ -116,30 +129,40 @@ func (ix *Index) Last() (Entry, bool) {
 
 // at returns entry i (< a loaded n).
 func (ix *Index) at(i int) Entry {
-	k, start, size := 0, 0, ix.first
-	for i >= start+size {
+	k, start, _ := ix.top(i + 1)
+	return ix.chunks[k][i-start]
+}
+
+// top returns the chunk holding entry n-1 (n > 0): its index, first entry
+// and the number of entries in it below n.
+func (ix *Index) top(n int) (k, start, used int) {
+	size := ix.first
+	for start+size < n {
 		start += size
 		size <<= 1
 		k++
 	}
-	return ix.chunks[k][i-start]
+	return k, start, n - start
 }
 
 // LookupSeq returns the last entry with RelSeq <= relSeq, the place to start
 // scanning for that frame; false if relSeq precedes every entry.
 func (ix *Index) LookupSeq(relSeq uint32) (Entry, bool) {
 	n := int(ix.n.Load())
-	if n == 0 || ix.chunks[0][0].RelSeq > relSeq {
+	if n == 0 {
 		return Entry{}, false
 	}
-	// The last chunk whose first entry qualifies holds the answer.
-	k, start, size := 0, 0, ix.first
-	for start+size < n && ix.chunks[k+1][0].RelSeq <= relSeq {
-		start += size
-		size <<= 1
-		k++
+	// Walk down from the newest chunk to the one whose first entry qualifies:
+	// chunks double, so that is the newest or the one before for most keys.
+	k, _, used := ix.top(n)
+	c := ix.chunks[k][:used]
+	for c[0].RelSeq > relSeq {
+		if k == 0 {
+			return Entry{}, false
+		}
+		k--
+		c = ix.chunks[k]
 	}
-	c := ix.chunks[k][:min(size, n-start)]
 	lo, hi := 1, len(c) // c[0] qualifies; find the first that does not
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
@@ -157,16 +180,18 @@ func (ix *Index) LookupSeq(relSeq uint32) (Entry, bool) {
 // entry is older than t, and the scan starts at the segment's first frame.
 func (ix *Index) LookupTime(t int64) (Entry, bool) {
 	n := int(ix.n.Load())
-	if n == 0 || ix.chunks[0][0].Time >= t {
+	if n == 0 {
 		return Entry{}, false
 	}
-	k, start, size := 0, 0, ix.first
-	for start+size < n && ix.chunks[k+1][0].Time < t {
-		start += size
-		size <<= 1
-		k++
+	k, _, used := ix.top(n)
+	c := ix.chunks[k][:used]
+	for c[0].Time >= t {
+		if k == 0 {
+			return Entry{}, false
+		}
+		k--
+		c = ix.chunks[k]
 	}
-	c := ix.chunks[k][:min(size, n-start)]
 	lo, hi := 1, len(c)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)

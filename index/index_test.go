@@ -3,6 +3,7 @@ package index
 import (
 	"math/rand/v2"
 	"slices"
+	"sort"
 	"sync"
 	"testing"
 )
@@ -165,46 +166,40 @@ func TestLookupTime_Boundaries(t *testing.T) {
 	}
 }
 
-// TestLookup_MatchesLinearScan compares both lookups with a linear scan of
-// the entries for every key around every entry, across chunk boundaries.
-func TestLookup_MatchesLinearScan(t *testing.T) {
+// TestLookup_MatchesSortSearch compares both lookups with sort.Search over
+// a flat copy of the entries, for keys at and around every entry, across
+// chunk boundaries and with chunk layouts from different hints.
+func TestLookup_MatchesSortSearch(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	fs := frames(rng, 30_000, 4096)
+	fs := frames(rng, 50_000, 4096)
 	for _, hint := range []int{0, 64, 1000, 1 << 15} {
 		ix := build(fs, 4096, hint)
 		entries := ix.Entries()
 		wantSeq := func(q uint32) (Entry, bool) {
-			var e Entry
-			ok := false
-			for _, x := range entries {
-				if x.RelSeq <= q {
-					e, ok = x, true
-				}
+			i := sort.Search(len(entries), func(i int) bool { return entries[i].RelSeq > q })
+			if i == 0 {
+				return Entry{}, false
 			}
-			return e, ok
+			return entries[i-1], true
 		}
 		wantTime := func(q int64) (Entry, bool) {
-			var e Entry
-			ok := false
-			for _, x := range entries {
-				if x.Time < q {
-					e, ok = x, true
-				}
+			i := sort.Search(len(entries), func(i int) bool { return entries[i].Time >= q })
+			if i == 0 {
+				return Entry{}, false
 			}
-			return e, ok
+			return entries[i-1], true
 		}
-		for i := 0; i < len(entries); i += 1 + i/64 {
-			x := entries[i]
+		for _, x := range entries {
 			for _, q := range []uint32{x.RelSeq - 1, x.RelSeq, x.RelSeq + 1} {
 				e, ok := ix.LookupSeq(q)
 				if we, wok := wantSeq(q); e != we || ok != wok {
-					t.Fatalf("hint=%d: LookupSeq(%d) = %v %v, linear scan gives %v %v", hint, q, e, ok, we, wok)
+					t.Fatalf("hint=%d: LookupSeq(%d) = %v %v, sort.Search gives %v %v", hint, q, e, ok, we, wok)
 				}
 			}
 			for _, q := range []int64{x.Time - 1, x.Time, x.Time + 1} {
 				e, ok := ix.LookupTime(q)
 				if we, wok := wantTime(q); e != we || ok != wok {
-					t.Fatalf("hint=%d: LookupTime(%d) = %v %v, linear scan gives %v %v", hint, q, e, ok, we, wok)
+					t.Fatalf("hint=%d: LookupTime(%d) = %v %v, sort.Search gives %v %v", hint, q, e, ok, we, wok)
 				}
 			}
 		}
@@ -228,7 +223,7 @@ func TestLookup_ConcurrentWithMaybeAdd(t *testing.T) {
 		go func(seed uint64) {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(seed, 9))
-			for {
+			for range 100_000 {
 				select {
 				case <-done:
 					return
