@@ -231,5 +231,5 @@ func exists(fsys vfs.FS, path string) bool {
 	return err == nil
 }
 
-func segPath(dir string, base uint64) string { return filepath.Join(dir, segName(base)) }
+func segPath(dir string, base uint64) string   { return filepath.Join(dir, segName(base)) }
 func idxPathOf(dir string, base uint64) string { return filepath.Join(dir, idxName(base)) }

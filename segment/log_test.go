@@ -108,9 +108,9 @@ func TestLog_ReadLimits(t *testing.T) {
 	var v View
 	defer v.Release()
 	cases := []struct {
-		name                  string
-		seq                   uint64
-		maxRecords, maxBytes  int
+		name                 string
+		seq                  uint64
+		maxRecords, maxBytes int
 		wantFirst, wantCount int
 	}{
 		{"all", 0, 0, 0, 0, 10},
