@@ -118,11 +118,15 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []PutRecord, results []
 	c.groups = c.groups[:0]
 	for _, i := range c.pending {
 		r := &recs[i]
-		h := r.ExplicitHash
-		if !r.HasExplicitHash {
-			h = HashPartitionKey(r.Key)
+		ri := 0
+		if len(rt.shards) > 1 {
+			// One open shard owns the whole key space: no need to hash.
+			h := r.ExplicitHash
+			if !r.HasExplicitHash {
+				h = HashPartitionKey(r.Key)
+			}
+			ri = rt.find(h)
 		}
-		ri := rt.find(h)
 		sh := rt.shards[ri]
 		if !c.charged[i] {
 			if !sh.quota.AllowPut(len(r.Key) + len(r.Data)) {
