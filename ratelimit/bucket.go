@@ -88,7 +88,7 @@ func (b *Bucket) Take(n int64) bool {
 	if c == nil || n <= 0 {
 		return true
 	}
-	return c.take(&b.tat, uint64(n))
+	return c.take(&b.tat, uint64(n), c.now())
 }
 
 // Charge takes n units unconditionally, leaving the bucket in debt if it
@@ -99,7 +99,7 @@ func (b *Bucket) Charge(n int64) {
 	if c == nil || n <= 0 {
 		return
 	}
-	c.charge(&b.tat, uint64(n))
+	c.charge(&b.tat, uint64(n), c.now())
 }
 
 // Allowed reports whether the bucket is out of debt (holds zero or more
@@ -107,7 +107,7 @@ func (b *Bucket) Charge(n int64) {
 // far has been paid for at the rate.
 func (b *Bucket) Allowed() bool {
 	c := b.cfg.Load()
-	return c == nil || c.allowed(&b.tat)
+	return c == nil || c.allowed(&b.tat, c.now())
 }
 
 // Refund gives back n units that a successful Take took, for a caller whose
@@ -118,7 +118,7 @@ func (b *Bucket) Refund(n int64) {
 	if c == nil || n <= 0 {
 		return
 	}
-	c.refund(&b.tat, uint64(n))
+	c.refund(&b.tat, uint64(n), c.now())
 }
 
 // Delay returns how long until Take(n) would succeed if nothing else took

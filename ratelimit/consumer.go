@@ -45,7 +45,7 @@ func (c *Consumer) cfg() *config {
 // debt). A false is counted in Throttled and in the shard's ConsumerWaits.
 func (c *Consumer) Allow() bool {
 	p := c.cfg()
-	if p == nil || p.allowed(&c.bucket.tat) {
+	if p == nil || p.allowed(&c.bucket.tat, p.now()) {
 		return true
 	}
 	c.throttled.Add(1)
@@ -57,7 +57,7 @@ func (c *Consumer) Allow() bool {
 // the consumer holds leaves it in debt until the rate has covered it.
 func (c *Consumer) Charge(bytes int) {
 	if p := c.cfg(); p != nil && bytes > 0 {
-		p.charge(&c.bucket.tat, uint64(bytes))
+		p.charge(&c.bucket.tat, uint64(bytes), p.now())
 	}
 }
 

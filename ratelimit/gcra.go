@@ -91,14 +91,14 @@ func (c *config) cost(n uint64) uint64 {
 // Every change to tat is a compare-and-swap, so concurrent requests neither
 // lock nor lose updates; a request that loses the race recomputes from the
 // winner's value with the same now (a slightly old now only makes it
-// stricter).
+// stricter). now is passed in, in ticks, so that a caller judging several
+// buckets of one shard reads the clock once.
 
 // take admits n units if the bucket holds them, all or nothing. A request
 // larger than the whole burst can never fit, so it is admitted only into a
 // full bucket and leaves the bucket in debt for the excess; see doc.go.
-func (c *config) take(tat *atomic.Uint64, n uint64) bool {
+func (c *config) take(tat *atomic.Uint64, n, now uint64) bool {
 	cost := c.cost(n)
-	now := c.now()
 	for {
 		t := tat.Load()
 		base := t
@@ -117,9 +117,8 @@ func (c *config) take(tat *atomic.Uint64, n uint64) bool {
 
 // charge takes n units unconditionally, pushing the bucket into debt when it
 // holds fewer. Debt is capped at maxAhead.
-func (c *config) charge(tat *atomic.Uint64, n uint64) {
+func (c *config) charge(tat *atomic.Uint64, n, now uint64) {
 	cost := c.cost(n)
-	now := c.now()
 	for {
 		t := tat.Load()
 		base := t
@@ -137,15 +136,14 @@ func (c *config) charge(tat *atomic.Uint64, n uint64) {
 }
 
 // allowed reports whether the bucket is not in debt (tokens >= 0).
-func (c *config) allowed(tat *atomic.Uint64) bool {
-	return int64(tat.Load()-c.now()) <= int64(c.tolerance)
+func (c *config) allowed(tat *atomic.Uint64, now uint64) bool {
+	return int64(tat.Load()-now) <= int64(c.tolerance)
 }
 
 // refund gives back n units taken earlier. Units that the bucket has since
 // refilled past its capacity are gone (a full bucket stays full).
-func (c *config) refund(tat *atomic.Uint64, n uint64) {
+func (c *config) refund(tat *atomic.Uint64, n, now uint64) {
 	cost := c.cost(n)
-	now := c.now()
 	for {
 		t := tat.Load()
 		if int64(t-now) <= 0 {

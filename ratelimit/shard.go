@@ -99,18 +99,37 @@ func (s *Shard) Limits() Limits {
 // bucket refuses is between its record take and the refund, a concurrent put
 // may see one record fewer than the shard will have a moment later.
 func (s *Shard) AllowPut(bytes int) bool {
-	if !s.writeRecords.Take(1) {
-		s.putRecordsThrottled.Add(1)
-		s.putBytesThrottled.Add(int64(max(bytes, 0)))
+	rc, bc := s.writeRecords.cfg.Load(), s.writeBytes.cfg.Load()
+	if rc == nil && bc == nil {
+		return true
+	}
+	now := nowOf(rc, bc)
+	if rc != nil && !rc.take(&s.writeRecords.tat, 1, now) {
+		s.throttlePut(bytes)
 		return false
 	}
-	if !s.writeBytes.Take(int64(bytes)) {
-		s.writeRecords.Refund(1)
-		s.putRecordsThrottled.Add(1)
-		s.putBytesThrottled.Add(int64(bytes))
+	if bc != nil && bytes > 0 && !bc.take(&s.writeBytes.tat, uint64(bytes), now) {
+		if rc != nil {
+			rc.refund(&s.writeRecords.tat, 1, now)
+		}
+		s.throttlePut(bytes)
 		return false
 	}
 	return true
+}
+
+func (s *Shard) throttlePut(bytes int) {
+	s.putRecordsThrottled.Add(1)
+	s.putBytesThrottled.Add(int64(max(bytes, 0)))
+}
+
+// nowOf reads the clock once for a request that judges two buckets of one
+// shard (they share the shard's clock), at least one of them limited.
+func nowOf(a, b *config) uint64 {
+	if a != nil {
+		return a.now()
+	}
+	return b.now()
 }
 
 // BeginRead admits one GetRecords call, or returns false (the call fails with
@@ -125,7 +144,12 @@ func (s *Shard) AllowPut(bytes int) bool {
 // documents; at most ReadCallsPerSec calls are admitted per second, after a
 // burst of as many.
 func (s *Shard) BeginRead() bool {
-	if !s.readBytes.Allowed() || !s.readCalls.Take(1) {
+	bc, cc := s.readBytes.cfg.Load(), s.readCalls.cfg.Load()
+	if bc == nil && cc == nil {
+		return true
+	}
+	now := nowOf(bc, cc)
+	if (bc != nil && !bc.allowed(&s.readBytes.tat, now)) || (cc != nil && !cc.take(&s.readCalls.tat, 1, now)) {
 		s.readsThrottled.Add(1)
 		return false
 	}
