@@ -27,6 +27,8 @@ type Engine struct {
 	cat     *catalog
 	streams map[string]*stream
 	closed  bool
+	// shut mirrors closed for the lock-free put path.
+	shut atomic.Bool
 
 	// snap is an immutable copy of streams, replaced under mu on every create
 	// and delete, read without locking by puts and reads.
@@ -96,6 +98,7 @@ func (e *Engine) Close() error {
 		return ErrClosed
 	}
 	e.closed = true
+	e.shut.Store(true)
 	e.mu.Unlock()
 	close(e.stop)
 	e.bg.Wait()

@@ -575,3 +575,33 @@ func TestDurabilityModes_RecordsReadable(t *testing.T) {
 		})
 	}
 }
+
+func TestClose_PutsAfterCloseFailCleanly(t *testing.T) {
+	q := ratelimit.Unlimited
+	e, err := Open(Options{Dir: t.TempDir(), Quotas: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, e, "s", 2)
+	var wg sync.WaitGroup
+	for p := 0; p < 8; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_, err := e.PutRecord("s", PutRecord{Key: []byte("k"), Data: []byte("v")}, "")
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Errorf("put during close: %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	put(t, e, "s", "k", "v")
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+}

@@ -73,6 +73,9 @@ func (e *Engine) PutRecords(name string, recs []PutRecord, results []PutResult) 
 		if st.deleted.Load() {
 			return 0, errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", name)
 		}
+		if e.shut.Load() {
+			return 0, ErrClosed
+		}
 		waitRoutes := st.routeCh.Load()
 		rt := st.routes.Load()
 		c.route(st, rt, recs, results)

@@ -186,7 +186,8 @@ func (sh *shard) stop() error {
 	return sh.log.Close()
 }
 
-// close shuts every shard down cleanly (engine Close).
+// close shuts every shard down cleanly (engine Close) and wakes puts that
+// wait for a routing table, so that they see the engine closed.
 func (st *stream) close() error {
 	var errs []error
 	for _, sh := range *st.shards.Load() {
@@ -196,7 +197,16 @@ func (st *stream) close() error {
 			}
 		}
 	}
+	st.wakeRoutes()
 	return errors.Join(errs...)
+}
+
+func (st *stream) wakeRoutes() {
+	old := st.routeCh.Load()
+	ch := make(chan struct{})
+	if st.routeCh.CompareAndSwap(old, &ch) {
+		close(*old)
+	}
 }
 
 // destroy stops every shard and removes the stream's files. Views that
@@ -214,9 +224,5 @@ func (st *stream) destroy() {
 	if err := st.e.fs.RemoveAll(st.e.streamDir(st.inc)); err != nil {
 		st.e.opts.Logger.Warn("could not remove stream directory", "stream", st.name, "err", err)
 	}
-	old := st.routeCh.Load()
-	ch := make(chan struct{})
-	if st.routeCh.CompareAndSwap(old, &ch) {
-		close(*old)
-	}
+	st.wakeRoutes()
 }
