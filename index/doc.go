@@ -15,19 +15,23 @@
 // A sealed segment's index is written beside it as X.idx (X.seg's name with
 // another extension). All integers are little-endian:
 //
-//	header (24 B)
-//	+--------+---------+----------+---------+---------------+
-//	| "SLIX" | version | interval | count n | base sequence |
-//	| 4 B    | u32 = 1 | u32 > 0  | u32     | u64           |
-//	+--------+---------+----------+---------+---------------+
-//	entries (n × 16 B), in increasing RelSeq and Pos order
-//	+---------------+----------+----------------------------+
-//	| RelSeq u32    | Pos u32  | Time i64 (Unix ns)         |
-//	+---------------+----------+----------------------------+
-//	trailer (24 B)
-//	+-----------+---------------+----------------+------------------+
-//	| end u64   | last time i64 | next RelSeq u32| masked CRC-32C u32|
-//	+-----------+---------------+----------------+------------------+
+//	header, 24 B
+//	  0  magic          4 B  "SLIX"
+//	  4  version        u32  1
+//	  8  interval       u32  bytes between entries, > 0
+//	 12  count n        u32  entries that follow
+//	 16  base sequence  u64  sequence number of the segment's first frame
+//	entries, n × 16 B, at 24 + 16i
+//	  0  RelSeq         u32  sequence number - base sequence
+//	  4  Pos            u32  byte offset of the frame in the segment file
+//	  8  Time           i64  arrival time of the frame, Unix ns
+//	trailer, 24 B, at 24 + 16n
+//	  0  end            u64  bytes of valid frames in the segment
+//	  8  last time      i64  arrival time of the last frame, Unix ns
+//	 16  next RelSeq    u32  frames in the segment
+//	 20  CRC            u32  masked CRC-32C of every byte before it
+//
+//	| header | entry 0 | entry 1 | ... | entry n-1 | end | last time | next RelSeq | CRC |
 //
 // end is the byte length of the segment's valid frames, next RelSeq the
 // number of frames (the relative sequence number the next frame would get)
