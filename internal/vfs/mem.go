@@ -308,7 +308,8 @@ func (m *Mem) Crash() { m.crash(nil) }
 
 // CrashTorn is Crash, except that each file written since its last Sync
 // keeps part of those writes, chosen by rng: in a quarter of the cases none
-// of them, in a quarter all of them, and otherwise a random non-empty prefix
+// of them, in a quarter all of them (a truncation included), and otherwise,
+// where the file has unsynced bytes past the lowest change, a random prefix
 // of the tail starting at the lowest unsynced offset, whose last 1..512 bytes
 // are replaced by random garbage half the time, as a torn sector leaves them.
 // Garbage lands only inside the range written since the last Sync. A fixed

@@ -226,6 +226,9 @@ func TestMemCrashTorn_KeepsPrefixOfUnsyncedTail(t *testing.T) {
 		final []byte
 		// tailFrom is where the unsynced tail starts.
 		tailFrom int
+		// wholeOnly: the history has no tail to tear (a shrink), so only the
+		// outcomes "none" and "all" exist.
+		wholeOnly bool
 	}{
 		{
 			name:   "append",
@@ -251,6 +254,16 @@ func TestMemCrashTorn_KeepsPrefixOfUnsyncedTail(t *testing.T) {
 			final: append(append(pattern(100, 4), pattern(900, 5)...), pattern(500, 6)...), tailFrom: 0,
 		},
 		{
+			name:   "shrink",
+			synced: pattern(2000, 8),
+			write: func(t *testing.T, f File) {
+				if err := f.Truncate(500); err != nil {
+					t.Fatal(err)
+				}
+			},
+			final: pattern(500, 8), tailFrom: 500, wholeOnly: true,
+		},
+		{
 			name:   "nothing unsynced",
 			synced: pattern(777, 7),
 			write:  func(t *testing.T, f File) {},
@@ -267,6 +280,10 @@ func TestMemCrashTorn_KeepsPrefixOfUnsyncedTail(t *testing.T) {
 					t.Fatalf("seed %d: two torn crashes of the same history differ", seed)
 				}
 				outcomes[string(got)] = true
+				if bytes.Equal(got, tc.final) {
+					all = true
+					continue
+				}
 				// The synced bytes before the tail are intact.
 				if len(got) < tc.tailFrom || !bytes.Equal(got[:tc.tailFrom], tc.synced[:tc.tailFrom]) {
 					t.Fatalf("seed %d: synced bytes before the unsynced tail were changed", seed)
@@ -291,18 +308,21 @@ func TestMemCrashTorn_KeepsPrefixOfUnsyncedTail(t *testing.T) {
 				if b > a {
 					garbage = true
 				}
-				switch {
-				case bytes.Equal(got, tc.synced):
+				if bytes.Equal(got, tc.synced) {
 					none = true
-				case bytes.Equal(got, tc.final):
-					all = true
-				default:
+				} else {
 					some = true
 				}
 			}
 			if bytes.Equal(tc.synced, tc.final) {
-				if len(outcomes) != 1 || !none {
+				if len(outcomes) != 1 || !outcomes[string(tc.synced)] {
 					t.Fatalf("with nothing unsynced, torn crashes left %d different outcomes", len(outcomes))
+				}
+				return
+			}
+			if tc.wholeOnly {
+				if !none || !all || some || garbage {
+					t.Fatalf("a shrink tore: none=%v all=%v some=%v garbage=%v; want only none and all", none, all, some, garbage)
 				}
 				return
 			}

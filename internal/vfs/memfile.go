@@ -110,10 +110,10 @@ func (ino *memInode) revert(epoch uint64, rng *rand.Rand) *memInode {
 		lo := min(ino.dirtyLo, len(ino.synced), ino.size)
 		tail := ino.size - lo
 		switch r := rng.IntN(4); {
-		case r == 0 || tail == 0:
-			// nothing of the tail reached the disk
 		case r == 1:
-			data = append(data[:0], ino.buf[:ino.size]...) // all of it did
+			data = append(data[:0], ino.buf[:ino.size]...) // all of it reached the disk
+		case r == 0 || tail == 0:
+			// none of it did (a shrink has no tail: it landed or it did not)
 		default:
 			k := 1 + rng.IntN(tail) // a torn prefix
 			if lo+k > len(data) {
