@@ -143,7 +143,7 @@ func TestLog_Expire(t *testing.T) {
 }
 
 // TestLog_ConcurrentReaders runs readers, a SeekTime caller and retention
-// against the writer: every record read is the one written at its sequence
+// (from the writer and from another goroutine) against the writer: every record read is the one written at its sequence
 // number, views are contiguous, and nothing expired is read after Expire
 // returned.
 func TestLog_ConcurrentReaders(t *testing.T) {
@@ -227,6 +227,22 @@ func TestLog_ConcurrentReaders(t *testing.T) {
 		}
 	}()
 
+	// Retention from its own goroutine, racing the writer's rolls.
+	go func() {
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+			}
+			if _, err := l.Expire(l.LastTime() - 700); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+
 	var b Batch
 	for seq := uint64(0); seq < total; {
 		l.Begin(&b)
@@ -252,7 +268,7 @@ func TestLog_ConcurrentReaders(t *testing.T) {
 		}
 	}
 	close(done)
-	for range 4 {
+	for range 5 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}

@@ -111,7 +111,8 @@ func (s *segment) release() {
 }
 
 // drop lets go of the log's reference; the segment is torn down now or when
-// its last lease is released. remove says to unlink the file at path then.
+// its last lease is released, and the file at path (if not "") is unlinked
+// then.
 func (s *segment) drop(path string) {
 	s.removePath = path
 	if s.refs.Add(deadBit-1) == deadBit {
