@@ -1,0 +1,511 @@
+package kinesis
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unicode/utf8"
+)
+
+// CBOR (RFC 8949) constants used by the hand-written hot-path codec. They are
+// part of the format and must not change.
+const (
+	cborMajorUint   byte = 0 << 5
+	cborMajorNegInt byte = 1 << 5
+	cborMajorBytes  byte = 2 << 5
+	cborMajorText   byte = 3 << 5
+	cborMajorArray  byte = 4 << 5
+	cborMajorMap    byte = 5 << 5
+	cborMajorTag    byte = 6 << 5
+	cborMajorSimple byte = 7 << 5
+
+	cborMajorMask byte = 0xe0
+	cborInfoMask  byte = 0x1f
+
+	cborInfoUint8  byte = 24 // argument in the next 1 byte
+	cborInfoUint16 byte = 25 // next 2 bytes; also half-precision float for major 7
+	cborInfoUint32 byte = 26 // next 4 bytes; also single-precision float
+	cborInfoUint64 byte = 27 // next 8 bytes; also double-precision float
+	cborInfoIndef  byte = 31 // indefinite length (majors 2-5) or break (major 7)
+
+	cborFalse     byte = cborMajorSimple | 20
+	cborTrue      byte = cborMajorSimple | 21
+	cborNull      byte = cborMajorSimple | 22
+	cborUndefined byte = cborMajorSimple | 23
+	cborBreak     byte = cborMajorSimple | cborInfoIndef
+
+	cborIndefMap   byte = cborMajorMap | cborInfoIndef
+	cborIndefArray byte = cborMajorArray | cborInfoIndef
+
+	// cborTagEpoch is tag 1; the Java SDK puts it before epoch milliseconds.
+	cborTagEpoch uint64 = 1
+)
+
+// Decoder limits for CBOR, the same as github.com/fxamacker/cbor/v2's defaults
+// so that the hand-written and the reflective decoder accept the same documents.
+const (
+	cborMaxDepth    = 32
+	cborMaxElements = 131072
+)
+
+// cborReader reads CBOR data items from buf. Every method validates what it
+// reads; errors say what was wrong and at which byte offset.
+type cborReader struct {
+	buf   []byte
+	pos   int
+	depth int
+}
+
+var errCBORTruncated = errors.New("CBOR data ends in the middle of an item")
+
+func (r *cborReader) errorf(format string, args ...any) error {
+	return fmt.Errorf("at byte %d: %s", r.pos, fmt.Sprintf(format, args...))
+}
+
+// peek returns the next initial byte without consuming it.
+func (r *cborReader) peek() (byte, error) {
+	if r.pos >= len(r.buf) {
+		return 0, errCBORTruncated
+	}
+	return r.buf[r.pos], nil
+}
+
+// head consumes an initial byte and its argument. For indefinite-length
+// strings, arrays and maps it returns indef=true. It rejects the reserved
+// additional-information values 28-30 and indefinite lengths where RFC 8949
+// forbids them.
+func (r *cborReader) head() (major, info byte, arg uint64, indef bool, err error) {
+	if r.pos >= len(r.buf) {
+		return 0, 0, 0, false, errCBORTruncated
+	}
+	ib := r.buf[r.pos]
+	major, info = ib&cborMajorMask, ib&cborInfoMask
+	switch {
+	case info < cborInfoUint8:
+		r.pos++
+		return major, info, uint64(info), false, nil
+	case info <= cborInfoUint64:
+		n := 1 << (info - cborInfoUint8)
+		if len(r.buf)-r.pos-1 < n {
+			return 0, 0, 0, false, errCBORTruncated
+		}
+		p := r.buf[r.pos+1 : r.pos+1+n]
+		switch n {
+		case 1:
+			arg = uint64(p[0])
+		case 2:
+			arg = uint64(binary.BigEndian.Uint16(p))
+		case 4:
+			arg = uint64(binary.BigEndian.Uint32(p))
+		default:
+			arg = binary.BigEndian.Uint64(p)
+		}
+		r.pos += 1 + n
+		return major, info, arg, false, nil
+	case info == cborInfoIndef:
+		switch major {
+		case cborMajorBytes, cborMajorText, cborMajorArray, cborMajorMap:
+			r.pos++
+			return major, info, 0, true, nil
+		case cborMajorSimple:
+			return 0, 0, 0, false, r.errorf("unexpected CBOR break outside an indefinite-length item")
+		}
+		return 0, 0, 0, false, r.errorf("CBOR major type %d cannot have an indefinite length", major>>5)
+	default:
+		return 0, 0, 0, false, r.errorf("reserved CBOR additional information %d", info)
+	}
+}
+
+// atBreak consumes a break byte if it is next.
+func (r *cborReader) atBreak() (bool, error) {
+	b, err := r.peek()
+	if err != nil {
+		return false, err
+	}
+	if b == cborBreak {
+		r.pos++
+		return true, nil
+	}
+	return false, nil
+}
+
+// cborContainer tracks the remaining entries of a map or array.
+type cborContainer struct {
+	indef bool
+	left  uint64
+}
+
+// next reports whether the container has another entry (consuming the break
+// of an indefinite-length container at its end).
+func (r *cborReader) next(c *cborContainer) (bool, error) {
+	if c.indef {
+		brk, err := r.atBreak()
+		return !brk, err
+	}
+	if c.left == 0 {
+		return false, nil
+	}
+	c.left--
+	return true, nil
+}
+
+// enter checks the nesting limit and the element count of a container.
+func (r *cborReader) enter(arg uint64, pairs bool) error {
+	r.depth++
+	if r.depth > cborMaxDepth {
+		return r.errorf("CBOR nesting deeper than %d levels", cborMaxDepth)
+	}
+	if arg > cborMaxElements {
+		return r.errorf("CBOR container of %d entries; the limit is %d", arg, cborMaxElements)
+	}
+	// Each element needs at least one byte (each pair two): reject impossible
+	// lengths before a caller sizes anything by them.
+	need := arg
+	if pairs {
+		need *= 2
+	}
+	if need > uint64(len(r.buf)-r.pos) {
+		return errCBORTruncated
+	}
+	return nil
+}
+
+// readMap consumes the head of a map.
+func (r *cborReader) readMap() (cborContainer, error) {
+	start := r.pos
+	major, _, arg, indef, err := r.head()
+	if err != nil {
+		return cborContainer{}, err
+	}
+	if major != cborMajorMap {
+		r.pos = start // point at the offending item in messages
+		return cborContainer{}, r.errorf("expected a CBOR map, got %s", cborTypeName(major))
+	}
+	if err := r.enter(arg, true); err != nil {
+		return cborContainer{}, err
+	}
+	return cborContainer{indef: indef, left: arg}, nil
+}
+
+// readArray consumes the head of an array.
+func (r *cborReader) readArray() (cborContainer, error) {
+	start := r.pos
+	major, _, arg, indef, err := r.head()
+	if err != nil {
+		return cborContainer{}, err
+	}
+	if major != cborMajorArray {
+		r.pos = start
+		return cborContainer{}, r.errorf("expected a CBOR array, got %s", cborTypeName(major))
+	}
+	if err := r.enter(arg, false); err != nil {
+		return cborContainer{}, err
+	}
+	return cborContainer{indef: indef, left: arg}, nil
+}
+
+// leave ends a container entered by readMap or readArray.
+func (r *cborReader) leave() { r.depth-- }
+
+// readString reads a text (text=true) or byte string. A definite-length string
+// is returned as a slice of r.buf (no copy); the chunks of an
+// indefinite-length string are appended to scratch, whose new value is
+// returned as the string. Text must be valid UTF-8.
+func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte, err error) {
+	want := cborMajorBytes
+	if text {
+		want = cborMajorText
+	}
+	start := r.pos
+	major, _, arg, indef, err := r.head()
+	if err != nil {
+		return nil, scratch, err
+	}
+	if major != want {
+		r.pos = start
+		return nil, scratch, r.errorf("expected a CBOR %s, got %s", cborTypeName(want), cborTypeName(major))
+	}
+	if !indef {
+		s, err = r.take(arg)
+		if err != nil {
+			return nil, scratch, err
+		}
+		if text && !utf8.Valid(s) {
+			return nil, scratch, r.errorf("CBOR text string is not valid UTF-8")
+		}
+		return s, scratch, nil
+	}
+	from := len(scratch)
+	for {
+		brk, err := r.atBreak()
+		if err != nil {
+			return nil, scratch, err
+		}
+		if brk {
+			break
+		}
+		cmajor, _, carg, cindef, err := r.head()
+		if err != nil {
+			return nil, scratch, err
+		}
+		if cmajor != want || cindef {
+			return nil, scratch, r.errorf("chunk of an indefinite-length CBOR %s is a %s", cborTypeName(want), cborTypeName(cmajor))
+		}
+		chunk, err := r.take(carg)
+		if err != nil {
+			return nil, scratch, err
+		}
+		if text && !utf8.Valid(chunk) {
+			return nil, scratch, r.errorf("CBOR text string chunk is not valid UTF-8")
+		}
+		scratch = append(scratch, chunk...)
+	}
+	return scratch[from:len(scratch):len(scratch)], scratch, nil
+}
+
+// take consumes n bytes.
+func (r *cborReader) take(n uint64) ([]byte, error) {
+	if n > uint64(len(r.buf)-r.pos) {
+		return nil, errCBORTruncated
+	}
+	s := r.buf[r.pos : r.pos+int(n) : r.pos+int(n)]
+	r.pos += int(n)
+	return s, nil
+}
+
+// readNull consumes null or undefined if it is next.
+func (r *cborReader) readNull() (bool, error) {
+	b, err := r.peek()
+	if err != nil {
+		return false, err
+	}
+	if b == cborNull || b == cborUndefined {
+		r.pos++
+		return true, nil
+	}
+	return false, nil
+}
+
+// readBool reads true or false (null and undefined give present=false).
+func (r *cborReader) readBool() (v, present bool, err error) {
+	b, err := r.peek()
+	if err != nil {
+		return false, false, err
+	}
+	switch b {
+	case cborTrue:
+		r.pos++
+		return true, true, nil
+	case cborFalse:
+		r.pos++
+		return false, true, nil
+	case cborNull, cborUndefined:
+		r.pos++
+		return false, false, nil
+	}
+	return false, false, r.errorf("expected a CBOR boolean, got %s", cborTypeName(b&cborMajorMask))
+}
+
+// readTimestamp reads epoch milliseconds: an integer or a float, optionally
+// under tag 1. null and undefined give present=false.
+func (r *cborReader) readTimestamp() (ms int64, present bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return 0, false, err
+	}
+	b, err := r.peek()
+	if err != nil {
+		return 0, false, err
+	}
+	if b&cborMajorMask == cborMajorTag {
+		_, _, tag, _, err := r.head()
+		if err != nil {
+			return 0, false, err
+		}
+		if tag != cborTagEpoch {
+			return 0, false, r.errorf("timestamp has CBOR tag %d; only tag 1 (epoch) is accepted", tag)
+		}
+		if b, err = r.peek(); err != nil {
+			return 0, false, err
+		}
+	}
+	start := r.pos
+	major, info, arg, _, err := r.head()
+	if err != nil {
+		return 0, false, err
+	}
+	switch major {
+	case cborMajorUint:
+		if arg > math.MaxInt64 {
+			return 0, false, errTimestampRange
+		}
+		return int64(arg), true, nil
+	case cborMajorNegInt:
+		if arg > math.MaxInt64 {
+			return 0, false, errTimestampRange
+		}
+		return -1 - int64(arg), true, nil
+	case cborMajorSimple:
+		var f float64
+		switch info {
+		case cborInfoUint16:
+			f = halfToFloat64(uint16(arg))
+		case cborInfoUint32:
+			f = float64(math.Float32frombits(uint32(arg)))
+		case cborInfoUint64:
+			f = math.Float64frombits(arg)
+		default:
+			r.pos = start
+			return 0, false, r.errorf("expected epoch milliseconds, got CBOR simple value %d", arg)
+		}
+		ms, err := floatMillis(f)
+		return ms, err == nil, err
+	}
+	r.pos = start
+	return 0, false, r.errorf("expected epoch milliseconds, got %s", cborTypeName(major))
+}
+
+// skip consumes one complete data item, validating it. Tags are rejected:
+// the Kinesis API puts a tag only before a timestamp.
+func (r *cborReader) skip() error {
+	start := r.pos
+	major, info, arg, indef, err := r.head()
+	if err != nil {
+		return err
+	}
+	switch major {
+	case cborMajorUint, cborMajorNegInt:
+		return nil
+	case cborMajorBytes, cborMajorText:
+		r.pos = start
+		_, _, err := r.readString(major == cborMajorText, nil)
+		return err
+	case cborMajorArray, cborMajorMap:
+		if err := r.enter(arg, major == cborMajorMap); err != nil {
+			return err
+		}
+		c := cborContainer{indef: indef, left: arg}
+		for {
+			more, err := r.next(&c)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+			if err := r.skip(); err != nil {
+				return err
+			}
+			if major == cborMajorMap {
+				if err := r.skip(); err != nil {
+					return err
+				}
+			}
+		}
+		r.leave()
+		return nil
+	case cborMajorTag:
+		r.pos = start
+		return r.errorf("unexpected CBOR tag %d", arg)
+	default: // simple values and floats
+		if info == cborInfoUint8 && arg < 32 {
+			r.pos = start
+			return r.errorf("invalid two-byte CBOR simple value %d", arg)
+		}
+		return nil
+	}
+}
+
+// cborTypeName names a major type for error messages.
+func cborTypeName(major byte) string {
+	switch major {
+	case cborMajorUint:
+		return "unsigned integer"
+	case cborMajorNegInt:
+		return "negative integer"
+	case cborMajorBytes:
+		return "byte string"
+	case cborMajorText:
+		return "text string"
+	case cborMajorArray:
+		return "array"
+	case cborMajorMap:
+		return "map"
+	case cborMajorTag:
+		return "tag"
+	default:
+		return "simple value or float"
+	}
+}
+
+// halfToFloat64 converts an IEEE 754 half-precision value.
+func halfToFloat64(h uint16) float64 {
+	sign := 1.0
+	if h&0x8000 != 0 {
+		sign = -1
+	}
+	exp := int(h>>10) & 0x1f
+	mant := float64(h & 0x3ff)
+	switch exp {
+	case 0:
+		return sign * math.Ldexp(mant, -24)
+	case 0x1f:
+		if mant == 0 {
+			return math.Inf(int(sign))
+		}
+		return math.NaN()
+	}
+	return sign * math.Ldexp(mant+1024, exp-25)
+}
+
+// appendCBORText appends s as a definite-length CBOR text string.
+func appendCBORText(dst []byte, s string) []byte {
+	dst = appendCBORHead(dst, cborMajorText, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// appendCBORValidText appends s as a definite-length CBOR text string,
+// replacing invalid UTF-8 with U+FFFD (CBOR text must be valid UTF-8; keys
+// written through other front doors need not be).
+func appendCBORValidText[S ~string | ~[]byte](dst []byte, s S) []byte {
+	n, valid := 0, true
+	for i := 0; i < len(s); {
+		if s[i] < utf8.RuneSelf {
+			i++
+			n++
+			continue
+		}
+		r, size := decodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			valid = false
+			n += utf8.RuneLen(utf8.RuneError)
+		} else {
+			n += size
+		}
+		i += size
+	}
+	dst = appendCBORHead(dst, cborMajorText, uint64(n))
+	if valid {
+		return append(dst, s...)
+	}
+	for i := 0; i < len(s); {
+		r, size := decodeRune(s[i:])
+		dst = utf8.AppendRune(dst, r)
+		i += size
+	}
+	return dst
+}
+
+// appendCBORBytes appends b as a definite-length CBOR byte string.
+func appendCBORBytes(dst []byte, b []byte) []byte {
+	dst = appendCBORHead(dst, cborMajorBytes, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// appendCBORBool appends true or false.
+func appendCBORBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, cborTrue)
+	}
+	return append(dst, cborFalse)
+}

@@ -1,0 +1,57 @@
+// Package kinesis is sluice's Kinesis-compatible HTTP API: the wire side that
+// lets unmodified AWS SDKs, the AWS CLI and the tools built on them talk to
+// the engine.
+//
+// This file set is the engine-independent half:
+//
+//   - shapes_*.go: the request and response shapes of every served operation,
+//     with the member names of the AWS model (operations.go maps
+//     X-Amz-Target names to operations and input shapes);
+//   - codec.go, putrecords_decode.go, records_writer.go: request decoding and
+//     response encoding in application/x-amz-json-1.1 and
+//     application/x-amz-cbor-1.1, with allocation-free paths for PutRecords,
+//     GetRecords and SubscribeToShard events;
+//   - errors.go: the AWS error names, statuses and error bodies;
+//   - eventstream.go: application/vnd.amazon.eventstream messages;
+//   - sigv4.go: parsing of SigV4 Authorization headers and presigned queries;
+//   - iterator.go: shard iterator tokens;
+//   - arn.go: stream and consumer ARNs.
+//
+// # Body formats
+//
+// Both formats carry the same shapes. JSON writes blobs as standard base64
+// strings and timestamps as epoch seconds (1700000000.123). CBOR writes blobs
+// as byte strings and timestamps as integer epoch milliseconds; requests from
+// the Java SDK put tag 1 before them and use indefinite-length maps, arrays
+// and (for long text) strings, all of which are accepted. Hot-path responses
+// use indefinite-length maps and arrays too, since their sizes are not known
+// when the first record is written.
+//
+// # Event-stream messages
+//
+// A SubscribeToShard response is a sequence of messages (all integers big
+// endian, both CRCs CRC-32 IEEE):
+//
+//	| total length u32 | headers length u32 | prelude CRC u32 | headers | payload | message CRC u32 |
+//	                                          CRC of the first 8 bytes        CRC of all bytes before it
+//
+//	header: | name length u8 | name | type u8 | value |
+//	        type 7 (string): | length u16 | UTF-8 bytes |   (0 true, 1 false, 2 i8, 3 i16, 4 i32,
+//	                                                          5 i64, 6 bytes, 8 timestamp, 9 uuid)
+//
+// The first message is the initial-response event; then come
+// SubscribeToShardEvent events (headers :message-type event, :event-type,
+// :content-type) and, to end a subscription with an error, an exception
+// message (:message-type exception, :exception-type <error name>).
+//
+// # Shard iterators
+//
+// A shard iterator is the standard base64 (with padding) of
+//
+//	| version u8 = 1 | issued epoch ms u64 | incarnation u64 | next sequence u64 |
+//	| stream name length u8 | stream name | shard id length u8 | shard id | tag 16 B |
+//
+// where tag is HMAC-SHA256(server key, all preceding bytes) truncated to 128
+// bits. With names of at most 128 bytes a token is at most 400 characters,
+// inside the API's 512.
+package kinesis
