@@ -1,0 +1,498 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// ClientOptions configures a Client. Zero fields take the documented
+// defaults.
+type ClientOptions struct {
+	// MaxFrameSize is the largest frame the client accepts from the server,
+	// announced in the handshake; default DefaultMaxFrameSize (16 MiB), at
+	// least MinMaxFrameSize. The server sizes read results and events to
+	// fit.
+	MaxFrameSize int
+	// ReadBufferSize is the connection's read buffer; default 64 KiB.
+	ReadBufferSize int
+	// HandshakeTimeout bounds the handshake when ctx has no deadline;
+	// default 10 s.
+	HandshakeTimeout time.Duration
+}
+
+func (o *ClientOptions) setDefaults() {
+	if o.MaxFrameSize <= 0 {
+		o.MaxFrameSize = DefaultMaxFrameSize
+	}
+	o.MaxFrameSize = max(o.MaxFrameSize, MinMaxFrameSize)
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 64 << 10
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+}
+
+// Client is one connection to a sluice server. It is safe for concurrent
+// use: calls from many goroutines are pipelined on the connection (each
+// waits only for its own response, and responses may come in any order).
+// It does not reconnect; after the connection is lost every call fails
+// with an error matching ErrConnectionLost.
+type Client struct {
+	nc        net.Conn
+	br        *bufio.Reader
+	opts      ClientOptions
+	serverMax int // the largest frame the server accepts
+	nextID    atomic.Uint64
+
+	// mu guards pending, subs and err.
+	mu      sync.Mutex
+	pending map[uint64]*call
+	subs    map[uint64]*Subscription
+	err     error // set once the connection is lost or closed
+
+	// qmu guards queue, spare and qclosed; qcond (on qmu) wakes the writer.
+	qmu     sync.Mutex
+	qcond   sync.Cond
+	queue   []*bytebufferpool.ByteBuffer
+	spare   []*bytebufferpool.ByteBuffer
+	qclosed bool
+
+	goAway     atomic.Pointer[Error] // the server's GoAway, if it sent one
+	readerDone chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+}
+
+// call is one request waiting for its response.
+type call struct {
+	op    Op
+	done  chan struct{} // capacity 1: the response (or the connection's end) arrived
+	flags uint8
+	body  *bytebufferpool.ByteBuffer // the response body, owned by the caller after done
+	err   error                      // the connection's error, if it ended first
+}
+
+var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// Dial connects to the server at addr (host:port) and performs the
+// handshake.
+func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c, err := NewClient(ctx, nc, opts)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// NewClient performs the handshake on an established connection (a TLS
+// connection, say) and returns a Client that owns it.
+func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, error) {
+	opts.setDefaults()
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(opts.HandshakeTimeout)
+	}
+	nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	hb := hello{version: Version, maxFrame: uint32(opts.MaxFrameSize)}.marshal()
+	if _, err := nc.Write(hb[:]); err != nil {
+		return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
+	}
+	br := bufio.NewReaderSize(nc, opts.ReadBufferSize)
+	h, err := readHello(br)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	switch h.status {
+	case statusOK:
+	case statusVersion:
+		return nil, fmt.Errorf("%w: the client speaks version %d; the server speaks version %d", ErrVersion, Version, h.version)
+	case statusBusy:
+		return nil, &Error{Code: codeOfName("LimitExceededException"), Name: "LimitExceededException",
+			Message: "the server has as many connections as it allows; retry later or raise its connection limit"}
+	case statusShutdown:
+		return nil, fmt.Errorf("%w: the server is shutting down", ErrConnectionLost)
+	default:
+		return nil, fmt.Errorf("%w: the server refused the hello with status %d", ErrHandshake, h.status)
+	}
+	if h.version != Version {
+		return nil, fmt.Errorf("%w: the server answered with version %d; this client speaks %d", ErrVersion, h.version, Version)
+	}
+	if h.maxFrame < MinMaxFrameSize {
+		return nil, fmt.Errorf("%w: the server's maximum frame size %d is below the minimum %d", ErrHandshake, h.maxFrame, MinMaxFrameSize)
+	}
+	nc.SetDeadline(time.Time{})
+	c := &Client{
+		nc:         nc,
+		br:         br,
+		opts:       opts,
+		serverMax:  int(h.maxFrame),
+		pending:    map[uint64]*call{},
+		subs:       map[uint64]*Subscription{},
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	c.qcond.L = &c.qmu
+	go c.readLoop()
+	go c.writeLoop()
+	return c, nil
+}
+
+// MaxRequestSize is the largest request frame the server accepts.
+func (c *Client) MaxRequestSize() int { return c.serverMax }
+
+// Close closes the connection. Calls in flight fail with an error matching
+// ErrConnectionLost; later calls fail with ErrClosed.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.fail(ErrClosed)
+		c.nc.Close()
+		<-c.readerDone
+		<-c.writerDone
+	})
+	return nil
+}
+
+// connError is the error of calls in flight when the connection ended.
+type connError struct{ cause error }
+
+func (e *connError) Error() string { return "wire: connection lost: " + e.cause.Error() }
+func (e *connError) Unwrap() error { return e.cause }
+func (e *connError) Is(target error) bool {
+	return target == ErrConnectionLost
+}
+
+// fail ends the connection with err: every pending call and subscription
+// fails, and later calls fail at once.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	pending := c.pending
+	subs := c.subs
+	c.pending = map[uint64]*call{}
+	c.subs = map[uint64]*Subscription{}
+	c.mu.Unlock()
+	cause := err
+	if err == ErrClosed {
+		cause = errors.New("the client was closed")
+	}
+	callErr := &connError{cause: cause}
+	for _, cl := range pending {
+		cl.err = callErr
+		cl.done <- struct{}{}
+	}
+	for _, s := range subs {
+		s.end(callErr)
+	}
+	c.qmu.Lock()
+	c.qclosed = true
+	c.qcond.Signal()
+	c.qmu.Unlock()
+}
+
+// closedErr is the error of a call made after the connection ended.
+func (c *Client) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == ErrClosed {
+		return ErrClosed
+	}
+	return &connError{cause: c.err}
+}
+
+// readLoop is the connection's only reader. It reads each frame's header,
+// then its body: into the waiting call's pooled buffer for a response, into
+// a fresh buffer queued on the subscription for an event (the subscriber
+// decodes and verifies it on its own goroutine). A response for a call that
+// gave up is skipped. It never blocks on a slow caller or subscriber:
+// subscriptions are bounded by their credit. It ends the connection on a
+// read error or a frame that breaks the protocol.
+func (c *Client) readLoop() {
+	defer close(c.readerDone)
+	var hb [HeaderSize]byte
+	for {
+		if _, err := io.ReadFull(c.br, hb[:]); err != nil {
+			c.fail(c.lostCause(err))
+			c.nc.Close()
+			return
+		}
+		h, err := parseHeader(hb[:], c.opts.MaxFrameSize)
+		if err != nil {
+			c.fail(err)
+			c.nc.Close()
+			return
+		}
+		if err := c.deliver(h); err != nil {
+			c.fail(err)
+			c.nc.Close()
+			return
+		}
+	}
+}
+
+// lostCause explains a read error, preferring the server's GoAway.
+func (c *Client) lostCause(err error) error {
+	if ga := c.goAway.Load(); ga != nil {
+		return ga
+	}
+	if err == io.EOF {
+		return errors.New("the server closed the connection")
+	}
+	return err
+}
+
+// deliver reads the body of the frame h and hands it to its receiver.
+func (c *Client) deliver(h header) error {
+	n := h.size - HeaderSize
+	switch {
+	case h.id == 0:
+		if h.op != OpGoAway {
+			return fmt.Errorf("%w: the server sent %v with request id 0", ErrMalformed, h.op)
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			return err
+		}
+		var m goAway
+		if err := decodeMessage(body, &m); err != nil {
+			return err
+		}
+		c.goAway.Store(newError(m.Name, m.Message))
+		return nil
+	case h.op == OpEvent || h.op == OpSubscribe:
+		s := c.subOf(h.id)
+		if s == nil {
+			_, err := c.br.Discard(n)
+			return err
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			return err
+		}
+		s.deliver(h, body)
+		return nil
+	case h.op == OpCredit || h.op == OpCancel:
+		// The server refused a malformed Credit or Cancel: end that
+		// subscription with the server's error.
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.br, body); err != nil {
+			return err
+		}
+		if s := c.subOf(h.id); s != nil {
+			e, err := decodeError(body)
+			if err != nil {
+				return err
+			}
+			s.deliver(header{op: OpSubscribe, flags: FlagError, id: h.id}, appendError(nil, e.Name, e.Message))
+		}
+		return nil
+	}
+	c.mu.Lock()
+	cl := c.pending[h.id]
+	delete(c.pending, h.id)
+	c.mu.Unlock()
+	if cl == nil {
+		_, err := c.br.Discard(n)
+		return err
+	}
+	bb := bytebufferpool.Get()
+	bb.B = slices.Grow(bb.B[:0], n)[:n]
+	if _, err := io.ReadFull(c.br, bb.B); err != nil {
+		bytebufferpool.Put(bb)
+		cl.err = &connError{cause: err}
+		cl.done <- struct{}{}
+		return err
+	}
+	if h.op != cl.op {
+		bytebufferpool.Put(bb)
+		err := fmt.Errorf("%w: the response to request %d is %v; the request was %v", ErrMalformed, h.id, h.op, cl.op)
+		cl.err = err
+		cl.done <- struct{}{}
+		return err
+	}
+	cl.flags = h.flags
+	cl.body = bb
+	cl.done <- struct{}{}
+	return nil
+}
+
+func (c *Client) subOf(id uint64) *Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.subs[id]
+}
+
+// writeLoop is the connection's only writer: it takes every request frame
+// queued so far and writes them with one writev, then returns their
+// buffers to the pool. It exits when the queue is closed.
+func (c *Client) writeLoop() {
+	defer close(c.writerDone)
+	var vec [][]byte
+	var nb net.Buffers
+	for {
+		c.qmu.Lock()
+		for len(c.queue) == 0 && !c.qclosed {
+			c.qcond.Wait()
+		}
+		if c.qclosed {
+			q := c.queue
+			c.queue = nil
+			c.qmu.Unlock()
+			for _, bb := range q {
+				bytebufferpool.Put(bb)
+			}
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.qmu.Unlock()
+		vec = vec[:0]
+		for _, bb := range batch {
+			vec = append(vec, bb.B)
+		}
+		nb = vec
+		_, err := nb.WriteTo(c.nc)
+		clear(vec)
+		for _, bb := range batch {
+			bytebufferpool.Put(bb)
+		}
+		clear(batch)
+		c.qmu.Lock()
+		c.spare = batch[:0]
+		c.qmu.Unlock()
+		if err != nil {
+			c.fail(err)
+			c.nc.Close()
+		}
+	}
+}
+
+// send queues a request frame for the writer, which owns bb from here.
+func (c *Client) send(bb *bytebufferpool.ByteBuffer) {
+	c.qmu.Lock()
+	if c.qclosed {
+		c.qmu.Unlock()
+		bytebufferpool.Put(bb)
+		return
+	}
+	c.queue = append(c.queue, bb)
+	if len(c.queue) == 1 {
+		c.qcond.Signal()
+	}
+	c.qmu.Unlock()
+}
+
+// frame starts a request frame in a pooled buffer; finish it with
+// endRequest.
+func (c *Client) frame() (*bytebufferpool.ByteBuffer, int) {
+	bb := bytebufferpool.Get()
+	var start int
+	bb.B, start = beginFrame(bb.B[:0])
+	return bb, start
+}
+
+// roundTrip sends the request frame in bb (started by frame) and waits for
+// its response. On success the caller owns the returned call and must
+// return it with putCall. A server error response is returned as *Error.
+func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBuffer, start int) (*call, error) {
+	if size := len(bb.B) - start; size > c.serverMax {
+		bytebufferpool.Put(bb)
+		return nil, fmt.Errorf("%w: the %v request is %d bytes; the server accepts at most %d", ErrFrameTooLarge, op, size, c.serverMax)
+	}
+	id := c.nextID.Add(1)
+	endFrame(bb.B, start, op, 0, id, 0)
+	cl := calls.Get().(*call)
+	cl.op = op
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		calls.Put(cl)
+		bytebufferpool.Put(bb)
+		return nil, c.closedErr()
+	}
+	c.pending[id] = cl
+	c.mu.Unlock()
+	c.send(bb)
+	select {
+	case <-cl.done:
+	case <-ctx.Done():
+		c.mu.Lock()
+		_, waiting := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if waiting {
+			calls.Put(cl)
+			return nil, ctx.Err()
+		}
+		<-cl.done // the reader took it; wait for it to finish
+		putCall(cl)
+		return nil, ctx.Err()
+	}
+	if cl.err != nil {
+		err := cl.err
+		putCall(cl)
+		return nil, err
+	}
+	if cl.flags&FlagError != 0 {
+		e, err := decodeError(cl.body.B)
+		putCall(cl)
+		if err != nil {
+			return nil, err
+		}
+		return nil, e
+	}
+	return cl, nil
+}
+
+// putCall returns a call and its body to their pools.
+func putCall(cl *call) {
+	if cl.body != nil {
+		bytebufferpool.Put(cl.body)
+	}
+	*cl = call{done: cl.done}
+	calls.Put(cl)
+}
+
+// do sends m as an op request and decodes the response into resp (if not
+// nil; otherwise it expects an empty body).
+func (c *Client) do(ctx context.Context, op Op, m message, resp message) error {
+	bb, start := c.frame()
+	bb.B = m.appendTo(bb.B)
+	cl, err := c.roundTrip(ctx, op, bb, start)
+	if err != nil {
+		return err
+	}
+	defer putCall(cl)
+	if resp == nil {
+		resp = &reqEmpty{}
+	}
+	if err := decodeMessage(cl.body.B, resp); err != nil {
+		return fmt.Errorf("decode %v response: %w", op, err)
+	}
+	return nil
+}

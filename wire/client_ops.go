@@ -1,0 +1,368 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/valyala/bytebufferpool"
+)
+
+// Typed calls, one per operation. Each is safe for concurrent use and waits
+// for its own response only. Errors the server reports are *Error, which
+// errors.Is matches against the engine's sentinels (engine.ErrNotFound,
+// ...); a lost connection matches ErrConnectionLost.
+
+// Ping sends payload and waits for the server to echo it.
+func (c *Client) Ping(ctx context.Context, payload []byte) error {
+	bb, start := c.frame()
+	bb.B = append(bb.B, payload...)
+	cl, err := c.roundTrip(ctx, OpPing, bb, start)
+	if err != nil {
+		return err
+	}
+	defer putCall(cl)
+	if string(cl.body.B) != string(payload) {
+		return fmt.Errorf("%w: the ping's echo differs from its payload", ErrMalformed)
+	}
+	return nil
+}
+
+// CreateStream creates a stream; it is ACTIVE when the call returns.
+func (c *Client) CreateStream(ctx context.Context, in engine.CreateStreamInput) (*engine.StreamInfo, error) {
+	if err := checkStr("stream name", in.Name); err != nil {
+		return nil, err
+	}
+	var resp respStreamInfo
+	if err := c.do(ctx, OpCreateStream, &reqCreateStream{In: in}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Info, nil
+}
+
+// DeleteStream deletes a stream and its data. With consumers registered it
+// fails unless enforceConsumerDeletion is set.
+func (c *Client) DeleteStream(ctx context.Context, name string, enforceConsumerDeletion bool) error {
+	return c.do(ctx, OpDeleteStream, &reqDeleteStream{Stream: name, Enforce: enforceConsumerDeletion}, nil)
+}
+
+// DescribeStream describes a stream and all its shards.
+func (c *Client) DescribeStream(ctx context.Context, name string) (*engine.StreamInfo, error) {
+	var resp respStreamInfo
+	if err := c.do(ctx, OpDescribeStream, &reqStream{Stream: name}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Info, nil
+}
+
+// ListStreams returns the names of all streams, sorted.
+func (c *Client) ListStreams(ctx context.Context) ([]string, error) {
+	var resp respNames
+	if err := c.do(ctx, OpListStreams, &reqEmpty{}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Names, nil
+}
+
+// ListShards returns every shard of a stream, open and closed, with its
+// lineage (Parent, AdjacentParent).
+func (c *Client) ListShards(ctx context.Context, name string) ([]engine.ShardInfo, error) {
+	var resp respShards
+	if err := c.do(ctx, OpListShards, &reqStream{Stream: name}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Shards, nil
+}
+
+// checkStr checks that s fits a str field.
+func checkStr(field, s string) error {
+	if len(s) > maxStr {
+		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("%s is %d bytes; the protocol carries at most %d", field, len(s), maxStr)}
+	}
+	return nil
+}
+
+// checkRecord checks that a record's key fits a bytes16 field and its data
+// a bytes32 field.
+func checkRecord(i int, r *engine.PutRecord) error {
+	if len(r.Key) > maxStr {
+		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("record %d: partition key is %d bytes; the limit is 256 characters", i, len(r.Key))}
+	}
+	if uint64(len(r.Data)) > 1<<32-1 {
+		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("record %d: data is %d bytes; the protocol carries at most 4 GiB", i, len(r.Data))}
+	}
+	return nil
+}
+
+// PutRecord puts one record and returns its sequence number (whose Shard
+// names the shard it went to). A throttled record fails with an error
+// matching engine.ErrThroughputExceeded; nothing was stored.
+func (c *Client) PutRecord(ctx context.Context, stream string, rec engine.PutRecord) (engine.SeqNum, error) {
+	return c.putRecord(ctx, stream, &rec, "")
+}
+
+// PutRecordAfter is PutRecord with Kinesis' SequenceNumberForOrdering: after
+// must be a sequence number the stream issued (decimal). Every record gets
+// a number greater than all records acknowledged before the call.
+func (c *Client) PutRecordAfter(ctx context.Context, stream string, rec engine.PutRecord, after string) (engine.SeqNum, error) {
+	return c.putRecord(ctx, stream, &rec, after)
+}
+
+func (c *Client) putRecord(ctx context.Context, stream string, rec *engine.PutRecord, after string) (engine.SeqNum, error) {
+	if err := checkStr("stream name", stream); err != nil {
+		return engine.SeqNum{}, err
+	}
+	if err := checkRecord(0, rec); err != nil {
+		return engine.SeqNum{}, err
+	}
+	bb, start := c.frame()
+	b := appendStr(bb.B, stream)
+	b = appendStr(b, after)
+	bb.B = appendRecord(b, rec)
+	cl, err := c.roundTrip(ctx, OpPutRecord, bb, start)
+	if err != nil {
+		return engine.SeqNum{}, err
+	}
+	defer putCall(cl)
+	d := newDecoder(cl.body.B)
+	seq := d.seqNum("sequence number")
+	if err := d.finish(); err != nil {
+		return engine.SeqNum{}, fmt.Errorf("decode PutRecord response: %w", err)
+	}
+	return seq, nil
+}
+
+// PutRecords puts up to 500 records in one request. results must have room
+// for len(recs) entries; result i is the outcome of record i: a sequence
+// number, or an Err (matching engine.ErrThroughputExceeded for a throttled
+// record) for a record that was not stored. failed counts those. A non-nil
+// error means the whole request failed and no record was stored (unless
+// the connection was lost, when the outcome is unknown).
+func (c *Client) PutRecords(ctx context.Context, stream string, recs []engine.PutRecord, results []engine.PutResult) (failed int, err error) {
+	if len(results) < len(recs) {
+		return 0, fmt.Errorf("wire: results has room for %d of %d records", len(results), len(recs))
+	}
+	if err := checkStr("stream name", stream); err != nil {
+		return 0, err
+	}
+	if len(recs) > 1<<16-1 {
+		return 0, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("a put carries %d records; it must carry 1 to %d", len(recs), engine.MaxPutRecords)}
+	}
+	for i := range recs {
+		if err := checkRecord(i, &recs[i]); err != nil {
+			return 0, err
+		}
+	}
+	bb, start := c.frame()
+	bb.B = appendPutRecords(appendStr(bb.B, stream), recs)
+	return c.putRecordsFrame(ctx, bb, start, len(recs), results)
+}
+
+// putRecordsFrame sends an encoded PutRecords request of n records and
+// decodes its response into results.
+func (c *Client) putRecordsFrame(ctx context.Context, bb *bytebufferpool.ByteBuffer, start, n int, results []engine.PutResult) (int, error) {
+	cl, err := c.roundTrip(ctx, OpPutRecords, bb, start)
+	if err != nil {
+		return 0, err
+	}
+	defer putCall(cl)
+	resp := respPutRecords{Results: results[:0:len(results)]}
+	if err := decodeMessage(cl.body.B, &resp); err != nil {
+		return 0, fmt.Errorf("decode PutRecords response: %w", err)
+	}
+	if len(resp.Results) != n {
+		return 0, fmt.Errorf("%w: the PutRecords response has %d results for %d records", ErrMalformed, len(resp.Results), n)
+	}
+	return resp.Failed, nil
+}
+
+// GetIterator returns the position where reading a shard starts according
+// to spec. Positions do not expire.
+func (c *Client) GetIterator(ctx context.Context, stream, shardID string, spec engine.IteratorSpec) (engine.Position, error) {
+	idx, err := engine.ParseShardID(shardID)
+	if err != nil {
+		return engine.Position{}, err
+	}
+	m := reqGetIterator{Stream: stream, Shard: uint32(idx), Type: spec.Type, Timestamp: spec.Timestamp}
+	if iterCode(spec.Type) == 0 {
+		return engine.Position{}, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", spec.Type)}
+	}
+	if spec.Type == engine.AtSequenceNumber || spec.Type == engine.AfterSequenceNumber {
+		if spec.Seq == "" {
+			return engine.Position{}, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+				Message: fmt.Sprintf("StartingSequenceNumber is required for %s", spec.Type)}
+		}
+		sn, err := engine.ParseSeqNum(spec.Seq)
+		if err != nil {
+			return engine.Position{}, err
+		}
+		m.Seq = sn
+	}
+	var resp respPosition
+	if err := c.do(ctx, OpGetIterator, &m, &resp); err != nil {
+		return engine.Position{}, err
+	}
+	return resp.Pos, nil
+}
+
+// Read reads up to maxRecords records and about maxBytes bytes from pos (0
+// for either means the server's limit: 10,000 records, 10 MiB). Every
+// record's CRC is verified. Release the result when done with it.
+func (c *Client) Read(ctx context.Context, pos engine.Position, maxRecords, maxBytes int) (*ReadResult, error) {
+	res := &ReadResult{}
+	if err := c.ReadInto(ctx, pos, maxRecords, maxBytes, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// ReadInto is Read into a caller's result, which it releases first and
+// whose Records slice it reuses: a loop of reads into one result does not
+// allocate per read beyond the next position's stream name.
+func (c *Client) ReadInto(ctx context.Context, pos engine.Position, maxRecords, maxBytes int, res *ReadResult) error {
+	res.Release()
+	bb, start := c.frame()
+	bb.B = (&reqRead{Pos: pos, MaxRecords: clampU32(maxRecords), MaxBytes: clampU32(maxBytes)}).appendTo(bb.B)
+	cl, err := c.roundTrip(ctx, OpRead, bb, start)
+	if err != nil {
+		return err
+	}
+	frames, err := decodeResult(cl.body.B, &res.head)
+	if err != nil {
+		putCall(cl)
+		return fmt.Errorf("decode Read response: %w", err)
+	}
+	if res.head.Next.Stream != pos.Stream || res.head.Next.Incarnation != pos.Incarnation || res.head.Next.Shard != pos.Shard {
+		putCall(cl)
+		return fmt.Errorf("%w: the Read response is for %s/%d/%d, not the shard read", ErrMalformed, res.head.Next.Stream, res.head.Next.Incarnation, res.head.Next.Shard)
+	}
+	res.body, cl.body = cl.body, nil
+	putCall(cl)
+	res.Records, res.Bytes, err = decodeRecords(frames, &res.head, res.Records[:0])
+	if err != nil {
+		res.Release()
+		return err
+	}
+	res.Next = res.head.Next
+	res.MillisBehind = res.head.MillisBehind
+	res.ShardEnd = res.head.ShardEnd
+	res.ChildShards = res.head.Children
+	return nil
+}
+
+func clampU32(n int) uint32 {
+	if n <= 0 {
+		return 0
+	}
+	return uint32(min(n, 1<<32-1))
+}
+
+// SplitShard splits a shard in two at newStart, the first hash key of the
+// upper child.
+func (c *Client) SplitShard(ctx context.Context, stream, shardID string, newStart engine.HashKey) error {
+	idx, err := engine.ParseShardID(shardID)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, OpSplitShard, &reqSplitShard{Stream: stream, Shard: uint32(idx), NewStart: newStart}, nil)
+}
+
+// MergeShards merges two adjacent shards into one.
+func (c *Client) MergeShards(ctx context.Context, stream, shardID, adjacentID string) error {
+	a, err := engine.ParseShardID(shardID)
+	if err != nil {
+		return err
+	}
+	b, err := engine.ParseShardID(adjacentID)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, OpMergeShards, &reqMergeShards{Stream: stream, Shard: uint32(a), Adjacent: uint32(b)}, nil)
+}
+
+// UpdateShardCount rescales a stream to target open shards of uniform hash
+// key ranges.
+func (c *Client) UpdateShardCount(ctx context.Context, stream string, target int) error {
+	return c.do(ctx, OpUpdateShardCount, &reqStreamN{Stream: stream, N: clampU32(target)}, nil)
+}
+
+// IncreaseRetention raises a stream's retention period (24..8760 hours).
+func (c *Client) IncreaseRetention(ctx context.Context, stream string, hours int) error {
+	return c.do(ctx, OpIncreaseRetention, &reqStreamN{Stream: stream, N: clampU32(hours)}, nil)
+}
+
+// DecreaseRetention lowers a stream's retention period.
+func (c *Client) DecreaseRetention(ctx context.Context, stream string, hours int) error {
+	return c.do(ctx, OpDecreaseRetention, &reqStreamN{Stream: stream, N: clampU32(hours)}, nil)
+}
+
+// AddTags adds or replaces tags of a stream.
+func (c *Client) AddTags(ctx context.Context, stream string, tags map[string]string) error {
+	return c.do(ctx, OpAddTags, &reqAddTags{Stream: stream, Tags: tags}, nil)
+}
+
+// RemoveTags removes tags of a stream by key.
+func (c *Client) RemoveTags(ctx context.Context, stream string, keys []string) error {
+	return c.do(ctx, OpRemoveTags, &reqRemoveTags{Stream: stream, Keys: keys}, nil)
+}
+
+// ListTags returns a stream's tags.
+func (c *Client) ListTags(ctx context.Context, stream string) (map[string]string, error) {
+	var resp respTags
+	if err := c.do(ctx, OpListTags, &reqStream{Stream: stream}, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Tags == nil {
+		resp.Tags = map[string]string{}
+	}
+	return resp.Tags, nil
+}
+
+// SetQuotas sets a stream's per-shard limits; nil returns it to the
+// server's default.
+func (c *Client) SetQuotas(ctx context.Context, stream string, q *ratelimit.Limits) error {
+	return c.do(ctx, OpSetQuotas, &reqSetQuotas{Stream: stream, Quotas: q}, nil)
+}
+
+// SetDurability sets a stream's acknowledgement mode; DurabilityDefault
+// returns it to the server's.
+func (c *Client) SetDurability(ctx context.Context, stream string, d engine.Durability) error {
+	return c.do(ctx, OpSetDurability, &reqSetDurability{Stream: stream, Durability: d}, nil)
+}
+
+// SetMaxRecordSize sets the limit on key+data of one record (1 KiB..10 MiB).
+func (c *Client) SetMaxRecordSize(ctx context.Context, stream string, bytes int) error {
+	return c.do(ctx, OpSetMaxRecordSize, &reqStreamN{Stream: stream, N: clampU32(bytes)}, nil)
+}
+
+// SetStreamMode switches a stream between PROVISIONED and ON_DEMAND.
+func (c *Client) SetStreamMode(ctx context.Context, stream string, mode engine.StreamMode) error {
+	if modeCode(mode) == modeDefault {
+		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("stream mode %q is not PROVISIONED or ON_DEMAND", mode)}
+	}
+	return c.do(ctx, OpSetStreamMode, &reqSetStreamMode{Stream: stream, Mode: mode}, nil)
+}
+
+// shardIDs caches the id strings of the first shard indexes, so that
+// decoding put results does not format one per record.
+var shardIDs [1024]atomic.Pointer[string]
+
+func shardIDString(i uint32) string {
+	if int(i) >= len(shardIDs) {
+		return engine.ShardID(int(i))
+	}
+	if p := shardIDs[i].Load(); p != nil {
+		return *p
+	}
+	s := engine.ShardID(int(i))
+	shardIDs[i].Store(&s)
+	return s
+}

@@ -1,0 +1,262 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+// SubscribeOptions configures a subscription.
+type SubscribeOptions struct {
+	// Window is the subscription's credit: the bytes of record frames the
+	// server may send beyond what Next has taken; default 1 MiB, at most
+	// 1 GiB. A subscriber that stops calling Next holds at most Window bytes
+	// plus one record, and the server holds nothing for it beyond that.
+	// Larger windows keep a fast subscriber's pipe full.
+	Window int
+}
+
+// Event is one push of records on a subscription.
+type Event struct {
+	// Records are the records, in order; their CRCs were verified. They
+	// alias the event's own buffer and stay valid as long as they are
+	// referenced.
+	Records []Record
+	// Bytes counts the keys and data of Records.
+	Bytes int
+	// Next is where the subscription continues: a position from which a new
+	// subscription (or Read) resumes after this event.
+	Next engine.Position
+	// MillisBehind is how far this event's end is behind the shard's
+	// newest record.
+	MillisBehind int64
+	// ShardEnd is set on the last event of a closed shard; ChildShards are
+	// its children. Next then returns io.EOF.
+	ShardEnd    bool
+	ChildShards []engine.ShardInfo
+}
+
+// Subscription receives the records of one shard as they are committed.
+// Next is for one goroutine at a time; Close may be called from any.
+type Subscription struct {
+	c      *Client
+	id     uint64
+	window int
+	notify chan struct{} // capacity 1: an event or the end arrived
+
+	// mu guards queue, err and closed.
+	mu     sync.Mutex
+	queue  [][]byte // event bodies received and not yet taken
+	err    error    // the end: io.EOF after the shard's end or a cancel
+	closed bool
+
+	// Owned by the goroutine calling Next.
+	owed int             // frame bytes taken and not yet granted back
+	pos  engine.Position // where the next event starts
+}
+
+// Subscribe starts pushing the records of pos's shard from pos (a position
+// from GetIterator or a read's or event's Next). A position the server
+// cannot serve is reported by the first Next.
+func (c *Client) Subscribe(ctx context.Context, pos engine.Position, opts SubscribeOptions) (*Subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if opts.Window <= 0 {
+		opts.Window = 1 << 20
+	}
+	opts.Window = min(opts.Window, 1<<30)
+	s := &Subscription{c: c, id: c.nextID.Add(1), window: opts.Window, notify: make(chan struct{}, 1), pos: pos}
+	bb, start := c.frame()
+	bb.B = (&reqSubscribe{Pos: pos, Credit: uint32(opts.Window)}).appendTo(bb.B)
+	endFrame(bb.B, start, OpSubscribe, 0, s.id, 0)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.closedErr()
+	}
+	c.subs[s.id] = s
+	c.mu.Unlock()
+	c.send(bb)
+	return s, nil
+}
+
+// SubscribeShard is GetIterator followed by Subscribe.
+func (c *Client) SubscribeShard(ctx context.Context, stream, shardID string, spec engine.IteratorSpec, opts SubscribeOptions) (*Subscription, error) {
+	pos, err := c.GetIterator(ctx, stream, shardID, spec)
+	if err != nil {
+		return nil, err
+	}
+	return c.Subscribe(ctx, pos, opts)
+}
+
+// sendControl queues a Credit or Cancel frame for subscription id.
+func (c *Client) sendControl(op Op, id uint64, credit uint32) {
+	bb, start := c.frame()
+	if op == OpCredit {
+		bb.B = appendU32(bb.B, credit)
+	}
+	endFrame(bb.B, start, op, 0, id, 0)
+	c.send(bb)
+}
+
+// deliver is called by the client's reader with an event or the
+// subscription's final response.
+func (s *Subscription) deliver(h header, body []byte) {
+	if h.op == OpEvent {
+		s.mu.Lock()
+		if s.err == nil && !s.closed {
+			s.queue = append(s.queue, body)
+		}
+		s.mu.Unlock()
+	} else {
+		s.c.mu.Lock()
+		delete(s.c.subs, s.id)
+		s.c.mu.Unlock()
+		var err error = io.EOF
+		if h.flags&FlagError != 0 {
+			if e, derr := decodeError(body); derr != nil {
+				err = derr
+			} else {
+				err = e
+			}
+		} else if len(body) != 0 {
+			err = fmt.Errorf("%w: the Subscribe response has a %d byte body; it is empty", ErrMalformed, len(body))
+		}
+		s.end(err)
+		return
+	}
+	s.wake()
+}
+
+// end records the subscription's end.
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+func (s *Subscription) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next event, waiting for one. It returns io.EOF after
+// the shard's last event (ShardEnd) or after Close by the server's
+// acknowledgement, an *Error if the server ended the subscription (an
+// unknown position, the stream's deletion, a shutdown), an error matching
+// ErrCorruptRecord if an event failed verification, and ErrClosed after
+// Close.
+func (s *Subscription) Next(ctx context.Context) (*Event, error) {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if len(s.queue) > 0 {
+			body := s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			empty := len(s.queue) == 0
+			s.mu.Unlock()
+			ev, frames, err := s.decode(body)
+			if err != nil {
+				s.Close()
+				return nil, err
+			}
+			s.owed += frames
+			if empty || s.owed >= s.window/4 {
+				s.grant()
+			}
+			return ev, nil
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		if s.owed > 0 {
+			s.grant()
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// grant returns the bytes taken to the server's credit.
+func (s *Subscription) grant() {
+	s.c.sendControl(OpCredit, s.id, uint32(s.owed))
+	s.owed = 0
+}
+
+// decode verifies an event body and returns the event and its frames'
+// size.
+func (s *Subscription) decode(body []byte) (*Event, int, error) {
+	var head resultHead
+	frames, err := decodeResult(body, &head)
+	if err != nil {
+		return nil, 0, fmt.Errorf("decode event: %w", err)
+	}
+	if head.Next.Stream != s.pos.Stream || head.Next.Incarnation != s.pos.Incarnation || head.Next.Shard != s.pos.Shard {
+		return nil, 0, fmt.Errorf("%w: an event is for %s/%d/%d, not the subscribed shard", ErrMalformed, head.Next.Stream, head.Next.Incarnation, head.Next.Shard)
+	}
+	ev := &Event{Next: head.Next, MillisBehind: head.MillisBehind, ShardEnd: head.ShardEnd, ChildShards: head.Children}
+	ev.Records, ev.Bytes, err = decodeRecords(frames, &head, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(ev.Records) > 0 && ev.Records[0].Seq.Seq < s.pos.Seq {
+		return nil, 0, fmt.Errorf("%w: an event starts at sequence %d, before the subscription's position %d", ErrCorruptRecord, ev.Records[0].Seq.Seq, s.pos.Seq)
+	}
+	s.pos = head.Next
+	return ev, len(frames), nil
+}
+
+// Position is where the subscription continues after the events Next has
+// returned: resume from it with a new Subscribe.
+func (s *Subscription) Position() engine.Position { return s.pos }
+
+// Close cancels the subscription. Events not yet taken are dropped; Next
+// returns ErrClosed.
+func (s *Subscription) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	done := s.err != nil
+	s.queue = nil
+	s.mu.Unlock()
+	s.c.mu.Lock()
+	delete(s.c.subs, s.id)
+	s.c.mu.Unlock()
+	if !done {
+		s.c.sendControl(OpCancel, s.id, 0)
+	}
+	s.wake()
+	return nil
+}
+
+// Buffered returns the bytes of events received and not yet taken by Next.
+func (s *Subscription) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, b := range s.queue {
+		n += len(b)
+	}
+	return n
+}

@@ -1,0 +1,382 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/bytebufferpool"
+)
+
+// Reasons a connection ends, as the causes of its context.
+var (
+	errShuttingDown = errors.New("the server is shutting down")
+	errConnClosed   = errors.New("connection closed")
+	errCancelled    = errors.New("subscription cancelled")
+	errIdle         = errors.New("idle timeout")
+)
+
+// maxLoggedViolations is how many protocol violations of one connection are
+// logged at Warn; later ones go to Debug so that a misbehaving client cannot
+// flood the log.
+const maxLoggedViolations = 16
+
+// conn is one client connection. Its reader goroutine (serve) reads and
+// dispatches frames; cheap, non-blocking operations run inline, puts and
+// control operations on goroutines of their own, subscriptions on one
+// goroutine each; its writer goroutine (writeLoop) writes every response.
+type conn struct {
+	srv       *Server
+	nc        net.Conn
+	br        *bufio.Reader
+	log       *slog.Logger
+	clientMax int // the largest frame the client accepts, from its hello
+
+	ctx    context.Context // cancelled with a cause when the connection stops
+	cancel context.CancelCauseFunc
+
+	// mu guards inBytes, inReqs, subs and stopping; cond (on mu) wakes the
+	// reader when budget is returned or the connection stops.
+	mu       sync.Mutex
+	cond     sync.Cond
+	inBytes  int // request and response bytes charged and not yet written
+	inReqs   int // requests read and not yet answered (a subscription counts until its end)
+	subs     map[uint64]*subscription
+	stopping bool
+
+	// qmu guards queue, spare, qclosed and wfailed; qcond (on qmu) wakes the
+	// writer when the queue becomes non-empty or closes.
+	qmu        sync.Mutex
+	qcond      sync.Cond
+	queue      []outFrame
+	spare      []outFrame
+	qclosed    bool
+	wfailed    bool
+	writerDone chan struct{}
+
+	// dlmu orders the reader's deadline extensions with drain: once
+	// draining is set under it, no one moves the read deadline again.
+	dlmu     sync.Mutex
+	draining bool
+
+	handlers   sync.WaitGroup // request goroutines and subscriptions
+	violations atomic.Int32
+
+	// Reader goroutine state.
+	hdr    [HeaderSize]byte
+	small  [64]byte // bodies of Credit and Cancel
+	intern interner
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		srv:        s,
+		nc:         nc,
+		br:         bufio.NewReaderSize(nc, s.opts.ReadBufferSize),
+		log:        s.log.With("remote", nc.RemoteAddr().String()),
+		subs:       map[uint64]*subscription{},
+		writerDone: make(chan struct{}),
+	}
+	c.cond.L = &c.mu
+	c.qcond.L = &c.qmu
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	return c
+}
+
+// serve runs the connection: handshake, then the read loop on this
+// goroutine and the writer on another, then the shutdown sequence: stop the
+// subscriptions, wait for every handler (so that every request read gets
+// its response), send a GoAway if there is something to say, let the writer
+// drain the queue, close.
+func (c *conn) serve() {
+	defer c.nc.Close()
+	if !c.handshake() {
+		return
+	}
+	go c.writeLoop()
+	err := c.readLoop()
+
+	cause := errConnClosed
+	var away *goAway
+	var fe *FrameError
+	switch {
+	case errors.Is(err, errShuttingDown):
+		cause = errShuttingDown
+		away = &goAway{Name: "InternalFailureException", Message: "the server is shutting down"}
+	case errors.Is(err, errIdle):
+		c.log.Info("closing idle connection", "idle_timeout", c.srv.opts.IdleTimeout)
+		away = &goAway{Name: "LimitExceededException", Message: fmt.Sprintf("closing the connection after %v without requests", c.srv.opts.IdleTimeout)}
+	case errors.As(err, &fe):
+		c.violation("closing connection after a bad frame", "err", err)
+		away = &goAway{Name: "InvalidArgumentException", Message: fe.Error()}
+	case errors.Is(err, errProtocol):
+		c.violation("closing connection after a protocol violation", "err", err)
+		away = &goAway{Name: "InvalidArgumentException", Message: err.Error()}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.violation("connection closed in the middle of a frame", "err", err)
+	case err == io.EOF, errors.Is(err, net.ErrClosed):
+		c.log.Debug("connection closed by the client")
+	default:
+		c.log.Info("connection ended", "err", err)
+	}
+	c.stop(cause)
+	if away != nil {
+		c.sendGoAway(away)
+	}
+	c.qmu.Lock()
+	c.qclosed = true
+	c.qcond.Signal()
+	c.qmu.Unlock()
+	<-c.writerDone
+}
+
+// errProtocol is matched by read loop errors that end the connection
+// because the client broke the protocol in a way that leaves the byte
+// stream untrustworthy.
+var errProtocol = errors.New("protocol violation")
+
+// stop ends every subscription with cause and waits for all handlers.
+func (c *conn) stop(cause error) {
+	c.mu.Lock()
+	c.stopping = true
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.cancel(cause)
+	c.handlers.Wait()
+}
+
+// drain asks the reader to stop at the next frame boundary (or at once, if
+// it is waiting for one): Shutdown and Close call it.
+func (c *conn) drain() {
+	c.dlmu.Lock()
+	c.draining = true
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+	c.dlmu.Unlock()
+	c.mu.Lock()
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+func (c *conn) isDraining() bool {
+	c.dlmu.Lock()
+	defer c.dlmu.Unlock()
+	return c.draining
+}
+
+// setReadDeadline moves the idle deadline unless the connection is
+// draining.
+func (c *conn) setReadDeadline() error {
+	c.dlmu.Lock()
+	defer c.dlmu.Unlock()
+	if c.draining {
+		return errShuttingDown
+	}
+	if c.srv.opts.IdleTimeout > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+	}
+	return nil
+}
+
+// handshake reads the client's hello and answers it.
+func (c *conn) handshake() bool {
+	c.nc.SetDeadline(time.Now().Add(c.srv.opts.HandshakeTimeout))
+	h, err := readHello(c.br)
+	if err != nil {
+		c.violation("handshake failed", "err", err)
+		return false
+	}
+	status := statusOK
+	switch {
+	case h.version < 1:
+		status = statusVersion
+		c.violation("handshake failed: unsupported protocol version", "version", h.version, "supported", Version)
+	case h.maxFrame < MinMaxFrameSize:
+		status = statusBadHello
+		c.violation("handshake failed: client's maximum frame size is too small", "max_frame", h.maxFrame, "minimum", MinMaxFrameSize)
+	}
+	reply := hello{version: Version, status: status, maxFrame: uint32(c.srv.opts.MaxFrameSize)}.marshal()
+	if _, err := c.nc.Write(reply[:]); err != nil || status != statusOK {
+		return false
+	}
+	c.nc.SetDeadline(time.Time{})
+	c.clientMax = int(h.maxFrame)
+	return true
+}
+
+// violation logs a protocol violation.
+func (c *conn) violation(msg string, args ...any) {
+	if c.violations.Add(1) <= maxLoggedViolations {
+		c.log.Warn(msg, args...)
+	} else {
+		c.log.Debug(msg, args...)
+	}
+}
+
+// readLoop reads frames until the connection ends and returns why.
+func (c *conn) readLoop() error {
+	maxFrame := c.srv.opts.MaxFrameSize
+	for {
+		if !c.waitBudget() {
+			return errShuttingDown
+		}
+		if c.br.Buffered() < HeaderSize {
+			if err := c.setReadDeadline(); err != nil {
+				return err
+			}
+		}
+		if err := c.readFull(c.hdr[:], true); err != nil {
+			return err
+		}
+		h, err := parseHeader(c.hdr[:], maxFrame)
+		if err != nil {
+			var fe *FrameError
+			if errors.As(err, &fe) && fe.Detail == "" && h.id != 0 {
+				c.respondError(h.op, h.id, &Error{Name: "InvalidArgumentException", Message: fe.Error()}, 0, 0)
+			}
+			return err
+		}
+		if h.id == 0 {
+			return fmt.Errorf("%w: request id 0 is reserved for server messages; number requests from 1", errProtocol)
+		}
+		bodyLen := h.size - HeaderSize
+		c.charge(h.size, 1)
+		if h.flags != 0 {
+			if err := c.discard(bodyLen); err != nil {
+				return err
+			}
+			c.violation("request with flags set", "op", h.op, "id", h.id, "flags", h.flags)
+			c.respondError(h.op, h.id, &Error{Name: "InvalidArgumentException",
+				Message: fmt.Sprintf("request flags are %#02x; requests carry no flags (0)", h.flags)}, h.size, 1)
+			continue
+		}
+		switch h.op {
+		case OpPutRecord:
+			err = c.readPuts(h)
+		case OpCredit, OpCancel:
+			err = c.readSubControl(h)
+		default:
+			bb := bytebufferpool.Get()
+			bb.B = slices.Grow(bb.B[:0], bodyLen)[:bodyLen]
+			if err = c.readFull(bb.B, false); err != nil {
+				bytebufferpool.Put(bb)
+				return err
+			}
+			c.dispatch(h, bb)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// readFull reads len(b) bytes. At a frame boundary (boundary, nothing read
+// yet), an expired idle deadline is extended while the connection has work
+// in flight and ends the connection with errIdle otherwise; a deadline in
+// the middle of a frame ends it as a stalled client. A drain ends it with
+// errShuttingDown.
+func (c *conn) readFull(b []byte, boundary bool) error {
+	got := 0
+	for got < len(b) {
+		n, err := c.br.Read(b[got:])
+		got += n
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if c.isDraining() {
+				return errShuttingDown
+			}
+			if boundary && got == 0 {
+				if c.busy() {
+					if err := c.setReadDeadline(); err != nil {
+						return err
+					}
+					continue
+				}
+				return errIdle
+			}
+			return fmt.Errorf("%w: the client sent %d of %d bytes and then nothing for %v", io.ErrUnexpectedEOF, got, len(b), c.srv.opts.IdleTimeout)
+		}
+		if err == io.EOF && (got > 0 || !boundary) {
+			return fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, got, len(b))
+		}
+		return err
+	}
+	return nil
+}
+
+// discard skips n bytes of the stream.
+func (c *conn) discard(n int) error {
+	for n > 0 {
+		k := min(n, len(c.small))
+		if err := c.readFull(c.small[:k], false); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
+
+// busy reports whether the connection has requests or subscriptions in
+// flight (and so is not idle).
+func (c *conn) busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inReqs > 0 || len(c.subs) > 0
+}
+
+// waitBudget blocks while the connection's in-flight budget is spent. It
+// returns false when the connection is stopping or draining.
+func (c *conn) waitBudget() bool {
+	o := &c.srv.opts
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for (c.inBytes >= o.MaxInFlightBytes || c.inReqs >= o.MaxInFlightRequests) && !c.stopping {
+		if c.isDraining() {
+			return false
+		}
+		c.cond.Wait()
+	}
+	return !c.stopping
+}
+
+// charge adds bytes and requests to the connection's in-flight budget.
+func (c *conn) charge(bytes, reqs int) {
+	c.mu.Lock()
+	c.inBytes += bytes
+	c.inReqs += reqs
+	c.mu.Unlock()
+}
+
+// release returns bytes and requests to the budget and wakes the reader.
+func (c *conn) release(bytes, reqs int) {
+	if bytes == 0 && reqs == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.inBytes -= bytes
+	c.inReqs -= reqs
+	c.cond.Signal()
+	c.mu.Unlock()
+}
+
+// interner returns the same string for the same bytes seen twice in a row:
+// the stream name of back-to-back requests costs one allocation, not one
+// per request. It is used by the reader goroutine only.
+type interner struct{ last string }
+
+func (in *interner) get(b []byte) string {
+	if string(b) != in.last {
+		in.last = string(b)
+	}
+	return in.last
+}

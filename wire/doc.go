@@ -1,0 +1,105 @@
+// Package wire is sluice's binary TCP protocol: the frame format and the
+// codec of every message, the Server that serves an engine.Engine over it,
+// and the Go client (Client, Producer, Consumer). docs/protocol.md
+// specifies the protocol completely enough to write a client in another
+// language; this comment draws the formats.
+//
+// # Handshake
+//
+// Each side first sends a 16-byte hello; the client sends first. All
+// integers in the protocol are little-endian unless a diagram says
+// otherwise.
+//
+//	 0       4         6         8          12          16
+//	+-------+---------+---------+----------+-----------+
+//	| magic | version | status  | features | max frame |
+//	| "SLCW"| u16     | u16     | u32      | u32       |
+//	+-------+---------+---------+----------+-----------+
+//
+// The client's version is the highest it speaks and its status is 0; max
+// frame is the largest frame it accepts (at least MinMaxFrameSize). The
+// server answers with the version it will speak, a status (0 open, 1
+// unsupported version, 2 too many connections, 3 shutting down, 4 invalid
+// hello) and the largest frame it accepts; after a non-zero status it
+// closes the connection. No feature bits are defined in version 1: both
+// sides send 0 and ignore bits they do not know.
+//
+// # Frames
+//
+// After the hellos both directions carry frames:
+//
+//	 0        4        5       6          8                16
+//	+--------+--------+-------+----------+----------------+--------------+
+//	| length | opcode | flags | reserved | request id     | body         |
+//	| u32    | u8     | u8    | u16 = 0  | u64            | length-12 B  |
+//	+--------+--------+-------+----------+----------------+--------------+
+//	         |<------------------------ length --------------------------->|
+//
+// length counts the bytes after itself; a whole frame (4 + length) may not
+// exceed the receiver's max frame. The client numbers its requests (any
+// non-zero id unique among its requests in flight); a response carries its
+// request's opcode and id, and responses come in any order, so a client
+// may pipeline as many requests as it likes. Request flags are 0; a
+// response with FlagError (bit 0) carries an error body instead of its
+// result:
+//
+//	+-----------------------------------+--------------------------+
+//	| name: str                         | message: str             |
+//	| Kinesis exception name, e.g.      | what was wrong and what  |
+//	| "ResourceNotFoundException"       | would be right           |
+//	+-----------------------------------+--------------------------+
+//
+// A frame the server cannot parse (a length below 12, reserved bits set,
+// request id 0) or one over its max frame (answered with an error first)
+// ends the connection after an OpGoAway frame (request id 0, error body); a
+// malformed body, unknown opcode or set flag is answered with an
+// InvalidArgumentException and the connection goes on. No malformed frame
+// reaches the engine.
+//
+// # Bodies
+//
+// Bodies are built from these primitives: u8 u16 u32 u64 i64; bool (u8 0
+// or 1); str (u16 length, UTF-8 bytes); bytes16 (u16 length, bytes);
+// bytes32 (u32 length, bytes); time (i64 Unix nanoseconds, 0 = none); hash
+// (a 128-bit hash key, 16 bytes big-endian: the bytes of an MD5 digest);
+// seqnum (u32 incarnation, u32 shard, u64 sequence: the decimal sequence
+// number is incarnation·2^96 + shard·2^64 + sequence). A position says
+// where a shard read starts:
+//
+//	+-------------+------------------+-----------+--------------+
+//	| stream: str | incarnation: u32 | shard: u32| sequence: u64|
+//	+-------------+------------------+-----------+--------------+
+//
+// The message of each opcode is listed in docs/protocol.md (and in
+// messages.go). The one that matters for speed is a PutRecords request:
+//
+//	+-------------+-----------+--------------------------------------------------------------+
+//	| stream: str | count: u16| count × ( flags u8 | [hash] | key: bytes16 | data: bytes32 )   |
+//	+-------------+-----------+--------------------------------------------------------------+
+//	                            flags bit 0: an explicit hash key (16 B) follows
+//
+// and a read result, which is also the body of every subscription event:
+//
+//	+---------------+-----------------+-------+-------------+----------------+-----------+-----------+--------+
+//	| next position | millis behind   | flags | child count | child shards   | records   | frames    | frames |
+//	|               | i64             | u8    | u16         | count × shard  | u32       | length u32|        |
+//	+---------------+-----------------+-------+-------------+----------------+-----------+-----------+--------+
+//	                                    flags bit 0: shard end         the stored segment frames ->|
+//
+// The frames are the records exactly as stored (package segment's frame
+// format, each with its masked CRC-32C): the server writes them with
+// writev straight from the mapped segment, and the client verifies every
+// CRC, so integrity is end to end.
+//
+// # Subscriptions
+//
+// A Subscribe request (position, u32 initial credit) opens a subscription
+// under its request id. The server pushes OpEvent frames with that id as
+// records are committed, deducting each event's frames length from the
+// credit and sending only while the credit is positive (an event may take
+// it below zero by at most one record). The client grants more with
+// OpCredit frames (u32 bytes) under the same id and ends the subscription
+// with OpCancel; neither is answered. The subscription ends with its one
+// OpSubscribe response: empty after the event that reaches the end of a
+// closed shard or after a Cancel, an error otherwise.
+package wire

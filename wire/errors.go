@@ -1,0 +1,117 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+var (
+	// ErrClosed is returned by calls on a Client, Producer, Consumer or
+	// Subscription after Close.
+	ErrClosed = errors.New("wire: closed")
+
+	// ErrServerClosed is returned by Serve after Shutdown or Close.
+	ErrServerClosed = errors.New("wire: server closed")
+
+	// ErrConnectionLost is matched by the error of every call that was in
+	// flight when the connection broke or the server went away. Such a call
+	// may or may not have taken effect.
+	ErrConnectionLost = errors.New("wire: connection lost")
+
+	// ErrHandshake is matched by Dial errors when the peer does not speak
+	// this protocol (wrong magic, short or garbled hello).
+	ErrHandshake = errors.New("wire: handshake failed")
+
+	// ErrVersion is matched by Dial errors when the server does not speak
+	// this protocol version.
+	ErrVersion = errors.New("wire: unsupported protocol version")
+
+	// ErrMalformed is matched by every *DecodeError: a message body that does
+	// not follow the format.
+	ErrMalformed = errors.New("wire: malformed message")
+
+	// ErrFrameTooLarge is returned for a frame larger than the receiver's
+	// maximum frame size (announced in the handshake).
+	ErrFrameTooLarge = errors.New("wire: frame too large")
+
+	// ErrCorruptRecord is matched by a read or subscription error when a
+	// record frame in a response fails its CRC, its bounds or its sequence
+	// order: the bytes the client received are not the bytes that were
+	// stored. The error also matches segment.ErrCorrupt where a frame failed
+	// to decode.
+	ErrCorruptRecord = errors.New("wire: corrupt record in response")
+)
+
+// Error is an error reported by the server: the Kinesis exception name of
+// its classification and a message that says what was wrong. errors.Is
+// matches it against the engine's sentinels (engine.ErrNotFound,
+// engine.ErrThroughputExceeded, ...) by Code.
+type Error struct {
+	// Code is the engine classification of Name (CodeInternal for a name
+	// this client does not know).
+	Code engine.Code
+	// Name is the exception name as the server sent it, e.g.
+	// "ResourceNotFoundException".
+	Name string
+	// Message says what was wrong and what would be right.
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Name
+	}
+	return e.Name + ": " + e.Message
+}
+
+// Is reports whether target is an engine sentinel (an *engine.Error without
+// a message) or a *wire.Error without a message of the same Code.
+func (e *Error) Is(target error) bool {
+	switch t := target.(type) {
+	case *engine.Error:
+		return t.Msg == "" && t.Err == nil && t.Code == e.Code
+	case *Error:
+		return t.Message == "" && t.Code == e.Code
+	}
+	return false
+}
+
+// newError builds an *Error from an exception name and message.
+func newError(name, msg string) *Error {
+	return &Error{Code: codeOfName(name), Name: name, Message: msg}
+}
+
+// codeOfName maps an exception name to its engine code.
+func codeOfName(name string) engine.Code {
+	for c := engine.CodeInternal; c <= engine.CodeValidation; c++ {
+		if c.String() == name {
+			return c
+		}
+	}
+	return engine.CodeInternal
+}
+
+// DecodeError says where a message body failed to decode. It matches
+// ErrMalformed.
+type DecodeError struct {
+	// Field is the value being read.
+	Field string
+	// Offset is its byte offset in the body.
+	Offset int
+	// Need and Left are the bytes the field needed and the bytes that were
+	// left, for a truncated body; Detail explains any other failure.
+	Need, Left int
+	Detail     string
+}
+
+func (e *DecodeError) Error() string {
+	if e.Detail != "" {
+		return fmt.Sprintf("wire: malformed message: %s at byte %d: %s", e.Field, e.Offset, e.Detail)
+	}
+	return fmt.Sprintf("wire: malformed message: %s at byte %d needs %d bytes; %d are left", e.Field, e.Offset, e.Need, e.Left)
+}
+
+// Is reports whether target is ErrMalformed.
+func (e *DecodeError) Is(target error) bool { return target == ErrMalformed }

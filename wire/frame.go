@@ -1,0 +1,207 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+)
+
+// The framing (drawn in doc.go, specified in docs/protocol.md). These
+// constants are part of the protocol: changing any of them is a version bump.
+const (
+	// Magic opens both hellos: the bytes "SLCW".
+	Magic = "SLCW"
+	// Version is the protocol version this package speaks.
+	Version uint16 = 1
+
+	// helloSize is the size of the client's and the server's hello: magic,
+	// version, status, features, maximum frame size.
+	helloSize = 4 + 2 + 2 + 4 + 4
+
+	// lengthSize is the frame's length prefix; the length counts the bytes
+	// after it.
+	lengthSize = 4
+	// HeaderSize is the bytes of a frame before its body: length, opcode,
+	// flags, reserved, request id.
+	HeaderSize = lengthSize + 1 + 1 + 2 + 8
+
+	// DefaultMaxFrameSize is the default limit on a whole frame (header
+	// included): 16 MiB holds a 10 MiB record or a 10 MiB PutRecords batch
+	// or read result with room for their framing.
+	DefaultMaxFrameSize = 16 << 20
+	// MinMaxFrameSize is the smallest maximum frame size a peer may
+	// announce.
+	MinMaxFrameSize = 64 << 10
+
+	// FlagError marks a response whose body is an error (str name, str
+	// message) instead of the operation's result. Requests carry no flags.
+	FlagError uint8 = 1 << 0
+)
+
+// Hello status codes, sent by the server in its hello. A server that sends a
+// non-zero status closes the connection after its hello.
+const (
+	statusOK       uint16 = 0 // the connection is open
+	statusVersion  uint16 = 1 // the client's version is not supported; version says which is
+	statusBusy     uint16 = 2 // the server has as many connections as it allows
+	statusShutdown uint16 = 3 // the server is shutting down
+	statusBadHello uint16 = 4 // the client's hello is invalid (maximum frame size below MinMaxFrameSize)
+)
+
+// Op is a frame's opcode: the operation of a request and of its response.
+type Op uint8
+
+// Opcodes. They are part of the protocol: never renumber one.
+const (
+	OpPing              Op = 0x01
+	OpCreateStream      Op = 0x02
+	OpDeleteStream      Op = 0x03
+	OpDescribeStream    Op = 0x04
+	OpListStreams       Op = 0x05
+	OpListShards        Op = 0x06
+	OpPutRecord         Op = 0x07
+	OpPutRecords        Op = 0x08
+	OpGetIterator       Op = 0x09
+	OpRead              Op = 0x0A
+	OpSplitShard        Op = 0x0B
+	OpMergeShards       Op = 0x0C
+	OpUpdateShardCount  Op = 0x0D
+	OpIncreaseRetention Op = 0x0E
+	OpDecreaseRetention Op = 0x0F
+	OpAddTags           Op = 0x10
+	OpRemoveTags        Op = 0x11
+	OpListTags          Op = 0x12
+	OpSetQuotas         Op = 0x13
+	OpSetDurability     Op = 0x14
+	OpSetMaxRecordSize  Op = 0x15
+	OpSetStreamMode     Op = 0x16
+
+	// OpSubscribe starts a subscription; its response ends it.
+	OpSubscribe Op = 0x20
+	// OpEvent (server to client) carries records of a subscription.
+	OpEvent Op = 0x21
+	// OpCredit (client to server) grants a subscription more bytes; no
+	// response.
+	OpCredit Op = 0x22
+	// OpCancel (client to server) ends a subscription; the subscription's
+	// OpSubscribe response follows.
+	OpCancel Op = 0x23
+
+	// OpGoAway (server to client, request id 0) says the server is closing
+	// the connection and why.
+	OpGoAway Op = 0x3F
+)
+
+var opNames = map[Op]string{
+	OpPing: "Ping", OpCreateStream: "CreateStream", OpDeleteStream: "DeleteStream",
+	OpDescribeStream: "DescribeStream", OpListStreams: "ListStreams", OpListShards: "ListShards",
+	OpPutRecord: "PutRecord", OpPutRecords: "PutRecords", OpGetIterator: "GetIterator", OpRead: "Read",
+	OpSplitShard: "SplitShard", OpMergeShards: "MergeShards", OpUpdateShardCount: "UpdateShardCount",
+	OpIncreaseRetention: "IncreaseRetention", OpDecreaseRetention: "DecreaseRetention",
+	OpAddTags: "AddTags", OpRemoveTags: "RemoveTags", OpListTags: "ListTags", OpSetQuotas: "SetQuotas",
+	OpSetDurability: "SetDurability", OpSetMaxRecordSize: "SetMaxRecordSize", OpSetStreamMode: "SetStreamMode",
+	OpSubscribe: "Subscribe", OpEvent: "Event", OpCredit: "Credit", OpCancel: "Cancel", OpGoAway: "GoAway",
+}
+
+func (o Op) String() string {
+	if n, ok := opNames[o]; ok {
+		return n
+	}
+	return fmt.Sprintf("Op(%#02x)", uint8(o))
+}
+
+// header is a decoded frame header.
+type header struct {
+	size  int // the whole frame in bytes, header included
+	op    Op
+	flags uint8
+	id    uint64
+}
+
+// putHeader writes h into b[:HeaderSize].
+func putHeader(b []byte, h header) {
+	_ = b[HeaderSize-1]
+	binary.LittleEndian.PutUint32(b, uint32(h.size-lengthSize))
+	b[4] = byte(h.op)
+	b[5] = h.flags
+	b[6], b[7] = 0, 0
+	binary.LittleEndian.PutUint64(b[8:], h.id)
+}
+
+// FrameError is a frame the receiver cannot accept: its length is below the
+// header size or above the maximum frame size, or its reserved bits are set.
+// After one, the byte stream cannot be trusted and the connection closes.
+type FrameError struct {
+	Size, Max int
+	Detail    string
+}
+
+func (e *FrameError) Error() string {
+	if e.Detail != "" {
+		return "wire: bad frame: " + e.Detail
+	}
+	return fmt.Sprintf("wire: frame of %d bytes exceeds the limit of %d bytes", e.Size, e.Max)
+}
+
+// Is reports whether target is ErrFrameTooLarge for an oversize frame.
+func (e *FrameError) Is(target error) bool { return target == ErrFrameTooLarge && e.Detail == "" }
+
+// parseHeader decodes a frame header and checks its length against max. On
+// an oversize frame it returns the header too, so that the receiver can
+// answer the request id before it closes.
+func parseHeader(b []byte, max int) (header, error) {
+	_ = b[HeaderSize-1]
+	n := uint64(binary.LittleEndian.Uint32(b))
+	h := header{
+		size:  int(n) + lengthSize,
+		op:    Op(b[4]),
+		flags: b[5],
+		id:    binary.LittleEndian.Uint64(b[8:]),
+	}
+	if n < HeaderSize-lengthSize {
+		return h, &FrameError{Size: h.size, Detail: fmt.Sprintf("length %d is below the %d bytes of the header after it", n, HeaderSize-lengthSize)}
+	}
+	if b[6] != 0 || b[7] != 0 {
+		return h, &FrameError{Size: h.size, Detail: fmt.Sprintf("reserved bytes %#02x %#02x are not zero", b[6], b[7])}
+	}
+	if h.size > max {
+		return h, &FrameError{Size: h.size, Max: max}
+	}
+	return h, nil
+}
+
+// hello is the handshake message either side sends first.
+type hello struct {
+	version  uint16
+	status   uint16 // server only; 0 from a client
+	features uint32 // none are defined in version 1
+	maxFrame uint32 // the largest frame the sender accepts
+}
+
+func (h hello) marshal() [helloSize]byte {
+	var b [helloSize]byte
+	copy(b[:4], Magic)
+	binary.LittleEndian.PutUint16(b[4:], h.version)
+	binary.LittleEndian.PutUint16(b[6:], h.status)
+	binary.LittleEndian.PutUint32(b[8:], h.features)
+	binary.LittleEndian.PutUint32(b[12:], h.maxFrame)
+	return b
+}
+
+// readHello reads and checks a hello from r.
+func readHello(r io.Reader) (hello, error) {
+	var b [helloSize]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return hello{}, fmt.Errorf("%w: read hello: %w", ErrHandshake, err)
+	}
+	if string(b[:4]) != Magic {
+		return hello{}, fmt.Errorf("%w: the peer sent %q where the magic %q belongs; it does not speak the sluice protocol", ErrHandshake, b[:4], Magic)
+	}
+	h := hello{
+		version:  binary.LittleEndian.Uint16(b[4:]),
+		status:   binary.LittleEndian.Uint16(b[6:]),
+		features: binary.LittleEndian.Uint32(b[8:]),
+		maxFrame: binary.LittleEndian.Uint32(b[12:]),
+	}
+	return h, nil
+}

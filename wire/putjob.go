@@ -1,0 +1,211 @@
+package wire
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/valyala/bytebufferpool"
+)
+
+// putJob is the work of one goroutine of puts: either one PutRecords
+// request, or a run of PutRecord requests that arrived back to back, which
+// the server coalesces into PutRecords calls so that pipelined
+// single-record puts share the engine's group commit and one response
+// write. Records alias body; nothing is copied per record.
+type putJob struct {
+	c       *conn
+	body    *bytebufferpool.ByteBuffer
+	cost    int // budget bytes of the requests, returned when answered
+	batch   bool
+	id      uint64 // the PutRecords request
+	stream  string // the PutRecords request's stream
+	req     reqPutRecords
+	single  reqPutRecord
+	spans   []span   // PutRecord requests: where each body lies in body
+	ids     []uint64 // PutRecord requests, one per record
+	streams []string // each record's stream
+	recs    []engine.PutRecord
+	results []engine.PutResult
+}
+
+type span struct {
+	h          header
+	start, end int
+}
+
+var putJobs = sync.Pool{New: func() any { return new(putJob) }}
+
+func getPutJob(c *conn) *putJob {
+	j := putJobs.Get().(*putJob)
+	j.c = c
+	return j
+}
+
+func (j *putJob) free() {
+	if j.body != nil {
+		bytebufferpool.Put(j.body)
+	}
+	clear(j.recs)
+	clear(j.results)
+	clear(j.streams)
+	clear(j.req.Recs)
+	*j = putJob{
+		spans: j.spans[:0], ids: j.ids[:0], streams: j.streams[:0],
+		recs: j.recs[:0], results: j.results[:0], req: reqPutRecords{Recs: j.req.Recs[:0]},
+	}
+	putJobs.Put(j)
+}
+
+// maxCoalesce bounds the requests one job coalesces: one PutRecords call's
+// worth.
+const maxCoalesce = engine.MaxPutRecords
+
+// readPuts reads the PutRecord request whose header is h, and every
+// further PutRecord request already complete in the read buffer, and hands
+// them to one goroutine.
+func (c *conn) readPuts(h header) error {
+	j := getPutJob(c)
+	j.body = bytebufferpool.Get()
+	n := h.size - HeaderSize
+	j.body.B = slices.Grow(j.body.B[:0], n)[:n]
+	if err := c.readFull(j.body.B, false); err != nil {
+		j.free()
+		return err
+	}
+	j.spans = append(j.spans, span{h: h, start: 0, end: n})
+	for len(j.spans) < maxCoalesce && c.br.Buffered() >= HeaderSize {
+		hb, _ := c.br.Peek(HeaderSize)
+		fh, err := parseHeader(hb, c.srv.opts.MaxFrameSize)
+		if err != nil || fh.op != OpPutRecord || fh.flags != 0 || fh.id == 0 || fh.size > c.br.Buffered() {
+			break
+		}
+		frame, _ := c.br.Peek(fh.size)
+		start := len(j.body.B)
+		j.body.B = append(j.body.B, frame[HeaderSize:]...)
+		c.br.Discard(fh.size)
+		c.charge(fh.size, 1)
+		j.spans = append(j.spans, span{h: fh, start: start, end: len(j.body.B)})
+	}
+	// Decode once the body no longer moves.
+	for _, sp := range j.spans {
+		m := &j.single
+		d := newDecoder(j.body.B[sp.start:sp.end])
+		m.decodeFrom(&d)
+		if err := d.finish(); err != nil {
+			c.malformed(sp.h, err)
+			continue
+		}
+		if len(m.SeqForOrdering) > 0 {
+			if _, err := engine.ParseSeqNum(string(m.SeqForOrdering)); err != nil {
+				c.respondError(OpPutRecord, sp.h.id, wireError(err), sp.h.size, 1)
+				continue
+			}
+		}
+		j.cost += sp.h.size
+		j.ids = append(j.ids, sp.h.id)
+		j.streams = append(j.streams, c.intern.get(m.Stream))
+		j.recs = append(j.recs, m.Rec)
+	}
+	if len(j.recs) == 0 {
+		j.free()
+		return nil
+	}
+	c.handlers.Add(1)
+	go j.run()
+	return nil
+}
+
+// startPutRecords decodes a PutRecords request and hands it to a goroutine.
+// It owns bb.
+func (c *conn) startPutRecords(h header, bb *bytebufferpool.ByteBuffer) {
+	j := getPutJob(c)
+	j.body = bb
+	d := newDecoder(bb.B)
+	j.req.decodeFrom(&d)
+	if err := d.finish(); err != nil {
+		j.free()
+		c.malformed(h, err)
+		return
+	}
+	j.batch = true
+	j.id = h.id
+	j.cost = h.size
+	j.stream = c.intern.get(j.req.Stream)
+	c.handlers.Add(1)
+	go j.run()
+}
+
+// run makes the engine calls and queues the responses.
+func (j *putJob) run() {
+	c := j.c
+	defer c.handlers.Done()
+	defer j.free()
+	eng := c.srv.eng
+	if j.batch {
+		j.results = slices.Grow(j.results[:0], len(j.req.Recs))[:len(j.req.Recs)]
+		failed, err := eng.PutRecords(j.stream, j.req.Recs, j.results)
+		if err != nil {
+			c.respondError(OpPutRecords, j.id, wireError(err), j.cost, 1)
+			return
+		}
+		bb := bytebufferpool.Get()
+		b, start := beginFrame(bb.B[:0])
+		b = appendU16(b, uint16(len(j.results)))
+		b = appendU16(b, uint16(failed))
+		for i := range j.results {
+			b = appendPutResult(b, &j.results[i])
+		}
+		endFrame(b, start, OpPutRecords, 0, j.id, 0)
+		bb.B = b
+		c.enqueue(outFrame{buf: bb, cost: j.cost, reqs: 1})
+		return
+	}
+
+	n := len(j.recs)
+	j.results = slices.Grow(j.results[:0], n)[:n]
+	for s := 0; s < n; {
+		// A run: the same stream, within one PutRecords call's limits.
+		e, bytes := s, 0
+		for e < n && e-s < engine.MaxPutRecords && j.streams[e] == j.streams[s] {
+			sz := len(j.recs[e].Key) + len(j.recs[e].Data)
+			if e > s && bytes+sz > engine.MaxPutBytes {
+				break
+			}
+			bytes += sz
+			e++
+		}
+		if _, err := eng.PutRecords(j.streams[s], j.recs[s:e], j.results[s:e]); err != nil {
+			// The call was refused as a whole (an invalid record, an
+			// unknown stream): put each record alone so that each gets its
+			// own answer.
+			if e-s == 1 {
+				j.results[s] = engine.PutResult{Err: err}
+			} else {
+				for i := s; i < e; i++ {
+					if _, err := eng.PutRecords(j.streams[i], j.recs[i:i+1], j.results[i:i+1]); err != nil {
+						j.results[i] = engine.PutResult{Err: err}
+					}
+				}
+			}
+		}
+		s = e
+	}
+	bb := bytebufferpool.Get()
+	b := bb.B[:0]
+	for i := range j.results {
+		r := &j.results[i]
+		var start int
+		b, start = beginFrame(b)
+		if r.Err == nil {
+			b = appendSeqNum(b, r.Seq)
+			endFrame(b, start, OpPutRecord, 0, j.ids[i], 0)
+		} else {
+			e := wireError(r.Err)
+			b = appendError(b, e.Name, e.Message)
+			endFrame(b, start, OpPutRecord, FlagError, j.ids[i], 0)
+		}
+	}
+	bb.B = b
+	c.enqueue(outFrame{buf: bb, cost: j.cost, reqs: n})
+}

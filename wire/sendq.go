@@ -1,0 +1,180 @@
+package wire
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/valyala/bytebufferpool"
+)
+
+// outFrame is one or more frames queued for the writer: buf holds headers
+// and bodies (several back-to-back frames for coalesced put responses); ext,
+// if set, is written right after buf straight from a mapped segment (the
+// record frames of a read result or event) and stays valid until res is
+// released.
+type outFrame struct {
+	buf  *bytebufferpool.ByteBuffer
+	ext  []byte
+	res  *engine.ReadResult
+	sent chan<- struct{} // receives a token once written (subscription pacing), or nil
+	cost int             // budget bytes returned once written
+	reqs int             // requests this frame answers
+}
+
+// readResults pools the engine's read results, which hold a segment lease
+// from the read until the writer has written their frames.
+var readResults = sync.Pool{New: func() any { return new(engine.ReadResult) }}
+
+// zeroHeader is the placeholder a frame's header takes until endFrame.
+var zeroHeader [HeaderSize]byte
+
+// beginFrame appends a placeholder header to b and returns the frame's
+// start offset in b.
+func beginFrame(b []byte) ([]byte, int) {
+	return append(b, zeroHeader[:]...), len(b)
+}
+
+// endFrame fills in the header of the frame that starts at b[start]: it
+// covers everything appended since plus extLen bytes written after b.
+func endFrame(b []byte, start int, op Op, flags uint8, id uint64, extLen int) {
+	putHeader(b[start:], header{size: len(b) - start + extLen, op: op, flags: flags, id: id})
+}
+
+// enqueue hands f to the writer. It never blocks: the queue is bounded by
+// the connection's budget, which the reader waits on. After a write error
+// the frame is released at once.
+func (c *conn) enqueue(f outFrame) {
+	c.qmu.Lock()
+	if c.wfailed || c.qclosed {
+		c.qmu.Unlock()
+		c.finish(f)
+		c.release(f.cost, f.reqs)
+		return
+	}
+	c.queue = append(c.queue, f)
+	if len(c.queue) == 1 {
+		c.qcond.Signal()
+	}
+	c.qmu.Unlock()
+}
+
+// finish releases what a frame holds once it is written (or dropped).
+func (c *conn) finish(f outFrame) {
+	if f.buf != nil {
+		bytebufferpool.Put(f.buf)
+	}
+	if f.res != nil {
+		f.res.Release()
+		readResults.Put(f.res)
+	}
+	if f.sent != nil {
+		f.sent <- struct{}{}
+	}
+}
+
+// writeLoop is the connection's only writer. Each round it takes every
+// frame queued so far and writes them with one writev (net.Buffers):
+// headers and bodies from pooled buffers, record frames straight from the
+// mapped segments, with no copy in user space. Then it releases the buffers
+// and segment leases and returns their cost to the connection's budget. It
+// exits when the queue is closed and empty. After a write error it closes
+// the connection (which ends the reader) and drops every later frame.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var vec [][]byte
+	var nb net.Buffers
+	for {
+		c.qmu.Lock()
+		for len(c.queue) == 0 && !c.qclosed {
+			c.qcond.Wait()
+		}
+		if len(c.queue) == 0 {
+			c.qmu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		failed := c.wfailed
+		c.qmu.Unlock()
+
+		if !failed {
+			vec = vec[:0]
+			for i := range batch {
+				vec = append(vec, batch[i].buf.B)
+				if len(batch[i].ext) > 0 {
+					vec = append(vec, batch[i].ext)
+				}
+			}
+			if wt := c.srv.opts.WriteTimeout; wt > 0 {
+				c.nc.SetWriteDeadline(time.Now().Add(wt))
+			}
+			nb = vec
+			if _, err := nb.WriteTo(c.nc); err != nil {
+				c.log.Info("write failed; closing connection", "err", err)
+				c.qmu.Lock()
+				c.wfailed = true
+				c.qmu.Unlock()
+				c.nc.Close()
+			}
+			clear(vec)
+		}
+		cost, reqs := 0, 0
+		for i := range batch {
+			c.finish(batch[i])
+			cost += batch[i].cost
+			reqs += batch[i].reqs
+		}
+		c.release(cost, reqs)
+		clear(batch)
+		c.qmu.Lock()
+		c.spare = batch[:0]
+		c.qmu.Unlock()
+	}
+}
+
+// respond queues the response m to request id. reqCost is the request's
+// charge, returned once the response is written.
+func (c *conn) respond(op Op, id uint64, m message, reqCost int) {
+	bb := bytebufferpool.Get()
+	b, start := beginFrame(bb.B[:0])
+	b = m.appendTo(b)
+	if size := len(b) - start; size > c.clientMax {
+		bb.B = b
+		bytebufferpool.Put(bb)
+		c.respondError(op, id, &Error{Name: "LimitExceededException", Message: errTooLargeForClient(size, c.clientMax)}, reqCost, 1)
+		return
+	}
+	endFrame(b, start, op, 0, id, 0)
+	bb.B = b
+	c.enqueue(outFrame{buf: bb, cost: reqCost, reqs: 1})
+}
+
+// respondError queues an error response to request id.
+func (c *conn) respondError(op Op, id uint64, e *Error, reqCost, reqs int) {
+	bb := bytebufferpool.Get()
+	b, start := beginFrame(bb.B[:0])
+	b = appendError(b, e.Name, e.Message)
+	endFrame(b, start, op, FlagError, id, 0)
+	bb.B = b
+	c.enqueue(outFrame{buf: bb, cost: reqCost, reqs: reqs})
+}
+
+// sendGoAway queues an OpGoAway frame.
+func (c *conn) sendGoAway(m *goAway) {
+	bb := bytebufferpool.Get()
+	b, start := beginFrame(bb.B[:0])
+	b = m.appendTo(b)
+	endFrame(b, start, OpGoAway, 0, 0, 0)
+	bb.B = b
+	c.enqueue(outFrame{buf: bb})
+}
+
+// wireError converts an engine error to its wire form.
+func wireError(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return &Error{Name: engine.CodeOf(err).String(), Message: err.Error()}
+}

@@ -1,0 +1,301 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+// ServerOptions configures a Server. Zero fields take the documented
+// defaults.
+type ServerOptions struct {
+	// MaxConns bounds the open connections; default 10,000. A client over
+	// the limit gets a hello with the "busy" status and a closed connection.
+	MaxConns int
+	// MaxInFlightBytes bounds, per connection, the bytes of requests read
+	// but not yet answered plus responses queued but not yet written;
+	// default 64 MiB. At the limit the server stops reading the connection
+	// until responses drain (backpressure); it may be exceeded by one frame.
+	MaxInFlightBytes int
+	// MaxInFlightRequests bounds the requests of one connection being
+	// served at once; default 4096. Pipelining deeper than this waits.
+	MaxInFlightRequests int
+	// MaxSubscriptions bounds the subscriptions open on one connection;
+	// default 1024. A Subscribe over the limit fails with
+	// LimitExceededException.
+	MaxSubscriptions int
+	// MaxFrameSize is the largest frame accepted from a client, header
+	// included; default DefaultMaxFrameSize (16 MiB), at least
+	// MinMaxFrameSize. A larger frame is answered with an error and the
+	// connection is closed.
+	MaxFrameSize int
+	// MaxEventBytes bounds the record frames in one subscription event;
+	// default 1 MiB. Larger events cost fewer frames, smaller ones lower
+	// latency for a subscriber with a large credit.
+	MaxEventBytes int
+	// IdleTimeout closes a connection that has sent nothing for this long
+	// while it has no request in flight and no subscription; default 5
+	// minutes; negative disables it.
+	IdleTimeout time.Duration
+	// HandshakeTimeout bounds the wait for the client's hello; default 10 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds one write of queued responses to a client that
+	// does not read; default 1 minute; negative disables it. On expiry the
+	// connection closes.
+	WriteTimeout time.Duration
+	// ReadBufferSize is the per-connection read buffer; default 16 KiB.
+	// Frames larger than it are read straight into their body buffer.
+	ReadBufferSize int
+	// Logger receives connection and protocol-violation logs; default
+	// slog.Default().
+	Logger *slog.Logger
+	// OnConnections, if set, is called with the number of open connections
+	// after every change (a metrics hook: a gauge). It must be cheap and
+	// must not call back into the Server.
+	OnConnections func(open int)
+}
+
+func (o *ServerOptions) setDefaults() {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = 64 << 20
+	}
+	if o.MaxInFlightRequests <= 0 {
+		o.MaxInFlightRequests = 4096
+	}
+	if o.MaxSubscriptions <= 0 {
+		o.MaxSubscriptions = 1024
+	}
+	if o.MaxFrameSize <= 0 {
+		o.MaxFrameSize = DefaultMaxFrameSize
+	}
+	o.MaxFrameSize = max(o.MaxFrameSize, MinMaxFrameSize)
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = 1 << 20
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = time.Minute
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 16 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server serves the binary protocol for an Engine. Create one with
+// NewServer, run Serve on one or more listeners, and stop it with Shutdown
+// (graceful) or Close.
+type Server struct {
+	eng  *engine.Engine
+	opts ServerOptions
+	log  *slog.Logger
+
+	// mu guards listeners, conns and closing.
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+
+	open     atomic.Int64  // connections open, counted against MaxConns
+	draining atomic.Bool   // Shutdown or Close has begun
+	connWG   sync.WaitGroup // one per connection goroutine
+
+	// testHookCreditWait, if set, is called each time a subscription parks
+	// waiting for credit.
+	testHookCreditWait func()
+}
+
+// NewServer returns a server for eng. It does not own eng: closing the
+// server leaves the engine open.
+func NewServer(eng *engine.Engine, opts ServerOptions) *Server {
+	opts.setDefaults()
+	return &Server{
+		eng:       eng,
+		opts:      opts,
+		log:       opts.Logger,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int { return int(s.open.Load()) }
+
+// Serve accepts connections on l and serves each on its own goroutines
+// until Shutdown or Close, when it returns ErrServerClosed; it returns any
+// other accept error that is not temporary. Serve closes l when it returns.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+		l.Close()
+	}()
+	s.log.Info("serving the binary protocol", "addr", l.Addr().String())
+	var backoff time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if s.draining.Load() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		s.accept(nc)
+	}
+}
+
+// isTemporary reports accept errors worth retrying (out of file
+// descriptors, aborted connections).
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// accept starts serving nc, or refuses it when the server is full or
+// closing.
+func (s *Server) accept(nc net.Conn) {
+	if n := s.open.Add(1); n > int64(s.opts.MaxConns) {
+		s.open.Add(-1)
+		s.log.Warn("refusing connection: too many connections", "remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConns)
+		s.connWG.Add(1)
+		go func() {
+			defer s.connWG.Done()
+			s.refuse(nc, statusBusy)
+		}()
+		return
+	}
+	c := newConn(s, nc)
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.open.Add(-1)
+		s.connWG.Add(1)
+		go func() {
+			defer s.connWG.Done()
+			s.refuse(nc, statusShutdown)
+		}()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	s.connsChanged()
+	go func() {
+		defer s.connWG.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.open.Add(-1)
+		s.connsChanged()
+	}()
+}
+
+func (s *Server) connsChanged() {
+	if s.opts.OnConnections != nil {
+		s.opts.OnConnections(int(s.open.Load()))
+	}
+}
+
+// refuse reads the client's hello (so that the client sees the answer
+// rather than a reset), answers with status, and closes.
+func (s *Server) refuse(nc net.Conn, status uint16) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	if _, err := readHello(nc); err != nil {
+		return
+	}
+	b := hello{version: Version, status: status, maxFrame: uint32(s.opts.MaxFrameSize)}.marshal()
+	nc.Write(b[:])
+}
+
+// Shutdown stops the server gracefully: it stops accepting, stops reading
+// new requests, finishes the requests in flight and writes their responses,
+// ends every subscription with an error response saying the server is
+// shutting down, sends each client a GoAway and closes its connection. If
+// ctx ends first, the remaining connections are closed at once and
+// Shutdown returns ctx's error. The engine stays open.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns := s.beginClose()
+	for _, c := range conns {
+		c.drain()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// Close closes the listeners and every connection at once; requests in
+// flight may or may not have taken effect.
+func (s *Server) Close() error {
+	conns := s.beginClose()
+	for _, c := range conns {
+		c.drain()
+		c.nc.Close()
+	}
+	s.connWG.Wait()
+	return nil
+}
+
+// beginClose marks the server closing, closes the listeners and returns
+// the open connections.
+func (s *Server) beginClose() []*conn {
+	s.draining.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}

@@ -1,0 +1,173 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+// eventSlots is how many written-but-not-yet-sent events one subscription
+// may have queued: two, so that the next event is read while the previous
+// one is being written. Each holds a segment lease until written.
+const eventSlots = 2
+
+// maxCredit caps a subscription's credit so that grants cannot overflow.
+const maxCredit = 1 << 40
+
+// subscription pushes one shard's records to a client as they are
+// committed, within the credit the client grants (flow control: the server
+// never holds more than the credit plus one record for a subscriber).
+type subscription struct {
+	c      *conn
+	h      header // the Subscribe request
+	pos    engine.Position
+	credit atomic.Int64  // bytes of record frames the client will accept
+	wake   chan struct{} // capacity 1: a grant arrived
+	slots  chan struct{} // tokens for queued events, returned by the writer
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+}
+
+// startSubscription decodes a Subscribe request, checks its position and
+// starts the subscription's goroutine.
+func (c *conn) startSubscription(h header, body []byte) {
+	d := newDecoder(body)
+	var pos engine.Position
+	pos.Stream = c.intern.get(d.strBytes("stream name"))
+	pos.Incarnation = d.u32("incarnation")
+	pos.Shard = int(d.u32("shard"))
+	pos.Seq = d.u64("sequence")
+	credit := d.u32("credit")
+	if err := d.finish(); err != nil {
+		c.malformed(h, err)
+		return
+	}
+	if _, err := c.srv.eng.Notify(pos); err != nil {
+		c.respondError(h.op, h.id, wireError(err), h.size, 1)
+		return
+	}
+	s := &subscription{c: c, h: h, pos: pos, wake: make(chan struct{}, 1), slots: make(chan struct{}, eventSlots)}
+	for range eventSlots {
+		s.slots <- struct{}{}
+	}
+	s.credit.Store(int64(credit))
+	s.ctx, s.cancel = context.WithCancelCause(c.ctx)
+	c.mu.Lock()
+	switch {
+	case c.subs[h.id] != nil:
+		c.mu.Unlock()
+		s.cancel(nil)
+		c.respondError(h.op, h.id, &Error{Name: "InvalidArgumentException",
+			Message: fmt.Sprintf("request id %d already names an open subscription on this connection; use a new id", h.id)}, h.size, 1)
+		return
+	case len(c.subs) >= c.srv.opts.MaxSubscriptions:
+		c.mu.Unlock()
+		s.cancel(nil)
+		c.respondError(h.op, h.id, &Error{Name: "LimitExceededException",
+			Message: fmt.Sprintf("the connection has %d subscriptions open, the most it may; cancel one or open another connection", c.srv.opts.MaxSubscriptions)}, h.size, 1)
+		return
+	}
+	c.subs[h.id] = s
+	c.mu.Unlock()
+	c.handlers.Add(1)
+	go s.run()
+}
+
+// grant adds credit and wakes the subscription.
+func (s *subscription) grant(n int64) {
+	if v := s.credit.Add(n); v > maxCredit {
+		s.credit.Add(maxCredit - v)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the subscription's goroutine. Protocol: while the credit is
+// positive it reads at most min(credit, MaxEventBytes) bytes of record
+// frames at its position and queues them as an OpEvent (at most eventSlots
+// events unwritten); it deducts the frames' bytes from the credit, so an
+// event may take it below zero by at most one record. With the credit spent
+// it waits for a grant. With nothing to read it blocks in engine.Wait,
+// which a commit on the shard, the shard's closing or the stream's deletion
+// ends (no polling). At the end of a closed shard it sends the event that
+// carries the children and ends. It ends with the OpSubscribe response:
+// empty after the shard's end or a Cancel, an error after an engine error
+// or when the server shuts down.
+func (s *subscription) run() {
+	c := s.c
+	defer c.handlers.Done()
+	err := s.loop()
+	c.mu.Lock()
+	delete(c.subs, s.h.id)
+	c.mu.Unlock()
+	s.cancel(nil)
+	switch {
+	case err == nil, errors.Is(err, errCancelled):
+		c.respond(OpSubscribe, s.h.id, &reqEmpty{}, s.h.size)
+	case errors.Is(err, errShuttingDown):
+		c.respondError(OpSubscribe, s.h.id, &Error{Name: "InternalFailureException",
+			Message: "the server is shutting down; resume from the last event's next position on a new connection"}, s.h.size, 1)
+	case errors.Is(err, errConnClosed):
+		c.release(s.h.size, 1)
+	default:
+		c.respondError(OpSubscribe, s.h.id, wireError(err), s.h.size, 1)
+	}
+}
+
+func (s *subscription) loop() error {
+	c := s.c
+	eng := c.srv.eng
+	for {
+		if s.ctx.Err() != nil {
+			return context.Cause(s.ctx)
+		}
+		credit := s.credit.Load()
+		if credit <= 0 {
+			if hook := c.srv.testHookCreditWait; hook != nil {
+				hook()
+			}
+			select {
+			case <-s.wake:
+			case <-s.ctx.Done():
+			}
+			continue
+		}
+		select {
+		case <-s.slots:
+		case <-s.ctx.Done():
+			continue
+		}
+		n, b := c.readLimits(engine.MaxReadRecords, int(min(credit, int64(c.srv.opts.MaxEventBytes))), c.srv.opts.MaxEventBytes)
+		res := readResults.Get().(*engine.ReadResult)
+		if err := eng.Read(s.pos, n, b, engine.ReadSubscription, res); err != nil {
+			res.Release()
+			readResults.Put(res)
+			s.slots <- struct{}{}
+			return err
+		}
+		if res.Records == 0 && !res.ShardEnd {
+			res.Release()
+			readResults.Put(res)
+			s.slots <- struct{}{}
+			if err := eng.Wait(s.ctx, s.pos); err != nil && s.ctx.Err() == nil {
+				return err
+			}
+			continue
+		}
+		spent := int64(len(res.Frames()))
+		next, end := res.Next, res.ShardEnd
+		if e := c.sendResult(OpEvent, s.h.id, res, 0, 0, s.slots); e != nil {
+			return e
+		}
+		s.credit.Add(-spent)
+		s.pos = next
+		if end {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,391 @@
+package wire
+
+import (
+	"encoding/binary"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// Encodings of the composite types shared by several messages (see
+// docs/protocol.md, "Composite types").
+
+// Sizes of the fixed-size composites, for bounds checks before allocating.
+const (
+	hashSize   = 16
+	seqNumSize = 4 + 4 + 8
+	quotasSize = 5 * 8
+	// shardSize: index, parent, adjacent parent, hash start, hash end,
+	// starting and ending sequence numbers, closed, created, first, next.
+	shardSize = 4 + 4 + 4 + hashSize + hashSize + seqNumSize + seqNumSize + 1 + 8 + 8 + 8
+	// noShard is the parent index of a shard without that parent.
+	noShard = math.MaxUint32
+)
+
+// Stream mode codes.
+const (
+	modeDefault     uint8 = 0
+	modeProvisioned uint8 = 1
+	modeOnDemand    uint8 = 2
+)
+
+// Iterator type codes.
+const (
+	iterAtSequence    uint8 = 1
+	iterAfterSequence uint8 = 2
+	iterTrimHorizon   uint8 = 3
+	iterLatest        uint8 = 4
+	iterAtTimestamp   uint8 = 5
+)
+
+func modeCode(m engine.StreamMode) uint8 {
+	switch m {
+	case engine.Provisioned:
+		return modeProvisioned
+	case engine.OnDemand:
+		return modeOnDemand
+	}
+	return modeDefault
+}
+
+func (d *decoder) mode(field string) engine.StreamMode {
+	switch c := d.u8(field); c {
+	case modeDefault:
+		return ""
+	case modeProvisioned:
+		return engine.Provisioned
+	case modeOnDemand:
+		return engine.OnDemand
+	default:
+		d.off--
+		d.invalid(field, "stream mode %d is not 0 (default), 1 (PROVISIONED) or 2 (ON_DEMAND)", c)
+		return ""
+	}
+}
+
+func iterCode(t engine.IteratorType) uint8 {
+	switch t {
+	case engine.AtSequenceNumber:
+		return iterAtSequence
+	case engine.AfterSequenceNumber:
+		return iterAfterSequence
+	case engine.TrimHorizon:
+		return iterTrimHorizon
+	case engine.Latest:
+		return iterLatest
+	case engine.AtTimestamp:
+		return iterAtTimestamp
+	}
+	return 0
+}
+
+func (d *decoder) iterType(field string) engine.IteratorType {
+	switch c := d.u8(field); c {
+	case iterAtSequence:
+		return engine.AtSequenceNumber
+	case iterAfterSequence:
+		return engine.AfterSequenceNumber
+	case iterTrimHorizon:
+		return engine.TrimHorizon
+	case iterLatest:
+		return engine.Latest
+	case iterAtTimestamp:
+		return engine.AtTimestamp
+	default:
+		d.off--
+		d.invalid(field, "iterator type %d is not one of 1 (AT_SEQUENCE_NUMBER) to 5 (AT_TIMESTAMP)", c)
+		return ""
+	}
+}
+
+func (d *decoder) durability(field string) engine.Durability {
+	c := d.u8(field)
+	if c > uint8(engine.None) {
+		d.off--
+		d.invalid(field, "durability %d is not 0 (server default), 1 (always), 2 (interval) or 3 (none)", c)
+		return 0
+	}
+	return engine.Durability(c)
+}
+
+func appendHash(b []byte, h engine.HashKey) []byte {
+	b = binary.BigEndian.AppendUint64(b, h.Hi)
+	return binary.BigEndian.AppendUint64(b, h.Lo)
+}
+
+func (d *decoder) hash(field string) engine.HashKey {
+	v := d.take(field, hashSize)
+	if v == nil {
+		return engine.HashKey{}
+	}
+	return engine.HashKey{Hi: binary.BigEndian.Uint64(v), Lo: binary.BigEndian.Uint64(v[8:])}
+}
+
+func appendSeqNum(b []byte, s engine.SeqNum) []byte {
+	b = appendU32(b, s.Incarnation)
+	b = appendU32(b, s.Shard)
+	return appendU64(b, s.Seq)
+}
+
+func (d *decoder) seqNum(field string) engine.SeqNum {
+	v := d.take(field, seqNumSize)
+	if v == nil {
+		return engine.SeqNum{}
+	}
+	return engine.SeqNum{
+		Incarnation: binary.LittleEndian.Uint32(v),
+		Shard:       binary.LittleEndian.Uint32(v[4:]),
+		Seq:         binary.LittleEndian.Uint64(v[8:]),
+	}
+}
+
+// appendPosition: str stream | u32 incarnation | u32 shard | u64 seq.
+func appendPosition(b []byte, p engine.Position) []byte {
+	b = appendStr(b, p.Stream)
+	b = appendU32(b, p.Incarnation)
+	b = appendU32(b, uint32(p.Shard))
+	return appendU64(b, p.Seq)
+}
+
+func (d *decoder) position(field string) engine.Position {
+	var p engine.Position
+	p.Stream = d.str(field)
+	p.Incarnation = d.u32(field)
+	p.Shard = int(d.u32(field))
+	p.Seq = d.u64(field)
+	return p
+}
+
+func appendQuotas(b []byte, q ratelimit.Limits) []byte {
+	b = appendU64(b, uint64(q.WriteBytesPerSec))
+	b = appendU64(b, uint64(q.WriteRecordsPerSec))
+	b = appendU64(b, uint64(q.ReadBytesPerSec))
+	b = appendU64(b, uint64(q.ReadCallsPerSec))
+	return appendU64(b, uint64(q.ConsumerBytesPerSec))
+}
+
+func (d *decoder) quotas(field string) ratelimit.Limits {
+	var q ratelimit.Limits
+	for _, p := range []*int64{&q.WriteBytesPerSec, &q.WriteRecordsPerSec, &q.ReadBytesPerSec, &q.ReadCallsPerSec, &q.ConsumerBytesPerSec} {
+		v := d.u64(field)
+		if v > math.MaxInt64 {
+			d.off -= 8
+			d.invalid(field, "rate %d is above 2^63-1", v)
+			return q
+		}
+		*p = int64(v)
+	}
+	return q
+}
+
+// appendOptQuotas: bool present | [quotas].
+func appendOptQuotas(b []byte, q *ratelimit.Limits) []byte {
+	if q == nil {
+		return appendBool(b, false)
+	}
+	b = appendBool(b, true)
+	return appendQuotas(b, *q)
+}
+
+func (d *decoder) optQuotas(field string) *ratelimit.Limits {
+	if !d.boolean(field) {
+		return nil
+	}
+	q := d.quotas(field)
+	return &q
+}
+
+// appendTags: u16 count | (str key | str value) × count, keys in sorted
+// order so that the encoding of a map is deterministic.
+func appendTags(b []byte, tags map[string]string) []byte {
+	b = appendU16(b, uint16(min(len(tags), math.MaxUint16)))
+	for _, k := range sortedKeys(tags) {
+		b = appendStr(b, k)
+		b = appendStr(b, tags[k])
+	}
+	return b
+}
+
+func (d *decoder) tags(field string) map[string]string {
+	n := d.count(field, false, 4)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]string, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.str(field)
+		m[k] = d.str(field)
+	}
+	return m
+}
+
+// appendStrList: u16 count | str × count (wide: u32 count).
+func appendStrList(b []byte, l []string, wide bool) []byte {
+	if wide {
+		b = appendU32(b, uint32(len(l)))
+	} else {
+		b = appendU16(b, uint16(min(len(l), math.MaxUint16)))
+		l = l[:min(len(l), math.MaxUint16)]
+	}
+	for _, s := range l {
+		b = appendStr(b, s)
+	}
+	return b
+}
+
+func (d *decoder) strList(field string, wide bool) []string {
+	n := d.count(field, wide, 2)
+	if n == 0 {
+		return nil
+	}
+	l := make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		l = append(l, d.str(field))
+	}
+	return l
+}
+
+// appendShard writes a ShardInfo (shardSize bytes).
+func appendShard(b []byte, s *engine.ShardInfo) []byte {
+	b = appendU32(b, uint32(s.Index))
+	b = appendU32(b, shardRef(s.Parent))
+	b = appendU32(b, shardRef(s.AdjacentParent))
+	b = appendHash(b, s.HashStart)
+	b = appendHash(b, s.HashEnd)
+	b = appendSeqNum(b, s.StartingSeq)
+	b = appendSeqNum(b, s.EndingSeq)
+	b = appendBool(b, s.Closed)
+	b = appendTime(b, s.Created)
+	b = appendU64(b, s.FirstSeq)
+	return appendU64(b, s.NextSeq)
+}
+
+// shardRef is the wire form of a parent shard id: its index, or noShard.
+func shardRef(id string) uint32 {
+	if id == "" {
+		return noShard
+	}
+	i, err := engine.ParseShardID(id)
+	if err != nil || i < 0 || i >= noShard {
+		return noShard
+	}
+	return uint32(i)
+}
+
+func shardName(ref uint32) string {
+	if ref == noShard {
+		return ""
+	}
+	return engine.ShardID(int(ref))
+}
+
+func (d *decoder) shard(field string) engine.ShardInfo {
+	var s engine.ShardInfo
+	idx := d.u32(field)
+	if idx == noShard && d.err == nil {
+		d.off -= 4
+		d.invalid(field, "shard index %d is reserved for \"no shard\"", idx)
+	}
+	s.Index = int(idx)
+	s.ID = engine.ShardID(s.Index)
+	s.Parent = shardName(d.u32(field))
+	s.AdjacentParent = shardName(d.u32(field))
+	s.HashStart = d.hash(field)
+	s.HashEnd = d.hash(field)
+	s.StartingSeq = d.seqNum(field)
+	s.EndingSeq = d.seqNum(field)
+	s.Closed = d.boolean(field)
+	s.Created = d.time(field)
+	s.FirstSeq = d.u64(field)
+	s.NextSeq = d.u64(field)
+	return s
+}
+
+func (d *decoder) shards(field string) []engine.ShardInfo {
+	n := d.count(field, true, shardSize)
+	if n == 0 {
+		return nil
+	}
+	out := make([]engine.ShardInfo, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.shard(field))
+	}
+	return out
+}
+
+// appendStreamInfo writes a stream description.
+func appendStreamInfo(b []byte, s *engine.StreamInfo) []byte {
+	b = appendStr(b, s.Name)
+	b = appendU32(b, s.Incarnation)
+	b = appendStr(b, string(s.Status))
+	b = appendU8(b, modeCode(s.Mode))
+	b = appendTime(b, s.Created)
+	b = appendU32(b, uint32(s.RetentionHours))
+	b = appendU32(b, uint32(s.MaxRecordSize))
+	b = appendU8(b, uint8(s.Durability))
+	b = appendQuotas(b, s.Quotas)
+	b = appendTags(b, s.Tags)
+	b = appendStr(b, s.EncryptionType)
+	b = appendStr(b, s.KeyID)
+	b = appendStrList(b, s.Monitoring, false)
+	b = appendU32(b, uint32(len(s.Shards)))
+	for i := range s.Shards {
+		b = appendShard(b, &s.Shards[i])
+	}
+	b = appendU16(b, uint16(min(len(s.Consumers), math.MaxUint16)))
+	for i := range s.Consumers[:min(len(s.Consumers), math.MaxUint16)] {
+		c := &s.Consumers[i]
+		b = appendStr(b, c.Name)
+		b = appendStr(b, c.Status)
+		b = appendTime(b, c.Created)
+	}
+	return b
+}
+
+func (d *decoder) streamInfo() *engine.StreamInfo {
+	s := &engine.StreamInfo{}
+	s.Name = d.str("stream name")
+	s.Incarnation = d.u32("incarnation")
+	s.Status = engine.StreamStatus(d.str("status"))
+	s.Mode = d.mode("mode")
+	s.Created = d.time("created")
+	s.RetentionHours = int(d.u32("retention hours"))
+	s.MaxRecordSize = int(d.u32("max record size"))
+	s.Durability = d.durability("durability")
+	s.Quotas = d.quotas("quotas")
+	s.Tags = d.tags("tags")
+	s.EncryptionType = d.str("encryption type")
+	s.KeyID = d.str("key id")
+	s.Monitoring = d.strList("monitoring", false)
+	s.Shards = d.shards("shards")
+	n := d.count("consumers", false, 2+2+8)
+	for i := 0; i < n && d.err == nil; i++ {
+		var c engine.ConsumerInfo
+		c.Name = d.str("consumer name")
+		c.Status = d.str("consumer status")
+		c.Created = d.time("consumer created")
+		s.Consumers = append(s.Consumers, c)
+	}
+	return s
+}
+
+// appendError writes an error body: str name | str message.
+func appendError(b []byte, name, msg string) []byte {
+	b = appendStr(b, name)
+	return appendStr(b, msg)
+}
+
+func decodeError(body []byte) (*Error, error) {
+	d := newDecoder(body)
+	name := d.str("error name")
+	msg := d.str("error message")
+	if err := d.finish(); err != nil {
+		return nil, err
+	}
+	return newError(name, msg), nil
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
