@@ -121,11 +121,11 @@ type Producer struct {
 
 	// mu guards everything below it.
 	mu          sync.Mutex
-	senders     sync.Cond  // on mu: a batch is ready or the producer closed
-	cur         *pbatch    // the batch being filled
-	ready       []*pbatch  // sealed batches waiting for a sender
-	buffered    int        // key+data bytes put and not yet resolved
-	outstanding int        // records put and not yet resolved
+	senders     sync.Cond     // on mu: a batch is ready or the producer closed
+	cur         *pbatch       // the batch being filled
+	ready       []*pbatch     // sealed batches waiting for a sender
+	buffered    int           // key+data bytes put and not yet resolved
+	outstanding int           // records put and not yet resolved
 	space       chan struct{} // closed and replaced whenever buffer space is freed
 	idle        chan struct{} // closed when outstanding drops to 0
 	closed      bool

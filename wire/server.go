@@ -112,8 +112,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   bool
 
-	open     atomic.Int64  // connections open, counted against MaxConns
-	draining atomic.Bool   // Shutdown or Close has begun
+	open     atomic.Int64   // connections open, counted against MaxConns
+	draining atomic.Bool    // Shutdown or Close has begun
 	connWG   sync.WaitGroup // one per connection goroutine
 
 	// testHookCreditWait, if set, is called each time a subscription parks
