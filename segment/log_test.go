@@ -329,3 +329,55 @@ func TestLog_Destroy(t *testing.T) {
 		t.Fatal("the log directory is still there after the last lease was released")
 	}
 }
+
+// TestLog_ReadMatchesWalk compares Read, which jumps with the index on long
+// reads, with a frame-by-frame walk for many starts and limits.
+func TestLog_ReadMatchesWalk(t *testing.T) {
+	l, _ := openLog(t, testDir, smallOpts(vfs.NewMem()))
+	defer l.Close()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var b Batch
+	for range 40 {
+		appendBatch(t, l, &b, randomRecords(rng, 1+rng.IntN(30), 400, 1), false)
+	}
+	all := readAll(t, l, 1, 0) // one frame at a time: no jumps
+	sizes := make([]int, len(all))
+	for i, r := range all {
+		sizes[i] = FrameSize(len(r.key), len(r.data))
+	}
+	segEnd := func(seq uint64) uint64 { // one past the last seq of seq's segment
+		segs := l.segments()
+		for i := len(segs) - 1; i >= 0; i-- {
+			if segs[i].base <= seq {
+				return segs[i].base + uint64(segs[i].count)
+			}
+		}
+		return 0
+	}
+	var v View
+	defer v.Release()
+	for range 3000 {
+		seq := uint64(rng.IntN(len(all)))
+		maxRecords := rng.IntN(300) - 20
+		maxBytes := rng.IntN(40000) - 1000
+		// The walk: frames while within both limits, at least one.
+		n, bytes := 0, 0
+		for s := seq; s < segEnd(seq); s++ {
+			if maxRecords > 0 && n == maxRecords {
+				break
+			}
+			if n > 0 && maxBytes > 0 && bytes+sizes[s] > maxBytes {
+				break
+			}
+			n++
+			bytes += sizes[s]
+		}
+		if err := l.Read(seq, maxRecords, maxBytes, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.Count != n || len(v.Frames) != bytes || v.First != seq || v.LastTime != all[int(seq)+n-1].t {
+			t.Fatalf("Read(%d, %d, %d) = %d frames, %d B, last time %d; the walk gives %d frames, %d B, %d",
+				seq, maxRecords, maxBytes, v.Count, len(v.Frames), v.LastTime, n, bytes, all[int(seq)+n-1].t)
+		}
+	}
+}

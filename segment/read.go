@@ -2,7 +2,10 @@ package segment
 
 import (
 	"errors"
+	"math"
 	"sort"
+
+	"github.com/sluicedb/sluice/index"
 )
 
 // View is the result of a Read: a run of consecutive published frames of one
@@ -128,11 +131,18 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 		return s.corrupt(pos, "frame does not carry the expected sequence number")
 	}
 	start, last := pos, pos
-	want := int(limit - seq)
+	want := limit - seq
 	if maxRecords > 0 {
-		want = min(want, maxRecords)
+		want = min(want, uint64(maxRecords))
 	}
-	k := 0
+	k := uint64(0)
+	// A long read jumps over most frames with the index instead of reading
+	// every length field, leaving the bytes' first touch to the consumer.
+	if want > 8 && (maxBytes <= 0 || maxBytes >= 4*s.idx.Interval()) {
+		if e, ok := s.skip(rel, start, end, want, maxBytes); ok {
+			pos, k = int(e.Pos), uint64(e.RelSeq-rel)
+		}
+	}
 	for k < want {
 		n := frameLen(data[pos:])
 		if n == 0 || pos+n > end {
@@ -146,11 +156,53 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 		k++
 	}
 	v.Frames = data[start:pos:pos]
-	v.Count = k
-	v.Next = seq + uint64(k)
+	v.Count = int(k)
+	v.Next = seq + k
 	v.LastTime = frameTime(data[last:])
 	v.seg = s
 	return nil
+}
+
+// skip returns the furthest index entry after rel whose frame a read from
+// rel (starting at byte start, below the published end) may still include
+// whole: fewer than want frames before it and its end within maxBytes of
+// start (maxBytes <= 0: no limit). false if no entry qualifies.
+func (s *segment) skip(rel uint32, start, end int, want uint64, maxBytes int) (index.Entry, bool) {
+	fits := func(e index.Entry) bool {
+		if e.RelSeq <= rel || int(e.Pos) >= end {
+			return false
+		}
+		if maxBytes <= 0 {
+			return true
+		}
+		n := frameLen(s.data[e.Pos:end])
+		return n > 0 && int(e.Pos)+n-start <= maxBytes
+	}
+	top := uint32(min(uint64(rel)+want-1, math.MaxUint32))
+	e, ok := s.idx.LookupSeq(top)
+	if !ok || e.RelSeq <= rel {
+		return index.Entry{}, false
+	}
+	if fits(e) {
+		return e, true
+	}
+	// Entry positions grow with RelSeq: binary search for the last that
+	// fits. Invariant: lo's entry is before the read or fits; hi's does not.
+	var best index.Entry
+	found := false
+	for lo, hi := rel, e.RelSeq; lo+1 < hi; {
+		mid := lo + (hi-lo)/2
+		m, _ := s.idx.LookupSeq(mid)
+		switch {
+		case m.RelSeq <= rel:
+			lo = mid
+		case fits(m):
+			best, found, lo = m, true, mid
+		default:
+			hi = mid
+		}
+	}
+	return best, found
 }
 
 func (s *segment) corrupt(pos int, msg string) error {
