@@ -47,9 +47,9 @@ func sdkOutputs() map[string]any {
 			{SequenceNumber: "2", ApproximateArrivalTimestamp: TimestampFromMillis(1700000000120), Data: testBlobB, PartitionKey: "ключ \"2\"\u2028<&>"},
 			{SequenceNumber: "3", ApproximateArrivalTimestamp: TimestampFromMillis(1700000001000), Data: []byte{}, PartitionKey: "k3", EncryptionType: EncryptionTypeKMS},
 		}, NextShardIterator: "AAAAAAAAAAE+x/y==", MillisBehindLatest: 1234, ChildShards: []ChildShard{testChild}},
-		"GetResourcePolicy": &GetResourcePolicyOutput{Policy: `{"Version":"2012-10-17","Statement":[]}`},
-		"GetShardIterator":  &GetShardIteratorOutput{ShardIterator: "AAAAAAAAAAE+x/y=="},
-		"ListShards":        &ListShardsOutput{Shards: []Shard{testShard, {ShardId: "shardId-000000000000", HashKeyRange: HashKeyRange{StartingHashKey: "0", EndingHashKey: "1"}, SequenceNumberRange: SequenceNumberRange{StartingSequenceNumber: "0"}}}, NextToken: "next"},
+		"GetResourcePolicy":   &GetResourcePolicyOutput{Policy: `{"Version":"2012-10-17","Statement":[]}`},
+		"GetShardIterator":    &GetShardIteratorOutput{ShardIterator: "AAAAAAAAAAE+x/y=="},
+		"ListShards":          &ListShardsOutput{Shards: []Shard{testShard, {ShardId: "shardId-000000000000", HashKeyRange: HashKeyRange{StartingHashKey: "0", EndingHashKey: "1"}, SequenceNumberRange: SequenceNumberRange{StartingSequenceNumber: "0"}}}, NextToken: "next"},
 		"ListStreamConsumers": &ListStreamConsumersOutput{Consumers: []Consumer{testConsumer}, NextToken: "n2"},
 		"ListStreams": &ListStreamsOutput{StreamNames: []string{"a", "orders"}, HasMoreStreams: true, NextToken: "n3", StreamSummaries: []StreamSummary{
 			{StreamName: "a", StreamARN: testARN, StreamStatus: StreamStatusCreating, StreamModeDetails: &StreamModeDetails{StreamMode: StreamModeOnDemand}, StreamCreationTimestamp: testTS}}},
@@ -82,7 +82,7 @@ func TestAppendResponse_GoSDKReadsEveryOutput(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fake.respond = respondWith(200, FormatJSON, body)
+			fake.setRespond(respondWith(200, FormatJSON, body))
 			got, err := tc.call(context.Background(), client)
 			if err != nil {
 				t.Fatalf("SDK rejected %s: %v", body, err)

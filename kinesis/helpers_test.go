@@ -28,11 +28,16 @@ type captured struct {
 type fakeKinesis struct {
 	srv *httptest.Server
 
-	mu   sync.Mutex // guards reqs
-	reqs []captured
+	mu      sync.Mutex // guards reqs and respond
+	reqs    []captured
+	respond func(w http.ResponseWriter, c captured) // nil: 200 "{}"
+}
 
-	// respond builds the answer to a request; set before the first request.
-	respond func(w http.ResponseWriter, c captured)
+// setRespond sets how the server answers the following requests.
+func (f *fakeKinesis) setRespond(fn func(w http.ResponseWriter, c captured)) {
+	f.mu.Lock()
+	f.respond = fn
+	f.mu.Unlock()
 }
 
 func newFakeKinesis(t testing.TB) *fakeKinesis {
@@ -53,9 +58,10 @@ func newFakeKinesis(t testing.TB) *fakeKinesis {
 		}
 		f.mu.Lock()
 		f.reqs = append(f.reqs, c)
+		respond := f.respond
 		f.mu.Unlock()
-		if f.respond != nil {
-			f.respond(w, c)
+		if respond != nil {
+			respond(w, c)
 			return
 		}
 		w.Header().Set("Content-Type", ContentTypeJSON)
