@@ -230,7 +230,11 @@ func checkDirection(f Flow, unitName, bytesName string, unitQuota, bytesQuota, a
 		}
 		if c.Binding && overQuota && f.Throttled == 0 {
 			c.Pass = false
-			c.Reason = fmt.Sprintf("offered %.4g/s over a quota of %.4g/s but nothing was throttled", f.OfferedUnits, expUnits)
+			why := fmt.Sprintf("offered %.4g/s over a quota of %.4g/s but nothing was throttled", f.OfferedUnits, expUnits)
+			if c.Reason != "" {
+				why = c.Reason + "; " + why
+			}
+			c.Reason = why
 		}
 	}
 	return []LimitCheck{unit, byts}, nil

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -224,5 +225,17 @@ func TestShardsWorth(t *testing.T) {
 	s = NewStats(Counts{Requests: 200, Bytes: 100 * mib}, nil, 10*time.Second)
 	if got := KinesisQuotas.ShardsWorth(s, false); !near(got, 5) {
 		t.Errorf("outbound shards = %v, want 5", got)
+	}
+}
+
+// TestCheckLimits_Reasons checks that a check failing two ways says both.
+func TestCheckLimits_Reasons(t *testing.T) {
+	r, err := CheckLimits(KinesisQuotas, Flow{}, Flow{Units: 4, Bytes: 10_000, OfferedUnits: 10}, LimitsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := findCheck(t, r, LimitReads)
+	if c.Pass || !strings.Contains(c.Reason, "-20.0% off the expected 5/s") || !strings.Contains(c.Reason, "nothing was throttled") {
+		t.Errorf("reads check: pass %v, reason %q; want a failure for being 20 %% short and for no throttling", c.Pass, c.Reason)
 	}
 }
