@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -77,4 +78,58 @@ func clockOr(c Clock) Clock {
 		return SystemClock
 	}
 	return c
+}
+
+// CoarseClock is a Clock that returns a cached SystemClock reading, refreshed
+// by a background goroutine every resolution. Now is then a single atomic
+// load (a few ns) instead of a clock read (tens of ns on a virtual machine),
+// at the price of one timer wake-up per resolution while the clock is open
+// and of readings up to resolution plus a scheduling delay old. The refresh
+// goroutine needs a P like any other: with every P busy it may run only when
+// the scheduler preempts (about every 10 ms), and a bucket whose burst is
+// shorter than that loses the quota that overflows in the jump. So use it
+// with bursts well above 10 ms (the presets' are 1 s). An old reading makes
+// buckets stricter for that moment; rates over longer spans are unaffected.
+// One CoarseClock can serve every bucket of a process.
+type CoarseClock struct {
+	ns   atomic.Int64
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed by run when it exits
+	once sync.Once     // guards close(stop)
+}
+
+// NewCoarseClock starts a CoarseClock refreshed every resolution (at least
+// 100 µs). Close stops it.
+func NewCoarseClock(resolution time.Duration) *CoarseClock {
+	c := &CoarseClock{stop: make(chan struct{}), done: make(chan struct{})}
+	c.ns.Store(SystemClock.Now())
+	go c.run(max(resolution, 100*time.Microsecond))
+	return c
+}
+
+// run refreshes the cached reading every resolution until stop is closed,
+// then closes done. It is the only writer of c.ns after construction, and
+// SystemClock is monotonic, so readings never go backwards.
+func (c *CoarseClock) run(resolution time.Duration) {
+	defer close(c.done)
+	t := time.NewTicker(resolution)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.ns.Store(SystemClock.Now())
+		}
+	}
+}
+
+// Now returns the last cached reading in nanoseconds.
+func (c *CoarseClock) Now() int64 { return c.ns.Load() }
+
+// Close stops the refreshing goroutine and waits for it to exit; the clock
+// then reads the same value forever. Close may be called more than once.
+func (c *CoarseClock) Close() {
+	c.once.Do(func() { close(c.stop) })
+	<-c.done
 }

@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -57,5 +58,40 @@ func TestBucket_WrappingClock(t *testing.T) {
 	}
 	if b.Take(1) {
 		t.Fatal("more than the burst admitted after the clock wrapped")
+	}
+}
+
+func TestCoarseClock_AdvancesAndStops(t *testing.T) {
+	c := ratelimit.NewCoarseClock(time.Millisecond)
+	start := c.Now()
+	if sys := ratelimit.SystemClock.Now(); start > sys {
+		t.Fatalf("CoarseClock reads %d, ahead of SystemClock %d", start, sys)
+	}
+	// Spin (yielding) until the background refresh moves the reading; a
+	// stuck clock fails by the real-time deadline rather than hanging.
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Now() == start {
+		if time.Now().After(deadline) {
+			t.Fatal("CoarseClock did not advance within 10 s at 1 ms resolution")
+		}
+		runtime.Gosched()
+	}
+	prev := c.Now()
+	for range 10_000 {
+		now := c.Now()
+		if now < prev {
+			t.Fatalf("CoarseClock went from %d to %d", prev, now)
+		}
+		prev = now
+	}
+	c.Close()
+	c.Close() // idempotent
+	stopped := c.Now()
+	sys := ratelimit.SystemClock.Now()
+	for ratelimit.SystemClock.Now() < sys+int64(5*time.Millisecond) {
+		runtime.Gosched()
+	}
+	if c.Now() != stopped {
+		t.Fatal("CoarseClock still advancing after Close")
 	}
 }
