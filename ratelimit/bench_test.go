@@ -154,21 +154,28 @@ func BenchmarkAtomicAdd(b *testing.B) {
 	}
 }
 
-// BenchmarkShard_AllowPut is the per-record check of a put: two buckets.
+// BenchmarkShard_AllowPut is the per-record check of a put: two buckets, one
+// clock read.
 func BenchmarkShard_AllowPut(b *testing.B) {
 	const size = 1 * kib
+	coarse := ratelimit.NewCoarseClock(time.Millisecond)
+	defer coarse.Close()
 	open := ratelimit.Limits{WriteBytesPerSec: openRate, WriteRecordsPerSec: openRate}
-	for _, c := range []struct {
+	cases := []struct {
 		name   string
+		clock  ratelimit.Clock
 		limits ratelimit.Limits
 	}{
-		{"limits=open", open},                 // every put admitted
-		{"limits=kinesis", ratelimit.Kinesis}, // almost every put refused (+ refund)
-		{"limits=unlimited", ratelimit.Unlimited},
-	} {
+		{"clock=system/limits=open", ratelimit.SystemClock, open}, // every put admitted
+		{"clock=coarse/limits=open", coarse, open},
+		{"clock=system/limits=kinesis", ratelimit.SystemClock, ratelimit.Kinesis}, // almost every put refused
+		{"clock=coarse/limits=kinesis", coarse, ratelimit.Kinesis},
+		{"clock=none/limits=unlimited", ratelimit.SystemClock, ratelimit.Unlimited},
+	}
+	for _, c := range cases {
 		for _, g := range []int{1, 2, 8} {
 			b.Run(fmt.Sprintf("%s/size=1KiB/goroutines=%d", c.name, g), func(b *testing.B) {
-				s := mustShard(b, nil, c.limits)
+				s := mustShard(b, c.clock, c.limits)
 				b.SetBytes(size)
 				b.ReportAllocs()
 				if g == 1 {

@@ -58,6 +58,9 @@
 // # Clocks
 //
 // Every bucket reads an injectable Clock (nanoseconds, monotonic):
-// SystemClock in production, ManualClock in tests and simulations, so that
-// tests of rates and penalties run in simulated time without sleeping.
+// SystemClock (the runtime's monotonic clock, read on every check) or a
+// CoarseClock (a cached reading refreshed by one goroutine, for when the
+// clock read is too dear) in production; ManualClock in tests and
+// simulations, so that tests of rates and penalties run in simulated time
+// without sleeping. A Shard reads its clock once per check.
 package ratelimit
