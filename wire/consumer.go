@@ -94,7 +94,12 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 			k.cancel()
 			return nil, err
 		}
-		k.startShard(engine.ShardID(id), opts.Start)
+		pos, err := c.GetIterator(ctx, opts.Stream, engine.ShardID(id), opts.Start)
+		if err != nil {
+			k.cancel()
+			return nil, err
+		}
+		k.startShard(engine.ShardID(id), &pos, engine.IteratorSpec{})
 		return k, nil
 	}
 	shards, err := c.ListShards(ctx, opts.Stream)
@@ -120,8 +125,19 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 			}
 		}
 	}
+	// Resolve the starting positions now, so that a LATEST consumer sees
+	// every record put after NewConsumer returns.
+	positions := make(map[string]engine.Position, len(k.initial))
 	for id := range k.initial {
-		k.startShard(id, opts.Start)
+		pos, err := c.GetIterator(ctx, opts.Stream, id, opts.Start)
+		if err != nil {
+			k.cancel()
+			return nil, err
+		}
+		positions[id] = pos
+	}
+	for id, pos := range positions {
+		k.startShard(id, &pos, engine.IteratorSpec{})
 	}
 	return k, nil
 }
@@ -147,21 +163,30 @@ func (k *Consumer) inScope(id string, depth int) bool {
 	return s.Parent != "" && k.inScope(s.Parent, depth+1) || s.AdjacentParent != "" && k.inScope(s.AdjacentParent, depth+1)
 }
 
-// startShard starts a goroutine following shard id. Called with mu held
-// (or before the consumer is shared).
-func (k *Consumer) startShard(id string, spec engine.IteratorSpec) {
+// startShard starts a goroutine following shard id from pos, or from spec
+// if pos is nil. Called with mu held (or before the consumer is shared).
+func (k *Consumer) startShard(id string, pos *engine.Position, spec engine.IteratorSpec) {
 	k.started[id] = true
 	k.wg.Add(1)
-	go k.follow(id, spec)
+	go k.follow(id, pos, spec)
 }
 
-// follow is the goroutine of one shard: it subscribes from spec and hands
+// follow is the goroutine of one shard: it subscribes from pos (or the
+// position of spec) and hands
 // each event to Next in order. At the shard's end it records the shard
 // done and starts every child whose parents are all done; the parent's
 // records are already queued ahead of anything the child sends.
-func (k *Consumer) follow(id string, spec engine.IteratorSpec) {
+func (k *Consumer) follow(id string, pos *engine.Position, spec engine.IteratorSpec) {
 	defer k.wg.Done()
-	sub, err := k.client.SubscribeShard(k.ctx, k.opts.Stream, id, spec, SubscribeOptions{Window: k.opts.Window})
+	if pos == nil {
+		p, err := k.client.GetIterator(k.ctx, k.opts.Stream, id, spec)
+		if err != nil {
+			k.send(consumerBatch{shard: id, err: fmt.Errorf("start %s: %w", id, err)})
+			return
+		}
+		pos = &p
+	}
+	sub, err := k.client.Subscribe(k.ctx, *pos, SubscribeOptions{Window: k.opts.Window})
 	if err != nil {
 		k.send(consumerBatch{shard: id, err: fmt.Errorf("subscribe to %s: %w", id, err)})
 		return
@@ -232,7 +257,7 @@ func (k *Consumer) shardDone(id string, children []engine.ShardInfo) error {
 		if k.opts.Start.Type == engine.AtTimestamp {
 			spec = k.opts.Start
 		}
-		k.startShard(sid, spec)
+		k.startShard(sid, nil, spec)
 	}
 	return nil
 }

@@ -77,6 +77,9 @@ func (c *conn) handlePing(h header, bb *bytebufferpool.ByteBuffer) {
 // response. It owns bb.
 func (c *conn) handleControl(h header, bb *bytebufferpool.ByteBuffer) {
 	defer bytebufferpool.Put(bb)
+	if hook := c.srv.testHookControl; hook != nil {
+		hook(h.op)
+	}
 	resp, err := c.control(h.op, bb.B)
 	if err != nil {
 		if _, ok := err.(*DecodeError); ok {
@@ -257,6 +260,12 @@ func (c *conn) handleRead(h header, body []byte) {
 		c.respondError(h.op, h.id, wireError(err), h.size, 1)
 		return
 	}
+	if res.ShardEnd && len(res.ChildShards) == 0 {
+		// A reshard closed the shard and has not installed its children
+		// yet (see waitChildren): report "nothing yet" and let the reader
+		// read again.
+		res.ShardEnd = false
+	}
 	if e := c.sendResult(OpRead, h.id, res, h.size, 1, nil); e != nil {
 		c.respondError(h.op, h.id, e, h.size, 1)
 	}
@@ -333,6 +342,10 @@ func (c *conn) readSubControl(h header) error {
 	}
 	c.mu.Lock()
 	s := c.subs[h.id]
+	if s != nil && h.op == OpCancel {
+		// Free the id and the slot now: the client may reuse both at once.
+		delete(c.subs, h.id)
+	}
 	c.mu.Unlock()
 	if s == nil {
 		c.log.Debug("subscription control frame for no open subscription", "op", h.op, "id", h.id)

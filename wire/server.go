@@ -117,8 +117,10 @@ type Server struct {
 	connWG   sync.WaitGroup // one per connection goroutine
 
 	// testHookCreditWait, if set, is called each time a subscription parks
-	// waiting for credit.
-	testHookCreditWait func()
+	// waiting for credit, with the bytes of record frames it has sent.
+	testHookCreditWait func(sent int64)
+	// testHookControl, if set, is called before a control operation runs.
+	testHookControl func(Op)
 }
 
 // NewServer returns a server for eng. It does not own eng: closing the
