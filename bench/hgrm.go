@@ -119,6 +119,7 @@ type HgrmError struct {
 	Msg  string
 }
 
+// Error says where and what.
 func (e *HgrmError) Error() string { return fmt.Sprintf("%v: line %d: %s", ErrHgrm, e.Line, e.Msg) }
 
 // Unwrap returns ErrHgrm.
