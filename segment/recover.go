@@ -205,24 +205,17 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 		hint = int(size / int64(l.opts.IndexInterval))
 	}
 	s.idx = index.New(l.opts.IndexInterval, hint)
-	r := scanFrames(data, base, s.idx)
+	src := newFileSource(f, size)
+	r, err := scanFrames(src, base, s.idx)
+	if err != nil {
+		return s, false, err
+	}
 	s.end, s.count, s.lastTime = r.end, r.count, r.lastTime
 	rec.ScannedBytes += r.end
 
-	cut := false
-	if garbage := lastNonZero(data[r.end:]); garbage > 0 {
-		// The first bad frame ends the log: zero everything after it, so
-		// that no stale frame can ever line up behind new appends.
-		rec.TruncatedBytes += int64(garbage)
-		rec.DroppedFrames += countFrames(data[r.end:])
-		if err := f.Truncate(r.end); err != nil {
-			return s, false, fmt.Errorf("truncate %s at %d: %w", path, r.end, err)
-		}
-		if err := f.Sync(); err != nil {
-			return s, false, fmt.Errorf("sync %s: %w", path, err)
-		}
-		s.alloc = r.end
-		cut = true
+	cut, err := l.cutDamage(s, src, rec)
+	if err != nil {
+		return s, false, err
 	}
 	if !isLast && !cut {
 		l.idxBuf = s.idx.Marshal(l.idxBuf[:0], base, index.Tail{End: uint64(s.end), Count: s.count, LastTime: s.lastTime})
@@ -265,16 +258,8 @@ func (l *Log) loadIndex(s *segment, data []byte) (*index.Index, index.Tail, bool
 // the log ends with it: mapped at the full segment size, and with any bytes
 // after its frames cut.
 func (l *Log) activate(s *segment, rec *Recovery) error {
-	if garbage := lastNonZero(s.data[s.end:s.alloc]); garbage > 0 {
-		rec.TruncatedBytes += int64(garbage)
-		rec.DroppedFrames += countFrames(s.data[s.end:s.alloc])
-		if err := s.f.Truncate(s.end); err != nil {
-			return fmt.Errorf("truncate %s at %d: %w", s.path, s.end, err)
-		}
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", s.path, err)
-		}
-		s.alloc = s.end
+	if _, err := l.cutDamage(s, newFileSource(s.f, s.alloc), rec); err != nil {
+		return err
 	}
 	if err := s.mapping.Unmap(); err != nil {
 		return fmt.Errorf("unmap %s: %w", s.path, err)
@@ -284,7 +269,29 @@ func (l *Log) activate(s *segment, rec *Recovery) error {
 		return fmt.Errorf("map %s: %w", s.path, err)
 	}
 	s.mapping, s.data = m, m.Bytes()
+	s.populated.Store(0)
 	return nil
+}
+
+// cutDamage zeroes whatever lies after the valid frames of s (torn or
+// corrupt frames, garbage): the first bad frame ends the log, and no stale
+// frame may ever line up behind new appends. It truncates the file at the
+// end of the frames and fsyncs it, and reports whether it did.
+func (l *Log) cutDamage(s *segment, src source, rec *Recovery) (bool, error) {
+	garbage, frames, err := damage(src, s.end)
+	if err != nil || garbage == 0 {
+		return false, err
+	}
+	rec.TruncatedBytes += garbage
+	rec.DroppedFrames += frames
+	if err := s.f.Truncate(s.end); err != nil {
+		return false, fmt.Errorf("truncate %s at %d: %w", s.path, s.end, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return false, fmt.Errorf("sync %s: %w", s.path, err)
+	}
+	s.alloc = s.end
+	return true, nil
 }
 
 // install publishes the opened segments and the log's position.
@@ -315,15 +322,11 @@ func (l *Log) countSegmentFrames(base uint64) int {
 	}
 	defer f.Close()
 	size, err := f.Size()
-	if err != nil || size == 0 {
-		return 0
-	}
-	m, err := f.Map(int(size))
 	if err != nil {
 		return 0
 	}
-	defer m.Unmap()
-	return countFrames(m.Bytes()[:size])
+	_, frames, _ := damage(newFileSource(f, size), 0)
+	return frames
 }
 
 // createSegment creates, allocates and maps a new empty segment file for

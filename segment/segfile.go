@@ -64,6 +64,10 @@ type segment struct {
 	// its reference. The segment is unmapped (and, if removePath is set,
 	// unlinked) when refs becomes exactly deadBit.
 	refs atomic.Int64
+	// populated is how far readers have had the mapping's page tables
+	// populated (a hint for sequential readers; OS file system only).
+	populated atomic.Int64
+
 	// removePath is the file name to unlink at teardown (the .deleted name
 	// after retention), or "" to keep the file; set before deadBit.
 	removePath string
@@ -88,6 +92,15 @@ func (s *segment) idxPath() string { return strings.TrimSuffix(s.path, segExt) +
 func (s *segment) publishAll() {
 	s.pubLast.Store(s.lastTime)
 	s.pub.Store(packPub(s.end, s.count))
+}
+
+// prefault populates the page tables of the mapping for bytes [lo, hi) in
+// one system call rather than a page fault per page (real files only).
+func (s *segment) prefault(lo, hi int) {
+	if !s.log.populate || hi <= lo {
+		return
+	}
+	populate(s.data[lo&^(pageSize-1) : hi])
 }
 
 // acquire takes a lease, false if the log has dropped the segment.
@@ -134,88 +147,6 @@ func (s *segment) teardown() {
 	if s.log.destroyed.Load() {
 		_ = fsys.Remove(s.log.dir) // succeeds once the last leased file is gone
 	}
-}
-
-// scanResult is what scanning a segment's frames found.
-type scanResult struct {
-	end      int64  // bytes of valid frames
-	count    uint32 // valid frames
-	lastTime int64  // arrival time of the last valid frame
-	cut      error  // why the scan stopped before the data ended, nil at a clean end
-}
-
-// scanFrames verifies the frames of data (a segment whose first frame must
-// carry sequence number base) in order, adding each to idx (if not nil), and
-// stops at the end of data or the first frame that fails its bounds, its CRC
-// or sequence continuity, or whose arrival time goes backwards.
-func scanFrames(data []byte, base uint64, idx *index.Index) scanResult {
-	var r scanResult
-	pos := 0
-	for pos < len(data) {
-		f, n, err := DecodeFrame(data[pos:])
-		if err == ErrEndOfData {
-			break
-		}
-		if err == nil && f.Seq != base+uint64(r.count) {
-			err = &CorruptionError{Err: fmt.Errorf("%w: seq %d, want %d", errSequence, f.Seq, base+uint64(r.count))}
-		}
-		if err == nil && r.count > 0 && f.Time < r.lastTime {
-			err = &CorruptionError{Err: fmt.Errorf("arrival time %d before the previous frame's %d", f.Time, r.lastTime)}
-		}
-		if err == nil && r.count == 1<<32-1 {
-			err = &CorruptionError{Err: errors.New("more frames than a segment can count")}
-		}
-		if err != nil {
-			if ce, ok := err.(*CorruptionError); ok {
-				ce.Offset = int64(pos)
-			}
-			r.cut = err
-			break
-		}
-		if idx != nil {
-			idx.MaybeAdd(r.count, uint32(pos), f.Time)
-		}
-		r.count++
-		r.lastTime = f.Time
-		pos += n
-	}
-	r.end = int64(pos)
-	return r
-}
-
-// countFrames counts the frame headers with a plausible length in data,
-// stepping over each by its length: the frames (whole, torn or corrupt) that
-// a cut drops. It stops at a zero or out-of-bounds length word.
-func countFrames(data []byte) int {
-	n := 0
-	for pos := 0; pos < len(data); n++ {
-		l := frameLen(data[pos:])
-		if l == 0 {
-			if binary0(data[pos:]) {
-				break
-			}
-			return n + 1 // garbage that is no frame at all counts as one
-		}
-		pos += l
-	}
-	return n
-}
-
-// binary0 reports whether the length word at the start of b is zero (or b is
-// too short to hold one).
-func binary0(b []byte) bool {
-	return len(b) < offSeq || b[4]|b[5]|b[6]|b[7] == 0
-}
-
-// lastNonZero returns the index just past the last non-zero byte of b, 0 if
-// b is all zeros.
-func lastNonZero(b []byte) int {
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] != 0 {
-			return i + 1
-		}
-	}
-	return 0
 }
 
 // writeFileAtomic writes data to path through path.tmp: write, fdatasync,
