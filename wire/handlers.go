@@ -80,6 +80,10 @@ func (c *conn) handleControl(h header, bb *bytebufferpool.ByteBuffer) {
 	if hook := c.srv.testHookControl; hook != nil {
 		hook(h.op)
 	}
+	if veto := c.srv.testHookControlVeto; veto != nil && veto(h.op) {
+		c.respondError(h.op, h.id, &Error{Name: "LimitExceededException", Message: "disabled by a test hook"}, h.size, 1)
+		return
+	}
 	resp, err := c.control(h.op, bb.B)
 	if err != nil {
 		if _, ok := err.(*DecodeError); ok {

@@ -121,6 +121,9 @@ type Server struct {
 	testHookCreditWait func(sent int64)
 	// testHookControl, if set, is called before a control operation runs.
 	testHookControl func(Op)
+	// testHookControlVeto, if set, refuses the control operations for which
+	// it returns true.
+	testHookControlVeto func(Op) bool
 }
 
 // NewServer returns a server for eng. It does not own eng: closing the

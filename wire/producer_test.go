@@ -1,0 +1,190 @@
+package wire
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+func TestProducer_BatchesAndStoresEverything(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(ClientOptions{})
+	env.createStream(c, "s", 2)
+	var mu sync.Mutex
+	seqs := map[engine.SeqNum]string{}
+	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxBatchRecords: 100, Linger: time.Hour,
+		OnResult: func(r ProducerResult) {
+			if r.Err != nil {
+				t.Errorf("record %q failed: %v", r.Data, r.Err)
+				return
+			}
+			mu.Lock()
+			seqs[r.Seq] = string(r.Data)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1050
+	buf := make([]byte, 0, 32)
+	for i := range n {
+		// The producer copies: reusing buf must not change queued records.
+		buf = fmt.Appendf(buf[:0], "record-%d", i)
+		if err := p.Put(testCtx(t), []byte(fmt.Sprint("key-", i%13)), buf); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+	}
+	// With a one-hour linger, only full batches went out before Flush.
+	if err := p.Flush(testCtx(t)); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	st := p.Stats()
+	if st.Stored != n || st.Failed != 0 || st.Requests != (n+99)/100 {
+		t.Fatalf("stats %+v; want %d stored in %d requests of at most 100", st, n, (n+99)/100)
+	}
+	if err := p.Close(testCtx(t)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := p.Put(testCtx(t), []byte("k"), []byte("v")); err != ErrClosed {
+		t.Fatalf("Put after Close: %v; want ErrClosed", err)
+	}
+	if len(seqs) != n {
+		t.Fatalf("%d distinct sequence numbers; want %d", len(seqs), n)
+	}
+	if got := recordCount(t, c, "s") + countShard(t, c, "s", 1); got != n {
+		t.Fatalf("the stream holds %d records; want %d", got, n)
+	}
+}
+
+func countShard(t *testing.T, c *Client, stream string, shard int) int {
+	t.Helper()
+	pos, err := c.GetIterator(testCtx(t), stream, engine.ShardID(shard), engine.IteratorSpec{Type: engine.TrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		res, err := c.Read(testCtx(t), pos, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Records) == 0 {
+			return n
+		}
+		n += len(res.Records)
+		pos = res.Next
+	}
+}
+
+func TestProducer_LingerSendsPartialBatches(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(ClientOptions{})
+	env.createStream(c, "s", 1)
+	done := make(chan ProducerResult, 1)
+	p, err := NewProducer(c, ProducerOptions{Stream: "s", Linger: time.Millisecond, OnResult: func(r ProducerResult) { done <- r }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(testCtx(t))
+	if err := p.Put(testCtx(t), []byte("k"), []byte("lonely")); err != nil {
+		t.Fatal(err)
+	}
+	// No Flush: the linger timer sends the one-record batch.
+	if r := <-done; r.Err != nil || string(r.Data) != "lonely" || r.Attempts != 1 {
+		t.Fatalf("result %+v; want the record stored on the first attempt", r)
+	}
+}
+
+func TestProducer_RetriesThrottledRecords(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(ClientOptions{})
+	// 400 records/s with a burst of one second: 800 records need retries.
+	q := ratelimit.Limits{WriteRecordsPerSec: 400}
+	if _, err := c.CreateStream(testCtx(t), engine.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxAttempts: 100, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 800 {
+		if err := p.Put(testCtx(t), []byte("k"), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(testCtx(t)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := p.Stats()
+	if st.Stored != 800 || st.Retried == 0 {
+		t.Fatalf("stats %+v; want all 800 stored after some retries", st)
+	}
+	if n := recordCount(t, c, "s"); n != 800 {
+		t.Fatalf("the stream holds %d records; want 800", n)
+	}
+}
+
+func TestProducer_ReportsPermanentFailures(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(ClientOptions{})
+	var mu sync.Mutex
+	var failed int
+	p, err := NewProducer(c, ProducerOptions{Stream: "missing", OnResult: func(r ProducerResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Err != nil && r.Attempts == 1 {
+			failed++
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		p.Put(testCtx(t), []byte("k"), []byte("v"))
+	}
+	err = p.Flush(testCtx(t))
+	var pe *ProducerError
+	if !errors.As(err, &pe) || pe.Failed != 3 || !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("Flush: %v; want a ProducerError of 3 records wrapping ResourceNotFoundException", err)
+	}
+	if failed != 3 {
+		t.Fatalf("OnResult saw %d failures after one attempt each; want 3", failed)
+	}
+	if err := p.Flush(testCtx(t)); err != nil {
+		t.Fatalf("a second Flush: %v; want nil (errors are reported once)", err)
+	}
+	p.Close(testCtx(t))
+}
+
+func TestProducer_PutBlocksAtMaxBuffered(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(ClientOptions{})
+	env.createStream(c, "s", 1)
+	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxBuffered: 64, Linger: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(testCtx(t))
+	data := make([]byte, 60)
+	if err := p.Put(testCtx(t), []byte("k"), data); err != nil {
+		t.Fatal(err)
+	}
+	// The buffer is full and the batch lingers: a second Put waits until
+	// its context ends.
+	ctx, cancel := contextWithCancel(t)
+	cancel()
+	if err := p.Put(ctx, []byte("k"), data); err != ctx.Err() {
+		t.Fatalf("Put over MaxBuffered: %v; want the context's error", err)
+	}
+	if err := p.Flush(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Put(testCtx(t), []byte("k"), data); err != nil {
+		t.Fatalf("Put after the buffer drained: %v", err)
+	}
+}
