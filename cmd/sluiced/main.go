@@ -1,0 +1,147 @@
+// Command sluiced is the sluice server: a durable, Kinesis-compatible stream
+// store. It serves the binary protocol on --listen and the Kinesis HTTP API,
+// /metrics and /healthz on --http, storing everything under --data-dir.
+//
+//	sluiced --data-dir ./data --listen 127.0.0.1:4568 --http 127.0.0.1:4567
+//
+// SIGTERM or SIGINT shut it down cleanly: it stops accepting, finishes the
+// requests in flight, syncs every shard and writes clean-shutdown markers so
+// that the next start needs no recovery scan.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicedb/sluice/internal/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "sluiced:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sluiced", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configFile   = fs.String("config", "", "read settings from this JSON file (keys as the flags, with _ for -); flags given on the command line win")
+		dataDir      = fs.String("data-dir", "./data", "directory holding the catalog and every shard's segments")
+		listen       = fs.String("listen", "127.0.0.1:4568", "binary protocol address (port 0 picks a free port)")
+		httpAddr     = fs.String("http", "127.0.0.1:4567", "Kinesis HTTP API, /metrics and /healthz address (port 0 picks a free port)")
+		fsync        = fs.String("fsync", "always", "when puts are acknowledged: always (after fdatasync), interval, none")
+		syncInterval = fs.Duration("sync-interval", 50*time.Millisecond, "how often --fsync interval syncs")
+		quotas       = fs.String("quotas", "kinesis", "default quota of new streams: kinesis (per-shard Kinesis limits) or unlimited")
+		segmentSize  = fs.Int64("segment-size", 128<<20, "bytes at which a shard's segment file is sealed")
+		maxConns     = fs.Int("max-conns", 10000, "most binary-protocol connections at once")
+		maxInflight  = fs.Int("max-inflight-bytes", 64<<20, "most unanswered request plus unwritten response bytes per binary connection")
+		idle         = fs.Duration("idle-timeout", 5*time.Minute, "close connections idle this long")
+		region       = fs.String("region", "us-east-1", "region shown in stream ARNs")
+		account      = fs.String("account", "000000000000", "account id shown in stream ARNs")
+		logFormat    = fs.String("log-format", "text", "log format: text or json")
+		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q; sluiced takes only flags (see -h)", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", *logFormat)
+	}
+	logger := slog.New(handler)
+
+	cfg := server.Config{}
+	if *configFile != "" {
+		b, err := os.ReadFile(*configFile)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&cfg); err != nil {
+			return fmt.Errorf("--config %s: %w", *configFile, err)
+		}
+	}
+	// Flags set on the command line override the file; defaults fill the rest.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	pick := func(name string, fromFile bool) bool { return set[name] || !fromFile }
+	if pick("data-dir", cfg.DataDir != "") {
+		cfg.DataDir = *dataDir
+	}
+	if pick("listen", cfg.Listen != "") {
+		cfg.Listen = *listen
+	}
+	if pick("http", cfg.HTTP != "") {
+		cfg.HTTP = *httpAddr
+	}
+	if pick("fsync", cfg.Fsync != "") {
+		cfg.Fsync = *fsync
+	}
+	if pick("sync-interval", cfg.SyncInterval != 0) {
+		cfg.SyncInterval = server.Duration(*syncInterval)
+	}
+	if pick("quotas", cfg.Quotas != "") {
+		cfg.Quotas = *quotas
+	}
+	if pick("segment-size", cfg.SegmentSize != 0) {
+		cfg.SegmentSize = *segmentSize
+	}
+	if pick("max-conns", cfg.MaxConns != 0) {
+		cfg.MaxConns = *maxConns
+	}
+	if pick("max-inflight-bytes", cfg.MaxInFlightBytes != 0) {
+		cfg.MaxInFlightBytes = *maxInflight
+	}
+	if pick("idle-timeout", cfg.IdleTimeout != 0) {
+		cfg.IdleTimeout = server.Duration(*idle)
+	}
+	if pick("region", cfg.Region != "") {
+		cfg.Region = *region
+	}
+	if pick("account", cfg.Account != "") {
+		cfg.Account = *account
+	}
+	cfg.Logger = logger
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv, err := server.Start(cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	logger.Info("shutting down: draining connections and syncing shards")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}

@@ -1,0 +1,225 @@
+// Package server assembles a sluice server: the engine on a data directory,
+// the binary protocol on one address, and the Kinesis HTTP API, /metrics and
+// /healthz on another. cmd/sluiced is a thin command line around it; tests
+// and the benchmark tool start it in-process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/sluicedb/sluice/wire"
+)
+
+// Config is a server's configuration. Zero fields take the documented
+// defaults; the flags of cmd/sluiced and the keys of its config file map onto
+// these fields one to one.
+type Config struct {
+	// DataDir holds the catalog and every shard's segments; default ./data.
+	DataDir string `json:"data_dir"`
+	// Listen is the binary protocol's address; default 127.0.0.1:4568.
+	// Port 0 picks a free port (see WireAddr).
+	Listen string `json:"listen"`
+	// HTTP is the Kinesis API, /metrics and /healthz address; default
+	// 127.0.0.1:4567. Port 0 picks a free port (see HTTPAddr).
+	HTTP string `json:"http"`
+	// Fsync is the acknowledgement mode: always (default: after fdatasync),
+	// interval, or none.
+	Fsync string `json:"fsync"`
+	// SyncInterval is how often the interval mode syncs; default 50ms.
+	SyncInterval Duration `json:"sync_interval"`
+	// Quotas is the default quota of streams that set none: kinesis
+	// (default; Kinesis's per-shard limits) or unlimited.
+	Quotas string `json:"quotas"`
+	// SegmentSize is the size at which segments are sealed; default 128 MiB.
+	SegmentSize int64 `json:"segment_size"`
+	// MaxConns bounds the binary protocol's connections; default 10,000.
+	MaxConns int `json:"max_conns"`
+	// MaxInFlightBytes bounds each binary connection's unanswered request
+	// and unwritten response bytes; default 64 MiB.
+	MaxInFlightBytes int `json:"max_inflight_bytes"`
+	// IdleTimeout closes idle connections on both front doors; default 5m.
+	IdleTimeout Duration `json:"idle_timeout"`
+	// Region and Account appear in stream and consumer ARNs; defaults
+	// us-east-1 and 000000000000.
+	Region  string `json:"region"`
+	Account string `json:"account"`
+
+	// Logger receives the server's logs; default slog.Default().
+	Logger *slog.Logger `json:"-"`
+	// Now is the engine's clock; default time.Now (tests inject one).
+	Now func() time.Time `json:"-"`
+}
+
+// Duration is a time.Duration that reads and writes as "50ms" in JSON.
+type Duration time.Duration
+
+// MarshalText writes the duration in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText reads a duration in Go syntax ("50ms", "5m").
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4568"
+	}
+	if c.HTTP == "" {
+		c.HTTP = "127.0.0.1:4567"
+	}
+	if c.Fsync == "" {
+		c.Fsync = "always"
+	}
+	if c.Quotas == "" {
+		c.Quotas = "kinesis"
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = Duration(5 * time.Minute)
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if c.Account == "" {
+		c.Account = "000000000000"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Server is a running sluice server.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	eng     *engine.Engine
+	wire    *wire.Server
+	http    *http.Server
+	wireLn  net.Listener
+	httpLn  net.Listener
+	metrics *metrics
+	served  chan error // one value per front door when it stops serving
+}
+
+// Start opens the engine (recovering every shard), binds both addresses and
+// starts serving. It returns once the server accepts connections.
+func Start(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	dur, err := engine.ParseDurability(cfg.Fsync)
+	if err != nil {
+		return nil, fmt.Errorf("--fsync: %w", err)
+	}
+	quotas, err := ratelimit.Preset(cfg.Quotas)
+	if err != nil {
+		return nil, fmt.Errorf("--quotas: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	m := newMetrics(reg)
+	eng, err := engine.Open(engine.Options{
+		Dir: cfg.DataDir, Durability: dur, SyncInterval: time.Duration(cfg.SyncInterval), Quotas: &quotas,
+		SegmentSize: cfg.SegmentSize, Logger: cfg.Logger, OnSync: m.observeSync, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.eng = eng
+	s := &Server{cfg: cfg, log: cfg.Logger, eng: eng, metrics: m, served: make(chan error, 2)}
+
+	s.wireLn, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
+	}
+	s.httpLn, err = net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		s.wireLn.Close()
+		eng.Close()
+		return nil, fmt.Errorf("listen on %s (--http): %w", cfg.HTTP, err)
+	}
+	wireConns := m.connections.WithLabelValues("wire")
+	s.wire = wire.NewServer(eng, wire.ServerOptions{
+		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
+		Logger:        cfg.Logger.With("door", "wire"),
+		OnConnections: func(open int) { wireConns.Set(float64(open)) },
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	httpConns := m.connections.WithLabelValues("http")
+	httpAccepted := m.accepted.WithLabelValues("http")
+	s.http = &http.Server{
+		Handler:           mux,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       time.Duration(cfg.IdleTimeout),
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("door", "http").Handler(), slog.LevelWarn),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				httpAccepted.Inc()
+				httpConns.Inc()
+			case http.StateClosed, http.StateHijacked:
+				httpConns.Dec()
+			}
+		},
+	}
+	go func() { s.served <- s.wire.Serve(s.wireLn) }()
+	go func() { s.served <- s.http.Serve(s.httpLn) }()
+	s.log.Info("sluiced serving", "data_dir", cfg.DataDir, "listen", s.wireLn.Addr().String(),
+		"http", s.httpLn.Addr().String(), "fsync", dur.String(), "quotas", cfg.Quotas)
+	return s, nil
+}
+
+// Engine is the server's engine.
+func (s *Server) Engine() *engine.Engine { return s.eng }
+
+// WireAddr is the address the binary protocol is bound to.
+func (s *Server) WireAddr() net.Addr { return s.wireLn.Addr() }
+
+// HTTPAddr is the address the Kinesis API is bound to.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// Shutdown stops accepting connections, lets in-flight requests finish (until
+// ctx is done), then closes the engine: every shard's queue is drained and
+// synced and its clean-shutdown marker written.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := s.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+		s.http.Close()
+	}
+	if err := s.wire.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("wire: %w", err))
+		s.wire.Close()
+	}
+	if err := s.eng.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("engine: %w", err))
+	}
+	return errors.Join(errs...)
+}
