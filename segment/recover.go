@@ -299,7 +299,7 @@ func (l *Log) install(segs []*segment) {
 	var last int64
 	for _, s := range segs {
 		if s.count == 0 {
-			s.lastTime = last
+			s.lastTime = max(s.lastTime, last) // an empty segment carries its predecessor's time
 		}
 		last = s.lastTime
 		s.refs.Store(1)
