@@ -167,7 +167,7 @@ func (h *crashHistory) check(t *testing.T, l *Log, iter int) {
 // survive, nothing else and nothing torn may be returned, and the recovered
 // log must accept appends. Each iteration crashes a log several times.
 func TestRecover_CrashLoop(t *testing.T) {
-	iters := 300
+	iters := 200
 	if testing.Short() {
 		iters = 60
 	}

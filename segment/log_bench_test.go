@@ -18,7 +18,7 @@ import (
 
 var benchKey = []byte("partition-key-16")
 
-// appendShapes is the sweep of BenchmarkAppend and BenchmarkRawPwrite: batch
+// appendShapes is the sweep of BenchmarkAppend: batch
 // sizes 1/10/100/500 × record sizes 100 B/1 KiB/64 KiB, plus two shapes
 // whose batch is 1 MiB (the goal: one fdatasync per 1 MiB batch within 10%
 // of raw pwrite+fdatasync).
@@ -42,117 +42,115 @@ func reportLatency(b *testing.B, h *hdrhistogram.Histogram) {
 	b.ReportMetric(float64(h.ValueAtQuantile(99.9))/1e3, "p999-µs")
 }
 
-// BenchmarkAppend measures Begin + Add×batch + Write (+ Sync) + Publish on
-// the real disk with default options (128 MiB segments, growing
-// allocation). MB/s counts the encoded frame bytes written.
+// BenchmarkAppend measures, for each shape of the sweep, the log's append
+// (Begin + Add×batch + Write (+ Sync) + Publish, default options: 128 MiB
+// segments, growing allocation, rolling and sealing included) and, right
+// beside it, the baseline: the same encoded bytes written with one pwrite
+// (and one fdatasync) per batch at the end of a file preallocated to 128 MiB
+// up front (the preallocation of each next file is not timed). MB/s counts
+// the encoded frame bytes.
 func BenchmarkAppend(b *testing.B) {
 	for _, sync := range []bool{true, false} {
 		for _, sh := range appendShapes {
 			batch, size := sh[0], sh[1]
-			b.Run(fmt.Sprintf("sync=%v/batch=%d/size=%s", sync, batch, sizeName(size)), func(b *testing.B) {
-				l, _, err := Open(filepath.Join(b.TempDir(), "shard"), Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer l.Destroy()
-				data := make([]byte, size)
-				for i := range data {
-					data[i] = byte(i)
-				}
-				h := hdrhistogram.New(1, int64(10*time.Second), 3)
-				var bt Batch
-				b.SetBytes(int64(batch * FrameSize(len(benchKey), size)))
-				b.ReportAllocs()
-				for b.Loop() {
-					start := time.Now()
-					l.Begin(&bt)
-					for range batch {
-						bt.Add(start.UnixNano(), 0, benchKey, data)
-					}
-					if err := l.Write(&bt); err != nil {
-						b.Fatal(err)
-					}
-					if sync {
-						if err := l.Sync(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					l.Publish()
-					h.RecordValue(int64(time.Since(start)))
-				}
-				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
-				reportLatency(b, h)
-			})
+			name := fmt.Sprintf("sync=%v/batch=%d/size=%s", sync, batch, sizeName(size))
+			b.Run(name+"/log", func(b *testing.B) { benchLogAppend(b, sync, batch, size) })
+			b.Run(name+"/baseline=raw", func(b *testing.B) { benchRawAppend(b, sync, batch, size) })
 		}
 	}
 }
 
-// BenchmarkRawPwrite is the baseline of BenchmarkAppend: the same encoded
-// bytes written with one pwrite (and one fdatasync) per batch at the end of
-// a file preallocated with fallocate to 128 MiB up front (the preallocation
-// of each next file is not timed).
-func BenchmarkRawPwrite(b *testing.B) {
-	for _, sync := range []bool{true, false} {
-		for _, sh := range appendShapes {
-			batch, size := sh[0], sh[1]
-			b.Run(fmt.Sprintf("sync=%v/batch=%d/size=%s", sync, batch, sizeName(size)), func(b *testing.B) {
-				dir := b.TempDir()
-				var bt Batch
-				bt.reset(0, 0)
-				data := make([]byte, size)
-				for range batch {
-					bt.Add(1, 0, benchKey, data)
-				}
-				buf := bt.Bytes()
-				var f vfs.File
-				var off int64
-				files := 0
-				next := func() {
-					b.StopTimer()
-					if f != nil {
-						f.Close()
-						os.Remove(f.Name())
-					}
-					var err error
-					f, err = vfs.OS.OpenFile(filepath.Join(dir, fmt.Sprint(files)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-					if err != nil {
-						b.Fatal(err)
-					}
-					if err := f.Allocate(0, DefaultSegmentSize); err != nil {
-						b.Fatal(err)
-					}
-					if err := f.Sync(); err != nil {
-						b.Fatal(err)
-					}
-					files++
-					off = 0
-					b.StartTimer()
-				}
-				next()
-				defer func() { f.Close() }()
-				h := hdrhistogram.New(1, int64(10*time.Second), 3)
-				b.SetBytes(int64(len(buf)))
-				b.ReportAllocs()
-				for b.Loop() {
-					if off+int64(len(buf)) > DefaultSegmentSize {
-						next()
-					}
-					start := time.Now()
-					if _, err := f.WriteAt(buf, off); err != nil {
-						b.Fatal(err)
-					}
-					if sync {
-						if err := f.Sync(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					off += int64(len(buf))
-					h.RecordValue(int64(time.Since(start)))
-				}
-				reportLatency(b, h)
-			})
-		}
+func benchLogAppend(b *testing.B, sync bool, batch, size int) {
+	l, _, err := Open(filepath.Join(b.TempDir(), "shard"), Options{})
+	if err != nil {
+		b.Fatal(err)
 	}
+	defer l.Destroy()
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	h := hdrhistogram.New(1, int64(10*time.Second), 3)
+	var bt Batch
+	b.SetBytes(int64(batch * FrameSize(len(benchKey), size)))
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		l.Begin(&bt)
+		for range batch {
+			bt.Add(start.UnixNano(), 0, benchKey, data)
+		}
+		if err := l.Write(&bt); err != nil {
+			b.Fatal(err)
+		}
+		if sync {
+			if err := l.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		l.Publish()
+		h.RecordValue(int64(time.Since(start)))
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+	reportLatency(b, h)
+}
+
+func benchRawAppend(b *testing.B, sync bool, batch, size int) {
+	dir := b.TempDir()
+	var bt Batch
+	bt.reset(0, 0)
+	data := make([]byte, size)
+	for range batch {
+		bt.Add(1, 0, benchKey, data)
+	}
+	buf := bt.Bytes()
+	var f vfs.File
+	var off int64
+	files := 0
+	next := func() {
+		b.StopTimer()
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+		var err error
+		f, err = vfs.OS.OpenFile(filepath.Join(dir, fmt.Sprint(files)), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Allocate(0, DefaultSegmentSize); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		files++
+		off = 0
+		b.StartTimer()
+	}
+	next()
+	defer func() { f.Close() }()
+	h := hdrhistogram.New(1, int64(10*time.Second), 3)
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if off+int64(len(buf)) > DefaultSegmentSize {
+			next()
+		}
+		start := time.Now()
+		if _, err := f.WriteAt(buf, off); err != nil {
+			b.Fatal(err)
+		}
+		if sync {
+			if err := f.Sync(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		off += int64(len(buf))
+		h.RecordValue(int64(time.Since(start)))
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
+	reportLatency(b, h)
 }
 
 // fullSegmentLog writes 1 KiB records (16 B keys) until the first segment of
