@@ -21,7 +21,8 @@
 //   - CRC is the masked CRC-32C (internal/checksum) of everything after
 //     itself: the length field, the header, key, data and the padding.
 //   - len counts the bytes after the length field up to the end of data
-//     (20 + klen + data length); it excludes the padding. A zero length word
+//     (20 + klen + data length); it excludes the padding, which must be
+//     zeros. A zero length word
 //     means end of data, so zero-filled preallocated space reads as the end
 //     of the log.
 //   - flags bit 0 is FlagEncrypted, bit 1 FlagCompressed (reserved); any
@@ -45,12 +46,21 @@
 // last arrival time: opening a sealed segment trusts the trailer and does not
 // scan. The active (last) segment has an .idx only after a clean Close.
 //
+// # Recovery
+//
 // A clean Close also writes the marker file "CLEAN" (format below) naming the
 // active segment and its checkpoint. Open with a valid marker that agrees with
-// the active segment's .idx does not scan; otherwise it scans the active
-// segment frame by frame and cuts the log at the first frame that fails its
-// bounds, its CRC or sequence continuity. Open removes the marker before it
-// returns, so a later crash forces a scan.
+// the active segment's .idx does not scan. Otherwise it scans the active
+// segment frame by frame (with pread, verifying bounds, CRC, sequence number
+// = previous + 1 from the file's base, and arrival times that never go
+// backwards); the first frame that fails ends the log. Whatever follows it is
+// cut: the file is truncated there (so that it reads as zeros when it grows
+// again) and fsynced, the index is rebuilt, and any later segment is removed.
+// A sealed segment whose .idx is missing or damaged is scanned the same way
+// and its .idx rewritten; a bad frame in it ends the log there too. A gap in
+// the sequence numbers between segment files also ends the log. Open removes
+// the marker (and syncs the directory) before it returns, so a later crash
+// forces a scan, and reports what it cut in a Recovery.
 //
 //	CLEAN marker, 40 bytes, little-endian; the CRC covers the 36 bytes before it:
 //	 0        4         6          8             16           24                 32          36
@@ -59,8 +69,10 @@
 //	|        | u16 = 1 | u16 = 0  | u64         | u64 bytes  | i64 Unix ns      | u32       | u32 masked|
 //	+--------+---------+----------+-------------+------------+------------------+-----------+-----------+
 //
-// Removing a segment (retention, Destroy) renames it X.seg.deleted (and its
-// index X.idx.deleted), syncs the directory, and unmaps and unlinks it when
-// the last reader lease on it is released. Open removes leftover *.deleted
-// files.
+// # Removal
+//
+// Retention renames a segment X.seg.deleted (and its index X.idx.deleted),
+// syncs the directory, and unmaps and unlinks it when the last reader lease
+// on it is released; Destroy unlinks every file the same way. Open removes
+// leftover *.deleted and *.tmp files.
 package segment
