@@ -22,9 +22,8 @@
 //     itself: the length field, the header, key, data and the padding.
 //   - len counts the bytes after the length field up to the end of data
 //     (20 + klen + data length); it excludes the padding, which must be
-//     zeros. A zero length word
-//     means end of data, so zero-filled preallocated space reads as the end
-//     of the log.
+//     zeros. A zero length word means end of data, so zero-filled
+//     preallocated space reads as the end of the log.
 //   - flags bit 0 is FlagEncrypted, bit 1 FlagCompressed (reserved); any
 //     other bit set makes the frame corrupt.
 //   - klen is at most MaxKeyLen and the data at most MaxDataLen; a decoder
