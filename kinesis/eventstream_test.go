@@ -3,8 +3,10 @@ package kinesis
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"net/http"
 	"testing"
 	"time"
@@ -268,4 +270,73 @@ func benchRecordViews(n, size int) []RecordView {
 		}
 	}
 	return recs
+}
+
+// FuzzDecodeEventStreamMessage decodes arbitrary bytes: the decoder never
+// panics, fails only with ErrEventStreamShort or ErrEventStreamCorrupt, and
+// whatever it accepts the AWS SDK's decoder reads to the same headers and
+// payload.
+func FuzzDecodeEventStreamMessage(f *testing.F) {
+	var e EventStreamEncoder
+	f.Add(append([]byte(nil), e.InitialResponse(FormatJSON)...))
+	f.Add(append([]byte(nil), e.Exception(FormatCBOR, Errorf(CodeInternalFailure, "x"))...))
+	f.Add(append([]byte(nil), e.SubscribeToShardEvent(FormatJSON, &SubscribeToShardEvent{
+		Records: []Record{{SequenceNumber: "1", Data: []byte("abc"), PartitionKey: "k"}}, ContinuationSequenceNumber: "1"})...))
+	var msg sdkes.Message
+	msg.Headers.Set("i64", sdkes.Int64Value(7))
+	msg.Headers.Set("uuid", sdkes.UUIDValue{})
+	msg.Headers.Set("bytes", sdkes.BytesValue([]byte{1}))
+	var buf bytes.Buffer
+	_ = sdkes.NewEncoder().Encode(&buf, msg)
+	f.Add(buf.Bytes())
+	f.Add([]byte{0, 0, 0, 16, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkEventStreamDecode(t, b)
+		if len(b) >= esMinMessageLen {
+			// Also decode b with valid lengths and CRCs, so that the fuzzer
+			// reaches the header parser.
+			fixed := append([]byte(nil), b...)
+			binary.BigEndian.PutUint32(fixed[0:4], uint32(len(fixed)))
+			binary.BigEndian.PutUint32(fixed[8:12], crc32.ChecksumIEEE(fixed[:8]))
+			binary.BigEndian.PutUint32(fixed[len(fixed)-4:], crc32.ChecksumIEEE(fixed[:len(fixed)-4]))
+			checkEventStreamDecode(t, fixed)
+		}
+	})
+}
+
+func checkEventStreamDecode(t *testing.T, b []byte) {
+	{
+		m, n, err := DecodeEventStreamMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrEventStreamShort) && !errors.Is(err, ErrEventStreamCorrupt) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if n < esMinMessageLen || n > len(b) {
+			t.Fatalf("consumed %d of %d bytes", n, len(b))
+		}
+		theirs, err := sdkes.NewDecoder().Decode(bytes.NewReader(b[:n]), nil)
+		if err != nil {
+			t.Fatalf("accepted % x, which the SDK rejects: %v", b[:n], err)
+		}
+		// The SDK keeps one header per name (a later one replaces the value of
+		// an earlier one in place); compare with the names in that order.
+		var names []string
+		seen := map[string]bool{}
+		for _, h := range m.Headers {
+			if !seen[h.Name] {
+				seen[h.Name] = true
+				names = append(names, h.Name)
+			}
+		}
+		if !bytes.Equal(theirs.Payload, m.Payload) || len(theirs.Headers) != len(names) {
+			t.Fatalf("payload %q / %q, %d / %d headers", m.Payload, theirs.Payload, len(names), len(theirs.Headers))
+		}
+		for i, name := range names {
+			if theirs.Headers[i].Name != name {
+				t.Fatalf("header %d: %q, SDK %q", i, name, theirs.Headers[i].Name)
+			}
+		}
+	}
 }
