@@ -381,3 +381,32 @@ func TestLog_ReadMatchesWalk(t *testing.T) {
 		}
 	}
 }
+
+func TestLog_BatchSpansSegments(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := Options{FS: mem, SegmentSize: minSegmentSize, IndexInterval: 256, InitialAllocation: 1024}
+	l, _ := openLog(t, testDir, opts)
+	var b Batch
+	recs := randomRecords(rand.New(rand.NewPCG(7, 7)), 40, 1000, 1)
+	for i := range recs {
+		recs[i].data = recs[i].data[:min(len(recs[i].data), 900)]
+	}
+	appendBatch(t, l, &b, recs, true)
+	segs := segFiles(t, mem, testDir)
+	if len(segs) < 5 {
+		t.Fatalf("a %d B batch in %d B segments made %d segments", b.Size(), opts.SegmentSize, len(segs))
+	}
+	for _, name := range segs {
+		if sz := fileSize(t, mem, testDir+"/"+name); sz > opts.SegmentSize {
+			t.Fatalf("%s is %d B, past the segment size", name, sz)
+		}
+	}
+	checkRecords(t, readAll(t, l, 0, 0), recs)
+	mem.Crash() // everything was synced: sealed segments at their seal, the last by Sync
+	l, rec := openLog(t, testDir, opts)
+	defer l.Close()
+	if rec.TruncatedBytes != 0 || len(rec.RemovedSegments) != 0 {
+		t.Fatalf("recovery after a synced multi-segment batch cut something: %+v", rec)
+	}
+	checkRecords(t, readAll(t, l, 0, 0), recs)
+}
