@@ -52,6 +52,15 @@ func (c *collector) drain() {
 	}
 }
 
+// reset drains the recorders and drops everything recorded so far.
+func (c *collector) reset() {
+	c.drain()
+	for _, l := range c.loads {
+		l.total.Reset()
+		l.totalCounts = Counts{}
+	}
+}
+
 // progress drains the recorders and draws the progress line: the run's
 // elapsed time, each load's total records and its rates and latencies over
 // the last interval.

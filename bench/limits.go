@@ -88,6 +88,9 @@ type LimitsOptions struct {
 
 // LimitCheck is the conformance of one measured rate with its quota.
 type LimitCheck struct {
+	// Case names the traffic the check was measured on, when a run checks
+	// several (a records-bound and a bytes-bound load, say); empty otherwise.
+	Case string `json:"case,omitempty"`
 	// Name is one of the Limit constants.
 	Name string `json:"name"`
 	// Quota is the limit per second, over all shards.
@@ -121,6 +124,29 @@ type LimitsResult struct {
 	Checks    []LimitCheck `json:"checks"`
 	// Pass is true when every check passed.
 	Pass bool `json:"pass"`
+}
+
+// CombineLimits joins the results of several CheckLimits calls, each naming
+// its traffic in cases (one name per result), into one: the checks of all,
+// marked with their Case, which passes when every one passes. The results
+// must agree on shards and tolerance.
+func CombineLimits(cases []string, results ...*LimitsResult) (*LimitsResult, error) {
+	if len(cases) != len(results) || len(results) == 0 {
+		return nil, fmt.Errorf("%w: %d case names for %d limits results; give one name per result", ErrOptions, len(cases), len(results))
+	}
+	out := &LimitsResult{Shards: results[0].Shards, Tolerance: results[0].Tolerance, Pass: true}
+	for i, r := range results {
+		if r.Shards != out.Shards || r.Tolerance != out.Tolerance {
+			return nil, fmt.Errorf("%w: limits results for %d shards at ±%v and %d shards at ±%v cannot be combined",
+				ErrOptions, out.Shards, out.Tolerance, r.Shards, r.Tolerance)
+		}
+		for _, c := range r.Checks {
+			c.Case = cases[i]
+			out.Checks = append(out.Checks, c)
+		}
+		out.Pass = out.Pass && r.Pass
+	}
+	return out, nil
 }
 
 // CheckLimits compares the accepted inbound flow (records, bytes) and the

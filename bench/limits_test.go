@@ -239,3 +239,43 @@ func TestCheckLimits_Reasons(t *testing.T) {
 		t.Errorf("reads check: pass %v, reason %q; want a failure for being 20 %% short and for no throttling", c.Pass, c.Reason)
 	}
 }
+
+// TestCombineLimits checks that the checks of two cases are joined, marked
+// with their case, and that one failing case fails the whole.
+func TestCombineLimits(t *testing.T) {
+	q := KinesisQuotas
+	small, err := CheckLimits(q, Flow{Units: 1000, Bytes: 116_000, OfferedUnits: 2000, Throttled: 10_000}, Flow{}, LimitsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10 KiB records accepted at half the bytes quota while offered twice it.
+	large, err := CheckLimits(q, Flow{Units: 51, Bytes: 51 * 10240, OfferedUnits: 204, Throttled: 1530}, Flow{}, LimitsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := CombineLimits([]string{"small", "large"}, small, large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Checks) != 4 || res.Checks[0].Case != "small" || res.Checks[3].Case != "large" {
+		t.Fatalf("checks %+v; want small's two then large's two, marked", res.Checks)
+	}
+	if !small.Pass || large.Pass || res.Pass {
+		t.Errorf("pass: small %v, large %v, combined %v; want true, false, false", small.Pass, large.Pass, res.Pass)
+	}
+	rep := &Report{Limits: res}
+	var b strings.Builder
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "large: in_bytes_per_sec (binding)") {
+		t.Errorf("text lacks the case of the binding check:\n%s", b.String())
+	}
+	if _, err := CombineLimits([]string{"one"}, small, large); !errors.Is(err, ErrOptions) {
+		t.Errorf("one name for two results: err %v, want ErrOptions", err)
+	}
+	other, _ := CheckLimits(q, Flow{Units: 1}, Flow{}, LimitsOptions{Shards: 2})
+	if _, err := CombineLimits([]string{"a", "b"}, small, other); !errors.Is(err, ErrOptions) {
+		t.Errorf("different shard counts: err %v, want ErrOptions", err)
+	}
+}

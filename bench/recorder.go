@@ -125,6 +125,24 @@ func (r *Recorder) RecordCorrected(latency, expectedInterval time.Duration, reco
 	r.seq.Add(1)
 }
 
+// RecordEach records one completed request that delivered records with
+// latencies of their own (a read or a subscription event, each record timed
+// from when it was put): every latency is one histogram sample, while the
+// request counts once, with the records and bytes it carried. An empty
+// latencies records the request without a sample.
+func (r *Recorder) RecordEach(latencies []time.Duration, records, bytes int) {
+	r.seq.Add(1)
+	p := &r.phases[r.active.Load()]
+	for _, l := range latencies {
+		// The value is clamped to the histogram's range, so this cannot fail.
+		_ = p.hist.RecordValue(micros(l))
+	}
+	p.counts.Requests++
+	p.counts.Records += int64(records)
+	p.counts.Bytes += int64(bytes)
+	r.seq.Add(1)
+}
+
 // RecordFailures counts failures that have no latency sample: errors, and
 // rejections for quota (throttled), in the unit the generator chooses for its
 // load (records for puts, requests for reads).

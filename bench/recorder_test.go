@@ -246,3 +246,19 @@ func BenchmarkCollect(b *testing.B) {
 		r.drainInto(h, &c)
 	}
 }
+
+// TestRecorder_RecordEach checks that a request delivering records with
+// their own latencies adds a sample per record but counts once.
+func TestRecorder_RecordEach(t *testing.T) {
+	r := NewRecorder()
+	lat := []time.Duration{100 * time.Microsecond, 200 * time.Microsecond, 300 * time.Microsecond, 400 * time.Microsecond}
+	r.RecordEach(lat, 4, 4000)
+	r.RecordEach(nil, 0, 0) // an empty event still counts as a request
+	s := Collect(time.Second, r)
+	if s.Requests != 2 || s.Records != 4 || s.Bytes != 4000 {
+		t.Errorf("counts: %d requests, %d records, %d bytes; want 2, 4, 4000", s.Requests, s.Records, s.Bytes)
+	}
+	if s.LatencySamples != 4 || s.P50 != 200 || s.Max != 400 {
+		t.Errorf("latencies: %d samples, p50 %d µs, max %d µs; want 4, 200, 400", s.LatencySamples, s.P50, s.Max)
+	}
+}

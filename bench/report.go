@@ -26,6 +26,9 @@ type Report struct {
 	Start time.Time `json:"start"`
 	// Duration is from Start until the goroutines returned (duration_s).
 	Duration time.Duration `json:"-"`
+	// Warmup is how long the loads ran before Start without being measured
+	// (RunOptions.Warmup).
+	Warmup time.Duration `json:"-"`
 	// StoppedBy says why the run ended: one of the Stop constants.
 	StoppedBy string `json:"stopped_by"`
 

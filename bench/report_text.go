@@ -14,7 +14,11 @@ import (
 // then the baseline, the ratios and the limits checks when present.
 func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scenario    %s, %.2f s, stopped by %s\n", orDash(r.Scenario), r.Duration.Seconds(), orDash(r.StoppedBy))
+	warm := ""
+	if r.Warmup > 0 {
+		warm = fmt.Sprintf(" after a %.2f s warm-up", r.Warmup.Seconds())
+	}
+	fmt.Fprintf(&b, "scenario    %s, %.2f s%s, stopped by %s\n", orDash(r.Scenario), r.Duration.Seconds(), warm, orDash(r.StoppedBy))
 	if len(r.Parameters) > 0 {
 		keys := slices.Sorted(maps.Keys(r.Parameters))
 		parts := make([]string, len(keys))
@@ -38,13 +42,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	b.WriteString("MB = 10^6 bytes; rates per second of the run; latency per request.\n")
 
 	if bl := r.Baseline; bl != nil {
-		fmt.Fprintf(&b, "\nmachine baseline, same run (%s)\n", orDash(bl.Filesystem))
-		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "  4 KiB write+fdatasync\tp50 %.1f µs\tp99 %.1f µs\t(%d samples)\n", bl.Fsync4K.P50, bl.Fsync4K.P99, bl.Fsync4K.Samples)
-		fmt.Fprintf(tw, "  1 MiB write+fdatasync\t%.1f MB/s\t\t\n", bl.FsyncBatch.MBPerSec)
-		fmt.Fprintf(tw, "  loopback TCP stream\t%.1f MB/s\t\t\n", bl.TCPStream.MBPerSec)
-		fmt.Fprintf(tw, "  loopback TCP 100 B round trip\tp50 %.1f µs\tp99 %.1f µs\t(%d samples)\n", bl.TCPRoundTrip.P50, bl.TCPRoundTrip.P99, bl.TCPRoundTrip.Samples)
-		tw.Flush()
+		b.WriteString("\nmachine baseline, same run")
+		bl.writeText(&b)
 	}
 	if len(r.Ratios) > 0 {
 		b.WriteString("\nratios (figure ÷ reference)\n")
@@ -63,6 +62,10 @@ func (r *Report) WriteText(w io.Writer) error {
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  limit\tquota\texpected\tmeasured\tdeviation\tthrottled\t")
 		for _, c := range lr.Checks {
+			name := c.Name
+			if c.Case != "" {
+				name = c.Case + ": " + name
+			}
 			v := "pass"
 			if !c.Pass {
 				v = "FAIL: " + c.Reason
@@ -71,13 +74,33 @@ func (r *Report) WriteText(w io.Writer) error {
 			if c.Binding {
 				bind = " (binding)"
 			}
-			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%+.1f%%\t%s\t%s\n", c.Name, bind, groupf(c.Quota), groupf(c.Expected),
+			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%+.1f%%\t%s\t%s\n", name, bind, groupf(c.Quota), groupf(c.Expected),
 				groupf(c.Measured), c.Deviation*100, group(c.Throttled), v)
 		}
 		tw.Flush()
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteText writes the baseline as a small table.
+func (bl *Baseline) WriteText(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("machine baseline")
+	bl.writeText(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeText writes " (file system)" and the figures' rows.
+func (bl *Baseline) writeText(b *strings.Builder) {
+	fmt.Fprintf(b, " (%s)\n", orDash(bl.Filesystem))
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  4 KiB write+fdatasync\tp50 %.1f µs\tp99 %.1f µs\t(%d samples)\n", bl.Fsync4K.P50, bl.Fsync4K.P99, bl.Fsync4K.Samples)
+	fmt.Fprintf(tw, "  1 MiB write+fdatasync\t%.1f MB/s\t\t\n", bl.FsyncBatch.MBPerSec)
+	fmt.Fprintf(tw, "  loopback TCP stream\t%.1f MB/s\t\t\n", bl.TCPStream.MBPerSec)
+	fmt.Fprintf(tw, "  loopback TCP 100 B round trip\tp50 %.1f µs\tp99 %.1f µs\t(%d samples)\n", bl.TCPRoundTrip.P50, bl.TCPRoundTrip.P99, bl.TCPRoundTrip.Samples)
+	tw.Flush()
 }
 
 func orDash(s string) string {

@@ -48,6 +48,12 @@ type RunOptions struct {
 	// out exactly this many in total, and the run stops when the first load's
 	// goroutines have returned. 0 means no count bound.
 	Records int64
+	// Warmup runs the loads for this long before the measurement starts:
+	// what they record meanwhile is dropped, and Duration and the rates
+	// count from its end. It lets token buckets, caches and connections reach
+	// their steady state. 0 means none; it cannot go with Records. A run that
+	// stops during its warm-up reports nothing.
+	Warmup time.Duration
 	// Progress, when not nil, receives a one-line progress display redrawn in
 	// place ("\r...") every ProgressInterval, cleared at the end. Pass what
 	// ProgressOutput returns: nil unless stdout is a terminal and the output is
@@ -61,6 +67,8 @@ type RunOptions struct {
 
 	// tick replaces the progress ticker in tests.
 	tick <-chan time.Time
+	// warm replaces the warm-up timer in tests.
+	warm <-chan time.Time
 }
 
 // Worker is what one load goroutine gets: its identity, its own Recorder,
@@ -141,6 +149,7 @@ func Run(ctx context.Context, opts RunOptions, loads ...Load) (*Report, error) {
 	exits := make(chan workerExit, total)
 
 	start := time.Now()
+	runStart := start // start moves to the end of the warm-up
 	for li, l := range loads {
 		for id := range l.Workers {
 			w := &Worker{Load: l.Name, ID: id, Recorder: col.loads[li].recs[id], run: st, budget: li == 0}
@@ -153,11 +162,32 @@ func Run(ctx context.Context, opts RunOptions, loads ...Load) (*Report, error) {
 		}
 	}
 
-	var timeout <-chan time.Time
-	if opts.Duration > 0 {
-		t := time.NewTimer(opts.Duration)
-		defer t.Stop()
-		timeout = t.C
+	// The duration counts from the end of the warm-up, if there is one.
+	var (
+		timeout, warm <-chan time.Time
+		stopTimers    []*time.Timer
+	)
+	startClock := func() {
+		if opts.Duration > 0 {
+			t := time.NewTimer(opts.Duration)
+			timeout = t.C
+			stopTimers = append(stopTimers, t)
+		}
+	}
+	defer func() {
+		for _, t := range stopTimers {
+			t.Stop()
+		}
+	}()
+	switch {
+	case opts.Warmup == 0:
+		startClock()
+	case opts.warm != nil:
+		warm = opts.warm
+	default:
+		t := time.NewTimer(opts.Warmup)
+		warm = t.C
+		stopTimers = append(stopTimers, t)
 	}
 	var tick <-chan time.Time
 	switch {
@@ -177,6 +207,7 @@ func Run(ctx context.Context, opts RunOptions, loads ...Load) (*Report, error) {
 		running   = total
 		primary   = loads[0].Workers
 		last      = start
+		warmedUp  = opts.Warmup == 0
 	)
 	stop := func(why string) {
 		if reason == "" {
@@ -211,10 +242,18 @@ func Run(ctx context.Context, opts RunOptions, loads ...Load) (*Report, error) {
 			stop(StopInterrupted)
 		case <-timeout:
 			stop(StopDuration)
+		case <-warm:
+			// Drop what the warm-up recorded; the measurement starts now.
+			warm = nil
+			col.reset()
+			now := time.Now()
+			start, last = now, now
+			warmedUp = true
+			startClock()
 		case e := <-exits:
 			exit(e)
 		case now := <-tick:
-			col.progress(opts.Progress, now.Sub(start), now.Sub(last))
+			col.progress(opts.Progress, now.Sub(runStart), now.Sub(last))
 			last = now
 		}
 	}
@@ -245,7 +284,16 @@ wait:
 		clearProgress(opts.Progress)
 	}
 
-	rep := col.report(end.Sub(start))
+	var rep *Report
+	if warmedUp {
+		rep = col.report(end.Sub(start))
+		rep.Warmup = opts.Warmup
+	} else {
+		// Stopped during the warm-up: nothing was measured.
+		col.reset()
+		rep = col.report(0)
+		start = end
+	}
 	rep.Scenario = opts.Scenario
 	rep.Parameters = opts.Parameters
 	rep.Start = start
@@ -281,6 +329,12 @@ func checkRun(opts *RunOptions, loads []Load) error {
 	}
 	if opts.Records < 0 {
 		return fmt.Errorf("%w: records is %d; it must be positive, or 0 for none", ErrOptions, opts.Records)
+	}
+	if opts.Warmup < 0 {
+		return fmt.Errorf("%w: warm-up is %v; it must be positive, or 0 for none", ErrOptions, opts.Warmup)
+	}
+	if opts.Warmup > 0 && opts.Records > 0 {
+		return fmt.Errorf("%w: a warm-up of %v needs a time-bounded run; set a duration instead of %d records", ErrOptions, opts.Warmup, opts.Records)
 	}
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = time.Second

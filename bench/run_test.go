@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
@@ -185,6 +186,8 @@ func TestRun_Options(t *testing.T) {
 		"no generator":  {RunOptions{}, []Load{{Name: "a", Workers: 1}}},
 		"negative time": {RunOptions{Duration: -time.Second}, []Load{{Name: "a", Workers: 1, Generate: gen}}},
 		"negative n":    {RunOptions{Records: -1}, []Load{{Name: "a", Workers: 1, Generate: gen}}},
+		"negative warm": {RunOptions{Warmup: -time.Second}, []Load{{Name: "a", Workers: 1, Generate: gen}}},
+		"warm and n":    {RunOptions{Warmup: time.Second, Records: 10}, []Load{{Name: "a", Workers: 1, Generate: gen}}},
 	}
 	for name, c := range cases {
 		if rep, err := Run(context.Background(), c.opts, c.loads...); !errors.Is(err, ErrOptions) || rep != nil {
@@ -232,4 +235,81 @@ func TestRun_Progress(t *testing.T) {
 	if rep.Records != 10 {
 		t.Errorf("report has %d records, want 10", rep.Records)
 	}
+}
+
+// TestRun_Warmup drives the warm-up with a test timer: what the loads
+// record before it ends is dropped, what they record after is reported, and
+// the report says how long the warm-up was.
+func TestRun_Warmup(t *testing.T) {
+	warm, tick := make(chan time.Time), make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	phase := make(chan int, 1) // 1 once the warm-up has ended, as the test tells the workers
+	var before, after sync.WaitGroup
+	before.Add(2)
+	after.Add(2)
+	gen := func(ctx context.Context, w *Worker) error {
+		for range 5 {
+			w.Record(900*time.Microsecond, 1, 10) // warm-up samples, to be dropped
+		}
+		before.Done()
+		<-phase
+		phase <- 1 // pass it on to the other worker
+		for range 3 {
+			w.Record(100*time.Microsecond, 2, 20)
+		}
+		after.Done()
+		<-ctx.Done()
+		return nil
+	}
+	done := make(chan *Report, 1)
+	go func() {
+		rep, err := Run(ctx, RunOptions{Warmup: time.Hour, warm: warm, Progress: io.Discard, tick: tick},
+			Load{Name: "put", Workers: 2, Generate: gen})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	before.Wait()
+	warm <- time.Now()
+	// The controller takes one message at a time: once it takes a progress
+	// tick, it has finished the warm-up's reset.
+	tick <- time.Now()
+	phase <- 1
+	after.Wait()
+	cancel()
+	rep := <-done
+	if rep.Records != 12 || rep.Requests != 6 || rep.Max != 100 {
+		t.Errorf("report: %d records in %d requests, max %d µs; want the 12 in 6 after the warm-up, at 100 µs", rep.Records, rep.Requests, rep.Max)
+	}
+	if rep.Warmup != time.Hour || !strings.Contains(textOf(t, rep), "after a 3600.00 s warm-up") {
+		t.Errorf("warm-up %v; want it in the report", rep.Warmup)
+	}
+}
+
+// TestRun_StoppedInWarmup checks that a run interrupted during its warm-up
+// reports nothing measured.
+func TestRun_StoppedInWarmup(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var ready sync.WaitGroup
+	ready.Add(1)
+	go func() { ready.Wait(); cancel() }()
+	rep, err := Run(ctx, RunOptions{Warmup: time.Hour}, Load{Name: "put", Workers: 1, Generate: blockAfter(4, &ready)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.StoppedBy != StopInterrupted || rep.Records != 0 || rep.LatencySamples != 0 || rep.RecordsPerSec != 0 {
+		t.Errorf("report: stopped by %q, %d records, %d samples, %v records/s; want interrupted and nothing measured",
+			rep.StoppedBy, rep.Records, rep.LatencySamples, rep.RecordsPerSec)
+	}
+}
+
+func textOf(t *testing.T, rep *Report) string {
+	t.Helper()
+	var b strings.Builder
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
