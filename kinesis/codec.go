@@ -107,7 +107,9 @@ var cborEncMode = func() cbor.EncMode {
 // takes a hand-written path that allocates nothing per record (see
 // PutRecordsInput for how long its slices live); every other shape is decoded
 // by encoding/json or github.com/fxamacker/cbor. A Decoder is reusable and
-// not safe for concurrent use; pool one per connection or request.
+// not safe for concurrent use; pool one per connection or request. It keeps
+// its buffers (as large as the largest JSON PutRecords body it decoded,
+// three quarters of it) for the next request; drop it to release them.
 type Decoder struct {
 	// blobs holds decoded record data (JSON base64, chunked CBOR byte strings).
 	blobs []byte

@@ -168,11 +168,6 @@ func (r *jsonReader) nextElement(c *jsonContainer) (ok bool, err error) {
 		return false, err
 	}
 	if b == ']' {
-		if c.first {
-			r.pos++
-			r.depth--
-			return false, nil
-		}
 		r.pos++
 		r.depth--
 		return false, nil

@@ -45,7 +45,9 @@ type PutRecordsRequestEntry struct {
 }
 
 // PutRecordsOutput is the response of PutRecords. Records are in the order
-// of the request; FailedRecordCount counts the entries with an ErrorCode.
+// of the request; FailedRecordCount counts the entries with an ErrorCode
+// (AppendResponse writes that count, whatever the field holds). For the
+// allocation-free path, build the response with a PutRecordsWriter instead.
 type PutRecordsOutput struct {
 	FailedRecordCount int32                   `json:"FailedRecordCount"`
 	Records           []PutRecordsResultEntry `json:"Records"`
