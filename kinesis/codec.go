@@ -278,6 +278,7 @@ func AppendResponse(dst []byte, f Format, v any) ([]byte, error) {
 		}
 		return w.Finish(out.EncryptionType), nil
 	}
+	fillRequiredLists(reflect.ValueOf(v))
 	switch f {
 	case FormatJSON:
 		b := bytes.NewBuffer(dst)
@@ -296,4 +297,36 @@ func AppendResponse(dst []byte, f Format, v any) ([]byte, error) {
 		return append(dst, b...), nil
 	}
 	return dst, fmt.Errorf("kinesis: encode: invalid format %d", f)
+}
+
+// fillRequiredLists replaces the nil slices of members AWS always sends
+// (tagged without omitempty) by empty ones, so that they encode as [] rather
+// than null, as AWS answers them; it walks nested structures and lists.
+func fillRequiredLists(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			fillRequiredLists(v.Elem())
+		}
+	case reflect.Slice:
+		if k := v.Type().Elem().Kind(); k == reflect.Struct || k == reflect.Pointer {
+			for i := 0; i < v.Len(); i++ {
+				fillRequiredLists(v.Index(i))
+			}
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			field := v.Field(i)
+			if !t.Field(i).IsExported() {
+				continue
+			}
+			if field.Kind() == reflect.Slice && field.IsNil() && field.CanSet() &&
+				field.Type().Elem().Kind() != reflect.Uint8 && !strings.Contains(t.Field(i).Tag.Get("json"), ",omitempty") {
+				field.Set(reflect.MakeSlice(field.Type(), 0, 0))
+				continue
+			}
+			fillRequiredLists(field)
+		}
+	}
 }

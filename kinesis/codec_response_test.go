@@ -284,3 +284,28 @@ func checkCBORTyping(t *testing.T, member string, v any) {
 		}
 	}
 }
+
+// TestAppendResponse_RequiredListsNotNull writes [] for a nil list AWS
+// always sends, and leaves optional ones out.
+func TestAppendResponse_RequiredListsNotNull(t *testing.T) {
+	out := &DescribeStreamOutput{StreamDescription: StreamDescription{StreamName: "s", StreamCreationTimestamp: testTS,
+		EnhancedMonitoring: []EnhancedMetrics{{}}}}
+	body, err := AppendResponse(nil, FormatJSON, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"Shards":[]`, `"EnhancedMonitoring":[{"ShardLevelMetrics":[]}]`} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("%s lacks %s", body, want)
+		}
+	}
+	body, _ = AppendResponse(nil, FormatJSON, &ListStreamsOutput{})
+	if string(body) != `{"StreamNames":[],"HasMoreStreams":false}` {
+		t.Errorf("ListStreams body %s", body)
+	}
+	body, _ = AppendResponse(nil, FormatCBOR, &ListShardsOutput{})
+	var m map[string]any
+	if err := cbor.Unmarshal(body, &m); err != nil || m["Shards"] == nil {
+		t.Errorf("CBOR ListShards %v: %v", m, err)
+	}
+}
