@@ -37,6 +37,7 @@ type Engine struct {
 	// quotaClock drives every shard's quota: the monotonic clock, or
 	// Options.Now when a test injects one.
 	quotaClock ratelimit.Clock
+	coarse     *ratelimit.CoarseClock // nil when a test injects the clock
 
 	lock     *dirLock
 	stop     chan struct{} // closed by Close to stop background tasks
@@ -50,24 +51,33 @@ func Open(opts Options) (*Engine, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, fs: opts.FS, streams: map[string]*stream{}, stop: make(chan struct{}), quotaClock: ratelimit.SystemClock}
+	e := &Engine{opts: opts, fs: opts.FS, streams: map[string]*stream{}, stop: make(chan struct{})}
 	if opts.clockInjected {
 		now := opts.Now
 		e.quotaClock = ratelimit.ClockFunc(func() int64 { return now().UnixNano() })
+	} else {
+		// A cached monotonic reading refreshed every millisecond: a quota
+		// check then costs an atomic load instead of a clock read per
+		// record. The quotas' bursts are a second, far above the lag.
+		c := ratelimit.NewCoarseClock(time.Millisecond)
+		e.coarse = c
+		e.quotaClock = c
 	}
 	if err := e.fs.MkdirAll(filepath.Join(opts.Dir, "streams"), 0o755); err != nil {
+		e.release()
 		return nil, fmt.Errorf("create data directory %s: %w", opts.Dir, err)
 	}
 	if e.fs == vfs.OS {
 		l, err := lockDir(opts.Dir)
 		if err != nil {
+			e.release()
 			return nil, err
 		}
 		e.lock = l
 	}
 	cat, err := loadCatalog(e.fs, opts.Dir)
 	if err != nil {
-		e.lock.release()
+		e.release()
 		return nil, err
 	}
 	e.cat = cat
@@ -75,7 +85,7 @@ func Open(opts Options) (*Engine, error) {
 		st, err := e.openStream(m)
 		if err != nil {
 			e.closeStreams()
-			e.lock.release()
+			e.release()
 			return nil, err
 		}
 		e.streams[m.Name] = st
@@ -103,8 +113,16 @@ func (e *Engine) Close() error {
 	close(e.stop)
 	e.bg.Wait()
 	err := e.closeStreams()
-	e.lock.release()
+	e.release()
 	return err
+}
+
+// release frees what Open acquired before it failed.
+func (e *Engine) release() {
+	e.lock.release()
+	if e.coarse != nil {
+		e.coarse.Close()
+	}
 }
 
 func (e *Engine) closeStreams() error {
