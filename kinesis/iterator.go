@@ -152,7 +152,9 @@ func (c *IteratorCodec) appendTag(dst, msg []byte) []byte {
 // Decode checks token and returns its position. A token that is not one this
 // codec issued (malformed, edited, forged, or made with another key) is an
 // InvalidArgumentException "Invalid ShardIterator."; a genuine token older
-// than the TTL is an ExpiredIteratorException worded as AWS words it.
+// than the TTL is an ExpiredIteratorException worded as AWS words it. A
+// genuine token issued "in the future" (the clock stepped back) is accepted:
+// the tag proves this codec issued it.
 func (c *IteratorCodec) Decode(token string) (IteratorPosition, error) {
 	if len(token) > iteratorMaxTokenLen || len(token)%4 != 0 {
 		return IteratorPosition{}, errInvalidIterator()

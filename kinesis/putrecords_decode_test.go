@@ -249,6 +249,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Add([]byte(`{"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1.7e9,"Limit":5}`))
 	f.Add([]byte(`{"ShardFilter":{"Type":"AT_TIMESTAMP","Timestamp":-1},"MaxResults":1000,"StreamCreationTimestamp":1700000000.123}`))
+	f.Add([]byte(`{"Timestamp":1e999999999,"StreamCreationTimestamp":-4.2E-999999}`))
 	var d Decoder
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast, slow PutRecordsInput

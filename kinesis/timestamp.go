@@ -61,6 +61,13 @@ func (t Timestamp) String() string {
 	return t.Time().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// Bounds on a JSON timestamp number: its length, and its decimal exponent
+// (beyond 400 a value of at most 100 digits is out of range or below 1 ms).
+const (
+	maxTimestampDigits   = 100
+	maxTimestampExponent = 400
+)
+
 // errTimestampRange reports a timestamp that does not fit in int64 milliseconds.
 var errTimestampRange = errors.New("timestamp is out of range; it must be epoch seconds within ±292 million years")
 
@@ -149,6 +156,23 @@ func parseEpochSecondsJSON(b []byte) (int64, error) {
 	// Fast path: plain decimals with at most 3 fractional digits and no exponent.
 	if ms, ok := parseSimpleSeconds(b); ok {
 		return ms, nil
+	}
+	// Bound the exact arithmetic below: no real timestamp needs more digits,
+	// and big.Rat would build 10^e for an exponent e of any size.
+	if len(b) > maxTimestampDigits {
+		return 0, fmt.Errorf("timestamp %.24s… has %d characters; the limit is %d", b, len(b), maxTimestampDigits)
+	}
+	if i := bytes.IndexAny(b, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(string(b[i+1:]))
+		mantissaZero := len(bytes.Trim(b[:i], "-0.")) == 0
+		switch {
+		case mantissaZero:
+			return 0, nil
+		case err != nil || exp > maxTimestampExponent:
+			return 0, errTimestampRange
+		case exp < -maxTimestampExponent:
+			return 0, nil // |value| < 10^(100-400) s truncates to 0 ms
+		}
 	}
 	r, ok := new(big.Rat).SetString(string(b))
 	if !ok {

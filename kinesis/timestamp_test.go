@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,6 +25,8 @@ func TestTimestamp_JSON(t *testing.T) {
 		{"17000000001e-1", 1700000000100},       // exponent without a point
 		{"946684800", 946684800000},             // the SDK snapshots' value
 		{"1700000000.000000001", 1700000000000}, // long fractions stay exact
+		{"1e-999999999", 0},                     // tiny values truncate without building 10^999999999
+		{"-0.0e99999", 0},
 	}
 	for _, tc := range cases {
 		var ts Timestamp
@@ -35,7 +38,8 @@ func TestTimestamp_JSON(t *testing.T) {
 			t.Errorf("%s decoded to %d ms (zero=%v), want %d", tc.in, ts.Millis(), ts.IsZero(), tc.want)
 		}
 	}
-	for _, bad := range []string{`"1700000000"`, `true`, `{}`, `1e400`, `-1e300`, `01`, `1.`} {
+	for _, bad := range []string{`"1700000000"`, `true`, `{}`, `1e400`, `-1e300`, `01`, `1.`, `1e999999999`, `1e99999999999999999999`,
+		"1" + strings.Repeat("0", 200)} {
 		var ts Timestamp
 		if err := json.Unmarshal([]byte(bad), &ts); err == nil {
 			t.Errorf("%s decoded to %v", bad, ts)
