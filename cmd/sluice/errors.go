@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/sluicedb/sluice/wire"
+)
+
+// errHelpShown is returned by a command that printed its usage on -h: the
+// invocation succeeded.
+var errHelpShown = errors.New("sluice: help shown")
+
+// usageError is a command line that does not say what to do: exit code 2.
+type usageError struct {
+	cmd string // "stream create", "" for the top level
+	msg string
+}
+
+func (e *usageError) Error() string {
+	hint := "sluice help"
+	if e.cmd != "" {
+		hint = "sluice " + e.cmd + " -h"
+	}
+	return fmt.Sprintf("%s\nrun '%s' for usage", e.msg, hint)
+}
+
+func usagef(cmd, format string, args ...any) error {
+	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+}
+
+// dialError is a failure to connect to the server.
+type dialError struct {
+	addr string
+	err  error
+}
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// describeError is the one line (or two, for usage) a user sees for err:
+// the server's errors as "ExceptionName: message", connection failures with
+// the address tried and what to do about them.
+func describeError(err error, addr string, timeout time.Duration) string {
+	var d *dialError
+	if errors.As(err, &d) {
+		return describeDialError(d)
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Sprintf("the server at %s did not answer within %v (raise --timeout, or check that the server is healthy): %v", addr, timeout, err)
+	case errors.Is(err, context.Canceled):
+		return "interrupted"
+	case errors.Is(err, wire.ErrConnectionLost):
+		return fmt.Sprintf("lost the connection to the server at %s: %v", addr, lostCause(err))
+	}
+	return err.Error()
+}
+
+func describeDialError(d *dialError) string {
+	switch {
+	case errors.Is(d.err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("cannot connect to a sluice server at %s: connection refused; is sluiced running? Start one with `make run`, or point --addr at yours", d.addr)
+	case errors.Is(d.err, context.DeadlineExceeded) || isTimeout(d.err):
+		return fmt.Sprintf("no answer from %s while connecting; is it a sluice server's binary protocol address (sluiced --listen)? Point --addr at it, or raise --timeout", d.addr)
+	case errors.Is(d.err, wire.ErrHandshake):
+		return fmt.Sprintf("%s does not speak sluice's binary protocol (is it the server's --http port? sluice talks to sluiced's --listen address, default %s): %v", d.addr, defaultAddr, d.err)
+	case errors.Is(d.err, context.Canceled):
+		return "interrupted"
+	}
+	var dnsErr *net.DNSError
+	if errors.As(d.err, &dnsErr) {
+		return fmt.Sprintf("cannot connect to %s: %v; check --addr (HOST:PORT)", d.addr, dnsErr)
+	}
+	var addrErr *net.AddrError
+	if errors.As(d.err, &addrErr) {
+		return fmt.Sprintf("--addr %q is not a HOST:PORT address: %v", d.addr, addrErr)
+	}
+	var w *wire.Error
+	if errors.As(d.err, &w) {
+		return w.Error()
+	}
+	return fmt.Sprintf("cannot connect to a sluice server at %s: %v", d.addr, d.err)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// lostCause strips the client's prefix from a lost connection's error.
+func lostCause(err error) string {
+	var w *wire.Error
+	if errors.As(err, &w) {
+		return w.Error() // the server's GoAway: "shutting down" and the like
+	}
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if u := errors.Unwrap(e); u != nil && !errors.Is(u, wire.ErrConnectionLost) {
+			return u.Error()
+		}
+	}
+	return err.Error()
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// cmdFlags is a command's flag set with its usage text. Flags may come
+// before, between or after the positional arguments; "--" ends the flags.
+type cmdFlags struct {
+	*flag.FlagSet
+	a        *app
+	cmd      string // "stream create"
+	synopsis string // "NAME --shards N [flags]"
+	about    string // a paragraph printed under the synopsis by -h
+}
+
+func (a *app) newFlags(cmd, synopsis, about string) *cmdFlags {
+	fs := flag.NewFlagSet("sluice "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := &cmdFlags{FlagSet: fs, a: a, cmd: cmd, synopsis: synopsis, about: about}
+	a.globalFlags(fs)
+	return f
+}
+
+// usage writes the command's synopsis, description and flags.
+func (f *cmdFlags) usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: sluice %s %s\n", f.cmd, f.synopsis)
+	if f.about != "" {
+		fmt.Fprintf(w, "\n%s\n", strings.TrimRight(f.about, "\n"))
+	}
+	fmt.Fprintf(w, "\nflags:\n")
+	f.SetOutput(w)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
+}
+
+// parse parses args and returns the positional arguments. On -h it prints
+// the usage to stdout and returns errHelpShown.
+func (f *cmdFlags) parse(args []string) ([]string, error) {
+	pos, err := parseInterspersed(f.FlagSet, args)
+	if errors.Is(err, flag.ErrHelp) {
+		f.usage(f.a.stdout)
+		return nil, errHelpShown
+	}
+	if err != nil {
+		return nil, usagef(f.cmd, "%v", err)
+	}
+	return pos, nil
+}
+
+// parseInterspersed parses flags found anywhere in args, returning the
+// other arguments in order. Everything after "--" is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// wantArgs checks the number of positional arguments.
+func (f *cmdFlags) wantArgs(pos []string, min, max int, names string) error {
+	switch {
+	case len(pos) < min:
+		return usagef(f.cmd, "missing %s: usage: sluice %s %s", names, f.cmd, f.synopsis)
+	case max >= 0 && len(pos) > max:
+		return usagef(f.cmd, "unexpected argument %q: usage: sluice %s %s", pos[max], f.cmd, f.synopsis)
+	}
+	return nil
+}
+
+// positiveInt parses a count given as an argument.
+func positiveInt(cmd, what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, usagef(cmd, "%s %q is not a positive whole number", what, s)
+	}
+	return n, nil
+}
+
+// mapFlag collects repeated KEY=VALUE flags.
+type mapFlag map[string]string
+
+func (m mapFlag) String() string { return "" }
+
+func (m mapFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("%q is not KEY=VALUE", s)
+	}
+	m[k] = v
+	return nil
+}

@@ -1,0 +1,201 @@
+// Command sluice is the command-line client of a sluice server: it manages
+// streams and shards, puts records and reads or tails them, over the binary
+// protocol (package wire).
+//
+//	sluice [--addr HOST:PORT] [--timeout D] COMMAND [ARGS]
+//
+//	sluice stream create orders --shards 4
+//	printf 'a\nb\n' | sluice put orders --key customer-42
+//	sluice get orders --from trim-horizon --output json
+//	sluice get orders --follow
+//
+// Exit codes: 0 success, 1 an error (the server's error is printed with its
+// Kinesis exception name), 2 a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sluicedb/sluice/wire"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+// defaultAddr is the server's default --listen address.
+const defaultAddr = "127.0.0.1:4568"
+
+// command is one entry of a command table: the top level's or `stream`'s.
+type command struct {
+	name     string
+	synopsis string // the arguments after the command's name
+	summary  string // one line for the command list
+	run      func(ctx context.Context, a *app, args []string) error
+}
+
+// commands is the top-level command table. `help` is handled by run.
+var commands = []*command{
+	{name: "stream", synopsis: "SUBCOMMAND [ARGS]", summary: "create, list, describe, reshard, tag and delete streams", run: streamMain},
+	{name: "put", synopsis: "STREAM [RECORD...]", summary: "put records given as arguments, or one per line of standard input", run: putMain},
+	{name: "get", synopsis: "STREAM [flags]", summary: "read a stream's records, or follow them as they arrive (--follow)", run: getMain},
+}
+
+// app is one invocation's settings and streams.
+type app struct {
+	addr    string
+	timeout time.Duration
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A second Ctrl-C kills the process the usual way.
+	go func() { <-ctx.Done(); stop() }()
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns its exit code. ctx ends on
+// Ctrl-C: a command following a stream stops cleanly, others give up.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{addr: defaultAddr, timeout: 10 * time.Second, stdin: stdin, stdout: stdout, stderr: stderr}
+	if env := os.Getenv("SLUICE_ADDR"); env != "" {
+		a.addr = env
+	}
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	a.globalFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			a.topUsage(stdout, fs)
+			return exitOK
+		}
+		return a.report(usagef("", "%v", err))
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		a.topUsage(stderr, fs)
+		return exitUsage
+	}
+	name := rest[0]
+	if name == "help" {
+		return a.help(rest[1:])
+	}
+	cmd := lookup(commands, name)
+	if cmd == nil {
+		return a.report(usagef("", "unknown command %q; the commands are %s (see sluice help)", name, commandNames(commands)))
+	}
+	return a.report(cmd.run(ctx, a, rest[1:]))
+}
+
+// globalFlags registers --addr and --timeout on fs. Every subcommand takes
+// them too, so that they may follow the command.
+func (a *app) globalFlags(fs *flag.FlagSet) {
+	fs.StringVar(&a.addr, "addr", a.addr, "the sluice server's binary protocol address (its --listen); $SLUICE_ADDR sets the default")
+	fs.DurationVar(&a.timeout, "timeout", a.timeout, "how long to wait for the server to connect and to answer each request (0: no limit)")
+}
+
+// help prints the usage of the top level or of a command.
+func (a *app) help(args []string) int {
+	if len(args) == 0 {
+		fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+		a.globalFlags(fs)
+		a.topUsage(a.stdout, fs)
+		return exitOK
+	}
+	cmd := lookup(commands, args[0])
+	if cmd == nil {
+		return a.report(usagef("", "unknown command %q; the commands are %s", args[0], commandNames(commands)))
+	}
+	// Every command prints its own usage on -h.
+	return a.report(cmd.run(context.Background(), a, append(args[1:len(args):len(args)], "-h")))
+}
+
+func (a *app) topUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "sluice is the command-line client of a sluice server.\n\n")
+	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] COMMAND [ARGS]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-8s %s\n", "help", "show the usage of a command: sluice help COMMAND")
+	fmt.Fprintf(w, "\nglobal flags (also accepted after the command):\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// report prints err (if any) the way a user should see it and returns the
+// exit code.
+func (a *app) report(err error) int {
+	if err == nil || errors.Is(err, errHelpShown) {
+		return exitOK
+	}
+	fmt.Fprintf(a.stderr, "sluice: %s\n", describeError(err, a.addr, a.timeout))
+	var u *usageError
+	if errors.As(err, &u) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func lookup(table []*command, name string) *command {
+	for _, c := range table {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func commandNames(table []*command) string {
+	names := make([]string, 0, len(table))
+	for _, c := range table {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// dial connects to the server within --timeout.
+func (a *app) dial(ctx context.Context) (*wire.Client, error) {
+	ctx, cancel := a.callCtx(ctx)
+	defer cancel()
+	c, err := wire.Dial(ctx, a.addr, wire.ClientOptions{})
+	if err != nil {
+		return nil, &dialError{addr: a.addr, err: err}
+	}
+	return c, nil
+}
+
+// callCtx bounds one request by --timeout.
+func (a *app) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, a.timeout)
+}
+
+// withClient dials, runs f and closes the connection.
+func (a *app) withClient(ctx context.Context, f func(c *wire.Client) error) error {
+	c, err := a.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(c)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sluicedb/sluice/wire"
+)
+
+// printer writes records as `sluice get` prints them. It reuses one buffer:
+// printing a record does not allocate.
+type printer struct {
+	w    *bufio.Writer
+	json bool
+	buf  []byte
+}
+
+func newPrinter(w io.Writer, json bool) *printer {
+	return &printer{w: bufio.NewWriterSize(w, 64<<10), json: json}
+}
+
+// print writes r: its data and a newline, or its JSON line.
+func (p *printer) print(r *wire.Record) error {
+	if !p.json {
+		if _, err := p.w.Write(r.Data); err != nil {
+			return err
+		}
+		return p.w.WriteByte('\n')
+	}
+	p.buf = appendRecordJSON(p.buf[:0], r)
+	_, err := p.w.Write(p.buf)
+	return err
+}
+
+// appendRecordJSON appends r as one line of JSON:
+//
+//	{"shard":"shardId-000000000000","sequence":"…","arrival":"…","key":"…","data":"…"}
+//
+// with "data_base64" instead of "data" when the data is not valid UTF-8.
+func appendRecordJSON(b []byte, r *wire.Record) []byte {
+	b = append(b, `{"shard":"`...)
+	b = appendShardID(b, r.Seq.Shard)
+	b = append(b, `","sequence":"`...)
+	b = r.Seq.AppendDecimal(b)
+	b = append(b, `","arrival":"`...)
+	b = r.Arrival.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","key":`...)
+	b = appendJSONString(b, r.Key)
+	if utf8.Valid(r.Data) {
+		b = append(b, `,"data":`...)
+		b = appendJSONString(b, r.Data)
+	} else {
+		b = append(b, `,"data_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, r.Data)
+		b = append(b, '"')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
+// U+FFFD (callers check validity where it matters).
+func appendJSONString(b, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// appendShardID appends the Kinesis id of shard index idx
+// (shardId-000000000007) without allocating.
+func appendShardID(b []byte, idx uint32) []byte {
+	var d [12]byte
+	for i := len(d) - 1; i >= 0; i-- {
+		d[i] = '0' + byte(idx%10)
+		idx /= 10
+	}
+	b = append(b, "shardId-"...)
+	return append(b, d[:]...)
+}
