@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -359,6 +360,14 @@ func (c *Client) writeLoop() {
 		for len(c.queue) == 0 && !c.qclosed {
 			c.qcond.Wait()
 		}
+		if len(c.queue) < smallBatch && !c.qclosed {
+			// Callers woken by a burst of responses enqueue their next
+			// requests one by one: let them run first, so that one
+			// write carries them all.
+			c.qmu.Unlock()
+			runtime.Gosched()
+			c.qmu.Lock()
+		}
 		if c.qclosed {
 			q := c.queue
 			c.queue = nil
@@ -391,6 +400,10 @@ func (c *Client) writeLoop() {
 		}
 	}
 }
+
+// smallBatch is the queue length below which the writer yields once
+// before writing, to gather more frames into one write.
+const smallBatch = 64
 
 // send queues a request frame for the writer, which owns bb from here.
 func (c *Client) send(bb *bytebufferpool.ByteBuffer) {

@@ -74,6 +74,9 @@ func (c *conn) readPuts(h header) error {
 		return err
 	}
 	j.spans = append(j.spans, span{h: h, start: 0, end: n})
+	// Room for every frame already buffered, so that coalescing does not
+	// grow the body as it goes.
+	j.body.B = slices.Grow(j.body.B, c.br.Buffered())
 	for len(j.spans) < maxCoalesce && c.br.Buffered() >= HeaderSize {
 		hb, _ := c.br.Peek(HeaderSize)
 		fh, err := parseHeader(hb, c.srv.opts.MaxFrameSize)
@@ -192,7 +195,7 @@ func (j *putJob) run() {
 		s = e
 	}
 	bb := bytebufferpool.Get()
-	b := bb.B[:0]
+	b := slices.Grow(bb.B[:0], n*(HeaderSize+seqNumSize))
 	for i := range j.results {
 		r := &j.results[i]
 		var start int

@@ -1,0 +1,354 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// Benchmarks run through the real server over loopback TCP, against an
+// engine on a temp directory of the real file system. "Durable" means the
+// Always mode: every acknowledged put was fdatasync'ed.
+
+// benchEnv starts a server on a fresh engine. SLUICE_BENCH_FSYNC
+// (always, interval, none) overrides the durability, for experiments.
+func benchEnv(b *testing.B, durability engine.Durability) (*testEnv, *Client) {
+	if v := os.Getenv("SLUICE_BENCH_FSYNC"); v != "" {
+		d, err := engine.ParseDurability(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		durability = d
+	}
+	env := newTestEnv(b, func(eo *engine.Options, _ *ServerOptions) { eo.Durability = durability })
+	return env, env.dial(ClientOptions{})
+}
+
+func benchStream(b *testing.B, c *Client, name string, shards int, d engine.Durability) {
+	q := ratelimit.Unlimited
+	if _, err := c.CreateStream(context.Background(), engine.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q, Durability: d}); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// latencies holds one histogram (in µs) per worker, merged after the timed
+// region.
+type latencies struct{ hs []*hdrhistogram.Histogram }
+
+func (l *latencies) report(b *testing.B) {
+	all := hdrhistogram.New(1, 10_000_000, 2)
+	for _, h := range l.hs {
+		all.Merge(h)
+	}
+	b.ReportMetric(float64(all.ValueAtQuantile(50)), "p50-µs")
+	b.ReportMetric(float64(all.ValueAtQuantile(99)), "p99-µs")
+	b.ReportMetric(float64(all.ValueAtQuantile(99.9)), "p999-µs")
+}
+
+// runWorkers runs workers goroutines that together perform b.N operations
+// of op, each worker recording its operations' latencies. It returns the
+// elapsed time.
+func runWorkers(b *testing.B, workers int, op func(w int) error) (*latencies, time.Duration) {
+	lat := &latencies{}
+	for range workers {
+		lat.hs = append(lat.hs, hdrhistogram.New(1, 10_000_000, 2))
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	t0 := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := lat.hs[w]
+			for i := 0; next.Add(1) <= int64(b.N); i++ {
+				// Every 8th operation is timed: recording each one into a
+				// thousand histograms costs more cache misses than the
+				// operation under test.
+				if i%8 != 0 {
+					if err := op(w); err != nil {
+						b.Error(err)
+						return
+					}
+					continue
+				}
+				t := time.Now()
+				if err := op(w); err != nil {
+					b.Error(err)
+					return
+				}
+				h.RecordValue(time.Since(t).Microseconds())
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(t0)
+	b.StopTimer()
+	return lat, el
+}
+
+// BenchmarkPutRecords: durable PutRecords of 500 records of 100 B through
+// the server, several requests in flight on one connection. One operation
+// is one request of 500 records. The engine baseline makes the same calls
+// on the engine directly, in the same process, without the protocol.
+func BenchmarkPutRecords(b *testing.B) {
+	const batch, size = 500, 100
+	bench := func(b *testing.B, shards, inflight int, direct bool) {
+		env, c := benchEnv(b, engine.Always)
+		benchStream(b, c, "s", shards, engine.DurabilityDefault)
+		recs := make([][]engine.PutRecord, inflight)
+		results := make([][]engine.PutResult, inflight)
+		for w := range recs {
+			recs[w] = make([]engine.PutRecord, batch)
+			results[w] = make([]engine.PutResult, batch)
+			for i := range recs[w] {
+				recs[w][i] = engine.PutRecord{Key: []byte(fmt.Sprintf("key-%d-%d", w, i)), Data: make([]byte, size)}
+			}
+		}
+		b.SetBytes(batch * size)
+		b.ReportAllocs()
+		lat, el := runWorkers(b, inflight, func(w int) error {
+			var failed int
+			var err error
+			if direct {
+				failed, err = env.eng.PutRecords("s", recs[w], results[w])
+			} else {
+				failed, err = c.PutRecords(context.Background(), "s", recs[w], results[w])
+			}
+			if err == nil && failed > 0 {
+				err = fmt.Errorf("%d records failed: %v", failed, results[w][0].Err)
+			}
+			return err
+		})
+		b.ReportMetric(float64(b.N*batch)/el.Seconds(), "records/s")
+		lat.report(b)
+	}
+	b.Run("baseline=engine/batch=500/size=100B/shards=1/inflight=16", func(b *testing.B) { bench(b, 1, 16, true) })
+	for _, shards := range []int{1, 4} {
+		for _, inflight := range []int{4, 16} {
+			b.Run(fmt.Sprintf("batch=500/size=100B/shards=%d/inflight=%d", shards, inflight), func(b *testing.B) {
+				bench(b, shards, inflight, false)
+			})
+		}
+	}
+}
+
+// BenchmarkPutRecord: durable single-record puts of 100 B, pipelined: many
+// calls in flight on one connection (the server coalesces the ones that
+// arrive together into one engine call). One operation is one record. The
+// engine baseline makes the same single-record calls on the engine
+// directly.
+func BenchmarkPutRecord(b *testing.B) {
+	bench := func(b *testing.B, shards, inflight int, direct bool) {
+		env, c := benchEnv(b, engine.Always)
+		benchStream(b, c, "s", shards, engine.DurabilityDefault)
+		keys := make([][]byte, inflight)
+		for i := range keys {
+			keys[i] = []byte(fmt.Sprintf("key-%d", i))
+		}
+		data := make([]byte, 100)
+		b.SetBytes(100)
+		b.ReportAllocs()
+		lat, el := runWorkers(b, inflight, func(w int) error {
+			rec := engine.PutRecord{Key: keys[w], Data: data}
+			if direct {
+				_, err := env.eng.PutRecord("s", rec, "")
+				return err
+			}
+			_, err := c.PutRecord(context.Background(), "s", rec)
+			return err
+		})
+		b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
+		lat.report(b)
+	}
+	b.Run("baseline=engine/size=100B/shards=1/inflight=1024", func(b *testing.B) { bench(b, 1, 1024, true) })
+	for _, shards := range []int{1, 4} {
+		for _, inflight := range []int{256, 1024, 4096} {
+			b.Run(fmt.Sprintf("size=100B/shards=%d/inflight=%d", shards, inflight), func(b *testing.B) {
+				bench(b, shards, inflight, false)
+			})
+		}
+	}
+}
+
+// fillShard puts records of size bytes into shard 0 of stream "s" (one
+// shard) until it holds total bytes of data.
+func fillShard(b *testing.B, c *Client, size, total int) {
+	recs := make([]engine.PutRecord, 500)
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	for i := range recs {
+		recs[i] = engine.PutRecord{Key: []byte("k"), Data: data}
+	}
+	results := make([]engine.PutResult, len(recs))
+	for put := 0; put < total; put += len(recs) * size {
+		if failed, err := c.PutRecords(context.Background(), "s", recs, results); err != nil || failed > 0 {
+			b.Fatalf("fill: %d failed, %v", failed, err)
+		}
+	}
+}
+
+// BenchmarkTailRead: reads of 1 KiB records already in the page cache
+// through the server, which writes them with writev straight from the
+// mapped segment; the client verifies every CRC. Throughput counts keys and
+// data. The tcp baseline is one loopback connection carrying 1 MiB writes
+// into 1 MiB reads, measured in the same run.
+func BenchmarkTailRead(b *testing.B) {
+	const size, total = 1 << 10, 256 << 20
+	b.Run("baseline=tcp", benchLoopbackTCP)
+	for _, readers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("read/size=1KiB/max=4MiB/inflight=%d", readers), func(b *testing.B) {
+			_, c := benchEnv(b, engine.None)
+			benchStream(b, c, "s", 1, engine.DurabilityDefault)
+			fillShard(b, c, size, total)
+			start, err := c.GetIterator(context.Background(), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.TrimHorizon})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var payload atomic.Int64
+			pos := make([]engine.Position, readers)
+			res := make([]ReadResult, readers)
+			for i := range pos {
+				pos[i] = start
+			}
+			b.ReportAllocs()
+			_, el := runWorkers(b, readers, func(w int) error {
+				if err := c.ReadInto(context.Background(), pos[w], 0, 4<<20, &res[w]); err != nil {
+					return err
+				}
+				payload.Add(int64(res[w].Bytes))
+				pos[w] = res[w].Next
+				if len(res[w].Records) == 0 {
+					pos[w] = start
+				}
+				return nil
+			})
+			b.ReportMetric(float64(payload.Load())/el.Seconds()/1e9, "GB/s")
+		})
+	}
+	b.Run("subscribe/size=1KiB/window=8MiB", func(b *testing.B) {
+		_, c := benchEnv(b, engine.None)
+		benchStream(b, c, "s", 1, engine.DurabilityDefault)
+		fillShard(b, c, size, total)
+		start, err := c.GetIterator(context.Background(), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.TrimHorizon})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// One operation is one event (at most 1 MiB); a new subscription
+		// starts over when one reaches the tip.
+		var payload int64
+		sub, err := c.Subscribe(context.Background(), start, SubscribeOptions{Window: 8 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		t0 := time.Now()
+		for i := 0; i < b.N; i++ {
+			ev, err := sub.Next(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			payload += int64(ev.Bytes)
+			if ev.Next.Seq >= uint64(total/size) {
+				sub.Close()
+				if sub, err = c.Subscribe(context.Background(), start, SubscribeOptions{Window: 8 << 20}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StopTimer()
+		sub.Close()
+		b.ReportMetric(float64(payload)/time.Since(t0).Seconds()/1e9, "GB/s")
+	})
+}
+
+// benchLoopbackTCP measures one loopback TCP connection: a writer sending
+// 1 MiB writes, a reader reading into a 1 MiB buffer. One operation is 1 MiB.
+func benchLoopbackTCP(b *testing.B) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	const chunk = 1 << 20
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		buf := make([]byte, chunk)
+		for {
+			if _, err := nc.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := io.ReadFull(nc, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)*chunk/time.Since(t0).Seconds()/1e9, "GB/s")
+}
+
+// BenchmarkIdleConnections opens 1,000 connections to one server and
+// reports the heap and stack they hold, server and client sides together
+// (both run in this process), per connection.
+func BenchmarkIdleConnections(b *testing.B) {
+	const conns = 1000
+	env := newTestEnv(b, func(_ *engine.Options, so *ServerOptions) { so.MaxConns = 2 * conns })
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		clients := make([]*Client, conns)
+		for j := range clients {
+			c, err := Dial(context.Background(), env.addr, ClientOptions{ReadBufferSize: 4 << 10})
+			if err != nil {
+				b.Fatal(err)
+			}
+			clients[j] = c
+		}
+		// A round trip on each: the server has set every connection up.
+		for _, c := range clients {
+			if err := c.Ping(context.Background(), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if n := env.srv.Connections(); n != conns {
+			b.Fatalf("the server has %d connections; want %d", n, conns)
+		}
+		per := float64((after.HeapInuse+after.StackInuse)-(before.HeapInuse+before.StackInuse)) / conns
+		b.ReportMetric(per, "B/conn")
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+}
