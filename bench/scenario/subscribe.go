@@ -1,0 +1,101 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluicedb/sluice/bench"
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/wire"
+)
+
+// subscribers is a push read load: every consumer subscribes to every
+// shard, with one goroutine per consumer and shard and one connection per
+// consumer, so that K consumers receive every record K times (fan-out).
+type subscribers struct {
+	clients []*wire.Client // consumer k's connection
+	shards  *shardSet
+	from    string
+	window  int
+	maxRecs int
+}
+
+func newSubscribers(ctx context.Context, t *target, o Options, shards *shardSet) (*subscribers, error) {
+	cs, err := t.dialN(ctx, o.Consumers)
+	if err != nil {
+		return nil, err
+	}
+	return &subscribers{clients: cs, shards: shards, from: o.From, window: o.Window, maxRecs: engine.MaxReadRecords}, nil
+}
+
+func (s *subscribers) close() { closeAll(s.clients) }
+
+func (s *subscribers) load(name string) bench.Load {
+	return bench.Load{Name: name, Workers: len(s.clients) * len(s.shards.ids), Generate: s.generate}
+}
+
+// generate is one consumer's subscription to one shard. At the tail it
+// records each record's latency from its producer's send to the event's
+// arrival; catching up from TRIM_HORIZON, it records how long each event
+// took to come (Next's wait), and it ends at the shard's end as it was when
+// the prefill finished. Each event is one request.
+func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
+	consumer, shard := w.ID/len(s.shards.ids), w.ID%len(s.shards.ids)
+	c := s.clients[consumer]
+	tail := s.from == FromLatest
+	typ := engine.TrimHorizon
+	if tail {
+		typ = engine.Latest
+	}
+	pos, err := c.GetIterator(ctx, s.shards.stream, s.shards.ids[shard], engine.IteratorSpec{Type: typ})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("iterator for %s: %w", s.shards.ids[shard], err)
+	}
+	if !tail && pos.Seq >= s.shards.ends[shard] {
+		return nil // an empty shard: nothing to catch up on
+	}
+	sub, err := c.Subscribe(ctx, pos, wire.SubscribeOptions{Window: s.window})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("subscribe to %s: %w", s.shards.ids[shard], err)
+	}
+	defer sub.Close()
+	latencies := make([]time.Duration, 0, s.maxRecs)
+	for {
+		start := time.Now()
+		ev, err := sub.Next(ctx)
+		now := time.Now()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, io.EOF):
+			return nil // the shard was closed and drained
+		case err != nil:
+			return fmt.Errorf("subscription to %s: %w", s.shards.ids[shard], err)
+		}
+		n := len(ev.Records)
+		if !tail {
+			w.Record(now.Sub(start), n, ev.Bytes)
+			if ev.Next.Seq >= s.shards.ends[shard] {
+				return nil
+			}
+			continue
+		}
+		latencies = latencies[:0]
+		for i := range ev.Records {
+			latencies = append(latencies, sinceStamp(ev.Records[i].Data, now))
+		}
+		w.RecordEach(latencies, n, ev.Bytes)
+		if n > 0 && w.Claim(n) < n {
+			return nil // the run's records are all received
+		}
+	}
+}
