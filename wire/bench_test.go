@@ -347,8 +347,21 @@ func BenchmarkIdleConnections(b *testing.B) {
 		}
 		per := float64((after.HeapInuse+after.StackInuse)-(before.HeapInuse+before.StackInuse)) / conns
 		b.ReportMetric(per, "B/conn")
+		b.ReportMetric(float64(rss())/(1<<20), "RSS-MiB")
 		for _, c := range clients {
 			c.Close()
 		}
 	}
+}
+
+// rss returns the process's resident set size in bytes (Linux; 0
+// elsewhere).
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	var size, res int64
+	fmt.Sscan(string(b), &size, &res)
+	return res * int64(os.Getpagesize())
 }

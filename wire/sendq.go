@@ -2,6 +2,7 @@ package wire
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -93,6 +94,13 @@ func (c *conn) writeLoop() {
 		if len(c.queue) == 0 {
 			c.qmu.Unlock()
 			return
+		}
+		if len(c.queue) < smallBatch && !c.qclosed {
+			// Let handlers that are about to respond run first, so that
+			// one write carries their responses too.
+			c.qmu.Unlock()
+			runtime.Gosched()
+			c.qmu.Lock()
 		}
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
