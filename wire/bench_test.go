@@ -264,7 +264,9 @@ func BenchmarkTailRead(b *testing.B) {
 				b.Fatal(err)
 			}
 			payload += int64(ev.Bytes)
-			if ev.Next.Seq >= uint64(total/size) {
+			next := ev.Next.Seq
+			ev.Release()
+			if next >= uint64(total/size) {
 				sub.Close()
 				if sub, err = c.Subscribe(context.Background(), start, SubscribeOptions{Window: 8 << 20}); err != nil {
 					b.Fatal(err)

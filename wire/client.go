@@ -291,11 +291,13 @@ func (c *Client) deliver(h header) error {
 			_, err := c.br.Discard(n)
 			return err
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(c.br, body); err != nil {
+		bb := bytebufferpool.Get()
+		bb.B = slices.Grow(bb.B[:0], n)[:n]
+		if _, err := io.ReadFull(c.br, bb.B); err != nil {
+			bytebufferpool.Put(bb)
 			return err
 		}
-		s.deliver(h, body)
+		s.deliver(h, bb)
 		return nil
 	case h.op == OpCredit || h.op == OpCancel:
 		// The server refused a malformed Credit or Cancel: end that
@@ -309,7 +311,7 @@ func (c *Client) deliver(h header) error {
 			if err != nil {
 				return err
 			}
-			s.deliver(header{op: OpSubscribe, flags: FlagError, id: h.id}, appendError(nil, e.Name, e.Message))
+			s.deliver(header{op: OpSubscribe, flags: FlagError, id: h.id}, &bytebufferpool.ByteBuffer{B: appendError(nil, e.Name, e.Message)})
 		}
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sluicedb/sluice/engine"
+	"github.com/valyala/bytebufferpool"
 )
 
 // SubscribeOptions configures a subscription.
@@ -23,7 +24,7 @@ type SubscribeOptions struct {
 type Event struct {
 	// Records are the records, in order; their CRCs were verified. They
 	// alias the event's own buffer and stay valid as long as they are
-	// referenced.
+	// referenced, unless the event is Released.
 	Records []Record
 	// Bytes counts the keys and data of Records.
 	Bytes int
@@ -37,6 +38,8 @@ type Event struct {
 	// its children. Next then returns io.EOF.
 	ShardEnd    bool
 	ChildShards []engine.ShardInfo
+
+	body *bytebufferpool.ByteBuffer
 }
 
 // Subscription receives the records of one shard as they are committed.
@@ -49,7 +52,7 @@ type Subscription struct {
 
 	// mu guards queue, err and closed.
 	mu     sync.Mutex
-	queue  [][]byte // event bodies received and not yet taken
+	queue  []*bytebufferpool.ByteBuffer // event bodies received and not yet taken
 	err    error    // the end: io.EOF after the shard's end or a cancel
 	closed bool
 
@@ -104,32 +107,36 @@ func (c *Client) sendControl(op Op, id uint64, credit uint32) {
 }
 
 // deliver is called by the client's reader with an event or the
-// subscription's final response.
-func (s *Subscription) deliver(h header, body []byte) {
+// subscription's final response; it owns bb from here.
+func (s *Subscription) deliver(h header, bb *bytebufferpool.ByteBuffer) {
 	if h.op == OpEvent {
 		s.mu.Lock()
 		if s.err == nil && !s.closed {
-			s.queue = append(s.queue, body)
+			s.queue = append(s.queue, bb)
+			bb = nil
 		}
 		s.mu.Unlock()
-	} else {
-		s.c.mu.Lock()
-		delete(s.c.subs, s.id)
-		s.c.mu.Unlock()
-		var err error = io.EOF
-		if h.flags&FlagError != 0 {
-			if e, derr := decodeError(body); derr != nil {
-				err = derr
-			} else {
-				err = e
-			}
-		} else if len(body) != 0 {
-			err = fmt.Errorf("%w: the Subscribe response has a %d byte body; it is empty", ErrMalformed, len(body))
+		if bb != nil {
+			bytebufferpool.Put(bb)
 		}
-		s.end(err)
+		s.wake()
 		return
 	}
-	s.wake()
+	s.c.mu.Lock()
+	delete(s.c.subs, s.id)
+	s.c.mu.Unlock()
+	var err error = io.EOF
+	if h.flags&FlagError != 0 {
+		if e, derr := decodeError(bb.B); derr != nil {
+			err = derr
+		} else {
+			err = e
+		}
+	} else if len(bb.B) != 0 {
+		err = fmt.Errorf("%w: the Subscribe response has a %d byte body; it is empty", ErrMalformed, len(bb.B))
+	}
+	bytebufferpool.Put(bb)
+	s.end(err)
 }
 
 // end records the subscription's end.
@@ -170,6 +177,7 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 			s.mu.Unlock()
 			ev, frames, err := s.decode(body)
 			if err != nil {
+				bytebufferpool.Put(body)
 				s.Close()
 				return nil, err
 			}
@@ -201,27 +209,46 @@ func (s *Subscription) grant() {
 	s.owed = 0
 }
 
-// decode verifies an event body and returns the event and its frames'
-// size.
-func (s *Subscription) decode(body []byte) (*Event, int, error) {
+// decode verifies an event body and returns the event, which owns bb,
+// and its frames' size.
+func (s *Subscription) decode(bb *bytebufferpool.ByteBuffer) (*Event, int, error) {
 	var head resultHead
-	frames, err := decodeResult(body, &head)
+	frames, err := decodeResult(bb.B, &head)
 	if err != nil {
 		return nil, 0, fmt.Errorf("decode event: %w", err)
 	}
 	if head.Next.Stream != s.pos.Stream || head.Next.Incarnation != s.pos.Incarnation || head.Next.Shard != s.pos.Shard {
 		return nil, 0, fmt.Errorf("%w: an event is for %s/%d/%d, not the subscribed shard", ErrMalformed, head.Next.Stream, head.Next.Incarnation, head.Next.Shard)
 	}
-	ev := &Event{Next: head.Next, MillisBehind: head.MillisBehind, ShardEnd: head.ShardEnd, ChildShards: head.Children}
-	ev.Records, ev.Bytes, err = decodeRecords(frames, &head, nil)
+	ev := events.Get().(*Event)
+	ev.Next, ev.MillisBehind, ev.ShardEnd, ev.ChildShards = head.Next, head.MillisBehind, head.ShardEnd, head.Children
+	ev.Records, ev.Bytes, err = decodeRecords(frames, &head, ev.Records[:0])
 	if err != nil {
+		ev.Release()
 		return nil, 0, err
 	}
 	if len(ev.Records) > 0 && ev.Records[0].Seq.Seq < s.pos.Seq {
+		ev.Release()
 		return nil, 0, fmt.Errorf("%w: an event starts at sequence %d, before the subscription's position %d", ErrCorruptRecord, ev.Records[0].Seq.Seq, s.pos.Seq)
 	}
+	ev.body = bb
 	s.pos = head.Next
 	return ev, len(frames), nil
+}
+
+// events pools Events and their Records slices for Release.
+var events = sync.Pool{New: func() any { return new(Event) }}
+
+// Release returns the event's buffer for reuse by later events. Calling it
+// is optional (without it the garbage collector frees the buffer); after it
+// neither the event nor its records may be used.
+func (e *Event) Release() {
+	if e.body != nil {
+		bytebufferpool.Put(e.body)
+	}
+	clear(e.Records)
+	*e = Event{Records: e.Records[:0]}
+	events.Put(e)
 }
 
 // Position is where the subscription continues after the events Next has
@@ -238,8 +265,12 @@ func (s *Subscription) Close() error {
 	}
 	s.closed = true
 	done := s.err != nil
+	q := s.queue
 	s.queue = nil
 	s.mu.Unlock()
+	for _, bb := range q {
+		bytebufferpool.Put(bb)
+	}
 	s.c.mu.Lock()
 	delete(s.c.subs, s.id)
 	s.c.mu.Unlock()
@@ -256,7 +287,7 @@ func (s *Subscription) Buffered() int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, b := range s.queue {
-		n += len(b)
+		n += len(b.B)
 	}
 	return n
 }
