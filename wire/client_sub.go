@@ -53,7 +53,7 @@ type Subscription struct {
 	// mu guards queue, err and closed.
 	mu     sync.Mutex
 	queue  []*bytebufferpool.ByteBuffer // event bodies received and not yet taken
-	err    error    // the end: io.EOF after the shard's end or a cancel
+	err    error                        // the end: io.EOF after the shard's end or a cancel
 	closed bool
 
 	// Owned by the goroutine calling Next.
