@@ -6,7 +6,7 @@ FUZZTIME ?= 30s
 BENCHTIME ?= 1s
 PKGS     ?= ./...
 
-.PHONY: all build run test vet bench fuzz clean
+.PHONY: all build run test vet bench bench-scenarios fuzz clean
 
 all: build
 
@@ -27,6 +27,22 @@ vet:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	$(MAKE) bench-scenarios
+
+# Short runs of every `sluice bench` scenario against an in-process server on a
+# temporary directory, after the machine baseline; BENCHDUR sets each run's length
+# (docs/performance.md has the full-length commands).
+BENCHDUR ?= 3s
+BENCHFLAGS ?= --inproc --quiet
+bench-scenarios: build
+	./$(BIN)/sluice bench baseline --baseline-budget 1s
+	./$(BIN)/sluice bench put $(BENCHFLAGS) --duration $(BENCHDUR)
+	./$(BIN)/sluice bench put $(BENCHFLAGS) --duration $(BENCHDUR) --rate 20000 --batch 10 --producers 32
+	./$(BIN)/sluice bench get $(BENCHFLAGS) --records 200000
+	./$(BIN)/sluice bench get $(BENCHFLAGS) --from latest --duration $(BENCHDUR) --rate 10000 --batch 10 --producers 16
+	./$(BIN)/sluice bench subscribe $(BENCHFLAGS) --consumers 4 --duration $(BENCHDUR)
+	./$(BIN)/sluice bench mixed $(BENCHFLAGS) --duration $(BENCHDUR)
+	./$(BIN)/sluice bench limits $(BENCHFLAGS) --duration 5s --tolerance 0.1
 
 # Run every fuzz target for FUZZTIME each.
 fuzz:
