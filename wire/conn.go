@@ -72,9 +72,10 @@ type conn struct {
 	violations atomic.Int32
 
 	// Reader goroutine state.
-	hdr    [HeaderSize]byte
-	small  [64]byte // bodies of Credit and Cancel
-	intern interner
+	deadlineSet time.Time // when the idle deadline was last moved
+	hdr         [HeaderSize]byte
+	small       [64]byte // bodies of Credit and Cancel
+	intern      interner
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -181,7 +182,8 @@ func (c *conn) setReadDeadline() error {
 		return errShuttingDown
 	}
 	if c.srv.opts.IdleTimeout > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		c.deadlineSet = time.Now()
+		c.nc.SetReadDeadline(c.deadlineSet.Add(c.srv.opts.IdleTimeout))
 	}
 	return nil
 }
@@ -228,7 +230,10 @@ func (c *conn) readLoop() error {
 		if !c.waitBudget() {
 			return errShuttingDown
 		}
-		if c.br.Buffered() < HeaderSize {
+		// Move the idle deadline when the next read may block, and at least
+		// every half timeout, so that a client streaming frames back to
+		// back is never cut off in the middle of one.
+		if idle := c.srv.opts.IdleTimeout; c.br.Buffered() < HeaderSize || idle > 0 && time.Since(c.deadlineSet) > idle/2 {
 			if err := c.setReadDeadline(); err != nil {
 				return err
 			}

@@ -520,3 +520,27 @@ func TestClient_HandshakeRefusals(t *testing.T) {
 		t.Fatalf("Dial to something else: %v; want ErrHandshake", err)
 	}
 }
+
+func TestServer_BusyConnectionOutlivesIdleTimeout(t *testing.T) {
+	const idle = 20 * time.Millisecond
+	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.IdleTimeout = idle })
+	c := env.dial(ClientOptions{})
+	// Keep pipelined pings flowing for several idle timeouts: the server
+	// must not mistake a connection whose frames are always buffered for an
+	// idle one.
+	var wg sync.WaitGroup
+	stop := time.Now().Add(5 * idle)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(stop) {
+				if err := c.Ping(testCtx(t), []byte("busy")); err != nil {
+					t.Errorf("Ping on a busy connection: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
