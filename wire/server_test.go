@@ -412,6 +412,12 @@ func TestServer_GracefulShutdown(t *testing.T) {
 	if _, err := Dial(testCtx(t), env.addr, ClientOptions{}); err == nil {
 		t.Fatal("Dial after Shutdown succeeded")
 	}
+	// Later calls fail at once, saying why: the server's GoAway.
+	_, err = c.ListStreams(testCtx(t))
+	var goAway *Error
+	if !errors.Is(err, ErrConnectionLost) || !errors.As(err, &goAway) || !strings.Contains(goAway.Message, "shutting down") {
+		t.Fatalf("a call after the shutdown: %v; want ErrConnectionLost carrying the GoAway", err)
+	}
 	// Every acknowledged put is stored.
 	pos := engine.Position{Stream: "s", Incarnation: acked[0].Incarnation}
 	var res engine.ReadResult
