@@ -1,0 +1,22 @@
+package engine
+
+import "github.com/sluicedb/sluice/ratelimit"
+
+// NewConsumerQuota returns a fresh enhanced fan-out quota for one subscriber
+// of shard index shard of a stream: ConsumerBytesPerSec of the stream's
+// limits, with a burst of one second, independent of every other subscriber
+// and of the shard's polling readers. It follows later changes of the
+// stream's limits (SetQuotas). A front door takes one per subscription and
+// paces its pushes with it (Allow, Delay, Charge); dropping it needs no
+// clean-up.
+func (e *Engine) NewConsumerQuota(stream string, shard int) (*ratelimit.Consumer, error) {
+	st, err := e.lookup(stream)
+	if err != nil {
+		return nil, err
+	}
+	sh := st.shard(shard)
+	if sh == nil {
+		return nil, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", ShardID(shard), stream)
+	}
+	return sh.quota.NewConsumer(), nil
+}

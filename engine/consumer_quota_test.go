@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// consumerQuotaClock is a settable clock for Options.Now.
+type consumerQuotaClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func (c *consumerQuotaClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *consumerQuotaClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
+	clk := &consumerQuotaClock{t: time.Unix(1700000000, 0)}
+	e := openTest(t, func(o *Options) { o.Now = clk.now })
+	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
+	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 2, Quotas: &q}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.NewConsumerQuota("s", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.NewConsumerQuota("s", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Allow() {
+		t.Fatal("a fresh consumer quota refuses its first push")
+	}
+	a.Charge(3000) // three seconds' worth: a is in debt for two seconds
+	if a.Allow() {
+		t.Fatal("a consumer over its quota is still allowed")
+	}
+	if d := a.Delay(); d <= time.Second || d > 3*time.Second {
+		t.Fatalf("Delay after 3000 B at 1000 B/s = %v; want about 2 s", d)
+	}
+	if !b.Allow() {
+		t.Fatal("a second consumer of the same shard is throttled by the first one's pushes")
+	}
+	clk.advance(2100 * time.Millisecond)
+	if !a.Allow() {
+		t.Fatalf("consumer still throttled after its debt was paid (Delay %v)", a.Delay())
+	}
+}
+
+func TestNewConsumerQuota_FollowsSetQuotas(t *testing.T) {
+	clk := &consumerQuotaClock{t: time.Unix(1700000000, 0)}
+	e := openTest(t, func(o *Options) { o.Now = clk.now })
+	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
+	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.NewConsumerQuota("s", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetQuotas("s", &ratelimit.Unlimited); err != nil {
+		t.Fatal(err)
+	}
+	c.Charge(1 << 30)
+	if !c.Allow() {
+		t.Fatal("consumer quota still limited after the stream's quotas were lifted")
+	}
+}
+
+func TestNewConsumerQuota_UnknownStreamOrShard(t *testing.T) {
+	e := openTest(t, nil)
+	mustCreate(t, e, "s", 1)
+	if _, err := e.NewConsumerQuota("nope", 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown stream: err = %v; want ResourceNotFound", err)
+	}
+	if _, err := e.NewConsumerQuota("s", 5); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown shard: err = %v; want ResourceNotFound", err)
+	}
+}
