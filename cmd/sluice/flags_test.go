@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -206,5 +207,31 @@ func TestRun_HelpExitsZero(t *testing.T) {
 		if code != exitOK || !strings.Contains(stdout, c.want) || stderr != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0 and usage containing %q", c.args, code, stdout, stderr, c.want)
 		}
+	}
+}
+
+func TestRun_BenchDispatch(t *testing.T) {
+	code, stdout, _ := runCLI(t, "", "help", "bench")
+	if code != exitOK || !strings.Contains(stdout, "usage: sluice bench SCENARIO") {
+		t.Fatalf("help bench: exit %d, stdout %.80q", code, stdout)
+	}
+	for _, args := range [][]string{{"bench"}, {"bench", "frob"}, {"bench", "put", "--bogus"}} {
+		if code, _, stderr := runCLI(t, "", args...); code != exitUsage || !strings.Contains(stderr, "sluice: bench") {
+			t.Errorf("%q: exit %d, stderr %.200q; want a usage error (2)", args, code, stderr)
+		}
+	}
+	// A global --addr before the command reaches the benchmark.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	code, _, stderr := runCLI(t, "", "--addr", addr, "bench", "put", "--records", "10", "--quiet")
+	if code != exitError || !strings.Contains(stderr, addr) {
+		t.Fatalf("bench against a closed port: exit %d, stderr %q; want 1 naming %s", code, stderr, addr)
+	}
+	if _, _, stderr := runCLI(t, "", "nosuch"); !strings.Contains(stderr, "stream, put, get, bench") {
+		t.Fatalf("unknown command stderr %q does not list bench", stderr)
 	}
 }

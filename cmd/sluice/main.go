@@ -1,6 +1,6 @@
 // Command sluice is the command-line client of a sluice server: it manages
-// streams and shards, puts records and reads or tails them, over the binary
-// protocol (package wire).
+// streams and shards, puts records and reads or tails them over the binary
+// protocol (package wire), and measures a server (sluice bench, bench.go).
 //
 //	sluice [--addr HOST:PORT] [--timeout D] COMMAND [ARGS]
 //
@@ -8,6 +8,7 @@
 //	printf 'a\nb\n' | sluice put orders --key customer-42
 //	sluice get orders --from trim-horizon --output json
 //	sluice get orders --follow
+//	sluice bench put --inproc --duration 10s
 //
 // Exit codes: 0 success, 1 an error (the server's error is printed with its
 // Kinesis exception name), 2 a usage error.
@@ -25,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicedb/sluice/bench/scenario"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -51,11 +53,26 @@ var commands = []*command{
 	{name: "stream", synopsis: "SUBCOMMAND [ARGS]", summary: "create, list, describe, reshard, tag and delete streams", run: streamMain},
 	{name: "put", synopsis: "STREAM [RECORD...]", summary: "put records given as arguments, or one per line of standard input", run: putMain},
 	{name: "get", synopsis: "STREAM [flags]", summary: "read a stream's records, or follow them as they arrive (--follow)", run: getMain},
+	{name: "bench", synopsis: "SCENARIO [flags]", summary: "measure a server: put, get, subscribe, mixed, limits, baseline", run: benchCommand},
+}
+
+// benchCommand runs `sluice bench` (bench.go), passing on a global --addr
+// given before the command. Its usage errors exit with status 2.
+func benchCommand(ctx context.Context, a *app, args []string) error {
+	if a.addrSet {
+		args = append([]string{"--addr", a.addr}, args...)
+	}
+	err := benchMain(ctx, args, a.stdout, a.stderr)
+	if errors.Is(err, scenario.ErrUsage) {
+		return &codedError{err: err, code: exitUsage}
+	}
+	return err
 }
 
 // app is one invocation's settings and streams.
 type app struct {
 	addr    string
+	addrSet bool // --addr was given before the command
 	timeout time.Duration
 	stdin   io.Reader
 	stdout  io.Writer
@@ -88,6 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return a.report(usagef("", "%v", err))
 	}
+	fs.Visit(func(f *flag.Flag) { a.addrSet = a.addrSet || f.Name == "addr" })
 	rest := fs.Args()
 	if len(rest) == 0 {
 		a.topUsage(stderr, fs)
@@ -150,6 +168,10 @@ func (a *app) report(err error) int {
 	var u *usageError
 	if errors.As(err, &u) {
 		return exitUsage
+	}
+	var c *codedError
+	if errors.As(err, &c) {
+		return c.code
 	}
 	return exitError
 }
