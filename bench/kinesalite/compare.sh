@@ -7,7 +7,8 @@
 #
 # Environment: SLUICE (default bin/sluice), DURATION (default 10s), RUNS
 # (default 3), RECORDS (catch-up prefill, default 100000), and those of
-# kinesalite.sh. Each line of output is "<target> <workload> <json>".
+# kinesalite.sh. Each line of output is "<target> <workload> <json>", or
+# "<target> <workload> failed: <error>".
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -18,7 +19,8 @@ RECORDS="${RECORDS:-100000}"
 
 [[ -x "$SLUICE" ]] || { echo "compare.sh: $SLUICE not found; run make build first, or set SLUICE" >&2; exit 1; }
 ENDPOINT="$("$HERE/kinesalite.sh" start)"
-trap '"$HERE/kinesalite.sh" stop' EXIT
+errf="$(mktemp)"
+trap 'rm -f "$errf"; "$HERE/kinesalite.sh" stop' EXIT
 
 # workload name, then the flags of sluice bench.
 workloads=(
@@ -37,9 +39,14 @@ for ((run = 1; run <= RUNS; run++)); do
 		read -r wname scenario wflags <<<"$w"
 		for t in "${targets[@]}"; do
 			read -r tname tflags <<<"$t"
+			# A target that fails (an endpoint that does not serve the API)
+			# is reported and the others go on.
 			# shellcheck disable=SC2086
-			json="$("$SLUICE" bench "$scenario" --api kinesis $tflags $wflags --json --quiet)"
-			echo "$tname $wname $json"
+			if json="$("$SLUICE" bench "$scenario" --api kinesis $tflags $wflags --json --quiet 2>"$errf")"; then
+				echo "$tname $wname $json"
+			else
+				echo "$tname $wname failed: $(tr '\n' ' ' <"$errf")"
+			fi
 		done
 	done
 done
