@@ -170,6 +170,9 @@ func (a *app) readAll(ctx context.Context, c *wire.Client, o getOptions, pr *pri
 	defer res.Release()
 	for _, s := range shards {
 		tip := s.NextSeq // the records present now; later ones are --follow's
+		if tip <= s.FirstSeq {
+			continue // nothing retained
+		}
 		ictx, cancel := a.callCtx(ctx)
 		pos, err := c.GetIterator(ictx, o.stream, s.ID, o.spec)
 		cancel()

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/wire"
@@ -135,5 +137,54 @@ func TestPrinter_TextIsDataPerLine(t *testing.T) {
 	p.w.Flush()
 	if out.String() != "one\n\nthree\n" {
 		t.Fatalf("text output %q; want each record's data and a newline", out.String())
+	}
+}
+
+// BenchmarkPrinter measures `sluice get` output per record: text and JSON
+// lines, for text and binary data of two sizes. format=stdlib-json is the
+// baseline: the same object through encoding/json.
+func BenchmarkPrinter(b *testing.B) {
+	for _, format := range []string{"text", "json", "stdlib-json"} {
+		for _, size := range []struct {
+			name string
+			n    int
+		}{{"100B", 100}, {"1KiB", 1024}} {
+			for _, kind := range []string{"utf8", "binary"} {
+				data := bytes.Repeat([]byte("abcdefghi\""), size.n/10+1)[:size.n]
+				if kind == "binary" {
+					for i := range data {
+						data[i] = byte(i*7 + 0x80)
+					}
+				}
+				r := wire.Record{Seq: engine.SeqNum{Incarnation: 3, Shard: 1, Seq: 99}, Arrival: time.Now(), Key: []byte("partition-key"), Data: data}
+				b.Run("format="+format+"/size="+size.name+"/data="+kind, func(b *testing.B) {
+					b.SetBytes(int64(size.n))
+					b.ReportAllocs()
+					if format == "stdlib-json" {
+						enc := json.NewEncoder(io.Discard)
+						for b.Loop() {
+							l := recordLine{Shard: engine.ShardID(int(r.Seq.Shard)), Sequence: r.Seq.String(), Arrival: r.Arrival.UTC(), Key: string(r.Key)}
+							if utf8.Valid(r.Data) {
+								d := string(r.Data)
+								l.Data = &d
+							} else {
+								d := base64.StdEncoding.EncodeToString(r.Data)
+								l.DataBase64 = &d
+							}
+							if err := enc.Encode(&l); err != nil {
+								b.Fatal(err)
+							}
+						}
+						return
+					}
+					p := newPrinter(io.Discard, format == "json")
+					for b.Loop() {
+						if err := p.print(&r); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
+		}
 	}
 }

@@ -308,8 +308,12 @@ func (l *lineReader) next() ([]byte, error) {
 		return nil, fmt.Errorf("read standard input: %w", err)
 	}
 	l.n++
-	line = bytes.TrimSuffix(line, []byte{'\n'})
-	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+		if n > 1 && line[n-2] == '\r' {
+			line = line[:n-2]
+		}
+	}
 	if len(line) > l.max {
 		return nil, fmt.Errorf("line %d is %d bytes; the largest record a stream takes is %d", l.n, len(line), l.max)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"strings"
@@ -113,5 +114,48 @@ func TestRandomKey_HexAndVaried(t *testing.T) {
 	}
 	if len(seen) < 95 {
 		t.Fatalf("100 random keys have %d distinct values; want them to spread over the shards", len(seen))
+	}
+}
+
+// BenchmarkLineReader measures splitting `sluice put`'s standard input into
+// records; reader=scanner is the baseline, bufio.Scanner's line splitting.
+func BenchmarkLineReader(b *testing.B) {
+	for _, size := range []struct {
+		name string
+		n    int
+	}{{"100B", 100}, {"1KiB", 1024}} {
+		line := append(bytes.Repeat([]byte("x"), size.n), '\n')
+		in := bytes.Repeat(line, 1000)
+		b.Run("reader=lines/size="+size.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			src := bytes.NewReader(in)
+			r := newLineReader(src, 1<<20)
+			for b.Loop() {
+				src.Reset(in)
+				r.br.Reset(src)
+				for {
+					if _, err := r.next(); err != nil {
+						if err != io.EOF {
+							b.Fatal(err)
+						}
+						break
+					}
+				}
+			}
+		})
+		b.Run("reader=scanner/size="+size.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			src := bytes.NewReader(in)
+			buf := make([]byte, 64<<10)
+			for b.Loop() {
+				src.Reset(in)
+				sc := bufio.NewScanner(src)
+				sc.Buffer(buf, 1<<20)
+				for sc.Scan() {
+				}
+			}
+		})
 	}
 }
