@@ -97,6 +97,9 @@ func (a *app) put(ctx context.Context, c *wire.Client, o putOptions, src recordS
 	if err != nil {
 		return err
 	}
+	// The feeder reads records and puts them until the input ends, the
+	// connection is lost or ctx ends; it may stay blocked reading standard
+	// input after put returns, which ends the process.
 	fed := make(chan feedResult, 1)
 	go func() { fed <- feed(ctx, p, o, src, out, a.stderr) }()
 	var res feedResult
@@ -329,7 +332,7 @@ type ackWriter struct {
 	fatal   atomic.Pointer[error] // the error that ended the connection
 	lost    chan struct{}         // closed when fatal is set
 
-	// mu guards w, dirty, failures and closed.
+	// mu guards w, dirty, failures, closed and line.
 	mu       sync.Mutex
 	w        *bufio.Writer
 	dirty    bool
