@@ -84,6 +84,11 @@ func (st *stream) openShard(m *shardMeta) (*shard, error) {
 	if err != nil {
 		return nil, &Error{Code: CodeInternal, Msg: "open shard " + ShardID(m.Index) + " of stream " + st.name, Err: err}
 	}
+	if !rec.Clean {
+		e.recovered.shards.Add(1)
+		e.recovered.scanned.Add(rec.ScannedBytes)
+		e.recovered.truncated.Add(rec.TruncatedBytes)
+	}
 	if !rec.Clean && (rec.TruncatedBytes > 0 || len(rec.RemovedSegments) > 0 || rec.DroppedFrames > 0) {
 		e.opts.Logger.Warn("recovered shard log after an unclean shutdown",
 			"stream", st.name, "shard", ShardID(m.Index), "scanned_bytes", rec.ScannedBytes,
