@@ -48,10 +48,12 @@
 //
 // A shard iterator is the standard base64 (with padding) of
 //
-//	| version u8 = 1 | issued epoch ms u64 | incarnation u64 | next sequence u64 |
+//	| version u8 = 2 | issued epoch ms u64 | serial u32 | incarnation u64 | next sequence u64 |
 //	| stream name length u8 | stream name | shard id length u8 | shard id | tag 16 B |
 //
-// where tag is HMAC-SHA256(server key, all preceding bytes) truncated to 128
-// bits. With names of at most 128 bytes a token is at most 400 characters,
-// inside the API's 512.
+// where serial counts the tokens a server issues (so that tokens for one
+// position issued in the same millisecond differ) and tag is
+// HMAC-SHA256(server key, all preceding bytes) truncated to 128 bits. With
+// names of at most 128 bytes a token is at most 404 characters, inside the
+// API's 512.
 package kinesis

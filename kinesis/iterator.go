@@ -10,15 +10,16 @@ import (
 	"fmt"
 	"hash"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Shard iterator token layout (see doc.go). These constants are part of the
 // format and must not change; a change is a new iteratorVersion.
 const (
-	iteratorVersion     byte = 1
+	iteratorVersion     byte = 2
 	iteratorTagLen           = 16 // HMAC-SHA256 truncated to 128 bits
-	iteratorFixedLen         = 1 + 8 + 8 + 8 + 1 + 1 + iteratorTagLen
+	iteratorFixedLen         = 1 + 8 + 4 + 8 + 8 + 1 + 1 + iteratorTagLen
 	iteratorMaxName          = 128 // stream names and shard ids are 1..128 characters
 	iteratorMaxRawLen        = iteratorFixedLen + 2*iteratorMaxName
 	iteratorMaxTokenLen      = 512 // the ShardIterator limit of the Kinesis API
@@ -70,6 +71,10 @@ type IteratorCodec struct {
 	ttl time.Duration
 	// macs pools HMAC states (hmac.New allocates; Reset makes one reusable).
 	macs sync.Pool
+	// serial numbers the tokens, so that two issued in the same millisecond
+	// for the same position still differ (every GetRecords must return a
+	// fresh iterator).
+	serial atomic.Uint32
 }
 
 // ErrIteratorKey reports an unusable iterator key.
@@ -95,6 +100,9 @@ func NewIteratorCodec(opts IteratorOptions) (*IteratorCodec, error) {
 		c.ttl = IteratorTTL
 	}
 	c.macs.New = func() any { return hmac.New(sha256.New, c.key) }
+	var seed [4]byte
+	_, _ = rand.Read(seed[:])
+	c.serial.Store(binary.BigEndian.Uint32(seed[:]))
 	return c, nil
 }
 
@@ -129,6 +137,7 @@ func (c *IteratorCodec) appendRaw(b []byte, p *IteratorPosition) ([]byte, error)
 	}
 	b = append(b, iteratorVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.now().UnixMilli()))
+	b = binary.BigEndian.AppendUint32(b, c.serial.Add(1))
 	b = binary.BigEndian.AppendUint64(b, p.Incarnation)
 	b = binary.BigEndian.AppendUint64(b, p.Sequence)
 	b = append(b, byte(len(p.StreamName)))
@@ -172,11 +181,11 @@ func (c *IteratorCodec) Decode(token string) (IteratorPosition, error) {
 	}
 	issuedMs := int64(binary.BigEndian.Uint64(body[1:9]))
 	p := IteratorPosition{
-		Incarnation: binary.BigEndian.Uint64(body[9:17]),
-		Sequence:    binary.BigEndian.Uint64(body[17:25]),
+		Incarnation: binary.BigEndian.Uint64(body[13:21]),
+		Sequence:    binary.BigEndian.Uint64(body[21:29]),
 		Issued:      time.UnixMilli(issuedMs).UTC(),
 	}
-	rest := body[25:]
+	rest := body[29:]
 	name, rest, ok := cutLenPrefixed(rest)
 	shard, rest, ok2 := cutLenPrefixed(rest)
 	if !ok || !ok2 || len(rest) != 0 {

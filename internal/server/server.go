@@ -142,6 +142,11 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	m.eng = eng
+	kin, err := newKinesisHandler(cfg, eng)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, eng: eng, metrics: m, served: make(chan error, 2)}
 
 	s.wireLn, err = net.Listen("tcp", cfg.Listen)
@@ -168,6 +173,9 @@ func Start(cfg Config) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	// The Kinesis API: POST with X-Amz-Target on any path (the SDKs post to
+	// the endpoint's path, "/" by default).
+	mux.Handle("/", kin)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -189,6 +197,9 @@ func Start(cfg Config) (*Server, error) {
 			}
 		},
 	}
+	// Subscriptions hold their connections for minutes: end them when the
+	// server shuts down, so that Shutdown does not wait them out.
+	s.http.RegisterOnShutdown(kin.Close)
 	go func() { s.served <- s.wire.Serve(s.wireLn) }()
 	go func() { s.served <- s.http.Serve(s.httpLn) }()
 	s.log.Info("sluiced serving", "data_dir", cfg.DataDir, "listen", s.wireLn.Addr().String(),

@@ -1,0 +1,416 @@
+package kinesis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+// DefaultMaxBodyBytes bounds a request body: 16 MiB holds the largest
+// PutRecords call (10 MiB of data, base64-encoded in JSON to 13.3 MiB, plus
+// 500 partition keys of up to 256 escaped characters).
+const DefaultMaxBodyBytes = 16 << 20
+
+// Defaults of the subscription options, as on AWS.
+const (
+	// DefaultSubscriptionDuration is how long a SubscribeToShard response
+	// lasts before the server ends it and the client subscribes again.
+	DefaultSubscriptionDuration = 5 * time.Minute
+	// DefaultHeartbeatInterval is the longest a subscription goes without an
+	// event: an idle one sends an empty SubscribeToShardEvent this often.
+	DefaultHeartbeatInterval = 5 * time.Second
+)
+
+// Options configure a Handler. Zero fields take the documented defaults.
+type Options struct {
+	// Scope is the partition, region and account of the ARNs the handler
+	// mints and accepts. Default DefaultARNScope(); an ARN of another scope
+	// names a resource that does not exist here.
+	Scope ARNScope
+	// IteratorKey is the HMAC key of shard iterators and NextTokens: at least
+	// 16 bytes, secret. Required. Keep it across restarts (the server stores
+	// it in its data directory), or every outstanding iterator turns invalid.
+	IteratorKey []byte
+	// Now is the clock of iterator and NextToken expiry and of the
+	// subscription rate rules. Default time.Now; tests inject one.
+	Now func() time.Time
+	// Logger receives internal failures. Default slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body; larger ones get 413. Default
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// SubscriptionDuration is how long a subscription lasts. Default
+	// DefaultSubscriptionDuration (5 minutes, as on AWS).
+	SubscriptionDuration time.Duration
+	// HeartbeatInterval is the longest a subscription stays silent. Default
+	// DefaultHeartbeatInterval (5 s, as on AWS).
+	HeartbeatInterval time.Duration
+	// IteratorTTL is how long shard iterators stay valid. Default IteratorTTL
+	// (5 minutes, as on AWS).
+	IteratorTTL time.Duration
+	// NextTokenTTL is how long NextTokens stay valid. Default NextTokenTTL
+	// (300 s, as on AWS).
+	NextTokenTTL time.Duration
+	// AllowUnsigned admits requests without SigV4 authentication (AWS
+	// answers them with MissingAuthenticationTokenException, as does the
+	// handler by default).
+	AllowUnsigned bool
+}
+
+// Handler serves the Kinesis API on an engine: POST requests dispatched on
+// X-Amz-Target, in JSON or CBOR, over HTTP/1.1 or HTTP/2. It is safe for
+// concurrent use. Close ends its subscriptions.
+type Handler struct {
+	eng    *engine.Engine
+	opts   Options
+	scope  ARNScope
+	iters  *IteratorCodec
+	tokens *pageTokenCodec
+	now    func() time.Time
+	log    *slog.Logger
+
+	// states pools the per-request buffers (*reqState).
+	states sync.Pool
+	// streams caches facts of streams the data path reports (*streamFacts
+	// by stream name).
+	streams sync.Map
+	subs    subscriptions
+
+	reqPrefix string        // random per handler, so request ids differ across restarts
+	reqSeq    atomic.Uint64 // request counter
+}
+
+// NewHandler returns a Handler serving eng.
+func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
+	if eng == nil {
+		return nil, errors.New("kinesis: NewHandler: engine is nil")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.SubscriptionDuration <= 0 {
+		opts.SubscriptionDuration = DefaultSubscriptionDuration
+	}
+	if opts.HeartbeatInterval <= 0 {
+		opts.HeartbeatInterval = DefaultHeartbeatInterval
+	}
+	if opts.IteratorTTL <= 0 {
+		opts.IteratorTTL = IteratorTTL
+	}
+	if opts.NextTokenTTL <= 0 {
+		opts.NextTokenTTL = NextTokenTTL
+	}
+	if err := opts.Scope.Validate(); err != nil {
+		return nil, err
+	}
+	iters, err := NewIteratorCodec(IteratorOptions{Key: opts.IteratorKey, Now: opts.Now, TTL: opts.IteratorTTL})
+	if err != nil {
+		return nil, err
+	}
+	var prefix [4]byte
+	_, _ = rand.Read(prefix[:])
+	h := &Handler{
+		eng: eng, opts: opts, scope: opts.Scope.withDefaults(), iters: iters,
+		tokens: newPageTokenCodec(opts.IteratorKey, opts.Now, opts.NextTokenTTL),
+		now:    opts.Now, log: opts.Logger, reqPrefix: hex.EncodeToString(prefix[:]) + "-",
+	}
+	h.states.New = func() any { return new(reqState) }
+	h.subs.init()
+	return h, nil
+}
+
+// Close ends every subscription (each response ends as if its five minutes
+// were up, so clients resume where they were) and refuses new ones. Servers
+// call it when they shut down (http.Server.RegisterOnShutdown), since a
+// subscription keeps its connection busy for minutes.
+func (h *Handler) Close() {
+	h.subs.close()
+}
+
+// contentTypeHeaders are shared header values (never modified).
+var contentTypeHeaders = [...][]string{
+	FormatJSON: {ContentTypeJSON},
+	FormatCBOR: {ContentTypeCBOR},
+}
+
+// requestFormat is FormatOf, also reading application/json as JSON (as
+// kinesalite does).
+func requestFormat(contentType string) (Format, bool) {
+	if f, ok := FormatOf(contentType); ok {
+		return f, true
+	}
+	mt, _, _ := strings.Cut(contentType, ";")
+	if strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+		return FormatJSON, true
+	}
+	return 0, false
+}
+
+// ServeHTTP answers one request. The order of checks is AWS's: method,
+// content type, operation, authentication, body size and syntax, member
+// constraints, then the operation itself.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.setRequestID(w)
+	if r.Method != http.MethodPost {
+		WriteError(w, FormatJSON, &Error{Code: CodeAccessDenied, Status: http.StatusForbidden,
+			Message: "Unable to determine service/operation name to be authorized"})
+		return
+	}
+	f, ok := requestFormat(r.Header.Get("Content-Type"))
+	if !ok {
+		WriteError(w, FormatJSON, &Error{Code: CodeUnknownOperation, Status: http.StatusNotFound,
+			Message: "Content-Type must be application/x-amz-json-1.1 or application/x-amz-cbor-1.1"})
+		return
+	}
+	op, err := ParseTarget(r.Header.Get("X-Amz-Target"))
+	if err != nil {
+		WriteError(w, f, err)
+		return
+	}
+	ctx := r.Context()
+	auth, err := ParseAuth(r)
+	switch {
+	case err == nil:
+		ctx = WithAccessKey(ctx, auth.AccessKeyID)
+	case h.opts.AllowUnsigned && errors.Is(err, ErrMissingAuthenticationToken):
+	default:
+		WriteError(w, f, err)
+		return
+	}
+	st := h.states.Get().(*reqState)
+	defer h.putState(st)
+	if err := st.readBody(r, h.opts.MaxBodyBytes); err != nil {
+		h.fail(w, f, err)
+		return
+	}
+	switch op {
+	case OpPutRecords:
+		err = h.putRecords(w, f, st)
+	case OpGetRecords:
+		err = h.getRecords(w, f, st)
+	case OpSubscribeToShard:
+		err = h.subscribeToShard(ctx, w, f, st)
+	default:
+		err = h.serveOperation(ctx, w, f, op, st)
+	}
+	if err != nil {
+		h.fail(w, f, err)
+	}
+}
+
+// serveOperation decodes, runs and answers an operation off the hot path.
+func (h *Handler) serveOperation(ctx context.Context, w http.ResponseWriter, f Format, op Operation, st *reqState) error {
+	in := op.NewInput()
+	if err := st.dec.Decode(f, st.body, in); err != nil {
+		return err
+	}
+	out, err := operationFuncs[op](h, ctx, in)
+	if err != nil {
+		return err
+	}
+	body, err := AppendResponse(st.out[:0], f, out)
+	if err != nil {
+		return err
+	}
+	st.out = body
+	writeOK(w, f, body)
+	return nil
+}
+
+// setRequestID sets the x-amzn-RequestId header the SDKs report.
+func (h *Handler) setRequestID(w http.ResponseWriter) {
+	var buf [32]byte
+	b := append(buf[:0], h.reqPrefix...)
+	b = strconv.AppendUint(b, h.reqSeq.Add(1), 10)
+	w.Header()["X-Amzn-Requestid"] = []string{string(b)}
+}
+
+// writeOK answers 200 with body.
+func writeOK(w http.ResponseWriter, f Format, body []byte) {
+	hdr := w.Header()
+	hdr["Content-Type"] = contentTypeHeaders[f]
+	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// fail answers err, logging internal failures.
+func (h *Handler) fail(w http.ResponseWriter, f Format, err error) {
+	e := h.apiError(err)
+	if e.Code == CodeInternalFailure {
+		h.log.Error("kinesis API request failed", "err", err)
+	}
+	WriteError(w, f, e)
+}
+
+// apiError converts any error to the *Error answered to the client: an
+// *Error as it is, an engine error under its Kinesis name.
+func (h *Handler) apiError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	if errors.Is(err, engine.ErrClosed) {
+		return Errorf(CodeInternalFailure, "the server is shutting down; retry against it once it is back")
+	}
+	var ee *engine.Error
+	if !errors.As(err, &ee) {
+		return AsError(err)
+	}
+	code := ErrorCode(engine.CodeOf(err).String())
+	msg := err.Error()
+	if h.scope.Account != DefaultAccount {
+		msg = strings.ReplaceAll(msg, "account "+DefaultAccount, "account "+h.scope.Account)
+	}
+	return Errorf(code, "%s", msg)
+}
+
+// engErr converts an engine error (nil stays nil).
+func (h *Handler) engErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return h.apiError(err)
+}
+
+// dryRun is the answer to a request with DryRun set that would have succeeded.
+func dryRun() error {
+	return Errorf(CodeDryRunOperation, "Request would have succeeded, but DryRun flag is set.")
+}
+
+// reqState is the reusable state of one request: body, decoder, the engine's
+// put and read structures and the response buffer.
+type reqState struct {
+	body    []byte
+	dec     Decoder
+	putIn   PutRecordsInput
+	recs    []engine.PutRecord
+	results []engine.PutResult
+	seq     []byte // decimal sequence number scratch
+	out     []byte
+	res     engine.ReadResult
+}
+
+// maxPooledBuffer: a request state whose buffers grew past this (a body of
+// large records) is stripped before it goes back to the pool, so that a
+// burst of 10 MiB calls does not pin that much memory per pooled state.
+const maxPooledBuffer = 4 << 20
+
+func (h *Handler) putState(st *reqState) {
+	st.res.Release()
+	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer {
+		*st = reqState{}
+	}
+	h.states.Put(st)
+}
+
+// readBody reads the request body into st.body, up to limit bytes; a longer
+// body is a 413.
+func (st *reqState) readBody(r *http.Request, limit int64) error {
+	if r.ContentLength > limit {
+		return RequestTooLarge(r.ContentLength, limit)
+	}
+	want := 512
+	if r.ContentLength > 0 {
+		want = int(r.ContentLength) + 1 // +1: the read that sees EOF needs room
+	}
+	buf := st.body[:0]
+	if cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			st.body = buf[:0]
+			return RequestTooLarge(int64(len(buf)), limit)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			st.body = buf[:0]
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return RequestTooLarge(mbe.Limit, mbe.Limit)
+			}
+			return Errorf(CodeSerialization, "cannot read the request body: %v", err)
+		}
+	}
+	st.body = buf
+	return nil
+}
+
+// opFunc runs one operation off the hot path: in is the decoded input shape,
+// the result an output shape for AppendResponse.
+type opFunc func(h *Handler, ctx context.Context, in any) (any, error)
+
+// typedOp adapts a typed operation method to an opFunc.
+func typedOp[T any](fn func(*Handler, context.Context, *T) (any, error)) opFunc {
+	return func(h *Handler, ctx context.Context, in any) (any, error) {
+		t, ok := in.(*T)
+		if !ok {
+			return nil, fmt.Errorf("kinesis: operation input is %T, not %T", in, new(T))
+		}
+		return fn(h, ctx, t)
+	}
+}
+
+// operationFuncs are the operations served by serveOperation. PutRecords,
+// GetRecords and SubscribeToShard have paths of their own.
+var operationFuncs = [opCount]opFunc{
+	OpAddTagsToStream:               typedOp((*Handler).addTagsToStream),
+	OpCreateStream:                  typedOp((*Handler).createStream),
+	OpDecreaseStreamRetentionPeriod: typedOp((*Handler).decreaseStreamRetentionPeriod),
+	OpDeleteResourcePolicy:          typedOp((*Handler).deleteResourcePolicy),
+	OpDeleteStream:                  typedOp((*Handler).deleteStream),
+	OpDeregisterStreamConsumer:      typedOp((*Handler).deregisterStreamConsumer),
+	OpDescribeLimits:                typedOp((*Handler).describeLimits),
+	OpDescribeStream:                typedOp((*Handler).describeStream),
+	OpDescribeStreamConsumer:        typedOp((*Handler).describeStreamConsumer),
+	OpDescribeStreamSummary:         typedOp((*Handler).describeStreamSummary),
+	OpDisableEnhancedMonitoring:     typedOp((*Handler).disableEnhancedMonitoring),
+	OpEnableEnhancedMonitoring:      typedOp((*Handler).enableEnhancedMonitoring),
+	OpGetResourcePolicy:             typedOp((*Handler).getResourcePolicy),
+	OpGetShardIterator:              typedOp((*Handler).getShardIterator),
+	OpIncreaseStreamRetentionPeriod: typedOp((*Handler).increaseStreamRetentionPeriod),
+	OpListShards:                    typedOp((*Handler).listShards),
+	OpListStreamConsumers:           typedOp((*Handler).listStreamConsumers),
+	OpListStreams:                   typedOp((*Handler).listStreams),
+	OpListTagsForResource:           typedOp((*Handler).listTagsForResource),
+	OpListTagsForStream:             typedOp((*Handler).listTagsForStream),
+	OpMergeShards:                   typedOp((*Handler).mergeShards),
+	OpPutRecord:                     typedOp((*Handler).putRecord),
+	OpPutResourcePolicy:             typedOp((*Handler).putResourcePolicy),
+	OpRegisterStreamConsumer:        typedOp((*Handler).registerStreamConsumer),
+	OpRemoveTagsFromStream:          typedOp((*Handler).removeTagsFromStream),
+	OpSplitShard:                    typedOp((*Handler).splitShard),
+	OpStartStreamEncryption:         typedOp((*Handler).startStreamEncryption),
+	OpStopStreamEncryption:          typedOp((*Handler).stopStreamEncryption),
+	OpTagResource:                   typedOp((*Handler).tagResource),
+	OpUntagResource:                 typedOp((*Handler).untagResource),
+	OpUpdateMaxRecordSize:           typedOp((*Handler).updateMaxRecordSize),
+	OpUpdateShardCount:              typedOp((*Handler).updateShardCount),
+	OpUpdateStreamMode:              typedOp((*Handler).updateStreamMode),
+}

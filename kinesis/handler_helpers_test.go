@@ -1,0 +1,180 @@
+package kinesis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// testClock is a settable clock for Options.Now and engine.Options.Now.
+type testClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Unix(1700000000, 0).UTC()} }
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// testEnv is a Handler on a fresh engine behind an httptest server that
+// speaks HTTP/1.1 and h2c, with an unmodified SDK client pointed at it.
+type testEnv struct {
+	eng    *engine.Engine
+	h      *Handler
+	srv    *httptest.Server
+	client *sdk.Client
+	clock  *testClock // the handler's clock
+}
+
+// envConfig adjusts a test environment before it starts.
+type envConfig struct {
+	quotas     ratelimit.Limits
+	engClock   func() time.Time // nil: the system clock
+	opts       Options
+	durability engine.Durability
+}
+
+func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
+	t.Helper()
+	cfg := envConfig{quotas: ratelimit.Unlimited, durability: engine.None}
+	clock := newTestClock()
+	cfg.opts = Options{IteratorKey: bytes.Repeat([]byte{7}, 32), Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	q := cfg.quotas
+	eng, err := engine.Open(engine.Options{
+		Dir: t.TempDir(), Quotas: &q, Durability: cfg.durability, RetentionInterval: time.Hour,
+		Now: cfg.engClock, Logger: cfg.opts.Logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(eng, cfg.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.RegisterOnShutdown(h.Close)
+	srv.Start()
+	t.Cleanup(func() {
+		h.Close()
+		srv.Close()
+		eng.Close()
+	})
+	return &testEnv{eng: eng, h: h, srv: srv, client: sdkClient(srv.URL, nil), clock: clock}
+}
+
+// sdkClient returns an unmodified SDK client for url without retries
+// (throttling must be seen, not retried away).
+func sdkClient(url string, hc *http.Client) *sdk.Client {
+	opts := sdk.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(url),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSLUICETEST", "secret", ""),
+		Retryer:      aws.NopRetryer{},
+	}
+	if hc != nil {
+		opts.HTTPClient = hc
+	}
+	return sdk.New(opts)
+}
+
+var bg = context.Background()
+
+// createStream creates a provisioned stream through the SDK and waits for it.
+func (env *testEnv) createStream(t testing.TB, name string, shards int32) {
+	t.Helper()
+	if _, err := env.client.CreateStream(bg, &sdk.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {
+		t.Fatalf("CreateStream %s: %v", name, err)
+	}
+	w := sdk.NewStreamExistsWaiter(env.client, func(o *sdk.StreamExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond })
+	if err := w.Wait(bg, &sdk.DescribeStreamInput{StreamName: aws.String(name)}, 10*time.Second); err != nil {
+		t.Fatalf("StreamExists %s: %v", name, err)
+	}
+}
+
+// arn returns the stream ARN the default scope gives name.
+func streamARN(name string) string { return DefaultARNScope().StreamARN(name) }
+
+// iterator returns a shard iterator through the SDK.
+func (env *testEnv) iterator(t testing.TB, stream, shard string, typ sdktypes.ShardIteratorType, seq string) string {
+	t.Helper()
+	in := &sdk.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String(shard), ShardIteratorType: typ}
+	if seq != "" {
+		in.StartingSequenceNumber = aws.String(seq)
+	}
+	out, err := env.client.GetShardIterator(bg, in)
+	if err != nil {
+		t.Fatalf("GetShardIterator %s %s %s: %v", stream, shard, typ, err)
+	}
+	return aws.ToString(out.ShardIterator)
+}
+
+// drain reads a shard from it with GetRecords until a call returns no
+// records and returns what it read and the last response.
+func (env *testEnv) drain(t testing.TB, it string) ([]sdktypes.Record, *sdk.GetRecordsOutput) {
+	t.Helper()
+	var recs []sdktypes.Record
+	for {
+		out, err := env.client.GetRecords(bg, &sdk.GetRecordsInput{ShardIterator: aws.String(it)})
+		if err != nil {
+			t.Fatalf("GetRecords: %v", err)
+		}
+		recs = append(recs, out.Records...)
+		if len(out.Records) == 0 || out.NextShardIterator == nil {
+			return recs, out
+		}
+		it = aws.ToString(out.NextShardIterator)
+	}
+}
+
+// wantAPIError checks that err is the SDK's error for code and, when msg is
+// not empty, that its message contains msg.
+func wantAPIError(t testing.TB, err error, code ErrorCode, msg string) {
+	t.Helper()
+	var ae interface {
+		ErrorCode() string
+		ErrorMessage() string
+	}
+	if !errors.As(err, &ae) {
+		t.Fatalf("err = %v (%T); want %s", err, err, code)
+	}
+	if ae.ErrorCode() != string(code) {
+		t.Fatalf("error code %s (%s); want %s", ae.ErrorCode(), ae.ErrorMessage(), code)
+	}
+	if msg != "" && !bytes.Contains([]byte(ae.ErrorMessage()), []byte(msg)) {
+		t.Fatalf("%s message %q lacks %q", code, ae.ErrorMessage(), msg)
+	}
+}
+
+// errorsAs is errors.As (named so that tests read as the SDK's docs do).
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

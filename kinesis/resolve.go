@@ -1,0 +1,248 @@
+package kinesis
+
+import (
+	"strings"
+	"time"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+// Resolution of the names and ARNs requests carry into engine streams and
+// consumers, and conversion of engine descriptions into API shapes.
+
+// streamOf returns the stream a request names by StreamName, StreamARN or
+// both (they must then agree). The members' syntax is checked beforehand by
+// the validator.
+func (h *Handler) streamOf(name, arn string) (string, error) {
+	if arn == "" {
+		if name == "" {
+			return "", Errorf(CodeInvalidArgument, "Either StreamName or StreamARN must be provided.")
+		}
+		return name, nil
+	}
+	a, err := ParseARN(arn)
+	if err != nil {
+		return "", Errorf(CodeInvalidArgument, "StreamARN %s is not a valid stream ARN: %s", arn, strings.TrimPrefix(err.Error(), "kinesis: "))
+	}
+	if a.IsConsumer() {
+		return "", Errorf(CodeInvalidArgument, "StreamARN %s is a consumer ARN; give the ARN of the stream", arn)
+	}
+	if !h.scope.Owns(a) {
+		return "", h.streamNotFound(a.Stream, a.Account)
+	}
+	if name != "" && name != a.Stream {
+		return "", Errorf(CodeInvalidArgument, "StreamName %s and StreamARN %s name different streams; give one of them", name, arn)
+	}
+	return a.Stream, nil
+}
+
+// streamNotFound is AWS's ResourceNotFoundException for a stream.
+func (h *Handler) streamNotFound(name, account string) *Error {
+	if account == "" {
+		account = h.scope.Account
+	}
+	return Errorf(CodeResourceNotFound, "Stream %s under account %s not found.", name, account)
+}
+
+// shardNotFound is AWS's ResourceNotFoundException for a shard.
+func (h *Handler) shardNotFound(shardID, stream string) *Error {
+	return Errorf(CodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", shardID, stream, h.scope.Account)
+}
+
+// consumerNotFound is AWS's ResourceNotFoundException for a consumer.
+func (h *Handler) consumerNotFound(arn string) *Error {
+	return Errorf(CodeResourceNotFound, "Consumer %s not found.", arn)
+}
+
+// consumerRef is a resolved, existing consumer.
+type consumerRef struct {
+	stream string
+	info   engine.ConsumerInfo
+	arn    string
+}
+
+// consumerOf resolves a consumer ARN to a registered consumer. The ARN
+// carries the registration time, so the ARN of a deregistered consumer does
+// not name one registered again under the same name.
+func (h *Handler) consumerOf(arn string) (consumerRef, error) {
+	a, err := ParseARN(arn)
+	if err != nil || !a.IsConsumer() {
+		return consumerRef{}, Errorf(CodeInvalidArgument, "ConsumerARN %s is not a valid consumer ARN", arn)
+	}
+	if !h.scope.Owns(a) {
+		return consumerRef{}, h.consumerNotFound(arn)
+	}
+	info, err := h.eng.Consumer(a.Stream, a.Consumer)
+	if err != nil {
+		if engine.CodeOf(err) == engine.CodeResourceNotFound {
+			return consumerRef{}, h.consumerNotFound(arn)
+		}
+		return consumerRef{}, h.engErr(err)
+	}
+	if info.Created.Unix() != a.ConsumerCreated {
+		return consumerRef{}, h.consumerNotFound(arn)
+	}
+	return consumerRef{stream: a.Stream, info: info, arn: arn}, nil
+}
+
+// consumerByName resolves a stream ARN and a consumer name.
+func (h *Handler) consumerByName(streamARN, name string) (consumerRef, error) {
+	stream, err := h.streamOf("", streamARN)
+	if err != nil {
+		return consumerRef{}, err
+	}
+	info, err := h.eng.Consumer(stream, name)
+	if err != nil {
+		return consumerRef{}, h.engErr(err)
+	}
+	return consumerRef{stream: stream, info: info, arn: h.scope.ConsumerARN(stream, name, info.Created)}, nil
+}
+
+// resourceOf resolves the ResourceARN of the tagging and policy operations:
+// a stream (consumer empty) or a registered consumer.
+func (h *Handler) resourceOf(arn string) (stream, consumer string, err error) {
+	a, perr := ParseARN(arn)
+	if perr != nil {
+		return "", "", Errorf(CodeInvalidArgument, "ResourceARN %s is not a valid stream or consumer ARN: %s", arn, strings.TrimPrefix(perr.Error(), "kinesis: "))
+	}
+	if !a.IsConsumer() {
+		name, err := h.streamOf("", arn)
+		if err != nil {
+			return "", "", err
+		}
+		if _, err := h.eng.DescribeStream(name); err != nil {
+			return "", "", h.engErr(err)
+		}
+		return name, "", nil
+	}
+	c, err := h.consumerOf(arn)
+	if err != nil {
+		return "", "", err
+	}
+	return c.stream, c.info.Name, nil
+}
+
+// describe returns a stream's description.
+func (h *Handler) describe(name string) (*engine.StreamInfo, error) {
+	si, err := h.eng.DescribeStream(name)
+	return si, h.engErr(err)
+}
+
+// streamFacts is what the data path reports of a stream without asking the
+// engine on every call.
+type streamFacts struct {
+	enc     EncryptionType
+	fetched time.Time
+}
+
+// streamFactsTTL bounds how stale the cached encryption type of a stream may
+// be when another front door changed it (changes made through this handler
+// take effect at once).
+const streamFactsTTL = time.Second
+
+// encryptionOf returns the EncryptionType of a stream for PutRecord(s) and
+// GetRecords responses, from a cache refreshed every streamFactsTTL.
+func (h *Handler) encryptionOf(name string) EncryptionType {
+	if v, ok := h.streams.Load(name); ok {
+		if f := v.(*streamFacts); time.Since(f.fetched) < streamFactsTTL {
+			return f.enc
+		}
+	}
+	si, err := h.eng.DescribeStream(name)
+	if err != nil {
+		return EncryptionTypeNone
+	}
+	f := &streamFacts{enc: encryptionTypeOf(si), fetched: time.Now()}
+	h.streams.Store(name, f)
+	return f.enc
+}
+
+// forget drops the cached facts of a stream after a change through this handler.
+func (h *Handler) forget(name string) { h.streams.Delete(name) }
+
+func encryptionTypeOf(si *engine.StreamInfo) EncryptionType {
+	if si.EncryptionType == "" {
+		return EncryptionTypeNone
+	}
+	return EncryptionType(si.EncryptionType)
+}
+
+// shardOf converts an engine shard description.
+func shardOf(si *engine.ShardInfo) Shard {
+	s := Shard{
+		ShardId:               si.ID,
+		ParentShardId:         si.Parent,
+		AdjacentParentShardId: si.AdjacentParent,
+		HashKeyRange:          HashKeyRange{StartingHashKey: si.HashStart.String(), EndingHashKey: si.HashEnd.String()},
+		SequenceNumberRange:   SequenceNumberRange{StartingSequenceNumber: si.StartingSeq.String()},
+	}
+	if si.Closed {
+		s.SequenceNumberRange.EndingSequenceNumber = si.EndingSeq.String()
+	}
+	return s
+}
+
+// childShardsOf converts the children a read reports.
+func childShardsOf(children []engine.ShardInfo) []ChildShard {
+	out := make([]ChildShard, len(children))
+	for i := range children {
+		c := &children[i]
+		parents := []string{c.Parent}
+		if c.AdjacentParent != "" {
+			parents = append(parents, c.AdjacentParent)
+		}
+		out[i] = ChildShard{
+			ShardId:      c.ID,
+			ParentShards: parents,
+			HashKeyRange: HashKeyRange{StartingHashKey: c.HashStart.String(), EndingHashKey: c.HashEnd.String()},
+		}
+	}
+	return out
+}
+
+// modeDetails returns the StreamModeDetails of a stream.
+func modeDetails(si *engine.StreamInfo) *StreamModeDetails {
+	mode := StreamMode(si.Mode)
+	if mode == "" {
+		mode = StreamModeProvisioned
+	}
+	return &StreamModeDetails{StreamMode: mode}
+}
+
+// monitoringOf returns a stream's EnhancedMonitoring member.
+func monitoringOf(si *engine.StreamInfo) []EnhancedMetrics {
+	metrics := make([]MetricsName, len(si.Monitoring))
+	for i, m := range si.Monitoring {
+		metrics[i] = MetricsName(m)
+	}
+	return []EnhancedMetrics{{ShardLevelMetrics: metrics}}
+}
+
+// summaryOf builds DescribeStreamSummary's description of a stream.
+func (h *Handler) summaryOf(si *engine.StreamInfo) StreamDescriptionSummary {
+	s := StreamDescriptionSummary{
+		StreamName:              si.Name,
+		StreamARN:               h.scope.StreamARN(si.Name),
+		StreamStatus:            StreamStatus(si.Status),
+		StreamModeDetails:       modeDetails(si),
+		RetentionPeriodHours:    int32(si.RetentionHours),
+		StreamCreationTimestamp: TimestampFromTime(si.Created),
+		EnhancedMonitoring:      monitoringOf(si),
+		EncryptionType:          encryptionTypeOf(si),
+		KeyId:                   si.KeyID,
+		OpenShardCount:          int32(si.OpenShardCount()),
+		ConsumerCount:           int32(len(si.Consumers)),
+		MaxRecordSizeInKiB:      int32(si.MaxRecordSize >> 10),
+	}
+	return s
+}
+
+// consumerOut builds the Consumer shape.
+func (h *Handler) consumerOut(stream string, c engine.ConsumerInfo) Consumer {
+	return Consumer{
+		ConsumerName:              c.Name,
+		ConsumerARN:               h.scope.ConsumerARN(stream, c.Name, c.Created),
+		ConsumerStatus:            ConsumerStatus(c.Status),
+		ConsumerCreationTimestamp: TimestampFromTime(c.Created),
+	}
+}

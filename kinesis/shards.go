@@ -1,0 +1,311 @@
+package kinesis
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluicedb/sluice/engine"
+)
+
+// Shard listing and resharding.
+
+// listShardsMax is the most shards one ListShards returns.
+const listShardsMax = 1000
+
+var shardFilterTypes = []string{
+	string(ShardFilterTypeAfterShardId), string(ShardFilterTypeAtTrimHorizon), string(ShardFilterTypeFromTrimHorizon),
+	string(ShardFilterTypeAtLatest), string(ShardFilterTypeAtTimestamp), string(ShardFilterTypeFromTimestamp),
+}
+
+func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error) {
+	var v validator
+	v.name("streamName", in.StreamName)
+	v.streamARN("streamARN", in.StreamARN)
+	v.length("nextToken", in.NextToken, 1, maxNextTokenLen)
+	v.name("exclusiveStartShardId", in.ExclusiveStartShardId)
+	v.intRange("maxResults", in.MaxResults, 1, 10000)
+	if in.ShardFilter != nil && v.requiredString("shardFilter.type", string(in.ShardFilter.Type)) {
+		v.enum("shardFilter.type", string(in.ShardFilter.Type), shardFilterTypes...)
+		v.name("shardFilter.shardId", in.ShardFilter.ShardId)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	var (
+		name   string
+		inc    uint32
+		after  = in.ExclusiveStartShardId
+		filter ShardFilter
+	)
+	if in.NextToken != "" {
+		switch {
+		case in.StreamName != "" || in.StreamARN != "":
+			return nil, Errorf(CodeInvalidArgument, "NextToken and StreamName cannot be provided together.")
+		case in.ExclusiveStartShardId != "":
+			return nil, Errorf(CodeInvalidArgument, "NextToken and ExclusiveStartShardId cannot be provided together.")
+		case !in.StreamCreationTimestamp.IsZero():
+			return nil, Errorf(CodeInvalidArgument, "NextToken and StreamCreationTimestamp cannot be provided together.")
+		}
+		t, err := h.tokens.decode(in.NextToken, pageListShards)
+		if err != nil {
+			return nil, err
+		}
+		name, inc, after, filter = t.stream, t.incarnation, t.after, t.filter
+	} else {
+		if in.StreamName == "" && in.StreamARN == "" {
+			return nil, Errorf(CodeInvalidArgument, "Either NextToken or StreamName should be provided.")
+		}
+		var err error
+		if name, err = h.streamOf(in.StreamName, in.StreamARN); err != nil {
+			return nil, err
+		}
+		if in.ShardFilter != nil {
+			filter = *in.ShardFilter
+			if err := checkShardFilter(&filter); err != nil {
+				return nil, err
+			}
+		}
+	}
+	si, err := h.describe(name)
+	if err != nil {
+		return nil, err
+	}
+	if inc != 0 && si.Incarnation != inc {
+		// The stream the token paged was deleted and created again.
+		return nil, Errorf(CodeExpiredNextToken, "NextToken is for an earlier stream named %s, which was deleted; list again without it", name)
+	}
+	if ts := in.StreamCreationTimestamp; !ts.IsZero() && ts.Millis() != si.Created.UnixMilli() {
+		return nil, h.streamNotFound(name, "")
+	}
+	limit := listShardsMax
+	if in.MaxResults != nil && int(*in.MaxResults) < limit {
+		limit = int(*in.MaxResults)
+	}
+	keep := shardFilterFunc(si, filter, h.now())
+	out := &ListShardsOutput{Shards: []Shard{}}
+	shards := sortedShards(si)
+	more := false
+	for i := range shards {
+		s := &shards[i]
+		if (after != "" && s.ID <= after) || !keep(s) {
+			continue
+		}
+		if len(out.Shards) == limit {
+			more = true
+			break
+		}
+		out.Shards = append(out.Shards, shardOf(s))
+	}
+	if more {
+		out.NextToken = h.tokens.encode(pageToken{
+			kind: pageListShards, stream: name, incarnation: si.Incarnation,
+			after: out.Shards[len(out.Shards)-1].ShardId, filter: filter,
+		})
+	}
+	return out, nil
+}
+
+// checkShardFilter checks that a filter carries what its type needs and nothing else.
+func checkShardFilter(f *ShardFilter) error {
+	switch f.Type {
+	case ShardFilterTypeAfterShardId:
+		if f.ShardId == "" {
+			return Errorf(CodeInvalidArgument, "ShardFilter of type AFTER_SHARD_ID requires a ShardId")
+		}
+	case ShardFilterTypeAtTimestamp, ShardFilterTypeFromTimestamp:
+		if f.Timestamp.IsZero() {
+			return Errorf(CodeInvalidArgument, "ShardFilter of type %s requires a Timestamp", f.Type)
+		}
+	}
+	if f.ShardId != "" && f.Type != ShardFilterTypeAfterShardId {
+		return Errorf(CodeInvalidArgument, "ShardFilter of type %s takes no ShardId; ShardId goes with AFTER_SHARD_ID", f.Type)
+	}
+	if !f.Timestamp.IsZero() && f.Type != ShardFilterTypeAtTimestamp && f.Type != ShardFilterTypeFromTimestamp {
+		return Errorf(CodeInvalidArgument, "ShardFilter of type %s takes no Timestamp; Timestamp goes with AT_TIMESTAMP and FROM_TIMESTAMP", f.Type)
+	}
+	return nil
+}
+
+// shardFilterFunc returns the predicate of a ShardFilter over a stream's
+// shards. A shard is open over [its creation, the creation of its children);
+// the trim horizon is the older of now minus the retention period and the
+// stream's creation.
+func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*engine.ShardInfo) bool {
+	closedAt := map[string]time.Time{}
+	for i := range si.Shards {
+		s := &si.Shards[i]
+		for _, p := range [...]string{s.Parent, s.AdjacentParent} {
+			if p == "" {
+				continue
+			}
+			if t, ok := closedAt[p]; !ok || s.Created.Before(t) {
+				closedAt[p] = s.Created
+			}
+		}
+	}
+	end := func(s *engine.ShardInfo) (time.Time, bool) { // when a closed shard closed
+		if !s.Closed {
+			return time.Time{}, false
+		}
+		if t, ok := closedAt[s.ID]; ok {
+			return t, true
+		}
+		return now, true // closed, children not installed yet
+	}
+	openAt := func(s *engine.ShardInfo, t time.Time) bool {
+		e, closed := end(s)
+		return !s.Created.After(t) && (!closed || e.After(t))
+	}
+	openSince := func(s *engine.ShardInfo, t time.Time) bool { // open at t or later
+		e, closed := end(s)
+		return !closed || !e.Before(t)
+	}
+	trim := now.Add(-time.Duration(si.RetentionHours) * time.Hour)
+	if trim.Before(si.Created) {
+		trim = si.Created
+	}
+	clamp := func(t time.Time) time.Time {
+		if t.Before(si.Created) {
+			return si.Created
+		}
+		return t
+	}
+	switch f.Type {
+	case ShardFilterTypeAfterShardId:
+		return func(s *engine.ShardInfo) bool { return s.ID > f.ShardId }
+	case ShardFilterTypeAtTrimHorizon:
+		return func(s *engine.ShardInfo) bool { return openAt(s, trim) }
+	case ShardFilterTypeFromTrimHorizon:
+		return func(s *engine.ShardInfo) bool { return openSince(s, trim) }
+	case ShardFilterTypeAtLatest:
+		return func(s *engine.ShardInfo) bool { return !s.Closed }
+	case ShardFilterTypeAtTimestamp:
+		ts := clamp(f.Timestamp.Time())
+		return func(s *engine.ShardInfo) bool { return openAt(s, ts) }
+	case ShardFilterTypeFromTimestamp:
+		ts := clamp(f.Timestamp.Time())
+		return func(s *engine.ShardInfo) bool { return openSince(s, ts) }
+	}
+	return func(*engine.ShardInfo) bool { return true }
+}
+
+// provisioned resolves a stream for a resharding operation, which AWS
+// allows on PROVISIONED streams only.
+func (h *Handler) provisioned(op, name string) (*engine.StreamInfo, error) {
+	si, err := h.describe(name)
+	if err != nil {
+		return nil, err
+	}
+	if si.Mode == engine.OnDemand {
+		return nil, Errorf(CodeValidation, "%s is not supported for stream %s under account %s: it is in ON_DEMAND mode, which scales its shards itself", op, name, h.scope.Account)
+	}
+	return si, nil
+}
+
+// shardIndex parses a shard id of a resharding request (not found if malformed).
+func (h *Handler) shardIndex(id, stream string) error {
+	if _, err := engine.ParseShardID(id); err != nil {
+		return Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
+	}
+	return nil
+}
+
+func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error) {
+	var v validator
+	v.name("streamName", in.StreamName)
+	v.streamARN("streamARN", in.StreamARN)
+	if v.requiredString("shardToSplit", in.ShardToSplit) {
+		v.name("shardToSplit", in.ShardToSplit)
+	}
+	if v.requiredString("newStartingHashKey", in.NewStartingHashKey) {
+		v.hashKey("newStartingHashKey", in.NewStartingHashKey)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.provisioned("SplitShard", name); err != nil {
+		return nil, err
+	}
+	if err := h.shardIndex(in.ShardToSplit, name); err != nil {
+		return nil, err
+	}
+	hk, err := engine.ParseHashKey(in.NewStartingHashKey)
+	if err != nil {
+		return nil, Errorf(CodeInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not within [0, 2^128-1]",
+			in.NewStartingHashKey, in.ShardToSplit, name, h.scope.Account)
+	}
+	if err := h.eng.SplitShard(name, in.ShardToSplit, hk); err != nil {
+		return nil, h.engErr(err)
+	}
+	return &EmptyOutput{}, nil
+}
+
+func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, error) {
+	var v validator
+	v.name("streamName", in.StreamName)
+	v.streamARN("streamARN", in.StreamARN)
+	if v.requiredString("shardToMerge", in.ShardToMerge) {
+		v.name("shardToMerge", in.ShardToMerge)
+	}
+	if v.requiredString("adjacentShardToMerge", in.AdjacentShardToMerge) {
+		v.name("adjacentShardToMerge", in.AdjacentShardToMerge)
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.provisioned("MergeShards", name); err != nil {
+		return nil, err
+	}
+	for _, id := range [...]string{in.ShardToMerge, in.AdjacentShardToMerge} {
+		if err := h.shardIndex(id, name); err != nil {
+			return nil, err
+		}
+	}
+	if err := h.eng.MergeShards(name, in.ShardToMerge, in.AdjacentShardToMerge); err != nil {
+		return nil, h.engErr(err)
+	}
+	return &EmptyOutput{}, nil
+}
+
+func (h *Handler) updateShardCount(_ context.Context, in *UpdateShardCountInput) (any, error) {
+	var v validator
+	v.name("streamName", in.StreamName)
+	v.streamARN("streamARN", in.StreamARN)
+	if v.required("targetShardCount", in.TargetShardCount != nil) {
+		v.intRange("targetShardCount", in.TargetShardCount, 1, maxShardCountModel)
+	}
+	if v.requiredString("scalingType", string(in.ScalingType)) {
+		v.enum("scalingType", string(in.ScalingType), string(ScalingTypeUniformScaling))
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	si, err := h.provisioned("UpdateShardCount", name)
+	if err != nil {
+		return nil, err
+	}
+	target := int(*in.TargetShardCount)
+	if target > engine.MaxShardsPerStream {
+		return nil, Errorf(CodeLimitExceeded, "TargetShardCount is %d; a stream may have at most %d shards", target, engine.MaxShardsPerStream)
+	}
+	current := si.OpenShardCount()
+	if err := h.eng.UpdateShardCount(name, target); err != nil {
+		return nil, h.engErr(err)
+	}
+	return &UpdateShardCountOutput{
+		StreamName: name, StreamARN: h.scope.StreamARN(name),
+		CurrentShardCount: int32(current), TargetShardCount: int32(target),
+	}, nil
+}
