@@ -62,7 +62,8 @@ type Client struct {
 	subs    map[uint64]*Subscription
 	err     error // set once the connection is lost or closed
 
-	// qmu guards queue, spare and qclosed; qcond (on qmu) wakes the writer.
+	// qmu guards queue, spare, qclosed and writeErr; qcond (on qmu) wakes
+	// the writer.
 	qmu     sync.Mutex
 	qcond   sync.Cond
 	queue   []*bytebufferpool.ByteBuffer
@@ -70,6 +71,7 @@ type Client struct {
 	qclosed bool
 
 	goAway     atomic.Pointer[Error] // the server's GoAway, if it sent one
+	writeErr   error                 // the write error that stopped the writer; guarded by qmu
 	readerDone chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -112,7 +114,12 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 	}
 	nc.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 	hb := hello{version: Version, maxFrame: uint32(opts.MaxFrameSize)}.marshal()
 	if _, err := nc.Write(hb[:]); err != nil {
 		return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
@@ -142,6 +149,11 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 	}
 	if h.maxFrame < MinMaxFrameSize {
 		return nil, fmt.Errorf("%w: the server's maximum frame size %d is below the minimum %d", ErrHandshake, h.maxFrame, MinMaxFrameSize)
+	}
+	// Once ctx can no longer move the deadline, clear it for good.
+	stopped = true
+	if !stop() {
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, context.Cause(ctx))
 	}
 	nc.SetDeadline(time.Time{})
 	c := &Client{
@@ -256,10 +268,17 @@ func (c *Client) readLoop() {
 	}
 }
 
-// lostCause explains a read error, preferring the server's GoAway.
+// lostCause explains a read error, preferring the server's GoAway, then
+// the write error that broke the connection.
 func (c *Client) lostCause(err error) error {
 	if ga := c.goAway.Load(); ga != nil {
 		return ga
+	}
+	c.qmu.Lock()
+	werr := c.writeErr
+	c.qmu.Unlock()
+	if werr != nil {
+		return werr
 	}
 	if err == io.EOF {
 		return errors.New("the server closed the connection")
@@ -291,10 +310,10 @@ func (c *Client) deliver(h header) error {
 			_, err := c.br.Discard(n)
 			return err
 		}
-		bb := bytebufferpool.Get()
+		bb := getBuf(n)
 		bb.B = slices.Grow(bb.B[:0], n)[:n]
 		if _, err := io.ReadFull(c.br, bb.B); err != nil {
-			bytebufferpool.Put(bb)
+			putBuf(bb)
 			return err
 		}
 		s.deliver(h, bb)
@@ -323,16 +342,16 @@ func (c *Client) deliver(h header) error {
 		_, err := c.br.Discard(n)
 		return err
 	}
-	bb := bytebufferpool.Get()
+	bb := getBuf(n)
 	bb.B = slices.Grow(bb.B[:0], n)[:n]
 	if _, err := io.ReadFull(c.br, bb.B); err != nil {
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		cl.err = &connError{cause: err}
 		cl.done <- struct{}{}
 		return err
 	}
 	if h.op != cl.op {
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		err := fmt.Errorf("%w: the response to request %d is %v; the request was %v", ErrMalformed, h.id, h.op, cl.op)
 		cl.err = err
 		cl.done <- struct{}{}
@@ -375,7 +394,7 @@ func (c *Client) writeLoop() {
 			c.queue = nil
 			c.qmu.Unlock()
 			for _, bb := range q {
-				bytebufferpool.Put(bb)
+				putBuf(bb)
 			}
 			return
 		}
@@ -390,15 +409,21 @@ func (c *Client) writeLoop() {
 		_, err := nb.WriteTo(c.nc)
 		clear(vec)
 		for _, bb := range batch {
-			bytebufferpool.Put(bb)
+			putBuf(bb)
 		}
 		clear(batch)
 		c.qmu.Lock()
 		c.spare = batch[:0]
+		if err != nil {
+			// Stop writing, but let the reader collect what the server
+			// sent before the connection broke (its responses, a GoAway);
+			// it ends the connection, within a second at the latest.
+			c.writeErr = err
+			c.qclosed = true
+		}
 		c.qmu.Unlock()
 		if err != nil {
-			c.fail(err)
-			c.nc.Close()
+			c.nc.SetReadDeadline(time.Now().Add(time.Second))
 		}
 	}
 }
@@ -412,7 +437,7 @@ func (c *Client) send(bb *bytebufferpool.ByteBuffer) {
 	c.qmu.Lock()
 	if c.qclosed {
 		c.qmu.Unlock()
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		return
 	}
 	c.queue = append(c.queue, bb)
@@ -422,12 +447,19 @@ func (c *Client) send(bb *bytebufferpool.ByteBuffer) {
 	c.qmu.Unlock()
 }
 
-// frame starts a request frame in a pooled buffer; finish it with
-// endRequest.
-func (c *Client) frame() (*bytebufferpool.ByteBuffer, int) {
-	bb := bytebufferpool.Get()
+// frame starts a request frame in a pooled buffer; roundTrip (or
+// endFrame) finishes it.
+func (c *Client) frame() (*bytebufferpool.ByteBuffer, int) { return c.frameFor(0) }
+
+// frameFor is frame for a body of about n bytes.
+func (c *Client) frameFor(n int) (*bytebufferpool.ByteBuffer, int) {
+	bb := getBuf(HeaderSize + n)
+	b := bb.B[:0]
+	if n > 0 {
+		b = slices.Grow(b, HeaderSize+n)
+	}
 	var start int
-	bb.B, start = beginFrame(bb.B[:0])
+	bb.B, start = beginFrame(b)
 	return bb, start
 }
 
@@ -436,7 +468,7 @@ func (c *Client) frame() (*bytebufferpool.ByteBuffer, int) {
 // return it with putCall. A server error response is returned as *Error.
 func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBuffer, start int) (*call, error) {
 	if size := len(bb.B) - start; size > c.serverMax {
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		return nil, fmt.Errorf("%w: the %v request is %d bytes; the server accepts at most %d", ErrFrameTooLarge, op, size, c.serverMax)
 	}
 	id := c.nextID.Add(1)
@@ -447,7 +479,7 @@ func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBu
 	if c.err != nil {
 		c.mu.Unlock()
 		calls.Put(cl)
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		return nil, c.closedErr()
 	}
 	c.pending[id] = cl
@@ -487,7 +519,7 @@ func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBu
 // putCall returns a call and its body to their pools.
 func putCall(cl *call) {
 	if cl.body != nil {
-		bytebufferpool.Put(cl.body)
+		putBuf(cl.body)
 	}
 	*cl = call{done: cl.done}
 	calls.Put(cl)

@@ -120,7 +120,7 @@ func (c *Client) putRecord(ctx context.Context, stream string, rec *engine.PutRe
 	if err := checkRecord(0, rec); err != nil {
 		return engine.SeqNum{}, err
 	}
-	bb, start := c.frame()
+	bb, start := c.frameFor(2 + len(stream) + 2 + len(after) + recordSize(rec.Key, rec.Data, rec.HasExplicitHash))
 	b := appendStr(bb.B, stream)
 	b = appendStr(b, after)
 	bb.B = appendRecord(b, rec)
@@ -154,12 +154,14 @@ func (c *Client) PutRecords(ctx context.Context, stream string, recs []engine.Pu
 		return 0, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("a put carries %d records; it must carry 1 to %d", len(recs), engine.MaxPutRecords)}
 	}
+	size := 2 + len(stream) + 2
 	for i := range recs {
 		if err := checkRecord(i, &recs[i]); err != nil {
 			return 0, err
 		}
+		size += recordSize(recs[i].Key, recs[i].Data, recs[i].HasExplicitHash)
 	}
-	bb, start := c.frame()
+	bb, start := c.frameFor(size)
 	bb.B = appendPutRecords(appendStr(bb.B, stream), recs)
 	return c.putRecordsFrame(ctx, bb, start, len(recs), results)
 }

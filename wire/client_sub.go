@@ -117,7 +117,7 @@ func (s *Subscription) deliver(h header, bb *bytebufferpool.ByteBuffer) {
 		}
 		s.mu.Unlock()
 		if bb != nil {
-			bytebufferpool.Put(bb)
+			putBuf(bb)
 		}
 		s.wake()
 		return
@@ -135,7 +135,7 @@ func (s *Subscription) deliver(h header, bb *bytebufferpool.ByteBuffer) {
 	} else if len(bb.B) != 0 {
 		err = fmt.Errorf("%w: the Subscribe response has a %d byte body; it is empty", ErrMalformed, len(bb.B))
 	}
-	bytebufferpool.Put(bb)
+	putBuf(bb)
 	s.end(err)
 }
 
@@ -177,7 +177,7 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 			s.mu.Unlock()
 			ev, frames, err := s.decode(body)
 			if err != nil {
-				bytebufferpool.Put(body)
+				putBuf(body)
 				s.Close()
 				return nil, err
 			}
@@ -244,7 +244,7 @@ var events = sync.Pool{New: func() any { return new(Event) }}
 // neither the event nor its records may be used.
 func (e *Event) Release() {
 	if e.body != nil {
-		bytebufferpool.Put(e.body)
+		putBuf(e.body)
 	}
 	clear(e.Records)
 	*e = Event{Records: e.Records[:0]}
@@ -269,7 +269,7 @@ func (s *Subscription) Close() error {
 	s.queue = nil
 	s.mu.Unlock()
 	for _, bb := range q {
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 	}
 	s.c.mu.Lock()
 	delete(s.c.subs, s.id)

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/bytebufferpool"
 )
 
 // Reasons a connection ends, as the causes of its context.
@@ -136,8 +134,31 @@ func (c *conn) serve() {
 	c.qmu.Lock()
 	c.qclosed = true
 	c.qcond.Signal()
+	failed := c.wfailed
 	c.qmu.Unlock()
 	<-c.writerDone
+	if !failed {
+		c.linger()
+	}
+}
+
+// lingerTimeout bounds the wait for a client to close after the server has
+// finished writing to it.
+const lingerTimeout = time.Second
+
+// linger closes the connection without losing what was written: closing a
+// socket with unread requests in its receive buffer makes the kernel reset
+// the connection, and a reset can discard responses (and the GoAway) the
+// client has not read yet. So the server shuts down its side for writing,
+// reads and discards until the client closes (or lingerTimeout passes),
+// and then closes.
+func (c *conn) linger() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, c.nc)
 }
 
 // errProtocol is matched by read loop errors that end the connection
@@ -269,10 +290,10 @@ func (c *conn) readLoop() error {
 		case OpCredit, OpCancel:
 			err = c.readSubControl(h)
 		default:
-			bb := bytebufferpool.Get()
+			bb := getBuf(bodyLen)
 			bb.B = slices.Grow(bb.B[:0], bodyLen)[:bodyLen]
 			if err = c.readFull(bb.B, false); err != nil {
-				bytebufferpool.Put(bb)
+				putBuf(bb)
 				return err
 			}
 			c.dispatch(h, bb)

@@ -18,10 +18,10 @@ func (c *conn) dispatch(h header, bb *bytebufferpool.ByteBuffer) {
 		c.handlePing(h, bb)
 	case OpRead:
 		c.handleRead(h, bb.B)
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 	case OpSubscribe:
 		c.startSubscription(h, bb.B)
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 	case OpPutRecords:
 		c.startPutRecords(h, bb)
 	case OpGetIterator, OpDescribeStream, OpListStreams, OpListShards, OpListTags:
@@ -35,7 +35,7 @@ func (c *conn) dispatch(h header, bb *bytebufferpool.ByteBuffer) {
 			c.handleControl(h, bb)
 		}()
 	default:
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		msg := fmt.Sprintf("opcode %#02x is not an operation of protocol version %d", uint8(h.op), Version)
 		if h.op == OpEvent || h.op == OpGoAway {
 			msg = fmt.Sprintf("opcode %v is sent by servers only", h.op)
@@ -59,16 +59,16 @@ func errTooLargeForClient(size, limit int) string {
 // handlePing echoes the body.
 func (c *conn) handlePing(h header, bb *bytebufferpool.ByteBuffer) {
 	if h.size > c.clientMax {
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		c.respondError(h.op, h.id, &Error{Name: "LimitExceededException", Message: errTooLargeForClient(h.size, c.clientMax)}, h.size, 1)
 		return
 	}
-	out := bytebufferpool.Get()
+	out := getBuf(h.size)
 	b, start := beginFrame(out.B[:0])
 	b = append(b, bb.B...)
 	endFrame(b, start, OpPing, 0, h.id, 0)
 	out.B = b
-	bytebufferpool.Put(bb)
+	putBuf(bb)
 	c.charge(len(b), 0)
 	c.enqueue(outFrame{buf: out, cost: h.size + len(b), reqs: 1})
 }
@@ -76,7 +76,7 @@ func (c *conn) handlePing(h header, bb *bytebufferpool.ByteBuffer) {
 // handleControl decodes and runs a control operation and queues its
 // response. It owns bb.
 func (c *conn) handleControl(h header, bb *bytebufferpool.ByteBuffer) {
-	defer bytebufferpool.Put(bb)
+	defer putBuf(bb)
 	if hook := c.srv.testHookControl; hook != nil {
 		hook(h.op)
 	}
@@ -289,7 +289,7 @@ func (c *conn) sendResult(op Op, id uint64, res *engine.ReadResult, reqCost, req
 		Records:      uint32(res.Records),
 		FramesLen:    uint32(len(frames)),
 	}
-	bb := bytebufferpool.Get()
+	bb := getBuf(0)
 	b, start := beginFrame(bb.B[:0])
 	b = head.appendTo(b)
 	size := len(b) - start + len(frames)
@@ -299,7 +299,7 @@ func (c *conn) sendResult(op Op, id uint64, res *engine.ReadResult, reqCost, req
 			first = f.Seq
 		}
 		bb.B = b
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		res.Release()
 		readResults.Put(res)
 		if sent != nil {

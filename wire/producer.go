@@ -213,7 +213,7 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash engine.HashKe
 	}
 	if p.cur == nil {
 		p.gen++
-		p.cur = &pbatch{gen: p.gen, arena: bytebufferpool.Get()}
+		p.cur = &pbatch{gen: p.gen, arena: getBuf(p.opts.MaxBatchBytes)}
 		p.cur.arena.B = p.cur.arena.B[:0]
 		if p.opts.Linger > 0 {
 			p.timer.Reset(p.opts.Linger)
@@ -291,7 +291,7 @@ func (p *Producer) send(b *pbatch, results []engine.PutResult) {
 				break
 			}
 		}
-		bb, start := p.c.frame()
+		bb, start := p.c.frameFor(2 + len(p.opts.Stream) + 2 + len(b.arena.B) + len(pending)*(1+hashSize+2+4))
 		bb.B = appendStr(bb.B, p.opts.Stream)
 		bb.B = appendU16(bb.B, uint16(len(pending)))
 		for i := range pending {
@@ -332,7 +332,7 @@ func (p *Producer) send(b *pbatch, results []engine.PutResult) {
 	close(p.space)
 	p.space = make(chan struct{})
 	p.mu.Unlock()
-	bytebufferpool.Put(b.arena)
+	putBuf(b.arena)
 }
 
 // retriable reports errors worth retrying: throttling.

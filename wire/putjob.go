@@ -44,7 +44,7 @@ func getPutJob(c *conn) *putJob {
 
 func (j *putJob) free() {
 	if j.body != nil {
-		bytebufferpool.Put(j.body)
+		putBuf(j.body)
 	}
 	clear(j.recs)
 	clear(j.results)
@@ -66,7 +66,7 @@ const maxCoalesce = engine.MaxPutRecords
 // them to one goroutine.
 func (c *conn) readPuts(h header) error {
 	j := getPutJob(c)
-	j.body = bytebufferpool.Get()
+	j.body = getBuf(h.size + c.br.Buffered())
 	n := h.size - HeaderSize
 	j.body.B = slices.Grow(j.body.B[:0], n)[:n]
 	if err := c.readFull(j.body.B, false); err != nil {
@@ -152,7 +152,7 @@ func (j *putJob) run() {
 			c.respondError(OpPutRecords, j.id, wireError(err), j.cost, 1)
 			return
 		}
-		bb := bytebufferpool.Get()
+		bb := getBuf(len(j.results) * (1 + seqNumSize))
 		b, start := beginFrame(bb.B[:0])
 		b = appendU16(b, uint16(len(j.results)))
 		b = appendU16(b, uint16(failed))
@@ -194,7 +194,7 @@ func (j *putJob) run() {
 		}
 		s = e
 	}
-	bb := bytebufferpool.Get()
+	bb := getBuf(n * (HeaderSize + seqNumSize))
 	b := slices.Grow(bb.B[:0], n*(HeaderSize+seqNumSize))
 	for i := range j.results {
 		r := &j.results[i]

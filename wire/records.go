@@ -47,7 +47,7 @@ type ReadResult struct {
 // collector frees the buffer) and safe more than once.
 func (r *ReadResult) Release() {
 	if r.body != nil {
-		bytebufferpool.Put(r.body)
+		putBuf(r.body)
 		r.body = nil
 	}
 	clear(r.Records)

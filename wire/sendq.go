@@ -64,7 +64,7 @@ func (c *conn) enqueue(f outFrame) {
 // finish releases what a frame holds once it is written (or dropped).
 func (c *conn) finish(f outFrame) {
 	if f.buf != nil {
-		bytebufferpool.Put(f.buf)
+		putBuf(f.buf)
 	}
 	if f.res != nil {
 		f.res.Release()
@@ -145,12 +145,12 @@ func (c *conn) writeLoop() {
 // respond queues the response m to request id. reqCost is the request's
 // charge, returned once the response is written.
 func (c *conn) respond(op Op, id uint64, m message, reqCost int) {
-	bb := bytebufferpool.Get()
+	bb := getBuf(0)
 	b, start := beginFrame(bb.B[:0])
 	b = m.appendTo(b)
 	if size := len(b) - start; size > c.clientMax {
 		bb.B = b
-		bytebufferpool.Put(bb)
+		putBuf(bb)
 		c.respondError(op, id, &Error{Name: "LimitExceededException", Message: errTooLargeForClient(size, c.clientMax)}, reqCost, 1)
 		return
 	}
@@ -161,7 +161,7 @@ func (c *conn) respond(op Op, id uint64, m message, reqCost int) {
 
 // respondError queues an error response to request id.
 func (c *conn) respondError(op Op, id uint64, e *Error, reqCost, reqs int) {
-	bb := bytebufferpool.Get()
+	bb := getBuf(0)
 	b, start := beginFrame(bb.B[:0])
 	b = appendError(b, e.Name, e.Message)
 	endFrame(b, start, op, FlagError, id, 0)
@@ -171,7 +171,7 @@ func (c *conn) respondError(op Op, id uint64, e *Error, reqCost, reqs int) {
 
 // sendGoAway queues an OpGoAway frame.
 func (c *conn) sendGoAway(m *goAway) {
-	bb := bytebufferpool.Get()
+	bb := getBuf(0)
 	b, start := beginFrame(bb.B[:0])
 	b = m.appendTo(b)
 	endFrame(b, start, OpGoAway, 0, 0, 0)
