@@ -109,7 +109,7 @@ func scanFrames(src source, base uint64, idx *index.Index) (scanResult, error) {
 		if err == nil && r.count > 0 && f.Time < r.lastTime {
 			err = &CorruptionError{Err: fmt.Errorf("arrival time %d before the previous frame's %d", f.Time, r.lastTime)}
 		}
-		if err == nil && (r.count == 1<<32-1 || pos >= maxSegmentSize) {
+		if err == nil && (r.count == 1<<32-1 || pos+int64(n) > maxSegmentSize) {
 			err = &CorruptionError{Err: errors.New("more frames than a segment can hold")}
 		}
 		if err != nil {

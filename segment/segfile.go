@@ -49,8 +49,8 @@ type segment struct {
 	base    uint64 // sequence number of the first frame; immutable
 	path    string // dir/%020d.seg; immutable
 	idx     *index.Index
-	mapping vfs.Mapping
-	data    []byte // mapping.Bytes(); immutable
+	mapping vfs.Mapping // replaced only during Open, before readers exist
+	data    []byte      // mapping.Bytes()
 
 	// pub is what readers may see: the end offset of the published frames
 	// in the high 32 bits and their count in the low 32, stored by Publish.
