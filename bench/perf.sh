@@ -29,7 +29,7 @@ runs=(
 	"subscribe-tail-10k       subscribe --consumers 2 --producers 16 --batch 10 --rate 10000 --duration $D"
 	"subscribe-catchup        subscribe --from trim --consumers 2 --records 1000000"
 	"mixed                    mixed --consumers 2 --producers 4 --batch 100 --duration $D"
-	"limits                   limits --duration $D"
+	"limits                   limits --duration 30s"
 )
 
 errf="$(mktemp)"

@@ -255,7 +255,7 @@ func TestOptions_Defaults(t *testing.T) {
 		{Options{Scenario: Put, Records: 5}, 0, 5, 0, FromLatest},
 		{Options{Scenario: Get}, 0, DefaultPrefill, 0, FromTrim},
 		{Options{Scenario: Subscribe}, DefaultDuration, 0, 0, FromLatest},
-		{Options{Scenario: Limits}, DefaultDuration, 0, LimitsWarmup, FromLatest},
+		{Options{Scenario: Limits}, LimitsDuration, 0, LimitsWarmup, FromLatest},
 	}
 	for _, c := range cases {
 		o, err := c.o.withDefaults()

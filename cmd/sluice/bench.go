@@ -77,7 +77,7 @@ func newBenchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.BoolVar(&o.Keep, "keep", false, "keep the stream (and an in-process server's data) afterwards")
 
 	fs.Int64Var(&o.Records, "records", 0, "records to put (put, mixed), to receive in all (tail get, subscribe), or to prefill (--from trim; default 1000000)")
-	fs.DurationVar(&o.Duration, "duration", 0, "how long to run (default 10s when no --records bound applies)")
+	fs.DurationVar(&o.Duration, "duration", 0, "how long to run (default 10s when no --records bound applies; 30s for limits)")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "run this long before measuring (default 0; 2s for limits)")
 
 	fs.IntVar(&o.Size, "size", 100, "data bytes per record")
