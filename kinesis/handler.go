@@ -90,6 +90,10 @@ type Handler struct {
 
 	reqPrefix string        // random per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter
+
+	// testHookThrottled, if set, is called when a subscription's push waits
+	// for its consumer's quota.
+	testHookThrottled func()
 }
 
 // NewHandler returns a Handler serving eng.

@@ -55,6 +55,7 @@ type testEnv struct {
 type envConfig struct {
 	quotas     ratelimit.Limits
 	engClock   func() time.Time // nil: the system clock
+	shareClock bool             // the engine runs on the handler's clock
 	opts       Options
 	durability engine.Durability
 }
@@ -66,6 +67,9 @@ func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 	cfg.opts = Options{IteratorKey: bytes.Repeat([]byte{7}, 32), Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {
 		mod(&cfg)
+	}
+	if cfg.shareClock {
+		cfg.engClock = clock.Now
 	}
 	q := cfg.quotas
 	eng, err := engine.Open(engine.Options{

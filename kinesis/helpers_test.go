@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -83,14 +84,35 @@ func (f *fakeKinesis) last(t testing.TB) captured {
 }
 
 // client returns an unmodified aws-sdk-go-v2 Kinesis client for the fake
-// server, with static credentials and no retries.
+// server, with static credentials and no retries. Its transport hands the
+// request body to net/http as a plain copy: the SDK closes its own body
+// wrapper as soon as response headers arrive, and when the fake answers
+// before net/http is done with that body the connection is closed under an
+// event stream (the Handler holds subscription responses back instead).
 func (f *fakeKinesis) client() *sdk.Client {
 	return sdk.New(sdk.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(f.srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", ""),
 		Retryer:      aws.NopRetryer{},
+		HTTPClient:   &http.Client{Transport: copyBodyTransport{http.DefaultTransport}},
 	})
+}
+
+// copyBodyTransport sends a copy of each request body.
+type copyBodyTransport struct{ next http.RoundTripper }
+
+func (c copyBodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r = r.Clone(r.Context())
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	return c.next.RoundTrip(r)
 }
 
 // respondWith makes the server answer every request with status and body in format f.

@@ -127,7 +127,7 @@ func checkShardFilter(f *ShardFilter) error {
 }
 
 // shardFilterFunc returns the predicate of a ShardFilter over a stream's
-// shards. A shard is open over [its creation, the creation of its children);
+// shards. A shard is open from its creation to the creation of its children;
 // the trim horizon is the older of now minus the retention period and the
 // stream's creation.
 func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*engine.ShardInfo) bool {
@@ -152,13 +152,12 @@ func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*
 		}
 		return now, true // closed, children not installed yet
 	}
-	openAt := func(s *engine.ShardInfo, t time.Time) bool {
-		e, closed := end(s)
-		return !s.Created.After(t) && (!closed || e.After(t))
-	}
 	openSince := func(s *engine.ShardInfo, t time.Time) bool { // open at t or later
 		e, closed := end(s)
 		return !closed || !e.Before(t)
+	}
+	openAt := func(s *engine.ShardInfo, t time.Time) bool { // both ends inclusive, as AWS documents
+		return !s.Created.After(t) && openSince(s, t)
 	}
 	trim := now.Add(-time.Duration(si.RetentionHours) * time.Hour)
 	if trim.Before(si.Created) {

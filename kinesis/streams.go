@@ -58,6 +58,9 @@ func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, e
 	case in.RecordDistributionStrategy == RecordDistributionStrategyAuto:
 		return nil, Errorf(CodeInvalidArgument, "RecordDistributionStrategy AUTO is not supported: sluice routes records by partition key (USER_PARTITION_KEY)")
 	}
+	if err := checkTagText(in.Tags); err != nil {
+		return nil, err
+	}
 	if mode == StreamModeOnDemand {
 		if err := h.checkOnDemandLimit(); err != nil {
 			return nil, err

@@ -35,6 +35,9 @@ const (
 	// subscribeEventBytes bounds the records (keys and data) of one event: a
 	// half-second of the 2 MiB/s fan-out quota, so pushes stay smooth.
 	subscribeEventBytes = 1 << 20
+	// subscribeAnswerDelay holds back the start of a subscription's response
+	// (see subscribeToShard).
+	subscribeAnswerDelay = 5 * time.Millisecond
 )
 
 // subKey identifies a consumer's subscription to a shard.
@@ -205,6 +208,15 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	defer h.subs.end(entry)
 
 	s := &subscription{h: h, ctx: ctx, w: w, rc: http.NewResponseController(w), f: f, entry: entry, quota: quota, pos: pos, res: &st.res}
+	// Hold the response back a moment: the Go SDK closes the request body
+	// as soon as the response headers arrive, and if its transport has not
+	// quite finished with that body the connection is closed under the new
+	// subscription ("use of closed network connection"; about 1 in 20
+	// subscriptions on loopback). A subscription lasts minutes; this wait
+	// costs nothing and AWS takes longer to answer anyway.
+	if done, err := s.sleep(nil, subscribeAnswerDelay); done {
+		return err
+	}
 	hdr := w.Header()
 	hdr["Content-Type"] = []string{ContentTypeEventStream}
 	w.WriteHeader(http.StatusOK)
@@ -269,6 +281,9 @@ func (s *subscription) run() error {
 			return err
 		}
 		if !s.quota.Allow() {
+			if hook := h.testHookThrottled; hook != nil {
+				hook()
+			}
 			if done, err := s.sleep(deadline.C, s.quota.Delay()); done {
 				return err
 			}
