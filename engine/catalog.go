@@ -135,6 +135,9 @@ func loadCatalog(fsys vfs.FS, dir string) (*catalog, error) {
 	if c.Version != catalogVersion {
 		return nil, fmt.Errorf("catalog %s has format version %d; this server reads version %d", path, c.Version, catalogVersion)
 	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("catalog %s is inconsistent: %w", path, err)
+	}
 	return c, nil
 }
 
