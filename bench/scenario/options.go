@@ -90,7 +90,8 @@ type Options struct {
 	// Batch is the records per put request (1..500); default 100. A batch of
 	// 1 uses PutRecord, more use PutRecords.
 	Batch int
-	// Producers is the number of producer goroutines; default 4.
+	// Producers is the number of producer goroutines; default 4, and
+	// LimitsProducers for each of the limits scenario's two put loads.
 	Producers int
 	// Conns is the number of connections the producers share; default one
 	// each.
@@ -158,6 +159,12 @@ const (
 	// LimitsWarmup is the default warm-up of the limits scenario: at twice
 	// the quota offered, a shard's one-second burst drains in one second.
 	LimitsWarmup = 2 * time.Second
+	// LimitsProducers is the default number of goroutines of each limits put
+	// load. Each has one request in flight, and a request whose records were
+	// accepted waits for their fdatasync: enough of them keep offering while
+	// a slow sync holds some, so that the shard, not the disk, decides what
+	// is accepted.
+	LimitsProducers = 32
 	// LimitsDuration is the default length of the limits scenario. A shard
 	// holds up to one second of quota as burst, so a stall of the load (a
 	// slow fdatasync holds every producer) at the end of the warm-up lets it
@@ -234,6 +241,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Producers == 0 {
 		o.Producers = 4
+		if o.Scenario == Limits {
+			o.Producers = LimitsProducers
+		}
 	}
 	if o.Readers == 0 {
 		o.Readers = 1

@@ -266,8 +266,9 @@ func TestOptions_Defaults(t *testing.T) {
 			t.Errorf("%s: duration %v, records %d, warm-up %v, from %s; want %v, %d, %v, %s",
 				c.o.Scenario, o.Duration, o.Records, o.Warmup, o.From, c.duration, c.records, c.warmup, c.from)
 		}
-		if o.Scenario == Limits && o.Quotas != "kinesis" || o.Scenario != Limits && o.Quotas != "unlimited" {
-			t.Errorf("%s: quotas %s", o.Scenario, o.Quotas)
+		if o.Scenario == Limits && (o.Quotas != "kinesis" || o.Producers != LimitsProducers) ||
+			o.Scenario != Limits && (o.Quotas != "unlimited" || o.Producers != 4) {
+			t.Errorf("%s: quotas %s, %d producers", o.Scenario, o.Quotas, o.Producers)
 		}
 	}
 }

@@ -82,7 +82,7 @@ func newBenchFlagSet(f *benchFlags) *flag.FlagSet {
 
 	fs.IntVar(&o.Size, "size", 100, "data bytes per record")
 	fs.IntVar(&o.Batch, "batch", 100, "records per put request (1 uses PutRecord; up to 500)")
-	fs.IntVar(&o.Producers, "producers", 4, "producer goroutines")
+	fs.IntVar(&o.Producers, "producers", 0, "producer goroutines (default 4; 32 for each put load of limits)")
 	fs.IntVar(&o.Conns, "conns", 0, "connections the producers share (default one each)")
 	fs.StringVar(&o.Keys, "keys", "random", "partition keys: random (65,536 random keys) or N distinct keys")
 	fs.Float64Var(&o.Rate, "rate", 0, "offered records/s in total: an open loop with coordinated-omission correction (default: closed loop)")
