@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,8 +82,10 @@ type Handler struct {
 	now    func() time.Time
 	log    *slog.Logger
 
-	// states pools the per-request buffers (*reqState).
-	states sync.Pool
+	// states holds idle per-request states for reuse: a bounded free list
+	// rather than a sync.Pool, whose contents every garbage collection
+	// drops, and a client process that allocates fast collects often.
+	states chan *reqState
 	// streams caches facts of streams the data path reports (*streamFacts
 	// by stream name).
 	streams sync.Map
@@ -136,7 +139,7 @@ func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
 		tokens: newPageTokenCodec(opts.IteratorKey, opts.Now, opts.NextTokenTTL),
 		now:    opts.Now, log: opts.Logger, reqPrefix: hex.EncodeToString(prefix[:]) + "-",
 	}
-	h.states.New = func() any { return new(reqState) }
+	h.states = make(chan *reqState, max(8, 4*runtime.GOMAXPROCS(0)))
 	h.subs.init()
 	return h, nil
 }
@@ -194,7 +197,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, f, err)
 		return
 	}
-	st := h.states.Get().(*reqState)
+	st := h.getState()
 	defer h.putState(st)
 	if err := st.readBody(r, h.opts.MaxBodyBytes); err != nil {
 		h.fail(w, f, err)
@@ -323,16 +326,30 @@ type reqState struct {
 }
 
 // maxPooledBuffer: a request state whose buffers grew past this (a body of
-// large records) is stripped before it goes back to the pool, so that a
-// burst of 10 MiB calls does not pin that much memory per pooled state.
-const maxPooledBuffer = 4 << 20
+// large records) is stripped before it goes back to the free list, so that
+// a burst of 10 MiB calls does not pin that much memory per idle state.
+const maxPooledBuffer = 1 << 20
 
+// getState returns an idle request state, or a new one.
+func (h *Handler) getState() *reqState {
+	select {
+	case st := <-h.states:
+		return st
+	default:
+		return new(reqState)
+	}
+}
+
+// putState keeps st for reuse if the free list has room.
 func (h *Handler) putState(st *reqState) {
 	st.res.Release()
-	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer {
+	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer {
 		*st = reqState{}
 	}
-	h.states.Put(st)
+	select {
+	case h.states <- st:
+	default:
+	}
 }
 
 // readBody reads the request body into st.body, up to limit bytes; a longer

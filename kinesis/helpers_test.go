@@ -84,18 +84,15 @@ func (f *fakeKinesis) last(t testing.TB) captured {
 }
 
 // client returns an unmodified aws-sdk-go-v2 Kinesis client for the fake
-// server, with static credentials and no retries. Its transport hands the
-// request body to net/http as a plain copy: the SDK closes its own body
-// wrapper as soon as response headers arrive, and when the fake answers
-// before net/http is done with that body the connection is closed under an
-// event stream (the Handler holds subscription responses back instead).
+// server, with static credentials and no retries, over copyBodyTransport
+// (see sdkClient for why).
 func (f *fakeKinesis) client() *sdk.Client {
 	return sdk.New(sdk.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(f.srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", ""),
 		Retryer:      aws.NopRetryer{},
-		HTTPClient:   &http.Client{Transport: copyBodyTransport{http.DefaultTransport}},
+		HTTPClient:   &http.Client{Transport: copyBodyTransport{http.DefaultTransport.(*http.Transport).Clone()}},
 	})
 }
 
