@@ -2,7 +2,22 @@
 // lets unmodified AWS SDKs, the AWS CLI and the tools built on them talk to
 // the engine.
 //
-// This file set is the engine-independent half:
+// Handler (handler.go) serves the API on an engine: POST requests on any
+// path, dispatched on X-Amz-Target, over HTTP/1.1 and HTTP/2 (h2c with prior
+// knowledge when the server enables it). Every operation of operations.go is
+// served: data.go (PutRecord, PutRecords, GetShardIterator, GetRecords),
+// subscribe.go (SubscribeToShard), streams.go (stream lifecycle and
+// settings), shards.go (ListShards and resharding), resources.go (tags,
+// consumers, resource policies). Requests are checked in AWS's order:
+// method, content type, operation, SigV4 form (signatures are not verified;
+// the access key id goes on the request context), body size (413), body
+// syntax (SerializationException), member constraints (validate.go:
+// ValidationException in AWS's wording), then the operation, whose engine
+// errors come back under their Kinesis names. Stream-addressed requests take
+// StreamName, StreamARN or both (resolve.go). NextTokens of the list
+// operations are HMAC-protected and expire after 300 s (nexttoken.go).
+//
+// The engine-independent half:
 //
 //   - shapes_*.go: the request and response shapes of every served operation,
 //     with the member names of the AWS model (operations.go maps
@@ -43,6 +58,18 @@
 // SubscribeToShardEvent events (headers :message-type event, :event-type,
 // :content-type) and, to end a subscription with an error, an exception
 // message (:message-type exception, :exception-type <error name>).
+//
+// # NextTokens
+//
+// A NextToken of ListShards, ListStreams or ListStreamConsumers is the
+// standard base64 of
+//
+//	| version u8 = 1 | kind u8 | issued epoch ms u64 | incarnation u32 |
+//	| filter type u8 | filter timestamp epoch ms u64 |
+//	| stream u8-prefixed | after u8-prefixed | filter shard id u8-prefixed | tag 16 B |
+//
+// (kind: which operation issued it; after: the last item of the page), with
+// an HMAC-SHA256 tag under a key derived from the iterator key.
 //
 // # Shard iterators
 //
