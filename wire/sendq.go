@@ -95,9 +95,10 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		if len(c.queue) < smallBatch && !c.qclosed {
+		if len(c.queue) < smallBatch && !c.qclosed && queuedBytes(c.queue) < smallBatchBytes {
 			// Let handlers that are about to respond run first, so that
-			// one write carries their responses too.
+			// one write carries their responses too. A write that is
+			// already large (a read result) goes at once.
 			c.qmu.Unlock()
 			runtime.Gosched()
 			c.qmu.Lock()
@@ -140,6 +141,19 @@ func (c *conn) writeLoop() {
 		c.spare = batch[:0]
 		c.qmu.Unlock()
 	}
+}
+
+// smallBatchBytes is the queued size below which the writer yields once
+// to gather more frames; above it the write is worth making at once.
+const smallBatchBytes = 16 << 10
+
+// queuedBytes sums the bytes of queued frames.
+func queuedBytes(q []outFrame) int {
+	n := 0
+	for i := range q {
+		n += len(q[i].buf.B) + len(q[i].ext)
+	}
+	return n
 }
 
 // respond queues the response m to request id. reqCost is the request's
