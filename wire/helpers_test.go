@@ -25,6 +25,13 @@ type testEnv struct {
 // newTestEnv starts an engine and a server. mod adjusts the options.
 func newTestEnv(t testing.TB, mod func(*engine.Options, *ServerOptions)) *testEnv {
 	t.Helper()
+	return newTestEnvHooks(t, mod, nil)
+}
+
+// newTestEnvHooks is newTestEnv with hooks set on the server before it
+// serves.
+func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), hooks func(*Server)) *testEnv {
+	t.Helper()
 	eo := engine.Options{Dir: t.TempDir(), Durability: engine.Always, Logger: discardLogger()}
 	so := ServerOptions{Logger: discardLogger()}
 	if mod != nil {
@@ -39,6 +46,9 @@ func newTestEnv(t testing.TB, mod func(*engine.Options, *ServerOptions)) *testEn
 		t.Fatalf("listen: %v", err)
 	}
 	env := &testEnv{t: t, eng: eng, srv: NewServer(eng, so), addr: l.Addr().String(), done: make(chan error, 1)}
+	if hooks != nil {
+		hooks(env.srv)
+	}
 	go func() { env.done <- env.srv.Serve(l) }()
 	t.Cleanup(func() {
 		env.srv.Close()

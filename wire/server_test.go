@@ -263,13 +263,14 @@ func TestServer_MalformedFrames(t *testing.T) {
 func TestServer_PipeliningOutOfOrder(t *testing.T) {
 	release := make(chan struct{})
 	entered := make(chan Op, 1)
-	env := newTestEnv(t, nil)
-	env.srv.testHookControl = func(op Op) {
-		if op == OpCreateStream {
-			entered <- op
-			<-release
+	env := newTestEnvHooks(t, nil, func(s *Server) {
+		s.testHookControl = func(op Op) {
+			if op == OpCreateStream {
+				entered <- op
+				<-release
+			}
 		}
-	}
+	})
 	r := env.raw(t)
 	create := (&reqCreateStream{In: engine.CreateStreamInput{Name: "slow", ShardCount: 1}}).appendTo(nil)
 	r.write(frame(OpCreateStream, 0, 1, create))

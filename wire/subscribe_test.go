@@ -136,13 +136,14 @@ func mustIterator(t *testing.T, c *Client, stream string, spec engine.IteratorSp
 
 func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 	parked := make(chan int64, 1)
-	env := newTestEnv(t, nil)
-	env.srv.testHookCreditWait = func(sent int64) {
-		select {
-		case parked <- sent:
-		default:
+	env := newTestEnvHooks(t, nil, func(s *Server) {
+		s.testHookCreditWait = func(sent int64) {
+			select {
+			case parked <- sent:
+			default:
+			}
 		}
-	}
+	})
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
 	const window, n, size = 4 << 10, 400, 1 << 10
