@@ -47,8 +47,10 @@ type readCloser struct{ *bytes.Reader }
 func (readCloser) Close() error { return nil }
 
 // TestHandler_HotPathAllocationsDoNotGrowWithRecords checks that PutRecords
-// and GetRecords allocate per call, not per record: 500 records cost no
-// more allocations than 10.
+// and GetRecords allocate per call, not per record: 500 records cost the
+// allocations of 10 (under -race, sync.Pool drops a share of what is put
+// back, so the engine's pooled slices regrow now and then, in a few
+// doublings: the bound stays far below one allocation per record).
 func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
 	env := newTestEnv(t, nil)
 	if _, err := env.eng.CreateStream(engine.CreateStreamInput{Name: "a", ShardCount: 2}); err != nil {
@@ -69,7 +71,8 @@ func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
 	small, large := putBody(10), putBody(500)
 	put10 := serveAllocs(t, env.h, "PutRecords", func() []byte { return small })
 	put500 := serveAllocs(t, env.h, "PutRecords", func() []byte { return large })
-	if put500 > put10+3 {
+	const slack = 40 // allocations; one per record would be 490
+	if put500 > put10+slack {
 		t.Errorf("PutRecords allocates %.0f times for 10 records and %.0f for 500", put10, put500)
 	}
 
@@ -86,7 +89,7 @@ func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
 		return serveAllocs(t, env.h, "GetRecords", func() []byte { return body })
 	}
 	get10, get500 := get(10), get(500)
-	if get500 > get10+3 {
+	if get500 > get10+slack {
 		t.Errorf("GetRecords allocates %.0f times for 10 records and %.0f for 500", get10, get500)
 	}
 	t.Logf("allocations per call: PutRecords %.0f (10 records) %.0f (500); GetRecords %.0f (10) %.0f (500)", put10, put500, get10, get500)
