@@ -381,3 +381,70 @@ func TestHandler_PutRecordsValidation(t *testing.T) {
 		t.Fatalf("1 MiB record after raising the limit to 2 MiB: %v", err)
 	}
 }
+
+func TestHandler_MillisBehindLatest(t *testing.T) {
+	env := newTestEnv(t, func(c *envConfig) { c.shareClock = true })
+	env.createStream(t, "s", 1)
+	for i, gap := range []time.Duration{0, 3 * time.Second, 2 * time.Second} {
+		env.clock.Advance(gap)
+		if _, err := env.client.PutRecord(bg, &sdk.PutRecordInput{StreamName: aws.String("s"), Data: []byte{byte(i)}, PartitionKey: aws.String("k")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it := env.iterator(t, "s", "shardId-000000000000", sdktypes.ShardIteratorTypeTrimHorizon, "")
+	for _, want := range []int64{5000, 2000, 0} {
+		out, err := env.client.GetRecords(bg, &sdk.GetRecordsInput{ShardIterator: aws.String(it), Limit: aws.Int32(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := aws.ToInt64(out.MillisBehindLatest); len(out.Records) != 1 || got != want {
+			t.Fatalf("%d records, MillisBehindLatest %d; want 1 record, %d", len(out.Records), got, want)
+		}
+		it = aws.ToString(out.NextShardIterator)
+	}
+}
+
+func TestHandler_ConcurrentClients(t *testing.T) {
+	env := newTestEnv(t, nil)
+	env.createStream(t, "s", 3)
+	const producers, calls, batch = 4, 10, 50
+	errs := make(chan error, producers)
+	for p := range producers {
+		go func() {
+			c := sdkClient(env.srv.URL, nil)
+			for i := range calls {
+				entries := make([]sdktypes.PutRecordsRequestEntry, batch)
+				for j := range entries {
+					entries[j] = sdktypes.PutRecordsRequestEntry{Data: []byte(fmt.Sprintf("p%d-c%d-r%d", p, i, j)), PartitionKey: aws.String(fmt.Sprint(p, i, j))}
+				}
+				out, err := c.PutRecords(bg, &sdk.PutRecordsInput{StreamName: aws.String("s"), Records: entries})
+				if err == nil && aws.ToInt32(out.FailedRecordCount) != 0 {
+					err = fmt.Errorf("%d entries failed", aws.ToInt32(out.FailedRecordCount))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range producers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, shard := range []string{"shardId-000000000000", "shardId-000000000001", "shardId-000000000002"} {
+		recs, _ := env.drain(t, env.iterator(t, "s", shard, sdktypes.ShardIteratorTypeTrimHorizon, ""))
+		for _, r := range recs {
+			if seen[string(r.Data)] {
+				t.Fatalf("record %s read twice", r.Data)
+			}
+			seen[string(r.Data)] = true
+		}
+	}
+	if len(seen) != producers*calls*batch {
+		t.Fatalf("read %d distinct records; want %d", len(seen), producers*calls*batch)
+	}
+}
