@@ -310,3 +310,27 @@ func TestKeyPool(t *testing.T) {
 		t.Errorf("3 distinct keys: %q", three)
 	}
 }
+
+// TestRun_KinesisAPI drives the put and catch-up get workloads through the
+// in-process server's Kinesis API with the AWS SDK for Go.
+func TestRun_KinesisAPI(t *testing.T) {
+	for _, name := range []string{Put, Get} {
+		t.Run(name, func(t *testing.T) {
+			o := inproc(t, name)
+			o.API, o.Records, o.Batch, o.Producers, o.Shards, o.MaxRecords = APIKinesis, 600, 100, 2, 2, 250
+			rep := runScenario(t, o)
+			// A PutRecords retried after the SDK's transport closed its
+			// connection may store a batch twice; nothing is lost.
+			if rep.Records < 600 || rep.Records > 1200 || rep.Errors != 0 || rep.Throttled != 0 {
+				t.Errorf("%d records, %d errors, %d throttled; want the 600 and no failures", rep.Records, rep.Errors, rep.Throttled)
+			}
+			if name == Put && rep.Requests != 6 {
+				t.Errorf("%d requests, want 6 of 100 records", rep.Requests)
+			}
+			if rep.Bytes < 600*(100+16) || rep.Parameters["api"] != APIKinesis {
+				t.Errorf("%d bytes, parameters %v; want at least %d bytes through the kinesis API", rep.Bytes, rep.Parameters, 600*(100+16))
+			}
+			checkLatencies(t, name, &rep.Stats)
+		})
+	}
+}
