@@ -25,10 +25,13 @@ import (
 // BenchmarkKinesisAPI drives PutRecords and GetRecords of 500 x 100 B
 // through the unmodified Go SDK against sluice's Handler and, as the
 // baseline measured in the same run, against a stub handler that reads the
-// request and answers with a response encoded in advance. The ratio of
-// their records/s is what the server costs next to the client (both run in
-// this process, on the same cores). sluice runs on a fresh engine with no
-// quotas, acknowledging after fdatasync (fsync=always) or without syncing
+// request and answers with a response encoded in advance. Both servers run
+// in this process, on the same cores as the client, so their ratio is what
+// the server costs next to the client. The two are measured in alternating
+// phases (20 calls per client on one, then on the other, b.N calls on each
+// in all), so that drift in the machine's load falls on both alike; ns/op
+// counts one call to each. sluice runs on a fresh engine with no quotas,
+// acknowledging after fdatasync (fsync=always) or without syncing
 // (fsync=none), with 1 client calling in a loop or 8 calling at once (the
 // engine's group commit then shares one fdatasync among concurrent calls).
 func BenchmarkKinesisAPI(b *testing.B) {
@@ -41,22 +44,22 @@ func BenchmarkKinesisAPI(b *testing.B) {
 	stub := newStubKinesis(b, records, size)
 	for _, clients := range []int{1, 8} {
 		c := "/clients=" + strconv.Itoa(clients)
-		b.Run("op=PutRecords"+c+"/server=stub", func(b *testing.B) {
-			benchAPIPutRecords(b, stub.URL, entries, clients)
-		})
 		for _, d := range []engine.Durability{engine.Always, engine.None} {
-			b.Run("op=PutRecords"+c+"/server=sluice/fsync="+d.String(), func(b *testing.B) {
+			b.Run("op=PutRecords"+c+"/fsync="+d.String(), func(b *testing.B) {
 				url, _ := benchSluice(b, d)
-				benchAPIPutRecords(b, url, entries, clients)
+				b.SetBytes(int64(records * size))
+				runPaired(b, clients, records, [2]callFunc{
+					putRecordsCall(b, stub.URL, entries, clients), putRecordsCall(b, url, entries, clients),
+				})
 			})
 		}
-		b.Run("op=GetRecords"+c+"/server=stub", func(b *testing.B) {
-			benchAPIGetRecords(b, stub.URL, "stub", records, clients)
-		})
-		b.Run("op=GetRecords"+c+"/server=sluice", func(b *testing.B) {
+		b.Run("op=GetRecords"+c, func(b *testing.B) {
 			url, eng := benchSluice(b, engine.None)
 			prefill(b, eng, "bench", 100_000, size)
-			benchAPIGetRecords(b, url, "bench", records, clients)
+			b.SetBytes(int64(records * size))
+			runPaired(b, clients, records, [2]callFunc{
+				getRecordsCall(b, stub.URL, "stub", records, clients), getRecordsCall(b, url, "bench", records, clients),
+			})
 		})
 	}
 }
@@ -108,46 +111,75 @@ func benchClient(url string, conns int) *sdk.Client {
 	return sdkClient(url, &http.Client{Transport: copyBodyTransport{tr}})
 }
 
-// runClients runs b.N calls of call spread over clients goroutines, records
-// each call's latency in µs, and reports records/s and latency percentiles.
-func runClients(b *testing.B, clients, records int, call func(client int, lat *hdrhistogram.Histogram)) {
-	hists := make([]*hdrhistogram.Histogram, clients)
-	for i := range hists {
-		hists[i] = hdrhistogram.New(1, 10_000_000, 3)
+// callFunc makes one call as client number client.
+type callFunc func(client int)
+
+// benchPhase is how many calls each client makes on one server before the
+// benchmark switches to the other.
+const benchPhase = 20
+
+// runPaired makes b.N calls on each of two servers (0: the stub, 1: sluice)
+// with clients goroutines, alternating between them in phases, and reports
+// each server's records/s and call latency percentiles, and their ratio.
+func runPaired(b *testing.B, clients, records int, calls [2]callFunc) {
+	for i := range calls { // warm both: connections, heap, code paths
+		for range 2 * benchPhase {
+			calls[i](0)
+		}
+	}
+	var (
+		wall [2]time.Duration
+		lat  [2][]*hdrhistogram.Histogram
+	)
+	for s := range lat {
+		for range clients {
+			lat[s] = append(lat[s], hdrhistogram.New(1, 10_000_000, 3))
+		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
-				call(i, hists[i])
+	for done := 0; done < b.N; {
+		n := min(benchPhase*clients, b.N-done)
+		for s := range calls {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			t0 := time.Now()
+			for c := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(n) {
+						t := time.Now()
+						calls[s](c)
+						_ = lat[s][c].RecordValue(time.Since(t).Microseconds())
+					}
+				}()
 			}
-		}()
+			wg.Wait()
+			wall[s] += time.Since(t0)
+		}
+		done += n
 	}
-	wg.Wait()
 	b.StopTimer()
-	all := hists[0]
-	for _, h := range hists[1:] {
-		all.Merge(h)
+	var rate [2]float64
+	for s, name := range [2]string{"stub", "sluice"} {
+		all := lat[s][0]
+		for _, h := range lat[s][1:] {
+			all.Merge(h)
+		}
+		rate[s] = float64(records) * float64(b.N) / wall[s].Seconds()
+		b.ReportMetric(rate[s], name+"-records/s")
+		b.ReportMetric(float64(all.ValueAtQuantile(50)), name+"-p50-µs")
+		b.ReportMetric(float64(all.ValueAtQuantile(99)), name+"-p99-µs")
 	}
-	b.ReportMetric(float64(records)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(all.ValueAtQuantile(50)), "p50-µs")
-	b.ReportMetric(float64(all.ValueAtQuantile(99)), "p99-µs")
+	b.ReportMetric(rate[1]/rate[0], "sluice/stub")
 }
 
-func benchAPIPutRecords(b *testing.B, url string, entries []sdktypes.PutRecordsRequestEntry, clients int) {
+// putRecordsCall returns a call that puts entries through a client of url.
+func putRecordsCall(b *testing.B, url string, entries []sdktypes.PutRecordsRequestEntry, clients int) callFunc {
 	c := benchClient(url, clients)
 	in := &sdk.PutRecordsInput{StreamName: aws.String("bench"), Records: entries}
-	if _, err := c.PutRecords(bg, in); err != nil { // warm a connection
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(len(entries) * len(entries[0].Data)))
-	runClients(b, clients, len(entries), func(_ int, lat *hdrhistogram.Histogram) {
-		t0 := time.Now()
+	return func(int) {
 		out, err := c.PutRecords(bg, in)
 		if err != nil {
 			b.Error(err)
@@ -156,11 +188,13 @@ func benchAPIPutRecords(b *testing.B, url string, entries []sdktypes.PutRecordsR
 		if aws.ToInt32(out.FailedRecordCount) != 0 || len(out.Records) != len(entries) {
 			b.Errorf("%d of %d entries failed", aws.ToInt32(out.FailedRecordCount), len(out.Records))
 		}
-		_ = lat.RecordValue(time.Since(t0).Microseconds())
-	})
+	}
 }
 
-func benchAPIGetRecords(b *testing.B, url, stream string, records, clients int) {
+// getRecordsCall returns a call that reads records from the stream's shard
+// through a client of url, each client following its own iterators from
+// TRIM_HORIZON (and starting over when the shard is drained).
+func getRecordsCall(b *testing.B, url, stream string, records, clients int) callFunc {
 	c := benchClient(url, clients)
 	start := func() *string {
 		out, err := c.GetShardIterator(bg, &sdk.GetShardIteratorInput{StreamName: aws.String(stream), ShardId: aws.String("shardId-000000000000"),
@@ -174,23 +208,18 @@ func benchAPIGetRecords(b *testing.B, url, stream string, records, clients int) 
 	for i := range its {
 		its[i] = start()
 	}
-	b.SetBytes(int64(records * 100))
-	runClients(b, clients, records, func(i int, lat *hdrhistogram.Histogram) {
-		t0 := time.Now()
+	return func(i int) {
 		out, err := c.GetRecords(bg, &sdk.GetRecordsInput{ShardIterator: its[i], Limit: aws.Int32(int32(records))})
 		if err != nil {
 			b.Error(err)
 			return
 		}
-		_ = lat.RecordValue(time.Since(t0).Microseconds())
 		if len(out.Records) != records {
-			// The prefilled shard is drained (a few calls in a run, each
-			// counted as a call of records): start over.
-			its[i] = start()
+			its[i] = start() // drained: a few calls of a run
 			return
 		}
 		its[i] = out.NextShardIterator
-	})
+	}
 }
 
 // newStubKinesis serves pre-encoded PutRecords and GetRecords responses of
