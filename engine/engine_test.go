@@ -298,6 +298,13 @@ func TestIterators_AllTypes(t *testing.T) {
 	if got := first(IteratorSpec{Type: AtSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
 		t.Errorf("AT the shard's starting sequence number starts at %s", got)
 	}
+	// The starting number is no record's: after it comes the first record.
+	if si.Shards[0].StartingSeq.String() == seqs[0].String() {
+		t.Errorf("the shard's starting number is the first record's")
+	}
+	if got := first(IteratorSpec{Type: AfterSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
+		t.Errorf("AFTER the shard's starting sequence number starts at %s", got)
+	}
 	// LATEST then a put: the put is the first record read.
 	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: Latest})
 	put(t, e, "s", "k", "after-latest")

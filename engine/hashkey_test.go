@@ -74,8 +74,12 @@ func TestEvenRanges_CoverTheSpace(t *testing.T) {
 }
 
 func TestSeqNum_DecimalOrderMatchesRecordOrder(t *testing.T) {
-	prev := new(big.Int)
-	for _, seq := range []uint64{0, 1, 9, 10, 99, 1 << 32, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+	start := SeqNum{Incarnation: 1764240000, Shard: 7, Seq: StartSeq}
+	prev, _ := new(big.Int).SetString(start.String(), 10)
+	if back, err := ParseSeqNum(start.String()); err != nil || !back.IsStart() {
+		t.Fatalf("the starting number %s parses as %+v, %v", start, back, err)
+	}
+	for _, seq := range []uint64{0, 1, 9, 10, 99, 1 << 32, 1<<63 - 1, 1 << 63, ^uint64(0) - 1} {
 		s := SeqNum{Incarnation: 1764240000, Shard: 7, Seq: seq}
 		str := s.String()
 		v, ok := new(big.Int).SetString(str, 10)

@@ -67,20 +67,20 @@ func (e *Engine) GetIterator(name, shardID string, spec IteratorSpec) (Position,
 				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is invalid because it did not come from this shard",
 				spec.Seq, sh.id, name)
 		}
-		pos.Seq = sn.Seq
-		if spec.Type == AfterSequenceNumber {
-			pos.Seq++
+		switch {
+		case sn.IsStart():
+			// The shard's starting number sorts before its first record:
+			// at it and after it both start there.
+			pos.Seq = 0
+		case spec.Type == AfterSequenceNumber:
+			pos.Seq = sn.Seq + 1
+		default:
+			pos.Seq = sn.Seq
 		}
-		if limit := sh.limitSeq(next); pos.Seq > limit {
-			if spec.Type == AfterSequenceNumber && limit == 0 && sn.Seq == 0 {
-				// After the starting (and, if closed, ending) sequence
-				// number of a shard that never held a record.
-				pos.Seq = 0
-			} else {
-				return Position{}, errorf(CodeInvalidArgument,
-					"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is beyond the newest record of the shard",
-					spec.Seq, sh.id, name)
-			}
+		if limit := sh.limitSeq(next); pos.Seq > limit || (spec.Type == AtSequenceNumber && !sn.IsStart() && pos.Seq == limit && sh.isClosed()) {
+			return Position{}, errorf(CodeInvalidArgument,
+				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is beyond the newest record of the shard",
+				spec.Seq, sh.id, name)
 		}
 	case AtTimestamp:
 		if spec.Timestamp.IsZero() {

@@ -14,16 +14,26 @@ import "fmt"
 //   - a number names its shard, so a mismatched shard is a clear error.
 //
 // Its decimal form is the 128-bit integer
-// (Incarnation<<96 | Shard<<64 | Seq), 20 to 39 digits.
+// (Incarnation<<96 | Shard<<64 | Seq+1), 29 to 39 digits. The +1 leaves the
+// low word 0 for the shard's own starting sequence number (Seq == StartSeq),
+// which sorts before every record of the shard and is never a record's, so
+// that AFTER_SEQUENCE_NUMBER of it starts at the first record.
 type SeqNum struct {
 	Incarnation uint32
 	Shard       uint32
-	Seq         uint64
+	Seq         uint64 // the internal sequence number, or StartSeq
 }
 
+// StartSeq is the Seq of a shard's starting sequence number: the position
+// before its first record.
+const StartSeq = ^uint64(0)
+
 func (s SeqNum) hashKey() HashKey {
-	return HashKey{Hi: uint64(s.Incarnation)<<32 | uint64(s.Shard), Lo: s.Seq}
+	return HashKey{Hi: uint64(s.Incarnation)<<32 | uint64(s.Shard), Lo: s.Seq + 1}
 }
+
+// IsStart reports whether s is a shard's starting sequence number.
+func (s SeqNum) IsStart() bool { return s.Seq == StartSeq }
 
 // AppendDecimal appends the decimal form of s to dst without allocating.
 func (s SeqNum) AppendDecimal(dst []byte) []byte { return s.hashKey().AppendDecimal(dst) }
@@ -38,7 +48,7 @@ func ParseSeqNum(str string) (SeqNum, error) {
 		return SeqNum{}, errorf(CodeInvalidArgument,
 			"sequence number %q is not one this server issued: it must be a decimal integer of up to 39 digits", clip(str))
 	}
-	return SeqNum{Incarnation: uint32(h.Hi >> 32), Shard: uint32(h.Hi), Seq: h.Lo}, nil
+	return SeqNum{Incarnation: uint32(h.Hi >> 32), Shard: uint32(h.Hi), Seq: h.Lo - 1}, nil
 }
 
 // clip shortens user input quoted in error messages.

@@ -181,7 +181,7 @@ func (st *stream) info() *StreamInfo {
 func (st *stream) shardInfo(sm *shardMeta) ShardInfo {
 	si := ShardInfo{
 		Index: sm.Index, ID: ShardID(sm.Index), HashStart: sm.Start, HashEnd: sm.End,
-		StartingSeq: SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index)},
+		StartingSeq: SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: StartSeq},
 		Closed:      sm.Closed, Created: time.Unix(0, sm.Created),
 	}
 	if sm.Parent >= 0 {
@@ -191,11 +191,9 @@ func (st *stream) shardInfo(sm *shardMeta) ShardInfo {
 		si.AdjacentParent = ShardID(sm.AdjacentParent)
 	}
 	if sm.Closed {
-		end := sm.EndSeq
-		if end > 0 {
-			end--
-		}
-		si.EndingSeq = SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: end}
+		// The last record's number; a shard that never held a record ends
+		// where it starts.
+		si.EndingSeq = SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: sm.EndSeq - 1}
 	}
 	if sh := st.shard(sm.Index); sh != nil {
 		si.FirstSeq, si.NextSeq = sh.log.Bounds()
