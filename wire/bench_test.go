@@ -183,6 +183,60 @@ func BenchmarkPutRecord(b *testing.B) {
 	}
 }
 
+// BenchmarkPutRecordAsync: durable single-record puts of 100 B, pipelined
+// from one goroutine with PutRecordAsync: inflight requests outstanding at
+// any time, no goroutine per request. One operation is one record.
+func BenchmarkPutRecordAsync(b *testing.B) {
+	for _, shards := range []int{1, 4} {
+		for _, inflight := range []int{1024, 4096} {
+			b.Run(fmt.Sprintf("size=100B/shards=%d/inflight=%d", shards, inflight), func(b *testing.B) {
+				_, c := benchEnv(b, engine.Always)
+				benchStream(b, c, "s", shards, engine.DurabilityDefault)
+				keys := make([][]byte, 1024)
+				for i := range keys {
+					keys[i] = []byte(fmt.Sprintf("key-%d", i))
+				}
+				data := make([]byte, 100)
+				tokens := make(chan struct{}, inflight)
+				sent := make([]int64, b.N)
+				h := hdrhistogram.New(1, 10_000_000, 2) // written by the client's reader only
+				var failed atomic.Int64
+				var wg sync.WaitGroup
+				b.SetBytes(100)
+				b.ReportAllocs()
+				b.ResetTimer()
+				t0 := time.Now()
+				for i := 0; i < b.N; i++ {
+					tokens <- struct{}{}
+					wg.Add(1)
+					sent[i] = time.Now().UnixMicro()
+					err := c.PutRecordAsync("s", engine.PutRecord{Key: keys[i%len(keys)], Data: data}, func(_ engine.SeqNum, err error) {
+						if err != nil {
+							failed.Add(1)
+						}
+						h.RecordValue(time.Now().UnixMicro() - sent[i])
+						<-tokens
+						wg.Done()
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				wg.Wait()
+				el := time.Since(t0)
+				b.StopTimer()
+				if n := failed.Load(); n > 0 {
+					b.Fatalf("%d puts failed", n)
+				}
+				b.ReportMetric(float64(b.N)/el.Seconds(), "records/s")
+				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+				b.ReportMetric(float64(h.ValueAtQuantile(99.9)), "p999-µs")
+			})
+		}
+	}
+}
+
 // fillShard puts records of size bytes into shard 0 of stream "s" (one
 // shard) until it holds total bytes of data.
 func fillShard(b *testing.B, c *Client, size, total int) {

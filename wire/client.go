@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/engine"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -84,6 +85,27 @@ type call struct {
 	flags uint8
 	body  *bytebufferpool.ByteBuffer // the response body, owned by the caller after done
 	err   error                      // the connection's error, if it ended first
+	// putDone, if set, is a PutRecordAsync callback: finish runs it
+	// instead of waking a caller.
+	putDone func(engine.SeqNum, error)
+}
+
+// finish completes a call with the response (flags, bb) or err: it wakes
+// the waiting caller, who then owns bb, or runs the call's callback and
+// recycles the call.
+func (cl *call) finish(flags uint8, bb *bytebufferpool.ByteBuffer, err error) {
+	if cb := cl.putDone; cb != nil {
+		seq, err := putRecordOutcome(flags, bb, err)
+		if bb != nil {
+			putBuf(bb)
+		}
+		*cl = call{done: cl.done}
+		calls.Put(cl)
+		cb(seq, err)
+		return
+	}
+	cl.flags, cl.body, cl.err = flags, bb, err
+	cl.done <- struct{}{}
 }
 
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -216,8 +238,7 @@ func (c *Client) fail(err error) {
 	}
 	callErr := &connError{cause: cause}
 	for _, cl := range pending {
-		cl.err = callErr
-		cl.done <- struct{}{}
+		cl.finish(0, nil, callErr)
 	}
 	for _, s := range subs {
 		s.end(callErr)
@@ -346,20 +367,16 @@ func (c *Client) deliver(h header) error {
 	bb.B = slices.Grow(bb.B[:0], n)[:n]
 	if _, err := io.ReadFull(c.br, bb.B); err != nil {
 		putBuf(bb)
-		cl.err = &connError{cause: err}
-		cl.done <- struct{}{}
+		cl.finish(0, nil, &connError{cause: err})
 		return err
 	}
 	if h.op != cl.op {
 		putBuf(bb)
 		err := fmt.Errorf("%w: the response to request %d is %v; the request was %v", ErrMalformed, h.id, h.op, cl.op)
-		cl.err = err
-		cl.done <- struct{}{}
+		cl.finish(0, nil, err)
 		return err
 	}
-	cl.flags = h.flags
-	cl.body = bb
-	cl.done <- struct{}{}
+	cl.finish(h.flags, bb, nil)
 	return nil
 }
 
@@ -463,28 +480,41 @@ func (c *Client) frameFor(n int) (*bytebufferpool.ByteBuffer, int) {
 	return bb, start
 }
 
-// roundTrip sends the request frame in bb (started by frame) and waits for
-// its response. On success the caller owns the returned call and must
-// return it with putCall. A server error response is returned as *Error.
-func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBuffer, start int) (*call, error) {
+// start sends the request frame in bb (started by frame) as call cl and
+// returns its id. On failure it recycles bb and cl.
+func (c *Client) start(op Op, bb *bytebufferpool.ByteBuffer, start int, cl *call) (uint64, error) {
 	if size := len(bb.B) - start; size > c.serverMax {
 		putBuf(bb)
-		return nil, fmt.Errorf("%w: the %v request is %d bytes; the server accepts at most %d", ErrFrameTooLarge, op, size, c.serverMax)
+		*cl = call{done: cl.done}
+		calls.Put(cl)
+		return 0, fmt.Errorf("%w: the %v request is %d bytes; the server accepts at most %d", ErrFrameTooLarge, op, size, c.serverMax)
 	}
 	id := c.nextID.Add(1)
 	endFrame(bb.B, start, op, 0, id, 0)
-	cl := calls.Get().(*call)
 	cl.op = op
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		*cl = call{done: cl.done}
 		calls.Put(cl)
 		putBuf(bb)
-		return nil, c.closedErr()
+		return 0, c.closedErr()
 	}
 	c.pending[id] = cl
 	c.mu.Unlock()
 	c.send(bb)
+	return id, nil
+}
+
+// roundTrip sends the request frame in bb (started by frame) and waits for
+// its response. On success the caller owns the returned call and must
+// return it with putCall. A server error response is returned as *Error.
+func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBuffer, start int) (*call, error) {
+	cl := calls.Get().(*call)
+	id, err := c.start(op, bb, start, cl)
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case <-cl.done:
 	case <-ctx.Done():

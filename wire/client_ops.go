@@ -129,12 +129,52 @@ func (c *Client) putRecord(ctx context.Context, stream string, rec *engine.PutRe
 		return engine.SeqNum{}, err
 	}
 	defer putCall(cl)
-	d := newDecoder(cl.body.B)
+	return putRecordOutcome(cl.flags, cl.body, nil)
+}
+
+// putRecordOutcome decodes a PutRecord response (or passes err on).
+func putRecordOutcome(flags uint8, bb *bytebufferpool.ByteBuffer, err error) (engine.SeqNum, error) {
+	if err != nil {
+		return engine.SeqNum{}, err
+	}
+	if flags&FlagError != 0 {
+		e, err := decodeError(bb.B)
+		if err != nil {
+			return engine.SeqNum{}, err
+		}
+		return engine.SeqNum{}, e
+	}
+	d := newDecoder(bb.B)
 	seq := d.seqNum("sequence number")
 	if err := d.finish(); err != nil {
 		return engine.SeqNum{}, fmt.Errorf("decode PutRecord response: %w", err)
 	}
 	return seq, nil
+}
+
+// PutRecordAsync sends a PutRecord request without waiting for its
+// response: done is called once with the record's sequence number or the
+// error (an *Error from the server, or one matching ErrConnectionLost),
+// from the client's reader goroutine, so it must be quick and must not
+// block or wait on the client. Pipelining many records this way costs no
+// goroutine per record. The caller bounds how many are in flight; the
+// server applies backpressure beyond its per-connection limits. If the
+// request cannot be sent it returns the error and does not call done.
+func (c *Client) PutRecordAsync(stream string, rec engine.PutRecord, done func(engine.SeqNum, error)) error {
+	if err := checkStr("stream name", stream); err != nil {
+		return err
+	}
+	if err := checkRecord(0, &rec); err != nil {
+		return err
+	}
+	bb, start := c.frameFor(2 + len(stream) + 2 + recordSize(rec.Key, rec.Data, rec.HasExplicitHash))
+	b := appendStr(bb.B, stream)
+	b = appendStr(b, "")
+	bb.B = appendRecord(b, &rec)
+	cl := calls.Get().(*call)
+	cl.putDone = done
+	_, err := c.start(OpPutRecord, bb, start, cl)
+	return err
 }
 
 // PutRecords puts up to 500 records in one request. results must have room

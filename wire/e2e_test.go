@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -93,4 +95,109 @@ func TestEndToEnd_Errors(t *testing.T) {
 		t.Fatalf("PutRecord with an empty key: %v; want InvalidArgumentException", err)
 	}
 	_ = time.Second
+}
+
+func TestClient_PutRecordAsync(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(ClientOptions{})
+	env.createStream(c, "s", 2)
+	const n = 3000
+	type outcome struct {
+		i   int
+		seq engine.SeqNum
+		err error
+	}
+	done := make(chan outcome, n)
+	for i := range n {
+		data := []byte(fmt.Sprint(i))
+		if err := c.PutRecordAsync("s", engine.PutRecord{Key: data, Data: data}, func(seq engine.SeqNum, err error) {
+			done <- outcome{i, seq, err}
+		}); err != nil {
+			t.Fatalf("PutRecordAsync: %v", err)
+		}
+	}
+	seqs := map[engine.SeqNum]int{}
+	for range n {
+		o := <-done
+		if o.err != nil {
+			t.Fatalf("record %d: %v", o.i, o.err)
+		}
+		seqs[o.seq] = o.i
+	}
+	if len(seqs) != n {
+		t.Fatalf("%d distinct sequence numbers for %d records", len(seqs), n)
+	}
+	// Each callback got its own record's sequence number.
+	for shard := range 2 {
+		pos, err := c.GetIterator(testCtx(t), "s", engine.ShardID(shard), engine.IteratorSpec{Type: engine.TrimHorizon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			res, err := c.Read(testCtx(t), pos, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Records) == 0 {
+				break
+			}
+			for _, r := range res.Records {
+				if fmt.Sprint(seqs[r.Seq]) != string(r.Data) {
+					t.Fatalf("record %v holds %q; its callback was for record %d", r.Seq, r.Data, seqs[r.Seq])
+				}
+			}
+			pos = res.Next
+		}
+	}
+
+	// Errors reach the callback: the server's, and a lost connection's.
+	errs := make(chan error, 2)
+	if err := c.PutRecordAsync("missing", engine.PutRecord{Key: []byte("k")}, func(_ engine.SeqNum, err error) { errs <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("an async put to a missing stream: %v; want ResourceNotFoundException", err)
+	}
+	c.Close()
+	if err := c.PutRecordAsync("s", engine.PutRecord{Key: []byte("k")}, func(engine.SeqNum, error) {
+		t.Error("the callback of a put that was refused ran")
+	}); err != ErrClosed {
+		t.Fatalf("PutRecordAsync after Close: %v; want ErrClosed", err)
+	}
+}
+
+func TestClient_PendingCallsFailWhenTheConnectionDrops(t *testing.T) {
+	// A "server" that completes the handshake, reads one request, never
+	// answers and hangs up.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		io.ReadFull(nc, make([]byte, helloSize))
+		h := hello{version: Version, maxFrame: DefaultMaxFrameSize}.marshal()
+		nc.Write(h[:])
+		io.ReadFull(nc, make([]byte, HeaderSize))
+	}()
+	c, err := Dial(testCtx(t), l.Addr().String(), ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	asyncErr := make(chan error, 1)
+	if err := c.PutRecordAsync("s", engine.PutRecord{Key: []byte("k")}, func(_ engine.SeqNum, err error) { asyncErr <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-asyncErr; !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("an async put when the connection dropped: %v; want ErrConnectionLost", err)
+	}
+	if _, err := c.ListStreams(testCtx(t)); !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("a call after the connection dropped: %v; want ErrConnectionLost", err)
+	}
 }
