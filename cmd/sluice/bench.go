@@ -41,7 +41,7 @@ Ctrl-C stops the run and prints the report so far.
 
 examples:
   sluice bench put --inproc --producers 4 --batch 100 --size 100 --duration 10s
-  sluice bench put --rate 20000 --batch 10 --json
+  sluice bench put --rate 20000 --batch 10 --producers 32 --json
   sluice bench subscribe --consumers 4 --duration 10s
   sluice bench limits --inproc
   sluice bench baseline --data-dir ./data`
