@@ -1,8 +1,9 @@
 // Package bench is the server-independent core of sluice's load generator:
 // latency recording, the run controller, reports, open-loop pacing, the
-// machine baseline and the Kinesis shard-limit arithmetic. `sluice bench`
-// plugs its scenarios (put, get, subscribe, mixed, limits) into it as
-// generators; nothing here knows the server or its protocols.
+// machine baseline and the Kinesis shard-limit arithmetic. The scenarios of
+// `sluice bench` (put, get, subscribe, mixed, limits), in bench/scenario,
+// plug into it as generators; nothing here knows the server or its
+// protocols.
 //
 // # Recording
 //
@@ -16,7 +17,8 @@
 //
 // Run starts the goroutines of one or more Loads, each running a Generator
 // with its own Worker, and stops them on a duration, a record count, the
-// first load's end, an error, or the caller's context (Ctrl-C). It draws a
+// first load's end, an error, or the caller's context (Ctrl-C). A warm-up
+// (RunOptions.Warmup) may run the loads unmeasured first. It draws a
 // one-line progress display on a terminal and returns a Report of what ran,
 // even after an interruption:
 //
