@@ -217,6 +217,12 @@ func Run(ctx context.Context, opts RunOptions, loads ...Load) (*Report, error) {
 		}
 	}
 	exit := func(e workerExit) {
+		// A goroutine may see the caller's cancellation (through its own
+		// context) and return before the controller has seen it: the run was
+		// interrupted, and its context error is not a failure.
+		if reason == "" && ctx.Err() != nil {
+			stop(StopInterrupted)
+		}
 		running--
 		if e.load == 0 {
 			primary--
