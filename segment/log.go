@@ -199,6 +199,9 @@ func (l *Log) Destroy() error {
 		}
 	}
 	names, err := fsys.ReadDir(l.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the teardown of the last unleased segment removed the directory
+	}
 	if err != nil {
 		return fmt.Errorf("segment: destroy %s: %w", l.dir, err)
 	}
