@@ -208,11 +208,7 @@ func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res
 		next = res.view.Next
 	}
 	var lastTime int64
-	it := res.view.Iter()
-	for f, ok := it.Next(); ok; f, ok = it.Next() {
-		res.Bytes += len(f.Key) + len(f.Data)
-		lastTime = f.Time
-	}
+	res.Bytes, lastTime = res.view.Payload()
 	if kind == ReadPolling {
 		sh.quota.EndRead(res.Bytes)
 	}

@@ -277,6 +277,10 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 	}
 	st.shards.Store(&shards)
 	st.rebuildRoutes()
+	// Only now, with the children in place, do readers see the parents end.
+	for i, p := range parents {
+		shards[p].markClosed(ends[i])
+	}
 	return nil
 }
 

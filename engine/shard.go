@@ -104,8 +104,7 @@ func (st *stream) openShard(m *shardMeta) (*shard, error) {
 	ch := make(chan struct{})
 	sh.notify.Store(&ch)
 	if m.Closed {
-		sh.closed.Store(true)
-		sh.endSeq.Store(m.EndSeq)
+		sh.markClosed(m.EndSeq)
 		close(sh.done)
 		return sh, nil
 	}
@@ -116,6 +115,13 @@ func (st *stream) openShard(m *shardMeta) (*shard, error) {
 }
 
 func (sh *shard) changed() <-chan struct{} { return *sh.notify.Load() }
+
+// markClosed tells readers that the shard ends at end and wakes them.
+func (sh *shard) markClosed(end uint64) {
+	sh.endSeq.Store(end)
+	sh.closed.Store(true)
+	sh.wake()
+}
 
 func (sh *shard) wake() {
 	ch := make(chan struct{})
@@ -219,14 +225,12 @@ func (sh *shard) writeLoop() {
 			if dirty || mode == None {
 				sh.sync()
 			}
+			// The end of a closing shard is fixed here, but readers learn
+			// of it only once reshard has installed the children (see
+			// markClosed), so that a reader at the end always finds them.
 			_, next := sh.log.Bounds()
 			last.endSeq = next
 			last.err = sh.err
-			if last.kind == reqClose {
-				sh.endSeq.Store(next)
-				sh.closed.Store(true)
-				sh.wake()
-			}
 			if timer != nil {
 				timer.Stop()
 			}
