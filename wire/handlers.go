@@ -264,12 +264,6 @@ func (c *conn) handleRead(h header, body []byte) {
 		c.respondError(h.op, h.id, wireError(err), h.size, 1)
 		return
 	}
-	if res.ShardEnd && len(res.ChildShards) == 0 {
-		// A reshard closed the shard and has not installed its children
-		// yet (see waitChildren): report "nothing yet" and let the reader
-		// read again.
-		res.ShardEnd = false
-	}
 	if e := c.sendResult(OpRead, h.id, res, h.size, 1, nil); e != nil {
 		c.respondError(h.op, h.id, e, h.size, 1)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/sluicedb/sluice/engine"
 )
@@ -154,18 +153,6 @@ func (s *subscription) loop() error {
 			s.slots <- struct{}{}
 			return err
 		}
-		if res.ShardEnd && len(res.ChildShards) == 0 {
-			// The engine closes a reshard's parents just before it installs
-			// their children; wait for them so that the last event names
-			// them.
-			res.Release()
-			readResults.Put(res)
-			s.slots <- struct{}{}
-			if err := waitChildren(s.ctx, eng, s.pos); err != nil {
-				return err
-			}
-			continue
-		}
 		if res.Records == 0 && !res.ShardEnd {
 			res.Release()
 			readResults.Put(res)
@@ -186,38 +173,5 @@ func (s *subscription) loop() error {
 		if end {
 			return nil
 		}
-	}
-}
-
-// waitChildren waits until the closed shard at pos has its children
-// installed. engine.Reshard closes the parents (waking their readers)
-// before it persists and installs the children, so for the length of one
-// catalog write a reader can see a closed shard without children; no
-// notification marks the end of that window, so this waits with a short
-// backoff (1 ms doubling to 50 ms), for at most 30 s.
-func waitChildren(ctx context.Context, eng interface {
-	ShardEnd(engine.Position) (bool, []engine.ShardInfo, error)
-}, pos engine.Position) error {
-	d := time.Millisecond
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		end, children, err := eng.ShardEnd(pos)
-		if err != nil {
-			return err
-		}
-		if !end || len(children) > 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return &Error{Name: engine.CodeInternal.String(), Message: fmt.Sprintf("shard %s is closed but has no children", engine.ShardID(pos.Shard))}
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return context.Cause(ctx)
-		}
-		d = min(2*d, 50*time.Millisecond)
 	}
 }
