@@ -173,6 +173,8 @@ func (l *Log) Publish() {
 		l.pend[i] = pendingPub{}
 	}
 	l.pend = l.pend[:0]
-	l.pubLast.Store(l.pendLast)
+	// The watermark before the last time: a reader that sees a record's
+	// time through LastTime also sees the record through Bounds and SeekTime.
 	l.pubNext.Store(l.pendNext)
+	l.pubLast.Store(l.pendLast)
 }
