@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
 
 package bench
 
@@ -12,7 +12,7 @@ import (
 func IsTerminal(f *os.File) bool {
 	ok := false
 	control(f, func(fd int) {
-		_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		_, err := unix.IoctlGetTermios(fd, ioctlReadTermios)
 		ok = err == nil
 	})
 	return ok
