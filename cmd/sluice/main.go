@@ -212,6 +212,16 @@ func (a *app) callCtx(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, a.timeout)
 }
 
+// call dials, runs f with a context bounded by --timeout, and closes the
+// connection: the shape of every one-request command.
+func (a *app) call(ctx context.Context, f func(cctx context.Context, c *wire.Client) error) error {
+	return a.withClient(ctx, func(c *wire.Client) error {
+		cctx, cancel := a.callCtx(ctx)
+		defer cancel()
+		return f(cctx, c)
+	})
+}
+
 // withClient dials, runs f and closes the connection.
 func (a *app) withClient(ctx context.Context, f func(c *wire.Client) error) error {
 	c, err := a.dial(ctx)

@@ -96,9 +96,7 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 		}
 		in.Quotas = &l
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		info, err := c.CreateStream(cctx, in)
 		if err != nil {
 			return err
@@ -130,9 +128,7 @@ func streamList(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		names, err := c.ListStreams(cctx)
 		if err != nil {
 			return err
@@ -162,9 +158,7 @@ func streamDescribe(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		info, err := c.DescribeStream(cctx, pos[0])
 		if err != nil {
 			return err
@@ -186,9 +180,7 @@ func streamDelete(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		if err := c.DeleteStream(cctx, pos[0], *force); err != nil {
 			return err
 		}
@@ -220,9 +212,7 @@ func streamSplit(ctx context.Context, a *app, args []string) error {
 			return usagef(f.cmd, "--at %q is not a hash key: want a decimal integer in [0, 2^128-1]", *at)
 		}
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		before, err := c.ListShards(cctx, name)
 		if err != nil {
 			return err
@@ -266,9 +256,7 @@ func streamMerge(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		before, err := c.ListShards(cctx, pos[0])
 		if err != nil {
 			return err
@@ -296,9 +284,7 @@ func streamScale(ctx context.Context, a *app, args []string) error {
 	if *shards <= 0 {
 		return usagef(f.cmd, "--shards N is required: the number of open shards to scale to")
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		if err := c.UpdateShardCount(cctx, pos[0], *shards); err != nil {
 			return err
 		}
@@ -327,9 +313,7 @@ func streamRetention(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		info, err := c.DescribeStream(cctx, pos[0])
 		if err != nil {
 			return err
@@ -366,9 +350,7 @@ func streamTag(ctx context.Context, a *app, args []string) error {
 			return usagef(f.cmd, "tag %v", err)
 		}
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		if err := c.AddTags(cctx, pos[0], tags); err != nil {
 			return err
 		}
@@ -385,9 +367,7 @@ func streamUntag(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 2, -1, "stream name and tag keys"); err != nil {
 		return err
 	}
-	return a.withClient(ctx, func(c *wire.Client) error {
-		cctx, cancel := a.callCtx(ctx)
-		defer cancel()
+	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
 		if err := c.RemoveTags(cctx, pos[0], pos[1:]); err != nil {
 			return err
 		}
