@@ -30,7 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/segment"
 )
 
@@ -202,7 +202,7 @@ type record struct {
 	Key        string  `json:"key"`
 	Data       *string `json:"data"`
 	DataBase64 *string `json:"data_base64"`
-	seq        engine.SeqNum
+	seq        api.SeqNum
 	data       []byte
 }
 
@@ -231,7 +231,7 @@ func getAll(t *testing.T, bin binaries, s *server, stream string) []record {
 			t.Fatalf("get line %q carries its data in neither or both fields", sc.Text())
 		}
 		var err error
-		if r.seq, err = engine.ParseSeqNum(r.Sequence); err != nil || engine.ShardID(int(r.seq.Shard)) != r.Shard {
+		if r.seq, err = api.ParseSeqNum(r.Sequence); err != nil || api.ShardID(int(r.seq.Shard)) != r.Shard {
 			t.Fatalf("get line %q: sequence %q does not belong to %s", sc.Text(), r.Sequence, r.Shard)
 		}
 		recs = append(recs, r)
@@ -242,7 +242,7 @@ func getAll(t *testing.T, bin binaries, s *server, stream string) []record {
 // ack is one `sluice put -v` line.
 type ack struct {
 	shard string
-	seq   engine.SeqNum
+	seq   api.SeqNum
 }
 
 func parseAck(t *testing.T, line string) ack {
@@ -251,8 +251,8 @@ func parseAck(t *testing.T, line string) ack {
 	if len(f) != 2 {
 		t.Fatalf("put -v line %q is not SHARD SEQUENCE", line)
 	}
-	sn, err := engine.ParseSeqNum(f[1])
-	if err != nil || engine.ShardID(int(sn.Shard)) != f[0] {
+	sn, err := api.ParseSeqNum(f[1])
+	if err != nil || api.ShardID(int(sn.Shard)) != f[0] {
 		t.Fatalf("put -v line %q: %v", line, err)
 	}
 	return ack{f[0], sn}
@@ -489,7 +489,7 @@ func tearTail(t *testing.T, dataDir, shard string) {
 // hashRange is a shard's hash key range.
 type hashRange struct {
 	id         string
-	start, end engine.HashKey
+	start, end api.HashKey
 }
 
 func describeRanges(t *testing.T, bin binaries, srv *server, stream string) []hashRange {
@@ -506,8 +506,8 @@ func describeRanges(t *testing.T, bin binaries, srv *server, stream string) []ha
 	}
 	var out []hashRange
 	for _, s := range d.Shards {
-		start, err1 := engine.ParseHashKey(s.Start)
-		end, err2 := engine.ParseHashKey(s.End)
+		start, err1 := api.ParseHashKey(s.Start)
+		end, err2 := api.ParseHashKey(s.End)
 		if err1 != nil || err2 != nil {
 			t.Fatalf("describe: shard %+v has unparsable ranges", s)
 		}
@@ -517,7 +517,7 @@ func describeRanges(t *testing.T, bin binaries, srv *server, stream string) []ha
 }
 
 func shardOf(ranges []hashRange, key string) string {
-	h := engine.HashPartitionKey([]byte(key))
+	h := api.HashPartitionKey([]byte(key))
 	for _, r := range ranges {
 		if h.Cmp(r.start) >= 0 && h.Cmp(r.end) <= 0 {
 			return r.id

@@ -14,6 +14,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -38,7 +39,7 @@ func BenchmarkPut_Concurrent(b *testing.B) {
 	for _, size := range []int{100, 1 << 10, 64 << 10} {
 		b.Run("producers=64/size="+sizeName(size), func(b *testing.B) {
 			e := benchEngine(b, nil)
-			if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+			if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
 				b.Fatal(err)
 			}
 			data := make([]byte, size)
@@ -49,8 +50,8 @@ func BenchmarkPut_Concurrent(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
-				rec := [1]PutRecord{{Key: []byte("key-" + strconv.FormatInt(n.Add(1), 10)), Data: data}}
-				var res [1]PutResult
+				rec := [1]api.PutRecord{{Key: []byte("key-" + strconv.FormatInt(n.Add(1), 10)), Data: data}}
+				var res [1]api.PutResult
 				for pb.Next() {
 					if _, err := e.PutRecords("s", rec[:], res[:]); err != nil || res[0].Err != nil {
 						b.Error(err, res[0].Err)
@@ -69,7 +70,7 @@ func BenchmarkPut_Batched(b *testing.B) {
 	for _, size := range []int{100, 1 << 10} {
 		b.Run("batch=500/size="+sizeName(size), func(b *testing.B) {
 			e := benchEngine(b, nil)
-			if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+			if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
 				b.Fatal(err)
 			}
 			data := make([]byte, size)
@@ -79,11 +80,11 @@ func BenchmarkPut_Batched(b *testing.B) {
 			start := time.Now()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
-				recs := make([]PutRecord, 500)
+				recs := make([]api.PutRecord, 500)
 				for i := range recs {
-					recs[i] = PutRecord{Key: []byte(fmt.Sprint("k", i)), Data: data}
+					recs[i] = api.PutRecord{Key: []byte(fmt.Sprint("k", i)), Data: data}
 				}
-				res := make([]PutResult, 500)
+				res := make([]api.PutResult, 500)
 				for pb.Next() {
 					if f, err := e.PutRecords("s", recs, res); err != nil || f != 0 {
 						b.Error(err, f)
@@ -100,13 +101,13 @@ func BenchmarkPut_Batched(b *testing.B) {
 // time, durably: its acknowledgement latency against BenchmarkRawWriteSync4K.
 func BenchmarkPut_SingleProducerLatency(b *testing.B) {
 	e := benchEngine(b, nil)
-	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
 		b.Fatal(err)
 	}
 	h := hdrhistogram.New(1, 10_000_000, 3)
-	rec := PutRecord{Key: []byte("k"), Data: make([]byte, 100)}
-	recs := [1]PutRecord{rec}
-	var res [1]PutResult
+	rec := api.PutRecord{Key: []byte("k"), Data: make([]byte, 100)}
+	recs := [1]api.PutRecord{rec}
+	var res [1]api.PutResult
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -164,7 +165,7 @@ func BenchmarkScale(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: n}); err != nil {
+				if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: n}); err != nil {
 					b.Fatal(err)
 				}
 				runtime.GC()

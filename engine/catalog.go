@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/internal/checksum"
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
@@ -37,12 +38,12 @@ type catalog struct {
 type streamMeta struct {
 	Name           string            `json:"name"`
 	Incarnation    uint32            `json:"incarnation"`
-	Status         StreamStatus      `json:"status"`
-	Mode           StreamMode        `json:"mode"`
+	Status         api.StreamStatus  `json:"status"`
+	Mode           api.StreamMode    `json:"mode"`
 	Created        int64             `json:"created_ns"`
 	RetentionHours int               `json:"retention_hours"`
 	MaxRecordSize  int               `json:"max_record_size"`
-	Durability     Durability        `json:"durability,omitempty"`
+	Durability     api.Durability    `json:"durability,omitempty"`
 	Quotas         *ratelimit.Limits `json:"quotas,omitempty"`
 	Tags           map[string]string `json:"tags,omitempty"`
 	EncryptionType string            `json:"encryption_type,omitempty"`
@@ -56,12 +57,12 @@ type streamMeta struct {
 }
 
 type shardMeta struct {
-	Index          int     `json:"index"`
-	Parent         int     `json:"parent"`          // -1 if none
-	AdjacentParent int     `json:"adjacent_parent"` // -1 if none
-	Start          HashKey `json:"start"`
-	End            HashKey `json:"end"`
-	Closed         bool    `json:"closed,omitempty"`
+	Index          int         `json:"index"`
+	Parent         int         `json:"parent"`          // -1 if none
+	AdjacentParent int         `json:"adjacent_parent"` // -1 if none
+	Start          api.HashKey `json:"start"`
+	End            api.HashKey `json:"end"`
+	Closed         bool        `json:"closed,omitempty"`
 	// EndSeq is the internal sequence number one past the last record of a
 	// closed shard.
 	EndSeq  uint64 `json:"end_seq,omitempty"`
@@ -77,19 +78,6 @@ type consumerMeta struct {
 	Status  string            `json:"status"`
 	Tags    map[string]string `json:"tags,omitempty"`
 	Policy  string            `json:"policy,omitempty"`
-}
-
-// MarshalText writes a hash key in decimal.
-func (h HashKey) MarshalText() ([]byte, error) { return h.AppendDecimal(nil), nil }
-
-// UnmarshalText reads a decimal hash key.
-func (h *HashKey) UnmarshalText(b []byte) error {
-	v, err := ParseHashKey(string(b))
-	if err != nil {
-		return fmt.Errorf("hash key %q: %w", clip(string(b)), err)
-	}
-	*h = v
-	return nil
 }
 
 // envelope is the on-disk wrapper: {"crc":<masked crc32c of doc>,"doc":{...}}.

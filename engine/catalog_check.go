@@ -3,6 +3,8 @@ package engine
 import (
 	"fmt"
 	"sort"
+
+	"github.com/sluicedb/sluice/api"
 )
 
 // maxShardIndex bounds the shard indexes a catalog may name: indexes are
@@ -43,19 +45,19 @@ func (m *streamMeta) check() error {
 		return fmt.Errorf("invalid name")
 	case m.Incarnation == 0:
 		return fmt.Errorf("incarnation 0")
-	case m.Status != StatusActive && m.Status != StatusUpdating && m.Status != StatusCreating:
+	case m.Status != api.StatusActive && m.Status != api.StatusUpdating && m.Status != api.StatusCreating:
 		return fmt.Errorf("status %q", clip(string(m.Status)))
-	case m.Mode != Provisioned && m.Mode != OnDemand:
+	case m.Mode != api.Provisioned && m.Mode != api.OnDemand:
 		return fmt.Errorf("mode %q", clip(string(m.Mode)))
-	case m.RetentionHours < MinRetentionHours || m.RetentionHours > MaxRetentionHours:
+	case m.RetentionHours < api.MinRetentionHours || m.RetentionHours > api.MaxRetentionHours:
 		return fmt.Errorf("retention %d hours", m.RetentionHours)
-	case m.MaxRecordSize < 1<<10 || m.MaxRecordSize > MaxMaxRecord:
+	case m.MaxRecordSize < 1<<10 || m.MaxRecordSize > api.MaxMaxRecord:
 		return fmt.Errorf("maximum record size %d", m.MaxRecordSize)
-	case m.Durability > None:
+	case m.Durability > api.None:
 		return fmt.Errorf("durability %d", m.Durability)
-	case len(m.Tags) > MaxTags:
+	case len(m.Tags) > api.MaxTags:
 		return fmt.Errorf("%d tags", len(m.Tags))
-	case len(m.Consumers) > MaxConsumers:
+	case len(m.Consumers) > api.MaxConsumers:
 		return fmt.Errorf("%d consumers", len(m.Consumers))
 	case m.NextShard < 1 || m.NextShard > maxShardIndex:
 		return fmt.Errorf("next shard index %d", m.NextShard)
@@ -94,11 +96,11 @@ func (m *streamMeta) check() error {
 	}
 	// The open shards partition the hash key space exactly.
 	sort.Slice(open, func(i, j int) bool { return open[i].Start.Cmp(open[j].Start) < 0 })
-	if len(open) == 0 || open[0].Start != (HashKey{}) || open[len(open)-1].End != MaxHashKey {
+	if len(open) == 0 || open[0].Start != (api.HashKey{}) || open[len(open)-1].End != api.MaxHashKey {
 		return fmt.Errorf("open shards do not cover the hash key space")
 	}
 	for i := 1; i < len(open); i++ {
-		if open[i-1].End == MaxHashKey || open[i-1].End.Inc() != open[i].Start {
+		if open[i-1].End == api.MaxHashKey || open[i-1].End.Inc() != open[i].Start {
 			return fmt.Errorf("open shards %d and %d leave a gap or overlap", open[i-1].Index, open[i].Index)
 		}
 	}

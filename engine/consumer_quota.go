@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/sluicedb/sluice/ratelimit"
+import (
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/ratelimit"
+)
 
 // NewConsumerQuota returns a fresh enhanced fan-out quota for one subscriber
 // of shard index shard of a stream: ConsumerBytesPerSec of the stream's
@@ -16,7 +19,7 @@ func (e *Engine) NewConsumerQuota(stream string, shard int) (*ratelimit.Consumer
 	}
 	sh := st.shard(shard)
 	if sh == nil {
-		return nil, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", ShardID(shard), stream)
+		return nil, api.ShardNotFound(stream, api.ShardID(shard))
 	}
 	return sh.quota.NewConsumer(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -31,7 +32,7 @@ func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
 	clk := &consumerQuotaClock{t: time.Unix(1700000000, 0)}
 	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
-	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 2, Quotas: &q}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2, Quotas: &q}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := e.NewConsumerQuota("s", 1)
@@ -65,7 +66,7 @@ func TestNewConsumerQuota_FollowsSetQuotas(t *testing.T) {
 	clk := &consumerQuotaClock{t: time.Unix(1700000000, 0)}
 	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
-	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := e.NewConsumerQuota("s", 0)
@@ -84,10 +85,10 @@ func TestNewConsumerQuota_FollowsSetQuotas(t *testing.T) {
 func TestNewConsumerQuota_UnknownStreamOrShard(t *testing.T) {
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 1)
-	if _, err := e.NewConsumerQuota("nope", 0); !errors.Is(err, ErrNotFound) {
+	if _, err := e.NewConsumerQuota("nope", 0); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("unknown stream: err = %v; want ResourceNotFound", err)
 	}
-	if _, err := e.NewConsumerQuota("s", 5); !errors.Is(err, ErrNotFound) {
+	if _, err := e.NewConsumerQuota("s", 5); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("unknown shard: err = %v; want ResourceNotFound", err)
 	}
 }

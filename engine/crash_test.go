@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -35,7 +36,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("run by TestCrash_KillDuringDurablePuts")
 	}
 	q := ratelimit.Unlimited
-	e, err := Open(Options{Dir: dir, Quotas: &q, Durability: Always})
+	e, err := Open(Options{Dir: dir, Quotas: &q, Durability: api.Always})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(2)
@@ -46,13 +47,13 @@ func TestCrashChild(t *testing.T) {
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
-			recs := make([]PutRecord, 8)
-			res := make([]PutResult, 8)
+			recs := make([]api.PutRecord, 8)
+			res := make([]api.PutResult, 8)
 			for i := 0; ; {
 				n := 1 + i%len(recs)
 				for j := 0; j < n; j++ {
 					k, d := crashRecord(p, i+j)
-					recs[j] = PutRecord{Key: k, Data: d}
+					recs[j] = api.PutRecord{Key: k, Data: d}
 				}
 				if _, err := e.PutRecords("crash", recs[:n], res[:n]); err != nil {
 					fmt.Println("put:", err)
@@ -95,7 +96,7 @@ func TestCrash_KillDuringDurablePuts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.CreateStream(CreateStreamInput{Name: "crash", ShardCount: 3}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "crash", ShardCount: 3}); err != nil {
 		t.Fatal(err)
 	}
 	e.Close()
@@ -166,7 +167,7 @@ func verifyCrash(t *testing.T, dir string, round int, acked []ack) {
 	defer e.Close()
 	stored := map[[2]uint64][]byte{}
 	for sh := 0; sh < 3; sh++ {
-		pos, err := e.GetIterator("crash", ShardID(sh), IteratorSpec{Type: TrimHorizon})
+		pos, err := e.GetIterator("crash", api.ShardID(sh), api.IteratorSpec{Type: api.TrimHorizon})
 		if err != nil {
 			t.Fatal(err)
 		}

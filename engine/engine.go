@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -160,7 +161,7 @@ func (e *Engine) lookup(name string) (*stream, error) {
 		if err := checkStreamName(name); err != nil {
 			return nil, err
 		}
-		return nil, errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", name)
+		return nil, api.StreamNotFound(name)
 	}
 	return st, nil
 }
@@ -216,7 +217,7 @@ func (e *Engine) persist(name string, next *streamMeta) error {
 		c.LastIncarnation = next.Incarnation
 	}
 	if err := storeCatalog(e.fs, e.opts.Dir, c); err != nil {
-		return &Error{Code: CodeInternal, Msg: "persist catalog", Err: err}
+		return &api.Error{Code: api.CodeInternal, Detail: "persist catalog", Err: err}
 	}
 	e.cat = c
 	return nil
@@ -226,45 +227,45 @@ func (e *Engine) now() time.Time { return e.opts.Now() }
 
 // CreateStream creates a stream with its shards. The stream is ACTIVE when
 // CreateStream returns.
-func (e *Engine) CreateStream(in CreateStreamInput) (*StreamInfo, error) {
+func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error) {
 	if err := checkStreamName(in.Name); err != nil {
 		return nil, err
 	}
 	switch in.Mode {
 	case "":
-		in.Mode = Provisioned
-	case Provisioned, OnDemand:
+		in.Mode = api.Provisioned
+	case api.Provisioned, api.OnDemand:
 	default:
-		return nil, errorf(CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(in.Mode)))
+		return nil, errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(in.Mode)))
 	}
-	if in.Mode == OnDemand {
-		in.ShardCount = OnDemandShards
+	if in.Mode == api.OnDemand {
+		in.ShardCount = api.OnDemandShards
 	}
-	if in.ShardCount < 1 || in.ShardCount > MaxShardsPerStream {
-		return nil, errorf(CodeInvalidArgument, "shard count is %d; it must be between 1 and %d", in.ShardCount, MaxShardsPerStream)
+	if in.ShardCount < 1 || in.ShardCount > api.MaxShardsPerStream {
+		return nil, errorf(api.CodeInvalidArgument, "shard count is %d; it must be between 1 and %d", in.ShardCount, api.MaxShardsPerStream)
 	}
 	if in.MaxRecordSize == 0 {
-		in.MaxRecordSize = DefaultMaxRecord
+		in.MaxRecordSize = api.DefaultMaxRecord
 	}
-	if in.MaxRecordSize < 1<<10 || in.MaxRecordSize > MaxMaxRecord {
-		return nil, errorf(CodeValidation, "maximum record size is %d bytes; it must be between 1 KiB and 10 MiB", in.MaxRecordSize)
+	if in.MaxRecordSize < 1<<10 || in.MaxRecordSize > api.MaxMaxRecord {
+		return nil, errorf(api.CodeValidation, "maximum record size is %d bytes; it must be between 1 KiB and 10 MiB", in.MaxRecordSize)
 	}
 	if in.RetentionHours == 0 {
-		in.RetentionHours = DefaultRetention
+		in.RetentionHours = api.DefaultRetention
 	}
-	if in.RetentionHours < MinRetentionHours || in.RetentionHours > MaxRetentionHours {
-		return nil, errorf(CodeInvalidArgument, "retention period is %d hours; it must be between %d and %d", in.RetentionHours, MinRetentionHours, MaxRetentionHours)
+	if in.RetentionHours < api.MinRetentionHours || in.RetentionHours > api.MaxRetentionHours {
+		return nil, errorf(api.CodeInvalidArgument, "retention period is %d hours; it must be between %d and %d", in.RetentionHours, api.MinRetentionHours, api.MaxRetentionHours)
 	}
 	if err := checkTags(in.Tags, 0); err != nil {
 		return nil, err
 	}
 	if in.Quotas != nil {
 		if err := in.Quotas.Validate(); err != nil {
-			return nil, &Error{Code: CodeInvalidArgument, Msg: "quotas", Err: err}
+			return nil, &api.Error{Code: api.CodeInvalidArgument, Detail: "quotas", Err: err}
 		}
 	}
-	if in.Durability > None {
-		return nil, errorf(CodeInvalidArgument, "unknown durability mode %d", in.Durability)
+	if in.Durability > api.None {
+		return nil, errorf(api.CodeInvalidArgument, "unknown durability mode %d", in.Durability)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -272,7 +273,7 @@ func (e *Engine) CreateStream(in CreateStreamInput) (*StreamInfo, error) {
 		return nil, ErrClosed
 	}
 	if _, ok := e.streams[in.Name]; ok {
-		return nil, errorf(CodeResourceInUse, "Stream %s under account 000000000000 already exists.", in.Name)
+		return nil, &api.Error{Code: api.CodeResourceInUse, Reason: api.ReasonStreamExists, Stream: in.Name}
 	}
 	now := e.now()
 	inc := uint32(now.Unix())
@@ -280,7 +281,7 @@ func (e *Engine) CreateStream(in CreateStreamInput) (*StreamInfo, error) {
 		inc = e.cat.LastIncarnation + 1
 	}
 	m := &streamMeta{
-		Name: in.Name, Incarnation: inc, Status: StatusActive, Mode: in.Mode,
+		Name: in.Name, Incarnation: inc, Status: api.StatusActive, Mode: in.Mode,
 		Created: now.UnixNano(), RetentionHours: in.RetentionHours, MaxRecordSize: in.MaxRecordSize,
 		Durability: in.Durability, Tags: cloneMap(in.Tags), EncryptionType: "NONE",
 	}
@@ -288,7 +289,7 @@ func (e *Engine) CreateStream(in CreateStreamInput) (*StreamInfo, error) {
 		q := *in.Quotas
 		m.Quotas = &q
 	}
-	for i, r := range evenRanges(in.ShardCount) {
+	for i, r := range api.EvenRanges(in.ShardCount) {
 		m.Shards = append(m.Shards, &shardMeta{Index: i, Parent: -1, AdjacentParent: -1, Start: r[0], End: r[1], Created: now.UnixNano()})
 	}
 	m.NextShard = in.ShardCount
@@ -322,7 +323,7 @@ func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
 		return err
 	}
 	if len(st.meta.Consumers) > 0 && !enforceConsumerDeletion {
-		return errorf(CodeResourceInUse, "stream %s has %d registered consumers; deregister them or set EnforceConsumerDeletion", name, len(st.meta.Consumers))
+		return errorf(api.CodeResourceInUse, "stream %s has %d registered consumers; deregister them or set EnforceConsumerDeletion", name, len(st.meta.Consumers))
 	}
 	if err := e.persist(name, nil); err != nil {
 		return err
@@ -340,14 +341,14 @@ func (e *Engine) lookupLocked(name string) (*stream, error) {
 		if err := checkStreamName(name); err != nil {
 			return nil, err
 		}
-		return nil, errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", name)
+		return nil, api.StreamNotFound(name)
 	}
 	return st, nil
 }
 
 // DescribeStream returns a snapshot of a stream, including all its shards
 // (open and closed, until retention removes closed ones).
-func (e *Engine) DescribeStream(name string) (*StreamInfo, error) {
+func (e *Engine) DescribeStream(name string) (*api.StreamInfo, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st, err := e.lookupLocked(name)
@@ -372,7 +373,7 @@ func (e *Engine) ListStreams() []string {
 // Notify returns a channel that is closed when the stream has new data
 // published on any shard after the call, or a shard closes, or the stream is
 // deleted. Check for data after taking the channel, then wait on it.
-func (e *Engine) Notify(pos Position) (<-chan struct{}, error) {
+func (e *Engine) Notify(pos api.Position) (<-chan struct{}, error) {
 	st, sh, err := e.shardAt(pos)
 	if err != nil {
 		return nil, err
@@ -383,7 +384,7 @@ func (e *Engine) Notify(pos Position) (<-chan struct{}, error) {
 
 // Wait blocks until the shard at pos has a record at or after pos.Seq, the
 // shard is closed, the stream is deleted, or ctx is done.
-func (e *Engine) Wait(ctx context.Context, pos Position) error {
+func (e *Engine) Wait(ctx context.Context, pos api.Position) error {
 	for {
 		st, sh, err := e.shardAt(pos)
 		if err != nil {

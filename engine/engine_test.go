@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -27,18 +28,18 @@ func openTest(t testing.TB, mod func(*Options)) *Engine {
 	return e
 }
 
-func mustCreate(t testing.TB, e *Engine, name string, shards int) *StreamInfo {
+func mustCreate(t testing.TB, e *Engine, name string, shards int) *api.StreamInfo {
 	t.Helper()
-	si, err := e.CreateStream(CreateStreamInput{Name: name, ShardCount: shards})
+	si, err := e.CreateStream(api.CreateStreamInput{Name: name, ShardCount: shards})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return si
 }
 
-func put(t testing.TB, e *Engine, stream, key, data string) PutResult {
+func put(t testing.TB, e *Engine, stream, key, data string) api.PutResult {
 	t.Helper()
-	r, err := e.PutRecord(stream, PutRecord{Key: []byte(key), Data: []byte(data)}, "")
+	r, err := e.PutRecord(stream, api.PutRecord{Key: []byte(key), Data: []byte(data)}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,7 @@ func put(t testing.TB, e *Engine, stream, key, data string) PutResult {
 }
 
 // readAll reads a shard from pos until no more records are available now.
-func readAll(t testing.TB, e *Engine, pos Position) ([]Record, Position, *ReadResult) {
+func readAll(t testing.TB, e *Engine, pos api.Position) ([]Record, api.Position, *ReadResult) {
 	t.Helper()
 	var out []Record
 	var res ReadResult
@@ -75,29 +76,29 @@ func readAll(t testing.TB, e *Engine, pos Position) ([]Record, Position, *ReadRe
 func TestCreateStream_Validation(t *testing.T) {
 	e := openTest(t, nil)
 	cases := []struct {
-		in   CreateStreamInput
-		code Code
+		in   api.CreateStreamInput
+		code api.Code
 	}{
-		{CreateStreamInput{Name: "", ShardCount: 1}, CodeInvalidArgument},
-		{CreateStreamInput{Name: "bad name", ShardCount: 1}, CodeInvalidArgument},
-		{CreateStreamInput{Name: string(make([]byte, 129)), ShardCount: 1}, CodeInvalidArgument},
-		{CreateStreamInput{Name: "s", ShardCount: 0}, CodeInvalidArgument},
-		{CreateStreamInput{Name: "s", ShardCount: 10001}, CodeInvalidArgument},
-		{CreateStreamInput{Name: "s", ShardCount: 1, RetentionHours: 23}, CodeInvalidArgument},
-		{CreateStreamInput{Name: "s", ShardCount: 1, MaxRecordSize: 11 << 20}, CodeValidation},
+		{api.CreateStreamInput{Name: "", ShardCount: 1}, api.CodeInvalidArgument},
+		{api.CreateStreamInput{Name: "bad name", ShardCount: 1}, api.CodeInvalidArgument},
+		{api.CreateStreamInput{Name: string(make([]byte, 129)), ShardCount: 1}, api.CodeInvalidArgument},
+		{api.CreateStreamInput{Name: "s", ShardCount: 0}, api.CodeInvalidArgument},
+		{api.CreateStreamInput{Name: "s", ShardCount: 10001}, api.CodeInvalidArgument},
+		{api.CreateStreamInput{Name: "s", ShardCount: 1, RetentionHours: 23}, api.CodeInvalidArgument},
+		{api.CreateStreamInput{Name: "s", ShardCount: 1, MaxRecordSize: 11 << 20}, api.CodeValidation},
 	}
 	for _, c := range cases {
 		_, err := e.CreateStream(c.in)
-		if CodeOf(err) != c.code {
+		if api.CodeOf(err) != c.code {
 			t.Errorf("CreateStream(%+v) = %v; want %v", c.in, err, c.code)
 		}
 	}
 	mustCreate(t, e, "s", 2)
-	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1}); !errors.Is(err, ErrInUse) {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); !errors.Is(err, api.ErrInUse) {
 		t.Fatalf("second create = %v; want ResourceInUse", err)
 	}
-	si, err := e.CreateStream(CreateStreamInput{Name: "od", Mode: OnDemand})
-	if err != nil || len(si.Shards) != OnDemandShards {
+	si, err := e.CreateStream(api.CreateStreamInput{Name: "od", Mode: api.OnDemand})
+	if err != nil || len(si.Shards) != api.OnDemandShards {
 		t.Fatalf("on-demand stream: %v shards, err %v", si, err)
 	}
 }
@@ -113,16 +114,16 @@ func TestStreams_DescribeListDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if si.Status != StatusActive || len(si.Shards) != 3 || si.RetentionHours != 24 || si.MaxRecordSize != 1<<20 {
+	if si.Status != api.StatusActive || len(si.Shards) != 3 || si.RetentionHours != 24 || si.MaxRecordSize != 1<<20 {
 		t.Fatalf("describe: %+v", si)
 	}
 	if err := e.DeleteStream("b", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.DescribeStream("b"); !errors.Is(err, ErrNotFound) {
+	if _, err := e.DescribeStream("b"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("describe after delete = %v", err)
 	}
-	if _, err := e.PutRecord("b", PutRecord{Key: []byte("k"), Data: []byte("x")}, ""); !errors.Is(err, ErrNotFound) {
+	if _, err := e.PutRecord("b", api.PutRecord{Key: []byte("k"), Data: []byte("x")}, ""); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("put after delete = %v", err)
 	}
 }
@@ -133,10 +134,10 @@ func TestPut_RoutesByHashKey(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		key := fmt.Sprintf("key-%d", i)
 		r := put(t, e, "s", key, "v")
-		h := bigOf(HashPartitionKey([]byte(key)))
+		h := api.HashPartitionKey([]byte(key)).Big()
 		var want string
 		for _, sh := range si.Shards {
-			if bigOf(sh.HashStart).Cmp(h) <= 0 && h.Cmp(bigOf(sh.HashEnd)) <= 0 {
+			if sh.HashStart.Big().Cmp(h) <= 0 && h.Cmp(sh.HashEnd.Big()) <= 0 {
 				want = sh.ID
 			}
 		}
@@ -145,7 +146,7 @@ func TestPut_RoutesByHashKey(t *testing.T) {
 		}
 	}
 	// An explicit hash key overrides the partition key.
-	r, err := e.PutRecord("s", PutRecord{Key: []byte("x"), Data: []byte("y"), ExplicitHash: MaxHashKey, HasExplicitHash: true}, "")
+	r, err := e.PutRecord("s", api.PutRecord{Key: []byte("x"), Data: []byte("y"), ExplicitHash: api.MaxHashKey, HasExplicitHash: true}, "")
 	if err != nil || r.ShardID != si.Shards[4].ID {
 		t.Fatalf("explicit max hash key went to %s (%v)", r.ShardID, err)
 	}
@@ -157,22 +158,22 @@ func TestPut_RejectsBadRecordsWholly(t *testing.T) {
 	big := make([]byte, 1<<20)
 	cases := []struct {
 		name string
-		recs []PutRecord
+		recs []api.PutRecord
 	}{
-		{"empty key", []PutRecord{{Key: []byte("ok"), Data: []byte("1")}, {Key: nil, Data: []byte("x")}}},
-		{"key too long", []PutRecord{{Key: bytes.Repeat([]byte("k"), 257), Data: []byte("x")}}},
-		{"invalid utf8", []PutRecord{{Key: []byte{0xff, 0xfe}, Data: []byte("x")}}},
-		{"record too large", []PutRecord{{Key: []byte("k"), Data: big}}},
+		{"empty key", []api.PutRecord{{Key: []byte("ok"), Data: []byte("1")}, {Key: nil, Data: []byte("x")}}},
+		{"key too long", []api.PutRecord{{Key: bytes.Repeat([]byte("k"), 257), Data: []byte("x")}}},
+		{"invalid utf8", []api.PutRecord{{Key: []byte{0xff, 0xfe}, Data: []byte("x")}}},
+		{"record too large", []api.PutRecord{{Key: []byte("k"), Data: big}}},
 		{"no records", nil},
-		{"too many", make([]PutRecord, 501)},
+		{"too many", make([]api.PutRecord, 501)},
 	}
 	for _, c := range cases {
-		res := make([]PutResult, len(c.recs))
-		if _, err := e.PutRecords("s", c.recs, res); !errors.Is(err, ErrInvalidArgument) {
+		res := make([]api.PutResult, len(c.recs))
+		if _, err := e.PutRecords("s", c.recs, res); !errors.Is(err, api.ErrInvalidArgument) {
 			t.Errorf("%s: err = %v; want InvalidArgument", c.name, err)
 		}
 	}
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	if recs, _, _ := readAll(t, e, pos); len(recs) != 0 {
 		t.Fatalf("%d records stored by rejected puts", len(recs))
 	}
@@ -183,13 +184,13 @@ func TestPut_ConcurrentProducersOrderedWithoutGapsOrDuplicates(t *testing.T) {
 	mustCreate(t, e, "s", 1)
 	const producers, each = 16, 200
 	var wg sync.WaitGroup
-	acked := make([][]SeqNum, producers)
+	acked := make([][]api.SeqNum, producers)
 	for p := 0; p < producers; p++ {
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				r, err := e.PutRecord("s", PutRecord{Key: []byte(fmt.Sprint(p)), Data: []byte(fmt.Sprintf("%d/%d", p, i))}, "")
+				r, err := e.PutRecord("s", api.PutRecord{Key: []byte(fmt.Sprint(p)), Data: []byte(fmt.Sprintf("%d/%d", p, i))}, "")
 				if err != nil {
 					t.Error(err)
 					return
@@ -199,7 +200,7 @@ func TestPut_ConcurrentProducersOrderedWithoutGapsOrDuplicates(t *testing.T) {
 		}(p)
 	}
 	wg.Wait()
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	recs, _, _ := readAll(t, e, pos)
 	if len(recs) != producers*each {
 		t.Fatalf("read %d records; want %d", len(recs), producers*each)
@@ -224,17 +225,17 @@ func TestPut_ConcurrentProducersOrderedWithoutGapsOrDuplicates(t *testing.T) {
 func TestPutRecords_PerRecordResultsInOrder(t *testing.T) {
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 4)
-	recs := make([]PutRecord, 500)
+	recs := make([]api.PutRecord, 500)
 	for i := range recs {
-		recs[i] = PutRecord{Key: []byte(fmt.Sprint("k", i)), Data: []byte(fmt.Sprint(i))}
+		recs[i] = api.PutRecord{Key: []byte(fmt.Sprint("k", i)), Data: []byte(fmt.Sprint(i))}
 	}
-	res := make([]PutResult, len(recs))
+	res := make([]api.PutResult, len(recs))
 	failed, err := e.PutRecords("s", recs, res)
 	if err != nil || failed != 0 {
 		t.Fatal(failed, err)
 	}
 	for i, r := range res {
-		pos := Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
+		pos := api.Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
 		var rr ReadResult
 		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil {
 			t.Fatal(err)
@@ -255,14 +256,14 @@ func TestIterators_AllTypes(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	e := openTest(t, func(o *Options) { o.Now = clock })
 	mustCreate(t, e, "s", 1)
-	var seqs []SeqNum
+	var seqs []api.SeqNum
 	for i := 0; i < 10; i++ {
 		seqs = append(seqs, put(t, e, "s", "k", fmt.Sprint(i)).Seq)
 		advance(time.Second)
 	}
-	first := func(spec IteratorSpec) string {
+	first := func(spec api.IteratorSpec) string {
 		t.Helper()
-		pos, err := e.GetIterator("s", ShardID(0), spec)
+		pos, err := e.GetIterator("s", api.ShardID(0), spec)
 		if err != nil {
 			t.Fatalf("%+v: %v", spec, err)
 		}
@@ -272,60 +273,60 @@ func TestIterators_AllTypes(t *testing.T) {
 		}
 		return string(recs[0].Data)
 	}
-	if got := first(IteratorSpec{Type: TrimHorizon}); got != "0" {
+	if got := first(api.IteratorSpec{Type: api.TrimHorizon}); got != "0" {
 		t.Errorf("TRIM_HORIZON starts at %s", got)
 	}
-	if got := first(IteratorSpec{Type: Latest}); got != "none" {
+	if got := first(api.IteratorSpec{Type: api.Latest}); got != "none" {
 		t.Errorf("LATEST starts at %s", got)
 	}
-	if got := first(IteratorSpec{Type: AtSequenceNumber, Seq: seqs[4].String()}); got != "4" {
+	if got := first(api.IteratorSpec{Type: api.AtSequenceNumber, Seq: seqs[4].String()}); got != "4" {
 		t.Errorf("AT_SEQUENCE_NUMBER 4 starts at %s", got)
 	}
-	if got := first(IteratorSpec{Type: AfterSequenceNumber, Seq: seqs[4].String()}); got != "5" {
+	if got := first(api.IteratorSpec{Type: api.AfterSequenceNumber, Seq: seqs[4].String()}); got != "5" {
 		t.Errorf("AFTER_SEQUENCE_NUMBER 4 starts at %s", got)
 	}
-	if got := first(IteratorSpec{Type: AtTimestamp, Timestamp: time.Unix(1_800_000_006, 0)}); got != "6" {
+	if got := first(api.IteratorSpec{Type: api.AtTimestamp, Timestamp: time.Unix(1_800_000_006, 0)}); got != "6" {
 		t.Errorf("AT_TIMESTAMP +6s starts at %s", got)
 	}
-	if got := first(IteratorSpec{Type: AtTimestamp, Timestamp: time.Unix(1_700_000_000, 0)}); got != "0" {
+	if got := first(api.IteratorSpec{Type: api.AtTimestamp, Timestamp: time.Unix(1_700_000_000, 0)}); got != "0" {
 		t.Errorf("AT_TIMESTAMP before everything starts at %s", got)
 	}
-	if got := first(IteratorSpec{Type: AtTimestamp, Timestamp: time.Unix(1_900_000_000, 0)}); got != "none" {
+	if got := first(api.IteratorSpec{Type: api.AtTimestamp, Timestamp: time.Unix(1_900_000_000, 0)}); got != "none" {
 		t.Errorf("AT_TIMESTAMP in the future starts at %s", got)
 	}
 	// The shard's own starting sequence number is accepted.
 	si, _ := e.DescribeStream("s")
-	if got := first(IteratorSpec{Type: AtSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
+	if got := first(api.IteratorSpec{Type: api.AtSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
 		t.Errorf("AT the shard's starting sequence number starts at %s", got)
 	}
 	// The starting number is no record's: after it comes the first record.
 	if si.Shards[0].StartingSeq.String() == seqs[0].String() {
 		t.Errorf("the shard's starting number is the first record's")
 	}
-	if got := first(IteratorSpec{Type: AfterSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
+	if got := first(api.IteratorSpec{Type: api.AfterSequenceNumber, Seq: si.Shards[0].StartingSeq.String()}); got != "0" {
 		t.Errorf("AFTER the shard's starting sequence number starts at %s", got)
 	}
 	// LATEST then a put: the put is the first record read.
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: Latest})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.Latest})
 	put(t, e, "s", "k", "after-latest")
 	recs, _, _ := readAll(t, e, pos)
 	if len(recs) != 1 || string(recs[0].Data) != "after-latest" {
 		t.Errorf("LATEST then put read %d records", len(recs))
 	}
-	for _, bad := range []IteratorSpec{
+	for _, bad := range []api.IteratorSpec{
 		{Type: "SIDEWAYS"},
-		{Type: AtSequenceNumber},
-		{Type: AtSequenceNumber, Seq: "12"},
-		{Type: AtSequenceNumber, Seq: SeqNum{Incarnation: seqs[0].Incarnation - 1, Seq: 1}.String()},
-		{Type: AtSequenceNumber, Seq: SeqNum{Incarnation: seqs[0].Incarnation, Shard: 3, Seq: 1}.String()},
-		{Type: AtSequenceNumber, Seq: SeqNum{Incarnation: seqs[0].Incarnation, Seq: 1000}.String()},
-		{Type: AtTimestamp},
+		{Type: api.AtSequenceNumber},
+		{Type: api.AtSequenceNumber, Seq: "12"},
+		{Type: api.AtSequenceNumber, Seq: api.SeqNum{Incarnation: seqs[0].Incarnation - 1, Seq: 1}.String()},
+		{Type: api.AtSequenceNumber, Seq: api.SeqNum{Incarnation: seqs[0].Incarnation, Shard: 3, Seq: 1}.String()},
+		{Type: api.AtSequenceNumber, Seq: api.SeqNum{Incarnation: seqs[0].Incarnation, Seq: 1000}.String()},
+		{Type: api.AtTimestamp},
 	} {
-		if _, err := e.GetIterator("s", ShardID(0), bad); !errors.Is(err, ErrInvalidArgument) {
+		if _, err := e.GetIterator("s", api.ShardID(0), bad); !errors.Is(err, api.ErrInvalidArgument) {
 			t.Errorf("GetIterator(%+v) = %v; want InvalidArgument", bad, err)
 		}
 	}
-	if _, err := e.GetIterator("s", ShardID(9), IteratorSpec{Type: Latest}); !errors.Is(err, ErrNotFound) {
+	if _, err := e.GetIterator("s", api.ShardID(9), api.IteratorSpec{Type: api.Latest}); !errors.Is(err, api.ErrNotFound) {
 		t.Errorf("unknown shard: %v", err)
 	}
 }
@@ -343,7 +344,7 @@ func TestRead_MillisBehindLatest(t *testing.T) {
 		now = now.Add(2 * time.Second)
 		mu.Unlock()
 	}
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	var res ReadResult
 	if err := e.Read(pos, 1, 0, ReadSubscription, &res); err != nil {
 		t.Fatal(err)
@@ -364,7 +365,7 @@ func TestRead_WaitersWokenByCommitWhileWritersRun(t *testing.T) {
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 1)
 	const total = 2000
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: Latest})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.Latest})
 	got := make(chan int, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -414,11 +415,11 @@ func TestReopen_RestoresCatalogAndData(t *testing.T) {
 	if err := e.IncreaseRetention("s", 48); err != nil {
 		t.Fatal(err)
 	}
-	var acked []PutResult
+	var acked []api.PutResult
 	for i := 0; i < 50; i++ {
 		acked = append(acked, put(t, e, "s", fmt.Sprint(i), fmt.Sprint(i)))
 	}
-	if err := e.SplitShard("s", ShardID(0), evenRanges(4)[1][0]); err != nil {
+	if err := e.SplitShard("s", api.ShardID(0), api.EvenRanges(4)[1][0]); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := e.DescribeStream("s")
@@ -444,7 +445,7 @@ func TestReopen_RestoresCatalogAndData(t *testing.T) {
 		}
 	}
 	for _, r := range acked {
-		pos := Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
+		pos := api.Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
 		var rr ReadResult
 		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
 			t.Fatalf("record %v missing after reopen: %v", r.Seq, err)
@@ -457,17 +458,17 @@ func TestDeleteAndRecreate_OldSequenceNumbersDoNotResolve(t *testing.T) {
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 1)
 	old := put(t, e, "s", "k", "old")
-	oldPos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	oldPos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	if err := e.DeleteStream("s", false); err != nil {
 		t.Fatal(err)
 	}
 	mustCreate(t, e, "s", 1)
 	put(t, e, "s", "k", "new")
-	if _, err := e.GetIterator("s", ShardID(0), IteratorSpec{Type: AtSequenceNumber, Seq: old.Seq.String()}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.AtSequenceNumber, Seq: old.Seq.String()}); !errors.Is(err, api.ErrInvalidArgument) {
 		t.Fatalf("old sequence number on the new stream: %v", err)
 	}
 	var rr ReadResult
-	if err := e.Read(oldPos, 10, 0, ReadSubscription, &rr); !errors.Is(err, ErrNotFound) {
+	if err := e.Read(oldPos, 10, 0, ReadSubscription, &rr); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("old position on the new stream: %v", err)
 	}
 }
@@ -479,14 +480,14 @@ func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
 		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	})
 	q := ratelimit.Kinesis
-	if _, err := e.CreateStream(CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
 		t.Fatal(err)
 	}
-	recs := make([]PutRecord, 500)
+	recs := make([]api.PutRecord, 500)
 	for i := range recs {
-		recs[i] = PutRecord{Key: []byte("k"), Data: make([]byte, 10)}
+		recs[i] = api.PutRecord{Key: []byte("k"), Data: make([]byte, 10)}
 	}
-	res := make([]PutResult, 500)
+	res := make([]api.PutResult, 500)
 	ok := 0
 	for round := 0; round < 3; round++ {
 		failed, err := e.PutRecords("s", recs, res)
@@ -495,7 +496,7 @@ func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
 		}
 		ok += 500 - failed
 		for _, r := range res {
-			if r.Err != nil && !errors.Is(r.Err, ErrThroughputExceeded) {
+			if r.Err != nil && !errors.Is(r.Err, api.ErrThroughputExceeded) {
 				t.Fatalf("unexpected per-record error %v", r.Err)
 			}
 		}
@@ -508,7 +509,7 @@ func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
 	if m.WriteThrottled != 500 || m.IncomingRecords != 1000 {
 		t.Fatalf("metrics: %+v", m)
 	}
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	if recs, _, _ := readAll(t, e, pos); len(recs) != 1000 {
 		t.Fatalf("stored %d records; want only the 1000 accepted", len(recs))
 	}
@@ -539,13 +540,13 @@ func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
 		put(t, e, "s", "k", data)
 	}
 	e.ExpireNow()
-	pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	if recs, _, _ := readAll(t, e, pos); len(recs) != 400 {
 		t.Fatalf("nothing is 24 h old yet, but %d of 400 records remain", len(recs))
 	}
 	advance(2 * time.Hour)
 	e.ExpireNow()
-	pos, _ = e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	pos, _ = e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	recs, _, _ := readAll(t, e, pos)
 	if len(recs) < 200 || len(recs) >= 400 {
 		t.Fatalf("after the first 200 expired, %d records remain", len(recs))
@@ -556,7 +557,7 @@ func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
 			t.Fatalf("an expired record is still returned among the newest")
 		}
 	}
-	old := Position{Stream: "s", Incarnation: pos.Incarnation, Shard: 0, Seq: 0}
+	old := api.Position{Stream: "s", Incarnation: pos.Incarnation, Shard: 0, Seq: 0}
 	var rr ReadResult
 	if err := e.Read(old, 1, 0, ReadSubscription, &rr); err != nil {
 		t.Fatal(err)
@@ -568,14 +569,14 @@ func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
 }
 
 func TestDurabilityModes_RecordsReadable(t *testing.T) {
-	for _, d := range []Durability{Always, Interval, None} {
+	for _, d := range []api.Durability{api.Always, api.Interval, api.None} {
 		t.Run(d.String(), func(t *testing.T) {
 			e := openTest(t, func(o *Options) { o.Durability = d; o.SyncInterval = time.Millisecond })
 			mustCreate(t, e, "s", 1)
 			for i := 0; i < 100; i++ {
 				put(t, e, "s", "k", fmt.Sprint(i))
 			}
-			pos, _ := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+			pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 			if recs, _, _ := readAll(t, e, pos); len(recs) != 100 {
 				t.Fatalf("read %d of 100", len(recs))
 			}
@@ -596,7 +597,7 @@ func TestClose_PutsAfterCloseFailCleanly(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for {
-				_, err := e.PutRecord("s", PutRecord{Key: []byte("k"), Data: []byte("v")}, "")
+				_, err := e.PutRecord("s", api.PutRecord{Key: []byte("k"), Data: []byte("v")}, "")
 				if err != nil {
 					if !errors.Is(err, ErrClosed) {
 						t.Errorf("put during close: %v", err)

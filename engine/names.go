@@ -1,27 +1,15 @@
 package engine
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
 
-// Limits from the Kinesis API model.
-const (
-	MaxStreamNameLen   = 128
-	MaxPartitionKeyLen = 256     // Unicode characters
-	DefaultMaxRecord   = 1 << 20 // 1 MiB: key + data of one record, by default
-	MaxMaxRecord       = 10 << 20
-	MaxPutRecords      = 500      // records in one PutRecords call
-	MaxPutBytes        = 10 << 20 // 10 MiB: all keys + data of one PutRecords call
-	MinRetentionHours  = 24
-	MaxRetentionHours  = 8760
-	DefaultRetention   = 24
-	MaxShardsPerStream = 10000
-	MaxTags            = 50
-	MaxConsumers       = 20
+	"github.com/sluicedb/sluice/api"
 )
 
 // validName reports whether s matches [a-zA-Z0-9_.-]{1,128}, the rule for
 // stream and consumer names.
 func validName(s string) bool {
-	if len(s) == 0 || len(s) > MaxStreamNameLen {
+	if len(s) == 0 || len(s) > api.MaxStreamNameLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -37,7 +25,7 @@ func validName(s string) bool {
 
 func checkStreamName(s string) error {
 	if !validName(s) {
-		return errorf(CodeInvalidArgument,
+		return errorf(api.CodeInvalidArgument,
 			"stream name %q is invalid: it must be 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", clip(s))
 	}
 	return nil
@@ -46,19 +34,19 @@ func checkStreamName(s string) error {
 // checkPartitionKey validates a partition key without allocating on success.
 func checkPartitionKey(k []byte) error {
 	if len(k) == 0 {
-		return errorf(CodeInvalidArgument, "partition key is empty; it must be 1 to 256 characters")
+		return errorf(api.CodeInvalidArgument, "partition key is empty; it must be 1 to 256 characters")
 	}
-	if len(k) <= MaxPartitionKeyLen {
+	if len(k) <= api.MaxPartitionKeyLen {
 		if !utf8.Valid(k) {
-			return errorf(CodeInvalidArgument, "partition key is not valid UTF-8")
+			return errorf(api.CodeInvalidArgument, "partition key is not valid UTF-8")
 		}
 		return nil
 	}
 	if !utf8.Valid(k) {
-		return errorf(CodeInvalidArgument, "partition key is not valid UTF-8")
+		return errorf(api.CodeInvalidArgument, "partition key is not valid UTF-8")
 	}
-	if n := utf8.RuneCount(k); n > MaxPartitionKeyLen {
-		return errorf(CodeInvalidArgument, "partition key is %d characters; the limit is %d", n, MaxPartitionKeyLen)
+	if n := utf8.RuneCount(k); n > api.MaxPartitionKeyLen {
+		return errorf(api.CodeInvalidArgument, "partition key is %d characters; the limit is %d", n, api.MaxPartitionKeyLen)
 	}
 	return nil
 }

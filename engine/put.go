@@ -3,6 +3,7 @@ package engine
 import (
 	"sync"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/segment"
 )
 
@@ -32,16 +33,16 @@ var putCalls = sync.Pool{New: func() any { return new(putCall) }}
 // Records are grouped by shard; each group goes through its shard's group
 // commit, so one call costs one write and (in Always mode) one fdatasync per
 // shard it touches, shared with every other call in the same batch.
-func (e *Engine) PutRecords(name string, recs []PutRecord, results []PutResult) (failed int, err error) {
+func (e *Engine) PutRecords(name string, recs []api.PutRecord, results []api.PutResult) (failed int, err error) {
 	st, err := e.lookup(name)
 	if err != nil {
 		return 0, err
 	}
-	if len(recs) == 0 || len(recs) > MaxPutRecords {
-		return 0, errorf(CodeInvalidArgument, "a put carries %d records; it must carry 1 to %d", len(recs), MaxPutRecords)
+	if len(recs) == 0 || len(recs) > api.MaxPutRecords {
+		return 0, errorf(api.CodeInvalidArgument, "a put carries %d records; it must carry 1 to %d", len(recs), api.MaxPutRecords)
 	}
 	if len(results) < len(recs) {
-		return 0, errorf(CodeInternal, "results has room for %d of %d records", len(results), len(recs))
+		return 0, errorf(api.CodeInternal, "results has room for %d of %d records", len(results), len(recs))
 	}
 	maxRec := int(st.maxRecord.Load())
 	total := 0
@@ -52,13 +53,13 @@ func (e *Engine) PutRecords(name string, recs []PutRecord, results []PutResult) 
 		}
 		n := len(r.Key) + len(r.Data)
 		if n > maxRec {
-			return 0, errorf(CodeInvalidArgument,
+			return 0, errorf(api.CodeInvalidArgument,
 				"record %d is %d bytes (partition key + data); the stream's limit is %d", i, n, maxRec)
 		}
 		total += n
 	}
-	if total > MaxPutBytes {
-		return 0, errorf(CodeInvalidArgument, "the put carries %d bytes; the limit is %d", total, MaxPutBytes)
+	if total > api.MaxPutBytes {
+		return 0, errorf(api.CodeInvalidArgument, "the put carries %d bytes; the limit is %d", total, api.MaxPutBytes)
 	}
 
 	c := putCalls.Get().(*putCall)
@@ -71,7 +72,7 @@ func (e *Engine) PutRecords(name string, recs []PutRecord, results []PutResult) 
 	}
 	for len(c.pending) > 0 {
 		if st.deleted.Load() {
-			return 0, errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", name)
+			return 0, api.StreamNotFound(name)
 		}
 		if e.shut.Load() {
 			return 0, ErrClosed
@@ -110,7 +111,7 @@ func (e *Engine) PutRecords(name string, recs []PutRecord, results []PutResult) 
 
 // route groups the pending records by the shard that owns their hash key,
 // judging each against its shard's quota once.
-func (c *putCall) route(st *stream, rt *routeTable, recs []PutRecord, results []PutResult) {
+func (c *putCall) route(st *stream, rt *routeTable, recs []api.PutRecord, results []api.PutResult) {
 	if cap(c.slot) < len(rt.shards) {
 		c.slot = make([]int32, len(rt.shards))
 	}
@@ -126,7 +127,7 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []PutRecord, results []
 			// One open shard owns the whole key space: no need to hash.
 			h := r.ExplicitHash
 			if !r.HasExplicitHash {
-				h = HashPartitionKey(r.Key)
+				h = api.HashPartitionKey(r.Key)
 			}
 			ri = rt.find(h)
 		}
@@ -134,7 +135,7 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []PutRecord, results []
 		if !c.charged[i] {
 			if !sh.quota.AllowPut(len(r.Key) + len(r.Data)) {
 				sh.m.writeThrottled.Add(1)
-				results[i] = PutResult{Err: errPutThrottled}
+				results[i] = api.PutResult{Err: errPutThrottled}
 				continue
 			}
 			c.charged[i] = true
@@ -163,19 +164,19 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []PutRecord, results []
 // than all earlier ones, so the guarantee Kinesis gives for it holds for any
 // record acknowledged before this call. A throttled record is an error with
 // CodeThroughputExceeded.
-func (e *Engine) PutRecord(name string, rec PutRecord, seqForOrdering string) (PutResult, error) {
+func (e *Engine) PutRecord(name string, rec api.PutRecord, seqForOrdering string) (api.PutResult, error) {
 	if seqForOrdering != "" {
-		if _, err := ParseSeqNum(seqForOrdering); err != nil {
-			return PutResult{}, errorf(CodeInvalidArgument, "SequenceNumberForOrdering %q is malformed", clip(seqForOrdering))
+		if _, err := api.ParseSeqNum(seqForOrdering); err != nil {
+			return api.PutResult{}, errorf(api.CodeInvalidArgument, "SequenceNumberForOrdering %q is malformed", clip(seqForOrdering))
 		}
 	}
-	recs := [1]PutRecord{rec}
-	var res [1]PutResult
+	recs := [1]api.PutRecord{rec}
+	var res [1]api.PutResult
 	if _, err := e.PutRecords(name, recs[:], res[:]); err != nil {
-		return PutResult{}, err
+		return api.PutResult{}, err
 	}
 	if res[0].Err != nil {
-		return PutResult{}, res[0].Err
+		return api.PutResult{}, res[0].Err
 	}
 	return res[0], nil
 }

@@ -1,94 +1,86 @@
 package engine
 
 import (
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/segment"
 )
 
-// Read limits, as Kinesis GetRecords has them.
-const (
-	MaxReadRecords = 10000
-	MaxReadBytes   = 10 << 20
-)
-
 // shardAt resolves a position to its stream and shard.
-func (e *Engine) shardAt(pos Position) (*stream, *shard, error) {
+func (e *Engine) shardAt(pos api.Position) (*stream, *shard, error) {
 	st, err := e.lookup(pos.Stream)
 	if err != nil {
 		return nil, nil, err
 	}
 	if st.inc != pos.Incarnation {
-		return nil, nil, errorf(CodeResourceNotFound,
+		return nil, nil, errorf(api.CodeResourceNotFound,
 			"the position is for an earlier stream named %s, which was deleted", pos.Stream)
 	}
 	sh := st.shard(pos.Shard)
 	if sh == nil {
-		return nil, nil, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", ShardID(pos.Shard), pos.Stream)
+		return nil, nil, api.ShardNotFound(pos.Stream, api.ShardID(pos.Shard))
 	}
 	return st, sh, nil
 }
 
 // GetIterator returns the position where reading shardID of a stream starts
 // according to spec.
-func (e *Engine) GetIterator(name, shardID string, spec IteratorSpec) (Position, error) {
+func (e *Engine) GetIterator(name, shardID string, spec api.IteratorSpec) (api.Position, error) {
 	st, err := e.lookup(name)
 	if err != nil {
-		return Position{}, err
+		return api.Position{}, err
 	}
-	idx, err := ParseShardID(shardID)
+	idx, err := api.ParseShardID(shardID)
 	if err != nil {
-		return Position{}, err
+		return api.Position{}, err
 	}
 	sh := st.shard(idx)
 	if sh == nil {
-		return Position{}, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", clip(shardID), name)
+		return api.Position{}, api.ShardNotFound(name, clip(shardID))
 	}
-	pos := Position{Stream: name, Incarnation: st.inc, Shard: idx}
+	pos := api.Position{Stream: name, Incarnation: st.inc, Shard: idx}
 	first, next := sh.log.Bounds()
 	switch spec.Type {
-	case TrimHorizon:
+	case api.TrimHorizon:
 		pos.Seq = first
-	case Latest:
+	case api.Latest:
 		pos.Seq = next
-	case AtSequenceNumber, AfterSequenceNumber:
+	case api.AtSequenceNumber, api.AfterSequenceNumber:
 		if spec.Seq == "" {
-			return Position{}, errorf(CodeInvalidArgument, "StartingSequenceNumber is required for %s", spec.Type)
+			return api.Position{}, errorf(api.CodeInvalidArgument, "StartingSequenceNumber is required for %s", spec.Type)
 		}
-		sn, err := ParseSeqNum(spec.Seq)
+		sn, err := api.ParseSeqNum(spec.Seq)
 		if err != nil {
-			return Position{}, err
+			return api.Position{}, err
 		}
 		if sn.Incarnation != st.inc {
-			return Position{}, errorf(CodeInvalidArgument,
-				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is invalid: it belongs to an earlier stream of the same name",
-				spec.Seq, sh.id, name)
+			return api.Position{}, &api.Error{Code: api.CodeInvalidArgument, Reason: api.ReasonSeqOtherStream,
+				Stream: name, Shard: sh.id, Arg: clip(spec.Seq)}
 		}
 		if int(sn.Shard) != idx {
-			return Position{}, errorf(CodeInvalidArgument,
-				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is invalid because it did not come from this shard",
-				spec.Seq, sh.id, name)
+			return api.Position{}, &api.Error{Code: api.CodeInvalidArgument, Reason: api.ReasonSeqOtherShard,
+				Stream: name, Shard: sh.id, Arg: clip(spec.Seq)}
 		}
 		switch {
 		case sn.IsStart():
 			// The shard's starting number sorts before its first record:
 			// at it and after it both start there.
 			pos.Seq = 0
-		case spec.Type == AfterSequenceNumber:
+		case spec.Type == api.AfterSequenceNumber:
 			pos.Seq = sn.Seq + 1
 		default:
 			pos.Seq = sn.Seq
 		}
-		if limit := sh.limitSeq(next); pos.Seq > limit || (spec.Type == AtSequenceNumber && !sn.IsStart() && pos.Seq == limit && sh.isClosed()) {
-			return Position{}, errorf(CodeInvalidArgument,
-				"StartingSequenceNumber %s used in GetShardIterator on shard %s in stream %s under account 000000000000 is beyond the newest record of the shard",
-				spec.Seq, sh.id, name)
+		if limit := sh.limitSeq(next); pos.Seq > limit || (spec.Type == api.AtSequenceNumber && !sn.IsStart() && pos.Seq == limit && sh.isClosed()) {
+			return api.Position{}, &api.Error{Code: api.CodeInvalidArgument, Reason: api.ReasonSeqBeyondEnd,
+				Stream: name, Shard: sh.id, Arg: clip(spec.Seq)}
 		}
-	case AtTimestamp:
+	case api.AtTimestamp:
 		if spec.Timestamp.IsZero() {
-			return Position{}, errorf(CodeInvalidArgument, "Timestamp is required for AT_TIMESTAMP")
+			return api.Position{}, errorf(api.CodeInvalidArgument, "Timestamp is required for AT_TIMESTAMP")
 		}
 		pos.Seq = sh.log.SeekTime(spec.Timestamp.UnixNano())
 	default:
-		return Position{}, errorf(CodeInvalidArgument,
+		return api.Position{}, errorf(api.CodeInvalidArgument,
 			"shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", clip(string(spec.Type)))
 	}
 	return pos, nil
@@ -116,11 +108,11 @@ type ReadResult struct {
 	Records int
 	Bytes   int
 	// Next is where the following read starts; meaningless when ShardEnd.
-	Next Position
+	Next api.Position
 	// ShardEnd is set when the shard is closed and this read reached its
 	// end: there is nothing more to read here; continue with ChildShards.
 	ShardEnd    bool
-	ChildShards []ShardInfo
+	ChildShards []api.ShardInfo
 	// MillisBehind is how far the end of this read is behind the shard's
 	// newest record, in milliseconds (0 when caught up).
 	MillisBehind int64
@@ -139,7 +131,7 @@ func (r *ReadResult) Frames() []byte { return r.view.Frames }
 
 // Record is one record of a read. Key and Data alias the mapped segment.
 type Record struct {
-	Seq     SeqNum
+	Seq     api.SeqNum
 	Arrival int64 // Unix nanoseconds
 	Flags   uint16
 	Key     []byte
@@ -164,7 +156,7 @@ func (it *RecordIter) Next() (Record, bool) {
 		return Record{}, false
 	}
 	return Record{
-		Seq:     SeqNum{Incarnation: it.inc, Shard: it.shard, Seq: f.Seq},
+		Seq:     api.SeqNum{Incarnation: it.inc, Shard: it.shard, Seq: f.Seq},
 		Arrival: f.Time, Flags: f.Flags, Key: f.Key, Data: f.Data,
 	}, true
 }
@@ -175,22 +167,22 @@ func (it *RecordIter) Next() (Record, bool) {
 // than the shard's retained records starts at the oldest one. A ReadPolling
 // read counts against the shard's read quota and fails as a whole, returning
 // nothing, with CodeThroughputExceeded when over it.
-func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res *ReadResult) error {
+func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind, res *ReadResult) error {
 	res.Release()
 	*res = ReadResult{}
 	st, sh, err := e.shardAt(pos)
 	if err != nil {
 		return err
 	}
-	if maxRecords <= 0 || maxRecords > MaxReadRecords {
-		maxRecords = MaxReadRecords
+	if maxRecords <= 0 || maxRecords > api.MaxReadRecords {
+		maxRecords = api.MaxReadRecords
 	}
-	if maxBytes <= 0 || maxBytes > MaxReadBytes {
-		maxBytes = MaxReadBytes
+	if maxBytes <= 0 || maxBytes > api.MaxReadBytes {
+		maxBytes = api.MaxReadBytes
 	}
 	if kind == ReadPolling && !sh.quota.BeginRead() {
 		sh.m.readThrottled.Add(1)
-		return errorf(CodeThroughputExceeded, "Rate exceeded for shard %s in stream %s under account 000000000000.", sh.id, st.name)
+		return &api.Error{Code: api.CodeThroughputExceeded, Reason: api.ReasonShardThrottled, Stream: st.name, Shard: sh.id}
 	}
 	// Read the closed flag before the bounds: a shard that is closed has
 	// published everything it ever will.
@@ -199,7 +191,7 @@ func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res
 		if kind == ReadPolling {
 			sh.quota.EndRead(0)
 		}
-		return &Error{Code: CodeInternal, Msg: "read shard " + sh.id, Err: err}
+		return &api.Error{Code: api.CodeInternal, Detail: "read shard " + sh.id, Err: err}
 	}
 	res.inc, res.shard = st.inc, uint32(sh.index)
 	res.Records = res.view.Count
@@ -212,7 +204,7 @@ func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res
 	if kind == ReadPolling {
 		sh.quota.EndRead(res.Bytes)
 	}
-	res.Next = Position{Stream: pos.Stream, Incarnation: st.inc, Shard: sh.index, Seq: next}
+	res.Next = api.Position{Stream: pos.Stream, Incarnation: st.inc, Shard: sh.index, Seq: next}
 	_, tip := sh.log.Bounds()
 	if next < tip {
 		behind := (sh.log.LastTime() - lastTime) / 1e6
@@ -232,10 +224,10 @@ func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res
 }
 
 // children lists the shards created from shard index by a split or merge.
-func (e *Engine) children(st *stream, index int) []ShardInfo {
+func (e *Engine) children(st *stream, index int) []api.ShardInfo {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var out []ShardInfo
+	var out []api.ShardInfo
 	for _, sm := range st.meta.Shards {
 		if sm.Parent == index || sm.AdjacentParent == index {
 			out = append(out, st.shardInfo(sm))
@@ -246,7 +238,7 @@ func (e *Engine) children(st *stream, index int) []ShardInfo {
 
 // ShardEnd reports whether pos is at the end of a closed shard, and if so the
 // shard's children.
-func (e *Engine) ShardEnd(pos Position) (bool, []ShardInfo, error) {
+func (e *Engine) ShardEnd(pos api.Position) (bool, []api.ShardInfo, error) {
 	st, sh, err := e.shardAt(pos)
 	if err != nil {
 		return false, nil, err

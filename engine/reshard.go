@@ -1,10 +1,14 @@
 package engine
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/sluicedb/sluice/api"
+)
 
 // childSpec is a shard a reshard creates.
 type childSpec struct {
-	start, end             HashKey
+	start, end             api.HashKey
 	parent, adjacentParent int
 }
 
@@ -12,10 +16,10 @@ type childSpec struct {
 // range at newStart: [start, newStart-1] and [newStart, end]. The parent
 // stays readable until retention removes it; writes go to the children from
 // the moment SplitShard returns.
-func (e *Engine) SplitShard(name, shardID string, newStart HashKey) error {
+func (e *Engine) SplitShard(name, shardID string, newStart api.HashKey) error {
 	e.reshards.Lock()
 	defer e.reshards.Unlock()
-	idx, err := ParseShardID(shardID)
+	idx, err := api.ParseShardID(shardID)
 	if err != nil {
 		return err
 	}
@@ -24,9 +28,8 @@ func (e *Engine) SplitShard(name, shardID string, newStart HashKey) error {
 	var spec [2]childSpec
 	if err == nil {
 		if newStart.Cmp(sm.Start) <= 0 || newStart.Cmp(sm.End) > 0 {
-			err = errorf(CodeInvalidArgument,
-				"NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account 000000000000 is not within the shard's range [%s, %s] or equals its starting hash key",
-				newStart, shardID, name, sm.Start.Inc(), sm.End)
+			err = &api.Error{Code: api.CodeInvalidArgument, Reason: api.ReasonHashKeyOutOfRange,
+				Stream: name, Shard: shardID, Arg: newStart.String(), Detail: "[" + sm.Start.Inc().String() + ", " + sm.End.String() + "]"}
 		}
 		spec = [2]childSpec{
 			{start: sm.Start, end: newStart.Dec(), parent: idx, adjacentParent: -1},
@@ -45,11 +48,11 @@ func (e *Engine) SplitShard(name, shardID string, newStart HashKey) error {
 func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
 	e.reshards.Lock()
 	defer e.reshards.Unlock()
-	a, err := ParseShardID(shardID)
+	a, err := api.ParseShardID(shardID)
 	if err != nil {
 		return err
 	}
-	b, err := ParseShardID(adjacentID)
+	b, err := api.ParseShardID(adjacentID)
 	if err != nil {
 		return err
 	}
@@ -63,14 +66,14 @@ func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
 	if err == nil {
 		switch {
 		case a == b:
-			err = errorf(CodeInvalidArgument, "cannot merge shard %s with itself", shardID)
-		case am.End.Inc() == bm.Start && am.End != MaxHashKey:
+			err = errorf(api.CodeInvalidArgument, "cannot merge shard %s with itself", shardID)
+		case am.End.Inc() == bm.Start && am.End != api.MaxHashKey:
 			spec = childSpec{start: am.Start, end: bm.End, parent: a, adjacentParent: b}
-		case bm.End.Inc() == am.Start && bm.End != MaxHashKey:
+		case bm.End.Inc() == am.Start && bm.End != api.MaxHashKey:
 			spec = childSpec{start: bm.Start, end: am.End, parent: a, adjacentParent: b}
 		default:
-			err = errorf(CodeInvalidArgument,
-				"shards %s and %s in stream %s under account 000000000000 are not adjacent: their hash key ranges do not touch", shardID, adjacentID, name)
+			err = &api.Error{Code: api.CodeInvalidArgument, Reason: api.ReasonNotAdjacent,
+				Stream: name, Shard: shardID, Arg: adjacentID}
 		}
 	}
 	e.mu.RUnlock()
@@ -99,15 +102,15 @@ func (e *Engine) UpdateShardCount(name string, target int) error {
 		return err
 	}
 	n := len(open)
-	if target < 1 || target > MaxShardsPerStream {
-		return errorf(CodeInvalidArgument, "target shard count is %d; it must be between 1 and %d", target, MaxShardsPerStream)
+	if target < 1 || target > api.MaxShardsPerStream {
+		return errorf(api.CodeInvalidArgument, "target shard count is %d; it must be between 1 and %d", target, api.MaxShardsPerStream)
 	}
 	if target > 2*n || 2*target < n {
-		return errorf(CodeValidation,
+		return errorf(api.CodeValidation,
 			"UpdateShardCount to %d shards from %d is not allowed: the target must be between half and double the current open shard count (%d to %d)",
 			target, n, (n+1)/2, 2*n)
 	}
-	ranges := evenRanges(target)
+	ranges := api.EvenRanges(target)
 	// Phase 1: split every open shard at each target boundary inside it.
 	for j := 1; j < target; j++ {
 		b := ranges[j][0]
@@ -179,14 +182,13 @@ func (e *Engine) openShardMeta(name string, idx int) (*stream, *shardMeta, error
 	for _, sm := range st.meta.Shards {
 		if sm.Index == idx {
 			if sm.Closed {
-				return nil, nil, errorf(CodeResourceInUse,
-					"Shard %s in stream %s under account 000000000000 has already been merged or split, and thus is not eligible for merging or splitting.",
-					ShardID(idx), name)
+				return nil, nil, &api.Error{Code: api.CodeResourceInUse, Reason: api.ReasonShardClosed,
+					Stream: name, Shard: api.ShardID(idx)}
 			}
 			return st, sm, nil
 		}
 	}
-	return nil, nil, errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account 000000000000.", ShardID(idx), name)
+	return nil, nil, api.ShardNotFound(name, api.ShardID(idx))
 }
 
 // reshard closes the parent shards and opens the children, atomically in the
@@ -206,7 +208,7 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 	}
 	if st.deleted.Load() {
 		e.mu.Unlock()
-		return errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", st.name)
+		return api.StreamNotFound(st.name)
 	}
 	next := st.meta.clone()
 	now := e.now().UnixNano()
@@ -237,7 +239,7 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 	for i, p := range parents {
 		end, err := st.shard(p).finish(reqClose)
 		if err != nil {
-			e.opts.Logger.Warn("closing a shard with a failed log", "stream", st.name, "shard", ShardID(p), "err", err)
+			e.opts.Logger.Warn("closing a shard with a failed log", "stream", st.name, "shard", api.ShardID(p), "err", err)
 		}
 		ends[i] = end
 	}

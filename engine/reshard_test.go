@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/sluicedb/sluice/api"
 )
 
-func shardByID(si *StreamInfo, id string) *ShardInfo {
+func shardByID(si *api.StreamInfo, id string) *api.ShardInfo {
 	for i := range si.Shards {
 		if si.Shards[i].ID == id {
 			return &si.Shards[i]
@@ -22,8 +24,8 @@ func TestSplitShard_Lineage(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		put(t, e, "s", fmt.Sprint(i), "before")
 	}
-	mid := evenRanges(2)[1][0]
-	if err := e.SplitShard("s", ShardID(0), mid); err != nil {
+	mid := api.EvenRanges(2)[1][0]
+	if err := e.SplitShard("s", api.ShardID(0), mid); err != nil {
 		t.Fatal(err)
 	}
 	si, _ := e.DescribeStream("s")
@@ -38,7 +40,7 @@ func TestSplitShard_Lineage(t *testing.T) {
 		t.Fatalf("children: %+v %+v", a, b)
 	}
 	// The parent stays readable and reports its children at its end.
-	pos, _ := e.GetIterator("s", p.ID, IteratorSpec{Type: TrimHorizon})
+	pos, _ := e.GetIterator("s", p.ID, api.IteratorSpec{Type: api.TrimHorizon})
 	recs, _, last := readAll(t, e, pos)
 	if len(recs) != 10 || !last.ShardEnd || len(last.ChildShards) != 2 {
 		t.Fatalf("parent read: %d records, end %v, %d children", len(recs), last.ShardEnd, len(last.ChildShards))
@@ -50,10 +52,10 @@ func TestSplitShard_Lineage(t *testing.T) {
 			t.Fatal("a put after the split went to the closed parent")
 		}
 	}
-	if err := e.SplitShard("s", p.ID, mid); !errors.Is(err, ErrInUse) {
+	if err := e.SplitShard("s", p.ID, mid); !errors.Is(err, api.ErrInUse) {
 		t.Fatalf("splitting a closed shard: %v", err)
 	}
-	if err := e.SplitShard("s", a.ID, a.HashStart); !errors.Is(err, ErrInvalidArgument) {
+	if err := e.SplitShard("s", a.ID, a.HashStart); !errors.Is(err, api.ErrInvalidArgument) {
 		t.Fatalf("split at the shard's own start: %v", err)
 	}
 }
@@ -61,18 +63,18 @@ func TestSplitShard_Lineage(t *testing.T) {
 func TestMergeShards_Lineage(t *testing.T) {
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 3)
-	if err := e.MergeShards("s", ShardID(0), ShardID(2)); !errors.Is(err, ErrInvalidArgument) {
+	if err := e.MergeShards("s", api.ShardID(0), api.ShardID(2)); !errors.Is(err, api.ErrInvalidArgument) {
 		t.Fatalf("merging non-adjacent shards: %v", err)
 	}
-	if err := e.MergeShards("s", ShardID(2), ShardID(1)); err != nil {
+	if err := e.MergeShards("s", api.ShardID(2), api.ShardID(1)); err != nil {
 		t.Fatal(err)
 	}
 	si, _ := e.DescribeStream("s")
-	c := shardByID(si, ShardID(3))
-	if c == nil || c.Parent != ShardID(2) || c.AdjacentParent != ShardID(1) || c.HashStart != si.Shards[1].HashStart || c.HashEnd != MaxHashKey {
+	c := shardByID(si, api.ShardID(3))
+	if c == nil || c.Parent != api.ShardID(2) || c.AdjacentParent != api.ShardID(1) || c.HashStart != si.Shards[1].HashStart || c.HashEnd != api.MaxHashKey {
 		t.Fatalf("merged child: %+v", c)
 	}
-	if err := e.MergeShards("s", ShardID(1), ShardID(0)); !errors.Is(err, ErrInUse) {
+	if err := e.MergeShards("s", api.ShardID(1), api.ShardID(0)); !errors.Is(err, api.ErrInUse) {
 		t.Fatalf("merging a closed shard: %v", err)
 	}
 }
@@ -80,10 +82,10 @@ func TestMergeShards_Lineage(t *testing.T) {
 func TestUpdateShardCount_UniformAndBounded(t *testing.T) {
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 3)
-	if err := e.UpdateShardCount("s", 7); !errors.Is(err, ErrValidation) {
+	if err := e.UpdateShardCount("s", 7); !errors.Is(err, api.ErrValidation) {
 		t.Fatalf("more than double: %v", err)
 	}
-	if err := e.UpdateShardCount("s", 1); !errors.Is(err, ErrValidation) {
+	if err := e.UpdateShardCount("s", 1); !errors.Is(err, api.ErrValidation) {
 		t.Fatalf("less than half: %v", err)
 	}
 	for _, target := range []int{5, 3, 6, 4, 2} {
@@ -92,7 +94,7 @@ func TestUpdateShardCount_UniformAndBounded(t *testing.T) {
 		}
 		si, _ := e.DescribeStream("s")
 		open := openSortedInfo(si)
-		want := evenRanges(target)
+		want := api.EvenRanges(target)
 		if len(open) != target {
 			t.Fatalf("to %d: %d open shards", target, len(open))
 		}
@@ -107,8 +109,8 @@ func TestUpdateShardCount_UniformAndBounded(t *testing.T) {
 	}
 }
 
-func openSortedInfo(si *StreamInfo) []ShardInfo {
-	var open []ShardInfo
+func openSortedInfo(si *api.StreamInfo) []api.ShardInfo {
+	var open []api.ShardInfo
 	for _, sh := range si.Shards {
 		if !sh.Closed {
 			open = append(open, sh)
@@ -136,7 +138,7 @@ func TestReshard_PerKeyOrderForParentFirstReader(t *testing.T) {
 		go func(k int) {
 			defer wg.Done()
 			for i := 0; i < perKey; i++ {
-				if _, err := e.PutRecord("s", PutRecord{Key: []byte(fmt.Sprint("key", k)), Data: []byte(fmt.Sprint(i))}, ""); err != nil {
+				if _, err := e.PutRecord("s", api.PutRecord{Key: []byte(fmt.Sprint("key", k)), Data: []byte(fmt.Sprint(i))}, ""); err != nil {
 					t.Error(err)
 					return
 				}
@@ -144,7 +146,7 @@ func TestReshard_PerKeyOrderForParentFirstReader(t *testing.T) {
 		}(k)
 	}
 	ops := []func() error{
-		func() error { return e.SplitShard("s", ShardID(0), evenRanges(4)[1][0]) },
+		func() error { return e.SplitShard("s", api.ShardID(0), api.EvenRanges(4)[1][0]) },
 		func() error { return e.UpdateShardCount("s", 4) },
 		func() error { return e.UpdateShardCount("s", 3) },
 		func() error {
@@ -170,7 +172,7 @@ func TestReshard_PerKeyOrderForParentFirstReader(t *testing.T) {
 			if drained[sh.ID] || (sh.Parent != "" && !drained[sh.Parent]) || (sh.AdjacentParent != "" && !drained[sh.AdjacentParent]) {
 				continue
 			}
-			pos, err := e.GetIterator("s", sh.ID, IteratorSpec{Type: TrimHorizon})
+			pos, err := e.GetIterator("s", sh.ID, api.IteratorSpec{Type: api.TrimHorizon})
 			if err != nil {
 				t.Fatal(err)
 			}

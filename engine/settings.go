@@ -5,6 +5,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -40,7 +41,7 @@ func (e *Engine) IncreaseRetention(name string, hours int) error {
 			return err
 		}
 		if hours < m.RetentionHours {
-			return errorf(CodeInvalidArgument,
+			return errorf(api.CodeInvalidArgument,
 				"Requested retention period (%d hours) for stream %s can not be shorter than existing retention period (%d hours). Use DecreaseRetentionPeriod API.",
 				hours, name, m.RetentionHours)
 		}
@@ -57,7 +58,7 @@ func (e *Engine) DecreaseRetention(name string, hours int) error {
 			return err
 		}
 		if hours > m.RetentionHours {
-			return errorf(CodeInvalidArgument,
+			return errorf(api.CodeInvalidArgument,
 				"Requested retention period (%d hours) for stream %s can not be longer than existing retention period (%d hours). Use IncreaseRetentionPeriod API.",
 				hours, name, m.RetentionHours)
 		}
@@ -71,22 +72,22 @@ func (e *Engine) DecreaseRetention(name string, hours int) error {
 }
 
 func checkRetention(hours int) error {
-	if hours < MinRetentionHours || hours > MaxRetentionHours {
-		return errorf(CodeInvalidArgument, "retention period is %d hours; it must be between %d and %d", hours, MinRetentionHours, MaxRetentionHours)
+	if hours < api.MinRetentionHours || hours > api.MaxRetentionHours {
+		return errorf(api.CodeInvalidArgument, "retention period is %d hours; it must be between %d and %d", hours, api.MinRetentionHours, api.MaxRetentionHours)
 	}
 	return nil
 }
 
 func checkTags(tags map[string]string, existing int) error {
-	if len(tags)+existing > MaxTags {
-		return errorf(CodeInvalidArgument, "a stream may have at most %d tags; this would make %d", MaxTags, len(tags)+existing)
+	if len(tags)+existing > api.MaxTags {
+		return errorf(api.CodeInvalidArgument, "a stream may have at most %d tags; this would make %d", api.MaxTags, len(tags)+existing)
 	}
 	for k, v := range tags {
 		if n := utf8.RuneCountInString(k); n < 1 || n > 128 {
-			return errorf(CodeInvalidArgument, "tag key %q is %d characters; it must be 1 to 128", clip(k), n)
+			return errorf(api.CodeInvalidArgument, "tag key %q is %d characters; it must be 1 to 128", clip(k), n)
 		}
 		if n := utf8.RuneCountInString(v); n > 256 {
-			return errorf(CodeInvalidArgument, "tag value for key %q is %d characters; the limit is 256", clip(k), n)
+			return errorf(api.CodeInvalidArgument, "tag value for key %q is %d characters; the limit is 256", clip(k), n)
 		}
 	}
 	return nil
@@ -131,13 +132,13 @@ func (e *Engine) SetEncryption(name, typ, keyID string) error {
 		switch typ {
 		case "KMS":
 			if keyID == "" || len(keyID) > 2048 {
-				return errorf(CodeInvalidArgument, "KeyId must be 1 to 2048 characters")
+				return errorf(api.CodeInvalidArgument, "KeyId must be 1 to 2048 characters")
 			}
 			m.EncryptionType, m.KeyID = "KMS", keyID
 		case "NONE":
 			m.EncryptionType, m.KeyID = "NONE", ""
 		default:
-			return errorf(CodeInvalidArgument, "encryption type %q is not KMS or NONE", clip(typ))
+			return errorf(api.CodeInvalidArgument, "encryption type %q is not KMS or NONE", clip(typ))
 		}
 		return nil
 	})
@@ -163,7 +164,7 @@ func (e *Engine) SetMonitoring(name string, metrics []string, enable bool) (befo
 			if x == "ALL" {
 				names = ShardLevelMetrics
 			} else if !isShardMetric(x) {
-				return errorf(CodeInvalidArgument, "shard-level metric %q is not one of ALL, %v", clip(x), ShardLevelMetrics)
+				return errorf(api.CodeInvalidArgument, "shard-level metric %q is not one of ALL, %v", clip(x), ShardLevelMetrics)
 			}
 			for _, n := range names {
 				set[n] = enable
@@ -193,8 +194,8 @@ func isShardMetric(s string) bool {
 // SetMaxRecordSize changes the largest record (key + data) a stream accepts.
 func (e *Engine) SetMaxRecordSize(name string, bytes int) error {
 	return e.updateStream(name, func(m *streamMeta) error {
-		if bytes < DefaultMaxRecord || bytes > MaxMaxRecord {
-			return errorf(CodeValidation, "maximum record size is %d KiB; it must be between 1024 and 10240 KiB", bytes>>10)
+		if bytes < api.DefaultMaxRecord || bytes > api.MaxMaxRecord {
+			return errorf(api.CodeValidation, "maximum record size is %d KiB; it must be between 1024 and 10240 KiB", bytes>>10)
 		}
 		m.MaxRecordSize = bytes
 		return nil
@@ -203,10 +204,10 @@ func (e *Engine) SetMaxRecordSize(name string, bytes int) error {
 
 // SetStreamMode switches a stream between PROVISIONED and ON_DEMAND. The
 // shard count is kept; on-demand streams are not rescaled automatically.
-func (e *Engine) SetStreamMode(name string, mode StreamMode) error {
+func (e *Engine) SetStreamMode(name string, mode api.StreamMode) error {
 	return e.updateStream(name, func(m *streamMeta) error {
-		if mode != Provisioned && mode != OnDemand {
-			return errorf(CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))
+		if mode != api.Provisioned && mode != api.OnDemand {
+			return errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))
 		}
 		m.Mode = mode
 		return nil
@@ -222,7 +223,7 @@ func (e *Engine) SetQuotas(name string, q *ratelimit.Limits) error {
 			return nil
 		}
 		if err := q.Validate(); err != nil {
-			return &Error{Code: CodeInvalidArgument, Msg: "quotas", Err: err}
+			return &api.Error{Code: api.CodeInvalidArgument, Detail: "quotas", Err: err}
 		}
 		c := *q
 		m.Quotas = &c
@@ -232,10 +233,10 @@ func (e *Engine) SetQuotas(name string, q *ratelimit.Limits) error {
 
 // SetDurability sets a stream's acknowledgement mode (DurabilityDefault
 // returns it to the server's).
-func (e *Engine) SetDurability(name string, d Durability) error {
+func (e *Engine) SetDurability(name string, d api.Durability) error {
 	return e.updateStream(name, func(m *streamMeta) error {
-		if d > None {
-			return errorf(CodeInvalidArgument, "unknown durability mode %d", d)
+		if d > api.None {
+			return errorf(api.CodeInvalidArgument, "unknown durability mode %d", d)
 		}
 		m.Durability = d
 		return nil
@@ -247,7 +248,7 @@ func (e *Engine) SetDurability(name string, d Durability) error {
 func (e *Engine) SetPolicy(name, consumer, policy string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		if len(policy) > 20480 {
-			return errorf(CodeInvalidArgument, "policy is %d bytes; the limit is 20480", len(policy))
+			return errorf(api.CodeInvalidArgument, "policy is %d bytes; the limit is 20480", len(policy))
 		}
 		if consumer == "" {
 			m.Policy = policy
@@ -259,7 +260,7 @@ func (e *Engine) SetPolicy(name, consumer, policy string) error {
 				return nil
 			}
 		}
-		return errorf(CodeResourceNotFound, "consumer %s of stream %s not found", consumer, name)
+		return api.ConsumerNotFound(name, consumer)
 	})
 }
 
@@ -279,24 +280,24 @@ func (e *Engine) Policy(name, consumer string) (string, error) {
 			return c.Policy, nil
 		}
 	}
-	return "", errorf(CodeResourceNotFound, "consumer %s of stream %s not found", consumer, name)
+	return "", api.ConsumerNotFound(name, consumer)
 }
 
 // RegisterConsumer registers an enhanced fan-out consumer (at most 20 per
 // stream). It is ACTIVE when the call returns.
-func (e *Engine) RegisterConsumer(name, consumer string, tags map[string]string) (ConsumerInfo, error) {
-	var out ConsumerInfo
+func (e *Engine) RegisterConsumer(name, consumer string, tags map[string]string) (api.ConsumerInfo, error) {
+	var out api.ConsumerInfo
 	if !validName(consumer) {
-		return out, errorf(CodeInvalidArgument, "consumer name %q is invalid: it must be 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", clip(consumer))
+		return out, errorf(api.CodeInvalidArgument, "consumer name %q is invalid: it must be 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", clip(consumer))
 	}
 	err := e.updateStream(name, func(m *streamMeta) error {
 		for _, c := range m.Consumers {
 			if c.Name == consumer {
-				return errorf(CodeResourceInUse, "Consumer %s under stream %s already exists for account 000000000000.", consumer, name)
+				return &api.Error{Code: api.CodeResourceInUse, Reason: api.ReasonConsumerExists, Stream: name, Consumer: consumer}
 			}
 		}
-		if len(m.Consumers) >= MaxConsumers {
-			return errorf(CodeLimitExceeded, "stream %s already has %d consumers; the limit is %d", name, len(m.Consumers), MaxConsumers)
+		if len(m.Consumers) >= api.MaxConsumers {
+			return errorf(api.CodeLimitExceeded, "stream %s already has %d consumers; the limit is %d", name, len(m.Consumers), api.MaxConsumers)
 		}
 		if err := checkTags(tags, 0); err != nil {
 			return err
@@ -307,7 +308,7 @@ func (e *Engine) RegisterConsumer(name, consumer string, tags map[string]string)
 		c := &consumerMeta{Name: consumer, Created: created, Status: "ACTIVE", Tags: cloneMap(tags)}
 		m.Consumers = append(m.Consumers, c)
 		sort.Slice(m.Consumers, func(i, j int) bool { return m.Consumers[i].Name < m.Consumers[j].Name })
-		out = ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(tags)}
+		out = api.ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(tags)}
 		return nil
 	})
 	return out, err
@@ -322,24 +323,24 @@ func (e *Engine) DeregisterConsumer(name, consumer string) error {
 				return nil
 			}
 		}
-		return errorf(CodeResourceNotFound, "Consumer %s under stream %s not found for account 000000000000.", clip(consumer), name)
+		return api.ConsumerNotFound(name, clip(consumer))
 	})
 }
 
 // Consumer describes one registered consumer.
-func (e *Engine) Consumer(name, consumer string) (ConsumerInfo, error) {
+func (e *Engine) Consumer(name, consumer string) (api.ConsumerInfo, error) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	st, err := e.lookupLocked(name)
 	if err != nil {
-		return ConsumerInfo{}, err
+		return api.ConsumerInfo{}, err
 	}
 	for _, c := range st.meta.Consumers {
 		if c.Name == consumer {
-			return ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(c.Tags)}, nil
+			return api.ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(c.Tags)}, nil
 		}
 	}
-	return ConsumerInfo{}, errorf(CodeResourceNotFound, "Consumer %s under stream %s not found for account 000000000000.", clip(consumer), name)
+	return api.ConsumerInfo{}, api.ConsumerNotFound(name, clip(consumer))
 }
 
 // Metrics calls fn with a snapshot of every live shard's counters.

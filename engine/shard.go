@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/segment"
 )
@@ -63,9 +64,9 @@ const (
 // that route to this shard, or a control request.
 type shardReq struct {
 	kind    reqKind
-	recs    []PutRecord
+	recs    []api.PutRecord
 	idx     []int32 // indexes into recs (and results) of the records for this shard
-	results []PutResult
+	results []api.PutResult
 	size    int // encoded bytes of the records
 	wg      *sync.WaitGroup
 	// endSeq is the answer to reqClose.
@@ -74,7 +75,7 @@ type shardReq struct {
 }
 
 func (e *Engine) shardDir(inc uint32, index int) string {
-	return filepath.Join(e.streamDir(inc), ShardID(index))
+	return filepath.Join(e.streamDir(inc), api.ShardID(index))
 }
 
 // openShard opens the shard's log and, if the shard is open, starts its writer.
@@ -82,7 +83,7 @@ func (st *stream) openShard(m *shardMeta) (*shard, error) {
 	e := st.e
 	log, rec, err := segment.Open(e.shardDir(st.inc, m.Index), segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize})
 	if err != nil {
-		return nil, &Error{Code: CodeInternal, Msg: "open shard " + ShardID(m.Index) + " of stream " + st.name, Err: err}
+		return nil, &api.Error{Code: api.CodeInternal, Detail: "open shard " + api.ShardID(m.Index) + " of stream " + st.name, Err: err}
 	}
 	if !rec.Clean {
 		e.recovered.shards.Add(1)
@@ -91,16 +92,16 @@ func (st *stream) openShard(m *shardMeta) (*shard, error) {
 	}
 	if !rec.Clean && (rec.TruncatedBytes > 0 || len(rec.RemovedSegments) > 0 || rec.DroppedFrames > 0) {
 		e.opts.Logger.Warn("recovered shard log after an unclean shutdown",
-			"stream", st.name, "shard", ShardID(m.Index), "scanned_bytes", rec.ScannedBytes,
+			"stream", st.name, "shard", api.ShardID(m.Index), "scanned_bytes", rec.ScannedBytes,
 			"truncated_bytes", rec.TruncatedBytes, "dropped_frames", rec.DroppedFrames,
 			"removed_segments", rec.RemovedSegments, "rebuilt_indexes", rec.RebuiltIndexes)
 	}
 	quota, err := ratelimit.NewShard(e.quotaClock, st.limits())
 	if err != nil {
 		log.Close()
-		return nil, &Error{Code: CodeInvalidArgument, Msg: "quota of stream " + st.name, Err: err}
+		return nil, &api.Error{Code: api.CodeInvalidArgument, Detail: "quota of stream " + st.name, Err: err}
 	}
-	sh := &shard{st: st, index: m.Index, id: ShardID(m.Index), log: log, meta: m, done: make(chan struct{}), quota: quota}
+	sh := &shard{st: st, index: m.Index, id: api.ShardID(m.Index), log: log, meta: m, done: make(chan struct{}), quota: quota}
 	ch := make(chan struct{})
 	sh.notify.Store(&ch)
 	if m.Closed {
@@ -212,7 +213,7 @@ func (sh *shard) writeLoop() {
 		}
 		mode := sh.st.durability()
 		sh.commit(&b, pending, mode)
-		if mode == Interval && sh.err == nil && !dirty {
+		if mode == api.Interval && sh.err == nil && !dirty {
 			dirty = true
 			if timer == nil {
 				timer = time.NewTimer(e.opts.SyncInterval)
@@ -222,7 +223,7 @@ func (sh *shard) writeLoop() {
 			timerC = timer.C
 		}
 		if last := pending[len(pending)-1]; last.kind != reqPut {
-			if dirty || mode == None {
+			if dirty || mode == api.None {
 				sh.sync()
 			}
 			// The end of a closing shard is fixed here, but readers learn
@@ -246,7 +247,7 @@ func (sh *shard) writeLoop() {
 }
 
 // commit writes the put requests of one batch; it completes nothing.
-func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode Durability) {
+func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode api.Durability) {
 	e := sh.st.e
 	inc := sh.st.inc
 	sh.log.Begin(b)
@@ -260,7 +261,7 @@ func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode Durability) {
 			rec := &r.recs[i]
 			seq, _ := b.Add(now, 0, rec.Key, rec.Data)
 			payload += len(rec.Key) + len(rec.Data)
-			r.results[i] = PutResult{ShardID: sh.id, Seq: SeqNum{Incarnation: inc, Shard: uint32(sh.index), Seq: seq}}
+			r.results[i] = api.PutResult{ShardID: sh.id, Seq: api.SeqNum{Incarnation: inc, Shard: uint32(sh.index), Seq: seq}}
 		}
 		records += len(r.idx)
 	}
@@ -270,7 +271,7 @@ func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode Durability) {
 	err := sh.err
 	if err == nil {
 		err = sh.log.Write(b)
-		if err == nil && mode == Always {
+		if err == nil && mode == api.Always {
 			t0 := time.Now()
 			err = sh.log.Sync()
 			if e.opts.OnSync != nil {
@@ -284,10 +285,10 @@ func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode Durability) {
 		}
 	}
 	if err != nil {
-		fail := &Error{Code: CodeInternal, Msg: "write failed on shard " + sh.id, Err: err}
+		fail := &api.Error{Code: api.CodeInternal, Detail: "write failed on shard " + sh.id, Err: err}
 		for _, r := range reqs {
 			for _, i := range r.idx {
-				r.results[i] = PutResult{Err: fail}
+				r.results[i] = api.PutResult{Err: fail}
 			}
 		}
 		return

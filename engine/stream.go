@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -42,11 +43,11 @@ const openParallelism = 64
 // routeTable maps the hash key space onto the open shards: shard i owns
 // [starts[i], starts[i+1]-1]. Open shards always cover the whole space.
 type routeTable struct {
-	starts []HashKey
+	starts []api.HashKey
 	shards []*shard
 }
 
-func (rt *routeTable) find(h HashKey) int {
+func (rt *routeTable) find(h api.HashKey) int {
 	// The last start <= h.
 	i := sort.Search(len(rt.starts), func(i int) bool { return rt.starts[i].Cmp(h) > 0 })
 	return i - 1
@@ -102,7 +103,7 @@ func (e *Engine) openStream(m *streamMeta) (*stream, error) {
 func (st *stream) applySettings() {
 	st.maxRecord.Store(int64(st.meta.MaxRecordSize))
 	d := st.meta.Durability
-	if d == DurabilityDefault {
+	if d == api.DurabilityDefault {
 		d = st.e.opts.Durability
 	}
 	st.dur.Store(uint32(d))
@@ -116,7 +117,7 @@ func (st *stream) applySettings() {
 	}
 }
 
-func (st *stream) durability() Durability { return Durability(st.dur.Load()) }
+func (st *stream) durability() api.Durability { return api.Durability(st.dur.Load()) }
 
 // limits is the stream's quota set (its own or the server default).
 func (st *stream) limits() ratelimit.Limits {
@@ -157,9 +158,9 @@ func (st *stream) shard(index int) *shard {
 }
 
 // info builds a StreamInfo. Called with Engine.mu held.
-func (st *stream) info() *StreamInfo {
+func (st *stream) info() *api.StreamInfo {
 	m := st.meta
-	si := &StreamInfo{
+	si := &api.StreamInfo{
 		Name: m.Name, Incarnation: m.Incarnation, Status: m.Status, Mode: m.Mode,
 		Created: time.Unix(0, m.Created), RetentionHours: m.RetentionHours, MaxRecordSize: m.MaxRecordSize,
 		Durability: m.Durability, Quotas: st.limits(), Tags: cloneMap(m.Tags),
@@ -173,27 +174,27 @@ func (st *stream) info() *StreamInfo {
 		si.Shards = append(si.Shards, st.shardInfo(sm))
 	}
 	for _, c := range m.Consumers {
-		si.Consumers = append(si.Consumers, ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(c.Tags)})
+		si.Consumers = append(si.Consumers, api.ConsumerInfo{Name: c.Name, Created: time.Unix(0, c.Created), Status: c.Status, Tags: cloneMap(c.Tags)})
 	}
 	return si
 }
 
-func (st *stream) shardInfo(sm *shardMeta) ShardInfo {
-	si := ShardInfo{
-		Index: sm.Index, ID: ShardID(sm.Index), HashStart: sm.Start, HashEnd: sm.End,
-		StartingSeq: SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: StartSeq},
+func (st *stream) shardInfo(sm *shardMeta) api.ShardInfo {
+	si := api.ShardInfo{
+		Index: sm.Index, ID: api.ShardID(sm.Index), HashStart: sm.Start, HashEnd: sm.End,
+		StartingSeq: api.SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: api.StartSeq},
 		Closed:      sm.Closed, Created: time.Unix(0, sm.Created),
 	}
 	if sm.Parent >= 0 {
-		si.Parent = ShardID(sm.Parent)
+		si.Parent = api.ShardID(sm.Parent)
 	}
 	if sm.AdjacentParent >= 0 {
-		si.AdjacentParent = ShardID(sm.AdjacentParent)
+		si.AdjacentParent = api.ShardID(sm.AdjacentParent)
 	}
 	if sm.Closed {
 		// The last record's number; a shard that never held a record ends
 		// where it starts.
-		si.EndingSeq = SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: sm.EndSeq - 1}
+		si.EndingSeq = api.SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: sm.EndSeq - 1}
 	}
 	if sh := st.shard(sm.Index); sh != nil {
 		si.FirstSeq, si.NextSeq = sh.log.Bounds()

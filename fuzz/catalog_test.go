@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/checksum"
 	"github.com/sluicedb/sluice/internal/vfs"
@@ -31,13 +32,13 @@ func validCatalog(tb testing.TB) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := e.CreateStream(engine.CreateStreamInput{Name: "orders", ShardCount: 2, Tags: map[string]string{"team": "data"}}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "orders", ShardCount: 2, Tags: map[string]string{"team": "data"}}); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := e.CreateStream(engine.CreateStreamInput{Name: "clicks", ShardCount: 1}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "clicks", ShardCount: 1}); err != nil {
 		tb.Fatal(err)
 	}
-	if err := e.SplitShard("orders", engine.ShardID(0), engine.HashKey{Hi: 1 << 62}); err != nil {
+	if err := e.SplitShard("orders", api.ShardID(0), api.HashKey{Hi: 1 << 62}); err != nil {
 		tb.Fatal(err)
 	}
 	if _, err := e.RegisterConsumer("orders", "app", nil); err != nil {
@@ -110,11 +111,11 @@ func FuzzOpenCatalog(f *testing.F) {
 			if si.OpenShardCount() == 0 {
 				t.Fatalf("stream %q opened with no open shard", name)
 			}
-			r, err := e.PutRecord(name, engine.PutRecord{Key: []byte("k"), Data: []byte("v")}, "")
+			r, err := e.PutRecord(name, api.PutRecord{Key: []byte("k"), Data: []byte("v")}, "")
 			if err != nil {
 				t.Fatalf("put into opened stream %q: %v", name, err)
 			}
-			pos, err := e.GetIterator(name, r.ShardID, engine.IteratorSpec{Type: engine.AtSequenceNumber, Seq: r.Seq.String()})
+			pos, err := e.GetIterator(name, r.ShardID, api.IteratorSpec{Type: api.AtSequenceNumber, Seq: r.Seq.String()})
 			if err != nil {
 				t.Fatalf("iterator at an acknowledged record of %q: %v", name, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 )
 
@@ -16,7 +17,7 @@ import (
 // maxDataLen is the model's limit on one record's data (10 MiB, for streams
 // whose MaxRecordSizeInKiB allows it; the stream's own limit is checked by
 // the engine).
-const maxDataLen = engine.MaxMaxRecord
+const maxDataLen = api.MaxMaxRecord
 
 // entryMember returns the member path of field of PutRecords entry i.
 func entryMember(i int, field string) string {
@@ -49,10 +50,10 @@ func checkRecord(v *validator, i int, data []byte, key, explicitHashKey string) 
 
 // engineRecord converts a validated record for the engine. The key aliases
 // the request's decoded text.
-func engineRecord(key string, data []byte, explicitHashKey string) (engine.PutRecord, error) {
-	r := engine.PutRecord{Key: bytesOf(key), Data: data}
+func engineRecord(key string, data []byte, explicitHashKey string) (api.PutRecord, error) {
+	r := api.PutRecord{Key: bytesOf(key), Data: data}
 	if explicitHashKey != "" {
-		hk, err := engine.ParseHashKey(explicitHashKey)
+		hk, err := api.ParseHashKey(explicitHashKey)
 		if err != nil {
 			return r, Errorf(CodeInvalidArgument,
 				"Invalid ExplicitHashKey. ExplicitHashKey must be in the range: [0, 2^128-1]. Specified value was %s", explicitHashKey)
@@ -87,7 +88,7 @@ func (h *Handler) putRecord(_ context.Context, in *PutRecordInput) (any, error) 
 	}
 	res, err := h.eng.PutRecord(name, rec, in.SequenceNumberForOrdering)
 	if err != nil {
-		if engine.CodeOf(err) == engine.CodeThroughputExceeded {
+		if api.CodeOf(err) == api.CodeThroughputExceeded {
 			return nil, h.throttled(name)
 		}
 		return nil, h.engErr(err)
@@ -117,7 +118,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	v.name("streamName", in.StreamName)
 	v.streamARN("streamARN", in.StreamARN)
 	if v.required("records", in.Records != nil) {
-		v.listLength("records", len(in.Records), true, 1, engine.MaxPutRecords)
+		v.listLength("records", len(in.Records), true, 1, api.MaxPutRecords)
 	}
 	for i := range in.Records {
 		if v.n >= maxValidationErrors {
@@ -150,7 +151,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		return dryRun()
 	}
 	if cap(st.results) < len(recs) {
-		st.results = make([]engine.PutResult, len(recs))
+		st.results = make([]api.PutResult, len(recs))
 	}
 	results := st.results[:len(recs)]
 	if _, err := h.eng.PutRecords(name, recs, results); err != nil {
@@ -165,7 +166,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		case r.Err == nil:
 			st.seq = r.Seq.AppendDecimal(st.seq[:0])
 			pw.Success(st.seq, r.ShardID)
-		case engine.CodeOf(r.Err) == engine.CodeThroughputExceeded:
+		case api.CodeOf(r.Err) == api.CodeThroughputExceeded:
 			if throttleMsg == "" {
 				throttleMsg = h.throttleMessage(name)
 			}
@@ -174,7 +175,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 			h.log.Error("PutRecords entry failed", "stream", name, "entry", i, "err", r.Err)
 			pw.Failure(EntryErrorInternalFailure, "Internal service failure.")
 		}
-		results[i] = engine.PutResult{}
+		results[i] = api.PutResult{}
 	}
 	st.out = pw.Finish(h.encryptionOf(name))
 	writeOK(w, f, st.out)
@@ -202,13 +203,13 @@ func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput)
 	if err := checkStartingPosition(in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp); err != nil {
 		return nil, err
 	}
-	idx, err := engine.ParseShardID(in.ShardId)
+	idx, err := api.ParseShardID(in.ShardId)
 	if err != nil {
 		return nil, h.shardNotFound(in.ShardId, name)
 	}
-	shardID := engine.ShardID(idx)
-	pos, err := h.eng.GetIterator(name, shardID, engine.IteratorSpec{
-		Type: engine.IteratorType(in.ShardIteratorType), Seq: in.StartingSequenceNumber, Timestamp: in.Timestamp.Time(),
+	shardID := api.ShardID(idx)
+	pos, err := h.eng.GetIterator(name, shardID, api.IteratorSpec{
+		Type: api.IteratorType(in.ShardIteratorType), Seq: in.StartingSequenceNumber, Timestamp: in.Timestamp.Time(),
 	})
 	if err != nil {
 		return nil, h.engErr(err)
@@ -266,7 +267,7 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	if v.requiredString("shardIterator", in.ShardIterator) {
 		v.length("shardIterator", in.ShardIterator, 1, maxIteratorLen)
 	}
-	v.intRange("limit", in.Limit, 1, engine.MaxReadRecords)
+	v.intRange("limit", in.Limit, 1, api.MaxReadRecords)
 	v.streamARN("streamARN", in.StreamARN)
 	if err := v.err(); err != nil {
 		return err
@@ -275,7 +276,7 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	if err != nil {
 		return err
 	}
-	idx, err := engine.ParseShardID(p.ShardID)
+	idx, err := api.ParseShardID(p.ShardID)
 	if err != nil {
 		return errInvalidIterator()
 	}
@@ -294,13 +295,13 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		}
 		return dryRun()
 	}
-	limit := engine.MaxReadRecords
+	limit := api.MaxReadRecords
 	if in.Limit != nil {
 		limit = int(*in.Limit)
 	}
-	pos := engine.Position{Stream: p.StreamName, Incarnation: uint32(p.Incarnation), Shard: idx, Seq: p.Sequence}
+	pos := api.Position{Stream: p.StreamName, Incarnation: uint32(p.Incarnation), Shard: idx, Seq: p.Sequence}
 	res := &st.res
-	if err := h.eng.Read(pos, limit, engine.MaxReadBytes, engine.ReadPolling, res); err != nil {
+	if err := h.eng.Read(pos, limit, api.MaxReadBytes, engine.ReadPolling, res); err != nil {
 		return h.engErr(err)
 	}
 	enc := h.encryptionOf(p.StreamName)

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 )
 
@@ -287,16 +288,11 @@ func (h *Handler) apiError(err error) *Error {
 	if errors.Is(err, engine.ErrClosed) {
 		return Errorf(CodeInternalFailure, "the server is shutting down; retry against it once it is back")
 	}
-	var ee *engine.Error
+	var ee *api.Error
 	if !errors.As(err, &ee) {
 		return AsError(err)
 	}
-	code := ErrorCode(engine.CodeOf(err).String())
-	msg := err.Error()
-	if h.scope.Account != DefaultAccount {
-		msg = strings.ReplaceAll(msg, "account "+DefaultAccount, "account "+h.scope.Account)
-	}
-	return Errorf(code, "%s", msg)
+	return Errorf(ErrorCode(ee.Code.String()), "%s", engineMessage(ee, h.scope.Account))
 }
 
 // engErr converts an engine error (nil stays nil).
@@ -318,8 +314,8 @@ type reqState struct {
 	body    []byte
 	dec     Decoder
 	putIn   PutRecordsInput
-	recs    []engine.PutRecord
-	results []engine.PutResult
+	recs    []api.PutRecord
+	results []api.PutResult
 	seq     []byte // decimal sequence number scratch
 	out     []byte
 	res     engine.ReadResult

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // discardWriter is a ResponseWriter that keeps the status and body length.
@@ -53,7 +53,7 @@ func (readCloser) Close() error { return nil }
 // doublings: the bound stays far below one allocation per record).
 func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
 	env := newTestEnv(t, nil)
-	if _, err := env.eng.CreateStream(engine.CreateStreamInput{Name: "a", ShardCount: 2}); err != nil {
+	if _, err := env.eng.CreateStream(api.CreateStreamInput{Name: "a", ShardCount: 2}); err != nil {
 		t.Fatal(err)
 	}
 	putBody := func(n int) []byte {
@@ -77,7 +77,7 @@ func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
 	}
 
 	get := func(limit int) float64 {
-		pos, err := env.eng.GetIterator("a", "shardId-000000000000", engine.IteratorSpec{Type: engine.TrimHorizon})
+		pos, err := env.eng.GetIterator("a", "shardId-000000000000", api.IteratorSpec{Type: api.TrimHorizon})
 		if err != nil {
 			t.Fatal(err)
 		}

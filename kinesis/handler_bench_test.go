@@ -18,6 +18,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -44,7 +45,7 @@ func BenchmarkKinesisAPI(b *testing.B) {
 	stub := newStubKinesis(b, records, size)
 	for _, clients := range []int{1, 8} {
 		c := "/clients=" + strconv.Itoa(clients)
-		for _, d := range []engine.Durability{engine.Always, engine.None} {
+		for _, d := range []api.Durability{api.Always, api.None} {
 			b.Run("op=PutRecords"+c+"/fsync="+d.String(), func(b *testing.B) {
 				url, _ := benchSluice(b, d)
 				b.SetBytes(int64(records * size))
@@ -54,7 +55,7 @@ func BenchmarkKinesisAPI(b *testing.B) {
 			})
 		}
 		b.Run("op=GetRecords"+c, func(b *testing.B) {
-			url, eng := benchSluice(b, engine.None)
+			url, eng := benchSluice(b, api.None)
 			prefill(b, eng, "bench", 100_000, size)
 			b.SetBytes(int64(records * size))
 			runPaired(b, clients, records, [2]callFunc{
@@ -65,14 +66,14 @@ func BenchmarkKinesisAPI(b *testing.B) {
 }
 
 // benchSluice serves a Handler on a fresh engine with stream "bench" (1 shard).
-func benchSluice(b *testing.B, d engine.Durability) (string, *engine.Engine) {
+func benchSluice(b *testing.B, d api.Durability) (string, *engine.Engine) {
 	b.Helper()
 	q := ratelimit.Unlimited
 	eng, err := engine.Open(engine.Options{Dir: b.TempDir(), Quotas: &q, Durability: d, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := eng.CreateStream(engine.CreateStreamInput{Name: "bench", ShardCount: 1}); err != nil {
+	if _, err := eng.CreateStream(api.CreateStreamInput{Name: "bench", ShardCount: 1}); err != nil {
 		b.Fatal(err)
 	}
 	h, err := NewHandler(eng, Options{IteratorKey: NewIteratorKey(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -90,11 +91,11 @@ func benchSluice(b *testing.B, d engine.Durability) (string, *engine.Engine) {
 // prefill stores n records of size bytes in a stream through the engine.
 func prefill(b *testing.B, eng *engine.Engine, stream string, n, size int) {
 	b.Helper()
-	recs := make([]engine.PutRecord, engine.MaxPutRecords)
+	recs := make([]api.PutRecord, api.MaxPutRecords)
 	for i := range recs {
-		recs[i] = engine.PutRecord{Key: []byte("key-" + strconv.Itoa(i)), Data: bytes.Repeat([]byte{'x'}, size)}
+		recs[i] = api.PutRecord{Key: []byte("key-" + strconv.Itoa(i)), Data: bytes.Repeat([]byte{'x'}, size)}
 	}
-	results := make([]engine.PutResult, len(recs))
+	results := make([]api.PutResult, len(recs))
 	for done := 0; done < n; done += len(recs) {
 		if _, err := eng.PutRecords(stream, recs, results); err != nil {
 			b.Fatal(err)

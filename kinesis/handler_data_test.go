@@ -11,7 +11,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -364,7 +364,7 @@ func TestHandler_PutRecordsValidation(t *testing.T) {
 	wantAPIError(t, err, CodeInvalidArgument, "Either StreamName or StreamARN")
 	err = put(&sdk.PutRecordsInput{StreamName: aws.String("s"), StreamARN: aws.String(streamARN("t")), Records: []sdktypes.PutRecordsRequestEntry{{Data: []byte("a"), PartitionKey: aws.String("k")}}})
 	wantAPIError(t, err, CodeInvalidArgument, "name different streams")
-	big := bytes.Repeat([]byte("x"), engine.DefaultMaxRecord)
+	big := bytes.Repeat([]byte("x"), api.DefaultMaxRecord)
 	err = put(&sdk.PutRecordsInput{StreamName: aws.String("s"), Records: []sdktypes.PutRecordsRequestEntry{{Data: big, PartitionKey: aws.String("k")}}})
 	wantAPIError(t, err, CodeInvalidArgument, "the stream's limit is 1048576")
 	err = put(&sdk.PutRecordsInput{StreamName: aws.String("s"), DryRun: aws.Bool(true), Records: []sdktypes.PutRecordsRequestEntry{{Data: []byte("a"), PartitionKey: aws.String("k")}}})

@@ -17,6 +17,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -57,12 +58,12 @@ type envConfig struct {
 	engClock   func() time.Time // nil: the system clock
 	shareClock bool             // the engine runs on the handler's clock
 	opts       Options
-	durability engine.Durability
+	durability api.Durability
 }
 
 func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 	t.Helper()
-	cfg := envConfig{quotas: ratelimit.Unlimited, durability: engine.None}
+	cfg := envConfig{quotas: ratelimit.Unlimited, durability: api.None}
 	clock := newTestClock()
 	cfg.opts = Options{IteratorKey: bytes.Repeat([]byte{7}, 32), Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if mod != nil {

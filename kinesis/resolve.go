@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // Resolution of the names and ARNs requests carry into engine streams and
@@ -57,7 +57,7 @@ func (h *Handler) consumerNotFound(arn string) *Error {
 // consumerRef is a resolved, existing consumer.
 type consumerRef struct {
 	stream string
-	info   engine.ConsumerInfo
+	info   api.ConsumerInfo
 	arn    string
 }
 
@@ -74,7 +74,7 @@ func (h *Handler) consumerOf(arn string) (consumerRef, error) {
 	}
 	info, err := h.eng.Consumer(a.Stream, a.Consumer)
 	if err != nil {
-		if engine.CodeOf(err) == engine.CodeResourceNotFound {
+		if api.CodeOf(err) == api.CodeResourceNotFound {
 			return consumerRef{}, h.consumerNotFound(arn)
 		}
 		return consumerRef{}, h.engErr(err)
@@ -123,7 +123,7 @@ func (h *Handler) resourceOf(arn string) (stream, consumer string, err error) {
 }
 
 // describe returns a stream's description.
-func (h *Handler) describe(name string) (*engine.StreamInfo, error) {
+func (h *Handler) describe(name string) (*api.StreamInfo, error) {
 	si, err := h.eng.DescribeStream(name)
 	return si, h.engErr(err)
 }
@@ -160,7 +160,7 @@ func (h *Handler) encryptionOf(name string) EncryptionType {
 // forget drops the cached facts of a stream after a change through this handler.
 func (h *Handler) forget(name string) { h.streams.Delete(name) }
 
-func encryptionTypeOf(si *engine.StreamInfo) EncryptionType {
+func encryptionTypeOf(si *api.StreamInfo) EncryptionType {
 	if si.EncryptionType == "" {
 		return EncryptionTypeNone
 	}
@@ -168,7 +168,7 @@ func encryptionTypeOf(si *engine.StreamInfo) EncryptionType {
 }
 
 // shardOf converts an engine shard description.
-func shardOf(si *engine.ShardInfo) Shard {
+func shardOf(si *api.ShardInfo) Shard {
 	s := Shard{
 		ShardId:               si.ID,
 		ParentShardId:         si.Parent,
@@ -183,7 +183,7 @@ func shardOf(si *engine.ShardInfo) Shard {
 }
 
 // childShardsOf converts the children a read reports.
-func childShardsOf(children []engine.ShardInfo) []ChildShard {
+func childShardsOf(children []api.ShardInfo) []ChildShard {
 	out := make([]ChildShard, len(children))
 	for i := range children {
 		c := &children[i]
@@ -201,7 +201,7 @@ func childShardsOf(children []engine.ShardInfo) []ChildShard {
 }
 
 // modeDetails returns the StreamModeDetails of a stream.
-func modeDetails(si *engine.StreamInfo) *StreamModeDetails {
+func modeDetails(si *api.StreamInfo) *StreamModeDetails {
 	mode := StreamMode(si.Mode)
 	if mode == "" {
 		mode = StreamModeProvisioned
@@ -210,7 +210,7 @@ func modeDetails(si *engine.StreamInfo) *StreamModeDetails {
 }
 
 // monitoringOf returns a stream's EnhancedMonitoring member.
-func monitoringOf(si *engine.StreamInfo) []EnhancedMetrics {
+func monitoringOf(si *api.StreamInfo) []EnhancedMetrics {
 	metrics := make([]MetricsName, len(si.Monitoring))
 	for i, m := range si.Monitoring {
 		metrics[i] = MetricsName(m)
@@ -219,7 +219,7 @@ func monitoringOf(si *engine.StreamInfo) []EnhancedMetrics {
 }
 
 // summaryOf builds DescribeStreamSummary's description of a stream.
-func (h *Handler) summaryOf(si *engine.StreamInfo) StreamDescriptionSummary {
+func (h *Handler) summaryOf(si *api.StreamInfo) StreamDescriptionSummary {
 	s := StreamDescriptionSummary{
 		StreamName:              si.Name,
 		StreamARN:               h.scope.StreamARN(si.Name),
@@ -238,7 +238,7 @@ func (h *Handler) summaryOf(si *engine.StreamInfo) StreamDescriptionSummary {
 }
 
 // consumerOut builds the Consumer shape.
-func (h *Handler) consumerOut(stream string, c engine.ConsumerInfo) Consumer {
+func (h *Handler) consumerOut(stream string, c api.ConsumerInfo) Consumer {
 	return Consumer{
 		ConsumerName:              c.Name,
 		ConsumerARN:               h.scope.ConsumerARN(stream, c.Name, c.Created),

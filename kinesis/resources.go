@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // Tags, enhanced fan-out consumers and resource policies.
@@ -99,7 +99,7 @@ func (h *Handler) listTagsForStream(_ context.Context, in *ListTagsForStreamInpu
 	if err != nil {
 		return nil, err
 	}
-	limit := engine.MaxTags
+	limit := api.MaxTags
 	if in.Limit != nil {
 		limit = int(*in.Limit)
 	}

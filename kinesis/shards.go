@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // Shard listing and resharding.
@@ -130,7 +130,7 @@ func checkShardFilter(f *ShardFilter) error {
 // shards. A shard is open from its creation to the creation of its children;
 // the trim horizon is the older of now minus the retention period and the
 // stream's creation.
-func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*engine.ShardInfo) bool {
+func shardFilterFunc(si *api.StreamInfo, f ShardFilter, now time.Time) func(*api.ShardInfo) bool {
 	closedAt := map[string]time.Time{}
 	for i := range si.Shards {
 		s := &si.Shards[i]
@@ -143,7 +143,7 @@ func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*
 			}
 		}
 	}
-	end := func(s *engine.ShardInfo) (time.Time, bool) { // when a closed shard closed
+	end := func(s *api.ShardInfo) (time.Time, bool) { // when a closed shard closed
 		if !s.Closed {
 			return time.Time{}, false
 		}
@@ -152,11 +152,11 @@ func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*
 		}
 		return now, true // closed, children not installed yet
 	}
-	openSince := func(s *engine.ShardInfo, t time.Time) bool { // open at t or later
+	openSince := func(s *api.ShardInfo, t time.Time) bool { // open at t or later
 		e, closed := end(s)
 		return !closed || !e.Before(t)
 	}
-	openAt := func(s *engine.ShardInfo, t time.Time) bool { // both ends inclusive, as AWS documents
+	openAt := func(s *api.ShardInfo, t time.Time) bool { // both ends inclusive, as AWS documents
 		return !s.Created.After(t) && openSince(s, t)
 	}
 	trim := now.Add(-time.Duration(si.RetentionHours) * time.Hour)
@@ -171,31 +171,31 @@ func shardFilterFunc(si *engine.StreamInfo, f ShardFilter, now time.Time) func(*
 	}
 	switch f.Type {
 	case ShardFilterTypeAfterShardId:
-		return func(s *engine.ShardInfo) bool { return s.ID > f.ShardId }
+		return func(s *api.ShardInfo) bool { return s.ID > f.ShardId }
 	case ShardFilterTypeAtTrimHorizon:
-		return func(s *engine.ShardInfo) bool { return openAt(s, trim) }
+		return func(s *api.ShardInfo) bool { return openAt(s, trim) }
 	case ShardFilterTypeFromTrimHorizon:
-		return func(s *engine.ShardInfo) bool { return openSince(s, trim) }
+		return func(s *api.ShardInfo) bool { return openSince(s, trim) }
 	case ShardFilterTypeAtLatest:
-		return func(s *engine.ShardInfo) bool { return !s.Closed }
+		return func(s *api.ShardInfo) bool { return !s.Closed }
 	case ShardFilterTypeAtTimestamp:
 		ts := clamp(f.Timestamp.Time())
-		return func(s *engine.ShardInfo) bool { return openAt(s, ts) }
+		return func(s *api.ShardInfo) bool { return openAt(s, ts) }
 	case ShardFilterTypeFromTimestamp:
 		ts := clamp(f.Timestamp.Time())
-		return func(s *engine.ShardInfo) bool { return openSince(s, ts) }
+		return func(s *api.ShardInfo) bool { return openSince(s, ts) }
 	}
-	return func(*engine.ShardInfo) bool { return true }
+	return func(*api.ShardInfo) bool { return true }
 }
 
 // provisioned resolves a stream for a resharding operation, which AWS
 // allows on PROVISIONED streams only.
-func (h *Handler) provisioned(op, name string) (*engine.StreamInfo, error) {
+func (h *Handler) provisioned(op, name string) (*api.StreamInfo, error) {
 	si, err := h.describe(name)
 	if err != nil {
 		return nil, err
 	}
-	if si.Mode == engine.OnDemand {
+	if si.Mode == api.OnDemand {
 		return nil, Errorf(CodeValidation, "%s is not supported for stream %s under account %s: it is in ON_DEMAND mode, which scales its shards itself", op, name, h.scope.Account)
 	}
 	return si, nil
@@ -203,7 +203,7 @@ func (h *Handler) provisioned(op, name string) (*engine.StreamInfo, error) {
 
 // shardIndex parses a shard id of a resharding request (not found if malformed).
 func (h *Handler) shardIndex(id, stream string) error {
-	if _, err := engine.ParseShardID(id); err != nil {
+	if _, err := api.ParseShardID(id); err != nil {
 		return Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
 	}
 	return nil
@@ -232,7 +232,7 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 	if err := h.shardIndex(in.ShardToSplit, name); err != nil {
 		return nil, err
 	}
-	hk, err := engine.ParseHashKey(in.NewStartingHashKey)
+	hk, err := api.ParseHashKey(in.NewStartingHashKey)
 	if err != nil {
 		return nil, Errorf(CodeInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not within [0, 2^128-1]",
 			in.NewStartingHashKey, in.ShardToSplit, name, h.scope.Account)
@@ -296,8 +296,8 @@ func (h *Handler) updateShardCount(_ context.Context, in *UpdateShardCountInput)
 		return nil, err
 	}
 	target := int(*in.TargetShardCount)
-	if target > engine.MaxShardsPerStream {
-		return nil, Errorf(CodeLimitExceeded, "TargetShardCount is %d; a stream may have at most %d shards", target, engine.MaxShardsPerStream)
+	if target > api.MaxShardsPerStream {
+		return nil, Errorf(CodeLimitExceeded, "TargetShardCount is %d; a stream may have at most %d shards", target, api.MaxShardsPerStream)
 	}
 	current := si.OpenShardCount()
 	if err := h.eng.UpdateShardCount(name, target); err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"sort"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // Control-plane operations on streams: lifecycle, description, listing and
@@ -14,7 +14,7 @@ import (
 const (
 	// describedShardLimit is the most shards one stream may have (sluice
 	// sets no account-wide total).
-	describedShardLimit = engine.MaxShardsPerStream
+	describedShardLimit = api.MaxShardsPerStream
 	// OnDemandStreamLimit is how many ON_DEMAND streams may exist at once,
 	// AWS's default account quota (checked when a stream becomes ON_DEMAND;
 	// concurrent requests may pass it by their number).
@@ -35,7 +35,7 @@ func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, e
 		v.enum("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode), streamModes...)
 	}
 	v.tags("tags", in.Tags, false)
-	v.intRange("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, engine.DefaultMaxRecord>>10, engine.MaxMaxRecord>>10)
+	v.intRange("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, api.DefaultMaxRecord>>10, api.MaxMaxRecord>>10)
 	v.intRange("warmThroughputMiBps", in.WarmThroughputMiBps, 0, 10240)
 	v.enum("recordDistributionStrategy", string(in.RecordDistributionStrategy),
 		string(RecordDistributionStrategyAuto), string(RecordDistributionStrategyUserPartitionKey))
@@ -48,11 +48,11 @@ func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, e
 	}
 	switch {
 	case mode == StreamModeProvisioned && in.ShardCount == nil:
-		return nil, Errorf(CodeInvalidArgument, "ShardCount is required for a PROVISIONED stream; give 1 to %d, or create an ON_DEMAND stream", engine.MaxShardsPerStream)
+		return nil, Errorf(CodeInvalidArgument, "ShardCount is required for a PROVISIONED stream; give 1 to %d, or create an ON_DEMAND stream", api.MaxShardsPerStream)
 	case mode == StreamModeOnDemand && in.ShardCount != nil:
-		return nil, Errorf(CodeInvalidArgument, "ShardCount must not be given for an ON_DEMAND stream, which starts with %d shards", engine.OnDemandShards)
-	case in.ShardCount != nil && *in.ShardCount > engine.MaxShardsPerStream:
-		return nil, Errorf(CodeLimitExceeded, "ShardCount is %d; a stream may have at most %d shards", *in.ShardCount, engine.MaxShardsPerStream)
+		return nil, Errorf(CodeInvalidArgument, "ShardCount must not be given for an ON_DEMAND stream, which starts with %d shards", api.OnDemandShards)
+	case in.ShardCount != nil && *in.ShardCount > api.MaxShardsPerStream:
+		return nil, Errorf(CodeLimitExceeded, "ShardCount is %d; a stream may have at most %d shards", *in.ShardCount, api.MaxShardsPerStream)
 	case in.WarmThroughputMiBps != nil && *in.WarmThroughputMiBps > 0:
 		return nil, Errorf(CodeInvalidArgument, "WarmThroughputMiBps is not supported: sluice has no warm throughput; leave it out or give 0")
 	case in.RecordDistributionStrategy == RecordDistributionStrategyAuto:
@@ -66,7 +66,7 @@ func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, e
 			return nil, err
 		}
 	}
-	ci := engine.CreateStreamInput{Name: in.StreamName, Mode: engine.StreamMode(mode), Tags: in.Tags}
+	ci := api.CreateStreamInput{Name: in.StreamName, Mode: api.StreamMode(mode), Tags: in.Tags}
 	if in.ShardCount != nil {
 		ci.ShardCount = int(*in.ShardCount)
 	}
@@ -84,7 +84,7 @@ func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, e
 func (h *Handler) checkOnDemandLimit() error {
 	n := 0
 	for _, name := range h.eng.ListStreams() {
-		if si, err := h.eng.DescribeStream(name); err == nil && si.Mode == engine.OnDemand {
+		if si, err := h.eng.DescribeStream(name); err == nil && si.Mode == api.OnDemand {
 			n++
 		}
 	}
@@ -163,7 +163,7 @@ func (h *Handler) describeStream(_ context.Context, in *DescribeStreamInput) (an
 }
 
 // sortedShards returns a stream's shards in shard id order.
-func sortedShards(si *engine.StreamInfo) []engine.ShardInfo {
+func sortedShards(si *api.StreamInfo) []api.ShardInfo {
 	shards := si.Shards
 	sort.Slice(shards, func(i, j int) bool { return shards[i].ID < shards[j].ID })
 	return shards
@@ -258,13 +258,13 @@ func (h *Handler) updateStreamMode(_ context.Context, in *UpdateStreamModeInput)
 	if in.WarmThroughputMiBps != nil && *in.WarmThroughputMiBps > 0 {
 		return nil, Errorf(CodeInvalidArgument, "WarmThroughputMiBps is not supported: sluice has no warm throughput; leave it out or give 0")
 	}
-	mode := engine.StreamMode(in.StreamModeDetails.StreamMode)
-	if mode == engine.OnDemand {
+	mode := api.StreamMode(in.StreamModeDetails.StreamMode)
+	if mode == api.OnDemand {
 		si, err := h.describe(name)
 		if err != nil {
 			return nil, err
 		}
-		if si.Mode != engine.OnDemand {
+		if si.Mode != api.OnDemand {
 			if err := h.checkOnDemandLimit(); err != nil {
 				return nil, err
 			}
@@ -293,10 +293,10 @@ func (h *Handler) retentionInput(in *RetentionPeriodInput) (string, int, error) 
 	}
 	hours := int(*in.RetentionPeriodHours)
 	switch {
-	case hours < engine.MinRetentionHours:
-		return "", 0, Errorf(CodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", engine.MinRetentionHours, hours)
-	case hours > engine.MaxRetentionHours:
-		return "", 0, Errorf(CodeInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", engine.MaxRetentionHours, hours)
+	case hours < api.MinRetentionHours:
+		return "", 0, Errorf(CodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", api.MinRetentionHours, hours)
+	case hours > api.MaxRetentionHours:
+		return "", 0, Errorf(CodeInvalidArgument, "Maximum allowed retention period is %d hours. Requested retention period (%d hours) is too long.", api.MaxRetentionHours, hours)
 	}
 	return name, hours, nil
 }
@@ -443,7 +443,7 @@ func (h *Handler) updateMaxRecordSize(_ context.Context, in *UpdateMaxRecordSize
 		v.streamARN("streamARN", in.StreamARN)
 	}
 	if v.required("maxRecordSizeInKiB", in.MaxRecordSizeInKiB != nil) {
-		v.intRange("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, engine.DefaultMaxRecord>>10, engine.MaxMaxRecord>>10)
+		v.intRange("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, api.DefaultMaxRecord>>10, api.MaxMaxRecord>>10)
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -466,7 +466,7 @@ func (h *Handler) describeLimits(_ context.Context, _ *DescribeLimitsInput) (any
 			continue
 		}
 		out.OpenShardCount += int32(si.OpenShardCount())
-		if si.Mode == engine.OnDemand {
+		if si.Mode == api.OnDemand {
 			out.OnDemandStreamCount++
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -82,12 +83,12 @@ func (s *subscriptions) begin(k subKey, now time.Time) (*subEntry, error) {
 		switch {
 		case age < subscribeCallInterval:
 			return nil, Errorf(CodeLimitExceeded,
-				"Consumer %s made more than one SubscribeToShard call per second on shard %s; wait a second", k.consumer, engine.ShardID(k.shard))
+				"Consumer %s made more than one SubscribeToShard call per second on shard %s; wait a second", k.consumer, api.ShardID(k.shard))
 		case old.active && age < subscribeTakeoverAge:
 			return nil, Errorf(CodeResourceInUse,
-				"Another active subscription exists for consumer %s on shard %s; a new one can take it over 5 seconds after it started", k.consumer, engine.ShardID(k.shard))
+				"Another active subscription exists for consumer %s on shard %s; a new one can take it over 5 seconds after it started", k.consumer, api.ShardID(k.shard))
 		case old.active:
-			old.end(Errorf(CodeResourceInUse, "A newer subscription of consumer %s on shard %s took over this one", k.consumer, engine.ShardID(k.shard)))
+			old.end(Errorf(CodeResourceInUse, "A newer subscription of consumer %s on shard %s took over this one", k.consumer, api.ShardID(k.shard)))
 		}
 	}
 	// Drop the entries of long-finished subscriptions: they no longer
@@ -183,13 +184,13 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if c.info.Status != string(ConsumerStatusActive) {
 		return Errorf(CodeResourceInUse, "Consumer %s is %s, not ACTIVE", in.ConsumerARN, c.info.Status)
 	}
-	idx, err := engine.ParseShardID(in.ShardId)
+	idx, err := api.ParseShardID(in.ShardId)
 	if err != nil {
 		return h.shardNotFound(in.ShardId, c.stream)
 	}
-	shardID := engine.ShardID(idx)
-	pos, err := h.eng.GetIterator(c.stream, shardID, engine.IteratorSpec{
-		Type: engine.IteratorType(sp.Type), Seq: sp.SequenceNumber, Timestamp: sp.Timestamp.Time(),
+	shardID := api.ShardID(idx)
+	pos, err := h.eng.GetIterator(c.stream, shardID, api.IteratorSpec{
+		Type: api.IteratorType(sp.Type), Seq: sp.SequenceNumber, Timestamp: sp.Timestamp.Time(),
 	})
 	if err != nil {
 		return h.engErr(err)
@@ -238,7 +239,7 @@ type subscription struct {
 	f     Format
 	entry *subEntry
 	quota *ratelimit.Consumer
-	pos   engine.Position
+	pos   api.Position
 	res   *engine.ReadResult
 	enc   EventStreamEncoder
 	seq   []byte
@@ -289,7 +290,7 @@ func (s *subscription) run() error {
 			}
 			continue
 		}
-		if err := h.eng.Read(s.pos, engine.MaxReadRecords, subscribeEventBytes, engine.ReadSubscription, s.res); err != nil {
+		if err := h.eng.Read(s.pos, api.MaxReadRecords, subscribeEventBytes, engine.ReadSubscription, s.res); err != nil {
 			return err
 		}
 		if s.res.Records > 0 || (s.res.ShardEnd && len(s.res.ChildShards) > 0) {
@@ -357,12 +358,12 @@ func (s *subscription) stopReason() error {
 // standing at pos: where a new subscription resumes with
 // AFTER_SEQUENCE_NUMBER, the sequence number of the last record before pos
 // (the shard's starting sequence number when pos is its first record).
-func (s *subscription) continuation(pos engine.Position) string {
+func (s *subscription) continuation(pos api.Position) string {
 	last := pos.Seq
 	if last > 0 {
 		last--
 	}
-	s.seq = engine.SeqNum{Incarnation: pos.Incarnation, Shard: uint32(pos.Shard), Seq: last}.AppendDecimal(s.seq[:0])
+	s.seq = api.SeqNum{Incarnation: pos.Incarnation, Shard: uint32(pos.Shard), Seq: last}.AppendDecimal(s.seq[:0])
 	return string(s.seq)
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -23,9 +24,9 @@ import (
 
 // benchEnv starts a server on a fresh engine. SLUICE_BENCH_FSYNC
 // (always, interval, none) overrides the durability, for experiments.
-func benchEnv(b *testing.B, durability engine.Durability) (*testEnv, *Client) {
+func benchEnv(b *testing.B, durability api.Durability) (*testEnv, *Client) {
 	if v := os.Getenv("SLUICE_BENCH_FSYNC"); v != "" {
-		d, err := engine.ParseDurability(v)
+		d, err := api.ParseDurability(v)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -35,9 +36,9 @@ func benchEnv(b *testing.B, durability engine.Durability) (*testEnv, *Client) {
 	return env, env.dial(ClientOptions{})
 }
 
-func benchStream(b *testing.B, c *Client, name string, shards int, d engine.Durability) {
+func benchStream(b *testing.B, c *Client, name string, shards int, d api.Durability) {
 	q := ratelimit.Unlimited
-	if _, err := c.CreateStream(context.Background(), engine.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q, Durability: d}); err != nil {
+	if _, err := c.CreateStream(context.Background(), api.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q, Durability: d}); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -106,15 +107,15 @@ func runWorkers(b *testing.B, workers int, op func(w int) error) (*latencies, ti
 func BenchmarkPutRecords(b *testing.B) {
 	const batch, size = 500, 100
 	bench := func(b *testing.B, shards, inflight int, direct bool) {
-		env, c := benchEnv(b, engine.Always)
-		benchStream(b, c, "s", shards, engine.DurabilityDefault)
-		recs := make([][]engine.PutRecord, inflight)
-		results := make([][]engine.PutResult, inflight)
+		env, c := benchEnv(b, api.Always)
+		benchStream(b, c, "s", shards, api.DurabilityDefault)
+		recs := make([][]api.PutRecord, inflight)
+		results := make([][]api.PutResult, inflight)
 		for w := range recs {
-			recs[w] = make([]engine.PutRecord, batch)
-			results[w] = make([]engine.PutResult, batch)
+			recs[w] = make([]api.PutRecord, batch)
+			results[w] = make([]api.PutResult, batch)
 			for i := range recs[w] {
-				recs[w][i] = engine.PutRecord{Key: []byte(fmt.Sprintf("key-%d-%d", w, i)), Data: make([]byte, size)}
+				recs[w][i] = api.PutRecord{Key: []byte(fmt.Sprintf("key-%d-%d", w, i)), Data: make([]byte, size)}
 			}
 		}
 		b.SetBytes(batch * size)
@@ -152,8 +153,8 @@ func BenchmarkPutRecords(b *testing.B) {
 // directly.
 func BenchmarkPutRecord(b *testing.B) {
 	bench := func(b *testing.B, shards, inflight int, direct bool) {
-		env, c := benchEnv(b, engine.Always)
-		benchStream(b, c, "s", shards, engine.DurabilityDefault)
+		env, c := benchEnv(b, api.Always)
+		benchStream(b, c, "s", shards, api.DurabilityDefault)
 		keys := make([][]byte, inflight)
 		for i := range keys {
 			keys[i] = []byte(fmt.Sprintf("key-%d", i))
@@ -162,7 +163,7 @@ func BenchmarkPutRecord(b *testing.B) {
 		b.SetBytes(100)
 		b.ReportAllocs()
 		lat, el := runWorkers(b, inflight, func(w int) error {
-			rec := engine.PutRecord{Key: keys[w], Data: data}
+			rec := api.PutRecord{Key: keys[w], Data: data}
 			if direct {
 				_, err := env.eng.PutRecord("s", rec, "")
 				return err
@@ -190,8 +191,8 @@ func BenchmarkPutRecordAsync(b *testing.B) {
 	for _, shards := range []int{1, 4} {
 		for _, inflight := range []int{1024, 4096} {
 			b.Run(fmt.Sprintf("size=100B/shards=%d/inflight=%d", shards, inflight), func(b *testing.B) {
-				_, c := benchEnv(b, engine.Always)
-				benchStream(b, c, "s", shards, engine.DurabilityDefault)
+				_, c := benchEnv(b, api.Always)
+				benchStream(b, c, "s", shards, api.DurabilityDefault)
 				keys := make([][]byte, 1024)
 				for i := range keys {
 					keys[i] = []byte(fmt.Sprintf("key-%d", i))
@@ -210,7 +211,7 @@ func BenchmarkPutRecordAsync(b *testing.B) {
 					tokens <- struct{}{}
 					wg.Add(1)
 					sent[i] = time.Now().UnixMicro()
-					err := c.PutRecordAsync("s", engine.PutRecord{Key: keys[i%len(keys)], Data: data}, func(_ engine.SeqNum, err error) {
+					err := c.PutRecordAsync("s", api.PutRecord{Key: keys[i%len(keys)], Data: data}, func(_ api.SeqNum, err error) {
 						if err != nil {
 							failed.Add(1)
 						}
@@ -240,15 +241,15 @@ func BenchmarkPutRecordAsync(b *testing.B) {
 // fillShard puts records of size bytes into shard 0 of stream "s" (one
 // shard) until it holds total bytes of data.
 func fillShard(b *testing.B, c *Client, size, total int) {
-	recs := make([]engine.PutRecord, 500)
+	recs := make([]api.PutRecord, 500)
 	data := make([]byte, size)
 	for i := range data {
 		data[i] = byte(i)
 	}
 	for i := range recs {
-		recs[i] = engine.PutRecord{Key: []byte("k"), Data: data}
+		recs[i] = api.PutRecord{Key: []byte("k"), Data: data}
 	}
-	results := make([]engine.PutResult, len(recs))
+	results := make([]api.PutResult, len(recs))
 	for put := 0; put < total; put += len(recs) * size {
 		if failed, err := c.PutRecords(context.Background(), "s", recs, results); err != nil || failed > 0 {
 			b.Fatalf("fill: %d failed, %v", failed, err)
@@ -266,15 +267,15 @@ func BenchmarkTailRead(b *testing.B) {
 	b.Run("baseline=tcp", benchLoopbackTCP)
 	for _, readers := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("read/size=1KiB/max=4MiB/inflight=%d", readers), func(b *testing.B) {
-			_, c := benchEnv(b, engine.None)
-			benchStream(b, c, "s", 1, engine.DurabilityDefault)
+			_, c := benchEnv(b, api.None)
+			benchStream(b, c, "s", 1, api.DurabilityDefault)
 			fillShard(b, c, size, total)
-			start, err := c.GetIterator(context.Background(), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.TrimHorizon})
+			start, err := c.GetIterator(context.Background(), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 			if err != nil {
 				b.Fatal(err)
 			}
 			var payload atomic.Int64
-			pos := make([]engine.Position, readers)
+			pos := make([]api.Position, readers)
 			res := make([]ReadResult, readers)
 			for i := range pos {
 				pos[i] = start
@@ -295,10 +296,10 @@ func BenchmarkTailRead(b *testing.B) {
 		})
 	}
 	b.Run("subscribe/size=1KiB/window=8MiB", func(b *testing.B) {
-		_, c := benchEnv(b, engine.None)
-		benchStream(b, c, "s", 1, engine.DurabilityDefault)
+		_, c := benchEnv(b, api.None)
+		benchStream(b, c, "s", 1, api.DurabilityDefault)
 		fillShard(b, c, size, total)
-		start, err := c.GetIterator(context.Background(), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.TrimHorizon})
+		start, err := c.GetIterator(context.Background(), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 		if err != nil {
 			b.Fatal(err)
 		}

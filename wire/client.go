@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -87,7 +87,7 @@ type call struct {
 	err   error                      // the connection's error, if it ended first
 	// putDone, if set, is a PutRecordAsync callback: finish runs it
 	// instead of waking a caller.
-	putDone func(engine.SeqNum, error)
+	putDone func(api.SeqNum, error)
 }
 
 // finish completes a call with the response (flags, bb) or err: it wakes

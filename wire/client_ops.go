@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/valyala/bytebufferpool"
 )
@@ -31,7 +31,7 @@ func (c *Client) Ping(ctx context.Context, payload []byte) error {
 }
 
 // CreateStream creates a stream; it is ACTIVE when the call returns.
-func (c *Client) CreateStream(ctx context.Context, in engine.CreateStreamInput) (*engine.StreamInfo, error) {
+func (c *Client) CreateStream(ctx context.Context, in api.CreateStreamInput) (*api.StreamInfo, error) {
 	if err := checkStr("stream name", in.Name); err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (c *Client) DeleteStream(ctx context.Context, name string, enforceConsumerD
 }
 
 // DescribeStream describes a stream and all its shards.
-func (c *Client) DescribeStream(ctx context.Context, name string) (*engine.StreamInfo, error) {
+func (c *Client) DescribeStream(ctx context.Context, name string) (*api.StreamInfo, error) {
 	var resp respStreamInfo
 	if err := c.do(ctx, OpDescribeStream, &reqStream{Stream: name}, &resp); err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func (c *Client) ListStreams(ctx context.Context) ([]string, error) {
 
 // ListShards returns every shard of a stream, open and closed, with its
 // lineage (Parent, AdjacentParent).
-func (c *Client) ListShards(ctx context.Context, name string) ([]engine.ShardInfo, error) {
+func (c *Client) ListShards(ctx context.Context, name string) ([]api.ShardInfo, error) {
 	var resp respShards
 	if err := c.do(ctx, OpListShards, &reqStream{Stream: name}, &resp); err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func (c *Client) ListShards(ctx context.Context, name string) ([]engine.ShardInf
 // checkStr checks that s fits a str field.
 func checkStr(field, s string) error {
 	if len(s) > maxStr {
-		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("%s is %d bytes; the protocol carries at most %d", field, len(s), maxStr)}
 	}
 	return nil
@@ -87,13 +87,13 @@ func checkStr(field, s string) error {
 
 // checkRecord checks that a record's key fits a bytes16 field and its data
 // a bytes32 field.
-func checkRecord(i int, r *engine.PutRecord) error {
+func checkRecord(i int, r *api.PutRecord) error {
 	if len(r.Key) > maxStr {
-		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("record %d: partition key is %d bytes; the limit is 256 characters", i, len(r.Key))}
 	}
 	if uint64(len(r.Data)) > 1<<32-1 {
-		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("record %d: data is %d bytes; the protocol carries at most 4 GiB", i, len(r.Data))}
 	}
 	return nil
@@ -102,23 +102,23 @@ func checkRecord(i int, r *engine.PutRecord) error {
 // PutRecord puts one record and returns its sequence number (whose Shard
 // names the shard it went to). A throttled record fails with an error
 // matching engine.ErrThroughputExceeded; nothing was stored.
-func (c *Client) PutRecord(ctx context.Context, stream string, rec engine.PutRecord) (engine.SeqNum, error) {
+func (c *Client) PutRecord(ctx context.Context, stream string, rec api.PutRecord) (api.SeqNum, error) {
 	return c.putRecord(ctx, stream, &rec, "")
 }
 
 // PutRecordAfter is PutRecord with Kinesis' SequenceNumberForOrdering: after
 // must be a sequence number the stream issued (decimal). Every record gets
 // a number greater than all records acknowledged before the call.
-func (c *Client) PutRecordAfter(ctx context.Context, stream string, rec engine.PutRecord, after string) (engine.SeqNum, error) {
+func (c *Client) PutRecordAfter(ctx context.Context, stream string, rec api.PutRecord, after string) (api.SeqNum, error) {
 	return c.putRecord(ctx, stream, &rec, after)
 }
 
-func (c *Client) putRecord(ctx context.Context, stream string, rec *engine.PutRecord, after string) (engine.SeqNum, error) {
+func (c *Client) putRecord(ctx context.Context, stream string, rec *api.PutRecord, after string) (api.SeqNum, error) {
 	if err := checkStr("stream name", stream); err != nil {
-		return engine.SeqNum{}, err
+		return api.SeqNum{}, err
 	}
 	if err := checkRecord(0, rec); err != nil {
-		return engine.SeqNum{}, err
+		return api.SeqNum{}, err
 	}
 	bb, start := c.frameFor(2 + len(stream) + 2 + len(after) + recordSize(rec.Key, rec.Data, rec.HasExplicitHash))
 	b := appendStr(bb.B, stream)
@@ -126,28 +126,28 @@ func (c *Client) putRecord(ctx context.Context, stream string, rec *engine.PutRe
 	bb.B = appendRecord(b, rec)
 	cl, err := c.roundTrip(ctx, OpPutRecord, bb, start)
 	if err != nil {
-		return engine.SeqNum{}, err
+		return api.SeqNum{}, err
 	}
 	defer putCall(cl)
 	return putRecordOutcome(cl.flags, cl.body, nil)
 }
 
 // putRecordOutcome decodes a PutRecord response (or passes err on).
-func putRecordOutcome(flags uint8, bb *bytebufferpool.ByteBuffer, err error) (engine.SeqNum, error) {
+func putRecordOutcome(flags uint8, bb *bytebufferpool.ByteBuffer, err error) (api.SeqNum, error) {
 	if err != nil {
-		return engine.SeqNum{}, err
+		return api.SeqNum{}, err
 	}
 	if flags&FlagError != 0 {
 		e, err := decodeError(bb.B)
 		if err != nil {
-			return engine.SeqNum{}, err
+			return api.SeqNum{}, err
 		}
-		return engine.SeqNum{}, e
+		return api.SeqNum{}, e
 	}
 	d := newDecoder(bb.B)
 	seq := d.seqNum("sequence number")
 	if err := d.finish(); err != nil {
-		return engine.SeqNum{}, fmt.Errorf("decode PutRecord response: %w", err)
+		return api.SeqNum{}, fmt.Errorf("decode PutRecord response: %w", err)
 	}
 	return seq, nil
 }
@@ -160,7 +160,7 @@ func putRecordOutcome(flags uint8, bb *bytebufferpool.ByteBuffer, err error) (en
 // goroutine per record. The caller bounds how many are in flight; the
 // server applies backpressure beyond its per-connection limits. If the
 // request cannot be sent it returns the error and does not call done.
-func (c *Client) PutRecordAsync(stream string, rec engine.PutRecord, done func(engine.SeqNum, error)) error {
+func (c *Client) PutRecordAsync(stream string, rec api.PutRecord, done func(api.SeqNum, error)) error {
 	if err := checkStr("stream name", stream); err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func (c *Client) PutRecordAsync(stream string, rec engine.PutRecord, done func(e
 // record) for a record that was not stored. failed counts those. A non-nil
 // error means the whole request failed and no record was stored (unless
 // the connection was lost, when the outcome is unknown).
-func (c *Client) PutRecords(ctx context.Context, stream string, recs []engine.PutRecord, results []engine.PutResult) (failed int, err error) {
+func (c *Client) PutRecords(ctx context.Context, stream string, recs []api.PutRecord, results []api.PutResult) (failed int, err error) {
 	if len(results) < len(recs) {
 		return 0, fmt.Errorf("wire: results has room for %d of %d records", len(results), len(recs))
 	}
@@ -191,8 +191,8 @@ func (c *Client) PutRecords(ctx context.Context, stream string, recs []engine.Pu
 		return 0, err
 	}
 	if len(recs) > 1<<16-1 {
-		return 0, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
-			Message: fmt.Sprintf("a put carries %d records; it must carry 1 to %d", len(recs), engine.MaxPutRecords)}
+		return 0, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("a put carries %d records; it must carry 1 to %d", len(recs), api.MaxPutRecords)}
 	}
 	size := 2 + len(stream) + 2
 	for i := range recs {
@@ -208,7 +208,7 @@ func (c *Client) PutRecords(ctx context.Context, stream string, recs []engine.Pu
 
 // putRecordsFrame sends an encoded PutRecords request of n records and
 // decodes its response into results.
-func (c *Client) putRecordsFrame(ctx context.Context, bb *bytebufferpool.ByteBuffer, start, n int, results []engine.PutResult) (int, error) {
+func (c *Client) putRecordsFrame(ctx context.Context, bb *bytebufferpool.ByteBuffer, start, n int, results []api.PutResult) (int, error) {
 	cl, err := c.roundTrip(ctx, OpPutRecords, bb, start)
 	if err != nil {
 		return 0, err
@@ -226,30 +226,30 @@ func (c *Client) putRecordsFrame(ctx context.Context, bb *bytebufferpool.ByteBuf
 
 // GetIterator returns the position where reading a shard starts according
 // to spec. Positions do not expire.
-func (c *Client) GetIterator(ctx context.Context, stream, shardID string, spec engine.IteratorSpec) (engine.Position, error) {
-	idx, err := engine.ParseShardID(shardID)
+func (c *Client) GetIterator(ctx context.Context, stream, shardID string, spec api.IteratorSpec) (api.Position, error) {
+	idx, err := api.ParseShardID(shardID)
 	if err != nil {
-		return engine.Position{}, err
+		return api.Position{}, err
 	}
 	m := reqGetIterator{Stream: stream, Shard: uint32(idx), Type: spec.Type, Timestamp: spec.Timestamp}
 	if iterCode(spec.Type) == 0 {
-		return engine.Position{}, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+		return api.Position{}, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", spec.Type)}
 	}
-	if spec.Type == engine.AtSequenceNumber || spec.Type == engine.AfterSequenceNumber {
+	if spec.Type == api.AtSequenceNumber || spec.Type == api.AfterSequenceNumber {
 		if spec.Seq == "" {
-			return engine.Position{}, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+			return api.Position{}, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 				Message: fmt.Sprintf("StartingSequenceNumber is required for %s", spec.Type)}
 		}
-		sn, err := engine.ParseSeqNum(spec.Seq)
+		sn, err := api.ParseSeqNum(spec.Seq)
 		if err != nil {
-			return engine.Position{}, err
+			return api.Position{}, err
 		}
 		m.Seq = sn
 	}
 	var resp respPosition
 	if err := c.do(ctx, OpGetIterator, &m, &resp); err != nil {
-		return engine.Position{}, err
+		return api.Position{}, err
 	}
 	return resp.Pos, nil
 }
@@ -257,7 +257,7 @@ func (c *Client) GetIterator(ctx context.Context, stream, shardID string, spec e
 // Read reads up to maxRecords records and about maxBytes bytes from pos (0
 // for either means the server's limit: 10,000 records, 10 MiB). Every
 // record's CRC is verified. Release the result when done with it.
-func (c *Client) Read(ctx context.Context, pos engine.Position, maxRecords, maxBytes int) (*ReadResult, error) {
+func (c *Client) Read(ctx context.Context, pos api.Position, maxRecords, maxBytes int) (*ReadResult, error) {
 	res := &ReadResult{}
 	if err := c.ReadInto(ctx, pos, maxRecords, maxBytes, res); err != nil {
 		return nil, err
@@ -268,7 +268,7 @@ func (c *Client) Read(ctx context.Context, pos engine.Position, maxRecords, maxB
 // ReadInto is Read into a caller's result, which it releases first and
 // whose Records slice it reuses: a loop of reads into one result does not
 // allocate per read beyond the next position's stream name.
-func (c *Client) ReadInto(ctx context.Context, pos engine.Position, maxRecords, maxBytes int, res *ReadResult) error {
+func (c *Client) ReadInto(ctx context.Context, pos api.Position, maxRecords, maxBytes int, res *ReadResult) error {
 	res.Release()
 	bb, start := c.frame()
 	bb.B = (&reqRead{Pos: pos, MaxRecords: clampU32(maxRecords), MaxBytes: clampU32(maxBytes)}).appendTo(bb.B)
@@ -308,8 +308,8 @@ func clampU32(n int) uint32 {
 
 // SplitShard splits a shard in two at newStart, the first hash key of the
 // upper child.
-func (c *Client) SplitShard(ctx context.Context, stream, shardID string, newStart engine.HashKey) error {
-	idx, err := engine.ParseShardID(shardID)
+func (c *Client) SplitShard(ctx context.Context, stream, shardID string, newStart api.HashKey) error {
+	idx, err := api.ParseShardID(shardID)
 	if err != nil {
 		return err
 	}
@@ -318,11 +318,11 @@ func (c *Client) SplitShard(ctx context.Context, stream, shardID string, newStar
 
 // MergeShards merges two adjacent shards into one.
 func (c *Client) MergeShards(ctx context.Context, stream, shardID, adjacentID string) error {
-	a, err := engine.ParseShardID(shardID)
+	a, err := api.ParseShardID(shardID)
 	if err != nil {
 		return err
 	}
-	b, err := engine.ParseShardID(adjacentID)
+	b, err := api.ParseShardID(adjacentID)
 	if err != nil {
 		return err
 	}
@@ -375,7 +375,7 @@ func (c *Client) SetQuotas(ctx context.Context, stream string, q *ratelimit.Limi
 
 // SetDurability sets a stream's acknowledgement mode; DurabilityDefault
 // returns it to the server's.
-func (c *Client) SetDurability(ctx context.Context, stream string, d engine.Durability) error {
+func (c *Client) SetDurability(ctx context.Context, stream string, d api.Durability) error {
 	return c.do(ctx, OpSetDurability, &reqSetDurability{Stream: stream, Durability: d}, nil)
 }
 
@@ -385,9 +385,9 @@ func (c *Client) SetMaxRecordSize(ctx context.Context, stream string, bytes int)
 }
 
 // SetStreamMode switches a stream between PROVISIONED and ON_DEMAND.
-func (c *Client) SetStreamMode(ctx context.Context, stream string, mode engine.StreamMode) error {
+func (c *Client) SetStreamMode(ctx context.Context, stream string, mode api.StreamMode) error {
 	if modeCode(mode) == modeDefault {
-		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("stream mode %q is not PROVISIONED or ON_DEMAND", mode)}
 	}
 	return c.do(ctx, OpSetStreamMode, &reqSetStreamMode{Stream: stream, Mode: mode}, nil)
@@ -399,12 +399,12 @@ var shardIDs [1024]atomic.Pointer[string]
 
 func shardIDString(i uint32) string {
 	if int(i) >= len(shardIDs) {
-		return engine.ShardID(int(i))
+		return api.ShardID(int(i))
 	}
 	if p := shardIDs[i].Load(); p != nil {
 		return *p
 	}
-	s := engine.ShardID(int(i))
+	s := api.ShardID(int(i))
 	shardIDs[i].Store(&s)
 	return s
 }

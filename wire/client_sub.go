@@ -6,7 +6,7 @@ import (
 	"io"
 	"sync"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -30,14 +30,14 @@ type Event struct {
 	Bytes int
 	// Next is where the subscription continues: a position from which a new
 	// subscription (or Read) resumes after this event.
-	Next engine.Position
+	Next api.Position
 	// MillisBehind is how far this event's end is behind the shard's
 	// newest record.
 	MillisBehind int64
 	// ShardEnd is set on the last event of a closed shard; ChildShards are
 	// its children. Next then returns io.EOF.
 	ShardEnd    bool
-	ChildShards []engine.ShardInfo
+	ChildShards []api.ShardInfo
 
 	body *bytebufferpool.ByteBuffer
 }
@@ -57,14 +57,14 @@ type Subscription struct {
 	closed bool
 
 	// Owned by the goroutine calling Next.
-	owed int             // frame bytes taken and not yet granted back
-	pos  engine.Position // where the next event starts
+	owed int          // frame bytes taken and not yet granted back
+	pos  api.Position // where the next event starts
 }
 
 // Subscribe starts pushing the records of pos's shard from pos (a position
 // from GetIterator or a read's or event's Next). A position the server
 // cannot serve is reported by the first Next.
-func (c *Client) Subscribe(ctx context.Context, pos engine.Position, opts SubscribeOptions) (*Subscription, error) {
+func (c *Client) Subscribe(ctx context.Context, pos api.Position, opts SubscribeOptions) (*Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func (c *Client) Subscribe(ctx context.Context, pos engine.Position, opts Subscr
 }
 
 // SubscribeShard is GetIterator followed by Subscribe.
-func (c *Client) SubscribeShard(ctx context.Context, stream, shardID string, spec engine.IteratorSpec, opts SubscribeOptions) (*Subscription, error) {
+func (c *Client) SubscribeShard(ctx context.Context, stream, shardID string, spec api.IteratorSpec, opts SubscribeOptions) (*Subscription, error) {
 	pos, err := c.GetIterator(ctx, stream, shardID, spec)
 	if err != nil {
 		return nil, err
@@ -253,7 +253,7 @@ func (e *Event) Release() {
 
 // Position is where the subscription continues after the events Next has
 // returned: resume from it with a new Subscribe.
-func (s *Subscription) Position() engine.Position { return s.pos }
+func (s *Subscription) Position() api.Position { return s.pos }
 
 // Close cancels the subscription. Events not yet taken are dropped; Next
 // returns ErrClosed.

@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-func testShard(i int) engine.ShardInfo {
-	return engine.ShardInfo{
-		Index: i, ID: engine.ShardID(i), Parent: engine.ShardID(i + 100), AdjacentParent: "",
-		HashStart: engine.HashKey{Hi: 1, Lo: 2}, HashEnd: engine.MaxHashKey,
-		StartingSeq: engine.SeqNum{Incarnation: 7, Shard: uint32(i), Seq: 0},
-		EndingSeq:   engine.SeqNum{Incarnation: 7, Shard: uint32(i), Seq: 99},
+func testShard(i int) api.ShardInfo {
+	return api.ShardInfo{
+		Index: i, ID: api.ShardID(i), Parent: api.ShardID(i + 100), AdjacentParent: "",
+		HashStart: api.HashKey{Hi: 1, Lo: 2}, HashEnd: api.MaxHashKey,
+		StartingSeq: api.SeqNum{Incarnation: 7, Shard: uint32(i), Seq: 0},
+		EndingSeq:   api.SeqNum{Incarnation: 7, Shard: uint32(i), Seq: 99},
 		Closed:      true, Created: time.Unix(0, 1_700_000_000_123_456_789), FirstSeq: 3, NextSeq: 100,
 	}
 }
@@ -28,56 +28,56 @@ func codecCases() []struct {
 	in, into message
 } {
 	q := ratelimit.Kinesis
-	info := &engine.StreamInfo{
-		Name: "orders", Incarnation: 7, Status: engine.StatusActive, Mode: engine.OnDemand,
+	info := &api.StreamInfo{
+		Name: "orders", Incarnation: 7, Status: api.StatusActive, Mode: api.OnDemand,
 		Created: time.Unix(0, 1_700_000_000_000_000_001), RetentionHours: 48, MaxRecordSize: 2 << 20,
-		Durability: engine.Interval, Quotas: q, Tags: map[string]string{"team": "a", "env": "prod"},
+		Durability: api.Interval, Quotas: q, Tags: map[string]string{"team": "a", "env": "prod"},
 		EncryptionType: "KMS", KeyID: "alias/x", Monitoring: []string{"IncomingBytes"},
-		Shards:    []engine.ShardInfo{testShard(0), testShard(1)},
-		Consumers: []engine.ConsumerInfo{{Name: "c1", Status: "ACTIVE", Created: time.Unix(0, 5)}},
+		Shards:    []api.ShardInfo{testShard(0), testShard(1)},
+		Consumers: []api.ConsumerInfo{{Name: "c1", Status: "ACTIVE", Created: time.Unix(0, 5)}},
 	}
-	pos := engine.Position{Stream: "orders", Incarnation: 7, Shard: 3, Seq: 12345}
+	pos := api.Position{Stream: "orders", Incarnation: 7, Shard: 3, Seq: 12345}
 	return []struct {
 		name     string
 		in, into message
 	}{
 		{"Stream", &reqStream{Stream: "orders"}, &reqStream{}},
-		{"CreateStream", &reqCreateStream{In: engine.CreateStreamInput{Name: "orders", ShardCount: 4, Mode: engine.Provisioned,
-			Tags: map[string]string{"a": "b"}, MaxRecordSize: 1 << 20, RetentionHours: 24, Durability: engine.None, Quotas: &q}},
+		{"CreateStream", &reqCreateStream{In: api.CreateStreamInput{Name: "orders", ShardCount: 4, Mode: api.Provisioned,
+			Tags: map[string]string{"a": "b"}, MaxRecordSize: 1 << 20, RetentionHours: 24, Durability: api.None, Quotas: &q}},
 			&reqCreateStream{}},
-		{"CreateStreamDefaults", &reqCreateStream{In: engine.CreateStreamInput{Name: "x", ShardCount: 1}}, &reqCreateStream{}},
+		{"CreateStreamDefaults", &reqCreateStream{In: api.CreateStreamInput{Name: "x", ShardCount: 1}}, &reqCreateStream{}},
 		{"DeleteStream", &reqDeleteStream{Stream: "orders", Enforce: true}, &reqDeleteStream{}},
 		{"PutRecord", &reqPutRecord{Stream: []byte("orders"), SeqForOrdering: []byte("123"),
-			Rec: engine.PutRecord{Key: []byte("k"), Data: []byte("data"), ExplicitHash: engine.HashKey{Hi: 9, Lo: 8}, HasExplicitHash: true}},
+			Rec: api.PutRecord{Key: []byte("k"), Data: []byte("data"), ExplicitHash: api.HashKey{Hi: 9, Lo: 8}, HasExplicitHash: true}},
 			&reqPutRecord{}},
-		{"PutRecords", &reqPutRecords{Stream: []byte("orders"), Recs: []engine.PutRecord{
-			{Key: []byte("a"), Data: []byte{}}, {Key: []byte("b"), Data: []byte("xyz"), HasExplicitHash: true, ExplicitHash: engine.MaxHashKey}}},
+		{"PutRecords", &reqPutRecords{Stream: []byte("orders"), Recs: []api.PutRecord{
+			{Key: []byte("a"), Data: []byte{}}, {Key: []byte("b"), Data: []byte("xyz"), HasExplicitHash: true, ExplicitHash: api.MaxHashKey}}},
 			&reqPutRecords{}},
-		{"GetIterator", &reqGetIterator{Stream: "orders", Shard: 2, Type: engine.AtSequenceNumber,
-			Seq: engine.SeqNum{Incarnation: 7, Shard: 2, Seq: 5}, Timestamp: time.Unix(0, 77)}, &reqGetIterator{}},
+		{"GetIterator", &reqGetIterator{Stream: "orders", Shard: 2, Type: api.AtSequenceNumber,
+			Seq: api.SeqNum{Incarnation: 7, Shard: 2, Seq: 5}, Timestamp: time.Unix(0, 77)}, &reqGetIterator{}},
 		{"Read", &reqRead{Pos: pos, MaxRecords: 10, MaxBytes: 1 << 20}, &reqRead{}},
-		{"SplitShard", &reqSplitShard{Stream: "orders", Shard: 1, NewStart: engine.HashKey{Hi: 1 << 63}}, &reqSplitShard{}},
+		{"SplitShard", &reqSplitShard{Stream: "orders", Shard: 1, NewStart: api.HashKey{Hi: 1 << 63}}, &reqSplitShard{}},
 		{"MergeShards", &reqMergeShards{Stream: "orders", Shard: 1, Adjacent: 2}, &reqMergeShards{}},
 		{"StreamN", &reqStreamN{Stream: "orders", N: 168}, &reqStreamN{}},
 		{"AddTags", &reqAddTags{Stream: "orders", Tags: map[string]string{"k1": "v1", "k2": ""}}, &reqAddTags{}},
 		{"RemoveTags", &reqRemoveTags{Stream: "orders", Keys: []string{"k1", "k2"}}, &reqRemoveTags{}},
 		{"SetQuotas", &reqSetQuotas{Stream: "orders", Quotas: &q}, &reqSetQuotas{}},
 		{"SetQuotasDefault", &reqSetQuotas{Stream: "orders"}, &reqSetQuotas{}},
-		{"SetDurability", &reqSetDurability{Stream: "orders", Durability: engine.Always}, &reqSetDurability{}},
-		{"SetStreamMode", &reqSetStreamMode{Stream: "orders", Mode: engine.OnDemand}, &reqSetStreamMode{}},
+		{"SetDurability", &reqSetDurability{Stream: "orders", Durability: api.Always}, &reqSetDurability{}},
+		{"SetStreamMode", &reqSetStreamMode{Stream: "orders", Mode: api.OnDemand}, &reqSetStreamMode{}},
 		{"Subscribe", &reqSubscribe{Pos: pos, Credit: 1 << 20}, &reqSubscribe{}},
 		{"Credit", &reqCredit{Bytes: 4096}, &reqCredit{}},
 		{"StreamInfo", &respStreamInfo{Info: info}, &respStreamInfo{}},
 		{"Names", &respNames{Names: []string{"a", "b", "c"}}, &respNames{}},
-		{"Shards", &respShards{Shards: []engine.ShardInfo{testShard(5)}}, &respShards{}},
+		{"Shards", &respShards{Shards: []api.ShardInfo{testShard(5)}}, &respShards{}},
 		{"Tags", &respTags{Tags: map[string]string{"x": "y"}}, &respTags{}},
-		{"Seq", &respSeq{Seq: engine.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}}, &respSeq{}},
+		{"Seq", &respSeq{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}}, &respSeq{}},
 		{"Position", &respPosition{Pos: pos}, &respPosition{}},
-		{"PutRecordsResults", &respPutRecords{Failed: 1, Results: []engine.PutResult{
-			{ShardID: engine.ShardID(2), Seq: engine.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}},
-			{Err: &Error{Code: engine.CodeThroughputExceeded, Name: engine.CodeThroughputExceeded.String(), Message: "Rate exceeded for shard"}}}},
+		{"PutRecordsResults", &respPutRecords{Failed: 1, Results: []api.PutResult{
+			{ShardID: api.ShardID(2), Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}},
+			{Err: &Error{Code: api.CodeThroughputExceeded, Name: api.CodeThroughputExceeded.String(), Message: "Rate exceeded for shard"}}}},
 			&respPutRecords{}},
-		{"ResultHead", &resultHead{Next: pos, MillisBehind: 42, ShardEnd: true, Children: []engine.ShardInfo{testShard(8), testShard(9)}, Records: 0, FramesLen: 0},
+		{"ResultHead", &resultHead{Next: pos, MillisBehind: 42, ShardEnd: true, Children: []api.ShardInfo{testShard(8), testShard(9)}, Records: 0, FramesLen: 0},
 			&resultHead{}},
 		{"GoAway", &goAway{Name: "InternalFailureException", Message: "the server is shutting down"}, &goAway{}},
 	}
@@ -132,7 +132,7 @@ func TestCodec_InvalidValues(t *testing.T) {
 	}{
 		{"bool", append(appendStr(nil, "s"), 2), &reqDeleteStream{}, "enforce consumer deletion"},
 		{"utf8", appendU16(nil, 2), &reqStream{}, "stream name"},
-		{"iterator type", appendTime(appendSeqNum(appendU8(appendU32(appendStr(nil, "s"), 0), 9), engine.SeqNum{}), time.Time{}), &reqGetIterator{}, "iterator type"},
+		{"iterator type", appendTime(appendSeqNum(appendU8(appendU32(appendStr(nil, "s"), 0), 9), api.SeqNum{}), time.Time{}), &reqGetIterator{}, "iterator type"},
 		{"durability", appendU8(appendStr(nil, "s"), 4), &reqSetDurability{}, "durability"},
 		{"mode", appendU8(appendStr(nil, "s"), 3), &reqSetStreamMode{}, "mode"},
 		{"record flags", append(appendU16(appendStr(nil, "s"), 1), 0x80, 0, 0, 0, 0, 0, 0), &reqPutRecords{}, "record flags"},
@@ -194,21 +194,21 @@ func TestFrame_HelloRoundTrip(t *testing.T) {
 }
 
 func TestError_MatchesEngineSentinels(t *testing.T) {
-	for c := engine.CodeInternal; c <= engine.CodeValidation; c++ {
+	for c := api.CodeInternal; c <= api.CodeValidation; c++ {
 		e := newError(c.String(), "message")
 		if e.Code != c {
 			t.Fatalf("newError(%q).Code = %v; want %v", c.String(), e.Code, c)
 		}
-		sentinel := &engine.Error{Code: c}
+		sentinel := &api.Error{Code: c}
 		if !errors.Is(e, sentinel) {
 			t.Fatalf("%v does not match the engine sentinel of its code", e)
 		}
-		other := &engine.Error{Code: (c + 1) % (engine.CodeValidation + 1)}
+		other := &api.Error{Code: (c + 1) % (api.CodeValidation + 1)}
 		if errors.Is(e, other) {
 			t.Fatalf("%v matches the sentinel of code %v", e, other.Code)
 		}
 	}
-	if e := newError("SomethingNewException", "x"); e.Code != engine.CodeInternal || e.Name != "SomethingNewException" {
+	if e := newError("SomethingNewException", "x"); e.Code != api.CodeInternal || e.Name != "SomethingNewException" {
 		t.Fatalf("unknown name decoded as %+v; want CodeInternal keeping the name", e)
 	}
 }

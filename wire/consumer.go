@@ -8,7 +8,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // ConsumerOptions configures a Consumer.
@@ -24,7 +24,7 @@ type ConsumerOptions struct {
 	// walk their lineage; LATEST starts at the tip of the shards open now;
 	// AT_ and AFTER_SEQUENCE_NUMBER need ShardID. Shards entered through
 	// lineage start at their beginning (AT_TIMESTAMP: at the timestamp).
-	Start engine.IteratorSpec
+	Start api.IteratorSpec
 	// Window is each shard subscription's credit (see SubscribeOptions);
 	// default 1 MiB.
 	Window int
@@ -51,8 +51,8 @@ type Consumer struct {
 
 	// mu guards the lineage state below.
 	mu      sync.Mutex
-	shards  map[string]engine.ShardInfo // the stream's shards as last listed
-	initial map[string]bool             // the shards the consumer started from
+	shards  map[string]api.ShardInfo // the stream's shards as last listed
+	initial map[string]bool          // the shards the consumer started from
 	started map[string]bool
 	done    map[string]bool
 
@@ -77,10 +77,10 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 		return nil, errors.New("wire: ConsumerOptions.Stream is empty; name the stream to read")
 	}
 	if opts.Start.Type == "" {
-		opts.Start.Type = engine.TrimHorizon
+		opts.Start.Type = api.TrimHorizon
 	}
-	if opts.ShardID == "" && (opts.Start.Type == engine.AtSequenceNumber || opts.Start.Type == engine.AfterSequenceNumber) {
-		return nil, &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+	if opts.ShardID == "" && (opts.Start.Type == api.AtSequenceNumber || opts.Start.Type == api.AfterSequenceNumber) {
+		return nil, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("starting %s needs a shard: a sequence number belongs to one shard; set ConsumerOptions.ShardID", opts.Start.Type)}
 	}
 	k := &Consumer{
@@ -89,17 +89,17 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 	}
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	if opts.ShardID != "" {
-		id, err := engine.ParseShardID(opts.ShardID)
+		id, err := api.ParseShardID(opts.ShardID)
 		if err != nil {
 			k.cancel()
 			return nil, err
 		}
-		pos, err := c.GetIterator(ctx, opts.Stream, engine.ShardID(id), opts.Start)
+		pos, err := c.GetIterator(ctx, opts.Stream, api.ShardID(id), opts.Start)
 		if err != nil {
 			k.cancel()
 			return nil, err
 		}
-		k.startShard(engine.ShardID(id), &pos, engine.IteratorSpec{})
+		k.startShard(api.ShardID(id), &pos, api.IteratorSpec{})
 		return k, nil
 	}
 	shards, err := c.ListShards(ctx, opts.Stream)
@@ -113,7 +113,7 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 	present := k.shards
 	for _, s := range shards {
 		switch opts.Start.Type {
-		case engine.Latest:
+		case api.Latest:
 			if !s.Closed {
 				k.initial[s.ID] = true
 			}
@@ -127,7 +127,7 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 	}
 	// Resolve the starting positions now, so that a LATEST consumer sees
 	// every record put after NewConsumer returns.
-	positions := make(map[string]engine.Position, len(k.initial))
+	positions := make(map[string]api.Position, len(k.initial))
 	for id := range k.initial {
 		pos, err := c.GetIterator(ctx, opts.Stream, id, opts.Start)
 		if err != nil {
@@ -137,14 +137,14 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 		positions[id] = pos
 	}
 	for id, pos := range positions {
-		k.startShard(id, &pos, engine.IteratorSpec{})
+		k.startShard(id, &pos, api.IteratorSpec{})
 	}
 	return k, nil
 }
 
 // setShards replaces the lineage map. Called with mu held.
-func (k *Consumer) setShards(shards []engine.ShardInfo) {
-	k.shards = make(map[string]engine.ShardInfo, len(shards))
+func (k *Consumer) setShards(shards []api.ShardInfo) {
+	k.shards = make(map[string]api.ShardInfo, len(shards))
 	for _, s := range shards {
 		k.shards[s.ID] = s
 	}
@@ -165,7 +165,7 @@ func (k *Consumer) inScope(id string, depth int) bool {
 
 // startShard starts a goroutine following shard id from pos, or from spec
 // if pos is nil. Called with mu held (or before the consumer is shared).
-func (k *Consumer) startShard(id string, pos *engine.Position, spec engine.IteratorSpec) {
+func (k *Consumer) startShard(id string, pos *api.Position, spec api.IteratorSpec) {
 	k.started[id] = true
 	k.wg.Add(1)
 	go k.follow(id, pos, spec)
@@ -176,7 +176,7 @@ func (k *Consumer) startShard(id string, pos *engine.Position, spec engine.Itera
 // each event to Next in order. At the shard's end it records the shard
 // done and starts every child whose parents are all done; the parent's
 // records are already queued ahead of anything the child sends.
-func (k *Consumer) follow(id string, pos *engine.Position, spec engine.IteratorSpec) {
+func (k *Consumer) follow(id string, pos *api.Position, spec api.IteratorSpec) {
 	defer k.wg.Done()
 	if pos == nil {
 		p, err := k.client.GetIterator(k.ctx, k.opts.Stream, id, spec)
@@ -229,7 +229,7 @@ func (k *Consumer) send(b consumerBatch) bool {
 
 // shardDone marks a shard read to its end and starts the children that are
 // now ready: in scope, not started, with every in-scope parent done.
-func (k *Consumer) shardDone(id string, children []engine.ShardInfo) error {
+func (k *Consumer) shardDone(id string, children []api.ShardInfo) error {
 	shards, err := k.client.ListShards(k.ctx, k.opts.Stream)
 	if err != nil {
 		return fmt.Errorf("list shards after the end of %s: %w", id, err)
@@ -253,8 +253,8 @@ func (k *Consumer) shardDone(id string, children []engine.ShardInfo) error {
 		if k.started[sid] || !k.inScope(sid, 0) || !k.parentsDone(s) {
 			continue
 		}
-		spec := engine.IteratorSpec{Type: engine.TrimHorizon}
-		if k.opts.Start.Type == engine.AtTimestamp {
+		spec := api.IteratorSpec{Type: api.TrimHorizon}
+		if k.opts.Start.Type == api.AtTimestamp {
 			spec = k.opts.Start
 		}
 		k.startShard(sid, nil, spec)
@@ -265,7 +265,7 @@ func (k *Consumer) shardDone(id string, children []engine.ShardInfo) error {
 // parentsDone reports whether every parent of s that the consumer follows
 // has been read to its end, and that s has a parent the consumer followed
 // (otherwise it is not reached through lineage). Called with mu held.
-func (k *Consumer) parentsDone(s engine.ShardInfo) bool {
+func (k *Consumer) parentsDone(s api.ShardInfo) bool {
 	reached := false
 	for _, p := range []string{s.Parent, s.AdjacentParent} {
 		if p == "" || !k.inScope(p, 0) {

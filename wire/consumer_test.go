@@ -8,22 +8,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // putKeyed puts n records for each of keys, data "<key>/<counter>" with a
 // per-key counter starting at from.
 func putKeyed(t *testing.T, c *Client, stream string, keys []string, from, n int) int {
 	t.Helper()
-	var recs []engine.PutRecord
+	var recs []api.PutRecord
 	for i := from; i < from+n; i++ {
 		for _, k := range keys {
-			recs = append(recs, engine.PutRecord{Key: []byte(k), Data: []byte(fmt.Sprintf("%s/%d", k, i))})
+			recs = append(recs, api.PutRecord{Key: []byte(k), Data: []byte(fmt.Sprintf("%s/%d", k, i))})
 		}
 	}
-	results := make([]engine.PutResult, len(recs))
+	results := make([]api.PutResult, len(recs))
 	for len(recs) > 0 {
-		m := min(len(recs), engine.MaxPutRecords)
+		m := min(len(recs), api.MaxPutRecords)
 		if failed, err := c.PutRecords(testCtx(t), stream, recs[:m], results[:m]); err != nil || failed != 0 {
 			t.Fatalf("PutRecords: %d failed, %v", failed, err)
 		}
@@ -50,18 +50,18 @@ func TestConsumer_FollowsStreamThroughReshard(t *testing.T) {
 
 	// Reshard while the consumer runs: split shard 0 into 1 and 2, then
 	// merge them into 3, putting records between the steps.
-	if err := c.SplitShard(testCtx(t), "s", engine.ShardID(0), engine.HashKey{Hi: 1 << 63}); err != nil {
+	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 63}); err != nil {
 		t.Fatalf("SplitShard: %v", err)
 	}
 	next = putKeyed(t, c, "s", keys, next, 20)
-	if err := c.MergeShards(testCtx(t), "s", engine.ShardID(1), engine.ShardID(2)); err != nil {
+	if err := c.MergeShards(testCtx(t), "s", api.ShardID(1), api.ShardID(2)); err != nil {
 		t.Fatalf("MergeShards: %v", err)
 	}
 	next = putKeyed(t, c, "s", keys, next, 20)
 
 	total := len(keys) * next
 	lastOf := map[string]int{}
-	gen := map[string]int{engine.ShardID(0): 0, engine.ShardID(1): 1, engine.ShardID(2): 1, engine.ShardID(3): 2}
+	gen := map[string]int{api.ShardID(0): 0, api.ShardID(1): 1, api.ShardID(2): 1, api.ShardID(3): 2}
 	maxGen := 0
 	for i := 0; i < total; i++ {
 		r, err := k.Next(testCtx(t))
@@ -97,10 +97,10 @@ func TestConsumer_SingleShardEndsAtShardEnd(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
 	want := putN(t, c, "s", "k", "r", 30)
-	if err := c.SplitShard(testCtx(t), "s", engine.ShardID(0), engine.HashKey{Hi: 1 << 62}); err != nil {
+	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 62}); err != nil {
 		t.Fatalf("SplitShard: %v", err)
 	}
-	k, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", ShardID: engine.ShardID(0)})
+	k, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", ShardID: api.ShardID(0)})
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}
@@ -114,7 +114,7 @@ func TestConsumer_SingleShardEndsAtShardEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Next: %v", err)
 		}
-		if r.ShardID != engine.ShardID(0) {
+		if r.ShardID != api.ShardID(0) {
 			t.Fatalf("a record of %s from a consumer of shard 0", r.ShardID)
 		}
 		got = append(got, r.Data)
@@ -127,7 +127,7 @@ func TestConsumer_LatestSeesOnlyNewRecords(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 4)
 	putKeyed(t, c, "s", []string{"a", "b", "c"}, 0, 5)
-	k, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", Start: engine.IteratorSpec{Type: engine.Latest}})
+	k, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.Latest}})
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}
@@ -153,7 +153,7 @@ func TestConsumer_LatestSeesOnlyNewRecords(t *testing.T) {
 func TestConsumer_SequenceStartNeedsShard(t *testing.T) {
 	env := newTestEnv(t, nil)
 	c := env.dial(ClientOptions{})
-	_, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", Start: engine.IteratorSpec{Type: engine.AtSequenceNumber, Seq: "1"}})
+	_, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.AtSequenceNumber, Seq: "1"}})
 	if err == nil || !strings.Contains(err.Error(), "ShardID") {
 		t.Fatalf("NewConsumer: %v; want an error asking for a shard", err)
 	}

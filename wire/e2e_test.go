@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 func TestEndToEnd_CreatePutRead(t *testing.T) {
@@ -17,7 +17,7 @@ func TestEndToEnd_CreatePutRead(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	ctx := testCtx(t)
 	info := env.createStream(c, "orders", 2)
-	if info.Name != "orders" || len(info.Shards) != 2 || info.Status != engine.StatusActive {
+	if info.Name != "orders" || len(info.Shards) != 2 || info.Status != api.StatusActive {
 		t.Fatalf("CreateStream returned %+v", info)
 	}
 
@@ -25,7 +25,7 @@ func TestEndToEnd_CreatePutRead(t *testing.T) {
 	var want [][]byte
 	for i := range 10 {
 		data := []byte(fmt.Sprintf("single-%d", i))
-		seq, err := c.PutRecord(ctx, "orders", engine.PutRecord{Key: []byte("k"), Data: data})
+		seq, err := c.PutRecord(ctx, "orders", api.PutRecord{Key: []byte("k"), Data: data})
 		if err != nil {
 			t.Fatalf("PutRecord %d: %v", i, err)
 		}
@@ -34,12 +34,12 @@ func TestEndToEnd_CreatePutRead(t *testing.T) {
 		}
 		want = append(want, data)
 	}
-	recs := make([]engine.PutRecord, 100)
+	recs := make([]api.PutRecord, 100)
 	for i := range recs {
-		recs[i] = engine.PutRecord{Key: []byte("k"), Data: []byte(fmt.Sprintf("batch-%d", i))}
+		recs[i] = api.PutRecord{Key: []byte("k"), Data: []byte(fmt.Sprintf("batch-%d", i))}
 		want = append(want, recs[i].Data)
 	}
-	results := make([]engine.PutResult, len(recs))
+	results := make([]api.PutResult, len(recs))
 	failed, err := c.PutRecords(ctx, "orders", recs, results)
 	if err != nil || failed != 0 {
 		t.Fatalf("PutRecords: failed %d, err %v", failed, err)
@@ -54,7 +54,7 @@ func TestEndToEnd_CreatePutRead(t *testing.T) {
 		}
 	}
 
-	pos, err := c.GetIterator(ctx, "orders", shard, engine.IteratorSpec{Type: engine.TrimHorizon})
+	pos, err := c.GetIterator(ctx, "orders", shard, api.IteratorSpec{Type: api.TrimHorizon})
 	if err != nil {
 		t.Fatalf("GetIterator: %v", err)
 	}
@@ -86,12 +86,12 @@ func TestEndToEnd_Errors(t *testing.T) {
 	ctx := testCtx(t)
 	_, err := c.DescribeStream(ctx, "missing")
 	var we *Error
-	if !errors.As(err, &we) || we.Name != "ResourceNotFoundException" || !errors.Is(err, engine.ErrNotFound) {
+	if !errors.As(err, &we) || we.Name != "ResourceNotFoundException" || !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("DescribeStream of a missing stream: %v; want ResourceNotFoundException matching engine.ErrNotFound", err)
 	}
 	env.createStream(c, "s", 1)
-	_, err = c.PutRecord(ctx, "s", engine.PutRecord{Key: nil, Data: []byte("x")})
-	if !errors.Is(err, engine.ErrInvalidArgument) {
+	_, err = c.PutRecord(ctx, "s", api.PutRecord{Key: nil, Data: []byte("x")})
+	if !errors.Is(err, api.ErrInvalidArgument) {
 		t.Fatalf("PutRecord with an empty key: %v; want InvalidArgumentException", err)
 	}
 	_ = time.Second
@@ -104,19 +104,19 @@ func TestClient_PutRecordAsync(t *testing.T) {
 	const n = 3000
 	type outcome struct {
 		i   int
-		seq engine.SeqNum
+		seq api.SeqNum
 		err error
 	}
 	done := make(chan outcome, n)
 	for i := range n {
 		data := []byte(fmt.Sprint(i))
-		if err := c.PutRecordAsync("s", engine.PutRecord{Key: data, Data: data}, func(seq engine.SeqNum, err error) {
+		if err := c.PutRecordAsync("s", api.PutRecord{Key: data, Data: data}, func(seq api.SeqNum, err error) {
 			done <- outcome{i, seq, err}
 		}); err != nil {
 			t.Fatalf("PutRecordAsync: %v", err)
 		}
 	}
-	seqs := map[engine.SeqNum]int{}
+	seqs := map[api.SeqNum]int{}
 	for range n {
 		o := <-done
 		if o.err != nil {
@@ -129,7 +129,7 @@ func TestClient_PutRecordAsync(t *testing.T) {
 	}
 	// Each callback got its own record's sequence number.
 	for shard := range 2 {
-		pos, err := c.GetIterator(testCtx(t), "s", engine.ShardID(shard), engine.IteratorSpec{Type: engine.TrimHorizon})
+		pos, err := c.GetIterator(testCtx(t), "s", api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,14 +152,14 @@ func TestClient_PutRecordAsync(t *testing.T) {
 
 	// Errors reach the callback: the server's, and a lost connection's.
 	errs := make(chan error, 2)
-	if err := c.PutRecordAsync("missing", engine.PutRecord{Key: []byte("k")}, func(_ engine.SeqNum, err error) { errs <- err }); err != nil {
+	if err := c.PutRecordAsync("missing", api.PutRecord{Key: []byte("k")}, func(_ api.SeqNum, err error) { errs <- err }); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-errs; !errors.Is(err, engine.ErrNotFound) {
+	if err := <-errs; !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("an async put to a missing stream: %v; want ResourceNotFoundException", err)
 	}
 	c.Close()
-	if err := c.PutRecordAsync("s", engine.PutRecord{Key: []byte("k")}, func(engine.SeqNum, error) {
+	if err := c.PutRecordAsync("s", api.PutRecord{Key: []byte("k")}, func(api.SeqNum, error) {
 		t.Error("the callback of a put that was refused ran")
 	}); err != ErrClosed {
 		t.Fatalf("PutRecordAsync after Close: %v; want ErrClosed", err)
@@ -191,7 +191,7 @@ func TestClient_PendingCallsFailWhenTheConnectionDrops(t *testing.T) {
 	}
 	defer c.Close()
 	asyncErr := make(chan error, 1)
-	if err := c.PutRecordAsync("s", engine.PutRecord{Key: []byte("k")}, func(_ engine.SeqNum, err error) { asyncErr <- err }); err != nil {
+	if err := c.PutRecordAsync("s", api.PutRecord{Key: []byte("k")}, func(_ api.SeqNum, err error) { asyncErr <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-asyncErr; !errors.Is(err, ErrConnectionLost) {

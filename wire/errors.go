@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 var (
@@ -51,7 +51,7 @@ var (
 type Error struct {
 	// Code is the engine classification of Name (CodeInternal for a name
 	// this client does not know).
-	Code engine.Code
+	Code api.Code
 	// Name is the exception name as the server sent it, e.g.
 	// "ResourceNotFoundException".
 	Name string
@@ -66,12 +66,12 @@ func (e *Error) Error() string {
 	return e.Name + ": " + e.Message
 }
 
-// Is reports whether target is an engine sentinel (an *engine.Error without
-// a message) or a *wire.Error without a message of the same Code.
+// Is reports whether target is a Code sentinel of the api package
+// (api.ErrNotFound, ...) or a *wire.Error without a message of the same Code.
 func (e *Error) Is(target error) bool {
 	switch t := target.(type) {
-	case *engine.Error:
-		return t.Msg == "" && t.Err == nil && t.Code == e.Code
+	case *api.Error:
+		return *t == api.Error{Code: t.Code} && t.Code == e.Code
 	case *Error:
 		return t.Message == "" && t.Code == e.Code
 	}
@@ -83,14 +83,10 @@ func newError(name, msg string) *Error {
 	return &Error{Code: codeOfName(name), Name: name, Message: msg}
 }
 
-// codeOfName maps an exception name to its engine code.
-func codeOfName(name string) engine.Code {
-	for c := engine.CodeInternal; c <= engine.CodeValidation; c++ {
-		if c.String() == name {
-			return c
-		}
-	}
-	return engine.CodeInternal
+// codeOfName maps an exception name to its Code.
+func codeOfName(name string) api.Code {
+	c, _ := api.CodeByName(name)
+	return c
 }
 
 // DecodeError says where a message body failed to decode. It matches

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
@@ -82,7 +83,7 @@ func getFuzzServer(t testing.TB) *Server {
 			return
 		}
 		q := ratelimit.Unlimited
-		info, err := eng.CreateStream(engine.CreateStreamInput{Name: "f", ShardCount: 2, Quotas: &q})
+		info, err := eng.CreateStream(api.CreateStreamInput{Name: "f", ShardCount: 2, Quotas: &q})
 		if err != nil {
 			fuzzServer.err = err
 			return
@@ -111,7 +112,7 @@ func getFuzzServer(t testing.TB) *Server {
 func storedRecords(t testing.TB) int {
 	n := 0
 	for shard := range 2 {
-		pos := engine.Position{Stream: "f", Incarnation: fuzzServer.inc, Shard: shard}
+		pos := api.Position{Stream: "f", Incarnation: fuzzServer.inc, Shard: shard}
 		var res engine.ReadResult
 		for {
 			if err := fuzzServer.eng.Read(pos, 0, 0, engine.ReadSubscription, &res); err != nil {
@@ -137,9 +138,9 @@ func storedRecords(t testing.TB) int {
 }
 
 func fuzzSeedFrames() [][]byte {
-	pos := engine.Position{Stream: "f", Shard: 0}
+	pos := api.Position{Stream: "f", Shard: 0}
 	put := putRecordBody("f", "k", "fuzz")
-	puts := (&reqPutRecords{Stream: []byte("f"), Recs: []engine.PutRecord{{Key: []byte("a"), Data: []byte("1")}, {Key: []byte("b"), Data: []byte("2")}}}).appendTo(nil)
+	puts := (&reqPutRecords{Stream: []byte("f"), Recs: []api.PutRecord{{Key: []byte("a"), Data: []byte("1")}, {Key: []byte("b"), Data: []byte("2")}}}).appendTo(nil)
 	return [][]byte{
 		frame(OpPing, 0, 1, []byte("hello")),
 		frame(OpPutRecord, 0, 2, put),
@@ -148,13 +149,13 @@ func fuzzSeedFrames() [][]byte {
 		frame(OpDescribeStream, 0, 6, appendStr(nil, "f")),
 		frame(OpListShards, 0, 7, appendStr(nil, "f")),
 		frame(OpListStreams, 0, 8, nil),
-		frame(OpGetIterator, 0, 9, (&reqGetIterator{Stream: "f", Type: engine.TrimHorizon}).appendTo(nil)),
+		frame(OpGetIterator, 0, 9, (&reqGetIterator{Stream: "f", Type: api.TrimHorizon}).appendTo(nil)),
 		frame(OpRead, 0, 10, (&reqRead{Pos: pos}).appendTo(nil)),
 		append(frame(OpSubscribe, 0, 11, (&reqSubscribe{Pos: pos, Credit: 100}).appendTo(nil)),
 			append(frame(OpCredit, 0, 11, appendU32(nil, 1000)), frame(OpCancel, 0, 11, nil)...)...),
 		frame(OpAddTags, 0, 12, (&reqAddTags{Stream: "f", Tags: map[string]string{"a": "b"}}).appendTo(nil)),
 		frame(OpListTags, 0, 13, appendStr(nil, "f")),
-		frame(OpCreateStream, 0, 14, (&reqCreateStream{In: engine.CreateStreamInput{Name: "g", ShardCount: 1}}).appendTo(nil)),
+		frame(OpCreateStream, 0, 14, (&reqCreateStream{In: api.CreateStreamInput{Name: "g", ShardCount: 1}}).appendTo(nil)),
 		frame(0x55, 0, 15, []byte{1, 2, 3}),
 		{5, 0, 0, 0, 1, 0, 0, 0},
 	}
@@ -264,8 +265,8 @@ func checkServerOutput(t *testing.T, out []byte) int {
 // calls and a subscription in flight: every call must return and nothing
 // may crash.
 func FuzzClientFrames(f *testing.F) {
-	pos := engine.Position{Stream: "f", Incarnation: 1}
-	head := resultHead{Next: engine.Position{Stream: "f", Incarnation: 1, Seq: 1}, Records: 1}
+	pos := api.Position{Stream: "f", Incarnation: 1}
+	head := resultHead{Next: api.Position{Stream: "f", Incarnation: 1, Seq: 1}, Records: 1}
 	rec := make([]byte, segment.FrameSize(1, 1))
 	segment.PutFrame(rec, 0, 1, 0, []byte("k"), []byte("v"))
 	head.FramesLen = uint32(len(rec))
@@ -273,7 +274,7 @@ func FuzzClientFrames(f *testing.F) {
 	f.Add(frame(OpPing, 0, 1, []byte("x")))
 	f.Add(frame(OpRead, 0, 2, result))
 	f.Add(append(frame(OpEvent, 0, 3, result), frame(OpSubscribe, 0, 3, nil)...))
-	f.Add(frame(OpPutRecords, 0, 4, (&respPutRecords{Results: []engine.PutResult{{}}}).appendTo(nil)))
+	f.Add(frame(OpPutRecords, 0, 4, (&respPutRecords{Results: []api.PutResult{{}}}).appendTo(nil)))
 	f.Add(frame(OpGoAway, 0, 0, appendError(nil, "InternalFailureException", "bye")))
 	f.Add(frame(OpRead, FlagError, 2, appendError(nil, "ResourceNotFoundException", "no")))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -312,7 +313,7 @@ func FuzzClientFrames(f *testing.F) {
 		}()
 		go func() {
 			defer wg.Done()
-			c.PutRecords(ctx, "f", []engine.PutRecord{{Key: []byte("k")}}, make([]engine.PutResult, 1))
+			c.PutRecords(ctx, "f", []api.PutRecord{{Key: []byte("k")}}, make([]api.PutResult, 1))
 		}()
 		select {
 		case <-mc.notify:
@@ -377,7 +378,7 @@ func FuzzDecodeRequest(f *testing.F) {
 // records: no crash, and a result that verifies has exactly the records it
 // claims.
 func FuzzDecodeResult(f *testing.F) {
-	head := resultHead{Next: engine.Position{Stream: "f", Seq: 2}, Records: 2}
+	head := resultHead{Next: api.Position{Stream: "f", Seq: 2}, Records: 2}
 	var frames []byte
 	for i := range 2 {
 		rec := make([]byte, segment.FrameSize(1, 3))
@@ -386,7 +387,7 @@ func FuzzDecodeResult(f *testing.F) {
 	}
 	head.FramesLen = uint32(len(frames))
 	f.Add(append(head.appendTo(nil), frames...))
-	f.Add((&resultHead{ShardEnd: true, Children: []engine.ShardInfo{testShard(1)}}).appendTo(nil))
+	f.Add((&resultHead{ShardEnd: true, Children: []api.ShardInfo{testShard(1)}}).appendTo(nil))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var h resultHead
 		frames, err := decodeResult(body, &h)

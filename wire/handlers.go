@@ -3,6 +3,7 @@ package wire
 import (
 	"fmt"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/segment"
 	"github.com/valyala/bytebufferpool"
@@ -142,11 +143,11 @@ func (c *conn) control(op Op, body []byte) (message, error) {
 		if err := decodeMessage(body, &m); err != nil {
 			return nil, err
 		}
-		spec := engine.IteratorSpec{Type: m.Type, Timestamp: m.Timestamp}
-		if m.Type == engine.AtSequenceNumber || m.Type == engine.AfterSequenceNumber {
+		spec := api.IteratorSpec{Type: m.Type, Timestamp: m.Timestamp}
+		if m.Type == api.AtSequenceNumber || m.Type == api.AfterSequenceNumber {
 			spec.Seq = m.Seq.String()
 		}
-		pos, err := eng.GetIterator(m.Stream, engine.ShardID(int(m.Shard)), spec)
+		pos, err := eng.GetIterator(m.Stream, api.ShardID(int(m.Shard)), spec)
 		if err != nil {
 			return nil, err
 		}
@@ -156,13 +157,13 @@ func (c *conn) control(op Op, body []byte) (message, error) {
 		if err := decodeMessage(body, &m); err != nil {
 			return nil, err
 		}
-		return &reqEmpty{}, eng.SplitShard(m.Stream, engine.ShardID(int(m.Shard)), m.NewStart)
+		return &reqEmpty{}, eng.SplitShard(m.Stream, api.ShardID(int(m.Shard)), m.NewStart)
 	case OpMergeShards:
 		var m reqMergeShards
 		if err := decodeMessage(body, &m); err != nil {
 			return nil, err
 		}
-		return &reqEmpty{}, eng.MergeShards(m.Stream, engine.ShardID(int(m.Shard)), engine.ShardID(int(m.Adjacent)))
+		return &reqEmpty{}, eng.MergeShards(m.Stream, api.ShardID(int(m.Shard)), api.ShardID(int(m.Adjacent)))
 	case OpUpdateShardCount, OpIncreaseRetention, OpDecreaseRetention, OpSetMaxRecordSize:
 		var m reqStreamN
 		if err := decodeMessage(body, &m); err != nil {
@@ -208,7 +209,7 @@ func (c *conn) control(op Op, body []byte) (message, error) {
 			return nil, err
 		}
 		if m.Mode == "" {
-			return nil, &Error{Name: engine.CodeInvalidArgument.String(), Message: "stream mode 0 (default) is not a mode; send 1 (PROVISIONED) or 2 (ON_DEMAND)"}
+			return nil, &Error{Name: api.CodeInvalidArgument.String(), Message: "stream mode 0 (default) is not a mode; send 1 (PROVISIONED) or 2 (ON_DEMAND)"}
 		}
 		return &reqEmpty{}, eng.SetStreamMode(m.Stream, m.Mode)
 	}
@@ -226,11 +227,11 @@ const perRecordOverhead = segment.HeaderSize + segment.Alignment - 1
 // readLimits caps a read so that its response fits in the client's maximum
 // frame size (and within limit bytes of frames, if limit > 0).
 func (c *conn) readLimits(maxRecords, maxBytes, limit int) (int, int) {
-	if maxRecords <= 0 || maxRecords > engine.MaxReadRecords {
-		maxRecords = engine.MaxReadRecords
+	if maxRecords <= 0 || maxRecords > api.MaxReadRecords {
+		maxRecords = api.MaxReadRecords
 	}
-	if maxBytes <= 0 || maxBytes > engine.MaxReadBytes {
-		maxBytes = engine.MaxReadBytes
+	if maxBytes <= 0 || maxBytes > api.MaxReadBytes {
+		maxBytes = api.MaxReadBytes
 	}
 	room := c.clientMax - HeaderSize - resultHeadReserve
 	if limit > 0 && limit < room {
@@ -245,7 +246,7 @@ func (c *conn) readLimits(maxRecords, maxBytes, limit int) (int, int) {
 // are written straight from the mapped segment.
 func (c *conn) handleRead(h header, body []byte) {
 	d := newDecoder(body)
-	var pos engine.Position
+	var pos api.Position
 	pos.Stream = c.intern.get(d.strBytes("stream name"))
 	pos.Incarnation = d.u32("incarnation")
 	pos.Shard = int(d.u32("shard"))

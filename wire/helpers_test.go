@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -32,7 +33,7 @@ func newTestEnv(t testing.TB, mod func(*engine.Options, *ServerOptions)) *testEn
 // serves.
 func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), hooks func(*Server)) *testEnv {
 	t.Helper()
-	eo := engine.Options{Dir: t.TempDir(), Durability: engine.Always, Logger: discardLogger()}
+	eo := engine.Options{Dir: t.TempDir(), Durability: api.Always, Logger: discardLogger()}
 	so := ServerOptions{Logger: discardLogger()}
 	if mod != nil {
 		mod(&eo, &so)
@@ -78,10 +79,10 @@ func (env *testEnv) dial(opts ClientOptions) *Client {
 }
 
 // createStream creates an unlimited stream of n shards.
-func (env *testEnv) createStream(c *Client, name string, shards int) *engine.StreamInfo {
+func (env *testEnv) createStream(c *Client, name string, shards int) *api.StreamInfo {
 	env.t.Helper()
 	q := ratelimit.Unlimited
-	info, err := c.CreateStream(testCtx(env.t), engine.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q})
+	info, err := c.CreateStream(testCtx(env.t), api.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q})
 	if err != nil {
 		env.t.Fatalf("create stream %s: %v", name, err)
 	}

@@ -3,7 +3,7 @@ package wire
 import (
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -39,7 +39,7 @@ func (*reqEmpty) decodeFrom(*decoder)      {}
 
 // reqCreateStream: str name | u32 shard count | u8 mode | u32 max record size
 // | u32 retention hours | u8 durability | optional quotas | tags.
-type reqCreateStream struct{ In engine.CreateStreamInput }
+type reqCreateStream struct{ In api.CreateStreamInput }
 
 func (m *reqCreateStream) appendTo(b []byte) []byte {
 	in := &m.In
@@ -87,7 +87,7 @@ const (
 )
 
 // appendRecord: u8 flags | [hash] | bytes16 key | bytes32 data.
-func appendRecord(b []byte, r *engine.PutRecord) []byte {
+func appendRecord(b []byte, r *api.PutRecord) []byte {
 	if r.HasExplicitHash {
 		b = appendU8(b, recExplicitHash)
 		b = appendHash(b, r.ExplicitHash)
@@ -107,7 +107,7 @@ func recordSize(key, data []byte, explicit bool) int {
 	return n
 }
 
-func (d *decoder) record(r *engine.PutRecord) {
+func (d *decoder) record(r *api.PutRecord) {
 	flags := d.u8("record flags")
 	if flags&^recKnownFlags != 0 {
 		d.off--
@@ -115,7 +115,7 @@ func (d *decoder) record(r *engine.PutRecord) {
 		return
 	}
 	r.HasExplicitHash = flags&recExplicitHash != 0
-	r.ExplicitHash = engine.HashKey{}
+	r.ExplicitHash = api.HashKey{}
 	if r.HasExplicitHash {
 		r.ExplicitHash = d.hash("explicit hash key")
 	}
@@ -128,7 +128,7 @@ func (d *decoder) record(r *engine.PutRecord) {
 type reqPutRecord struct {
 	Stream         []byte
 	SeqForOrdering []byte
-	Rec            engine.PutRecord
+	Rec            api.PutRecord
 }
 
 func (m *reqPutRecord) appendTo(b []byte) []byte {
@@ -147,7 +147,7 @@ func (m *reqPutRecord) decodeFrom(d *decoder) {
 // body on decode; Recs is reused.
 type reqPutRecords struct {
 	Stream []byte
-	Recs   []engine.PutRecord
+	Recs   []api.PutRecord
 }
 
 func (m *reqPutRecords) appendTo(b []byte) []byte {
@@ -156,7 +156,7 @@ func (m *reqPutRecords) appendTo(b []byte) []byte {
 
 // appendPutRecords appends the part of a PutRecords body after the stream
 // name: the count and the records.
-func appendPutRecords(b []byte, recs []engine.PutRecord) []byte {
+func appendPutRecords(b []byte, recs []api.PutRecord) []byte {
 	b = appendU16(b, uint16(len(recs)))
 	for i := range recs {
 		b = appendRecord(b, &recs[i])
@@ -171,7 +171,7 @@ func (m *reqPutRecords) decodeFrom(d *decoder) {
 	m.Stream = d.strBytes("stream name")
 	n := d.count("record count", false, minRecordSize)
 	if cap(m.Recs) < n {
-		m.Recs = make([]engine.PutRecord, n)
+		m.Recs = make([]api.PutRecord, n)
 	}
 	m.Recs = m.Recs[:n]
 	for i := 0; i < n && d.err == nil; i++ {
@@ -187,9 +187,9 @@ func (m *reqPutRecords) decodeFrom(d *decoder) {
 type reqGetIterator struct {
 	Stream    string
 	Shard     uint32
-	Type      engine.IteratorType
-	Seq       engine.SeqNum // AT_ and AFTER_SEQUENCE_NUMBER
-	Timestamp time.Time     // AT_TIMESTAMP
+	Type      api.IteratorType
+	Seq       api.SeqNum // AT_ and AFTER_SEQUENCE_NUMBER
+	Timestamp time.Time  // AT_TIMESTAMP
 }
 
 func (m *reqGetIterator) appendTo(b []byte) []byte {
@@ -210,7 +210,7 @@ func (m *reqGetIterator) decodeFrom(d *decoder) {
 
 // reqRead: position | u32 max records | u32 max bytes.
 type reqRead struct {
-	Pos                  engine.Position
+	Pos                  api.Position
 	MaxRecords, MaxBytes uint32
 }
 
@@ -230,7 +230,7 @@ func (m *reqRead) decodeFrom(d *decoder) {
 type reqSplitShard struct {
 	Stream   string
 	Shard    uint32
-	NewStart engine.HashKey
+	NewStart api.HashKey
 }
 
 func (m *reqSplitShard) appendTo(b []byte) []byte {
@@ -319,7 +319,7 @@ func (m *reqSetQuotas) decodeFrom(d *decoder) {
 // reqSetDurability: str stream | u8 durability.
 type reqSetDurability struct {
 	Stream     string
-	Durability engine.Durability
+	Durability api.Durability
 }
 
 func (m *reqSetDurability) appendTo(b []byte) []byte {
@@ -334,7 +334,7 @@ func (m *reqSetDurability) decodeFrom(d *decoder) {
 // reqSetStreamMode: str stream | u8 mode (1 or 2).
 type reqSetStreamMode struct {
 	Stream string
-	Mode   engine.StreamMode
+	Mode   api.StreamMode
 }
 
 func (m *reqSetStreamMode) appendTo(b []byte) []byte {
@@ -348,7 +348,7 @@ func (m *reqSetStreamMode) decodeFrom(d *decoder) {
 
 // reqSubscribe: position | u32 initial credit (bytes).
 type reqSubscribe struct {
-	Pos    engine.Position
+	Pos    api.Position
 	Credit uint32
 }
 
@@ -370,7 +370,7 @@ func (m *reqCredit) decodeFrom(d *decoder)    { m.Bytes = d.u32("credit") }
 // Responses.
 
 // respStreamInfo is the response of CreateStream and DescribeStream.
-type respStreamInfo struct{ Info *engine.StreamInfo }
+type respStreamInfo struct{ Info *api.StreamInfo }
 
 func (m *respStreamInfo) appendTo(b []byte) []byte { return appendStreamInfo(b, m.Info) }
 func (m *respStreamInfo) decodeFrom(d *decoder)    { m.Info = d.streamInfo() }
@@ -382,7 +382,7 @@ func (m *respNames) appendTo(b []byte) []byte { return appendStrList(b, m.Names,
 func (m *respNames) decodeFrom(d *decoder)    { m.Names = d.strList("stream names", true) }
 
 // respShards is the response of ListShards: u32 count | shard × count.
-type respShards struct{ Shards []engine.ShardInfo }
+type respShards struct{ Shards []api.ShardInfo }
 
 func (m *respShards) appendTo(b []byte) []byte {
 	b = appendU32(b, uint32(len(m.Shards)))
@@ -401,13 +401,13 @@ func (m *respTags) appendTo(b []byte) []byte { return appendTags(b, m.Tags) }
 func (m *respTags) decodeFrom(d *decoder)    { m.Tags = d.tags("tags") }
 
 // respSeq is the response of PutRecord: the record's sequence number.
-type respSeq struct{ Seq engine.SeqNum }
+type respSeq struct{ Seq api.SeqNum }
 
 func (m *respSeq) appendTo(b []byte) []byte { return appendSeqNum(b, m.Seq) }
 func (m *respSeq) decodeFrom(d *decoder)    { m.Seq = d.seqNum("sequence number") }
 
 // respPosition is the response of GetIterator.
-type respPosition struct{ Pos engine.Position }
+type respPosition struct{ Pos api.Position }
 
 func (m *respPosition) appendTo(b []byte) []byte { return appendPosition(b, m.Pos) }
 func (m *respPosition) decodeFrom(d *decoder)    { m.Pos = d.position("position") }
@@ -422,11 +422,11 @@ const (
 // str error name | str message). Result i is the outcome of record i.
 type respPutRecords struct {
 	Failed  int
-	Results []engine.PutResult
+	Results []api.PutResult
 }
 
 // appendPutResult appends the outcome of one record.
-func appendPutResult(b []byte, r *engine.PutResult) []byte {
+func appendPutResult(b []byte, r *api.PutResult) []byte {
 	if r.Err == nil {
 		return appendSeqNum(appendU8(b, putOK), r.Seq)
 	}
@@ -447,13 +447,13 @@ func (m *respPutRecords) decodeFrom(d *decoder) {
 	n := d.count("record count", false, 1+4)
 	m.Failed = int(d.u16("failed count"))
 	if cap(m.Results) < n {
-		m.Results = make([]engine.PutResult, n)
+		m.Results = make([]api.PutResult, n)
 	}
 	m.Results = m.Results[:n]
 	failed := 0
 	for i := 0; i < n && d.err == nil; i++ {
 		r := &m.Results[i]
-		*r = engine.PutResult{}
+		*r = api.PutResult{}
 		switch st := d.u8("record status"); st {
 		case putOK:
 			r.Seq = d.seqNum("sequence number")
@@ -482,10 +482,10 @@ const resultFlagShardEnd uint8 = 1 << 0
 // count | u32 record count | u32 frames length. The frames (segment format)
 // follow it and end the body.
 type resultHead struct {
-	Next         engine.Position
+	Next         api.Position
 	MillisBehind int64
 	ShardEnd     bool
-	Children     []engine.ShardInfo
+	Children     []api.ShardInfo
 	Records      uint32
 	FramesLen    uint32
 }

@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -53,13 +53,13 @@ func (o *ProducerOptions) setDefaults() error {
 	if o.Stream == "" {
 		return errors.New("wire: ProducerOptions.Stream is empty; name the stream to put into")
 	}
-	if o.MaxBatchRecords <= 0 || o.MaxBatchRecords > engine.MaxPutRecords {
-		o.MaxBatchRecords = engine.MaxPutRecords
+	if o.MaxBatchRecords <= 0 || o.MaxBatchRecords > api.MaxPutRecords {
+		o.MaxBatchRecords = api.MaxPutRecords
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 1 << 20
 	}
-	o.MaxBatchBytes = min(o.MaxBatchBytes, engine.MaxPutBytes)
+	o.MaxBatchBytes = min(o.MaxBatchBytes, api.MaxPutBytes)
 	if o.Linger == 0 {
 		o.Linger = 5 * time.Millisecond
 	}
@@ -85,7 +85,7 @@ func (o *ProducerOptions) setDefaults() error {
 type ProducerResult struct {
 	Key, Data []byte
 	// Seq is the record's sequence number when Err is nil.
-	Seq engine.SeqNum
+	Seq api.SeqNum
 	// Err says why the record was not stored.
 	Err error
 	// Attempts is how many requests carried the record.
@@ -149,7 +149,7 @@ type pbatch struct {
 
 type precord struct {
 	keyStart, keyEnd, dataEnd int
-	hash                      engine.HashKey
+	hash                      api.HashKey
 	hasHash                   bool
 	attempts                  int
 }
@@ -175,19 +175,19 @@ func NewProducer(c *Client, opts ProducerOptions) (*Producer, error) {
 // Put adds a record, blocking while MaxBuffered bytes are outstanding. Its
 // outcome goes to OnResult and, if it fails, into the next Flush's error.
 func (p *Producer) Put(ctx context.Context, key, data []byte) error {
-	return p.put(ctx, key, data, engine.HashKey{}, false)
+	return p.put(ctx, key, data, api.HashKey{}, false)
 }
 
 // PutWithHash adds a record routed by an explicit hash key instead of the
 // MD5 of its partition key.
-func (p *Producer) PutWithHash(ctx context.Context, key, data []byte, hash engine.HashKey) error {
+func (p *Producer) PutWithHash(ctx context.Context, key, data []byte, hash api.HashKey) error {
 	return p.put(ctx, key, data, hash, true)
 }
 
-func (p *Producer) put(ctx context.Context, key, data []byte, hash engine.HashKey, hasHash bool) error {
+func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, hasHash bool) error {
 	size := len(key) + len(data)
 	if len(key) > maxStr {
-		return &Error{Code: engine.CodeInvalidArgument, Name: engine.CodeInvalidArgument.String(),
+		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("partition key is %d bytes; the limit is 256 characters", len(key))}
 	}
 	p.mu.Lock()
@@ -262,7 +262,7 @@ func (p *Producer) onLinger() {
 // exits when the producer is closed and no batch is left.
 func (p *Producer) sendLoop() {
 	defer p.wg.Done()
-	results := make([]engine.PutResult, p.opts.MaxBatchRecords)
+	results := make([]api.PutResult, p.opts.MaxBatchRecords)
 	for {
 		p.mu.Lock()
 		for len(p.ready) == 0 && !p.closed {
@@ -281,7 +281,7 @@ func (p *Producer) sendLoop() {
 }
 
 // send resolves every record of b.
-func (p *Producer) send(b *pbatch, results []engine.PutResult) {
+func (p *Producer) send(b *pbatch, results []api.PutResult) {
 	pending := b.recs
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
@@ -297,7 +297,7 @@ func (p *Producer) send(b *pbatch, results []engine.PutResult) {
 		for i := range pending {
 			r := &pending[i]
 			r.attempts++
-			rec := engine.PutRecord{
+			rec := api.PutRecord{
 				Key:             b.arena.B[r.keyStart:r.keyEnd],
 				Data:            b.arena.B[r.keyEnd:r.dataEnd],
 				ExplicitHash:    r.hash,
@@ -336,7 +336,7 @@ func (p *Producer) send(b *pbatch, results []engine.PutResult) {
 }
 
 // retriable reports errors worth retrying: throttling.
-func retriable(err error) bool { return errors.Is(err, engine.ErrThroughputExceeded) }
+func retriable(err error) bool { return errors.Is(err, api.ErrThroughputExceeded) }
 
 // backoff waits before the attempt-th retry.
 func (p *Producer) backoff(attempt int) error {
@@ -356,7 +356,7 @@ func (p *Producer) backoff(attempt int) error {
 }
 
 // resolve reports the outcome of recs: results[i] for each, or err for all.
-func (p *Producer) resolve(b *pbatch, recs []precord, results []engine.PutResult, err error) {
+func (p *Producer) resolve(b *pbatch, recs []precord, results []api.PutResult, err error) {
 	nfailed := 0
 	var first error
 	for i := range recs {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -16,7 +16,7 @@ func TestProducer_BatchesAndStoresEverything(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 2)
 	var mu sync.Mutex
-	seqs := map[engine.SeqNum]string{}
+	seqs := map[api.SeqNum]string{}
 	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxBatchRecords: 100, Linger: time.Hour,
 		OnResult: func(r ProducerResult) {
 			if r.Err != nil {
@@ -63,7 +63,7 @@ func TestProducer_BatchesAndStoresEverything(t *testing.T) {
 
 func countShard(t *testing.T, c *Client, stream string, shard int) int {
 	t.Helper()
-	pos, err := c.GetIterator(testCtx(t), stream, engine.ShardID(shard), engine.IteratorSpec{Type: engine.TrimHorizon})
+	pos, err := c.GetIterator(testCtx(t), stream, api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestProducer_RetriesThrottledRecords(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	// 400 records/s with a burst of one second: 800 records need retries.
 	q := ratelimit.Limits{WriteRecordsPerSec: 400}
-	if _, err := c.CreateStream(testCtx(t), engine.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
+	if _, err := c.CreateStream(testCtx(t), api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
 		t.Fatal(err)
 	}
 	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxAttempts: 100, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
@@ -149,7 +149,7 @@ func TestProducer_ReportsPermanentFailures(t *testing.T) {
 	}
 	err = p.Flush(testCtx(t))
 	var pe *ProducerError
-	if !errors.As(err, &pe) || pe.Failed != 3 || !errors.Is(err, engine.ErrNotFound) {
+	if !errors.As(err, &pe) || pe.Failed != 3 || !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("Flush: %v; want a ProducerError of 3 records wrapping ResourceNotFoundException", err)
 	}
 	if failed != 3 {

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -25,8 +25,8 @@ type putJob struct {
 	spans   []span   // PutRecord requests: where each body lies in body
 	ids     []uint64 // PutRecord requests, one per record
 	streams []string // each record's stream
-	recs    []engine.PutRecord
-	results []engine.PutResult
+	recs    []api.PutRecord
+	results []api.PutResult
 }
 
 type span struct {
@@ -59,7 +59,7 @@ func (j *putJob) free() {
 
 // maxCoalesce bounds the requests one job coalesces: one PutRecords call's
 // worth.
-const maxCoalesce = engine.MaxPutRecords
+const maxCoalesce = api.MaxPutRecords
 
 // readPuts reads the PutRecord request whose header is h, and every
 // further PutRecord request already complete in the read buffer, and hands
@@ -100,7 +100,7 @@ func (c *conn) readPuts(h header) error {
 			continue
 		}
 		if len(m.SeqForOrdering) > 0 {
-			if _, err := engine.ParseSeqNum(string(m.SeqForOrdering)); err != nil {
+			if _, err := api.ParseSeqNum(string(m.SeqForOrdering)); err != nil {
 				c.respondError(OpPutRecord, sp.h.id, wireError(err), sp.h.size, 1)
 				continue
 			}
@@ -170,9 +170,9 @@ func (j *putJob) run() {
 	for s := 0; s < n; {
 		// A run: the same stream, within one PutRecords call's limits.
 		e, bytes := s, 0
-		for e < n && e-s < engine.MaxPutRecords && j.streams[e] == j.streams[s] {
+		for e < n && e-s < api.MaxPutRecords && j.streams[e] == j.streams[s] {
 			sz := len(j.recs[e].Key) + len(j.recs[e].Data)
-			if e > s && bytes+sz > engine.MaxPutBytes {
+			if e > s && bytes+sz > api.MaxPutBytes {
 				break
 			}
 			bytes += sz
@@ -183,11 +183,11 @@ func (j *putJob) run() {
 			// unknown stream): put each record alone so that each gets its
 			// own answer.
 			if e-s == 1 {
-				j.results[s] = engine.PutResult{Err: err}
+				j.results[s] = api.PutResult{Err: err}
 			} else {
 				for i := s; i < e; i++ {
 					if _, err := eng.PutRecords(j.streams[i], j.recs[i:i+1], j.results[i:i+1]); err != nil {
-						j.results[i] = engine.PutResult{Err: err}
+						j.results[i] = api.PutResult{Err: err}
 					}
 				}
 			}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/segment"
 	"github.com/valyala/bytebufferpool"
 )
@@ -13,7 +13,7 @@ import (
 // from its stored frame after the frame's CRC was verified. Key and Data
 // alias the response's buffer (see ReadResult.Release and Event).
 type Record struct {
-	Seq     engine.SeqNum
+	Seq     api.SeqNum
 	Arrival time.Time
 	// Flags are the stored frame's flags (segment.FlagEncrypted, ...).
 	Flags uint16
@@ -29,14 +29,14 @@ type ReadResult struct {
 	// Bytes counts the keys and data of Records.
 	Bytes int
 	// Next is where the following read starts.
-	Next engine.Position
+	Next api.Position
 	// MillisBehind is how far the end of this read is behind the shard's
 	// newest record.
 	MillisBehind int64
 	// ShardEnd is set when the shard is closed and this read reached its
 	// end: continue with ChildShards (after every other parent of theirs).
 	ShardEnd    bool
-	ChildShards []engine.ShardInfo
+	ChildShards []api.ShardInfo
 
 	head resultHead
 	body *bytebufferpool.ByteBuffer
@@ -69,7 +69,7 @@ func decodeRecords(frames []byte, head *resultHead, out []Record) ([]Record, int
 		}
 		prev = f.Seq
 		out = append(out, Record{
-			Seq:     engine.SeqNum{Incarnation: head.Next.Incarnation, Shard: uint32(head.Next.Shard), Seq: f.Seq},
+			Seq:     api.SeqNum{Incarnation: head.Next.Incarnation, Shard: uint32(head.Next.Shard), Seq: f.Seq},
 			Arrival: time.Unix(0, f.Time),
 			Flags:   f.Flags,
 			Key:     f.Key,

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/valyala/bytebufferpool"
 )
@@ -198,5 +199,5 @@ func wireError(err error) *Error {
 	if e, ok := err.(*Error); ok {
 		return e
 	}
-	return &Error{Name: engine.CodeOf(err).String(), Message: err.Error()}
+	return &Error{Name: api.CodeOf(err).String(), Message: err.Error()}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 )
 
@@ -135,13 +136,13 @@ func (r *rawConn) expectPing(id uint64) {
 }
 
 func putRecordBody(stream, key, data string) []byte {
-	return (&reqPutRecord{Stream: []byte(stream), Rec: engine.PutRecord{Key: []byte(key), Data: []byte(data)}}).appendTo(nil)
+	return (&reqPutRecord{Stream: []byte(stream), Rec: api.PutRecord{Key: []byte(key), Data: []byte(data)}}).appendTo(nil)
 }
 
 // recordCount reads the whole of shard 0 and returns its record count.
 func recordCount(t *testing.T, c *Client, stream string) int {
 	t.Helper()
-	pos := mustIterator(t, c, stream, engine.IteratorSpec{Type: engine.TrimHorizon})
+	pos := mustIterator(t, c, stream, api.IteratorSpec{Type: api.TrimHorizon})
 	n := 0
 	for {
 		res, err := c.Read(testCtx(t), pos, 0, 0)
@@ -186,7 +187,7 @@ func TestServer_MalformedFrames(t *testing.T) {
 			{"bad utf-8 name", frame(OpDescribeStream, 0, 7, []byte{2, 0, 0xff, 0xfe}), OpDescribeStream, "InvalidArgumentException", "UTF-8"},
 			{"too many records", frame(OpPutRecords, 0, 8, appendU16(appendStr(nil, "s"), 60000)), OpPutRecords, "InvalidArgumentException", "record count"},
 			{"malformed credit", frame(OpCredit, 0, 9, []byte{1}), OpCredit, "InvalidArgumentException", "credit"},
-			{"invalid iterator type", frame(OpGetIterator, 0, 10, appendTime(appendSeqNum(appendU8(appendU32(appendStr(nil, "s"), 0), 0), engine.SeqNum{}), time.Time{})), OpGetIterator, "InvalidArgumentException", "iterator type"},
+			{"invalid iterator type", frame(OpGetIterator, 0, 10, appendTime(appendSeqNum(appendU8(appendU32(appendStr(nil, "s"), 0), 0), api.SeqNum{}), time.Time{})), OpGetIterator, "InvalidArgumentException", "iterator type"},
 		}
 		for i, tc := range cases {
 			r.write(tc.frame)
@@ -272,7 +273,7 @@ func TestServer_PipeliningOutOfOrder(t *testing.T) {
 		}
 	})
 	r := env.raw(t)
-	create := (&reqCreateStream{In: engine.CreateStreamInput{Name: "slow", ShardCount: 1}}).appendTo(nil)
+	create := (&reqCreateStream{In: api.CreateStreamInput{Name: "slow", ShardCount: 1}}).appendTo(nil)
 	r.write(frame(OpCreateStream, 0, 1, create))
 	<-entered
 	// The create is held; later requests on the same connection complete
@@ -301,7 +302,7 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 	env.createStream(c, "s", 3)
 	const workers, each = 16, 100
 	type put struct {
-		seq  engine.SeqNum
+		seq  api.SeqNum
 		data string
 	}
 	results := make(chan put, workers*each)
@@ -312,7 +313,7 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				data := strings.Repeat("x", i%7) + "/" + string(rune('a'+w)) + "/" + strings.Repeat("y", i)
-				seq, err := c.PutRecord(testCtx(t), "s", engine.PutRecord{Key: []byte(data), Data: []byte(data)})
+				seq, err := c.PutRecord(testCtx(t), "s", api.PutRecord{Key: []byte(data), Data: []byte(data)})
 				if err != nil {
 					t.Errorf("PutRecord: %v", err)
 					return
@@ -324,7 +325,7 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 	wg.Wait()
 	close(results)
 	// Each caller got the sequence number of its own record.
-	bySeq := map[engine.SeqNum]string{}
+	bySeq := map[api.SeqNum]string{}
 	for p := range results {
 		bySeq[p.seq] = p.data
 	}
@@ -333,7 +334,7 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 	}
 	found := 0
 	for shard := range 3 {
-		pos, err := c.GetIterator(testCtx(t), "s", engine.ShardID(shard), engine.IteratorSpec{Type: engine.TrimHorizon})
+		pos, err := c.GetIterator(testCtx(t), "s", api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -363,7 +364,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 	env := newTestEnv(t, nil)
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
-	sub, err := c.SubscribeShard(testCtx(t), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.Latest}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,13 +372,13 @@ func TestServer_GracefulShutdown(t *testing.T) {
 	// stored) or fail with a lost connection.
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var acked []engine.SeqNum
+	var acked []api.SeqNum
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				seq, err := c.PutRecord(context.Background(), "s", engine.PutRecord{Key: []byte("k"), Data: []byte("v")})
+				seq, err := c.PutRecord(context.Background(), "s", api.PutRecord{Key: []byte("k"), Data: []byte("v")})
 				if err != nil {
 					if !errors.Is(err, ErrConnectionLost) {
 						t.Errorf("PutRecord during shutdown: %v; want success or ErrConnectionLost", err)
@@ -405,7 +406,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 		if err == nil {
 			continue
 		}
-		if !errors.Is(err, engine.ErrInternal) || !strings.Contains(err.Error(), "shutting down") {
+		if !errors.Is(err, api.ErrInternal) || !strings.Contains(err.Error(), "shutting down") {
 			t.Fatalf("the subscription ended with %v; want InternalFailureException saying the server is shutting down", err)
 		}
 		break
@@ -420,7 +421,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 		t.Fatalf("a call after the shutdown: %v; want ErrConnectionLost carrying the GoAway", err)
 	}
 	// Every acknowledged put is stored.
-	pos := engine.Position{Stream: "s", Incarnation: acked[0].Incarnation}
+	pos := api.Position{Stream: "s", Incarnation: acked[0].Incarnation}
 	var res engine.ReadResult
 	stored := map[uint64]bool{}
 	for {
@@ -457,7 +458,7 @@ func TestServer_ConnectionLimit(t *testing.T) {
 		t.Fatalf("the connections hook reported %d; want 1", n)
 	}
 	_, err := Dial(testCtx(t), env.addr, ClientOptions{})
-	if !errors.Is(err, engine.ErrLimitExceeded) {
+	if !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("a second connection over a limit of 1: %v; want LimitExceededException", err)
 	}
 	c.Close()
@@ -488,7 +489,7 @@ func TestServer_InFlightBudgetAppliesBackpressure(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.PutRecord(testCtx(t), "s", engine.PutRecord{Key: []byte("k"), Data: []byte("v")}); err != nil {
+			if _, err := c.PutRecord(testCtx(t), "s", api.PutRecord{Key: []byte("k"), Data: []byte("v")}); err != nil {
 				t.Errorf("PutRecord: %v", err)
 			}
 		}()

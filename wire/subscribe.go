@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 )
 
@@ -23,7 +24,7 @@ const maxCredit = 1 << 40
 type subscription struct {
 	c      *conn
 	h      header // the Subscribe request
-	pos    engine.Position
+	pos    api.Position
 	credit atomic.Int64  // bytes of record frames the client will accept
 	sent   int64         // bytes of record frames sent (this goroutine only)
 	wake   chan struct{} // capacity 1: a grant arrived
@@ -36,7 +37,7 @@ type subscription struct {
 // starts the subscription's goroutine.
 func (c *conn) startSubscription(h header, body []byte) {
 	d := newDecoder(body)
-	var pos engine.Position
+	var pos api.Position
 	pos.Stream = c.intern.get(d.strBytes("stream name"))
 	pos.Incarnation = d.u32("incarnation")
 	pos.Shard = int(d.u32("shard"))
@@ -145,7 +146,7 @@ func (s *subscription) loop() error {
 		case <-s.ctx.Done():
 			continue
 		}
-		n, b := c.readLimits(engine.MaxReadRecords, int(min(credit, int64(c.srv.opts.MaxEventBytes))), c.srv.opts.MaxEventBytes)
+		n, b := c.readLimits(api.MaxReadRecords, int(min(credit, int64(c.srv.opts.MaxEventBytes))), c.srv.opts.MaxEventBytes)
 		res := readResults.Get().(*engine.ReadResult)
 		if err := eng.Read(s.pos, n, b, engine.ReadSubscription, res); err != nil {
 			res.Release()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/segment"
 )
@@ -16,8 +17,8 @@ import (
 func putN(t *testing.T, c *Client, stream, key, prefix string, n int) [][]byte {
 	t.Helper()
 	var out [][]byte
-	recs := make([]engine.PutRecord, 0, engine.MaxPutRecords)
-	results := make([]engine.PutResult, engine.MaxPutRecords)
+	recs := make([]api.PutRecord, 0, api.MaxPutRecords)
+	results := make([]api.PutResult, api.MaxPutRecords)
 	flush := func() {
 		if len(recs) == 0 {
 			return
@@ -31,7 +32,7 @@ func putN(t *testing.T, c *Client, stream, key, prefix string, n int) [][]byte {
 	for i := range n {
 		data := []byte(fmt.Sprintf("%s-%d", prefix, i))
 		out = append(out, data)
-		recs = append(recs, engine.PutRecord{Key: []byte(key), Data: data})
+		recs = append(recs, api.PutRecord{Key: []byte(key), Data: data})
 		if len(recs) == cap(recs) {
 			flush()
 		}
@@ -73,7 +74,7 @@ func TestSubscribe_PushesRecordsAsCommitted(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
 	putN(t, c, "s", "k", "old", 5)
-	sub, err := c.SubscribeShard(testCtx(t), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.Latest}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("SubscribeShard: %v", err)
 	}
@@ -94,27 +95,27 @@ func TestSubscribe_StartPositions(t *testing.T) {
 	for i := range 10 {
 		// One put each, so that the records' arrival times differ.
 		want = append(want, []byte(fmt.Sprintf("r-%d", i)))
-		if _, err := c.PutRecord(ctx, "s", engine.PutRecord{Key: []byte("k"), Data: want[i]}); err != nil {
+		if _, err := c.PutRecord(ctx, "s", api.PutRecord{Key: []byte("k"), Data: want[i]}); err != nil {
 			t.Fatalf("PutRecord: %v", err)
 		}
 	}
-	res, err := c.Read(ctx, mustIterator(t, c, "s", engine.IteratorSpec{Type: engine.TrimHorizon}), 0, 0)
+	res, err := c.Read(ctx, mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon}), 0, 0)
 	if err != nil || len(res.Records) != 10 {
 		t.Fatalf("Read: %v, %d records", err, len(res.Records))
 	}
 	fifth := res.Records[5].Seq.String()
 	cases := []struct {
-		spec  engine.IteratorSpec
+		spec  api.IteratorSpec
 		first int
 	}{
-		{engine.IteratorSpec{Type: engine.TrimHorizon}, 0},
-		{engine.IteratorSpec{Type: engine.AtSequenceNumber, Seq: fifth}, 5},
-		{engine.IteratorSpec{Type: engine.AfterSequenceNumber, Seq: fifth}, 6},
-		{engine.IteratorSpec{Type: engine.AtTimestamp, Timestamp: res.Records[3].Arrival}, 3},
+		{api.IteratorSpec{Type: api.TrimHorizon}, 0},
+		{api.IteratorSpec{Type: api.AtSequenceNumber, Seq: fifth}, 5},
+		{api.IteratorSpec{Type: api.AfterSequenceNumber, Seq: fifth}, 6},
+		{api.IteratorSpec{Type: api.AtTimestamp, Timestamp: res.Records[3].Arrival}, 3},
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.spec.Type), func(t *testing.T) {
-			sub, err := c.SubscribeShard(ctx, "s", engine.ShardID(0), tc.spec, SubscribeOptions{})
+			sub, err := c.SubscribeShard(ctx, "s", api.ShardID(0), tc.spec, SubscribeOptions{})
 			if err != nil {
 				t.Fatalf("SubscribeShard: %v", err)
 			}
@@ -125,9 +126,9 @@ func TestSubscribe_StartPositions(t *testing.T) {
 	}
 }
 
-func mustIterator(t *testing.T, c *Client, stream string, spec engine.IteratorSpec) engine.Position {
+func mustIterator(t *testing.T, c *Client, stream string, spec api.IteratorSpec) api.Position {
 	t.Helper()
-	pos, err := c.GetIterator(testCtx(t), stream, engine.ShardID(0), spec)
+	pos, err := c.GetIterator(testCtx(t), stream, api.ShardID(0), spec)
 	if err != nil {
 		t.Fatalf("GetIterator: %v", err)
 	}
@@ -148,17 +149,17 @@ func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 	env.createStream(c, "s", 1)
 	const window, n, size = 4 << 10, 400, 1 << 10
 	data := bytes.Repeat([]byte("x"), size)
-	recs := make([]engine.PutRecord, 100)
-	results := make([]engine.PutResult, 100)
+	recs := make([]api.PutRecord, 100)
+	results := make([]api.PutResult, 100)
 	for i := range recs {
-		recs[i] = engine.PutRecord{Key: []byte("k"), Data: data}
+		recs[i] = api.PutRecord{Key: []byte("k"), Data: data}
 	}
 	for range n / len(recs) {
 		if failed, err := c.PutRecords(testCtx(t), "s", recs, results); err != nil || failed != 0 {
 			t.Fatalf("PutRecords: %d failed, %v", failed, err)
 		}
 	}
-	sub, err := c.Subscribe(testCtx(t), mustIterator(t, c, "s", engine.IteratorSpec{Type: engine.TrimHorizon}), SubscribeOptions{Window: window})
+	sub, err := c.Subscribe(testCtx(t), mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon}), SubscribeOptions{Window: window})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -194,12 +195,12 @@ func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
 	want := putN(t, c, "s", "k", "r", 20)
-	sub, err := c.SubscribeShard(testCtx(t), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.TrimHorizon}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon}, SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("SubscribeShard: %v", err)
 	}
 	equalData(t, drain(t, sub, len(want)), want)
-	if err := c.SplitShard(testCtx(t), "s", engine.ShardID(0), engine.HashKey{Hi: 1 << 63}); err != nil {
+	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 63}); err != nil {
 		t.Fatalf("SplitShard: %v", err)
 	}
 	var last *Event
@@ -211,7 +212,7 @@ func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
 			t.Fatalf("an event after the split carries %d records of the closed shard", len(last.Records))
 		}
 	}
-	if len(last.ChildShards) != 2 || last.ChildShards[0].Parent != engine.ShardID(0) {
+	if len(last.ChildShards) != 2 || last.ChildShards[0].Parent != api.ShardID(0) {
 		t.Fatalf("the shard-end event's children are %+v; want the two halves of shard 0", last.ChildShards)
 	}
 	if _, err := sub.Next(testCtx(t)); err != io.EOF {
@@ -223,7 +224,7 @@ func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
 	env := newTestEnv(t, nil)
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
-	sub, err := c.SubscribeShard(testCtx(t), "s", engine.ShardID(0), engine.IteratorSpec{Type: engine.Latest}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("SubscribeShard: %v", err)
 	}
@@ -235,7 +236,7 @@ func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
 	if err := c.DeleteStream(testCtx(t), "s", false); err != nil {
 		t.Fatalf("DeleteStream: %v", err)
 	}
-	if _, err := sub.Next(testCtx(t)); !errors.Is(err, engine.ErrNotFound) {
+	if _, err := sub.Next(testCtx(t)); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("Next after the stream's deletion: %v; want ResourceNotFoundException", err)
 	}
 }
@@ -243,11 +244,11 @@ func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
 func TestSubscribe_UnknownPositionFails(t *testing.T) {
 	env := newTestEnv(t, nil)
 	c := env.dial(ClientOptions{})
-	sub, err := c.Subscribe(testCtx(t), engine.Position{Stream: "missing", Incarnation: 1}, SubscribeOptions{})
+	sub, err := c.Subscribe(testCtx(t), api.Position{Stream: "missing", Incarnation: 1}, SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	if _, err := sub.Next(testCtx(t)); !errors.Is(err, engine.ErrNotFound) {
+	if _, err := sub.Next(testCtx(t)); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("Next: %v; want ResourceNotFoundException", err)
 	}
 }
@@ -256,7 +257,7 @@ func TestSubscribe_CancelFreesTheSlot(t *testing.T) {
 	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxSubscriptions = 1 })
 	c := env.dial(ClientOptions{})
 	env.createStream(c, "s", 1)
-	pos := mustIterator(t, c, "s", engine.IteratorSpec{Type: engine.TrimHorizon})
+	pos := mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon})
 	first, err := c.Subscribe(testCtx(t), pos, SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
@@ -265,7 +266,7 @@ func TestSubscribe_CancelFreesTheSlot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	if _, err := over.Next(testCtx(t)); !errors.Is(err, engine.ErrLimitExceeded) {
+	if _, err := over.Next(testCtx(t)); !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("a subscription over the limit: %v; want LimitExceededException", err)
 	}
 	first.Close()

@@ -6,7 +6,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -41,24 +41,24 @@ const (
 	iterAtTimestamp   uint8 = 5
 )
 
-func modeCode(m engine.StreamMode) uint8 {
+func modeCode(m api.StreamMode) uint8 {
 	switch m {
-	case engine.Provisioned:
+	case api.Provisioned:
 		return modeProvisioned
-	case engine.OnDemand:
+	case api.OnDemand:
 		return modeOnDemand
 	}
 	return modeDefault
 }
 
-func (d *decoder) mode(field string) engine.StreamMode {
+func (d *decoder) mode(field string) api.StreamMode {
 	switch c := d.u8(field); c {
 	case modeDefault:
 		return ""
 	case modeProvisioned:
-		return engine.Provisioned
+		return api.Provisioned
 	case modeOnDemand:
-		return engine.OnDemand
+		return api.OnDemand
 	default:
 		d.off--
 		d.invalid(field, "stream mode %d is not 0 (default), 1 (PROVISIONED) or 2 (ON_DEMAND)", c)
@@ -66,34 +66,34 @@ func (d *decoder) mode(field string) engine.StreamMode {
 	}
 }
 
-func iterCode(t engine.IteratorType) uint8 {
+func iterCode(t api.IteratorType) uint8 {
 	switch t {
-	case engine.AtSequenceNumber:
+	case api.AtSequenceNumber:
 		return iterAtSequence
-	case engine.AfterSequenceNumber:
+	case api.AfterSequenceNumber:
 		return iterAfterSequence
-	case engine.TrimHorizon:
+	case api.TrimHorizon:
 		return iterTrimHorizon
-	case engine.Latest:
+	case api.Latest:
 		return iterLatest
-	case engine.AtTimestamp:
+	case api.AtTimestamp:
 		return iterAtTimestamp
 	}
 	return 0
 }
 
-func (d *decoder) iterType(field string) engine.IteratorType {
+func (d *decoder) iterType(field string) api.IteratorType {
 	switch c := d.u8(field); c {
 	case iterAtSequence:
-		return engine.AtSequenceNumber
+		return api.AtSequenceNumber
 	case iterAfterSequence:
-		return engine.AfterSequenceNumber
+		return api.AfterSequenceNumber
 	case iterTrimHorizon:
-		return engine.TrimHorizon
+		return api.TrimHorizon
 	case iterLatest:
-		return engine.Latest
+		return api.Latest
 	case iterAtTimestamp:
-		return engine.AtTimestamp
+		return api.AtTimestamp
 	default:
 		d.off--
 		d.invalid(field, "iterator type %d is not one of 1 (AT_SEQUENCE_NUMBER) to 5 (AT_TIMESTAMP)", c)
@@ -101,41 +101,41 @@ func (d *decoder) iterType(field string) engine.IteratorType {
 	}
 }
 
-func (d *decoder) durability(field string) engine.Durability {
+func (d *decoder) durability(field string) api.Durability {
 	c := d.u8(field)
-	if c > uint8(engine.None) {
+	if c > uint8(api.None) {
 		d.off--
 		d.invalid(field, "durability %d is not 0 (server default), 1 (always), 2 (interval) or 3 (none)", c)
 		return 0
 	}
-	return engine.Durability(c)
+	return api.Durability(c)
 }
 
-func appendHash(b []byte, h engine.HashKey) []byte {
+func appendHash(b []byte, h api.HashKey) []byte {
 	b = binary.BigEndian.AppendUint64(b, h.Hi)
 	return binary.BigEndian.AppendUint64(b, h.Lo)
 }
 
-func (d *decoder) hash(field string) engine.HashKey {
+func (d *decoder) hash(field string) api.HashKey {
 	v := d.take(field, hashSize)
 	if v == nil {
-		return engine.HashKey{}
+		return api.HashKey{}
 	}
-	return engine.HashKey{Hi: binary.BigEndian.Uint64(v), Lo: binary.BigEndian.Uint64(v[8:])}
+	return api.HashKey{Hi: binary.BigEndian.Uint64(v), Lo: binary.BigEndian.Uint64(v[8:])}
 }
 
-func appendSeqNum(b []byte, s engine.SeqNum) []byte {
+func appendSeqNum(b []byte, s api.SeqNum) []byte {
 	b = appendU32(b, s.Incarnation)
 	b = appendU32(b, s.Shard)
 	return appendU64(b, s.Seq)
 }
 
-func (d *decoder) seqNum(field string) engine.SeqNum {
+func (d *decoder) seqNum(field string) api.SeqNum {
 	v := d.take(field, seqNumSize)
 	if v == nil {
-		return engine.SeqNum{}
+		return api.SeqNum{}
 	}
-	return engine.SeqNum{
+	return api.SeqNum{
 		Incarnation: binary.LittleEndian.Uint32(v),
 		Shard:       binary.LittleEndian.Uint32(v[4:]),
 		Seq:         binary.LittleEndian.Uint64(v[8:]),
@@ -143,15 +143,15 @@ func (d *decoder) seqNum(field string) engine.SeqNum {
 }
 
 // appendPosition: str stream | u32 incarnation | u32 shard | u64 seq.
-func appendPosition(b []byte, p engine.Position) []byte {
+func appendPosition(b []byte, p api.Position) []byte {
 	b = appendStr(b, p.Stream)
 	b = appendU32(b, p.Incarnation)
 	b = appendU32(b, uint32(p.Shard))
 	return appendU64(b, p.Seq)
 }
 
-func (d *decoder) position(field string) engine.Position {
-	var p engine.Position
+func (d *decoder) position(field string) api.Position {
+	var p api.Position
 	p.Stream = d.str(field)
 	p.Incarnation = d.u32(field)
 	p.Shard = int(d.u32(field))
@@ -249,7 +249,7 @@ func (d *decoder) strList(field string, wide bool) []string {
 }
 
 // appendShard writes a ShardInfo (shardSize bytes).
-func appendShard(b []byte, s *engine.ShardInfo) []byte {
+func appendShard(b []byte, s *api.ShardInfo) []byte {
 	b = appendU32(b, uint32(s.Index))
 	b = appendU32(b, shardRef(s.Parent))
 	b = appendU32(b, shardRef(s.AdjacentParent))
@@ -268,7 +268,7 @@ func shardRef(id string) uint32 {
 	if id == "" {
 		return noShard
 	}
-	i, err := engine.ParseShardID(id)
+	i, err := api.ParseShardID(id)
 	if err != nil || i < 0 || i >= noShard {
 		return noShard
 	}
@@ -279,18 +279,18 @@ func shardName(ref uint32) string {
 	if ref == noShard {
 		return ""
 	}
-	return engine.ShardID(int(ref))
+	return api.ShardID(int(ref))
 }
 
-func (d *decoder) shard(field string) engine.ShardInfo {
-	var s engine.ShardInfo
+func (d *decoder) shard(field string) api.ShardInfo {
+	var s api.ShardInfo
 	idx := d.u32(field)
 	if idx == noShard && d.err == nil {
 		d.off -= 4
 		d.invalid(field, "shard index %d is reserved for \"no shard\"", idx)
 	}
 	s.Index = int(idx)
-	s.ID = engine.ShardID(s.Index)
+	s.ID = api.ShardID(s.Index)
 	s.Parent = shardName(d.u32(field))
 	s.AdjacentParent = shardName(d.u32(field))
 	s.HashStart = d.hash(field)
@@ -304,12 +304,12 @@ func (d *decoder) shard(field string) engine.ShardInfo {
 	return s
 }
 
-func (d *decoder) shards(field string) []engine.ShardInfo {
+func (d *decoder) shards(field string) []api.ShardInfo {
 	n := d.count(field, true, shardSize)
 	if n == 0 {
 		return nil
 	}
-	out := make([]engine.ShardInfo, 0, n)
+	out := make([]api.ShardInfo, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		out = append(out, d.shard(field))
 	}
@@ -317,7 +317,7 @@ func (d *decoder) shards(field string) []engine.ShardInfo {
 }
 
 // appendStreamInfo writes a stream description.
-func appendStreamInfo(b []byte, s *engine.StreamInfo) []byte {
+func appendStreamInfo(b []byte, s *api.StreamInfo) []byte {
 	b = appendStr(b, s.Name)
 	b = appendU32(b, s.Incarnation)
 	b = appendStr(b, string(s.Status))
@@ -345,11 +345,11 @@ func appendStreamInfo(b []byte, s *engine.StreamInfo) []byte {
 	return b
 }
 
-func (d *decoder) streamInfo() *engine.StreamInfo {
-	s := &engine.StreamInfo{}
+func (d *decoder) streamInfo() *api.StreamInfo {
+	s := &api.StreamInfo{}
 	s.Name = d.str("stream name")
 	s.Incarnation = d.u32("incarnation")
-	s.Status = engine.StreamStatus(d.str("status"))
+	s.Status = api.StreamStatus(d.str("status"))
 	s.Mode = d.mode("mode")
 	s.Created = d.time("created")
 	s.RetentionHours = int(d.u32("retention hours"))
@@ -363,7 +363,7 @@ func (d *decoder) streamInfo() *engine.StreamInfo {
 	s.Shards = d.shards("shards")
 	n := d.count("consumers", false, 2+2+8)
 	for i := 0; i < n && d.err == nil; i++ {
-		var c engine.ConsumerInfo
+		var c api.ConsumerInfo
 		c.Name = d.str("consumer name")
 		c.Status = d.str("consumer status")
 		c.Created = d.time("consumer created")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // Names of the scenarios.
@@ -206,11 +206,11 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Shards == 0 {
 		o.Shards = 1
 	}
-	if o.Shards < 1 || o.Shards > engine.MaxShardsPerStream {
-		return o, fmt.Errorf("%w: --shards %d; use 1 to %d", ErrUsage, o.Shards, engine.MaxShardsPerStream)
+	if o.Shards < 1 || o.Shards > api.MaxShardsPerStream {
+		return o, fmt.Errorf("%w: --shards %d; use 1 to %d", ErrUsage, o.Shards, api.MaxShardsPerStream)
 	}
 	if o.Fsync != "" {
-		if _, err := engine.ParseDurability(o.Fsync); err != nil {
+		if _, err := api.ParseDurability(o.Fsync); err != nil {
 			return o, fmt.Errorf("%w: --fsync %q; use always, interval or none", ErrUsage, o.Fsync)
 		}
 	}
@@ -230,14 +230,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Size == 0 {
 		o.Size = 100
 	}
-	if o.Size < 0 || o.Size > engine.MaxMaxRecord {
-		return o, fmt.Errorf("%w: --size %d; use 0 to %d bytes", ErrUsage, o.Size, engine.MaxMaxRecord)
+	if o.Size < 0 || o.Size > api.MaxMaxRecord {
+		return o, fmt.Errorf("%w: --size %d; use 0 to %d bytes", ErrUsage, o.Size, api.MaxMaxRecord)
 	}
 	if o.Batch == 0 {
 		o.Batch = 100
 	}
-	if o.Batch < 1 || o.Batch > engine.MaxPutRecords {
-		return o, fmt.Errorf("%w: --batch %d; a put carries 1 to %d records", ErrUsage, o.Batch, engine.MaxPutRecords)
+	if o.Batch < 1 || o.Batch > api.MaxPutRecords {
+		return o, fmt.Errorf("%w: --batch %d; a put carries 1 to %d records", ErrUsage, o.Batch, api.MaxPutRecords)
 	}
 	if o.Producers == 0 {
 		o.Producers = 4
@@ -281,10 +281,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: --api kinesis reads catch-up only; drop --from %s", ErrUsage, o.From)
 	}
 	if o.MaxRecords == 0 {
-		o.MaxRecords = engine.MaxReadRecords
+		o.MaxRecords = api.MaxReadRecords
 	}
-	if o.MaxRecords < 1 || o.MaxRecords > engine.MaxReadRecords {
-		return o, fmt.Errorf("%w: --max-records %d; a read returns 1 to %d records", ErrUsage, o.MaxRecords, engine.MaxReadRecords)
+	if o.MaxRecords < 1 || o.MaxRecords > api.MaxReadRecords {
+		return o, fmt.Errorf("%w: --max-records %d; a read returns 1 to %d records", ErrUsage, o.MaxRecords, api.MaxReadRecords)
 	}
 	if o.Poll == 0 {
 		o.Poll = time.Millisecond

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/bench"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -71,8 +71,8 @@ func (p *producers) generate(ctx context.Context, w *bench.Worker) error {
 	c := p.clients[w.ID%len(p.clients)]
 	rng := newRand(w.Load, w.ID)
 	data := newPayload(p.size, rng)
-	recs := make([]engine.PutRecord, p.batch)
-	results := make([]engine.PutResult, p.batch)
+	recs := make([]api.PutRecord, p.batch)
+	results := make([]api.PutResult, p.batch)
 	for i := range recs {
 		recs[i].Data = data // encoded into the request during the call
 	}
@@ -104,9 +104,9 @@ func (p *producers) generate(ctx context.Context, w *bench.Worker) error {
 		var err error
 		if n == 1 {
 			_, err = c.PutRecord(reqCtx, p.stream, recs[0])
-			if errors.Is(err, engine.ErrThroughputExceeded) {
+			if errors.Is(err, api.ErrThroughputExceeded) {
 				failed, err = 1, nil
-				results[0].Err = engine.ErrThroughputExceeded
+				results[0].Err = api.ErrThroughputExceeded
 			}
 		} else {
 			failed, err = c.PutRecords(reqCtx, p.stream, recs[:n], results[:n])
@@ -121,7 +121,7 @@ func (p *producers) generate(ctx context.Context, w *bench.Worker) error {
 			for i := range n {
 				if e := results[i].Err; e != nil {
 					okBytes -= len(recs[i].Key) + p.size
-					if errors.Is(e, engine.ErrThroughputExceeded) {
+					if errors.Is(e, api.ErrThroughputExceeded) {
 						throttled++
 					} else {
 						errs++

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/bench"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -72,11 +72,11 @@ func (r *readers) load(name string) bench.Load {
 func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 	reader, shard := w.ID/len(r.shards.ids), w.ID%len(r.shards.ids)
 	c := r.clients[reader]
-	typ := engine.TrimHorizon
+	typ := api.TrimHorizon
 	if r.from == FromLatest {
-		typ = engine.Latest
+		typ = api.Latest
 	}
-	pos, err := c.GetIterator(ctx, r.shards.stream, r.shards.ids[shard], engine.IteratorSpec{Type: typ})
+	pos, err := c.GetIterator(ctx, r.shards.stream, r.shards.ids[shard], api.IteratorSpec{Type: typ})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -111,7 +111,7 @@ func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 		err := c.ReadInto(reqCtx, pos, r.maxRecords, r.maxBytes, &res)
 		now := time.Now()
 		switch {
-		case errors.Is(err, engine.ErrThroughputExceeded):
+		case errors.Is(err, api.ErrThroughputExceeded):
 			w.RecordFailures(0, 1)
 			if sched == nil && !wait.sleep(ctx, r.poll) {
 				return nil

@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/bench"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -28,7 +28,7 @@ func newSubscribers(ctx context.Context, t *target, o Options, shards *shardSet)
 	if err != nil {
 		return nil, err
 	}
-	return &subscribers{clients: cs, shards: shards, from: o.From, window: o.Window, maxRecs: engine.MaxReadRecords}, nil
+	return &subscribers{clients: cs, shards: shards, from: o.From, window: o.Window, maxRecs: api.MaxReadRecords}, nil
 }
 
 func (s *subscribers) close() { closeAll(s.clients) }
@@ -46,11 +46,11 @@ func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
 	consumer, shard := w.ID/len(s.shards.ids), w.ID%len(s.shards.ids)
 	c := s.clients[consumer]
 	tail := s.from == FromLatest
-	typ := engine.TrimHorizon
+	typ := api.TrimHorizon
 	if tail {
-		typ = engine.Latest
+		typ = api.Latest
 	}
-	pos, err := c.GetIterator(ctx, s.shards.stream, s.shards.ids[shard], engine.IteratorSpec{Type: typ})
+	pos, err := c.GetIterator(ctx, s.shards.stream, s.shards.ids[shard], api.IteratorSpec{Type: typ})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

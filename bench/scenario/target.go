@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/internal/server"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/wire"
@@ -104,17 +104,17 @@ func (t *target) baselineDir() string {
 
 // createStream creates a stream of shards shards with the options' fsync
 // mode and the given quotas, and fails clearly when the name is taken.
-func (t *target) createStream(ctx context.Context, name string, shards int, quotas ratelimit.Limits) (*engine.StreamInfo, error) {
-	in := engine.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &quotas}
+func (t *target) createStream(ctx context.Context, name string, shards int, quotas ratelimit.Limits) (*api.StreamInfo, error) {
+	in := api.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &quotas}
 	if t.opts.Fsync != "" {
-		d, err := engine.ParseDurability(t.opts.Fsync)
+		d, err := api.ParseDurability(t.opts.Fsync)
 		if err != nil {
 			return nil, err
 		}
 		in.Durability = d
 	}
 	info, err := t.admin.CreateStream(ctx, in)
-	if errors.Is(err, engine.ErrInUse) {
+	if errors.Is(err, api.ErrInUse) {
 		return nil, fmt.Errorf("%w: stream %s exists; name a new one with --stream, or delete it", ErrUsage, name)
 	}
 	if err != nil {
@@ -132,7 +132,7 @@ func (t *target) deleteStream(name string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := t.admin.DeleteStream(ctx, name, true); err != nil && !errors.Is(err, engine.ErrNotFound) {
+	if err := t.admin.DeleteStream(ctx, name, true); err != nil && !errors.Is(err, api.ErrNotFound) {
 		return fmt.Errorf("delete stream %s (it stays; delete it by hand): %w", name, err)
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/internal/server"
 )
 
@@ -66,8 +66,8 @@ func parseAcks(t *testing.T, out string) []ack {
 		if len(f) != 2 || !strings.HasPrefix(f[0], "shardId-") {
 			t.Fatalf("put -v line %q is not SHARD SEQUENCE", line)
 		}
-		sn, err := engine.ParseSeqNum(f[1])
-		if err != nil || engine.ShardID(int(sn.Shard)) != f[0] {
+		sn, err := api.ParseSeqNum(f[1])
+		if err != nil || api.ShardID(int(sn.Shard)) != f[0] {
 			t.Fatalf("put -v line %q: sequence %v does not belong to its shard (%v)", line, sn, err)
 		}
 		acks = append(acks, ack{f[0], f[1]})
@@ -118,19 +118,19 @@ func TestCommands_StreamLifecycle(t *testing.T) {
 	if s.Status != "ACTIVE" || s.RetentionHours != 48 || s.OpenShards != 3 || len(s.Shards) != 3 || s.Tags["env"] != "prod" {
 		t.Fatalf("describe: %+v", s)
 	}
-	next := engine.HashKey{}
+	next := api.HashKey{}
 	for i, sh := range s.Shards {
-		start, _ := engine.ParseHashKey(sh.HashKeyStart)
-		end, _ := engine.ParseHashKey(sh.HashKeyEnd)
+		start, _ := api.ParseHashKey(sh.HashKeyStart)
+		end, _ := api.ParseHashKey(sh.HashKeyEnd)
 		if sh.State != "open" || start != next || end.Cmp(start) < 0 {
 			t.Fatalf("shard %d: %+v; want open, starting at %s", i, sh, next)
 		}
 		next = end.Inc()
 	}
-	if next != (engine.HashKey{}) {
+	if next != (api.HashKey{}) {
 		t.Fatalf("the shards' ranges end before 2^128-1")
 	}
-	if c := describeJSON(t, addr, "clicks"); c.Mode != "ON_DEMAND" || c.OpenShards != engine.OnDemandShards || c.Durability != "interval" {
+	if c := describeJSON(t, addr, "clicks"); c.Mode != "ON_DEMAND" || c.OpenShards != api.OnDemandShards || c.Durability != "interval" {
 		t.Fatalf("on-demand stream: %+v", c)
 	}
 	text := mustCLI(t, addr, "", "stream", "describe", "orders")
@@ -183,7 +183,7 @@ func TestCommands_PutStdinAndGetByteExact(t *testing.T) {
 	for _, r := range recs {
 		bySeq[r.Sequence] = r
 	}
-	lastSeq := map[string]engine.SeqNum{}
+	lastSeq := map[string]api.SeqNum{}
 	for i, a := range acks {
 		r, ok := bySeq[a.seq]
 		if !ok {
@@ -192,7 +192,7 @@ func TestCommands_PutStdinAndGetByteExact(t *testing.T) {
 		if got := r.bytes(t); string(got) != testLines[i] || r.Shard != a.shard {
 			t.Fatalf("record %d: shard %s data %q; want %s %q", i, r.Shard, got, a.shard, testLines[i])
 		}
-		sn, _ := engine.ParseSeqNum(a.seq)
+		sn, _ := api.ParseSeqNum(a.seq)
 		if prev, ok := lastSeq[a.shard]; ok && sn.Seq <= prev.Seq {
 			t.Fatalf("line %d stored at %v, not after line before it on %s (%v)", i, sn, a.shard, prev)
 		}
@@ -220,11 +220,11 @@ func TestCommands_PutArgumentsWithKey(t *testing.T) {
 	if len(acks) != 3 || acks[0].shard != acks[1].shard || acks[1].shard != acks[2].shard {
 		t.Fatalf("acks %v; want three records on one shard (one key)", acks)
 	}
-	h := engine.HashPartitionKey([]byte("customer-42"))
+	h := api.HashPartitionKey([]byte("customer-42"))
 	s := describeJSON(t, addr, "s")
 	for _, sh := range s.Shards {
-		start, _ := engine.ParseHashKey(sh.HashKeyStart)
-		end, _ := engine.ParseHashKey(sh.HashKeyEnd)
+		start, _ := api.ParseHashKey(sh.HashKeyStart)
+		end, _ := api.ParseHashKey(sh.HashKeyEnd)
 		if h.Cmp(start) >= 0 && h.Cmp(end) <= 0 && sh.ID != acks[0].shard {
 			t.Fatalf("key customer-42 hashes into %s but went to %s", sh.ID, acks[0].shard)
 		}
@@ -322,15 +322,15 @@ func TestCommands_ReshardAndReadParentsFirst(t *testing.T) {
 		t.Fatalf("split printed %q", out)
 	}
 	s := describeJSON(t, addr, "s")
-	var pStart, pEnd engine.HashKey
+	var pStart, pEnd api.HashKey
 	var children []shardJSON
 	for _, sh := range s.Shards {
 		if sh.ID == parent {
 			if sh.State != "closed" || sh.Records != 5 {
 				t.Fatalf("split parent: %+v", sh)
 			}
-			pStart, _ = engine.ParseHashKey(sh.HashKeyStart)
-			pEnd, _ = engine.ParseHashKey(sh.HashKeyEnd)
+			pStart, _ = api.ParseHashKey(sh.HashKeyStart)
+			pEnd, _ = api.ParseHashKey(sh.HashKeyEnd)
 		}
 		if sh.Parent == parent {
 			children = append(children, sh)
@@ -374,13 +374,13 @@ func TestCommands_ReshardAndReadParentsFirst(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, "ValidationException") {
 		t.Fatalf("scaling past double: exit %d, stderr %q", code, stderr)
 	}
-	at := engine.HashKey{Hi: 1 << 61}.String()
+	at := api.HashKey{Hi: 1 << 61}.String()
 	s = describeJSON(t, addr, "s")
 	var holder string
 	for _, sh := range s.Shards {
-		start, _ := engine.ParseHashKey(sh.HashKeyStart)
-		end, _ := engine.ParseHashKey(sh.HashKeyEnd)
-		if sh.State == "open" && start.Cmp(engine.HashKey{Hi: 1 << 61}) < 0 && end.Cmp(engine.HashKey{Hi: 1 << 61}) >= 0 {
+		start, _ := api.ParseHashKey(sh.HashKeyStart)
+		end, _ := api.ParseHashKey(sh.HashKeyEnd)
+		if sh.State == "open" && start.Cmp(api.HashKey{Hi: 1 << 61}) < 0 && end.Cmp(api.HashKey{Hi: 1 << 61}) >= 0 {
 			holder = sh.ID
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -55,7 +55,7 @@ type consumerJSON struct {
 	Created time.Time `json:"created"`
 }
 
-func streamToJSON(info *engine.StreamInfo) streamJSON {
+func streamToJSON(info *api.StreamInfo) streamJSON {
 	out := streamJSON{
 		Name: info.Name, Status: string(info.Status), Mode: string(info.Mode), Created: info.Created.UTC(),
 		RetentionHours: info.RetentionHours, MaxRecordSize: info.MaxRecordSize,
@@ -87,7 +87,7 @@ func streamToJSON(info *engine.StreamInfo) streamJSON {
 
 // retained returns the sequence numbers of a shard's oldest and newest
 // retained records and how many it retains.
-func retained(s engine.ShardInfo) (first, last engine.SeqNum, n uint64) {
+func retained(s api.ShardInfo) (first, last api.SeqNum, n uint64) {
 	if s.NextSeq <= s.FirstSeq {
 		return first, last, 0
 	}
@@ -96,15 +96,15 @@ func retained(s engine.ShardInfo) (first, last engine.SeqNum, n uint64) {
 	return first, last, s.NextSeq - s.FirstSeq
 }
 
-func shardState(s engine.ShardInfo) string {
+func shardState(s api.ShardInfo) string {
 	if s.Closed {
 		return "closed"
 	}
 	return "open"
 }
 
-func durabilityName(d engine.Durability) string {
-	if d == engine.DurabilityDefault {
+func durabilityName(d api.Durability) string {
+	if d == api.DurabilityDefault {
 		return "default"
 	}
 	return d.String()
@@ -112,7 +112,7 @@ func durabilityName(d engine.Durability) string {
 
 // writeDescribe writes the text form of `stream describe`: the settings,
 // then a table of shards.
-func writeDescribe(w io.Writer, info *engine.StreamInfo) error {
+func writeDescribe(w io.Writer, info *api.StreamInfo) error {
 	open := info.OpenShardCount()
 	durability := durabilityName(info.Durability)
 	if durability == "default" {
@@ -162,7 +162,7 @@ func writeDescribe(w io.Writer, info *engine.StreamInfo) error {
 
 // writeShardRanges lists shards with their hash key ranges and parents, as
 // after a reshard.
-func writeShardRanges(w io.Writer, shards []engine.ShardInfo) {
+func writeShardRanges(w io.Writer, shards []api.ShardInfo) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range shards {
 		parents := s.Parent

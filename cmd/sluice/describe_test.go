@@ -7,24 +7,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-func sampleStream() *engine.StreamInfo {
+func sampleStream() *api.StreamInfo {
 	created := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	mid := engine.HashKey{Hi: 1 << 63}
-	seq := func(shard uint32, n uint64) engine.SeqNum { return engine.SeqNum{Incarnation: 5, Shard: shard, Seq: n} }
-	return &engine.StreamInfo{
-		Name: "orders", Incarnation: 5, Status: engine.StatusActive, Mode: engine.Provisioned, Created: created,
+	mid := api.HashKey{Hi: 1 << 63}
+	seq := func(shard uint32, n uint64) api.SeqNum { return api.SeqNum{Incarnation: 5, Shard: shard, Seq: n} }
+	return &api.StreamInfo{
+		Name: "orders", Incarnation: 5, Status: api.StatusActive, Mode: api.Provisioned, Created: created,
 		RetentionHours: 48, MaxRecordSize: 1 << 20, Quotas: ratelimit.Kinesis, EncryptionType: "NONE",
 		Tags: map[string]string{"env": "prod"},
-		Shards: []engine.ShardInfo{
-			{Index: 0, ID: "shardId-000000000000", HashStart: engine.HashKey{}, HashEnd: engine.MaxHashKey,
+		Shards: []api.ShardInfo{
+			{Index: 0, ID: "shardId-000000000000", HashStart: api.HashKey{}, HashEnd: api.MaxHashKey,
 				StartingSeq: seq(0, 0), EndingSeq: seq(0, 9), Closed: true, Created: created, FirstSeq: 0, NextSeq: 10},
-			{Index: 1, ID: "shardId-000000000001", Parent: "shardId-000000000000", HashStart: engine.HashKey{}, HashEnd: mid.Dec(),
+			{Index: 1, ID: "shardId-000000000001", Parent: "shardId-000000000000", HashStart: api.HashKey{}, HashEnd: mid.Dec(),
 				StartingSeq: seq(1, 0), Created: created, FirstSeq: 0, NextSeq: 0},
-			{Index: 2, ID: "shardId-000000000002", Parent: "shardId-000000000000", HashStart: mid, HashEnd: engine.MaxHashKey,
+			{Index: 2, ID: "shardId-000000000002", Parent: "shardId-000000000000", HashStart: mid, HashEnd: api.MaxHashKey,
 				StartingSeq: seq(2, 0), Created: created, FirstSeq: 3, NextSeq: 7},
 		},
 	}
@@ -51,12 +51,12 @@ func TestWriteDescribe_TableOfShards(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"shardId-000000000000": {"shardId-000000000000", "closed", "-", "-", "0", engine.MaxHashKey.String(), "10",
-			engine.SeqNum{Incarnation: 5}.String(), engine.SeqNum{Incarnation: 5, Seq: 9}.String()},
+		"shardId-000000000000": {"shardId-000000000000", "closed", "-", "-", "0", api.MaxHashKey.String(), "10",
+			api.SeqNum{Incarnation: 5}.String(), api.SeqNum{Incarnation: 5, Seq: 9}.String()},
 		"shardId-000000000001": {"shardId-000000000001", "open", "shardId-000000000000", "-", "0",
-			engine.HashKey{Hi: 1 << 63}.Dec().String(), "0", "-", "-"},
-		"shardId-000000000002": {"shardId-000000000002", "open", "shardId-000000000000", "-", engine.HashKey{Hi: 1 << 63}.String(),
-			engine.MaxHashKey.String(), "4", engine.SeqNum{Incarnation: 5, Shard: 2, Seq: 3}.String(), engine.SeqNum{Incarnation: 5, Shard: 2, Seq: 6}.String()},
+			api.HashKey{Hi: 1 << 63}.Dec().String(), "0", "-", "-"},
+		"shardId-000000000002": {"shardId-000000000002", "open", "shardId-000000000000", "-", api.HashKey{Hi: 1 << 63}.String(),
+			api.MaxHashKey.String(), "4", api.SeqNum{Incarnation: 5, Shard: 2, Seq: 3}.String(), api.SeqNum{Incarnation: 5, Shard: 2, Seq: 6}.String()},
 	}
 	for id, w := range want {
 		if strings.Join(rows[id], " ") != strings.Join(w, " ") {
@@ -86,13 +86,13 @@ func TestStreamToJSON_Fields(t *testing.T) {
 		t.Fatalf("decoded %+v", got)
 	}
 	s0, s1, s2 := got.Shards[0], got.Shards[1], got.Shards[2]
-	if s0["state"] != "closed" || s0["ending_sequence"] != (engine.SeqNum{Incarnation: 5, Seq: 9}).String() || s0["hash_key_end"] != engine.MaxHashKey.String() {
+	if s0["state"] != "closed" || s0["ending_sequence"] != (api.SeqNum{Incarnation: 5, Seq: 9}).String() || s0["hash_key_end"] != api.MaxHashKey.String() {
 		t.Errorf("shard 0: %v", s0)
 	}
 	if s1["parent"] != "shardId-000000000000" || s1["records"] != 0.0 || s1["first_sequence"] != nil || s1["ending_sequence"] != nil {
 		t.Errorf("shard 1 (open, empty): %v", s1)
 	}
-	if s2["records"] != 4.0 || s2["first_sequence"] != (engine.SeqNum{Incarnation: 5, Shard: 2, Seq: 3}).String() {
+	if s2["records"] != 4.0 || s2["first_sequence"] != (api.SeqNum{Incarnation: 5, Shard: 2, Seq: 3}).String() {
 		t.Errorf("shard 2: %v", s2)
 	}
 }

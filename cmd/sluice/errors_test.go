@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/wire"
 )
 
 func TestDescribeError_Messages(t *testing.T) {
 	addr := "127.0.0.1:4568"
-	notFound := &wire.Error{Code: engine.CodeResourceNotFound, Name: "ResourceNotFoundException",
+	notFound := &wire.Error{Code: api.CodeResourceNotFound, Name: "ResourceNotFoundException",
 		Message: "Stream x under account 000000000000 not found."}
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	cases := []struct {

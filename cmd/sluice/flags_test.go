@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 )
 
 // runCLI runs one command line in-process and returns its exit code and
@@ -52,23 +52,23 @@ func TestParseInterspersed_FlagsAnywhere(t *testing.T) {
 
 func TestParseFrom_Forms(t *testing.T) {
 	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	seq := engine.SeqNum{Incarnation: 7, Shard: 3, Seq: 42}
+	seq := api.SeqNum{Incarnation: 7, Shard: 3, Seq: 42}
 	cases := []struct {
 		in     string
 		follow bool
-		want   engine.IteratorSpec
+		want   api.IteratorSpec
 		shard  string
 	}{
-		{"", false, engine.IteratorSpec{Type: engine.TrimHorizon}, ""},
-		{"", true, engine.IteratorSpec{Type: engine.Latest}, ""},
-		{"trim-horizon", true, engine.IteratorSpec{Type: engine.TrimHorizon}, ""},
-		{"TRIM_HORIZON", false, engine.IteratorSpec{Type: engine.TrimHorizon}, ""},
-		{"latest", false, engine.IteratorSpec{Type: engine.Latest}, ""},
-		{seq.String(), false, engine.IteratorSpec{Type: engine.AtSequenceNumber, Seq: seq.String()}, "shardId-000000000003"},
-		{"after:" + seq.String(), false, engine.IteratorSpec{Type: engine.AfterSequenceNumber, Seq: seq.String()}, "shardId-000000000003"},
-		{"2024-04-30T10:00:00Z", false, engine.IteratorSpec{Type: engine.AtTimestamp, Timestamp: time.Date(2024, 4, 30, 10, 0, 0, 0, time.UTC)}, ""},
-		{"2024-04-30T10:00:00.5+02:00", false, engine.IteratorSpec{Type: engine.AtTimestamp, Timestamp: time.Date(2024, 4, 30, 8, 0, 0, 5e8, time.UTC)}, ""},
-		{"-15m", false, engine.IteratorSpec{Type: engine.AtTimestamp, Timestamp: now.Add(-15 * time.Minute)}, ""},
+		{"", false, api.IteratorSpec{Type: api.TrimHorizon}, ""},
+		{"", true, api.IteratorSpec{Type: api.Latest}, ""},
+		{"trim-horizon", true, api.IteratorSpec{Type: api.TrimHorizon}, ""},
+		{"TRIM_HORIZON", false, api.IteratorSpec{Type: api.TrimHorizon}, ""},
+		{"latest", false, api.IteratorSpec{Type: api.Latest}, ""},
+		{seq.String(), false, api.IteratorSpec{Type: api.AtSequenceNumber, Seq: seq.String()}, "shardId-000000000003"},
+		{"after:" + seq.String(), false, api.IteratorSpec{Type: api.AfterSequenceNumber, Seq: seq.String()}, "shardId-000000000003"},
+		{"2024-04-30T10:00:00Z", false, api.IteratorSpec{Type: api.AtTimestamp, Timestamp: time.Date(2024, 4, 30, 10, 0, 0, 0, time.UTC)}, ""},
+		{"2024-04-30T10:00:00.5+02:00", false, api.IteratorSpec{Type: api.AtTimestamp, Timestamp: time.Date(2024, 4, 30, 8, 0, 0, 5e8, time.UTC)}, ""},
+		{"-15m", false, api.IteratorSpec{Type: api.AtTimestamp, Timestamp: now.Add(-15 * time.Minute)}, ""},
 	}
 	for _, c := range cases {
 		got, shard, err := parseFrom(c.in, c.follow, now)
@@ -92,19 +92,19 @@ func TestParseFrom_Invalid(t *testing.T) {
 }
 
 func TestMiddleHashKey_Ranges(t *testing.T) {
-	max := engine.MaxHashKey
-	half := engine.HashKey{Hi: 1 << 63}
+	max := api.MaxHashKey
+	half := api.HashKey{Hi: 1 << 63}
 	cases := []struct {
-		start, end, want engine.HashKey
+		start, end, want api.HashKey
 		ok               bool
 	}{
-		{engine.HashKey{}, max, half, true},                                            // the whole space: 2^127
-		{half, max, engine.HashKey{Hi: 3 << 62}, true},                                 // the upper half
-		{engine.HashKey{Lo: 10}, engine.HashKey{Lo: 11}, engine.HashKey{Lo: 11}, true}, // two keys
-		{engine.HashKey{Lo: 10}, engine.HashKey{Lo: 12}, engine.HashKey{Lo: 11}, true}, // three keys
-		{engine.HashKey{Lo: 10}, engine.HashKey{Lo: 13}, engine.HashKey{Lo: 12}, true}, // four keys
-		{engine.HashKey{Lo: 5}, engine.HashKey{Lo: 5}, engine.HashKey{}, false},        // one key
-		{engine.HashKey{Lo: ^uint64(0)}, engine.HashKey{Hi: 1, Lo: 1}, engine.HashKey{Hi: 1}, true},
+		{api.HashKey{}, max, half, true},                                      // the whole space: 2^127
+		{half, max, api.HashKey{Hi: 3 << 62}, true},                           // the upper half
+		{api.HashKey{Lo: 10}, api.HashKey{Lo: 11}, api.HashKey{Lo: 11}, true}, // two keys
+		{api.HashKey{Lo: 10}, api.HashKey{Lo: 12}, api.HashKey{Lo: 11}, true}, // three keys
+		{api.HashKey{Lo: 10}, api.HashKey{Lo: 13}, api.HashKey{Lo: 12}, true}, // four keys
+		{api.HashKey{Lo: 5}, api.HashKey{Lo: 5}, api.HashKey{}, false},        // one key
+		{api.HashKey{Lo: ^uint64(0)}, api.HashKey{Hi: 1, Lo: 1}, api.HashKey{Hi: 1}, true},
 	}
 	for _, c := range cases {
 		got, ok := middleHashKey(c.start, c.end)
@@ -171,7 +171,7 @@ func TestRun_UsageErrors(t *testing.T) {
 		{[]string{"put", "s", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"get", "s", "--output", "xml"}, `--output "xml"`},
 		{[]string{"get", "s", "--from", "soon"}, `--from "soon"`},
-		{[]string{"get", "s", "--shard", "2", "--from", engine.SeqNum{Incarnation: 1, Shard: 1}.String()}, "not of --shard shardId-000000000002"},
+		{[]string{"get", "s", "--shard", "2", "--from", api.SeqNum{Incarnation: 1, Shard: 1}.String()}, "not of --shard shardId-000000000002"},
 		{[]string{"--addr"}, "flag needs an argument"},
 	}
 	for _, c := range cases {

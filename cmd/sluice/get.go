@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -32,7 +32,7 @@ as a JSON string if it is valid UTF-8, or "data_base64" with it in standard base
 type getOptions struct {
 	stream string
 	shard  string // "" for the whole stream
-	spec   engine.IteratorSpec
+	spec   api.IteratorSpec
 	follow bool
 	limit  int
 	json   bool
@@ -100,39 +100,39 @@ func getMain(ctx context.Context, a *app, args []string) error {
 
 // parseFrom reads --from. For a sequence number it also returns the shard
 // the number belongs to.
-func parseFrom(s string, follow bool, now time.Time) (engine.IteratorSpec, string, error) {
+func parseFrom(s string, follow bool, now time.Time) (api.IteratorSpec, string, error) {
 	norm := strings.ToLower(strings.ReplaceAll(s, "_", "-"))
 	switch {
 	case s == "" && follow, norm == "latest":
-		return engine.IteratorSpec{Type: engine.Latest}, "", nil
+		return api.IteratorSpec{Type: api.Latest}, "", nil
 	case s == "", norm == "trim-horizon", norm == "oldest":
-		return engine.IteratorSpec{Type: engine.TrimHorizon}, "", nil
+		return api.IteratorSpec{Type: api.TrimHorizon}, "", nil
 	case strings.HasPrefix(norm, "after:"):
-		seq, err := engine.ParseSeqNum(s[len("after:"):])
+		seq, err := api.ParseSeqNum(s[len("after:"):])
 		if err != nil {
-			return engine.IteratorSpec{}, "", fmt.Errorf("--from %q: %v", s, err)
+			return api.IteratorSpec{}, "", fmt.Errorf("--from %q: %v", s, err)
 		}
-		return engine.IteratorSpec{Type: engine.AfterSequenceNumber, Seq: seq.String()}, engine.ShardID(int(seq.Shard)), nil
+		return api.IteratorSpec{Type: api.AfterSequenceNumber, Seq: seq.String()}, api.ShardID(int(seq.Shard)), nil
 	case isDigits(s):
-		seq, err := engine.ParseSeqNum(s)
+		seq, err := api.ParseSeqNum(s)
 		if err != nil {
-			return engine.IteratorSpec{}, "", fmt.Errorf("--from %q: %v", s, err)
+			return api.IteratorSpec{}, "", fmt.Errorf("--from %q: %v", s, err)
 		}
-		return engine.IteratorSpec{Type: engine.AtSequenceNumber, Seq: seq.String()}, engine.ShardID(int(seq.Shard)), nil
+		return api.IteratorSpec{Type: api.AtSequenceNumber, Seq: seq.String()}, api.ShardID(int(seq.Shard)), nil
 	case strings.HasPrefix(s, "-"):
 		d, err := time.ParseDuration(s[1:])
 		if err != nil || d < 0 {
 			break
 		}
-		return engine.IteratorSpec{Type: engine.AtTimestamp, Timestamp: now.Add(-d)}, "", nil
+		return api.IteratorSpec{Type: api.AtTimestamp, Timestamp: now.Add(-d)}, "", nil
 	default:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			break
 		}
-		return engine.IteratorSpec{Type: engine.AtTimestamp, Timestamp: t}, "", nil
+		return api.IteratorSpec{Type: api.AtTimestamp, Timestamp: t}, "", nil
 	}
-	return engine.IteratorSpec{}, "", fmt.Errorf("--from %q: want trim-horizon, latest, a sequence number, after:SEQUENCE, "+
+	return api.IteratorSpec{}, "", fmt.Errorf("--from %q: want trim-horizon, latest, a sequence number, after:SEQUENCE, "+
 		"an RFC 3339 time like 2024-05-01T12:00:00Z, or -DURATION like -15m", s)
 }
 
@@ -163,7 +163,7 @@ func (a *app) readAll(ctx context.Context, c *wire.Client, o getOptions, pr *pri
 		if s == nil {
 			return fmt.Errorf("stream %s has no shard %s; its shards are %s", o.stream, o.shard, shardList(shards, false))
 		}
-		shards = []engine.ShardInfo{*s}
+		shards = []api.ShardInfo{*s}
 	}
 	printed := 0
 	res := &wire.ReadResult{}
@@ -211,13 +211,13 @@ func (a *app) readAll(ctx context.Context, c *wire.Client, o getOptions, pr *pri
 
 // readRetrying reads from pos, waiting and retrying while the shard's read
 // quota throttles (as a Kinesis consumer must).
-func (a *app) readRetrying(ctx context.Context, c *wire.Client, pos engine.Position, maxRecords int, res *wire.ReadResult) error {
+func (a *app) readRetrying(ctx context.Context, c *wire.Client, pos api.Position, maxRecords int, res *wire.ReadResult) error {
 	backoff := 50 * time.Millisecond
 	for {
 		rctx, cancel := a.callCtx(ctx)
 		err := c.ReadInto(rctx, pos, maxRecords, 0, res)
 		cancel()
-		if err == nil || !errors.Is(err, engine.ErrThroughputExceeded) {
+		if err == nil || !errors.Is(err, api.ErrThroughputExceeded) {
 			return err
 		}
 		t := time.NewTimer(backoff)

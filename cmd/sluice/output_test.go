@@ -10,7 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -68,7 +68,7 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := wire.Record{Seq: engine.SeqNum{Incarnation: 9, Shard: 4, Seq: 1234}, Arrival: arrival, Key: []byte(`k"ey`), Data: c.data}
+			r := wire.Record{Seq: api.SeqNum{Incarnation: 9, Shard: 4, Seq: 1234}, Arrival: arrival, Key: []byte(`k"ey`), Data: c.data}
 			line := appendRecordJSON(nil, &r)
 			if !bytes.HasSuffix(line, []byte("}\n")) || bytes.Count(line, []byte("\n")) != 1 {
 				t.Fatalf("line %q is not one JSON object and a newline", line)
@@ -105,7 +105,7 @@ func TestAppendJSONString_MatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendRecordJSON_NoAllocations(t *testing.T) {
-	r := wire.Record{Seq: engine.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Now(), Key: []byte("key"), Data: bytes.Repeat([]byte("data\n"), 40)}
+	r := wire.Record{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Now(), Key: []byte("key"), Data: bytes.Repeat([]byte("data\n"), 40)}
 	bin := r
 	bin.Data = bytes.Repeat([]byte{0xff, 0}, 100)
 	buf := make([]byte, 0, 4096)
@@ -120,7 +120,7 @@ func TestAppendRecordJSON_NoAllocations(t *testing.T) {
 
 func TestAppendShardID_MatchesEngine(t *testing.T) {
 	for _, i := range []uint32{0, 7, 123456, 1<<32 - 1} {
-		if got, want := string(appendShardID(nil, i)), engine.ShardID(int(i)); got != want {
+		if got, want := string(appendShardID(nil, i)), api.ShardID(int(i)); got != want {
 			t.Errorf("appendShardID(%d) = %q; want %q", i, got, want)
 		}
 	}
@@ -156,14 +156,14 @@ func BenchmarkPrinter(b *testing.B) {
 						data[i] = byte(i*7 + 0x80)
 					}
 				}
-				r := wire.Record{Seq: engine.SeqNum{Incarnation: 3, Shard: 1, Seq: 99}, Arrival: time.Now(), Key: []byte("partition-key"), Data: data}
+				r := wire.Record{Seq: api.SeqNum{Incarnation: 3, Shard: 1, Seq: 99}, Arrival: time.Now(), Key: []byte("partition-key"), Data: data}
 				b.Run("format="+format+"/size="+size.name+"/data="+kind, func(b *testing.B) {
 					b.SetBytes(int64(size.n))
 					b.ReportAllocs()
 					if format == "stdlib-json" {
 						enc := json.NewEncoder(io.Discard)
 						for b.Loop() {
-							l := recordLine{Shard: engine.ShardID(int(r.Seq.Shard)), Sequence: r.Seq.String(), Arrival: r.Arrival.UTC(), Key: string(r.Key)}
+							l := recordLine{Shard: api.ShardID(int(r.Seq.Shard)), Sequence: r.Seq.String(), Arrival: r.Arrival.UTC(), Key: string(r.Key)}
 							if utf8.Valid(r.Data) {
 								d := string(r.Data)
 								l.Data = &d

@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -58,8 +58,8 @@ func putMain(ctx context.Context, a *app, args []string) error {
 	switch {
 	case *key != "" && *keyField != "":
 		return usagef(f.cmd, "--key and --key-field both set the partition key; give one")
-	case *key != "" && utf8.RuneCountInString(*key) > engine.MaxPartitionKeyLen:
-		return usagef(f.cmd, "--key is %d characters; a partition key has 1 to %d", utf8.RuneCountInString(*key), engine.MaxPartitionKeyLen)
+	case *key != "" && utf8.RuneCountInString(*key) > api.MaxPartitionKeyLen:
+		return usagef(f.cmd, "--key is %d characters; a partition key has 1 to %d", utf8.RuneCountInString(*key), api.MaxPartitionKeyLen)
 	case *inflight < 1:
 		return usagef(f.cmd, "--inflight %d: want 1 or more", *inflight)
 	}
@@ -75,7 +75,7 @@ func putMain(ctx context.Context, a *app, args []string) error {
 	if len(pos) > 1 {
 		src = &argSource{args: pos[1:]}
 	} else {
-		src = newLineReader(a.stdin, engine.MaxMaxRecord)
+		src = newLineReader(a.stdin, api.MaxMaxRecord)
 	}
 	return a.put(ctx, c, o, src)
 }

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/wire"
 )
@@ -71,7 +71,7 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
-	in := engine.CreateStreamInput{Name: pos[0], ShardCount: *shards, RetentionHours: *retention, MaxRecordSize: *maxRecord}
+	in := api.CreateStreamInput{Name: pos[0], ShardCount: *shards, RetentionHours: *retention, MaxRecordSize: *maxRecord}
 	if len(tags) > 0 {
 		in.Tags = tags
 	}
@@ -79,13 +79,13 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 		return usagef(f.cmd, "%v", err)
 	}
 	switch {
-	case in.Mode == engine.OnDemand && *shards != 0:
-		return usagef(f.cmd, "--shards does not apply to --mode on-demand: an on-demand stream starts with %d shards", engine.OnDemandShards)
-	case in.Mode == engine.Provisioned && *shards <= 0:
+	case in.Mode == api.OnDemand && *shards != 0:
+		return usagef(f.cmd, "--shards does not apply to --mode on-demand: an on-demand stream starts with %d shards", api.OnDemandShards)
+	case in.Mode == api.Provisioned && *shards <= 0:
 		return usagef(f.cmd, "--shards N is required: how many shards the stream has (1..10000)")
 	}
 	if *fsync != "" {
-		if in.Durability, err = engine.ParseDurability(*fsync); err != nil {
+		if in.Durability, err = api.ParseDurability(*fsync); err != nil {
 			return usagef(f.cmd, "--fsync %q: want always, interval or none", *fsync)
 		}
 	}
@@ -108,12 +108,12 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 }
 
 // parseMode reads --mode.
-func parseMode(s string) (engine.StreamMode, error) {
+func parseMode(s string) (api.StreamMode, error) {
 	switch strings.ToLower(strings.ReplaceAll(s, "_", "-")) {
 	case "provisioned":
-		return engine.Provisioned, nil
+		return api.Provisioned, nil
 	case "on-demand", "ondemand":
-		return engine.OnDemand, nil
+		return api.OnDemand, nil
 	}
 	return "", fmt.Errorf("--mode %q: want provisioned or on-demand", s)
 }
@@ -206,9 +206,9 @@ func streamSplit(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var newStart engine.HashKey
+	var newStart api.HashKey
 	if *at != "" {
-		if newStart, err = engine.ParseHashKey(*at); err != nil {
+		if newStart, err = api.ParseHashKey(*at); err != nil {
 			return usagef(f.cmd, "--at %q is not a hash key: want a decimal integer in [0, 2^128-1]", *at)
 		}
 	}
@@ -386,14 +386,14 @@ func printTags(ctx context.Context, c *wire.Client, w io.Writer, name string) er
 
 // canonicalShardID accepts "shardId-000000000003" or "3".
 func canonicalShardID(cmd, s string) (string, error) {
-	idx, err := engine.ParseShardID(s)
+	idx, err := api.ParseShardID(s)
 	if err != nil {
 		return "", usagef(cmd, "shard %q: want a shard id like shardId-000000000003, or its index 3", s)
 	}
-	return engine.ShardID(idx), nil
+	return api.ShardID(idx), nil
 }
 
-func findShard(shards []engine.ShardInfo, id string) *engine.ShardInfo {
+func findShard(shards []api.ShardInfo, id string) *api.ShardInfo {
 	for i := range shards {
 		if shards[i].ID == id {
 			return &shards[i]
@@ -402,8 +402,8 @@ func findShard(shards []engine.ShardInfo, id string) *engine.ShardInfo {
 	return nil
 }
 
-func openShards(shards []engine.ShardInfo) []engine.ShardInfo {
-	var out []engine.ShardInfo
+func openShards(shards []api.ShardInfo) []api.ShardInfo {
+	var out []api.ShardInfo
 	for _, s := range shards {
 		if !s.Closed {
 			out = append(out, s)
@@ -413,7 +413,7 @@ func openShards(shards []engine.ShardInfo) []engine.ShardInfo {
 }
 
 // shardList names shards for an error message.
-func shardList(shards []engine.ShardInfo, openOnly bool) string {
+func shardList(shards []api.ShardInfo, openOnly bool) string {
 	var ids []string
 	for _, s := range shards {
 		if !openOnly || !s.Closed {
@@ -427,12 +427,12 @@ func shardList(shards []engine.ShardInfo, openOnly bool) string {
 }
 
 // printChildren lists the shards a reshard created: those not in before.
-func printChildren(ctx context.Context, c *wire.Client, w io.Writer, name string, before []engine.ShardInfo) error {
+func printChildren(ctx context.Context, c *wire.Client, w io.Writer, name string, before []api.ShardInfo) error {
 	after, err := c.ListShards(ctx, name)
 	if err != nil {
 		return err
 	}
-	var created []engine.ShardInfo
+	var created []api.ShardInfo
 	for _, s := range after {
 		if findShard(before, s.ID) == nil {
 			created = append(created, s)
@@ -444,14 +444,14 @@ func printChildren(ctx context.Context, c *wire.Client, w io.Writer, name string
 
 // middleHashKey is the first hash key of the upper half of [start, end]:
 // start + ceil((end-start)/2). ok is false for a range of one key.
-func middleHashKey(start, end engine.HashKey) (engine.HashKey, bool) {
+func middleHashKey(start, end api.HashKey) (api.HashKey, bool) {
 	w := end.Sub(start) // the range's size minus one
-	half := engine.HashKey{Hi: w.Hi >> 1, Lo: w.Lo>>1 | w.Hi<<63}
+	half := api.HashKey{Hi: w.Hi >> 1, Lo: w.Lo>>1 | w.Hi<<63}
 	if w.Lo&1 == 1 {
 		half = half.Inc()
 	}
-	if half == (engine.HashKey{}) {
-		return engine.HashKey{}, false
+	if half == (api.HashKey{}) {
+		return api.HashKey{}, false
 	}
 	mid, _ := start.Add(half)
 	return mid, true

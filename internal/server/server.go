@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/wire"
@@ -124,7 +125,7 @@ type Server struct {
 // starts serving. It returns once the server accepts connections.
 func Start(cfg Config) (*Server, error) {
 	cfg.setDefaults()
-	dur, err := engine.ParseDurability(cfg.Fsync)
+	dur, err := api.ParseDurability(cfg.Fsync)
 	if err != nil {
 		return nil, fmt.Errorf("--fsync: %w", err)
 	}

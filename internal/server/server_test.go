@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -38,10 +38,10 @@ func TestServer_HealthzMetricsAndWire(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.CreateStream(ctx, engine.CreateStreamInput{Name: "orders", ShardCount: 2}); err != nil {
+	if _, err := c.CreateStream(ctx, api.CreateStreamInput{Name: "orders", ShardCount: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PutRecord(ctx, "orders", engine.PutRecord{Key: []byte("k"), Data: []byte("hello")}); err != nil {
+	if _, err := c.PutRecord(ctx, "orders", api.PutRecord{Key: []byte("k"), Data: []byte("hello")}); err != nil {
 		t.Fatal(err)
 	}
 	get := func(path string) string {

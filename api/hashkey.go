@@ -1,8 +1,10 @@
-package engine
+package api
 
 import (
 	"crypto/md5"
 	"errors"
+	"fmt"
+	"math/big"
 	"math/bits"
 	"strconv"
 )
@@ -134,14 +136,14 @@ func ParseHashKey(s string) (HashKey, error) {
 	return h, nil
 }
 
-// evenRanges splits [0, 2^128-1] into n contiguous ranges of equal size (the
+// EvenRanges splits [0, 2^128-1] into n contiguous ranges of equal size (the
 // last absorbs the remainder), as Kinesis does at stream creation.
-func evenRanges(n int) [][2]HashKey {
-	return splitRange(HashKey{}, MaxHashKey, n)
+func EvenRanges(n int) [][2]HashKey {
+	return SplitRange(HashKey{}, MaxHashKey, n)
 }
 
-// splitRange splits [start, end] into n contiguous ranges of near-equal size.
-func splitRange(start, end HashKey, n int) [][2]HashKey {
+// SplitRange splits [start, end] into n contiguous ranges of near-equal size.
+func SplitRange(start, end HashKey, n int) [][2]HashKey {
 	out := make([][2]HashKey, n)
 	width := end.Sub(start) // size-1
 	step, _ := width.divSmall(uint64(n))
@@ -168,4 +170,24 @@ func splitRange(start, end HashKey, n int) [][2]HashKey {
 		}
 	}
 	return out
+}
+
+// Big returns h as a math/big integer.
+func (h HashKey) Big() *big.Int {
+	b := new(big.Int).SetUint64(h.Hi)
+	b.Lsh(b, 64)
+	return b.Or(b, new(big.Int).SetUint64(h.Lo))
+}
+
+// MarshalText writes a hash key in decimal.
+func (h HashKey) MarshalText() ([]byte, error) { return h.AppendDecimal(nil), nil }
+
+// UnmarshalText reads a decimal hash key.
+func (h *HashKey) UnmarshalText(b []byte) error {
+	v, err := ParseHashKey(string(b))
+	if err != nil {
+		return fmt.Errorf("hash key %q: %w", Clip(string(b)), err)
+	}
+	*h = v
+	return nil
 }

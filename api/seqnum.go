@@ -1,4 +1,4 @@
-package engine
+package api
 
 import "fmt"
 
@@ -45,18 +45,10 @@ func (s SeqNum) String() string { return s.hashKey().String() }
 func ParseSeqNum(str string) (SeqNum, error) {
 	h, err := ParseHashKey(str)
 	if err != nil || h.Hi>>32 == 0 {
-		return SeqNum{}, errorf(CodeInvalidArgument,
-			"sequence number %q is not one this server issued: it must be a decimal integer of up to 39 digits", clip(str))
+		return SeqNum{}, Errorf(CodeInvalidArgument,
+			"sequence number %q is not one this server issued: it must be a decimal integer of up to 39 digits", Clip(str))
 	}
 	return SeqNum{Incarnation: uint32(h.Hi >> 32), Shard: uint32(h.Hi), Seq: h.Lo - 1}, nil
-}
-
-// clip shortens user input quoted in error messages.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
 
 // ShardID formats a shard index the way Kinesis names shards.
@@ -69,12 +61,12 @@ func ParseShardID(id string) (int, error) {
 		s = s[8:]
 	}
 	if s == "" || len(s) > 12 {
-		return 0, errorf(CodeInvalidArgument, "shard id %q is malformed: want shardId- followed by 12 digits", clip(id))
+		return 0, Errorf(CodeInvalidArgument, "shard id %q is malformed: want shardId- followed by 12 digits", Clip(id))
 	}
 	n := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, errorf(CodeInvalidArgument, "shard id %q is malformed: want shardId- followed by 12 digits", clip(id))
+			return 0, Errorf(CodeInvalidArgument, "shard id %q is malformed: want shardId- followed by 12 digits", Clip(id))
 		}
 		n = n*10 + int(s[i]-'0')
 	}

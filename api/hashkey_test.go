@@ -1,4 +1,4 @@
-package engine
+package api
 
 import (
 	"crypto/md5"
@@ -8,19 +8,13 @@ import (
 	"testing"
 )
 
-func bigOf(h HashKey) *big.Int {
-	b := new(big.Int).SetUint64(h.Hi)
-	b.Lsh(b, 64)
-	return b.Or(b, new(big.Int).SetUint64(h.Lo))
-}
-
 func TestHashPartitionKey_MatchesReferenceMD5(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 2000; i++ {
 		key := []byte(strconv.FormatUint(rng.Uint64(), 36))
 		sum := md5.Sum(key)
 		want := new(big.Int).SetBytes(sum[:])
-		if got := bigOf(HashPartitionKey(key)); got.Cmp(want) != 0 {
+		if got := HashPartitionKey(key).Big(); got.Cmp(want) != 0 {
 			t.Fatalf("key %q: hash %s, want %s", key, got, want)
 		}
 	}
@@ -34,8 +28,8 @@ func TestHashKey_DecimalRoundTrip(t *testing.T) {
 	}
 	for _, h := range cases {
 		s := h.String()
-		if s != bigOf(h).String() {
-			t.Fatalf("String(%v) = %s, want %s", h, s, bigOf(h))
+		if s != h.Big().String() {
+			t.Fatalf("String(%v) = %s, want %s", h, s, h.Big())
 		}
 		back, err := ParseHashKey(s)
 		if err != nil || back != h {
@@ -57,7 +51,7 @@ func TestParseHashKey_Rejects(t *testing.T) {
 
 func TestEvenRanges_CoverTheSpace(t *testing.T) {
 	for n := 1; n <= 37; n++ {
-		r := evenRanges(n)
+		r := EvenRanges(n)
 		if r[0][0] != (HashKey{}) || r[n-1][1] != MaxHashKey {
 			t.Fatalf("n=%d: ranges do not span the space: %v..%v", n, r[0][0], r[n-1][1])
 		}
@@ -68,7 +62,7 @@ func TestEvenRanges_CoverTheSpace(t *testing.T) {
 		}
 	}
 	// Kinesis's own split of a 4-shard stream.
-	if got := evenRanges(4)[0][1].String(); got != "85070591730234615865843651857942052863" {
+	if got := EvenRanges(4)[0][1].String(); got != "85070591730234615865843651857942052863" {
 		t.Fatalf("first of 4 ranges ends at %s", got)
 	}
 }
