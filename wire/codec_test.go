@@ -25,7 +25,7 @@ func testShard(i int) api.ShardInfo {
 // to decode it into.
 func codecCases() []struct {
 	name     string
-	in, into message
+	in, into Message
 } {
 	q := ratelimit.Kinesis
 	info := &api.StreamInfo{
@@ -39,62 +39,62 @@ func codecCases() []struct {
 	pos := api.Position{Stream: "orders", Incarnation: 7, Shard: 3, Seq: 12345}
 	return []struct {
 		name     string
-		in, into message
+		in, into Message
 	}{
-		{"Stream", &reqStream{Stream: "orders"}, &reqStream{}},
-		{"CreateStream", &reqCreateStream{In: api.CreateStreamInput{Name: "orders", ShardCount: 4, Mode: api.Provisioned,
+		{"Stream", &ReqStream{Stream: "orders"}, &ReqStream{}},
+		{"CreateStream", &ReqCreateStream{In: api.CreateStreamInput{Name: "orders", ShardCount: 4, Mode: api.Provisioned,
 			Tags: map[string]string{"a": "b"}, MaxRecordSize: 1 << 20, RetentionHours: 24, Durability: api.None, Quotas: &q}},
-			&reqCreateStream{}},
-		{"CreateStreamDefaults", &reqCreateStream{In: api.CreateStreamInput{Name: "x", ShardCount: 1}}, &reqCreateStream{}},
-		{"DeleteStream", &reqDeleteStream{Stream: "orders", Enforce: true}, &reqDeleteStream{}},
-		{"PutRecord", &reqPutRecord{Stream: []byte("orders"), SeqForOrdering: []byte("123"),
+			&ReqCreateStream{}},
+		{"CreateStreamDefaults", &ReqCreateStream{In: api.CreateStreamInput{Name: "x", ShardCount: 1}}, &ReqCreateStream{}},
+		{"DeleteStream", &ReqDeleteStream{Stream: "orders", Enforce: true}, &ReqDeleteStream{}},
+		{"PutRecord", &ReqPutRecord{Stream: []byte("orders"), SeqForOrdering: []byte("123"),
 			Rec: api.PutRecord{Key: []byte("k"), Data: []byte("data"), ExplicitHash: api.HashKey{Hi: 9, Lo: 8}, HasExplicitHash: true}},
-			&reqPutRecord{}},
-		{"PutRecords", &reqPutRecords{Stream: []byte("orders"), Recs: []api.PutRecord{
+			&ReqPutRecord{}},
+		{"PutRecords", &ReqPutRecords{Stream: []byte("orders"), Recs: []api.PutRecord{
 			{Key: []byte("a"), Data: []byte{}}, {Key: []byte("b"), Data: []byte("xyz"), HasExplicitHash: true, ExplicitHash: api.MaxHashKey}}},
-			&reqPutRecords{}},
-		{"GetIterator", &reqGetIterator{Stream: "orders", Shard: 2, Type: api.AtSequenceNumber,
-			Seq: api.SeqNum{Incarnation: 7, Shard: 2, Seq: 5}, Timestamp: time.Unix(0, 77)}, &reqGetIterator{}},
-		{"Read", &reqRead{Pos: pos, MaxRecords: 10, MaxBytes: 1 << 20}, &reqRead{}},
-		{"SplitShard", &reqSplitShard{Stream: "orders", Shard: 1, NewStart: api.HashKey{Hi: 1 << 63}}, &reqSplitShard{}},
-		{"MergeShards", &reqMergeShards{Stream: "orders", Shard: 1, Adjacent: 2}, &reqMergeShards{}},
-		{"StreamN", &reqStreamN{Stream: "orders", N: 168}, &reqStreamN{}},
-		{"AddTags", &reqAddTags{Stream: "orders", Tags: map[string]string{"k1": "v1", "k2": ""}}, &reqAddTags{}},
-		{"RemoveTags", &reqRemoveTags{Stream: "orders", Keys: []string{"k1", "k2"}}, &reqRemoveTags{}},
-		{"SetQuotas", &reqSetQuotas{Stream: "orders", Quotas: &q}, &reqSetQuotas{}},
-		{"SetQuotasDefault", &reqSetQuotas{Stream: "orders"}, &reqSetQuotas{}},
-		{"SetDurability", &reqSetDurability{Stream: "orders", Durability: api.Always}, &reqSetDurability{}},
-		{"SetStreamMode", &reqSetStreamMode{Stream: "orders", Mode: api.OnDemand}, &reqSetStreamMode{}},
-		{"Subscribe", &reqSubscribe{Pos: pos, Credit: 1 << 20}, &reqSubscribe{}},
-		{"Credit", &reqCredit{Bytes: 4096}, &reqCredit{}},
-		{"StreamInfo", &respStreamInfo{Info: info}, &respStreamInfo{}},
-		{"Names", &respNames{Names: []string{"a", "b", "c"}}, &respNames{}},
-		{"Shards", &respShards{Shards: []api.ShardInfo{testShard(5)}}, &respShards{}},
-		{"Tags", &respTags{Tags: map[string]string{"x": "y"}}, &respTags{}},
-		{"Seq", &respSeq{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}}, &respSeq{}},
-		{"Position", &respPosition{Pos: pos}, &respPosition{}},
-		{"PutRecordsResults", &respPutRecords{Failed: 1, Results: []api.PutResult{
+			&ReqPutRecords{}},
+		{"GetIterator", &ReqGetIterator{Stream: "orders", Shard: 2, Type: api.AtSequenceNumber,
+			Seq: api.SeqNum{Incarnation: 7, Shard: 2, Seq: 5}, Timestamp: time.Unix(0, 77)}, &ReqGetIterator{}},
+		{"Read", &ReqRead{Pos: pos, MaxRecords: 10, MaxBytes: 1 << 20}, &ReqRead{}},
+		{"SplitShard", &ReqSplitShard{Stream: "orders", Shard: 1, NewStart: api.HashKey{Hi: 1 << 63}}, &ReqSplitShard{}},
+		{"MergeShards", &ReqMergeShards{Stream: "orders", Shard: 1, Adjacent: 2}, &ReqMergeShards{}},
+		{"StreamN", &ReqStreamN{Stream: "orders", N: 168}, &ReqStreamN{}},
+		{"AddTags", &ReqAddTags{Stream: "orders", Tags: map[string]string{"k1": "v1", "k2": ""}}, &ReqAddTags{}},
+		{"RemoveTags", &ReqRemoveTags{Stream: "orders", Keys: []string{"k1", "k2"}}, &ReqRemoveTags{}},
+		{"SetQuotas", &ReqSetQuotas{Stream: "orders", Quotas: &q}, &ReqSetQuotas{}},
+		{"SetQuotasDefault", &ReqSetQuotas{Stream: "orders"}, &ReqSetQuotas{}},
+		{"SetDurability", &ReqSetDurability{Stream: "orders", Durability: api.Always}, &ReqSetDurability{}},
+		{"SetStreamMode", &ReqSetStreamMode{Stream: "orders", Mode: api.OnDemand}, &ReqSetStreamMode{}},
+		{"Subscribe", &ReqSubscribe{Pos: pos, Credit: 1 << 20}, &ReqSubscribe{}},
+		{"Credit", &ReqCredit{Bytes: 4096}, &ReqCredit{}},
+		{"StreamInfo", &RespStreamInfo{Info: info}, &RespStreamInfo{}},
+		{"Names", &RespNames{Names: []string{"a", "b", "c"}}, &RespNames{}},
+		{"Shards", &RespShards{Shards: []api.ShardInfo{testShard(5)}}, &RespShards{}},
+		{"Tags", &RespTags{Tags: map[string]string{"x": "y"}}, &RespTags{}},
+		{"Seq", &RespSeq{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}}, &RespSeq{}},
+		{"Position", &RespPosition{Pos: pos}, &RespPosition{}},
+		{"PutRecordsResults", &RespPutRecords{Failed: 1, Results: []api.PutResult{
 			{ShardID: api.ShardID(2), Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}},
 			{Err: &Error{Code: api.CodeThroughputExceeded, Name: api.CodeThroughputExceeded.String(), Message: "Rate exceeded for shard"}}}},
-			&respPutRecords{}},
-		{"ResultHead", &resultHead{Next: pos, MillisBehind: 42, ShardEnd: true, Children: []api.ShardInfo{testShard(8), testShard(9)}, Records: 0, FramesLen: 0},
-			&resultHead{}},
-		{"GoAway", &goAway{Name: "InternalFailureException", Message: "the server is shutting down"}, &goAway{}},
+			&RespPutRecords{}},
+		{"ResultHead", &ResultHead{Next: pos, MillisBehind: 42, ShardEnd: true, Children: []api.ShardInfo{testShard(8), testShard(9)}, Records: 0, FramesLen: 0},
+			&ResultHead{}},
+		{"GoAway", &GoAway{Name: "InternalFailureException", Message: "the server is shutting down"}, &GoAway{}},
 	}
 }
 
 func TestCodec_RoundTrip(t *testing.T) {
 	for _, tc := range codecCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			b := tc.in.appendTo(nil)
-			if err := decodeMessage(b, tc.into); err != nil {
+			b := tc.in.AppendTo(nil)
+			if err := DecodeMessage(b, tc.into); err != nil {
 				t.Fatalf("decode: %v", err)
 			}
 			if !reflect.DeepEqual(tc.in, tc.into) {
 				t.Fatalf("round trip changed the message:\n in  %+v\n out %+v", tc.in, tc.into)
 			}
 			// Re-encoding the decoded message gives the same bytes.
-			if b2 := tc.into.appendTo(nil); string(b2) != string(b) {
+			if b2 := tc.into.AppendTo(nil); string(b2) != string(b) {
 				t.Fatalf("re-encoding differs:\n %x\n %x", b, b2)
 			}
 		})
@@ -104,19 +104,19 @@ func TestCodec_RoundTrip(t *testing.T) {
 func TestCodec_TruncatedAndTrailing(t *testing.T) {
 	for _, tc := range codecCases() {
 		t.Run(tc.name, func(t *testing.T) {
-			b := tc.in.appendTo(nil)
+			b := tc.in.AppendTo(nil)
 			for n := 0; n < len(b); n++ {
-				into := reflect.New(reflect.TypeOf(tc.into).Elem()).Interface().(message)
-				err := decodeMessage(b[:n], into)
-				if _, empty := tc.in.(*reqEmpty); empty {
+				into := reflect.New(reflect.TypeOf(tc.into).Elem()).Interface().(Message)
+				err := DecodeMessage(b[:n], into)
+				if _, empty := tc.in.(*ReqEmpty); empty {
 					continue
 				}
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("decoding the first %d of %d bytes: %v; want ErrMalformed", n, len(b), err)
 				}
 			}
-			into := reflect.New(reflect.TypeOf(tc.into).Elem()).Interface().(message)
-			if err := decodeMessage(append(b, 0), into); !errors.Is(err, ErrMalformed) {
+			into := reflect.New(reflect.TypeOf(tc.into).Elem()).Interface().(Message)
+			if err := DecodeMessage(append(b, 0), into); !errors.Is(err, ErrMalformed) {
 				t.Fatalf("decoding with a trailing byte: %v; want ErrMalformed", err)
 			}
 		})
@@ -127,24 +127,24 @@ func TestCodec_InvalidValues(t *testing.T) {
 	cases := []struct {
 		name  string
 		body  []byte
-		into  message
+		into  Message
 		field string
 	}{
-		{"bool", append(appendStr(nil, "s"), 2), &reqDeleteStream{}, "enforce consumer deletion"},
-		{"utf8", appendU16(nil, 2), &reqStream{}, "stream name"},
-		{"iterator type", appendTime(appendSeqNum(appendU8(appendU32(appendStr(nil, "s"), 0), 9), api.SeqNum{}), time.Time{}), &reqGetIterator{}, "iterator type"},
-		{"durability", appendU8(appendStr(nil, "s"), 4), &reqSetDurability{}, "durability"},
-		{"mode", appendU8(appendStr(nil, "s"), 3), &reqSetStreamMode{}, "mode"},
-		{"record flags", append(appendU16(appendStr(nil, "s"), 1), 0x80, 0, 0, 0, 0, 0, 0), &reqPutRecords{}, "record flags"},
-		{"record count", appendU16(appendStr(nil, "s"), 1000), &reqPutRecords{}, "record count"},
-		{"shard count", appendU32(nil, 1<<30), &respShards{}, "shards"},
+		{"bool", append(AppendStr(nil, "s"), 2), &ReqDeleteStream{}, "enforce consumer deletion"},
+		{"utf8", AppendU16(nil, 2), &ReqStream{}, "stream name"},
+		{"iterator type", AppendTime(AppendSeqNum(AppendU8(AppendU32(AppendStr(nil, "s"), 0), 9), api.SeqNum{}), time.Time{}), &ReqGetIterator{}, "iterator type"},
+		{"durability", AppendU8(AppendStr(nil, "s"), 4), &ReqSetDurability{}, "durability"},
+		{"mode", AppendU8(AppendStr(nil, "s"), 3), &ReqSetStreamMode{}, "mode"},
+		{"record flags", append(AppendU16(AppendStr(nil, "s"), 1), 0x80, 0, 0, 0, 0, 0, 0), &ReqPutRecords{}, "record flags"},
+		{"record count", AppendU16(AppendStr(nil, "s"), 1000), &ReqPutRecords{}, "record count"},
+		{"shard count", AppendU32(nil, 1<<30), &RespShards{}, "shards"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "utf8" {
 				tc.body = append(tc.body, 0xff, 0xfe)
 			}
-			err := decodeMessage(tc.body, tc.into)
+			err := DecodeMessage(tc.body, tc.into)
 			var de *DecodeError
 			if !errors.As(err, &de) || de.Field != tc.field {
 				t.Fatalf("decode: %v; want a DecodeError on %q", err, tc.field)
@@ -158,44 +158,44 @@ func TestCodec_InvalidValues(t *testing.T) {
 
 func TestFrame_HeaderRoundTrip(t *testing.T) {
 	b := make([]byte, HeaderSize)
-	putHeader(b, header{size: 1000, op: OpRead, flags: FlagError, id: 1 << 60})
-	h, err := parseHeader(b, 1<<20)
-	if err != nil || h != (header{size: 1000, op: OpRead, flags: FlagError, id: 1 << 60}) {
+	PutHeader(b, Header{Size: 1000, Op: OpRead, Flags: FlagError, ID: 1 << 60})
+	h, err := ParseHeader(b, 1<<20)
+	if err != nil || h != (Header{Size: 1000, Op: OpRead, Flags: FlagError, ID: 1 << 60}) {
 		t.Fatalf("parseHeader = %+v, %v", h, err)
 	}
-	if _, err := parseHeader(b, 999); !errors.Is(err, ErrFrameTooLarge) {
+	if _, err := ParseHeader(b, 999); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("parseHeader over the limit: %v; want ErrFrameTooLarge", err)
 	}
-	putHeader(b, header{size: HeaderSize - 1})
-	if _, err := parseHeader(b, 1<<20); err == nil || errors.Is(err, ErrFrameTooLarge) {
+	PutHeader(b, Header{Size: HeaderSize - 1})
+	if _, err := ParseHeader(b, 1<<20); err == nil || errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("parseHeader of a short length: %v; want a FrameError that is not ErrFrameTooLarge", err)
 	}
-	putHeader(b, header{size: HeaderSize})
+	PutHeader(b, Header{Size: HeaderSize})
 	b[6] = 1
-	if _, err := parseHeader(b, 1<<20); err == nil {
+	if _, err := ParseHeader(b, 1<<20); err == nil {
 		t.Fatal("parseHeader accepted reserved bits")
 	}
 }
 
 func TestFrame_HelloRoundTrip(t *testing.T) {
-	h := hello{version: 1, status: statusBusy, features: 5, maxFrame: 1 << 24}
-	b := h.marshal()
-	got, err := readHello(strings.NewReader(string(b[:])))
+	h := Hello{Version: 1, Status: StatusBusy, features: 5, MaxFrame: 1 << 24}
+	b := h.Marshal()
+	got, err := ReadHello(strings.NewReader(string(b[:])))
 	if err != nil || got != h {
 		t.Fatalf("readHello = %+v, %v; want %+v", got, err, h)
 	}
 	b[0] = 'X'
-	if _, err := readHello(strings.NewReader(string(b[:]))); !errors.Is(err, ErrHandshake) {
+	if _, err := ReadHello(strings.NewReader(string(b[:]))); !errors.Is(err, ErrHandshake) {
 		t.Fatalf("readHello of a bad magic: %v; want ErrHandshake", err)
 	}
-	if _, err := readHello(strings.NewReader("SLC")); !errors.Is(err, ErrHandshake) {
+	if _, err := ReadHello(strings.NewReader("SLC")); !errors.Is(err, ErrHandshake) {
 		t.Fatalf("readHello of a short hello: %v; want ErrHandshake", err)
 	}
 }
 
 func TestError_MatchesEngineSentinels(t *testing.T) {
 	for c := api.CodeInternal; c <= api.CodeValidation; c++ {
-		e := newError(c.String(), "message")
+		e := NewError(c.String(), "message")
 		if e.Code != c {
 			t.Fatalf("newError(%q).Code = %v; want %v", c.String(), e.Code, c)
 		}
@@ -208,7 +208,7 @@ func TestError_MatchesEngineSentinels(t *testing.T) {
 			t.Fatalf("%v matches the sentinel of code %v", e, other.Code)
 		}
 	}
-	if e := newError("SomethingNewException", "x"); e.Code != api.CodeInternal || e.Name != "SomethingNewException" {
+	if e := NewError("SomethingNewException", "x"); e.Code != api.CodeInternal || e.Name != "SomethingNewException" {
 		t.Fatalf("unknown name decoded as %+v; want CodeInternal keeping the name", e)
 	}
 }

@@ -78,13 +78,13 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// newError builds an *Error from an exception name and message.
-func newError(name, msg string) *Error {
-	return &Error{Code: codeOfName(name), Name: name, Message: msg}
+// NewError builds an *Error from an exception name and message.
+func NewError(name, msg string) *Error {
+	return &Error{Code: CodeOfName(name), Name: name, Message: msg}
 }
 
-// codeOfName maps an exception name to its Code.
-func codeOfName(name string) api.Code {
+// CodeOfName maps an exception name to its Code.
+func CodeOfName(name string) api.Code {
 	c, _ := api.CodeByName(name)
 	return c
 }
@@ -111,3 +111,11 @@ func (e *DecodeError) Error() string {
 
 // Is reports whether target is ErrMalformed.
 func (e *DecodeError) Is(target error) bool { return target == ErrMalformed }
+
+// ErrorOf converts an engine error to its wire form.
+func ErrorOf(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return &Error{Name: api.CodeOf(err).String(), Message: err.Error()}
+}

@@ -14,9 +14,9 @@ const (
 	// Version is the protocol version this package speaks.
 	Version uint16 = 1
 
-	// helloSize is the size of the client's and the server's hello: magic,
+	// HelloSize is the size of the client's and the server's hello: magic,
 	// version, status, features, maximum frame size.
-	helloSize = 4 + 2 + 2 + 4 + 4
+	HelloSize = 4 + 2 + 2 + 4 + 4
 
 	// lengthSize is the frame's length prefix; the length counts the bytes
 	// after it.
@@ -41,11 +41,11 @@ const (
 // Hello status codes, sent by the server in its hello. A server that sends a
 // non-zero status closes the connection after its hello.
 const (
-	statusOK       uint16 = 0 // the connection is open
-	statusVersion  uint16 = 1 // the client's version is not supported; version says which is
-	statusBusy     uint16 = 2 // the server has as many connections as it allows
-	statusShutdown uint16 = 3 // the server is shutting down
-	statusBadHello uint16 = 4 // the client's hello is invalid (maximum frame size below MinMaxFrameSize)
+	StatusOK       uint16 = 0 // the connection is open
+	StatusVersion  uint16 = 1 // the client's version is not supported; version says which is
+	StatusBusy     uint16 = 2 // the server has as many connections as it allows
+	StatusShutdown uint16 = 3 // the server is shutting down
+	StatusBadHello uint16 = 4 // the client's hello is invalid (maximum frame size below MinMaxFrameSize)
 )
 
 // Op is a frame's opcode: the operation of a request and of its response.
@@ -110,22 +110,22 @@ func (o Op) String() string {
 	return fmt.Sprintf("Op(%#02x)", uint8(o))
 }
 
-// header is a decoded frame header.
-type header struct {
-	size  int // the whole frame in bytes, header included
-	op    Op
-	flags uint8
-	id    uint64
+// Header is a decoded frame Header.
+type Header struct {
+	Size  int // the whole frame in bytes, header included
+	Op    Op
+	Flags uint8
+	ID    uint64
 }
 
-// putHeader writes h into b[:HeaderSize].
-func putHeader(b []byte, h header) {
+// PutHeader writes h into b[:HeaderSize].
+func PutHeader(b []byte, h Header) {
 	_ = b[HeaderSize-1]
-	binary.LittleEndian.PutUint32(b, uint32(h.size-lengthSize))
-	b[4] = byte(h.op)
-	b[5] = h.flags
+	binary.LittleEndian.PutUint32(b, uint32(h.Size-lengthSize))
+	b[4] = byte(h.Op)
+	b[5] = h.Flags
 	b[6], b[7] = 0, 0
-	binary.LittleEndian.PutUint64(b[8:], h.id)
+	binary.LittleEndian.PutUint64(b[8:], h.ID)
 }
 
 // FrameError is a frame the receiver cannot accept: its length is below the
@@ -146,62 +146,81 @@ func (e *FrameError) Error() string {
 // Is reports whether target is ErrFrameTooLarge for an oversize frame.
 func (e *FrameError) Is(target error) bool { return target == ErrFrameTooLarge && e.Detail == "" }
 
-// parseHeader decodes a frame header and checks its length against max. On
+// ParseHeader decodes a frame header and checks its length against max. On
 // an oversize frame it returns the header too, so that the receiver can
 // answer the request id before it closes.
-func parseHeader(b []byte, max int) (header, error) {
+func ParseHeader(b []byte, max int) (Header, error) {
 	_ = b[HeaderSize-1]
 	n := uint64(binary.LittleEndian.Uint32(b))
-	h := header{
-		size:  int(n) + lengthSize,
-		op:    Op(b[4]),
-		flags: b[5],
-		id:    binary.LittleEndian.Uint64(b[8:]),
+	h := Header{
+		Size:  int(n) + lengthSize,
+		Op:    Op(b[4]),
+		Flags: b[5],
+		ID:    binary.LittleEndian.Uint64(b[8:]),
 	}
 	if n < HeaderSize-lengthSize {
-		return h, &FrameError{Size: h.size, Detail: fmt.Sprintf("length %d is below the %d bytes of the header after it", n, HeaderSize-lengthSize)}
+		return h, &FrameError{Size: h.Size, Detail: fmt.Sprintf("length %d is below the %d bytes of the header after it", n, HeaderSize-lengthSize)}
 	}
 	if b[6] != 0 || b[7] != 0 {
-		return h, &FrameError{Size: h.size, Detail: fmt.Sprintf("reserved bytes %#02x %#02x are not zero", b[6], b[7])}
+		return h, &FrameError{Size: h.Size, Detail: fmt.Sprintf("reserved bytes %#02x %#02x are not zero", b[6], b[7])}
 	}
-	if h.size > max {
-		return h, &FrameError{Size: h.size, Max: max}
+	if h.Size > max {
+		return h, &FrameError{Size: h.Size, Max: max}
 	}
 	return h, nil
 }
 
-// hello is the handshake message either side sends first.
-type hello struct {
-	version  uint16
-	status   uint16 // server only; 0 from a client
+// Hello is the handshake message either side sends first.
+type Hello struct {
+	Version  uint16
+	Status   uint16 // server only; 0 from a client
 	features uint32 // none are defined in version 1
-	maxFrame uint32 // the largest frame the sender accepts
+	MaxFrame uint32 // the largest frame the sender accepts
 }
 
-func (h hello) marshal() [helloSize]byte {
-	var b [helloSize]byte
+func (h Hello) Marshal() [HelloSize]byte {
+	var b [HelloSize]byte
 	copy(b[:4], Magic)
-	binary.LittleEndian.PutUint16(b[4:], h.version)
-	binary.LittleEndian.PutUint16(b[6:], h.status)
+	binary.LittleEndian.PutUint16(b[4:], h.Version)
+	binary.LittleEndian.PutUint16(b[6:], h.Status)
 	binary.LittleEndian.PutUint32(b[8:], h.features)
-	binary.LittleEndian.PutUint32(b[12:], h.maxFrame)
+	binary.LittleEndian.PutUint32(b[12:], h.MaxFrame)
 	return b
 }
 
-// readHello reads and checks a hello from r.
-func readHello(r io.Reader) (hello, error) {
-	var b [helloSize]byte
+// ReadHello reads and checks a hello from r.
+func ReadHello(r io.Reader) (Hello, error) {
+	var b [HelloSize]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return hello{}, fmt.Errorf("%w: read hello: %w", ErrHandshake, err)
+		return Hello{}, fmt.Errorf("%w: read hello: %w", ErrHandshake, err)
 	}
 	if string(b[:4]) != Magic {
-		return hello{}, fmt.Errorf("%w: the peer sent %q where the magic %q belongs; it does not speak the sluice protocol", ErrHandshake, b[:4], Magic)
+		return Hello{}, fmt.Errorf("%w: the peer sent %q where the magic %q belongs; it does not speak the sluice protocol", ErrHandshake, b[:4], Magic)
 	}
-	h := hello{
-		version:  binary.LittleEndian.Uint16(b[4:]),
-		status:   binary.LittleEndian.Uint16(b[6:]),
+	h := Hello{
+		Version:  binary.LittleEndian.Uint16(b[4:]),
+		Status:   binary.LittleEndian.Uint16(b[6:]),
 		features: binary.LittleEndian.Uint32(b[8:]),
-		maxFrame: binary.LittleEndian.Uint32(b[12:]),
+		MaxFrame: binary.LittleEndian.Uint32(b[12:]),
 	}
 	return h, nil
 }
+
+// zeroHeader is the placeholder a frame's header takes until EndFrame.
+var zeroHeader [HeaderSize]byte
+
+// BeginFrame appends a placeholder header to b and returns the frame's
+// start offset in b.
+func BeginFrame(b []byte) ([]byte, int) {
+	return append(b, zeroHeader[:]...), len(b)
+}
+
+// EndFrame fills in the header of the frame that starts at b[start]: it
+// covers everything appended since plus extLen bytes written after b.
+func EndFrame(b []byte, start int, op Op, flags uint8, id uint64, extLen int) {
+	PutHeader(b[start:], Header{Size: len(b) - start + extLen, Op: op, Flags: flags, ID: id})
+}
+
+// SmallBatch is the queue length below which the writer yields once
+// before writing, to gather more frames into one write.
+const SmallBatch = 64

@@ -7,75 +7,75 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-// message is the body of one request or response. appendTo encodes it;
-// decodeFrom decodes it, reusing the message's slices where it can, and
+// Message is the body of one request or response. AppendTo encodes it;
+// DecodeFrom decodes it, reusing the Message's slices where it can, and
 // records the first failure in the decoder.
-type message interface {
-	appendTo(b []byte) []byte
-	decodeFrom(d *decoder)
+type Message interface {
+	AppendTo(b []byte) []byte
+	DecodeFrom(d *Decoder)
 }
 
-// decodeMessage decodes body into m and checks that nothing is left over.
-func decodeMessage(body []byte, m message) error {
-	d := newDecoder(body)
-	m.decodeFrom(&d)
-	return d.finish()
+// DecodeMessage decodes body into m and checks that nothing is left over.
+func DecodeMessage(body []byte, m Message) error {
+	d := NewDecoder(body)
+	m.DecodeFrom(&d)
+	return d.Finish()
 }
 
 // Requests.
 
-// reqStream names a stream: DescribeStream, ListShards, ListTags.
-type reqStream struct{ Stream string }
+// ReqStream names a stream: DescribeStream, ListShards, ListTags.
+type ReqStream struct{ Stream string }
 
-func (m *reqStream) appendTo(b []byte) []byte { return appendStr(b, m.Stream) }
-func (m *reqStream) decodeFrom(d *decoder)    { m.Stream = d.str("stream name") }
+func (m *ReqStream) AppendTo(b []byte) []byte { return AppendStr(b, m.Stream) }
+func (m *ReqStream) DecodeFrom(d *Decoder)    { m.Stream = d.str("stream name") }
 
-// reqEmpty has no body: ListStreams, Cancel, and the responses of operations
+// ReqEmpty has no body: ListStreams, Cancel, and the responses of operations
 // that return nothing.
-type reqEmpty struct{}
+type ReqEmpty struct{}
 
-func (*reqEmpty) appendTo(b []byte) []byte { return b }
-func (*reqEmpty) decodeFrom(*decoder)      {}
+func (*ReqEmpty) AppendTo(b []byte) []byte { return b }
+func (*ReqEmpty) DecodeFrom(*Decoder)      {}
 
-// reqCreateStream: str name | u32 shard count | u8 mode | u32 max record size
+// ReqCreateStream: str name | u32 shard count | u8 mode | u32 max record size
 // | u32 retention hours | u8 durability | optional quotas | tags.
-type reqCreateStream struct{ In api.CreateStreamInput }
+type ReqCreateStream struct{ In api.CreateStreamInput }
 
-func (m *reqCreateStream) appendTo(b []byte) []byte {
+func (m *ReqCreateStream) AppendTo(b []byte) []byte {
 	in := &m.In
-	b = appendStr(b, in.Name)
-	b = appendU32(b, uint32(in.ShardCount))
-	b = appendU8(b, modeCode(in.Mode))
-	b = appendU32(b, uint32(in.MaxRecordSize))
-	b = appendU32(b, uint32(in.RetentionHours))
-	b = appendU8(b, uint8(in.Durability))
+	b = AppendStr(b, in.Name)
+	b = AppendU32(b, uint32(in.ShardCount))
+	b = AppendU8(b, ModeCode(in.Mode))
+	b = AppendU32(b, uint32(in.MaxRecordSize))
+	b = AppendU32(b, uint32(in.RetentionHours))
+	b = AppendU8(b, uint8(in.Durability))
 	b = appendOptQuotas(b, in.Quotas)
 	return appendTags(b, in.Tags)
 }
 
-func (m *reqCreateStream) decodeFrom(d *decoder) {
+func (m *ReqCreateStream) DecodeFrom(d *Decoder) {
 	in := &m.In
 	in.Name = d.str("stream name")
-	in.ShardCount = int(d.u32("shard count"))
+	in.ShardCount = int(d.U32("shard count"))
 	in.Mode = d.mode("mode")
-	in.MaxRecordSize = int(d.u32("max record size"))
-	in.RetentionHours = int(d.u32("retention hours"))
+	in.MaxRecordSize = int(d.U32("max record size"))
+	in.RetentionHours = int(d.U32("retention hours"))
 	in.Durability = d.durability("durability")
 	in.Quotas = d.optQuotas("quotas")
 	in.Tags = d.tags("tags")
 }
 
-// reqDeleteStream: str name | bool enforce consumer deletion.
-type reqDeleteStream struct {
+// ReqDeleteStream: str name | bool enforce consumer deletion.
+type ReqDeleteStream struct {
 	Stream  string
 	Enforce bool
 }
 
-func (m *reqDeleteStream) appendTo(b []byte) []byte {
-	return appendBool(appendStr(b, m.Stream), m.Enforce)
+func (m *ReqDeleteStream) AppendTo(b []byte) []byte {
+	return appendBool(AppendStr(b, m.Stream), m.Enforce)
 }
 
-func (m *reqDeleteStream) decodeFrom(d *decoder) {
+func (m *ReqDeleteStream) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
 	m.Enforce = d.boolean("enforce consumer deletion")
 }
@@ -86,28 +86,28 @@ const (
 	recKnownFlags         = recExplicitHash
 )
 
-// appendRecord: u8 flags | [hash] | bytes16 key | bytes32 data.
-func appendRecord(b []byte, r *api.PutRecord) []byte {
+// AppendRecord: u8 flags | [hash] | bytes16 key | bytes32 data.
+func AppendRecord(b []byte, r *api.PutRecord) []byte {
 	if r.HasExplicitHash {
-		b = appendU8(b, recExplicitHash)
+		b = AppendU8(b, recExplicitHash)
 		b = appendHash(b, r.ExplicitHash)
 	} else {
-		b = appendU8(b, 0)
+		b = AppendU8(b, 0)
 	}
 	b = appendBytes16(b, r.Key)
 	return appendBytes32(b, r.Data)
 }
 
-// recordSize is the encoded size of r in a put request.
-func recordSize(key, data []byte, explicit bool) int {
+// RecordSize is the encoded size of r in a put request.
+func RecordSize(key, data []byte, explicit bool) int {
 	n := 1 + 2 + len(key) + 4 + len(data)
 	if explicit {
-		n += hashSize
+		n += HashSize
 	}
 	return n
 }
 
-func (d *decoder) record(r *api.PutRecord) {
+func (d *Decoder) record(r *api.PutRecord) {
 	flags := d.u8("record flags")
 	if flags&^recKnownFlags != 0 {
 		d.off--
@@ -123,43 +123,43 @@ func (d *decoder) record(r *api.PutRecord) {
 	r.Data = d.bytes32("data")
 }
 
-// reqPutRecord: str stream | str sequence number for ordering (decimal, may
+// ReqPutRecord: str stream | str sequence number for ordering (decimal, may
 // be empty) | record. Stream and SeqForOrdering alias the body on decode.
-type reqPutRecord struct {
+type ReqPutRecord struct {
 	Stream         []byte
 	SeqForOrdering []byte
 	Rec            api.PutRecord
 }
 
-func (m *reqPutRecord) appendTo(b []byte) []byte {
+func (m *ReqPutRecord) AppendTo(b []byte) []byte {
 	b = appendBytes16(b, m.Stream)
 	b = appendBytes16(b, m.SeqForOrdering)
-	return appendRecord(b, &m.Rec)
+	return AppendRecord(b, &m.Rec)
 }
 
-func (m *reqPutRecord) decodeFrom(d *decoder) {
-	m.Stream = d.strBytes("stream name")
-	m.SeqForOrdering = d.strBytes("sequence number for ordering")
+func (m *ReqPutRecord) DecodeFrom(d *Decoder) {
+	m.Stream = d.StrBytes("stream name")
+	m.SeqForOrdering = d.StrBytes("sequence number for ordering")
 	d.record(&m.Rec)
 }
 
-// reqPutRecords: str stream | u16 count | record × count. Records alias the
+// ReqPutRecords: str stream | u16 count | record × count. Records alias the
 // body on decode; Recs is reused.
-type reqPutRecords struct {
+type ReqPutRecords struct {
 	Stream []byte
 	Recs   []api.PutRecord
 }
 
-func (m *reqPutRecords) appendTo(b []byte) []byte {
-	return appendPutRecords(appendBytes16(b, m.Stream), m.Recs)
+func (m *ReqPutRecords) AppendTo(b []byte) []byte {
+	return AppendPutRecords(appendBytes16(b, m.Stream), m.Recs)
 }
 
-// appendPutRecords appends the part of a PutRecords body after the stream
+// AppendPutRecords appends the part of a PutRecords body after the stream
 // name: the count and the records.
-func appendPutRecords(b []byte, recs []api.PutRecord) []byte {
-	b = appendU16(b, uint16(len(recs)))
+func AppendPutRecords(b []byte, recs []api.PutRecord) []byte {
+	b = AppendU16(b, uint16(len(recs)))
 	for i := range recs {
-		b = appendRecord(b, &recs[i])
+		b = AppendRecord(b, &recs[i])
 	}
 	return b
 }
@@ -167,8 +167,8 @@ func appendPutRecords(b []byte, recs []api.PutRecord) []byte {
 // minRecordSize is the smallest encoded record: flags, empty key, empty data.
 const minRecordSize = 1 + 2 + 4
 
-func (m *reqPutRecords) decodeFrom(d *decoder) {
-	m.Stream = d.strBytes("stream name")
+func (m *ReqPutRecords) DecodeFrom(d *Decoder) {
+	m.Stream = d.StrBytes("stream name")
 	n := d.count("record count", false, minRecordSize)
 	if cap(m.Recs) < n {
 		m.Recs = make([]api.PutRecord, n)
@@ -183,8 +183,8 @@ func (m *reqPutRecords) decodeFrom(d *decoder) {
 	}
 }
 
-// reqGetIterator: str stream | u32 shard | u8 type | seqnum | time.
-type reqGetIterator struct {
+// ReqGetIterator: str stream | u32 shard | u8 type | seqnum | time.
+type ReqGetIterator struct {
 	Stream    string
 	Shard     uint32
 	Type      api.IteratorType
@@ -192,225 +192,225 @@ type reqGetIterator struct {
 	Timestamp time.Time  // AT_TIMESTAMP
 }
 
-func (m *reqGetIterator) appendTo(b []byte) []byte {
-	b = appendStr(b, m.Stream)
-	b = appendU32(b, m.Shard)
-	b = appendU8(b, iterCode(m.Type))
-	b = appendSeqNum(b, m.Seq)
-	return appendTime(b, m.Timestamp)
+func (m *ReqGetIterator) AppendTo(b []byte) []byte {
+	b = AppendStr(b, m.Stream)
+	b = AppendU32(b, m.Shard)
+	b = AppendU8(b, IterCode(m.Type))
+	b = AppendSeqNum(b, m.Seq)
+	return AppendTime(b, m.Timestamp)
 }
 
-func (m *reqGetIterator) decodeFrom(d *decoder) {
+func (m *ReqGetIterator) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
-	m.Shard = d.u32("shard")
+	m.Shard = d.U32("shard")
 	m.Type = d.iterType("iterator type")
-	m.Seq = d.seqNum("sequence number")
+	m.Seq = d.SeqNum("sequence number")
 	m.Timestamp = d.time("timestamp")
 }
 
-// reqRead: position | u32 max records | u32 max bytes.
-type reqRead struct {
+// ReqRead: position | u32 max records | u32 max bytes.
+type ReqRead struct {
 	Pos                  api.Position
 	MaxRecords, MaxBytes uint32
 }
 
-func (m *reqRead) appendTo(b []byte) []byte {
+func (m *ReqRead) AppendTo(b []byte) []byte {
 	b = appendPosition(b, m.Pos)
-	b = appendU32(b, m.MaxRecords)
-	return appendU32(b, m.MaxBytes)
+	b = AppendU32(b, m.MaxRecords)
+	return AppendU32(b, m.MaxBytes)
 }
 
-func (m *reqRead) decodeFrom(d *decoder) {
+func (m *ReqRead) DecodeFrom(d *Decoder) {
 	m.Pos = d.position("position")
-	m.MaxRecords = d.u32("max records")
-	m.MaxBytes = d.u32("max bytes")
+	m.MaxRecords = d.U32("max records")
+	m.MaxBytes = d.U32("max bytes")
 }
 
-// reqSplitShard: str stream | u32 shard | hash new starting hash key.
-type reqSplitShard struct {
+// ReqSplitShard: str stream | u32 shard | hash new starting hash key.
+type ReqSplitShard struct {
 	Stream   string
 	Shard    uint32
 	NewStart api.HashKey
 }
 
-func (m *reqSplitShard) appendTo(b []byte) []byte {
-	return appendHash(appendU32(appendStr(b, m.Stream), m.Shard), m.NewStart)
+func (m *ReqSplitShard) AppendTo(b []byte) []byte {
+	return appendHash(AppendU32(AppendStr(b, m.Stream), m.Shard), m.NewStart)
 }
 
-func (m *reqSplitShard) decodeFrom(d *decoder) {
+func (m *ReqSplitShard) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
-	m.Shard = d.u32("shard")
+	m.Shard = d.U32("shard")
 	m.NewStart = d.hash("new starting hash key")
 }
 
-// reqMergeShards: str stream | u32 shard | u32 adjacent shard.
-type reqMergeShards struct {
+// ReqMergeShards: str stream | u32 shard | u32 adjacent shard.
+type ReqMergeShards struct {
 	Stream          string
 	Shard, Adjacent uint32
 }
 
-func (m *reqMergeShards) appendTo(b []byte) []byte {
-	return appendU32(appendU32(appendStr(b, m.Stream), m.Shard), m.Adjacent)
+func (m *ReqMergeShards) AppendTo(b []byte) []byte {
+	return AppendU32(AppendU32(AppendStr(b, m.Stream), m.Shard), m.Adjacent)
 }
 
-func (m *reqMergeShards) decodeFrom(d *decoder) {
+func (m *ReqMergeShards) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
-	m.Shard = d.u32("shard")
-	m.Adjacent = d.u32("adjacent shard")
+	m.Shard = d.U32("shard")
+	m.Adjacent = d.U32("adjacent shard")
 }
 
-// reqStreamN: str stream | u32 value. UpdateShardCount (target shard count),
+// ReqStreamN: str stream | u32 value. UpdateShardCount (target shard count),
 // IncreaseRetention and DecreaseRetention (hours), SetMaxRecordSize (bytes).
-type reqStreamN struct {
+type ReqStreamN struct {
 	Stream string
 	N      uint32
 }
 
-func (m *reqStreamN) appendTo(b []byte) []byte { return appendU32(appendStr(b, m.Stream), m.N) }
+func (m *ReqStreamN) AppendTo(b []byte) []byte { return AppendU32(AppendStr(b, m.Stream), m.N) }
 
-func (m *reqStreamN) decodeFrom(d *decoder) {
+func (m *ReqStreamN) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
-	m.N = d.u32("value")
+	m.N = d.U32("value")
 }
 
-// reqAddTags: str stream | tags.
-type reqAddTags struct {
+// ReqAddTags: str stream | tags.
+type ReqAddTags struct {
 	Stream string
 	Tags   map[string]string
 }
 
-func (m *reqAddTags) appendTo(b []byte) []byte { return appendTags(appendStr(b, m.Stream), m.Tags) }
+func (m *ReqAddTags) AppendTo(b []byte) []byte { return appendTags(AppendStr(b, m.Stream), m.Tags) }
 
-func (m *reqAddTags) decodeFrom(d *decoder) {
+func (m *ReqAddTags) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
 	m.Tags = d.tags("tags")
 }
 
-// reqRemoveTags: str stream | u16 count | str key × count.
-type reqRemoveTags struct {
+// ReqRemoveTags: str stream | u16 count | str key × count.
+type ReqRemoveTags struct {
 	Stream string
 	Keys   []string
 }
 
-func (m *reqRemoveTags) appendTo(b []byte) []byte {
-	return appendStrList(appendStr(b, m.Stream), m.Keys, false)
+func (m *ReqRemoveTags) AppendTo(b []byte) []byte {
+	return appendStrList(AppendStr(b, m.Stream), m.Keys, false)
 }
 
-func (m *reqRemoveTags) decodeFrom(d *decoder) {
+func (m *ReqRemoveTags) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
 	m.Keys = d.strList("tag keys", false)
 }
 
-// reqSetQuotas: str stream | optional quotas (absent: the server default).
-type reqSetQuotas struct {
+// ReqSetQuotas: str stream | optional quotas (absent: the server default).
+type ReqSetQuotas struct {
 	Stream string
 	Quotas *ratelimit.Limits
 }
 
-func (m *reqSetQuotas) appendTo(b []byte) []byte {
-	return appendOptQuotas(appendStr(b, m.Stream), m.Quotas)
+func (m *ReqSetQuotas) AppendTo(b []byte) []byte {
+	return appendOptQuotas(AppendStr(b, m.Stream), m.Quotas)
 }
 
-func (m *reqSetQuotas) decodeFrom(d *decoder) {
+func (m *ReqSetQuotas) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
 	m.Quotas = d.optQuotas("quotas")
 }
 
-// reqSetDurability: str stream | u8 durability.
-type reqSetDurability struct {
+// ReqSetDurability: str stream | u8 durability.
+type ReqSetDurability struct {
 	Stream     string
 	Durability api.Durability
 }
 
-func (m *reqSetDurability) appendTo(b []byte) []byte {
-	return appendU8(appendStr(b, m.Stream), uint8(m.Durability))
+func (m *ReqSetDurability) AppendTo(b []byte) []byte {
+	return AppendU8(AppendStr(b, m.Stream), uint8(m.Durability))
 }
 
-func (m *reqSetDurability) decodeFrom(d *decoder) {
+func (m *ReqSetDurability) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
 	m.Durability = d.durability("durability")
 }
 
-// reqSetStreamMode: str stream | u8 mode (1 or 2).
-type reqSetStreamMode struct {
+// ReqSetStreamMode: str stream | u8 mode (1 or 2).
+type ReqSetStreamMode struct {
 	Stream string
 	Mode   api.StreamMode
 }
 
-func (m *reqSetStreamMode) appendTo(b []byte) []byte {
-	return appendU8(appendStr(b, m.Stream), modeCode(m.Mode))
+func (m *ReqSetStreamMode) AppendTo(b []byte) []byte {
+	return AppendU8(AppendStr(b, m.Stream), ModeCode(m.Mode))
 }
 
-func (m *reqSetStreamMode) decodeFrom(d *decoder) {
+func (m *ReqSetStreamMode) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
 	m.Mode = d.mode("mode")
 }
 
-// reqSubscribe: position | u32 initial credit (bytes).
-type reqSubscribe struct {
+// ReqSubscribe: position | u32 initial credit (bytes).
+type ReqSubscribe struct {
 	Pos    api.Position
 	Credit uint32
 }
 
-func (m *reqSubscribe) appendTo(b []byte) []byte {
-	return appendU32(appendPosition(b, m.Pos), m.Credit)
+func (m *ReqSubscribe) AppendTo(b []byte) []byte {
+	return AppendU32(appendPosition(b, m.Pos), m.Credit)
 }
 
-func (m *reqSubscribe) decodeFrom(d *decoder) {
+func (m *ReqSubscribe) DecodeFrom(d *Decoder) {
 	m.Pos = d.position("position")
-	m.Credit = d.u32("credit")
+	m.Credit = d.U32("credit")
 }
 
-// reqCredit: u32 bytes granted.
-type reqCredit struct{ Bytes uint32 }
+// ReqCredit: u32 bytes granted.
+type ReqCredit struct{ Bytes uint32 }
 
-func (m *reqCredit) appendTo(b []byte) []byte { return appendU32(b, m.Bytes) }
-func (m *reqCredit) decodeFrom(d *decoder)    { m.Bytes = d.u32("credit") }
+func (m *ReqCredit) AppendTo(b []byte) []byte { return AppendU32(b, m.Bytes) }
+func (m *ReqCredit) DecodeFrom(d *Decoder)    { m.Bytes = d.U32("credit") }
 
 // Responses.
 
-// respStreamInfo is the response of CreateStream and DescribeStream.
-type respStreamInfo struct{ Info *api.StreamInfo }
+// RespStreamInfo is the response of CreateStream and DescribeStream.
+type RespStreamInfo struct{ Info *api.StreamInfo }
 
-func (m *respStreamInfo) appendTo(b []byte) []byte { return appendStreamInfo(b, m.Info) }
-func (m *respStreamInfo) decodeFrom(d *decoder)    { m.Info = d.streamInfo() }
+func (m *RespStreamInfo) AppendTo(b []byte) []byte { return appendStreamInfo(b, m.Info) }
+func (m *RespStreamInfo) DecodeFrom(d *Decoder)    { m.Info = d.streamInfo() }
 
-// respNames is the response of ListStreams: u32 count | str × count.
-type respNames struct{ Names []string }
+// RespNames is the response of ListStreams: u32 count | str × count.
+type RespNames struct{ Names []string }
 
-func (m *respNames) appendTo(b []byte) []byte { return appendStrList(b, m.Names, true) }
-func (m *respNames) decodeFrom(d *decoder)    { m.Names = d.strList("stream names", true) }
+func (m *RespNames) AppendTo(b []byte) []byte { return appendStrList(b, m.Names, true) }
+func (m *RespNames) DecodeFrom(d *Decoder)    { m.Names = d.strList("stream names", true) }
 
-// respShards is the response of ListShards: u32 count | shard × count.
-type respShards struct{ Shards []api.ShardInfo }
+// RespShards is the response of ListShards: u32 count | shard × count.
+type RespShards struct{ Shards []api.ShardInfo }
 
-func (m *respShards) appendTo(b []byte) []byte {
-	b = appendU32(b, uint32(len(m.Shards)))
+func (m *RespShards) AppendTo(b []byte) []byte {
+	b = AppendU32(b, uint32(len(m.Shards)))
 	for i := range m.Shards {
 		b = appendShard(b, &m.Shards[i])
 	}
 	return b
 }
 
-func (m *respShards) decodeFrom(d *decoder) { m.Shards = d.shards("shards") }
+func (m *RespShards) DecodeFrom(d *Decoder) { m.Shards = d.shards("shards") }
 
-// respTags is the response of ListTags.
-type respTags struct{ Tags map[string]string }
+// RespTags is the response of ListTags.
+type RespTags struct{ Tags map[string]string }
 
-func (m *respTags) appendTo(b []byte) []byte { return appendTags(b, m.Tags) }
-func (m *respTags) decodeFrom(d *decoder)    { m.Tags = d.tags("tags") }
+func (m *RespTags) AppendTo(b []byte) []byte { return appendTags(b, m.Tags) }
+func (m *RespTags) DecodeFrom(d *Decoder)    { m.Tags = d.tags("tags") }
 
-// respSeq is the response of PutRecord: the record's sequence number.
-type respSeq struct{ Seq api.SeqNum }
+// RespSeq is the response of PutRecord: the record's sequence number.
+type RespSeq struct{ Seq api.SeqNum }
 
-func (m *respSeq) appendTo(b []byte) []byte { return appendSeqNum(b, m.Seq) }
-func (m *respSeq) decodeFrom(d *decoder)    { m.Seq = d.seqNum("sequence number") }
+func (m *RespSeq) AppendTo(b []byte) []byte { return AppendSeqNum(b, m.Seq) }
+func (m *RespSeq) DecodeFrom(d *Decoder)    { m.Seq = d.SeqNum("sequence number") }
 
-// respPosition is the response of GetIterator.
-type respPosition struct{ Pos api.Position }
+// RespPosition is the response of GetIterator.
+type RespPosition struct{ Pos api.Position }
 
-func (m *respPosition) appendTo(b []byte) []byte { return appendPosition(b, m.Pos) }
-func (m *respPosition) decodeFrom(d *decoder)    { m.Pos = d.position("position") }
+func (m *RespPosition) AppendTo(b []byte) []byte { return appendPosition(b, m.Pos) }
+func (m *RespPosition) DecodeFrom(d *Decoder)    { m.Pos = d.position("position") }
 
 // Per-record status codes in a PutRecords response.
 const (
@@ -418,32 +418,32 @@ const (
 	putFailed uint8 = 1 // str error name | str message follow
 )
 
-// respPutRecords: u16 count | u16 failed | count × (u8 status | seqnum, or
+// RespPutRecords: u16 count | u16 failed | count × (u8 status | seqnum, or
 // str error name | str message). Result i is the outcome of record i.
-type respPutRecords struct {
+type RespPutRecords struct {
 	Failed  int
 	Results []api.PutResult
 }
 
-// appendPutResult appends the outcome of one record.
-func appendPutResult(b []byte, r *api.PutResult) []byte {
+// AppendPutResult appends the outcome of one record.
+func AppendPutResult(b []byte, r *api.PutResult) []byte {
 	if r.Err == nil {
-		return appendSeqNum(appendU8(b, putOK), r.Seq)
+		return AppendSeqNum(AppendU8(b, putOK), r.Seq)
 	}
-	e := wireError(r.Err)
-	return appendError(appendU8(b, putFailed), e.Name, e.Message)
+	e := ErrorOf(r.Err)
+	return AppendErrorBody(AppendU8(b, putFailed), e.Name, e.Message)
 }
 
-func (m *respPutRecords) appendTo(b []byte) []byte {
-	b = appendU16(b, uint16(len(m.Results)))
-	b = appendU16(b, uint16(m.Failed))
+func (m *RespPutRecords) AppendTo(b []byte) []byte {
+	b = AppendU16(b, uint16(len(m.Results)))
+	b = AppendU16(b, uint16(m.Failed))
 	for i := range m.Results {
-		b = appendPutResult(b, &m.Results[i])
+		b = AppendPutResult(b, &m.Results[i])
 	}
 	return b
 }
 
-func (m *respPutRecords) decodeFrom(d *decoder) {
+func (m *RespPutRecords) DecodeFrom(d *Decoder) {
 	n := d.count("record count", false, 1+4)
 	m.Failed = int(d.u16("failed count"))
 	if cap(m.Results) < n {
@@ -456,12 +456,12 @@ func (m *respPutRecords) decodeFrom(d *decoder) {
 		*r = api.PutResult{}
 		switch st := d.u8("record status"); st {
 		case putOK:
-			r.Seq = d.seqNum("sequence number")
+			r.Seq = d.SeqNum("sequence number")
 			r.ShardID = shardIDString(r.Seq.Shard)
 		case putFailed:
 			name := d.str("error name")
 			msg := d.str("error message")
-			r.Err = newError(name, msg)
+			r.Err = NewError(name, msg)
 			failed++
 		default:
 			d.off--
@@ -477,11 +477,11 @@ func (m *respPutRecords) decodeFrom(d *decoder) {
 // shard; its children follow in the result.
 const resultFlagShardEnd uint8 = 1 << 0
 
-// resultHead is a read result or subscription event before its frames:
+// ResultHead is a read result or subscription event before its frames:
 // position next | i64 millis behind | u8 flags | u16 child count | shard ×
 // count | u32 record count | u32 frames length. The frames (segment format)
 // follow it and end the body.
-type resultHead struct {
+type ResultHead struct {
 	Next         api.Position
 	MillisBehind int64
 	ShardEnd     bool
@@ -490,23 +490,23 @@ type resultHead struct {
 	FramesLen    uint32
 }
 
-func (m *resultHead) appendTo(b []byte) []byte {
+func (m *ResultHead) AppendTo(b []byte) []byte {
 	b = appendPosition(b, m.Next)
 	b = appendI64(b, m.MillisBehind)
 	var flags uint8
 	if m.ShardEnd {
 		flags |= resultFlagShardEnd
 	}
-	b = appendU8(b, flags)
-	b = appendU16(b, uint16(len(m.Children)))
+	b = AppendU8(b, flags)
+	b = AppendU16(b, uint16(len(m.Children)))
 	for i := range m.Children {
 		b = appendShard(b, &m.Children[i])
 	}
-	b = appendU32(b, m.Records)
-	return appendU32(b, m.FramesLen)
+	b = AppendU32(b, m.Records)
+	return AppendU32(b, m.FramesLen)
 }
 
-func (m *resultHead) decodeFrom(d *decoder) {
+func (m *ResultHead) DecodeFrom(d *Decoder) {
 	m.Next = d.position("next position")
 	m.MillisBehind = d.i64("millis behind")
 	flags := d.u8("result flags")
@@ -520,30 +520,30 @@ func (m *resultHead) decodeFrom(d *decoder) {
 	for i := 0; i < n && d.err == nil; i++ {
 		m.Children = append(m.Children, d.shard("child shard"))
 	}
-	m.Records = d.u32("record count")
-	m.FramesLen = d.u32("frames length")
+	m.Records = d.U32("record count")
+	m.FramesLen = d.U32("frames length")
 	if d.err == nil && uint64(m.FramesLen) != uint64(len(d.b)-d.off) {
 		d.invalid("frames length", "says %d bytes of frames but %d bytes are left", m.FramesLen, len(d.b)-d.off)
 	}
 }
 
-// decodeResult decodes a read result or event body: the head, and the
+// DecodeResult decodes a read result or event body: the head, and the
 // frames that end it (aliasing body).
-func decodeResult(body []byte, h *resultHead) ([]byte, error) {
-	d := newDecoder(body)
-	h.decodeFrom(&d)
+func DecodeResult(body []byte, h *ResultHead) ([]byte, error) {
+	d := NewDecoder(body)
+	h.DecodeFrom(&d)
 	if d.err != nil {
 		return nil, d.err
 	}
 	return body[d.off:], nil
 }
 
-// goAway is the body of an OpGoAway frame and of an error response.
-type goAway struct{ Name, Message string }
+// GoAway is the body of an OpGoAway frame and of an error response.
+type GoAway struct{ Name, Message string }
 
-func (m *goAway) appendTo(b []byte) []byte { return appendError(b, m.Name, m.Message) }
+func (m *GoAway) AppendTo(b []byte) []byte { return AppendErrorBody(b, m.Name, m.Message) }
 
-func (m *goAway) decodeFrom(d *decoder) {
+func (m *GoAway) DecodeFrom(d *Decoder) {
 	m.Name = d.str("error name")
 	m.Message = d.str("error message")
 }

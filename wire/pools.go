@@ -32,11 +32,11 @@ var (
 	largeFreeBytes atomic.Int64
 )
 
-// getBuf returns an empty pooled buffer meant to hold about n bytes (0 if
+// GetBuf returns an empty pooled buffer meant to hold about n bytes (0 if
 // unknown). From half the large threshold up it looks in the large free
 // list first: a buffer grown to hold such a body often ends up at or above
-// the threshold, and putBuf files it there.
-func getBuf(n int) *bytebufferpool.ByteBuffer {
+// the threshold, and PutBuf files it there.
+func GetBuf(n int) *bytebufferpool.ByteBuffer {
 	if n >= largeBuf/2 {
 		select {
 		case bb := <-largeFree:
@@ -49,8 +49,8 @@ func getBuf(n int) *bytebufferpool.ByteBuffer {
 	return smallBufs.Get()
 }
 
-// putBuf returns bb to the pool of its size; bb must not be used after.
-func putBuf(bb *bytebufferpool.ByteBuffer) {
+// PutBuf returns bb to the pool of its size; bb must not be used after.
+func PutBuf(bb *bytebufferpool.ByteBuffer) {
 	c := cap(bb.B)
 	if c < largeBuf {
 		smallBufs.Put(bb)

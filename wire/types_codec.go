@@ -15,19 +15,19 @@ import (
 
 // Sizes of the fixed-size composites, for bounds checks before allocating.
 const (
-	hashSize   = 16
-	seqNumSize = 4 + 4 + 8
+	HashSize   = 16
+	SeqNumSize = 4 + 4 + 8
 	quotasSize = 5 * 8
 	// shardSize: index, parent, adjacent parent, hash start, hash end,
 	// starting and ending sequence numbers, closed, created, first, next.
-	shardSize = 4 + 4 + 4 + hashSize + hashSize + seqNumSize + seqNumSize + 1 + 8 + 8 + 8
+	shardSize = 4 + 4 + 4 + HashSize + HashSize + SeqNumSize + SeqNumSize + 1 + 8 + 8 + 8
 	// noShard is the parent index of a shard without that parent.
 	noShard = math.MaxUint32
 )
 
 // Stream mode codes.
 const (
-	modeDefault     uint8 = 0
+	ModeDefault     uint8 = 0
 	modeProvisioned uint8 = 1
 	modeOnDemand    uint8 = 2
 )
@@ -41,19 +41,19 @@ const (
 	iterAtTimestamp   uint8 = 5
 )
 
-func modeCode(m api.StreamMode) uint8 {
+func ModeCode(m api.StreamMode) uint8 {
 	switch m {
 	case api.Provisioned:
 		return modeProvisioned
 	case api.OnDemand:
 		return modeOnDemand
 	}
-	return modeDefault
+	return ModeDefault
 }
 
-func (d *decoder) mode(field string) api.StreamMode {
+func (d *Decoder) mode(field string) api.StreamMode {
 	switch c := d.u8(field); c {
-	case modeDefault:
+	case ModeDefault:
 		return ""
 	case modeProvisioned:
 		return api.Provisioned
@@ -66,7 +66,7 @@ func (d *decoder) mode(field string) api.StreamMode {
 	}
 }
 
-func iterCode(t api.IteratorType) uint8 {
+func IterCode(t api.IteratorType) uint8 {
 	switch t {
 	case api.AtSequenceNumber:
 		return iterAtSequence
@@ -82,7 +82,7 @@ func iterCode(t api.IteratorType) uint8 {
 	return 0
 }
 
-func (d *decoder) iterType(field string) api.IteratorType {
+func (d *Decoder) iterType(field string) api.IteratorType {
 	switch c := d.u8(field); c {
 	case iterAtSequence:
 		return api.AtSequenceNumber
@@ -101,7 +101,7 @@ func (d *decoder) iterType(field string) api.IteratorType {
 	}
 }
 
-func (d *decoder) durability(field string) api.Durability {
+func (d *Decoder) durability(field string) api.Durability {
 	c := d.u8(field)
 	if c > uint8(api.None) {
 		d.off--
@@ -116,22 +116,22 @@ func appendHash(b []byte, h api.HashKey) []byte {
 	return binary.BigEndian.AppendUint64(b, h.Lo)
 }
 
-func (d *decoder) hash(field string) api.HashKey {
-	v := d.take(field, hashSize)
+func (d *Decoder) hash(field string) api.HashKey {
+	v := d.take(field, HashSize)
 	if v == nil {
 		return api.HashKey{}
 	}
 	return api.HashKey{Hi: binary.BigEndian.Uint64(v), Lo: binary.BigEndian.Uint64(v[8:])}
 }
 
-func appendSeqNum(b []byte, s api.SeqNum) []byte {
-	b = appendU32(b, s.Incarnation)
-	b = appendU32(b, s.Shard)
+func AppendSeqNum(b []byte, s api.SeqNum) []byte {
+	b = AppendU32(b, s.Incarnation)
+	b = AppendU32(b, s.Shard)
 	return appendU64(b, s.Seq)
 }
 
-func (d *decoder) seqNum(field string) api.SeqNum {
-	v := d.take(field, seqNumSize)
+func (d *Decoder) SeqNum(field string) api.SeqNum {
+	v := d.take(field, SeqNumSize)
 	if v == nil {
 		return api.SeqNum{}
 	}
@@ -144,18 +144,18 @@ func (d *decoder) seqNum(field string) api.SeqNum {
 
 // appendPosition: str stream | u32 incarnation | u32 shard | u64 seq.
 func appendPosition(b []byte, p api.Position) []byte {
-	b = appendStr(b, p.Stream)
-	b = appendU32(b, p.Incarnation)
-	b = appendU32(b, uint32(p.Shard))
+	b = AppendStr(b, p.Stream)
+	b = AppendU32(b, p.Incarnation)
+	b = AppendU32(b, uint32(p.Shard))
 	return appendU64(b, p.Seq)
 }
 
-func (d *decoder) position(field string) api.Position {
+func (d *Decoder) position(field string) api.Position {
 	var p api.Position
 	p.Stream = d.str(field)
-	p.Incarnation = d.u32(field)
-	p.Shard = int(d.u32(field))
-	p.Seq = d.u64(field)
+	p.Incarnation = d.U32(field)
+	p.Shard = int(d.U32(field))
+	p.Seq = d.U64(field)
 	return p
 }
 
@@ -167,10 +167,10 @@ func appendQuotas(b []byte, q ratelimit.Limits) []byte {
 	return appendU64(b, uint64(q.ConsumerBytesPerSec))
 }
 
-func (d *decoder) quotas(field string) ratelimit.Limits {
+func (d *Decoder) quotas(field string) ratelimit.Limits {
 	var q ratelimit.Limits
 	for _, p := range []*int64{&q.WriteBytesPerSec, &q.WriteRecordsPerSec, &q.ReadBytesPerSec, &q.ReadCallsPerSec, &q.ConsumerBytesPerSec} {
-		v := d.u64(field)
+		v := d.U64(field)
 		if v > math.MaxInt64 {
 			d.off -= 8
 			d.invalid(field, "rate %d is above 2^63-1", v)
@@ -190,7 +190,7 @@ func appendOptQuotas(b []byte, q *ratelimit.Limits) []byte {
 	return appendQuotas(b, *q)
 }
 
-func (d *decoder) optQuotas(field string) *ratelimit.Limits {
+func (d *Decoder) optQuotas(field string) *ratelimit.Limits {
 	if !d.boolean(field) {
 		return nil
 	}
@@ -201,15 +201,15 @@ func (d *decoder) optQuotas(field string) *ratelimit.Limits {
 // appendTags: u16 count | (str key | str value) × count, keys in sorted
 // order so that the encoding of a map is deterministic.
 func appendTags(b []byte, tags map[string]string) []byte {
-	b = appendU16(b, uint16(min(len(tags), math.MaxUint16)))
+	b = AppendU16(b, uint16(min(len(tags), math.MaxUint16)))
 	for _, k := range sortedKeys(tags) {
-		b = appendStr(b, k)
-		b = appendStr(b, tags[k])
+		b = AppendStr(b, k)
+		b = AppendStr(b, tags[k])
 	}
 	return b
 }
 
-func (d *decoder) tags(field string) map[string]string {
+func (d *Decoder) tags(field string) map[string]string {
 	n := d.count(field, false, 4)
 	if n == 0 {
 		return nil
@@ -225,18 +225,18 @@ func (d *decoder) tags(field string) map[string]string {
 // appendStrList: u16 count | str × count (wide: u32 count).
 func appendStrList(b []byte, l []string, wide bool) []byte {
 	if wide {
-		b = appendU32(b, uint32(len(l)))
+		b = AppendU32(b, uint32(len(l)))
 	} else {
-		b = appendU16(b, uint16(min(len(l), math.MaxUint16)))
+		b = AppendU16(b, uint16(min(len(l), math.MaxUint16)))
 		l = l[:min(len(l), math.MaxUint16)]
 	}
 	for _, s := range l {
-		b = appendStr(b, s)
+		b = AppendStr(b, s)
 	}
 	return b
 }
 
-func (d *decoder) strList(field string, wide bool) []string {
+func (d *Decoder) strList(field string, wide bool) []string {
 	n := d.count(field, wide, 2)
 	if n == 0 {
 		return nil
@@ -250,15 +250,15 @@ func (d *decoder) strList(field string, wide bool) []string {
 
 // appendShard writes a ShardInfo (shardSize bytes).
 func appendShard(b []byte, s *api.ShardInfo) []byte {
-	b = appendU32(b, uint32(s.Index))
-	b = appendU32(b, shardRef(s.Parent))
-	b = appendU32(b, shardRef(s.AdjacentParent))
+	b = AppendU32(b, uint32(s.Index))
+	b = AppendU32(b, shardRef(s.Parent))
+	b = AppendU32(b, shardRef(s.AdjacentParent))
 	b = appendHash(b, s.HashStart)
 	b = appendHash(b, s.HashEnd)
-	b = appendSeqNum(b, s.StartingSeq)
-	b = appendSeqNum(b, s.EndingSeq)
+	b = AppendSeqNum(b, s.StartingSeq)
+	b = AppendSeqNum(b, s.EndingSeq)
 	b = appendBool(b, s.Closed)
-	b = appendTime(b, s.Created)
+	b = AppendTime(b, s.Created)
 	b = appendU64(b, s.FirstSeq)
 	return appendU64(b, s.NextSeq)
 }
@@ -282,29 +282,29 @@ func shardName(ref uint32) string {
 	return api.ShardID(int(ref))
 }
 
-func (d *decoder) shard(field string) api.ShardInfo {
+func (d *Decoder) shard(field string) api.ShardInfo {
 	var s api.ShardInfo
-	idx := d.u32(field)
+	idx := d.U32(field)
 	if idx == noShard && d.err == nil {
 		d.off -= 4
 		d.invalid(field, "shard index %d is reserved for \"no shard\"", idx)
 	}
 	s.Index = int(idx)
 	s.ID = api.ShardID(s.Index)
-	s.Parent = shardName(d.u32(field))
-	s.AdjacentParent = shardName(d.u32(field))
+	s.Parent = shardName(d.U32(field))
+	s.AdjacentParent = shardName(d.U32(field))
 	s.HashStart = d.hash(field)
 	s.HashEnd = d.hash(field)
-	s.StartingSeq = d.seqNum(field)
-	s.EndingSeq = d.seqNum(field)
+	s.StartingSeq = d.SeqNum(field)
+	s.EndingSeq = d.SeqNum(field)
 	s.Closed = d.boolean(field)
 	s.Created = d.time(field)
-	s.FirstSeq = d.u64(field)
-	s.NextSeq = d.u64(field)
+	s.FirstSeq = d.U64(field)
+	s.NextSeq = d.U64(field)
 	return s
 }
 
-func (d *decoder) shards(field string) []api.ShardInfo {
+func (d *Decoder) shards(field string) []api.ShardInfo {
 	n := d.count(field, true, shardSize)
 	if n == 0 {
 		return nil
@@ -318,42 +318,42 @@ func (d *decoder) shards(field string) []api.ShardInfo {
 
 // appendStreamInfo writes a stream description.
 func appendStreamInfo(b []byte, s *api.StreamInfo) []byte {
-	b = appendStr(b, s.Name)
-	b = appendU32(b, s.Incarnation)
-	b = appendStr(b, string(s.Status))
-	b = appendU8(b, modeCode(s.Mode))
-	b = appendTime(b, s.Created)
-	b = appendU32(b, uint32(s.RetentionHours))
-	b = appendU32(b, uint32(s.MaxRecordSize))
-	b = appendU8(b, uint8(s.Durability))
+	b = AppendStr(b, s.Name)
+	b = AppendU32(b, s.Incarnation)
+	b = AppendStr(b, string(s.Status))
+	b = AppendU8(b, ModeCode(s.Mode))
+	b = AppendTime(b, s.Created)
+	b = AppendU32(b, uint32(s.RetentionHours))
+	b = AppendU32(b, uint32(s.MaxRecordSize))
+	b = AppendU8(b, uint8(s.Durability))
 	b = appendQuotas(b, s.Quotas)
 	b = appendTags(b, s.Tags)
-	b = appendStr(b, s.EncryptionType)
-	b = appendStr(b, s.KeyID)
+	b = AppendStr(b, s.EncryptionType)
+	b = AppendStr(b, s.KeyID)
 	b = appendStrList(b, s.Monitoring, false)
-	b = appendU32(b, uint32(len(s.Shards)))
+	b = AppendU32(b, uint32(len(s.Shards)))
 	for i := range s.Shards {
 		b = appendShard(b, &s.Shards[i])
 	}
-	b = appendU16(b, uint16(min(len(s.Consumers), math.MaxUint16)))
+	b = AppendU16(b, uint16(min(len(s.Consumers), math.MaxUint16)))
 	for i := range s.Consumers[:min(len(s.Consumers), math.MaxUint16)] {
 		c := &s.Consumers[i]
-		b = appendStr(b, c.Name)
-		b = appendStr(b, c.Status)
-		b = appendTime(b, c.Created)
+		b = AppendStr(b, c.Name)
+		b = AppendStr(b, c.Status)
+		b = AppendTime(b, c.Created)
 	}
 	return b
 }
 
-func (d *decoder) streamInfo() *api.StreamInfo {
+func (d *Decoder) streamInfo() *api.StreamInfo {
 	s := &api.StreamInfo{}
 	s.Name = d.str("stream name")
-	s.Incarnation = d.u32("incarnation")
+	s.Incarnation = d.U32("incarnation")
 	s.Status = api.StreamStatus(d.str("status"))
 	s.Mode = d.mode("mode")
 	s.Created = d.time("created")
-	s.RetentionHours = int(d.u32("retention hours"))
-	s.MaxRecordSize = int(d.u32("max record size"))
+	s.RetentionHours = int(d.U32("retention hours"))
+	s.MaxRecordSize = int(d.U32("max record size"))
 	s.Durability = d.durability("durability")
 	s.Quotas = d.quotas("quotas")
 	s.Tags = d.tags("tags")
@@ -372,20 +372,20 @@ func (d *decoder) streamInfo() *api.StreamInfo {
 	return s
 }
 
-// appendError writes an error body: str name | str message.
-func appendError(b []byte, name, msg string) []byte {
-	b = appendStr(b, name)
-	return appendStr(b, msg)
+// AppendErrorBody writes an error body: str name | str message.
+func AppendErrorBody(b []byte, name, msg string) []byte {
+	b = AppendStr(b, name)
+	return AppendStr(b, msg)
 }
 
-func decodeError(body []byte) (*Error, error) {
-	d := newDecoder(body)
+func DecodeErrorBody(body []byte) (*Error, error) {
+	d := NewDecoder(body)
 	name := d.str("error name")
 	msg := d.str("error message")
-	if err := d.finish(); err != nil {
+	if err := d.Finish(); err != nil {
 		return nil, err
 	}
-	return newError(name, msg), nil
+	return NewError(name, msg), nil
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

@@ -8,14 +8,14 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/bench"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 // producers is a put load over the binary protocol: each goroutine sends
 // requests of Batch records of Size bytes, with keys drawn from the pool,
 // back to back (closed loop) or at its share of a rate (open loop).
 type producers struct {
-	clients []*wire.Client // goroutine i sends on clients[i % len]
+	clients []*client.Client // goroutine i sends on clients[i % len]
 	stream  string
 	batch   int
 	size    int

@@ -8,7 +8,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/bench"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 // shardSet is what readers need to know of a stream: its shards and, for
@@ -20,7 +20,7 @@ type shardSet struct {
 }
 
 // describeShards reads the stream's shards and where they end now.
-func describeShards(ctx context.Context, c *wire.Client, stream string) (*shardSet, error) {
+func describeShards(ctx context.Context, c *client.Client, stream string) (*shardSet, error) {
 	info, err := c.DescribeStream(ctx, stream)
 	if err != nil {
 		return nil, fmt.Errorf("describe stream %s: %w", stream, err)
@@ -36,7 +36,7 @@ func describeShards(ctx context.Context, c *wire.Client, stream string) (*shardS
 // readers is a polling read load: every reader reads every shard, with one
 // goroutine per reader and shard and one connection per reader.
 type readers struct {
-	clients    []*wire.Client // reader k's connection
+	clients    []*client.Client // reader k's connection
 	shards     *shardSet
 	from       string // FromTrim: catch-up to ends; FromLatest: tail
 	maxRecords int
@@ -97,7 +97,7 @@ func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 	}
 	wait := newWaiter()
 	defer wait.stop()
-	var res wire.ReadResult
+	var res client.ReadResult
 	defer res.Release()
 	latencies := make([]time.Duration, 0, r.maxRecords)
 	reqCtx := context.WithoutCancel(ctx)

@@ -9,14 +9,14 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/bench"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 // subscribers is a push read load: every consumer subscribes to every
 // shard, with one goroutine per consumer and shard and one connection per
 // consumer, so that K consumers receive every record K times (fan-out).
 type subscribers struct {
-	clients []*wire.Client // consumer k's connection
+	clients []*client.Client // consumer k's connection
 	shards  *shardSet
 	from    string
 	window  int
@@ -60,7 +60,7 @@ func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
 	if !tail && pos.Seq >= s.shards.ends[shard] {
 		return nil // an empty shard: nothing to catch up on
 	}
-	sub, err := c.Subscribe(ctx, pos, wire.SubscribeOptions{Window: s.window})
+	sub, err := c.Subscribe(ctx, pos, client.SubscribeOptions{Window: s.window})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/internal/server"
 	"github.com/sluicedb/sluice/ratelimit"
-	"github.com/sluicedb/sluice/wire"
 )
 
 // target is the server a scenario loads: one it started in-process, or a
@@ -23,7 +23,7 @@ type target struct {
 	tempDir  bool           // dir was made here and is removed afterwards
 	addr     string         // binary protocol address
 	endpoint string         // Kinesis API URL
-	admin    *wire.Client   // for setup and cleanup (wire API only)
+	admin    *client.Client // for setup and cleanup (wire API only)
 }
 
 // openTarget starts the in-process server or connects to the running one.
@@ -65,8 +65,8 @@ func openTarget(ctx context.Context, o Options) (*target, error) {
 }
 
 // dial opens a binary protocol connection to the server.
-func (t *target) dial(ctx context.Context) (*wire.Client, error) {
-	c, err := wire.Dial(ctx, t.addr, wire.ClientOptions{})
+func (t *target) dial(ctx context.Context) (*client.Client, error) {
+	c, err := client.Dial(ctx, t.addr, client.ClientOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("connect to the server (is sluiced running at %s? --addr picks another, --inproc starts one here): %w", t.addr, err)
 	}
@@ -74,8 +74,8 @@ func (t *target) dial(ctx context.Context) (*wire.Client, error) {
 }
 
 // dialN opens n connections.
-func (t *target) dialN(ctx context.Context, n int) ([]*wire.Client, error) {
-	cs := make([]*wire.Client, 0, n)
+func (t *target) dialN(ctx context.Context, n int) ([]*client.Client, error) {
+	cs := make([]*client.Client, 0, n)
 	for range n {
 		c, err := t.dial(ctx)
 		if err != nil {
@@ -87,7 +87,7 @@ func (t *target) dialN(ctx context.Context, n int) ([]*wire.Client, error) {
 	return cs, nil
 }
 
-func closeAll(cs []*wire.Client) {
+func closeAll(cs []*client.Client) {
 	for _, c := range cs {
 		c.Close()
 	}

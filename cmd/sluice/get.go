@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 const getAbout = `Reads a stream's records. Without --follow it prints the records that are in the stream when it starts
@@ -150,7 +150,7 @@ func isDigits(s string) bool {
 
 // readAll prints the records each selected shard holds when it starts,
 // shard by shard in index order (a parent's index is below its children's).
-func (a *app) readAll(ctx context.Context, c *wire.Client, o getOptions, pr *printer) error {
+func (a *app) readAll(ctx context.Context, c *client.Client, o getOptions, pr *printer) error {
 	lctx, cancel := a.callCtx(ctx)
 	shards, err := c.ListShards(lctx, o.stream)
 	cancel()
@@ -166,7 +166,7 @@ func (a *app) readAll(ctx context.Context, c *wire.Client, o getOptions, pr *pri
 		shards = []api.ShardInfo{*s}
 	}
 	printed := 0
-	res := &wire.ReadResult{}
+	res := &client.ReadResult{}
 	defer res.Release()
 	for _, s := range shards {
 		tip := s.NextSeq // the records present now; later ones are --follow's
@@ -211,7 +211,7 @@ func (a *app) readAll(ctx context.Context, c *wire.Client, o getOptions, pr *pri
 
 // readRetrying reads from pos, waiting and retrying while the shard's read
 // quota throttles (as a Kinesis consumer must).
-func (a *app) readRetrying(ctx context.Context, c *wire.Client, pos api.Position, maxRecords int, res *wire.ReadResult) error {
+func (a *app) readRetrying(ctx context.Context, c *client.Client, pos api.Position, maxRecords int, res *client.ReadResult) error {
 	backoff := 50 * time.Millisecond
 	for {
 		rctx, cancel := a.callCtx(ctx)
@@ -233,9 +233,9 @@ func (a *app) readRetrying(ctx context.Context, c *wire.Client, pos api.Position
 
 // follow prints records as they arrive until ctx ends (Ctrl-C: a clean
 // stop), --limit is reached, or a followed single shard ends.
-func (a *app) follow(ctx context.Context, c *wire.Client, o getOptions, pr *printer) error {
+func (a *app) follow(ctx context.Context, c *client.Client, o getOptions, pr *printer) error {
 	sctx, cancel := a.callCtx(ctx)
-	k, err := wire.NewConsumer(sctx, c, wire.ConsumerOptions{Stream: o.stream, ShardID: o.shard, Start: o.spec})
+	k, err := client.NewConsumer(sctx, c, client.ConsumerOptions{Stream: o.stream, ShardID: o.shard, Start: o.spec})
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -271,14 +271,14 @@ func (a *app) follow(ctx context.Context, c *wire.Client, o getOptions, pr *prin
 // consumer has had nothing new for flushEvery, so that followed output
 // appears promptly without a write per record.
 type flushingNext struct {
-	k      *wire.Consumer
+	k      *client.Consumer
 	w      *bufio.Writer
 	idle   context.Context // ends flushEvery after output became pending
 	cancel context.CancelFunc
 	timer  *time.Timer
 }
 
-func (n *flushingNext) next(ctx context.Context) (wire.ConsumerRecord, error) {
+func (n *flushingNext) next(ctx context.Context) (client.ConsumerRecord, error) {
 	for {
 		if n.w.Buffered() == 0 {
 			return n.k.Next(ctx)
@@ -295,7 +295,7 @@ func (n *flushingNext) next(ctx context.Context) (wire.ConsumerRecord, error) {
 		// next call): flush, then wait without a timer.
 		n.stop()
 		if err := n.w.Flush(); err != nil {
-			return wire.ConsumerRecord{}, fmt.Errorf("write output: %w", err)
+			return client.ConsumerRecord{}, fmt.Errorf("write output: %w", err)
 		}
 	}
 }

@@ -27,7 +27,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/bench/scenario"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 // Exit codes.
@@ -194,10 +194,10 @@ func commandNames(table []*command) string {
 }
 
 // dial connects to the server within --timeout.
-func (a *app) dial(ctx context.Context) (*wire.Client, error) {
+func (a *app) dial(ctx context.Context) (*client.Client, error) {
 	ctx, cancel := a.callCtx(ctx)
 	defer cancel()
-	c, err := wire.Dial(ctx, a.addr, wire.ClientOptions{})
+	c, err := client.Dial(ctx, a.addr, client.ClientOptions{})
 	if err != nil {
 		return nil, &dialError{addr: a.addr, err: err}
 	}
@@ -214,8 +214,8 @@ func (a *app) callCtx(ctx context.Context) (context.Context, context.CancelFunc)
 
 // call dials, runs f with a context bounded by --timeout, and closes the
 // connection: the shape of every one-request command.
-func (a *app) call(ctx context.Context, f func(cctx context.Context, c *wire.Client) error) error {
-	return a.withClient(ctx, func(c *wire.Client) error {
+func (a *app) call(ctx context.Context, f func(cctx context.Context, c *client.Client) error) error {
+	return a.withClient(ctx, func(c *client.Client) error {
 		cctx, cancel := a.callCtx(ctx)
 		defer cancel()
 		return f(cctx, c)
@@ -223,7 +223,7 @@ func (a *app) call(ctx context.Context, f func(cctx context.Context, c *wire.Cli
 }
 
 // withClient dials, runs f and closes the connection.
-func (a *app) withClient(ctx context.Context, f func(c *wire.Client) error) error {
+func (a *app) withClient(ctx context.Context, f func(c *client.Client) error) error {
 	c, err := a.dial(ctx)
 	if err != nil {
 		return err

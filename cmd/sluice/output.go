@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 // printer writes records as `sluice get` prints them. It reuses one buffer:
@@ -23,7 +23,7 @@ func newPrinter(w io.Writer, json bool) *printer {
 }
 
 // print writes r: its data and a newline, or its JSON line.
-func (p *printer) print(r *wire.Record) error {
+func (p *printer) print(r *client.Record) error {
 	if !p.json {
 		if _, err := p.w.Write(r.Data); err != nil {
 			return err
@@ -40,7 +40,7 @@ func (p *printer) print(r *wire.Record) error {
 //	{"shard":"shardId-000000000000","sequence":"…","arrival":"…","key":"…","data":"…"}
 //
 // with "data_base64" instead of "data" when the data is not valid UTF-8.
-func appendRecordJSON(b []byte, r *wire.Record) []byte {
+func appendRecordJSON(b []byte, r *client.Record) []byte {
 	b = append(b, `{"shard":"`...)
 	b = appendShardID(b, r.Seq.Shard)
 	b = append(b, `","sequence":"`...)

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 // recordLine is a `get --output json` line as a consumer decodes it.
@@ -68,7 +68,7 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := wire.Record{Seq: api.SeqNum{Incarnation: 9, Shard: 4, Seq: 1234}, Arrival: arrival, Key: []byte(`k"ey`), Data: c.data}
+			r := client.Record{Seq: api.SeqNum{Incarnation: 9, Shard: 4, Seq: 1234}, Arrival: arrival, Key: []byte(`k"ey`), Data: c.data}
 			line := appendRecordJSON(nil, &r)
 			if !bytes.HasSuffix(line, []byte("}\n")) || bytes.Count(line, []byte("\n")) != 1 {
 				t.Fatalf("line %q is not one JSON object and a newline", line)
@@ -105,7 +105,7 @@ func TestAppendJSONString_MatchesEncodingJSON(t *testing.T) {
 }
 
 func TestAppendRecordJSON_NoAllocations(t *testing.T) {
-	r := wire.Record{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Now(), Key: []byte("key"), Data: bytes.Repeat([]byte("data\n"), 40)}
+	r := client.Record{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Now(), Key: []byte("key"), Data: bytes.Repeat([]byte("data\n"), 40)}
 	bin := r
 	bin.Data = bytes.Repeat([]byte{0xff, 0}, 100)
 	buf := make([]byte, 0, 4096)
@@ -130,7 +130,7 @@ func TestPrinter_TextIsDataPerLine(t *testing.T) {
 	var out bytes.Buffer
 	p := newPrinter(&out, false)
 	for _, d := range []string{"one", "", "three"} {
-		if err := p.print(&wire.Record{Data: []byte(d)}); err != nil {
+		if err := p.print(&client.Record{Data: []byte(d)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +156,7 @@ func BenchmarkPrinter(b *testing.B) {
 						data[i] = byte(i*7 + 0x80)
 					}
 				}
-				r := wire.Record{Seq: api.SeqNum{Incarnation: 3, Shard: 1, Seq: 99}, Arrival: time.Now(), Key: []byte("partition-key"), Data: data}
+				r := client.Record{Seq: api.SeqNum{Incarnation: 3, Shard: 1, Seq: 99}, Arrival: time.Now(), Key: []byte("partition-key"), Data: data}
 				b.Run("format="+format+"/size="+size.name+"/data="+kind, func(b *testing.B) {
 					b.SetBytes(int64(size.n))
 					b.ReportAllocs()

@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -81,14 +82,14 @@ func putMain(ctx context.Context, a *app, args []string) error {
 }
 
 // put feeds every record of src to a Producer and reports the outcome.
-func (a *app) put(ctx context.Context, c *wire.Client, o putOptions, src recordSource) error {
+func (a *app) put(ctx context.Context, c *client.Client, o putOptions, src recordSource) error {
 	out := newAckWriter(a.stdout, a.stderr, o.verbose)
 	defer out.close()
 	linger := o.linger
 	if linger == 0 {
 		linger = -1 // the producer's "send at once"
 	}
-	p, err := wire.NewProducer(c, wire.ProducerOptions{
+	p, err := client.NewProducer(c, client.ProducerOptions{
 		Stream: o.stream, MaxInFlight: o.inflight, Linger: linger, OnResult: out.onResult,
 		// A few full batches per request in flight keep the pipe full; more
 		// only adds to what a lost connection leaves unstored.
@@ -131,7 +132,7 @@ func (a *app) put(ctx context.Context, c *wire.Client, o putOptions, src recordS
 	case res.err != nil:
 		return fmt.Errorf("%w (%d records stored before it)", res.err, st.Stored)
 	case st.Failed > 0:
-		var pe *wire.ProducerError
+		var pe *client.ProducerError
 		if errors.As(closeErr, &pe) {
 			return fmt.Errorf("%d of %d records were not stored; the first failure: %w", st.Failed, st.Stored+st.Failed, pe.First)
 		}
@@ -152,7 +153,7 @@ type feedResult struct {
 
 // feed puts every record of src. It stops early when the connection is
 // lost (every later record would fail too).
-func feed(ctx context.Context, p *wire.Producer, o putOptions, src recordSource, out *ackWriter, stderr io.Writer) feedResult {
+func feed(ctx context.Context, p *client.Producer, o putOptions, src recordSource, out *ackWriter, stderr io.Writer) feedResult {
 	var res feedResult
 	var keyBuf [16]byte
 	for {
@@ -380,7 +381,7 @@ func (w *ackWriter) flushLoop() {
 	}
 }
 
-func (w *ackWriter) onResult(r wire.ProducerResult) {
+func (w *ackWriter) onResult(r client.ProducerResult) {
 	if r.Err != nil {
 		if errors.Is(r.Err, wire.ErrConnectionLost) || errors.Is(r.Err, wire.ErrClosed) {
 			err := r.Err

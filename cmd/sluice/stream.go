@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/ratelimit"
-	"github.com/sluicedb/sluice/wire"
 )
 
 // streamCommands are the subcommands of `sluice stream`.
@@ -96,7 +96,7 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 		}
 		in.Quotas = &l
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		info, err := c.CreateStream(cctx, in)
 		if err != nil {
 			return err
@@ -128,7 +128,7 @@ func streamList(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 0, 0, ""); err != nil {
 		return err
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		names, err := c.ListStreams(cctx)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func streamDescribe(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		info, err := c.DescribeStream(cctx, pos[0])
 		if err != nil {
 			return err
@@ -180,7 +180,7 @@ func streamDelete(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		if err := c.DeleteStream(cctx, pos[0], *force); err != nil {
 			return err
 		}
@@ -212,7 +212,7 @@ func streamSplit(ctx context.Context, a *app, args []string) error {
 			return usagef(f.cmd, "--at %q is not a hash key: want a decimal integer in [0, 2^128-1]", *at)
 		}
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		before, err := c.ListShards(cctx, name)
 		if err != nil {
 			return err
@@ -256,7 +256,7 @@ func streamMerge(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		before, err := c.ListShards(cctx, pos[0])
 		if err != nil {
 			return err
@@ -284,7 +284,7 @@ func streamScale(ctx context.Context, a *app, args []string) error {
 	if *shards <= 0 {
 		return usagef(f.cmd, "--shards N is required: the number of open shards to scale to")
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		if err := c.UpdateShardCount(cctx, pos[0], *shards); err != nil {
 			return err
 		}
@@ -313,7 +313,7 @@ func streamRetention(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		info, err := c.DescribeStream(cctx, pos[0])
 		if err != nil {
 			return err
@@ -350,7 +350,7 @@ func streamTag(ctx context.Context, a *app, args []string) error {
 			return usagef(f.cmd, "tag %v", err)
 		}
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		if err := c.AddTags(cctx, pos[0], tags); err != nil {
 			return err
 		}
@@ -367,7 +367,7 @@ func streamUntag(ctx context.Context, a *app, args []string) error {
 	if err := f.wantArgs(pos, 2, -1, "stream name and tag keys"); err != nil {
 		return err
 	}
-	return a.call(ctx, func(cctx context.Context, c *wire.Client) error {
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
 		if err := c.RemoveTags(cctx, pos[0], pos[1:]); err != nil {
 			return err
 		}
@@ -375,7 +375,7 @@ func streamUntag(ctx context.Context, a *app, args []string) error {
 	})
 }
 
-func printTags(ctx context.Context, c *wire.Client, w io.Writer, name string) error {
+func printTags(ctx context.Context, c *client.Client, w io.Writer, name string) error {
 	tags, err := c.ListTags(ctx, name)
 	if err != nil {
 		return err
@@ -427,7 +427,7 @@ func shardList(shards []api.ShardInfo, openOnly bool) string {
 }
 
 // printChildren lists the shards a reshard created: those not in before.
-func printChildren(ctx context.Context, c *wire.Client, w io.Writer, name string, before []api.ShardInfo) error {
+func printChildren(ctx context.Context, c *client.Client, w io.Writer, name string, before []api.ShardInfo) error {
 	after, err := c.ListShards(ctx, name)
 	if err != nil {
 		return err

@@ -19,7 +19,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/wire/wireserver"
 )
 
 // Config is a server's configuration. Zero fields take the documented
@@ -113,7 +113,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	eng     *engine.Engine
-	wire    *wire.Server
+	wire    *wireserver.Server
 	http    *http.Server
 	wireLn  net.Listener
 	httpLn  net.Listener
@@ -162,7 +162,7 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("listen on %s (--http): %w", cfg.HTTP, err)
 	}
 	wireConns := m.connections.WithLabelValues("wire")
-	s.wire = wire.NewServer(eng, wire.ServerOptions{
+	s.wire = wireserver.NewServer(eng, wireserver.ServerOptions{
 		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
 		Logger:        cfg.Logger.With("door", "wire"),
 		OnConnections: func(open int) { wireConns.Set(float64(open)) },

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/client"
 )
 
 func startTest(t *testing.T) *Server {
@@ -33,7 +33,7 @@ func startTest(t *testing.T) *Server {
 func TestServer_HealthzMetricsAndWire(t *testing.T) {
 	s := startTest(t)
 	ctx := context.Background()
-	c, err := wire.Dial(ctx, s.WireAddr().String(), wire.ClientOptions{})
+	c, err := client.Dial(ctx, s.WireAddr().String(), client.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package wire
+package client
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -74,8 +75,8 @@ func (c *Client) Subscribe(ctx context.Context, pos api.Position, opts Subscribe
 	opts.Window = min(opts.Window, 1<<30)
 	s := &Subscription{c: c, id: c.nextID.Add(1), window: opts.Window, notify: make(chan struct{}, 1), pos: pos}
 	bb, start := c.frame()
-	bb.B = (&reqSubscribe{Pos: pos, Credit: uint32(opts.Window)}).appendTo(bb.B)
-	endFrame(bb.B, start, OpSubscribe, 0, s.id, 0)
+	bb.B = (&wire.ReqSubscribe{Pos: pos, Credit: uint32(opts.Window)}).AppendTo(bb.B)
+	wire.EndFrame(bb.B, start, wire.OpSubscribe, 0, s.id, 0)
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -97,19 +98,19 @@ func (c *Client) SubscribeShard(ctx context.Context, stream, shardID string, spe
 }
 
 // sendControl queues a Credit or Cancel frame for subscription id.
-func (c *Client) sendControl(op Op, id uint64, credit uint32) {
+func (c *Client) sendControl(op wire.Op, id uint64, credit uint32) {
 	bb, start := c.frame()
-	if op == OpCredit {
-		bb.B = appendU32(bb.B, credit)
+	if op == wire.OpCredit {
+		bb.B = wire.AppendU32(bb.B, credit)
 	}
-	endFrame(bb.B, start, op, 0, id, 0)
+	wire.EndFrame(bb.B, start, op, 0, id, 0)
 	c.send(bb)
 }
 
 // deliver is called by the client's reader with an event or the
 // subscription's final response; it owns bb from here.
-func (s *Subscription) deliver(h header, bb *bytebufferpool.ByteBuffer) {
-	if h.op == OpEvent {
+func (s *Subscription) deliver(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+	if h.Op == wire.OpEvent {
 		s.mu.Lock()
 		if s.err == nil && !s.closed {
 			s.queue = append(s.queue, bb)
@@ -117,7 +118,7 @@ func (s *Subscription) deliver(h header, bb *bytebufferpool.ByteBuffer) {
 		}
 		s.mu.Unlock()
 		if bb != nil {
-			putBuf(bb)
+			wire.PutBuf(bb)
 		}
 		s.wake()
 		return
@@ -126,16 +127,16 @@ func (s *Subscription) deliver(h header, bb *bytebufferpool.ByteBuffer) {
 	delete(s.c.subs, s.id)
 	s.c.mu.Unlock()
 	var err error = io.EOF
-	if h.flags&FlagError != 0 {
-		if e, derr := decodeError(bb.B); derr != nil {
+	if h.Flags&wire.FlagError != 0 {
+		if e, derr := wire.DecodeErrorBody(bb.B); derr != nil {
 			err = derr
 		} else {
 			err = e
 		}
 	} else if len(bb.B) != 0 {
-		err = fmt.Errorf("%w: the Subscribe response has a %d byte body; it is empty", ErrMalformed, len(bb.B))
+		err = fmt.Errorf("%w: the Subscribe response has a %d byte body; it is empty", wire.ErrMalformed, len(bb.B))
 	}
-	putBuf(bb)
+	wire.PutBuf(bb)
 	s.end(err)
 }
 
@@ -167,7 +168,7 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return nil, ErrClosed
+			return nil, wire.ErrClosed
 		}
 		if len(s.queue) > 0 {
 			body := s.queue[0]
@@ -177,7 +178,7 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 			s.mu.Unlock()
 			ev, frames, err := s.decode(body)
 			if err != nil {
-				putBuf(body)
+				wire.PutBuf(body)
 				s.Close()
 				return nil, err
 			}
@@ -205,20 +206,20 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 
 // grant returns the bytes taken to the server's credit.
 func (s *Subscription) grant() {
-	s.c.sendControl(OpCredit, s.id, uint32(s.owed))
+	s.c.sendControl(wire.OpCredit, s.id, uint32(s.owed))
 	s.owed = 0
 }
 
 // decode verifies an event body and returns the event, which owns bb,
 // and its frames' size.
 func (s *Subscription) decode(bb *bytebufferpool.ByteBuffer) (*Event, int, error) {
-	var head resultHead
-	frames, err := decodeResult(bb.B, &head)
+	var head wire.ResultHead
+	frames, err := wire.DecodeResult(bb.B, &head)
 	if err != nil {
 		return nil, 0, fmt.Errorf("decode event: %w", err)
 	}
 	if head.Next.Stream != s.pos.Stream || head.Next.Incarnation != s.pos.Incarnation || head.Next.Shard != s.pos.Shard {
-		return nil, 0, fmt.Errorf("%w: an event is for %s/%d/%d, not the subscribed shard", ErrMalformed, head.Next.Stream, head.Next.Incarnation, head.Next.Shard)
+		return nil, 0, fmt.Errorf("%w: an event is for %s/%d/%d, not the subscribed shard", wire.ErrMalformed, head.Next.Stream, head.Next.Incarnation, head.Next.Shard)
 	}
 	ev := events.Get().(*Event)
 	ev.Next, ev.MillisBehind, ev.ShardEnd, ev.ChildShards = head.Next, head.MillisBehind, head.ShardEnd, head.Children
@@ -229,7 +230,7 @@ func (s *Subscription) decode(bb *bytebufferpool.ByteBuffer) (*Event, int, error
 	}
 	if len(ev.Records) > 0 && ev.Records[0].Seq.Seq < s.pos.Seq {
 		ev.Release()
-		return nil, 0, fmt.Errorf("%w: an event starts at sequence %d, before the subscription's position %d", ErrCorruptRecord, ev.Records[0].Seq.Seq, s.pos.Seq)
+		return nil, 0, fmt.Errorf("%w: an event starts at sequence %d, before the subscription's position %d", wire.ErrCorruptRecord, ev.Records[0].Seq.Seq, s.pos.Seq)
 	}
 	ev.body = bb
 	s.pos = head.Next
@@ -244,7 +245,7 @@ var events = sync.Pool{New: func() any { return new(Event) }}
 // neither the event nor its records may be used.
 func (e *Event) Release() {
 	if e.body != nil {
-		putBuf(e.body)
+		wire.PutBuf(e.body)
 	}
 	clear(e.Records)
 	*e = Event{Records: e.Records[:0]}
@@ -269,13 +270,13 @@ func (s *Subscription) Close() error {
 	s.queue = nil
 	s.mu.Unlock()
 	for _, bb := range q {
-		putBuf(bb)
+		wire.PutBuf(bb)
 	}
 	s.c.mu.Lock()
 	delete(s.c.subs, s.id)
 	s.c.mu.Unlock()
 	if !done {
-		s.c.sendControl(OpCancel, s.id, 0)
+		s.c.sendControl(wire.OpCancel, s.id, 0)
 	}
 	s.wake()
 	return nil

@@ -1,4 +1,4 @@
-package wire
+package client
 
 import (
 	"bufio"
@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -34,9 +35,9 @@ type ClientOptions struct {
 
 func (o *ClientOptions) setDefaults() {
 	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = DefaultMaxFrameSize
+		o.MaxFrameSize = wire.DefaultMaxFrameSize
 	}
-	o.MaxFrameSize = max(o.MaxFrameSize, MinMaxFrameSize)
+	o.MaxFrameSize = max(o.MaxFrameSize, wire.MinMaxFrameSize)
 	if o.ReadBufferSize <= 0 {
 		o.ReadBufferSize = 64 << 10
 	}
@@ -71,8 +72,8 @@ type Client struct {
 	spare   []*bytebufferpool.ByteBuffer
 	qclosed bool
 
-	goAway     atomic.Pointer[Error] // the server's GoAway, if it sent one
-	writeErr   error                 // the write error that stopped the writer; guarded by qmu
+	goAway     atomic.Pointer[wire.Error] // the server's GoAway, if it sent one
+	writeErr   error                      // the write error that stopped the writer; guarded by qmu
 	readerDone chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -80,7 +81,7 @@ type Client struct {
 
 // call is one request waiting for its response.
 type call struct {
-	op    Op
+	op    wire.Op
 	done  chan struct{} // capacity 1: the response (or the connection's end) arrived
 	flags uint8
 	body  *bytebufferpool.ByteBuffer // the response body, owned by the caller after done
@@ -97,7 +98,7 @@ func (cl *call) finish(flags uint8, bb *bytebufferpool.ByteBuffer, err error) {
 	if cb := cl.putDone; cb != nil {
 		seq, err := putRecordOutcome(flags, bb, err)
 		if bb != nil {
-			putBuf(bb)
+			wire.PutBuf(bb)
 		}
 		*cl = call{done: cl.done}
 		calls.Put(cl)
@@ -142,47 +143,47 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 			stop()
 		}
 	}()
-	hb := hello{version: Version, maxFrame: uint32(opts.MaxFrameSize)}.marshal()
+	hb := wire.Hello{Version: wire.Version, MaxFrame: uint32(opts.MaxFrameSize)}.Marshal()
 	if _, err := nc.Write(hb[:]); err != nil {
-		return nil, fmt.Errorf("%w: send hello: %w", ErrHandshake, err)
+		return nil, fmt.Errorf("%w: send hello: %w", wire.ErrHandshake, err)
 	}
 	br := bufio.NewReaderSize(nc, opts.ReadBufferSize)
-	h, err := readHello(br)
+	h, err := wire.ReadHello(br)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, err
 	}
-	switch h.status {
-	case statusOK:
-	case statusVersion:
-		return nil, fmt.Errorf("%w: the client speaks version %d; the server speaks version %d", ErrVersion, Version, h.version)
-	case statusBusy:
-		return nil, &Error{Code: codeOfName("LimitExceededException"), Name: "LimitExceededException",
+	switch h.Status {
+	case wire.StatusOK:
+	case wire.StatusVersion:
+		return nil, fmt.Errorf("%w: the client speaks version %d; the server speaks version %d", wire.ErrVersion, wire.Version, h.Version)
+	case wire.StatusBusy:
+		return nil, &wire.Error{Code: wire.CodeOfName("LimitExceededException"), Name: "LimitExceededException",
 			Message: "the server has as many connections as it allows; retry later or raise its connection limit"}
-	case statusShutdown:
-		return nil, fmt.Errorf("%w: the server is shutting down", ErrConnectionLost)
+	case wire.StatusShutdown:
+		return nil, fmt.Errorf("%w: the server is shutting down", wire.ErrConnectionLost)
 	default:
-		return nil, fmt.Errorf("%w: the server refused the hello with status %d", ErrHandshake, h.status)
+		return nil, fmt.Errorf("%w: the server refused the hello with status %d", wire.ErrHandshake, h.Status)
 	}
-	if h.version != Version {
-		return nil, fmt.Errorf("%w: the server answered with version %d; this client speaks %d", ErrVersion, h.version, Version)
+	if h.Version != wire.Version {
+		return nil, fmt.Errorf("%w: the server answered with version %d; this client speaks %d", wire.ErrVersion, h.Version, wire.Version)
 	}
-	if h.maxFrame < MinMaxFrameSize {
-		return nil, fmt.Errorf("%w: the server's maximum frame size %d is below the minimum %d", ErrHandshake, h.maxFrame, MinMaxFrameSize)
+	if h.MaxFrame < wire.MinMaxFrameSize {
+		return nil, fmt.Errorf("%w: the server's maximum frame size %d is below the minimum %d", wire.ErrHandshake, h.MaxFrame, wire.MinMaxFrameSize)
 	}
 	// Once ctx can no longer move the deadline, clear it for good.
 	stopped = true
 	if !stop() {
-		return nil, fmt.Errorf("%w: %w", ErrHandshake, context.Cause(ctx))
+		return nil, fmt.Errorf("%w: %w", wire.ErrHandshake, context.Cause(ctx))
 	}
 	nc.SetDeadline(time.Time{})
 	c := &Client{
 		nc:         nc,
 		br:         br,
 		opts:       opts,
-		serverMax:  int(h.maxFrame),
+		serverMax:  int(h.MaxFrame),
 		pending:    map[uint64]*call{},
 		subs:       map[uint64]*Subscription{},
 		readerDone: make(chan struct{}),
@@ -201,7 +202,7 @@ func (c *Client) MaxRequestSize() int { return c.serverMax }
 // ErrConnectionLost; later calls fail with ErrClosed.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
-		c.fail(ErrClosed)
+		c.fail(wire.ErrClosed)
 		c.nc.Close()
 		<-c.readerDone
 		<-c.writerDone
@@ -215,7 +216,7 @@ type connError struct{ cause error }
 func (e *connError) Error() string { return "wire: connection lost: " + e.cause.Error() }
 func (e *connError) Unwrap() error { return e.cause }
 func (e *connError) Is(target error) bool {
-	return target == ErrConnectionLost
+	return target == wire.ErrConnectionLost
 }
 
 // fail ends the connection with err: every pending call and subscription
@@ -233,7 +234,7 @@ func (c *Client) fail(err error) {
 	c.subs = map[uint64]*Subscription{}
 	c.mu.Unlock()
 	cause := err
-	if err == ErrClosed {
+	if err == wire.ErrClosed {
 		cause = errors.New("the client was closed")
 	}
 	callErr := &connError{cause: cause}
@@ -253,8 +254,8 @@ func (c *Client) fail(err error) {
 func (c *Client) closedErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == ErrClosed {
-		return ErrClosed
+	if c.err == wire.ErrClosed {
+		return wire.ErrClosed
 	}
 	return &connError{cause: c.err}
 }
@@ -268,14 +269,14 @@ func (c *Client) closedErr() error {
 // read error or a frame that breaks the protocol.
 func (c *Client) readLoop() {
 	defer close(c.readerDone)
-	var hb [HeaderSize]byte
+	var hb [wire.HeaderSize]byte
 	for {
 		if _, err := io.ReadFull(c.br, hb[:]); err != nil {
 			c.fail(c.lostCause(err))
 			c.nc.Close()
 			return
 		}
-		h, err := parseHeader(hb[:], c.opts.MaxFrameSize)
+		h, err := wire.ParseHeader(hb[:], c.opts.MaxFrameSize)
 		if err != nil {
 			c.fail(err)
 			c.nc.Close()
@@ -308,75 +309,75 @@ func (c *Client) lostCause(err error) error {
 }
 
 // deliver reads the body of the frame h and hands it to its receiver.
-func (c *Client) deliver(h header) error {
-	n := h.size - HeaderSize
+func (c *Client) deliver(h wire.Header) error {
+	n := h.Size - wire.HeaderSize
 	switch {
-	case h.id == 0:
-		if h.op != OpGoAway {
-			return fmt.Errorf("%w: the server sent %v with request id 0", ErrMalformed, h.op)
+	case h.ID == 0:
+		if h.Op != wire.OpGoAway {
+			return fmt.Errorf("%w: the server sent %v with request id 0", wire.ErrMalformed, h.Op)
 		}
 		body := make([]byte, n)
 		if _, err := io.ReadFull(c.br, body); err != nil {
 			return err
 		}
-		var m goAway
-		if err := decodeMessage(body, &m); err != nil {
+		var m wire.GoAway
+		if err := wire.DecodeMessage(body, &m); err != nil {
 			return err
 		}
-		c.goAway.Store(newError(m.Name, m.Message))
+		c.goAway.Store(wire.NewError(m.Name, m.Message))
 		return nil
-	case h.op == OpEvent || h.op == OpSubscribe:
-		s := c.subOf(h.id)
+	case h.Op == wire.OpEvent || h.Op == wire.OpSubscribe:
+		s := c.subOf(h.ID)
 		if s == nil {
 			_, err := c.br.Discard(n)
 			return err
 		}
-		bb := getBuf(n)
+		bb := wire.GetBuf(n)
 		bb.B = slices.Grow(bb.B[:0], n)[:n]
 		if _, err := io.ReadFull(c.br, bb.B); err != nil {
-			putBuf(bb)
+			wire.PutBuf(bb)
 			return err
 		}
 		s.deliver(h, bb)
 		return nil
-	case h.op == OpCredit || h.op == OpCancel:
+	case h.Op == wire.OpCredit || h.Op == wire.OpCancel:
 		// The server refused a malformed Credit or Cancel: end that
 		// subscription with the server's error.
 		body := make([]byte, n)
 		if _, err := io.ReadFull(c.br, body); err != nil {
 			return err
 		}
-		if s := c.subOf(h.id); s != nil {
-			e, err := decodeError(body)
+		if s := c.subOf(h.ID); s != nil {
+			e, err := wire.DecodeErrorBody(body)
 			if err != nil {
 				return err
 			}
-			s.deliver(header{op: OpSubscribe, flags: FlagError, id: h.id}, &bytebufferpool.ByteBuffer{B: appendError(nil, e.Name, e.Message)})
+			s.deliver(wire.Header{Op: wire.OpSubscribe, Flags: wire.FlagError, ID: h.ID}, &bytebufferpool.ByteBuffer{B: wire.AppendErrorBody(nil, e.Name, e.Message)})
 		}
 		return nil
 	}
 	c.mu.Lock()
-	cl := c.pending[h.id]
-	delete(c.pending, h.id)
+	cl := c.pending[h.ID]
+	delete(c.pending, h.ID)
 	c.mu.Unlock()
 	if cl == nil {
 		_, err := c.br.Discard(n)
 		return err
 	}
-	bb := getBuf(n)
+	bb := wire.GetBuf(n)
 	bb.B = slices.Grow(bb.B[:0], n)[:n]
 	if _, err := io.ReadFull(c.br, bb.B); err != nil {
-		putBuf(bb)
+		wire.PutBuf(bb)
 		cl.finish(0, nil, &connError{cause: err})
 		return err
 	}
-	if h.op != cl.op {
-		putBuf(bb)
-		err := fmt.Errorf("%w: the response to request %d is %v; the request was %v", ErrMalformed, h.id, h.op, cl.op)
+	if h.Op != cl.op {
+		wire.PutBuf(bb)
+		err := fmt.Errorf("%w: the response to request %d is %v; the request was %v", wire.ErrMalformed, h.ID, h.Op, cl.op)
 		cl.finish(0, nil, err)
 		return err
 	}
-	cl.finish(h.flags, bb, nil)
+	cl.finish(h.Flags, bb, nil)
 	return nil
 }
 
@@ -398,7 +399,7 @@ func (c *Client) writeLoop() {
 		for len(c.queue) == 0 && !c.qclosed {
 			c.qcond.Wait()
 		}
-		if len(c.queue) < smallBatch && !c.qclosed {
+		if len(c.queue) < wire.SmallBatch && !c.qclosed {
 			// Callers woken by a burst of responses enqueue their next
 			// requests one by one: let them run first, so that one
 			// write carries them all.
@@ -411,7 +412,7 @@ func (c *Client) writeLoop() {
 			c.queue = nil
 			c.qmu.Unlock()
 			for _, bb := range q {
-				putBuf(bb)
+				wire.PutBuf(bb)
 			}
 			return
 		}
@@ -426,7 +427,7 @@ func (c *Client) writeLoop() {
 		_, err := nb.WriteTo(c.nc)
 		clear(vec)
 		for _, bb := range batch {
-			putBuf(bb)
+			wire.PutBuf(bb)
 		}
 		clear(batch)
 		c.qmu.Lock()
@@ -445,16 +446,12 @@ func (c *Client) writeLoop() {
 	}
 }
 
-// smallBatch is the queue length below which the writer yields once
-// before writing, to gather more frames into one write.
-const smallBatch = 64
-
 // send queues a request frame for the writer, which owns bb from here.
 func (c *Client) send(bb *bytebufferpool.ByteBuffer) {
 	c.qmu.Lock()
 	if c.qclosed {
 		c.qmu.Unlock()
-		putBuf(bb)
+		wire.PutBuf(bb)
 		return
 	}
 	c.queue = append(c.queue, bb)
@@ -465,39 +462,39 @@ func (c *Client) send(bb *bytebufferpool.ByteBuffer) {
 }
 
 // frame starts a request frame in a pooled buffer; roundTrip (or
-// endFrame) finishes it.
+// EndFrame) finishes it.
 func (c *Client) frame() (*bytebufferpool.ByteBuffer, int) { return c.frameFor(0) }
 
 // frameFor is frame for a body of about n bytes.
 func (c *Client) frameFor(n int) (*bytebufferpool.ByteBuffer, int) {
-	bb := getBuf(HeaderSize + n)
+	bb := wire.GetBuf(wire.HeaderSize + n)
 	b := bb.B[:0]
 	if n > 0 {
-		b = slices.Grow(b, HeaderSize+n)
+		b = slices.Grow(b, wire.HeaderSize+n)
 	}
 	var start int
-	bb.B, start = beginFrame(b)
+	bb.B, start = wire.BeginFrame(b)
 	return bb, start
 }
 
 // start sends the request frame in bb (started by frame) as call cl and
 // returns its id. On failure it recycles bb and cl.
-func (c *Client) start(op Op, bb *bytebufferpool.ByteBuffer, start int, cl *call) (uint64, error) {
+func (c *Client) start(op wire.Op, bb *bytebufferpool.ByteBuffer, start int, cl *call) (uint64, error) {
 	if size := len(bb.B) - start; size > c.serverMax {
-		putBuf(bb)
+		wire.PutBuf(bb)
 		*cl = call{done: cl.done}
 		calls.Put(cl)
-		return 0, fmt.Errorf("%w: the %v request is %d bytes; the server accepts at most %d", ErrFrameTooLarge, op, size, c.serverMax)
+		return 0, fmt.Errorf("%w: the %v request is %d bytes; the server accepts at most %d", wire.ErrFrameTooLarge, op, size, c.serverMax)
 	}
 	id := c.nextID.Add(1)
-	endFrame(bb.B, start, op, 0, id, 0)
+	wire.EndFrame(bb.B, start, op, 0, id, 0)
 	cl.op = op
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
 		*cl = call{done: cl.done}
 		calls.Put(cl)
-		putBuf(bb)
+		wire.PutBuf(bb)
 		return 0, c.closedErr()
 	}
 	c.pending[id] = cl
@@ -509,7 +506,7 @@ func (c *Client) start(op Op, bb *bytebufferpool.ByteBuffer, start int, cl *call
 // roundTrip sends the request frame in bb (started by frame) and waits for
 // its response. On success the caller owns the returned call and must
 // return it with putCall. A server error response is returned as *Error.
-func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBuffer, start int) (*call, error) {
+func (c *Client) roundTrip(ctx context.Context, op wire.Op, bb *bytebufferpool.ByteBuffer, start int) (*call, error) {
 	cl := calls.Get().(*call)
 	id, err := c.start(op, bb, start, cl)
 	if err != nil {
@@ -535,8 +532,8 @@ func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBu
 		putCall(cl)
 		return nil, err
 	}
-	if cl.flags&FlagError != 0 {
-		e, err := decodeError(cl.body.B)
+	if cl.flags&wire.FlagError != 0 {
+		e, err := wire.DecodeErrorBody(cl.body.B)
 		putCall(cl)
 		if err != nil {
 			return nil, err
@@ -549,7 +546,7 @@ func (c *Client) roundTrip(ctx context.Context, op Op, bb *bytebufferpool.ByteBu
 // putCall returns a call and its body to their pools.
 func putCall(cl *call) {
 	if cl.body != nil {
-		putBuf(cl.body)
+		wire.PutBuf(cl.body)
 	}
 	*cl = call{done: cl.done}
 	calls.Put(cl)
@@ -557,18 +554,18 @@ func putCall(cl *call) {
 
 // do sends m as an op request and decodes the response into resp (if not
 // nil; otherwise it expects an empty body).
-func (c *Client) do(ctx context.Context, op Op, m message, resp message) error {
+func (c *Client) do(ctx context.Context, op wire.Op, m wire.Message, resp wire.Message) error {
 	bb, start := c.frame()
-	bb.B = m.appendTo(bb.B)
+	bb.B = m.AppendTo(bb.B)
 	cl, err := c.roundTrip(ctx, op, bb, start)
 	if err != nil {
 		return err
 	}
 	defer putCall(cl)
 	if resp == nil {
-		resp = &reqEmpty{}
+		resp = &wire.ReqEmpty{}
 	}
-	if err := decodeMessage(cl.body.B, resp); err != nil {
+	if err := wire.DecodeMessage(cl.body.B, resp); err != nil {
 		return fmt.Errorf("decode %v response: %w", op, err)
 	}
 	return nil

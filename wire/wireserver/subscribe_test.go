@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"bytes"
@@ -8,13 +8,15 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // putN puts n records "<prefix>-<i>" under key into stream and returns
 // their data.
-func putN(t *testing.T, c *Client, stream, key, prefix string, n int) [][]byte {
+func putN(t *testing.T, c *client.Client, stream, key, prefix string, n int) [][]byte {
 	t.Helper()
 	var out [][]byte
 	recs := make([]api.PutRecord, 0, api.MaxPutRecords)
@@ -42,7 +44,7 @@ func putN(t *testing.T, c *Client, stream, key, prefix string, n int) [][]byte {
 }
 
 // drain reads n records from sub and returns their data.
-func drain(t *testing.T, sub *Subscription, n int) [][]byte {
+func drain(t *testing.T, sub *client.Subscription, n int) [][]byte {
 	t.Helper()
 	var got [][]byte
 	for len(got) < n {
@@ -71,24 +73,24 @@ func equalData(t *testing.T, got, want [][]byte) {
 
 func TestSubscribe_PushesRecordsAsCommitted(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	putN(t, c, "s", "k", "old", 5)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("SubscribeShard: %v", err)
 	}
 	defer sub.Close()
 	// Records put after the subscription started arrive without polling,
 	// from another connection.
-	producer := env.dial(ClientOptions{})
+	producer := env.dial(client.ClientOptions{})
 	want := putN(t, producer, "s", "k", "new", 300)
 	equalData(t, drain(t, sub, len(want)), want)
 }
 
 func TestSubscribe_StartPositions(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	var want [][]byte
 	ctx := testCtx(t)
@@ -115,7 +117,7 @@ func TestSubscribe_StartPositions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(string(tc.spec.Type), func(t *testing.T) {
-			sub, err := c.SubscribeShard(ctx, "s", api.ShardID(0), tc.spec, SubscribeOptions{})
+			sub, err := c.SubscribeShard(ctx, "s", api.ShardID(0), tc.spec, client.SubscribeOptions{})
 			if err != nil {
 				t.Fatalf("SubscribeShard: %v", err)
 			}
@@ -126,7 +128,7 @@ func TestSubscribe_StartPositions(t *testing.T) {
 	}
 }
 
-func mustIterator(t *testing.T, c *Client, stream string, spec api.IteratorSpec) api.Position {
+func mustIterator(t *testing.T, c *client.Client, stream string, spec api.IteratorSpec) api.Position {
 	t.Helper()
 	pos, err := c.GetIterator(testCtx(t), stream, api.ShardID(0), spec)
 	if err != nil {
@@ -145,7 +147,7 @@ func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 			}
 		}
 	})
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	const window, n, size = 4 << 10, 400, 1 << 10
 	data := bytes.Repeat([]byte("x"), size)
@@ -159,7 +161,7 @@ func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 			t.Fatalf("PutRecords: %d failed, %v", failed, err)
 		}
 	}
-	sub, err := c.Subscribe(testCtx(t), mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon}), SubscribeOptions{Window: window})
+	sub, err := c.Subscribe(testCtx(t), mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon}), client.SubscribeOptions{Window: window})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -192,10 +194,10 @@ func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 
 func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	want := putN(t, c, "s", "k", "r", 20)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon}, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("SubscribeShard: %v", err)
 	}
@@ -203,7 +205,7 @@ func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
 	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 63}); err != nil {
 		t.Fatalf("SplitShard: %v", err)
 	}
-	var last *Event
+	var last *client.Event
 	for last == nil || !last.ShardEnd {
 		if last, err = sub.Next(testCtx(t)); err != nil {
 			t.Fatalf("Next: %v", err)
@@ -222,9 +224,9 @@ func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
 
 func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("SubscribeShard: %v", err)
 	}
@@ -243,8 +245,8 @@ func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
 
 func TestSubscribe_UnknownPositionFails(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
-	sub, err := c.Subscribe(testCtx(t), api.Position{Stream: "missing", Incarnation: 1}, SubscribeOptions{})
+	c := env.dial(client.ClientOptions{})
+	sub, err := c.Subscribe(testCtx(t), api.Position{Stream: "missing", Incarnation: 1}, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -255,14 +257,14 @@ func TestSubscribe_UnknownPositionFails(t *testing.T) {
 
 func TestSubscribe_CancelFreesTheSlot(t *testing.T) {
 	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxSubscriptions = 1 })
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	pos := mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon})
-	first, err := c.Subscribe(testCtx(t), pos, SubscribeOptions{})
+	first, err := c.Subscribe(testCtx(t), pos, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
-	over, err := c.Subscribe(testCtx(t), pos, SubscribeOptions{})
+	over, err := c.Subscribe(testCtx(t), pos, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
@@ -270,10 +272,10 @@ func TestSubscribe_CancelFreesTheSlot(t *testing.T) {
 		t.Fatalf("a subscription over the limit: %v; want LimitExceededException", err)
 	}
 	first.Close()
-	if _, err := first.Next(testCtx(t)); err != ErrClosed {
+	if _, err := first.Next(testCtx(t)); err != wire.ErrClosed {
 		t.Fatalf("Next after Close: %v; want ErrClosed", err)
 	}
-	second, err := c.Subscribe(testCtx(t), pos, SubscribeOptions{})
+	second, err := c.Subscribe(testCtx(t), pos, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}

@@ -1,12 +1,12 @@
-package wire
+package client
 
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -19,13 +19,13 @@ import (
 func (c *Client) Ping(ctx context.Context, payload []byte) error {
 	bb, start := c.frame()
 	bb.B = append(bb.B, payload...)
-	cl, err := c.roundTrip(ctx, OpPing, bb, start)
+	cl, err := c.roundTrip(ctx, wire.OpPing, bb, start)
 	if err != nil {
 		return err
 	}
 	defer putCall(cl)
 	if string(cl.body.B) != string(payload) {
-		return fmt.Errorf("%w: the ping's echo differs from its payload", ErrMalformed)
+		return fmt.Errorf("%w: the ping's echo differs from its payload", wire.ErrMalformed)
 	}
 	return nil
 }
@@ -35,8 +35,8 @@ func (c *Client) CreateStream(ctx context.Context, in api.CreateStreamInput) (*a
 	if err := checkStr("stream name", in.Name); err != nil {
 		return nil, err
 	}
-	var resp respStreamInfo
-	if err := c.do(ctx, OpCreateStream, &reqCreateStream{In: in}, &resp); err != nil {
+	var resp wire.RespStreamInfo
+	if err := c.do(ctx, wire.OpCreateStream, &wire.ReqCreateStream{In: in}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Info, nil
@@ -45,13 +45,13 @@ func (c *Client) CreateStream(ctx context.Context, in api.CreateStreamInput) (*a
 // DeleteStream deletes a stream and its data. With consumers registered it
 // fails unless enforceConsumerDeletion is set.
 func (c *Client) DeleteStream(ctx context.Context, name string, enforceConsumerDeletion bool) error {
-	return c.do(ctx, OpDeleteStream, &reqDeleteStream{Stream: name, Enforce: enforceConsumerDeletion}, nil)
+	return c.do(ctx, wire.OpDeleteStream, &wire.ReqDeleteStream{Stream: name, Enforce: enforceConsumerDeletion}, nil)
 }
 
 // DescribeStream describes a stream and all its shards.
 func (c *Client) DescribeStream(ctx context.Context, name string) (*api.StreamInfo, error) {
-	var resp respStreamInfo
-	if err := c.do(ctx, OpDescribeStream, &reqStream{Stream: name}, &resp); err != nil {
+	var resp wire.RespStreamInfo
+	if err := c.do(ctx, wire.OpDescribeStream, &wire.ReqStream{Stream: name}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Info, nil
@@ -59,8 +59,8 @@ func (c *Client) DescribeStream(ctx context.Context, name string) (*api.StreamIn
 
 // ListStreams returns the names of all streams, sorted.
 func (c *Client) ListStreams(ctx context.Context) ([]string, error) {
-	var resp respNames
-	if err := c.do(ctx, OpListStreams, &reqEmpty{}, &resp); err != nil {
+	var resp wire.RespNames
+	if err := c.do(ctx, wire.OpListStreams, &wire.ReqEmpty{}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Names, nil
@@ -69,8 +69,8 @@ func (c *Client) ListStreams(ctx context.Context) ([]string, error) {
 // ListShards returns every shard of a stream, open and closed, with its
 // lineage (Parent, AdjacentParent).
 func (c *Client) ListShards(ctx context.Context, name string) ([]api.ShardInfo, error) {
-	var resp respShards
-	if err := c.do(ctx, OpListShards, &reqStream{Stream: name}, &resp); err != nil {
+	var resp wire.RespShards
+	if err := c.do(ctx, wire.OpListShards, &wire.ReqStream{Stream: name}, &resp); err != nil {
 		return nil, err
 	}
 	return resp.Shards, nil
@@ -78,9 +78,9 @@ func (c *Client) ListShards(ctx context.Context, name string) ([]api.ShardInfo, 
 
 // checkStr checks that s fits a str field.
 func checkStr(field, s string) error {
-	if len(s) > maxStr {
-		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
-			Message: fmt.Sprintf("%s is %d bytes; the protocol carries at most %d", field, len(s), maxStr)}
+	if len(s) > wire.MaxStr {
+		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+			Message: fmt.Sprintf("%s is %d bytes; the protocol carries at most %d", field, len(s), wire.MaxStr)}
 	}
 	return nil
 }
@@ -88,12 +88,12 @@ func checkStr(field, s string) error {
 // checkRecord checks that a record's key fits a bytes16 field and its data
 // a bytes32 field.
 func checkRecord(i int, r *api.PutRecord) error {
-	if len(r.Key) > maxStr {
-		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+	if len(r.Key) > wire.MaxStr {
+		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("record %d: partition key is %d bytes; the limit is 256 characters", i, len(r.Key))}
 	}
 	if uint64(len(r.Data)) > 1<<32-1 {
-		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("record %d: data is %d bytes; the protocol carries at most 4 GiB", i, len(r.Data))}
 	}
 	return nil
@@ -120,11 +120,11 @@ func (c *Client) putRecord(ctx context.Context, stream string, rec *api.PutRecor
 	if err := checkRecord(0, rec); err != nil {
 		return api.SeqNum{}, err
 	}
-	bb, start := c.frameFor(2 + len(stream) + 2 + len(after) + recordSize(rec.Key, rec.Data, rec.HasExplicitHash))
-	b := appendStr(bb.B, stream)
-	b = appendStr(b, after)
-	bb.B = appendRecord(b, rec)
-	cl, err := c.roundTrip(ctx, OpPutRecord, bb, start)
+	bb, start := c.frameFor(2 + len(stream) + 2 + len(after) + wire.RecordSize(rec.Key, rec.Data, rec.HasExplicitHash))
+	b := wire.AppendStr(bb.B, stream)
+	b = wire.AppendStr(b, after)
+	bb.B = wire.AppendRecord(b, rec)
+	cl, err := c.roundTrip(ctx, wire.OpPutRecord, bb, start)
 	if err != nil {
 		return api.SeqNum{}, err
 	}
@@ -137,16 +137,16 @@ func putRecordOutcome(flags uint8, bb *bytebufferpool.ByteBuffer, err error) (ap
 	if err != nil {
 		return api.SeqNum{}, err
 	}
-	if flags&FlagError != 0 {
-		e, err := decodeError(bb.B)
+	if flags&wire.FlagError != 0 {
+		e, err := wire.DecodeErrorBody(bb.B)
 		if err != nil {
 			return api.SeqNum{}, err
 		}
 		return api.SeqNum{}, e
 	}
-	d := newDecoder(bb.B)
-	seq := d.seqNum("sequence number")
-	if err := d.finish(); err != nil {
+	d := wire.NewDecoder(bb.B)
+	seq := d.SeqNum("sequence number")
+	if err := d.Finish(); err != nil {
 		return api.SeqNum{}, fmt.Errorf("decode PutRecord response: %w", err)
 	}
 	return seq, nil
@@ -167,13 +167,13 @@ func (c *Client) PutRecordAsync(stream string, rec api.PutRecord, done func(api.
 	if err := checkRecord(0, &rec); err != nil {
 		return err
 	}
-	bb, start := c.frameFor(2 + len(stream) + 2 + recordSize(rec.Key, rec.Data, rec.HasExplicitHash))
-	b := appendStr(bb.B, stream)
-	b = appendStr(b, "")
-	bb.B = appendRecord(b, &rec)
+	bb, start := c.frameFor(2 + len(stream) + 2 + wire.RecordSize(rec.Key, rec.Data, rec.HasExplicitHash))
+	b := wire.AppendStr(bb.B, stream)
+	b = wire.AppendStr(b, "")
+	bb.B = wire.AppendRecord(b, &rec)
 	cl := calls.Get().(*call)
 	cl.putDone = done
-	_, err := c.start(OpPutRecord, bb, start, cl)
+	_, err := c.start(wire.OpPutRecord, bb, start, cl)
 	return err
 }
 
@@ -191,7 +191,7 @@ func (c *Client) PutRecords(ctx context.Context, stream string, recs []api.PutRe
 		return 0, err
 	}
 	if len(recs) > 1<<16-1 {
-		return 0, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+		return 0, &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("a put carries %d records; it must carry 1 to %d", len(recs), api.MaxPutRecords)}
 	}
 	size := 2 + len(stream) + 2
@@ -199,27 +199,27 @@ func (c *Client) PutRecords(ctx context.Context, stream string, recs []api.PutRe
 		if err := checkRecord(i, &recs[i]); err != nil {
 			return 0, err
 		}
-		size += recordSize(recs[i].Key, recs[i].Data, recs[i].HasExplicitHash)
+		size += wire.RecordSize(recs[i].Key, recs[i].Data, recs[i].HasExplicitHash)
 	}
 	bb, start := c.frameFor(size)
-	bb.B = appendPutRecords(appendStr(bb.B, stream), recs)
+	bb.B = wire.AppendPutRecords(wire.AppendStr(bb.B, stream), recs)
 	return c.putRecordsFrame(ctx, bb, start, len(recs), results)
 }
 
 // putRecordsFrame sends an encoded PutRecords request of n records and
 // decodes its response into results.
 func (c *Client) putRecordsFrame(ctx context.Context, bb *bytebufferpool.ByteBuffer, start, n int, results []api.PutResult) (int, error) {
-	cl, err := c.roundTrip(ctx, OpPutRecords, bb, start)
+	cl, err := c.roundTrip(ctx, wire.OpPutRecords, bb, start)
 	if err != nil {
 		return 0, err
 	}
 	defer putCall(cl)
-	resp := respPutRecords{Results: results[:0:len(results)]}
-	if err := decodeMessage(cl.body.B, &resp); err != nil {
+	resp := wire.RespPutRecords{Results: results[:0:len(results)]}
+	if err := wire.DecodeMessage(cl.body.B, &resp); err != nil {
 		return 0, fmt.Errorf("decode PutRecords response: %w", err)
 	}
 	if len(resp.Results) != n {
-		return 0, fmt.Errorf("%w: the PutRecords response has %d results for %d records", ErrMalformed, len(resp.Results), n)
+		return 0, fmt.Errorf("%w: the PutRecords response has %d results for %d records", wire.ErrMalformed, len(resp.Results), n)
 	}
 	return resp.Failed, nil
 }
@@ -231,14 +231,14 @@ func (c *Client) GetIterator(ctx context.Context, stream, shardID string, spec a
 	if err != nil {
 		return api.Position{}, err
 	}
-	m := reqGetIterator{Stream: stream, Shard: uint32(idx), Type: spec.Type, Timestamp: spec.Timestamp}
-	if iterCode(spec.Type) == 0 {
-		return api.Position{}, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+	m := wire.ReqGetIterator{Stream: stream, Shard: uint32(idx), Type: spec.Type, Timestamp: spec.Timestamp}
+	if wire.IterCode(spec.Type) == 0 {
+		return api.Position{}, &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", spec.Type)}
 	}
 	if spec.Type == api.AtSequenceNumber || spec.Type == api.AfterSequenceNumber {
 		if spec.Seq == "" {
-			return api.Position{}, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+			return api.Position{}, &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 				Message: fmt.Sprintf("StartingSequenceNumber is required for %s", spec.Type)}
 		}
 		sn, err := api.ParseSeqNum(spec.Seq)
@@ -247,8 +247,8 @@ func (c *Client) GetIterator(ctx context.Context, stream, shardID string, spec a
 		}
 		m.Seq = sn
 	}
-	var resp respPosition
-	if err := c.do(ctx, OpGetIterator, &m, &resp); err != nil {
+	var resp wire.RespPosition
+	if err := c.do(ctx, wire.OpGetIterator, &m, &resp); err != nil {
 		return api.Position{}, err
 	}
 	return resp.Pos, nil
@@ -271,19 +271,19 @@ func (c *Client) Read(ctx context.Context, pos api.Position, maxRecords, maxByte
 func (c *Client) ReadInto(ctx context.Context, pos api.Position, maxRecords, maxBytes int, res *ReadResult) error {
 	res.Release()
 	bb, start := c.frame()
-	bb.B = (&reqRead{Pos: pos, MaxRecords: clampU32(maxRecords), MaxBytes: clampU32(maxBytes)}).appendTo(bb.B)
-	cl, err := c.roundTrip(ctx, OpRead, bb, start)
+	bb.B = (&wire.ReqRead{Pos: pos, MaxRecords: clampU32(maxRecords), MaxBytes: clampU32(maxBytes)}).AppendTo(bb.B)
+	cl, err := c.roundTrip(ctx, wire.OpRead, bb, start)
 	if err != nil {
 		return err
 	}
-	frames, err := decodeResult(cl.body.B, &res.head)
+	frames, err := wire.DecodeResult(cl.body.B, &res.head)
 	if err != nil {
 		putCall(cl)
 		return fmt.Errorf("decode Read response: %w", err)
 	}
 	if res.head.Next.Stream != pos.Stream || res.head.Next.Incarnation != pos.Incarnation || res.head.Next.Shard != pos.Shard {
 		putCall(cl)
-		return fmt.Errorf("%w: the Read response is for %s/%d/%d, not the shard read", ErrMalformed, res.head.Next.Stream, res.head.Next.Incarnation, res.head.Next.Shard)
+		return fmt.Errorf("%w: the Read response is for %s/%d/%d, not the shard read", wire.ErrMalformed, res.head.Next.Stream, res.head.Next.Incarnation, res.head.Next.Shard)
 	}
 	res.body, cl.body = cl.body, nil
 	putCall(cl)
@@ -313,7 +313,7 @@ func (c *Client) SplitShard(ctx context.Context, stream, shardID string, newStar
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, OpSplitShard, &reqSplitShard{Stream: stream, Shard: uint32(idx), NewStart: newStart}, nil)
+	return c.do(ctx, wire.OpSplitShard, &wire.ReqSplitShard{Stream: stream, Shard: uint32(idx), NewStart: newStart}, nil)
 }
 
 // MergeShards merges two adjacent shards into one.
@@ -326,39 +326,39 @@ func (c *Client) MergeShards(ctx context.Context, stream, shardID, adjacentID st
 	if err != nil {
 		return err
 	}
-	return c.do(ctx, OpMergeShards, &reqMergeShards{Stream: stream, Shard: uint32(a), Adjacent: uint32(b)}, nil)
+	return c.do(ctx, wire.OpMergeShards, &wire.ReqMergeShards{Stream: stream, Shard: uint32(a), Adjacent: uint32(b)}, nil)
 }
 
 // UpdateShardCount rescales a stream to target open shards of uniform hash
 // key ranges.
 func (c *Client) UpdateShardCount(ctx context.Context, stream string, target int) error {
-	return c.do(ctx, OpUpdateShardCount, &reqStreamN{Stream: stream, N: clampU32(target)}, nil)
+	return c.do(ctx, wire.OpUpdateShardCount, &wire.ReqStreamN{Stream: stream, N: clampU32(target)}, nil)
 }
 
 // IncreaseRetention raises a stream's retention period (24..8760 hours).
 func (c *Client) IncreaseRetention(ctx context.Context, stream string, hours int) error {
-	return c.do(ctx, OpIncreaseRetention, &reqStreamN{Stream: stream, N: clampU32(hours)}, nil)
+	return c.do(ctx, wire.OpIncreaseRetention, &wire.ReqStreamN{Stream: stream, N: clampU32(hours)}, nil)
 }
 
 // DecreaseRetention lowers a stream's retention period.
 func (c *Client) DecreaseRetention(ctx context.Context, stream string, hours int) error {
-	return c.do(ctx, OpDecreaseRetention, &reqStreamN{Stream: stream, N: clampU32(hours)}, nil)
+	return c.do(ctx, wire.OpDecreaseRetention, &wire.ReqStreamN{Stream: stream, N: clampU32(hours)}, nil)
 }
 
 // AddTags adds or replaces tags of a stream.
 func (c *Client) AddTags(ctx context.Context, stream string, tags map[string]string) error {
-	return c.do(ctx, OpAddTags, &reqAddTags{Stream: stream, Tags: tags}, nil)
+	return c.do(ctx, wire.OpAddTags, &wire.ReqAddTags{Stream: stream, Tags: tags}, nil)
 }
 
 // RemoveTags removes tags of a stream by key.
 func (c *Client) RemoveTags(ctx context.Context, stream string, keys []string) error {
-	return c.do(ctx, OpRemoveTags, &reqRemoveTags{Stream: stream, Keys: keys}, nil)
+	return c.do(ctx, wire.OpRemoveTags, &wire.ReqRemoveTags{Stream: stream, Keys: keys}, nil)
 }
 
 // ListTags returns a stream's tags.
 func (c *Client) ListTags(ctx context.Context, stream string) (map[string]string, error) {
-	var resp respTags
-	if err := c.do(ctx, OpListTags, &reqStream{Stream: stream}, &resp); err != nil {
+	var resp wire.RespTags
+	if err := c.do(ctx, wire.OpListTags, &wire.ReqStream{Stream: stream}, &resp); err != nil {
 		return nil, err
 	}
 	if resp.Tags == nil {
@@ -370,41 +370,25 @@ func (c *Client) ListTags(ctx context.Context, stream string) (map[string]string
 // SetQuotas sets a stream's per-shard limits; nil returns it to the
 // server's default.
 func (c *Client) SetQuotas(ctx context.Context, stream string, q *ratelimit.Limits) error {
-	return c.do(ctx, OpSetQuotas, &reqSetQuotas{Stream: stream, Quotas: q}, nil)
+	return c.do(ctx, wire.OpSetQuotas, &wire.ReqSetQuotas{Stream: stream, Quotas: q}, nil)
 }
 
 // SetDurability sets a stream's acknowledgement mode; DurabilityDefault
 // returns it to the server's.
 func (c *Client) SetDurability(ctx context.Context, stream string, d api.Durability) error {
-	return c.do(ctx, OpSetDurability, &reqSetDurability{Stream: stream, Durability: d}, nil)
+	return c.do(ctx, wire.OpSetDurability, &wire.ReqSetDurability{Stream: stream, Durability: d}, nil)
 }
 
 // SetMaxRecordSize sets the limit on key+data of one record (1 KiB..10 MiB).
 func (c *Client) SetMaxRecordSize(ctx context.Context, stream string, bytes int) error {
-	return c.do(ctx, OpSetMaxRecordSize, &reqStreamN{Stream: stream, N: clampU32(bytes)}, nil)
+	return c.do(ctx, wire.OpSetMaxRecordSize, &wire.ReqStreamN{Stream: stream, N: clampU32(bytes)}, nil)
 }
 
 // SetStreamMode switches a stream between PROVISIONED and ON_DEMAND.
 func (c *Client) SetStreamMode(ctx context.Context, stream string, mode api.StreamMode) error {
-	if modeCode(mode) == modeDefault {
-		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+	if wire.ModeCode(mode) == wire.ModeDefault {
+		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("stream mode %q is not PROVISIONED or ON_DEMAND", mode)}
 	}
-	return c.do(ctx, OpSetStreamMode, &reqSetStreamMode{Stream: stream, Mode: mode}, nil)
-}
-
-// shardIDs caches the id strings of the first shard indexes, so that
-// decoding put results does not format one per record.
-var shardIDs [1024]atomic.Pointer[string]
-
-func shardIDString(i uint32) string {
-	if int(i) >= len(shardIDs) {
-		return api.ShardID(int(i))
-	}
-	if p := shardIDs[i].Load(); p != nil {
-		return *p
-	}
-	s := api.ShardID(int(i))
-	shardIDs[i].Store(&s)
-	return s
+	return c.do(ctx, wire.OpSetStreamMode, &wire.ReqSetStreamMode{Stream: stream, Mode: mode}, nil)
 }

@@ -1,20 +1,20 @@
-package wire
+package wireserver
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
-	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // memConn is a net.Conn over bytes: reads return in (then io.EOF, or block
@@ -92,9 +92,9 @@ func getFuzzServer(t testing.TB) *Server {
 		// Operations that change the shape of streams would let the fuzzer
 		// create thousands of shards; their decoders are fuzzed by
 		// FuzzDecodeRequest instead.
-		srv.testHookControlVeto = func(op Op) bool {
+		srv.testHookControlVeto = func(op wire.Op) bool {
 			switch op {
-			case OpCreateStream, OpDeleteStream, OpSplitShard, OpMergeShards, OpUpdateShardCount:
+			case wire.OpCreateStream, wire.OpDeleteStream, wire.OpSplitShard, wire.OpMergeShards, wire.OpUpdateShardCount:
 				return true
 			}
 			return false
@@ -140,22 +140,22 @@ func storedRecords(t testing.TB) int {
 func fuzzSeedFrames() [][]byte {
 	pos := api.Position{Stream: "f", Shard: 0}
 	put := putRecordBody("f", "k", "fuzz")
-	puts := (&reqPutRecords{Stream: []byte("f"), Recs: []api.PutRecord{{Key: []byte("a"), Data: []byte("1")}, {Key: []byte("b"), Data: []byte("2")}}}).appendTo(nil)
+	puts := (&wire.ReqPutRecords{Stream: []byte("f"), Recs: []api.PutRecord{{Key: []byte("a"), Data: []byte("1")}, {Key: []byte("b"), Data: []byte("2")}}}).AppendTo(nil)
 	return [][]byte{
-		frame(OpPing, 0, 1, []byte("hello")),
-		frame(OpPutRecord, 0, 2, put),
-		append(frame(OpPutRecord, 0, 3, put), frame(OpPutRecord, 0, 4, put)...),
-		frame(OpPutRecords, 0, 5, puts),
-		frame(OpDescribeStream, 0, 6, appendStr(nil, "f")),
-		frame(OpListShards, 0, 7, appendStr(nil, "f")),
-		frame(OpListStreams, 0, 8, nil),
-		frame(OpGetIterator, 0, 9, (&reqGetIterator{Stream: "f", Type: api.TrimHorizon}).appendTo(nil)),
-		frame(OpRead, 0, 10, (&reqRead{Pos: pos}).appendTo(nil)),
-		append(frame(OpSubscribe, 0, 11, (&reqSubscribe{Pos: pos, Credit: 100}).appendTo(nil)),
-			append(frame(OpCredit, 0, 11, appendU32(nil, 1000)), frame(OpCancel, 0, 11, nil)...)...),
-		frame(OpAddTags, 0, 12, (&reqAddTags{Stream: "f", Tags: map[string]string{"a": "b"}}).appendTo(nil)),
-		frame(OpListTags, 0, 13, appendStr(nil, "f")),
-		frame(OpCreateStream, 0, 14, (&reqCreateStream{In: api.CreateStreamInput{Name: "g", ShardCount: 1}}).appendTo(nil)),
+		frame(wire.OpPing, 0, 1, []byte("hello")),
+		frame(wire.OpPutRecord, 0, 2, put),
+		append(frame(wire.OpPutRecord, 0, 3, put), frame(wire.OpPutRecord, 0, 4, put)...),
+		frame(wire.OpPutRecords, 0, 5, puts),
+		frame(wire.OpDescribeStream, 0, 6, wire.AppendStr(nil, "f")),
+		frame(wire.OpListShards, 0, 7, wire.AppendStr(nil, "f")),
+		frame(wire.OpListStreams, 0, 8, nil),
+		frame(wire.OpGetIterator, 0, 9, (&wire.ReqGetIterator{Stream: "f", Type: api.TrimHorizon}).AppendTo(nil)),
+		frame(wire.OpRead, 0, 10, (&wire.ReqRead{Pos: pos}).AppendTo(nil)),
+		append(frame(wire.OpSubscribe, 0, 11, (&wire.ReqSubscribe{Pos: pos, Credit: 100}).AppendTo(nil)),
+			append(frame(wire.OpCredit, 0, 11, wire.AppendU32(nil, 1000)), frame(wire.OpCancel, 0, 11, nil)...)...),
+		frame(wire.OpAddTags, 0, 12, (&wire.ReqAddTags{Stream: "f", Tags: map[string]string{"a": "b"}}).AppendTo(nil)),
+		frame(wire.OpListTags, 0, 13, wire.AppendStr(nil, "f")),
+		frame(wire.OpCreateStream, 0, 14, (&wire.ReqCreateStream{In: api.CreateStreamInput{Name: "g", ShardCount: 1}}).AppendTo(nil)),
 		frame(0x55, 0, 15, []byte{1, 2, 3}),
 		{5, 0, 0, 0, 1, 0, 0, 0},
 	}
@@ -177,7 +177,7 @@ func FuzzServerFrames(f *testing.F) {
 		if len(data) > 0 && data[0] == 0xFF {
 			input = data[1:]
 		} else {
-			h := hello{version: Version, maxFrame: 1 << 20}.marshal()
+			h := wire.Hello{Version: wire.Version, MaxFrame: 1 << 20}.Marshal()
 			input = append(h[:], data...)
 		}
 		before := storedRecords(t)
@@ -206,54 +206,57 @@ func checkServerOutput(t *testing.T, out []byte) int {
 	if len(out) == 0 {
 		return 0
 	}
-	if len(out) < helloSize {
+	if len(out) < wire.HelloSize {
 		t.Fatalf("the server sent %d bytes, less than a hello", len(out))
 	}
-	h, err := readHello(bytes.NewReader(out[:helloSize]))
+	h, err := wire.ReadHello(bytes.NewReader(out[:wire.HelloSize]))
 	if err != nil {
 		t.Fatalf("server hello: %v", err)
 	}
-	out = out[helloSize:]
-	if h.status != statusOK && len(out) > 0 {
+	out = out[wire.HelloSize:]
+	if h.Status != wire.StatusOK && len(out) > 0 {
 		t.Fatalf("the server sent %d bytes after refusing the hello", len(out))
 	}
 	acked := 0
 	for len(out) > 0 {
-		if len(out) < HeaderSize {
+		if len(out) < wire.HeaderSize {
 			t.Fatalf("the server sent a partial header")
 		}
-		fh, err := parseHeader(out, 1<<20)
-		if err != nil || fh.size > len(out) {
+		fh, err := wire.ParseHeader(out, 1<<20)
+		if err != nil || fh.Size > len(out) {
 			t.Fatalf("the server sent a bad frame header %+v: %v", fh, err)
 		}
-		body := out[HeaderSize:fh.size]
-		out = out[fh.size:]
-		if fh.flags&FlagError != 0 || fh.op == OpGoAway {
-			if _, err := decodeError(body); err != nil {
+		body := out[wire.HeaderSize:fh.Size]
+		out = out[fh.Size:]
+		if fh.Flags&wire.FlagError != 0 || fh.Op == wire.OpGoAway {
+			if _, err := wire.DecodeErrorBody(body); err != nil {
 				t.Fatalf("the server sent a bad error body: %v", err)
 			}
 			continue
 		}
-		switch fh.op {
-		case OpPutRecord:
-			var m respSeq
-			if err := decodeMessage(body, &m); err != nil {
+		switch fh.Op {
+		case wire.OpPutRecord:
+			var m wire.RespSeq
+			if err := wire.DecodeMessage(body, &m); err != nil {
 				t.Fatalf("bad PutRecord response: %v", err)
 			}
 			acked++
-		case OpPutRecords:
-			var m respPutRecords
-			if err := decodeMessage(body, &m); err != nil {
+		case wire.OpPutRecords:
+			var m wire.RespPutRecords
+			if err := wire.DecodeMessage(body, &m); err != nil {
 				t.Fatalf("bad PutRecords response: %v", err)
 			}
 			acked += len(m.Results) - m.Failed
-		case OpRead, OpEvent:
-			var head resultHead
-			frames, err := decodeResult(body, &head)
+		case wire.OpRead, wire.OpEvent:
+			var head wire.ResultHead
+			frames, err := wire.DecodeResult(body, &head)
 			if err != nil {
-				t.Fatalf("bad %v result: %v", fh.op, err)
+				t.Fatalf("bad %v result: %v", fh.Op, err)
 			}
-			if _, _, err := decodeRecords(frames, &head, nil); err != nil {
+			rf := wire.NewResultFrames(frames, &head)
+			for _, ok := rf.Next(); ok; _, ok = rf.Next() {
+			}
+			if err := rf.Err(); err != nil {
 				t.Fatalf("the server sent records that fail to verify: %v", err)
 			}
 		}
@@ -266,24 +269,24 @@ func checkServerOutput(t *testing.T, out []byte) int {
 // may crash.
 func FuzzClientFrames(f *testing.F) {
 	pos := api.Position{Stream: "f", Incarnation: 1}
-	head := resultHead{Next: api.Position{Stream: "f", Incarnation: 1, Seq: 1}, Records: 1}
+	head := wire.ResultHead{Next: api.Position{Stream: "f", Incarnation: 1, Seq: 1}, Records: 1}
 	rec := make([]byte, segment.FrameSize(1, 1))
 	segment.PutFrame(rec, 0, 1, 0, []byte("k"), []byte("v"))
 	head.FramesLen = uint32(len(rec))
-	result := append(head.appendTo(nil), rec...)
-	f.Add(frame(OpPing, 0, 1, []byte("x")))
-	f.Add(frame(OpRead, 0, 2, result))
-	f.Add(append(frame(OpEvent, 0, 3, result), frame(OpSubscribe, 0, 3, nil)...))
-	f.Add(frame(OpPutRecords, 0, 4, (&respPutRecords{Results: []api.PutResult{{}}}).appendTo(nil)))
-	f.Add(frame(OpGoAway, 0, 0, appendError(nil, "InternalFailureException", "bye")))
-	f.Add(frame(OpRead, FlagError, 2, appendError(nil, "ResourceNotFoundException", "no")))
+	result := append(head.AppendTo(nil), rec...)
+	f.Add(frame(wire.OpPing, 0, 1, []byte("x")))
+	f.Add(frame(wire.OpRead, 0, 2, result))
+	f.Add(append(frame(wire.OpEvent, 0, 3, result), frame(wire.OpSubscribe, 0, 3, nil)...))
+	f.Add(frame(wire.OpPutRecords, 0, 4, (&wire.RespPutRecords{Results: []api.PutResult{{}}}).AppendTo(nil)))
+	f.Add(frame(wire.OpGoAway, 0, 0, wire.AppendErrorBody(nil, "InternalFailureException", "bye")))
+	f.Add(frame(wire.OpRead, wire.FlagError, 2, wire.AppendErrorBody(nil, "ResourceNotFoundException", "no")))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sh := hello{version: Version, maxFrame: 1 << 20}.marshal()
+		sh := wire.Hello{Version: wire.Version, MaxFrame: 1 << 20}.Marshal()
 		gate := make(chan struct{})
 		// The client's hello is the first write; the four requests follow.
 		mc := &memConn{in: bytes.NewReader(append(sh[:], data...)), onN: 5, notify: make(chan struct{})}
-		hs := &gatedConn{memConn: mc, gate: gate, free: helloSize}
-		c, err := NewClient(context.Background(), hs, ClientOptions{MaxFrameSize: 1 << 20})
+		hs := &gatedConn{memConn: mc, gate: gate, free: wire.HelloSize}
+		c, err := client.NewClient(context.Background(), hs, client.ClientOptions{MaxFrameSize: 1 << 20})
 		if err != nil {
 			t.Fatalf("NewClient: %v", err)
 		}
@@ -301,7 +304,7 @@ func FuzzClientFrames(f *testing.F) {
 		}()
 		go func() {
 			defer wg.Done()
-			sub, err := c.Subscribe(ctx, pos, SubscribeOptions{})
+			sub, err := c.Subscribe(ctx, pos, client.SubscribeOptions{})
 			if err != nil {
 				return
 			}
@@ -344,59 +347,4 @@ func (g *gatedConn) Read(p []byte) (int, error) {
 	}
 	<-g.gate
 	return g.memConn.in.Read(p)
-}
-
-// FuzzDecodeRequest decodes arbitrary bodies as each message. Decoding
-// never crashes; a body that decodes re-encodes to bytes that decode to the
-// same message.
-func FuzzDecodeRequest(f *testing.F) {
-	for i, tc := range codecCases() {
-		f.Add(uint8(i), tc.in.appendTo(nil))
-	}
-	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
-		cases := codecCases()
-		tc := cases[int(which)%len(cases)]
-		fresh := func() message { return reflect.New(reflect.TypeOf(tc.into).Elem()).Interface().(message) }
-		m := fresh()
-		if err := decodeMessage(body, m); err != nil {
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("decode error %v does not match ErrMalformed", err)
-			}
-			return
-		}
-		again := fresh()
-		if err := decodeMessage(m.appendTo(nil), again); err != nil {
-			t.Fatalf("re-encoded message fails to decode: %v", err)
-		}
-		if !reflect.DeepEqual(m, again) {
-			t.Fatalf("round trip changed the message:\n %+v\n %+v", m, again)
-		}
-	})
-}
-
-// FuzzDecodeResult decodes arbitrary read result bodies and verifies their
-// records: no crash, and a result that verifies has exactly the records it
-// claims.
-func FuzzDecodeResult(f *testing.F) {
-	head := resultHead{Next: api.Position{Stream: "f", Seq: 2}, Records: 2}
-	var frames []byte
-	for i := range 2 {
-		rec := make([]byte, segment.FrameSize(1, 3))
-		segment.PutFrame(rec, uint64(i), int64(i), 0, []byte("k"), []byte("abc"))
-		frames = append(frames, rec...)
-	}
-	head.FramesLen = uint32(len(frames))
-	f.Add(append(head.appendTo(nil), frames...))
-	f.Add((&resultHead{ShardEnd: true, Children: []api.ShardInfo{testShard(1)}}).appendTo(nil))
-	f.Fuzz(func(t *testing.T, body []byte) {
-		var h resultHead
-		frames, err := decodeResult(body, &h)
-		if err != nil {
-			return
-		}
-		recs, _, err := decodeRecords(frames, &h, nil)
-		if err == nil && len(recs) != int(h.Records) {
-			t.Fatalf("verified %d records; the head says %d", len(recs), h.Records)
-		}
-	})
 }

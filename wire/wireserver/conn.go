@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicedb/sluice/wire"
 )
 
 // Reasons a connection ends, as the causes of its context.
@@ -71,7 +73,7 @@ type conn struct {
 
 	// Reader goroutine state.
 	deadlineSet time.Time // when the idle deadline was last moved
-	hdr         [HeaderSize]byte
+	hdr         [wire.HeaderSize]byte
 	small       [64]byte // bodies of Credit and Cancel
 	intern      interner
 }
@@ -105,21 +107,21 @@ func (c *conn) serve() {
 	err := c.readLoop()
 
 	cause := errConnClosed
-	var away *goAway
-	var fe *FrameError
+	var away *wire.GoAway
+	var fe *wire.FrameError
 	switch {
 	case errors.Is(err, errShuttingDown):
 		cause = errShuttingDown
-		away = &goAway{Name: "InternalFailureException", Message: "the server is shutting down"}
+		away = &wire.GoAway{Name: "InternalFailureException", Message: "the server is shutting down"}
 	case errors.Is(err, errIdle):
 		c.log.Info("closing idle connection", "idle_timeout", c.srv.opts.IdleTimeout)
-		away = &goAway{Name: "LimitExceededException", Message: fmt.Sprintf("closing the connection after %v without requests", c.srv.opts.IdleTimeout)}
+		away = &wire.GoAway{Name: "LimitExceededException", Message: fmt.Sprintf("closing the connection after %v without requests", c.srv.opts.IdleTimeout)}
 	case errors.As(err, &fe):
 		c.violation("closing connection after a bad frame", "err", err)
-		away = &goAway{Name: "InvalidArgumentException", Message: fe.Error()}
+		away = &wire.GoAway{Name: "InvalidArgumentException", Message: fe.Error()}
 	case errors.Is(err, errProtocol):
 		c.violation("closing connection after a protocol violation", "err", err)
-		away = &goAway{Name: "InvalidArgumentException", Message: err.Error()}
+		away = &wire.GoAway{Name: "InvalidArgumentException", Message: err.Error()}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.violation("connection closed in the middle of a frame", "err", err)
 	case err == io.EOF, errors.Is(err, net.ErrClosed):
@@ -212,26 +214,26 @@ func (c *conn) setReadDeadline() error {
 // handshake reads the client's hello and answers it.
 func (c *conn) handshake() bool {
 	c.nc.SetDeadline(time.Now().Add(c.srv.opts.HandshakeTimeout))
-	h, err := readHello(c.br)
+	h, err := wire.ReadHello(c.br)
 	if err != nil {
 		c.violation("handshake failed", "err", err)
 		return false
 	}
-	status := statusOK
+	status := wire.StatusOK
 	switch {
-	case h.version < 1:
-		status = statusVersion
-		c.violation("handshake failed: unsupported protocol version", "version", h.version, "supported", Version)
-	case h.maxFrame < MinMaxFrameSize:
-		status = statusBadHello
-		c.violation("handshake failed: client's maximum frame size is too small", "max_frame", h.maxFrame, "minimum", MinMaxFrameSize)
+	case h.Version < 1:
+		status = wire.StatusVersion
+		c.violation("handshake failed: unsupported protocol version", "version", h.Version, "supported", wire.Version)
+	case h.MaxFrame < wire.MinMaxFrameSize:
+		status = wire.StatusBadHello
+		c.violation("handshake failed: client's maximum frame size is too small", "max_frame", h.MaxFrame, "minimum", wire.MinMaxFrameSize)
 	}
-	reply := hello{version: Version, status: status, maxFrame: uint32(c.srv.opts.MaxFrameSize)}.marshal()
-	if _, err := c.nc.Write(reply[:]); err != nil || status != statusOK {
+	reply := wire.Hello{Version: wire.Version, Status: status, MaxFrame: uint32(c.srv.opts.MaxFrameSize)}.Marshal()
+	if _, err := c.nc.Write(reply[:]); err != nil || status != wire.StatusOK {
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
-	c.clientMax = int(h.maxFrame)
+	c.clientMax = int(h.MaxFrame)
 	return true
 }
 
@@ -254,7 +256,7 @@ func (c *conn) readLoop() error {
 		// Move the idle deadline when the next read may block, and at least
 		// every half timeout, so that a client streaming frames back to
 		// back is never cut off in the middle of one.
-		if idle := c.srv.opts.IdleTimeout; c.br.Buffered() < HeaderSize || idle > 0 && time.Since(c.deadlineSet) > idle/2 {
+		if idle := c.srv.opts.IdleTimeout; c.br.Buffered() < wire.HeaderSize || idle > 0 && time.Since(c.deadlineSet) > idle/2 {
 			if err := c.setReadDeadline(); err != nil {
 				return err
 			}
@@ -262,38 +264,38 @@ func (c *conn) readLoop() error {
 		if err := c.readFull(c.hdr[:], true); err != nil {
 			return err
 		}
-		h, err := parseHeader(c.hdr[:], maxFrame)
+		h, err := wire.ParseHeader(c.hdr[:], maxFrame)
 		if err != nil {
-			var fe *FrameError
-			if errors.As(err, &fe) && fe.Detail == "" && h.id != 0 {
-				c.respondError(h.op, h.id, &Error{Name: "InvalidArgumentException", Message: fe.Error()}, 0, 0)
+			var fe *wire.FrameError
+			if errors.As(err, &fe) && fe.Detail == "" && h.ID != 0 {
+				c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException", Message: fe.Error()}, 0, 0)
 			}
 			return err
 		}
-		if h.id == 0 {
+		if h.ID == 0 {
 			return fmt.Errorf("%w: request id 0 is reserved for server messages; number requests from 1", errProtocol)
 		}
-		bodyLen := h.size - HeaderSize
-		c.charge(h.size, 1)
-		if h.flags != 0 {
+		bodyLen := h.Size - wire.HeaderSize
+		c.charge(h.Size, 1)
+		if h.Flags != 0 {
 			if err := c.discard(bodyLen); err != nil {
 				return err
 			}
-			c.violation("request with flags set", "op", h.op, "id", h.id, "flags", h.flags)
-			c.respondError(h.op, h.id, &Error{Name: "InvalidArgumentException",
-				Message: fmt.Sprintf("request flags are %#02x; requests carry no flags (0)", h.flags)}, h.size, 1)
+			c.violation("request with flags set", "op", h.Op, "id", h.ID, "flags", h.Flags)
+			c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException",
+				Message: fmt.Sprintf("request flags are %#02x; requests carry no flags (0)", h.Flags)}, h.Size, 1)
 			continue
 		}
-		switch h.op {
-		case OpPutRecord:
+		switch h.Op {
+		case wire.OpPutRecord:
 			err = c.readPuts(h)
-		case OpCredit, OpCancel:
+		case wire.OpCredit, wire.OpCancel:
 			err = c.readSubControl(h)
 		default:
-			bb := getBuf(bodyLen)
+			bb := wire.GetBuf(bodyLen)
 			bb.B = slices.Grow(bb.B[:0], bodyLen)[:bodyLen]
 			if err = c.readFull(bb.B, false); err != nil {
-				putBuf(bb)
+				wire.PutBuf(bb)
 				return err
 			}
 			c.dispatch(h, bb)

@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 )
 
 // putKeyed puts n records for each of keys, data "<key>/<counter>" with a
 // per-key counter starting at from.
-func putKeyed(t *testing.T, c *Client, stream string, keys []string, from, n int) int {
+func putKeyed(t *testing.T, c *client.Client, stream string, keys []string, from, n int) int {
 	t.Helper()
 	var recs []api.PutRecord
 	for i := from; i < from+n; i++ {
@@ -34,7 +35,7 @@ func putKeyed(t *testing.T, c *Client, stream string, keys []string, from, n int
 
 func TestConsumer_FollowsStreamThroughReshard(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	keys := make([]string, 16)
 	for i := range keys {
@@ -42,7 +43,7 @@ func TestConsumer_FollowsStreamThroughReshard(t *testing.T) {
 	}
 	next := putKeyed(t, c, "s", keys, 0, 20)
 
-	k, err := NewConsumer(testCtx(t), env.dial(ClientOptions{}), ConsumerOptions{Stream: "s", Window: 8 << 10})
+	k, err := client.NewConsumer(testCtx(t), env.dial(client.ClientOptions{}), client.ConsumerOptions{Stream: "s", Window: 8 << 10})
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}
@@ -94,13 +95,13 @@ func TestConsumer_FollowsStreamThroughReshard(t *testing.T) {
 
 func TestConsumer_SingleShardEndsAtShardEnd(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	want := putN(t, c, "s", "k", "r", 30)
 	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 62}); err != nil {
 		t.Fatalf("SplitShard: %v", err)
 	}
-	k, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", ShardID: api.ShardID(0)})
+	k, err := client.NewConsumer(testCtx(t), c, client.ConsumerOptions{Stream: "s", ShardID: api.ShardID(0)})
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}
@@ -124,10 +125,10 @@ func TestConsumer_SingleShardEndsAtShardEnd(t *testing.T) {
 
 func TestConsumer_LatestSeesOnlyNewRecords(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 4)
 	putKeyed(t, c, "s", []string{"a", "b", "c"}, 0, 5)
-	k, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.Latest}})
+	k, err := client.NewConsumer(testCtx(t), c, client.ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.Latest}})
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
 	}
@@ -152,8 +153,8 @@ func TestConsumer_LatestSeesOnlyNewRecords(t *testing.T) {
 
 func TestConsumer_SequenceStartNeedsShard(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
-	_, err := NewConsumer(testCtx(t), c, ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.AtSequenceNumber, Seq: "1"}})
+	c := env.dial(client.ClientOptions{})
+	_, err := client.NewConsumer(testCtx(t), c, client.ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.AtSequenceNumber, Seq: "1"}})
 	if err == nil || !strings.Contains(err.Error(), "ShardID") {
 		t.Fatalf("NewConsumer: %v; want an error asking for a shard", err)
 	}

@@ -1,4 +1,4 @@
-package wire
+package client
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -186,15 +187,15 @@ func (p *Producer) PutWithHash(ctx context.Context, key, data []byte, hash api.H
 
 func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, hasHash bool) error {
 	size := len(key) + len(data)
-	if len(key) > maxStr {
-		return &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+	if len(key) > wire.MaxStr {
+		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("partition key is %d bytes; the limit is 256 characters", len(key))}
 	}
 	p.mu.Lock()
 	for {
 		if p.closed {
 			p.mu.Unlock()
-			return ErrClosed
+			return wire.ErrClosed
 		}
 		if p.buffered == 0 || p.buffered+size <= p.opts.MaxBuffered {
 			break
@@ -213,7 +214,7 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 	}
 	if p.cur == nil {
 		p.gen++
-		p.cur = &pbatch{gen: p.gen, arena: getBuf(p.opts.MaxBatchBytes)}
+		p.cur = &pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes)}
 		p.cur.arena.B = p.cur.arena.B[:0]
 		if p.opts.Linger > 0 {
 			p.timer.Reset(p.opts.Linger)
@@ -291,9 +292,9 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 				break
 			}
 		}
-		bb, start := p.c.frameFor(2 + len(p.opts.Stream) + 2 + len(b.arena.B) + len(pending)*(1+hashSize+2+4))
-		bb.B = appendStr(bb.B, p.opts.Stream)
-		bb.B = appendU16(bb.B, uint16(len(pending)))
+		bb, start := p.c.frameFor(2 + len(p.opts.Stream) + 2 + len(b.arena.B) + len(pending)*(1+wire.HashSize+2+4))
+		bb.B = wire.AppendStr(bb.B, p.opts.Stream)
+		bb.B = wire.AppendU16(bb.B, uint16(len(pending)))
 		for i := range pending {
 			r := &pending[i]
 			r.attempts++
@@ -303,7 +304,7 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 				ExplicitHash:    r.hash,
 				HasExplicitHash: r.hasHash,
 			}
-			bb.B = appendRecord(bb.B, &rec)
+			bb.B = wire.AppendRecord(bb.B, &rec)
 		}
 		p.requests.Add(1)
 		_, err := p.c.putRecordsFrame(p.ctx, bb, start, len(pending), results)
@@ -332,7 +333,7 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 	close(p.space)
 	p.space = make(chan struct{})
 	p.mu.Unlock()
-	putBuf(b.arena)
+	wire.PutBuf(b.arena)
 }
 
 // retriable reports errors worth retrying: throttling.
@@ -419,7 +420,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return ErrClosed
+		return wire.ErrClosed
 	}
 	p.mu.Unlock()
 	err := p.Flush(ctx)

@@ -1,10 +1,11 @@
-package wire
+package wireserver
 
 import (
 	"slices"
 	"sync"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -20,8 +21,8 @@ type putJob struct {
 	batch   bool
 	id      uint64 // the PutRecords request
 	stream  string // the PutRecords request's stream
-	req     reqPutRecords
-	single  reqPutRecord
+	req     wire.ReqPutRecords
+	single  wire.ReqPutRecord
 	spans   []span   // PutRecord requests: where each body lies in body
 	ids     []uint64 // PutRecord requests, one per record
 	streams []string // each record's stream
@@ -30,7 +31,7 @@ type putJob struct {
 }
 
 type span struct {
-	h          header
+	h          wire.Header
 	start, end int
 }
 
@@ -44,7 +45,7 @@ func getPutJob(c *conn) *putJob {
 
 func (j *putJob) free() {
 	if j.body != nil {
-		putBuf(j.body)
+		wire.PutBuf(j.body)
 	}
 	clear(j.recs)
 	clear(j.results)
@@ -52,7 +53,7 @@ func (j *putJob) free() {
 	clear(j.req.Recs)
 	*j = putJob{
 		spans: j.spans[:0], ids: j.ids[:0], streams: j.streams[:0],
-		recs: j.recs[:0], results: j.results[:0], req: reqPutRecords{Recs: j.req.Recs[:0]},
+		recs: j.recs[:0], results: j.results[:0], req: wire.ReqPutRecords{Recs: j.req.Recs[:0]},
 	}
 	putJobs.Put(j)
 }
@@ -64,10 +65,10 @@ const maxCoalesce = api.MaxPutRecords
 // readPuts reads the PutRecord request whose header is h, and every
 // further PutRecord request already complete in the read buffer, and hands
 // them to one goroutine.
-func (c *conn) readPuts(h header) error {
+func (c *conn) readPuts(h wire.Header) error {
 	j := getPutJob(c)
-	j.body = getBuf(h.size + c.br.Buffered())
-	n := h.size - HeaderSize
+	j.body = wire.GetBuf(h.Size + c.br.Buffered())
+	n := h.Size - wire.HeaderSize
 	j.body.B = slices.Grow(j.body.B[:0], n)[:n]
 	if err := c.readFull(j.body.B, false); err != nil {
 		j.free()
@@ -77,36 +78,36 @@ func (c *conn) readPuts(h header) error {
 	// Room for every frame already buffered, so that coalescing does not
 	// grow the body as it goes.
 	j.body.B = slices.Grow(j.body.B, c.br.Buffered())
-	for len(j.spans) < maxCoalesce && c.br.Buffered() >= HeaderSize {
-		hb, _ := c.br.Peek(HeaderSize)
-		fh, err := parseHeader(hb, c.srv.opts.MaxFrameSize)
-		if err != nil || fh.op != OpPutRecord || fh.flags != 0 || fh.id == 0 || fh.size > c.br.Buffered() {
+	for len(j.spans) < maxCoalesce && c.br.Buffered() >= wire.HeaderSize {
+		hb, _ := c.br.Peek(wire.HeaderSize)
+		fh, err := wire.ParseHeader(hb, c.srv.opts.MaxFrameSize)
+		if err != nil || fh.Op != wire.OpPutRecord || fh.Flags != 0 || fh.ID == 0 || fh.Size > c.br.Buffered() {
 			break
 		}
-		frame, _ := c.br.Peek(fh.size)
+		frame, _ := c.br.Peek(fh.Size)
 		start := len(j.body.B)
-		j.body.B = append(j.body.B, frame[HeaderSize:]...)
-		c.br.Discard(fh.size)
-		c.charge(fh.size, 1)
+		j.body.B = append(j.body.B, frame[wire.HeaderSize:]...)
+		c.br.Discard(fh.Size)
+		c.charge(fh.Size, 1)
 		j.spans = append(j.spans, span{h: fh, start: start, end: len(j.body.B)})
 	}
 	// Decode once the body no longer moves.
 	for _, sp := range j.spans {
 		m := &j.single
-		d := newDecoder(j.body.B[sp.start:sp.end])
-		m.decodeFrom(&d)
-		if err := d.finish(); err != nil {
+		d := wire.NewDecoder(j.body.B[sp.start:sp.end])
+		m.DecodeFrom(&d)
+		if err := d.Finish(); err != nil {
 			c.malformed(sp.h, err)
 			continue
 		}
 		if len(m.SeqForOrdering) > 0 {
 			if _, err := api.ParseSeqNum(string(m.SeqForOrdering)); err != nil {
-				c.respondError(OpPutRecord, sp.h.id, wireError(err), sp.h.size, 1)
+				c.respondError(wire.OpPutRecord, sp.h.ID, wire.ErrorOf(err), sp.h.Size, 1)
 				continue
 			}
 		}
-		j.cost += sp.h.size
-		j.ids = append(j.ids, sp.h.id)
+		j.cost += sp.h.Size
+		j.ids = append(j.ids, sp.h.ID)
 		j.streams = append(j.streams, c.intern.get(m.Stream))
 		j.recs = append(j.recs, m.Rec)
 	}
@@ -121,19 +122,19 @@ func (c *conn) readPuts(h header) error {
 
 // startPutRecords decodes a PutRecords request and hands it to a goroutine.
 // It owns bb.
-func (c *conn) startPutRecords(h header, bb *bytebufferpool.ByteBuffer) {
+func (c *conn) startPutRecords(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 	j := getPutJob(c)
 	j.body = bb
-	d := newDecoder(bb.B)
-	j.req.decodeFrom(&d)
-	if err := d.finish(); err != nil {
+	d := wire.NewDecoder(bb.B)
+	j.req.DecodeFrom(&d)
+	if err := d.Finish(); err != nil {
 		j.free()
 		c.malformed(h, err)
 		return
 	}
 	j.batch = true
-	j.id = h.id
-	j.cost = h.size
+	j.id = h.ID
+	j.cost = h.Size
 	j.stream = c.intern.get(j.req.Stream)
 	c.handlers.Add(1)
 	go j.run()
@@ -149,17 +150,17 @@ func (j *putJob) run() {
 		j.results = slices.Grow(j.results[:0], len(j.req.Recs))[:len(j.req.Recs)]
 		failed, err := eng.PutRecords(j.stream, j.req.Recs, j.results)
 		if err != nil {
-			c.respondError(OpPutRecords, j.id, wireError(err), j.cost, 1)
+			c.respondError(wire.OpPutRecords, j.id, wire.ErrorOf(err), j.cost, 1)
 			return
 		}
-		bb := getBuf(len(j.results) * (1 + seqNumSize))
-		b, start := beginFrame(bb.B[:0])
-		b = appendU16(b, uint16(len(j.results)))
-		b = appendU16(b, uint16(failed))
+		bb := wire.GetBuf(len(j.results) * (1 + wire.SeqNumSize))
+		b, start := wire.BeginFrame(bb.B[:0])
+		b = wire.AppendU16(b, uint16(len(j.results)))
+		b = wire.AppendU16(b, uint16(failed))
 		for i := range j.results {
-			b = appendPutResult(b, &j.results[i])
+			b = wire.AppendPutResult(b, &j.results[i])
 		}
-		endFrame(b, start, OpPutRecords, 0, j.id, 0)
+		wire.EndFrame(b, start, wire.OpPutRecords, 0, j.id, 0)
 		bb.B = b
 		c.enqueue(outFrame{buf: bb, cost: j.cost, reqs: 1})
 		return
@@ -194,19 +195,19 @@ func (j *putJob) run() {
 		}
 		s = e
 	}
-	bb := getBuf(n * (HeaderSize + seqNumSize))
-	b := slices.Grow(bb.B[:0], n*(HeaderSize+seqNumSize))
+	bb := wire.GetBuf(n * (wire.HeaderSize + wire.SeqNumSize))
+	b := slices.Grow(bb.B[:0], n*(wire.HeaderSize+wire.SeqNumSize))
 	for i := range j.results {
 		r := &j.results[i]
 		var start int
-		b, start = beginFrame(b)
+		b, start = wire.BeginFrame(b)
 		if r.Err == nil {
-			b = appendSeqNum(b, r.Seq)
-			endFrame(b, start, OpPutRecord, 0, j.ids[i], 0)
+			b = wire.AppendSeqNum(b, r.Seq)
+			wire.EndFrame(b, start, wire.OpPutRecord, 0, j.ids[i], 0)
 		} else {
-			e := wireError(r.Err)
-			b = appendError(b, e.Name, e.Message)
-			endFrame(b, start, OpPutRecord, FlagError, j.ids[i], 0)
+			e := wire.ErrorOf(r.Err)
+			b = wire.AppendErrorBody(b, e.Name, e.Message)
+			wire.EndFrame(b, start, wire.OpPutRecord, wire.FlagError, j.ids[i], 0)
 		}
 	}
 	bb.B = b

@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"context"
@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // testEnv is a real engine on a temp dir served over loopback.
@@ -53,7 +55,7 @@ func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), ho
 	go func() { env.done <- env.srv.Serve(l) }()
 	t.Cleanup(func() {
 		env.srv.Close()
-		if err := <-env.done; !errors.Is(err, ErrServerClosed) {
+		if err := <-env.done; !errors.Is(err, wire.ErrServerClosed) {
 			t.Errorf("Serve returned %v; want ErrServerClosed", err)
 		}
 		if err := eng.Close(); err != nil {
@@ -66,11 +68,11 @@ func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), ho
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // dial connects a client that is closed with the test.
-func (env *testEnv) dial(opts ClientOptions) *Client {
+func (env *testEnv) dial(opts client.ClientOptions) *client.Client {
 	env.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := Dial(ctx, env.addr, opts)
+	c, err := client.Dial(ctx, env.addr, opts)
 	if err != nil {
 		env.t.Fatalf("dial: %v", err)
 	}
@@ -79,7 +81,7 @@ func (env *testEnv) dial(opts ClientOptions) *Client {
 }
 
 // createStream creates an unlimited stream of n shards.
-func (env *testEnv) createStream(c *Client, name string, shards int) *api.StreamInfo {
+func (env *testEnv) createStream(c *client.Client, name string, shards int) *api.StreamInfo {
 	env.t.Helper()
 	q := ratelimit.Unlimited
 	info, err := c.CreateStream(testCtx(env.t), api.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q})

@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"bufio"
@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // logBuffer collects log output safely across goroutines.
@@ -51,10 +53,10 @@ func (env *testEnv) raw(t *testing.T) *rawConn {
 	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
 	r := &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
-	hb := hello{version: Version, maxFrame: DefaultMaxFrameSize}.marshal()
+	hb := wire.Hello{Version: wire.Version, MaxFrame: wire.DefaultMaxFrameSize}.Marshal()
 	r.write(hb[:])
-	h, err := readHello(r.br)
-	if err != nil || h.status != statusOK {
+	h, err := wire.ReadHello(r.br)
+	if err != nil || h.Status != wire.StatusOK {
 		t.Fatalf("handshake: %+v, %v", h, err)
 	}
 	return r
@@ -68,25 +70,25 @@ func (r *rawConn) write(b []byte) {
 }
 
 // frame builds a frame.
-func frame(op Op, flags uint8, id uint64, body []byte) []byte {
-	b, start := beginFrame(nil)
+func frame(op wire.Op, flags uint8, id uint64, body []byte) []byte {
+	b, start := wire.BeginFrame(nil)
 	b = append(b, body...)
-	putHeader(b[start:], header{size: len(b), op: op, flags: flags, id: id})
+	wire.PutHeader(b[start:], wire.Header{Size: len(b), Op: op, Flags: flags, ID: id})
 	return b
 }
 
 // read reads one frame; ok is false at the end of the connection.
-func (r *rawConn) read() (header, []byte, bool) {
+func (r *rawConn) read() (wire.Header, []byte, bool) {
 	r.t.Helper()
-	var hb [HeaderSize]byte
+	var hb [wire.HeaderSize]byte
 	if _, err := io.ReadFull(r.br, hb[:]); err != nil {
-		return header{}, nil, false
+		return wire.Header{}, nil, false
 	}
-	h, err := parseHeader(hb[:], 1<<30)
+	h, err := wire.ParseHeader(hb[:], 1<<30)
 	if err != nil {
 		r.t.Fatalf("the server sent a bad header: %v", err)
 	}
-	body := make([]byte, h.size-HeaderSize)
+	body := make([]byte, h.Size-wire.HeaderSize)
 	if _, err := io.ReadFull(r.br, body); err != nil {
 		r.t.Fatalf("read body: %v", err)
 	}
@@ -94,16 +96,16 @@ func (r *rawConn) read() (header, []byte, bool) {
 }
 
 // expectError reads a frame and checks it is an error response to id.
-func (r *rawConn) expectError(op Op, id uint64, name, contains string) {
+func (r *rawConn) expectError(op wire.Op, id uint64, name, contains string) {
 	r.t.Helper()
 	h, body, ok := r.read()
 	if !ok {
 		r.t.Fatalf("the connection closed; want an error response to request %d", id)
 	}
-	if h.op != op || h.id != id || h.flags&FlagError == 0 {
+	if h.Op != op || h.ID != id || h.Flags&wire.FlagError == 0 {
 		r.t.Fatalf("got %+v; want an error response %v to request %d", h, op, id)
 	}
-	e, err := decodeError(body)
+	e, err := wire.DecodeErrorBody(body)
 	if err != nil || e.Name != name || !strings.Contains(e.Message, contains) {
 		r.t.Fatalf("error %v (%v); want %s containing %q", e, err, name, contains)
 	}
@@ -113,11 +115,11 @@ func (r *rawConn) expectError(op Op, id uint64, name, contains string) {
 func (r *rawConn) expectGoAwayAndClose(contains string) {
 	r.t.Helper()
 	h, body, ok := r.read()
-	if !ok || h.op != OpGoAway || h.id != 0 {
+	if !ok || h.Op != wire.OpGoAway || h.ID != 0 {
 		r.t.Fatalf("got %+v (ok %v); want a GoAway", h, ok)
 	}
-	var m goAway
-	if err := decodeMessage(body, &m); err != nil || !strings.Contains(m.Message, contains) {
+	var m wire.GoAway
+	if err := wire.DecodeMessage(body, &m); err != nil || !strings.Contains(m.Message, contains) {
 		r.t.Fatalf("GoAway %+v (%v); want a message containing %q", m, err, contains)
 	}
 	if h, _, ok := r.read(); ok {
@@ -128,19 +130,19 @@ func (r *rawConn) expectGoAwayAndClose(contains string) {
 // expectPing checks that the connection still serves requests.
 func (r *rawConn) expectPing(id uint64) {
 	r.t.Helper()
-	r.write(frame(OpPing, 0, id, []byte("still here")))
+	r.write(frame(wire.OpPing, 0, id, []byte("still here")))
 	h, body, ok := r.read()
-	if !ok || h.op != OpPing || h.id != id || string(body) != "still here" {
+	if !ok || h.Op != wire.OpPing || h.ID != id || string(body) != "still here" {
 		r.t.Fatalf("ping: %+v %q (ok %v); want the echo", h, body, ok)
 	}
 }
 
 func putRecordBody(stream, key, data string) []byte {
-	return (&reqPutRecord{Stream: []byte(stream), Rec: api.PutRecord{Key: []byte(key), Data: []byte(data)}}).appendTo(nil)
+	return (&wire.ReqPutRecord{Stream: []byte(stream), Rec: api.PutRecord{Key: []byte(key), Data: []byte(data)}}).AppendTo(nil)
 }
 
 // recordCount reads the whole of shard 0 and returns its record count.
-func recordCount(t *testing.T, c *Client, stream string) int {
+func recordCount(t *testing.T, c *client.Client, stream string) int {
 	t.Helper()
 	pos := mustIterator(t, c, stream, api.IteratorSpec{Type: api.TrimHorizon})
 	n := 0
@@ -163,31 +165,31 @@ func TestServer_MalformedFrames(t *testing.T) {
 		so.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		so.MaxFrameSize = 1 << 20
 	})
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 
 	// Each case answers with an error and keeps the connection.
 	t.Run("keeps the connection", func(t *testing.T) {
 		r := env.raw(t)
 		// Flags 0, then a key length of 200 and no key.
-		truncatedKey := append(appendStr(appendStr(nil, "s"), ""), 0, 200, 0)
+		truncatedKey := append(wire.AppendStr(wire.AppendStr(nil, "s"), ""), 0, 200, 0)
 		cases := []struct {
 			name     string
 			frame    []byte
-			op       Op
+			op       wire.Op
 			errName  string
 			contains string
 		}{
 			{"unknown opcode", frame(0x77, 0, 1, []byte("abc")), 0x77, "InvalidArgumentException", "not an operation"},
-			{"server-only opcode", frame(OpEvent, 0, 2, nil), OpEvent, "InvalidArgumentException", "servers only"},
-			{"flags set", frame(OpPing, 0x80, 3, nil), OpPing, "InvalidArgumentException", "flags"},
-			{"truncated body", frame(OpPutRecord, 0, 4, truncatedKey), OpPutRecord, "InvalidArgumentException", "partition key"},
-			{"trailing bytes", frame(OpPutRecord, 0, 5, append(putRecordBody("s", "k", "v"), 1)), OpPutRecord, "InvalidArgumentException", "unexpected bytes"},
-			{"bad record flags", frame(OpPutRecords, 0, 6, append(appendU16(appendStr(nil, "s"), 1), 0x40, 1, 0, 'k', 0, 0, 0, 0)), OpPutRecords, "InvalidArgumentException", "record flags"},
-			{"bad utf-8 name", frame(OpDescribeStream, 0, 7, []byte{2, 0, 0xff, 0xfe}), OpDescribeStream, "InvalidArgumentException", "UTF-8"},
-			{"too many records", frame(OpPutRecords, 0, 8, appendU16(appendStr(nil, "s"), 60000)), OpPutRecords, "InvalidArgumentException", "record count"},
-			{"malformed credit", frame(OpCredit, 0, 9, []byte{1}), OpCredit, "InvalidArgumentException", "credit"},
-			{"invalid iterator type", frame(OpGetIterator, 0, 10, appendTime(appendSeqNum(appendU8(appendU32(appendStr(nil, "s"), 0), 0), api.SeqNum{}), time.Time{})), OpGetIterator, "InvalidArgumentException", "iterator type"},
+			{"server-only opcode", frame(wire.OpEvent, 0, 2, nil), wire.OpEvent, "InvalidArgumentException", "servers only"},
+			{"flags set", frame(wire.OpPing, 0x80, 3, nil), wire.OpPing, "InvalidArgumentException", "flags"},
+			{"truncated body", frame(wire.OpPutRecord, 0, 4, truncatedKey), wire.OpPutRecord, "InvalidArgumentException", "partition key"},
+			{"trailing bytes", frame(wire.OpPutRecord, 0, 5, append(putRecordBody("s", "k", "v"), 1)), wire.OpPutRecord, "InvalidArgumentException", "unexpected bytes"},
+			{"bad record flags", frame(wire.OpPutRecords, 0, 6, append(wire.AppendU16(wire.AppendStr(nil, "s"), 1), 0x40, 1, 0, 'k', 0, 0, 0, 0)), wire.OpPutRecords, "InvalidArgumentException", "record flags"},
+			{"bad utf-8 name", frame(wire.OpDescribeStream, 0, 7, []byte{2, 0, 0xff, 0xfe}), wire.OpDescribeStream, "InvalidArgumentException", "UTF-8"},
+			{"too many records", frame(wire.OpPutRecords, 0, 8, wire.AppendU16(wire.AppendStr(nil, "s"), 60000)), wire.OpPutRecords, "InvalidArgumentException", "record count"},
+			{"malformed credit", frame(wire.OpCredit, 0, 9, []byte{1}), wire.OpCredit, "InvalidArgumentException", "credit"},
+			{"invalid iterator type", frame(wire.OpGetIterator, 0, 10, wire.AppendTime(wire.AppendSeqNum(wire.AppendU8(wire.AppendU32(wire.AppendStr(nil, "s"), 0), 0), api.SeqNum{}), time.Time{})), wire.OpGetIterator, "InvalidArgumentException", "iterator type"},
 		}
 		for i, tc := range cases {
 			r.write(tc.frame)
@@ -198,10 +200,10 @@ func TestServer_MalformedFrames(t *testing.T) {
 
 	t.Run("oversize frame", func(t *testing.T) {
 		r := env.raw(t)
-		hb := make([]byte, HeaderSize)
-		putHeader(hb, header{size: 2 << 20, op: OpPutRecord, id: 42})
+		hb := make([]byte, wire.HeaderSize)
+		wire.PutHeader(hb, wire.Header{Size: 2 << 20, Op: wire.OpPutRecord, ID: 42})
 		r.write(hb)
-		r.expectError(OpPutRecord, 42, "InvalidArgumentException", "exceeds the limit")
+		r.expectError(wire.OpPutRecord, 42, "InvalidArgumentException", "exceeds the limit")
 		r.expectGoAwayAndClose("exceeds the limit")
 	})
 
@@ -213,13 +215,13 @@ func TestServer_MalformedFrames(t *testing.T) {
 
 	t.Run("request id 0", func(t *testing.T) {
 		r := env.raw(t)
-		r.write(frame(OpPing, 0, 0, nil))
+		r.write(frame(wire.OpPing, 0, 0, nil))
 		r.expectGoAwayAndClose("request id 0")
 	})
 
 	t.Run("reserved bytes", func(t *testing.T) {
 		r := env.raw(t)
-		f := frame(OpPing, 0, 1, nil)
+		f := frame(wire.OpPing, 0, 1, nil)
 		f[7] = 9
 		r.write(f)
 		r.expectGoAwayAndClose("reserved")
@@ -227,7 +229,7 @@ func TestServer_MalformedFrames(t *testing.T) {
 
 	t.Run("truncated frame", func(t *testing.T) {
 		r := env.raw(t)
-		f := frame(OpPutRecord, 0, 1, putRecordBody("s", "k", "never stored"))
+		f := frame(wire.OpPutRecord, 0, 1, putRecordBody("s", "k", "never stored"))
 		r.write(f[:len(f)-3])
 		r.nc.(*net.TCPConn).CloseWrite()
 		if h, _, ok := r.read(); ok {
@@ -263,42 +265,42 @@ func TestServer_MalformedFrames(t *testing.T) {
 
 func TestServer_PipeliningOutOfOrder(t *testing.T) {
 	release := make(chan struct{})
-	entered := make(chan Op, 1)
+	entered := make(chan wire.Op, 1)
 	env := newTestEnvHooks(t, nil, func(s *Server) {
-		s.testHookControl = func(op Op) {
-			if op == OpCreateStream {
+		s.testHookControl = func(op wire.Op) {
+			if op == wire.OpCreateStream {
 				entered <- op
 				<-release
 			}
 		}
 	})
 	r := env.raw(t)
-	create := (&reqCreateStream{In: api.CreateStreamInput{Name: "slow", ShardCount: 1}}).appendTo(nil)
-	r.write(frame(OpCreateStream, 0, 1, create))
+	create := (&wire.ReqCreateStream{In: api.CreateStreamInput{Name: "slow", ShardCount: 1}}).AppendTo(nil)
+	r.write(frame(wire.OpCreateStream, 0, 1, create))
 	<-entered
 	// The create is held; later requests on the same connection complete
 	// first.
-	r.write(append(frame(OpPing, 0, 2, []byte("a")), frame(OpListStreams, 0, 3, nil)...))
+	r.write(append(frame(wire.OpPing, 0, 2, []byte("a")), frame(wire.OpListStreams, 0, 3, nil)...))
 	for _, id := range []uint64{2, 3} {
 		h, _, ok := r.read()
-		if !ok || h.id != id || h.flags != 0 {
+		if !ok || h.ID != id || h.Flags != 0 {
 			t.Fatalf("got %+v; want the response to request %d before the held create", h, id)
 		}
 	}
 	close(release)
 	h, body, ok := r.read()
-	if !ok || h.id != 1 || h.op != OpCreateStream || h.flags != 0 {
+	if !ok || h.ID != 1 || h.Op != wire.OpCreateStream || h.Flags != 0 {
 		t.Fatalf("got %+v; want the create's response", h)
 	}
-	var info respStreamInfo
-	if err := decodeMessage(body, &info); err != nil || info.Info.Name != "slow" {
+	var info wire.RespStreamInfo
+	if err := wire.DecodeMessage(body, &info); err != nil || info.Info.Name != "slow" {
 		t.Fatalf("create response %+v, %v", info.Info, err)
 	}
 }
 
 func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 3)
 	const workers, each = 16, 100
 	type put struct {
@@ -362,9 +364,9 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 
 func TestServer_GracefulShutdown(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, SubscribeOptions{})
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -380,7 +382,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 			for {
 				seq, err := c.PutRecord(context.Background(), "s", api.PutRecord{Key: []byte("k"), Data: []byte("v")})
 				if err != nil {
-					if !errors.Is(err, ErrConnectionLost) {
+					if !errors.Is(err, wire.ErrConnectionLost) {
 						t.Errorf("PutRecord during shutdown: %v; want success or ErrConnectionLost", err)
 					}
 					return
@@ -411,13 +413,13 @@ func TestServer_GracefulShutdown(t *testing.T) {
 		}
 		break
 	}
-	if _, err := Dial(testCtx(t), env.addr, ClientOptions{}); err == nil {
+	if _, err := client.Dial(testCtx(t), env.addr, client.ClientOptions{}); err == nil {
 		t.Fatal("Dial after Shutdown succeeded")
 	}
 	// Later calls fail at once, saying why: the server's GoAway.
 	_, err = c.ListStreams(testCtx(t))
-	var goAway *Error
-	if !errors.Is(err, ErrConnectionLost) || !errors.As(err, &goAway) || !strings.Contains(goAway.Message, "shutting down") {
+	var goAway *wire.Error
+	if !errors.Is(err, wire.ErrConnectionLost) || !errors.As(err, &goAway) || !strings.Contains(goAway.Message, "shutting down") {
 		t.Fatalf("a call after the shutdown: %v; want ErrConnectionLost carrying the GoAway", err)
 	}
 	// Every acknowledged put is stored.
@@ -453,11 +455,11 @@ func TestServer_ConnectionLimit(t *testing.T) {
 		so.MaxConns = 1
 		so.OnConnections = func(n int) { opened <- n }
 	})
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	if n := <-opened; n != 1 {
 		t.Fatalf("the connections hook reported %d; want 1", n)
 	}
-	_, err := Dial(testCtx(t), env.addr, ClientOptions{})
+	_, err := client.Dial(testCtx(t), env.addr, client.ClientOptions{})
 	if !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("a second connection over a limit of 1: %v; want LimitExceededException", err)
 	}
@@ -465,7 +467,7 @@ func TestServer_ConnectionLimit(t *testing.T) {
 	if n := <-opened; n != 0 {
 		t.Fatalf("the connections hook reported %d after the close; want 0", n)
 	}
-	c2 := env.dial(ClientOptions{})
+	c2 := env.dial(client.ClientOptions{})
 	if err := c2.Ping(testCtx(t), nil); err != nil {
 		t.Fatalf("Ping on a connection after the first closed: %v", err)
 	}
@@ -482,7 +484,7 @@ func TestServer_InFlightBudgetAppliesBackpressure(t *testing.T) {
 	// A budget of one request: the client's pipelined calls still all
 	// complete, one at a time.
 	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxInFlightRequests = 1; so.MaxInFlightBytes = 1 })
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	var wg sync.WaitGroup
 	for range 50 {
@@ -507,7 +509,10 @@ func TestClient_HandshakeRefusals(t *testing.T) {
 	}
 	defer l.Close()
 	answers := [][]byte{
-		func() []byte { b := hello{version: 2, status: statusVersion, maxFrame: 1 << 20}.marshal(); return b[:] }(),
+		func() []byte {
+			b := wire.Hello{Version: 2, Status: wire.StatusVersion, MaxFrame: 1 << 20}.Marshal()
+			return b[:]
+		}(),
 		[]byte("HTTP/1.1 400 Bad Request\r\n"),
 	}
 	go func() {
@@ -516,15 +521,15 @@ func TestClient_HandshakeRefusals(t *testing.T) {
 			if err != nil {
 				return
 			}
-			io.ReadFull(nc, make([]byte, helloSize))
+			io.ReadFull(nc, make([]byte, wire.HelloSize))
 			nc.Write(a)
 			nc.Close()
 		}
 	}()
-	if _, err := Dial(testCtx(t), l.Addr().String(), ClientOptions{}); !errors.Is(err, ErrVersion) {
+	if _, err := client.Dial(testCtx(t), l.Addr().String(), client.ClientOptions{}); !errors.Is(err, wire.ErrVersion) {
 		t.Fatalf("Dial to a server of another version: %v; want ErrVersion", err)
 	}
-	if _, err := Dial(testCtx(t), l.Addr().String(), ClientOptions{}); !errors.Is(err, ErrHandshake) {
+	if _, err := client.Dial(testCtx(t), l.Addr().String(), client.ClientOptions{}); !errors.Is(err, wire.ErrHandshake) {
 		t.Fatalf("Dial to something else: %v; want ErrHandshake", err)
 	}
 }
@@ -532,7 +537,7 @@ func TestClient_HandshakeRefusals(t *testing.T) {
 func TestServer_BusyConnectionOutlivesIdleTimeout(t *testing.T) {
 	const idle = 20 * time.Millisecond
 	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.IdleTimeout = idle })
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	// Keep pipelined pings flowing for several idle timeouts: the server
 	// must not mistake a connection whose frames are always buffered for an
 	// idle one.

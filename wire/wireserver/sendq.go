@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"net"
@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -28,21 +28,6 @@ type outFrame struct {
 // readResults pools the engine's read results, which hold a segment lease
 // from the read until the writer has written their frames.
 var readResults = sync.Pool{New: func() any { return new(engine.ReadResult) }}
-
-// zeroHeader is the placeholder a frame's header takes until endFrame.
-var zeroHeader [HeaderSize]byte
-
-// beginFrame appends a placeholder header to b and returns the frame's
-// start offset in b.
-func beginFrame(b []byte) ([]byte, int) {
-	return append(b, zeroHeader[:]...), len(b)
-}
-
-// endFrame fills in the header of the frame that starts at b[start]: it
-// covers everything appended since plus extLen bytes written after b.
-func endFrame(b []byte, start int, op Op, flags uint8, id uint64, extLen int) {
-	putHeader(b[start:], header{size: len(b) - start + extLen, op: op, flags: flags, id: id})
-}
 
 // enqueue hands f to the writer. It never blocks: the queue is bounded by
 // the connection's budget, which the reader waits on. After a write error
@@ -65,7 +50,7 @@ func (c *conn) enqueue(f outFrame) {
 // finish releases what a frame holds once it is written (or dropped).
 func (c *conn) finish(f outFrame) {
 	if f.buf != nil {
-		putBuf(f.buf)
+		wire.PutBuf(f.buf)
 	}
 	if f.res != nil {
 		f.res.Release()
@@ -96,7 +81,7 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			return
 		}
-		if len(c.queue) < smallBatch && !c.qclosed && queuedBytes(c.queue) < smallBatchBytes {
+		if len(c.queue) < wire.SmallBatch && !c.qclosed && queuedBytes(c.queue) < smallBatchBytes {
 			// Let handlers that are about to respond run first, so that
 			// one write carries their responses too. A write that is
 			// already large (a read result) goes at once.
@@ -157,47 +142,39 @@ func queuedBytes(q []outFrame) int {
 	return n
 }
 
-// respond queues the response m to request id. reqCost is the request's
+// respond queues the response m to request id. ReqCost is the request's
 // charge, returned once the response is written.
-func (c *conn) respond(op Op, id uint64, m message, reqCost int) {
-	bb := getBuf(0)
-	b, start := beginFrame(bb.B[:0])
-	b = m.appendTo(b)
+func (c *conn) respond(op wire.Op, id uint64, m wire.Message, reqCost int) {
+	bb := wire.GetBuf(0)
+	b, start := wire.BeginFrame(bb.B[:0])
+	b = m.AppendTo(b)
 	if size := len(b) - start; size > c.clientMax {
 		bb.B = b
-		putBuf(bb)
-		c.respondError(op, id, &Error{Name: "LimitExceededException", Message: errTooLargeForClient(size, c.clientMax)}, reqCost, 1)
+		wire.PutBuf(bb)
+		c.respondError(op, id, &wire.Error{Name: "LimitExceededException", Message: errTooLargeForClient(size, c.clientMax)}, reqCost, 1)
 		return
 	}
-	endFrame(b, start, op, 0, id, 0)
+	wire.EndFrame(b, start, op, 0, id, 0)
 	bb.B = b
 	c.enqueue(outFrame{buf: bb, cost: reqCost, reqs: 1})
 }
 
 // respondError queues an error response to request id.
-func (c *conn) respondError(op Op, id uint64, e *Error, reqCost, reqs int) {
-	bb := getBuf(0)
-	b, start := beginFrame(bb.B[:0])
-	b = appendError(b, e.Name, e.Message)
-	endFrame(b, start, op, FlagError, id, 0)
+func (c *conn) respondError(op wire.Op, id uint64, e *wire.Error, reqCost, reqs int) {
+	bb := wire.GetBuf(0)
+	b, start := wire.BeginFrame(bb.B[:0])
+	b = wire.AppendErrorBody(b, e.Name, e.Message)
+	wire.EndFrame(b, start, op, wire.FlagError, id, 0)
 	bb.B = b
 	c.enqueue(outFrame{buf: bb, cost: reqCost, reqs: reqs})
 }
 
 // sendGoAway queues an OpGoAway frame.
-func (c *conn) sendGoAway(m *goAway) {
-	bb := getBuf(0)
-	b, start := beginFrame(bb.B[:0])
-	b = m.appendTo(b)
-	endFrame(b, start, OpGoAway, 0, 0, 0)
+func (c *conn) sendGoAway(m *wire.GoAway) {
+	bb := wire.GetBuf(0)
+	b, start := wire.BeginFrame(bb.B[:0])
+	b = m.AppendTo(b)
+	wire.EndFrame(b, start, wire.OpGoAway, 0, 0, 0)
 	bb.B = b
 	c.enqueue(outFrame{buf: bb})
-}
-
-// wireError converts an engine error to its wire form.
-func wireError(err error) *Error {
-	if e, ok := err.(*Error); ok {
-		return e
-	}
-	return &Error{Name: api.CodeOf(err).String(), Message: err.Error()}
 }

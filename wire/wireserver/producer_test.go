@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"errors"
@@ -8,17 +8,19 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/sluicedb/sluice/wire"
 )
 
 func TestProducer_BatchesAndStoresEverything(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 2)
 	var mu sync.Mutex
 	seqs := map[api.SeqNum]string{}
-	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxBatchRecords: 100, Linger: time.Hour,
-		OnResult: func(r ProducerResult) {
+	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", MaxBatchRecords: 100, Linger: time.Hour,
+		OnResult: func(r client.ProducerResult) {
 			if r.Err != nil {
 				t.Errorf("record %q failed: %v", r.Data, r.Err)
 				return
@@ -50,7 +52,7 @@ func TestProducer_BatchesAndStoresEverything(t *testing.T) {
 	if err := p.Close(testCtx(t)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := p.Put(testCtx(t), []byte("k"), []byte("v")); err != ErrClosed {
+	if err := p.Put(testCtx(t), []byte("k"), []byte("v")); err != wire.ErrClosed {
 		t.Fatalf("Put after Close: %v; want ErrClosed", err)
 	}
 	if len(seqs) != n {
@@ -61,7 +63,7 @@ func TestProducer_BatchesAndStoresEverything(t *testing.T) {
 	}
 }
 
-func countShard(t *testing.T, c *Client, stream string, shard int) int {
+func countShard(t *testing.T, c *client.Client, stream string, shard int) int {
 	t.Helper()
 	pos, err := c.GetIterator(testCtx(t), stream, api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
 	if err != nil {
@@ -83,10 +85,10 @@ func countShard(t *testing.T, c *Client, stream string, shard int) int {
 
 func TestProducer_LingerSendsPartialBatches(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
-	done := make(chan ProducerResult, 1)
-	p, err := NewProducer(c, ProducerOptions{Stream: "s", Linger: time.Millisecond, OnResult: func(r ProducerResult) { done <- r }})
+	done := make(chan client.ProducerResult, 1)
+	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", Linger: time.Millisecond, OnResult: func(r client.ProducerResult) { done <- r }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,13 +104,13 @@ func TestProducer_LingerSendsPartialBatches(t *testing.T) {
 
 func TestProducer_RetriesThrottledRecords(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	// 400 records/s with a burst of one second: 800 records need retries.
 	q := ratelimit.Limits{WriteRecordsPerSec: 400}
 	if _, err := c.CreateStream(testCtx(t), api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxAttempts: 100, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
+	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", MaxAttempts: 100, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +133,10 @@ func TestProducer_RetriesThrottledRecords(t *testing.T) {
 
 func TestProducer_ReportsPermanentFailures(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	var mu sync.Mutex
 	var failed int
-	p, err := NewProducer(c, ProducerOptions{Stream: "missing", OnResult: func(r ProducerResult) {
+	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "missing", OnResult: func(r client.ProducerResult) {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Err != nil && r.Attempts == 1 {
@@ -148,7 +150,7 @@ func TestProducer_ReportsPermanentFailures(t *testing.T) {
 		p.Put(testCtx(t), []byte("k"), []byte("v"))
 	}
 	err = p.Flush(testCtx(t))
-	var pe *ProducerError
+	var pe *client.ProducerError
 	if !errors.As(err, &pe) || pe.Failed != 3 || !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("Flush: %v; want a ProducerError of 3 records wrapping ResourceNotFoundException", err)
 	}
@@ -163,9 +165,9 @@ func TestProducer_ReportsPermanentFailures(t *testing.T) {
 
 func TestProducer_PutBlocksAtMaxBuffered(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
-	p, err := NewProducer(c, ProducerOptions{Stream: "s", MaxBuffered: 64, Linger: time.Hour})
+	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", MaxBuffered: 64, Linger: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package wire
+package client
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // ConsumerOptions configures a Consumer.
@@ -80,7 +81,7 @@ func NewConsumer(ctx context.Context, c *Client, opts ConsumerOptions) (*Consume
 		opts.Start.Type = api.TrimHorizon
 	}
 	if opts.ShardID == "" && (opts.Start.Type == api.AtSequenceNumber || opts.Start.Type == api.AfterSequenceNumber) {
-		return nil, &Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+		return nil, &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("starting %s needs a shard: a sequence number belongs to one shard; set ConsumerOptions.ShardID", opts.Start.Type)}
 	}
 	k := &Consumer{
@@ -196,7 +197,7 @@ func (k *Consumer) follow(id string, pos *api.Position, spec api.IteratorSpec) {
 		ev, err := sub.Next(k.ctx)
 		if err != nil {
 			if err == io.EOF {
-				err = fmt.Errorf("%w: the subscription to %s ended before the shard's end", ErrConnectionLost, id)
+				err = fmt.Errorf("%w: the subscription to %s ended before the shard's end", wire.ErrConnectionLost, id)
 			}
 			k.send(consumerBatch{shard: id, err: fmt.Errorf("follow %s: %w", id, err)})
 			return
@@ -307,7 +308,7 @@ func (k *Consumer) Next(ctx context.Context) (ConsumerRecord, error) {
 				k.cur, k.idx = b, 0
 			}
 		case <-k.ctx.Done():
-			k.err = ErrClosed
+			k.err = wire.ErrClosed
 		case <-ctx.Done():
 			return ConsumerRecord{}, ctx.Err()
 		}

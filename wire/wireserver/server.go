@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // ServerOptions configures a Server. Zero fields take the documented
@@ -75,9 +76,9 @@ func (o *ServerOptions) setDefaults() {
 		o.MaxSubscriptions = 1024
 	}
 	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = DefaultMaxFrameSize
+		o.MaxFrameSize = wire.DefaultMaxFrameSize
 	}
-	o.MaxFrameSize = max(o.MaxFrameSize, MinMaxFrameSize)
+	o.MaxFrameSize = max(o.MaxFrameSize, wire.MinMaxFrameSize)
 	if o.MaxEventBytes <= 0 {
 		o.MaxEventBytes = 1 << 20
 	}
@@ -120,10 +121,10 @@ type Server struct {
 	// waiting for credit, with the bytes of record frames it has sent.
 	testHookCreditWait func(sent int64)
 	// testHookControl, if set, is called before a control operation runs.
-	testHookControl func(Op)
+	testHookControl func(wire.Op)
 	// testHookControlVeto, if set, refuses the control operations for which
 	// it returns true.
-	testHookControlVeto func(Op) bool
+	testHookControlVeto func(wire.Op) bool
 }
 
 // NewServer returns a server for eng. It does not own eng: closing the
@@ -150,7 +151,7 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.closing {
 		s.mu.Unlock()
 		l.Close()
-		return ErrServerClosed
+		return wire.ErrServerClosed
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
@@ -166,7 +167,7 @@ func (s *Server) Serve(l net.Listener) error {
 		nc, err := l.Accept()
 		if err != nil {
 			if s.draining.Load() {
-				return ErrServerClosed
+				return wire.ErrServerClosed
 			}
 			if isTemporary(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
@@ -197,7 +198,7 @@ func (s *Server) accept(nc net.Conn) {
 		s.connWG.Add(1)
 		go func() {
 			defer s.connWG.Done()
-			s.refuse(nc, statusBusy)
+			s.refuse(nc, wire.StatusBusy)
 		}()
 		return
 	}
@@ -209,7 +210,7 @@ func (s *Server) accept(nc net.Conn) {
 		s.connWG.Add(1)
 		go func() {
 			defer s.connWG.Done()
-			s.refuse(nc, statusShutdown)
+			s.refuse(nc, wire.StatusShutdown)
 		}()
 		return
 	}
@@ -239,10 +240,10 @@ func (s *Server) connsChanged() {
 func (s *Server) refuse(nc net.Conn, status uint16) {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
-	if _, err := readHello(nc); err != nil {
+	if _, err := wire.ReadHello(nc); err != nil {
 		return
 	}
-	b := hello{version: Version, status: status, maxFrame: uint32(s.opts.MaxFrameSize)}.marshal()
+	b := wire.Hello{Version: wire.Version, Status: status, MaxFrame: uint32(s.opts.MaxFrameSize)}.Marshal()
 	nc.Write(b[:])
 }
 

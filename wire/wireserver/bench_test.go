@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -24,7 +25,7 @@ import (
 
 // benchEnv starts a server on a fresh engine. SLUICE_BENCH_FSYNC
 // (always, interval, none) overrides the durability, for experiments.
-func benchEnv(b *testing.B, durability api.Durability) (*testEnv, *Client) {
+func benchEnv(b *testing.B, durability api.Durability) (*testEnv, *client.Client) {
 	if v := os.Getenv("SLUICE_BENCH_FSYNC"); v != "" {
 		d, err := api.ParseDurability(v)
 		if err != nil {
@@ -33,10 +34,10 @@ func benchEnv(b *testing.B, durability api.Durability) (*testEnv, *Client) {
 		durability = d
 	}
 	env := newTestEnv(b, func(eo *engine.Options, _ *ServerOptions) { eo.Durability = durability })
-	return env, env.dial(ClientOptions{})
+	return env, env.dial(client.ClientOptions{})
 }
 
-func benchStream(b *testing.B, c *Client, name string, shards int, d api.Durability) {
+func benchStream(b *testing.B, c *client.Client, name string, shards int, d api.Durability) {
 	q := ratelimit.Unlimited
 	if _, err := c.CreateStream(context.Background(), api.CreateStreamInput{Name: name, ShardCount: shards, Quotas: &q, Durability: d}); err != nil {
 		b.Fatal(err)
@@ -240,7 +241,7 @@ func BenchmarkPutRecordAsync(b *testing.B) {
 
 // fillShard puts records of size bytes into shard 0 of stream "s" (one
 // shard) until it holds total bytes of data.
-func fillShard(b *testing.B, c *Client, size, total int) {
+func fillShard(b *testing.B, c *client.Client, size, total int) {
 	recs := make([]api.PutRecord, 500)
 	data := make([]byte, size)
 	for i := range data {
@@ -276,7 +277,7 @@ func BenchmarkTailRead(b *testing.B) {
 			}
 			var payload atomic.Int64
 			pos := make([]api.Position, readers)
-			res := make([]ReadResult, readers)
+			res := make([]client.ReadResult, readers)
 			for i := range pos {
 				pos[i] = start
 			}
@@ -306,7 +307,7 @@ func BenchmarkTailRead(b *testing.B) {
 		// One operation is one event (at most 1 MiB); a new subscription
 		// starts over when one reaches the tip.
 		var payload int64
-		sub, err := c.Subscribe(context.Background(), start, SubscribeOptions{Window: 8 << 20})
+		sub, err := c.Subscribe(context.Background(), start, client.SubscribeOptions{Window: 8 << 20})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -323,7 +324,7 @@ func BenchmarkTailRead(b *testing.B) {
 			ev.Release()
 			if next >= uint64(total/size) {
 				sub.Close()
-				if sub, err = c.Subscribe(context.Background(), start, SubscribeOptions{Window: 8 << 20}); err != nil {
+				if sub, err = c.Subscribe(context.Background(), start, client.SubscribeOptions{Window: 8 << 20}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -383,9 +384,9 @@ func BenchmarkIdleConnections(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		clients := make([]*Client, conns)
+		clients := make([]*client.Client, conns)
 		for j := range clients {
-			c, err := Dial(context.Background(), env.addr, ClientOptions{ReadBufferSize: 4 << 10})
+			c, err := client.Dial(context.Background(), env.addr, client.ClientOptions{ReadBufferSize: 4 << 10})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // eventSlots is how many written-but-not-yet-sent events one subscription
@@ -23,7 +24,7 @@ const maxCredit = 1 << 40
 // never holds more than the credit plus one record for a subscriber).
 type subscription struct {
 	c      *conn
-	h      header // the Subscribe request
+	h      wire.Header // the Subscribe request
 	pos    api.Position
 	credit atomic.Int64  // bytes of record frames the client will accept
 	sent   int64         // bytes of record frames sent (this goroutine only)
@@ -35,20 +36,20 @@ type subscription struct {
 
 // startSubscription decodes a Subscribe request, checks its position and
 // starts the subscription's goroutine.
-func (c *conn) startSubscription(h header, body []byte) {
-	d := newDecoder(body)
+func (c *conn) startSubscription(h wire.Header, body []byte) {
+	d := wire.NewDecoder(body)
 	var pos api.Position
-	pos.Stream = c.intern.get(d.strBytes("stream name"))
-	pos.Incarnation = d.u32("incarnation")
-	pos.Shard = int(d.u32("shard"))
-	pos.Seq = d.u64("sequence")
-	credit := d.u32("credit")
-	if err := d.finish(); err != nil {
+	pos.Stream = c.intern.get(d.StrBytes("stream name"))
+	pos.Incarnation = d.U32("incarnation")
+	pos.Shard = int(d.U32("shard"))
+	pos.Seq = d.U64("sequence")
+	credit := d.U32("credit")
+	if err := d.Finish(); err != nil {
 		c.malformed(h, err)
 		return
 	}
 	if _, err := c.srv.eng.Notify(pos); err != nil {
-		c.respondError(h.op, h.id, wireError(err), h.size, 1)
+		c.respondError(h.Op, h.ID, wire.ErrorOf(err), h.Size, 1)
 		return
 	}
 	s := &subscription{c: c, h: h, pos: pos, wake: make(chan struct{}, 1), slots: make(chan struct{}, eventSlots)}
@@ -59,20 +60,20 @@ func (c *conn) startSubscription(h header, body []byte) {
 	s.ctx, s.cancel = context.WithCancelCause(c.ctx)
 	c.mu.Lock()
 	switch {
-	case c.subs[h.id] != nil:
+	case c.subs[h.ID] != nil:
 		c.mu.Unlock()
 		s.cancel(nil)
-		c.respondError(h.op, h.id, &Error{Name: "InvalidArgumentException",
-			Message: fmt.Sprintf("request id %d already names an open subscription on this connection; use a new id", h.id)}, h.size, 1)
+		c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException",
+			Message: fmt.Sprintf("request id %d already names an open subscription on this connection; use a new id", h.ID)}, h.Size, 1)
 		return
 	case len(c.subs) >= c.srv.opts.MaxSubscriptions:
 		c.mu.Unlock()
 		s.cancel(nil)
-		c.respondError(h.op, h.id, &Error{Name: "LimitExceededException",
-			Message: fmt.Sprintf("the connection has %d subscriptions open, the most it may; cancel one or open another connection", c.srv.opts.MaxSubscriptions)}, h.size, 1)
+		c.respondError(h.Op, h.ID, &wire.Error{Name: "LimitExceededException",
+			Message: fmt.Sprintf("the connection has %d subscriptions open, the most it may; cancel one or open another connection", c.srv.opts.MaxSubscriptions)}, h.Size, 1)
 		return
 	}
-	c.subs[h.id] = s
+	c.subs[h.ID] = s
 	c.mu.Unlock()
 	c.handlers.Add(1)
 	go s.run()
@@ -105,21 +106,21 @@ func (s *subscription) run() {
 	defer c.handlers.Done()
 	err := s.loop()
 	c.mu.Lock()
-	if c.subs[s.h.id] == s {
-		delete(c.subs, s.h.id)
+	if c.subs[s.h.ID] == s {
+		delete(c.subs, s.h.ID)
 	}
 	c.mu.Unlock()
 	s.cancel(nil)
 	switch {
 	case err == nil, errors.Is(err, errCancelled):
-		c.respond(OpSubscribe, s.h.id, &reqEmpty{}, s.h.size)
+		c.respond(wire.OpSubscribe, s.h.ID, &wire.ReqEmpty{}, s.h.Size)
 	case errors.Is(err, errShuttingDown):
-		c.respondError(OpSubscribe, s.h.id, &Error{Name: "InternalFailureException",
-			Message: "the server is shutting down; resume from the last event's next position on a new connection"}, s.h.size, 1)
+		c.respondError(wire.OpSubscribe, s.h.ID, &wire.Error{Name: "InternalFailureException",
+			Message: "the server is shutting down; resume from the last event's next position on a new connection"}, s.h.Size, 1)
 	case errors.Is(err, errConnClosed):
-		c.release(s.h.size, 1)
+		c.release(s.h.Size, 1)
 	default:
-		c.respondError(OpSubscribe, s.h.id, wireError(err), s.h.size, 1)
+		c.respondError(wire.OpSubscribe, s.h.ID, wire.ErrorOf(err), s.h.Size, 1)
 	}
 }
 
@@ -165,7 +166,7 @@ func (s *subscription) loop() error {
 		}
 		spent := int64(len(res.Frames()))
 		next, end := res.Next, res.ShardEnd
-		if e := c.sendResult(OpEvent, s.h.id, res, 0, 0, s.slots); e != nil {
+		if e := c.sendResult(wire.OpEvent, s.h.ID, res, 0, 0, s.slots); e != nil {
 			return e
 		}
 		s.credit.Add(-spent)

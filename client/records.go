@@ -1,11 +1,10 @@
-package wire
+package client
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
 
@@ -38,7 +37,7 @@ type ReadResult struct {
 	ShardEnd    bool
 	ChildShards []api.ShardInfo
 
-	head resultHead
+	head wire.ResultHead
 	body *bytebufferpool.ByteBuffer
 }
 
@@ -47,7 +46,7 @@ type ReadResult struct {
 // collector frees the buffer) and safe more than once.
 func (r *ReadResult) Release() {
 	if r.body != nil {
-		putBuf(r.body)
+		wire.PutBuf(r.body)
 		r.body = nil
 	}
 	clear(r.Records)
@@ -55,19 +54,12 @@ func (r *ReadResult) Release() {
 }
 
 // decodeRecords verifies the record frames of a result against its head
-// and appends the records to out. Every frame's CRC, bounds and flags are
-// checked (segment.DecodeFrame), the frames must be exactly head.Records,
-// their sequence numbers consecutive and followed by head.Next. It does
-// not allocate beyond growing out.
-func decodeRecords(frames []byte, head *resultHead, out []Record) ([]Record, int, error) {
-	it := segment.NewFrameIter(frames)
-	var prev uint64
-	n, bytes := 0, 0
-	for f, ok := it.Next(); ok; f, ok = it.Next() {
-		if n > 0 && f.Seq != prev+1 {
-			return out, bytes, fmt.Errorf("%w: record %d has sequence %d after %d", ErrCorruptRecord, n, f.Seq, prev)
-		}
-		prev = f.Seq
+// and appends the records to out (see wire.ResultFrames for what is
+// checked). It does not allocate beyond growing out.
+func decodeRecords(frames []byte, head *wire.ResultHead, out []Record) ([]Record, int, error) {
+	rf := wire.NewResultFrames(frames, head)
+	bytes := 0
+	for f, ok := rf.Next(); ok; f, ok = rf.Next() {
 		out = append(out, Record{
 			Seq:     api.SeqNum{Incarnation: head.Next.Incarnation, Shard: uint32(head.Next.Shard), Seq: f.Seq},
 			Arrival: time.Unix(0, f.Time),
@@ -76,16 +68,6 @@ func decodeRecords(frames []byte, head *resultHead, out []Record) ([]Record, int
 			Data:    f.Data,
 		})
 		bytes += len(f.Key) + len(f.Data)
-		n++
 	}
-	if err := it.Err(); err != nil {
-		return out, bytes, fmt.Errorf("%w: %w", ErrCorruptRecord, err)
-	}
-	if n != int(head.Records) {
-		return out, bytes, fmt.Errorf("%w: the result says %d records but its frames hold %d", ErrCorruptRecord, head.Records, n)
-	}
-	if n > 0 && head.Next.Seq != prev+1 {
-		return out, bytes, fmt.Errorf("%w: the next position %d does not follow the last record %d", ErrCorruptRecord, head.Next.Seq, prev)
-	}
-	return out, bytes, nil
+	return out, bytes, rf.Err()
 }

@@ -1,4 +1,4 @@
-package wire
+package wireserver
 
 import (
 	"bytes"
@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/wire"
 )
 
 func TestEndToEnd_CreatePutRead(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	ctx := testCtx(t)
 	info := env.createStream(c, "orders", 2)
 	if info.Name != "orders" || len(info.Shards) != 2 || info.Status != api.StatusActive {
@@ -82,10 +84,10 @@ func TestEndToEnd_CreatePutRead(t *testing.T) {
 
 func TestEndToEnd_Errors(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	ctx := testCtx(t)
 	_, err := c.DescribeStream(ctx, "missing")
-	var we *Error
+	var we *wire.Error
 	if !errors.As(err, &we) || we.Name != "ResourceNotFoundException" || !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("DescribeStream of a missing stream: %v; want ResourceNotFoundException matching engine.ErrNotFound", err)
 	}
@@ -99,7 +101,7 @@ func TestEndToEnd_Errors(t *testing.T) {
 
 func TestClient_PutRecordAsync(t *testing.T) {
 	env := newTestEnv(t, nil)
-	c := env.dial(ClientOptions{})
+	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 2)
 	const n = 3000
 	type outcome struct {
@@ -161,7 +163,7 @@ func TestClient_PutRecordAsync(t *testing.T) {
 	c.Close()
 	if err := c.PutRecordAsync("s", api.PutRecord{Key: []byte("k")}, func(api.SeqNum, error) {
 		t.Error("the callback of a put that was refused ran")
-	}); err != ErrClosed {
+	}); err != wire.ErrClosed {
 		t.Fatalf("PutRecordAsync after Close: %v; want ErrClosed", err)
 	}
 }
@@ -180,12 +182,12 @@ func TestClient_PendingCallsFailWhenTheConnectionDrops(t *testing.T) {
 			return
 		}
 		defer nc.Close()
-		io.ReadFull(nc, make([]byte, helloSize))
-		h := hello{version: Version, maxFrame: DefaultMaxFrameSize}.marshal()
+		io.ReadFull(nc, make([]byte, wire.HelloSize))
+		h := wire.Hello{Version: wire.Version, MaxFrame: wire.DefaultMaxFrameSize}.Marshal()
 		nc.Write(h[:])
-		io.ReadFull(nc, make([]byte, HeaderSize))
+		io.ReadFull(nc, make([]byte, wire.HeaderSize))
 	}()
-	c, err := Dial(testCtx(t), l.Addr().String(), ClientOptions{})
+	c, err := client.Dial(testCtx(t), l.Addr().String(), client.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +196,10 @@ func TestClient_PendingCallsFailWhenTheConnectionDrops(t *testing.T) {
 	if err := c.PutRecordAsync("s", api.PutRecord{Key: []byte("k")}, func(_ api.SeqNum, err error) { asyncErr <- err }); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-asyncErr; !errors.Is(err, ErrConnectionLost) {
+	if err := <-asyncErr; !errors.Is(err, wire.ErrConnectionLost) {
 		t.Fatalf("an async put when the connection dropped: %v; want ErrConnectionLost", err)
 	}
-	if _, err := c.ListStreams(testCtx(t)); !errors.Is(err, ErrConnectionLost) {
+	if _, err := c.ListStreams(testCtx(t)); !errors.Is(err, wire.ErrConnectionLost) {
 		t.Fatalf("a call after the connection dropped: %v; want ErrConnectionLost", err)
 	}
 }

@@ -1,0 +1,360 @@
+package wireserver
+
+import (
+	"fmt"
+
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/wire"
+	"github.com/valyala/bytebufferpool"
+)
+
+// dispatch serves one request whose body has been read into bb (which it
+// owns from here). Cheap operations that never block for long run inline on
+// the reader; the rest run on their own goroutine so that the reader keeps
+// reading (pipelining) and responses go out in completion order.
+func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+	switch h.Op {
+	case wire.OpPing:
+		c.handlePing(h, bb)
+	case wire.OpRead:
+		c.handleRead(h, bb.B)
+		wire.PutBuf(bb)
+	case wire.OpSubscribe:
+		c.startSubscription(h, bb.B)
+		wire.PutBuf(bb)
+	case wire.OpPutRecords:
+		c.startPutRecords(h, bb)
+	case wire.OpGetIterator, wire.OpDescribeStream, wire.OpListStreams, wire.OpListShards, wire.OpListTags:
+		c.handleControl(h, bb)
+	case wire.OpCreateStream, wire.OpDeleteStream, wire.OpSplitShard, wire.OpMergeShards, wire.OpUpdateShardCount,
+		wire.OpIncreaseRetention, wire.OpDecreaseRetention, wire.OpAddTags, wire.OpRemoveTags, wire.OpSetQuotas,
+		wire.OpSetDurability, wire.OpSetMaxRecordSize, wire.OpSetStreamMode:
+		c.handlers.Add(1)
+		go func() {
+			defer c.handlers.Done()
+			c.handleControl(h, bb)
+		}()
+	default:
+		wire.PutBuf(bb)
+		msg := fmt.Sprintf("opcode %#02x is not an operation of protocol version %d", uint8(h.Op), wire.Version)
+		if h.Op == wire.OpEvent || h.Op == wire.OpGoAway {
+			msg = fmt.Sprintf("opcode %v is sent by servers only", h.Op)
+		}
+		c.violation("unknown operation", "op", h.Op, "id", h.ID)
+		c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException", Message: msg}, h.Size, 1)
+	}
+}
+
+// malformed answers a request whose body failed to decode.
+func (c *conn) malformed(h wire.Header, err error) {
+	c.violation("malformed request", "op", h.Op, "id", h.ID, "err", err)
+	c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException",
+		Message: fmt.Sprintf("malformed %v request: %v", h.Op, err)}, h.Size, 1)
+}
+
+func errTooLargeForClient(size, limit int) string {
+	return fmt.Sprintf("the response is %d bytes, more than the %d byte maximum frame size the client announced; ask for less", size, limit)
+}
+
+// handlePing echoes the body.
+func (c *conn) handlePing(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+	if h.Size > c.clientMax {
+		wire.PutBuf(bb)
+		c.respondError(h.Op, h.ID, &wire.Error{Name: "LimitExceededException", Message: errTooLargeForClient(h.Size, c.clientMax)}, h.Size, 1)
+		return
+	}
+	out := wire.GetBuf(h.Size)
+	b, start := wire.BeginFrame(out.B[:0])
+	b = append(b, bb.B...)
+	wire.EndFrame(b, start, wire.OpPing, 0, h.ID, 0)
+	out.B = b
+	wire.PutBuf(bb)
+	c.charge(len(b), 0)
+	c.enqueue(outFrame{buf: out, cost: h.Size + len(b), reqs: 1})
+}
+
+// handleControl decodes and runs a control operation and queues its
+// response. It owns bb.
+func (c *conn) handleControl(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+	defer wire.PutBuf(bb)
+	if hook := c.srv.testHookControl; hook != nil {
+		hook(h.Op)
+	}
+	if veto := c.srv.testHookControlVeto; veto != nil && veto(h.Op) {
+		c.respondError(h.Op, h.ID, &wire.Error{Name: "LimitExceededException", Message: "disabled by a test hook"}, h.Size, 1)
+		return
+	}
+	resp, err := c.control(h.Op, bb.B)
+	if err != nil {
+		if _, ok := err.(*wire.DecodeError); ok {
+			c.malformed(h, err)
+			return
+		}
+		c.respondError(h.Op, h.ID, wire.ErrorOf(err), h.Size, 1)
+		return
+	}
+	c.respond(h.Op, h.ID, resp, h.Size)
+}
+
+// control runs one control operation.
+func (c *conn) control(op wire.Op, body []byte) (wire.Message, error) {
+	eng := c.srv.eng
+	switch op {
+	case wire.OpCreateStream:
+		var m wire.ReqCreateStream
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		info, err := eng.CreateStream(m.In)
+		if err != nil {
+			return nil, err
+		}
+		return &wire.RespStreamInfo{Info: info}, nil
+	case wire.OpDeleteStream:
+		var m wire.ReqDeleteStream
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.DeleteStream(m.Stream, m.Enforce)
+	case wire.OpDescribeStream, wire.OpListShards, wire.OpListTags:
+		var m wire.ReqStream
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		info, err := eng.DescribeStream(m.Stream)
+		if err != nil {
+			return nil, err
+		}
+		switch op {
+		case wire.OpListShards:
+			return &wire.RespShards{Shards: info.Shards}, nil
+		case wire.OpListTags:
+			return &wire.RespTags{Tags: info.Tags}, nil
+		}
+		return &wire.RespStreamInfo{Info: info}, nil
+	case wire.OpListStreams:
+		if err := wire.DecodeMessage(body, &wire.ReqEmpty{}); err != nil {
+			return nil, err
+		}
+		return &wire.RespNames{Names: eng.ListStreams()}, nil
+	case wire.OpGetIterator:
+		var m wire.ReqGetIterator
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		spec := api.IteratorSpec{Type: m.Type, Timestamp: m.Timestamp}
+		if m.Type == api.AtSequenceNumber || m.Type == api.AfterSequenceNumber {
+			spec.Seq = m.Seq.String()
+		}
+		pos, err := eng.GetIterator(m.Stream, api.ShardID(int(m.Shard)), spec)
+		if err != nil {
+			return nil, err
+		}
+		return &wire.RespPosition{Pos: pos}, nil
+	case wire.OpSplitShard:
+		var m wire.ReqSplitShard
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.SplitShard(m.Stream, api.ShardID(int(m.Shard)), m.NewStart)
+	case wire.OpMergeShards:
+		var m wire.ReqMergeShards
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.MergeShards(m.Stream, api.ShardID(int(m.Shard)), api.ShardID(int(m.Adjacent)))
+	case wire.OpUpdateShardCount, wire.OpIncreaseRetention, wire.OpDecreaseRetention, wire.OpSetMaxRecordSize:
+		var m wire.ReqStreamN
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		n := int(m.N)
+		switch op {
+		case wire.OpUpdateShardCount:
+			return &wire.ReqEmpty{}, eng.UpdateShardCount(m.Stream, n)
+		case wire.OpIncreaseRetention:
+			return &wire.ReqEmpty{}, eng.IncreaseRetention(m.Stream, n)
+		case wire.OpDecreaseRetention:
+			return &wire.ReqEmpty{}, eng.DecreaseRetention(m.Stream, n)
+		}
+		return &wire.ReqEmpty{}, eng.SetMaxRecordSize(m.Stream, n)
+	case wire.OpAddTags:
+		var m wire.ReqAddTags
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.AddTags(m.Stream, m.Tags)
+	case wire.OpRemoveTags:
+		var m wire.ReqRemoveTags
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.RemoveTags(m.Stream, m.Keys)
+	case wire.OpSetQuotas:
+		var m wire.ReqSetQuotas
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.SetQuotas(m.Stream, m.Quotas)
+	case wire.OpSetDurability:
+		var m wire.ReqSetDurability
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		return &wire.ReqEmpty{}, eng.SetDurability(m.Stream, m.Durability)
+	case wire.OpSetStreamMode:
+		var m wire.ReqSetStreamMode
+		if err := wire.DecodeMessage(body, &m); err != nil {
+			return nil, err
+		}
+		if m.Mode == "" {
+			return nil, &wire.Error{Name: api.CodeInvalidArgument.String(), Message: "stream mode 0 (default) is not a mode; send 1 (PROVISIONED) or 2 (ON_DEMAND)"}
+		}
+		return &wire.ReqEmpty{}, eng.SetStreamMode(m.Stream, m.Mode)
+	}
+	return nil, fmt.Errorf("wire: no control handler for %v", op)
+}
+
+// resultHeadReserve is room kept in a response for the result head (next
+// position, children) when sizing a read to the client's frame limit.
+const resultHeadReserve = 4 << 10
+
+// perRecordOverhead is the most a record's frame adds to its key and data:
+// the frame header and the padding.
+const perRecordOverhead = segment.HeaderSize + segment.Alignment - 1
+
+// readLimits caps a read so that its response fits in the client's maximum
+// frame size (and within limit bytes of frames, if limit > 0).
+func (c *conn) readLimits(maxRecords, maxBytes, limit int) (int, int) {
+	if maxRecords <= 0 || maxRecords > api.MaxReadRecords {
+		maxRecords = api.MaxReadRecords
+	}
+	if maxBytes <= 0 || maxBytes > api.MaxReadBytes {
+		maxBytes = api.MaxReadBytes
+	}
+	room := c.clientMax - wire.HeaderSize - resultHeadReserve
+	if limit > 0 && limit < room {
+		room = limit
+	}
+	maxRecords = max(1, min(maxRecords, room/2/perRecordOverhead))
+	maxBytes = max(1, min(maxBytes, room-maxRecords*perRecordOverhead))
+	return maxRecords, maxBytes
+}
+
+// handleRead runs a read inline and queues its result, whose record frames
+// are written straight from the mapped segment.
+func (c *conn) handleRead(h wire.Header, body []byte) {
+	d := wire.NewDecoder(body)
+	var pos api.Position
+	pos.Stream = c.intern.get(d.StrBytes("stream name"))
+	pos.Incarnation = d.U32("incarnation")
+	pos.Shard = int(d.U32("shard"))
+	pos.Seq = d.U64("sequence")
+	maxRecords := d.U32("max records")
+	maxBytes := d.U32("max bytes")
+	if err := d.Finish(); err != nil {
+		c.malformed(h, err)
+		return
+	}
+	n, b := c.readLimits(int(maxRecords), int(maxBytes), 0)
+	res := readResults.Get().(*engine.ReadResult)
+	if err := c.srv.eng.Read(pos, n, b, engine.ReadPolling, res); err != nil {
+		res.Release()
+		readResults.Put(res)
+		c.respondError(h.Op, h.ID, wire.ErrorOf(err), h.Size, 1)
+		return
+	}
+	if e := c.sendResult(wire.OpRead, h.ID, res, h.Size, 1, nil); e != nil {
+		c.respondError(h.Op, h.ID, e, h.Size, 1)
+	}
+}
+
+// sendResult queues a read result or subscription event: the head from a
+// pooled buffer and the record frames from the mapping. The writer releases
+// res after writing. If the result does not fit the client's maximum frame
+// size it queues nothing, releases res and returns the error to answer.
+func (c *conn) sendResult(op wire.Op, id uint64, res *engine.ReadResult, reqCost, reqs int, sent chan<- struct{}) *wire.Error {
+	frames := res.Frames()
+	head := wire.ResultHead{
+		Next:         res.Next,
+		MillisBehind: res.MillisBehind,
+		ShardEnd:     res.ShardEnd,
+		Children:     res.ChildShards,
+		Records:      uint32(res.Records),
+		FramesLen:    uint32(len(frames)),
+	}
+	bb := wire.GetBuf(0)
+	b, start := wire.BeginFrame(bb.B[:0])
+	b = head.AppendTo(b)
+	size := len(b) - start + len(frames)
+	if size > c.clientMax {
+		var first uint64
+		if f, _, err := segment.DecodeFrame(frames); err == nil {
+			first = f.Seq
+		}
+		bb.B = b
+		wire.PutBuf(bb)
+		res.Release()
+		readResults.Put(res)
+		if sent != nil {
+			sent <- struct{}{}
+		}
+		return &wire.Error{Name: "LimitExceededException", Message: fmt.Sprintf(
+			"the record at internal sequence %d makes a %d byte frame, more than the %d byte maximum frame size the client announced",
+			first, size, c.clientMax)}
+	}
+	wire.EndFrame(b, start, op, 0, id, len(frames))
+	bb.B = b
+	c.charge(size, 0)
+	c.enqueue(outFrame{buf: bb, ext: frames, res: res, sent: sent, cost: reqCost + size, reqs: reqs})
+	return nil
+}
+
+// readSubControl reads and applies a Credit or Cancel frame. A well-formed
+// one has no response, and one naming no open subscription (it may just
+// have ended) is ignored; a malformed one is answered with an error response
+// under its own opcode.
+func (c *conn) readSubControl(h wire.Header) error {
+	n := h.Size - wire.HeaderSize
+	var err error
+	if n > len(c.small) {
+		if err := c.discard(n); err != nil {
+			return err
+		}
+		err = &wire.DecodeError{Field: "body", Detail: fmt.Sprintf("%d bytes; a %v body is at most 4 bytes", n, h.Op)}
+	} else if err = c.readFull(c.small[:n], false); err != nil {
+		return err
+	}
+	c.release(h.Size, 1)
+	var credit wire.ReqCredit
+	if err == nil && h.Op == wire.OpCredit {
+		err = wire.DecodeMessage(c.small[:n], &credit)
+	} else if err == nil {
+		err = wire.DecodeMessage(c.small[:n], &wire.ReqEmpty{})
+	}
+	if err != nil {
+		c.violation("malformed subscription control frame", "op", h.Op, "id", h.ID, "err", err)
+		c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException",
+			Message: fmt.Sprintf("malformed %v request: %v", h.Op, err)}, 0, 0)
+		return nil
+	}
+	c.mu.Lock()
+	s := c.subs[h.ID]
+	if s != nil && h.Op == wire.OpCancel {
+		// Free the id and the slot now: the client may reuse both at once.
+		delete(c.subs, h.ID)
+	}
+	c.mu.Unlock()
+	if s == nil {
+		c.log.Debug("subscription control frame for no open subscription", "op", h.Op, "id", h.ID)
+		return nil
+	}
+	if h.Op == wire.OpCredit {
+		s.grant(int64(credit.Bytes))
+	} else {
+		s.cancel(errCancelled)
+	}
+	return nil
+}
