@@ -10,7 +10,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/internal/server"
+	"github.com/sluicedb/sluice/server"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/internal/server"
+	"github.com/sluicedb/sluice/server"
 )
 
 // startServer starts a sluice server in-process on free ports and a fresh

@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sluicedb/sluice/internal/server"
+	"github.com/sluicedb/sluice/server"
 )
 
 func main() {
