@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,22 +57,16 @@ type Client struct {
 	serverMax int // the largest frame the server accepts
 	nextID    atomic.Uint64
 
-	// mu guards pending, subs and err.
-	mu      sync.Mutex
-	pending map[uint64]*call
-	subs    map[uint64]*Subscription
-	err     error // set once the connection is lost or closed
+	// mu guards pending, subs, err and writeErr.
+	mu       sync.Mutex
+	pending  map[uint64]*call
+	subs     map[uint64]*Subscription
+	err      error // set once the connection is lost or closed
+	writeErr error // the write error that stopped the writer
 
-	// qmu guards queue, spare, qclosed and writeErr; qcond (on qmu) wakes
-	// the writer.
-	qmu     sync.Mutex
-	qcond   sync.Cond
-	queue   []*bytebufferpool.ByteBuffer
-	spare   []*bytebufferpool.ByteBuffer
-	qclosed bool
+	queue wire.SendQueue[*bytebufferpool.ByteBuffer] // request frames for the writer
 
 	goAway     atomic.Pointer[wire.Error] // the server's GoAway, if it sent one
-	writeErr   error                      // the write error that stopped the writer; guarded by qmu
 	readerDone chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -189,7 +182,6 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
-	c.qcond.L = &c.qmu
 	go c.readLoop()
 	go c.writeLoop()
 	return c, nil
@@ -244,10 +236,7 @@ func (c *Client) fail(err error) {
 	for _, s := range subs {
 		s.end(callErr)
 	}
-	c.qmu.Lock()
-	c.qclosed = true
-	c.qcond.Signal()
-	c.qmu.Unlock()
+	c.queue.Close()
 }
 
 // closedErr is the error of a call made after the connection ended.
@@ -296,9 +285,9 @@ func (c *Client) lostCause(err error) error {
 	if ga := c.goAway.Load(); ga != nil {
 		return ga
 	}
-	c.qmu.Lock()
+	c.mu.Lock()
 	werr := c.writeErr
-	c.qmu.Unlock()
+	c.mu.Unlock()
 	if werr != nil {
 		return werr
 	}
@@ -389,36 +378,23 @@ func (c *Client) subOf(id uint64) *Subscription {
 
 // writeLoop is the connection's only writer: it takes every request frame
 // queued so far and writes them with one writev, then returns their
-// buffers to the pool. It exits when the queue is closed.
+// buffers to the pool. Once the queue is closed it drops what is left and
+// exits.
 func (c *Client) writeLoop() {
 	defer close(c.writerDone)
 	var vec [][]byte
 	var nb net.Buffers
 	for {
-		c.qmu.Lock()
-		for len(c.queue) == 0 && !c.qclosed {
-			c.qcond.Wait()
-		}
-		if len(c.queue) < wire.SmallBatch && !c.qclosed {
-			// Callers woken by a burst of responses enqueue their next
-			// requests one by one: let them run first, so that one
-			// write carries them all.
-			c.qmu.Unlock()
-			runtime.Gosched()
-			c.qmu.Lock()
-		}
-		if c.qclosed {
-			q := c.queue
-			c.queue = nil
-			c.qmu.Unlock()
-			for _, bb := range q {
+		// Callers woken by a burst of responses enqueue their next
+		// requests one by one: Take lets them run first, so that one
+		// write carries them all.
+		batch, closed := c.queue.Take(smallRequestBatch)
+		if closed {
+			for _, bb := range batch {
 				wire.PutBuf(bb)
 			}
 			return
 		}
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.qmu.Unlock()
 		vec = vec[:0]
 		for _, bb := range batch {
 			vec = append(vec, bb.B)
@@ -429,36 +405,27 @@ func (c *Client) writeLoop() {
 		for _, bb := range batch {
 			wire.PutBuf(bb)
 		}
-		clear(batch)
-		c.qmu.Lock()
-		c.spare = batch[:0]
+		c.queue.Recycle(batch)
 		if err != nil {
 			// Stop writing, but let the reader collect what the server
 			// sent before the connection broke (its responses, a GoAway);
 			// it ends the connection, within a second at the latest.
+			c.mu.Lock()
 			c.writeErr = err
-			c.qclosed = true
-		}
-		c.qmu.Unlock()
-		if err != nil {
+			c.mu.Unlock()
+			c.queue.Close()
 			c.nc.SetReadDeadline(time.Now().Add(time.Second))
 		}
 	}
 }
 
+func smallRequestBatch(q []*bytebufferpool.ByteBuffer) bool { return len(q) < wire.SmallBatch }
+
 // send queues a request frame for the writer, which owns bb from here.
 func (c *Client) send(bb *bytebufferpool.ByteBuffer) {
-	c.qmu.Lock()
-	if c.qclosed {
-		c.qmu.Unlock()
+	if !c.queue.Push(bb) {
 		wire.PutBuf(bb)
-		return
 	}
-	c.queue = append(c.queue, bb)
-	if len(c.queue) == 1 {
-		c.qcond.Signal()
-	}
-	c.qmu.Unlock()
 }
 
 // frame starts a request frame in a pooled buffer; roundTrip (or

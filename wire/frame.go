@@ -220,7 +220,3 @@ func BeginFrame(b []byte) ([]byte, int) {
 func EndFrame(b []byte, start int, op Op, flags uint8, id uint64, extLen int) {
 	PutHeader(b[start:], Header{Size: len(b) - start + extLen, Op: op, Flags: flags, ID: id})
 }
-
-// SmallBatch is the queue length below which the writer yields once
-// before writing, to gather more frames into one write.
-const SmallBatch = 64

@@ -53,14 +53,8 @@ type conn struct {
 	subs     map[uint64]*subscription
 	stopping bool
 
-	// qmu guards queue, spare, qclosed and wfailed; qcond (on qmu) wakes the
-	// writer when the queue becomes non-empty or closes.
-	qmu        sync.Mutex
-	qcond      sync.Cond
-	queue      []outFrame
-	spare      []outFrame
-	qclosed    bool
-	wfailed    bool
+	queue      wire.SendQueue[outFrame] // responses and events for the writer
+	wfailed    atomic.Bool              // a write failed: the writer drops what is queued
 	writerDone chan struct{}
 
 	// dlmu orders the reader's deadline extensions with drain: once
@@ -88,7 +82,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 		writerDone: make(chan struct{}),
 	}
 	c.cond.L = &c.mu
-	c.qcond.L = &c.qmu
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	return c
 }
@@ -133,13 +126,9 @@ func (c *conn) serve() {
 	if away != nil {
 		c.sendGoAway(away)
 	}
-	c.qmu.Lock()
-	c.qclosed = true
-	c.qcond.Signal()
-	failed := c.wfailed
-	c.qmu.Unlock()
+	c.queue.Close()
 	<-c.writerDone
-	if !failed {
+	if !c.wfailed.Load() {
 		c.linger()
 	}
 }

@@ -2,7 +2,6 @@ package wireserver
 
 import (
 	"net"
-	"runtime"
 	"sync"
 	"time"
 
@@ -30,21 +29,14 @@ type outFrame struct {
 var readResults = sync.Pool{New: func() any { return new(engine.ReadResult) }}
 
 // enqueue hands f to the writer. It never blocks: the queue is bounded by
-// the connection's budget, which the reader waits on. After a write error
-// the frame is released at once.
+// the connection's budget, which the reader waits on. Once the queue is
+// closed (the connection is stopping, or a write failed) the frame is
+// released at once.
 func (c *conn) enqueue(f outFrame) {
-	c.qmu.Lock()
-	if c.wfailed || c.qclosed {
-		c.qmu.Unlock()
+	if !c.queue.Push(f) {
 		c.finish(f)
 		c.release(f.cost, f.reqs)
-		return
 	}
-	c.queue = append(c.queue, f)
-	if len(c.queue) == 1 {
-		c.qcond.Signal()
-	}
-	c.qmu.Unlock()
 }
 
 // finish releases what a frame holds once it is written (or dropped).
@@ -73,28 +65,14 @@ func (c *conn) writeLoop() {
 	var vec [][]byte
 	var nb net.Buffers
 	for {
-		c.qmu.Lock()
-		for len(c.queue) == 0 && !c.qclosed {
-			c.qcond.Wait()
-		}
-		if len(c.queue) == 0 {
-			c.qmu.Unlock()
+		// Take lets handlers that are about to respond run first, so that
+		// one write carries their responses too. A write that is already
+		// large (a read result) goes at once.
+		batch, closed := c.queue.Take(smallResponseBatch)
+		if len(batch) == 0 && closed {
 			return
 		}
-		if len(c.queue) < wire.SmallBatch && !c.qclosed && queuedBytes(c.queue) < smallBatchBytes {
-			// Let handlers that are about to respond run first, so that
-			// one write carries their responses too. A write that is
-			// already large (a read result) goes at once.
-			c.qmu.Unlock()
-			runtime.Gosched()
-			c.qmu.Lock()
-		}
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		failed := c.wfailed
-		c.qmu.Unlock()
-
-		if !failed {
+		if !c.wfailed.Load() {
 			vec = vec[:0]
 			for i := range batch {
 				vec = append(vec, batch[i].buf.B)
@@ -108,9 +86,8 @@ func (c *conn) writeLoop() {
 			nb = vec
 			if _, err := nb.WriteTo(c.nc); err != nil {
 				c.log.Info("write failed; closing connection", "err", err)
-				c.qmu.Lock()
-				c.wfailed = true
-				c.qmu.Unlock()
+				c.wfailed.Store(true)
+				c.queue.Close()
 				c.nc.Close()
 			}
 			clear(vec)
@@ -122,11 +99,12 @@ func (c *conn) writeLoop() {
 			reqs += batch[i].reqs
 		}
 		c.release(cost, reqs)
-		clear(batch)
-		c.qmu.Lock()
-		c.spare = batch[:0]
-		c.qmu.Unlock()
+		c.queue.Recycle(batch)
 	}
+}
+
+func smallResponseBatch(q []outFrame) bool {
+	return len(q) < wire.SmallBatch && queuedBytes(q) < smallBatchBytes
 }
 
 // smallBatchBytes is the queued size below which the writer yields once
