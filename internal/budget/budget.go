@@ -50,6 +50,14 @@ func (b *Budget) InUse() int64 {
 	return b.used.Load()
 }
 
+// Charge charges n bytes whether or not they fit: for bytes that are
+// already in memory (read ahead into a buffer) and must be accounted for.
+func (b *Budget) Charge(n int64) {
+	if b != nil && n > 0 {
+		b.used.Add(n)
+	}
+}
+
 // TryAcquire charges n bytes if they fit, or if nothing at all is charged
 // (so that a request larger than the whole budget is not starved), and
 // reports whether it did.
@@ -101,6 +109,29 @@ func (b *Budget) Acquire(ctx context.Context, n int64, timeout time.Duration) er
 			return ctx.Err()
 		case <-expired:
 			return ErrExhausted
+		}
+	}
+}
+
+// Wait waits until the budget is not spent (less than Limit in use) or ctx
+// ends, and returns ctx's error in that case.
+func (b *Budget) Wait(ctx context.Context) error {
+	if b == nil || b.used.Load() < b.limit {
+		return nil
+	}
+	b.waiting.Add(1)
+	defer b.waiting.Add(-1)
+	for {
+		b.mu.Lock()
+		ch := b.changed
+		b.mu.Unlock()
+		if b.used.Load() < b.limit {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

@@ -43,6 +43,10 @@ type conn struct {
 
 	ctx    context.Context // cancelled with a cause when the connection stops
 	cancel context.CancelCauseFunc
+	// readCtx ends when the connection stops or drains: the reader's waits
+	// for the server's budget end with it.
+	readCtx     context.Context
+	stopReading context.CancelFunc
 
 	// mu guards inBytes, inReqs, subs and stopping; cond (on mu) wakes the
 	// reader when budget is returned or the connection stops.
@@ -83,6 +87,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	c.cond.L = &c.mu
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.readCtx, c.stopReading = context.WithCancel(c.ctx)
 	return c
 }
 
@@ -128,6 +133,7 @@ func (c *conn) serve() {
 	}
 	c.queue.Close()
 	<-c.writerDone
+	c.releaseRest()
 	if !c.wfailed.Load() {
 		c.linger()
 	}
@@ -174,6 +180,7 @@ func (c *conn) drain() {
 	c.draining = true
 	c.nc.SetReadDeadline(time.Unix(1, 0))
 	c.dlmu.Unlock()
+	c.stopReading()
 	c.mu.Lock()
 	c.cond.Broadcast()
 	c.mu.Unlock()
@@ -265,7 +272,12 @@ func (c *conn) readLoop() error {
 			return fmt.Errorf("%w: request id 0 is reserved for server messages; number requests from 1", errProtocol)
 		}
 		bodyLen := h.Size - wire.HeaderSize
-		c.charge(h.Size, 1)
+		if err := c.reserve(h.Size); err != nil {
+			return err
+		}
+		if err := c.setFrameDeadline(); err != nil {
+			return err
+		}
 		if h.Flags != 0 {
 			if err := c.discard(bodyLen); err != nil {
 				return err
@@ -281,9 +293,8 @@ func (c *conn) readLoop() error {
 		case wire.OpCredit, wire.OpCancel:
 			err = c.readSubControl(h)
 		default:
-			bb := wire.GetBuf(bodyLen)
-			bb.B = slices.Grow(bb.B[:0], bodyLen)[:bodyLen]
-			if err = c.readFull(bb.B, false); err != nil {
+			bb := wire.GetBuf(0)
+			if bb.B, err = c.readBody(bb.B[:0], bodyLen); err != nil {
 				wire.PutBuf(bb)
 				return err
 			}
@@ -293,6 +304,68 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// bodyChunk is how much of a frame's body is read at a time: memory
+// follows the bytes that arrived, never the length a header declares.
+const bodyChunk = 64 << 10
+
+// reserve charges a frame of size bytes and one request to the
+// connection's budget and to the server's, waiting for the server's while
+// it is spent: the reader stops reading, which pushes back on the client
+// through TCP. The frame's bytes are reserved whole before its body is
+// read (as Kafka's memory pool does), so that readers never hold parts of
+// frames while waiting for each other. A wait ends when the connection
+// drains.
+func (c *conn) reserve(size int) error {
+	b := c.srv.opts.Budget
+	if !b.TryAcquire(int64(size)) {
+		if err := b.Acquire(c.readCtx, int64(size), 0); err != nil {
+			return errShuttingDown
+		}
+	}
+	c.mu.Lock()
+	c.inBytes += size
+	c.inReqs++
+	c.mu.Unlock()
+	return nil
+}
+
+// readBody appends the next n bytes of the stream to b, growing it by at
+// most bodyChunk ahead of what arrived.
+func (c *conn) readBody(b []byte, n int) ([]byte, error) {
+	base := len(b)
+	for n > 0 {
+		k := min(n, bodyChunk)
+		if buffered := c.br.Buffered(); buffered > 0 {
+			k = min(n, buffered)
+		}
+		start := len(b)
+		b = slices.Grow(b, k)[:start+k]
+		if err := c.readFull(b[start:], false); err != nil {
+			return b[:start], err
+		}
+		n -= k
+		if hook := c.srv.testHookBodyRead; hook != nil {
+			hook(len(b)-base, len(b)-base+n)
+		}
+	}
+	return b, nil
+}
+
+// setFrameDeadline gives the rest of the current frame FrameTimeout to
+// arrive, unless the connection is draining.
+func (c *conn) setFrameDeadline() error {
+	c.dlmu.Lock()
+	defer c.dlmu.Unlock()
+	if c.draining {
+		return errShuttingDown
+	}
+	if ft := c.srv.opts.FrameTimeout; ft > 0 {
+		c.deadlineSet = time.Time{} // the idle deadline must be set again at the next boundary
+		c.nc.SetReadDeadline(time.Now().Add(ft))
+	}
+	return nil
 }
 
 // readFull reads len(b) bytes. At a frame boundary (boundary, nothing read
@@ -321,7 +394,7 @@ func (c *conn) readFull(b []byte, boundary bool) error {
 				}
 				return errIdle
 			}
-			return fmt.Errorf("%w: the client sent %d of %d bytes and then nothing for %v", io.ErrUnexpectedEOF, got, len(b), c.srv.opts.IdleTimeout)
+			return fmt.Errorf("%w: the client sent %d of %d bytes and then nothing until the deadline (frame timeout %v)", io.ErrUnexpectedEOF, got, len(b), c.srv.opts.FrameTimeout)
 		}
 		if err == io.EOF && (got > 0 || !boundary) {
 			return fmt.Errorf("%w: %d of %d bytes", io.ErrUnexpectedEOF, got, len(b))
@@ -363,27 +436,46 @@ func (c *conn) waitBudget() bool {
 		}
 		c.cond.Wait()
 	}
-	return !c.stopping
+	if c.stopping {
+		return false
+	}
+	c.mu.Unlock()
+	err := c.srv.opts.Budget.Wait(c.readCtx)
+	c.mu.Lock()
+	return err == nil && !c.stopping
 }
 
-// charge adds bytes and requests to the connection's in-flight budget.
+// charge adds bytes and requests to the connection's in-flight budget and
+// the bytes to the server's.
 func (c *conn) charge(bytes, reqs int) {
+	c.srv.opts.Budget.Charge(int64(bytes))
 	c.mu.Lock()
 	c.inBytes += bytes
 	c.inReqs += reqs
 	c.mu.Unlock()
 }
 
-// release returns bytes and requests to the budget and wakes the reader.
+// release returns bytes and requests to both budgets and wakes the reader.
 func (c *conn) release(bytes, reqs int) {
 	if bytes == 0 && reqs == 0 {
 		return
 	}
+	c.srv.opts.Budget.Release(int64(bytes))
 	c.mu.Lock()
 	c.inBytes -= bytes
 	c.inReqs -= reqs
 	c.cond.Signal()
 	c.mu.Unlock()
+}
+
+// releaseRest returns to the server's budget what the connection still
+// holds once it has ended: a frame cut off in the middle.
+func (c *conn) releaseRest() {
+	c.mu.Lock()
+	rest := c.inBytes
+	c.inBytes = 0
+	c.mu.Unlock()
+	c.srv.opts.Budget.Release(int64(rest))
 }
 
 // interner returns the same string for the same bytes seen twice in a row:

@@ -67,10 +67,10 @@ const maxCoalesce = api.MaxPutRecords
 // them to one goroutine.
 func (c *conn) readPuts(h wire.Header) error {
 	j := getPutJob(c)
-	j.body = wire.GetBuf(h.Size + c.br.Buffered())
+	j.body = wire.GetBuf(0)
 	n := h.Size - wire.HeaderSize
-	j.body.B = slices.Grow(j.body.B[:0], n)[:n]
-	if err := c.readFull(j.body.B, false); err != nil {
+	var err error
+	if j.body.B, err = c.readBody(j.body.B[:0], n); err != nil {
 		j.free()
 		return err
 	}

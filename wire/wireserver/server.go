@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/internal/budget"
+	"github.com/sluicedb/sluice/internal/ratelog"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -46,6 +48,17 @@ type ServerOptions struct {
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds the wait for the client's hello; default 10 s.
 	HandshakeTimeout time.Duration
+	// FrameTimeout bounds the arrival of a frame's body once its header
+	// has arrived; default 30 s; negative disables it. A client that stalls
+	// in the middle of a frame is disconnected and what it sent released.
+	FrameTimeout time.Duration
+	// Budget is the server-wide allowance of in-flight bytes (requests
+	// read and not yet answered, responses not yet written), shared with
+	// the other front door; nil means no server-wide limit. A frame's size
+	// is reserved when its header arrives (its memory still grows only as
+	// its bytes arrive): while the budget is spent, readers stop reading
+	// until it frees up.
+	Budget *budget.Budget
 	// WriteTimeout bounds one write of queued responses to a client that
 	// does not read; default 1 minute; negative disables it. On expiry the
 	// connection closes.
@@ -88,6 +101,9 @@ func (o *ServerOptions) setDefaults() {
 	if o.HandshakeTimeout <= 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
+	if o.FrameTimeout == 0 {
+		o.FrameTimeout = 30 * time.Second
+	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = time.Minute
 	}
@@ -113,6 +129,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   bool
 
+	acceptLog ratelog.Limiter // accept failures and refusals, at most one line a second
+
 	open     atomic.Int64   // connections open, counted against MaxConns
 	draining atomic.Bool    // Shutdown or Close has begun
 	connWG   sync.WaitGroup // one per connection goroutine
@@ -120,6 +138,9 @@ type Server struct {
 	// testHookCreditWait, if set, is called each time a subscription parks
 	// waiting for credit, with the bytes of record frames it has sent.
 	testHookCreditWait func(sent int64)
+	// testHookBodyRead, if set, is called by a reader after each piece of a
+	// frame's body arrives, with the bytes read so far and the body's size.
+	testHookBodyRead func(got, size int)
 	// testHookControl, if set, is called before a control operation runs.
 	testHookControl func(wire.Op)
 	// testHookControlVeto, if set, refuses the control operations for which
@@ -171,7 +192,7 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			if isTemporary(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed; retrying", "err", err, "retry_in", backoff)
+				s.acceptLog.Log(s.log, slog.LevelWarn, "accept failed; retrying", "err", err, "retry_in", backoff)
 				time.Sleep(backoff)
 				continue
 			}
@@ -194,7 +215,7 @@ func isTemporary(err error) bool {
 func (s *Server) accept(nc net.Conn) {
 	if n := s.open.Add(1); n > int64(s.opts.MaxConns) {
 		s.open.Add(-1)
-		s.log.Warn("refusing connection: too many connections", "remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConns)
+		s.acceptLog.Log(s.log, slog.LevelWarn, "refusing connection: too many connections", "remote", nc.RemoteAddr().String(), "limit", s.opts.MaxConns)
 		s.connWG.Add(1)
 		go func() {
 			defer s.connWG.Done()
