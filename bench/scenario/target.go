@@ -10,8 +10,8 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/server"
 	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/sluicedb/sluice/server"
 )
 
 // target is the server a scenario loads: one it started in-process, or a
