@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,12 +19,26 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/internal/budget"
 )
 
 // DefaultMaxBodyBytes bounds a request body: 16 MiB holds the largest
 // PutRecords call (10 MiB of data, base64-encoded in JSON to 13.3 MiB, plus
 // 500 partition keys of up to 256 escaped characters).
 const DefaultMaxBodyBytes = 16 << 20
+
+// Defaults of the limits on every other request and on slow clients.
+const (
+	// DefaultMaxControlBodyBytes bounds the body of a control operation:
+	// the largest, a resource policy, is 20 KiB.
+	DefaultMaxControlBodyBytes = 1 << 20
+	// DefaultBodyTimeout: a body that has not arrived in 30 s after its
+	// headers is a stalled client (16 MiB in 30 s is 0.5 MiB/s).
+	DefaultBodyTimeout = 30 * time.Second
+	// DefaultWriteTimeout: a client that reads nothing of a response or an
+	// event for a minute is dropped.
+	DefaultWriteTimeout = time.Minute
+)
 
 // Defaults of the subscription options, as on AWS.
 const (
@@ -50,9 +65,26 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives internal failures. Default slog.Default().
 	Logger *slog.Logger
-	// MaxBodyBytes bounds a request body; larger ones get 413. Default
-	// DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds the body of a data operation (PutRecord,
+	// PutRecords); larger ones get 413. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxControlBodyBytes bounds the body of every other operation, none of
+	// which needs more than a few KiB. Default DefaultMaxControlBodyBytes.
+	MaxControlBodyBytes int64
+	// BodyTimeout bounds the arrival of a request body once its headers
+	// are in; a client that stalls is disconnected. Default
+	// DefaultBodyTimeout; negative disables it.
+	BodyTimeout time.Duration
+	// WriteTimeout bounds the writing of a response, and of each event of a
+	// subscription: a client that stops reading is dropped and what its
+	// response held released. Default DefaultWriteTimeout; negative
+	// disables it.
+	WriteTimeout time.Duration
+	// Budget is the server-wide allowance of in-flight request bytes,
+	// shared with the other front door; nil means no server-wide limit. A
+	// body's declared size (or, without one, the operation's limit) is
+	// reserved before the body is read, waiting while the budget is spent.
+	Budget *budget.Budget
 	// SubscriptionDuration is how long a subscription lasts. Default
 	// DefaultSubscriptionDuration (5 minutes, as on AWS).
 	SubscriptionDuration time.Duration
@@ -95,6 +127,9 @@ type Handler struct {
 	reqPrefix string        // random per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter
 
+	// testHookBodyRead, if set, is called after each read of a request
+	// body with the bytes read so far.
+	testHookBodyRead func(got int)
 	// testHookThrottled, if set, is called when a subscription's push waits
 	// for its consumer's quota.
 	testHookThrottled func()
@@ -113,6 +148,15 @@ func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxControlBodyBytes <= 0 {
+		opts.MaxControlBodyBytes = DefaultMaxControlBodyBytes
+	}
+	if opts.BodyTimeout == 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
 	}
 	if opts.SubscriptionDuration <= 0 {
 		opts.SubscriptionDuration = DefaultSubscriptionDuration
@@ -198,12 +242,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, f, err)
 		return
 	}
+	rc := http.NewResponseController(w)
+	if op != OpSubscribeToShard {
+		// A subscription sets a deadline for each event instead.
+		setDeadline(rc.SetWriteDeadline, h.opts.WriteTimeout)
+	}
 	st := h.getState()
 	defer h.putState(st)
-	if err := st.readBody(r, h.opts.MaxBodyBytes); err != nil {
+	limit := h.opts.MaxControlBodyBytes
+	if op == OpPutRecord || op == OpPutRecords {
+		limit = h.opts.MaxBodyBytes
+	}
+	if err := h.reserveBody(r, st, limit); err != nil {
 		h.fail(w, f, err)
 		return
 	}
+	setDeadline(rc.SetReadDeadline, h.opts.BodyTimeout)
+	if err := st.readBody(r, limit, h.testHookBodyRead); err != nil {
+		// The rest of the body is not worth waiting for: close the
+		// connection after the answer (the deadline stays in force).
+		w.Header().Set("Connection", "close")
+		h.fail(w, f, err)
+		return
+	}
+	setDeadline(rc.SetReadDeadline, -1)
 	switch op {
 	case OpPutRecords:
 		err = h.putRecords(w, f, st)
@@ -319,6 +381,9 @@ type reqState struct {
 	seq     []byte // decimal sequence number scratch
 	out     []byte
 	res     engine.ReadResult
+	// reserved is what the request holds of the server's in-flight
+	// budget, released with the state.
+	reserved int64
 }
 
 // maxPooledBuffer: a request state whose buffers grew past this (a body of
@@ -339,6 +404,8 @@ func (h *Handler) getState() *reqState {
 // putState keeps st for reuse if the free list has room.
 func (h *Handler) putState(st *reqState) {
 	st.res.Release()
+	h.opts.Budget.Release(st.reserved)
+	st.reserved = 0
 	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer {
 		*st = reqState{}
 	}
@@ -348,15 +415,48 @@ func (h *Handler) putState(st *reqState) {
 	}
 }
 
+// setDeadline sets a deadline d from now through set (a ResponseController
+// method), or clears it for a negative d. Connections that cannot take
+// deadlines keep the server's.
+func setDeadline(set func(time.Time) error, d time.Duration) {
+	var t time.Time
+	if d > 0 {
+		t = time.Now().Add(d)
+	}
+	_ = set(t)
+}
+
+// reserveBody reserves the request's body in the server's in-flight budget
+// (its declared length, or the limit when it declares none), waiting while
+// the budget is spent. A body declared over the limit is refused first.
+func (h *Handler) reserveBody(r *http.Request, st *reqState, limit int64) error {
+	if r.ContentLength > limit {
+		return RequestTooLarge(r.ContentLength, limit)
+	}
+	n := limit
+	if r.ContentLength >= 0 {
+		n = r.ContentLength
+	}
+	if err := h.opts.Budget.Acquire(r.Context(), n, 0); err != nil {
+		return Errorf(CodeInternalFailure, "the request ended while waiting for server memory: %v", err)
+	}
+	st.reserved = n
+	return nil
+}
+
+// bodyChunk bounds how far the body buffer grows ahead of the bytes that
+// arrived: a declared length is a claim, not a reason to allocate.
+const bodyChunk = 64 << 10
+
 // readBody reads the request body into st.body, up to limit bytes; a longer
-// body is a 413.
-func (st *reqState) readBody(r *http.Request, limit int64) error {
+// body is a 413. The buffer grows as bytes arrive.
+func (st *reqState) readBody(r *http.Request, limit int64, onRead func(got int)) error {
 	if r.ContentLength > limit {
 		return RequestTooLarge(r.ContentLength, limit)
 	}
 	want := 512
 	if r.ContentLength > 0 {
-		want = int(r.ContentLength) + 1 // +1: the read that sees EOF needs room
+		want = int(min(r.ContentLength+1, bodyChunk)) // +1: the read that sees EOF needs room
 	}
 	buf := st.body[:0]
 	if cap(buf) < want {
@@ -364,10 +464,13 @@ func (st *reqState) readBody(r *http.Request, limit int64) error {
 	}
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+			buf = slices.Grow(buf, min(cap(buf), 4<<20))
 		}
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if onRead != nil {
+			onRead(len(buf))
+		}
 		if int64(len(buf)) > limit {
 			st.body = buf[:0]
 			return RequestTooLarge(int64(len(buf)), limit)

@@ -59,6 +59,7 @@ type envConfig struct {
 	shareClock bool             // the engine runs on the handler's clock
 	opts       Options
 	durability api.Durability
+	hooks      func(*Handler) // sets test hooks before the server starts
 }
 
 func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
@@ -83,6 +84,9 @@ func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 	h, err := NewHandler(eng, cfg.opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.hooks != nil {
+		cfg.hooks(h)
 	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.Protocols = new(http.Protocols)

@@ -302,7 +302,7 @@ func TestHandler_H2CPriorKnowledge(t *testing.T) {
 }
 
 func TestHandler_FrameworkErrors(t *testing.T) {
-	env := newTestEnv(t, func(c *envConfig) { c.opts.MaxBodyBytes = 1024 })
+	env := newTestEnv(t, func(c *envConfig) { c.opts.MaxBodyBytes = 1024; c.opts.MaxControlBodyBytes = 1024 })
 	json11 := ContentTypeJSON
 	for _, tc := range []struct {
 		name   string

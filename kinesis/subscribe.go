@@ -250,6 +250,7 @@ var errClientGone = errors.New("kinesis: subscriber went away")
 
 // send writes and flushes one message.
 func (s *subscription) send(msg []byte) error {
+	setDeadline(s.rc.SetWriteDeadline, s.h.opts.WriteTimeout)
 	if _, err := s.w.Write(msg); err != nil {
 		return errClientGone
 	}

@@ -7,8 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/kinesis"
 )
 
@@ -21,7 +23,7 @@ const (
 )
 
 // newKinesisHandler builds the Kinesis API handler for the server.
-func newKinesisHandler(cfg Config, eng *engine.Engine) (*kinesis.Handler, error) {
+func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget) (*kinesis.Handler, error) {
 	key, err := loadIteratorKey(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -31,6 +33,8 @@ func newKinesisHandler(cfg Config, eng *engine.Engine) (*kinesis.Handler, error)
 		IteratorKey: key,
 		Now:         cfg.Now,
 		Logger:      cfg.Logger.With("door", "kinesis"),
+		BodyTimeout: time.Duration(cfg.BodyTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout),
+		Budget: inflight,
 	})
 }
 

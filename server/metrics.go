@@ -6,12 +6,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/internal/budget"
 )
 
 // metrics exposes the engine's per-shard counters and the server's own
 // instruments in the Prometheus format.
 type metrics struct {
-	eng *engine.Engine
+	eng    *engine.Engine
+	budget *budget.Budget
 
 	fsync       prometheus.Histogram
 	connections *prometheus.GaugeVec
@@ -20,6 +22,7 @@ type metrics struct {
 	inBytes, inRecords, outBytes, outRecords *prometheus.Desc
 	writeThrottled, readThrottled            *prometheus.Desc
 	iteratorAge                              *prometheus.Desc
+	inflight, inflightLimit                  *prometheus.Desc
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -45,6 +48,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		writeThrottled: prometheus.NewDesc("sluice_shard_write_throttled_total", "Records refused because the shard's write quota was exceeded.", labels, nil),
 		readThrottled:  prometheus.NewDesc("sluice_shard_read_throttled_total", "Reads refused because the shard's read quota was exceeded.", labels, nil),
 		iteratorAge:    prometheus.NewDesc("sluice_shard_iterator_age_milliseconds", "How far the most recent read of the shard was behind its newest record.", labels, nil),
+		inflight:       prometheus.NewDesc("sluice_inflight_bytes", "Bytes of requests in flight reserved in the server-wide budget, both front doors.", nil, nil),
+		inflightLimit:  prometheus.NewDesc("sluice_inflight_limit_bytes", "The server-wide budget of in-flight request bytes (0: unlimited).", nil, nil),
 	}
 	reg.MustRegister(m.fsync, m.connections, m.accepted, m, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -55,7 +60,7 @@ func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge} {
+	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit} {
 		ch <- d
 	}
 }
@@ -63,6 +68,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector: one sample per shard and counter,
 // read from the engine's atomics at scrape time.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(m.inflight, prometheus.GaugeValue, float64(m.budget.InUse()))
+	ch <- prometheus.MustNewConstMetric(m.inflightLimit, prometheus.GaugeValue, float64(m.budget.Limit()))
 	if m.eng == nil {
 		return
 	}

@@ -18,6 +18,8 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/internal/budget"
+	"github.com/sluicedb/sluice/kinesis"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/wire/wireserver"
 )
@@ -51,6 +53,29 @@ type Config struct {
 	MaxInFlightBytes int `json:"max_inflight_bytes"`
 	// IdleTimeout closes idle connections on both front doors; default 5m.
 	IdleTimeout Duration `json:"idle_timeout"`
+	// MaxInFlightTotal is the server-wide allowance of in-flight request
+	// bytes, shared by both front doors (a request's declared size is
+	// reserved before its body is read; readers wait while it is spent);
+	// default 1 GiB; negative disables it.
+	MaxInFlightTotal int64 `json:"max_inflight_total"`
+	// MaxHTTPConns bounds the HTTP door's open connections; default 10,000.
+	// At the limit new connections wait in the listen backlog.
+	MaxHTTPConns int `json:"max_http_conns"`
+	// HTTP2MaxStreams bounds the concurrent requests of one HTTP/2
+	// connection; default 100.
+	HTTP2MaxStreams int `json:"http2_max_streams"`
+	// HeaderTimeout bounds the arrival of an HTTP request's headers;
+	// default 10s.
+	HeaderTimeout Duration `json:"header_timeout"`
+	// BodyTimeout bounds the arrival of an HTTP request's body once its
+	// headers are in; default 30s.
+	BodyTimeout Duration `json:"body_timeout"`
+	// FrameTimeout bounds the arrival of a binary-protocol frame once its
+	// header is in; default 30s.
+	FrameTimeout Duration `json:"frame_timeout"`
+	// WriteTimeout bounds the writing of one response or pushed event on
+	// both doors; a client that stops reading is dropped; default 1m.
+	WriteTimeout Duration `json:"write_timeout"`
 	// Region and Account appear in stream and consumer ARNs; defaults
 	// us-east-1 and 000000000000.
 	Region  string `json:"region"`
@@ -96,6 +121,27 @@ func (c *Config) setDefaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = Duration(5 * time.Minute)
+	}
+	if c.MaxInFlightTotal == 0 {
+		c.MaxInFlightTotal = 1 << 30
+	}
+	if c.MaxHTTPConns <= 0 {
+		c.MaxHTTPConns = 10000
+	}
+	if c.HTTP2MaxStreams <= 0 {
+		c.HTTP2MaxStreams = 100
+	}
+	if c.HeaderTimeout == 0 {
+		c.HeaderTimeout = Duration(10 * time.Second)
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = Duration(kinesis.DefaultBodyTimeout)
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = Duration(30 * time.Second)
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = Duration(kinesis.DefaultWriteTimeout)
 	}
 	if c.Region == "" {
 		c.Region = "us-east-1"
@@ -143,7 +189,9 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	m.eng = eng
-	kin, err := newKinesisHandler(cfg, eng)
+	inflight := budget.New(cfg.MaxInFlightTotal)
+	m.budget = inflight
+	kin, err := newKinesisHandler(cfg, eng, inflight)
 	if err != nil {
 		eng.Close()
 		return nil, err
@@ -155,15 +203,17 @@ func Start(cfg Config) (*Server, error) {
 		eng.Close()
 		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
 	}
-	s.httpLn, err = net.Listen("tcp", cfg.HTTP)
+	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		s.wireLn.Close()
 		eng.Close()
 		return nil, fmt.Errorf("listen on %s (--http): %w", cfg.HTTP, err)
 	}
+	s.httpLn = newLimitListener(httpLn, cfg.MaxHTTPConns, cfg.Logger.With("door", "http"))
 	wireConns := m.connections.WithLabelValues("wire")
 	s.wire = wireserver.NewServer(eng, wireserver.ServerOptions{
 		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
+		FrameTimeout: time.Duration(cfg.FrameTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout), Budget: inflight,
 		Logger:        cfg.Logger.With("door", "wire"),
 		OnConnections: func(open int) { wireConns.Set(float64(open)) },
 	})
@@ -185,7 +235,8 @@ func Start(cfg Config) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           mux,
 		Protocols:         &protocols,
-		ReadHeaderTimeout: 30 * time.Second,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: cfg.HTTP2MaxStreams},
+		ReadHeaderTimeout: time.Duration(cfg.HeaderTimeout),
 		IdleTimeout:       time.Duration(cfg.IdleTimeout),
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("door", "http").Handler(), slog.LevelWarn),
 		ConnState: func(_ net.Conn, st http.ConnState) {

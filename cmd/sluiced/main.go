@@ -48,6 +48,13 @@ func run(args []string, stderr io.Writer) error {
 		maxConns     = fs.Int("max-conns", 10000, "most binary-protocol connections at once")
 		maxInflight  = fs.Int("max-inflight-bytes", 64<<20, "most unanswered request plus unwritten response bytes per binary connection")
 		idle         = fs.Duration("idle-timeout", 5*time.Minute, "close connections idle this long")
+		maxTotal     = fs.Int64("max-inflight-total", 1<<30, "server-wide bytes of requests in flight on both doors; readers wait while they are spent (negative: no limit)")
+		maxHTTPConns = fs.Int("max-http-conns", 10000, "most HTTP connections at once; more wait in the listen backlog")
+		h2Streams    = fs.Int("http2-max-streams", 100, "most concurrent requests on one HTTP/2 connection")
+		headerTO     = fs.Duration("header-timeout", 10*time.Second, "close an HTTP connection whose request headers take longer than this")
+		bodyTO       = fs.Duration("body-timeout", 30*time.Second, "close an HTTP connection whose request body takes longer than this after its headers")
+		frameTO      = fs.Duration("frame-timeout", 30*time.Second, "close a binary-protocol connection whose frame takes longer than this after its header")
+		writeTO      = fs.Duration("write-timeout", time.Minute, "drop a client that takes longer than this to read a response or pushed event")
 		region       = fs.String("region", "us-east-1", "region shown in stream ARNs")
 		account      = fs.String("account", "000000000000", "account id shown in stream ARNs")
 		logFormat    = fs.String("log-format", "text", "log format: text or json")
@@ -119,6 +126,27 @@ func run(args []string, stderr io.Writer) error {
 	}
 	if pick("idle-timeout", cfg.IdleTimeout != 0) {
 		cfg.IdleTimeout = server.Duration(*idle)
+	}
+	if pick("max-inflight-total", cfg.MaxInFlightTotal != 0) {
+		cfg.MaxInFlightTotal = *maxTotal
+	}
+	if pick("max-http-conns", cfg.MaxHTTPConns != 0) {
+		cfg.MaxHTTPConns = *maxHTTPConns
+	}
+	if pick("http2-max-streams", cfg.HTTP2MaxStreams != 0) {
+		cfg.HTTP2MaxStreams = *h2Streams
+	}
+	if pick("header-timeout", cfg.HeaderTimeout != 0) {
+		cfg.HeaderTimeout = server.Duration(*headerTO)
+	}
+	if pick("body-timeout", cfg.BodyTimeout != 0) {
+		cfg.BodyTimeout = server.Duration(*bodyTO)
+	}
+	if pick("frame-timeout", cfg.FrameTimeout != 0) {
+		cfg.FrameTimeout = server.Duration(*frameTO)
+	}
+	if pick("write-timeout", cfg.WriteTimeout != 0) {
+		cfg.WriteTimeout = server.Duration(*writeTO)
 	}
 	if pick("region", cfg.Region != "") {
 		cfg.Region = *region
