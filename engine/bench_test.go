@@ -18,27 +18,12 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-func benchEngine(b *testing.B, mod func(*Options)) *Engine {
-	b.Helper()
-	q := ratelimit.Unlimited
-	opts := Options{Dir: b.TempDir(), Quotas: &q}
-	if mod != nil {
-		mod(&opts)
-	}
-	e, err := Open(opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { e.Close() })
-	return e
-}
-
 // BenchmarkPut_Concurrent is durable puts into one shard from 64 concurrent
 // in-process producers: the group commit's throughput.
 func BenchmarkPut_Concurrent(b *testing.B) {
 	for _, size := range []int{100, 1 << 10, 64 << 10} {
 		b.Run("producers=64/size="+sizeName(size), func(b *testing.B) {
-			e := benchEngine(b, nil)
+			e := openTest(b, nil)
 			if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
 				b.Fatal(err)
 			}
@@ -69,7 +54,7 @@ func BenchmarkPut_Concurrent(b *testing.B) {
 func BenchmarkPut_Batched(b *testing.B) {
 	for _, size := range []int{100, 1 << 10} {
 		b.Run("batch=500/size="+sizeName(size), func(b *testing.B) {
-			e := benchEngine(b, nil)
+			e := openTest(b, nil)
 			if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
 				b.Fatal(err)
 			}
@@ -100,7 +85,7 @@ func BenchmarkPut_Batched(b *testing.B) {
 // BenchmarkPut_SingleProducerLatency is one producer putting one record at a
 // time, durably: its acknowledgement latency against BenchmarkRawWriteSync4K.
 func BenchmarkPut_SingleProducerLatency(b *testing.B) {
-	e := benchEngine(b, nil)
+	e := openTest(b, nil)
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -10,26 +9,8 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-// consumerQuotaClock is a settable clock for Options.Now.
-type consumerQuotaClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *consumerQuotaClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *consumerQuotaClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
-	clk := &consumerQuotaClock{t: time.Unix(1700000000, 0)}
+	clk := newTestClock()
 	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2, Quotas: &q}); err != nil {
@@ -63,7 +44,7 @@ func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
 }
 
 func TestNewConsumerQuota_FollowsSetQuotas(t *testing.T) {
-	clk := &consumerQuotaClock{t: time.Unix(1700000000, 0)}
+	clk := newTestClock()
 	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {

@@ -82,6 +82,20 @@ type ack struct {
 	seq         uint64
 }
 
+// parseAck reads a child's "ack P I SHARD SEQ" line; ok is false for any
+// other line.
+func parseAck(line string) (a ack, ok bool) {
+	f := strings.Fields(line)
+	if len(f) != 5 || f[0] != "ack" {
+		return ack{}, false
+	}
+	a.p, _ = strconv.Atoi(f[1])
+	a.i, _ = strconv.Atoi(f[2])
+	a.shard, _ = strconv.Atoi(f[3])
+	a.seq, _ = strconv.ParseUint(f[4], 10, 64)
+	return a, true
+}
+
 func TestCrash_KillDuringDurablePuts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
@@ -118,15 +132,10 @@ func TestCrash_KillDuringDurablePuts(t *testing.T) {
 		n := 0
 		var roundAcks []ack
 		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) != 5 || f[0] != "ack" {
+			a, ok := parseAck(sc.Text())
+			if !ok {
 				t.Fatalf("child said %q", sc.Text())
 			}
-			var a ack
-			a.p, _ = strconv.Atoi(f[1])
-			a.i, _ = strconv.Atoi(f[2])
-			a.shard, _ = strconv.Atoi(f[3])
-			a.seq, _ = strconv.ParseUint(f[4], 10, 64)
 			roundAcks = append(roundAcks, a)
 			if n++; n == killAfter {
 				cmd.Process.Signal(syscall.SIGKILL)
@@ -135,13 +144,7 @@ func TestCrash_KillDuringDurablePuts(t *testing.T) {
 		}
 		// Everything the child printed before it died was acknowledged too.
 		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) == 5 {
-				var a ack
-				a.p, _ = strconv.Atoi(f[1])
-				a.i, _ = strconv.Atoi(f[2])
-				a.shard, _ = strconv.Atoi(f[3])
-				a.seq, _ = strconv.ParseUint(f[4], 10, 64)
+			if a, ok := parseAck(sc.Text()); ok {
 				roundAcks = append(roundAcks, a)
 			}
 		}

@@ -28,6 +28,26 @@ func openTest(t testing.TB, mod func(*Options)) *Engine {
 	return e
 }
 
+// testClock is a settable clock for Options.Now.
+type testClock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func newTestClock() *testClock { return &testClock{t: time.Unix(1_800_000_000, 0)} }
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 func mustCreate(t testing.TB, e *Engine, name string, shards int) *api.StreamInfo {
 	t.Helper()
 	si, err := e.CreateStream(api.CreateStreamInput{Name: name, ShardCount: shards})
@@ -250,16 +270,13 @@ func TestPutRecords_PerRecordResultsInOrder(t *testing.T) {
 }
 
 func TestIterators_AllTypes(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	var mu sync.Mutex
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	e := openTest(t, func(o *Options) { o.Now = clock })
+	clk := newTestClock()
+	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	mustCreate(t, e, "s", 1)
 	var seqs []api.SeqNum
 	for i := 0; i < 10; i++ {
 		seqs = append(seqs, put(t, e, "s", "k", fmt.Sprint(i)).Seq)
-		advance(time.Second)
+		clk.advance(time.Second)
 	}
 	first := func(spec api.IteratorSpec) string {
 		t.Helper()
@@ -332,17 +349,12 @@ func TestIterators_AllTypes(t *testing.T) {
 }
 
 func TestRead_MillisBehindLatest(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	var mu sync.Mutex
-	e := openTest(t, func(o *Options) {
-		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	})
+	clk := newTestClock()
+	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	mustCreate(t, e, "s", 1)
 	for i := 0; i < 3; i++ {
 		put(t, e, "s", "k", "v")
-		mu.Lock()
-		now = now.Add(2 * time.Second)
-		mu.Unlock()
+		clk.advance(2 * time.Second)
 	}
 	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	var res ReadResult
@@ -474,11 +486,8 @@ func TestDeleteAndRecreate_OldSequenceNumbersDoNotResolve(t *testing.T) {
 }
 
 func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	var mu sync.Mutex
-	e := openTest(t, func(o *Options) {
-		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	})
+	clk := newTestClock()
+	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	q := ratelimit.Kinesis
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
 		t.Fatal(err)
@@ -523,11 +532,9 @@ func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
 }
 
 func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	var mu sync.Mutex
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	clk := newTestClock()
 	e := openTest(t, func(o *Options) {
-		o.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		o.Now = clk.now
 		o.SegmentSize = 64 << 10
 	})
 	mustCreate(t, e, "s", 1)
@@ -535,7 +542,7 @@ func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		put(t, e, "s", "k", data)
 	}
-	advance(23 * time.Hour)
+	clk.advance(23 * time.Hour)
 	for i := 0; i < 200; i++ {
 		put(t, e, "s", "k", data)
 	}
@@ -544,14 +551,14 @@ func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
 	if recs, _, _ := readAll(t, e, pos); len(recs) != 400 {
 		t.Fatalf("nothing is 24 h old yet, but %d of 400 records remain", len(recs))
 	}
-	advance(2 * time.Hour)
+	clk.advance(2 * time.Hour)
 	e.ExpireNow()
 	pos, _ = e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	recs, _, _ := readAll(t, e, pos)
 	if len(recs) < 200 || len(recs) >= 400 {
 		t.Fatalf("after the first 200 expired, %d records remain", len(recs))
 	}
-	cutoff := now.Add(-24 * time.Hour).UnixNano()
+	cutoff := clk.now().Add(-24 * time.Hour).UnixNano()
 	for _, r := range recs[len(recs)-200:] {
 		if r.Arrival < cutoff {
 			t.Fatalf("an expired record is still returned among the newest")

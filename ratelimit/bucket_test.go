@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -262,24 +260,10 @@ func TestBucket_ConcurrentTakersShareTheRate(t *testing.T) {
 	)
 	clk := ratelimit.NewManualClock(0)
 	b := mustBucket(t, clk, rate, rate)
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	for range goroutines {
-		wg.Go(func() {
-			n := int64(0)
-			for clk.Now() < int64(span) {
-				if b.Take(1) {
-					n++
-				}
-				clk.Advance(step)
-			}
-			admitted.Add(n)
-		})
-	}
-	wg.Wait()
+	admitted := raceOnClock(clk, goroutines, step, span, func() bool { return b.Take(1) })
 	elapsed := time.Duration(clk.Now())
 	limit := float64(rate)*elapsed.Seconds() + rate
-	got := float64(admitted.Load())
+	got := float64(admitted)
 	if got > limit {
 		t.Fatalf("admitted %.0f in %v, more than rate*T+burst = %.0f", got, elapsed, limit)
 	}

@@ -2,7 +2,10 @@ package ratelimit_test
 
 import (
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -42,4 +45,26 @@ func mustShard(t testing.TB, clock ratelimit.Clock, l ratelimit.Limits) *ratelim
 		t.Fatal(err)
 	}
 	return s
+}
+
+// raceOnClock has goroutines call try over and over, each moving the shared
+// simulated clock forward by step after every attempt, until the clock reads
+// until; it returns how many attempts were admitted in all.
+func raceOnClock(clk *ratelimit.ManualClock, goroutines int, step, until time.Duration, try func() bool) int64 {
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			n := int64(0)
+			for clk.Now() < int64(until) {
+				if try() {
+					n++
+				}
+				clk.Advance(step)
+			}
+			admitted.Add(n)
+		})
+	}
+	wg.Wait()
+	return admitted.Load()
 }

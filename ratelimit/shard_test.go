@@ -3,8 +3,6 @@ package ratelimit_test
 import (
 	"errors"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,27 +96,10 @@ func TestShard_PutManyGoroutines(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			clk := ratelimit.NewManualClock(0)
 			s := mustShard(t, clk, ratelimit.Kinesis)
-			run := func(until time.Duration) (accepted int64) {
-				var total atomic.Int64
-				var wg sync.WaitGroup
-				for range goroutines {
-					wg.Go(func() {
-						n := int64(0)
-						for clk.Now() < int64(until) {
-							if s.AllowPut(c.size) {
-								n++
-							}
-							clk.Advance(step)
-						}
-						total.Add(n)
-					})
-				}
-				wg.Wait()
-				return total.Load()
-			}
-			run(warmup)
+			put := func() bool { return s.AllowPut(c.size) }
+			raceOnClock(clk, goroutines, step, warmup, put)
 			start := clk.Now()
-			got := run(warmup + measure)
+			got := raceOnClock(clk, goroutines, step, warmup+measure, put)
 			secs := time.Duration(clk.Now() - start).Seconds()
 			withinPct(t, "records/s", float64(got)/secs, c.wantRecords, 2)
 			withinPct(t, "bytes/s", float64(got)*float64(c.size)/secs, c.wantBytes, 2)

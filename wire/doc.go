@@ -63,8 +63,10 @@
 // bytes32 (u32 length, bytes); time (i64 Unix nanoseconds, 0 = none); hash
 // (a 128-bit hash key, 16 bytes big-endian: the bytes of an MD5 digest);
 // seqnum (u32 incarnation, u32 shard, u64 sequence: the decimal sequence
-// number is incarnation·2^96 + shard·2^64 + sequence). A position says
-// where a shard read starts:
+// number is incarnation·2^96 + shard·2^64 + (sequence+1 mod 2^64), so that
+// a shard's starting sequence number, sequence 2^64-1, has low word 0 and
+// sorts before its first record, sequence 0). A position says where a shard
+// read starts:
 //
 //	+-------------+------------------+-----------+--------------+
 //	| stream: str | incarnation: u32 | shard: u32| sequence: u64|

@@ -78,29 +78,13 @@ func runKinesis(ctx context.Context, t *target, o Options) (rep *bench.Report, e
 	}()
 
 	if o.Scenario == Put {
-		p := newKinesisProducers(kc, o, o.Stream, o.Rate)
-		if err := p.arm(); err != nil {
-			return nil, err
-		}
-		rep, err = bench.Run(ctx, runOptions(o, o.Records), p.load("put"))
-		if rep != nil {
-			shardsWorth(rep, "put", true, false, o.Shards, 1)
-			noteShortfall(o, rep.LoadStats("put"))
-		}
-		return rep, err
+		return measurePut(ctx, o, newKinesisProducers(kc, o, o.Stream, o.Rate))
 	}
 
-	po := o
-	po.Batch = max(o.Batch, 100)
-	pre := newKinesisProducers(kc, po, o.Stream, 0)
-	prep, err := bench.Run(ctx, bench.RunOptions{Scenario: "prefill", Records: o.Records}, pre.load("prefill"))
-	if err != nil {
-		return nil, fmt.Errorf("prefill: %w", err)
+	pre := newKinesisProducers(kc, prefillOptions(o), o.Stream, 0)
+	if err := runPrefill(ctx, o, "endpoint", o.Stream, o.Records, pre.load("prefill")); err != nil {
+		return nil, err
 	}
-	if prep.Records < o.Records {
-		return nil, fmt.Errorf("prefill: the endpoint accepted %d of %d records (%d throttled, %d failed)", prep.Records, o.Records, prep.Throttled, prep.Errors)
-	}
-	fmt.Fprintf(o.Log, "prefilled %s with %d records (%.1f MB) in %.2f s\n", o.Stream, prep.Records, float64(prep.Bytes)/1e6, prep.Duration.Seconds())
 
 	shards, err := kc.ListShards(ctx, &kinesis.ListShardsInput{StreamName: aws.String(o.Stream)})
 	if err != nil {
@@ -148,14 +132,11 @@ func kinesisCreateStream(ctx context.Context, kc *kinesis.Client, name string, s
 // kinesisProducers is the put load through the Kinesis API: PutRecords of
 // Batch records, or PutRecord for a batch of one.
 type kinesisProducers struct {
-	client  *kinesis.Client
-	stream  string
-	batch   int
-	size    int
-	keys    []string
-	rate    float64
-	workers int
-	scheds  []*bench.Schedule
+	pace
+	client *kinesis.Client
+	stream string
+	size   int
+	keys   []string
 }
 
 func newKinesisProducers(kc *kinesis.Client, o Options, stream string, rate float64) *kinesisProducers {
@@ -164,19 +145,8 @@ func newKinesisProducers(kc *kinesis.Client, o Options, stream string, rate floa
 	for i, k := range pool {
 		keys[i] = string(k)
 	}
-	return &kinesisProducers{client: kc, stream: stream, batch: o.Batch, size: o.Size, keys: keys, rate: rate, workers: o.Producers}
-}
-
-func (p *kinesisProducers) arm() error {
-	if p.rate == 0 {
-		return nil
-	}
-	s, err := bench.NewSchedules(p.rate/float64(p.batch), p.workers, time.Now())
-	if err != nil {
-		return fmt.Errorf("%w: --rate: %w", ErrUsage, err)
-	}
-	p.scheds = s
-	return nil
+	return &kinesisProducers{pace: pace{batch: o.Batch, rate: rate, workers: o.Producers},
+		client: kc, stream: stream, size: o.Size, keys: keys}
 }
 
 func (p *kinesisProducers) load(name string) bench.Load {
@@ -187,9 +157,8 @@ func (p *kinesisProducers) load(name string) bench.Load {
 // response.
 const throttledCode = "ProvisionedThroughputExceededException"
 
-// generate is one producer goroutine, measured as the wire producers are:
-// send to response, accepted records and key-plus-data bytes, throttled and
-// failed records apart; a request that fails as a whole stops the run.
+// generate is one producer goroutine, measured as the wire producers are
+// (pace.run).
 func (p *kinesisProducers) generate(ctx context.Context, w *bench.Worker) error {
 	rng := newRand(w.Load, w.ID)
 	data := newPayload(p.size, rng)
@@ -198,21 +167,8 @@ func (p *kinesisProducers) generate(ctx context.Context, w *bench.Worker) error 
 		entries[i].Data = data // serialised during the call
 	}
 	stream := aws.String(p.stream)
-	var sched *bench.Schedule
-	if p.scheds != nil {
-		sched = p.scheds[w.ID]
-	}
 	reqCtx := context.WithoutCancel(ctx)
-	for {
-		n := w.Claim(p.batch)
-		if n == 0 {
-			return nil
-		}
-		if sched != nil {
-			if _, _, err := sched.NextOnTime(ctx); err != nil {
-				return nil
-			}
-		}
+	return p.run(ctx, w, func(n int) (putOutcome, error) {
 		keyBytes := 0
 		for i := range n {
 			k := &p.keys[rng.IntN(len(p.keys))]
@@ -221,49 +177,38 @@ func (p *kinesisProducers) generate(ctx context.Context, w *bench.Worker) error 
 		}
 		start := time.Now()
 		stamp(data, start)
-		okBytes := keyBytes + n*p.size
-		throttled, errs := 0, 0
+		out := putOutcome{bytes: keyBytes + n*p.size}
 		var err error
 		if n == 1 {
 			_, err = p.client.PutRecord(reqCtx, &kinesis.PutRecordInput{StreamName: stream, Data: data, PartitionKey: entries[0].PartitionKey})
 			var thr *types.ProvisionedThroughputExceededException
 			if errors.As(err, &thr) {
-				throttled, okBytes, err = 1, 0, nil
+				out.throttled, out.bytes, err = 1, 0, nil
 			}
 		} else {
-			var out *kinesis.PutRecordsOutput
-			out, err = p.client.PutRecords(reqCtx, &kinesis.PutRecordsInput{StreamName: stream, Records: entries[:n]})
-			if err == nil && len(out.Records) != n {
-				err = fmt.Errorf("the response has %d results for %d records", len(out.Records), n)
+			var res *kinesis.PutRecordsOutput
+			res, err = p.client.PutRecords(reqCtx, &kinesis.PutRecordsInput{StreamName: stream, Records: entries[:n]})
+			if err == nil && len(res.Records) != n {
+				err = fmt.Errorf("the response has %d results for %d records", len(res.Records), n)
 			}
-			if err == nil && aws.ToInt32(out.FailedRecordCount) > 0 {
-				for i, r := range out.Records {
+			if err == nil && aws.ToInt32(res.FailedRecordCount) > 0 {
+				for i, r := range res.Records {
 					if r.ErrorCode == nil {
 						continue
 					}
-					okBytes -= len(*entries[i].PartitionKey) + p.size
+					out.bytes -= len(*entries[i].PartitionKey) + p.size
 					if *r.ErrorCode == throttledCode {
-						throttled++
+						out.throttled++
 					} else {
-						errs++
+						out.failed++
 					}
 				}
 			}
 		}
-		latency := time.Since(start)
-		if err != nil {
-			return fmt.Errorf("put %d records: %w", n, err)
-		}
-		ok := n - throttled - errs
-		if sched != nil {
-			w.RecordCorrected(latency, sched.Interval(), ok, okBytes)
-		} else {
-			w.Record(latency, ok, okBytes)
-		}
-		if throttled+errs > 0 {
-			w.RecordFailures(errs, throttled)
-		}
-	}
+		out.latency = time.Since(start)
+		out.accepted = n - out.throttled - out.failed
+		return out, err
+	})
 }
 
 // kinesisReaders is the catch-up get load through the Kinesis API: each

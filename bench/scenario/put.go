@@ -11,18 +11,102 @@ import (
 	"github.com/sluicedb/sluice/client"
 )
 
-// producers is a put load over the binary protocol: each goroutine sends
-// requests of Batch records of Size bytes, with keys drawn from the pool,
-// back to back (closed loop) or at its share of a rate (open loop).
-type producers struct {
-	clients []*client.Client // goroutine i sends on clients[i % len]
-	stream  string
+// pace is what the put loads of both protocols share: requests of batch
+// records from workers goroutines, back to back (closed loop) or at their
+// share of a rate (open loop).
+type pace struct {
 	batch   int
-	size    int
-	keys    [][]byte
 	rate    float64           // records/s over all goroutines; 0 for a closed loop
 	workers int               // goroutines
 	scheds  []*bench.Schedule // one per goroutine when rate > 0, set by arm
+}
+
+// arm sets the open loop's timetable to start now; call it right before the
+// run.
+func (p *pace) arm() error {
+	if p.rate == 0 {
+		return nil
+	}
+	s, err := bench.NewSchedules(p.rate/float64(p.batch), p.workers, time.Now())
+	if err != nil {
+		return fmt.Errorf("%w: --rate: %w", ErrUsage, err)
+	}
+	p.scheds = s
+	return nil
+}
+
+// putOutcome is what one put request did: how long it took from send to
+// acknowledgement, and its records split into accepted, throttled and
+// failed, with the bytes (key plus data, as Kinesis counts them) of those
+// accepted.
+type putOutcome struct {
+	latency           time.Duration
+	accepted, bytes   int
+	throttled, failed int
+}
+
+// run is the loop of one producer goroutine. It claims a batch per request,
+// has put send a request of that many records, and records the outcome. In
+// the open loop it skips the slots a slow request made it miss and corrects
+// the latency for them (coordinated omission). A request that fails as a
+// whole stops the run: it would fail again.
+func (p *pace) run(ctx context.Context, w *bench.Worker, put func(n int) (putOutcome, error)) error {
+	var sched *bench.Schedule
+	if p.scheds != nil {
+		sched = p.scheds[w.ID]
+	}
+	for {
+		n := w.Claim(p.batch)
+		if n == 0 {
+			return nil
+		}
+		if sched != nil {
+			if _, _, err := sched.NextOnTime(ctx); err != nil {
+				return nil // the run stopped
+			}
+		}
+		out, err := put(n)
+		if err != nil {
+			return fmt.Errorf("put %d records: %w", n, err)
+		}
+		if sched != nil {
+			w.RecordCorrected(out.latency, sched.Interval(), out.accepted, out.bytes)
+		} else {
+			w.Record(out.latency, out.accepted, out.bytes)
+		}
+		if out.throttled+out.failed > 0 {
+			w.RecordFailures(out.failed, out.throttled)
+		}
+	}
+}
+
+// putLoad is a put load of either protocol.
+type putLoad interface {
+	arm() error
+	load(name string) bench.Load
+}
+
+// measurePut runs a put load as the measured run of the put scenario.
+func measurePut(ctx context.Context, o Options, p putLoad) (*bench.Report, error) {
+	if err := p.arm(); err != nil {
+		return nil, err
+	}
+	rep, err := bench.Run(ctx, runOptions(o, o.Records), p.load("put"))
+	if rep != nil {
+		shardsWorth(rep, "put", true, false, o.Shards, 1)
+		noteShortfall(o, rep.LoadStats("put"))
+	}
+	return rep, err
+}
+
+// producers is a put load over the binary protocol: each goroutine sends
+// requests of Batch records of Size bytes, with keys drawn from the pool.
+type producers struct {
+	pace
+	clients []*client.Client // goroutine i sends on clients[i % len]
+	stream  string
+	size    int
+	keys    [][]byte
 }
 
 // newProducers connects a put load of workers goroutines to stream.
@@ -35,22 +119,8 @@ func newProducers(ctx context.Context, t *target, o Options, stream string, work
 	if err != nil {
 		return nil, err
 	}
-	return &producers{clients: cs, stream: stream, batch: o.Batch, size: o.Size, keys: keyPool(o.Keys),
-		rate: rate, workers: workers}, nil
-}
-
-// arm sets the open loop's timetable to start now; call it right before the
-// run.
-func (p *producers) arm() error {
-	if p.rate == 0 {
-		return nil
-	}
-	s, err := bench.NewSchedules(p.rate/float64(p.batch), p.workers, time.Now())
-	if err != nil {
-		return fmt.Errorf("%w: --rate: %w", ErrUsage, err)
-	}
-	p.scheds = s
-	return nil
+	return &producers{pace: pace{batch: o.Batch, rate: rate, workers: workers},
+		clients: cs, stream: stream, size: o.Size, keys: keyPool(o.Keys)}, nil
 }
 
 func (p *producers) close() { closeAll(p.clients) }
@@ -60,13 +130,8 @@ func (p *producers) load(name string) bench.Load {
 	return bench.Load{Name: name, Workers: p.workers, Generate: p.generate}
 }
 
-// generate is one producer goroutine. It claims a batch per request and
-// records the request's latency from send to acknowledgement with the
-// records and bytes (key plus data, as Kinesis counts them) the server
-// accepted; throttled and failed records are counted apart. In the open
-// loop it skips the slots a slow request made it miss and corrects the
-// latency for them (coordinated omission). A request that fails as a whole
-// stops the run: it would fail again.
+// generate is one producer goroutine over the binary protocol: PutRecords
+// of the batch, or PutRecord for a batch of one.
 func (p *producers) generate(ctx context.Context, w *bench.Worker) error {
 	c := p.clients[w.ID%len(p.clients)]
 	rng := newRand(w.Load, w.ID)
@@ -76,23 +141,10 @@ func (p *producers) generate(ctx context.Context, w *bench.Worker) error {
 	for i := range recs {
 		recs[i].Data = data // encoded into the request during the call
 	}
-	var sched *bench.Schedule
-	if p.scheds != nil {
-		sched = p.scheds[w.ID]
-	}
 	// A request in flight when the run stops is waited for, so that what the
 	// server accepted is counted.
 	reqCtx := context.WithoutCancel(ctx)
-	for {
-		n := w.Claim(p.batch)
-		if n == 0 {
-			return nil
-		}
-		if sched != nil {
-			if _, _, err := sched.NextOnTime(ctx); err != nil {
-				return nil // the run stopped
-			}
-		}
+	return p.run(ctx, w, func(n int) (putOutcome, error) {
 		keyBytes := 0
 		for i := range n {
 			recs[i].Key = p.keys[rng.IntN(len(p.keys))]
@@ -111,47 +163,49 @@ func (p *producers) generate(ctx context.Context, w *bench.Worker) error {
 		} else {
 			failed, err = c.PutRecords(reqCtx, p.stream, recs[:n], results[:n])
 		}
-		latency := time.Since(start)
+		out := putOutcome{latency: time.Since(start), accepted: n - failed, bytes: keyBytes + n*p.size}
 		if err != nil {
-			return fmt.Errorf("put %d records: %w", n, err)
+			return out, err
 		}
-		okBytes := keyBytes + n*p.size
-		throttled, errs := 0, 0
 		if failed > 0 {
 			for i := range n {
 				if e := results[i].Err; e != nil {
-					okBytes -= len(recs[i].Key) + p.size
+					out.bytes -= len(recs[i].Key) + p.size
 					if errors.Is(e, api.ErrThroughputExceeded) {
-						throttled++
+						out.throttled++
 					} else {
-						errs++
+						out.failed++
 					}
 				}
 			}
 		}
-		if sched != nil {
-			w.RecordCorrected(latency, sched.Interval(), n-failed, okBytes)
-		} else {
-			w.Record(latency, n-failed, okBytes)
-		}
-		if failed > 0 {
-			w.RecordFailures(errs, throttled)
-		}
-	}
+		return out, nil
+	})
 }
 
 // prefill puts records into stream with a closed loop of the options'
 // producers, in batches of at least 100, outside any measurement, and says
 // how long it took.
 func prefill(ctx context.Context, t *target, o Options, stream string, records int64) error {
-	po := o
-	po.Batch = max(o.Batch, 100)
-	p, err := newProducers(ctx, t, po, stream, o.Producers, 0)
+	p, err := newProducers(ctx, t, prefillOptions(o), stream, o.Producers, 0)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	rep, err := bench.Run(ctx, bench.RunOptions{Scenario: "prefill", Records: records}, p.load("prefill"))
+	return runPrefill(ctx, o, "server", stream, records, p.load("prefill"))
+}
+
+// prefillOptions are the options of a prefill's producers: batches of at
+// least 100 records.
+func prefillOptions(o Options) Options {
+	o.Batch = max(o.Batch, 100)
+	return o
+}
+
+// runPrefill runs the prefill load l until who (the server or endpoint)
+// has accepted records, and says how long it took.
+func runPrefill(ctx context.Context, o Options, who, stream string, records int64, l bench.Load) error {
+	rep, err := bench.Run(ctx, bench.RunOptions{Scenario: "prefill", Records: records}, l)
 	if err != nil {
 		return fmt.Errorf("prefill: %w", err)
 	}
@@ -159,7 +213,7 @@ func prefill(ctx context.Context, t *target, o Options, stream string, records i
 		return fmt.Errorf("prefill interrupted: %w", context.Cause(ctx))
 	}
 	if rep.Records < records {
-		return fmt.Errorf("prefill: the server accepted %d of %d records (%d throttled, %d failed)", rep.Records, records, rep.Throttled, rep.Errors)
+		return fmt.Errorf("prefill: the %s accepted %d of %d records (%d throttled, %d failed)", who, rep.Records, records, rep.Throttled, rep.Errors)
 	}
 	fmt.Fprintf(o.Log, "prefilled %s with %d records (%.1f MB) in %.2f s\n", stream, rep.Records, float64(rep.Bytes)/1e6, rep.Duration.Seconds())
 	return nil

@@ -33,6 +33,39 @@ func describeShards(ctx context.Context, c *client.Client, stream string) (*shar
 	return s, nil
 }
 
+// iterator is where a reader of shard i starts: TRIM_HORIZON, or LATEST for
+// a tail reader. ok is false when the run stopped first.
+func (s *shardSet) iterator(ctx context.Context, c *client.Client, i int, tail bool) (pos api.Position, ok bool, err error) {
+	typ := api.TrimHorizon
+	if tail {
+		typ = api.Latest
+	}
+	pos, err = c.GetIterator(ctx, s.stream, s.ids[i], api.IteratorSpec{Type: typ})
+	if err != nil {
+		if ctx.Err() != nil {
+			return pos, false, nil
+		}
+		return pos, false, fmt.Errorf("iterator for %s: %w", s.ids[i], err)
+	}
+	return pos, true, nil
+}
+
+// tailLatencies records what a tail reader receives: each record's latency
+// from its producer's send to now. It reuses one slice.
+type tailLatencies []time.Duration
+
+// record records recs (bytes of keys and data in all) and reports whether
+// the run wants more: false once the run's records are all received.
+func (l *tailLatencies) record(w *bench.Worker, recs []client.Record, bytes int, now time.Time) bool {
+	*l = (*l)[:0]
+	for i := range recs {
+		*l = append(*l, sinceStamp(recs[i].Data, now))
+	}
+	n := len(recs)
+	w.RecordEach(*l, n, bytes)
+	return w.Claim(n) == n
+}
+
 // readers is a polling read load: every reader reads every shard, with one
 // goroutine per reader and shard and one connection per reader.
 type readers struct {
@@ -72,18 +105,11 @@ func (r *readers) load(name string) bench.Load {
 func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 	reader, shard := w.ID/len(r.shards.ids), w.ID%len(r.shards.ids)
 	c := r.clients[reader]
-	typ := api.TrimHorizon
-	if r.from == FromLatest {
-		typ = api.Latest
-	}
-	pos, err := c.GetIterator(ctx, r.shards.stream, r.shards.ids[shard], api.IteratorSpec{Type: typ})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("iterator for %s: %w", r.shards.ids[shard], err)
-	}
 	tail := r.from == FromLatest
+	pos, ok, err := r.shards.iterator(ctx, c, shard, tail)
+	if !ok {
+		return err
+	}
 	first := pos
 	end := uint64(1<<64 - 1)
 	if !tail && !r.cycle {
@@ -99,7 +125,7 @@ func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 	defer wait.stop()
 	var res client.ReadResult
 	defer res.Release()
-	latencies := make([]time.Duration, 0, r.maxRecords)
+	latencies := make(tailLatencies, 0, r.maxRecords)
 	reqCtx := context.WithoutCancel(ctx)
 	for ctx.Err() == nil && (tail || pos.Seq < end) {
 		if sched != nil {
@@ -135,12 +161,7 @@ func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 			}
 			continue
 		}
-		latencies = latencies[:0]
-		for i := range res.Records {
-			latencies = append(latencies, sinceStamp(res.Records[i].Data, now))
-		}
-		w.RecordEach(latencies, n, res.Bytes)
-		if w.Claim(n) < n {
+		if !latencies.record(w, res.Records, res.Bytes, now) {
 			return nil // the run's records are all received
 		}
 	}

@@ -170,15 +170,7 @@ func runPut(ctx context.Context, t *target, o Options) (rep *bench.Report, err e
 		return nil, err
 	}
 	defer p.close()
-	if err := p.arm(); err != nil {
-		return nil, err
-	}
-	rep, err = bench.Run(ctx, runOptions(o, o.Records), p.load("put"))
-	if rep != nil {
-		shardsWorth(rep, "put", true, false, o.Shards, 1)
-		noteShortfall(o, rep.LoadStats("put"))
-	}
-	return rep, err
+	return measurePut(ctx, o, p)
 }
 
 // noteShortfall tells when an open loop could not send at its rate: each

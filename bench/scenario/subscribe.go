@@ -46,16 +46,9 @@ func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
 	consumer, shard := w.ID/len(s.shards.ids), w.ID%len(s.shards.ids)
 	c := s.clients[consumer]
 	tail := s.from == FromLatest
-	typ := api.TrimHorizon
-	if tail {
-		typ = api.Latest
-	}
-	pos, err := c.GetIterator(ctx, s.shards.stream, s.shards.ids[shard], api.IteratorSpec{Type: typ})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("iterator for %s: %w", s.shards.ids[shard], err)
+	pos, ok, err := s.shards.iterator(ctx, c, shard, tail)
+	if !ok {
+		return err
 	}
 	if !tail && pos.Seq >= s.shards.ends[shard] {
 		return nil // an empty shard: nothing to catch up on
@@ -68,7 +61,7 @@ func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
 		return fmt.Errorf("subscribe to %s: %w", s.shards.ids[shard], err)
 	}
 	defer sub.Close()
-	latencies := make([]time.Duration, 0, s.maxRecs)
+	latencies := make(tailLatencies, 0, s.maxRecs)
 	for {
 		start := time.Now()
 		ev, err := sub.Next(ctx)
@@ -89,12 +82,7 @@ func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
 			}
 			continue
 		}
-		latencies = latencies[:0]
-		for i := range ev.Records {
-			latencies = append(latencies, sinceStamp(ev.Records[i].Data, now))
-		}
-		w.RecordEach(latencies, n, ev.Bytes)
-		if n > 0 && w.Claim(n) < n {
+		if !latencies.record(w, ev.Records, ev.Bytes, now) {
 			return nil // the run's records are all received
 		}
 	}

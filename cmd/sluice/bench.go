@@ -122,7 +122,7 @@ func benchUsage(w io.Writer, fs *flag.FlagSet) {
 func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var f benchFlags
 	fs := newBenchFlagSet(&f)
-	pos, err := benchParse(fs, args)
+	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		benchUsage(stdout, fs)
 		return nil
@@ -163,25 +163,6 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("bench %s: %w", f.scenario, runErr)
 	}
 	return nil
-}
-
-// benchParse parses flags found before and after the scenario's name.
-func benchParse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
 }
 
 // benchPrint writes the report (JSON or the table) and its .hgrm files.

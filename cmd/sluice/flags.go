@@ -39,9 +39,11 @@ func (f *cmdFlags) usage(w io.Writer) {
 	f.SetOutput(io.Discard)
 }
 
-// parse parses args and returns the positional arguments. On -h it prints
-// the usage to stdout and returns errHelpShown.
-func (f *cmdFlags) parse(args []string) ([]string, error) {
+// parse parses args and returns the positional arguments, of which there
+// must be min to max (max < 0: no limit); names says what they are for the
+// error when they are missing. On -h it prints the usage to stdout and
+// returns errHelpShown.
+func (f *cmdFlags) parse(args []string, min, max int, names string) ([]string, error) {
 	pos, err := parseInterspersed(f.FlagSet, args)
 	if errors.Is(err, flag.ErrHelp) {
 		f.usage(f.a.stdout)
@@ -49,6 +51,9 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 	}
 	if err != nil {
 		return nil, usagef(f.cmd, "%v", err)
+	}
+	if err := f.wantArgs(pos, min, max, names); err != nil {
+		return nil, err
 	}
 	return pos, nil
 }

@@ -47,11 +47,8 @@ func getMain(ctx context.Context, a *app, args []string) error {
 	limit := f.Int("limit", 0, "stop after this many records (0: no limit)")
 	output := f.String("output", "text", "text (each record's data and a newline) or json (one object per record)")
 	f.StringVar(output, "o", "text", "short for --output")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
 	o := getOptions{stream: pos[0], follow: *follow, limit: *limit}

@@ -48,11 +48,8 @@ func putMain(ctx context.Context, a *app, args []string) error {
 	verbose := f.Bool("v", false, "print the shard and sequence number of every stored record")
 	inflight := f.Int("inflight", 1, "PutRecords requests in flight at once; more is faster, but records of one key may be stored out of order")
 	linger := f.Duration("linger", 5*time.Millisecond, "how long a batch that is not full waits for more lines")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 1, -1, "stream name")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 1, -1, "stream name"); err != nil {
 		return err
 	}
 	o := putOptions{stream: pos[0], key: *key, verbose: *verbose, inflight: *inflight, linger: *linger}

@@ -64,11 +64,8 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 	maxRecord := f.Int("max-record-size", 0, "limit on a record's key plus data in bytes, 1 KiB..10 MiB (default 1 MiB)")
 	tags := mapFlag{}
 	f.Var(tags, "tag", "a tag as KEY=VALUE (repeat for more)")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
 	in := api.CreateStreamInput{Name: pos[0], ShardCount: *shards, RetentionHours: *retention, MaxRecordSize: *maxRecord}
@@ -121,11 +118,7 @@ func parseMode(s string) (api.StreamMode, error) {
 func streamList(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream list", "[--json]", "Lists the names of all streams, sorted.")
 	asJSON := f.Bool("json", false, "print a JSON array of names")
-	pos, err := f.parse(args)
-	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 0, 0, ""); err != nil {
+	if _, err := f.parse(args, 0, 0, ""); err != nil {
 		return err
 	}
 	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
@@ -151,11 +144,8 @@ func streamDescribe(ctx context.Context, a *app, args []string) error {
 		"Shows a stream's settings and every shard, open and closed: its hash key range, its parents, whether it is\n"+
 			"open, how many records it retains and the sequence numbers of the first and last of them.")
 	asJSON := f.Bool("json", false, "print one JSON object (hash keys and sequence numbers as decimal strings)")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
 	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
@@ -173,11 +163,8 @@ func streamDescribe(ctx context.Context, a *app, args []string) error {
 func streamDelete(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream delete", "NAME [--force]", "Deletes a stream and all its records.")
 	force := f.Bool("force", false, "delete even if enhanced fan-out consumers are registered (deregistering them)")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
 	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
@@ -194,11 +181,8 @@ func streamSplit(ctx context.Context, a *app, args []string) error {
 		"Closes an open shard and opens two children dividing its hash key range: [start, HASHKEY-1] and\n"+
 			"[HASHKEY, end]. The parent stays readable until retention removes it.")
 	at := f.String("at", "", "the first hash key of the upper child, in decimal (default: the middle of the shard's range)")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 2, 2, "stream name and shard")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 2, 2, "stream name and shard"); err != nil {
 		return err
 	}
 	name := pos[0]
@@ -241,11 +225,8 @@ func streamSplit(ctx context.Context, a *app, args []string) error {
 func streamMerge(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream merge", "NAME SHARD ADJACENT",
 		"Closes two open shards whose hash key ranges touch and opens one child covering both.")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 3, 3, "stream name and two shards")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 3, 3, "stream name and two shards"); err != nil {
 		return err
 	}
 	s1, err := canonicalShardID(f.cmd, pos[1])
@@ -274,11 +255,8 @@ func streamScale(ctx context.Context, a *app, args []string) error {
 		"Reshards a stream to N open shards of equal hash key ranges (uniform scaling) through splits and merges.\n"+
 			"N must be between half and double the current number of open shards.")
 	shards := f.Int("shards", 0, "the target number of open shards (required)")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 1, 1, "stream name"); err != nil {
 		return err
 	}
 	if *shards <= 0 {
@@ -302,11 +280,8 @@ func streamScale(ctx context.Context, a *app, args []string) error {
 func streamRetention(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream retention", "NAME HOURS",
 		"Sets how long records are kept: 24..8760 hours. Lowering it removes older records at the next retention pass.")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 2, 2, "stream name and hours")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 2, 2, "stream name and hours"); err != nil {
 		return err
 	}
 	hours, err := positiveInt(f.cmd, "HOURS", pos[1])
@@ -337,11 +312,8 @@ func streamRetention(ctx context.Context, a *app, args []string) error {
 
 func streamTag(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream tag", "NAME KEY=VALUE...", "Adds tags to a stream, replacing the values of keys it already has.")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 2, -1, "stream name and KEY=VALUE tags")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 2, -1, "stream name and KEY=VALUE tags"); err != nil {
 		return err
 	}
 	tags := mapFlag{}
@@ -360,11 +332,8 @@ func streamTag(ctx context.Context, a *app, args []string) error {
 
 func streamUntag(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream untag", "NAME KEY...", "Removes tags from a stream by key.")
-	pos, err := f.parse(args)
+	pos, err := f.parse(args, 2, -1, "stream name and tag keys")
 	if err != nil {
-		return err
-	}
-	if err := f.wantArgs(pos, 2, -1, "stream name and tag keys"); err != nil {
 		return err
 	}
 	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
