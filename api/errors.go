@@ -202,6 +202,23 @@ func LimitError(c Code, detail string, value, limit int64) *Error {
 		Detail: detail + " is " + strconv.FormatInt(value, 10) + "; the limit is " + strconv.FormatInt(limit, 10)}
 }
 
+// PublicMessage words err for a client. An internal failure is worded
+// without its cause, which names server paths and system calls and belongs
+// in the server's log; every other error is worded in full, as Error does.
+func PublicMessage(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return "internal failure; the server's log has the cause"
+	}
+	if e.Code != CodeInternal || e.Err == nil {
+		return e.Error()
+	}
+	if e.Detail == "" {
+		return "internal failure; the server's log has the cause"
+	}
+	return e.Detail + ": internal failure; the server's log has the cause"
+}
+
 // CodeOf returns the classification of any error: the Code of an *Error in its
 // chain, CodeInternal otherwise.
 func CodeOf(err error) Code {

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"unicode/utf8"
@@ -172,7 +173,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 			}
 			pw.Failure(EntryErrorThroughputExceeded, throttleMsg)
 		default:
-			h.log.Error("PutRecords entry failed", "stream", name, "entry", i, "err", r.Err)
+			h.internalLog.Log(h.log, slog.LevelError, "PutRecords entry failed", "stream", name, "entry", i, "err", r.Err)
 			pw.Failure(EntryErrorInternalFailure, "Internal service failure.")
 		}
 		results[i] = api.PutResult{}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/sluicedb/sluice/api"
 )
 
 // ErrorCode is the name of an error of the Kinesis API as clients see it, in
@@ -171,7 +173,7 @@ func AsError(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	return Errorf(CodeInternalFailure, "internal failure: %v", err)
+	return Errorf(CodeInternalFailure, "%s", api.PublicMessage(err))
 }
 
 // WriteError answers err: the status, the X-Amzn-ErrorType header and a body

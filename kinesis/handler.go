@@ -20,6 +20,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
+	"github.com/sluicedb/sluice/internal/ratelog"
 )
 
 // DefaultMaxBodyBytes bounds a request body: 16 MiB holds the largest
@@ -126,6 +127,8 @@ type Handler struct {
 
 	reqPrefix string        // random per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter
+
+	internalLog ratelog.Limiter // internal failures, whose causes clients are not told
 
 	// testHookBodyRead, if set, is called after each read of a request
 	// body with the bytes read so far.
@@ -335,7 +338,7 @@ func writeOK(w http.ResponseWriter, f Format, body []byte) {
 func (h *Handler) fail(w http.ResponseWriter, f Format, err error) {
 	e := h.apiError(err)
 	if e.Code == CodeInternalFailure {
-		h.log.Error("kinesis API request failed", "err", err)
+		h.internalLog.Log(h.log, slog.LevelError, "kinesis API request failed", "err", err)
 	}
 	WriteError(w, f, e)
 }
@@ -353,6 +356,9 @@ func (h *Handler) apiError(err error) *Error {
 	var ee *api.Error
 	if !errors.As(err, &ee) {
 		return AsError(err)
+	}
+	if ee.Code == api.CodeInternal {
+		return Errorf(CodeInternalFailure, "%s", api.PublicMessage(ee))
 	}
 	return Errorf(ErrorCode(ee.Code.String()), "%s", engineMessage(ee, h.scope.Account))
 }

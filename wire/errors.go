@@ -112,10 +112,11 @@ func (e *DecodeError) Error() string {
 // Is reports whether target is ErrMalformed.
 func (e *DecodeError) Is(target error) bool { return target == ErrMalformed }
 
-// ErrorOf converts an engine error to its wire form.
+// ErrorOf converts an engine error to its wire form. An internal failure's
+// cause stays out of the message (the server logs it).
 func ErrorOf(err error) *Error {
 	if e, ok := err.(*Error); ok {
 		return e
 	}
-	return &Error{Name: api.CodeOf(err).String(), Message: err.Error()}
+	return &Error{Code: api.CodeOf(err), Name: api.CodeOf(err).String(), Message: api.PublicMessage(err)}
 }

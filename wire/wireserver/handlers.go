@@ -92,7 +92,7 @@ func (c *conn) handleControl(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 			c.malformed(h, err)
 			return
 		}
-		c.respondError(h.Op, h.ID, wire.ErrorOf(err), h.Size, 1)
+		c.respondError(h.Op, h.ID, c.engineError(err), h.Size, 1)
 		return
 	}
 	c.respond(h.Op, h.ID, resp, h.Size)
@@ -263,7 +263,7 @@ func (c *conn) handleRead(h wire.Header, body []byte) {
 	if err := c.srv.eng.Read(pos, n, b, engine.ReadPolling, res); err != nil {
 		res.Release()
 		readResults.Put(res)
-		c.respondError(h.Op, h.ID, wire.ErrorOf(err), h.Size, 1)
+		c.respondError(h.Op, h.ID, c.engineError(err), h.Size, 1)
 		return
 	}
 	if e := c.sendResult(wire.OpRead, h.ID, res, h.Size, 1, nil); e != nil {

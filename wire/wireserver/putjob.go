@@ -102,7 +102,7 @@ func (c *conn) readPuts(h wire.Header) error {
 		}
 		if len(m.SeqForOrdering) > 0 {
 			if _, err := api.ParseSeqNum(string(m.SeqForOrdering)); err != nil {
-				c.respondError(wire.OpPutRecord, sp.h.ID, wire.ErrorOf(err), sp.h.Size, 1)
+				c.respondError(wire.OpPutRecord, sp.h.ID, c.engineError(err), sp.h.Size, 1)
 				continue
 			}
 		}
@@ -150,7 +150,7 @@ func (j *putJob) run() {
 		j.results = slices.Grow(j.results[:0], len(j.req.Recs))[:len(j.req.Recs)]
 		failed, err := eng.PutRecords(j.stream, j.req.Recs, j.results)
 		if err != nil {
-			c.respondError(wire.OpPutRecords, j.id, wire.ErrorOf(err), j.cost, 1)
+			c.respondError(wire.OpPutRecords, j.id, j.c.engineError(err), j.cost, 1)
 			return
 		}
 		bb := wire.GetBuf(len(j.results) * (1 + wire.SeqNumSize))
@@ -205,7 +205,7 @@ func (j *putJob) run() {
 			b = wire.AppendSeqNum(b, r.Seq)
 			wire.EndFrame(b, start, wire.OpPutRecord, 0, j.ids[i], 0)
 		} else {
-			e := wire.ErrorOf(r.Err)
+			e := j.c.engineError(r.Err)
 			b = wire.AppendErrorBody(b, e.Name, e.Message)
 			wire.EndFrame(b, start, wire.OpPutRecord, wire.FlagError, j.ids[i], 0)
 		}

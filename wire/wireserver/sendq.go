@@ -1,10 +1,12 @@
 package wireserver
 
 import (
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
+	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
@@ -155,4 +157,13 @@ func (c *conn) sendGoAway(m *wire.GoAway) {
 	wire.EndFrame(b, start, wire.OpGoAway, 0, 0, 0)
 	bb.B = b
 	c.enqueue(outFrame{buf: bb})
+}
+
+// engineError converts an engine error to its wire form, logging an
+// internal failure's cause, which the client is not told.
+func (c *conn) engineError(err error) *wire.Error {
+	if api.CodeOf(err) == api.CodeInternal {
+		c.srv.internalLog.Log(c.log, slog.LevelError, "request failed", "err", err)
+	}
+	return wire.ErrorOf(err)
 }

@@ -129,7 +129,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   bool
 
-	acceptLog ratelog.Limiter // accept failures and refusals, at most one line a second
+	acceptLog   ratelog.Limiter // accept failures and refusals, at most one line a second
+	internalLog ratelog.Limiter // internal failures of requests
 
 	open     atomic.Int64   // connections open, counted against MaxConns
 	draining atomic.Bool    // Shutdown or Close has begun

@@ -49,7 +49,7 @@ func (c *conn) startSubscription(h wire.Header, body []byte) {
 		return
 	}
 	if _, err := c.srv.eng.Notify(pos); err != nil {
-		c.respondError(h.Op, h.ID, wire.ErrorOf(err), h.Size, 1)
+		c.respondError(h.Op, h.ID, c.engineError(err), h.Size, 1)
 		return
 	}
 	s := &subscription{c: c, h: h, pos: pos, wake: make(chan struct{}, 1), slots: make(chan struct{}, eventSlots)}
@@ -120,7 +120,7 @@ func (s *subscription) run() {
 	case errors.Is(err, errConnClosed):
 		c.release(s.h.Size, 1)
 	default:
-		c.respondError(wire.OpSubscribe, s.h.ID, wire.ErrorOf(err), s.h.Size, 1)
+		c.respondError(wire.OpSubscribe, s.h.ID, c.engineError(err), s.h.Size, 1)
 	}
 }
 
