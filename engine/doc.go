@@ -3,10 +3,10 @@
 // durable, append-only log (package segment); the engine routes records to
 // shards by hash key, numbers them, commits them in groups, serves reads and
 // waits for new data, reshards, applies retention and quotas, and keeps the
-// catalog of it all. It knows nothing of sockets: it returns an *Error whose
-// Code names the Kinesis exception and whose message says what was wrong, and
-// each front door (package wire, package kinesis) reports it in its own
-// protocol.
+// catalog of it all. It knows nothing of sockets and words no message for a
+// client: it returns an *api.Error that carries a code (the Kinesis
+// exception), a reason and the names and numbers involved, and each front
+// door (packages kinesis and wire/wireserver) words it in its own protocol.
 //
 // # Data directory
 //
