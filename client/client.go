@@ -321,10 +321,8 @@ func (c *Client) deliver(h wire.Header) error {
 			_, err := c.br.Discard(n)
 			return err
 		}
-		bb := wire.GetBuf(n)
-		bb.B = slices.Grow(bb.B[:0], n)[:n]
-		if _, err := io.ReadFull(c.br, bb.B); err != nil {
-			wire.PutBuf(bb)
+		bb, err := c.readBody(n)
+		if err != nil {
 			return err
 		}
 		s.deliver(h, bb)
@@ -353,10 +351,8 @@ func (c *Client) deliver(h wire.Header) error {
 		_, err := c.br.Discard(n)
 		return err
 	}
-	bb := wire.GetBuf(n)
-	bb.B = slices.Grow(bb.B[:0], n)[:n]
-	if _, err := io.ReadFull(c.br, bb.B); err != nil {
-		wire.PutBuf(bb)
+	bb, err := c.readBody(n)
+	if err != nil {
 		cl.finish(0, nil, &connError{cause: err})
 		return err
 	}
@@ -368,6 +364,17 @@ func (c *Client) deliver(h wire.Header) error {
 	}
 	cl.finish(h.Flags, bb, nil)
 	return nil
+}
+
+// readBody reads a frame body of n bytes into a pooled buffer.
+func (c *Client) readBody(n int) (*bytebufferpool.ByteBuffer, error) {
+	bb := wire.GetBuf(n)
+	bb.B = slices.Grow(bb.B[:0], n)[:n]
+	if _, err := io.ReadFull(c.br, bb.B); err != nil {
+		wire.PutBuf(bb)
+		return nil, err
+	}
+	return bb, nil
 }
 
 func (c *Client) subOf(id uint64) *Subscription {

@@ -281,21 +281,16 @@ func (c *Client) ReadInto(ctx context.Context, pos api.Position, maxRecords, max
 		putCall(cl)
 		return fmt.Errorf("decode Read response: %w", err)
 	}
-	if res.head.Next.Stream != pos.Stream || res.head.Next.Incarnation != pos.Incarnation || res.head.Next.Shard != pos.Shard {
+	if !sameShard(res.head.Next, pos) {
 		putCall(cl)
 		return fmt.Errorf("%w: the Read response is for %s/%d/%d, not the shard read", wire.ErrMalformed, res.head.Next.Stream, res.head.Next.Incarnation, res.head.Next.Shard)
 	}
 	res.body, cl.body = cl.body, nil
 	putCall(cl)
-	res.Records, res.Bytes, err = decodeRecords(frames, &res.head, res.Records[:0])
-	if err != nil {
+	if err := res.decode(frames, &res.head); err != nil {
 		res.Release()
 		return err
 	}
-	res.Next = res.head.Next
-	res.MillisBehind = res.head.MillisBehind
-	res.ShardEnd = res.head.ShardEnd
-	res.ChildShards = res.head.Children
 	return nil
 }
 
