@@ -78,14 +78,7 @@ func TestServer_StalledFrameIsClosed(t *testing.T) {
 	if h, _, ok := r.read(); ok {
 		t.Fatalf("the server sent %+v to a stalled client; want the connection closed", h)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := env.srv.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	if got := env.srv.opts.Budget.InUse(); got != 0 {
-		t.Fatalf("the server's budget still holds %d bytes after every connection ended", got)
-	}
+	shutdownReturnsBudget(t, env)
 }
 
 // TestServer_SharedBudgetServesEveryoneAndReturnsToZero: with a server-wide
@@ -124,12 +117,19 @@ func TestServer_SharedBudgetServesEveryoneAndReturnsToZero(t *testing.T) {
 	if n := recordCount(t, setup, "s"); n != 160 {
 		t.Fatalf("stored %d records; want 160", n)
 	}
+	shutdownReturnsBudget(t, env)
+}
+
+// shutdownReturnsBudget shuts the server down and checks that everything
+// the connections held went back to the server's budget.
+func shutdownReturnsBudget(t *testing.T, env *testEnv) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := env.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	if got := env.srv.opts.Budget.InUse(); got != 0 {
-		t.Fatalf("the server's budget holds %d bytes after every request was answered", got)
+		t.Fatalf("the server's budget still holds %d bytes after every connection ended", got)
 	}
 }
