@@ -33,16 +33,10 @@ type ClientOptions struct {
 }
 
 func (o *ClientOptions) setDefaults() {
-	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = wire.DefaultMaxFrameSize
-	}
+	wire.DefaultPositive(&o.MaxFrameSize, wire.DefaultMaxFrameSize)
 	o.MaxFrameSize = max(o.MaxFrameSize, wire.MinMaxFrameSize)
-	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = 64 << 10
-	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = 10 * time.Second
-	}
+	wire.DefaultPositive(&o.ReadBufferSize, 64<<10)
+	wire.DefaultPositive(&o.HandshakeTimeout, 10*time.Second)
 }
 
 // Client is one connection to a sluice server. It is safe for concurrent
