@@ -371,7 +371,7 @@ func benchLoopbackTCP(b *testing.B) {
 // (both run in this process), per connection.
 func BenchmarkIdleConnections(b *testing.B) {
 	const conns = 1000
-	env := newTestEnv(b, func(_ *engine.Options, so *ServerOptions) { so.MaxConns = 2 * conns })
+	env := newServerEnv(b, func(so *ServerOptions) { so.MaxConns = 2 * conns })
 	for i := 0; i < b.N; i++ {
 		var before, after runtime.MemStats
 		runtime.GC()

@@ -28,12 +28,29 @@ type testEnv struct {
 // newTestEnv starts an engine and a server. mod adjusts the options.
 func newTestEnv(t testing.TB, mod func(*engine.Options, *ServerOptions)) *testEnv {
 	t.Helper()
+	return startEnv(t, mod, nil)
+}
+
+// newServerEnv is newTestEnv adjusting only the server's options.
+func newServerEnv(t testing.TB, mod func(*ServerOptions)) *testEnv {
+	t.Helper()
 	return newTestEnvHooks(t, mod, nil)
 }
 
-// newTestEnvHooks is newTestEnv with hooks set on the server before it
+// newTestEnvHooks is newServerEnv with hooks set on the server before it
 // serves.
-func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), hooks func(*Server)) *testEnv {
+func newTestEnvHooks(t testing.TB, mod func(*ServerOptions), hooks func(*Server)) *testEnv {
+	t.Helper()
+	return startEnv(t, func(_ *engine.Options, so *ServerOptions) {
+		if mod != nil {
+			mod(so)
+		}
+	}, hooks)
+}
+
+// startEnv starts an engine and a server: mod adjusts the options, hooks
+// are set on the server before it serves.
+func startEnv(t testing.TB, mod func(*engine.Options, *ServerOptions), hooks func(*Server)) *testEnv {
 	t.Helper()
 	eo := engine.Options{Dir: t.TempDir(), Durability: api.Always, Logger: discardLogger()}
 	so := ServerOptions{Logger: discardLogger()}

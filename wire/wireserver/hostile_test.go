@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/wire"
 )
@@ -29,7 +28,7 @@ func heapInUse() uint64 {
 func TestServer_DeclaredFrameSizeCostsNoMemory(t *testing.T) {
 	const conns = 20
 	firstByte := make(chan struct{}, conns)
-	env := newTestEnvHooks(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newTestEnvHooks(t, func(so *ServerOptions) {
 		so.FrameTimeout = time.Hour
 		so.Budget = budget.New(1 << 30)
 	}, func(s *Server) {
@@ -64,7 +63,7 @@ func TestServer_DeclaredFrameSizeCostsNoMemory(t *testing.T) {
 // frame is disconnected after the frame timeout, long before the idle
 // timeout, and what it held goes back to the server's budget.
 func TestServer_StalledFrameIsClosed(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.FrameTimeout = 100 * time.Millisecond
 		so.IdleTimeout = time.Hour
 		so.Budget = budget.New(64 << 20)
@@ -86,7 +85,7 @@ func TestServer_StalledFrameIsClosed(t *testing.T) {
 // served (readers wait for room instead of failing) and the budget is whole
 // again at the end.
 func TestServer_SharedBudgetServesEveryoneAndReturnsToZero(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.Budget = budget.New(256 << 10)
 	})
 	setup := env.dial(client.ClientOptions{})

@@ -143,7 +143,7 @@ func putRecordBody(stream, key, data string) []byte {
 
 func TestServer_MalformedFrames(t *testing.T) {
 	logs := &logBuffer{}
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		so.MaxFrameSize = 1 << 20
 	})
@@ -411,7 +411,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 
 func TestServer_ConnectionLimit(t *testing.T) {
 	opened := make(chan int, 16)
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.MaxConns = 1
 		so.OnConnections = func(n int) { opened <- n }
 	})
@@ -434,7 +434,7 @@ func TestServer_ConnectionLimit(t *testing.T) {
 }
 
 func TestServer_IdleTimeoutClosesIdleConnections(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.IdleTimeout = 20 * time.Millisecond })
+	env := newServerEnv(t, func(so *ServerOptions) { so.IdleTimeout = 20 * time.Millisecond })
 	r := env.raw(t)
 	// Nothing sent: the server says why and closes.
 	r.expectGoAwayAndClose("without requests")
@@ -443,7 +443,7 @@ func TestServer_IdleTimeoutClosesIdleConnections(t *testing.T) {
 func TestServer_InFlightBudgetAppliesBackpressure(t *testing.T) {
 	// A budget of one request: the client's pipelined calls still all
 	// complete, one at a time.
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxInFlightRequests = 1; so.MaxInFlightBytes = 1 })
+	env := newServerEnv(t, func(so *ServerOptions) { so.MaxInFlightRequests = 1; so.MaxInFlightBytes = 1 })
 	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	var wg sync.WaitGroup
@@ -492,7 +492,7 @@ func TestClient_HandshakeRefusals(t *testing.T) {
 
 func TestServer_BusyConnectionOutlivesIdleTimeout(t *testing.T) {
 	const idle = 20 * time.Millisecond
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.IdleTimeout = idle })
+	env := newServerEnv(t, func(so *ServerOptions) { so.IdleTimeout = idle })
 	c := env.dial(client.ClientOptions{})
 	// Keep pipelined pings flowing for several idle timeouts: the server
 	// must not mistake a connection whose frames are always buffered for an

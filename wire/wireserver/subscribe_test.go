@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/segment"
 	"github.com/sluicedb/sluice/wire"
 )
@@ -242,7 +241,7 @@ func TestSubscribe_UnknownPositionFails(t *testing.T) {
 }
 
 func TestSubscribe_CancelFreesTheSlot(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxSubscriptions = 1 })
+	env := newServerEnv(t, func(so *ServerOptions) { so.MaxSubscriptions = 1 })
 	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	pos := mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon})
