@@ -308,7 +308,10 @@ func appendValue[V StreamValueType](b []byte, v *V) []byte {
 	panic("wire: StreamValue of a type StreamValueType does not list")
 }
 
-// decodeValue decodes the value of a StreamValue into v.
+// decodeValue decodes the value of a StreamValue into v. A decode error
+// names the value as the one request of its type does (a bool is
+// DeleteStream's "enforce consumer deletion"); a new request that reuses a
+// type reuses its name.
 func decodeValue[V StreamValueType](d *Decoder, v *V) {
 	switch v := any(v).(type) {
 	case *bool:
