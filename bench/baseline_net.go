@@ -24,13 +24,9 @@ const (
 // its side; the figure is the bytes the server read until end of stream over
 // the time from the first write to then.
 func MeasureTCPStream(ctx context.Context, opts BaselineOptions) (RateFigure, error) {
-	opts, err := opts.withDefaults()
+	opts, ln, err := listenLoopback(opts)
 	if err != nil {
 		return RateFigure{}, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return RateFigure{}, fmt.Errorf("bench: baseline listen: %w", err)
 	}
 	defer ln.Close()
 
@@ -97,13 +93,9 @@ func MeasureTCPStream(ctx context.Context, opts BaselineOptions) (RateFigure, er
 // server on 127.0.0.1 echoes back over one connection, one at a time, for up
 // to opts.Samples samples or opts.Budget.
 func MeasureTCPRoundTrip(ctx context.Context, opts BaselineOptions) (LatencyFigure, error) {
-	opts, err := opts.withDefaults()
+	opts, ln, err := listenLoopback(opts)
 	if err != nil {
 		return LatencyFigure{}, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return LatencyFigure{}, fmt.Errorf("bench: baseline listen: %w", err)
 	}
 	defer ln.Close()
 
@@ -159,6 +151,20 @@ func MeasureTCPRoundTrip(ctx context.Context, opts BaselineOptions) (LatencyFigu
 		}
 	}
 	return latencyFigure(h), nil
+}
+
+// listenLoopback fills in opts' defaults and listens on a free port of
+// 127.0.0.1 for the measurement's one connection.
+func listenLoopback(opts BaselineOptions) (BaselineOptions, net.Listener, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return opts, nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return opts, nil, fmt.Errorf("bench: baseline listen: %w", err)
+	}
+	return opts, ln, nil
 }
 
 // dialLoopback connects to ln with a deadline covering the measurement.

@@ -155,43 +155,35 @@ func BenchmarkRecorder(b *testing.B) {
 	b.Run("kind=histogram", func(b *testing.B) {
 		h := NewHistogram()
 		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
+		for i := 0; b.Loop(); i++ {
 			_ = h.RecordValue(micros(time.Duration(100+i&1023) * time.Microsecond))
-			i++
 		}
 	})
 	b.Run("kind=record", func(b *testing.B) {
 		r := NewRecorder()
 		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
+		for i := 0; b.Loop(); i++ {
 			r.Record(time.Duration(100+i&1023)*time.Microsecond, 1, 1024)
-			i++
 		}
 	})
 	b.Run("kind=corrected", func(b *testing.B) {
 		r := NewRecorder()
 		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
+		for i := 0; b.Loop(); i++ {
 			// Mostly within the interval, every 64th a stall of 4 intervals.
 			lat := time.Duration(100+i&511) * time.Microsecond
 			if i&63 == 0 {
 				lat = 4 * time.Millisecond
 			}
 			r.RecordCorrected(lat, time.Millisecond, 1, 1024)
-			i++
 		}
 	})
 	b.Run("kind=parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			r := NewRecorder()
-			i := 0
-			for pb.Next() {
+			for i := 0; pb.Next(); i++ {
 				r.Record(time.Duration(100+i&1023)*time.Microsecond, 1, 1024)
-				i++
 			}
 		})
 	})
@@ -216,10 +208,8 @@ func BenchmarkRecorder(b *testing.B) {
 			}
 		}()
 		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
+		for i := 0; b.Loop(); i++ {
 			r.Record(time.Duration(100+i&1023)*time.Microsecond, 1, 1024)
-			i++
 		}
 		b.StopTimer()
 		close(stop)

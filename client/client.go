@@ -33,16 +33,10 @@ type ClientOptions struct {
 }
 
 func (o *ClientOptions) setDefaults() {
-	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = wire.DefaultMaxFrameSize
-	}
+	wire.DefaultPositive(&o.MaxFrameSize, wire.DefaultMaxFrameSize)
 	o.MaxFrameSize = max(o.MaxFrameSize, wire.MinMaxFrameSize)
-	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = 64 << 10
-	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = 10 * time.Second
-	}
+	wire.DefaultPositive(&o.ReadBufferSize, 64<<10)
+	wire.DefaultPositive(&o.HandshakeTimeout, 10*time.Second)
 }
 
 // Client is one connection to a sluice server. It is safe for concurrent
@@ -321,10 +315,8 @@ func (c *Client) deliver(h wire.Header) error {
 			_, err := c.br.Discard(n)
 			return err
 		}
-		bb := wire.GetBuf(n)
-		bb.B = slices.Grow(bb.B[:0], n)[:n]
-		if _, err := io.ReadFull(c.br, bb.B); err != nil {
-			wire.PutBuf(bb)
+		bb, err := c.readBody(n)
+		if err != nil {
 			return err
 		}
 		s.deliver(h, bb)
@@ -353,10 +345,8 @@ func (c *Client) deliver(h wire.Header) error {
 		_, err := c.br.Discard(n)
 		return err
 	}
-	bb := wire.GetBuf(n)
-	bb.B = slices.Grow(bb.B[:0], n)[:n]
-	if _, err := io.ReadFull(c.br, bb.B); err != nil {
-		wire.PutBuf(bb)
+	bb, err := c.readBody(n)
+	if err != nil {
 		cl.finish(0, nil, &connError{cause: err})
 		return err
 	}
@@ -368,6 +358,17 @@ func (c *Client) deliver(h wire.Header) error {
 	}
 	cl.finish(h.Flags, bb, nil)
 	return nil
+}
+
+// readBody reads a frame body of n bytes into a pooled buffer.
+func (c *Client) readBody(n int) (*bytebufferpool.ByteBuffer, error) {
+	bb := wire.GetBuf(n)
+	bb.B = slices.Grow(bb.B[:0], n)[:n]
+	if _, err := io.ReadFull(c.br, bb.B); err != nil {
+		wire.PutBuf(bb)
+		return nil, err
+	}
+	return bb, nil
 }
 
 func (c *Client) subOf(id uint64) *Subscription {

@@ -45,7 +45,7 @@ func (c *Client) CreateStream(ctx context.Context, in api.CreateStreamInput) (*a
 // DeleteStream deletes a stream and its data. With consumers registered it
 // fails unless enforceConsumerDeletion is set.
 func (c *Client) DeleteStream(ctx context.Context, name string, enforceConsumerDeletion bool) error {
-	return c.do(ctx, wire.OpDeleteStream, &wire.ReqDeleteStream{Stream: name, Enforce: enforceConsumerDeletion}, nil)
+	return c.do(ctx, wire.OpDeleteStream, &wire.ReqDeleteStream{Stream: name, Value: enforceConsumerDeletion}, nil)
 }
 
 // DescribeStream describes a stream and all its shards.
@@ -281,21 +281,16 @@ func (c *Client) ReadInto(ctx context.Context, pos api.Position, maxRecords, max
 		putCall(cl)
 		return fmt.Errorf("decode Read response: %w", err)
 	}
-	if res.head.Next.Stream != pos.Stream || res.head.Next.Incarnation != pos.Incarnation || res.head.Next.Shard != pos.Shard {
+	if !sameShard(res.head.Next, pos) {
 		putCall(cl)
 		return fmt.Errorf("%w: the Read response is for %s/%d/%d, not the shard read", wire.ErrMalformed, res.head.Next.Stream, res.head.Next.Incarnation, res.head.Next.Shard)
 	}
 	res.body, cl.body = cl.body, nil
 	putCall(cl)
-	res.Records, res.Bytes, err = decodeRecords(frames, &res.head, res.Records[:0])
-	if err != nil {
+	if err := res.decode(frames, &res.head); err != nil {
 		res.Release()
 		return err
 	}
-	res.Next = res.head.Next
-	res.MillisBehind = res.head.MillisBehind
-	res.ShardEnd = res.head.ShardEnd
-	res.ChildShards = res.head.Children
 	return nil
 }
 
@@ -332,27 +327,27 @@ func (c *Client) MergeShards(ctx context.Context, stream, shardID, adjacentID st
 // UpdateShardCount rescales a stream to target open shards of uniform hash
 // key ranges.
 func (c *Client) UpdateShardCount(ctx context.Context, stream string, target int) error {
-	return c.do(ctx, wire.OpUpdateShardCount, &wire.ReqStreamN{Stream: stream, N: clampU32(target)}, nil)
+	return c.do(ctx, wire.OpUpdateShardCount, &wire.ReqStreamN{Stream: stream, Value: clampU32(target)}, nil)
 }
 
 // IncreaseRetention raises a stream's retention period (24..8760 hours).
 func (c *Client) IncreaseRetention(ctx context.Context, stream string, hours int) error {
-	return c.do(ctx, wire.OpIncreaseRetention, &wire.ReqStreamN{Stream: stream, N: clampU32(hours)}, nil)
+	return c.do(ctx, wire.OpIncreaseRetention, &wire.ReqStreamN{Stream: stream, Value: clampU32(hours)}, nil)
 }
 
 // DecreaseRetention lowers a stream's retention period.
 func (c *Client) DecreaseRetention(ctx context.Context, stream string, hours int) error {
-	return c.do(ctx, wire.OpDecreaseRetention, &wire.ReqStreamN{Stream: stream, N: clampU32(hours)}, nil)
+	return c.do(ctx, wire.OpDecreaseRetention, &wire.ReqStreamN{Stream: stream, Value: clampU32(hours)}, nil)
 }
 
 // AddTags adds or replaces tags of a stream.
 func (c *Client) AddTags(ctx context.Context, stream string, tags map[string]string) error {
-	return c.do(ctx, wire.OpAddTags, &wire.ReqAddTags{Stream: stream, Tags: tags}, nil)
+	return c.do(ctx, wire.OpAddTags, &wire.ReqAddTags{Stream: stream, Value: tags}, nil)
 }
 
 // RemoveTags removes tags of a stream by key.
 func (c *Client) RemoveTags(ctx context.Context, stream string, keys []string) error {
-	return c.do(ctx, wire.OpRemoveTags, &wire.ReqRemoveTags{Stream: stream, Keys: keys}, nil)
+	return c.do(ctx, wire.OpRemoveTags, &wire.ReqRemoveTags{Stream: stream, Value: keys}, nil)
 }
 
 // ListTags returns a stream's tags.
@@ -370,18 +365,18 @@ func (c *Client) ListTags(ctx context.Context, stream string) (map[string]string
 // SetQuotas sets a stream's per-shard limits; nil returns it to the
 // server's default.
 func (c *Client) SetQuotas(ctx context.Context, stream string, q *ratelimit.Limits) error {
-	return c.do(ctx, wire.OpSetQuotas, &wire.ReqSetQuotas{Stream: stream, Quotas: q}, nil)
+	return c.do(ctx, wire.OpSetQuotas, &wire.ReqSetQuotas{Stream: stream, Value: q}, nil)
 }
 
 // SetDurability sets a stream's acknowledgement mode; DurabilityDefault
 // returns it to the server's.
 func (c *Client) SetDurability(ctx context.Context, stream string, d api.Durability) error {
-	return c.do(ctx, wire.OpSetDurability, &wire.ReqSetDurability{Stream: stream, Durability: d}, nil)
+	return c.do(ctx, wire.OpSetDurability, &wire.ReqSetDurability{Stream: stream, Value: d}, nil)
 }
 
 // SetMaxRecordSize sets the limit on key+data of one record (1 KiB..10 MiB).
 func (c *Client) SetMaxRecordSize(ctx context.Context, stream string, bytes int) error {
-	return c.do(ctx, wire.OpSetMaxRecordSize, &wire.ReqStreamN{Stream: stream, N: clampU32(bytes)}, nil)
+	return c.do(ctx, wire.OpSetMaxRecordSize, &wire.ReqStreamN{Stream: stream, Value: clampU32(bytes)}, nil)
 }
 
 // SetStreamMode switches a stream between PROVISIONED and ON_DEMAND.
@@ -390,5 +385,5 @@ func (c *Client) SetStreamMode(ctx context.Context, stream string, mode api.Stre
 		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("stream mode %q is not PROVISIONED or ON_DEMAND", mode)}
 	}
-	return c.do(ctx, wire.OpSetStreamMode, &wire.ReqSetStreamMode{Stream: stream, Mode: mode}, nil)
+	return c.do(ctx, wire.OpSetStreamMode, &wire.ReqSetStreamMode{Stream: stream, Value: mode}, nil)
 }

@@ -21,24 +21,12 @@ type SubscribeOptions struct {
 	Window int
 }
 
-// Event is one push of records on a subscription.
+// Event is one push of records on a subscription. The Records alias the
+// event's own buffer and stay valid as long as they are referenced, unless
+// the event is Released. After the last event of a closed shard (ShardEnd),
+// Next returns io.EOF.
 type Event struct {
-	// Records are the records, in order; their CRCs were verified. They
-	// alias the event's own buffer and stay valid as long as they are
-	// referenced, unless the event is Released.
-	Records []Record
-	// Bytes counts the keys and data of Records.
-	Bytes int
-	// Next is where the subscription continues: a position from which a new
-	// subscription (or Read) resumes after this event.
-	Next api.Position
-	// MillisBehind is how far this event's end is behind the shard's
-	// newest record.
-	MillisBehind int64
-	// ShardEnd is set on the last event of a closed shard; ChildShards are
-	// its children. Next then returns io.EOF.
-	ShardEnd    bool
-	ChildShards []api.ShardInfo
+	Batch
 
 	body *bytebufferpool.ByteBuffer
 }
@@ -218,13 +206,11 @@ func (s *Subscription) decode(bb *bytebufferpool.ByteBuffer) (*Event, int, error
 	if err != nil {
 		return nil, 0, fmt.Errorf("decode event: %w", err)
 	}
-	if head.Next.Stream != s.pos.Stream || head.Next.Incarnation != s.pos.Incarnation || head.Next.Shard != s.pos.Shard {
+	if !sameShard(head.Next, s.pos) {
 		return nil, 0, fmt.Errorf("%w: an event is for %s/%d/%d, not the subscribed shard", wire.ErrMalformed, head.Next.Stream, head.Next.Incarnation, head.Next.Shard)
 	}
 	ev := events.Get().(*Event)
-	ev.Next, ev.MillisBehind, ev.ShardEnd, ev.ChildShards = head.Next, head.MillisBehind, head.ShardEnd, head.Children
-	ev.Records, ev.Bytes, err = decodeRecords(frames, &head, ev.Records[:0])
-	if err != nil {
+	if err := ev.decode(frames, &head); err != nil {
 		ev.Release()
 		return nil, 0, err
 	}
@@ -248,7 +234,7 @@ func (e *Event) Release() {
 		wire.PutBuf(e.body)
 	}
 	clear(e.Records)
-	*e = Event{Records: e.Records[:0]}
+	*e = Event{Batch: Batch{Records: e.Records[:0]}}
 	events.Put(e)
 }
 

@@ -57,28 +57,14 @@ func (o *ProducerOptions) setDefaults() error {
 	if o.MaxBatchRecords <= 0 || o.MaxBatchRecords > api.MaxPutRecords {
 		o.MaxBatchRecords = api.MaxPutRecords
 	}
-	if o.MaxBatchBytes <= 0 {
-		o.MaxBatchBytes = 1 << 20
-	}
+	wire.DefaultPositive(&o.MaxBatchBytes, 1<<20)
 	o.MaxBatchBytes = min(o.MaxBatchBytes, api.MaxPutBytes)
-	if o.Linger == 0 {
-		o.Linger = 5 * time.Millisecond
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 4
-	}
-	if o.MaxBuffered <= 0 {
-		o.MaxBuffered = 64 << 20
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = 10
-	}
-	if o.BackoffBase <= 0 {
-		o.BackoffBase = 50 * time.Millisecond
-	}
-	if o.BackoffMax <= 0 {
-		o.BackoffMax = 2 * time.Second
-	}
+	wire.DefaultZero(&o.Linger, 5*time.Millisecond)
+	wire.DefaultPositive(&o.MaxInFlight, 4)
+	wire.DefaultPositive(&o.MaxBuffered, 64<<20)
+	wire.DefaultPositive(&o.MaxAttempts, 10)
+	wire.DefaultPositive(&o.BackoffBase, 50*time.Millisecond)
+	wire.DefaultPositive(&o.BackoffMax, 2*time.Second)
 	return nil
 }
 
@@ -202,10 +188,8 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		}
 		space := p.space
 		p.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := awaitClosed(ctx, space); err != nil {
+			return err
 		}
 		p.mu.Lock()
 	}
@@ -398,10 +382,8 @@ func (p *Producer) Flush(ctx context.Context) error {
 	p.seal()
 	idle := p.idle
 	p.mu.Unlock()
-	select {
-	case <-idle:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := awaitClosed(ctx, idle); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -441,4 +423,14 @@ func (p *Producer) Close(ctx context.Context) error {
 // Stats returns the producer's counters.
 func (p *Producer) Stats() ProducerStats {
 	return ProducerStats{Stored: p.stored.Load(), Failed: p.failedN.Load(), Retried: p.retried.Load(), Requests: p.requests.Load()}
+}
+
+// awaitClosed blocks until ch is closed or ctx ends.
+func awaitClosed(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -20,22 +20,42 @@ type Record struct {
 	Data  []byte
 }
 
-// ReadResult is the outcome of a Read.
-type ReadResult struct {
-	// Records are the records read, in order. Their Key and Data are valid
-	// until Release.
+// Batch is what a read result and a subscription event hold: records in
+// order and where they end.
+type Batch struct {
+	// Records are the records, in order; their CRCs were verified. How long
+	// their Key and Data stay valid: see ReadResult and Event.
 	Records []Record
 	// Bytes counts the keys and data of Records.
 	Bytes int
-	// Next is where the following read starts.
+	// Next is where the following read or subscription starts.
 	Next api.Position
-	// MillisBehind is how far the end of this read is behind the shard's
+	// MillisBehind is how far the end of the batch is behind the shard's
 	// newest record.
 	MillisBehind int64
-	// ShardEnd is set when the shard is closed and this read reached its
+	// ShardEnd is set when the shard is closed and the batch reached its
 	// end: continue with ChildShards (after every other parent of theirs).
 	ShardEnd    bool
 	ChildShards []api.ShardInfo
+}
+
+// decode verifies the record frames of a result or event against its head
+// and fills b, reusing b.Records. On an error it leaves b's position fields
+// alone.
+func (b *Batch) decode(frames []byte, head *wire.ResultHead) error {
+	var err error
+	b.Records, b.Bytes, err = decodeRecords(frames, head, b.Records[:0])
+	if err != nil {
+		return err
+	}
+	b.Next, b.MillisBehind, b.ShardEnd, b.ChildShards = head.Next, head.MillisBehind, head.ShardEnd, head.Children
+	return nil
+}
+
+// ReadResult is the outcome of a Read. The Key and Data of its Records are
+// valid until Release.
+type ReadResult struct {
+	Batch
 
 	head wire.ResultHead
 	body *bytebufferpool.ByteBuffer
@@ -70,4 +90,10 @@ func decodeRecords(frames []byte, head *wire.ResultHead, out []Record) ([]Record
 		bytes += len(f.Key) + len(f.Data)
 	}
 	return out, bytes, rf.Err()
+}
+
+// sameShard reports whether a and b are in the same shard of the same
+// stream incarnation.
+func sameShard(a, b api.Position) bool {
+	return a.Stream == b.Stream && a.Incarnation == b.Incarnation && a.Shard == b.Shard
 }

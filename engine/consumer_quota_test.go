@@ -9,21 +9,31 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
+// consumerQuotaStream opens an engine on a settable clock with a stream "s"
+// of n shards whose fan-out consumers may each take 1000 B/s.
+func consumerQuotaStream(t *testing.T, shards int) (*testClock, *Engine) {
+	t.Helper()
 	clk := newTestClock()
 	e := openTest(t, func(o *Options) { o.Now = clk.now })
 	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
-	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2, Quotas: &q}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: shards, Quotas: &q}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := e.NewConsumerQuota("s", 1)
+	return clk, e
+}
+
+func mustConsumerQuota(t *testing.T, e *Engine, shard int) *ratelimit.Consumer {
+	t.Helper()
+	c, err := e.NewConsumerQuota("s", shard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := e.NewConsumerQuota("s", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return c
+}
+
+func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
+	clk, e := consumerQuotaStream(t, 2)
+	a, b := mustConsumerQuota(t, e, 1), mustConsumerQuota(t, e, 1)
 	if !a.Allow() {
 		t.Fatal("a fresh consumer quota refuses its first push")
 	}
@@ -44,16 +54,8 @@ func TestNewConsumerQuota_PacesEachConsumerIndependently(t *testing.T) {
 }
 
 func TestNewConsumerQuota_FollowsSetQuotas(t *testing.T) {
-	clk := newTestClock()
-	e := openTest(t, func(o *Options) { o.Now = clk.now })
-	q := ratelimit.Limits{ConsumerBytesPerSec: 1000}
-	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
-		t.Fatal(err)
-	}
-	c, err := e.NewConsumerQuota("s", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, e := consumerQuotaStream(t, 1)
+	c := mustConsumerQuota(t, e, 0)
 	if err := e.SetQuotas("s", &ratelimit.Unlimited); err != nil {
 		t.Fatal(err)
 	}

@@ -55,8 +55,7 @@ func TestBucket_BurstThenRate(t *testing.T) {
 }
 
 func TestBucket_TakeIsAllOrNothing(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	b := mustBucket(t, clk, 10, 10)
+	_, b := manualBucket(t, 10, 10)
 	if !b.Take(7) {
 		t.Fatal("Take(7) from a full bucket of 10 refused")
 	}
@@ -72,8 +71,7 @@ func TestBucket_TakeIsAllOrNothing(t *testing.T) {
 }
 
 func TestBucket_OversizedRequestOnlyIntoFullBucket(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	b := mustBucket(t, clk, mib, mib) // 1 MiB/s, 1 s burst
+	clk, b := manualBucket(t, mib, mib) // 1 MiB/s, 1 s burst
 	if !b.Take(1) {
 		t.Fatal("first byte refused")
 	}
@@ -110,8 +108,7 @@ func TestBucket_OversizedRequestOnlyIntoFullBucket(t *testing.T) {
 }
 
 func TestBucket_ChargeDebtAndAllowed(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	b := mustBucket(t, clk, 2*mib, 0) // billed after the fact, no credit
+	clk, b := manualBucket(t, 2*mib, 0) // billed after the fact, no credit
 	if !b.Allowed() {
 		t.Fatal("fresh bucket not allowed")
 	}
@@ -139,8 +136,7 @@ func TestBucket_ChargeDebtAndAllowed(t *testing.T) {
 }
 
 func TestBucket_Refund(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	b := mustBucket(t, clk, 100, 100)
+	_, b := manualBucket(t, 100, 100)
 	if !b.Take(60) {
 		t.Fatal("Take(60) refused")
 	}
@@ -159,8 +155,7 @@ func TestBucket_Refund(t *testing.T) {
 }
 
 func TestBucket_SetLimit_TakesEffectOnNextRequest(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	b := mustBucket(t, clk, 100, 100)
+	_, b := manualBucket(t, 100, 100)
 	for b.Take(1) {
 	}
 	// Raise: the 100 units used stay used, the other 900 are there now.
@@ -258,8 +253,7 @@ func TestBucket_ConcurrentTakersShareTheRate(t *testing.T) {
 		step       = 20 * time.Microsecond // per attempt: 50,000 attempts/s offered
 		span       = 10 * time.Second
 	)
-	clk := ratelimit.NewManualClock(0)
-	b := mustBucket(t, clk, rate, rate)
+	clk, b := manualBucket(t, rate, rate)
 	admitted := raceOnClock(clk, goroutines, step, span, func() bool { return b.Take(1) })
 	elapsed := time.Duration(clk.Now())
 	limit := float64(rate)*elapsed.Seconds() + rate

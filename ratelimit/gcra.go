@@ -101,10 +101,7 @@ func (c *config) take(tat *atomic.Uint64, n, now uint64) bool {
 	cost := c.cost(n)
 	for {
 		t := tat.Load()
-		base := t
-		if int64(t-now) < 0 {
-			base = now
-		}
+		base := fillBase(t, now)
 		next := base + cost
 		if int64(next-now) > int64(c.tolerance) && (cost <= c.tolerance || base != now) {
 			return false
@@ -115,16 +112,22 @@ func (c *config) take(tat *atomic.Uint64, n, now uint64) bool {
 	}
 }
 
+// fillBase is the instant a new cost counts from: tat, or now if tat has
+// passed (the bucket is full).
+func fillBase(tat, now uint64) uint64 {
+	if int64(tat-now) < 0 {
+		return now
+	}
+	return tat
+}
+
 // charge takes n units unconditionally, pushing the bucket into debt when it
 // holds fewer. Debt is capped at maxAhead.
 func (c *config) charge(tat *atomic.Uint64, n, now uint64) {
 	cost := c.cost(n)
 	for {
 		t := tat.Load()
-		base := t
-		if int64(t-now) < 0 {
-			base = now
-		}
+		base := fillBase(t, now)
 		next := base + cost
 		if next-now > maxAhead {
 			next = now + maxAhead

@@ -38,6 +38,20 @@ func mustBucket(t testing.TB, clock ratelimit.Clock, rate, burst int64) *ratelim
 	return b
 }
 
+// manualBucket is a bucket on its own simulated clock, at 0.
+func manualBucket(t testing.TB, rate, burst int64) (*ratelimit.ManualClock, *ratelimit.Bucket) {
+	t.Helper()
+	clk := ratelimit.NewManualClock(0)
+	return clk, mustBucket(t, clk, rate, burst)
+}
+
+// manualShard is a shard's limiter on its own simulated clock, at 0.
+func manualShard(t testing.TB, l ratelimit.Limits) (*ratelimit.ManualClock, *ratelimit.Shard) {
+	t.Helper()
+	clk := ratelimit.NewManualClock(0)
+	return clk, mustShard(t, clk, l)
+}
+
 func mustShard(t testing.TB, clock ratelimit.Clock, l ratelimit.Limits) *ratelimit.Shard {
 	t.Helper()
 	s, err := ratelimit.NewShard(clock, l)

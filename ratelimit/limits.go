@@ -47,6 +47,18 @@ func Preset(name string) (Limits, error) {
 	return Limits{}, fmt.Errorf("ratelimit: quotas %q: use \"kinesis\" or \"unlimited\": %w", name, ErrUnknownPreset)
 }
 
+// PresetName is the name Preset knows l by ("kinesis" or "unlimited"), or
+// "" if l is no preset.
+func (l Limits) PresetName() string {
+	switch l {
+	case Kinesis:
+		return "kinesis"
+	case Unlimited:
+		return "unlimited"
+	}
+	return ""
+}
+
 // Validate reports the first negative field as an ErrInvalidLimit naming the
 // field by its JSON name.
 func (l Limits) Validate() error {

@@ -50,6 +50,12 @@ func TestPreset(t *testing.T) {
 		if got, err := ratelimit.Preset(name); err != nil || got != want {
 			t.Errorf("Preset(%q) = %+v, %v", name, got, err)
 		}
+		if got := want.PresetName(); got != name {
+			t.Errorf("PresetName of %+v = %q; want %q", want, got, name)
+		}
+	}
+	if got := (ratelimit.Limits{ReadCallsPerSec: 5}).PresetName(); got != "" {
+		t.Errorf("PresetName of a custom quota = %q; want none", got)
 	}
 	_, err := ratelimit.Preset("fast")
 	if !errors.Is(err, ratelimit.ErrUnknownPreset) {

@@ -39,8 +39,7 @@ func TestShard_PutRates(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clk := ratelimit.NewManualClock(0)
-			s := mustShard(t, clk, ratelimit.Kinesis)
+			clk, s := manualShard(t, ratelimit.Kinesis)
 			rng := rand.New(rand.NewPCG(1, 2))
 			var records, bytes, offered, refused int64
 			for el := time.Duration(0); el < warmup+measure; el += c.period {
@@ -94,8 +93,7 @@ func TestShard_PutManyGoroutines(t *testing.T) {
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clk := ratelimit.NewManualClock(0)
-			s := mustShard(t, clk, ratelimit.Kinesis)
+			clk, s := manualShard(t, ratelimit.Kinesis)
 			put := func() bool { return s.AllowPut(c.size) }
 			raceOnClock(clk, goroutines, step, warmup, put)
 			start := clk.Now()
@@ -108,8 +106,7 @@ func TestShard_PutManyGoroutines(t *testing.T) {
 }
 
 func TestShard_RefusedPutConsumesNothing(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	s := mustShard(t, clk, ratelimit.Limits{WriteRecordsPerSec: 10, WriteBytesPerSec: 1000})
+	clk, s := manualShard(t, ratelimit.Limits{WriteRecordsPerSec: 10, WriteBytesPerSec: 1000})
 	if !s.AllowPut(1000) { // drains the bytes, leaves 9 records
 		t.Fatal("first put refused")
 	}
@@ -135,8 +132,7 @@ func TestShard_RefusedPutConsumesNothing(t *testing.T) {
 }
 
 func TestShard_LargeReadBlocksFiveSeconds(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	s := mustShard(t, clk, ratelimit.Kinesis)
+	clk, s := manualShard(t, ratelimit.Kinesis)
 	if !s.BeginRead() {
 		t.Fatal("first read refused")
 	}
@@ -156,8 +152,7 @@ func TestShard_LargeReadBlocksFiveSeconds(t *testing.T) {
 }
 
 func TestShard_OverLimitReadBlocksOneSecond(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	s := mustShard(t, clk, ratelimit.Kinesis)
+	clk, s := manualShard(t, ratelimit.Kinesis)
 	if !s.BeginRead() {
 		t.Fatal("first read refused")
 	}
@@ -201,8 +196,7 @@ func TestShard_ReadRates(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clk := ratelimit.NewManualClock(0)
-			s := mustShard(t, clk, ratelimit.Kinesis)
+			clk, s := manualShard(t, ratelimit.Kinesis)
 			var calls, bytes int64
 			for el := time.Duration(0); el < warmup+measure; el += time.Millisecond {
 				if s.BeginRead() {
@@ -221,8 +215,7 @@ func TestShard_ReadRates(t *testing.T) {
 }
 
 func TestShard_SetLimitsTakesEffectOnNextRequest(t *testing.T) {
-	clk := ratelimit.NewManualClock(0)
-	s := mustShard(t, clk, ratelimit.Kinesis)
+	_, s := manualShard(t, ratelimit.Kinesis)
 	for s.AllowPut(10 * kib) {
 	}
 	if s.AllowPut(10 * kib) {

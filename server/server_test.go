@@ -3,35 +3,16 @@ package server
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
 )
 
-func startTest(t *testing.T) *Server {
-	t.Helper()
-	s, err := Start(Config{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Quotas: "unlimited",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s
-}
-
 func TestServer_HealthzMetricsAndWire(t *testing.T) {
-	s := startTest(t)
+	s := StartTest(t)
 	ctx := context.Background()
 	c, err := client.Dial(ctx, s.WireAddr().String(), client.ClientOptions{})
 	if err != nil {

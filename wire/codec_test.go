@@ -46,7 +46,7 @@ func codecCases() []struct {
 			Tags: map[string]string{"a": "b"}, MaxRecordSize: 1 << 20, RetentionHours: 24, Durability: api.None, Quotas: &q}},
 			&ReqCreateStream{}},
 		{"CreateStreamDefaults", &ReqCreateStream{In: api.CreateStreamInput{Name: "x", ShardCount: 1}}, &ReqCreateStream{}},
-		{"DeleteStream", &ReqDeleteStream{Stream: "orders", Enforce: true}, &ReqDeleteStream{}},
+		{"DeleteStream", &ReqDeleteStream{Stream: "orders", Value: true}, &ReqDeleteStream{}},
 		{"PutRecord", &ReqPutRecord{Stream: []byte("orders"), SeqForOrdering: []byte("123"),
 			Rec: api.PutRecord{Key: []byte("k"), Data: []byte("data"), ExplicitHash: api.HashKey{Hi: 9, Lo: 8}, HasExplicitHash: true}},
 			&ReqPutRecord{}},
@@ -58,13 +58,13 @@ func codecCases() []struct {
 		{"Read", &ReqRead{Pos: pos, MaxRecords: 10, MaxBytes: 1 << 20}, &ReqRead{}},
 		{"SplitShard", &ReqSplitShard{Stream: "orders", Shard: 1, NewStart: api.HashKey{Hi: 1 << 63}}, &ReqSplitShard{}},
 		{"MergeShards", &ReqMergeShards{Stream: "orders", Shard: 1, Adjacent: 2}, &ReqMergeShards{}},
-		{"StreamN", &ReqStreamN{Stream: "orders", N: 168}, &ReqStreamN{}},
-		{"AddTags", &ReqAddTags{Stream: "orders", Tags: map[string]string{"k1": "v1", "k2": ""}}, &ReqAddTags{}},
-		{"RemoveTags", &ReqRemoveTags{Stream: "orders", Keys: []string{"k1", "k2"}}, &ReqRemoveTags{}},
-		{"SetQuotas", &ReqSetQuotas{Stream: "orders", Quotas: &q}, &ReqSetQuotas{}},
+		{"StreamN", &ReqStreamN{Stream: "orders", Value: 168}, &ReqStreamN{}},
+		{"AddTags", &ReqAddTags{Stream: "orders", Value: map[string]string{"k1": "v1", "k2": ""}}, &ReqAddTags{}},
+		{"RemoveTags", &ReqRemoveTags{Stream: "orders", Value: []string{"k1", "k2"}}, &ReqRemoveTags{}},
+		{"SetQuotas", &ReqSetQuotas{Stream: "orders", Value: &q}, &ReqSetQuotas{}},
 		{"SetQuotasDefault", &ReqSetQuotas{Stream: "orders"}, &ReqSetQuotas{}},
-		{"SetDurability", &ReqSetDurability{Stream: "orders", Durability: api.Always}, &ReqSetDurability{}},
-		{"SetStreamMode", &ReqSetStreamMode{Stream: "orders", Mode: api.OnDemand}, &ReqSetStreamMode{}},
+		{"SetDurability", &ReqSetDurability{Stream: "orders", Value: api.Always}, &ReqSetDurability{}},
+		{"SetStreamMode", &ReqSetStreamMode{Stream: "orders", Value: api.OnDemand}, &ReqSetStreamMode{}},
 		{"Subscribe", &ReqSubscribe{Pos: pos, Credit: 1 << 20}, &ReqSubscribe{}},
 		{"Credit", &ReqCredit{Bytes: 4096}, &ReqCredit{}},
 		{"StreamInfo", &RespStreamInfo{Info: info}, &RespStreamInfo{}},
@@ -210,5 +210,43 @@ func TestError_MatchesEngineSentinels(t *testing.T) {
 	}
 	if e := NewError("SomethingNewException", "x"); e.Code != api.CodeInternal || e.Name != "SomethingNewException" {
 		t.Fatalf("unknown name decoded as %+v; want CodeInternal keeping the name", e)
+	}
+}
+
+// TestCodec_EnumCodes pins every stream mode, iterator type and durability
+// to its documented code, both ways.
+func TestCodec_EnumCodes(t *testing.T) {
+	checkEnumCodes(t, []api.StreamMode{"", api.Provisioned, api.OnDemand}, 0, ModeCode,
+		func(d *Decoder) api.StreamMode { return d.mode("mode") })
+	checkEnumCodes(t, []api.IteratorType{"", api.AtSequenceNumber, api.AfterSequenceNumber, api.TrimHorizon, api.Latest, api.AtTimestamp}, 1,
+		IterCode, func(d *Decoder) api.IteratorType { return d.iterType("iterator type") })
+	checkEnumCodes(t, []api.Durability{api.DurabilityDefault, api.Always, api.Interval, api.None}, 0,
+		func(v api.Durability) uint8 { return uint8(v) }, func(d *Decoder) api.Durability { return d.durability("durability") })
+	if ModeCode("SOMETIMES") != ModeDefault || IterCode("SOMEWHERE") != 0 {
+		t.Error("an unknown mode or iterator type has a code other than 0")
+	}
+}
+
+// checkEnumCodes checks that values[code] encodes as code and decodes back,
+// for every code from first on, and that the codes below first and the one
+// after the last are malformed.
+func checkEnumCodes[T comparable](t *testing.T, values []T, first int, encode func(T) uint8, decode func(*Decoder) T) {
+	t.Helper()
+	for code := 0; code <= len(values); code++ {
+		d := NewDecoder([]byte{uint8(code)})
+		got := decode(&d)
+		err := d.Finish()
+		if code < first || code == len(values) {
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("code %d decoded as %v, %v; want ErrMalformed", code, got, err)
+			}
+			continue
+		}
+		if c := encode(values[code]); c != uint8(code) {
+			t.Errorf("%v encodes as %d; want %d", values[code], c, code)
+		}
+		if got != values[code] || err != nil {
+			t.Errorf("code %d decoded as %v, %v; want %v", code, got, err, values[code])
+		}
 	}
 }

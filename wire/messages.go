@@ -65,21 +65,6 @@ func (m *ReqCreateStream) DecodeFrom(d *Decoder) {
 	in.Tags = d.tags("tags")
 }
 
-// ReqDeleteStream: str name | bool enforce consumer deletion.
-type ReqDeleteStream struct {
-	Stream  string
-	Enforce bool
-}
-
-func (m *ReqDeleteStream) AppendTo(b []byte) []byte {
-	return appendBool(AppendStr(b, m.Stream), m.Enforce)
-}
-
-func (m *ReqDeleteStream) DecodeFrom(d *Decoder) {
-	m.Stream = d.str("stream name")
-	m.Enforce = d.boolean("enforce consumer deletion")
-}
-
 // Record flags in put requests.
 const (
 	recExplicitHash uint8 = 1 << 0 // an explicit hash key follows the flags
@@ -259,91 +244,91 @@ func (m *ReqMergeShards) DecodeFrom(d *Decoder) {
 	m.Adjacent = d.U32("adjacent shard")
 }
 
-// ReqStreamN: str stream | u32 value. UpdateShardCount (target shard count),
-// IncreaseRetention and DecreaseRetention (hours), SetMaxRecordSize (bytes).
-type ReqStreamN struct {
+// StreamValue is a request that names a stream and carries one value: str
+// stream | value. The value's encoding, and its name in decode errors,
+// follow from its type (see appendValue and decodeValue).
+type StreamValue[V StreamValueType] struct {
 	Stream string
-	N      uint32
+	Value  V
 }
 
-func (m *ReqStreamN) AppendTo(b []byte) []byte { return AppendU32(AppendStr(b, m.Stream), m.N) }
+// StreamValueType lists the types a StreamValue carries.
+type StreamValueType interface {
+	bool | uint32 | map[string]string | []string | *ratelimit.Limits | api.Durability | api.StreamMode
+}
 
-func (m *ReqStreamN) DecodeFrom(d *Decoder) {
+// The StreamValue requests.
+type (
+	// ReqDeleteStream: str stream | bool enforce consumer deletion.
+	ReqDeleteStream = StreamValue[bool]
+	// ReqStreamN: str stream | u32 value. UpdateShardCount (target shard
+	// count), IncreaseRetention and DecreaseRetention (hours),
+	// SetMaxRecordSize (bytes).
+	ReqStreamN = StreamValue[uint32]
+	// ReqAddTags: str stream | tags.
+	ReqAddTags = StreamValue[map[string]string]
+	// ReqRemoveTags: str stream | u16 count | str key × count.
+	ReqRemoveTags = StreamValue[[]string]
+	// ReqSetQuotas: str stream | optional quotas (absent: the server
+	// default).
+	ReqSetQuotas = StreamValue[*ratelimit.Limits]
+	// ReqSetDurability: str stream | u8 durability.
+	ReqSetDurability = StreamValue[api.Durability]
+	// ReqSetStreamMode: str stream | u8 mode (1 or 2).
+	ReqSetStreamMode = StreamValue[api.StreamMode]
+)
+
+func (m *StreamValue[V]) AppendTo(b []byte) []byte {
+	return appendValue(AppendStr(b, m.Stream), &m.Value)
+}
+
+func (m *StreamValue[V]) DecodeFrom(d *Decoder) {
 	m.Stream = d.str("stream name")
-	m.N = d.U32("value")
+	decodeValue(d, &m.Value)
 }
 
-// ReqAddTags: str stream | tags.
-type ReqAddTags struct {
-	Stream string
-	Tags   map[string]string
+// appendValue appends the value of a StreamValue.
+func appendValue[V StreamValueType](b []byte, v *V) []byte {
+	switch v := any(v).(type) {
+	case *bool:
+		return appendBool(b, *v)
+	case *uint32:
+		return AppendU32(b, *v)
+	case *map[string]string:
+		return appendTags(b, *v)
+	case *[]string:
+		return appendStrList(b, *v, false)
+	case **ratelimit.Limits:
+		return appendOptQuotas(b, *v)
+	case *api.Durability:
+		return AppendU8(b, uint8(*v))
+	case *api.StreamMode:
+		return AppendU8(b, ModeCode(*v))
+	}
+	panic("wire: StreamValue of a type StreamValueType does not list")
 }
 
-func (m *ReqAddTags) AppendTo(b []byte) []byte { return appendTags(AppendStr(b, m.Stream), m.Tags) }
-
-func (m *ReqAddTags) DecodeFrom(d *Decoder) {
-	m.Stream = d.str("stream name")
-	m.Tags = d.tags("tags")
-}
-
-// ReqRemoveTags: str stream | u16 count | str key × count.
-type ReqRemoveTags struct {
-	Stream string
-	Keys   []string
-}
-
-func (m *ReqRemoveTags) AppendTo(b []byte) []byte {
-	return appendStrList(AppendStr(b, m.Stream), m.Keys, false)
-}
-
-func (m *ReqRemoveTags) DecodeFrom(d *Decoder) {
-	m.Stream = d.str("stream name")
-	m.Keys = d.strList("tag keys", false)
-}
-
-// ReqSetQuotas: str stream | optional quotas (absent: the server default).
-type ReqSetQuotas struct {
-	Stream string
-	Quotas *ratelimit.Limits
-}
-
-func (m *ReqSetQuotas) AppendTo(b []byte) []byte {
-	return appendOptQuotas(AppendStr(b, m.Stream), m.Quotas)
-}
-
-func (m *ReqSetQuotas) DecodeFrom(d *Decoder) {
-	m.Stream = d.str("stream name")
-	m.Quotas = d.optQuotas("quotas")
-}
-
-// ReqSetDurability: str stream | u8 durability.
-type ReqSetDurability struct {
-	Stream     string
-	Durability api.Durability
-}
-
-func (m *ReqSetDurability) AppendTo(b []byte) []byte {
-	return AppendU8(AppendStr(b, m.Stream), uint8(m.Durability))
-}
-
-func (m *ReqSetDurability) DecodeFrom(d *Decoder) {
-	m.Stream = d.str("stream name")
-	m.Durability = d.durability("durability")
-}
-
-// ReqSetStreamMode: str stream | u8 mode (1 or 2).
-type ReqSetStreamMode struct {
-	Stream string
-	Mode   api.StreamMode
-}
-
-func (m *ReqSetStreamMode) AppendTo(b []byte) []byte {
-	return AppendU8(AppendStr(b, m.Stream), ModeCode(m.Mode))
-}
-
-func (m *ReqSetStreamMode) DecodeFrom(d *Decoder) {
-	m.Stream = d.str("stream name")
-	m.Mode = d.mode("mode")
+// decodeValue decodes the value of a StreamValue into v. A decode error
+// names the value as the one request of its type does (a bool is
+// DeleteStream's "enforce consumer deletion"); a new request that reuses a
+// type reuses its name.
+func decodeValue[V StreamValueType](d *Decoder, v *V) {
+	switch v := any(v).(type) {
+	case *bool:
+		*v = d.boolean("enforce consumer deletion")
+	case *uint32:
+		*v = d.U32("value")
+	case *map[string]string:
+		*v = d.tags("tags")
+	case *[]string:
+		*v = d.strList("tag keys", false)
+	case **ratelimit.Limits:
+		*v = d.optQuotas("quotas")
+	case *api.Durability:
+		*v = d.durability("durability")
+	case *api.StreamMode:
+		*v = d.mode("mode")
+	}
 }
 
 // ReqSubscribe: position | u32 initial credit (bytes).

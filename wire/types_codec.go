@@ -41,74 +41,56 @@ const (
 	iterAtTimestamp   uint8 = 5
 )
 
-func ModeCode(m api.StreamMode) uint8 {
-	switch m {
-	case api.Provisioned:
-		return modeProvisioned
-	case api.OnDemand:
-		return modeOnDemand
-	}
-	return ModeDefault
-}
+// modes, iterTypes and durabilities map each wire code (the index) to its
+// value. A durability's code is its api value.
+var (
+	modes = [...]api.StreamMode{ModeDefault: "", modeProvisioned: api.Provisioned, modeOnDemand: api.OnDemand}
+
+	durabilities = [...]api.Durability{api.DurabilityDefault, api.Always, api.Interval, api.None}
+
+	iterTypes = [...]api.IteratorType{iterAtSequence: api.AtSequenceNumber, iterAfterSequence: api.AfterSequenceNumber,
+		iterTrimHorizon: api.TrimHorizon, iterLatest: api.Latest, iterAtTimestamp: api.AtTimestamp}
+)
+
+// ModeCode is the wire code of a stream mode; ModeDefault for the empty
+// mode or one the protocol does not know.
+func ModeCode(m api.StreamMode) uint8 { return enumCode(modes[:], m) }
+
+// IterCode is the wire code of an iterator type; 0 for one the protocol
+// does not know.
+func IterCode(t api.IteratorType) uint8 { return enumCode(iterTypes[:], t) }
 
 func (d *Decoder) mode(field string) api.StreamMode {
-	switch c := d.u8(field); c {
-	case ModeDefault:
-		return ""
-	case modeProvisioned:
-		return api.Provisioned
-	case modeOnDemand:
-		return api.OnDemand
-	default:
-		d.off--
-		d.invalid(field, "stream mode %d is not 0 (default), 1 (PROVISIONED) or 2 (ON_DEMAND)", c)
-		return ""
-	}
-}
-
-func IterCode(t api.IteratorType) uint8 {
-	switch t {
-	case api.AtSequenceNumber:
-		return iterAtSequence
-	case api.AfterSequenceNumber:
-		return iterAfterSequence
-	case api.TrimHorizon:
-		return iterTrimHorizon
-	case api.Latest:
-		return iterLatest
-	case api.AtTimestamp:
-		return iterAtTimestamp
-	}
-	return 0
+	return decodeEnum(d, field, modes[:], ModeDefault,
+		"stream mode %d is not 0 (default), 1 (PROVISIONED) or 2 (ON_DEMAND)")
 }
 
 func (d *Decoder) iterType(field string) api.IteratorType {
-	switch c := d.u8(field); c {
-	case iterAtSequence:
-		return api.AtSequenceNumber
-	case iterAfterSequence:
-		return api.AfterSequenceNumber
-	case iterTrimHorizon:
-		return api.TrimHorizon
-	case iterLatest:
-		return api.Latest
-	case iterAtTimestamp:
-		return api.AtTimestamp
-	default:
-		d.off--
-		d.invalid(field, "iterator type %d is not one of 1 (AT_SEQUENCE_NUMBER) to 5 (AT_TIMESTAMP)", c)
-		return ""
-	}
+	return decodeEnum(d, field, iterTypes[:], iterAtSequence,
+		"iterator type %d is not one of 1 (AT_SEQUENCE_NUMBER) to 5 (AT_TIMESTAMP)")
 }
 
 func (d *Decoder) durability(field string) api.Durability {
+	return decodeEnum(d, field, durabilities[:], 0,
+		"durability %d is not 0 (server default), 1 (always), 2 (interval) or 3 (none)")
+}
+
+// enumCode is the index of v in codes, or 0 if v is not there.
+func enumCode[T comparable](codes []T, v T) uint8 {
+	return uint8(max(0, slices.Index(codes, v)))
+}
+
+// decodeEnum decodes a u8 code that indexes codes, from code first on;
+// another code is invalid, described by format (given the code).
+func decodeEnum[T any](d *Decoder, field string, codes []T, first uint8, format string) T {
 	c := d.u8(field)
-	if c > uint8(api.None) {
+	if c < first || int(c) >= len(codes) {
 		d.off--
-		d.invalid(field, "durability %d is not 0 (server default), 1 (always), 2 (interval) or 3 (none)", c)
-		return 0
+		d.invalid(field, format, c)
+		var zero T
+		return zero
 	}
-	return api.Durability(c)
+	return codes[c]
 }
 
 func appendHash(b []byte, h api.HashKey) []byte {

@@ -33,21 +33,44 @@ func describeShards(ctx context.Context, c *client.Client, stream string) (*shar
 	return s, nil
 }
 
-// iterator is where a reader of shard i starts: TRIM_HORIZON, or LATEST for
-// a tail reader. ok is false when the run stopped first.
-func (s *shardSet) iterator(ctx context.Context, c *client.Client, i int, tail bool) (pos api.Position, ok bool, err error) {
+// shardReaders is what the polling readers and the subscribers share: one
+// connection per reader, and one worker per reader and shard, starting at
+// TRIM_HORIZON or, tailing, at LATEST.
+type shardReaders struct {
+	clients []*client.Client // reader k's connection
+	shards  *shardSet
+	tail    bool // from LATEST (FromLatest), else from TRIM_HORIZON (FromTrim)
+}
+
+func newShardReaders(ctx context.Context, t *target, from string, shards *shardSet, n int) (shardReaders, error) {
+	cs, err := t.dialN(ctx, n)
+	if err != nil {
+		return shardReaders{}, err
+	}
+	return shardReaders{clients: cs, shards: shards, tail: from == FromLatest}, nil
+}
+
+func (r *shardReaders) close() { closeAll(r.clients) }
+
+// workers is the number of workers: one per reader and shard.
+func (r *shardReaders) workers() int { return len(r.clients) * len(r.shards.ids) }
+
+// start returns worker w's connection, its shard and where it starts. ok
+// is false when the run stopped first.
+func (r *shardReaders) start(ctx context.Context, w *bench.Worker) (c *client.Client, shard int, pos api.Position, ok bool, err error) {
+	c, shard = r.clients[w.ID/len(r.shards.ids)], w.ID%len(r.shards.ids)
 	typ := api.TrimHorizon
-	if tail {
+	if r.tail {
 		typ = api.Latest
 	}
-	pos, err = c.GetIterator(ctx, s.stream, s.ids[i], api.IteratorSpec{Type: typ})
+	pos, err = c.GetIterator(ctx, r.shards.stream, r.shards.ids[shard], api.IteratorSpec{Type: typ})
 	if err != nil {
 		if ctx.Err() != nil {
-			return pos, false, nil
+			return c, shard, pos, false, nil
 		}
-		return pos, false, fmt.Errorf("iterator for %s: %w", s.ids[i], err)
+		return c, shard, pos, false, fmt.Errorf("iterator for %s: %w", r.shards.ids[shard], err)
 	}
-	return pos, true, nil
+	return c, shard, pos, true, nil
 }
 
 // tailLatencies records what a tail reader receives: each record's latency
@@ -69,30 +92,26 @@ func (l *tailLatencies) record(w *bench.Worker, recs []client.Record, bytes int,
 // readers is a polling read load: every reader reads every shard, with one
 // goroutine per reader and shard and one connection per reader.
 type readers struct {
-	clients    []*client.Client // reader k's connection
-	shards     *shardSet
-	from       string // FromTrim: catch-up to ends; FromLatest: tail
-	maxRecords int
-	maxBytes   int           // 0 for the server's limit
-	poll       time.Duration // a tail reader's wait after an empty read, and anyone's after a throttled one
-	rate       float64       // read attempts/s per goroutine; 0 for back to back
+	shardReaders // tail: from LATEST; else catching up to the shards' ends
+	maxRecords   int
+	maxBytes     int           // 0 for the server's limit
+	poll         time.Duration // a tail reader's wait after an empty read, and anyone's after a throttled one
+	rate         float64       // read attempts/s per goroutine; 0 for back to back
 	// cycle reads from TRIM_HORIZON without end, going back to it whenever
 	// a read reaches the tip (the limits scenario's readers).
 	cycle bool
 }
 
 func newReaders(ctx context.Context, t *target, o Options, shards *shardSet, n int) (*readers, error) {
-	cs, err := t.dialN(ctx, n)
+	sr, err := newShardReaders(ctx, t, o.From, shards, n)
 	if err != nil {
 		return nil, err
 	}
-	return &readers{clients: cs, shards: shards, from: o.From, maxRecords: o.MaxRecords, poll: o.Poll}, nil
+	return &readers{shardReaders: sr, maxRecords: o.MaxRecords, poll: o.Poll}, nil
 }
 
-func (r *readers) close() { closeAll(r.clients) }
-
 func (r *readers) load(name string) bench.Load {
-	return bench.Load{Name: name, Workers: len(r.clients) * len(r.shards.ids), Generate: r.generate}
+	return bench.Load{Name: name, Workers: r.workers(), Generate: r.generate}
 }
 
 // generate is one reader of one shard. A catch-up reader reads from
@@ -103,16 +122,13 @@ func (r *readers) load(name string) bench.Load {
 // return. A throttled read is counted and retried after Poll. Reads that
 // fail otherwise stop the run.
 func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
-	reader, shard := w.ID/len(r.shards.ids), w.ID%len(r.shards.ids)
-	c := r.clients[reader]
-	tail := r.from == FromLatest
-	pos, ok, err := r.shards.iterator(ctx, c, shard, tail)
+	c, shard, pos, ok, err := r.start(ctx, w)
 	if !ok {
 		return err
 	}
 	first := pos
 	end := uint64(1<<64 - 1)
-	if !tail && !r.cycle {
+	if !r.tail && !r.cycle {
 		end = r.shards.ends[shard]
 	}
 	var sched *bench.Schedule
@@ -127,7 +143,7 @@ func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 	defer res.Release()
 	latencies := make(tailLatencies, 0, r.maxRecords)
 	reqCtx := context.WithoutCancel(ctx)
-	for ctx.Err() == nil && (tail || pos.Seq < end) {
+	for ctx.Err() == nil && (r.tail || pos.Seq < end) {
 		if sched != nil {
 			if _, _, err := sched.NextOnTime(ctx); err != nil {
 				return nil
@@ -151,7 +167,7 @@ func (r *readers) generate(ctx context.Context, w *bench.Worker) error {
 		if r.cycle && n == 0 {
 			pos = first
 		}
-		if !tail {
+		if !r.tail {
 			w.Record(now.Sub(start), n, res.Bytes)
 			continue
 		}

@@ -30,6 +30,18 @@ func runScenario(t *testing.T, o Options) *bench.Report {
 	return rep
 }
 
+// runEach runs each named scenario in a subtest, on options set by set, and
+// checks its report.
+func runEach(t *testing.T, names []string, set func(*Options), check func(t *testing.T, name string, rep *bench.Report)) {
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			o := inproc(t, name)
+			set(&o)
+			check(t, name, runScenario(t, o))
+		})
+	}
+}
+
 // checkLatencies checks that a load's latency figures are there and ordered.
 func checkLatencies(t *testing.T, name string, s *bench.Stats) {
 	t.Helper()
@@ -144,22 +156,19 @@ func TestRun_Limits(t *testing.T) {
 // TestRun_CatchUp reads a prefilled stream with two readers and with two
 // subscribers: each must receive every record exactly once.
 func TestRun_CatchUp(t *testing.T) {
-	for _, name := range []string{Get, Subscribe} {
-		t.Run(name, func(t *testing.T) {
-			o := inproc(t, name)
-			o.From, o.Records, o.Readers, o.Consumers, o.Shards, o.MaxRecords = FromTrim, 5000, 2, 2, 3, 700
-			rep := runScenario(t, o)
-			if rep.StoppedBy != bench.StopDone || rep.Records != 2*5000 {
-				t.Errorf("stopped by %q with %d records read; want done, every record twice (10000)", rep.StoppedBy, rep.Records)
-			}
-			if want := int64(2 * 5000 * (100 + 16)); rep.Bytes != want {
-				t.Errorf("bytes %d, want %d", rep.Bytes, want)
-			}
-			if name == Get && rep.Requests < 2*5000/700 {
-				t.Errorf("%d reads of at most 700 records for 10000 records", rep.Requests)
-			}
-		})
-	}
+	runEach(t, []string{Get, Subscribe}, func(o *Options) {
+		o.From, o.Records, o.Readers, o.Consumers, o.Shards, o.MaxRecords = FromTrim, 5000, 2, 2, 3, 700
+	}, func(t *testing.T, name string, rep *bench.Report) {
+		if rep.StoppedBy != bench.StopDone || rep.Records != 2*5000 {
+			t.Errorf("stopped by %q with %d records read; want done, every record twice (10000)", rep.StoppedBy, rep.Records)
+		}
+		if want := int64(2 * 5000 * (100 + 16)); rep.Bytes != want {
+			t.Errorf("bytes %d, want %d", rep.Bytes, want)
+		}
+		if name == Get && rep.Requests < 2*5000/700 {
+			t.Errorf("%d reads of at most 700 records for 10000 records", rep.Requests)
+		}
+	})
 }
 
 // TestRun_Mixed runs producers with tail subscribers: the puts bound the run
@@ -314,23 +323,20 @@ func TestKeyPool(t *testing.T) {
 // TestRun_KinesisAPI drives the put and catch-up get workloads through the
 // in-process server's Kinesis API with the AWS SDK for Go.
 func TestRun_KinesisAPI(t *testing.T) {
-	for _, name := range []string{Put, Get} {
-		t.Run(name, func(t *testing.T) {
-			o := inproc(t, name)
-			o.API, o.Records, o.Batch, o.Producers, o.Shards, o.MaxRecords = APIKinesis, 600, 100, 2, 2, 250
-			rep := runScenario(t, o)
-			// A PutRecords retried after the SDK's transport closed its
-			// connection may store a batch twice; nothing is lost.
-			if rep.Records < 600 || rep.Records > 1200 || rep.Errors != 0 || rep.Throttled != 0 {
-				t.Errorf("%d records, %d errors, %d throttled; want the 600 and no failures", rep.Records, rep.Errors, rep.Throttled)
-			}
-			if name == Put && rep.Requests != 6 {
-				t.Errorf("%d requests, want 6 of 100 records", rep.Requests)
-			}
-			if rep.Bytes < 600*(100+16) || rep.Parameters["api"] != APIKinesis {
-				t.Errorf("%d bytes, parameters %v; want at least %d bytes through the kinesis API", rep.Bytes, rep.Parameters, 600*(100+16))
-			}
-			checkLatencies(t, name, &rep.Stats)
-		})
-	}
+	runEach(t, []string{Put, Get}, func(o *Options) {
+		o.API, o.Records, o.Batch, o.Producers, o.Shards, o.MaxRecords = APIKinesis, 600, 100, 2, 2, 250
+	}, func(t *testing.T, name string, rep *bench.Report) {
+		// A PutRecords retried after the SDK's transport closed its
+		// connection may store a batch twice; nothing is lost.
+		if rep.Records < 600 || rep.Records > 1200 || rep.Errors != 0 || rep.Throttled != 0 {
+			t.Errorf("%d records, %d errors, %d throttled; want the 600 and no failures", rep.Records, rep.Errors, rep.Throttled)
+		}
+		if name == Put && rep.Requests != 6 {
+			t.Errorf("%d requests, want 6 of 100 records", rep.Requests)
+		}
+		if rep.Bytes < 600*(100+16) || rep.Parameters["api"] != APIKinesis {
+			t.Errorf("%d bytes, parameters %v; want at least %d bytes through the kinesis API", rep.Bytes, rep.Parameters, 600*(100+16))
+		}
+		checkLatencies(t, name, &rep.Stats)
+	})
 }

@@ -16,25 +16,21 @@ import (
 // shard, with one goroutine per consumer and shard and one connection per
 // consumer, so that K consumers receive every record K times (fan-out).
 type subscribers struct {
-	clients []*client.Client // consumer k's connection
-	shards  *shardSet
-	from    string
-	window  int
-	maxRecs int
+	shardReaders // a reader is a consumer
+	window       int
+	maxRecs      int
 }
 
 func newSubscribers(ctx context.Context, t *target, o Options, shards *shardSet) (*subscribers, error) {
-	cs, err := t.dialN(ctx, o.Consumers)
+	sr, err := newShardReaders(ctx, t, o.From, shards, o.Consumers)
 	if err != nil {
 		return nil, err
 	}
-	return &subscribers{clients: cs, shards: shards, from: o.From, window: o.Window, maxRecs: api.MaxReadRecords}, nil
+	return &subscribers{shardReaders: sr, window: o.Window, maxRecs: api.MaxReadRecords}, nil
 }
 
-func (s *subscribers) close() { closeAll(s.clients) }
-
 func (s *subscribers) load(name string) bench.Load {
-	return bench.Load{Name: name, Workers: len(s.clients) * len(s.shards.ids), Generate: s.generate}
+	return bench.Load{Name: name, Workers: s.workers(), Generate: s.generate}
 }
 
 // generate is one consumer's subscription to one shard. At the tail it
@@ -43,14 +39,11 @@ func (s *subscribers) load(name string) bench.Load {
 // took to come (Next's wait), and it ends at the shard's end as it was when
 // the prefill finished. Each event is one request.
 func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
-	consumer, shard := w.ID/len(s.shards.ids), w.ID%len(s.shards.ids)
-	c := s.clients[consumer]
-	tail := s.from == FromLatest
-	pos, ok, err := s.shards.iterator(ctx, c, shard, tail)
+	c, shard, pos, ok, err := s.start(ctx, w)
 	if !ok {
 		return err
 	}
-	if !tail && pos.Seq >= s.shards.ends[shard] {
+	if !s.tail && pos.Seq >= s.shards.ends[shard] {
 		return nil // an empty shard: nothing to catch up on
 	}
 	sub, err := c.Subscribe(ctx, pos, client.SubscribeOptions{Window: s.window})
@@ -75,7 +68,7 @@ func (s *subscribers) generate(ctx context.Context, w *bench.Worker) error {
 			return fmt.Errorf("subscription to %s: %w", s.shards.ids[shard], err)
 		}
 		n := len(ev.Records)
-		if !tail {
+		if !s.tail {
 			w.Record(now.Sub(start), n, ev.Bytes)
 			if ev.Next.Seq >= s.shards.ends[shard] {
 				return nil

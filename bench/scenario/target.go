@@ -173,11 +173,8 @@ func orDefault(s string) string {
 }
 
 func quotaName(q ratelimit.Limits) string {
-	switch q {
-	case ratelimit.Unlimited:
-		return "unlimited"
-	case ratelimit.Kinesis:
-		return "kinesis"
+	if name := q.PresetName(); name != "" {
+		return name
 	}
 	return fmt.Sprintf("%+v", q)
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -21,19 +20,7 @@ import (
 // data directory and returns its binary protocol address.
 func startServer(t *testing.T) string {
 	t.Helper()
-	s, err := server.Start(server.Config{
-		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Quotas: "unlimited",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Shutdown(ctx)
-	})
-	return s.WireAddr().String()
+	return server.StartTest(t).WireAddr().String()
 }
 
 // cli runs a command against the server at addr.

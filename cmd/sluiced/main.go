@@ -34,6 +34,33 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) error {
+	cfg, err := parseConfig(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := cfg.Logger
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv, err := server.Start(cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	logger.Info("shutting down: draining connections and syncing shards")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}
+
+// parseConfig builds the server's configuration from the command line and
+// the --config file: flags given on the command line win over the file, and
+// the flags' defaults fill what the file leaves unset.
+func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 	fs := flag.NewFlagSet("sluiced", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -61,14 +88,14 @@ func run(args []string, stderr io.Writer) error {
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return server.Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q; sluiced takes only flags (see -h)", fs.Arg(0))
+		return server.Config{}, fmt.Errorf("unexpected argument %q; sluiced takes only flags (see -h)", fs.Arg(0))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+		return server.Config{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -77,7 +104,7 @@ func run(args []string, stderr io.Writer) error {
 	case "json":
 		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
 	default:
-		return fmt.Errorf("--log-format %q: want text or json", *logFormat)
+		return server.Config{}, fmt.Errorf("--log-format %q: want text or json", *logFormat)
 	}
 	logger := slog.New(handler)
 
@@ -85,91 +112,45 @@ func run(args []string, stderr io.Writer) error {
 	if *configFile != "" {
 		b, err := os.ReadFile(*configFile)
 		if err != nil {
-			return fmt.Errorf("--config: %w", err)
+			return server.Config{}, fmt.Errorf("--config: %w", err)
 		}
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&cfg); err != nil {
-			return fmt.Errorf("--config %s: %w", *configFile, err)
+			return server.Config{}, fmt.Errorf("--config %s: %w", *configFile, err)
 		}
 	}
 	// Flags set on the command line override the file; defaults fill the rest.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	pick := func(name string, fromFile bool) bool { return set[name] || !fromFile }
-	if pick("data-dir", cfg.DataDir != "") {
-		cfg.DataDir = *dataDir
-	}
-	if pick("listen", cfg.Listen != "") {
-		cfg.Listen = *listen
-	}
-	if pick("http", cfg.HTTP != "") {
-		cfg.HTTP = *httpAddr
-	}
-	if pick("fsync", cfg.Fsync != "") {
-		cfg.Fsync = *fsync
-	}
-	if pick("sync-interval", cfg.SyncInterval != 0) {
-		cfg.SyncInterval = server.Duration(*syncInterval)
-	}
-	if pick("quotas", cfg.Quotas != "") {
-		cfg.Quotas = *quotas
-	}
-	if pick("segment-size", cfg.SegmentSize != 0) {
-		cfg.SegmentSize = *segmentSize
-	}
-	if pick("max-conns", cfg.MaxConns != 0) {
-		cfg.MaxConns = *maxConns
-	}
-	if pick("max-inflight-bytes", cfg.MaxInFlightBytes != 0) {
-		cfg.MaxInFlightBytes = *maxInflight
-	}
-	if pick("idle-timeout", cfg.IdleTimeout != 0) {
-		cfg.IdleTimeout = server.Duration(*idle)
-	}
-	if pick("max-inflight-total", cfg.MaxInFlightTotal != 0) {
-		cfg.MaxInFlightTotal = *maxTotal
-	}
-	if pick("max-http-conns", cfg.MaxHTTPConns != 0) {
-		cfg.MaxHTTPConns = *maxHTTPConns
-	}
-	if pick("http2-max-streams", cfg.HTTP2MaxStreams != 0) {
-		cfg.HTTP2MaxStreams = *h2Streams
-	}
-	if pick("header-timeout", cfg.HeaderTimeout != 0) {
-		cfg.HeaderTimeout = server.Duration(*headerTO)
-	}
-	if pick("body-timeout", cfg.BodyTimeout != 0) {
-		cfg.BodyTimeout = server.Duration(*bodyTO)
-	}
-	if pick("frame-timeout", cfg.FrameTimeout != 0) {
-		cfg.FrameTimeout = server.Duration(*frameTO)
-	}
-	if pick("write-timeout", cfg.WriteTimeout != 0) {
-		cfg.WriteTimeout = server.Duration(*writeTO)
-	}
-	if pick("region", cfg.Region != "") {
-		cfg.Region = *region
-	}
-	if pick("account", cfg.Account != "") {
-		cfg.Account = *account
-	}
+	override(set, "data-dir", &cfg.DataDir, *dataDir)
+	override(set, "listen", &cfg.Listen, *listen)
+	override(set, "http", &cfg.HTTP, *httpAddr)
+	override(set, "fsync", &cfg.Fsync, *fsync)
+	override(set, "sync-interval", &cfg.SyncInterval, server.Duration(*syncInterval))
+	override(set, "quotas", &cfg.Quotas, *quotas)
+	override(set, "segment-size", &cfg.SegmentSize, *segmentSize)
+	override(set, "max-conns", &cfg.MaxConns, *maxConns)
+	override(set, "max-inflight-bytes", &cfg.MaxInFlightBytes, *maxInflight)
+	override(set, "idle-timeout", &cfg.IdleTimeout, server.Duration(*idle))
+	override(set, "max-inflight-total", &cfg.MaxInFlightTotal, *maxTotal)
+	override(set, "max-http-conns", &cfg.MaxHTTPConns, *maxHTTPConns)
+	override(set, "http2-max-streams", &cfg.HTTP2MaxStreams, *h2Streams)
+	override(set, "header-timeout", &cfg.HeaderTimeout, server.Duration(*headerTO))
+	override(set, "body-timeout", &cfg.BodyTimeout, server.Duration(*bodyTO))
+	override(set, "frame-timeout", &cfg.FrameTimeout, server.Duration(*frameTO))
+	override(set, "write-timeout", &cfg.WriteTimeout, server.Duration(*writeTO))
+	override(set, "region", &cfg.Region, *region)
+	override(set, "account", &cfg.Account, *account)
 	cfg.Logger = logger
+	return cfg, nil
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	srv, err := server.Start(cfg)
-	if err != nil {
-		return err
+// override sets *field to the flag's value when the flag was given on the
+// command line or the config file left the field unset.
+func override[T comparable](set map[string]bool, name string, field *T, value T) {
+	var zero T
+	if set[name] || *field == zero {
+		*field = value
 	}
-	<-ctx.Done()
-	stop()
-	logger.Info("shutting down: draining connections and syncing shards")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	logger.Info("stopped cleanly")
-	return nil
 }

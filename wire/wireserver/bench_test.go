@@ -239,9 +239,12 @@ func BenchmarkPutRecordAsync(b *testing.B) {
 	}
 }
 
-// fillShard puts records of size bytes into shard 0 of stream "s" (one
-// shard) until it holds total bytes of data.
-func fillShard(b *testing.B, c *client.Client, size, total int) {
+// filledShard starts a server (durability None) with a one-shard stream
+// "s", puts records of size bytes until it holds total bytes of data, and
+// returns a client and the shard's TRIM_HORIZON.
+func filledShard(b *testing.B, size, total int) (*client.Client, api.Position) {
+	_, c := benchEnv(b, api.None)
+	benchStream(b, c, "s", 1, api.DurabilityDefault)
 	recs := make([]api.PutRecord, 500)
 	data := make([]byte, size)
 	for i := range data {
@@ -256,6 +259,11 @@ func fillShard(b *testing.B, c *client.Client, size, total int) {
 			b.Fatalf("fill: %d failed, %v", failed, err)
 		}
 	}
+	start, err := c.GetIterator(context.Background(), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c, start
 }
 
 // BenchmarkTailRead: reads of 1 KiB records already in the page cache
@@ -268,13 +276,7 @@ func BenchmarkTailRead(b *testing.B) {
 	b.Run("baseline=tcp", benchLoopbackTCP)
 	for _, readers := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("read/size=1KiB/max=4MiB/inflight=%d", readers), func(b *testing.B) {
-			_, c := benchEnv(b, api.None)
-			benchStream(b, c, "s", 1, api.DurabilityDefault)
-			fillShard(b, c, size, total)
-			start, err := c.GetIterator(context.Background(), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-			if err != nil {
-				b.Fatal(err)
-			}
+			c, start := filledShard(b, size, total)
 			var payload atomic.Int64
 			pos := make([]api.Position, readers)
 			res := make([]client.ReadResult, readers)
@@ -297,13 +299,7 @@ func BenchmarkTailRead(b *testing.B) {
 		})
 	}
 	b.Run("subscribe/size=1KiB/window=8MiB", func(b *testing.B) {
-		_, c := benchEnv(b, api.None)
-		benchStream(b, c, "s", 1, api.DurabilityDefault)
-		fillShard(b, c, size, total)
-		start, err := c.GetIterator(context.Background(), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-		if err != nil {
-			b.Fatal(err)
-		}
+		c, start := filledShard(b, size, total)
 		// One operation is one event (at most 1 MiB); a new subscription
 		// starts over when one reaches the tip.
 		var payload int64
@@ -338,11 +334,7 @@ func BenchmarkTailRead(b *testing.B) {
 // benchLoopbackTCP measures one loopback TCP connection: a writer sending
 // 1 MiB writes, a reader reading into a 1 MiB buffer. One operation is 1 MiB.
 func benchLoopbackTCP(b *testing.B) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
+	l := listenLoopback(b)
 	const chunk = 1 << 20
 	go func() {
 		nc, err := l.Accept()
@@ -379,7 +371,7 @@ func benchLoopbackTCP(b *testing.B) {
 // (both run in this process), per connection.
 func BenchmarkIdleConnections(b *testing.B) {
 	const conns = 1000
-	env := newTestEnv(b, func(_ *engine.Options, so *ServerOptions) { so.MaxConns = 2 * conns })
+	env := newServerEnv(b, func(so *ServerOptions) { so.MaxConns = 2 * conns })
 	for i := 0; i < b.N; i++ {
 		var before, after runtime.MemStats
 		runtime.GC()

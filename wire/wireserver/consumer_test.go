@@ -34,9 +34,7 @@ func putKeyed(t *testing.T, c *client.Client, stream string, keys []string, from
 }
 
 func TestConsumer_FollowsStreamThroughReshard(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	env, c := newStreamEnv(t, 1)
 	keys := make([]string, 16)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("key-%d", i)
@@ -94,9 +92,7 @@ func TestConsumer_FollowsStreamThroughReshard(t *testing.T) {
 }
 
 func TestConsumer_SingleShardEndsAtShardEnd(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	_, c := newStreamEnv(t, 1)
 	want := putN(t, c, "s", "k", "r", 30)
 	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 62}); err != nil {
 		t.Fatalf("SplitShard: %v", err)
@@ -124,9 +120,7 @@ func TestConsumer_SingleShardEndsAtShardEnd(t *testing.T) {
 }
 
 func TestConsumer_LatestSeesOnlyNewRecords(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 4)
+	_, c := newStreamEnv(t, 4)
 	putKeyed(t, c, "s", []string{"a", "b", "c"}, 0, 5)
 	k, err := client.NewConsumer(testCtx(t), c, client.ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.Latest}})
 	if err != nil {
@@ -152,8 +146,7 @@ func TestConsumer_LatestSeesOnlyNewRecords(t *testing.T) {
 }
 
 func TestConsumer_SequenceStartNeedsShard(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
+	_, c := newDialedEnv(t)
 	_, err := client.NewConsumer(testCtx(t), c, client.ConsumerOptions{Stream: "s", Start: api.IteratorSpec{Type: api.AtSequenceNumber, Seq: "1"}})
 	if err == nil || !strings.Contains(err.Error(), "ShardID") {
 		t.Fatalf("NewConsumer: %v; want an error asking for a shard", err)

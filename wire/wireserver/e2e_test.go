@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -15,8 +14,7 @@ import (
 )
 
 func TestEndToEnd_CreatePutRead(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
+	env, c := newDialedEnv(t)
 	ctx := testCtx(t)
 	info := env.createStream(c, "orders", 2)
 	if info.Name != "orders" || len(info.Shards) != 2 || info.Status != api.StatusActive {
@@ -75,16 +73,11 @@ func TestEndToEnd_CreatePutRead(t *testing.T) {
 		pos = res.Next
 		res.Release()
 	}
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("record %d is %q; want %q", i, got[i], want[i])
-		}
-	}
+	equalData(t, got, want)
 }
 
 func TestEndToEnd_Errors(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
+	env, c := newDialedEnv(t)
 	ctx := testCtx(t)
 	_, err := c.DescribeStream(ctx, "missing")
 	var we *wire.Error
@@ -100,9 +93,7 @@ func TestEndToEnd_Errors(t *testing.T) {
 }
 
 func TestClient_PutRecordAsync(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 2)
+	_, c := newStreamEnv(t, 2)
 	const n = 3000
 	type outcome struct {
 		i   int
@@ -131,25 +122,11 @@ func TestClient_PutRecordAsync(t *testing.T) {
 	}
 	// Each callback got its own record's sequence number.
 	for shard := range 2 {
-		pos, err := c.GetIterator(testCtx(t), "s", api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			res, err := c.Read(testCtx(t), pos, 0, 0)
-			if err != nil {
-				t.Fatal(err)
+		eachRecord(t, c, "s", shard, func(r client.Record) {
+			if fmt.Sprint(seqs[r.Seq]) != string(r.Data) {
+				t.Fatalf("record %v holds %q; its callback was for record %d", r.Seq, r.Data, seqs[r.Seq])
 			}
-			if len(res.Records) == 0 {
-				break
-			}
-			for _, r := range res.Records {
-				if fmt.Sprint(seqs[r.Seq]) != string(r.Data) {
-					t.Fatalf("record %v holds %q; its callback was for record %d", r.Seq, r.Data, seqs[r.Seq])
-				}
-			}
-			pos = res.Next
-		}
+		})
 	}
 
 	// Errors reach the callback: the server's, and a lost connection's.
@@ -171,11 +148,7 @@ func TestClient_PutRecordAsync(t *testing.T) {
 func TestClient_PendingCallsFailWhenTheConnectionDrops(t *testing.T) {
 	// A "server" that completes the handshake, reads one request, never
 	// answers and hangs up.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listenLoopback(t)
 	go func() {
 		nc, err := l.Accept()
 		if err != nil {

@@ -153,7 +153,7 @@ func fuzzSeedFrames() [][]byte {
 		frame(wire.OpRead, 0, 10, (&wire.ReqRead{Pos: pos}).AppendTo(nil)),
 		append(frame(wire.OpSubscribe, 0, 11, (&wire.ReqSubscribe{Pos: pos, Credit: 100}).AppendTo(nil)),
 			append(frame(wire.OpCredit, 0, 11, wire.AppendU32(nil, 1000)), frame(wire.OpCancel, 0, 11, nil)...)...),
-		frame(wire.OpAddTags, 0, 12, (&wire.ReqAddTags{Stream: "f", Tags: map[string]string{"a": "b"}}).AppendTo(nil)),
+		frame(wire.OpAddTags, 0, 12, (&wire.ReqAddTags{Stream: "f", Value: map[string]string{"a": "b"}}).AppendTo(nil)),
 		frame(wire.OpListTags, 0, 13, wire.AppendStr(nil, "f")),
 		frame(wire.OpCreateStream, 0, 14, (&wire.ReqCreateStream{In: api.CreateStreamInput{Name: "g", ShardCount: 1}}).AppendTo(nil)),
 		frame(0x55, 0, 15, []byte{1, 2, 3}),

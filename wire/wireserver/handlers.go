@@ -103,118 +103,99 @@ func (c *conn) control(op wire.Op, body []byte) (wire.Message, error) {
 	eng := c.srv.eng
 	switch op {
 	case wire.OpCreateStream:
-		var m wire.ReqCreateStream
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		info, err := eng.CreateStream(m.In)
-		if err != nil {
-			return nil, err
-		}
-		return &wire.RespStreamInfo{Info: info}, nil
+		return decodeAnd(body, func(m *wire.ReqCreateStream) (wire.Message, error) {
+			info, err := eng.CreateStream(m.In)
+			return &wire.RespStreamInfo{Info: info}, err
+		})
 	case wire.OpDeleteStream:
-		var m wire.ReqDeleteStream
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.DeleteStream(m.Stream, m.Enforce)
+		return applyStreamValue(body, eng.DeleteStream)
 	case wire.OpDescribeStream, wire.OpListShards, wire.OpListTags:
-		var m wire.ReqStream
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		info, err := eng.DescribeStream(m.Stream)
-		if err != nil {
-			return nil, err
-		}
-		switch op {
-		case wire.OpListShards:
-			return &wire.RespShards{Shards: info.Shards}, nil
-		case wire.OpListTags:
-			return &wire.RespTags{Tags: info.Tags}, nil
-		}
-		return &wire.RespStreamInfo{Info: info}, nil
+		return decodeAnd(body, func(m *wire.ReqStream) (wire.Message, error) {
+			info, err := eng.DescribeStream(m.Stream)
+			if err != nil {
+				return nil, err
+			}
+			switch op {
+			case wire.OpListShards:
+				return &wire.RespShards{Shards: info.Shards}, nil
+			case wire.OpListTags:
+				return &wire.RespTags{Tags: info.Tags}, nil
+			}
+			return &wire.RespStreamInfo{Info: info}, nil
+		})
 	case wire.OpListStreams:
-		if err := wire.DecodeMessage(body, &wire.ReqEmpty{}); err != nil {
-			return nil, err
-		}
-		return &wire.RespNames{Names: eng.ListStreams()}, nil
+		return decodeAnd(body, func(*wire.ReqEmpty) (wire.Message, error) {
+			return &wire.RespNames{Names: eng.ListStreams()}, nil
+		})
 	case wire.OpGetIterator:
-		var m wire.ReqGetIterator
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		spec := api.IteratorSpec{Type: m.Type, Timestamp: m.Timestamp}
-		if m.Type == api.AtSequenceNumber || m.Type == api.AfterSequenceNumber {
-			spec.Seq = m.Seq.String()
-		}
-		pos, err := eng.GetIterator(m.Stream, api.ShardID(int(m.Shard)), spec)
-		if err != nil {
-			return nil, err
-		}
-		return &wire.RespPosition{Pos: pos}, nil
+		return decodeAnd(body, func(m *wire.ReqGetIterator) (wire.Message, error) {
+			spec := api.IteratorSpec{Type: m.Type, Timestamp: m.Timestamp}
+			if m.Type == api.AtSequenceNumber || m.Type == api.AfterSequenceNumber {
+				spec.Seq = m.Seq.String()
+			}
+			pos, err := eng.GetIterator(m.Stream, api.ShardID(int(m.Shard)), spec)
+			return &wire.RespPosition{Pos: pos}, err
+		})
 	case wire.OpSplitShard:
-		var m wire.ReqSplitShard
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.SplitShard(m.Stream, api.ShardID(int(m.Shard)), m.NewStart)
+		return decodeAnd(body, func(m *wire.ReqSplitShard) (wire.Message, error) {
+			return &wire.ReqEmpty{}, eng.SplitShard(m.Stream, api.ShardID(int(m.Shard)), m.NewStart)
+		})
 	case wire.OpMergeShards:
-		var m wire.ReqMergeShards
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.MergeShards(m.Stream, api.ShardID(int(m.Shard)), api.ShardID(int(m.Adjacent)))
-	case wire.OpUpdateShardCount, wire.OpIncreaseRetention, wire.OpDecreaseRetention, wire.OpSetMaxRecordSize:
-		var m wire.ReqStreamN
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		n := int(m.N)
-		switch op {
-		case wire.OpUpdateShardCount:
-			return &wire.ReqEmpty{}, eng.UpdateShardCount(m.Stream, n)
-		case wire.OpIncreaseRetention:
-			return &wire.ReqEmpty{}, eng.IncreaseRetention(m.Stream, n)
-		case wire.OpDecreaseRetention:
-			return &wire.ReqEmpty{}, eng.DecreaseRetention(m.Stream, n)
-		}
-		return &wire.ReqEmpty{}, eng.SetMaxRecordSize(m.Stream, n)
+		return decodeAnd(body, func(m *wire.ReqMergeShards) (wire.Message, error) {
+			return &wire.ReqEmpty{}, eng.MergeShards(m.Stream, api.ShardID(int(m.Shard)), api.ShardID(int(m.Adjacent)))
+		})
+	case wire.OpUpdateShardCount:
+		return applyStreamValue(body, intValue(eng.UpdateShardCount))
+	case wire.OpIncreaseRetention:
+		return applyStreamValue(body, intValue(eng.IncreaseRetention))
+	case wire.OpDecreaseRetention:
+		return applyStreamValue(body, intValue(eng.DecreaseRetention))
+	case wire.OpSetMaxRecordSize:
+		return applyStreamValue(body, intValue(eng.SetMaxRecordSize))
 	case wire.OpAddTags:
-		var m wire.ReqAddTags
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.AddTags(m.Stream, m.Tags)
+		return applyStreamValue(body, eng.AddTags)
 	case wire.OpRemoveTags:
-		var m wire.ReqRemoveTags
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.RemoveTags(m.Stream, m.Keys)
+		return applyStreamValue(body, eng.RemoveTags)
 	case wire.OpSetQuotas:
-		var m wire.ReqSetQuotas
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.SetQuotas(m.Stream, m.Quotas)
+		return applyStreamValue(body, eng.SetQuotas)
 	case wire.OpSetDurability:
-		var m wire.ReqSetDurability
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		return &wire.ReqEmpty{}, eng.SetDurability(m.Stream, m.Durability)
+		return applyStreamValue(body, eng.SetDurability)
 	case wire.OpSetStreamMode:
-		var m wire.ReqSetStreamMode
-		if err := wire.DecodeMessage(body, &m); err != nil {
-			return nil, err
-		}
-		if m.Mode == "" {
-			return nil, &wire.Error{Name: api.CodeInvalidArgument.String(), Message: "stream mode 0 (default) is not a mode; send 1 (PROVISIONED) or 2 (ON_DEMAND)"}
-		}
-		return &wire.ReqEmpty{}, eng.SetStreamMode(m.Stream, m.Mode)
+		return applyStreamValue(body, func(stream string, mode api.StreamMode) error {
+			if mode == "" {
+				return &wire.Error{Name: api.CodeInvalidArgument.String(), Message: "stream mode 0 (default) is not a mode; send 1 (PROVISIONED) or 2 (ON_DEMAND)"}
+			}
+			return eng.SetStreamMode(stream, mode)
+		})
 	}
 	return nil, fmt.Errorf("wire: no control handler for %v", op)
+}
+
+// decodeAnd decodes body as a request of type M and runs the operation on
+// it. When the operation fails, its error is answered and its message
+// ignored.
+func decodeAnd[M any, P interface {
+	*M
+	wire.Message
+}](body []byte, run func(P) (wire.Message, error)) (wire.Message, error) {
+	var m M
+	if err := wire.DecodeMessage(body, P(&m)); err != nil {
+		return nil, err
+	}
+	return run(&m)
+}
+
+// applyStreamValue decodes a StreamValue request and applies it with
+// apply; the operation's response is empty.
+func applyStreamValue[V wire.StreamValueType](body []byte, apply func(stream string, v V) error) (wire.Message, error) {
+	return decodeAnd(body, func(m *wire.StreamValue[V]) (wire.Message, error) {
+		return &wire.ReqEmpty{}, apply(m.Stream, m.Value)
+	})
+}
+
+// intValue adapts an engine operation taking an int to a u32 request value.
+func intValue(apply func(stream string, n int) error) func(string, uint32) error {
+	return func(stream string, n uint32) error { return apply(stream, int(n)) }
 }
 
 // resultHeadReserve is room kept in a response for the result head (next
@@ -243,15 +224,22 @@ func (c *conn) readLimits(maxRecords, maxBytes, limit int) (int, int) {
 	return maxRecords, maxBytes
 }
 
+// position decodes the position of a Read or Subscribe request, with the
+// stream name interned so that decoding allocates nothing.
+func (c *conn) position(d *wire.Decoder) api.Position {
+	return api.Position{
+		Stream:      c.intern.get(d.StrBytes("stream name")),
+		Incarnation: d.U32("incarnation"),
+		Shard:       int(d.U32("shard")),
+		Seq:         d.U64("sequence"),
+	}
+}
+
 // handleRead runs a read inline and queues its result, whose record frames
 // are written straight from the mapped segment.
 func (c *conn) handleRead(h wire.Header, body []byte) {
 	d := wire.NewDecoder(body)
-	var pos api.Position
-	pos.Stream = c.intern.get(d.StrBytes("stream name"))
-	pos.Incarnation = d.U32("incarnation")
-	pos.Shard = int(d.U32("shard"))
-	pos.Seq = d.U64("sequence")
+	pos := c.position(&d)
 	maxRecords := d.U32("max records")
 	maxBytes := d.U32("max bytes")
 	if err := d.Finish(); err != nil {

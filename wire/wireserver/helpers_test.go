@@ -28,12 +28,29 @@ type testEnv struct {
 // newTestEnv starts an engine and a server. mod adjusts the options.
 func newTestEnv(t testing.TB, mod func(*engine.Options, *ServerOptions)) *testEnv {
 	t.Helper()
+	return startEnv(t, mod, nil)
+}
+
+// newServerEnv is newTestEnv adjusting only the server's options.
+func newServerEnv(t testing.TB, mod func(*ServerOptions)) *testEnv {
+	t.Helper()
 	return newTestEnvHooks(t, mod, nil)
 }
 
-// newTestEnvHooks is newTestEnv with hooks set on the server before it
+// newTestEnvHooks is newServerEnv with hooks set on the server before it
 // serves.
-func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), hooks func(*Server)) *testEnv {
+func newTestEnvHooks(t testing.TB, mod func(*ServerOptions), hooks func(*Server)) *testEnv {
+	t.Helper()
+	return startEnv(t, func(_ *engine.Options, so *ServerOptions) {
+		if mod != nil {
+			mod(so)
+		}
+	}, hooks)
+}
+
+// startEnv starts an engine and a server: mod adjusts the options, hooks
+// are set on the server before it serves.
+func startEnv(t testing.TB, mod func(*engine.Options, *ServerOptions), hooks func(*Server)) *testEnv {
 	t.Helper()
 	eo := engine.Options{Dir: t.TempDir(), Durability: api.Always, Logger: discardLogger()}
 	so := ServerOptions{Logger: discardLogger()}
@@ -44,10 +61,7 @@ func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), ho
 	if err != nil {
 		t.Fatalf("open engine: %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
+	l := listenLoopback(t)
 	env := &testEnv{t: t, eng: eng, srv: NewServer(eng, so), addr: l.Addr().String(), done: make(chan error, 1)}
 	if hooks != nil {
 		hooks(env.srv)
@@ -63,6 +77,33 @@ func newTestEnvHooks(t testing.TB, mod func(*engine.Options, *ServerOptions), ho
 		}
 	})
 	return env
+}
+
+// newDialedEnv is newTestEnv with default options and a client dialled to
+// it.
+func newDialedEnv(t testing.TB) (*testEnv, *client.Client) {
+	t.Helper()
+	env := newTestEnv(t, nil)
+	return env, env.dial(client.ClientOptions{})
+}
+
+// newStreamEnv is newDialedEnv with an unlimited stream "s" of n shards.
+func newStreamEnv(t testing.TB, shards int) (*testEnv, *client.Client) {
+	t.Helper()
+	env, c := newDialedEnv(t)
+	env.createStream(c, "s", shards)
+	return env, c
+}
+
+// listenLoopback listens on a free loopback port until the test ends.
+func listenLoopback(t testing.TB) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -89,6 +130,48 @@ func (env *testEnv) createStream(c *client.Client, name string, shards int) *api
 		env.t.Fatalf("create stream %s: %v", name, err)
 	}
 	return info
+}
+
+// subscribeLatest subscribes to shard 0 of stream "s" from LATEST.
+func subscribeLatest(t *testing.T, c *client.Client) *client.Subscription {
+	t.Helper()
+	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
+	if err != nil {
+		t.Fatalf("SubscribeShard: %v", err)
+	}
+	return sub
+}
+
+// eachRecord calls fn (if not nil) with every record of a shard, from
+// TRIM_HORIZON to the end, and returns how many there were.
+func eachRecord(t testing.TB, c *client.Client, stream string, shard int, fn func(client.Record)) int {
+	t.Helper()
+	pos, err := c.GetIterator(testCtx(t), stream, api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
+	if err != nil {
+		t.Fatalf("GetIterator: %v", err)
+	}
+	n := 0
+	for {
+		res, err := c.Read(testCtx(t), pos, 0, 0)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if len(res.Records) == 0 {
+			return n
+		}
+		for _, r := range res.Records {
+			if fn != nil {
+				fn(r)
+			}
+		}
+		n += len(res.Records)
+		pos = res.Next
+	}
+}
+
+// recordCount is the number of records in shard 0 of a stream.
+func recordCount(t testing.TB, c *client.Client, stream string) int {
+	return eachRecord(t, c, stream, 0, nil)
 }
 
 // testCtx is a context that ends with the test (or after a minute).

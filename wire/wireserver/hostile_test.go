@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/wire"
 )
@@ -29,7 +28,7 @@ func heapInUse() uint64 {
 func TestServer_DeclaredFrameSizeCostsNoMemory(t *testing.T) {
 	const conns = 20
 	firstByte := make(chan struct{}, conns)
-	env := newTestEnvHooks(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newTestEnvHooks(t, func(so *ServerOptions) {
 		so.FrameTimeout = time.Hour
 		so.Budget = budget.New(1 << 30)
 	}, func(s *Server) {
@@ -64,7 +63,7 @@ func TestServer_DeclaredFrameSizeCostsNoMemory(t *testing.T) {
 // frame is disconnected after the frame timeout, long before the idle
 // timeout, and what it held goes back to the server's budget.
 func TestServer_StalledFrameIsClosed(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.FrameTimeout = 100 * time.Millisecond
 		so.IdleTimeout = time.Hour
 		so.Budget = budget.New(64 << 20)
@@ -78,14 +77,7 @@ func TestServer_StalledFrameIsClosed(t *testing.T) {
 	if h, _, ok := r.read(); ok {
 		t.Fatalf("the server sent %+v to a stalled client; want the connection closed", h)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := env.srv.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	if got := env.srv.opts.Budget.InUse(); got != 0 {
-		t.Fatalf("the server's budget still holds %d bytes after every connection ended", got)
-	}
+	shutdownReturnsBudget(t, env)
 }
 
 // TestServer_SharedBudgetServesEveryoneAndReturnsToZero: with a server-wide
@@ -93,7 +85,7 @@ func TestServer_StalledFrameIsClosed(t *testing.T) {
 // served (readers wait for room instead of failing) and the budget is whole
 // again at the end.
 func TestServer_SharedBudgetServesEveryoneAndReturnsToZero(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.Budget = budget.New(256 << 10)
 	})
 	setup := env.dial(client.ClientOptions{})
@@ -124,12 +116,19 @@ func TestServer_SharedBudgetServesEveryoneAndReturnsToZero(t *testing.T) {
 	if n := recordCount(t, setup, "s"); n != 160 {
 		t.Fatalf("stored %d records; want 160", n)
 	}
+	shutdownReturnsBudget(t, env)
+}
+
+// shutdownReturnsBudget shuts the server down and checks that everything
+// the connections held went back to the server's budget.
+func shutdownReturnsBudget(t *testing.T, env *testEnv) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := env.srv.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
 	if got := env.srv.opts.Budget.InUse(); got != 0 {
-		t.Fatalf("the server's budget holds %d bytes after every request was answered", got)
+		t.Fatalf("the server's budget still holds %d bytes after every connection ended", got)
 	}
 }

@@ -14,9 +14,7 @@ import (
 )
 
 func TestProducer_BatchesAndStoresEverything(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 2)
+	_, c := newStreamEnv(t, 2)
 	var mu sync.Mutex
 	seqs := map[api.SeqNum]string{}
 	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", MaxBatchRecords: 100, Linger: time.Hour,
@@ -58,35 +56,13 @@ func TestProducer_BatchesAndStoresEverything(t *testing.T) {
 	if len(seqs) != n {
 		t.Fatalf("%d distinct sequence numbers; want %d", len(seqs), n)
 	}
-	if got := recordCount(t, c, "s") + countShard(t, c, "s", 1); got != n {
+	if got := recordCount(t, c, "s") + eachRecord(t, c, "s", 1, nil); got != n {
 		t.Fatalf("the stream holds %d records; want %d", got, n)
 	}
 }
 
-func countShard(t *testing.T, c *client.Client, stream string, shard int) int {
-	t.Helper()
-	pos, err := c.GetIterator(testCtx(t), stream, api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for {
-		res, err := c.Read(testCtx(t), pos, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(res.Records) == 0 {
-			return n
-		}
-		n += len(res.Records)
-		pos = res.Next
-	}
-}
-
 func TestProducer_LingerSendsPartialBatches(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	_, c := newStreamEnv(t, 1)
 	done := make(chan client.ProducerResult, 1)
 	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", Linger: time.Millisecond, OnResult: func(r client.ProducerResult) { done <- r }})
 	if err != nil {
@@ -103,8 +79,7 @@ func TestProducer_LingerSendsPartialBatches(t *testing.T) {
 }
 
 func TestProducer_RetriesThrottledRecords(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
+	_, c := newDialedEnv(t)
 	// 400 records/s with a burst of one second: 800 records need retries.
 	q := ratelimit.Limits{WriteRecordsPerSec: 400}
 	if _, err := c.CreateStream(testCtx(t), api.CreateStreamInput{Name: "s", ShardCount: 1, Quotas: &q}); err != nil {
@@ -132,8 +107,7 @@ func TestProducer_RetriesThrottledRecords(t *testing.T) {
 }
 
 func TestProducer_ReportsPermanentFailures(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
+	_, c := newDialedEnv(t)
 	var mu sync.Mutex
 	var failed int
 	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "missing", OnResult: func(r client.ProducerResult) {
@@ -164,9 +138,7 @@ func TestProducer_ReportsPermanentFailures(t *testing.T) {
 }
 
 func TestProducer_PutBlocksAtMaxBuffered(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	_, c := newStreamEnv(t, 1)
 	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", MaxBuffered: 64, Linger: time.Hour})
 	if err != nil {
 		t.Fatal(err)

@@ -76,43 +76,19 @@ type ServerOptions struct {
 }
 
 func (o *ServerOptions) setDefaults() {
-	if o.MaxConns <= 0 {
-		o.MaxConns = 10000
-	}
-	if o.MaxInFlightBytes <= 0 {
-		o.MaxInFlightBytes = 64 << 20
-	}
-	if o.MaxInFlightRequests <= 0 {
-		o.MaxInFlightRequests = 4096
-	}
-	if o.MaxSubscriptions <= 0 {
-		o.MaxSubscriptions = 1024
-	}
-	if o.MaxFrameSize <= 0 {
-		o.MaxFrameSize = wire.DefaultMaxFrameSize
-	}
+	wire.DefaultPositive(&o.MaxConns, 10000)
+	wire.DefaultPositive(&o.MaxInFlightBytes, 64<<20)
+	wire.DefaultPositive(&o.MaxInFlightRequests, 4096)
+	wire.DefaultPositive(&o.MaxSubscriptions, 1024)
+	wire.DefaultPositive(&o.MaxFrameSize, wire.DefaultMaxFrameSize)
 	o.MaxFrameSize = max(o.MaxFrameSize, wire.MinMaxFrameSize)
-	if o.MaxEventBytes <= 0 {
-		o.MaxEventBytes = 1 << 20
-	}
-	if o.IdleTimeout == 0 {
-		o.IdleTimeout = 5 * time.Minute
-	}
-	if o.HandshakeTimeout <= 0 {
-		o.HandshakeTimeout = 10 * time.Second
-	}
-	if o.FrameTimeout == 0 {
-		o.FrameTimeout = 30 * time.Second
-	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = time.Minute
-	}
-	if o.ReadBufferSize <= 0 {
-		o.ReadBufferSize = 16 << 10
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	wire.DefaultPositive(&o.MaxEventBytes, 1<<20)
+	wire.DefaultZero(&o.IdleTimeout, 5*time.Minute)
+	wire.DefaultPositive(&o.HandshakeTimeout, 10*time.Second)
+	wire.DefaultZero(&o.FrameTimeout, 30*time.Second)
+	wire.DefaultZero(&o.WriteTimeout, time.Minute)
+	wire.DefaultPositive(&o.ReadBufferSize, 16<<10)
+	wire.DefaultZero(&o.Logger, slog.Default())
 }
 
 // Server serves the binary protocol for an Engine. Create one with

@@ -141,27 +141,9 @@ func putRecordBody(stream, key, data string) []byte {
 	return (&wire.ReqPutRecord{Stream: []byte(stream), Rec: api.PutRecord{Key: []byte(key), Data: []byte(data)}}).AppendTo(nil)
 }
 
-// recordCount reads the whole of shard 0 and returns its record count.
-func recordCount(t *testing.T, c *client.Client, stream string) int {
-	t.Helper()
-	pos := mustIterator(t, c, stream, api.IteratorSpec{Type: api.TrimHorizon})
-	n := 0
-	for {
-		res, err := c.Read(testCtx(t), pos, 0, 0)
-		if err != nil {
-			t.Fatalf("Read: %v", err)
-		}
-		n += len(res.Records)
-		if len(res.Records) == 0 {
-			return n
-		}
-		pos = res.Next
-	}
-}
-
 func TestServer_MalformedFrames(t *testing.T) {
 	logs := &logBuffer{}
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.Logger = slog.New(slog.NewTextHandler(logs, nil))
 		so.MaxFrameSize = 1 << 20
 	})
@@ -299,9 +281,7 @@ func TestServer_PipeliningOutOfOrder(t *testing.T) {
 }
 
 func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 3)
+	_, c := newStreamEnv(t, 3)
 	const workers, each = 16, 100
 	type put struct {
 		seq  api.SeqNum
@@ -336,26 +316,11 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 	}
 	found := 0
 	for shard := range 3 {
-		pos, err := c.GetIterator(testCtx(t), "s", api.ShardID(shard), api.IteratorSpec{Type: api.TrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			res, err := c.Read(testCtx(t), pos, 0, 0)
-			if err != nil {
-				t.Fatal(err)
+		found += eachRecord(t, c, "s", shard, func(r client.Record) {
+			if bySeq[r.Seq] != string(r.Data) {
+				t.Fatalf("record %v holds %q; its put was acknowledged for %q", r.Seq, r.Data, bySeq[r.Seq])
 			}
-			for _, r := range res.Records {
-				if bySeq[r.Seq] != string(r.Data) {
-					t.Fatalf("record %v holds %q; its put was acknowledged for %q", r.Seq, r.Data, bySeq[r.Seq])
-				}
-				found++
-			}
-			if len(res.Records) == 0 {
-				break
-			}
-			pos = res.Next
-		}
+		})
 	}
 	if found != workers*each {
 		t.Fatalf("read %d records; want %d", found, workers*each)
@@ -363,13 +328,8 @@ func TestClient_ConcurrentPipelinedCalls(t *testing.T) {
 }
 
 func TestServer_GracefulShutdown(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, c := newStreamEnv(t, 1)
+	sub := subscribeLatest(t, c)
 	// Puts in flight while the server shuts down either complete (and are
 	// stored) or fail with a lost connection.
 	var wg sync.WaitGroup
@@ -417,7 +377,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 		t.Fatal("Dial after Shutdown succeeded")
 	}
 	// Later calls fail at once, saying why: the server's GoAway.
-	_, err = c.ListStreams(testCtx(t))
+	_, err := c.ListStreams(testCtx(t))
 	var goAway *wire.Error
 	if !errors.Is(err, wire.ErrConnectionLost) || !errors.As(err, &goAway) || !strings.Contains(goAway.Message, "shutting down") {
 		t.Fatalf("a call after the shutdown: %v; want ErrConnectionLost carrying the GoAway", err)
@@ -451,7 +411,7 @@ func TestServer_GracefulShutdown(t *testing.T) {
 
 func TestServer_ConnectionLimit(t *testing.T) {
 	opened := make(chan int, 16)
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) {
+	env := newServerEnv(t, func(so *ServerOptions) {
 		so.MaxConns = 1
 		so.OnConnections = func(n int) { opened <- n }
 	})
@@ -474,7 +434,7 @@ func TestServer_ConnectionLimit(t *testing.T) {
 }
 
 func TestServer_IdleTimeoutClosesIdleConnections(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.IdleTimeout = 20 * time.Millisecond })
+	env := newServerEnv(t, func(so *ServerOptions) { so.IdleTimeout = 20 * time.Millisecond })
 	r := env.raw(t)
 	// Nothing sent: the server says why and closes.
 	r.expectGoAwayAndClose("without requests")
@@ -483,7 +443,7 @@ func TestServer_IdleTimeoutClosesIdleConnections(t *testing.T) {
 func TestServer_InFlightBudgetAppliesBackpressure(t *testing.T) {
 	// A budget of one request: the client's pipelined calls still all
 	// complete, one at a time.
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxInFlightRequests = 1; so.MaxInFlightBytes = 1 })
+	env := newServerEnv(t, func(so *ServerOptions) { so.MaxInFlightRequests = 1; so.MaxInFlightBytes = 1 })
 	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	var wg sync.WaitGroup
@@ -503,11 +463,7 @@ func TestServer_InFlightBudgetAppliesBackpressure(t *testing.T) {
 }
 
 func TestClient_HandshakeRefusals(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := listenLoopback(t)
 	answers := [][]byte{
 		func() []byte {
 			b := wire.Hello{Version: 2, Status: wire.StatusVersion, MaxFrame: 1 << 20}.Marshal()
@@ -536,7 +492,7 @@ func TestClient_HandshakeRefusals(t *testing.T) {
 
 func TestServer_BusyConnectionOutlivesIdleTimeout(t *testing.T) {
 	const idle = 20 * time.Millisecond
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.IdleTimeout = idle })
+	env := newServerEnv(t, func(so *ServerOptions) { so.IdleTimeout = idle })
 	c := env.dial(client.ClientOptions{})
 	// Keep pipelined pings flowing for several idle timeouts: the server
 	// must not mistake a connection whose frames are always buffered for an

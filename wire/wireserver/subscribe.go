@@ -38,11 +38,7 @@ type subscription struct {
 // starts the subscription's goroutine.
 func (c *conn) startSubscription(h wire.Header, body []byte) {
 	d := wire.NewDecoder(body)
-	var pos api.Position
-	pos.Stream = c.intern.get(d.StrBytes("stream name"))
-	pos.Incarnation = d.U32("incarnation")
-	pos.Shard = int(d.U32("shard"))
-	pos.Seq = d.U64("sequence")
+	pos := c.position(&d)
 	credit := d.U32("credit")
 	if err := d.Finish(); err != nil {
 		c.malformed(h, err)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/segment"
 	"github.com/sluicedb/sluice/wire"
 )
@@ -59,6 +58,7 @@ func drain(t *testing.T, sub *client.Subscription, n int) [][]byte {
 	return got
 }
 
+// equalData fails the test unless got holds the records of want, in order.
 func equalData(t *testing.T, got, want [][]byte) {
 	t.Helper()
 	if len(got) != len(want) {
@@ -72,14 +72,9 @@ func equalData(t *testing.T, got, want [][]byte) {
 }
 
 func TestSubscribe_PushesRecordsAsCommitted(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	env, c := newStreamEnv(t, 1)
 	putN(t, c, "s", "k", "old", 5)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
-	if err != nil {
-		t.Fatalf("SubscribeShard: %v", err)
-	}
+	sub := subscribeLatest(t, c)
 	defer sub.Close()
 	// Records put after the subscription started arrive without polling,
 	// from another connection.
@@ -89,9 +84,7 @@ func TestSubscribe_PushesRecordsAsCommitted(t *testing.T) {
 }
 
 func TestSubscribe_StartPositions(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	_, c := newStreamEnv(t, 1)
 	var want [][]byte
 	ctx := testCtx(t)
 	for i := range 10 {
@@ -193,9 +186,7 @@ func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 }
 
 func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
+	_, c := newStreamEnv(t, 1)
 	want := putN(t, c, "s", "k", "r", 20)
 	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon}, client.SubscribeOptions{})
 	if err != nil {
@@ -223,13 +214,8 @@ func TestSubscribe_ShardEndCarriesChildren(t *testing.T) {
 }
 
 func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
-	env.createStream(c, "s", 1)
-	sub, err := c.SubscribeShard(testCtx(t), "s", api.ShardID(0), api.IteratorSpec{Type: api.Latest}, client.SubscribeOptions{})
-	if err != nil {
-		t.Fatalf("SubscribeShard: %v", err)
-	}
+	_, c := newStreamEnv(t, 1)
+	sub := subscribeLatest(t, c)
 	// A Ping round trip after the Subscribe means the server has started
 	// the subscription (frames are read in order).
 	if err := c.Ping(testCtx(t), nil); err != nil {
@@ -244,8 +230,7 @@ func TestSubscribe_StreamDeletedEndsWithNotFound(t *testing.T) {
 }
 
 func TestSubscribe_UnknownPositionFails(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.dial(client.ClientOptions{})
+	_, c := newDialedEnv(t)
 	sub, err := c.Subscribe(testCtx(t), api.Position{Stream: "missing", Incarnation: 1}, client.SubscribeOptions{})
 	if err != nil {
 		t.Fatalf("Subscribe: %v", err)
@@ -256,7 +241,7 @@ func TestSubscribe_UnknownPositionFails(t *testing.T) {
 }
 
 func TestSubscribe_CancelFreesTheSlot(t *testing.T) {
-	env := newTestEnv(t, func(_ *engine.Options, so *ServerOptions) { so.MaxSubscriptions = 1 })
+	env := newServerEnv(t, func(so *ServerOptions) { so.MaxSubscriptions = 1 })
 	c := env.dial(client.ClientOptions{})
 	env.createStream(c, "s", 1)
 	pos := mustIterator(t, c, "s", api.IteratorSpec{Type: api.TrimHorizon})
