@@ -62,7 +62,7 @@ func TestLimitListener_NeverHoldsMoreThanItsLimit(t *testing.T) {
 // TestServer_HTTP2MaxConcurrentStreams: the server's HTTP/2 SETTINGS
 // announce the configured bound on concurrent streams (Go's default is 250).
 func TestServer_HTTP2MaxConcurrentStreams(t *testing.T) {
-	s := startTest(t)
+	s := StartTest(t)
 	nc, err := net.Dial("tcp", s.HTTPAddr().String())
 	if err != nil {
 		t.Fatal(err)
