@@ -52,16 +52,10 @@ const (
 // cborReader reads CBOR data items from buf. Every method validates what it
 // reads; errors say what was wrong and at which byte offset.
 type cborReader struct {
-	buf   []byte
-	pos   int
-	depth int
+	cursor
 }
 
 var errCBORTruncated = errors.New("CBOR data ends in the middle of an item")
-
-func (r *cborReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("at byte %d: %s", r.pos, fmt.Sprintf(format, args...))
-}
 
 // peek returns the next initial byte without consuming it.
 func (r *cborReader) peek() (byte, error) {
@@ -130,20 +124,18 @@ func (r *cborReader) atBreak() (bool, error) {
 	return false, nil
 }
 
-// cborContainer tracks the remaining entries of a map or array.
-type cborContainer struct {
-	indef bool
-	left  uint64
-}
-
-// next reports whether the container has another entry (consuming the break
-// of an indefinite-length container at its end).
-func (r *cborReader) next(c *cborContainer) (bool, error) {
+// next reports whether the container has another entry. At the end it
+// consumes the break of an indefinite-length container and leaves it.
+func (r *cborReader) next(c *container) (bool, error) {
 	if c.indef {
 		brk, err := r.atBreak()
+		if brk {
+			r.depth--
+		}
 		return !brk, err
 	}
 	if c.left == 0 {
+		r.depth--
 		return false, nil
 	}
 	c.left--
@@ -172,41 +164,80 @@ func (r *cborReader) enter(arg uint64, pairs bool) error {
 }
 
 // readMap consumes the head of a map.
-func (r *cborReader) readMap() (cborContainer, error) {
-	start := r.pos
-	major, _, arg, indef, err := r.head()
-	if err != nil {
-		return cborContainer{}, err
-	}
-	if major != cborMajorMap {
-		r.pos = start // point at the offending item in messages
-		return cborContainer{}, r.errorf("expected a CBOR map, got %s", cborTypeName(major))
-	}
-	if err := r.enter(arg, true); err != nil {
-		return cborContainer{}, err
-	}
-	return cborContainer{indef: indef, left: arg}, nil
-}
+func (r *cborReader) readMap() (container, error) { return r.open(cborMajorMap) }
 
 // readArray consumes the head of an array.
-func (r *cborReader) readArray() (cborContainer, error) {
+func (r *cborReader) readArray() (container, error) { return r.open(cborMajorArray) }
+
+// open consumes the head of a map or an array.
+func (r *cborReader) open(want byte) (container, error) {
 	start := r.pos
 	major, _, arg, indef, err := r.head()
 	if err != nil {
-		return cborContainer{}, err
+		return container{}, err
 	}
-	if major != cborMajorArray {
-		r.pos = start
-		return cborContainer{}, r.errorf("expected a CBOR array, got %s", cborTypeName(major))
+	if major != want {
+		r.pos = start // point at the offending item in messages
+		return container{}, r.errorf("expected a CBOR %s, got %s", cborTypeName(want), cborTypeName(major))
 	}
-	if err := r.enter(arg, false); err != nil {
-		return cborContainer{}, err
+	if err := r.enter(arg, want == cborMajorMap); err != nil {
+		return container{}, err
 	}
-	return cborContainer{indef: indef, left: arg}, nil
+	return container{indef: indef, left: arg}, nil
 }
 
-// leave ends a container entered by readMap or readArray.
-func (r *cborReader) leave() { r.depth-- }
+// nextKey advances to the next entry of a map and reads its key, which must
+// be a text string (see tokenReader).
+func (r *cborReader) nextKey(c *container, scratch []byte) (key, newScratch []byte, ok bool, err error) {
+	if ok, err = r.next(c); !ok || err != nil {
+		return nil, scratch, false, err
+	}
+	key, scratch, err = r.readString(true, scratch[:0])
+	if err != nil {
+		return nil, scratch, false, fmt.Errorf("map key: %w", err)
+	}
+	return key, scratch, true, nil
+}
+
+// nextElement advances to the next element of an array.
+func (r *cborReader) nextElement(c *container) (bool, error) { return r.next(c) }
+
+// keyIs matches a member name exactly, as AWS does.
+func (r *cborReader) keyIs(key []byte, name string) bool { return string(key) == name }
+
+// readText reads a text string (see readString), null or undefined.
+func (r *cborReader) readText(scratch []byte) (s, newScratch []byte, null bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return nil, scratch, null, err
+	}
+	s, scratch, err = r.readString(true, scratch[:0])
+	return s, scratch, false, err
+}
+
+// readBlob reads a byte string, null or undefined: a definite-length string
+// is sliced from the body; the chunks of an indefinite-length one are
+// gathered in d's blob buffer.
+func (r *cborReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return nil, null, err
+	}
+	data, blobs, err := r.readString(false, d.blobs)
+	if err != nil {
+		return nil, false, fmt.Errorf("must be a byte string: %w", err)
+	}
+	// If the chunks outgrew the buffer, append moved it; earlier records keep
+	// pointing into the old one, which stays valid.
+	d.blobs = blobs
+	return data, false, nil
+}
+
+// end checks that the top-level item ends the body.
+func (r *cborReader) end() error {
+	if r.pos != len(r.buf) {
+		return fmt.Errorf("%d bytes of extraneous data after the CBOR map", len(r.buf)-r.pos)
+	}
+	return nil
+}
 
 // readString reads a text (text=true) or byte string. A definite-length string
 // is returned as a slice of r.buf (no copy); the chunks of an
@@ -384,7 +415,7 @@ func (r *cborReader) skip() error {
 		if err := r.enter(arg, major == cborMajorMap); err != nil {
 			return err
 		}
-		c := cborContainer{indef: indef, left: arg}
+		c := container{indef: indef, left: arg}
 		for {
 			more, err := r.next(&c)
 			if err != nil {
@@ -402,7 +433,6 @@ func (r *cborReader) skip() error {
 				}
 			}
 		}
-		r.leave()
 		return nil
 	case cborMajorTag:
 		r.pos = start

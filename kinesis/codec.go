@@ -119,6 +119,13 @@ type Decoder struct {
 	scratch []byte
 	// refs records which member each span of text belongs to.
 	refs []textRef
+	// json and cbor read the PutRecords body being decoded, and open holds
+	// the containers the walk has open (the body, Records, one entry): they
+	// live here so that handing them to the reader through the tokenReader
+	// interface does not allocate.
+	json jsonReader
+	cbor cborReader
+	open [3]container
 }
 
 // textRef places text[off:end] in a string member: the top-level member

@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode"
@@ -29,16 +30,10 @@ var jsonSpecial = func() (t [256]bool) {
 // jsonReader is a validating, allocation-free JSON (RFC 8259) reader over one
 // request body. It accepts exactly the documents encoding/json accepts.
 type jsonReader struct {
-	buf   []byte
-	pos   int
-	depth int
+	cursor
 }
 
 var errJSONTruncated = errors.New("JSON body ends in the middle of a value")
-
-func (r *jsonReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("at byte %d: %s", r.pos, fmt.Sprintf(format, args...))
-}
 
 // ws skips insignificant whitespace.
 func (r *jsonReader) ws() {
@@ -70,55 +65,33 @@ func (r *jsonReader) end() error {
 	return nil
 }
 
-// jsonContainer tracks whether the next member or element is the first.
-type jsonContainer struct {
-	first bool
-}
-
-// readObject consumes '{'.
-func (r *jsonReader) readObject() (jsonContainer, error) {
-	c, err := r.peek()
-	if err != nil {
-		return jsonContainer{}, err
-	}
-	if c != '{' {
-		return jsonContainer{}, r.errorf("expected a JSON object, got %s", jsonKindOf(c))
-	}
-	r.pos++
-	if err := r.enter(); err != nil {
-		return jsonContainer{}, err
-	}
-	return jsonContainer{first: true}, nil
-}
+// readMap consumes the '{' of an object.
+func (r *jsonReader) readMap() (container, error) { return r.open('{', "object") }
 
 // readArray consumes '['.
-func (r *jsonReader) readArray() (jsonContainer, error) {
+func (r *jsonReader) readArray() (container, error) { return r.open('[', "array") }
+
+// open consumes the opening byte of an object or array, and counts its depth.
+func (r *jsonReader) open(opening byte, kind string) (container, error) {
 	c, err := r.peek()
 	if err != nil {
-		return jsonContainer{}, err
+		return container{}, err
 	}
-	if c != '[' {
-		return jsonContainer{}, r.errorf("expected a JSON array, got %s", jsonKindOf(c))
+	if c != opening {
+		return container{}, r.errorf("expected a JSON %s, got %s", kind, jsonKindOf(c))
 	}
 	r.pos++
-	if err := r.enter(); err != nil {
-		return jsonContainer{}, err
-	}
-	return jsonContainer{first: true}, nil
-}
-
-func (r *jsonReader) enter() error {
 	r.depth++
 	if r.depth > jsonMaxDepth {
-		return r.errorf("JSON nesting deeper than %d levels", jsonMaxDepth)
+		return container{}, r.errorf("JSON nesting deeper than %d levels", jsonMaxDepth)
 	}
-	return nil
+	return container{first: true}, nil
 }
 
 // nextMember advances to the next member of an object and returns its raw
 // key (the bytes between the quotes) and whether the key needs unquoting. At
 // the closing brace it returns ok=false. The ':' after the key is consumed.
-func (r *jsonReader) nextMember(c *jsonContainer) (key []byte, escaped, ok bool, err error) {
+func (r *jsonReader) nextMember(c *container) (key []byte, escaped, ok bool, err error) {
 	b, err := r.peek()
 	if err != nil {
 		return nil, false, false, err
@@ -162,7 +135,7 @@ func (r *jsonReader) nextMember(c *jsonContainer) (key []byte, escaped, ok bool,
 }
 
 // nextElement advances to the next element of an array; ok=false at ']'.
-func (r *jsonReader) nextElement(c *jsonContainer) (ok bool, err error) {
+func (r *jsonReader) nextElement(c *container) (ok bool, err error) {
 	b, err := r.peek()
 	if err != nil {
 		return false, err
@@ -180,6 +153,72 @@ func (r *jsonReader) nextElement(c *jsonContainer) (ok bool, err error) {
 	}
 	c.first = false
 	return true, nil
+}
+
+// nextKey advances to the next member of an object and returns its decoded
+// key (see tokenReader).
+func (r *jsonReader) nextKey(c *container, scratch []byte) (key, newScratch []byte, ok bool, err error) {
+	key, escaped, ok, err := r.nextMember(c)
+	if escaped {
+		scratch = appendUnquoted(scratch[:0], key)
+		key = scratch
+	}
+	return key, scratch, ok, err
+}
+
+// keyIs matches a member name as encoding/json does (see keyMatches).
+func (r *jsonReader) keyIs(key []byte, name string) bool { return keyMatches(key, name) }
+
+// readText reads a string or null and returns its decoded value: a slice of
+// the body when it has no escape, else unquoted into scratch.
+func (r *jsonReader) readText(scratch []byte) (s, newScratch []byte, null bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return nil, scratch, null, err
+	}
+	raw, escaped, err := r.readString()
+	if err != nil {
+		return nil, scratch, false, err
+	}
+	if escaped {
+		scratch = appendUnquoted(scratch[:0], raw)
+		return scratch, scratch, false, nil
+	}
+	return raw, scratch, false, nil
+}
+
+// readBlob reads a base64 string or null and decodes it into d's blob buffer.
+func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
+	// Fast path (nearly every record): find the closing quote with the
+	// vectorized IndexByte and base64-decode the bytes before it. Success
+	// proves they are plain base64 characters, so the string has no escape
+	// (hence that quote closes it) and no control character, once CR and LF,
+	// which the base64 decoder skips, are ruled out. Anything else takes the
+	// validating path below.
+	r.ws()
+	if r.pos < len(r.buf) && r.buf[r.pos] == '"' {
+		seg := r.buf[r.pos+1:]
+		if end := bytes.IndexByte(seg, '"'); end >= 0 {
+			seg = seg[:end]
+			if bytes.IndexByte(seg, '\n') < 0 && bytes.IndexByte(seg, '\r') < 0 {
+				if data, err := d.decodeBase64(seg); err == nil {
+					r.pos += end + 2
+					return data, false, nil
+				}
+			}
+		}
+	}
+	var raw []byte
+	raw, d.scratch, null, err = r.readText(d.scratch)
+	if null || err != nil {
+		if err != nil {
+			err = fmt.Errorf("must be a base64 string: %w", err)
+		}
+		return nil, null, err
+	}
+	if data, err = d.decodeBase64(raw); err != nil {
+		return nil, false, fmt.Errorf("is not valid base64: %w", err)
+	}
+	return data, false, nil
 }
 
 // readString consumes a string value and returns the raw bytes between the
@@ -339,8 +378,8 @@ func (r *jsonReader) skipNumber() error {
 	return nil
 }
 
-// skipValue consumes any value, validating it.
-func (r *jsonReader) skipValue() error {
+// skip consumes any value, validating it.
+func (r *jsonReader) skip() error {
 	b, err := r.peek()
 	if err != nil {
 		return err
@@ -350,7 +389,7 @@ func (r *jsonReader) skipValue() error {
 		_, _, err := r.readString()
 		return err
 	case b == '{':
-		c, err := r.readObject()
+		c, err := r.readMap()
 		if err != nil {
 			return err
 		}
@@ -362,7 +401,7 @@ func (r *jsonReader) skipValue() error {
 			if !ok {
 				return nil
 			}
-			if err := r.skipValue(); err != nil {
+			if err := r.skip(); err != nil {
 				return err
 			}
 		}
@@ -379,7 +418,7 @@ func (r *jsonReader) skipValue() error {
 			if !ok {
 				return nil
 			}
-			if err := r.skipValue(); err != nil {
+			if err := r.skip(); err != nil {
 				return err
 			}
 		}

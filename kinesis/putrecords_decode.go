@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -121,182 +120,13 @@ func (d *Decoder) decodeBase64(src []byte) ([]byte, error) {
 // decodePutRecordsJSON decodes a JSON PutRecords body.
 func (d *Decoder) decodePutRecordsJSON(body []byte, in *PutRecordsInput) error {
 	d.beginPutRecords(in, base64.StdEncoding.DecodedLen(len(body)))
-	r := jsonReader{buf: body}
-	r.ws()
-	if r.pos == len(body) {
+	d.json = jsonReader{cursor{buf: body}}
+	defer func() { d.json = jsonReader{} }()
+	d.json.ws()
+	if d.json.pos == len(body) {
 		return errEmptyBody
 	}
-	obj, err := r.readObject()
-	if err != nil {
-		return err
-	}
-	for {
-		key, escaped, ok, err := r.nextMember(&obj)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if escaped {
-			d.scratch = appendUnquoted(d.scratch[:0], key)
-			key = d.scratch
-		}
-		switch {
-		case keyMatches(key, "Records"):
-			err = d.jsonRecords(&r, in)
-		case keyMatches(key, "StreamName"):
-			err = d.jsonText(&r, -1, fieldStreamName, "StreamName")
-		case keyMatches(key, "StreamARN"):
-			err = d.jsonText(&r, -1, fieldStreamARN, "StreamARN")
-		case keyMatches(key, "StreamId"):
-			err = d.jsonText(&r, -1, fieldStreamID, "StreamId")
-		case keyMatches(key, "DryRun"):
-			var v, present bool
-			v, present, err = r.readBool()
-			if err != nil {
-				err = fmt.Errorf("member DryRun must be a boolean: %w", err)
-			} else if present {
-				in.DryRun = v
-			}
-		default:
-			err = r.skipValue()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := r.end(); err != nil {
-		return err
-	}
-	d.finishPutRecords(in)
-	return nil
-}
-
-// jsonText reads a string member (null leaves it unchanged, as encoding/json does).
-func (d *Decoder) jsonText(r *jsonReader, rec int, field uint8, name string) error {
-	if null, err := r.readNull(); null || err != nil {
-		return err
-	}
-	raw, escaped, err := r.readString()
-	if err != nil {
-		return fmt.Errorf("member %s must be a string: %w", name, err)
-	}
-	if escaped {
-		d.scratch = appendUnquoted(d.scratch[:0], raw)
-		raw = d.scratch
-	}
-	d.addText(rec, field, raw)
-	return nil
-}
-
-// jsonRecords reads the Records list.
-func (d *Decoder) jsonRecords(r *jsonReader, in *PutRecordsInput) error {
-	null, err := r.readNull()
-	if err != nil {
-		return err
-	}
-	if null {
-		d.resetRecords(in, true)
-		return nil
-	}
-	arr, err := r.readArray()
-	if err != nil {
-		return fmt.Errorf("member Records must be a list: %w", err)
-	}
-	d.resetRecords(in, false)
-	for {
-		more, err := r.nextElement(&arr)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		in.Records = append(in.Records, PutRecordsRequestEntry{})
-		i := len(in.Records) - 1
-		if null, err := r.readNull(); null || err != nil {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		obj, err := r.readObject()
-		if err != nil {
-			return fmt.Errorf("member Records[%d] must be a structure: %w", i, err)
-		}
-		for {
-			key, escaped, ok, err := r.nextMember(&obj)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
-			if escaped {
-				d.scratch = appendUnquoted(d.scratch[:0], key)
-				key = d.scratch
-			}
-			switch {
-			case keyMatches(key, "Data"):
-				err = d.jsonData(r, &in.Records[i], i)
-			case keyMatches(key, "PartitionKey"):
-				err = d.jsonText(r, i, fieldPartitionKey, "PartitionKey")
-			case keyMatches(key, "ExplicitHashKey"):
-				err = d.jsonText(r, i, fieldExplicitHashKey, "ExplicitHashKey")
-			default:
-				err = r.skipValue()
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// jsonData reads a record's base64 Data (null sets it to nil, as encoding/json does).
-func (d *Decoder) jsonData(r *jsonReader, e *PutRecordsRequestEntry, i int) error {
-	null, err := r.readNull()
-	if err != nil {
-		return err
-	}
-	if null {
-		e.Data = nil
-		return nil
-	}
-	// Fast path (nearly every record): find the closing quote with the
-	// vectorized IndexByte and base64-decode the bytes before it. Success
-	// proves they are plain base64 characters, so the string has no escape
-	// (hence that quote closes it) and no control character, once CR and LF,
-	// which the base64 decoder skips, are ruled out. Anything else takes the
-	// validating path below.
-	if r.pos < len(r.buf) && r.buf[r.pos] == '"' {
-		seg := r.buf[r.pos+1:]
-		if end := bytes.IndexByte(seg, '"'); end >= 0 {
-			seg = seg[:end]
-			if bytes.IndexByte(seg, '\n') < 0 && bytes.IndexByte(seg, '\r') < 0 {
-				if data, err := d.decodeBase64(seg); err == nil {
-					r.pos += end + 2
-					e.Data = data
-					return nil
-				}
-			}
-		}
-	}
-	raw, escaped, err := r.readString()
-	if err != nil {
-		return fmt.Errorf("member Records[%d].Data must be a base64 string: %w", i, err)
-	}
-	if escaped {
-		d.scratch = appendUnquoted(d.scratch[:0], raw)
-		raw = d.scratch
-	}
-	data, err := d.decodeBase64(raw)
-	if err != nil {
-		return fmt.Errorf("member Records[%d].Data is not valid base64: %w", i, err)
-	}
-	e.Data = data
-	return nil
+	return d.putRecords(&d.json, in)
 }
 
 // decodePutRecordsCBOR decodes a CBOR PutRecords body.
@@ -305,33 +135,86 @@ func (d *Decoder) decodePutRecordsCBOR(body []byte, in *PutRecordsInput) error {
 	if len(body) == 0 {
 		return errEmptyBody
 	}
-	r := cborReader{buf: body}
-	m, err := r.readMap()
-	if err != nil {
-		return fmt.Errorf("the body must be a CBOR map: %w", err)
+	d.cbor = cborReader{cursor{buf: body}}
+	defer func() { d.cbor = cborReader{} }()
+	return d.putRecords(&d.cbor, in)
+}
+
+// The members of PutRecordsInput and of its entries that the walk reads.
+var (
+	inputMembers = [...]string{"Records", "StreamName", "StreamARN", "StreamId", "DryRun"}
+	entryMembers = [...]string{"Data", "PartitionKey", "ExplicitHashKey"}
+)
+
+// inputMember returns the member of PutRecordsInput that key selects, or ""
+// for an unknown member. The exact names (what the SDKs send) are matched
+// without asking the reader for its format's rule.
+func inputMember(r tokenReader, key []byte) string {
+	switch string(key) {
+	case "Records":
+		return "Records"
+	case "StreamName":
+		return "StreamName"
+	case "StreamARN":
+		return "StreamARN"
+	case "StreamId":
+		return "StreamId"
+	case "DryRun":
+		return "DryRun"
+	}
+	return foldedMember(r, key, inputMembers[:])
+}
+
+// recordMember is inputMember for PutRecordsRequestEntry.
+func recordMember(r tokenReader, key []byte) string {
+	switch string(key) {
+	case "Data":
+		return "Data"
+	case "PartitionKey":
+		return "PartitionKey"
+	case "ExplicitHashKey":
+		return "ExplicitHashKey"
+	}
+	return foldedMember(r, key, entryMembers[:])
+}
+
+// foldedMember returns the name of names that key selects by the reader's
+// rule (JSON folds case), or "".
+func foldedMember(r tokenReader, key []byte, names []string) string {
+	for _, name := range names {
+		if r.keyIs(key, name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// putRecords walks a PutRecords body, whatever its format.
+func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
+	m := &d.open[0]
+	var err error
+	if *m, err = r.readMap(); err != nil {
+		return fmt.Errorf("the body must be a structure: %w", err)
 	}
 	for {
-		more, err := r.next(&m)
+		var key []byte
+		var ok bool
+		key, d.scratch, ok, err = r.nextKey(m, d.scratch)
 		if err != nil {
 			return err
 		}
-		if !more {
+		if !ok {
 			break
 		}
-		var key []byte
-		key, d.scratch, err = r.readString(true, d.scratch[:0])
-		if err != nil {
-			return fmt.Errorf("map key: %w", err)
-		}
-		switch string(key) {
+		switch name := inputMember(r, key); name {
 		case "Records":
-			err = d.cborRecords(&r, in)
+			err = d.records(r, in)
 		case "StreamName":
-			err = d.cborText(&r, -1, fieldStreamName, "StreamName")
+			err = d.member(r, -1, fieldStreamName, name)
 		case "StreamARN":
-			err = d.cborText(&r, -1, fieldStreamARN, "StreamARN")
+			err = d.member(r, -1, fieldStreamARN, name)
 		case "StreamId":
-			err = d.cborText(&r, -1, fieldStreamID, "StreamId")
+			err = d.member(r, -1, fieldStreamID, name)
 		case "DryRun":
 			var v, present bool
 			v, present, err = r.readBool()
@@ -347,31 +230,29 @@ func (d *Decoder) decodePutRecordsCBOR(body []byte, in *PutRecordsInput) error {
 			return err
 		}
 	}
-	r.leave()
-	if r.pos != len(body) {
-		return fmt.Errorf("%d bytes of extraneous data after the CBOR map", len(body)-r.pos)
+	if err := r.end(); err != nil {
+		return err
 	}
 	d.finishPutRecords(in)
 	return nil
 }
 
-// cborText reads a text member (null and undefined leave it unchanged).
-func (d *Decoder) cborText(r *cborReader, rec int, field uint8, name string) error {
-	if null, err := r.readNull(); null || err != nil {
-		return err
-	}
-	var s []byte
-	var err error
-	s, d.scratch, err = r.readString(true, d.scratch[:0])
+// member reads a string member (null leaves it unchanged, as encoding/json
+// and fxamacker/cbor do).
+func (d *Decoder) member(r tokenReader, rec int, field uint8, name string) error {
+	s, scratch, null, err := r.readText(d.scratch)
+	d.scratch = scratch
 	if err != nil {
-		return fmt.Errorf("member %s must be a text string: %w", name, err)
+		return fmt.Errorf("member %s must be a string: %w", name, err)
 	}
-	d.addText(rec, field, s)
+	if !null {
+		d.addText(rec, field, s)
+	}
 	return nil
 }
 
-// cborRecords reads the Records array.
-func (d *Decoder) cborRecords(r *cborReader, in *PutRecordsInput) error {
+// records reads the Records list.
+func (d *Decoder) records(r tokenReader, in *PutRecordsInput) error {
 	null, err := r.readNull()
 	if err != nil {
 		return err
@@ -380,18 +261,18 @@ func (d *Decoder) cborRecords(r *cborReader, in *PutRecordsInput) error {
 		d.resetRecords(in, true)
 		return nil
 	}
-	arr, err := r.readArray()
-	if err != nil {
-		return fmt.Errorf("member Records must be an array: %w", err)
+	arr := &d.open[1]
+	if *arr, err = r.readArray(); err != nil {
+		return fmt.Errorf("member Records must be a list: %w", err)
 	}
 	d.resetRecords(in, false)
 	for {
-		more, err := r.next(&arr)
+		more, err := r.nextElement(arr)
 		if err != nil {
 			return err
 		}
 		if !more {
-			break
+			return nil
 		}
 		in.Records = append(in.Records, PutRecordsRequestEntry{})
 		i := len(in.Records) - 1
@@ -401,60 +282,56 @@ func (d *Decoder) cborRecords(r *cborReader, in *PutRecordsInput) error {
 			}
 			continue
 		}
-		m, err := r.readMap()
-		if err != nil {
-			return fmt.Errorf("member Records[%d] must be a map: %w", i, err)
+		if err := d.entry(r, &in.Records[i], i); err != nil {
+			return err
 		}
-		for {
-			more, err := r.next(&m)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			var key []byte
-			key, d.scratch, err = r.readString(true, d.scratch[:0])
-			if err != nil {
-				return fmt.Errorf("member Records[%d] map key: %w", i, err)
-			}
-			switch string(key) {
-			case "Data":
-				err = d.cborData(r, &in.Records[i], i)
-			case "PartitionKey":
-				err = d.cborText(r, i, fieldPartitionKey, "PartitionKey")
-			case "ExplicitHashKey":
-				err = d.cborText(r, i, fieldExplicitHashKey, "ExplicitHashKey")
-			default:
-				err = r.skip()
-			}
-			if err != nil {
-				return err
-			}
-		}
-		r.leave()
 	}
-	r.leave()
-	return nil
 }
 
-// cborData reads a record's Data byte string (null and undefined set it to nil).
-func (d *Decoder) cborData(r *cborReader, e *PutRecordsRequestEntry, i int) error {
-	null, err := r.readNull()
+// entry reads the structure of Records[i] into e.
+func (d *Decoder) entry(r tokenReader, e *PutRecordsRequestEntry, i int) error {
+	m := &d.open[2]
+	var err error
+	if *m, err = r.readMap(); err != nil {
+		return fmt.Errorf("member Records[%d] must be a structure: %w", i, err)
+	}
+	for {
+		var key []byte
+		var ok bool
+		key, d.scratch, ok, err = r.nextKey(m, d.scratch)
+		if err != nil {
+			return fmt.Errorf("member Records[%d]: %w", i, err)
+		}
+		if !ok {
+			return nil
+		}
+		switch name := recordMember(r, key); name {
+		case "Data":
+			err = d.data(r, e, i)
+		case "PartitionKey":
+			err = d.member(r, i, fieldPartitionKey, name)
+		case "ExplicitHashKey":
+			err = d.member(r, i, fieldExplicitHashKey, name)
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// data reads a record's Data (null sets it to nil, as encoding/json and
+// fxamacker/cbor do).
+func (d *Decoder) data(r tokenReader, e *PutRecordsRequestEntry, i int) error {
+	data, null, err := r.readBlob(d)
 	if err != nil {
-		return err
+		return fmt.Errorf("member Records[%d].Data %w", i, err)
 	}
 	if null {
 		e.Data = nil
 		return nil
 	}
-	data, blobs, err := r.readString(false, d.blobs)
-	if err != nil {
-		return fmt.Errorf("member Records[%d].Data must be a byte string: %w", i, err)
-	}
-	// If the chunks of an indefinite-length string outgrew the buffer, append
-	// moved it; earlier records keep pointing into the old one, which stays valid.
-	d.blobs = blobs
 	if len(data) == 0 {
 		data = emptyBlob
 	}

@@ -107,7 +107,7 @@ func (t Timestamp) MarshalCBOR() ([]byte, error) {
 // under tag 1 (the Java SDK writes tag 1 with milliseconds, not the seconds of
 // RFC 8949). null and undefined leave t unchanged.
 func (t *Timestamp) UnmarshalCBOR(b []byte) error {
-	r := cborReader{buf: b}
+	r := cborReader{cursor{buf: b}}
 	ms, present, err := r.readTimestamp()
 	if err != nil {
 		return err
