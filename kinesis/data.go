@@ -64,14 +64,10 @@ func engineRecord(key string, data []byte, explicitHashKey string) (engine.PutRe
 
 func (h *Handler) putRecord(_ context.Context, in *PutRecordInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	checkRecord(&v, -1, in.Data, in.PartitionKey, in.ExplicitHashKey)
 	v.seqNum("sequenceNumberForOrdering", in.SequenceNumberForOrdering)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -114,8 +110,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		return err
 	}
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.required("records", in.Records != nil) {
 		v.listLength("records", len(in.Records), true, 1, engine.MaxPutRecords)
 	}
@@ -126,10 +121,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		e := &in.Records[i]
 		checkRecord(&v, i, e.Data, e.PartitionKey, e.ExplicitHashKey)
 	}
-	if err := v.err(); err != nil {
-		return err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return err
 	}
@@ -183,8 +175,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 
 func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.requiredString("shardId", in.ShardId) {
 		v.name("shardId", in.ShardId)
 	}
@@ -192,10 +183,7 @@ func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput)
 		v.enum("shardIteratorType", string(in.ShardIteratorType), iteratorTypes...)
 	}
 	v.seqNum("startingSequenceNumber", in.StartingSequenceNumber)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

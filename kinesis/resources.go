@@ -43,59 +43,53 @@ func sortedTags(m map[string]string) []Tag {
 	return out
 }
 
-func (h *Handler) addTagsToStream(_ context.Context, in *AddTagsToStreamInput) (any, error) {
-	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	v.tags("tags", in.Tags, true)
-	if err := v.err(); err != nil {
+// addTags adds or replaces tags of a stream (AddTagsToStream, TagResource).
+func (h *Handler) addTags(stream string, tags map[string]string) (any, error) {
+	if err := checkTagText(tags); err != nil {
 		return nil, err
 	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTagText(in.Tags); err != nil {
-		return nil, err
-	}
-	if err := h.eng.AddTags(name, in.Tags); err != nil {
+	if err := h.eng.AddTags(stream, tags); err != nil {
 		return nil, h.engErr(err)
 	}
 	return &EmptyOutput{}, nil
+}
+
+// removeTags removes tags of a stream (RemoveTagsFromStream, UntagResource).
+func (h *Handler) removeTags(stream string, keys []string) (any, error) {
+	if err := h.eng.RemoveTags(stream, keys); err != nil {
+		return nil, h.engErr(err)
+	}
+	return &EmptyOutput{}, nil
+}
+
+func (h *Handler) addTagsToStream(_ context.Context, in *AddTagsToStreamInput) (any, error) {
+	var v validator
+	v.stream(in.StreamName, in.StreamARN)
+	v.tags("tags", in.Tags, true)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	return h.addTags(name, in.Tags)
 }
 
 func (h *Handler) removeTagsFromStream(_ context.Context, in *RemoveTagsFromStreamInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	v.tagKeys("tagKeys", in.TagKeys)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.eng.RemoveTags(name, in.TagKeys); err != nil {
-		return nil, h.engErr(err)
-	}
-	return &EmptyOutput{}, nil
+	return h.removeTags(name, in.TagKeys)
 }
 
 func (h *Handler) listTagsForStream(_ context.Context, in *ListTagsForStreamInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, maxTagKeyLen)
 	v.intRange("limit", in.Limit, 1, 50)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
-	if err != nil {
-		return nil, err
-	}
-	si, err := h.describe(name)
+	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -140,13 +134,7 @@ func (h *Handler) tagResource(_ context.Context, in *TagResourceInput) (any, err
 	if consumer != "" {
 		return nil, errConsumerTags(in.ResourceARN)
 	}
-	if err := checkTagText(in.Tags); err != nil {
-		return nil, err
-	}
-	if err := h.eng.AddTags(stream, in.Tags); err != nil {
-		return nil, h.engErr(err)
-	}
-	return &EmptyOutput{}, nil
+	return h.addTags(stream, in.Tags)
 }
 
 func (h *Handler) untagResource(_ context.Context, in *UntagResourceInput) (any, error) {
@@ -165,10 +153,7 @@ func (h *Handler) untagResource(_ context.Context, in *UntagResourceInput) (any,
 	if consumer != "" {
 		return nil, errConsumerTags(in.ResourceARN)
 	}
-	if err := h.eng.RemoveTags(stream, in.TagKeys); err != nil {
-		return nil, h.engErr(err)
-	}
-	return &EmptyOutput{}, nil
+	return h.removeTags(stream, in.TagKeys)
 }
 
 func (h *Handler) listTagsForResource(_ context.Context, in *ResourceInput) (any, error) {
@@ -306,20 +291,11 @@ func (h *Handler) listStreamConsumers(_ context.Context, in *ListStreamConsumers
 			return nil, err
 		}
 	}
-	si, err := h.describe(name)
+	si, err := h.pagedStream(name, inc, in.StreamCreationTimestamp)
 	if err != nil {
 		return nil, err
 	}
-	if inc != 0 && si.Incarnation != inc {
-		return nil, Errorf(CodeExpiredNextToken, "NextToken is for an earlier stream named %s, which was deleted; list again without it", name)
-	}
-	if ts := in.StreamCreationTimestamp; !ts.IsZero() && ts.Millis() != si.Created.UnixMilli() {
-		return nil, h.streamNotFound(name, "")
-	}
-	limit := listConsumersMax
-	if in.MaxResults != nil && int(*in.MaxResults) < limit {
-		limit = int(*in.MaxResults)
-	}
+	limit := pageLimit(listConsumersMax, in.MaxResults)
 	consumers := si.Consumers
 	sort.Slice(consumers, func(i, j int) bool { return consumers[i].Name < consumers[j].Name })
 	out := &ListStreamConsumersOutput{Consumers: []Consumer{}}

@@ -84,6 +84,13 @@ func (v *validator) required(member string, present bool) bool {
 	return present
 }
 
+// stream checks the StreamName and StreamARN members that name the stream
+// of an operation (streamOf checks that they name one).
+func (v *validator) stream(name, arn string) {
+	v.name("streamName", name)
+	v.streamARN("streamARN", arn)
+}
+
 // requiredString checks that a string member is present (the shapes read an
 // absent member and "" alike; every string of the model has a minimum length
 // of 1, so "" is never valid).
