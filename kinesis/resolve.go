@@ -293,3 +293,12 @@ func pageLimit(max int, limit *int32) int {
 	}
 	return max
 }
+
+// validResource returns the constraint failures gathered in v, if there are
+// any, or else what the ResourceARN member arn names (see resourceOf).
+func (h *Handler) validResource(v *validator, arn string) (stream, consumer string, err error) {
+	if err := v.err(); err != nil {
+		return "", "", err
+	}
+	return h.resourceOf(arn)
+}

@@ -118,53 +118,45 @@ func errConsumerTags(arn string) error {
 	return Errorf(CodeInvalidArgument, "Resource %s is a consumer: sluice keeps the tags given to RegisterStreamConsumer and cannot change them afterwards", arn)
 }
 
-func (h *Handler) tagResource(_ context.Context, in *TagResourceInput) (any, error) {
-	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
-	v.tags("tags", in.Tags, true)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+// taggedStream is validResource for TagResource and UntagResource, which
+// change the tags of streams only.
+func (h *Handler) taggedStream(v *validator, arn string) (string, error) {
+	stream, consumer, err := h.validResource(v, arn)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if consumer != "" {
-		return nil, errConsumerTags(in.ResourceARN)
+		return "", errConsumerTags(arn)
+	}
+	return stream, nil
+}
+
+func (h *Handler) tagResource(_ context.Context, in *TagResourceInput) (any, error) {
+	var v validator
+	v.resource(in.ResourceARN)
+	v.tags("tags", in.Tags, true)
+	stream, err := h.taggedStream(&v, in.ResourceARN)
+	if err != nil {
+		return nil, err
 	}
 	return h.addTags(stream, in.Tags)
 }
 
 func (h *Handler) untagResource(_ context.Context, in *UntagResourceInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
+	v.resource(in.ResourceARN)
 	v.tagKeys("tagKeys", in.TagKeys)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	stream, err := h.taggedStream(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
-	}
-	if consumer != "" {
-		return nil, errConsumerTags(in.ResourceARN)
 	}
 	return h.removeTags(stream, in.TagKeys)
 }
 
 func (h *Handler) listTagsForResource(_ context.Context, in *ResourceInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	v.resource(in.ResourceARN)
+	stream, consumer, err := h.validResource(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -315,16 +307,11 @@ func (h *Handler) listStreamConsumers(_ context.Context, in *ListStreamConsumers
 
 func (h *Handler) putResourcePolicy(_ context.Context, in *PutResourcePolicyInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
+	v.resource(in.ResourceARN)
 	if v.requiredString("policy", in.Policy) {
 		v.length("policy", in.Policy, 1, maxPolicyLen)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	stream, consumer, err := h.validResource(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -371,13 +358,8 @@ func (h *Handler) deleteResourcePolicy(_ context.Context, in *ResourceInput) (an
 // ("" if none).
 func (h *Handler) resourcePolicy(in *ResourceInput) (string, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	v.resource(in.ResourceARN)
+	stream, consumer, err := h.validResource(&v, in.ResourceARN)
 	if err != nil {
 		return "", err
 	}

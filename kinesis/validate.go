@@ -91,6 +91,14 @@ func (v *validator) stream(name, arn string) {
 	v.streamARN("streamARN", arn)
 }
 
+// resource checks the ResourceARN member of the tagging and policy
+// operations.
+func (v *validator) resource(arn string) {
+	if v.requiredString("resourceARN", arn) {
+		v.resourceARN("resourceARN", arn)
+	}
+}
+
 // requiredString checks that a string member is present (the shapes read an
 // absent member and "" alike; every string of the model has a minimum length
 // of 1, so "" is never valid).
