@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/sluicedb/sluice/internal/jsonenc"
 )
 
 // CBOR (RFC 8949) constants used by the hand-written hot-path codec. They are
@@ -505,7 +507,7 @@ func appendCBORValidText[S ~string | ~[]byte](dst []byte, s S) []byte {
 			n++
 			continue
 		}
-		r, size := decodeRune(s[i:])
+		r, size := jsonenc.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			valid = false
 			n += utf8.RuneLen(utf8.RuneError)
@@ -519,7 +521,7 @@ func appendCBORValidText[S ~string | ~[]byte](dst []byte, s S) []byte {
 		return append(dst, s...)
 	}
 	for i := 0; i < len(s); {
-		r, size := decodeRune(s[i:])
+		r, size := jsonenc.DecodeRune(s[i:])
 		dst = utf8.AppendRune(dst, r)
 		i += size
 	}
