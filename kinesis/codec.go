@@ -259,18 +259,10 @@ func kindName(t reflect.Type) string {
 func AppendResponse(dst []byte, f Format, v any) ([]byte, error) {
 	switch out := v.(type) {
 	case *GetRecordsOutput:
-		var w RecordsWriter
-		w.Begin(dst, f)
-		for i := range out.Records {
-			w.record(&out.Records[i])
-		}
+		w := beginRecordsOf(dst, f, out.Records)
 		return w.FinishGetRecords(out.NextShardIterator, out.MillisBehindLatest, out.ChildShards), nil
 	case *SubscribeToShardEvent:
-		var w RecordsWriter
-		w.Begin(dst, f)
-		for i := range out.Records {
-			w.record(&out.Records[i])
-		}
+		w := beginRecordsOf(dst, f, out.Records)
 		return w.FinishSubscribeToShardEvent(out.ContinuationSequenceNumber, out.MillisBehindLatest, out.ChildShards), nil
 	case *PutRecordsOutput:
 		var w PutRecordsWriter
@@ -304,6 +296,16 @@ func AppendResponse(dst []byte, f Format, v any) ([]byte, error) {
 		return append(dst, b...), nil
 	}
 	return dst, fmt.Errorf("kinesis: encode: invalid format %d", f)
+}
+
+// beginRecordsOf returns a RecordsWriter that has written records.
+func beginRecordsOf(dst []byte, f Format, records []Record) RecordsWriter {
+	var w RecordsWriter
+	w.Begin(dst, f)
+	for i := range records {
+		w.record(&records[i])
+	}
+	return w
 }
 
 // fillRequiredLists replaces the nil slices of members AWS always sends

@@ -294,14 +294,7 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	enc := h.encryptionOf(p.StreamName)
 	var rw RecordsWriter
 	rw.Begin(st.out[:0], f)
-	it := res.Iter()
-	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
-		st.seq = rec.Seq.AppendDecimal(st.seq[:0])
-		rw.Append(&RecordView{
-			SequenceNumber: st.seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),
-			PartitionKey: rec.Key, Data: rec.Data, EncryptionType: enc,
-		})
-	}
+	st.seq = appendRead(&rw, res, enc, st.seq)
 	next := ""
 	var children []ChildShard
 	if res.ShardEnd && len(res.ChildShards) > 0 {
@@ -319,4 +312,18 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	res.Release()
 	writeOK(w, f, st.out)
 	return nil
+}
+
+// appendRead adds the records of an engine read to w, of encryption type enc.
+// seq is scratch for their sequence numbers; it is returned, grown.
+func appendRead(w *RecordsWriter, res *engine.ReadResult, enc EncryptionType, seq []byte) []byte {
+	it := res.Iter()
+	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
+		seq = rec.Seq.AppendDecimal(seq[:0])
+		w.Append(&RecordView{
+			SequenceNumber: seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),
+			PartitionKey: rec.Key, Data: rec.Data, EncryptionType: enc,
+		})
+	}
+	return seq
 }

@@ -388,35 +388,26 @@ func (r *jsonReader) skip() error {
 	case b == '"':
 		_, _, err := r.readString()
 		return err
-	case b == '{':
-		c, err := r.readMap()
+	case b == '{' || b == '[':
+		object := b == '{'
+		var c container
+		if object {
+			c, err = r.readMap()
+		} else {
+			c, err = r.readArray()
+		}
 		if err != nil {
 			return err
 		}
 		for {
-			_, _, ok, err := r.nextMember(&c)
-			if err != nil {
+			var ok bool
+			if object {
+				_, _, ok, err = r.nextMember(&c)
+			} else {
+				ok, err = r.nextElement(&c)
+			}
+			if !ok || err != nil {
 				return err
-			}
-			if !ok {
-				return nil
-			}
-			if err := r.skip(); err != nil {
-				return err
-			}
-		}
-	case b == '[':
-		c, err := r.readArray()
-		if err != nil {
-			return err
-		}
-		for {
-			ok, err := r.nextElement(&c)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil
 			}
 			if err := r.skip(); err != nil {
 				return err

@@ -379,14 +379,7 @@ func (s *subscription) push() error {
 	res := s.res
 	enc := s.h.encryptionOf(s.pos.Stream)
 	w := s.enc.BeginSubscribeToShardEvent(s.f)
-	it := res.Iter()
-	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
-		s.seq = rec.Seq.AppendDecimal(s.seq[:0])
-		w.Append(&RecordView{
-			SequenceNumber: s.seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),
-			PartitionKey: rec.Key, Data: rec.Data, EncryptionType: enc,
-		})
-	}
+	s.seq = appendRead(w, res, enc, s.seq)
 	next := res.Next
 	continuation := ""
 	var children []ChildShard
