@@ -176,9 +176,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput) (any, error) {
 	var v validator
 	v.stream(in.StreamName, in.StreamARN)
-	if v.requiredString("shardId", in.ShardId) {
-		v.name("shardId", in.ShardId)
-	}
+	v.requiredName("shardId", in.ShardId)
 	if v.requiredString("shardIteratorType", string(in.ShardIteratorType)) {
 		v.enum("shardIteratorType", string(in.ShardIteratorType), iteratorTypes...)
 	}

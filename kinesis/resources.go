@@ -179,9 +179,7 @@ func (h *Handler) registerStreamConsumer(_ context.Context, in *RegisterStreamCo
 	if v.requiredString("streamARN", in.StreamARN) {
 		v.streamARN("streamARN", in.StreamARN)
 	}
-	if v.requiredString("consumerName", in.ConsumerName) {
-		v.name("consumerName", in.ConsumerName)
-	}
+	v.requiredName("consumerName", in.ConsumerName)
 	v.tags("tags", in.Tags, false)
 	if err := v.err(); err != nil {
 		return nil, err

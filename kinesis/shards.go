@@ -201,9 +201,7 @@ func (h *Handler) shardIndex(id, stream string) error {
 func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error) {
 	var v validator
 	v.stream(in.StreamName, in.StreamARN)
-	if v.requiredString("shardToSplit", in.ShardToSplit) {
-		v.name("shardToSplit", in.ShardToSplit)
-	}
+	v.requiredName("shardToSplit", in.ShardToSplit)
 	if v.requiredString("newStartingHashKey", in.NewStartingHashKey) {
 		v.hashKey("newStartingHashKey", in.NewStartingHashKey)
 	}
@@ -231,12 +229,8 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, error) {
 	var v validator
 	v.stream(in.StreamName, in.StreamARN)
-	if v.requiredString("shardToMerge", in.ShardToMerge) {
-		v.name("shardToMerge", in.ShardToMerge)
-	}
-	if v.requiredString("adjacentShardToMerge", in.AdjacentShardToMerge) {
-		v.name("adjacentShardToMerge", in.AdjacentShardToMerge)
-	}
+	v.requiredName("shardToMerge", in.ShardToMerge)
+	v.requiredName("adjacentShardToMerge", in.AdjacentShardToMerge)
 	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err

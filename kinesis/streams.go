@@ -27,9 +27,7 @@ var streamModes = []string{string(StreamModeProvisioned), string(StreamModeOnDem
 
 func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, error) {
 	var v validator
-	if v.requiredString("streamName", in.StreamName) {
-		v.name("streamName", in.StreamName)
-	}
+	v.requiredName("streamName", in.StreamName)
 	v.intRange("shardCount", in.ShardCount, 1, maxShardCountModel)
 	if in.StreamModeDetails != nil && v.requiredString("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode)) {
 		v.enum("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode), streamModes...)

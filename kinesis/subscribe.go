@@ -162,9 +162,7 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if v.requiredString("consumerARN", in.ConsumerARN) {
 		v.consumerARN("consumerARN", in.ConsumerARN)
 	}
-	if v.requiredString("shardId", in.ShardId) {
-		v.name("shardId", in.ShardId)
-	}
+	v.requiredName("shardId", in.ShardId)
 	sp := in.StartingPosition
 	if v.required("startingPosition", sp != StartingPosition{}) && v.requiredString("startingPosition.type", string(sp.Type)) {
 		v.enum("startingPosition.type", string(sp.Type), iteratorTypes...)

@@ -91,6 +91,14 @@ func (v *validator) stream(name, arn string) {
 	v.streamARN("streamARN", arn)
 }
 
+// requiredName checks a required member of the name pattern (a stream,
+// shard or consumer name).
+func (v *validator) requiredName(member, s string) {
+	if v.requiredString(member, s) {
+		v.name(member, s)
+	}
+}
+
 // resource checks the ResourceARN member of the tagging and policy
 // operations.
 func (v *validator) resource(arn string) {
