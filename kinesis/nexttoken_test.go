@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-func newTestTokens(clock *fakeClock) *pageTokenCodec {
+func newTestTokens(clock *testClock) *pageTokenCodec {
 	return newPageTokenCodec([]byte("0123456789abcdef0123456789abcdef"), clock.Now, 0)
 }
 
 func TestPageTokenCodec_RoundTrip(t *testing.T) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000123)}
+	clock := &testClock{t: time.UnixMilli(1700000000123)}
 	c := newTestTokens(clock)
 	want := pageToken{kind: pageListShards, stream: "orders", incarnation: 7, after: "shardId-000000000003",
 		filter: ShardFilter{Type: ShardFilterTypeFromTimestamp, Timestamp: TimestampFromMillis(1699999999000)}}
@@ -20,7 +20,7 @@ func TestPageTokenCodec_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.issued = clock.now.UTC()
+	want.issued = clock.Now().UTC()
 	if got != want {
 		t.Fatalf("decoded %+v, want %+v", got, want)
 	}
@@ -31,7 +31,7 @@ func TestPageTokenCodec_RoundTrip(t *testing.T) {
 }
 
 func TestPageTokenCodec_TamperingAndExpiry(t *testing.T) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000000)}
+	clock := &testClock{t: time.UnixMilli(1700000000000)}
 	c := newTestTokens(clock)
 	tok := c.encode(pageToken{kind: pageListStreams, after: "s1"})
 	raw, _ := base64.StdEncoding.DecodeString(tok)
@@ -60,7 +60,7 @@ func TestPageTokenCodec_TamperingAndExpiry(t *testing.T) {
 // panics, answers InvalidArgumentException or ExpiredNextTokenException, and
 // what it accepts re-encodes to a token that decodes to the same state.
 func FuzzDecodeNextToken(f *testing.F) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000000)}
+	clock := &testClock{t: time.UnixMilli(1700000000000)}
 	c := newTestTokens(clock)
 	f.Add(c.encode(pageToken{kind: pageListShards, stream: "orders", incarnation: 1, after: "shardId-000000000000",
 		filter: ShardFilter{Type: ShardFilterTypeAfterShardId, ShardId: "shardId-000000000000"}}))

@@ -146,41 +146,15 @@ var (
 	entryMembers = [...]string{"Data", "PartitionKey", "ExplicitHashKey"}
 )
 
-// inputMember returns the member of PutRecordsInput that key selects, or ""
-// for an unknown member. The exact names (what the SDKs send) are matched
-// without asking the reader for its format's rule.
-func inputMember(r tokenReader, key []byte) string {
-	switch string(key) {
-	case "Records":
-		return "Records"
-	case "StreamName":
-		return "StreamName"
-	case "StreamARN":
-		return "StreamARN"
-	case "StreamId":
-		return "StreamId"
-	case "DryRun":
-		return "DryRun"
+// memberName returns the name in names that key selects, or "" for an
+// unknown member. The exact names (what the SDKs send) are matched without
+// asking the reader for its format's rule.
+func memberName(r tokenReader, key []byte, names []string) string {
+	for _, name := range names {
+		if string(key) == name {
+			return name
+		}
 	}
-	return foldedMember(r, key, inputMembers[:])
-}
-
-// recordMember is inputMember for PutRecordsRequestEntry.
-func recordMember(r tokenReader, key []byte) string {
-	switch string(key) {
-	case "Data":
-		return "Data"
-	case "PartitionKey":
-		return "PartitionKey"
-	case "ExplicitHashKey":
-		return "ExplicitHashKey"
-	}
-	return foldedMember(r, key, entryMembers[:])
-}
-
-// foldedMember returns the name of names that key selects by the reader's
-// rule (JSON folds case), or "".
-func foldedMember(r tokenReader, key []byte, names []string) string {
 	for _, name := range names {
 		if r.keyIs(key, name) {
 			return name
@@ -206,7 +180,7 @@ func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
 		if !ok {
 			break
 		}
-		switch name := inputMember(r, key); name {
+		switch name := memberName(r, key, inputMembers[:]); name {
 		case "Records":
 			err = d.records(r, in)
 		case "StreamName":
@@ -305,7 +279,7 @@ func (d *Decoder) entry(r tokenReader, e *PutRecordsRequestEntry, i int) error {
 		if !ok {
 			return nil
 		}
-		switch name := recordMember(r, key); name {
+		switch name := memberName(r, key, entryMembers[:]); name {
 		case "Data":
 			err = d.data(r, e, i)
 		case "PartitionKey":
