@@ -44,13 +44,6 @@ const (
 	cborTagEpoch uint64 = 1
 )
 
-// Decoder limits for CBOR, the same as github.com/fxamacker/cbor/v2's defaults
-// so that the hand-written and the reflective decoder accept the same documents.
-const (
-	cborMaxDepth    = 32
-	cborMaxElements = 131072
-)
-
 // cborReader reads CBOR data items from buf. Every method validates what it
 // reads; errors say what was wrong and at which byte offset.
 type cborReader struct {
@@ -131,30 +124,29 @@ func (r *cborReader) atBreak() (bool, error) {
 func (r *cborReader) next(c *container) (bool, error) {
 	if c.indef {
 		brk, err := r.atBreak()
-		if brk {
+		if brk || err != nil {
 			r.depth--
+			return false, err
 		}
-		return !brk, err
+	} else {
+		if c.left == 0 {
+			r.depth--
+			return false, nil
+		}
+		c.left--
 	}
-	if c.left == 0 {
-		r.depth--
-		return false, nil
-	}
-	c.left--
-	return true, nil
+	return true, c.count(&r.cursor, "a CBOR container")
 }
 
 // enter checks the nesting limit and the element count of a container.
 func (r *cborReader) enter(arg uint64, pairs bool) error {
 	r.depth++
-	if r.depth > cborMaxDepth {
-		return r.errorf("CBOR nesting deeper than %d levels", cborMaxDepth)
-	}
-	if arg > cborMaxElements {
-		return r.errorf("CBOR container of %d entries; the limit is %d", arg, cborMaxElements)
+	if r.depth > maxDepth {
+		return limitError(&r.cursor, "CBOR nesting deeper than %d levels", maxDepth)
 	}
 	// Each element needs at least one byte (each pair two): reject impossible
-	// lengths before a caller sizes anything by them.
+	// lengths at once. Nothing is sized by a declared length: next counts the
+	// entries as they come and stops at maxEntries.
 	need := arg
 	if pairs {
 		need *= 2
@@ -194,7 +186,7 @@ func (r *cborReader) nextKey(c *container, scratch []byte) (key, newScratch []by
 	if ok, err = r.next(c); !ok || err != nil {
 		return nil, scratch, false, err
 	}
-	key, scratch, err = r.readString(true, scratch[:0])
+	key, scratch, err = r.readString(true, scratch[:0], maxTextChars*cborCharBytes)
 	if err != nil {
 		return nil, scratch, false, fmt.Errorf("map key: %w", err)
 	}
@@ -208,11 +200,11 @@ func (r *cborReader) nextElement(c *container) (bool, error) { return r.next(c) 
 func (r *cborReader) keyIs(key []byte, name string) bool { return string(key) == name }
 
 // readText reads a text string (see readString), null or undefined.
-func (r *cborReader) readText(scratch []byte) (s, newScratch []byte, null bool, err error) {
+func (r *cborReader) readText(scratch []byte, maxChars int) (s, newScratch []byte, null bool, err error) {
 	if null, err := r.readNull(); null || err != nil {
 		return nil, scratch, null, err
 	}
-	s, scratch, err = r.readString(true, scratch[:0])
+	s, scratch, err = r.readString(true, scratch[:0], maxChars*cborCharBytes)
 	return s, scratch, false, err
 }
 
@@ -223,7 +215,7 @@ func (r *cborReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 	if null, err := r.readNull(); null || err != nil {
 		return nil, null, err
 	}
-	data, blobs, err := r.readString(false, d.blobs)
+	data, blobs, err := r.readString(false, d.blobs, maxBlobBytes)
 	if err != nil {
 		return nil, false, fmt.Errorf("must be a byte string: %w", err)
 	}
@@ -244,8 +236,9 @@ func (r *cborReader) end() error {
 // readString reads a text (text=true) or byte string. A definite-length string
 // is returned as a slice of r.buf (no copy); the chunks of an
 // indefinite-length string are appended to scratch, whose new value is
-// returned as the string. Text must be valid UTF-8.
-func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte, err error) {
+// returned as the string. Text must be valid UTF-8. A string of more than max
+// bytes fails with errTooLong before anything of it is gathered.
+func (r *cborReader) readString(text bool, scratch []byte, max int) (s, newScratch []byte, err error) {
 	want := cborMajorBytes
 	if text {
 		want = cborMajorText
@@ -260,6 +253,10 @@ func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte
 		return nil, scratch, r.errorf("expected a CBOR %s, got %s", cborTypeName(want), cborTypeName(major))
 	}
 	if !indef {
+		if arg > uint64(max) {
+			r.pos = start
+			return nil, scratch, r.tooLong(want, max)
+		}
 		s, err = r.take(arg)
 		if err != nil {
 			return nil, scratch, err
@@ -285,6 +282,9 @@ func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte
 		if cmajor != want || cindef {
 			return nil, scratch, r.errorf("chunk of an indefinite-length CBOR %s is a %s", cborTypeName(want), cborTypeName(cmajor))
 		}
+		if carg > uint64(max-(len(scratch)-from)) {
+			return nil, scratch, r.tooLong(want, max)
+		}
 		chunk, err := r.take(carg)
 		if err != nil {
 			return nil, scratch, err
@@ -295,6 +295,11 @@ func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte
 		scratch = append(scratch, chunk...)
 	}
 	return scratch[from:len(scratch):len(scratch)], scratch, nil
+}
+
+// tooLong is the error of a string of more than max bytes.
+func (r *cborReader) tooLong(major byte, max int) error {
+	return fmt.Errorf("%w: a CBOR %s of more than %d bytes at byte %d", errTooLong, cborTypeName(major), max, r.pos)
 }
 
 // take consumes n bytes.
@@ -398,8 +403,9 @@ func (r *cborReader) readTimestamp() (ms int64, present bool, err error) {
 	return 0, false, r.errorf("expected epoch milliseconds, got %s", cborTypeName(major))
 }
 
-// skip consumes one complete data item, validating it. Tags are rejected:
-// the Kinesis API puts a tag only before a timestamp.
+// skip consumes one complete data item, validating it. Tags are rejected
+// but for tag 1 before a number: the Kinesis API puts a tag only before a
+// timestamp.
 func (r *cborReader) skip() error {
 	start := r.pos
 	major, info, arg, indef, err := r.head()
@@ -411,7 +417,11 @@ func (r *cborReader) skip() error {
 		return nil
 	case cborMajorBytes, cborMajorText:
 		r.pos = start
-		_, _, err := r.readString(major == cborMajorText, nil)
+		if major == cborMajorText {
+			_, _, err = r.readString(true, nil, maxTextChars*cborCharBytes)
+		} else {
+			_, _, err = r.readString(false, nil, maxBlobBytes)
+		}
 		return err
 	case cborMajorArray, cborMajorMap:
 		if err := r.enter(arg, major == cborMajorMap); err != nil {
@@ -437,6 +447,11 @@ func (r *cborReader) skip() error {
 		}
 		return nil
 	case cborMajorTag:
+		if arg == cborTagEpoch { // a timestamp, as the Java SDK writes one
+			r.pos = start
+			_, _, err := r.readTimestamp()
+			return err
+		}
 		r.pos = start
 		return r.errorf("unexpected CBOR tag %d", arg)
 	default: // simple values and floats

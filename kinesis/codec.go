@@ -84,9 +84,9 @@ var cborDecMode = func() cbor.DecMode {
 		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 		IndefLength:       cbor.IndefLengthAllowed,
 		UTF8:              cbor.UTF8RejectInvalid,
-		MaxNestedLevels:   cborMaxDepth,
-		MaxArrayElements:  cborMaxElements,
-		MaxMapPairs:       cborMaxElements,
+		MaxNestedLevels:   maxDepth,
+		MaxArrayElements:  maxEntries,
+		MaxMapPairs:       maxEntries,
 	}.DecMode()
 	if err != nil {
 		panic(err) // static options; covered by every test
@@ -108,8 +108,10 @@ var cborEncMode = func() cbor.EncMode {
 // PutRecordsInput for how long its slices live); every other shape is decoded
 // by encoding/json or github.com/fxamacker/cbor. A Decoder is reusable and
 // not safe for concurrent use; pool one per connection or request. It keeps
-// its buffers (as large as the largest JSON PutRecords body it decoded,
-// three quarters of it) for the next request; drop it to release them.
+// its buffers (about twice the most record data of a JSON PutRecords body it
+// decoded) for the next request; drop it to release them. Every body is
+// held to the decoder limits of tokens.go (nesting, entries, string lengths)
+// and its lists to the model's lengths before anything is built from it.
 type Decoder struct {
 	// blobs holds decoded record data (JSON base64, chunked CBOR byte strings).
 	blobs []byte
@@ -147,8 +149,11 @@ const (
 
 // Decode decodes body in format f into v, a pointer to an input shape. A
 // body that is empty, not one well-formed document, not an object at the top,
-// or has a member of the wrong type gives a SerializationException, as AWS
-// answers. Missing or out-of-range members are not checked here.
+// has a member of the wrong type or breaks a decoder limit gives a
+// SerializationException, as AWS answers; a list longer than the model
+// allows (Records, Tags, TagKeys, ShardLevelMetrics) or a string member
+// certainly longer gives its ValidationException. Other missing or
+// out-of-range members are not checked here.
 func (d *Decoder) Decode(f Format, body []byte, v any) error {
 	var err error
 	switch f {
@@ -156,13 +161,13 @@ func (d *Decoder) Decode(f Format, body []byte, v any) error {
 		if in, ok := v.(*PutRecordsInput); ok {
 			err = d.decodePutRecordsJSON(body, in)
 		} else {
-			err = decodeJSON(body, v)
+			err = d.decodeJSON(body, v)
 		}
 	case FormatCBOR:
 		if in, ok := v.(*PutRecordsInput); ok {
 			err = d.decodePutRecordsCBOR(body, in)
 		} else {
-			err = decodeCBOR(body, v)
+			err = d.decodeCBOR(body, v)
 		}
 	default:
 		return fmt.Errorf("kinesis: decode: invalid format %d", f)
@@ -177,14 +182,21 @@ func (d *Decoder) Decode(f Format, body []byte, v any) error {
 	return nil
 }
 
-// decodeJSON decodes a JSON body with encoding/json.
-func decodeJSON(body []byte, v any) error {
+// decodeJSON decodes a JSON body with encoding/json, once checkBody has
+// found it within the limits.
+func (d *Decoder) decodeJSON(body []byte, v any) error {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return errors.New("the body is empty; send a JSON object such as {}")
 	}
 	if trimmed[0] != '{' {
 		return fmt.Errorf("the body must be a JSON object, not %s", jsonKindOf(trimmed[0]))
+	}
+	d.json = jsonReader{cursor{buf: body}}
+	err := d.checkBody(&d.json, v)
+	d.json = jsonReader{}
+	if err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var se *json.SyntaxError
@@ -200,13 +212,20 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// decodeCBOR decodes a CBOR body with fxamacker/cbor.
-func decodeCBOR(body []byte, v any) error {
+// decodeCBOR decodes a CBOR body with fxamacker/cbor, once checkBody has
+// found it within the limits.
+func (d *Decoder) decodeCBOR(body []byte, v any) error {
 	if len(body) == 0 {
 		return errors.New("the body is empty; send a CBOR map")
 	}
 	if body[0]&cborMajorMask != cborMajorMap {
 		return fmt.Errorf("the body must be a CBOR map, not a %s", cborTypeName(body[0]&cborMajorMask))
+	}
+	d.cbor = cborReader{cursor{buf: body}}
+	err := d.checkBody(&d.cbor, v)
+	d.cbor = cborReader{}
+	if err != nil {
+		return err
 	}
 	if err := cborDecMode.Unmarshal(body, v); err != nil {
 		var te *cbor.UnmarshalTypeError

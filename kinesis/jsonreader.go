@@ -2,16 +2,13 @@ package kinesis
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
-
-// jsonMaxDepth is encoding/json's nesting limit; the hand-written decoder uses
-// the same so that both accept the same documents.
-const jsonMaxDepth = 10000
 
 // jsonSpecial marks the bytes a string scan must stop at: the closing quote,
 // the escape character, control characters (invalid in JSON strings) and the
@@ -28,7 +25,8 @@ var jsonSpecial = func() (t [256]bool) {
 }()
 
 // jsonReader is a validating, allocation-free JSON (RFC 8259) reader over one
-// request body. It accepts exactly the documents encoding/json accepts.
+// request body. It accepts exactly the documents encoding/json accepts within
+// the decoder limits (tokens.go): nesting, entries and string lengths.
 type jsonReader struct {
 	cursor
 }
@@ -82,8 +80,8 @@ func (r *jsonReader) open(opening byte, kind string) (container, error) {
 	}
 	r.pos++
 	r.depth++
-	if r.depth > jsonMaxDepth {
-		return container{}, r.errorf("JSON nesting deeper than %d levels", jsonMaxDepth)
+	if r.depth > maxDepth {
+		return container{}, limitError(&r.cursor, "JSON nesting deeper than %d levels", maxDepth)
 	}
 	return container{first: true}, nil
 }
@@ -120,7 +118,10 @@ func (r *jsonReader) nextMember(c *container) (key []byte, escaped, ok bool, err
 	if b != '"' {
 		return nil, false, false, r.errorf("expected a string for an object key, got %s", quoteByte(b))
 	}
-	key, escaped, err = r.readString()
+	if err := c.count(&r.cursor, "a JSON object"); err != nil {
+		return nil, false, false, err
+	}
+	key, escaped, err = r.readString(maxTextChars)
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -152,7 +153,7 @@ func (r *jsonReader) nextElement(c *container) (ok bool, err error) {
 		r.pos++
 	}
 	c.first = false
-	return true, nil
+	return true, c.count(&r.cursor, "a JSON array")
 }
 
 // nextKey advances to the next member of an object and returns its decoded
@@ -171,11 +172,11 @@ func (r *jsonReader) keyIs(key []byte, name string) bool { return keyMatches(key
 
 // readText reads a string or null and returns its decoded value: a slice of
 // the body when it has no escape, else unquoted into scratch.
-func (r *jsonReader) readText(scratch []byte) (s, newScratch []byte, null bool, err error) {
+func (r *jsonReader) readText(scratch []byte, maxChars int) (s, newScratch []byte, null bool, err error) {
 	if null, err := r.readNull(); null || err != nil {
 		return nil, scratch, null, err
 	}
-	raw, escaped, err := r.readString()
+	raw, escaped, err := r.readString(maxChars)
 	if err != nil {
 		return nil, scratch, false, err
 	}
@@ -208,7 +209,7 @@ func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 		}
 	}
 	var raw []byte
-	raw, d.scratch, null, err = r.readText(d.scratch)
+	raw, d.scratch, null, err = r.readText(d.scratch, base64.StdEncoding.EncodedLen(maxBlobBytes))
 	if null || err != nil {
 		if err != nil {
 			err = fmt.Errorf("must be a base64 string: %w", err)
@@ -224,7 +225,9 @@ func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 // readString consumes a string value and returns the raw bytes between the
 // quotes. escaped is true when the raw bytes are not already the decoded
 // value (they hold an escape or invalid UTF-8) and must go through unquote.
-func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
+// A string of more than maxChars*jsonCharBytes raw bytes fails with
+// errTooLong, once that many bytes are scanned.
+func (r *jsonReader) readString(maxChars int) (raw []byte, escaped bool, err error) {
 	b, err := r.peek()
 	if err != nil {
 		return nil, false, err
@@ -235,6 +238,9 @@ func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
 	r.pos++
 	start := r.pos
 	buf := r.buf
+	if max := maxChars * jsonCharBytes; len(buf)-start > max {
+		buf = buf[:start+max+1] // room for the closing quote
+	}
 	for i := start; i < len(buf); {
 		c := buf[i]
 		if !jsonSpecial[c] {
@@ -248,14 +254,14 @@ func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(buf) {
-				return nil, false, errJSONTruncated
+				return nil, false, r.cut(buf, start)
 			}
 			switch buf[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(buf) {
-					return nil, false, errJSONTruncated
+					return nil, false, r.cut(buf, start)
 				}
 				if hex4(buf[i+2:i+6]) < 0 {
 					r.pos = i
@@ -277,7 +283,16 @@ func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
 			i += size
 		}
 	}
-	return nil, false, errJSONTruncated
+	return nil, false, r.cut(buf, start)
+}
+
+// cut is the error of a string that runs to the end of buf, a prefix of the
+// body from start (see readString).
+func (r *jsonReader) cut(buf []byte, start int) error {
+	if len(buf) < len(r.buf) {
+		return fmt.Errorf("%w: a JSON string of more than %d bytes at byte %d", errTooLong, len(buf)-start-1, start-1)
+	}
+	return errJSONTruncated
 }
 
 // readNull consumes a null literal if it is next.
@@ -386,7 +401,7 @@ func (r *jsonReader) skip() error {
 	}
 	switch {
 	case b == '"':
-		_, _, err := r.readString()
+		_, _, err := r.readString(maxTextChars)
 		return err
 	case b == '{' || b == '[':
 		object := b == '{'

@@ -3,6 +3,8 @@ package kinesis
 import (
 	"encoding/base64"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,6 +55,30 @@ func TestPageTokenCodec_TamperingAndExpiry(t *testing.T) {
 	clock.Advance(time.Millisecond)
 	if _, err := c.decode(tok, pageListStreams); !errors.Is(err, ErrExpiredNextToken) {
 		t.Fatalf("a token past 300 s: %v; want ExpiredNextTokenException", err)
+	}
+}
+
+// TestPageTokens_LongTokenIsNotDecoded checks that a NextToken longer than
+// any this server issues (up to the 1 MiB the model allows) is refused
+// without decoding it, while the longest issued token still decodes.
+func TestPageTokens_LongTokenIsNotDecoded(t *testing.T) {
+	c := newTestTokens(&testClock{t: time.UnixMilli(1700000000000)})
+	long := strings.Repeat("A", maxNextTokenLen)
+	c.decode("AQE=", pageListShards) // once, so that lazy initialisation is not counted
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := c.decode(long, pageListShards)
+	runtime.ReadMemStats(&after)
+	if heap := after.TotalAlloc - before.TotalAlloc; heap > 4<<10 {
+		t.Errorf("refusing a %d-byte token allocated %d bytes; want at most 4 KiB", len(long), heap)
+	}
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("err = %v; want InvalidArgumentException", err)
+	}
+	name := strings.Repeat("n", 255)
+	p := pageToken{kind: pageListShards, stream: name, after: name, filter: ShardFilter{Type: ShardFilterTypeAfterShardId, ShardId: name}}
+	if q, err := c.decode(c.encode(p), pageListShards); err != nil || q.stream != name || q.after != name || q.filter.ShardId != name {
+		t.Errorf("the longest token decodes to %+v, %v", q, err)
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+
+	"github.com/sluicedb/sluice/engine"
 )
 
 // The PutRecords request is the hot path of the API: up to 500 records and
@@ -14,7 +17,9 @@ import (
 // single allocation at the end. They accept and reject exactly what
 // encoding/json (JSON) and fxamacker/cbor with cborDecMode (CBOR) do, except
 // that the CBOR path rejects tags, which the Kinesis API never sends outside
-// timestamps; FuzzDecodeJSON and FuzzDecodeCBOR check this.
+// timestamps, and that both stop at the decoder limits (tokens.go) and at the
+// 501st record, before it costs anything; FuzzDecodeJSON and FuzzDecodeCBOR
+// check this.
 
 // emptyBlob is the Data of a zero-length record: non-nil, so that it differs
 // from an absent Data.
@@ -26,6 +31,11 @@ var emptyEntries = []PutRecordsRequestEntry{}
 
 var errEmptyBody = errors.New("the body is empty")
 
+// initialBlobs is the most the blob buffer is sized for before any record
+// data is read: 64 KiB, past which it grows by doubling with the data
+// actually decoded, not with what the body's size suggests.
+const initialBlobs = 64 << 10
+
 // beginPutRecords resets in and the decoder's buffers. blobBytes is the most
 // record data the body can decode to outside of the body itself (JSON: its
 // base64 decoded; CBOR: 0, as record data is sliced from the body).
@@ -34,8 +44,8 @@ func (d *Decoder) beginPutRecords(in *PutRecordsInput, blobBytes int) {
 	if in.Records != nil && cap(in.Records) == 0 {
 		in.Records = nil
 	}
-	if cap(d.blobs) < blobBytes {
-		d.blobs = make([]byte, 0, blobBytes)
+	if n := min(blobBytes, initialBlobs); cap(d.blobs) < n {
+		d.blobs = make([]byte, 0, n)
 	}
 	d.blobs = d.blobs[:0]
 	d.text = d.text[:0]
@@ -61,8 +71,26 @@ func (d *Decoder) resetRecords(in *PutRecordsInput, null bool) {
 	d.refs = kept
 }
 
-// addText records decoded text for a string member.
+// addText records decoded text for a string member. A repeated member
+// replaces the earlier value, as encoding/json does, and reuses its text when
+// that was the last gathered, so that repeating members costs no more than
+// the body (an entry's references are at the tail; the body's are few).
 func (d *Decoder) addText(rec int, field uint8, s []byte) {
+	for i := len(d.refs) - 1; i >= 0; i-- {
+		ref := &d.refs[i]
+		if rec >= 0 && int(ref.rec) != rec {
+			break
+		}
+		if int(ref.rec) == rec && ref.field == field {
+			if int(ref.end) == len(d.text) {
+				d.text = d.text[:ref.off]
+			}
+			ref.off = int32(len(d.text))
+			d.text = append(d.text, s...)
+			ref.end = int32(len(d.text))
+			return
+		}
+	}
 	off := len(d.text)
 	d.text = append(d.text, s...)
 	d.refs = append(d.refs, textRef{rec: int32(rec), field: field, off: int32(off), end: int32(len(d.text))})
@@ -184,11 +212,11 @@ func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
 		case "Records":
 			err = d.records(r, in)
 		case "StreamName":
-			err = d.member(r, -1, fieldStreamName, name)
+			err = d.member(r, -1, fieldStreamName)
 		case "StreamARN":
-			err = d.member(r, -1, fieldStreamARN, name)
+			err = d.member(r, -1, fieldStreamARN)
 		case "StreamId":
-			err = d.member(r, -1, fieldStreamID, name)
+			err = d.member(r, -1, fieldStreamID)
 		case "DryRun":
 			var v, present bool
 			v, present, err = r.readBool()
@@ -211,13 +239,44 @@ func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
 	return nil
 }
 
-// member reads a string member (null leaves it unchanged, as encoding/json
-// and fxamacker/cbor do).
-func (d *Decoder) member(r tokenReader, rec int, field uint8, name string) error {
-	s, scratch, null, err := r.readText(d.scratch)
+// textFields describes the string members of PutRecords, by field: the
+// member name, its path in validation messages (for an entry, after
+// "records.N.member."), and the most characters the model allows, with the
+// constraint AWS quotes (none for StreamId, reserved by AWS: it gets the
+// decoders' limit on any string).
+var textFields = [...]struct {
+	name, path string
+	maxChars   int
+	constraint string
+}{
+	fieldStreamName:      {"StreamName", "streamName", maxNameLen, "Member must have length less than or equal to 128"},
+	fieldStreamARN:       {"StreamARN", "streamARN", maxARNLen, "Member must have length less than or equal to 2048"},
+	fieldStreamID:        {"StreamId", "streamId", maxTextChars, ""},
+	fieldPartitionKey:    {"PartitionKey", "partitionKey", maxPartitionKey, "Member must have length less than or equal to 256"},
+	fieldExplicitHashKey: {"ExplicitHashKey", "explicitHashKey", hashKeyDigits, "Member must satisfy regular expression pattern: " + patternHashKey},
+}
+
+// hashKeyDigits is the length of the longest hash key, 2^128-1.
+const hashKeyDigits = 39
+
+// member reads the string member field of the body (rec < 0) or of
+// Records[rec] (null leaves it unchanged, as encoding/json and fxamacker/cbor
+// do). A string certainly longer than the model allows is refused before it
+// is decoded, with the ValidationException its constraint gives.
+func (d *Decoder) member(r tokenReader, rec int, field uint8) error {
+	f := &textFields[field]
+	s, scratch, null, err := r.readText(d.scratch, f.maxChars)
 	d.scratch = scratch
 	if err != nil {
-		return fmt.Errorf("member %s must be a string: %w", name, err)
+		if errors.Is(err, errTooLong) && f.constraint != "" {
+			path := f.path
+			if rec >= 0 {
+				path = entryMember(rec, path)
+			}
+			return Errorf(CodeValidation, "1 validation error detected: Value of more than %d characters at '%s' failed to satisfy constraint: %s",
+				f.maxChars, path, f.constraint)
+		}
+		return fmt.Errorf("member %s must be a string: %w", f.name, err)
 	}
 	if !null {
 		d.addText(rec, field, s)
@@ -247,6 +306,11 @@ func (d *Decoder) records(r tokenReader, in *PutRecordsInput) error {
 		}
 		if !more {
 			return nil
+		}
+		if len(in.Records) == engine.MaxPutRecords {
+			// Stop at the first entry past the limit, before it costs anything.
+			return ValidationError("records", "["+strconv.Itoa(engine.MaxPutRecords+1)+" or more items]",
+				"Member must have length less than or equal to "+strconv.Itoa(engine.MaxPutRecords))
 		}
 		in.Records = append(in.Records, PutRecordsRequestEntry{})
 		i := len(in.Records) - 1
@@ -283,9 +347,9 @@ func (d *Decoder) entry(r tokenReader, e *PutRecordsRequestEntry, i int) error {
 		case "Data":
 			err = d.data(r, e, i)
 		case "PartitionKey":
-			err = d.member(r, i, fieldPartitionKey, name)
+			err = d.member(r, i, fieldPartitionKey)
 		case "ExplicitHashKey":
-			err = d.member(r, i, fieldExplicitHashKey, name)
+			err = d.member(r, i, fieldExplicitHashKey)
 		default:
 			err = r.skip()
 		}
