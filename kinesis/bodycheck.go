@@ -34,8 +34,17 @@ var listLimits = [...]listLimit{
 // EnableEnhancedMonitoring or DisableEnhancedMonitoring call.
 const maxShardLevelMetrics = 7
 
-// checkBody walks body, a map, before the reflective decoder reads it into v.
-func (d *Decoder) checkBody(r tokenReader, v any) error {
+// checkBody walks body, a map in format f, before the reflective decoder
+// reads it into v.
+func (d *Decoder) checkBody(f Format, body []byte, v any) error {
+	var r tokenReader = &d.json
+	if f == FormatCBOR {
+		d.cbor = cborReader{cursor{buf: body}}
+		r = &d.cbor
+	} else {
+		d.json = jsonReader{cursor{buf: body}}
+	}
+	defer func() { d.json, d.cbor = jsonReader{}, cborReader{} }()
 	shape := reflect.TypeOf(v).Elem()
 	m := &d.open[0]
 	var err error
@@ -46,8 +55,11 @@ func (d *Decoder) checkBody(r tokenReader, v any) error {
 		var key []byte
 		var ok bool
 		key, d.scratch, ok, err = r.nextKey(m, d.scratch)
-		if err != nil || !ok {
-			break
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return r.end()
 		}
 		if lim := listLimitOf(r, key, shape); lim != nil {
 			err = d.checkList(r, lim)
@@ -58,10 +70,6 @@ func (d *Decoder) checkBody(r tokenReader, v any) error {
 			return err
 		}
 	}
-	if err != nil {
-		return err
-	}
-	return r.end()
 }
 
 // listLimitOf returns the limit of the list or map member that key selects

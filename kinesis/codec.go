@@ -192,10 +192,7 @@ func (d *Decoder) decodeJSON(body []byte, v any) error {
 	if trimmed[0] != '{' {
 		return fmt.Errorf("the body must be a JSON object, not %s", jsonKindOf(trimmed[0]))
 	}
-	d.json = jsonReader{cursor{buf: body}}
-	err := d.checkBody(&d.json, v)
-	d.json = jsonReader{}
-	if err != nil {
+	if err := d.checkBody(FormatJSON, body, v); err != nil {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -221,10 +218,7 @@ func (d *Decoder) decodeCBOR(body []byte, v any) error {
 	if body[0]&cborMajorMask != cborMajorMap {
 		return fmt.Errorf("the body must be a CBOR map, not a %s", cborTypeName(body[0]&cborMajorMask))
 	}
-	d.cbor = cborReader{cursor{buf: body}}
-	err := d.checkBody(&d.cbor, v)
-	d.cbor = cborReader{}
-	if err != nil {
+	if err := d.checkBody(FormatCBOR, body, v); err != nil {
 		return err
 	}
 	if err := cborDecMode.Unmarshal(body, v); err != nil {
