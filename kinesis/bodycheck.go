@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -28,6 +29,67 @@ var listLimits = [...]listLimit{
 	{"Tags", "tags", maxTagsPerCall, true},
 	{"TagKeys", "tagKeys", maxTagKeysPerCall, false},
 	{"ShardLevelMetrics", "shardLevelMetrics", maxShardLevelMetrics, false},
+}
+
+// textLimit is the model's most characters of a string member of a
+// request, with its path in validation messages and the constraint AWS
+// quotes when it is broken.
+type textLimit struct {
+	name, path string
+	maxChars   int
+	constraint string
+}
+
+// Constraints of the string members, as AWS words them.
+const (
+	lengthAtMost128  = "Member must have length less than or equal to 128"
+	lengthAtMost512  = "Member must have length less than or equal to 512"
+	lengthAtMost2048 = "Member must have length less than or equal to 2048"
+	hashKeyPattern   = "Member must satisfy regular expression pattern: " + patternHashKey
+	seqNumPattern    = "Member must satisfy regular expression pattern: " + patternSeqNum
+)
+
+// The longest hash key (2^128-1) and sequence number of the model, in digits.
+const (
+	hashKeyDigits = 39
+	seqNumDigits  = 129
+)
+
+// textLimits are the string members of the request shapes with a length
+// (or a pattern that bounds it) in the model. As with listLimits, a member
+// counts only in the shapes that have it as a string.
+var textLimits = [...]textLimit{
+	{"StreamName", "streamName", maxNameLen, lengthAtMost128},
+	{"ConsumerName", "consumerName", maxNameLen, lengthAtMost128},
+	{"ShardId", "shardId", maxNameLen, lengthAtMost128},
+	{"ExclusiveStartShardId", "exclusiveStartShardId", maxNameLen, lengthAtMost128},
+	{"ExclusiveStartStreamName", "exclusiveStartStreamName", maxNameLen, lengthAtMost128},
+	{"ExclusiveStartTagKey", "exclusiveStartTagKey", maxTagKeyLen, lengthAtMost128},
+	{"ShardToSplit", "shardToSplit", maxNameLen, lengthAtMost128},
+	{"ShardToMerge", "shardToMerge", maxNameLen, lengthAtMost128},
+	{"AdjacentShardToMerge", "adjacentShardToMerge", maxNameLen, lengthAtMost128},
+	{"StreamARN", "streamARN", maxARNLen, lengthAtMost2048},
+	{"ConsumerARN", "consumerARN", maxARNLen, lengthAtMost2048},
+	{"ResourceARN", "resourceARN", maxARNLen, lengthAtMost2048},
+	{"KeyId", "keyId", maxKeyIDLen, lengthAtMost2048},
+	{"ShardIterator", "shardIterator", maxIteratorLen, lengthAtMost512},
+	{"Policy", "policy", maxPolicyLen, "Member must have length less than or equal to 20480"},
+	{"PartitionKey", "partitionKey", maxPartitionKey, "Member must have length less than or equal to 256"},
+	{"ExplicitHashKey", "explicitHashKey", hashKeyDigits, hashKeyPattern},
+	{"NewStartingHashKey", "newStartingHashKey", hashKeyDigits, hashKeyPattern},
+	{"StartingSequenceNumber", "startingSequenceNumber", seqNumDigits, seqNumPattern},
+	{"SequenceNumberForOrdering", "sequenceNumberForOrdering", seqNumDigits, seqNumPattern},
+}
+
+// refuse returns the error of a string member at path that the reader could
+// not read: err. One certainly longer than the model allows gets the
+// ValidationException of its constraint.
+func (l *textLimit) refuse(path string, err error) error {
+	if errors.Is(err, errTooLong) && l.constraint != "" {
+		return Errorf(CodeValidation, "1 validation error detected: Value of more than %d characters at '%s' failed to satisfy constraint: %s",
+			l.maxChars, path, l.constraint)
+	}
+	return fmt.Errorf("member %s must be a string: %w", l.name, err)
 }
 
 // maxShardLevelMetrics is the model's most metrics in one
@@ -63,6 +125,11 @@ func (d *Decoder) checkBody(f Format, body []byte, v any) error {
 		}
 		if lim := listLimitOf(r, key, shape); lim != nil {
 			err = d.checkList(r, lim)
+		} else if lim := textLimitOf(r, key, shape); lim != nil {
+			_, d.scratch, _, err = r.readText(d.scratch, lim.maxChars)
+			if err != nil {
+				err = lim.refuse(lim.path, err)
+			}
 		} else {
 			err = r.skip()
 		}
@@ -79,6 +146,20 @@ func listLimitOf(r tokenReader, key []byte, shape reflect.Type) *listLimit {
 		lim := &listLimits[i]
 		if r.keyIs(key, lim.name) {
 			if _, ok := shape.FieldByName(lim.name); ok {
+				return lim
+			}
+		}
+	}
+	return nil
+}
+
+// textLimitOf returns the limit of the string member that key selects in
+// shape, or nil.
+func textLimitOf(r tokenReader, key []byte, shape reflect.Type) *textLimit {
+	for i := range textLimits {
+		lim := &textLimits[i]
+		if r.keyIs(key, lim.name) {
+			if f, ok := shape.FieldByName(lim.name); ok && f.Type.Kind() == reflect.String {
 				return lim
 			}
 		}

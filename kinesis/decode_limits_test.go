@@ -221,13 +221,28 @@ func TestDecode_RefusesWhatNoRequestNeeds(t *testing.T) {
 	} {
 		checkHostile(t, c, func() any { return new(PutRecordsInput) })
 	}
+	long := strings.Repeat("a", 7<<20)
 	for _, f := range []Format{FormatJSON, FormatCBOR} {
-		body := []byte(`{"StreamName":"` + strings.Repeat("a", 7<<20) + `"}`)
-		if f == FormatCBOR {
-			body = cborMapOf("StreamName", appendCBORText(nil, strings.Repeat("a", 7<<20)))
+		for _, c := range []struct {
+			member   string
+			newInput func() any
+			code     ErrorCode
+			msg      string
+		}{
+			{"x", func() any { return new(ListShardsInput) }, CodeSerialization, "string too long for any Kinesis request"},
+			{"StreamName", func() any { return new(ListShardsInput) }, CodeValidation,
+				"Value of more than 128 characters at 'streamName' failed to satisfy constraint: Member must have length less than or equal to 128"},
+			{"ShardIterator", func() any { return new(GetRecordsInput) }, CodeValidation,
+				"Value of more than 512 characters at 'shardIterator' failed to satisfy constraint: Member must have length less than or equal to 512"},
+			{"NextToken", func() any { return new(ListStreamsInput) }, CodeSerialization, "string too long for any Kinesis request"},
+			{"Policy", func() any { return new(PutResourcePolicyInput) }, CodeValidation, "at 'policy'"},
+		} {
+			body := []byte(`{"` + c.member + `":"` + long + `"}`)
+			if f == FormatCBOR {
+				body = cborMapOf(c.member, appendCBORText(nil, long))
+			}
+			checkHostile(t, hostileCase{c.member + " " + f.String(), f, body, c.code, c.msg}, c.newInput)
 		}
-		checkHostile(t, hostileCase{"ListShards long string " + f.String(), f, body, CodeSerialization, "string too long for any Kinesis request"},
-			func() any { return new(ListShardsInput) })
 	}
 
 	// A member repeated up to the entry limit costs what one does (and the

@@ -239,25 +239,16 @@ func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
 	return nil
 }
 
-// textFields describes the string members of PutRecords, by field: the
-// member name, its path in validation messages (for an entry, after
-// "records.N.member."), and the most characters the model allows, with the
-// constraint AWS quotes (none for StreamId, reserved by AWS: it gets the
-// decoders' limit on any string).
-var textFields = [...]struct {
-	name, path string
-	maxChars   int
-	constraint string
-}{
-	fieldStreamName:      {"StreamName", "streamName", maxNameLen, "Member must have length less than or equal to 128"},
-	fieldStreamARN:       {"StreamARN", "streamARN", maxARNLen, "Member must have length less than or equal to 2048"},
+// textFields are the string members of PutRecords, by field (paths of an
+// entry's members follow "records.N.member."). StreamId, reserved by AWS,
+// has no constraint: it gets the decoders' limit on any string.
+var textFields = [...]textLimit{
+	fieldStreamName:      {"StreamName", "streamName", maxNameLen, lengthAtMost128},
+	fieldStreamARN:       {"StreamARN", "streamARN", maxARNLen, lengthAtMost2048},
 	fieldStreamID:        {"StreamId", "streamId", maxTextChars, ""},
 	fieldPartitionKey:    {"PartitionKey", "partitionKey", maxPartitionKey, "Member must have length less than or equal to 256"},
-	fieldExplicitHashKey: {"ExplicitHashKey", "explicitHashKey", hashKeyDigits, "Member must satisfy regular expression pattern: " + patternHashKey},
+	fieldExplicitHashKey: {"ExplicitHashKey", "explicitHashKey", hashKeyDigits, hashKeyPattern},
 }
-
-// hashKeyDigits is the length of the longest hash key, 2^128-1.
-const hashKeyDigits = 39
 
 // member reads the string member field of the body (rec < 0) or of
 // Records[rec] (null leaves it unchanged, as encoding/json and fxamacker/cbor
@@ -268,15 +259,11 @@ func (d *Decoder) member(r tokenReader, rec int, field uint8) error {
 	s, scratch, null, err := r.readText(d.scratch, f.maxChars)
 	d.scratch = scratch
 	if err != nil {
-		if errors.Is(err, errTooLong) && f.constraint != "" {
-			path := f.path
-			if rec >= 0 {
-				path = entryMember(rec, path)
-			}
-			return Errorf(CodeValidation, "1 validation error detected: Value of more than %d characters at '%s' failed to satisfy constraint: %s",
-				f.maxChars, path, f.constraint)
+		path := f.path
+		if rec >= 0 {
+			path = entryMember(rec, path)
 		}
-		return fmt.Errorf("member %s must be a string: %w", f.name, err)
+		return f.refuse(path, err)
 	}
 	if !null {
 		d.addText(rec, field, s)
