@@ -115,6 +115,9 @@ var cborEncMode = func() cbor.EncMode {
 type Decoder struct {
 	// blobs holds decoded record data (JSON base64, chunked CBOR byte strings).
 	blobs []byte
+	// blobsDecoded is the JSON record data decoded from the current body, by
+	// which the next one sizes blobs.
+	blobsDecoded int
 	// text holds decoded strings until they are converted to one string.
 	text []byte
 	// scratch holds an unescaped key or base64 text with escapes.

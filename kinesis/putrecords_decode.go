@@ -32,8 +32,9 @@ var emptyEntries = []PutRecordsRequestEntry{}
 var errEmptyBody = errors.New("the body is empty")
 
 // initialBlobs is the most the blob buffer is sized for before any record
-// data is read: 64 KiB, past which it grows by doubling with the data
-// actually decoded, not with what the body's size suggests.
+// data is read: 64 KiB, or what the previous body decoded to. Past that it
+// grows by doubling with the data actually decoded, not with what the size of
+// the body suggests.
 const initialBlobs = 64 << 10
 
 // beginPutRecords resets in and the decoder's buffers. blobBytes is the most
@@ -44,9 +45,10 @@ func (d *Decoder) beginPutRecords(in *PutRecordsInput, blobBytes int) {
 	if in.Records != nil && cap(in.Records) == 0 {
 		in.Records = nil
 	}
-	if n := min(blobBytes, initialBlobs); cap(d.blobs) < n {
+	if n := min(blobBytes, max(initialBlobs, d.blobsDecoded)); cap(d.blobs) < n {
 		d.blobs = make([]byte, 0, n)
 	}
+	d.blobsDecoded = 0
 	d.blobs = d.blobs[:0]
 	d.text = d.text[:0]
 	d.refs = d.refs[:0]
@@ -138,6 +140,7 @@ func (d *Decoder) decodeBase64(src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.blobsDecoded += n
 	if n == 0 {
 		return emptyBlob, nil
 	}
