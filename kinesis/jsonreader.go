@@ -2,7 +2,6 @@ package kinesis
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"unicode"
@@ -187,6 +186,10 @@ func (r *jsonReader) readText(scratch []byte, maxChars int) (s, newScratch []byt
 	return raw, scratch, false, nil
 }
 
+// maxBlobChars is the length of the padded base64 of the largest record
+// (base64.StdEncoding.EncodedLen(maxBlobBytes)).
+const maxBlobChars = (maxBlobBytes + 2) / 3 * 4
+
 // readBlob reads a base64 string or null and decodes it into d's blob buffer.
 func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 	// Fast path (nearly every record): find the closing quote with the
@@ -198,7 +201,7 @@ func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 	r.ws()
 	if r.pos < len(r.buf) && r.buf[r.pos] == '"' {
 		seg := r.buf[r.pos+1:]
-		if end := bytes.IndexByte(seg, '"'); end >= 0 {
+		if end := bytes.IndexByte(seg, '"'); end >= 0 && end <= maxBlobChars {
 			seg = seg[:end]
 			if bytes.IndexByte(seg, '\n') < 0 && bytes.IndexByte(seg, '\r') < 0 {
 				if data, err := d.decodeBase64(seg); err == nil {
@@ -209,7 +212,7 @@ func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 		}
 	}
 	var raw []byte
-	raw, d.scratch, null, err = r.readText(d.scratch, base64.StdEncoding.EncodedLen(maxBlobBytes))
+	raw, d.scratch, null, err = r.readText(d.scratch, maxBlobChars)
 	if null || err != nil {
 		if err != nil {
 			err = fmt.Errorf("must be a base64 string: %w", err)
