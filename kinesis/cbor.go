@@ -147,11 +147,11 @@ func (r *cborReader) enter(arg uint64, pairs bool) error {
 	// Each element needs at least one byte (each pair two): reject impossible
 	// lengths at once. Nothing is sized by a declared length: next counts the
 	// entries as they come and stops at maxEntries.
-	need := arg
+	left := uint64(len(r.buf) - r.pos)
 	if pairs {
-		need *= 2
+		left /= 2
 	}
-	if need > uint64(len(r.buf)-r.pos) {
+	if arg > left {
 		return errCBORTruncated
 	}
 	return nil
