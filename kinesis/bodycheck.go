@@ -108,35 +108,20 @@ func (d *Decoder) checkBody(f Format, body []byte, v any) error {
 	}
 	defer func() { d.json, d.cbor = jsonReader{}, cborReader{} }()
 	shape := reflect.TypeOf(v).Elem()
-	m := &d.open[0]
-	var err error
-	if *m, err = r.readMap(); err != nil {
-		return err
-	}
-	for {
-		var key []byte
-		var ok bool
-		key, d.scratch, ok, err = r.nextKey(m, d.scratch)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return r.end()
-		}
+	return d.eachMember(r, func(key []byte) error {
 		if lim := listLimitOf(r, key, shape); lim != nil {
-			err = d.checkList(r, lim)
-		} else if lim := textLimitOf(r, key, shape); lim != nil {
-			_, d.scratch, _, err = r.readText(d.scratch, lim.maxChars)
+			return d.checkList(r, lim)
+		}
+		if lim := textLimitOf(r, key, shape); lim != nil {
+			_, scratch, _, err := r.readText(d.scratch, lim.maxChars)
+			d.scratch = scratch
 			if err != nil {
-				err = lim.refuse(lim.path, err)
+				return lim.refuse(lim.path, err)
 			}
-		} else {
-			err = r.skip()
+			return nil
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return r.skip()
+	})
 }
 
 // listLimitOf returns the limit of the list or map member that key selects

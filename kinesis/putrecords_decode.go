@@ -194,8 +194,10 @@ func memberName(r tokenReader, key []byte, names []string) string {
 	return ""
 }
 
-// putRecords walks a PutRecords body, whatever its format.
-func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
+// eachMember reads the map that opens the body and calls member with each
+// key, the reader standing at its value; it returns member's first error, or
+// checks what follows the map.
+func (d *Decoder) eachMember(r tokenReader, member func(key []byte) error) error {
 	m := &d.open[0]
 	var err error
 	if *m, err = r.readMap(); err != nil {
@@ -209,33 +211,39 @@ func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
 			return err
 		}
 		if !ok {
-			break
+			return r.end()
 		}
-		switch name := memberName(r, key, inputMembers[:]); name {
-		case "Records":
-			err = d.records(r, in)
-		case "StreamName":
-			err = d.member(r, -1, fieldStreamName)
-		case "StreamARN":
-			err = d.member(r, -1, fieldStreamARN)
-		case "StreamId":
-			err = d.member(r, -1, fieldStreamID)
-		case "DryRun":
-			var v, present bool
-			v, present, err = r.readBool()
-			if err != nil {
-				err = fmt.Errorf("member DryRun must be a boolean: %w", err)
-			} else if present {
-				in.DryRun = v
-			}
-		default:
-			err = r.skip()
-		}
-		if err != nil {
+		if err := member(key); err != nil {
 			return err
 		}
 	}
-	if err := r.end(); err != nil {
+}
+
+// putRecords walks a PutRecords body, whatever its format.
+func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
+	err := d.eachMember(r, func(key []byte) error {
+		switch name := memberName(r, key, inputMembers[:]); name {
+		case "Records":
+			return d.records(r, in)
+		case "StreamName":
+			return d.member(r, -1, fieldStreamName)
+		case "StreamARN":
+			return d.member(r, -1, fieldStreamARN)
+		case "StreamId":
+			return d.member(r, -1, fieldStreamID)
+		case "DryRun":
+			v, present, err := r.readBool()
+			if err != nil {
+				return fmt.Errorf("member DryRun must be a boolean: %w", err)
+			}
+			if present {
+				in.DryRun = v
+			}
+			return nil
+		}
+		return r.skip()
+	})
+	if err != nil {
 		return err
 	}
 	d.finishPutRecords(in)
