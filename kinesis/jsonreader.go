@@ -354,6 +354,13 @@ func (r *jsonReader) skipNumber() error {
 		}
 		return n
 	}
+	noDigits := func(where string) error {
+		if i >= len(buf) {
+			return errJSONTruncated
+		}
+		r.pos = i
+		return r.errorf("invalid number: no digits %s", where)
+	}
 	if i < len(buf) && buf[i] == '-' {
 		i++
 	}
@@ -372,11 +379,7 @@ func (r *jsonReader) skipNumber() error {
 	if i < len(buf) && buf[i] == '.' {
 		i++
 		if digits() == 0 {
-			if i >= len(buf) {
-				return errJSONTruncated
-			}
-			r.pos = i
-			return r.errorf("invalid number: no digits after the decimal point")
+			return noDigits("after the decimal point")
 		}
 	}
 	if i < len(buf) && (buf[i] == 'e' || buf[i] == 'E') {
@@ -385,11 +388,7 @@ func (r *jsonReader) skipNumber() error {
 			i++
 		}
 		if digits() == 0 {
-			if i >= len(buf) {
-				return errJSONTruncated
-			}
-			r.pos = i
-			return r.errorf("invalid number: no digits in the exponent")
+			return noDigits("in the exponent")
 		}
 	}
 	r.pos = i
