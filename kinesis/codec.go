@@ -133,6 +133,11 @@ type Decoder struct {
 	open [3]container
 }
 
+// maxKeptScratch is the most scratch space a Decoder keeps between bodies:
+// 64 KiB, far more than any member but Policy and NextToken (which go through
+// it only when escaped) needs.
+const maxKeptScratch = 64 << 10
+
 // textRef places text[off:end] in a string member: the top-level member
 // (rec < 0) or member field of Records[rec].
 type textRef struct {
@@ -158,6 +163,9 @@ const (
 // certainly longer gives its ValidationException. Other missing or
 // out-of-range members are not checked here.
 func (d *Decoder) Decode(f Format, body []byte, v any) error {
+	if cap(d.scratch) > maxKeptScratch {
+		d.scratch = nil // a long escaped string of an earlier body
+	}
 	var err error
 	switch f {
 	case FormatJSON:
