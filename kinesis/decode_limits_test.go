@@ -257,3 +257,21 @@ func TestDecode_RefusesWhatNoRequestNeeds(t *testing.T) {
 		t.Errorf("999 repeats of a 1000-byte member allocated %d bytes; want at most %d", heap, initialBlobs+16<<10)
 	}
 }
+
+// TestDecoder_DropsLargeScratch checks that a pooled Decoder does not keep,
+// for the bodies that follow, the scratch space a long escaped member of one
+// body needed.
+func TestDecoder_DropsLargeScratch(t *testing.T) {
+	var d Decoder
+	var in PutRecordsInput
+	long := []byte(`{"StreamId":"` + strings.Repeat(`\u0041`, 1<<20) + `"}`)
+	if err := d.Decode(FormatJSON, long, &in); err != nil || len(in.StreamId) != 1<<20 {
+		t.Fatalf("err %v, StreamId of %d bytes", err, len(in.StreamId))
+	}
+	if err := d.Decode(FormatJSON, []byte(`{"StreamName":"s"}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	if n := cap(d.scratch); n > maxKeptScratch {
+		t.Errorf("the Decoder keeps %d bytes of scratch after a small body; want at most %d", n, maxKeptScratch)
+	}
+}
