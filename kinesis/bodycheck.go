@@ -85,9 +85,12 @@ var textLimits = [...]textLimit{
 // not read: err. One certainly longer than the model allows gets the
 // ValidationException of its constraint.
 func (l *textLimit) refuse(path string, err error) error {
-	if errors.Is(err, errTooLong) && l.constraint != "" {
+	switch {
+	case errors.Is(err, errTooLong) && l.constraint != "":
 		return Errorf(CodeValidation, "1 validation error detected: Value of more than %d characters at '%s' failed to satisfy constraint: %s",
 			l.maxChars, path, l.constraint)
+	case errors.Is(err, errTooLong):
+		return fmt.Errorf("member %s: %w", l.name, err)
 	}
 	return fmt.Errorf("member %s must be a string: %w", l.name, err)
 }

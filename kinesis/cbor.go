@@ -216,7 +216,10 @@ func (r *cborReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 		return nil, null, err
 	}
 	data, blobs, err := r.readString(false, d.blobs, maxBlobBytes)
-	if err != nil {
+	switch {
+	case errors.Is(err, errTooLong):
+		return nil, false, fmt.Errorf("is longer than the largest record: %w", err)
+	case err != nil:
 		return nil, false, fmt.Errorf("must be a byte string: %w", err)
 	}
 	// If the chunks outgrew the buffer, append moved it; earlier records keep

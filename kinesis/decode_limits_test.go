@@ -192,6 +192,8 @@ func TestDecode_RefusesWhatNoRequestNeeds(t *testing.T) {
 	cborKey = appendCBORText(append(cborKey, cborMajorMap|1), "PartitionKey")
 	cborKey = appendCBORText(cborKey, strings.Repeat("ключ", 300))
 
+	cborData := appendCBORHead(appendCBORText([]byte{cborMajorMap | 1}, "Records"), cborMajorArray, 1)
+	cborData = appendCBORHead(appendCBORText(append(cborData, cborMajorMap|1), "Data"), cborMajorBytes, maxBlobBytes+1)
 	const deep = "nesting deeper than 32 levels; no Kinesis request needs more"
 	const wide = "of more than 1000 entries; no Kinesis request needs more"
 	shapes := map[string]func() any{
@@ -218,6 +220,11 @@ func TestDecode_RefusesWhatNoRequestNeeds(t *testing.T) {
 		{"JSON escaped partition key", FormatJSON, longKey, CodeValidation,
 			"Value of more than 256 characters at 'records.1.member.partitionKey' failed to satisfy constraint: Member must have length less than or equal to 256"},
 		{"CBOR partition key", FormatCBOR, cborKey, CodeValidation, "at 'records.1.member.partitionKey'"},
+		{"JSON long StreamId", FormatJSON, []byte(`{"StreamId":"` + strings.Repeat("a", 7<<20) + `"}`), CodeSerialization,
+			"member StreamId: string too long for any Kinesis request"},
+		{"JSON record data", FormatJSON, []byte(`{"Records":[{"Data":"` + strings.Repeat("A", maxBlobChars+4) + `"}]}`), CodeSerialization,
+			"member Records[0].Data is longer than the base64 of the largest record"},
+		{"CBOR record data", FormatCBOR, cborData, CodeSerialization, "member Records[0].Data is longer than the largest record"},
 	} {
 		checkHostile(t, c, func() any { return new(PutRecordsInput) })
 	}

@@ -213,11 +213,17 @@ func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 	}
 	var raw []byte
 	raw, d.scratch, null, err = r.readText(d.scratch, maxBlobChars)
-	if null || err != nil {
-		if err != nil {
-			err = fmt.Errorf("must be a base64 string: %w", err)
-		}
-		return nil, null, err
+	switch {
+	case errors.Is(err, errTooLong):
+		return nil, false, fmt.Errorf("is longer than the base64 of the largest record: %w", err)
+	case err != nil:
+		return nil, false, fmt.Errorf("must be a base64 string: %w", err)
+	case null:
+		return nil, true, nil
+	}
+	if n := len(raw); n > maxBlobChars && n-bytes.Count(raw, []byte{'\n'})-bytes.Count(raw, []byte{'\r'}) > maxBlobChars {
+		// (the base64 decoder skips line breaks)
+		return nil, false, fmt.Errorf("is longer than the base64 of the largest record: %w: %d characters, more than %d", errTooLong, n, maxBlobChars)
 	}
 	if data, err = d.decodeBase64(raw); err != nil {
 		return nil, false, fmt.Errorf("is not valid base64: %w", err)
