@@ -19,40 +19,20 @@ func reportRecords(b *testing.B, n int) {
 // BenchmarkDecodePutRecordsJSON decodes a PutRecords body with the
 // hand-written decoder, against encoding/json on the same body.
 func BenchmarkDecodePutRecordsJSON(b *testing.B) {
-	for _, s := range benchSweep {
-		body := putRecordsBody(b, FormatJSON, s.records, s.size)
-		name := fmt.Sprintf("records=%d/size=%dB", s.records, s.size)
-		b.Run(name+"/decoder", func(b *testing.B) {
-			var d Decoder
-			var in PutRecordsInput
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := d.Decode(FormatJSON, body, &in); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRecords(b, s.records)
-		})
-		b.Run(name+"/baseline=encoding_json", func(b *testing.B) {
-			b.SetBytes(int64(len(body)))
-			b.ReportAllocs()
-			for b.Loop() {
-				var in PutRecordsInput
-				if err := json.Unmarshal(body, &in); err != nil {
-					b.Fatal(err)
-				}
-			}
-			reportRecords(b, s.records)
-		})
-	}
+	benchDecodePutRecords(b, FormatJSON, "encoding_json", json.Unmarshal)
 }
 
 // BenchmarkDecodePutRecordsCBOR decodes a Java-style CBOR PutRecords body
 // with the hand-written decoder, against fxamacker/cbor on the same body.
 func BenchmarkDecodePutRecordsCBOR(b *testing.B) {
+	benchDecodePutRecords(b, FormatCBOR, "fxamacker", cborDecMode.Unmarshal)
+}
+
+// benchDecodePutRecords decodes the bodies of benchSweep in format f with
+// the Decoder, and with the reflective decoder named baseline.
+func benchDecodePutRecords(b *testing.B, f Format, baseline string, unmarshal func([]byte, any) error) {
 	for _, s := range benchSweep {
-		body := putRecordsBody(b, FormatCBOR, s.records, s.size)
+		body := putRecordsBody(b, f, s.records, s.size)
 		name := fmt.Sprintf("records=%d/size=%dB", s.records, s.size)
 		b.Run(name+"/decoder", func(b *testing.B) {
 			var d Decoder
@@ -60,18 +40,18 @@ func BenchmarkDecodePutRecordsCBOR(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := d.Decode(FormatCBOR, body, &in); err != nil {
+				if err := d.Decode(f, body, &in); err != nil {
 					b.Fatal(err)
 				}
 			}
 			reportRecords(b, s.records)
 		})
-		b.Run(name+"/baseline=fxamacker", func(b *testing.B) {
+		b.Run(name+"/baseline="+baseline, func(b *testing.B) {
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			for b.Loop() {
 				var in PutRecordsInput
-				if err := cborDecMode.Unmarshal(body, &in); err != nil {
+				if err := unmarshal(body, &in); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/sluicedb/sluice/internal/jsonenc"
 )
 
 // CBOR (RFC 8949) constants used by the hand-written hot-path codec. They are
@@ -42,26 +44,13 @@ const (
 	cborTagEpoch uint64 = 1
 )
 
-// Decoder limits for CBOR, the same as github.com/fxamacker/cbor/v2's defaults
-// so that the hand-written and the reflective decoder accept the same documents.
-const (
-	cborMaxDepth    = 32
-	cborMaxElements = 131072
-)
-
 // cborReader reads CBOR data items from buf. Every method validates what it
 // reads; errors say what was wrong and at which byte offset.
 type cborReader struct {
-	buf   []byte
-	pos   int
-	depth int
+	cursor
 }
 
 var errCBORTruncated = errors.New("CBOR data ends in the middle of an item")
-
-func (r *cborReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("at byte %d: %s", r.pos, fmt.Sprintf(format, args...))
-}
 
 // peek returns the next initial byte without consuming it.
 func (r *cborReader) peek() (byte, error) {
@@ -130,89 +119,129 @@ func (r *cborReader) atBreak() (bool, error) {
 	return false, nil
 }
 
-// cborContainer tracks the remaining entries of a map or array.
-type cborContainer struct {
-	indef bool
-	left  uint64
-}
-
-// next reports whether the container has another entry (consuming the break
-// of an indefinite-length container at its end).
-func (r *cborReader) next(c *cborContainer) (bool, error) {
+// next reports whether the container has another entry. At the end it
+// consumes the break of an indefinite-length container and leaves it.
+func (r *cborReader) next(c *container) (bool, error) {
 	if c.indef {
 		brk, err := r.atBreak()
-		return !brk, err
+		if brk || err != nil {
+			r.depth--
+			return false, err
+		}
+	} else {
+		if c.left == 0 {
+			r.depth--
+			return false, nil
+		}
+		c.left--
 	}
-	if c.left == 0 {
-		return false, nil
-	}
-	c.left--
-	return true, nil
+	return true, c.count(&r.cursor, "a CBOR container")
 }
 
 // enter checks the nesting limit and the element count of a container.
 func (r *cborReader) enter(arg uint64, pairs bool) error {
 	r.depth++
-	if r.depth > cborMaxDepth {
-		return r.errorf("CBOR nesting deeper than %d levels", cborMaxDepth)
-	}
-	if arg > cborMaxElements {
-		return r.errorf("CBOR container of %d entries; the limit is %d", arg, cborMaxElements)
+	if r.depth > maxDepth {
+		return limitError(&r.cursor, "CBOR nesting deeper than %d levels", maxDepth)
 	}
 	// Each element needs at least one byte (each pair two): reject impossible
-	// lengths before a caller sizes anything by them.
-	need := arg
+	// lengths at once. Nothing is sized by a declared length: next counts the
+	// entries as they come and stops at maxEntries.
+	left := uint64(len(r.buf) - r.pos)
 	if pairs {
-		need *= 2
+		left /= 2
 	}
-	if need > uint64(len(r.buf)-r.pos) {
+	if arg > left {
 		return errCBORTruncated
 	}
 	return nil
 }
 
 // readMap consumes the head of a map.
-func (r *cborReader) readMap() (cborContainer, error) {
-	start := r.pos
-	major, _, arg, indef, err := r.head()
-	if err != nil {
-		return cborContainer{}, err
-	}
-	if major != cborMajorMap {
-		r.pos = start // point at the offending item in messages
-		return cborContainer{}, r.errorf("expected a CBOR map, got %s", cborTypeName(major))
-	}
-	if err := r.enter(arg, true); err != nil {
-		return cborContainer{}, err
-	}
-	return cborContainer{indef: indef, left: arg}, nil
-}
+func (r *cborReader) readMap() (container, error) { return r.open(cborMajorMap) }
 
 // readArray consumes the head of an array.
-func (r *cborReader) readArray() (cborContainer, error) {
+func (r *cborReader) readArray() (container, error) { return r.open(cborMajorArray) }
+
+// open consumes the head of a map or an array.
+func (r *cborReader) open(want byte) (container, error) {
 	start := r.pos
 	major, _, arg, indef, err := r.head()
 	if err != nil {
-		return cborContainer{}, err
+		return container{}, err
 	}
-	if major != cborMajorArray {
-		r.pos = start
-		return cborContainer{}, r.errorf("expected a CBOR array, got %s", cborTypeName(major))
+	if major != want {
+		r.pos = start // point at the offending item in messages
+		return container{}, r.errorf("expected a CBOR %s, got %s", cborTypeName(want), cborTypeName(major))
 	}
-	if err := r.enter(arg, false); err != nil {
-		return cborContainer{}, err
+	if err := r.enter(arg, want == cborMajorMap); err != nil {
+		return container{}, err
 	}
-	return cborContainer{indef: indef, left: arg}, nil
+	return container{indef: indef, left: arg}, nil
 }
 
-// leave ends a container entered by readMap or readArray.
-func (r *cborReader) leave() { r.depth-- }
+// nextKey advances to the next entry of a map and reads its key, which must
+// be a text string (see tokenReader).
+func (r *cborReader) nextKey(c *container, scratch []byte) (key, newScratch []byte, ok bool, err error) {
+	if ok, err = r.next(c); !ok || err != nil {
+		return nil, scratch, false, err
+	}
+	key, scratch, err = r.readString(true, scratch[:0], maxTextChars*cborCharBytes)
+	if err != nil {
+		return nil, scratch, false, fmt.Errorf("map key: %w", err)
+	}
+	return key, scratch, true, nil
+}
+
+// nextElement advances to the next element of an array.
+func (r *cborReader) nextElement(c *container) (bool, error) { return r.next(c) }
+
+// keyIs matches a member name exactly, as AWS does.
+func (r *cborReader) keyIs(key []byte, name string) bool { return string(key) == name }
+
+// readText reads a text string (see readString), null or undefined.
+func (r *cborReader) readText(scratch []byte, maxChars int) (s, newScratch []byte, null bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return nil, scratch, null, err
+	}
+	s, scratch, err = r.readString(true, scratch[:0], maxChars*cborCharBytes)
+	return s, scratch, false, err
+}
+
+// readBlob reads a byte string, null or undefined: a definite-length string
+// is sliced from the body; the chunks of an indefinite-length one are
+// gathered in d's blob buffer.
+func (r *cborReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return nil, null, err
+	}
+	data, blobs, err := r.readString(false, d.blobs, maxBlobBytes)
+	switch {
+	case errors.Is(err, errTooLong):
+		return nil, false, fmt.Errorf("is longer than the largest record: %w", err)
+	case err != nil:
+		return nil, false, fmt.Errorf("must be a byte string: %w", err)
+	}
+	// If the chunks outgrew the buffer, append moved it; earlier records keep
+	// pointing into the old one, which stays valid.
+	d.blobs = blobs
+	return data, false, nil
+}
+
+// end checks that the top-level item ends the body.
+func (r *cborReader) end() error {
+	if r.pos != len(r.buf) {
+		return fmt.Errorf("%d bytes of extraneous data after the CBOR map", len(r.buf)-r.pos)
+	}
+	return nil
+}
 
 // readString reads a text (text=true) or byte string. A definite-length string
 // is returned as a slice of r.buf (no copy); the chunks of an
 // indefinite-length string are appended to scratch, whose new value is
-// returned as the string. Text must be valid UTF-8.
-func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte, err error) {
+// returned as the string. Text must be valid UTF-8. A string of more than max
+// bytes fails with errTooLong before anything of it is gathered.
+func (r *cborReader) readString(text bool, scratch []byte, max int) (s, newScratch []byte, err error) {
 	want := cborMajorBytes
 	if text {
 		want = cborMajorText
@@ -227,6 +256,10 @@ func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte
 		return nil, scratch, r.errorf("expected a CBOR %s, got %s", cborTypeName(want), cborTypeName(major))
 	}
 	if !indef {
+		if arg > uint64(max) {
+			r.pos = start
+			return nil, scratch, r.tooLong(want, max)
+		}
 		s, err = r.take(arg)
 		if err != nil {
 			return nil, scratch, err
@@ -252,6 +285,9 @@ func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte
 		if cmajor != want || cindef {
 			return nil, scratch, r.errorf("chunk of an indefinite-length CBOR %s is a %s", cborTypeName(want), cborTypeName(cmajor))
 		}
+		if carg > uint64(max-(len(scratch)-from)) {
+			return nil, scratch, r.tooLong(want, max)
+		}
 		chunk, err := r.take(carg)
 		if err != nil {
 			return nil, scratch, err
@@ -262,6 +298,11 @@ func (r *cborReader) readString(text bool, scratch []byte) (s, newScratch []byte
 		scratch = append(scratch, chunk...)
 	}
 	return scratch[from:len(scratch):len(scratch)], scratch, nil
+}
+
+// tooLong is the error of a string of more than max bytes.
+func (r *cborReader) tooLong(major byte, max int) error {
+	return fmt.Errorf("%w: a CBOR %s of more than %d bytes at byte %d", errTooLong, cborTypeName(major), max, r.pos)
 }
 
 // take consumes n bytes.
@@ -365,8 +406,9 @@ func (r *cborReader) readTimestamp() (ms int64, present bool, err error) {
 	return 0, false, r.errorf("expected epoch milliseconds, got %s", cborTypeName(major))
 }
 
-// skip consumes one complete data item, validating it. Tags are rejected:
-// the Kinesis API puts a tag only before a timestamp.
+// skip consumes one complete data item, validating it. Tags are rejected
+// but for tag 1 before a number: the Kinesis API puts a tag only before a
+// timestamp.
 func (r *cborReader) skip() error {
 	start := r.pos
 	major, info, arg, indef, err := r.head()
@@ -378,13 +420,17 @@ func (r *cborReader) skip() error {
 		return nil
 	case cborMajorBytes, cborMajorText:
 		r.pos = start
-		_, _, err := r.readString(major == cborMajorText, nil)
+		if major == cborMajorText {
+			_, _, err = r.readString(true, nil, maxTextChars*cborCharBytes)
+		} else {
+			_, _, err = r.readString(false, nil, maxBlobBytes)
+		}
 		return err
 	case cborMajorArray, cborMajorMap:
 		if err := r.enter(arg, major == cborMajorMap); err != nil {
 			return err
 		}
-		c := cborContainer{indef: indef, left: arg}
+		c := container{indef: indef, left: arg}
 		for {
 			more, err := r.next(&c)
 			if err != nil {
@@ -402,9 +448,13 @@ func (r *cborReader) skip() error {
 				}
 			}
 		}
-		r.leave()
 		return nil
 	case cborMajorTag:
+		if arg == cborTagEpoch { // a timestamp, as the Java SDK writes one
+			r.pos = start
+			_, _, err := r.readTimestamp()
+			return err
+		}
 		r.pos = start
 		return r.errorf("unexpected CBOR tag %d", arg)
 	default: // simple values and floats
@@ -475,7 +525,7 @@ func appendCBORValidText[S ~string | ~[]byte](dst []byte, s S) []byte {
 			n++
 			continue
 		}
-		r, size := decodeRune(s[i:])
+		r, size := jsonenc.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			valid = false
 			n += utf8.RuneLen(utf8.RuneError)
@@ -489,7 +539,7 @@ func appendCBORValidText[S ~string | ~[]byte](dst []byte, s S) []byte {
 		return append(dst, s...)
 	}
 	for i := 0; i < len(s); {
-		r, size := decodeRune(s[i:])
+		r, size := jsonenc.DecodeRune(s[i:])
 		dst = utf8.AppendRune(dst, r)
 		i += size
 	}

@@ -84,9 +84,9 @@ var cborDecMode = func() cbor.DecMode {
 		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 		IndefLength:       cbor.IndefLengthAllowed,
 		UTF8:              cbor.UTF8RejectInvalid,
-		MaxNestedLevels:   cborMaxDepth,
-		MaxArrayElements:  cborMaxElements,
-		MaxMapPairs:       cborMaxElements,
+		MaxNestedLevels:   maxDepth,
+		MaxArrayElements:  maxEntries,
+		MaxMapPairs:       maxEntries,
 	}.DecMode()
 	if err != nil {
 		panic(err) // static options; covered by every test
@@ -108,18 +108,35 @@ var cborEncMode = func() cbor.EncMode {
 // PutRecordsInput for how long its slices live); every other shape is decoded
 // by encoding/json or github.com/fxamacker/cbor. A Decoder is reusable and
 // not safe for concurrent use; pool one per connection or request. It keeps
-// its buffers (as large as the largest JSON PutRecords body it decoded,
-// three quarters of it) for the next request; drop it to release them.
+// its buffers (about twice the most record data of a JSON PutRecords body it
+// decoded) for the next request; drop it to release them. Every body is
+// held to the decoder limits of tokens.go (nesting, entries, string lengths)
+// and its lists to the model's lengths before anything is built from it.
 type Decoder struct {
 	// blobs holds decoded record data (JSON base64, chunked CBOR byte strings).
 	blobs []byte
+	// blobsDecoded is the JSON record data decoded from the current body, by
+	// which the next one sizes blobs.
+	blobsDecoded int
 	// text holds decoded strings until they are converted to one string.
 	text []byte
 	// scratch holds an unescaped key or base64 text with escapes.
 	scratch []byte
 	// refs records which member each span of text belongs to.
 	refs []textRef
+	// json and cbor read the PutRecords body being decoded, and open holds
+	// the containers the walk has open (the body, Records, one entry): they
+	// live here so that handing them to the reader through the tokenReader
+	// interface does not allocate.
+	json jsonReader
+	cbor cborReader
+	open [3]container
 }
+
+// maxKeptScratch is the most scratch space a Decoder keeps between bodies:
+// 64 KiB, far more than any member but Policy and NextToken (which go through
+// it only when escaped) needs.
+const maxKeptScratch = 64 << 10
 
 // textRef places text[off:end] in a string member: the top-level member
 // (rec < 0) or member field of Records[rec].
@@ -140,22 +157,28 @@ const (
 
 // Decode decodes body in format f into v, a pointer to an input shape. A
 // body that is empty, not one well-formed document, not an object at the top,
-// or has a member of the wrong type gives a SerializationException, as AWS
-// answers. Missing or out-of-range members are not checked here.
+// has a member of the wrong type or breaks a decoder limit gives a
+// SerializationException, as AWS answers; a list longer than the model
+// allows (Records, Tags, TagKeys, ShardLevelMetrics) or a string member
+// certainly longer gives its ValidationException. Other missing or
+// out-of-range members are not checked here.
 func (d *Decoder) Decode(f Format, body []byte, v any) error {
+	if cap(d.scratch) > maxKeptScratch {
+		d.scratch = nil // a long escaped string of an earlier body
+	}
 	var err error
 	switch f {
 	case FormatJSON:
 		if in, ok := v.(*PutRecordsInput); ok {
 			err = d.decodePutRecordsJSON(body, in)
 		} else {
-			err = decodeJSON(body, v)
+			err = d.decodeJSON(body, v)
 		}
 	case FormatCBOR:
 		if in, ok := v.(*PutRecordsInput); ok {
 			err = d.decodePutRecordsCBOR(body, in)
 		} else {
-			err = decodeCBOR(body, v)
+			err = d.decodeCBOR(body, v)
 		}
 	default:
 		return fmt.Errorf("kinesis: decode: invalid format %d", f)
@@ -170,14 +193,18 @@ func (d *Decoder) Decode(f Format, body []byte, v any) error {
 	return nil
 }
 
-// decodeJSON decodes a JSON body with encoding/json.
-func decodeJSON(body []byte, v any) error {
+// decodeJSON decodes a JSON body with encoding/json, once checkBody has
+// found it within the limits.
+func (d *Decoder) decodeJSON(body []byte, v any) error {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
 		return errors.New("the body is empty; send a JSON object such as {}")
 	}
 	if trimmed[0] != '{' {
 		return fmt.Errorf("the body must be a JSON object, not %s", jsonKindOf(trimmed[0]))
+	}
+	if err := d.checkBody(FormatJSON, body, v); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var se *json.SyntaxError
@@ -193,13 +220,17 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// decodeCBOR decodes a CBOR body with fxamacker/cbor.
-func decodeCBOR(body []byte, v any) error {
+// decodeCBOR decodes a CBOR body with fxamacker/cbor, once checkBody has
+// found it within the limits.
+func (d *Decoder) decodeCBOR(body []byte, v any) error {
 	if len(body) == 0 {
 		return errors.New("the body is empty; send a CBOR map")
 	}
 	if body[0]&cborMajorMask != cborMajorMap {
 		return fmt.Errorf("the body must be a CBOR map, not a %s", cborTypeName(body[0]&cborMajorMask))
+	}
+	if err := d.checkBody(FormatCBOR, body, v); err != nil {
+		return err
 	}
 	if err := cborDecMode.Unmarshal(body, v); err != nil {
 		var te *cbor.UnmarshalTypeError
@@ -252,18 +283,10 @@ func kindName(t reflect.Type) string {
 func AppendResponse(dst []byte, f Format, v any) ([]byte, error) {
 	switch out := v.(type) {
 	case *GetRecordsOutput:
-		var w RecordsWriter
-		w.Begin(dst, f)
-		for i := range out.Records {
-			w.record(&out.Records[i])
-		}
+		w := beginRecordsOf(dst, f, out.Records)
 		return w.FinishGetRecords(out.NextShardIterator, out.MillisBehindLatest, out.ChildShards), nil
 	case *SubscribeToShardEvent:
-		var w RecordsWriter
-		w.Begin(dst, f)
-		for i := range out.Records {
-			w.record(&out.Records[i])
-		}
+		w := beginRecordsOf(dst, f, out.Records)
 		return w.FinishSubscribeToShardEvent(out.ContinuationSequenceNumber, out.MillisBehindLatest, out.ChildShards), nil
 	case *PutRecordsOutput:
 		var w PutRecordsWriter
@@ -297,6 +320,16 @@ func AppendResponse(dst []byte, f Format, v any) ([]byte, error) {
 		return append(dst, b...), nil
 	}
 	return dst, fmt.Errorf("kinesis: encode: invalid format %d", f)
+}
+
+// beginRecordsOf returns a RecordsWriter that has written records.
+func beginRecordsOf(dst []byte, f Format, records []Record) RecordsWriter {
+	var w RecordsWriter
+	w.Begin(dst, f)
+	for i := range records {
+		w.record(&records[i])
+	}
+	return w
 }
 
 // fillRequiredLists replaces the nil slices of members AWS always sends

@@ -66,14 +66,10 @@ func engineRecord(key string, data []byte, explicitHashKey string) (api.PutRecor
 
 func (h *Handler) putRecord(_ context.Context, in *PutRecordInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	checkRecord(&v, -1, in.Data, in.PartitionKey, in.ExplicitHashKey)
 	v.seqNum("sequenceNumberForOrdering", in.SequenceNumberForOrdering)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -116,8 +112,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		return err
 	}
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.required("records", in.Records != nil) {
 		v.listLength("records", len(in.Records), true, 1, api.MaxPutRecords)
 	}
@@ -128,10 +123,7 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		e := &in.Records[i]
 		checkRecord(&v, i, e.Data, e.PartitionKey, e.ExplicitHashKey)
 	}
-	if err := v.err(); err != nil {
-		return err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return err
 	}
@@ -185,19 +177,13 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 
 func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	if v.requiredString("shardId", in.ShardId) {
-		v.name("shardId", in.ShardId)
-	}
+	v.stream(in.StreamName, in.StreamARN)
+	v.requiredName("shardId", in.ShardId)
 	if v.requiredString("shardIteratorType", string(in.ShardIteratorType)) {
 		v.enum("shardIteratorType", string(in.ShardIteratorType), iteratorTypes...)
 	}
 	v.seqNum("startingSequenceNumber", in.StartingSequenceNumber)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -308,14 +294,7 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	enc := h.encryptionOf(p.StreamName)
 	var rw RecordsWriter
 	rw.Begin(st.out[:0], f)
-	it := res.Iter()
-	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
-		st.seq = rec.Seq.AppendDecimal(st.seq[:0])
-		rw.Append(&RecordView{
-			SequenceNumber: st.seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),
-			PartitionKey: rec.Key, Data: rec.Data, EncryptionType: enc,
-		})
-	}
+	st.seq = appendRead(&rw, res, enc, st.seq)
 	next := ""
 	var children []ChildShard
 	if res.ShardEnd && len(res.ChildShards) > 0 {
@@ -333,4 +312,18 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	res.Release()
 	writeOK(w, f, st.out)
 	return nil
+}
+
+// appendRead adds the records of an engine read to w, of encryption type enc.
+// seq is scratch for their sequence numbers; it is returned, grown.
+func appendRead(w *RecordsWriter, res *engine.ReadResult, enc EncryptionType, seq []byte) []byte {
+	it := res.Iter()
+	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
+		seq = rec.Seq.AppendDecimal(seq[:0])
+		w.Append(&RecordView{
+			SequenceNumber: seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),
+			PartitionKey: rec.Key, Data: rec.Data, EncryptionType: enc,
+		})
+	}
+	return seq
 }

@@ -25,9 +25,15 @@
 //   - codec.go, putrecords_decode.go, records_writer.go: request decoding and
 //     response encoding in application/x-amz-json-1.1 and
 //     application/x-amz-cbor-1.1, with allocation-free paths for PutRecords,
-//     GetRecords and SubscribeToShard events;
+//     GetRecords and SubscribeToShard events; jsonreader.go and cbor.go are
+//     the readers under both, behind the small interface of tokens.go, which
+//     also holds the decoder limits (nesting, entries, string lengths) that
+//     bound what a hostile body can cost; bodycheck.go holds the bodies of
+//     the other operations to them, and their lists and strings to the
+//     model's lengths, before the reflective decoders run;
 //   - errors.go: the AWS error names, statuses and error bodies;
-//   - eventstream.go: application/vnd.amazon.eventstream messages;
+//   - eventstream.go: application/vnd.amazon.eventstream messages (encoded;
+//     the tests' decoder is in eventstream_decode_test.go);
 //   - sigv4.go: parsing of SigV4 Authorization headers and presigned queries;
 //   - iterator.go: shard iterator tokens;
 //   - arn.go: stream and consumer ARNs.

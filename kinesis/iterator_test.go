@@ -4,30 +4,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// fakeClock is an injectable clock for expiry tests.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func newTestIterators(t testing.TB, clock *fakeClock) *IteratorCodec {
+func newTestIterators(t testing.TB, clock *testClock) *IteratorCodec {
 	t.Helper()
 	c, err := NewIteratorCodec(IteratorOptions{Key: []byte("0123456789abcdef0123456789abcdef"), Now: clock.Now})
 	if err != nil {
@@ -37,7 +18,7 @@ func newTestIterators(t testing.TB, clock *fakeClock) *IteratorCodec {
 }
 
 func TestIteratorCodec_RoundTrip(t *testing.T) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000123)}
+	clock := &testClock{t: time.UnixMilli(1700000000123)}
 	c := newTestIterators(t, clock)
 	p := IteratorPosition{StreamName: "orders", ShardID: "shardId-000000000007", Incarnation: 3, Sequence: 1<<63 + 5}
 	tok, err := c.Encode(p)
@@ -48,7 +29,7 @@ func TestIteratorCodec_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Issued = clock.now.UTC()
+	p.Issued = clock.Now().UTC()
 	if got != p {
 		t.Errorf("decoded %+v, want %+v", got, p)
 	}
@@ -67,7 +48,7 @@ func TestIteratorCodec_RoundTrip(t *testing.T) {
 // TestIteratorCodec_MaxLength keeps the longest possible token within the
 // API's 512 characters.
 func TestIteratorCodec_MaxLength(t *testing.T) {
-	c := newTestIterators(t, &fakeClock{now: time.Now()})
+	c := newTestIterators(t, &testClock{t: time.Now()})
 	long := strings.Repeat("s", 128)
 	tok, err := c.Encode(IteratorPosition{StreamName: long, ShardID: long, Incarnation: ^uint64(0), Sequence: ^uint64(0)})
 	if err != nil {
@@ -89,7 +70,7 @@ func TestIteratorCodec_MaxLength(t *testing.T) {
 // TestIteratorCodec_Tampering edits every bit of a token's bytes, and forges
 // tokens with another key: all are rejected as invalid, none decodes.
 func TestIteratorCodec_Tampering(t *testing.T) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000000)}
+	clock := &testClock{t: time.UnixMilli(1700000000000)}
 	c := newTestIterators(t, clock)
 	tok, err := c.Encode(IteratorPosition{StreamName: "orders", ShardID: "shardId-000000000000", Incarnation: 1, Sequence: 10})
 	if err != nil {
@@ -118,7 +99,7 @@ func TestIteratorCodec_Tampering(t *testing.T) {
 // TestIteratorCodec_Expiry expires a token after exactly five minutes, with
 // AWS's message.
 func TestIteratorCodec_Expiry(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2015, 1, 22, 1, 22, 2, 0, time.UTC)}
+	clock := &testClock{t: time.Date(2015, 1, 22, 1, 22, 2, 0, time.UTC)}
 	c := newTestIterators(t, clock)
 	tok, _ := c.Encode(IteratorPosition{StreamName: "orders", ShardID: "shardId-000000000000"})
 	clock.Advance(5 * time.Minute)
@@ -149,7 +130,7 @@ func TestNewIteratorCodec_ShortKey(t *testing.T) {
 // FuzzDecodeIterator feeds arbitrary tokens to Decode: it never panics, and
 // anything it accepts re-encodes to a token that decodes to the same position.
 func FuzzDecodeIterator(f *testing.F) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000000)}
+	clock := &testClock{t: time.UnixMilli(1700000000000)}
 	c := newTestIterators(f, clock)
 	tok, _ := c.Encode(IteratorPosition{StreamName: "orders", ShardID: "shardId-000000000001", Incarnation: 2, Sequence: 99})
 	f.Add(tok)

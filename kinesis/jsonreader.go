@@ -1,16 +1,13 @@
 package kinesis
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 )
-
-// jsonMaxDepth is encoding/json's nesting limit; the hand-written decoder uses
-// the same so that both accept the same documents.
-const jsonMaxDepth = 10000
 
 // jsonSpecial marks the bytes a string scan must stop at: the closing quote,
 // the escape character, control characters (invalid in JSON strings) and the
@@ -27,18 +24,13 @@ var jsonSpecial = func() (t [256]bool) {
 }()
 
 // jsonReader is a validating, allocation-free JSON (RFC 8259) reader over one
-// request body. It accepts exactly the documents encoding/json accepts.
+// request body. It accepts exactly the documents encoding/json accepts within
+// the decoder limits (tokens.go): nesting, entries and string lengths.
 type jsonReader struct {
-	buf   []byte
-	pos   int
-	depth int
+	cursor
 }
 
 var errJSONTruncated = errors.New("JSON body ends in the middle of a value")
-
-func (r *jsonReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("at byte %d: %s", r.pos, fmt.Sprintf(format, args...))
-}
 
 // ws skips insignificant whitespace.
 func (r *jsonReader) ws() {
@@ -70,55 +62,33 @@ func (r *jsonReader) end() error {
 	return nil
 }
 
-// jsonContainer tracks whether the next member or element is the first.
-type jsonContainer struct {
-	first bool
-}
-
-// readObject consumes '{'.
-func (r *jsonReader) readObject() (jsonContainer, error) {
-	c, err := r.peek()
-	if err != nil {
-		return jsonContainer{}, err
-	}
-	if c != '{' {
-		return jsonContainer{}, r.errorf("expected a JSON object, got %s", jsonKindOf(c))
-	}
-	r.pos++
-	if err := r.enter(); err != nil {
-		return jsonContainer{}, err
-	}
-	return jsonContainer{first: true}, nil
-}
+// readMap consumes the '{' of an object.
+func (r *jsonReader) readMap() (container, error) { return r.open('{', "object") }
 
 // readArray consumes '['.
-func (r *jsonReader) readArray() (jsonContainer, error) {
+func (r *jsonReader) readArray() (container, error) { return r.open('[', "array") }
+
+// open consumes the opening byte of an object or array, and counts its depth.
+func (r *jsonReader) open(opening byte, kind string) (container, error) {
 	c, err := r.peek()
 	if err != nil {
-		return jsonContainer{}, err
+		return container{}, err
 	}
-	if c != '[' {
-		return jsonContainer{}, r.errorf("expected a JSON array, got %s", jsonKindOf(c))
+	if c != opening {
+		return container{}, r.errorf("expected a JSON %s, got %s", kind, jsonKindOf(c))
 	}
 	r.pos++
-	if err := r.enter(); err != nil {
-		return jsonContainer{}, err
-	}
-	return jsonContainer{first: true}, nil
-}
-
-func (r *jsonReader) enter() error {
 	r.depth++
-	if r.depth > jsonMaxDepth {
-		return r.errorf("JSON nesting deeper than %d levels", jsonMaxDepth)
+	if r.depth > maxDepth {
+		return container{}, limitError(&r.cursor, "JSON nesting deeper than %d levels", maxDepth)
 	}
-	return nil
+	return container{first: true}, nil
 }
 
 // nextMember advances to the next member of an object and returns its raw
 // key (the bytes between the quotes) and whether the key needs unquoting. At
 // the closing brace it returns ok=false. The ':' after the key is consumed.
-func (r *jsonReader) nextMember(c *jsonContainer) (key []byte, escaped, ok bool, err error) {
+func (r *jsonReader) nextMember(c *container) (key []byte, escaped, ok bool, err error) {
 	b, err := r.peek()
 	if err != nil {
 		return nil, false, false, err
@@ -147,7 +117,10 @@ func (r *jsonReader) nextMember(c *jsonContainer) (key []byte, escaped, ok bool,
 	if b != '"' {
 		return nil, false, false, r.errorf("expected a string for an object key, got %s", quoteByte(b))
 	}
-	key, escaped, err = r.readString()
+	if err := c.count(&r.cursor, "a JSON object"); err != nil {
+		return nil, false, false, err
+	}
+	key, escaped, err = r.readString(maxTextChars)
 	if err != nil {
 		return nil, false, false, err
 	}
@@ -162,7 +135,7 @@ func (r *jsonReader) nextMember(c *jsonContainer) (key []byte, escaped, ok bool,
 }
 
 // nextElement advances to the next element of an array; ok=false at ']'.
-func (r *jsonReader) nextElement(c *jsonContainer) (ok bool, err error) {
+func (r *jsonReader) nextElement(c *container) (ok bool, err error) {
 	b, err := r.peek()
 	if err != nil {
 		return false, err
@@ -179,13 +152,91 @@ func (r *jsonReader) nextElement(c *jsonContainer) (ok bool, err error) {
 		r.pos++
 	}
 	c.first = false
-	return true, nil
+	return true, c.count(&r.cursor, "a JSON array")
+}
+
+// nextKey advances to the next member of an object and returns its decoded
+// key (see tokenReader).
+func (r *jsonReader) nextKey(c *container, scratch []byte) (key, newScratch []byte, ok bool, err error) {
+	key, escaped, ok, err := r.nextMember(c)
+	if escaped {
+		scratch = appendUnquoted(scratch[:0], key)
+		key = scratch
+	}
+	return key, scratch, ok, err
+}
+
+// keyIs matches a member name as encoding/json does (see keyMatches).
+func (r *jsonReader) keyIs(key []byte, name string) bool { return keyMatches(key, name) }
+
+// readText reads a string or null and returns its decoded value: a slice of
+// the body when it has no escape, else unquoted into scratch.
+func (r *jsonReader) readText(scratch []byte, maxChars int) (s, newScratch []byte, null bool, err error) {
+	if null, err := r.readNull(); null || err != nil {
+		return nil, scratch, null, err
+	}
+	raw, escaped, err := r.readString(maxChars)
+	if err != nil {
+		return nil, scratch, false, err
+	}
+	if escaped {
+		scratch = appendUnquoted(scratch[:0], raw)
+		return scratch, scratch, false, nil
+	}
+	return raw, scratch, false, nil
+}
+
+// maxBlobChars is the length of the padded base64 of the largest record
+// (base64.StdEncoding.EncodedLen(maxBlobBytes)).
+const maxBlobChars = (maxBlobBytes + 2) / 3 * 4
+
+// readBlob reads a base64 string or null and decodes it into d's blob buffer.
+func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
+	// Fast path (nearly every record): find the closing quote with the
+	// vectorized IndexByte and base64-decode the bytes before it. Success
+	// proves they are plain base64 characters, so the string has no escape
+	// (hence that quote closes it) and no control character, once CR and LF,
+	// which the base64 decoder skips, are ruled out. Anything else takes the
+	// validating path below.
+	r.ws()
+	if r.pos < len(r.buf) && r.buf[r.pos] == '"' {
+		seg := r.buf[r.pos+1:]
+		if end := bytes.IndexByte(seg, '"'); end >= 0 && end <= maxBlobChars {
+			seg = seg[:end]
+			if bytes.IndexByte(seg, '\n') < 0 && bytes.IndexByte(seg, '\r') < 0 {
+				if data, err := d.decodeBase64(seg); err == nil {
+					r.pos += end + 2
+					return data, false, nil
+				}
+			}
+		}
+	}
+	var raw []byte
+	raw, d.scratch, null, err = r.readText(d.scratch, maxBlobChars)
+	switch {
+	case errors.Is(err, errTooLong):
+		return nil, false, fmt.Errorf("is longer than the base64 of the largest record: %w", err)
+	case err != nil:
+		return nil, false, fmt.Errorf("must be a base64 string: %w", err)
+	case null:
+		return nil, true, nil
+	}
+	if n := len(raw); n > maxBlobChars && n-bytes.Count(raw, []byte{'\n'})-bytes.Count(raw, []byte{'\r'}) > maxBlobChars {
+		// (the base64 decoder skips line breaks)
+		return nil, false, fmt.Errorf("is longer than the base64 of the largest record: %w: %d characters, more than %d", errTooLong, n, maxBlobChars)
+	}
+	if data, err = d.decodeBase64(raw); err != nil {
+		return nil, false, fmt.Errorf("is not valid base64: %w", err)
+	}
+	return data, false, nil
 }
 
 // readString consumes a string value and returns the raw bytes between the
 // quotes. escaped is true when the raw bytes are not already the decoded
 // value (they hold an escape or invalid UTF-8) and must go through unquote.
-func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
+// A string of more than maxChars*jsonCharBytes raw bytes fails with
+// errTooLong, once that many bytes are scanned.
+func (r *jsonReader) readString(maxChars int) (raw []byte, escaped bool, err error) {
 	b, err := r.peek()
 	if err != nil {
 		return nil, false, err
@@ -196,6 +247,9 @@ func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
 	r.pos++
 	start := r.pos
 	buf := r.buf
+	if max := maxChars * jsonCharBytes; len(buf)-start > max {
+		buf = buf[:start+max+1] // room for the closing quote
+	}
 	for i := start; i < len(buf); {
 		c := buf[i]
 		if !jsonSpecial[c] {
@@ -209,14 +263,14 @@ func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(buf) {
-				return nil, false, errJSONTruncated
+				return nil, false, r.cut(buf, start)
 			}
 			switch buf[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
 				if i+6 > len(buf) {
-					return nil, false, errJSONTruncated
+					return nil, false, r.cut(buf, start)
 				}
 				if hex4(buf[i+2:i+6]) < 0 {
 					r.pos = i
@@ -238,7 +292,16 @@ func (r *jsonReader) readString() (raw []byte, escaped bool, err error) {
 			i += size
 		}
 	}
-	return nil, false, errJSONTruncated
+	return nil, false, r.cut(buf, start)
+}
+
+// cut is the error of a string that runs to the end of buf, a prefix of the
+// body from start (see readString).
+func (r *jsonReader) cut(buf []byte, start int) error {
+	if len(buf) < len(r.buf) {
+		return fmt.Errorf("%w: a JSON string of more than %d bytes at byte %d", errTooLong, len(buf)-start-1, start-1)
+	}
+	return errJSONTruncated
 }
 
 // readNull consumes a null literal if it is next.
@@ -297,6 +360,13 @@ func (r *jsonReader) skipNumber() error {
 		}
 		return n
 	}
+	noDigits := func(where string) error {
+		if i >= len(buf) {
+			return errJSONTruncated
+		}
+		r.pos = i
+		return r.errorf("invalid number: no digits %s", where)
+	}
 	if i < len(buf) && buf[i] == '-' {
 		i++
 	}
@@ -315,11 +385,7 @@ func (r *jsonReader) skipNumber() error {
 	if i < len(buf) && buf[i] == '.' {
 		i++
 		if digits() == 0 {
-			if i >= len(buf) {
-				return errJSONTruncated
-			}
-			r.pos = i
-			return r.errorf("invalid number: no digits after the decimal point")
+			return noDigits("after the decimal point")
 		}
 	}
 	if i < len(buf) && (buf[i] == 'e' || buf[i] == 'E') {
@@ -328,58 +394,45 @@ func (r *jsonReader) skipNumber() error {
 			i++
 		}
 		if digits() == 0 {
-			if i >= len(buf) {
-				return errJSONTruncated
-			}
-			r.pos = i
-			return r.errorf("invalid number: no digits in the exponent")
+			return noDigits("in the exponent")
 		}
 	}
 	r.pos = i
 	return nil
 }
 
-// skipValue consumes any value, validating it.
-func (r *jsonReader) skipValue() error {
+// skip consumes any value, validating it.
+func (r *jsonReader) skip() error {
 	b, err := r.peek()
 	if err != nil {
 		return err
 	}
 	switch {
 	case b == '"':
-		_, _, err := r.readString()
+		_, _, err := r.readString(maxTextChars)
 		return err
-	case b == '{':
-		c, err := r.readObject()
+	case b == '{' || b == '[':
+		object := b == '{'
+		var c container
+		if object {
+			c, err = r.readMap()
+		} else {
+			c, err = r.readArray()
+		}
 		if err != nil {
 			return err
 		}
 		for {
-			_, _, ok, err := r.nextMember(&c)
-			if err != nil {
+			var ok bool
+			if object {
+				_, _, ok, err = r.nextMember(&c)
+			} else {
+				ok, err = r.nextElement(&c)
+			}
+			if !ok || err != nil {
 				return err
 			}
-			if !ok {
-				return nil
-			}
-			if err := r.skipValue(); err != nil {
-				return err
-			}
-		}
-	case b == '[':
-		c, err := r.readArray()
-		if err != nil {
-			return err
-		}
-		for {
-			ok, err := r.nextElement(&c)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil
-			}
-			if err := r.skipValue(); err != nil {
+			if err := r.skip(); err != nil {
 				return err
 			}
 		}

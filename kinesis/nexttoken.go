@@ -27,6 +27,10 @@ const (
 	NextTokenTTL = 300 * time.Second
 )
 
+// pageTokenMaxLen is the length of the longest token body: three fields of
+// at most 255 bytes.
+const pageTokenMaxLen = pageTokenFixedLen + 3*(1+255) + pageTokenTagLen
+
 // pageKind says which operation issued a token; a token of one cannot page another.
 type pageKind byte
 
@@ -103,6 +107,9 @@ func (c *pageTokenCodec) encode(t pageToken) string {
 // operation, an ExpiredNextTokenException for a genuine token past its TTL.
 func (c *pageTokenCodec) decode(token string, kind pageKind) (pageToken, error) {
 	invalid := Errorf(CodeInvalidArgument, "NextToken is not valid: it was not issued by %s of this server; list again without it", kind)
+	if len(token) > base64.StdEncoding.EncodedLen(pageTokenMaxLen) {
+		return pageToken{}, invalid // longer than any token issued: not decoded
+	}
 	raw, err := base64.StdEncoding.DecodeString(token)
 	if err != nil || len(raw) < pageTokenFixedLen+3+pageTokenTagLen {
 		return pageToken{}, invalid

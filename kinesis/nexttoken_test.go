@@ -3,16 +3,18 @@ package kinesis
 import (
 	"encoding/base64"
 	"errors"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
 
-func newTestTokens(clock *fakeClock) *pageTokenCodec {
+func newTestTokens(clock *testClock) *pageTokenCodec {
 	return newPageTokenCodec([]byte("0123456789abcdef0123456789abcdef"), clock.Now, 0)
 }
 
 func TestPageTokenCodec_RoundTrip(t *testing.T) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000123)}
+	clock := &testClock{t: time.UnixMilli(1700000000123)}
 	c := newTestTokens(clock)
 	want := pageToken{kind: pageListShards, stream: "orders", incarnation: 7, after: "shardId-000000000003",
 		filter: ShardFilter{Type: ShardFilterTypeFromTimestamp, Timestamp: TimestampFromMillis(1699999999000)}}
@@ -20,7 +22,7 @@ func TestPageTokenCodec_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.issued = clock.now.UTC()
+	want.issued = clock.Now().UTC()
 	if got != want {
 		t.Fatalf("decoded %+v, want %+v", got, want)
 	}
@@ -31,7 +33,7 @@ func TestPageTokenCodec_RoundTrip(t *testing.T) {
 }
 
 func TestPageTokenCodec_TamperingAndExpiry(t *testing.T) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000000)}
+	clock := &testClock{t: time.UnixMilli(1700000000000)}
 	c := newTestTokens(clock)
 	tok := c.encode(pageToken{kind: pageListStreams, after: "s1"})
 	raw, _ := base64.StdEncoding.DecodeString(tok)
@@ -56,11 +58,35 @@ func TestPageTokenCodec_TamperingAndExpiry(t *testing.T) {
 	}
 }
 
+// TestPageTokens_LongTokenIsNotDecoded checks that a NextToken longer than
+// any this server issues (up to the 1 MiB the model allows) is refused
+// without decoding it, while the longest issued token still decodes.
+func TestPageTokens_LongTokenIsNotDecoded(t *testing.T) {
+	c := newTestTokens(&testClock{t: time.UnixMilli(1700000000000)})
+	long := strings.Repeat("A", maxNextTokenLen)
+	c.decode("AQE=", pageListShards) // once, so that lazy initialisation is not counted
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := c.decode(long, pageListShards)
+	runtime.ReadMemStats(&after)
+	if heap := after.TotalAlloc - before.TotalAlloc; heap > 4<<10 {
+		t.Errorf("refusing a %d-byte token allocated %d bytes; want at most 4 KiB", len(long), heap)
+	}
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("err = %v; want InvalidArgumentException", err)
+	}
+	name := strings.Repeat("n", 255)
+	p := pageToken{kind: pageListShards, stream: name, after: name, filter: ShardFilter{Type: ShardFilterTypeAfterShardId, ShardId: name}}
+	if q, err := c.decode(c.encode(p), pageListShards); err != nil || q.stream != name || q.after != name || q.filter.ShardId != name {
+		t.Errorf("the longest token decodes to %+v, %v", q, err)
+	}
+}
+
 // FuzzDecodeNextToken feeds arbitrary NextTokens to the decoder: it never
 // panics, answers InvalidArgumentException or ExpiredNextTokenException, and
 // what it accepts re-encodes to a token that decodes to the same state.
 func FuzzDecodeNextToken(f *testing.F) {
-	clock := &fakeClock{now: time.UnixMilli(1700000000000)}
+	clock := &testClock{t: time.UnixMilli(1700000000000)}
 	c := newTestTokens(clock)
 	f.Add(c.encode(pageToken{kind: pageListShards, stream: "orders", incarnation: 1, after: "shardId-000000000000",
 		filter: ShardFilter{Type: ShardFilterTypeAfterShardId, ShardId: "shardId-000000000000"}}))

@@ -1,10 +1,12 @@
 package kinesis
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+
+	"github.com/sluicedb/sluice/api"
 )
 
 // The PutRecords request is the hot path of the API: up to 500 records and
@@ -15,7 +17,9 @@ import (
 // single allocation at the end. They accept and reject exactly what
 // encoding/json (JSON) and fxamacker/cbor with cborDecMode (CBOR) do, except
 // that the CBOR path rejects tags, which the Kinesis API never sends outside
-// timestamps; FuzzDecodeJSON and FuzzDecodeCBOR check this.
+// timestamps, and that both stop at the decoder limits (tokens.go) and at the
+// 501st record, before it costs anything; FuzzDecodeJSON and FuzzDecodeCBOR
+// check this.
 
 // emptyBlob is the Data of a zero-length record: non-nil, so that it differs
 // from an absent Data.
@@ -27,6 +31,12 @@ var emptyEntries = []PutRecordsRequestEntry{}
 
 var errEmptyBody = errors.New("the body is empty")
 
+// initialBlobs is the most the blob buffer is sized for before any record
+// data is read: 64 KiB, or what the previous body decoded to. Past that it
+// grows by doubling with the data actually decoded, not with what the size of
+// the body suggests.
+const initialBlobs = 64 << 10
+
 // beginPutRecords resets in and the decoder's buffers. blobBytes is the most
 // record data the body can decode to outside of the body itself (JSON: its
 // base64 decoded; CBOR: 0, as record data is sliced from the body).
@@ -35,9 +45,10 @@ func (d *Decoder) beginPutRecords(in *PutRecordsInput, blobBytes int) {
 	if in.Records != nil && cap(in.Records) == 0 {
 		in.Records = nil
 	}
-	if cap(d.blobs) < blobBytes {
-		d.blobs = make([]byte, 0, blobBytes)
+	if n := min(blobBytes, max(initialBlobs, d.blobsDecoded)); cap(d.blobs) < n {
+		d.blobs = make([]byte, 0, n)
 	}
+	d.blobsDecoded = 0
 	d.blobs = d.blobs[:0]
 	d.text = d.text[:0]
 	d.refs = d.refs[:0]
@@ -62,8 +73,26 @@ func (d *Decoder) resetRecords(in *PutRecordsInput, null bool) {
 	d.refs = kept
 }
 
-// addText records decoded text for a string member.
+// addText records decoded text for a string member. A repeated member
+// replaces the earlier value, as encoding/json does, and reuses its text when
+// that was the last gathered, so that repeating members costs no more than
+// the body (an entry's references are at the tail; the body's are few).
 func (d *Decoder) addText(rec int, field uint8, s []byte) {
+	for i := len(d.refs) - 1; i >= 0; i-- {
+		ref := &d.refs[i]
+		if rec >= 0 && int(ref.rec) != rec {
+			break
+		}
+		if int(ref.rec) == rec && ref.field == field {
+			if int(ref.end) == len(d.text) {
+				d.text = d.text[:ref.off]
+			}
+			ref.off = int32(len(d.text))
+			d.text = append(d.text, s...)
+			ref.end = int32(len(d.text))
+			return
+		}
+	}
 	off := len(d.text)
 	d.text = append(d.text, s...)
 	d.refs = append(d.refs, textRef{rec: int32(rec), field: field, off: int32(off), end: int32(len(d.text))})
@@ -111,6 +140,7 @@ func (d *Decoder) decodeBase64(src []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.blobsDecoded += n
 	if n == 0 {
 		return emptyBlob, nil
 	}
@@ -121,182 +151,13 @@ func (d *Decoder) decodeBase64(src []byte) ([]byte, error) {
 // decodePutRecordsJSON decodes a JSON PutRecords body.
 func (d *Decoder) decodePutRecordsJSON(body []byte, in *PutRecordsInput) error {
 	d.beginPutRecords(in, base64.StdEncoding.DecodedLen(len(body)))
-	r := jsonReader{buf: body}
-	r.ws()
-	if r.pos == len(body) {
+	d.json = jsonReader{cursor{buf: body}}
+	defer func() { d.json = jsonReader{} }()
+	d.json.ws()
+	if d.json.pos == len(body) {
 		return errEmptyBody
 	}
-	obj, err := r.readObject()
-	if err != nil {
-		return err
-	}
-	for {
-		key, escaped, ok, err := r.nextMember(&obj)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		if escaped {
-			d.scratch = appendUnquoted(d.scratch[:0], key)
-			key = d.scratch
-		}
-		switch {
-		case keyMatches(key, "Records"):
-			err = d.jsonRecords(&r, in)
-		case keyMatches(key, "StreamName"):
-			err = d.jsonText(&r, -1, fieldStreamName, "StreamName")
-		case keyMatches(key, "StreamARN"):
-			err = d.jsonText(&r, -1, fieldStreamARN, "StreamARN")
-		case keyMatches(key, "StreamId"):
-			err = d.jsonText(&r, -1, fieldStreamID, "StreamId")
-		case keyMatches(key, "DryRun"):
-			var v, present bool
-			v, present, err = r.readBool()
-			if err != nil {
-				err = fmt.Errorf("member DryRun must be a boolean: %w", err)
-			} else if present {
-				in.DryRun = v
-			}
-		default:
-			err = r.skipValue()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if err := r.end(); err != nil {
-		return err
-	}
-	d.finishPutRecords(in)
-	return nil
-}
-
-// jsonText reads a string member (null leaves it unchanged, as encoding/json does).
-func (d *Decoder) jsonText(r *jsonReader, rec int, field uint8, name string) error {
-	if null, err := r.readNull(); null || err != nil {
-		return err
-	}
-	raw, escaped, err := r.readString()
-	if err != nil {
-		return fmt.Errorf("member %s must be a string: %w", name, err)
-	}
-	if escaped {
-		d.scratch = appendUnquoted(d.scratch[:0], raw)
-		raw = d.scratch
-	}
-	d.addText(rec, field, raw)
-	return nil
-}
-
-// jsonRecords reads the Records list.
-func (d *Decoder) jsonRecords(r *jsonReader, in *PutRecordsInput) error {
-	null, err := r.readNull()
-	if err != nil {
-		return err
-	}
-	if null {
-		d.resetRecords(in, true)
-		return nil
-	}
-	arr, err := r.readArray()
-	if err != nil {
-		return fmt.Errorf("member Records must be a list: %w", err)
-	}
-	d.resetRecords(in, false)
-	for {
-		more, err := r.nextElement(&arr)
-		if err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		in.Records = append(in.Records, PutRecordsRequestEntry{})
-		i := len(in.Records) - 1
-		if null, err := r.readNull(); null || err != nil {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		obj, err := r.readObject()
-		if err != nil {
-			return fmt.Errorf("member Records[%d] must be a structure: %w", i, err)
-		}
-		for {
-			key, escaped, ok, err := r.nextMember(&obj)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				break
-			}
-			if escaped {
-				d.scratch = appendUnquoted(d.scratch[:0], key)
-				key = d.scratch
-			}
-			switch {
-			case keyMatches(key, "Data"):
-				err = d.jsonData(r, &in.Records[i], i)
-			case keyMatches(key, "PartitionKey"):
-				err = d.jsonText(r, i, fieldPartitionKey, "PartitionKey")
-			case keyMatches(key, "ExplicitHashKey"):
-				err = d.jsonText(r, i, fieldExplicitHashKey, "ExplicitHashKey")
-			default:
-				err = r.skipValue()
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// jsonData reads a record's base64 Data (null sets it to nil, as encoding/json does).
-func (d *Decoder) jsonData(r *jsonReader, e *PutRecordsRequestEntry, i int) error {
-	null, err := r.readNull()
-	if err != nil {
-		return err
-	}
-	if null {
-		e.Data = nil
-		return nil
-	}
-	// Fast path (nearly every record): find the closing quote with the
-	// vectorized IndexByte and base64-decode the bytes before it. Success
-	// proves they are plain base64 characters, so the string has no escape
-	// (hence that quote closes it) and no control character, once CR and LF,
-	// which the base64 decoder skips, are ruled out. Anything else takes the
-	// validating path below.
-	if r.pos < len(r.buf) && r.buf[r.pos] == '"' {
-		seg := r.buf[r.pos+1:]
-		if end := bytes.IndexByte(seg, '"'); end >= 0 {
-			seg = seg[:end]
-			if bytes.IndexByte(seg, '\n') < 0 && bytes.IndexByte(seg, '\r') < 0 {
-				if data, err := d.decodeBase64(seg); err == nil {
-					r.pos += end + 2
-					e.Data = data
-					return nil
-				}
-			}
-		}
-	}
-	raw, escaped, err := r.readString()
-	if err != nil {
-		return fmt.Errorf("member Records[%d].Data must be a base64 string: %w", i, err)
-	}
-	if escaped {
-		d.scratch = appendUnquoted(d.scratch[:0], raw)
-		raw = d.scratch
-	}
-	data, err := d.decodeBase64(raw)
-	if err != nil {
-		return fmt.Errorf("member Records[%d].Data is not valid base64: %w", i, err)
-	}
-	e.Data = data
-	return nil
+	return d.putRecords(&d.json, in)
 }
 
 // decodePutRecordsCBOR decodes a CBOR PutRecords body.
@@ -305,73 +166,124 @@ func (d *Decoder) decodePutRecordsCBOR(body []byte, in *PutRecordsInput) error {
 	if len(body) == 0 {
 		return errEmptyBody
 	}
-	r := cborReader{buf: body}
-	m, err := r.readMap()
-	if err != nil {
-		return fmt.Errorf("the body must be a CBOR map: %w", err)
+	d.cbor = cborReader{cursor{buf: body}}
+	defer func() { d.cbor = cborReader{} }()
+	return d.putRecords(&d.cbor, in)
+}
+
+// The members of PutRecordsInput and of its entries that the walk reads.
+var (
+	inputMembers = [...]string{"Records", "StreamName", "StreamARN", "StreamId", "DryRun"}
+	entryMembers = [...]string{"Data", "PartitionKey", "ExplicitHashKey"}
+)
+
+// memberName returns the name in names that key selects, or "" for an
+// unknown member. The exact names (what the SDKs send) are matched without
+// asking the reader for its format's rule.
+func memberName(r tokenReader, key []byte, names []string) string {
+	for _, name := range names {
+		if string(key) == name {
+			return name
+		}
+	}
+	for _, name := range names {
+		if r.keyIs(key, name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// eachMember reads the map that opens the body and calls member with each
+// key, the reader standing at its value; it returns member's first error, or
+// checks what follows the map.
+func (d *Decoder) eachMember(r tokenReader, member func(key []byte) error) error {
+	m := &d.open[0]
+	var err error
+	if *m, err = r.readMap(); err != nil {
+		return fmt.Errorf("the body must be a structure: %w", err)
 	}
 	for {
-		more, err := r.next(&m)
+		var key []byte
+		var ok bool
+		key, d.scratch, ok, err = r.nextKey(m, d.scratch)
 		if err != nil {
 			return err
 		}
-		if !more {
-			break
+		if !ok {
+			return r.end()
 		}
-		var key []byte
-		key, d.scratch, err = r.readString(true, d.scratch[:0])
-		if err != nil {
-			return fmt.Errorf("map key: %w", err)
-		}
-		switch string(key) {
-		case "Records":
-			err = d.cborRecords(&r, in)
-		case "StreamName":
-			err = d.cborText(&r, -1, fieldStreamName, "StreamName")
-		case "StreamARN":
-			err = d.cborText(&r, -1, fieldStreamARN, "StreamARN")
-		case "StreamId":
-			err = d.cborText(&r, -1, fieldStreamID, "StreamId")
-		case "DryRun":
-			var v, present bool
-			v, present, err = r.readBool()
-			if err != nil {
-				err = fmt.Errorf("member DryRun must be a boolean: %w", err)
-			} else if present {
-				in.DryRun = v
-			}
-		default:
-			err = r.skip()
-		}
-		if err != nil {
+		if err := member(key); err != nil {
 			return err
 		}
 	}
-	r.leave()
-	if r.pos != len(body) {
-		return fmt.Errorf("%d bytes of extraneous data after the CBOR map", len(body)-r.pos)
+}
+
+// putRecords walks a PutRecords body, whatever its format.
+func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
+	err := d.eachMember(r, func(key []byte) error {
+		switch name := memberName(r, key, inputMembers[:]); name {
+		case "Records":
+			return d.records(r, in)
+		case "StreamName":
+			return d.member(r, -1, fieldStreamName)
+		case "StreamARN":
+			return d.member(r, -1, fieldStreamARN)
+		case "StreamId":
+			return d.member(r, -1, fieldStreamID)
+		case "DryRun":
+			v, present, err := r.readBool()
+			if err != nil {
+				return fmt.Errorf("member DryRun must be a boolean: %w", err)
+			}
+			if present {
+				in.DryRun = v
+			}
+			return nil
+		}
+		return r.skip()
+	})
+	if err != nil {
+		return err
 	}
 	d.finishPutRecords(in)
 	return nil
 }
 
-// cborText reads a text member (null and undefined leave it unchanged).
-func (d *Decoder) cborText(r *cborReader, rec int, field uint8, name string) error {
-	if null, err := r.readNull(); null || err != nil {
-		return err
-	}
-	var s []byte
-	var err error
-	s, d.scratch, err = r.readString(true, d.scratch[:0])
+// textFields are the string members of PutRecords, by field (paths of an
+// entry's members follow "records.N.member."). StreamId, reserved by AWS,
+// has no constraint: it gets the decoders' limit on any string.
+var textFields = [...]textLimit{
+	fieldStreamName:      {"StreamName", "streamName", maxNameLen, lengthAtMost128},
+	fieldStreamARN:       {"StreamARN", "streamARN", maxARNLen, lengthAtMost2048},
+	fieldStreamID:        {"StreamId", "streamId", maxTextChars, ""},
+	fieldPartitionKey:    {"PartitionKey", "partitionKey", maxPartitionKey, "Member must have length less than or equal to 256"},
+	fieldExplicitHashKey: {"ExplicitHashKey", "explicitHashKey", hashKeyDigits, hashKeyPattern},
+}
+
+// member reads the string member field of the body (rec < 0) or of
+// Records[rec] (null leaves it unchanged, as encoding/json and fxamacker/cbor
+// do). A string certainly longer than the model allows is refused before it
+// is decoded, with the ValidationException its constraint gives.
+func (d *Decoder) member(r tokenReader, rec int, field uint8) error {
+	f := &textFields[field]
+	s, scratch, null, err := r.readText(d.scratch, f.maxChars)
+	d.scratch = scratch
 	if err != nil {
-		return fmt.Errorf("member %s must be a text string: %w", name, err)
+		path := f.path
+		if rec >= 0 {
+			path = entryMember(rec, path)
+		}
+		return f.refuse(path, err)
 	}
-	d.addText(rec, field, s)
+	if !null {
+		d.addText(rec, field, s)
+	}
 	return nil
 }
 
-// cborRecords reads the Records array.
-func (d *Decoder) cborRecords(r *cborReader, in *PutRecordsInput) error {
+// records reads the Records list.
+func (d *Decoder) records(r tokenReader, in *PutRecordsInput) error {
 	null, err := r.readNull()
 	if err != nil {
 		return err
@@ -380,18 +292,23 @@ func (d *Decoder) cborRecords(r *cborReader, in *PutRecordsInput) error {
 		d.resetRecords(in, true)
 		return nil
 	}
-	arr, err := r.readArray()
-	if err != nil {
-		return fmt.Errorf("member Records must be an array: %w", err)
+	arr := &d.open[1]
+	if *arr, err = r.readArray(); err != nil {
+		return fmt.Errorf("member Records must be a list: %w", err)
 	}
 	d.resetRecords(in, false)
 	for {
-		more, err := r.next(&arr)
+		more, err := r.nextElement(arr)
 		if err != nil {
 			return err
 		}
 		if !more {
-			break
+			return nil
+		}
+		if len(in.Records) == api.MaxPutRecords {
+			// Stop at the first entry past the limit, before it costs anything.
+			return ValidationError("records", "["+strconv.Itoa(api.MaxPutRecords+1)+" or more items]",
+				"Member must have length less than or equal to "+strconv.Itoa(api.MaxPutRecords))
 		}
 		in.Records = append(in.Records, PutRecordsRequestEntry{})
 		i := len(in.Records) - 1
@@ -401,60 +318,56 @@ func (d *Decoder) cborRecords(r *cborReader, in *PutRecordsInput) error {
 			}
 			continue
 		}
-		m, err := r.readMap()
-		if err != nil {
-			return fmt.Errorf("member Records[%d] must be a map: %w", i, err)
+		if err := d.entry(r, &in.Records[i], i); err != nil {
+			return err
 		}
-		for {
-			more, err := r.next(&m)
-			if err != nil {
-				return err
-			}
-			if !more {
-				break
-			}
-			var key []byte
-			key, d.scratch, err = r.readString(true, d.scratch[:0])
-			if err != nil {
-				return fmt.Errorf("member Records[%d] map key: %w", i, err)
-			}
-			switch string(key) {
-			case "Data":
-				err = d.cborData(r, &in.Records[i], i)
-			case "PartitionKey":
-				err = d.cborText(r, i, fieldPartitionKey, "PartitionKey")
-			case "ExplicitHashKey":
-				err = d.cborText(r, i, fieldExplicitHashKey, "ExplicitHashKey")
-			default:
-				err = r.skip()
-			}
-			if err != nil {
-				return err
-			}
-		}
-		r.leave()
 	}
-	r.leave()
-	return nil
 }
 
-// cborData reads a record's Data byte string (null and undefined set it to nil).
-func (d *Decoder) cborData(r *cborReader, e *PutRecordsRequestEntry, i int) error {
-	null, err := r.readNull()
+// entry reads the structure of Records[i] into e.
+func (d *Decoder) entry(r tokenReader, e *PutRecordsRequestEntry, i int) error {
+	m := &d.open[2]
+	var err error
+	if *m, err = r.readMap(); err != nil {
+		return fmt.Errorf("member Records[%d] must be a structure: %w", i, err)
+	}
+	for {
+		var key []byte
+		var ok bool
+		key, d.scratch, ok, err = r.nextKey(m, d.scratch)
+		if err != nil {
+			return fmt.Errorf("member Records[%d]: %w", i, err)
+		}
+		if !ok {
+			return nil
+		}
+		switch name := memberName(r, key, entryMembers[:]); name {
+		case "Data":
+			err = d.data(r, e, i)
+		case "PartitionKey":
+			err = d.member(r, i, fieldPartitionKey)
+		case "ExplicitHashKey":
+			err = d.member(r, i, fieldExplicitHashKey)
+		default:
+			err = r.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// data reads a record's Data (null sets it to nil, as encoding/json and
+// fxamacker/cbor do).
+func (d *Decoder) data(r tokenReader, e *PutRecordsRequestEntry, i int) error {
+	data, null, err := r.readBlob(d)
 	if err != nil {
-		return err
+		return fmt.Errorf("member Records[%d].Data %w", i, err)
 	}
 	if null {
 		e.Data = nil
 		return nil
 	}
-	data, blobs, err := r.readString(false, d.blobs)
-	if err != nil {
-		return fmt.Errorf("member Records[%d].Data must be a byte string: %w", i, err)
-	}
-	// If the chunks of an indefinite-length string outgrew the buffer, append
-	// moved it; earlier records keep pointing into the old one, which stays valid.
-	d.blobs = blobs
 	if len(data) == 0 {
 		data = emptyBlob
 	}

@@ -235,16 +235,47 @@ func putRecordsBody(t testing.TB, f Format, n, size int) []byte {
 	return body
 }
 
+// isLimitError reports whether err is a decoder's refusal of what no request
+// needs (tokens.go) or of a list longer than the model allows: the one way
+// the decoders may refuse a body encoding/json or fxamacker/cbor reads.
+func isLimitError(err error) bool {
+	msg := err.Error()
+	return errors.Is(err, ErrValidation) || strings.Contains(msg, "no Kinesis request needs more") ||
+		strings.Contains(msg, "too long for any Kinesis request")
+}
+
+// limitSeeds are bodies (JSON) at and past the decoder limits.
+var limitSeeds = []string{
+	repeatString(`{"Records":[`, "{}", "]}", 500),
+	repeatString(`{"Records":[`, "{}", "]}", 501),
+	`{"x":` + strings.Repeat("[", 32) + strings.Repeat("]", 32) + `}`,
+	`{"x":` + strings.Repeat("[", 33) + strings.Repeat("]", 33) + `}`,
+	repeatString(`{"x":[`, "0", "]}", 1001),
+	`{"Records":[{"PartitionKey":"` + strings.Repeat("k", 1537) + `"}]}`,
+	`{"StreamName":"` + strings.Repeat("\\u00e9", 129) + `"}`,
+	repeatString(`{"StreamName":"s","Tags":{`, `"k":"v"`, "}}", 201),
+	repeatString(`{"ShardLevelMetrics":[`, `"ALL"`, "]}", 8),
+}
+
+// repeatString is repeatJSON as a string.
+func repeatString(prefix, item, suffix string, n int) string {
+	return string(repeatJSON(prefix, item, suffix, n))
+}
+
 // FuzzDecodeJSON checks the JSON request decoders on arbitrary bodies: they
-// never panic and fail only with a SerializationException; the hand-written
+// never panic and fail only with a SerializationException (or the
+// ValidationException of a list past the model's length); the hand-written
 // PutRecords decoder rejects everything that is not JSON and otherwise
 // agrees with encoding/json (except on duplicate members, where
-// encoding/json merges into the earlier value).
+// encoding/json merges into the earlier value, and past the decoder limits).
 func FuzzDecodeJSON(f *testing.F) {
 	for _, c := range jsonPutRecordsCases {
 		f.Add([]byte(c))
 	}
 	for _, c := range jsonPutRecordsInvalid[:len(jsonPutRecordsInvalid)-2] {
+		f.Add([]byte(c))
+	}
+	for _, c := range limitSeeds {
 		f.Add([]byte(c))
 	}
 	f.Add([]byte(`{"ShardId":"shardId-000000000000","ShardIteratorType":"AT_TIMESTAMP","Timestamp":1.7e9,"Limit":5}`))
@@ -255,24 +286,25 @@ func FuzzDecodeJSON(f *testing.F) {
 		var fast, slow PutRecordsInput
 		fastErr := d.Decode(FormatJSON, body, &fast)
 		slowErr := json.Unmarshal(body, &slow)
-		if fastErr != nil && !errors.Is(fastErr, ErrSerialization) {
-			t.Fatalf("error %v is not a SerializationException", fastErr)
+		if fastErr != nil && !errors.Is(fastErr, ErrSerialization) && !errors.Is(fastErr, ErrValidation) {
+			t.Fatalf("error %v is neither a SerializationException nor a ValidationException", fastErr)
 		}
 		if !json.Valid(body) && fastErr == nil {
 			t.Fatalf("accepted invalid JSON %q", body)
 		}
 		trimmed := bytes.TrimLeft(body, " \t\r\n")
 		isObject := len(trimmed) > 0 && trimmed[0] == '{'
-		if (fastErr == nil) != (slowErr == nil && isObject) {
+		if (fastErr == nil) != (slowErr == nil && isObject) && !(fastErr != nil && isLimitError(fastErr)) {
 			t.Fatalf("%q: fast error %v, encoding/json error %v", body, fastErr, slowErr)
 		}
 		if fastErr == nil && !jsonHasDuplicateKeys(body) && !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("%q\nfast %#v\njson %#v", body, fast, slow)
 		}
-		// The reflective path must fail only with SerializationException too.
-		for _, v := range []any{new(GetShardIteratorInput), new(ListShardsInput), new(CreateStreamInput)} {
-			if err := d.Decode(FormatJSON, body, v); err != nil && !errors.Is(err, ErrSerialization) {
-				t.Fatalf("%T: error %v is not a SerializationException", v, err)
+		// The reflective path must fail only with SerializationException
+		// too, or with the ValidationException of a list past its limit.
+		for _, v := range []any{new(GetShardIteratorInput), new(ListShardsInput), new(CreateStreamInput), new(RemoveTagsFromStreamInput)} {
+			if err := d.Decode(FormatJSON, body, v); err != nil && !errors.Is(err, ErrSerialization) && !errors.Is(err, ErrValidation) {
+				t.Fatalf("%T: error %v is neither a SerializationException nor a ValidationException", v, err)
 			}
 		}
 	})
@@ -290,6 +322,13 @@ func FuzzDecodeCBOR(f *testing.F) {
 	f.Add(cborMapOf("Records", []byte{0x9f, 0xa1, 0x64, 'D', 'a', 't', 'a', 0x5f, 0x41, 'x', 0xff, 0xff}))
 	f.Add(cborMapOf("Timestamp", []byte{0xc1, 0x1b, 0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x7b}))
 	f.Add(cborMapOf("DryRun", []byte{cborTrue}))
+	for _, c := range limitSeeds {
+		f.Add(jacksonCBOR(f, []byte(c)))
+	}
+	f.Add(cborList("Records", []byte{cborMajorMap}, 501, false, false))
+	f.Add(cborList("TagKeys", appendCBORText(nil, "k"), 51, false, true))
+	f.Add(cborMapOf("x", append(bytes.Repeat([]byte{cborMajorArray | 1}, 33), 0)))
+	f.Add(cborMapOf("StreamName", append(appendCBORHead([]byte{cborMajorText | cborInfoIndef}, cborMajorText, 600), bytes.Repeat([]byte{'a'}, 600)...)))
 	dupCheck, err := cbor.DecOptions{DupMapKey: cbor.DupMapKeyEnforcedAPF, MaxNestedLevels: 64}.DecMode()
 	if err != nil {
 		f.Fatal(err)
@@ -298,8 +337,8 @@ func FuzzDecodeCBOR(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast, slow PutRecordsInput
 		fastErr := d.Decode(FormatCBOR, body, &fast)
-		if fastErr != nil && !errors.Is(fastErr, ErrSerialization) {
-			t.Fatalf("error %v is not a SerializationException", fastErr)
+		if fastErr != nil && !errors.Is(fastErr, ErrSerialization) && !errors.Is(fastErr, ErrValidation) {
+			t.Fatalf("error %v is neither a SerializationException nor a ValidationException", fastErr)
 		}
 		if fastErr == nil {
 			if err := cbor.Wellformed(body); err != nil {
@@ -314,9 +353,9 @@ func FuzzDecodeCBOR(f *testing.F) {
 				t.Fatalf("% x\nfast %#v\ncbor %#v", body, fast, slow)
 			}
 		}
-		for _, v := range []any{new(GetShardIteratorInput), new(ListShardsInput), new(CreateStreamInput)} {
-			if err := d.Decode(FormatCBOR, body, v); err != nil && !errors.Is(err, ErrSerialization) {
-				t.Fatalf("%T: error %v is not a SerializationException", v, err)
+		for _, v := range []any{new(GetShardIteratorInput), new(ListShardsInput), new(CreateStreamInput), new(RemoveTagsFromStreamInput)} {
+			if err := d.Decode(FormatCBOR, body, v); err != nil && !errors.Is(err, ErrSerialization) && !errors.Is(err, ErrValidation) {
+				t.Fatalf("%T: error %v is neither a SerializationException nor a ValidationException", v, err)
 			}
 		}
 	})

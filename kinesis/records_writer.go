@@ -26,16 +26,21 @@ type RecordsWriter struct {
 // Begin starts a body in format f, appending to dst.
 func (w *RecordsWriter) Begin(dst []byte, f Format) {
 	w.f, w.n = f, 0
+	w.buf = beginRecords(dst, f)
+}
+
+// beginRecords appends the start of a body whose first member is the list
+// Records, up to the list's first element.
+func beginRecords(dst []byte, f Format) []byte {
 	if f == FormatCBOR {
 		// Indefinite-length map and array: the member and record counts are
 		// not known yet. Jackson, which reads CBOR for the Java SDKs, accepts
 		// them (its own generator writes them).
 		dst = append(dst, cborIndefMap)
 		dst = appendCBORText(dst, "Records")
-		w.buf = append(dst, cborIndefArray)
-		return
+		return append(dst, cborIndefArray)
 	}
-	w.buf = append(dst, `{"Records":[`...)
+	return append(dst, `{"Records":[`...)
 }
 
 // Append adds one record.
@@ -213,13 +218,7 @@ type PutRecordsWriter struct {
 // Begin starts a response in format f, appending to dst.
 func (w *PutRecordsWriter) Begin(dst []byte, f Format) {
 	w.f, w.n, w.failed = f, 0, 0
-	if f == FormatCBOR {
-		dst = append(dst, cborIndefMap)
-		dst = appendCBORText(dst, "Records")
-		w.buf = append(dst, cborIndefArray)
-		return
-	}
-	w.buf = append(dst, `{"Records":[`...)
+	w.buf = beginRecords(dst, f)
 }
 
 // Success adds the result of a written record: its sequence number (decimal

@@ -246,3 +246,59 @@ func (h *Handler) consumerOut(stream string, c api.ConsumerInfo) Consumer {
 		ConsumerCreationTimestamp: TimestampFromTime(c.Created),
 	}
 }
+
+// validStream returns the constraint failures gathered in v, if there are
+// any, or else the stream that name or arn (the StreamName and StreamARN
+// members) selects.
+func (h *Handler) validStream(v *validator, name, arn string) (string, error) {
+	if err := v.err(); err != nil {
+		return "", err
+	}
+	return h.streamOf(name, arn)
+}
+
+// describeValid is validStream followed by describe.
+func (h *Handler) describeValid(v *validator, name, arn string) (*api.StreamInfo, error) {
+	stream, err := h.validStream(v, name, arn)
+	if err != nil {
+		return nil, err
+	}
+	return h.describe(stream)
+}
+
+// pagedStream describes the stream a listing (ListShards,
+// ListStreamConsumers) pages. inc is the incarnation its NextToken was issued
+// for (0 without a token): a stream deleted and created again since gives
+// ExpiredNextTokenException. created is the StreamCreationTimestamp member: a
+// stream created at another time is not the one asked for.
+func (h *Handler) pagedStream(name string, inc uint32, created Timestamp) (*api.StreamInfo, error) {
+	si, err := h.describe(name)
+	if err != nil {
+		return nil, err
+	}
+	if inc != 0 && si.Incarnation != inc {
+		return nil, Errorf(CodeExpiredNextToken, "NextToken is for an earlier stream named %s, which was deleted; list again without it", name)
+	}
+	if !created.IsZero() && created.Millis() != si.Created.UnixMilli() {
+		return nil, h.streamNotFound(name, "")
+	}
+	return si, nil
+}
+
+// pageLimit is the number of entries one page holds: max, or the Limit or
+// MaxResults member of the request when it is smaller.
+func pageLimit(max int, limit *int32) int {
+	if limit != nil && int(*limit) < max {
+		return int(*limit)
+	}
+	return max
+}
+
+// validResource returns the constraint failures gathered in v, if there are
+// any, or else what the ResourceARN member arn names (see resourceOf).
+func (h *Handler) validResource(v *validator, arn string) (stream, consumer string, err error) {
+	if err := v.err(); err != nil {
+		return "", "", err
+	}
+	return h.resourceOf(arn)
+}

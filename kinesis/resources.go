@@ -43,59 +43,53 @@ func sortedTags(m map[string]string) []Tag {
 	return out
 }
 
-func (h *Handler) addTagsToStream(_ context.Context, in *AddTagsToStreamInput) (any, error) {
-	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	v.tags("tags", in.Tags, true)
-	if err := v.err(); err != nil {
+// addTags adds or replaces tags of a stream (AddTagsToStream, TagResource).
+func (h *Handler) addTags(stream string, tags map[string]string) (any, error) {
+	if err := checkTagText(tags); err != nil {
 		return nil, err
 	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkTagText(in.Tags); err != nil {
-		return nil, err
-	}
-	if err := h.eng.AddTags(name, in.Tags); err != nil {
+	if err := h.eng.AddTags(stream, tags); err != nil {
 		return nil, h.engErr(err)
 	}
 	return &EmptyOutput{}, nil
+}
+
+// removeTags removes tags of a stream (RemoveTagsFromStream, UntagResource).
+func (h *Handler) removeTags(stream string, keys []string) (any, error) {
+	if err := h.eng.RemoveTags(stream, keys); err != nil {
+		return nil, h.engErr(err)
+	}
+	return &EmptyOutput{}, nil
+}
+
+func (h *Handler) addTagsToStream(_ context.Context, in *AddTagsToStreamInput) (any, error) {
+	var v validator
+	v.stream(in.StreamName, in.StreamARN)
+	v.tags("tags", in.Tags, true)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
+	}
+	return h.addTags(name, in.Tags)
 }
 
 func (h *Handler) removeTagsFromStream(_ context.Context, in *RemoveTagsFromStreamInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	v.tagKeys("tagKeys", in.TagKeys)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.eng.RemoveTags(name, in.TagKeys); err != nil {
-		return nil, h.engErr(err)
-	}
-	return &EmptyOutput{}, nil
+	return h.removeTags(name, in.TagKeys)
 }
 
 func (h *Handler) listTagsForStream(_ context.Context, in *ListTagsForStreamInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, maxTagKeyLen)
 	v.intRange("limit", in.Limit, 1, 50)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
-	if err != nil {
-		return nil, err
-	}
-	si, err := h.describe(name)
+	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -124,62 +118,45 @@ func errConsumerTags(arn string) error {
 	return Errorf(CodeInvalidArgument, "Resource %s is a consumer: sluice keeps the tags given to RegisterStreamConsumer and cannot change them afterwards", arn)
 }
 
+// taggedStream is validResource for TagResource and UntagResource, which
+// change the tags of streams only.
+func (h *Handler) taggedStream(v *validator, arn string) (string, error) {
+	stream, consumer, err := h.validResource(v, arn)
+	if err != nil {
+		return "", err
+	}
+	if consumer != "" {
+		return "", errConsumerTags(arn)
+	}
+	return stream, nil
+}
+
 func (h *Handler) tagResource(_ context.Context, in *TagResourceInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
+	v.resource(in.ResourceARN)
 	v.tags("tags", in.Tags, true)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	stream, err := h.taggedStream(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
-	if consumer != "" {
-		return nil, errConsumerTags(in.ResourceARN)
-	}
-	if err := checkTagText(in.Tags); err != nil {
-		return nil, err
-	}
-	if err := h.eng.AddTags(stream, in.Tags); err != nil {
-		return nil, h.engErr(err)
-	}
-	return &EmptyOutput{}, nil
+	return h.addTags(stream, in.Tags)
 }
 
 func (h *Handler) untagResource(_ context.Context, in *UntagResourceInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
+	v.resource(in.ResourceARN)
 	v.tagKeys("tagKeys", in.TagKeys)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	stream, err := h.taggedStream(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
-	if consumer != "" {
-		return nil, errConsumerTags(in.ResourceARN)
-	}
-	if err := h.eng.RemoveTags(stream, in.TagKeys); err != nil {
-		return nil, h.engErr(err)
-	}
-	return &EmptyOutput{}, nil
+	return h.removeTags(stream, in.TagKeys)
 }
 
 func (h *Handler) listTagsForResource(_ context.Context, in *ResourceInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	v.resource(in.ResourceARN)
+	stream, consumer, err := h.validResource(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -202,9 +179,7 @@ func (h *Handler) registerStreamConsumer(_ context.Context, in *RegisterStreamCo
 	if v.requiredString("streamARN", in.StreamARN) {
 		v.streamARN("streamARN", in.StreamARN)
 	}
-	if v.requiredString("consumerName", in.ConsumerName) {
-		v.name("consumerName", in.ConsumerName)
-	}
+	v.requiredName("consumerName", in.ConsumerName)
 	v.tags("tags", in.Tags, false)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -306,20 +281,11 @@ func (h *Handler) listStreamConsumers(_ context.Context, in *ListStreamConsumers
 			return nil, err
 		}
 	}
-	si, err := h.describe(name)
+	si, err := h.pagedStream(name, inc, in.StreamCreationTimestamp)
 	if err != nil {
 		return nil, err
 	}
-	if inc != 0 && si.Incarnation != inc {
-		return nil, Errorf(CodeExpiredNextToken, "NextToken is for an earlier stream named %s, which was deleted; list again without it", name)
-	}
-	if ts := in.StreamCreationTimestamp; !ts.IsZero() && ts.Millis() != si.Created.UnixMilli() {
-		return nil, h.streamNotFound(name, "")
-	}
-	limit := listConsumersMax
-	if in.MaxResults != nil && int(*in.MaxResults) < limit {
-		limit = int(*in.MaxResults)
-	}
+	limit := pageLimit(listConsumersMax, in.MaxResults)
 	consumers := si.Consumers
 	sort.Slice(consumers, func(i, j int) bool { return consumers[i].Name < consumers[j].Name })
 	out := &ListStreamConsumersOutput{Consumers: []Consumer{}}
@@ -339,16 +305,11 @@ func (h *Handler) listStreamConsumers(_ context.Context, in *ListStreamConsumers
 
 func (h *Handler) putResourcePolicy(_ context.Context, in *PutResourcePolicyInput) (any, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
+	v.resource(in.ResourceARN)
 	if v.requiredString("policy", in.Policy) {
 		v.length("policy", in.Policy, 1, maxPolicyLen)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	stream, consumer, err := h.validResource(&v, in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -395,13 +356,8 @@ func (h *Handler) deleteResourcePolicy(_ context.Context, in *ResourceInput) (an
 // ("" if none).
 func (h *Handler) resourcePolicy(in *ResourceInput) (string, error) {
 	var v validator
-	if v.requiredString("resourceARN", in.ResourceARN) {
-		v.resourceARN("resourceARN", in.ResourceARN)
-	}
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	stream, consumer, err := h.resourceOf(in.ResourceARN)
+	v.resource(in.ResourceARN)
+	stream, consumer, err := h.validResource(&v, in.ResourceARN)
 	if err != nil {
 		return "", err
 	}

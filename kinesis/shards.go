@@ -19,8 +19,7 @@ var shardFilterTypes = []string{
 
 func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	v.length("nextToken", in.NextToken, 1, maxNextTokenLen)
 	v.name("exclusiveStartShardId", in.ExclusiveStartShardId)
 	v.intRange("maxResults", in.MaxResults, 1, 10000)
@@ -66,21 +65,11 @@ func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error
 			}
 		}
 	}
-	si, err := h.describe(name)
+	si, err := h.pagedStream(name, inc, in.StreamCreationTimestamp)
 	if err != nil {
 		return nil, err
 	}
-	if inc != 0 && si.Incarnation != inc {
-		// The stream the token paged was deleted and created again.
-		return nil, Errorf(CodeExpiredNextToken, "NextToken is for an earlier stream named %s, which was deleted; list again without it", name)
-	}
-	if ts := in.StreamCreationTimestamp; !ts.IsZero() && ts.Millis() != si.Created.UnixMilli() {
-		return nil, h.streamNotFound(name, "")
-	}
-	limit := listShardsMax
-	if in.MaxResults != nil && int(*in.MaxResults) < limit {
-		limit = int(*in.MaxResults)
-	}
+	limit := pageLimit(listShardsMax, in.MaxResults)
 	keep := shardFilterFunc(si, filter, h.now())
 	out := &ListShardsOutput{Shards: []Shard{}}
 	shards := sortedShards(si)
@@ -211,18 +200,12 @@ func (h *Handler) shardIndex(id, stream string) error {
 
 func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	if v.requiredString("shardToSplit", in.ShardToSplit) {
-		v.name("shardToSplit", in.ShardToSplit)
-	}
+	v.stream(in.StreamName, in.StreamARN)
+	v.requiredName("shardToSplit", in.ShardToSplit)
 	if v.requiredString("newStartingHashKey", in.NewStartingHashKey) {
 		v.hashKey("newStartingHashKey", in.NewStartingHashKey)
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -245,18 +228,10 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 
 func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	if v.requiredString("shardToMerge", in.ShardToMerge) {
-		v.name("shardToMerge", in.ShardToMerge)
-	}
-	if v.requiredString("adjacentShardToMerge", in.AdjacentShardToMerge) {
-		v.name("adjacentShardToMerge", in.AdjacentShardToMerge)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
+	v.requiredName("shardToMerge", in.ShardToMerge)
+	v.requiredName("adjacentShardToMerge", in.AdjacentShardToMerge)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -276,18 +251,14 @@ func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, err
 
 func (h *Handler) updateShardCount(_ context.Context, in *UpdateShardCountInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.required("targetShardCount", in.TargetShardCount != nil) {
 		v.intRange("targetShardCount", in.TargetShardCount, 1, maxShardCountModel)
 	}
 	if v.requiredString("scalingType", string(in.ScalingType)) {
 		v.enum("scalingType", string(in.ScalingType), string(ScalingTypeUniformScaling))
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

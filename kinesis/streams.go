@@ -27,9 +27,7 @@ var streamModes = []string{string(StreamModeProvisioned), string(StreamModeOnDem
 
 func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, error) {
 	var v validator
-	if v.requiredString("streamName", in.StreamName) {
-		v.name("streamName", in.StreamName)
-	}
+	v.requiredName("streamName", in.StreamName)
 	v.intRange("shardCount", in.ShardCount, 1, maxShardCountModel)
 	if in.StreamModeDetails != nil && v.requiredString("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode)) {
 		v.enum("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode), streamModes...)
@@ -96,12 +94,8 @@ func (h *Handler) checkOnDemandLimit() error {
 
 func (h *Handler) deleteStream(_ context.Context, in *DeleteStreamInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -118,25 +112,14 @@ const describeStreamMaxShards = 100
 
 func (h *Handler) describeStream(_ context.Context, in *DescribeStreamInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	v.intRange("limit", in.Limit, 1, 10000)
 	v.name("exclusiveStartShardId", in.ExclusiveStartShardId)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	si, err := h.describe(name)
-	if err != nil {
-		return nil, err
-	}
-	limit := describeStreamMaxShards
-	if in.Limit != nil && int(*in.Limit) < limit {
-		limit = int(*in.Limit)
-	}
+	limit := pageLimit(describeStreamMaxShards, in.Limit)
 	shards := sortedShards(si)
 	start := 0
 	if in.ExclusiveStartShardId != "" {
@@ -171,16 +154,8 @@ func sortedShards(si *api.StreamInfo) []api.ShardInfo {
 
 func (h *Handler) describeStreamSummary(_ context.Context, in *DescribeStreamSummaryInput) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
-	if err != nil {
-		return nil, err
-	}
-	si, err := h.describe(name)
+	v.stream(in.StreamName, in.StreamARN)
+	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -209,10 +184,7 @@ func (h *Handler) listStreams(_ context.Context, in *ListStreamsInput) (any, err
 		}
 		after = t.after
 	}
-	limit := listStreamsMax
-	if in.Limit != nil && int(*in.Limit) < limit {
-		limit = int(*in.Limit)
-	}
+	limit := pageLimit(listStreamsMax, in.Limit)
 	names := h.eng.ListStreams() // sorted
 	start := sort.SearchStrings(names, after)
 	if start < len(names) && names[start] == after && after != "" {
@@ -279,15 +251,11 @@ func (h *Handler) updateStreamMode(_ context.Context, in *UpdateStreamModeInput)
 // retentionInput validates a retention request and resolves its stream.
 func (h *Handler) retentionInput(in *RetentionPeriodInput) (string, int, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
 		v.intRange("retentionPeriodHours", in.RetentionPeriodHours, 1, 1<<31-1)
 	}
-	if err := v.err(); err != nil {
-		return "", 0, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return "", 0, err
 	}
@@ -327,18 +295,14 @@ func (h *Handler) decreaseStreamRetentionPeriod(_ context.Context, in *Retention
 // resolves its stream.
 func (h *Handler) encryptionInput(in *StreamEncryptionInput) (string, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.requiredString("encryptionType", string(in.EncryptionType)) {
 		v.enum("encryptionType", string(in.EncryptionType), string(EncryptionTypeNone), string(EncryptionTypeKMS))
 	}
 	if v.requiredString("keyId", in.KeyId) {
 		v.length("keyId", in.KeyId, 1, maxKeyIDLen)
 	}
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return "", err
 	}
@@ -398,8 +362,7 @@ func (h *Handler) disableEnhancedMonitoring(_ context.Context, in *EnhancedMonit
 
 func (h *Handler) setMonitoring(in *EnhancedMonitoringInput, enable bool) (any, error) {
 	var v validator
-	v.name("streamName", in.StreamName)
-	v.streamARN("streamARN", in.StreamARN)
+	v.stream(in.StreamName, in.StreamARN)
 	if v.required("shardLevelMetrics", in.ShardLevelMetrics != nil) &&
 		v.listLength("shardLevelMetrics", len(in.ShardLevelMetrics), true, 1, 7) {
 		for _, m := range in.ShardLevelMetrics {
@@ -408,10 +371,7 @@ func (h *Handler) setMonitoring(in *EnhancedMonitoringInput, enable bool) (any, 
 			}
 		}
 	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

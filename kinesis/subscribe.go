@@ -163,9 +163,7 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if v.requiredString("consumerARN", in.ConsumerARN) {
 		v.consumerARN("consumerARN", in.ConsumerARN)
 	}
-	if v.requiredString("shardId", in.ShardId) {
-		v.name("shardId", in.ShardId)
-	}
+	v.requiredName("shardId", in.ShardId)
 	sp := in.StartingPosition
 	if v.required("startingPosition", sp != StartingPosition{}) && v.requiredString("startingPosition.type", string(sp.Type)) {
 		v.enum("startingPosition.type", string(sp.Type), iteratorTypes...)
@@ -381,14 +379,7 @@ func (s *subscription) push() error {
 	res := s.res
 	enc := s.h.encryptionOf(s.pos.Stream)
 	w := s.enc.BeginSubscribeToShardEvent(s.f)
-	it := res.Iter()
-	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
-		s.seq = rec.Seq.AppendDecimal(s.seq[:0])
-		w.Append(&RecordView{
-			SequenceNumber: s.seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),
-			PartitionKey: rec.Key, Data: rec.Data, EncryptionType: enc,
-		})
-	}
+	s.seq = appendRead(w, res, enc, s.seq)
 	next := res.Next
 	continuation := ""
 	var children []ChildShard

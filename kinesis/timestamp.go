@@ -107,7 +107,7 @@ func (t Timestamp) MarshalCBOR() ([]byte, error) {
 // under tag 1 (the Java SDK writes tag 1 with milliseconds, not the seconds of
 // RFC 8949). null and undefined leave t unchanged.
 func (t *Timestamp) UnmarshalCBOR(b []byte) error {
-	r := cborReader{buf: b}
+	r := cborReader{cursor{buf: b}}
 	ms, present, err := r.readTimestamp()
 	if err != nil {
 		return err
@@ -231,47 +231,8 @@ func parseSimpleSeconds(b []byte) (int64, bool) {
 
 // validJSONNumber reports whether b is exactly one JSON number (RFC 8259).
 func validJSONNumber(b []byte) bool {
-	i := 0
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	if i >= len(b) {
-		return false
-	}
-	switch {
-	case b[i] == '0':
-		i++
-	case b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	return i == len(b)
+	r := jsonReader{cursor{buf: b}}
+	return r.skipNumber() == nil && r.pos == len(b)
 }
 
 // floatMillis converts a CBOR float of milliseconds to int64, truncating.

@@ -84,6 +84,29 @@ func (v *validator) required(member string, present bool) bool {
 	return present
 }
 
+// stream checks the StreamName and StreamARN members that name the stream
+// of an operation (streamOf checks that they name one).
+func (v *validator) stream(name, arn string) {
+	v.name("streamName", name)
+	v.streamARN("streamARN", arn)
+}
+
+// requiredName checks a required member of the name pattern (a stream,
+// shard or consumer name).
+func (v *validator) requiredName(member, s string) {
+	if v.requiredString(member, s) {
+		v.name(member, s)
+	}
+}
+
+// resource checks the ResourceARN member of the tagging and policy
+// operations.
+func (v *validator) resource(arn string) {
+	if v.requiredString("resourceARN", arn) {
+		v.resourceARN("resourceARN", arn)
+	}
+}
+
 // requiredString checks that a string member is present (the shapes read an
 // absent member and "" alike; every string of the model has a minimum length
 // of 1, so "" is never valid).

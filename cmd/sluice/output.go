@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/internal/jsonenc"
 )
 
 // printer writes records as `sluice get` prints them. It reuses one buffer:
@@ -48,60 +49,16 @@ func appendRecordJSON(b []byte, r *client.Record) []byte {
 	b = append(b, `","arrival":"`...)
 	b = r.Arrival.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","key":`...)
-	b = appendJSONString(b, r.Key)
+	b = jsonenc.AppendString(b, r.Key)
 	if utf8.Valid(r.Data) {
 		b = append(b, `,"data":`...)
-		b = appendJSONString(b, r.Data)
+		b = jsonenc.AppendString(b, r.Data)
 	} else {
 		b = append(b, `,"data_base64":"`...)
 		b = base64.StdEncoding.AppendEncode(b, r.Data)
 		b = append(b, '"')
 	}
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends s as a JSON string. Invalid UTF-8 becomes
-// U+FFFD (callers check validity where it matters).
-func appendJSONString(b, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // appendShardID appends the Kinesis id of shard index idx

@@ -90,20 +90,6 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 	}
 }
 
-func TestAppendJSONString_MatchesEncodingJSON(t *testing.T) {
-	for _, s := range []string{"", "plain", "a\"b\\c", "\x00\x01\x1f ", "é日本🐢", "bad \xff byte", "<tag>&amp;"} {
-		got := appendJSONString(nil, []byte(s))
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("appendJSONString(%q) = %s: not JSON: %v", s, got, err)
-		}
-		want := strings.ToValidUTF8(s, "\ufffd")
-		if back != want {
-			t.Errorf("appendJSONString(%q) decodes to %q; want %q", s, back, want)
-		}
-	}
-}
-
 func TestAppendRecordJSON_NoAllocations(t *testing.T) {
 	r := client.Record{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Now(), Key: []byte("key"), Data: bytes.Repeat([]byte("data\n"), 40)}
 	bin := r
