@@ -43,7 +43,12 @@ func (e *Engine) GetIterator(name, shardID string, spec IteratorSpec) (Position,
 		return Position{}, errorf(CodeResourceNotFound, "Shard %s in stream %s under account 000000000000 does not exist", clip(shardID), name)
 	}
 	pos := Position{Stream: name, Incarnation: st.inc, Shard: idx}
-	first, next := sh.log.Bounds()
+	log, err := sh.acquire()
+	if err != nil {
+		return Position{}, err
+	}
+	defer sh.release()
+	first, next := log.Bounds()
 	switch spec.Type {
 	case TrimHorizon:
 		pos.Seq = first
@@ -86,7 +91,7 @@ func (e *Engine) GetIterator(name, shardID string, spec IteratorSpec) (Position,
 		if spec.Timestamp.IsZero() {
 			return Position{}, errorf(CodeInvalidArgument, "Timestamp is required for AT_TIMESTAMP")
 		}
-		pos.Seq = sh.log.SeekTime(spec.Timestamp.UnixNano())
+		pos.Seq = log.SeekTime(spec.Timestamp.UnixNano())
 	default:
 		return Position{}, errorf(CodeInvalidArgument,
 			"shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", clip(string(spec.Type)))
@@ -192,10 +197,18 @@ func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res
 		sh.m.readThrottled.Add(1)
 		return errorf(CodeThroughputExceeded, "Rate exceeded for shard %s in stream %s under account 000000000000.", sh.id, st.name)
 	}
+	log, err := sh.acquire()
+	if err != nil {
+		if kind == ReadPolling {
+			sh.quota.EndRead(0)
+		}
+		return err
+	}
+	defer sh.release()
 	// Read the closed flag before the bounds: a shard that is closed has
 	// published everything it ever will.
 	closed := sh.isClosed()
-	if err := sh.log.Read(pos.Seq, maxRecords, maxBytes, &res.view); err != nil {
+	if err := log.Read(pos.Seq, maxRecords, maxBytes, &res.view); err != nil {
 		if kind == ReadPolling {
 			sh.quota.EndRead(0)
 		}
@@ -213,9 +226,9 @@ func (e *Engine) Read(pos Position, maxRecords, maxBytes int, kind ReadKind, res
 		sh.quota.EndRead(res.Bytes)
 	}
 	res.Next = Position{Stream: pos.Stream, Incarnation: st.inc, Shard: sh.index, Seq: next}
-	_, tip := sh.log.Bounds()
+	_, tip := log.Bounds()
 	if next < tip {
-		behind := (sh.log.LastTime() - lastTime) / 1e6
+		behind := (log.LastTime() - lastTime) / 1e6
 		if res.Records == 0 || behind < 0 {
 			behind = 0
 		}

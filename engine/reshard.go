@@ -208,6 +208,10 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 		e.mu.Unlock()
 		return errorf(CodeResourceNotFound, "Stream %s under account 000000000000 not found.", st.name)
 	}
+	if err := e.checkShardCap(0, len(specs)); err != nil {
+		e.mu.Unlock()
+		return err
+	}
 	next := st.meta.clone()
 	now := e.now().UnixNano()
 	children := make([]*shardMeta, len(specs))
@@ -223,11 +227,16 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 		// A directory left by an earlier reshard that crashed before its
 		// catalog write holds nothing acknowledged: start clean.
 		e.fs.RemoveAll(e.shardDir(st.inc, cm.Index))
-		sh, err := st.openShard(cm)
+		sh, err := st.newShard(cm, true)
+		if err == nil {
+			if err = e.createShardDir(st.inc, cm.Index); err != nil {
+				err = &Error{Code: CodeInternal, Msg: "create the directory of shard " + ShardID(cm.Index) + " of stream " + st.name, Err: err}
+			}
+		}
 		if err != nil {
 			for _, o := range opened {
 				o.finish(reqStop)
-				o.log.Destroy()
+				o.destroyLog()
 			}
 			return err
 		}
@@ -255,7 +264,7 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 	if err := e.persist(st.name, next); err != nil {
 		for _, o := range opened {
 			o.finish(reqStop)
-			o.log.Destroy()
+			o.destroyLog()
 		}
 		for _, p := range parents {
 			st.shard(p).reopen()
@@ -293,14 +302,13 @@ func findShardMeta(m *streamMeta, idx int) *shardMeta {
 	return nil
 }
 
-// reopen restarts the writer of a shard whose close could not be persisted.
+// reopen lets a shard whose close could not be persisted accept writes
+// again; its writer starts with the next put.
 func (sh *shard) reopen() {
 	sh.qmu.Lock()
 	defer sh.qmu.Unlock()
 	sh.closed.Store(false)
 	sh.endSeq.Store(0)
-	sh.done = make(chan struct{})
-	sh.q = make(chan *shardReq, sh.st.e.opts.QueueDepth)
+	sh.stopped = make(chan struct{})
 	sh.accepting = true
-	go sh.writeLoop()
 }
