@@ -51,6 +51,7 @@ type Engine struct {
 	// hooks are set by tests before any shard is used.
 	hooks struct {
 		writerExit func() // a writer goroutine is exiting
+		idleExit   func() // a writer is about to exit for idleness
 		parked     func() // a shard's log was parked
 	}
 
@@ -122,6 +123,9 @@ func Open(opts Options) (*Engine, error) {
 			return nil, err
 		}
 		e.streams[m.Name] = st
+		if err := e.ensureIdent(m); err != nil {
+			e.opts.Logger.Warn("could not write the stream's identity file (used by catalog recovery)", "stream", m.Name, "err", err)
+		}
 	}
 	if err := e.checkOrphans(); err != nil {
 		e.opts.Logger.Warn("could not check for stream directories the catalog does not name", "err", err)

@@ -44,7 +44,7 @@ func hookChan(ch chan struct{}) func() {
 }
 
 // TestWriter_IdleExitRacesPuts hammers two shards with producers that pause
-// at random across an idle timeout of a millisecond, so that writers keep
+// at random across an idle timeout of 100 µs, so that writers keep
 // exiting and being restarted under puts. Every put must be acknowledged
 // once, with gapless, strictly increasing sequence numbers per shard, and
 // read back exactly; run it with -race.
@@ -53,8 +53,8 @@ func TestWriter_IdleExitRacesPuts(t *testing.T) {
 		t.Run(dur.String(), func(t *testing.T) {
 			var exits atomic.Int64
 			e := openTest(t, func(o *Options) {
-				o.ShardIdleTimeout = time.Millisecond
-				o.SyncInterval = time.Millisecond
+				o.ShardIdleTimeout = 100 * time.Microsecond
+				o.SyncInterval = 100 * time.Microsecond
 				o.Durability = dur
 			})
 			e.hooks.writerExit = func() { exits.Add(1) }
@@ -71,9 +71,9 @@ func TestWriter_IdleExitRacesPuts(t *testing.T) {
 					defer wg.Done()
 					rng := rand.New(rand.NewPCG(uint64(p), 1))
 					for i := 0; i < puts; i++ {
-						if rng.IntN(4) == 0 {
-							// Let the writer reach its idle exit.
-							time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+						if rng.IntN(2) == 0 {
+							// Let the writer come near or reach its idle exit.
+							time.Sleep(time.Duration(rng.IntN(600)) * time.Microsecond)
 						}
 						d := fmt.Sprintf("p%d-%d", p, i)
 						r, err := e.PutRecord("s", PutRecord{Key: []byte(d), Data: []byte(d)}, "")
@@ -358,5 +358,105 @@ func TestLimits_ServerWideCaps(t *testing.T) {
 	_, err = e.CreateStream(CreateStreamInput{Name: "c", ShardCount: 1})
 	if CodeOf(err) != CodeLimitExceeded || !strings.Contains(fmt.Sprint(err), "the server holds 2 streams; the limit is 2") {
 		t.Fatalf("create past the stream cap: %v", err)
+	}
+}
+
+// TestShard_ParkRacesReads reads shards over and over while the janitor
+// parks them after a millisecond of idleness and makeRoom parks them to stay
+// within a budget of two open logs: every read must see every record; run it
+// with -race.
+func TestShard_ParkRacesReads(t *testing.T) {
+	var parks atomic.Int64
+	e := openTest(t, func(o *Options) { o.ShardIdleTimeout = time.Millisecond })
+	e.hooks.parked = func() { parks.Add(1) }
+	e.logBudget = 2
+	const shards, records = 4, 50
+	mustCreate(t, e, "s", shards)
+	ranges := evenRanges(shards)
+	for i := 0; i < shards; i++ {
+		for j := 0; j < records; j++ {
+			d := fmt.Sprint(i, "/", j)
+			if _, err := e.PutRecord("s", PutRecord{Key: []byte("k"), Data: []byte(d), ExplicitHash: ranges[i][0], HasExplicitHash: true}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for r := 0; r < 8; r++ {
+		wg.Add(1)
+		go func(r int) {
+			defer wg.Done()
+			for k := 0; k < 100 && !t.Failed(); k++ {
+				i := (r + k) % shards
+				pos, err := e.GetIterator("s", ShardID(i), IteratorSpec{Type: TrimHorizon})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				var res ReadResult
+				if err := e.Read(pos, 0, 0, ReadSubscription, &res); err != nil {
+					t.Error(err)
+					return
+				}
+				n := 0
+				it := res.Iter()
+				for rec, ok := it.Next(); ok; rec, ok = it.Next() {
+					if string(rec.Data) != fmt.Sprint(i, "/", n) {
+						t.Errorf("shard %d record %d reads %q", i, n, rec.Data)
+					}
+					n++
+				}
+				res.Release()
+				if n != records {
+					t.Errorf("shard %d: read %d records, want %d", i, n, records)
+				}
+				if k%10 == 0 {
+					time.Sleep(2 * time.Millisecond) // let the janitor park
+				}
+			}
+		}(r)
+	}
+	wg.Wait()
+	if parks.Load() == 0 {
+		t.Fatal("no shard was parked: the test did not exercise parking under reads")
+	}
+	t.Logf("%d parks", parks.Load())
+}
+
+// TestWriter_PutAtTheIdleExitIsServed makes a put arrive exactly when the
+// writer has decided it is idle and is about to exit: the writer must see it
+// and stay, so that the put is served and no second writer starts.
+func TestWriter_PutAtTheIdleExitIsServed(t *testing.T) {
+	e := openTest(t, func(o *Options) { o.ShardIdleTimeout = time.Millisecond })
+	mustCreate(t, e, "s", 1)
+	sh := (*e.snap.Load())["s"].shard(0)
+	var once sync.Once
+	result := make(chan error, 1)
+	e.hooks.idleExit = func() {
+		once.Do(func() {
+			go func() {
+				_, err := e.PutRecord("s", PutRecord{Key: []byte("k"), Data: []byte("second")}, "")
+				result <- err
+			}()
+			// Hold the writer at its decision until the put has counted
+			// itself in the handoff word.
+			for sh.wstate.Load() < 2 {
+				runtime.Gosched()
+			}
+		})
+	}
+	put(t, e, "s", "k", "first")
+	if err := <-result; err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Usage().Writers; got > 1 {
+		t.Fatalf("%d writers run for one shard", got)
+	}
+	pos, err := e.GetIterator("s", ShardID(0), IteratorSpec{Type: TrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, _, _ := readAll(t, e, pos); len(recs) != 2 || string(recs[1].Data) != "second" {
+		t.Fatalf("%d records after the put at the idle exit", len(recs))
 	}
 }

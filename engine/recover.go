@@ -45,12 +45,7 @@ func (e *Engine) createStreamDirs(m *streamMeta) error {
 	if err := e.fs.SyncDir(filepath.Dir(dir)); err != nil {
 		return err
 	}
-	b, err := json.Marshal(streamIdent{Name: m.Name, Incarnation: m.Incarnation, Mode: m.Mode, Created: m.Created,
-		RetentionHours: m.RetentionHours, MaxRecordSize: m.MaxRecordSize, Durability: m.Durability})
-	if err != nil {
-		return err
-	}
-	if err := writeFileDurable(e, dir, streamIdentName, b); err != nil {
+	if err := e.ensureIdent(m); err != nil {
 		return err
 	}
 	for _, sm := range m.Shards {
@@ -59,6 +54,24 @@ func (e *Engine) createStreamDirs(m *streamMeta) error {
 		}
 	}
 	return e.fs.SyncDir(dir)
+}
+
+// ensureIdent writes stream.json for a stream that has none (one created
+// before the file existed), so that a later catalog recovery finds its name.
+func (e *Engine) ensureIdent(m *streamMeta) error {
+	dir := e.streamDir(m.Incarnation)
+	if _, err := e.fs.Stat(filepath.Join(dir, streamIdentName)); err == nil {
+		return nil
+	}
+	if _, err := e.fs.Stat(dir); err != nil {
+		return nil // no directory yet: the shards create it when they open
+	}
+	b, err := json.Marshal(streamIdent{Name: m.Name, Incarnation: m.Incarnation, Mode: m.Mode, Created: m.Created,
+		RetentionHours: m.RetentionHours, MaxRecordSize: m.MaxRecordSize, Durability: m.Durability})
+	if err != nil {
+		return err
+	}
+	return writeFileDurable(e, dir, streamIdentName, b)
 }
 
 // createShardDir creates a new shard's directory and makes it durable in the

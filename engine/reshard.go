@@ -212,6 +212,12 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 		e.mu.Unlock()
 		return err
 	}
+	for _, p := range parents {
+		if f := st.shard(p).fault.Load(); f != nil {
+			e.mu.Unlock()
+			return f.err
+		}
+	}
 	next := st.meta.clone()
 	now := e.now().UnixNano()
 	children := make([]*shardMeta, len(specs))

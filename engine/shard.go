@@ -481,6 +481,9 @@ func (sh *shard) writeLoop() {
 				dirty = false
 				timerC = nil
 			}
+			if f := e.hooks.idleExit; f != nil {
+				f()
+			}
 			if sh.wstate.CompareAndSwap(1, 0) {
 				return
 			}
