@@ -127,6 +127,7 @@ func Open(opts Options) (*Engine, error) {
 			e.opts.Logger.Warn("could not write the stream's identity file (used by catalog recovery)", "stream", m.Name, "err", err)
 		}
 	}
+	e.loadBounds()
 	if err := e.checkOrphans(); err != nil {
 		e.opts.Logger.Warn("could not check for stream directories the catalog does not name", "err", err)
 	}
@@ -151,6 +152,7 @@ func (e *Engine) Close() error {
 	close(e.stop)
 	e.bg.Wait()
 	err := e.closeStreams()
+	e.storeBounds()
 	e.release()
 	return err
 }

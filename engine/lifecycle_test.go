@@ -3,7 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
 )
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // waitFor waits, event by event, until cond holds: each event is a signal
 // from an engine hook, after which cond is checked again.
@@ -458,5 +462,69 @@ func TestWriter_PutAtTheIdleExitIsServed(t *testing.T) {
 	}
 	if recs, _, _ := readAll(t, e, pos); len(recs) != 2 || string(recs[1].Data) != "second" {
 		t.Fatalf("%d records after the put at the idle exit", len(recs))
+	}
+}
+
+// TestDescribe_AfterRestartOpensNoShard checks that a restart after a clean
+// Close describes every shard's range without opening a log, and that after a
+// crash (no saved ranges) the ranges come from the logs themselves.
+func TestDescribe_AfterRestartOpensNoShard(t *testing.T) {
+	mem := vfs.NewMem()
+	q := ratelimit.Unlimited
+	opts := Options{Dir: "/data", FS: mem, Quotas: &q, SegmentSize: 1 << 20, Logger: quietLogger()}
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const shards = 16
+	mustCreate(t, e, "s", shards)
+	ranges := evenRanges(shards)
+	for i := 0; i < shards; i++ {
+		for j := 0; j <= i; j++ {
+			if _, err := e.PutRecord("s", PutRecord{Key: []byte("k"), Data: []byte("v"), ExplicitHash: ranges[i][0], HasExplicitHash: true}, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check := func(e *Engine) {
+		t.Helper()
+		si, err := e.DescribeStream("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, sh := range si.Shards {
+			if sh.FirstSeq != 0 || sh.NextSeq != uint64(i+1) {
+				t.Fatalf("shard %d describes [%d, %d), want [0, %d)", i, sh.FirstSeq, sh.NextSeq, i+1)
+			}
+		}
+	}
+	e, err = Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(e)
+	if n := e.Usage().OpenLogs; n != 0 {
+		t.Fatalf("describing after a clean restart opened %d logs", n)
+	}
+	// One more record in shard 0, then a crash: the saved ranges are gone
+	// and must not be trusted.
+	if _, err := e.PutRecord("s", PutRecord{Key: []byte("k"), Data: []byte("v"), ExplicitHash: ranges[0][0], HasExplicitHash: true}, ""); err != nil {
+		t.Fatal(err)
+	}
+	mem.Crash()
+	e, err = Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	si, err := e.DescribeStream("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.Shards[0].NextSeq != 2 || si.Shards[5].NextSeq != 6 {
+		t.Fatalf("after a crash: shard 0 next %d (want 2), shard 5 next %d (want 6)", si.Shards[0].NextSeq, si.Shards[5].NextSeq)
 	}
 }

@@ -5,8 +5,6 @@ package engine
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -31,8 +29,6 @@ const (
 	manyShardsEnv   = "SLUICE_MANYSHARDS_DIR"
 	manyShardsTouch = "SLUICE_MANYSHARDS_TOUCH" // "all": read more shards in the child than may stay open
 )
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // makeManyShards creates, in dir, streams m0, m1, ... of manyShardsPer
 // shards each, total shards in all, with one record in each shard.

@@ -291,7 +291,12 @@ func (sh *shard) shutLog() error {
 		return nil
 	}
 	sh.st.e.openLogs.Add(-1)
-	return l.Close()
+	sh.parked.first, sh.parked.next = l.Bounds()
+	err := l.Close()
+	// A log that could not close cleanly may recover to less than it
+	// published: let the next start open it to describe it.
+	sh.parked.ok = err == nil
+	return err
 }
 
 // destroyLog removes the shard's files (stream delete, retention) whether
