@@ -254,8 +254,8 @@ func (sh *shard) park() bool {
 
 // recycle closes the log after a transient write failure, so that the next
 // write reopens it and recovery cuts whatever the failed write left. Called
-// by the writer, which no longer holds its use; waits for readers' uses,
-// which last one call.
+// by the writer, which no longer holds its use. New acquirers wait on lmu;
+// readers already holding a use are waited for: they hold it for one call.
 func (sh *shard) recycle() {
 	sh.lmu.Lock()
 	defer sh.lmu.Unlock()
@@ -263,13 +263,9 @@ func (sh *shard) recycle() {
 	if l == nil {
 		return
 	}
-	for !sh.uses.CompareAndSwap(0, usesParking) {
-		sh.lmu.Unlock()
-		time.Sleep(time.Millisecond)
-		sh.lmu.Lock()
-		if sh.log.Load() != l {
-			return
-		}
+	sh.uses.Add(usesParking)
+	for sh.uses.Load() != usesParking {
+		time.Sleep(100 * time.Microsecond)
 	}
 	sh.parked.first, sh.parked.next = l.Bounds()
 	sh.parked.ok = true
