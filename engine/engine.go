@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -45,7 +46,7 @@ type Engine struct {
 		scanned, truncated atomic.Int64
 	}
 
-	lock     *dirLock
+	lock     io.Closer     // the data directory's lock, nil until taken
 	stop     chan struct{} // closed by Close to stop background tasks
 	bg       sync.WaitGroup
 	reshards sync.Mutex // serialises resharding operations across streams
@@ -73,14 +74,12 @@ func Open(opts Options) (*Engine, error) {
 		e.release()
 		return nil, fmt.Errorf("create data directory %s: %w", opts.Dir, err)
 	}
-	if e.fs == vfs.OS {
-		l, err := lockDir(opts.Dir)
-		if err != nil {
-			e.release()
-			return nil, err
-		}
-		e.lock = l
+	l, err := e.fs.Lock(opts.Dir)
+	if err != nil {
+		e.release()
+		return nil, fmt.Errorf("lock data directory: %w", err)
 	}
+	e.lock = l
 	cat, err := loadCatalog(e.fs, opts.Dir)
 	if err != nil {
 		e.release()
@@ -129,7 +128,9 @@ func (e *Engine) Close() error {
 
 // release frees what Open acquired before it failed.
 func (e *Engine) release() {
-	e.lock.release()
+	if e.lock != nil {
+		e.lock.Close()
+	}
 	if e.coarse != nil {
 		e.coarse.Close()
 	}

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicedb/sluice/index"
-	"github.com/sluicedb/sluice/internal/vfs"
 )
 
 // Log is the append-only log of one shard: a directory of segment files.
@@ -21,9 +20,8 @@ import (
 // lock. Expire, Close and Destroy may be called from another goroutine: they
 // serialize with Write and Sync through an internal mutex taken once per call.
 type Log struct {
-	dir      string
-	opts     Options
-	populate bool // opts.FS is the real one: prefault mappings before reading them
+	dir  string
+	opts Options
 
 	// segs is the immutable list of retained segments, oldest first, never
 	// empty while the log is open (empty after Close). It is replaced, under
@@ -93,7 +91,7 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 	if err != nil {
 		return nil, Recovery{}, err
 	}
-	l := &Log{dir: filepath.Clean(dir), opts: opts, iov: make([][]byte, 1), populate: opts.FS == vfs.OS}
+	l := &Log{dir: filepath.Clean(dir), opts: opts, iov: make([][]byte, 1)}
 	rec, err := l.recover()
 	if err != nil {
 		return nil, rec, fmt.Errorf("segment: open log %s: %w", dir, err)

@@ -155,7 +155,7 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 		pos += n
 		k++
 	}
-	if wm := s.populated.Load(); int64(pos) > wm && s.log.populate && s.populated.CompareAndSwap(wm, int64(pos)) {
+	if wm := s.populated.Load(); int64(pos) > wm && s.populated.CompareAndSwap(wm, int64(pos)) {
 		s.prefault(max(start, int(wm)), pos)
 	}
 	v.Frames = data[start:pos:pos]

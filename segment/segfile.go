@@ -65,7 +65,7 @@ type segment struct {
 	// unlinked) when refs becomes exactly deadBit.
 	refs atomic.Int64
 	// populated is how far readers have had the mapping's page tables
-	// populated (a hint for sequential readers; OS file system only).
+	// populated (a hint for sequential readers).
 	populated atomic.Int64
 
 	// removePath is the file name to unlink at teardown (the .deleted name
@@ -95,13 +95,9 @@ func (s *segment) publishAll() {
 }
 
 // prefault populates the page tables of the mapping for bytes [lo, hi) in
-// one system call rather than a page fault per page (real files only).
-func (s *segment) prefault(lo, hi int) {
-	if !s.log.populate || hi <= lo {
-		return
-	}
-	populate(s.data[lo&^(pageSize-1) : hi])
-}
+// one system call rather than a page fault per page, where the file system
+// can (vfs.Mapping.Populate).
+func (s *segment) prefault(lo, hi int) { s.mapping.Populate(lo, hi) }
 
 // acquire takes a lease, false if the log has dropped the segment.
 func (s *segment) acquire() bool {

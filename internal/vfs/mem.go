@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"math/rand/v2"
@@ -37,15 +39,16 @@ import (
 // readers may read below a published watermark while a writer appends above
 // it, without locks, as they would through a real shared mmap.
 type Mem struct {
-	mu    sync.Mutex // guards root and every directory node's entry maps
+	mu    sync.Mutex // guards root, every directory node's entry maps, and locks
 	root  *memNode
-	epoch atomic.Uint64 // incremented by every crash; inodes of older epochs are dead
+	locks map[string]bool // cleaned paths of the directories held by Lock
+	epoch atomic.Uint64   // incremented by every crash; inodes of older epochs are dead
 }
 
 // NewMem returns an empty Mem holding only the root directory "/" (relative
 // names are resolved against it).
 func NewMem() *Mem {
-	return &Mem{root: newMemDir()}
+	return &Mem{root: newMemDir(), locks: map[string]bool{}}
 }
 
 // memNode is a directory entry's target: a directory or a file.
@@ -301,6 +304,50 @@ func (m *Mem) SyncDir(dir string) error {
 	return nil
 }
 
+// Lock takes an exclusive in-memory lock on the directory dir and creates
+// dir/LOCK as the real one does. A second Lock of dir fails with ErrLocked
+// until the returned Closer is closed or the Mem crashes (a crash ends the
+// process that held the lock).
+func (m *Mem) Lock(dir string) (io.Closer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookup("lock", dir, split(dir))
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, &fs.PathError{Op: "lock", Path: dir, Err: syscall.ENOTDIR}
+	}
+	key := path.Clean("/" + filepath.ToSlash(dir))
+	if m.locks[key] {
+		return nil, fmt.Errorf("directory %s is in use by another process: %s is locked (%w)", dir, path.Join(key, "LOCK"), ErrLocked)
+	}
+	if _, ok := n.children["LOCK"]; !ok {
+		n.children["LOCK"] = &memNode{ino: &memInode{epoch: m.epoch.Load()}}
+	}
+	m.locks[key] = true
+	return &memLock{m: m, key: key, epoch: m.epoch.Load()}, nil
+}
+
+// memLock is a held Mem.Lock.
+type memLock struct {
+	m     *Mem
+	key   string
+	epoch uint64 // a lock taken before a crash is already gone
+	once  sync.Once
+}
+
+func (l *memLock) Close() error {
+	l.once.Do(func() {
+		l.m.mu.Lock()
+		defer l.m.mu.Unlock()
+		if l.m.epoch.Load() == l.epoch {
+			delete(l.m.locks, l.key)
+		}
+	})
+	return nil
+}
+
 // Crash simulates a power loss: every directory reverts to its entries as of
 // its last SyncDir and every file to its bytes as of its last Sync. Handles
 // opened before Crash fail with ErrCrashed from then on.
@@ -320,6 +367,7 @@ func (m *Mem) crash(rng *rand.Rand) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	epoch := m.epoch.Add(1)
+	clear(m.locks) // the process that held them is gone
 	r := reverter{epoch: epoch, rng: rng, inodes: map[*memInode]*memInode{}, dirs: map[*memNode]bool{}}
 	m.root = r.dir(m.root)
 }

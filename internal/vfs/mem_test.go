@@ -455,3 +455,21 @@ func TestMem_ErrorsMatchOS(t *testing.T) {
 		t.Fatal("renaming a directory into itself succeeded")
 	}
 }
+
+func TestMemLock_CrashReleasesLock(t *testing.T) {
+	m := newMemWithDir(t)
+	old, err := m.Lock("/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Crash()
+	l, err := m.Lock("/d")
+	if err != nil {
+		t.Fatalf("Lock after a crash of the holder: %v", err)
+	}
+	old.Close() // the dead holder's Close must not release the new lock
+	if _, err := m.Lock("/d"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Lock while held after a stale Close = %v, want ErrLocked", err)
+	}
+	l.Close()
+}

@@ -294,6 +294,9 @@ type memMapping struct {
 
 func (m *memMapping) Bytes() []byte { return m.b }
 
+// Populate does nothing: the bytes are in memory already.
+func (m *memMapping) Populate(lo, hi int) {}
+
 func (m *memMapping) Unmap() error {
 	m.ino.mu.Lock()
 	defer m.ino.mu.Unlock()

@@ -5,7 +5,10 @@
 // the last unsynced write, the way pebble's crashable MemFS does.
 package vfs
 
-import "io/fs"
+import (
+	"io"
+	"io/fs"
+)
 
 // FS is the set of file-system operations storage needs.
 type FS interface {
@@ -28,6 +31,12 @@ type FS interface {
 	// SyncDir makes the creations, renames and removals of entries in dir
 	// durable (fsync of the directory).
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the directory dir, which must exist,
+	// so that two servers never work in the same data directory. The lock
+	// is held until the returned Closer is closed (or the process ends). A
+	// second Lock of dir fails with an error matching ErrLocked until then,
+	// whether it comes from another process or from this one.
+	Lock(dir string) (io.Closer, error)
 }
 
 // File is an open file. Offsets are explicit: there is no file position.
@@ -61,5 +70,10 @@ type File interface {
 type Mapping interface {
 	// Bytes is the mapped memory. It is valid until Unmap.
 	Bytes() []byte
+	// Populate asks for the pages under Bytes()[lo:hi] to be made present
+	// in one go, so that a reader about to touch them sequentially does not
+	// take a page fault per page. It is only a hint: it may do nothing, and
+	// it never fails. lo and hi must lie within the file's size.
+	Populate(lo, hi int)
 	Unmap() error
 }
