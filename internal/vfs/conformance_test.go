@@ -260,3 +260,18 @@ func TestFS_PopulateLeavesBytesIntact(t *testing.T) {
 		}
 	})
 }
+
+func TestMkdirAllSync_NewDirectoriesAreDurable(t *testing.T) {
+	m := NewMem()
+	if err := MkdirAllSync(m, "/data/streams/s/shard"); err != nil {
+		t.Fatal(err)
+	}
+	m.Crash()
+	fi, err := m.Stat("/data/streams/s/shard")
+	if err != nil || !fi.IsDir() {
+		t.Fatalf("directory made by MkdirAllSync is gone after a crash: %v", err)
+	}
+	if err := MkdirAllSync(m, "/data/streams/s/shard"); err != nil {
+		t.Fatalf("MkdirAllSync of an existing directory: %v", err)
+	}
+}

@@ -20,7 +20,7 @@ const lockFileName = "LOCK"
 // the lock when the process dies, so a crashed server never leaves it held.
 func (osFS) Lock(dir string) (io.Closer, error) {
 	path := filepath.Join(dir, lockFileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := openPrivate(path, os.O_RDWR|os.O_CREATE, FileMode)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
