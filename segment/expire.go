@@ -36,7 +36,7 @@ func (l *Log) Expire(before int64) (removed int, err error) {
 	}
 	if k == len(segs) {
 		if err := l.roll(); err != nil {
-			return 0, l.fail(err)
+			return 0, l.failAfter(false, err)
 		}
 		segs = l.segments()
 	}

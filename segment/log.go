@@ -85,7 +85,8 @@ type Recovery struct {
 // package documentation): with a valid clean-shutdown marker it does not
 // scan; otherwise it scans the active segment and cuts the log at the first
 // bad frame. On return the marker is gone, so that a later crash forces a
-// scan.
+// scan. Open reads the .idx of every sealed segment but keeps no file open
+// and maps nothing: the log starts parked (see Park).
 func Open(dir string, opts Options) (*Log, Recovery, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -95,6 +96,17 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 	rec, err := l.recover()
 	if err != nil {
 		return nil, rec, fmt.Errorf("segment: open log %s: %w", dir, err)
+	}
+	if s := l.active; s.f != nil {
+		// Leave the log parked: an idle log holds no descriptor. The
+		// segment was just created and its directory synced.
+		if err := s.f.Sync(); err != nil {
+			s.f.Close()
+			l.shut()
+			return nil, rec, fmt.Errorf("segment: open log %s: sync %s: %w", dir, s.path, err)
+		}
+		_ = s.f.Close()
+		s.f = nil
 	}
 	return l, rec, nil
 }
@@ -141,8 +153,10 @@ func (l *Log) Close() error {
 // hold mu.
 func (l *Log) checkpoint() error {
 	s := l.active
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", s.path, err)
+	if s.f != nil { // a parked segment was synced when parked
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("segment: sync %s: %w", s.path, err)
+		}
 	}
 	l.idxBuf = s.idx.Marshal(l.idxBuf[:0], s.base, index.Tail{End: uint64(s.end), Count: s.count, LastTime: s.lastTime})
 	if err := writeFileAtomic(l.opts.FS, s.idxPath(), l.idxBuf); err != nil {
