@@ -99,12 +99,7 @@ func Open(dir string, opts Options) (*Log, Recovery, error) {
 	}
 	if s := l.active; s.f != nil {
 		// Leave the log parked: an idle log holds no descriptor. The
-		// segment was just created and its directory synced.
-		if err := s.f.Sync(); err != nil {
-			s.f.Close()
-			l.shut()
-			return nil, rec, fmt.Errorf("segment: open log %s: sync %s: %w", dir, s.path, err)
-		}
+		// segment was just created, empty, and its directory synced.
 		_ = s.f.Close()
 		s.f = nil
 	}

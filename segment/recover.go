@@ -139,6 +139,14 @@ func (l *Log) recover() (rec Recovery, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return rec, err
 	}
+	if !rec.Clean {
+		// After a process crash the frames recovery kept may still be
+		// only in the page cache: make them durable before the log is
+		// parked, since a parked log has nothing left to sync.
+		if err := active.f.Sync(); err != nil {
+			return rec, fmt.Errorf("sync %s: %w", active.path, err)
+		}
+	}
 	for _, s := range opened {
 		if err := s.f.Close(); err != nil {
 			return rec, fmt.Errorf("close %s: %w", s.path, err)
