@@ -285,3 +285,26 @@ func TestCache_ConcurrentReadersWriterAndExpire(t *testing.T) {
 		t.Fatalf("%d segments mapped once every reader is gone, want at most 2", n)
 	}
 }
+
+func TestLog_RetentionLeavesParkedLogParked(t *testing.T) {
+	mem := vfs.NewMem()
+	l, _ := openLog(t, testDir, smallOpts(mem))
+	defer l.Close()
+	var b Batch
+	recs := bigRecords(3, 1)
+	appendBatch(t, l, &b, recs, true)
+	if err := l.Park(); err != nil {
+		t.Fatal(err)
+	}
+	// Every record is old: the active segment is sealed and replaced.
+	if n, err := l.Expire(1 << 40); n != 1 || err != nil {
+		t.Fatalf("Expire = %d, %v; want the one segment removed", n, err)
+	}
+	if files, maps := mem.Handles(); files != 0 || maps != 0 {
+		t.Fatalf("after retention of a parked log: %d files, %d mappings; want none", files, maps)
+	}
+	more := bigRecords(1, 1<<41)
+	appendBatch(t, l, &b, more, true)
+	more[0].seq = 3
+	checkRecords(t, readAll(t, l, 0, 0), more)
+}
