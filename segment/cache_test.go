@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
@@ -307,4 +308,37 @@ func TestLog_RetentionLeavesParkedLogParked(t *testing.T) {
 	appendBatch(t, l, &b, more, true)
 	more[0].seq = 3
 	checkRecords(t, readAll(t, l, 0, 0), more)
+}
+
+func TestOpen_HoldsFewFilesWhateverTheLogLength(t *testing.T) {
+	for _, clean := range []bool{true, false} {
+		t.Run(fmt.Sprintf("clean=%v", clean), func(t *testing.T) {
+			mem := vfs.NewMem()
+			l, _ := openLog(t, testDir, smallOpts(mem))
+			var b Batch
+			recs := bigRecords(70, 1) // 10 segments
+			for i := 0; i < len(recs); i += 5 {
+				appendBatch(t, l, &b, recs[i:i+5], true)
+			}
+			if clean { // else the log is abandoned, as by a process that died
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var most atomic.Int64
+			mem.SetFault(func(op, name string, n int64) (int64, error) {
+				if files, _ := mem.Handles(); int64(files) > most.Load() {
+					most.Store(int64(files))
+				}
+				return 0, nil
+			})
+			base, _ := mem.Handles()
+			l2, _ := openLog(t, testDir, smallOpts(mem))
+			defer l2.Close()
+			if got := most.Load() - int64(base); got > 2 {
+				t.Fatalf("Open of a 10-segment log held %d files at once, want at most 2 besides the one being opened", got)
+			}
+			checkRecords(t, readAll(t, l2, 0, 0), recs)
+		})
+	}
 }

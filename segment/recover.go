@@ -96,9 +96,20 @@ func (l *Log) recover() (rec Recovery, err error) {
 		isLast := i == len(bases)-1
 		s, cut, err := l.openSegment(base, isLast, hasIdx[base], haveCP && cp.base == base, cp, &rec)
 		if err != nil {
+			if s != nil {
+				s.closeForAbort()
+			}
 			return rec, err
 		}
 		opened = append(opened, s)
+		if k := len(opened) - 2; k >= 0 {
+			// Only the last segment opened may become the active one:
+			// hold at most two files however long the log is.
+			if err := opened[k].f.Close(); err != nil {
+				return rec, fmt.Errorf("close %s: %w", opened[k].path, err)
+			}
+			opened[k].f = nil
+		}
 		if cut {
 			dirChanged = true
 		}
@@ -147,12 +158,10 @@ func (l *Log) recover() (rec Recovery, err error) {
 			return rec, fmt.Errorf("sync %s: %w", active.path, err)
 		}
 	}
-	for _, s := range opened {
-		if err := s.f.Close(); err != nil {
-			return rec, fmt.Errorf("close %s: %w", s.path, err)
-		}
-		s.f = nil
+	if err := active.f.Close(); err != nil {
+		return rec, fmt.Errorf("close %s: %w", active.path, err)
 	}
+	active.f = nil
 	for _, s := range opened[:len(opened)-1] {
 		s.sealed.Store(true)
 	}
@@ -166,9 +175,10 @@ func (l *Log) recover() (rec Recovery, err error) {
 }
 
 // openSegment opens the segment file of base (it maps nothing) and
-// establishes its valid frames: from its .idx trailer if it is sealed (or the active one of a
-// clean shutdown whose checkpoint it matches), else by scanning. Damage after
-// the valid frames is cut (truncated, fsynced) and reported as cut.
+// establishes its valid frames: from its .idx trailer if it is sealed (or
+// the active one of a clean shutdown whose checkpoint it matches), else by
+// scanning. Damage after the valid frames is cut (truncated, fsynced) and
+// reported as cut. The segment is returned with its file open.
 func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoint, rec *Recovery) (*segment, bool, error) {
 	fsys := l.opts.FS
 	path := l.join(segName(base))
