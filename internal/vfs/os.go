@@ -33,7 +33,8 @@ func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 
 // openPrivate is os.OpenFile that, with O_CREATE, sets the mode of the file
 // to perm&FileMode with fchmod, so that the umask can neither widen nor
-// narrow it. A file that already existed with wider bits is narrowed too.
+// narrow it. A file that already existed with other bits gets them too,
+// unless it belongs to another user (then it is left as it is).
 func openPrivate(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	perm &= FileMode
 	f, err := os.OpenFile(name, flag, perm)
@@ -42,7 +43,9 @@ func openPrivate(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	}
 	fi, err := f.Stat()
 	if err == nil && fi.Mode().Perm() != perm {
-		err = f.Chmod(perm)
+		if err = f.Chmod(perm); errors.Is(err, fs.ErrPermission) {
+			err = nil // not ours to change: we did not create it
+		}
 	}
 	if err != nil {
 		f.Close()
