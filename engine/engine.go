@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -55,7 +56,7 @@ type Engine struct {
 		parked     func() // a shard's log was parked
 	}
 
-	lock     *dirLock
+	lock     io.Closer     // the data directory's lock, nil until taken
 	stop     chan struct{} // closed by Close to stop background tasks
 	bg       sync.WaitGroup
 	reshards sync.Mutex // serialises resharding operations across streams
@@ -95,14 +96,12 @@ func Open(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("sync data directory %s: %w", d, err)
 		}
 	}
-	if e.fs == vfs.OS {
-		l, err := lockDir(opts.Dir)
-		if err != nil {
-			e.release()
-			return nil, err
-		}
-		e.lock = l
+	l, err := e.fs.Lock(opts.Dir)
+	if err != nil {
+		e.release()
+		return nil, fmt.Errorf("lock data directory: %w", err)
 	}
+	e.lock = l
 	cat, err := e.openCatalog()
 	if err != nil {
 		e.release()
@@ -159,7 +158,9 @@ func (e *Engine) Close() error {
 
 // release frees what Open acquired before it failed.
 func (e *Engine) release() {
-	e.lock.release()
+	if e.lock != nil {
+		e.lock.Close()
+	}
 	if e.coarse != nil {
 		e.coarse.Close()
 	}
