@@ -5,6 +5,8 @@ import (
 	"sort"
 	"syscall"
 	"time"
+
+	"github.com/sluicedb/sluice/segment"
 )
 
 // ShardFault is a shard that cannot serve: it failed to open, or its log
@@ -14,7 +16,9 @@ type ShardFault struct {
 	Stream string
 	Shard  string // shard ID
 	// Reason is what failed, with the underlying error: "open: ...",
-	// "write: ...", "sync: ...", "close: ...".
+	// "write: ...", "sync: ...", "close: ...", or "fenced: ..." for a log
+	// that fenced itself on a read (a segment file truncated or damaged
+	// outside the server).
 	Reason string
 	// Since is when the fault was found (the engine clock).
 	Since time.Time
@@ -33,7 +37,17 @@ func (e *Engine) Faults() []ShardFault {
 			if sh == nil {
 				continue
 			}
-			if f := sh.fault.Load(); f != nil {
+			f := sh.fault.Load()
+			if f == nil {
+				// A read that found a segment's mapped bytes gone fences
+				// the log without the writer knowing yet.
+				if l := sh.log.Load(); l != nil {
+					if err := l.Err(); err != nil {
+						f = sh.setFault("fenced", err)
+					}
+				}
+			}
+			if f != nil {
 				out = append(out, *f)
 			}
 		}
@@ -65,10 +79,13 @@ func (sh *shard) setFault(op string, err error) *ShardFault {
 
 // isTransient reports whether err is a failure for want of a resource that
 // may come back (file descriptors, disk space) rather than a fault of the
-// data or the device: the request fails and may be retried, and the shard is
-// not marked failed.
+// data or the device: segment's TransientError, or EMFILE, ENFILE or ENOSPC
+// (from opening a log). The request fails and may be retried, and the shard
+// is not marked failed. A write error counts only if it left the log
+// unfenced (see shard.commit).
 func isTransient(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOSPC)
+	return errors.Is(err, segment.ErrTransient) ||
+		errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOSPC)
 }
 
 // Usage is what the engine holds open at one moment.

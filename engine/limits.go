@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/sluicedb/sluice/segment"
 )
 
 // Descriptors and mappings kept out of the shard logs' budget: the listeners,
@@ -13,23 +15,20 @@ import (
 const (
 	minReservedFiles = 64
 	minReservedMaps  = 1024
-	// mapsPerLog is what an open log is assumed to map: its active segment
-	// and one sealed one. A busy shard with long retention maps more (one
-	// mapping per retained segment); the count is a planning figure, not a
-	// bound, and vm.max_map_count is best raised well above the budget.
-	mapsPerLog = 2
 	// minLogBudget is the fewest open logs the engine starts with: below it
 	// a few busy streams would already churn opening and parking.
 	minLogBudget = 16
 )
 
 // planLogBudget works out how many shard logs may be open at once under the
-// process limits (RLIMIT_NOFILE, and vm.max_map_count where the file
-// /proc/sys/vm/max_map_count exists): a quarter of each, at least the
-// minimum reserve, is kept for everything else; an open log costs one
-// descriptor (its active segment) and mapsPerLog mappings. It refuses limits
-// too low to serve even minLogBudget shards at once. Idle shards hold nothing,
-// so MaxShards may well exceed the budget; the log says so once.
+// process limits, and refuses limits too low to serve. An open log holds a
+// descriptor while it is written (its active segment; the writer parks it
+// when it goes idle); a quarter of RLIMIT_NOFILE, at least minReservedFiles,
+// stays for everything else. Mappings are bounded by segment's cache
+// (segment.DefaultOpenSegments across the process), so vm.max_map_count
+// (from /proc/sys/vm/max_map_count, where it exists) need only hold that and
+// a reserve. Idle shards hold nothing, so MaxShards may well exceed the
+// budget; the log says so once.
 func (e *Engine) planLogBudget() error {
 	nofile := fileLimit()
 	maps := mapLimit()
@@ -40,15 +39,10 @@ func (e *Engine) planLogBudget() error {
 			return fmt.Errorf("the open-file limit (RLIMIT_NOFILE) is %d; the server needs at least %d: raise it (ulimit -n, or LimitNOFILE= in a systemd unit)",
 				nofile, minReservedFiles+minLogBudget)
 		}
-		budget = min(budget, nofile-reserve)
+		budget = nofile - reserve
 	}
-	if maps > 0 {
-		reserve := max(maps/4, minReservedMaps)
-		if maps < reserve+minLogBudget*mapsPerLog {
-			return fmt.Errorf("vm.max_map_count is %d; the server needs at least %d: raise it (sysctl -w vm.max_map_count=262144)",
-				maps, minReservedMaps+minLogBudget*mapsPerLog)
-		}
-		budget = min(budget, (maps-reserve)/mapsPerLog)
+	if need := segment.DefaultOpenSegments + minReservedMaps; maps > 0 && maps < need {
+		return fmt.Errorf("vm.max_map_count is %d; the server needs at least %d: raise it (sysctl -w vm.max_map_count=262144)", maps, need)
 	}
 	e.logBudget = budget
 	if budget < e.opts.MaxShards {

@@ -252,29 +252,6 @@ func (sh *shard) park() bool {
 	return true
 }
 
-// recycle closes the log after a transient write failure, so that the next
-// write reopens it and recovery cuts whatever the failed write left. Called
-// by the writer, which no longer holds its use. New acquirers wait on lmu;
-// readers already holding a use are waited for: they hold it for one call.
-func (sh *shard) recycle() {
-	sh.lmu.Lock()
-	defer sh.lmu.Unlock()
-	l := sh.log.Load()
-	if l == nil {
-		return
-	}
-	sh.uses.Add(usesParking)
-	for sh.uses.Load() != usesParking {
-		time.Sleep(100 * time.Microsecond)
-	}
-	sh.parked.first, sh.parked.next = l.Bounds()
-	sh.parked.ok = true
-	_ = l.Close() // returns the write error just reported
-	sh.log.Store(nil)
-	sh.uses.Store(0)
-	sh.st.e.openLogs.Add(-1)
-}
-
 // shutLog closes the log for good (engine Close, after the writer stopped)
 // and returns the error of a failed clean close. Readers still in a call see
 // the log closed.
@@ -482,6 +459,15 @@ func (sh *shard) writeLoop() {
 				dirty = false
 				timerC = nil
 			}
+			if log != nil && sh.err == nil {
+				// Let go of the active segment's file (after an
+				// fdatasync): an idle shard holds no descriptor even
+				// before the janitor closes its log.
+				if err := log.Park(); err != nil {
+					sh.err = err
+					sh.setFault("sync", err)
+				}
+			}
 			if f := e.hooks.idleExit; f != nil {
 				f()
 			}
@@ -527,17 +513,8 @@ func (sh *shard) writeLoop() {
 			continue
 		}
 		mode := sh.st.durability()
-		transient := sh.commit(log, &ws.b, pending, mode)
-		if transient {
-			// The log fenced itself on the failure: close it so that
-			// the next batch reopens it.
-			sh.release()
-			log = nil
-			sh.recycle()
-			dirty = false
-			timerC = nil
-		}
-		if mode == Interval && log != nil && sh.err == nil && !dirty {
+		sh.commit(log, &ws.b, pending, mode)
+		if mode == Interval && sh.err == nil && !dirty {
 			dirty = true
 			if timer == nil {
 				timer = time.NewTimer(e.opts.SyncInterval)
@@ -547,23 +524,15 @@ func (sh *shard) writeLoop() {
 			timerC = timer.C
 		}
 		if last.kind != reqPut {
-			if log == nil {
-				log, logErr = sh.acquire()
+			if dirty || mode == None {
+				sh.sync(log)
 			}
-			if log != nil {
-				if dirty || mode == None {
-					sh.sync(log)
-				}
-				// The end of a closing shard is fixed here, but readers
-				// learn of it only once reshard has installed the
-				// children (see markClosed), so that a reader at the
-				// end always finds them.
-				_, next := log.Bounds()
-				last.endSeq = next
-				last.err = sh.err
-			} else {
-				last.err = logErr
-			}
+			// The end of a closing shard is fixed here, but readers learn
+			// of it only once reshard has installed the children (see
+			// markClosed), so that a reader at the end always finds them.
+			_, next := log.Bounds()
+			last.endSeq = next
+			last.err = sh.err
 			sh.wstate.Store(0)
 			sh.done(pending)
 			return
@@ -589,10 +558,11 @@ func failBatch(reqs []*shardReq, err error) {
 	}
 }
 
-// commit writes the put requests of one batch; it completes nothing. It
-// reports whether the batch failed on a transient error (see isTransient),
-// after which the log must be reopened.
-func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mode Durability) (transient bool) {
+// commit writes the put requests of one batch; it completes nothing. A
+// write that fails for want of a resource and leaves the log unfenced (see
+// isTransient) fails the batch with a retryable error; any other failure
+// fences the shard: it is recorded as its fault and every later batch fails.
+func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mode Durability) {
 	e := sh.st.e
 	inc := sh.st.inc
 	log.Begin(b)
@@ -611,16 +581,16 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 		records += len(r.idx)
 	}
 	if records == 0 {
-		return false
+		return
 	}
 	err := sh.err
 	if err == nil {
 		err = log.Write(b)
-		if err != nil && isTransient(err) {
+		if err != nil && isTransient(err) && log.Err() == nil {
 			e.opts.Logger.Warn("shard write failed for want of a resource; the batch is refused and may be retried",
 				"stream", sh.st.name, "shard", sh.id, "err", err)
 			failBatch(reqs, &Error{Code: CodeInternal, Msg: "write on shard " + sh.id + " failed for want of a resource; retry", Err: err})
-			return true
+			return
 		}
 		if err == nil && mode == Always {
 			t0 := time.Now()
@@ -638,13 +608,12 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 	}
 	if err != nil {
 		failBatch(reqs, &Error{Code: CodeInternal, Msg: "write failed on shard " + sh.id, Err: err})
-		return false
+		return
 	}
 	log.Publish()
 	sh.wake()
 	sh.m.inRecords.Add(uint64(records))
 	sh.m.inBytes.Add(uint64(payload))
-	return false
 }
 
 // sync flushes the log outside the put path (Interval mode, shutdown).
