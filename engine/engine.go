@@ -47,6 +47,12 @@ type Engine struct {
 	roomMu    sync.Mutex
 	// writers counts the shard writer goroutines running.
 	writers atomic.Int64
+	// recovered totals what the recovery scans at Open found, for one log
+	// line.
+	recovered struct {
+		shards             atomic.Int64
+		scanned, truncated atomic.Int64
+	}
 	// orphans are the stream directories the catalog does not name, kept.
 	orphans []string
 	// hooks are set by tests before any shard is used.
@@ -126,7 +132,9 @@ func Open(opts Options) (*Engine, error) {
 			e.opts.Logger.Warn("could not write the stream's identity file (used by catalog recovery)", "stream", m.Name, "err", err)
 		}
 	}
-	e.loadBounds()
+	if clean := e.loadBounds(); !clean && len(e.streams) > 0 {
+		e.recoverShards()
+	}
 	if err := e.checkOrphans(); err != nil {
 		e.opts.Logger.Warn("could not check for stream directories the catalog does not name", "err", err)
 	}

@@ -27,9 +27,11 @@ type ShardFault struct {
 }
 
 // Faults lists the shards that cannot serve, sorted by stream and shard, so
-// that a health check can report each by name. A shard that has not been used
-// since start has not been opened, so a fault in its files shows here once it
-// is first put to or read from.
+// that a health check can report each by name. After an unclean shutdown
+// every shard is opened at start, so a shard that cannot open shows here at
+// once; after a clean one shards open on first use, and a fault in the files
+// of a shard not used since start shows once it is first put to or read
+// from.
 func (e *Engine) Faults() []ShardFault {
 	var out []ShardFault
 	for _, st := range *e.snap.Load() {

@@ -237,7 +237,6 @@ func TestFaults_ShardThatCannotOpenIsIsolated(t *testing.T) {
 	if err != nil {
 		t.Fatalf("one broken shard kept the engine from opening: %v", err)
 	}
-	defer e.Close()
 	put(t, e, "good", "k", "after")
 	pos, err := e.GetIterator("good", ShardID(0), IteratorSpec{Type: TrimHorizon})
 	if err != nil {
@@ -265,6 +264,24 @@ func TestFaults_ShardThatCannotOpenIsIsolated(t *testing.T) {
 	if _, err := e.DescribeStream("bad"); err != nil {
 		t.Fatalf("describe of the stream with a broken shard: %v", err)
 	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// After an unclean stop (no saved ranges), every shard is opened at
+	// start: the broken one is reported before anyone touches it.
+	if err := os.Remove(filepath.Join(dir, boundsName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	e2, err := Open(opts)
+	if err != nil {
+		t.Fatalf("one broken shard kept the engine from opening after an unclean stop: %v", err)
+	}
+	defer e2.Close()
+	if f := e2.Faults(); len(f) != 1 || f[0].Stream != "bad" || f[0].Shard != ShardID(0) {
+		t.Fatalf("Faults() right after an unclean start = %+v, want the broken shard", f)
+	}
+	put(t, e2, "good", "k", "after restart")
 }
 
 // faultFS fails, while armed, the opening of segment files with EMFILE and

@@ -209,6 +209,11 @@ func (sh *shard) openLog() (*segment.Log, error) {
 		}
 		return nil, sh.setFault("open", err).err
 	}
+	if !rec.Clean {
+		e.recovered.shards.Add(1)
+		e.recovered.scanned.Add(rec.ScannedBytes)
+		e.recovered.truncated.Add(rec.TruncatedBytes)
+	}
 	if !rec.Clean && (rec.TruncatedBytes > 0 || len(rec.RemovedSegments) > 0 || rec.DroppedFrames > 0) {
 		e.opts.Logger.Warn("recovered shard log after an unclean shutdown",
 			"stream", sh.st.name, "shard", sh.id, "scanned_bytes", rec.ScannedBytes,
