@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -317,5 +318,31 @@ func TestManyShards_TenThousand(t *testing.T) {
 	}
 	if open, idle := out["goroutines_open"], out["goroutines_idle"]; idle > open+5 {
 		t.Fatalf("%d goroutines once the shards are idle, %d after open", idle, open)
+	}
+}
+
+// TestManyShards_TenThousandUncleanStart is TestManyShards_TenThousand after
+// an unclean stop (the data directory's bounds.json removed, as a crash
+// leaves it): the child recovers all 10,000 shards at start under
+// RLIMIT_NOFILE 1024 and must then serve as before. It takes longer (every
+// shard's log is opened and closed at start), so it runs only with
+// SLUICE_TEST_10K=1:
+//
+//	SLUICE_TEST_10K=1 go test -count=1 -run '^TestManyShards_TenThousandUncleanStart$' -v ./engine
+func TestManyShards_TenThousandUncleanStart(t *testing.T) {
+	if os.Getenv("SLUICE_TEST_10K") == "" {
+		t.Skip("set SLUICE_TEST_10K=1 to run")
+	}
+	dir := t.TempDir()
+	const total = 10000
+	makeManyShards(t, dir, total, 0)
+	if err := os.Remove(filepath.Join(dir, boundsName)); err != nil {
+		t.Fatal(err)
+	}
+	out := runManyShardsChild(t, dir, false)
+	t.Logf("child: open %d ms (recovering every shard), maxrss after open %d KiB, at exit %d KiB, goroutines open/busy/idle %d/%d/%d, served %d",
+		out["open_ms"], out["maxrss_open_kib"], out["maxrss_kib"], out["goroutines_open"], out["goroutines_busy"], out["goroutines_idle"], out["served"])
+	if out["shards"] != total {
+		t.Fatalf("child opened %d shards, want %d", out["shards"], total)
 	}
 }
