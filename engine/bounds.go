@@ -54,7 +54,7 @@ func (e *Engine) storeBounds() {
 		var b []byte
 		b, err = json.Marshal(envelope{CRC: checksum.Mask(checksum.Value(doc)), Doc: doc})
 		if err == nil {
-			err = writeFileDurable(e, e.opts.Dir, boundsName, b)
+			err = replaceFile(e.fs, e.opts.Dir, boundsName, b)
 		}
 	}
 	if err != nil {

@@ -71,7 +71,7 @@ func (e *Engine) ensureIdent(m *streamMeta) error {
 	if err != nil {
 		return err
 	}
-	return writeFileDurable(e, dir, streamIdentName, b)
+	return replaceFile(e.fs, dir, streamIdentName, b)
 }
 
 // createShardDir creates a new shard's directory and makes it durable in the
@@ -81,31 +81,6 @@ func (e *Engine) createShardDir(inc uint32, index int) error {
 		return err
 	}
 	return e.fs.SyncDir(e.streamDir(inc))
-}
-
-// writeFileDurable writes dir/name through name.tmp: write, fdatasync,
-// rename, fsync of dir.
-func writeFileDurable(e *Engine, dir, name string, b []byte) error {
-	path := filepath.Join(dir, name)
-	f, err := e.fs.OpenFile(path+".tmp", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteAt(b, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := e.fs.Rename(path+".tmp", path); err != nil {
-		return err
-	}
-	return e.fs.SyncDir(dir)
 }
 
 // streamDirs lists the entries of streams/, sorted.
