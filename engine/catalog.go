@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -86,13 +87,18 @@ type envelope struct {
 	Doc json.RawMessage `json:"doc"`
 }
 
-// loadCatalog reads the catalog from dir; a missing file is an empty catalog.
+// errNoCatalog is returned by loadCatalog when the data directory has no
+// catalog file (a new data directory, or a lost catalog: Open tells them
+// apart by looking for stream data).
+var errNoCatalog = errors.New("engine: no catalog")
+
+// loadCatalog reads the catalog from dir; errNoCatalog if there is none.
 func loadCatalog(fsys vfs.FS, dir string) (*catalog, error) {
 	path := filepath.Join(dir, catalogName)
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		if os.IsNotExist(err) {
-			return &catalog{Version: catalogVersion}, nil
+			return nil, errNoCatalog
 		}
 		return nil, fmt.Errorf("open catalog: %w", err)
 	}
@@ -161,6 +167,35 @@ func storeCatalog(fsys vfs.FS, dir string, c *catalog) error {
 	}
 	if err := fsys.SyncDir(dir); err != nil {
 		return fmt.Errorf("sync data directory: %w", err)
+	}
+	return nil
+}
+
+// replaceFile replaces dir/name with b crash-atomically: write name.tmp,
+// fdatasync, rename over name, fsync dir.
+func replaceFile(fsys vfs.FS, dir, name string, b []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", name, err)
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
+		return fmt.Errorf("install %s: %w", name, err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -40,13 +41,29 @@ type Engine struct {
 	quotaClock ratelimit.Clock
 	coarse     *ratelimit.CoarseClock // nil when a test injects the clock
 
-	// recovered totals what Open's recovery scans found, for one log line.
+	// openLogs counts the shard logs open; logBudget is how many may be
+	// (see planLogBudget); roomMu lets one caller of makeRoom park at a time.
+	openLogs  atomic.Int64
+	logBudget int
+	roomMu    sync.Mutex
+	// writers counts the shard writer goroutines running.
+	writers atomic.Int64
+	// recovered totals what the recovery scans at Open found, for one log
+	// line.
 	recovered struct {
 		shards             atomic.Int64
 		scanned, truncated atomic.Int64
 	}
+	// orphans are the stream directories the catalog does not name, kept.
+	orphans []string
+	// hooks are set by tests before any shard is used.
+	hooks struct {
+		writerExit func() // a writer goroutine is exiting
+		idleExit   func() // a writer is about to exit for idleness
+		parked     func() // a shard's log was parked
+	}
 
-	lock     *dirLock
+	lock     io.Closer     // the data directory's lock, nil until taken
 	stop     chan struct{} // closed by Close to stop background tasks
 	bg       sync.WaitGroup
 	reshards sync.Mutex // serialises resharding operations across streams
@@ -70,43 +87,62 @@ func Open(opts Options) (*Engine, error) {
 		e.coarse = c
 		e.quotaClock = c
 	}
-	if err := e.fs.MkdirAll(filepath.Join(opts.Dir, "streams"), 0o755); err != nil {
+	if err := e.planLogBudget(); err != nil {
+		e.release()
+		return nil, err
+	}
+	if err := e.fs.MkdirAll(filepath.Join(opts.Dir, streamsDirName), 0o755); err != nil {
 		e.release()
 		return nil, fmt.Errorf("create data directory %s: %w", opts.Dir, err)
 	}
-	if e.fs == vfs.OS {
-		l, err := lockDir(opts.Dir)
-		if err != nil {
+	// Make the directories durable in their parents, in case they were
+	// just created.
+	for _, d := range []string{filepath.Dir(filepath.Clean(opts.Dir)), opts.Dir} {
+		if err := e.fs.SyncDir(d); err != nil {
 			e.release()
-			return nil, err
+			return nil, fmt.Errorf("sync data directory %s: %w", d, err)
 		}
-		e.lock = l
 	}
-	cat, err := loadCatalog(e.fs, opts.Dir)
+	l, err := e.fs.Lock(opts.Dir)
+	if err != nil {
+		e.release()
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	e.lock = l
+	cat, err := e.openCatalog()
 	if err != nil {
 		e.release()
 		return nil, err
 	}
 	e.cat = cat
+	if n := e.shardCountLocked(); n > opts.MaxShards {
+		e.opts.Logger.Warn("the catalog holds more shards than the server-wide cap; they are served, but no shard can be added",
+			"shards", n, "max_shards", opts.MaxShards)
+	}
+	// Streams open with every shard dormant: a shard's log is opened (and
+	// recovered, after an unclean shutdown) when it is first used.
 	for _, m := range cat.Streams {
-		st, err := e.openStream(m)
+		st, err := e.openStream(m, false)
 		if err != nil {
 			e.closeStreams()
 			e.release()
 			return nil, err
 		}
 		e.streams[m.Name] = st
+		if err := e.ensureIdent(m); err != nil {
+			e.opts.Logger.Warn("could not write the stream's identity file (used by catalog recovery)", "stream", m.Name, "err", err)
+		}
 	}
-	if n := e.recovered.shards.Load(); n > 0 {
-		e.opts.Logger.Info("recovered after an unclean shutdown: shard logs scanned instead of opened from their checkpoints",
-			"shards_scanned", n, "scanned_bytes", e.recovered.scanned.Load(), "truncated_bytes", e.recovered.truncated.Load())
+	if clean := e.loadBounds(); !clean && len(e.streams) > 0 {
+		e.recoverShards()
 	}
-	if err := e.removeOrphans(); err != nil {
-		e.opts.Logger.Warn("could not remove leftover stream directories", "err", err)
+	if err := e.checkOrphans(); err != nil {
+		e.opts.Logger.Warn("could not check for stream directories the catalog does not name", "err", err)
 	}
 	e.publishSnap()
-	e.bg.Add(1)
+	e.bg.Add(2)
 	go e.retentionLoop()
+	go e.janitorLoop()
 	return e, nil
 }
 
@@ -124,13 +160,16 @@ func (e *Engine) Close() error {
 	close(e.stop)
 	e.bg.Wait()
 	err := e.closeStreams()
+	e.storeBounds()
 	e.release()
 	return err
 }
 
 // release frees what Open acquired before it failed.
 func (e *Engine) release() {
-	e.lock.release()
+	if e.lock != nil {
+		e.lock.Close()
+	}
 	if e.coarse != nil {
 		e.coarse.Close()
 	}
@@ -167,30 +206,7 @@ func (e *Engine) lookup(name string) (*stream, error) {
 }
 
 func (e *Engine) streamDir(inc uint32) string {
-	return filepath.Join(e.opts.Dir, "streams", fmt.Sprintf("%010d", inc))
-}
-
-// removeOrphans deletes stream directories that the catalog does not name
-// (left by a crash in the middle of a create or delete).
-func (e *Engine) removeOrphans() error {
-	dir := filepath.Join(e.opts.Dir, "streams")
-	names, err := e.fs.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	live := map[string]bool{}
-	for _, m := range e.cat.Streams {
-		live[fmt.Sprintf("%010d", m.Incarnation)] = true
-	}
-	for _, n := range names {
-		if !live[n] {
-			e.opts.Logger.Info("removing leftover stream directory", "dir", filepath.Join(dir, n))
-			if err := e.fs.RemoveAll(filepath.Join(dir, n)); err != nil {
-				return err
-			}
-		}
-	}
-	return e.fs.SyncDir(dir)
+	return filepath.Join(e.opts.Dir, streamsDirName, fmt.Sprintf("%010d", inc))
 }
 
 // persist writes the catalog with st's meta replaced by next (or removed if
@@ -275,10 +291,21 @@ func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error)
 	if _, ok := e.streams[in.Name]; ok {
 		return nil, &api.Error{Code: api.CodeResourceInUse, Reason: api.ReasonStreamExists, Stream: in.Name}
 	}
+	if err := e.checkShardCap(1, in.ShardCount); err != nil {
+		return nil, err
+	}
 	now := e.now()
 	inc := uint32(now.Unix())
 	if inc <= e.cat.LastIncarnation {
 		inc = e.cat.LastIncarnation + 1
+	}
+	// Never reuse the directory of an earlier stream, even one the catalog
+	// does not name.
+	for {
+		if _, err := e.fs.Stat(e.streamDir(inc)); err != nil {
+			break
+		}
+		inc++
 	}
 	m := &streamMeta{
 		Name: in.Name, Incarnation: inc, Status: api.StatusActive, Mode: in.Mode,
@@ -293,11 +320,16 @@ func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error)
 		m.Shards = append(m.Shards, &shardMeta{Index: i, Parent: -1, AdjacentParent: -1, Start: r[0], End: r[1], Created: now.UnixNano()})
 	}
 	m.NextShard = in.ShardCount
-	// Create the logs before the catalog names the stream, so that a stream
-	// in the catalog always has its directories; a crash in between leaves an
-	// orphan directory that the next Open removes.
-	st, err := e.openStream(m)
+	// Create the directories before the catalog names the stream, so that a
+	// stream in the catalog always has its directories; a crash in between
+	// leaves an orphan directory that the next Open reports.
+	if err := e.createStreamDirs(m); err != nil {
+		e.fs.RemoveAll(e.streamDir(inc))
+		return nil, &api.Error{Code: api.CodeInternal, Detail: "create the directories of stream " + m.Name, Err: err}
+	}
+	st, err := e.openStream(m, true)
 	if err != nil {
+		e.fs.RemoveAll(e.streamDir(inc))
 		return nil, err
 	}
 	if err := e.persist(m.Name, m); err != nil {
@@ -391,7 +423,11 @@ func (e *Engine) Wait(ctx context.Context, pos api.Position) error {
 			return err
 		}
 		ch := sh.changed()
-		if _, next := sh.log.Bounds(); next > pos.Seq || sh.isClosed() || st.deleted.Load() {
+		_, next, err := sh.bounds()
+		if err != nil {
+			return err
+		}
+		if next > pos.Seq || sh.isClosed() || st.deleted.Load() {
 			return nil
 		}
 		select {

@@ -10,6 +10,12 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
+// Defaults of the server-wide caps (Options.MaxStreams, Options.MaxShards).
+const (
+	DefaultMaxStreams = 1000
+	DefaultMaxShards  = 10000
+)
+
 // Options configures an Engine. Zero fields take the documented defaults.
 type Options struct {
 	// Dir is the data directory. Required.
@@ -42,6 +48,34 @@ type Options struct {
 	// OnSync, if set, is called by shard writers after every fdatasync with
 	// its latency (for the server's fsync histogram). It must be cheap.
 	OnSync func(time.Duration)
+
+	// MaxStreams caps the streams the server holds; default 1,000.
+	// CreateStream beyond it fails with LimitExceededException.
+	MaxStreams int
+	// MaxShards caps the shards the server holds, open and closed, over all
+	// streams; default 10,000. CreateStream, UpdateShardCount and SplitShard
+	// beyond it fail with LimitExceededException. An idle shard costs no
+	// file, mapping or goroutine, only its catalog entry and a few hundred
+	// bytes of memory; a shard in use costs a file descriptor and a mapping
+	// per segment, so Open refuses a cap the process limits cannot serve
+	// (see checkProcessLimits).
+	MaxShards int
+	// ShardIdleTimeout is how long a shard goes without puts or reads before
+	// its writer goroutine exits and its log is closed (parked) so that it
+	// holds no file and no mapping; default 30 s. The next put or read
+	// reopens it, which costs a few fsyncs (the log's clean-shutdown marker).
+	ShardIdleTimeout time.Duration
+
+	// RecoverCatalog rebuilds a missing or damaged catalog from the stream
+	// and shard directories instead of refusing to start. See
+	// recoverCatalog for what is and is not recovered. A damaged catalog is
+	// kept beside the new one as catalog.json.damaged.
+	RecoverCatalog bool
+	// RemoveOrphans deletes stream directories that the catalog does not
+	// name (left by a crash during a create or delete, or by a catalog
+	// restored from an older copy). By default they are logged, kept and
+	// listed by Engine.Orphans.
+	RemoveOrphans bool
 
 	clockInjected bool
 }
@@ -82,6 +116,15 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = DefaultMaxStreams
+	}
+	if o.MaxShards <= 0 {
+		o.MaxShards = DefaultMaxShards
+	}
+	if o.ShardIdleTimeout <= 0 {
+		o.ShardIdleTimeout = 30 * time.Second
 	}
 	return nil
 }

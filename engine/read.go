@@ -38,7 +38,12 @@ func (e *Engine) GetIterator(name, shardID string, spec api.IteratorSpec) (api.P
 		return api.Position{}, api.ShardNotFound(name, clip(shardID))
 	}
 	pos := api.Position{Stream: name, Incarnation: st.inc, Shard: idx}
-	first, next := sh.log.Bounds()
+	log, err := sh.acquire()
+	if err != nil {
+		return api.Position{}, err
+	}
+	defer sh.release()
+	first, next := log.Bounds()
 	switch spec.Type {
 	case api.TrimHorizon:
 		pos.Seq = first
@@ -78,7 +83,7 @@ func (e *Engine) GetIterator(name, shardID string, spec api.IteratorSpec) (api.P
 		if spec.Timestamp.IsZero() {
 			return api.Position{}, errorf(api.CodeInvalidArgument, "Timestamp is required for AT_TIMESTAMP")
 		}
-		pos.Seq = sh.log.SeekTime(spec.Timestamp.UnixNano())
+		pos.Seq = log.SeekTime(spec.Timestamp.UnixNano())
 	default:
 		return api.Position{}, errorf(api.CodeInvalidArgument,
 			"shard iterator type %q is not one of AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP", clip(string(spec.Type)))
@@ -184,10 +189,18 @@ func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind,
 		sh.m.readThrottled.Add(1)
 		return &api.Error{Code: api.CodeThroughputExceeded, Reason: api.ReasonShardThrottled, Stream: st.name, Shard: sh.id}
 	}
+	log, err := sh.acquire()
+	if err != nil {
+		if kind == ReadPolling {
+			sh.quota.EndRead(0)
+		}
+		return err
+	}
+	defer sh.release()
 	// Read the closed flag before the bounds: a shard that is closed has
 	// published everything it ever will.
 	closed := sh.isClosed()
-	if err := sh.log.Read(pos.Seq, maxRecords, maxBytes, &res.view); err != nil {
+	if err := log.Read(pos.Seq, maxRecords, maxBytes, &res.view); err != nil {
 		if kind == ReadPolling {
 			sh.quota.EndRead(0)
 		}
@@ -205,9 +218,9 @@ func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind,
 		sh.quota.EndRead(res.Bytes)
 	}
 	res.Next = api.Position{Stream: pos.Stream, Incarnation: st.inc, Shard: sh.index, Seq: next}
-	_, tip := sh.log.Bounds()
+	_, tip := log.Bounds()
 	if next < tip {
-		behind := (sh.log.LastTime() - lastTime) / 1e6
+		behind := (log.LastTime() - lastTime) / 1e6
 		if res.Records == 0 || behind < 0 {
 			behind = 0
 		}

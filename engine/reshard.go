@@ -210,6 +210,16 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 		e.mu.Unlock()
 		return api.StreamNotFound(st.name)
 	}
+	if err := e.checkShardCap(0, len(specs)); err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	for _, p := range parents {
+		if f := st.shard(p).fault.Load(); f != nil {
+			e.mu.Unlock()
+			return f.err
+		}
+	}
 	next := st.meta.clone()
 	now := e.now().UnixNano()
 	children := make([]*shardMeta, len(specs))
@@ -225,11 +235,16 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 		// A directory left by an earlier reshard that crashed before its
 		// catalog write holds nothing acknowledged: start clean.
 		e.fs.RemoveAll(e.shardDir(st.inc, cm.Index))
-		sh, err := st.openShard(cm)
+		sh, err := st.newShard(cm, true)
+		if err == nil {
+			if err = e.createShardDir(st.inc, cm.Index); err != nil {
+				err = &api.Error{Code: api.CodeInternal, Detail: "create the directory of shard " + api.ShardID(cm.Index) + " of stream " + st.name, Err: err}
+			}
+		}
 		if err != nil {
 			for _, o := range opened {
 				o.finish(reqStop)
-				o.log.Destroy()
+				o.destroyLog()
 			}
 			return err
 		}
@@ -257,7 +272,7 @@ func (e *Engine) reshard(st *stream, parents []int, specs []childSpec) error {
 	if err := e.persist(st.name, next); err != nil {
 		for _, o := range opened {
 			o.finish(reqStop)
-			o.log.Destroy()
+			o.destroyLog()
 		}
 		for _, p := range parents {
 			st.shard(p).reopen()
@@ -295,14 +310,13 @@ func findShardMeta(m *streamMeta, idx int) *shardMeta {
 	return nil
 }
 
-// reopen restarts the writer of a shard whose close could not be persisted.
+// reopen lets a shard whose close could not be persisted accept writes
+// again; its writer starts with the next put.
 func (sh *shard) reopen() {
 	sh.qmu.Lock()
 	defer sh.qmu.Unlock()
 	sh.closed.Store(false)
 	sh.endSeq.Store(0)
-	sh.done = make(chan struct{})
-	sh.q = make(chan *shardReq, sh.st.e.opts.QueueDepth)
+	sh.stopped = make(chan struct{})
 	sh.accepting = true
-	go sh.writeLoop()
 }

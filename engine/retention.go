@@ -1,6 +1,38 @@
 package engine
 
-import "time"
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/sluicedb/sluice/segment"
+)
+
+// dormantExpiryEvery is how often retention opens a dormant shard (one whose
+// log is parked or was never opened) to expire it: hourly, against
+// retention periods of 24 hours or more, rather than at every pass, so that
+// idle shards are not reopened every minute. Shards are staggered over the
+// hour (see expiryPhase). A dormant shard also expires on its next open.
+const dormantExpiryEvery = time.Hour
+
+// expiryPhase is a new shard's last expiry time: now minus a random part of
+// dormantExpiryEvery, so that shards created or loaded together come due
+// for their hourly expiry spread over the hour.
+func expiryPhase(now int64) int64 { return now - rand.Int64N(int64(dormantExpiryEvery)) }
+
+// acquireForRetention returns the shard's log for a retention pass at now
+// (quota clock), held until release: an open log always, a dormant shard's
+// only once dormantExpiryEvery has passed since its last expiry, nil
+// otherwise.
+func (sh *shard) acquireForRetention(now int64) *segment.Log {
+	if sh.log.Load() == nil && now-sh.expired.Load() < int64(dormantExpiryEvery) {
+		return nil
+	}
+	l, err := sh.acquire()
+	if err != nil {
+		return nil
+	}
+	return l
+}
 
 // retentionLoop removes expired data every RetentionInterval until Close.
 // Each pass expires whole segments older than each stream's retention period
@@ -39,19 +71,26 @@ func (e *Engine) expireStream(name string) {
 		return
 	}
 	cutoff := e.now().Add(-time.Duration(hours) * time.Hour).UnixNano()
+	now := e.quotaClock.Now()
 	var gone []int
 	for _, sh := range *st.shards.Load() {
 		if sh == nil {
 			continue
 		}
-		if _, err := sh.log.Expire(cutoff); err != nil {
+		log := sh.acquireForRetention(now)
+		if log == nil {
+			continue
+		}
+		_, err := log.Expire(cutoff)
+		first, next := log.Bounds()
+		sh.release()
+		if err != nil {
 			e.opts.Logger.Warn("retention failed", "stream", name, "shard", sh.id, "err", err)
 			continue
 		}
-		if sh.isClosed() {
-			if first, next := sh.log.Bounds(); first == next {
-				gone = append(gone, sh.index)
-			}
+		sh.expired.Store(now)
+		if sh.isClosed() && first == next {
+			gone = append(gone, sh.index)
 		}
 	}
 	if len(gone) > 0 {
@@ -98,7 +137,7 @@ func (e *Engine) removeShards(st *stream, idx []int, cutoff int64) {
 	for _, i := range drop {
 		sh := shards[i]
 		shards[i] = nil
-		if err := sh.log.Destroy(); err != nil {
+		if err := sh.destroyLog(); err != nil {
 			e.opts.Logger.Warn("could not remove expired shard files", "stream", st.name, "shard", sh.id, "err", err)
 		}
 	}

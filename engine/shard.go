@@ -11,24 +11,68 @@ import (
 	"github.com/sluicedb/sluice/segment"
 )
 
-// shard is one shard of a stream: its log, its writer goroutine and the
-// submission queue that feeds it, its quota and its counters.
+// shard is one shard of a stream: its log, its writer and the submission
+// queue that feeds it, its quota and its counters.
+//
+// A shard costs resources only while it is used. Its log is opened on the
+// first put or read (see acquire) and closed again (parked) once the shard
+// has been idle for Options.ShardIdleTimeout (see park); its writer goroutine
+// starts with the first put and exits after the same idle period. An idle
+// shard holds no file, no mapping and no goroutine.
 type shard struct {
 	st    *stream
 	index int
 	id    string
-	log   *segment.Log
+	dir   string
 
 	// meta is the shard's catalog entry. Guarded by Engine.mu.
 	meta *shardMeta
 
-	q chan *shardReq
+	// log is the open log, nil while the shard is dormant (not opened since
+	// start, or parked). It is stored only under lmu, and replaced by nil
+	// only while uses is usesParking, so a holder of a use (acquire) reads it
+	// without a lock and it stays open until release.
+	log atomic.Pointer[segment.Log]
+	// uses counts the holders of the open log: the writer goroutine for its
+	// lifetime and every read call for its duration. usesParking while park
+	// or shutLog closes the log.
+	uses atomic.Int32
+	// lastUse is when the log was last acquired (quota clock, ns); the
+	// janitor parks logs unused for Options.ShardIdleTimeout.
+	lastUse atomic.Int64
+	// fault says why the shard cannot serve (it failed to open, or its log
+	// failed a write or sync); nil while it can. Sticky until restart.
+	fault atomic.Pointer[ShardFault]
+
+	lmu sync.Mutex // guards opening, parking and shutting the log, and the fields below
+	// gone is set once the shard is shut down (engine Close, stream delete,
+	// retention): its log is never opened again.
+	gone bool
+	// parked holds the log's bounds as they were when it was last parked,
+	// so that describing a dormant shard does not reopen it.
+	parked struct {
+		first, next uint64
+		ok          bool
+	}
+	// expired is when retention last ran over this shard (quota clock, ns).
+	expired atomic.Int64
+
+	q     chan *shardReq // made on the first send (qOnce): a closed or idle shard has none
+	qOnce sync.Once
 	// qmu guards accepting. Producers hold it shared for the duration of one
 	// enqueue; closing and stopping take it exclusively, so that once
 	// accepting is false no request can enter the queue behind the final one.
 	qmu       sync.RWMutex
 	accepting bool
-	done      chan struct{} // closed when the writer goroutine has exited
+	stopped   chan struct{} // closed when finish has stopped the writer for good
+	// wstate hands requests to the writer goroutine: bit 0 is set while a
+	// writer runs, and the bits above count the requests a producer has
+	// committed to send and the writer has not yet received (2 each). A
+	// producer adds 2 before sending and starts a writer if bit 0 was clear;
+	// the writer exits only by a CompareAndSwap from exactly 1 (running,
+	// nothing on its way). So every request has a writer and at most one
+	// writer runs.
+	wstate atomic.Int64
 
 	closed atomic.Bool   // closed by a split or merge: no more writes
 	endSeq atomic.Uint64 // one past the last record, once closed
@@ -40,9 +84,14 @@ type shard struct {
 	quota *ratelimit.Shard
 	m     shardCounters
 
-	// err is the first write or sync error, sticky. Only the writer touches it.
+	// err is the first non-transient write or sync error, sticky. Only the
+	// writer touches it (writers succeed one another through wstate).
 	err error
 }
+
+// usesParking is the value of shard.uses while the log is being closed: far
+// below zero, so that acquirers see it whatever they added.
+const usesParking = -1 << 30
 
 type shardCounters struct {
 	inBytes, inRecords   atomic.Uint64
@@ -78,12 +127,88 @@ func (e *Engine) shardDir(inc uint32, index int) string {
 	return filepath.Join(e.streamDir(inc), api.ShardID(index))
 }
 
-// openShard opens the shard's log and, if the shard is open, starts its writer.
-func (st *stream) openShard(m *shardMeta) (*shard, error) {
+// newShard makes the shard of m, dormant: nothing is opened until it is used.
+// A fresh shard (just created, with an empty directory) describes as empty
+// without being opened.
+func (st *stream) newShard(m *shardMeta, fresh bool) (*shard, error) {
 	e := st.e
-	log, rec, err := segment.Open(e.shardDir(st.inc, m.Index), segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize})
+	quota, err := ratelimit.NewShard(e.quotaClock, st.limits())
 	if err != nil {
-		return nil, &api.Error{Code: api.CodeInternal, Detail: "open shard " + api.ShardID(m.Index) + " of stream " + st.name, Err: err}
+		return nil, &api.Error{Code: api.CodeInvalidArgument, Detail: "quota of stream " + st.name, Err: err}
+	}
+	sh := &shard{st: st, index: m.Index, id: api.ShardID(m.Index), dir: e.shardDir(st.inc, m.Index), meta: m,
+		quota: quota, stopped: make(chan struct{})}
+	sh.parked.ok = fresh
+	sh.expired.Store(expiryPhase(e.quotaClock.Now()))
+	ch := make(chan struct{})
+	sh.notify.Store(&ch)
+	if m.Closed {
+		sh.markClosed(m.EndSeq)
+		close(sh.stopped)
+		return sh, nil
+	}
+	sh.accepting = true
+	return sh, nil
+}
+
+// acquire returns the shard's log, opening it if the shard is dormant, and
+// keeps it open until the matching release. It fails with the shard's fault,
+// with a retryable error when the open failed for want of a resource (file
+// descriptors, space), or once the shard is shut down.
+func (sh *shard) acquire() (*segment.Log, error) {
+	for {
+		n := sh.uses.Load()
+		if n < 0 {
+			// A park is closing the log: wait for it under its lock.
+			sh.lmu.Lock()
+			sh.lmu.Unlock()
+			continue
+		}
+		if !sh.uses.CompareAndSwap(n, n+1) {
+			continue
+		}
+		sh.lastUse.Store(sh.st.e.quotaClock.Now())
+		if l := sh.log.Load(); l != nil {
+			return l, nil
+		}
+		sh.st.e.makeRoom()
+		l, err := sh.openLog()
+		if err != nil {
+			sh.uses.Add(-1)
+			return nil, err
+		}
+		return l, nil
+	}
+}
+
+// release drops a use taken by acquire.
+func (sh *shard) release() { sh.uses.Add(-1) }
+
+// openLog opens the log of a dormant shard. The caller holds a use.
+func (sh *shard) openLog() (*segment.Log, error) {
+	sh.lmu.Lock()
+	defer sh.lmu.Unlock()
+	if l := sh.log.Load(); l != nil {
+		return l, nil
+	}
+	if f := sh.fault.Load(); f != nil {
+		return nil, f.err
+	}
+	e := sh.st.e
+	if sh.gone {
+		if e.shut.Load() {
+			return nil, ErrClosed
+		}
+		return nil, api.ShardNotFound(sh.st.name, sh.id)
+	}
+	l, rec, err := segment.Open(sh.dir, segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize})
+	if err != nil {
+		if isTransient(err) {
+			e.opts.Logger.Warn("could not open shard for want of a resource; the request may be retried",
+				"stream", sh.st.name, "shard", sh.id, "err", err)
+			return nil, &api.Error{Code: api.CodeInternal, Detail: "open shard " + sh.id + " of stream " + sh.st.name + " failed for want of a resource; retry", Err: err}
+		}
+		return nil, sh.setFault("open", err).err
 	}
 	if !rec.Clean {
 		e.recovered.shards.Add(1)
@@ -92,27 +217,103 @@ func (st *stream) openShard(m *shardMeta) (*shard, error) {
 	}
 	if !rec.Clean && (rec.TruncatedBytes > 0 || len(rec.RemovedSegments) > 0 || rec.DroppedFrames > 0) {
 		e.opts.Logger.Warn("recovered shard log after an unclean shutdown",
-			"stream", st.name, "shard", api.ShardID(m.Index), "scanned_bytes", rec.ScannedBytes,
+			"stream", sh.st.name, "shard", sh.id, "scanned_bytes", rec.ScannedBytes,
 			"truncated_bytes", rec.TruncatedBytes, "dropped_frames", rec.DroppedFrames,
 			"removed_segments", rec.RemovedSegments, "rebuilt_indexes", rec.RebuiltIndexes)
 	}
-	quota, err := ratelimit.NewShard(e.quotaClock, st.limits())
+	// A dormant shard is skipped by most retention passes: expire what
+	// fell out of retention meanwhile before the shard serves again.
+	if _, err := l.Expire(sh.st.cutoff()); err != nil {
+		e.opts.Logger.Warn("retention failed", "stream", sh.st.name, "shard", sh.id, "err", err)
+	}
+	sh.expired.Store(e.quotaClock.Now())
+	sh.log.Store(l)
+	e.openLogs.Add(1)
+	return l, nil
+}
+
+// park closes the log of an idle shard so that it holds no file or mapping,
+// keeping its bounds for Describe. It gives up, returning false, if anyone
+// holds a use, a writer runs, or the log is not open.
+func (sh *shard) park() bool {
+	sh.lmu.Lock()
+	defer sh.lmu.Unlock()
+	l := sh.log.Load()
+	// A faulted shard keeps its log open, so that what it stored stays
+	// readable.
+	if l == nil || sh.wstate.Load() != 0 || sh.fault.Load() != nil || !sh.uses.CompareAndSwap(0, usesParking) {
+		return false
+	}
+	sh.parked.first, sh.parked.next = l.Bounds()
+	sh.parked.ok = true
+	if err := l.Close(); err != nil && sh.fault.Load() == nil {
+		sh.setFault("close", err)
+	}
+	sh.log.Store(nil)
+	sh.uses.Store(0)
+	sh.st.e.openLogs.Add(-1)
+	if f := sh.st.e.hooks.parked; f != nil {
+		f()
+	}
+	return true
+}
+
+// shutLog closes the log for good (engine Close, after the writer stopped)
+// and returns the error of a failed clean close. Readers still in a call see
+// the log closed.
+func (sh *shard) shutLog() error {
+	sh.lmu.Lock()
+	defer sh.lmu.Unlock()
+	sh.gone = true
+	l := sh.log.Swap(nil)
+	if l == nil {
+		return nil
+	}
+	sh.st.e.openLogs.Add(-1)
+	sh.parked.first, sh.parked.next = l.Bounds()
+	err := l.Close()
+	// A log that could not close cleanly may recover to less than it
+	// published: let the next start open it to describe it.
+	sh.parked.ok = err == nil
+	return err
+}
+
+// destroyLog removes the shard's files (stream delete, retention) whether
+// or not its log is open.
+func (sh *shard) destroyLog() error {
+	sh.lmu.Lock()
+	defer sh.lmu.Unlock()
+	sh.gone = true
+	l := sh.log.Swap(nil)
+	if l != nil {
+		sh.st.e.openLogs.Add(-1)
+		return l.Destroy()
+	}
+	if err := sh.st.e.fs.RemoveAll(sh.dir); err != nil {
+		return err
+	}
+	return nil
+}
+
+// bounds returns the retained range [first, next) of the shard, from the
+// parked bounds for a parked shard, opening a never-opened one.
+func (sh *shard) bounds() (first, next uint64, err error) {
+	if sh.uses.Load() >= 0 && sh.log.Load() == nil {
+		sh.lmu.Lock()
+		if sh.log.Load() == nil && sh.parked.ok {
+			first, next = sh.parked.first, sh.parked.next
+			sh.lmu.Unlock()
+			return first, next, nil
+		}
+		sh.lmu.Unlock()
+	}
+	l, err := sh.acquire()
 	if err != nil {
-		log.Close()
-		return nil, &api.Error{Code: api.CodeInvalidArgument, Detail: "quota of stream " + st.name, Err: err}
+		return 0, 0, err
 	}
-	sh := &shard{st: st, index: m.Index, id: api.ShardID(m.Index), log: log, meta: m, done: make(chan struct{}), quota: quota}
-	ch := make(chan struct{})
-	sh.notify.Store(&ch)
-	if m.Closed {
-		sh.markClosed(m.EndSeq)
-		close(sh.done)
-		return sh, nil
-	}
-	sh.q = make(chan *shardReq, e.opts.QueueDepth)
-	sh.accepting = true
-	go sh.writeLoop()
-	return sh, nil
+	first, next = l.Bounds()
+	sh.release()
+	return first, next, nil
 }
 
 func (sh *shard) changed() <-chan struct{} { return *sh.notify.Load() }
@@ -132,18 +333,40 @@ func (sh *shard) wake() {
 
 func (sh *shard) isClosed() bool { return sh.closed.Load() }
 
-// enqueue hands r to the writer, blocking while the queue is full. It fails
-// with errShardClosed once the shard no longer accepts writes.
+// enqueue hands r to the writer, starting one if none runs, and blocks while
+// the queue is full. It fails with errShardClosed once the shard no longer
+// accepts writes.
 func (sh *shard) enqueue(r *shardReq) error {
 	sh.qmu.RLock()
 	if !sh.accepting {
 		sh.qmu.RUnlock()
 		return errShardClosed
 	}
-	sh.q <- r
+	sh.send(r)
 	sh.qmu.RUnlock()
 	return nil
 }
+
+// send counts r as on its way, starts a writer if none runs, and queues r.
+func (sh *shard) send(r *shardReq) {
+	sh.qOnce.Do(sh.makeQueue)
+	if sh.wstate.Add(2)&1 == 0 {
+		for {
+			w := sh.wstate.Load()
+			if w&1 != 0 {
+				break
+			}
+			if sh.wstate.CompareAndSwap(w, w|1) {
+				sh.st.e.writers.Add(1)
+				go sh.writeLoop()
+				break
+			}
+		}
+	}
+	sh.q <- r
+}
+
+func (sh *shard) makeQueue() { sh.q = make(chan *shardReq, sh.st.e.opts.QueueDepth) }
 
 // finish stops the writer after everything already queued: with reqClose the
 // shard is closed for good (a split or merge) and the end sequence number is
@@ -152,19 +375,33 @@ func (sh *shard) finish(kind reqKind) (uint64, error) {
 	sh.qmu.Lock()
 	if !sh.accepting {
 		sh.qmu.Unlock()
-		<-sh.done
+		<-sh.stopped
 		return sh.endSeq.Load(), nil
 	}
 	sh.accepting = false
+	stopped := sh.stopped
 	sh.qmu.Unlock()
+	defer close(stopped)
+	if kind == reqStop && sh.wstate.Load() == 0 {
+		// No writer runs and, with accepting false, none will start.
+		return 0, nil
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	r := &shardReq{kind: kind, wg: &wg}
-	sh.q <- r
+	sh.send(r)
 	wg.Wait()
-	<-sh.done
 	return r.endSeq, r.err
 }
+
+// writerState is what a writer goroutine reuses from batch to batch; it is
+// pooled so that a writer that exits when idle does not keep its buffers.
+type writerState struct {
+	b       segment.Batch
+	pending []*shardReq
+}
+
+var writerStates = sync.Pool{New: func() any { return &writerState{pending: make([]*shardReq, 0, 64)} }}
 
 // writeLoop is the shard's only writer: group commit. It takes one request,
 // drains whatever else is queued (up to MaxBatchBytes) without waiting,
@@ -175,44 +412,114 @@ func (sh *shard) finish(kind reqKind) (uint64, error) {
 // previous sync runs, which is what makes batches grow under load. In
 // Interval mode a timer syncs a dirty log after SyncInterval. A control
 // request ends the batch it is in and, after that batch commits, the loop.
+//
+// The goroutine is started by the first request sent to an idle shard (see
+// send) and holds a use of the log while it runs. When a whole
+// ShardIdleTimeout passes without a request, it syncs a dirty log and exits
+// if nothing is on its way (wstate from 1 to 0); otherwise it goes on.
 func (sh *shard) writeLoop() {
-	defer close(sh.done)
 	e := sh.st.e
+	defer func() {
+		e.writers.Add(-1)
+		if f := e.hooks.writerExit; f != nil {
+			f()
+		}
+	}()
+	ws := writerStates.Get().(*writerState)
+	defer writerStates.Put(ws)
 	var (
-		b       segment.Batch
-		pending = make([]*shardReq, 0, 64)
-		dirty   bool
-		timer   *time.Timer
-		timerC  <-chan time.Time
+		log    *segment.Log
+		logErr error
+		dirty  bool
+		busy   bool
+		timer  *time.Timer
+		timerC <-chan time.Time
+		idle   = time.NewTimer(e.opts.ShardIdleTimeout)
 	)
+	defer idle.Stop()
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		if log != nil {
+			sh.release()
+		}
+	}()
 	for {
 		var r *shardReq
-		if dirty {
-			select {
-			case r = <-sh.q:
-			case <-timerC:
-				sh.sync()
-				dirty = false
-				timerC = nil
+		select {
+		case r = <-sh.q:
+		case <-timerC:
+			sh.sync(log)
+			dirty = false
+			timerC = nil
+			continue
+		case <-idle.C:
+			if busy {
+				busy = false
+				idle.Reset(e.opts.ShardIdleTimeout)
 				continue
 			}
-		} else {
-			r = <-sh.q
+			if dirty {
+				sh.sync(log)
+				dirty = false
+				timerC = nil
+			}
+			if log != nil && sh.err == nil {
+				// Let go of the active segment's file (after an
+				// fdatasync): an idle shard holds no descriptor even
+				// before the janitor closes its log.
+				if err := log.Park(); err != nil {
+					sh.err = err
+					sh.setFault("sync", err)
+				}
+			}
+			if f := e.hooks.idleExit; f != nil {
+				f()
+			}
+			if sh.wstate.CompareAndSwap(1, 0) {
+				return
+			}
+			idle.Reset(e.opts.ShardIdleTimeout)
+			continue
 		}
-		pending = append(pending[:0], r)
+		busy = true
+		sh.wstate.Add(-2)
+		pending := append(ws.pending[:0], r)
 		size := r.size
 	drain:
 		for r.kind == reqPut && size < e.opts.MaxBatchBytes {
 			select {
 			case r = <-sh.q:
+				sh.wstate.Add(-2)
 				pending = append(pending, r)
 				size += r.size
 			default:
 				break drain
 			}
 		}
+		ws.pending = pending
+		if log == nil {
+			log, logErr = sh.acquire()
+		}
+		last := pending[len(pending)-1]
+		if log == nil {
+			failBatch(pending, logErr)
+			if last.kind != reqPut {
+				last.err = logErr
+				sh.wstate.Store(0)
+				sh.done(pending)
+				return
+			}
+			sh.done(pending)
+			// Let the next request try the open again.
+			if sh.wstate.CompareAndSwap(1, 0) {
+				return
+			}
+			continue
+		}
 		mode := sh.st.durability()
-		sh.commit(&b, pending, mode)
+		sh.commit(log, &ws.b, pending, mode)
 		if mode == api.Interval && sh.err == nil && !dirty {
 			dirty = true
 			if timer == nil {
@@ -222,35 +529,49 @@ func (sh *shard) writeLoop() {
 			}
 			timerC = timer.C
 		}
-		if last := pending[len(pending)-1]; last.kind != reqPut {
+		if last.kind != reqPut {
 			if dirty || mode == api.None {
-				sh.sync()
+				sh.sync(log)
 			}
 			// The end of a closing shard is fixed here, but readers learn
 			// of it only once reshard has installed the children (see
 			// markClosed), so that a reader at the end always finds them.
-			_, next := sh.log.Bounds()
+			_, next := log.Bounds()
 			last.endSeq = next
 			last.err = sh.err
-			if timer != nil {
-				timer.Stop()
-			}
-			for i := range pending {
-				pending[i].wg.Done()
-			}
+			sh.wstate.Store(0)
+			sh.done(pending)
 			return
 		}
-		for i := range pending {
-			pending[i].wg.Done()
+		sh.done(pending)
+	}
+}
+
+// done completes the requests of a batch.
+func (sh *shard) done(reqs []*shardReq) {
+	for i := range reqs {
+		reqs[i].wg.Done()
+	}
+	clear(reqs)
+}
+
+// failBatch fails every record of the put requests of a batch with err.
+func failBatch(reqs []*shardReq, err error) {
+	for _, r := range reqs {
+		for _, i := range r.idx {
+			r.results[i] = api.PutResult{Err: err}
 		}
 	}
 }
 
-// commit writes the put requests of one batch; it completes nothing.
-func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode api.Durability) {
+// commit writes the put requests of one batch; it completes nothing. A
+// write that fails for want of a resource and leaves the log unfenced (see
+// isTransient) fails the batch with a retryable error; any other failure
+// fences the shard: it is recorded as its fault and every later batch fails.
+func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mode api.Durability) {
 	e := sh.st.e
 	inc := sh.st.inc
-	sh.log.Begin(b)
+	log.Begin(b)
 	now := e.now().UnixNano()
 	records, payload := 0, 0
 	for _, r := range reqs {
@@ -270,43 +591,46 @@ func (sh *shard) commit(b *segment.Batch, reqs []*shardReq, mode api.Durability)
 	}
 	err := sh.err
 	if err == nil {
-		err = sh.log.Write(b)
+		err = log.Write(b)
+		if err != nil && isTransient(err) && log.Err() == nil {
+			e.opts.Logger.Warn("shard write failed for want of a resource; the batch is refused and may be retried",
+				"stream", sh.st.name, "shard", sh.id, "err", err)
+			failBatch(reqs, &api.Error{Code: api.CodeInternal, Detail: "write on shard " + sh.id + " failed for want of a resource; retry", Err: err})
+			return
+		}
 		if err == nil && mode == api.Always {
 			t0 := time.Now()
-			err = sh.log.Sync()
+			err = log.Sync()
 			if e.opts.OnSync != nil {
 				e.opts.OnSync(time.Since(t0))
 			}
 		}
 		if err != nil {
 			sh.err = err
+			sh.setFault("write", err)
 			e.opts.Logger.Error("shard write failed; the shard accepts no more writes until restart",
 				"stream", sh.st.name, "shard", sh.id, "err", err)
 		}
 	}
 	if err != nil {
-		fail := &api.Error{Code: api.CodeInternal, Detail: "write failed on shard " + sh.id, Err: err}
-		for _, r := range reqs {
-			for _, i := range r.idx {
-				r.results[i] = api.PutResult{Err: fail}
-			}
-		}
+		failBatch(reqs, &api.Error{Code: api.CodeInternal, Detail: "write failed on shard " + sh.id, Err: err})
 		return
 	}
-	sh.log.Publish()
+	log.Publish()
 	sh.wake()
 	sh.m.inRecords.Add(uint64(records))
 	sh.m.inBytes.Add(uint64(payload))
 }
 
 // sync flushes the log outside the put path (Interval mode, shutdown).
-func (sh *shard) sync() {
-	if sh.err != nil {
+func (sh *shard) sync(log *segment.Log) {
+	if sh.err != nil || log == nil {
 		return
 	}
 	t0 := time.Now()
-	if err := sh.log.Sync(); err != nil {
+	if err := log.Sync(); err != nil {
 		sh.err = err
+		sh.setFault("sync", err)
 		sh.st.e.opts.Logger.Error("shard sync failed", "stream", sh.st.name, "shard", sh.id, "err", err)
 		return
 	}

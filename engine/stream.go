@@ -35,10 +35,11 @@ type stream struct {
 	deleted   atomic.Bool
 	maxRecord atomic.Int64
 	dur       atomic.Uint32 // effective Durability
+	retention atomic.Int64  // retention period, ns
 }
 
-// openParallelism bounds how many shards of a stream open at once.
-const openParallelism = 64
+// closeParallelism bounds how many shards of a stream close at once.
+const closeParallelism = 64
 
 // routeTable maps the hash key space onto the open shards: shard i owns
 // [starts[i], starts[i+1]-1]. Open shards always cover the whole space.
@@ -53,46 +54,21 @@ func (rt *routeTable) find(h api.HashKey) int {
 	return i - 1
 }
 
-func (e *Engine) openStream(m *streamMeta) (*stream, error) {
+// openStream makes the stream of m with every shard dormant: no shard's log
+// is opened until it is used (see shard.acquire). fresh says the stream was
+// just created.
+func (e *Engine) openStream(m *streamMeta, fresh bool) (*stream, error) {
 	st := &stream{e: e, name: m.Name, inc: m.Incarnation, meta: m}
 	st.applySettings()
 	ch := make(chan struct{})
 	st.routeCh.Store(&ch)
 	shards := make([]*shard, m.NextShard)
-	// Shards open in parallel: each open costs a few fsyncs (new files, the
-	// removal of a clean-shutdown marker), which the device serves far better
-	// side by side than one after another.
-	var (
-		wg    sync.WaitGroup
-		errMu sync.Mutex
-		first error
-		sem   = make(chan struct{}, openParallelism)
-	)
 	for _, sm := range m.Shards {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(sm *shardMeta) {
-			defer func() { <-sem; wg.Done() }()
-			sh, err := st.openShard(sm)
-			if err != nil {
-				errMu.Lock()
-				if first == nil {
-					first = err
-				}
-				errMu.Unlock()
-				return
-			}
-			shards[sm.Index] = sh
-		}(sm)
-	}
-	wg.Wait()
-	if first != nil {
-		for _, o := range shards {
-			if o != nil {
-				o.stop()
-			}
+		sh, err := st.newShard(sm, fresh)
+		if err != nil {
+			return nil, err
 		}
-		return nil, first
+		shards[sm.Index] = sh
 	}
 	st.shards.Store(&shards)
 	st.rebuildRoutes()
@@ -102,6 +78,7 @@ func (e *Engine) openStream(m *streamMeta) (*stream, error) {
 // applySettings copies hot settings from meta into atomics.
 func (st *stream) applySettings() {
 	st.maxRecord.Store(int64(st.meta.MaxRecordSize))
+	st.retention.Store(int64(time.Duration(st.meta.RetentionHours) * time.Hour))
 	d := st.meta.Durability
 	if d == api.DurabilityDefault {
 		d = st.e.opts.Durability
@@ -118,6 +95,9 @@ func (st *stream) applySettings() {
 }
 
 func (st *stream) durability() api.Durability { return api.Durability(st.dur.Load()) }
+
+// cutoff is the arrival time (Unix ns) before which records have expired.
+func (st *stream) cutoff() int64 { return st.e.now().UnixNano() - st.retention.Load() }
 
 // limits is the stream's quota set (its own or the server default).
 func (st *stream) limits() ratelimit.Limits {
@@ -197,19 +177,20 @@ func (st *stream) shardInfo(sm *shardMeta) api.ShardInfo {
 		si.EndingSeq = api.SeqNum{Incarnation: st.inc, Shard: uint32(sm.Index), Seq: sm.EndSeq - 1}
 	}
 	if sh := st.shard(sm.Index); sh != nil {
-		si.FirstSeq, si.NextSeq = sh.log.Bounds()
+		// A shard that cannot open describes as empty; Faults says why.
+		si.FirstSeq, si.NextSeq, _ = sh.bounds()
 	}
 	return si
 }
 
 // stop stops the shard's writer (if running) and closes its log cleanly.
 func (sh *shard) stop() error {
-	if _, err := sh.finish(reqStop); err != nil {
-		sh.log.Close()
-		return err
-	}
+	_, err := sh.finish(reqStop)
 	sh.wake()
-	return sh.log.Close()
+	if cerr := sh.shutLog(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // close shuts every shard down cleanly (engine Close) and wakes puts that
@@ -219,7 +200,7 @@ func (st *stream) close() error {
 		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		sem  = make(chan struct{}, openParallelism)
+		sem  = make(chan struct{}, closeParallelism)
 	)
 	for _, sh := range *st.shards.Load() {
 		if sh == nil {
@@ -256,7 +237,7 @@ func (st *stream) destroy() {
 		if sh != nil {
 			sh.finish(reqStop)
 			sh.wake()
-			if err := sh.log.Destroy(); err != nil {
+			if err := sh.destroyLog(); err != nil {
 				st.e.opts.Logger.Warn("could not remove shard files", "stream", st.name, "shard", sh.id, "err", err)
 			}
 		}

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -83,6 +84,8 @@ func (c *crashFS) SyncDir(d string) error { return c.step(func() error { return 
 func (c *crashFS) MkdirAll(n string, p fs.FileMode) error {
 	return c.step(func() error { return c.mem.MkdirAll(n, p) })
 }
+
+func (c *crashFS) Lock(d string) (io.Closer, error) { return c.mem.Lock(d) }
 
 func (c *crashFS) ReadDir(n string) ([]string, error) {
 	if err := c.dead(); err != nil {

@@ -68,6 +68,30 @@
 //	|        | u16 = 1 | u16 = 0  | u64         | u64 bytes  | i64 Unix ns      | u32       | u32 masked|
 //	+--------+---------+----------+-------------+------------+------------------+-----------+-----------+
 //
+// # Resources
+//
+// An open Log holds no file descriptor and no mapping until it is used.
+// Open reads the .idx files and scans with pread; it maps nothing. A write
+// opens the active segment's file, and Park (after an fdatasync) closes it
+// again. A read maps the segment it reads (a sealed one at its file's size,
+// the active one at Options.SegmentSize) and closes the descriptor at once:
+// the mapping outlives it. A Cache shared by the Logs of a process bounds
+// the mappings (DefaultOpenSegments): past its bound it unmaps segments that
+// no reader holds a lease on, by the CLOCK algorithm. A leased segment is
+// never unmapped. Files are created 0600 and directories 0700.
+//
+// # Faults
+//
+// A failure before any byte of a batch reached a file (creating or opening a
+// segment, writing an index, fallocate, a write refused whole for lack of
+// space) fails that batch with a TransientError and the log goes on. A failed
+// write after bytes went out, a failed fdatasync, or a segment file found
+// shorter than its frames (truncated outside the server) fences the log (Err)
+// until it is reopened. Reads touch the mapping with the runtime's
+// panic-on-fault set, so a page that vanished with a truncated file makes that
+// read fail with a CorruptionError (ErrMappingFault) instead of killing the
+// process with SIGBUS.
+//
 // # Removal
 //
 // Retention renames a segment X.seg.deleted (and its index X.idx.deleted),

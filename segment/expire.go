@@ -35,8 +35,13 @@ func (l *Log) Expire(before int64) (removed int, err error) {
 		return 0, nil
 	}
 	if k == len(segs) {
+		parked := l.active.f == nil
 		if err := l.roll(); err != nil {
-			return 0, l.fail(err)
+			return 0, l.failAfter(false, err)
+		}
+		if parked { // retention does not wake an idle log: leave the new segment parked too
+			_ = l.active.f.Close() // nothing written to it: its creation was synced
+			l.active.f = nil
 		}
 		segs = l.segments()
 	}

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicedb/sluice/index"
-	"github.com/sluicedb/sluice/internal/vfs"
 )
 
 // Log is the append-only log of one shard: a directory of segment files.
@@ -21,9 +20,8 @@ import (
 // lock. Expire, Close and Destroy may be called from another goroutine: they
 // serialize with Write and Sync through an internal mutex taken once per call.
 type Log struct {
-	dir      string
-	opts     Options
-	populate bool // opts.FS is the real one: prefault mappings before reading them
+	dir  string
+	opts Options
 
 	// segs is the immutable list of retained segments, oldest first, never
 	// empty while the log is open (empty after Close). It is replaced, under
@@ -87,16 +85,23 @@ type Recovery struct {
 // package documentation): with a valid clean-shutdown marker it does not
 // scan; otherwise it scans the active segment and cuts the log at the first
 // bad frame. On return the marker is gone, so that a later crash forces a
-// scan.
+// scan. Open reads the .idx of every sealed segment but keeps no file open
+// and maps nothing: the log starts parked (see Park).
 func Open(dir string, opts Options) (*Log, Recovery, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, Recovery{}, err
 	}
-	l := &Log{dir: filepath.Clean(dir), opts: opts, iov: make([][]byte, 1), populate: opts.FS == vfs.OS}
+	l := &Log{dir: filepath.Clean(dir), opts: opts, iov: make([][]byte, 1)}
 	rec, err := l.recover()
 	if err != nil {
 		return nil, rec, fmt.Errorf("segment: open log %s: %w", dir, err)
+	}
+	if s := l.active; s.f != nil {
+		// Leave the log parked: an idle log holds no descriptor. The
+		// segment was just created, empty, and its directory synced.
+		_ = s.f.Close()
+		s.f = nil
 	}
 	return l, rec, nil
 }
@@ -143,8 +148,10 @@ func (l *Log) Close() error {
 // hold mu.
 func (l *Log) checkpoint() error {
 	s := l.active
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", s.path, err)
+	if s.f != nil { // a parked segment was synced when parked
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("segment: sync %s: %w", s.path, err)
+		}
 	}
 	l.idxBuf = s.idx.Marshal(l.idxBuf[:0], s.base, index.Tail{End: uint64(s.end), Count: s.count, LastTime: s.lastTime})
 	if err := writeFileAtomic(l.opts.FS, s.idxPath(), l.idxBuf); err != nil {

@@ -266,9 +266,17 @@ func BenchmarkScan(b *testing.B) {
 	})
 	b.Run("baseline=crc", func(b *testing.B) {
 		seg := l.segments()[0]
+		if !seg.acquire() {
+			b.Fatal("segment dropped")
+		}
+		defer seg.release()
+		m, err := seg.mapping()
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.SetBytes(size)
 		for b.Loop() {
-			checksum.Value(seg.data[:size])
+			checksum.Value(m.data[:size])
 		}
 	})
 }

@@ -22,6 +22,17 @@ const (
 	// busy segment is extended 15 times on its way to 128 MiB.
 	DefaultMaxAllocationStep = 8 << 20
 
+	// DefaultOpenSegments is 256: the segment mappings the default Cache
+	// keeps at once across every Log of the process.
+	DefaultOpenSegments = 256
+
+	// MaxRecordSize is 10 MiB: the most key + data of one record that the
+	// server accepts (a stream's raised limit, engine.MaxMaxRecord).
+	MaxRecordSize = 10 << 20
+	// MaxRecordFrameSize is the frame of the largest record the server
+	// accepts: the smallest segment size that can hold every record.
+	MaxRecordFrameSize = (HeaderSize + MaxRecordSize + Alignment - 1) &^ (Alignment - 1)
+
 	// minSegmentSize keeps a segment able to hold at least a few frames.
 	minSegmentSize = 4 << 10
 	// maxSegmentSize keeps every file offset within the index's uint32 Pos.
@@ -46,6 +57,30 @@ type Options struct {
 	InitialAllocation int64
 	// MaxAllocationStep is the largest fallocate step; default 8 MiB.
 	MaxAllocationStep int64
+	// MaxRecordSize is the most key + data of one record the log must be
+	// able to store: Open refuses a SegmentSize that cannot hold the frame
+	// of such a record. Default 0 promises nothing: a frame larger than the
+	// segment size is refused by Write (ErrFrameTooLarge). The server passes
+	// the largest record a stream may allow (MaxRecordSize).
+	MaxRecordSize int
+	// Cache bounds the segments mapped at once; default a cache of
+	// DefaultOpenSegments shared by every Log of the process that does not
+	// name its own. Logs that share a Cache share its bound.
+	Cache *Cache
+}
+
+// CheckSegmentSize says whether size is a usable segment size for a server
+// that accepts records of up to MaxRecordSize bytes: an error saying what
+// would be right if not. For flags such as --segment-size.
+func CheckSegmentSize(size int64) error {
+	switch {
+	case size < MaxRecordFrameSize:
+		return fmt.Errorf("segment size %d B cannot hold the largest record (%d B of key and data take a %d B frame); it must be at least %d B",
+			size, MaxRecordSize, MaxRecordFrameSize, MaxRecordFrameSize)
+	case size > maxSegmentSize:
+		return fmt.Errorf("segment size %d B is too large; it must be at most %d B", size, int64(maxSegmentSize))
+	}
+	return nil
 }
 
 // withDefaults fills zero fields and validates the rest.
@@ -65,10 +100,20 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxAllocationStep == 0 {
 		o.MaxAllocationStep = DefaultMaxAllocationStep
 	}
+	if o.Cache == nil {
+		o.Cache = defaultCache
+	}
+	maxFrame := int64(FrameSize(0, o.MaxRecordSize))
 	switch {
 	case o.SegmentSize < minSegmentSize || o.SegmentSize > maxSegmentSize:
 		return o, fmt.Errorf("segment: segment size %d B is out of range; it must be between %d B and %d B",
 			o.SegmentSize, minSegmentSize, int64(maxSegmentSize))
+	case o.MaxRecordSize < 0 || o.MaxRecordSize > MaxKeyLen+MaxDataLen:
+		return o, fmt.Errorf("segment: max record size %d B is out of range; it must be between 0 and %d B",
+			o.MaxRecordSize, MaxKeyLen+MaxDataLen)
+	case o.MaxRecordSize > 0 && o.SegmentSize < maxFrame:
+		return o, fmt.Errorf("segment: segment size %d B cannot hold a %d B record (a %d B frame); it must be at least %d B",
+			o.SegmentSize, o.MaxRecordSize, maxFrame, maxFrame)
 	case o.IndexInterval < 0:
 		return o, fmt.Errorf("segment: index interval %d B is negative; it must be positive (0 means %d)",
 			o.IndexInterval, DefaultIndexInterval)

@@ -3,6 +3,7 @@ package segment
 import (
 	"errors"
 	"math"
+	"runtime/debug"
 	"sort"
 
 	"github.com/sluicedb/sluice/index"
@@ -94,7 +95,7 @@ func (l *Log) Read(seq uint64, maxRecords, maxBytes int, v *View) error {
 		if !s.acquire() {
 			continue // removed under us: the next load of the list no longer has it
 		}
-		err := s.read(seq, next, maxRecords, maxBytes, v)
+		err := s.readLeased(seq, next, maxRecords, maxBytes, v)
 		if err != nil || v.Count == 0 {
 			s.release()
 			v.seg = nil
@@ -103,9 +104,11 @@ func (l *Log) Read(seq uint64, maxRecords, maxBytes int, v *View) error {
 	}
 }
 
-// read fills v from s, leased by the caller, stopping before sequence number
-// limit.
-func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) error {
+// readLeased fills v from s, leased by the caller, stopping before sequence
+// number limit. It maps s if needed and turns a fault on the mapping into a
+// *CorruptionError (see fault.go): one deferred call per read, none per
+// frame.
+func (s *segment) readLeased(seq, limit uint64, maxRecords, maxBytes int, v *View) (err error) {
 	end, count := unpackPub(s.pub.Load())
 	if avail := s.base + uint64(count); avail < limit {
 		limit = avail
@@ -114,7 +117,30 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 	if seq >= limit {
 		return nil
 	}
-	data := s.data[:end]
+	m, err := s.mapping()
+	if err != nil {
+		return err
+	}
+	if s.damaged.Load() {
+		if err := s.checkSize(end); err != nil {
+			return err
+		}
+	}
+	prev := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(prev)
+		if r := recover(); r != nil {
+			err = s.recovered(r, m)
+			v.Frames, v.Count, v.Next, v.LastTime = nil, 0, seq, 0
+		}
+	}()
+	return s.read(m, seq, limit, end, maxRecords, maxBytes, v)
+}
+
+// read fills v from the mapping m of s with the frames [seq, limit), all
+// below the published end.
+func (s *segment) read(m *mapped, seq, limit uint64, end, maxRecords, maxBytes int, v *View) error {
+	data := m.data[:end]
 	rel := uint32(seq - s.base)
 	pos, at := 0, uint32(0)
 	if e, ok := s.idx.LookupSeq(rel); ok {
@@ -139,7 +165,7 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 	// A long read jumps over most frames with the index instead of reading
 	// every length field, leaving the bytes' first touch to the consumer.
 	if want > 8 && (maxBytes <= 0 || maxBytes >= 4*s.idx.Interval()) {
-		if e, ok := s.skip(rel, start, end, want, maxBytes); ok {
+		if e, ok := s.skip(data, rel, start, end, want, maxBytes); ok {
 			pos, k = int(e.Pos), uint64(e.RelSeq-rel)
 		}
 	}
@@ -155,8 +181,8 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 		pos += n
 		k++
 	}
-	if wm := s.populated.Load(); int64(pos) > wm && s.log.populate && s.populated.CompareAndSwap(wm, int64(pos)) {
-		s.prefault(max(start, int(wm)), pos)
+	if wm := s.populated.Load(); int64(pos) > wm && s.populated.CompareAndSwap(wm, int64(pos)) {
+		s.prefault(m, max(start, int(wm)), pos)
 	}
 	v.Frames = data[start:pos:pos]
 	v.Count = int(k)
@@ -170,7 +196,7 @@ func (s *segment) read(seq, limit uint64, maxRecords, maxBytes int, v *View) err
 // rel (starting at byte start, below the published end) may still include
 // whole: fewer than want frames before it and its end within maxBytes of
 // start (maxBytes <= 0: no limit). false if no entry qualifies.
-func (s *segment) skip(rel uint32, start, end int, want uint64, maxBytes int) (index.Entry, bool) {
+func (s *segment) skip(data []byte, rel uint32, start, end int, want uint64, maxBytes int) (index.Entry, bool) {
 	fits := func(e index.Entry) bool {
 		if e.RelSeq <= rel || int(e.Pos) >= end {
 			return false
@@ -178,7 +204,7 @@ func (s *segment) skip(rel uint32, start, end int, want uint64, maxBytes int) (i
 		if maxBytes <= 0 {
 			return true
 		}
-		n := frameLen(s.data[e.Pos:end])
+		n := frameLen(data[e.Pos:end])
 		return n > 0 && int(e.Pos)+n-start <= maxBytes
 	}
 	top := uint32(min(uint64(rel)+want-1, math.MaxUint32))
@@ -232,7 +258,7 @@ retry:
 		if !s.acquire() {
 			goto retry // removed under us: the next load of the list no longer has it
 		}
-		seq, ok := s.seekTime(t, next)
+		seq, ok := s.seekTimeLeased(t, next)
 		s.release()
 		if ok {
 			return seq
@@ -241,9 +267,11 @@ retry:
 	return max(next, segs[0].base)
 }
 
-// seekTime finds the first published frame of s with arrival time >= t,
-// stopping before sequence number limit. s is leased by the caller.
-func (s *segment) seekTime(t int64, limit uint64) (uint64, bool) {
+// seekTimeLeased finds the first published frame of s with arrival time >=
+// t, stopping before sequence number limit. s is leased by the caller. A
+// segment that cannot be mapped or faults (and fences the log) is passed
+// over.
+func (s *segment) seekTimeLeased(t int64, limit uint64) (seq uint64, ok bool) {
 	end, count := unpackPub(s.pub.Load())
 	if avail := s.base + uint64(count); avail < limit {
 		limit = avail
@@ -251,7 +279,28 @@ func (s *segment) seekTime(t int64, limit uint64) (uint64, bool) {
 	if s.base >= limit {
 		return 0, false
 	}
-	data := s.data[:end]
+	m, err := s.mapping()
+	if err != nil {
+		return 0, false
+	}
+	if s.damaged.Load() && s.checkSize(end) != nil {
+		return 0, false
+	}
+	prev := debug.SetPanicOnFault(true)
+	defer func() {
+		debug.SetPanicOnFault(prev)
+		if r := recover(); r != nil {
+			_ = s.recovered(r, m)
+			seq, ok = 0, false
+		}
+	}()
+	return s.seekTime(m.data[:end], t, limit)
+}
+
+// seekTime finds the first frame of data, a segment's published frames,
+// with arrival time >= t, stopping before sequence number limit.
+func (s *segment) seekTime(data []byte, t int64, limit uint64) (uint64, bool) {
+	end := len(data)
 	pos, rel := 0, uint32(0)
 	if e, ok := s.idx.LookupTime(t); ok && s.base+uint64(e.RelSeq) < limit {
 		pos, rel = int(e.Pos), e.RelSeq

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/sluicedb/sluice/index"
+	"github.com/sluicedb/sluice/internal/vfs"
 )
 
 // recover opens the segments in l.dir and brings the log to a consistent
@@ -24,14 +24,7 @@ func (l *Log) recover() (rec Recovery, err error) {
 		}
 	}()
 
-	if _, err := fsys.Stat(l.dir); errors.Is(err, fs.ErrNotExist) {
-		if err := fsys.MkdirAll(l.dir, 0o755); err != nil {
-			return rec, err
-		}
-		if err := fsys.SyncDir(filepath.Dir(l.dir)); err != nil {
-			return rec, err
-		}
-	} else if err != nil {
+	if err := vfs.MkdirAllSync(fsys, l.dir); err != nil {
 		return rec, err
 	}
 	names, err := fsys.ReadDir(l.dir)
@@ -103,9 +96,20 @@ func (l *Log) recover() (rec Recovery, err error) {
 		isLast := i == len(bases)-1
 		s, cut, err := l.openSegment(base, isLast, hasIdx[base], haveCP && cp.base == base, cp, &rec)
 		if err != nil {
+			if s != nil {
+				s.closeForAbort()
+			}
 			return rec, err
 		}
 		opened = append(opened, s)
+		if k := len(opened) - 2; k >= 0 {
+			// Only the last segment opened may become the active one:
+			// hold at most two files however long the log is.
+			if err := opened[k].f.Close(); err != nil {
+				return rec, fmt.Errorf("close %s: %w", opened[k].path, err)
+			}
+			opened[k].f = nil
+		}
 		if cut {
 			dirChanged = true
 		}
@@ -132,9 +136,9 @@ func (l *Log) recover() (rec Recovery, err error) {
 		dirChanged = true
 	}
 
-	// The last segment is the active one: writable, mapped at the full
-	// segment size, without an .idx on disk (it would go stale with the
-	// first append).
+	// The last segment is the active one, without an .idx on disk (it would
+	// go stale with the first append). The log is left parked: no segment
+	// holds a file or a mapping until it is written or read.
 	active := opened[len(opened)-1]
 	if endAt < len(bases) {
 		if err := l.activate(active, &rec); err != nil {
@@ -146,11 +150,20 @@ func (l *Log) recover() (rec Recovery, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return rec, err
 	}
-	for _, s := range opened[:len(opened)-1] {
-		if err := s.f.Close(); err != nil {
-			return rec, fmt.Errorf("close %s: %w", s.path, err)
+	if !rec.Clean {
+		// After a process crash the frames recovery kept may still be
+		// only in the page cache: make them durable before the log is
+		// parked, since a parked log has nothing left to sync.
+		if err := active.f.Sync(); err != nil {
+			return rec, fmt.Errorf("sync %s: %w", active.path, err)
 		}
-		s.f = nil
+	}
+	if err := active.f.Close(); err != nil {
+		return rec, fmt.Errorf("close %s: %w", active.path, err)
+	}
+	active.f = nil
+	for _, s := range opened[:len(opened)-1] {
+		s.sealed.Store(true)
 	}
 	if dirChanged {
 		if err := fsys.SyncDir(l.dir); err != nil {
@@ -161,10 +174,11 @@ func (l *Log) recover() (rec Recovery, err error) {
 	return rec, nil
 }
 
-// openSegment opens and maps the segment file of base and establishes its
-// valid frames: from its .idx trailer if it is sealed (or the active one of a
-// clean shutdown whose checkpoint it matches), else by scanning. Damage after
-// the valid frames is cut (truncated, fsynced) and reported as cut.
+// openSegment opens the segment file of base (it maps nothing) and
+// establishes its valid frames: from its .idx trailer if it is sealed (or
+// the active one of a clean shutdown whose checkpoint it matches), else by
+// scanning. Damage after the valid frames is cut (truncated, fsynced) and
+// reported as cut. The segment is returned with its file open.
 func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoint, rec *Recovery) (*segment, bool, error) {
 	fsys := l.opts.FS
 	path := l.join(segName(base))
@@ -177,20 +191,11 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 		f.Close()
 		return nil, false, err
 	}
-	mapLen := size
-	if isLast {
-		mapLen = max(size, l.opts.SegmentSize)
-	}
-	m, err := f.Map(int(mapLen))
-	if err != nil {
-		f.Close()
-		return nil, false, err
-	}
-	s := &segment{log: l, base: base, path: path, mapping: m, data: m.Bytes(), f: f, alloc: size}
-	data := s.data[:size]
+	s := newSegment(l, base, path)
+	s.f, s.alloc = f, size
 
 	if hasIdx && (!isLast || cpHere) {
-		if ix, tail, ok := l.loadIndex(s, data); ok {
+		if ix, tail, ok := l.loadIndex(s, newFileSource(f, size)); ok {
 			matches := !isLast || (cp.end == int64(tail.End) && cp.count == tail.Count && cp.lastTime == tail.LastTime)
 			if matches {
 				s.idx, s.end, s.count, s.lastTime = ix, int64(tail.End), tail.Count, tail.LastTime
@@ -227,26 +232,25 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 	return s, cut, nil
 }
 
-// loadIndex reads and checks the .idx of s against the segment's bytes.
-func (l *Log) loadIndex(s *segment, data []byte) (*index.Index, index.Tail, bool) {
-	b, err := readFile(l.opts.FS, s.idxPath(), int64(len(data))/2+4096)
+// loadIndex reads and checks the .idx of s against the segment's bytes,
+// read from src with pread (no mapping).
+func (l *Log) loadIndex(s *segment, src *fileSource) (*index.Index, index.Tail, bool) {
+	b, err := readFile(l.opts.FS, s.idxPath(), src.size()/2+4096)
 	if err != nil {
 		return nil, index.Tail{}, false
 	}
 	ix, hdr, tail, err := index.Unmarshal(b)
-	if err != nil || hdr.Base != s.base || tail.End > uint64(len(data)) || tail.End%Alignment != 0 ||
+	if err != nil || hdr.Base != s.base || tail.End > uint64(src.size()) || tail.End%Alignment != 0 ||
 		(tail.Count == 0) != (tail.End == 0) || uint64(tail.Count)*uint64(FrameSize(0, 0)) > tail.End {
 		return nil, index.Tail{}, false
 	}
 	if tail.Count > 0 {
 		// Spot-check the first frame and the frame of the last entry.
-		f, _, err := DecodeFrame(data[:tail.End])
-		if err != nil || f.Seq != s.base {
+		if !frameAt(src, 0, int64(tail.End), s.base) {
 			return nil, index.Tail{}, false
 		}
 		if e, ok := ix.Last(); ok && uint64(e.Pos) < tail.End {
-			f, _, err := DecodeFrame(data[e.Pos:tail.End])
-			if err != nil || f.Seq != s.base+uint64(e.RelSeq) {
+			if !frameAt(src, int64(e.Pos), int64(tail.End), s.base+uint64(e.RelSeq)) {
 				return nil, index.Tail{}, false
 			}
 		}
@@ -254,23 +258,28 @@ func (l *Log) loadIndex(s *segment, data []byte) (*index.Index, index.Tail, bool
 	return ix, tail, true
 }
 
-// activate turns s, opened as a sealed segment, into the active one because
-// the log ends with it: mapped at the full segment size, and with any bytes
-// after its frames cut.
-func (l *Log) activate(s *segment, rec *Recovery) error {
-	if _, err := l.cutDamage(s, newFileSource(s.f, s.alloc), rec); err != nil {
-		return err
-	}
-	if err := s.mapping.Unmap(); err != nil {
-		return fmt.Errorf("unmap %s: %w", s.path, err)
-	}
-	m, err := s.f.Map(int(max(s.alloc, l.opts.SegmentSize)))
+// frameAt reports whether a valid frame with sequence number seq starts at
+// pos of src and ends by end.
+func frameAt(src *fileSource, pos, end int64, seq uint64) bool {
+	b, err := src.at(pos, offSeq)
 	if err != nil {
-		return fmt.Errorf("map %s: %w", s.path, err)
+		return false
 	}
-	s.mapping, s.data = m, m.Bytes()
-	s.populated.Store(0)
-	return nil
+	if n := frameLen(b); n > len(b) {
+		if b, err = src.at(pos, n); err != nil {
+			return false
+		}
+	}
+	b = b[:min(int64(len(b)), end-pos)]
+	f, _, err := DecodeFrame(b)
+	return err == nil && f.Seq == seq
+}
+
+// activate turns s, opened as a sealed segment, into the active one because
+// the log ends with it: any bytes after its frames are cut.
+func (l *Log) activate(s *segment, rec *Recovery) error {
+	_, err := l.cutDamage(s, newFileSource(s.f, s.alloc), rec)
+	return err
 }
 
 // cutDamage zeroes whatever lies after the valid frames of s (torn or
@@ -329,13 +338,19 @@ func (l *Log) countSegmentFrames(base uint64) int {
 	return frames
 }
 
-// createSegment creates, allocates and maps a new empty segment file for
-// base and syncs the directory. lastTime is the arrival time of the log's
-// newest record.
+// createSegment creates and allocates a new empty segment file for base,
+// open for writing, and syncs the directory; it is mapped by its first
+// read. lastTime is the arrival time of the log's newest record. On error
+// no file is left behind.
 func (l *Log) createSegment(base uint64, lastTime int64) (*segment, error) {
 	fsys := l.opts.FS
 	path := l.join(segName(base))
-	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, vfs.FileMode)
+	if errors.Is(err, fs.ErrExist) {
+		// Left by an earlier attempt whose removal failed: it was never
+		// part of the log (no frame was written to it), so start it over.
+		f, err = fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, vfs.FileMode)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -347,19 +362,12 @@ func (l *Log) createSegment(base uint64, lastTime int64) (*segment, error) {
 	if err := f.Allocate(0, l.opts.InitialAllocation); err != nil {
 		return fail(fmt.Errorf("allocate %s: %w", path, err))
 	}
-	m, err := f.Map(int(l.opts.SegmentSize))
-	if err != nil {
-		return fail(fmt.Errorf("map %s: %w", path, err))
-	}
 	if err := fsys.SyncDir(l.dir); err != nil {
-		m.Unmap()
 		return fail(err)
 	}
-	s := &segment{
-		log: l, base: base, path: path, mapping: m, data: m.Bytes(),
-		idx: index.New(l.opts.IndexInterval, 0),
-		f:   f, lastTime: lastTime, alloc: l.opts.InitialAllocation,
-	}
+	s := newSegment(l, base, path)
+	s.idx = index.New(l.opts.IndexInterval, 0)
+	s.f, s.lastTime, s.alloc = f, lastTime, l.opts.InitialAllocation
 	s.pubLast.Store(lastTime)
 	return s, nil
 }
@@ -370,7 +378,6 @@ func (s *segment) closeForAbort() {
 		_ = s.f.Close()
 		s.f = nil
 	}
-	_ = s.mapping.Unmap()
 }
 
 func idxName(base uint64) string { return strings.TrimSuffix(segName(base), segExt) + idxExt }

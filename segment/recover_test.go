@@ -353,3 +353,26 @@ func TestRecover_NoStaleFrameAfterCut(t *testing.T) {
 			len(got), got[len(got)-1].data)
 	}
 }
+
+// A process crash leaves written, unsynced frames in the page cache;
+// recovery keeps them, so it must make them durable before it hands out a
+// log that Close would then call clean without syncing anything.
+func TestRecover_KeptFramesAreSyncedBeforeTheLogIsParked(t *testing.T) {
+	mem := vfs.NewMem()
+	l, _ := openLog(t, testDir, smallOpts(mem))
+	var b Batch
+	recs := bigRecords(3, 1)
+	appendBatch(t, l, &b, recs, false) // written, never synced; then the process dies
+	l2, rec := openLog(t, testDir, smallOpts(mem))
+	if rec.Clean {
+		t.Fatal("a log that was never closed opened clean")
+	}
+	checkRecords(t, readAll(t, l2, 0, 0), recs)
+	if err := l2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mem.Crash() // power loss after the clean Close
+	l3, _ := openLog(t, testDir, smallOpts(mem))
+	defer l3.Close()
+	checkRecords(t, readAll(t, l3, 0, 0), recs)
+}

@@ -1,7 +1,10 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
+	"os"
+	"syscall"
 
 	"github.com/sluicedb/sluice/index"
 )
@@ -17,9 +20,14 @@ import (
 // A batch holding a frame larger than Options.SegmentSize (or a record Add
 // could not encode) fails with ErrFrameTooLarge, and a batch not begun at
 // the log's next sequence number with ErrBatchOutOfOrder; nothing is written
-// and the log stays usable. Any other error is an I/O error: it is sticky,
-// returned by every later Write and Sync. After Close, Write returns
-// ErrClosed.
+// and the log stays usable. A failure before any byte of the batch reached
+// a file (opening the active segment again after Park, creating the next
+// segment or writing the sealed one's .idx on a roll, fallocate, a pwritev
+// that wrote nothing for lack of space) is a *TransientError: nothing of the
+// batch is in the log, which stays usable, and the next Write retries. Any
+// other error is a data fault that fences the log: it is sticky, returned by
+// every later Write and Sync (and by Err) until the log is reopened. After
+// Close, Write returns ErrClosed.
 func (l *Log) Write(b *Batch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -37,6 +45,9 @@ func (l *Log) Write(b *Batch) error {
 	case int64(b.maxFrame) > l.opts.SegmentSize:
 		return fmt.Errorf("%w: a %d B frame does not fit in a %d B segment", ErrFrameTooLarge, b.maxFrame, l.opts.SegmentSize)
 	}
+	if err := l.unpark(); err != nil {
+		return err
+	}
 	l.cur = l.cur[:0]
 	for i, n := 0, len(b.offs); i < n; {
 		s := l.active
@@ -48,12 +59,12 @@ func (l *Log) Write(b *Batch) error {
 		}
 		if j == i {
 			if err := l.roll(); err != nil {
-				return l.fail(err)
+				return l.failAfter(i > 0, err)
 			}
 			continue
 		}
 		if err := l.writeFrames(s, b, i, j); err != nil {
-			return l.fail(err)
+			return l.failAfter(i > 0, err)
 		}
 		i = j
 	}
@@ -75,15 +86,19 @@ func (l *Log) writeFrames(s *segment, b *Batch, i, j int) error {
 	if need := s.end + int64(hi-lo); need > s.alloc {
 		a := l.opts.growAllocation(s.alloc, need)
 		if err := s.f.Allocate(s.alloc, a-s.alloc); err != nil {
-			return fmt.Errorf("segment: allocate %s to %d B: %w", s.path, a, err)
+			return transient(fmt.Errorf("segment: allocate %s to %d B: %w", s.path, a, err))
 		}
 		s.alloc = a
 	}
 	l.iov[0] = b.buf[lo:hi]
-	_, err := s.f.WritevAt(l.iov, s.end)
+	n, err := s.f.WritevAt(l.iov, s.end)
 	l.iov[0] = nil
 	if err != nil {
-		return fmt.Errorf("segment: write %s at %d: %w", s.path, s.end, err)
+		err = fmt.Errorf("segment: write %s at %d: %w", s.path, s.end, err)
+		if n == 0 && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+			return transient(err) // refused whole: no byte reached the file
+		}
+		return err
 	}
 	seq := b.first + uint64(i)
 	for k := i; k < j; k, seq = k+1, seq+1 {
@@ -108,8 +123,55 @@ func (l *Log) fail(err error) error {
 	return err
 }
 
-// roll seals the active segment and starts the next one at l.next. Callers
-// hold mu.
+// failAfter returns err from Write: a transient error stays transient only
+// if no byte of the batch went out before it (wrote is false); everything
+// else fences the log. Callers hold mu.
+func (l *Log) failAfter(wrote bool, err error) error {
+	var te *TransientError
+	if errors.As(err, &te) && wrote {
+		err = te.Err // frames of the batch are in the file: no clean retry
+	}
+	if errors.Is(err, ErrTransient) {
+		return err
+	}
+	return l.fail(err)
+}
+
+// transient marks err, a failure that left the log as it was, as
+// retryable, unless it is an I/O error of the device (EIO): that one is a
+// data fault whatever the operation.
+func transient(err error) error {
+	if errors.Is(err, syscall.EIO) {
+		return err
+	}
+	return &TransientError{Err: err}
+}
+
+// fence makes err, a data fault found outside the write path (a read
+// faulting on a mapping), sticky for the writer too. Its own lock: it may
+// be called from any goroutine.
+func (l *Log) fence(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil && !l.closed {
+		l.err = err
+	}
+}
+
+// Err returns the data fault that fenced the log (a failed write or sync
+// after bytes went out, a segment file truncated outside the server), nil
+// while the log is healthy. A fenced log refuses writes until it is
+// reopened; reads of what was published go on.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// roll seals the active segment and starts the next one at l.next. The next
+// segment is created before the old one's file is let go of, so that a
+// failure to create it leaves the old one active and writable: the roll is
+// retried by the next Write. Callers hold mu.
 func (l *Log) roll() error {
 	old := l.active
 	if err := l.seal(old); err != nil {
@@ -117,8 +179,13 @@ func (l *Log) roll() error {
 	}
 	s, err := l.createSegment(l.next, l.lastTime)
 	if err != nil {
-		return fmt.Errorf("segment: create segment %d: %w", l.next, err)
+		return transient(fmt.Errorf("segment: create segment %d: %w", l.next, err))
 	}
+	if old.f != nil {
+		_ = old.f.Close() // after fdatasync, close cannot lose data
+		old.f = nil
+	}
+	old.sealed.Store(true)
 	s.refs.Store(1)
 	segs := l.segments()
 	l.setSegs(append(segs[:len(segs):len(segs)], s))
@@ -126,21 +193,74 @@ func (l *Log) roll() error {
 	return nil
 }
 
-// seal makes a segment durable and read-only: fdatasync, its .idx written
-// through a temp file (fsynced, renamed; the caller syncs the directory),
-// and the file closed (the mapping stays). Callers hold mu.
+// seal makes a segment durable: fdatasync (a data fault if it fails) and
+// its .idx written through a temp file (fsynced, renamed; the caller syncs
+// the directory). A failure to write the .idx is transient: the segment's
+// frames are durable and seal may run again. A parked segment was synced
+// when it was parked. Callers hold mu.
 func (l *Log) seal(s *segment) error {
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("segment: sync %s: %w", s.path, err)
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return fmt.Errorf("segment: sync %s: %w", s.path, err)
+		}
 	}
 	l.idxBuf = s.idx.Marshal(l.idxBuf[:0], s.base, index.Tail{End: uint64(s.end), Count: s.count, LastTime: s.lastTime})
 	if err := writeFileAtomic(l.opts.FS, s.idxPath(), l.idxBuf); err != nil {
-		return fmt.Errorf("segment: write index of %s: %w", s.path, err)
+		return transient(fmt.Errorf("segment: write index of %s: %w", s.path, err))
 	}
-	if err := s.f.Close(); err != nil {
-		return fmt.Errorf("segment: close %s: %w", s.path, err)
+	return nil
+}
+
+// unpark opens the active segment's file again for writing after Park (or
+// Open, which leaves the log parked). A failure is transient; a file found
+// shorter than the frames written to it is a data fault. Callers hold mu.
+func (l *Log) unpark() error {
+	s := l.active
+	if s.f != nil {
+		return nil
 	}
-	s.f = nil
+	f, err := l.opts.FS.OpenFile(s.path, os.O_RDWR, 0)
+	if err != nil {
+		return transient(fmt.Errorf("segment: open %s: %w", s.path, err))
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return transient(fmt.Errorf("segment: open %s: %w", s.path, err))
+	}
+	if size < s.end {
+		f.Close()
+		return l.fail(&CorruptionError{Path: s.path, Offset: size,
+			Err: fmt.Errorf("the file is %d B, shorter than its %d B of frames: it was truncated outside the server", size, s.end)})
+	}
+	s.f, s.alloc = f, size
+	return nil
+}
+
+// Park lets go of what an idle log holds: it makes everything written
+// durable (fdatasync, as Sync), closes the active segment's file, and drops
+// its mapping unless a reader holds a lease on it (the cache drops it later
+// then). The log stays open: the next Write opens the file again (a failure
+// to do so is transient) and the next Read maps it again. Park of a parked
+// log does nothing. A sync failure fences the log and is returned.
+func (l *Log) Park() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.closed:
+		return ErrClosed
+	case l.err != nil:
+		return l.err
+	}
+	s := l.active
+	if s.f != nil {
+		if err := s.f.Sync(); err != nil {
+			return l.fail(fmt.Errorf("segment: sync %s: %w", s.path, err))
+		}
+		_ = s.f.Close() // after fdatasync, close cannot lose data
+		s.f = nil
+	}
+	l.opts.Cache.evict(s)
 	return nil
 }
 
@@ -155,6 +275,9 @@ func (l *Log) Sync() error {
 	}
 	if l.err != nil {
 		return l.err
+	}
+	if l.active.f == nil {
+		return nil // parked: synced when parked
 	}
 	if err := l.active.f.Sync(); err != nil {
 		return l.fail(fmt.Errorf("segment: sync %s: %w", l.active.path, err))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -203,4 +204,74 @@ func TestFS_RemovedFileStaysReadableWhileOpen(t *testing.T) {
 			t.Fatalf("removed file reads %q through its handle and %q through its mapping", got, m.Bytes())
 		}
 	})
+}
+
+func TestFS_LockIsExclusiveUntilClosed(t *testing.T) {
+	forEachFS(t, func(t *testing.T, fsys FS, dir string) {
+		l, err := fsys.Lock(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l2, err := fsys.Lock(dir); !errors.Is(err, ErrLocked) {
+			if l2 != nil {
+				l2.Close()
+			}
+			t.Fatalf("second Lock of a locked directory = %v, want ErrLocked", err)
+		} else if !strings.Contains(err.Error(), "in use by another process") {
+			t.Fatalf("second Lock error %q does not say the directory is in use", err)
+		}
+		// Another directory is independent.
+		other := filepath.Join(dir, "other")
+		if err := fsys.MkdirAll(other, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		lo, err := fsys.Lock(other)
+		if err != nil {
+			t.Fatalf("Lock of another directory while the first is held: %v", err)
+		}
+		lo.Close()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l3, err := fsys.Lock(dir)
+		if err != nil {
+			t.Fatalf("Lock after the holder closed it: %v", err)
+		}
+		l3.Close()
+		if _, err := fsys.Lock(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("Lock of a missing directory = %v, want fs.ErrNotExist", err)
+		}
+	})
+}
+
+func TestFS_PopulateLeavesBytesIntact(t *testing.T) {
+	forEachFS(t, func(t *testing.T, fsys FS, dir string) {
+		content := strings.Repeat("0123456789abcdef", 1024) // 16 KiB: several pages
+		f := create(t, fsys, filepath.Join(dir, "p"), content)
+		m, err := f.Map(64 << 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Unmap()
+		m.Populate(100, len(content)) // not page aligned: rounded down inside
+		m.Populate(len(content), 0)   // an empty range is ignored
+		if got := string(m.Bytes()[:len(content)]); got != content {
+			t.Fatal("mapped bytes differ from the file after Populate")
+		}
+	})
+}
+
+func TestMkdirAllSync_NewDirectoriesAreDurable(t *testing.T) {
+	m := NewMem()
+	if err := MkdirAllSync(m, "/data/streams/s/shard"); err != nil {
+		t.Fatal(err)
+	}
+	m.Crash()
+	fi, err := m.Stat("/data/streams/s/shard")
+	if err != nil || !fi.IsDir() {
+		t.Fatalf("directory made by MkdirAllSync is gone after a crash: %v", err)
+	}
+	if err := MkdirAllSync(m, "/data/streams/s/shard"); err != nil {
+		t.Fatalf("MkdirAllSync of an existing directory: %v", err)
+	}
 }

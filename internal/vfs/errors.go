@@ -9,3 +9,7 @@ var ErrCrashed = errors.New("vfs: file handle was opened before a simulated cras
 
 // ErrNotWritable is returned by Mem when a handle opened O_RDONLY is written.
 var ErrNotWritable = errors.New("vfs: file was opened read-only")
+
+// ErrLocked is matched by the error of FS.Lock when the directory is already
+// locked, by another process or by an earlier Lock of this one.
+var ErrLocked = errors.New("vfs: directory locked")

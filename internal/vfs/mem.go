@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"math/rand/v2"
@@ -37,19 +39,74 @@ import (
 // readers may read below a published watermark while a writer appends above
 // it, without locks, as they would through a real shared mmap.
 type Mem struct {
-	mu    sync.Mutex // guards root and every directory node's entry maps
+	mu    sync.Mutex // guards root, every directory node's entry maps, and locks
 	root  *memNode
-	epoch atomic.Uint64 // incremented by every crash; inodes of older epochs are dead
+	locks map[string]bool // cleaned paths of the directories held by Lock
+	fault atomic.Pointer[FaultFunc]
+	// open and mapped count the live handles (opened, not yet closed) and
+	// mappings (mapped, not yet unmapped), for tests of resource use.
+	open, mapped atomic.Int64
+	epoch        atomic.Uint64 // incremented by every crash; inodes of older epochs are dead
 }
 
 // NewMem returns an empty Mem holding only the root directory "/" (relative
 // names are resolved against it).
 func NewMem() *Mem {
-	return &Mem{root: newMemDir()}
+	root := newMemDir()
+	root.mode = DirMode
+	return &Mem{root: root, locks: map[string]bool{}}
+}
+
+// Handles returns how many file handles are open (opened and not yet
+// closed) and how many mappings are live (mapped and not yet unmapped).
+func (m *Mem) Handles() (files, mappings int) {
+	return int(m.open.Load()), int(m.mapped.Load())
+}
+
+// FaultFunc decides whether a Mem operation fails, for tests of error paths.
+// It is called before the operation with op one of "create" (OpenFile that
+// creates the file), "open" (OpenFile of an existing file), "fallocate",
+// "pwritev", "write", "fdatasync", "mmap" and "syncdir", the path, and n, the
+// bytes a write asks to write (0 for the others). A nil error lets the
+// operation run. Otherwise the operation fails with err; a write first
+// writes the first landed bytes of its n (clipped to 0..n), as a disk that
+// fills up part way does, and every other operation has no effect.
+type FaultFunc func(op, name string, n int64) (landed int64, err error)
+
+// SetFault installs f (nil removes it). It may be called at any time, from
+// any goroutine; f must be safe for concurrent use, and it runs with the
+// Mem's locks held, so it must not call the Mem.
+func (m *Mem) SetFault(f FaultFunc) {
+	if f == nil {
+		m.fault.Store(nil)
+		return
+	}
+	m.fault.Store(&f)
+}
+
+// inject consults the fault hook for an operation that is not a write.
+func (m *Mem) inject(op, name string, n int64) error {
+	_, err := m.injectWrite(op, name, n)
+	return err
+}
+
+// injectWrite consults the fault hook and returns the bytes of n that land
+// before the error (n when there is none).
+func (m *Mem) injectWrite(op, name string, n int64) (int64, error) {
+	f := m.fault.Load()
+	if f == nil {
+		return n, nil
+	}
+	landed, err := (*f)(op, name, n)
+	if err == nil {
+		return n, nil
+	}
+	return max(0, min(landed, n)), &fs.PathError{Op: op, Path: name, Err: err}
 }
 
 // memNode is a directory entry's target: a directory or a file.
 type memNode struct {
+	mode fs.FileMode // permission bits given at creation, masked; immutable
 	// children are the current entries of a directory; durable the entries as
 	// of its last SyncDir. Both are guarded by Mem.mu. Nil for a file.
 	children map[string]*memNode
@@ -124,8 +181,15 @@ func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	case !ok && flag&os.O_CREATE == 0:
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	case !ok:
-		n = &memNode{ino: &memInode{epoch: m.epoch.Load()}}
+		if err := m.inject("create", name, 0); err != nil {
+			return nil, err
+		}
+		n = &memNode{mode: perm & FileMode, ino: &memInode{epoch: m.epoch.Load()}}
 		dir.children[base] = n
+	default:
+		if err := m.inject("open", name, 0); err != nil {
+			return nil, err
+		}
 	}
 	f := &memFile{fs: m, ino: n.ino, name: name, writable: writable}
 	if flag&os.O_TRUNC != 0 && writable {
@@ -133,6 +197,7 @@ func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 			return nil, err
 		}
 	}
+	m.open.Add(1)
 	return f, nil
 }
 
@@ -240,6 +305,7 @@ func (m *Mem) MkdirAll(name string, perm fs.FileMode) error {
 		c, ok := n.children[part]
 		if !ok {
 			c = newMemDir()
+			c.mode = perm & DirMode
 			n.children[part] = c
 		}
 		if !c.isDir() {
@@ -278,12 +344,12 @@ func (m *Mem) Stat(name string) (fs.FileInfo, error) {
 		base = parts[len(parts)-1]
 	}
 	if n.isDir() {
-		return memInfo{name: base, dir: true}, nil
+		return memInfo{name: base, dir: true, mode: n.mode}, nil
 	}
 	n.ino.mu.Lock()
 	size := n.ino.size
 	n.ino.mu.Unlock()
-	return memInfo{name: base, size: int64(size)}, nil
+	return memInfo{name: base, size: int64(size), mode: n.mode}, nil
 }
 
 // SyncDir makes the current entries of dir durable.
@@ -297,7 +363,54 @@ func (m *Mem) SyncDir(dir string) error {
 	if !n.isDir() {
 		return &fs.PathError{Op: "syncdir", Path: dir, Err: syscall.ENOTDIR}
 	}
+	if err := m.inject("syncdir", dir, 0); err != nil {
+		return err
+	}
 	n.durable = maps.Clone(n.children)
+	return nil
+}
+
+// Lock takes an exclusive in-memory lock on the directory dir and creates
+// dir/LOCK as the real one does. A second Lock of dir fails with ErrLocked
+// until the returned Closer is closed or the Mem crashes (a crash ends the
+// process that held the lock).
+func (m *Mem) Lock(dir string) (io.Closer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n, err := m.lookup("lock", dir, split(dir))
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, &fs.PathError{Op: "lock", Path: dir, Err: syscall.ENOTDIR}
+	}
+	key := path.Clean("/" + filepath.ToSlash(dir))
+	if m.locks[key] {
+		return nil, fmt.Errorf("directory %s is in use by another process: %s is locked (%w)", dir, path.Join(key, "LOCK"), ErrLocked)
+	}
+	if _, ok := n.children["LOCK"]; !ok {
+		n.children["LOCK"] = &memNode{mode: FileMode, ino: &memInode{epoch: m.epoch.Load()}}
+	}
+	m.locks[key] = true
+	return &memLock{m: m, key: key, epoch: m.epoch.Load()}, nil
+}
+
+// memLock is a held Mem.Lock.
+type memLock struct {
+	m     *Mem
+	key   string
+	epoch uint64 // a lock taken before a crash is already gone
+	once  sync.Once
+}
+
+func (l *memLock) Close() error {
+	l.once.Do(func() {
+		l.m.mu.Lock()
+		defer l.m.mu.Unlock()
+		if l.m.epoch.Load() == l.epoch {
+			delete(l.m.locks, l.key)
+		}
+	})
 	return nil
 }
 
@@ -320,6 +433,7 @@ func (m *Mem) crash(rng *rand.Rand) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	epoch := m.epoch.Add(1)
+	clear(m.locks) // the process that held them is gone
 	r := reverter{epoch: epoch, rng: rng, inodes: map[*memInode]*memInode{}, dirs: map[*memNode]bool{}}
 	m.root = r.dir(m.root)
 }
@@ -337,6 +451,7 @@ type reverter struct {
 func (r *reverter) dir(old *memNode) *memNode {
 	r.dirs[old] = true
 	n := newMemDir()
+	n.mode = old.mode
 	for _, name := range slices.Sorted(maps.Keys(old.durable)) { // sorted: rng use is deterministic
 		c := old.durable[name]
 		if c.isDir() {
@@ -350,7 +465,7 @@ func (r *reverter) dir(old *memNode) *memNode {
 				ino = c.ino.revert(r.epoch, r.rng)
 				r.inodes[c.ino] = ino
 			}
-			c = &memNode{ino: ino}
+			c = &memNode{mode: c.mode, ino: ino}
 		}
 		n.children[name] = c
 		n.durable[name] = c
@@ -363,15 +478,16 @@ type memInfo struct {
 	name string
 	size int64
 	dir  bool
+	mode fs.FileMode // permission bits
 }
 
 func (i memInfo) Name() string { return i.name }
 func (i memInfo) Size() int64  { return i.size }
 func (i memInfo) Mode() fs.FileMode {
 	if i.dir {
-		return fs.ModeDir | 0o755
+		return fs.ModeDir | i.mode
 	}
-	return 0o644
+	return i.mode
 }
 func (i memInfo) ModTime() time.Time { return time.Time{} }
 func (i memInfo) IsDir() bool        { return i.dir }

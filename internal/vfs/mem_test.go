@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -453,5 +454,78 @@ func TestMem_ErrorsMatchOS(t *testing.T) {
 	}
 	if err := m.Rename("/d", "/d/sub"); err == nil {
 		t.Fatal("renaming a directory into itself succeeded")
+	}
+}
+
+func TestMemLock_CrashReleasesLock(t *testing.T) {
+	m := newMemWithDir(t)
+	old, err := m.Lock("/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Crash()
+	l, err := m.Lock("/d")
+	if err != nil {
+		t.Fatalf("Lock after a crash of the holder: %v", err)
+	}
+	old.Close() // the dead holder's Close must not release the new lock
+	if _, err := m.Lock("/d"); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Lock while held after a stale Close = %v, want ErrLocked", err)
+	}
+	l.Close()
+}
+
+func TestMemFault_FailsOperationsAndLandsPartialWrites(t *testing.T) {
+	m := newMemWithDir(t)
+	enospc := syscall.ENOSPC
+	m.SetFault(func(op, name string, n int64) (int64, error) {
+		switch op {
+		case "create", "fallocate", "fdatasync":
+			return 0, enospc
+		case "pwritev":
+			return 3, enospc
+		}
+		return 0, nil
+	})
+	if _, err := m.OpenFile("/d/new", os.O_RDWR|os.O_CREATE, 0o600); !errors.Is(err, enospc) {
+		t.Fatalf("create under a fault = %v, want ENOSPC", err)
+	}
+	if exists(m, "/d/new") {
+		t.Fatal("a failed create left a file")
+	}
+	m.SetFault(nil)
+	f, err := m.OpenFile("/d/f", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m.SetFault(func(op, name string, n int64) (int64, error) {
+		switch op {
+		case "fallocate", "fdatasync":
+			return 0, enospc
+		case "pwritev":
+			return 3, enospc
+		}
+		return 0, nil
+	})
+	if err := f.Allocate(0, 4096); !errors.Is(err, enospc) {
+		t.Fatalf("fallocate under a fault = %v, want ENOSPC", err)
+	}
+	if size, _ := f.Size(); size != 0 {
+		t.Fatalf("a failed fallocate changed the size to %d", size)
+	}
+	n, err := f.WritevAt([][]byte{[]byte("ab"), []byte("cdef")}, 0)
+	if n != 3 || !errors.Is(err, enospc) {
+		t.Fatalf("pwritev under a fault = %d, %v; want 3 bytes landed and ENOSPC", n, err)
+	}
+	if err := f.Sync(); !errors.Is(err, enospc) {
+		t.Fatalf("fdatasync under a fault = %v, want the injected error", err)
+	}
+	m.SetFault(nil)
+	if got := string(readAll(t, f)); got != "abc" {
+		t.Fatalf("file holds %q after a partial write, want %q", got, "abc")
+	}
+	if files, maps := m.Handles(); files != 1 || maps != 0 {
+		t.Fatalf("Handles() = %d files, %d mappings; want 1, 0", files, maps)
 	}
 }

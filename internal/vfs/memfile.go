@@ -172,8 +172,9 @@ func (f *memFile) WriteAt(b []byte, off int64) (int, error) {
 		return 0, err
 	}
 	defer f.ino.mu.Unlock()
-	f.ino.writeAt(b, int(off))
-	return len(b), nil
+	landed, err := f.fs.injectWrite("write", f.name, int64(len(b)))
+	f.ino.writeAt(b[:landed], int(off))
+	return int(landed), err
 }
 
 // WritevAt writes the buffers in order under one lock, so a crash sees all
@@ -186,12 +187,18 @@ func (f *memFile) WritevAt(bufs [][]byte, off int64) (int, error) {
 		return 0, err
 	}
 	defer f.ino.mu.Unlock()
+	want := 0
+	for _, b := range bufs {
+		want += len(b)
+	}
+	landed, err := f.fs.injectWrite("pwritev", f.name, int64(want))
 	total := 0
 	for _, b := range bufs {
+		b = b[:min(len(b), int(landed)-total)]
 		f.ino.writeAt(b, int(off)+total)
 		total += len(b)
 	}
-	return total, nil
+	return total, err
 }
 
 func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
@@ -217,6 +224,9 @@ func (f *memFile) Sync() error {
 		return err
 	}
 	defer f.ino.mu.Unlock()
+	if err := f.fs.inject("fdatasync", f.name, 0); err != nil {
+		return err
+	}
 	f.ino.sync()
 	return nil
 }
@@ -232,6 +242,9 @@ func (f *memFile) Allocate(off, n int64) error {
 		return err
 	}
 	defer f.ino.mu.Unlock()
+	if err := f.fs.inject("fallocate", f.name, n); err != nil {
+		return err
+	}
 	if end := int(off + n); end > f.ino.size {
 		f.ino.truncate(end)
 	}
@@ -271,9 +284,13 @@ func (f *memFile) Map(length int) (Mapping, error) {
 		return nil, err
 	}
 	defer f.ino.mu.Unlock()
+	if err := f.fs.inject("mmap", f.name, 0); err != nil {
+		return nil, err
+	}
 	f.ino.grow(length)
-	m := &memMapping{ino: f.ino, b: f.ino.buf[:length:length]}
+	m := &memMapping{fs: f.fs, ino: f.ino, b: f.ino.buf[:length:length]}
 	f.ino.maps = append(f.ino.maps, m)
+	f.fs.mapped.Add(1)
 	return m, nil
 }
 
@@ -283,16 +300,21 @@ func (f *memFile) Close() error {
 	if f.closed.Swap(true) {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
 	}
+	f.fs.open.Add(-1)
 	return nil
 }
 
 // memMapping is a Mem file's Mapping.
 type memMapping struct {
+	fs  *Mem
 	ino *memInode
 	b   []byte // immutable; its array never moves
 }
 
 func (m *memMapping) Bytes() []byte { return m.b }
+
+// Populate does nothing: the bytes are in memory already.
+func (m *memMapping) Populate(lo, hi int) {}
 
 func (m *memMapping) Unmap() error {
 	m.ino.mu.Lock()
@@ -300,6 +322,7 @@ func (m *memMapping) Unmap() error {
 	for i, x := range m.ino.maps {
 		if x == m {
 			m.ino.maps = append(m.ino.maps[:i], m.ino.maps[i+1:]...)
+			m.fs.mapped.Add(-1)
 			return nil
 		}
 	}

@@ -31,6 +31,15 @@ type osMapping struct {
 
 func (m *osMapping) Bytes() []byte { return m.m }
 
+// Populate prefaults the pages under [lo, hi) with MADV_POPULATE_READ (see
+// populate), rounding lo down to a page boundary.
+func (m *osMapping) Populate(lo, hi int) {
+	if hi <= lo || hi > len(m.m) || lo < 0 {
+		return
+	}
+	populate(m.m[lo&^(pageSize-1) : hi])
+}
+
 func (m *osMapping) Unmap() error {
 	if m.m == nil {
 		return nil

@@ -1,11 +1,14 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
+	"syscall"
 )
 
 // OS is the real file system: pwritev, fdatasync, fallocate mode 0 and a
@@ -18,12 +21,37 @@ const iovMax = 1024
 
 type osFS struct{}
 
+// OpenFile opens name; with O_CREATE the file gets perm&FileMode whatever
+// the umask (see FileMode).
 func (osFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := openPrivate(name, flag, perm)
 	if err != nil {
 		return nil, err
 	}
 	return newOSFile(f, name), nil
+}
+
+// openPrivate is os.OpenFile that, with O_CREATE, sets the mode of the file
+// to perm&FileMode with fchmod, so that the umask can neither widen nor
+// narrow it. A file that already existed with other bits gets them too,
+// unless it belongs to another user (then it is left as it is).
+func openPrivate(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	perm &= FileMode
+	f, err := os.OpenFile(name, flag, perm)
+	if err != nil || flag&os.O_CREATE == 0 {
+		return f, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Mode().Perm() != perm {
+		if err = f.Chmod(perm); errors.Is(err, fs.ErrPermission) {
+			err = nil // not ours to change: we did not create it
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "chmod", Path: name, Err: err}
+	}
+	return f, nil
 }
 
 func (osFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
@@ -32,7 +60,32 @@ func (osFS) Remove(name string) error { return os.Remove(name) }
 
 func (osFS) RemoveAll(name string) error { return os.RemoveAll(name) }
 
-func (osFS) MkdirAll(name string, perm fs.FileMode) error { return os.MkdirAll(name, perm) }
+// MkdirAll creates name and its missing parents, each with perm&DirMode
+// whatever the umask; directories that exist are left as they are.
+func (osFS) MkdirAll(name string, perm fs.FileMode) error {
+	perm &= DirMode
+	name = filepath.Clean(name)
+	if fi, err := os.Stat(name); err == nil {
+		if !fi.IsDir() {
+			return &fs.PathError{Op: "mkdir", Path: name, Err: syscall.ENOTDIR}
+		}
+		return nil
+	}
+	if parent := filepath.Dir(name); parent != name {
+		if err := (osFS{}).MkdirAll(parent, perm); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(name, perm); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			if fi, serr := os.Stat(name); serr == nil && fi.IsDir() {
+				return nil // made meanwhile by someone else
+			}
+		}
+		return err
+	}
+	return os.Chmod(name, perm)
+}
 
 func (osFS) ReadDir(name string) ([]string, error) {
 	entries, err := os.ReadDir(name)

@@ -5,12 +5,60 @@
 // the last unsynced write, the way pebble's crashable MemFS does.
 package vfs
 
-import "io/fs"
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"path/filepath"
+)
+
+// Modes of what storage creates. Records and metadata are private to the
+// server's user: every implementation creates files with at most FileMode
+// and directories with at most DirMode (perm is masked with them), whatever
+// the process's umask.
+const (
+	FileMode fs.FileMode = 0o600
+	DirMode  fs.FileMode = 0o700
+)
+
+// MkdirAllSync creates dir and its missing parents (DirMode) and makes the
+// new entries durable: it syncs the parent of every directory it created,
+// from the top down, so that a crash right after it returns keeps dir.
+func MkdirAllSync(fsys FS, dir string) error {
+	dir = filepath.Clean(dir)
+	var missing []string // dir first, then its missing parents
+	for d := dir; ; {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		missing = append(missing, d)
+		parent := filepath.Dir(d)
+		if parent == d {
+			break
+		}
+		d = parent
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := fsys.MkdirAll(dir, DirMode); err != nil {
+		return err
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := fsys.SyncDir(filepath.Dir(missing[i])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // FS is the set of file-system operations storage needs.
 type FS interface {
 	// OpenFile opens name with os.OpenFile flags (O_RDWR, O_CREATE, O_EXCL,
-	// O_TRUNC, O_RDONLY are supported by every implementation).
+	// O_TRUNC, O_RDONLY are supported by every implementation). A file it
+	// creates gets perm&FileMode.
 	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
 	// Rename renames oldname to newname, replacing newname if it exists.
 	// It is atomic but not durable until SyncDir of the directory.
@@ -19,7 +67,8 @@ type FS interface {
 	Remove(name string) error
 	// RemoveAll removes a path and everything below it.
 	RemoveAll(name string) error
-	// MkdirAll creates a directory and its parents.
+	// MkdirAll creates a directory and its parents, each new one with
+	// perm&DirMode. See MkdirAllSync for a durable creation.
 	MkdirAll(name string, perm fs.FileMode) error
 	// ReadDir lists the names in a directory, sorted.
 	ReadDir(name string) ([]string, error)
@@ -28,6 +77,12 @@ type FS interface {
 	// SyncDir makes the creations, renames and removals of entries in dir
 	// durable (fsync of the directory).
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock on the directory dir, which must exist,
+	// so that two servers never work in the same data directory. The lock
+	// is held until the returned Closer is closed (or the process ends). A
+	// second Lock of dir fails with an error matching ErrLocked until then,
+	// whether it comes from another process or from this one.
+	Lock(dir string) (io.Closer, error)
 }
 
 // File is an open file. Offsets are explicit: there is no file position.
@@ -61,5 +116,10 @@ type File interface {
 type Mapping interface {
 	// Bytes is the mapped memory. It is valid until Unmap.
 	Bytes() []byte
+	// Populate asks for the pages under Bytes()[lo:hi] to be made present
+	// in one go, so that a reader about to touch them sequentially does not
+	// take a page fault per page. It is only a hint: it may do nothing, and
+	// it never fails. lo and hi must lie within the file's size.
+	Populate(lo, hi int)
 	Unmap() error
 }

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package segment
+package vfs
 
 // pageSize is the granularity of populate.
 const pageSize = 4096
