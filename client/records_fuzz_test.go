@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -15,8 +15,8 @@ func FuzzDecodeResult(f *testing.F) {
 	head := wire.ResultHead{Next: api.Position{Stream: "f", Seq: 2}, Records: 2}
 	var frames []byte
 	for i := range 2 {
-		rec := make([]byte, segment.FrameSize(1, 3))
-		segment.PutFrame(rec, uint64(i), int64(i), 0, []byte("k"), []byte("abc"))
+		rec := make([]byte, record.FrameSize(1, 3))
+		record.PutFrame(rec, uint64(i), int64(i), 0, []byte("k"), []byte("abc"))
 		frames = append(frames, rec...)
 	}
 	head.FramesLen = uint32(len(frames))

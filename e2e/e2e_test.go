@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 )
 
 // binaries are the sluiced and sluice executables built for the test.
@@ -196,7 +196,7 @@ func mustSluice(t *testing.T, bin binaries, s *server, stdin []byte, args ...str
 }
 
 // record is a record as `sluice get --output json` prints it.
-type record struct {
+type gotRecord struct {
 	Shard      string  `json:"shard"`
 	Sequence   string  `json:"sequence"`
 	Key        string  `json:"key"`
@@ -207,14 +207,14 @@ type record struct {
 }
 
 // getAll reads every record of stream with `sluice get --output json`.
-func getAll(t *testing.T, bin binaries, s *server, stream string) []record {
+func getAll(t *testing.T, bin binaries, s *server, stream string) []gotRecord {
 	t.Helper()
 	out := mustSluice(t, bin, s, nil, "get", stream, "--output", "json")
-	var recs []record
+	var recs []gotRecord
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(nil, 4<<20)
 	for sc.Scan() {
-		var r record
+		var r gotRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Fatalf("get line %q: %v", sc.Text(), err)
 		}
@@ -462,7 +462,7 @@ func tearTail(t *testing.T, dataDir, shard string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	it := segment.NewFrameIter(b)
+	it := record.NewFrameIter(b)
 	end := 0
 	for _, ok := it.Next(); ok; _, ok = it.Next() {
 		end = it.Offset()
@@ -530,7 +530,7 @@ func shardOf(ranges []hashRange, key string) string {
 // sequence order, the phase-1 lines routed there, then a prefix (no gaps)
 // of the phase-2 lines routed there that covers every acknowledged one,
 // at its acknowledged sequence number, byte for byte.
-func checkRecovered(t *testing.T, recs []record, warm, crash [][]byte, acks []ack, ranges []hashRange) {
+func checkRecovered(t *testing.T, recs []gotRecord, warm, crash [][]byte, acks []ack, ranges []hashRange) {
 	t.Helper()
 	want := map[string][][]byte{} // shard -> lines routed there, in put order
 	route := func(lines [][]byte, n int) {
@@ -553,13 +553,13 @@ func checkRecovered(t *testing.T, recs []record, warm, crash [][]byte, acks []ac
 		}
 		ackedPer[a.shard] = append(ackedPer[a.shard], a)
 	}
-	got := map[string][]record{}
+	got := map[string][]gotRecord{}
 	for _, r := range recs {
 		got[r.Shard] = append(got[r.Shard], r)
 	}
 	total := 0
 	for shard, rs := range got {
-		slices.SortFunc(rs, func(a, b record) int { return cmp.Compare(a.seq.Seq, b.seq.Seq) })
+		slices.SortFunc(rs, func(a, b gotRecord) int { return cmp.Compare(a.seq.Seq, b.seq.Seq) })
 		w := want[shard]
 		if len(rs) > len(w) {
 			t.Fatalf("%s holds %d records; only %d lines were routed there", shard, len(rs), len(w))

@@ -4,7 +4,7 @@ import (
 	"sync"
 
 	"github.com/sluicedb/sluice/api"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 )
 
 // putCall is the reusable state of one put: the records grouped by shard.
@@ -155,7 +155,7 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []api.PutRecord, result
 		}
 		grp := &c.groups[g]
 		grp.req.idx = append(grp.req.idx, i)
-		grp.req.size += segment.FrameSize(len(r.Key), len(r.Data))
+		grp.req.size += record.FrameSize(len(r.Key), len(r.Data))
 	}
 }
 

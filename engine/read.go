@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/segment"
 )
 
@@ -145,7 +146,7 @@ type Record struct {
 
 // RecordIter walks the records of a ReadResult without allocating.
 type RecordIter struct {
-	it         segment.FrameIter
+	it         record.FrameIter
 	inc, shard uint32
 }
 

@@ -3,6 +3,8 @@ package segment
 import (
 	"fmt"
 	"slices"
+
+	"github.com/sluicedb/sluice/record"
 )
 
 // Batch is a reusable buffer of encoded frames: the unit of one Write. The
@@ -28,20 +30,20 @@ type Batch struct {
 func (b *Batch) Add(t int64, flags uint16, key, data []byte) (seq uint64, arrival int64) {
 	t = max(t, b.last)
 	seq = b.first + uint64(len(b.offs))
-	if len(key) > MaxKeyLen || len(data) > MaxDataLen || flags&^knownFlags != 0 {
+	if len(key) > record.MaxKeyLen || len(data) > record.MaxDataLen || flags&^record.KnownFlags != 0 {
 		if b.err == nil {
 			b.err = fmt.Errorf("%w: record %d has a %d B key, %d B of data and flags %#x; the limits are %d B, %d B and %#x",
-				ErrFrameTooLarge, len(b.offs), len(key), len(data), flags, MaxKeyLen, MaxDataLen, knownFlags)
+				ErrFrameTooLarge, len(b.offs), len(key), len(data), flags, record.MaxKeyLen, record.MaxDataLen, record.KnownFlags)
 		}
 		// Keep sequence numbers in step with Add calls; the batch cannot
 		// be written anyway.
 		b.offs = append(b.offs, len(b.buf))
 		return seq, t
 	}
-	size := FrameSize(len(key), len(data))
+	size := record.FrameSize(len(key), len(data))
 	off := len(b.buf)
 	b.buf = slices.Grow(b.buf, size)[:off+size]
-	PutFrame(b.buf[off:], seq, t, flags, key, data)
+	record.PutFrame(b.buf[off:], seq, t, flags, key, data)
 	b.offs = append(b.offs, off)
 	b.last = t
 	b.maxFrame = max(b.maxFrame, size)

@@ -72,7 +72,7 @@ func TestCache_BoundsMappingsAndFilesAcrossLogs(t *testing.T) {
 			opts := smallOpts(fsys)
 			opts.Cache = cache
 			dirs := make([]string, logs)
-			want := make([][]record, logs)
+			want := make([][]testRecord, logs)
 			var b Batch
 			for i := range dirs {
 				dirs[i] = filepath.Join(root, fmt.Sprintf("shard%d", i))
@@ -108,7 +108,7 @@ func TestCache_BoundsMappingsAndFilesAcrossLogs(t *testing.T) {
 			}
 			var v View
 			for i, l := range ls {
-				var got []record
+				var got []testRecord
 				for seq := uint64(0); seq < uint64(len(want[i])); seq = v.Next {
 					if err := l.Read(seq, 0, 0, &v); err != nil {
 						t.Fatal(err)
@@ -152,12 +152,12 @@ func TestCache_BoundsMappingsAndFilesAcrossLogs(t *testing.T) {
 	}
 }
 
-func viewRecordsT(t *testing.T, v *View) []record {
+func viewRecordsT(t *testing.T, v *View) []testRecord {
 	t.Helper()
-	var out []record
+	var out []testRecord
 	it := v.Iter()
 	for f, ok := it.Next(); ok; f, ok = it.Next() {
-		out = append(out, record{seq: f.Seq, t: f.Time, flags: f.Flags, key: bytes.Clone(f.Key), data: bytes.Clone(f.Data)})
+		out = append(out, testRecord{seq: f.Seq, t: f.Time, flags: f.Flags, key: bytes.Clone(f.Key), data: bytes.Clone(f.Data)})
 	}
 	if it.Err() != nil {
 		t.Fatal(it.Err())

@@ -126,8 +126,8 @@ func (f *crashFile) Truncate(size int64) error {
 
 // crashHistory is what the test knows of a log across crashes.
 type crashHistory struct {
-	written []record // by sequence number: everything ever handed to Write (the latest at each seq)
-	acked   int      // records [0, acked) were acknowledged: Write and Sync succeeded
+	written []testRecord // by sequence number: everything ever handed to Write (the latest at each seq)
+	acked   int          // records [0, acked) were acknowledged: Write and Sync succeeded
 	// lossBefore: records with an arrival time before it may have been
 	// removed by Expire (a crash can interrupt one half-way).
 	lossBefore int64

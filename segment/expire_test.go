@@ -10,12 +10,12 @@ import (
 
 // fillTimed writes n records with arrival times 1000, 2000, ... in batches
 // of 10 and returns them.
-func fillTimed(t testing.TB, l *Log, n int) []record {
+func fillTimed(t testing.TB, l *Log, n int) []testRecord {
 	t.Helper()
 	var b Batch
-	recs := make([]record, n)
+	recs := make([]testRecord, n)
 	for i := range recs {
-		recs[i] = record{t: int64(i+1) * 1000, key: []byte("key"), data: bytes.Repeat([]byte{byte(i)}, 300)}
+		recs[i] = testRecord{t: int64(i+1) * 1000, key: []byte("key"), data: bytes.Repeat([]byte{byte(i)}, 300)}
 	}
 	for i := 0; i < n; i += 10 {
 		appendBatch(t, l, &b, recs[i:min(i+10, n)], true)
@@ -58,7 +58,7 @@ func TestLog_LeaseKeepsRemovedSegment(t *testing.T) {
 			it := v.Iter()
 			for i := 0; i < 20; i++ {
 				f, ok := it.Next()
-				if !ok || !sameRecord(record{seq: f.Seq, t: f.Time, key: f.Key, data: f.Data}, recs[i]) {
+				if !ok || !sameRecord(testRecord{seq: f.Seq, t: f.Time, key: f.Key, data: f.Data}, recs[i]) {
 					t.Fatalf("leased frame %d unreadable after removal: %v", i, it.Err())
 				}
 			}
@@ -125,7 +125,7 @@ func TestLog_Expire(t *testing.T) {
 		t.Fatalf("Expire removed the empty active segment")
 	}
 	var b Batch
-	more := []record{{t: 1, key: []byte("k"), data: []byte("after")}}
+	more := []testRecord{{t: 1, key: []byte("k"), data: []byte("after")}}
 	appendBatch(t, l, &b, more, true)
 	if more[0].seq != next || more[0].t != recs[len(recs)-1].t {
 		t.Fatalf("append after expiry got seq %d time %d; want %d and the clamped %d",

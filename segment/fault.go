@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"unsafe"
+
+	"github.com/sluicedb/sluice/record"
 )
 
 // Reads come from a shared mapping of the segment file. If the file is
@@ -52,7 +54,7 @@ func (s *segment) recovered(r any, m *mapped) error {
 		panic(r)
 	}
 	s.damaged.Store(true)
-	err := &CorruptionError{Path: s.path, Offset: off, Err: ErrMappingFault}
+	err := &record.CorruptionError{Path: s.path, Offset: off, Err: ErrMappingFault}
 	s.log.fence(err)
 	return err
 }
@@ -103,7 +105,7 @@ func Guard(fn func()) (err error) {
 			if !ok {
 				panic(r)
 			}
-			err = &CorruptionError{Offset: int64(addr), Err: ErrMappingFault}
+			err = &record.CorruptionError{Offset: int64(addr), Err: ErrMappingFault}
 		}
 	}()
 	fn()

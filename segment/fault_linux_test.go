@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a fresh directory, or skips
@@ -40,7 +41,7 @@ func TestWrite_FullDiskIsTransient(t *testing.T) {
 	dir := filepath.Join(root, "shard")
 	l, _ := openLog(t, dir, opts)
 	var b Batch
-	var acked []record
+	var acked []testRecord
 	var full error
 	for i := 0; i < 1000 && full == nil; i++ {
 		recs := bigRecords(2, int64(100*i))
@@ -77,7 +78,7 @@ func TestWrite_FullDiskIsTransient(t *testing.T) {
 // truncatedLog is a log on the real file system with three sealed segments
 // and an active one, every record read once so that every segment is
 // mapped.
-func truncatedLog(t *testing.T) (*Log, []record, string) {
+func truncatedLog(t *testing.T) (*Log, []testRecord, string) {
 	t.Helper()
 	dir := t.TempDir()
 	l, _ := openLog(t, dir, Options{SegmentSize: 64 << 10, InitialAllocation: 4 << 10, MaxAllocationStep: 16 << 10})
@@ -108,8 +109,8 @@ func TestRead_TruncatedMappedSegmentIsCorruptionNotCrash(t *testing.T) {
 			}
 			var v View
 			err := l.Read(s.base, 0, 0, &v)
-			var ce *CorruptionError
-			if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrMappingFault) {
+			var ce *record.CorruptionError
+			if !errors.As(err, &ce) || !errors.Is(err, record.ErrCorrupt) || !errors.Is(err, ErrMappingFault) {
 				t.Fatalf("Read of a truncated mapped segment = %v, want a *CorruptionError for a mapping fault", err)
 			}
 			if ce.Path != s.path || ce.Offset < 0 || ce.Offset >= 64<<10 {
@@ -122,7 +123,7 @@ func TestRead_TruncatedMappedSegmentIsCorruptionNotCrash(t *testing.T) {
 				t.Fatalf("Err() = %v, want the mapping fault", l.Err())
 			}
 			// A second read answers from the size check, without a fault.
-			if err := l.Read(s.base, 0, 0, &v); !errors.Is(err, ErrCorrupt) {
+			if err := l.Read(s.base, 0, 0, &v); !errors.Is(err, record.ErrCorrupt) {
 				t.Fatalf("second Read = %v, want ErrCorrupt", err)
 			}
 			// Every other segment still reads.
@@ -133,7 +134,7 @@ func TestRead_TruncatedMappedSegmentIsCorruptionNotCrash(t *testing.T) {
 			v.Release()
 			// The writer is fenced: the log's files cannot be trusted.
 			var b Batch
-			if err := writeBatch(l, &b, bigRecords(1, 1e6)); !errors.Is(err, ErrCorrupt) {
+			if err := writeBatch(l, &b, bigRecords(1, 1e6)); !errors.Is(err, record.ErrCorrupt) {
 				t.Fatalf("Write after the fault = %v, want the fencing corruption", err)
 			}
 		})
@@ -150,7 +151,7 @@ func TestRead_TruncatedUnmappedSegmentIsCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	var v View
-	if err := l.Read(s.base, 0, 0, &v); !errors.Is(err, ErrCorrupt) || !errors.Is(l.Err(), ErrCorrupt) {
+	if err := l.Read(s.base, 0, 0, &v); !errors.Is(err, record.ErrCorrupt) || !errors.Is(l.Err(), record.ErrCorrupt) {
 		t.Fatalf("Read of a truncated unmapped segment = %v (log %v), want ErrCorrupt", err, l.Err())
 	}
 }
@@ -188,12 +189,12 @@ func TestView_GuardTurnsFaultIntoError(t *testing.T) {
 }
 
 // viewRecords decodes the frames of v.
-func viewRecords(t *testing.T, v *View) []record {
+func viewRecords(t *testing.T, v *View) []testRecord {
 	t.Helper()
-	var out []record
+	var out []testRecord
 	it := v.Iter()
 	for f, ok := it.Next(); ok; f, ok = it.Next() {
-		out = append(out, record{seq: f.Seq, t: f.Time, flags: f.Flags, key: append([]byte(nil), f.Key...), data: append([]byte(nil), f.Data...)})
+		out = append(out, testRecord{seq: f.Seq, t: f.Time, flags: f.Flags, key: append([]byte(nil), f.Key...), data: append([]byte(nil), f.Data...)})
 	}
 	if it.Err() != nil {
 		t.Fatal(it.Err())

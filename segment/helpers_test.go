@@ -12,7 +12,7 @@ import (
 )
 
 // record is a test record and what the log assigned it.
-type record struct {
+type testRecord struct {
 	seq   uint64
 	t     int64
 	flags uint16
@@ -20,11 +20,11 @@ type record struct {
 	data  []byte
 }
 
-func (r record) String() string {
+func (r testRecord) String() string {
 	return fmt.Sprintf("{seq %d t %d flags %d key %d B data %d B}", r.seq, r.t, r.flags, len(r.key), len(r.data))
 }
 
-func sameRecord(a, b record) bool {
+func sameRecord(a, b testRecord) bool {
 	return a.seq == b.seq && a.t == b.t && a.flags == b.flags && bytes.Equal(a.key, b.key) && bytes.Equal(a.data, b.data)
 }
 
@@ -47,7 +47,7 @@ func openLog(t testing.TB, dir string, opts Options) (*Log, Recovery) {
 
 // appendBatch writes recs as one batch, syncs if sync, publishes, and fills
 // in the sequence numbers and arrival times the log assigned.
-func appendBatch(t testing.TB, l *Log, b *Batch, recs []record, sync bool) {
+func appendBatch(t testing.TB, l *Log, b *Batch, recs []testRecord, sync bool) {
 	t.Helper()
 	l.Begin(b)
 	for i := range recs {
@@ -67,10 +67,10 @@ func appendBatch(t testing.TB, l *Log, b *Batch, recs []record, sync bool) {
 // readAll reads every retained record in order with reads of at most
 // maxRecords records and maxBytes bytes, checking that views are
 // contiguous.
-func readAll(t testing.TB, l *Log, maxRecords, maxBytes int) []record {
+func readAll(t testing.TB, l *Log, maxRecords, maxBytes int) []testRecord {
 	t.Helper()
 	first, next := l.Bounds()
-	var out []record
+	var out []testRecord
 	var v View
 	defer v.Release()
 	for seq := first; seq < next; {
@@ -90,7 +90,7 @@ func readAll(t testing.TB, l *Log, maxRecords, maxBytes int) []record {
 			if f.Seq != seq+uint64(n) {
 				t.Fatalf("frame %d of a view from %d has seq %d", n, seq, f.Seq)
 			}
-			out = append(out, record{seq: f.Seq, t: f.Time, flags: f.Flags, key: bytes.Clone(f.Key), data: bytes.Clone(f.Data)})
+			out = append(out, testRecord{seq: f.Seq, t: f.Time, flags: f.Flags, key: bytes.Clone(f.Key), data: bytes.Clone(f.Data)})
 			n++
 		}
 		if it.Err() != nil || n != v.Count || v.Next != seq+uint64(n) {
@@ -101,7 +101,7 @@ func readAll(t testing.TB, l *Log, maxRecords, maxBytes int) []record {
 	return out
 }
 
-func checkRecords(t testing.TB, got, want []record) {
+func checkRecords(t testing.TB, got, want []testRecord) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("read %d records, want %d", len(got), len(want))
@@ -115,10 +115,10 @@ func checkRecords(t testing.TB, got, want []record) {
 
 // randomRecords makes n records with random keys (1..256 bytes) and data
 // (0..maxData bytes) at increasing times.
-func randomRecords(rng *rand.Rand, n, maxData int, t0 int64) []record {
-	recs := make([]record, n)
+func randomRecords(rng *rand.Rand, n, maxData int, t0 int64) []testRecord {
+	recs := make([]testRecord, n)
 	for i := range recs {
-		recs[i] = record{
+		recs[i] = testRecord{
 			t:    t0 + int64(i)*1000,
 			key:  randBytes(rng, 1+rng.IntN(256)),
 			data: randBytes(rng, rng.IntN(maxData+1)),
@@ -233,3 +233,12 @@ func exists(fsys vfs.FS, path string) bool {
 
 func segPath(dir string, base uint64) string   { return filepath.Join(dir, segName(base)) }
 func idxPathOf(dir string, base uint64) string { return filepath.Join(dir, idxName(base)) }
+
+// randBytes returns n random bytes.
+func randBytes(rng *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	return b
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // fsCases runs a test against the real file system and the in-memory one.
@@ -32,14 +33,14 @@ func TestLog_RoundTrip(t *testing.T) {
 			}
 			rng := rand.New(rand.NewPCG(3, 4))
 			key256 := []byte(strings.Repeat("\U0001F600", 256)) // 256 characters, 1 KiB
-			var want []record
+			var want []testRecord
 			var b Batch
 			for batch := 0; batch < 60; batch++ {
 				recs := randomRecords(rng, 1+rng.IntN(40), 3000, int64(1e9+batch*1e6))
 				switch batch % 10 {
 				case 3:
 					recs[0].data = nil
-					recs[0].flags = FlagEncrypted
+					recs[0].flags = record.FlagEncrypted
 				case 5:
 					recs[len(recs)-1].data = randBytes(rng, 1<<20)
 				case 7:
@@ -98,12 +99,12 @@ func TestLog_ReadLimits(t *testing.T) {
 	l, _ := openLog(t, testDir, smallOpts(vfs.NewMem()))
 	defer l.Close()
 	var b Batch
-	recs := make([]record, 10)
+	recs := make([]testRecord, 10)
 	for i := range recs {
-		recs[i] = record{t: int64(i), key: []byte("k"), data: make([]byte, 100)}
+		recs[i] = testRecord{t: int64(i), key: []byte("k"), data: make([]byte, 100)}
 	}
 	appendBatch(t, l, &b, recs, false)
-	frame := FrameSize(1, 100)
+	frame := record.FrameSize(1, 100)
 
 	var v View
 	defer v.Release()
@@ -166,9 +167,9 @@ func TestLog_SeekTime(t *testing.T) {
 	defer l.Close()
 	var b Batch
 	// Times 100, 110, ... with repeats, across many segments and index entries.
-	var recs []record
+	var recs []testRecord
 	for i := 0; i < 3000; i++ {
-		recs = append(recs, record{t: 100 + int64(i/2)*10, key: []byte("key"), data: make([]byte, 60)})
+		recs = append(recs, testRecord{t: 100 + int64(i/2)*10, key: []byte("key"), data: make([]byte, 60)})
 	}
 	for i := 0; i < len(recs); i += 100 {
 		appendBatch(t, l, &b, recs[i:i+100], false)
@@ -200,7 +201,7 @@ func TestBatch_Validation(t *testing.T) {
 		key, data []byte
 		flags     uint16
 	}{
-		{"key too long", make([]byte, MaxKeyLen+1), nil, 0},
+		{"key too long", make([]byte, record.MaxKeyLen+1), nil, 0},
 		{"unknown flags", []byte("k"), nil, 1 << 7},
 		{"frame larger than a segment", []byte("k"), make([]byte, 64<<10), 0},
 	}
@@ -213,7 +214,7 @@ func TestBatch_Validation(t *testing.T) {
 		}
 	}
 	// Nothing was written and the log still works.
-	appendBatch(t, l, &b, []record{{t: 2, key: []byte("k"), data: []byte("v")}}, true)
+	appendBatch(t, l, &b, []testRecord{{t: 2, key: []byte("k"), data: []byte("v")}}, true)
 	if _, next := l.Bounds(); next != 1 {
 		t.Fatalf("next = %d, want 1", next)
 	}
@@ -221,7 +222,7 @@ func TestBatch_Validation(t *testing.T) {
 	var stale Batch
 	l.Begin(&stale)
 	stale.Add(3, 0, nil, nil)
-	appendBatch(t, l, &b, []record{{t: 3}}, false)
+	appendBatch(t, l, &b, []testRecord{{t: 3}}, false)
 	if err := l.Write(&stale); !errors.Is(err, ErrBatchOutOfOrder) {
 		t.Fatalf("stale batch: Write = %v, want ErrBatchOutOfOrder", err)
 	}
@@ -281,7 +282,7 @@ func TestLog_Allocation(t *testing.T) {
 	var b Batch
 	var sizes []int64
 	for range 200 {
-		appendBatch(t, l, &b, []record{{key: []byte("k"), data: make([]byte, 4000)}}, false)
+		appendBatch(t, l, &b, []testRecord{{key: []byte("k"), data: make([]byte, 4000)}}, false)
 		if s := fileSize(t, mem, path); len(sizes) == 0 || sizes[len(sizes)-1] != s {
 			sizes = append(sizes, s)
 		}
@@ -343,7 +344,7 @@ func TestLog_ReadMatchesWalk(t *testing.T) {
 	all := readAll(t, l, 1, 0) // one frame at a time: no jumps
 	sizes := make([]int, len(all))
 	for i, r := range all {
-		sizes[i] = FrameSize(len(r.key), len(r.data))
+		sizes[i] = record.FrameSize(len(r.key), len(r.data))
 	}
 	segEnd := func(seq uint64) uint64 { // one past the last seq of seq's segment
 		segs := l.segments()

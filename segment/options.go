@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluicedb/sluice/index"
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // Defaults of Options; a zero field takes its default.
@@ -31,12 +32,12 @@ const (
 	MaxRecordSize = 10 << 20
 	// MaxRecordFrameSize is the frame of the largest record the server
 	// accepts: the smallest segment size that can hold every record.
-	MaxRecordFrameSize = (HeaderSize + MaxRecordSize + Alignment - 1) &^ (Alignment - 1)
+	MaxRecordFrameSize = (record.HeaderSize + MaxRecordSize + record.Alignment - 1) &^ (record.Alignment - 1)
 
 	// minSegmentSize keeps a segment able to hold at least a few frames.
 	minSegmentSize = 4 << 10
 	// maxSegmentSize keeps every file offset within the index's uint32 Pos.
-	maxSegmentSize = 1<<32 - Alignment
+	maxSegmentSize = 1<<32 - record.Alignment
 )
 
 // Options configure a Log. The zero value is the default configuration.
@@ -103,14 +104,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Cache == nil {
 		o.Cache = defaultCache
 	}
-	maxFrame := int64(FrameSize(0, o.MaxRecordSize))
+	maxFrame := int64(record.FrameSize(0, o.MaxRecordSize))
 	switch {
 	case o.SegmentSize < minSegmentSize || o.SegmentSize > maxSegmentSize:
 		return o, fmt.Errorf("segment: segment size %d B is out of range; it must be between %d B and %d B",
 			o.SegmentSize, minSegmentSize, int64(maxSegmentSize))
-	case o.MaxRecordSize < 0 || o.MaxRecordSize > MaxKeyLen+MaxDataLen:
+	case o.MaxRecordSize < 0 || o.MaxRecordSize > record.MaxKeyLen+record.MaxDataLen:
 		return o, fmt.Errorf("segment: max record size %d B is out of range; it must be between 0 and %d B",
-			o.MaxRecordSize, MaxKeyLen+MaxDataLen)
+			o.MaxRecordSize, record.MaxKeyLen+record.MaxDataLen)
 	case o.MaxRecordSize > 0 && o.SegmentSize < maxFrame:
 		return o, fmt.Errorf("segment: segment size %d B cannot hold a %d B record (a %d B frame); it must be at least %d B",
 			o.SegmentSize, o.MaxRecordSize, maxFrame, maxFrame)
@@ -132,7 +133,7 @@ func (o Options) withDefaults() (Options, error) {
 func (o *Options) growAllocation(cur, need int64) int64 {
 	a := cur
 	for a < need {
-		a += max(min(max(a, o.InitialAllocation), o.MaxAllocationStep), Alignment)
+		a += max(min(max(a, o.InitialAllocation), o.MaxAllocationStep), record.Alignment)
 	}
 	return max(min(a, o.SegmentSize), need)
 }

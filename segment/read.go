@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/sluicedb/sluice/index"
+	"github.com/sluicedb/sluice/record"
 )
 
 // View is the result of a Read: a run of consecutive published frames of one
@@ -42,7 +43,7 @@ func (v *View) Release() {
 
 // Iter returns an iterator over the view's frames; it verifies each CRC and
 // does not allocate.
-func (v *View) Iter() FrameIter { return FrameIter{b: v.Frames} }
+func (v *View) Iter() record.FrameIter { return record.NewFrameIter(v.Frames) }
 
 // Bounds returns the oldest retained sequence number and one past the newest
 // published one; first == next when the log holds no record.
@@ -147,13 +148,13 @@ func (s *segment) read(m *mapped, seq, limit uint64, end, maxRecords, maxBytes i
 		pos, at = int(e.Pos), e.RelSeq
 	}
 	for ; at < rel; at++ {
-		n := frameLen(data[pos:])
+		n := record.FrameLen(data[pos:])
 		if n == 0 || pos+n > end {
 			return s.corrupt(pos, "length field out of bounds")
 		}
 		pos += n
 	}
-	if pos+HeaderSize > end || frameSeq(data[pos:]) != seq {
+	if pos+record.HeaderSize > end || record.FrameSeq(data[pos:]) != seq {
 		return s.corrupt(pos, "frame does not carry the expected sequence number")
 	}
 	start, last := pos, pos
@@ -170,7 +171,7 @@ func (s *segment) read(m *mapped, seq, limit uint64, end, maxRecords, maxBytes i
 		}
 	}
 	for k < want {
-		n := frameLen(data[pos:])
+		n := record.FrameLen(data[pos:])
 		if n == 0 || pos+n > end {
 			return s.corrupt(pos, "length field out of bounds")
 		}
@@ -187,7 +188,7 @@ func (s *segment) read(m *mapped, seq, limit uint64, end, maxRecords, maxBytes i
 	v.Frames = data[start:pos:pos]
 	v.Count = int(k)
 	v.Next = seq + k
-	v.LastTime = frameTime(data[last:])
+	v.LastTime = record.FrameTime(data[last:])
 	v.seg = s
 	return nil
 }
@@ -204,7 +205,7 @@ func (s *segment) skip(data []byte, rel uint32, start, end int, want uint64, max
 		if maxBytes <= 0 {
 			return true
 		}
-		n := frameLen(data[e.Pos:end])
+		n := record.FrameLen(data[e.Pos:end])
 		return n > 0 && int(e.Pos)+n-start <= maxBytes
 	}
 	top := uint32(min(uint64(rel)+want-1, math.MaxUint32))
@@ -235,7 +236,7 @@ func (s *segment) skip(data []byte, rel uint32, start, end int, want uint64, max
 }
 
 func (s *segment) corrupt(pos int, msg string) error {
-	return &CorruptionError{Path: s.path, Offset: int64(pos), Err: errors.New(msg)}
+	return &record.CorruptionError{Path: s.path, Offset: int64(pos), Err: errors.New(msg)}
 }
 
 // SeekTime returns the sequence number of the first published record whose
@@ -306,13 +307,13 @@ func (s *segment) seekTime(data []byte, t int64, limit uint64) (uint64, bool) {
 		pos, rel = int(e.Pos), e.RelSeq
 	}
 	for seq := s.base + uint64(rel); seq < limit; seq++ {
-		if pos+HeaderSize > end {
+		if pos+record.HeaderSize > end {
 			return 0, false
 		}
-		if frameTime(data[pos:]) >= t {
+		if record.FrameTime(data[pos:]) >= t {
 			return seq, true
 		}
-		n := frameLen(data[pos:])
+		n := record.FrameLen(data[pos:])
 		if n == 0 {
 			return 0, false
 		}

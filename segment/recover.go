@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluicedb/sluice/index"
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // recover opens the segments in l.dir and brings the log to a consistent
@@ -240,8 +241,8 @@ func (l *Log) loadIndex(s *segment, src *fileSource) (*index.Index, index.Tail, 
 		return nil, index.Tail{}, false
 	}
 	ix, hdr, tail, err := index.Unmarshal(b)
-	if err != nil || hdr.Base != s.base || tail.End > uint64(src.size()) || tail.End%Alignment != 0 ||
-		(tail.Count == 0) != (tail.End == 0) || uint64(tail.Count)*uint64(FrameSize(0, 0)) > tail.End {
+	if err != nil || hdr.Base != s.base || tail.End > uint64(src.size()) || tail.End%record.Alignment != 0 ||
+		(tail.Count == 0) != (tail.End == 0) || uint64(tail.Count)*uint64(record.FrameSize(0, 0)) > tail.End {
 		return nil, index.Tail{}, false
 	}
 	if tail.Count > 0 {
@@ -261,17 +262,17 @@ func (l *Log) loadIndex(s *segment, src *fileSource) (*index.Index, index.Tail, 
 // frameAt reports whether a valid frame with sequence number seq starts at
 // pos of src and ends by end.
 func frameAt(src *fileSource, pos, end int64, seq uint64) bool {
-	b, err := src.at(pos, offSeq)
+	b, err := src.at(pos, record.SeqOffset)
 	if err != nil {
 		return false
 	}
-	if n := frameLen(b); n > len(b) {
+	if n := record.FrameLen(b); n > len(b) {
 		if b, err = src.at(pos, n); err != nil {
 			return false
 		}
 	}
 	b = b[:min(int64(len(b)), end-pos)]
-	f, _, err := DecodeFrame(b)
+	f, _, err := record.DecodeFrame(b)
 	return err == nil && f.Seq == seq
 }
 

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // FuzzRecover: recovery of arbitrary bytes as the active segment returns a
@@ -14,7 +15,7 @@ import (
 func FuzzRecover(f *testing.F) {
 	var log []byte
 	for i := range 6 {
-		log = append(log, encodeFrame(uint64(100+i), int64(i*10), 0, []byte("key"), bytes.Repeat([]byte{byte(i)}, i*7))...)
+		log = append(log, record.AppendFrame(nil, uint64(100+i), int64(i*10), 0, []byte("key"), bytes.Repeat([]byte{byte(i)}, i*7))...)
 	}
 	f.Add(uint64(100), log)
 	f.Add(uint64(100), log[:len(log)-9])                       // torn tail
@@ -54,7 +55,7 @@ func FuzzRecover(f *testing.F) {
 		}
 		var enc []byte
 		for _, r := range got {
-			enc = append(enc, encodeFrame(r.seq, r.t, r.flags, r.key, r.data)...)
+			enc = append(enc, record.AppendFrame(nil, r.seq, r.t, r.flags, r.key, r.data)...)
 		}
 		if !bytes.HasPrefix(b, enc) {
 			t.Fatalf("the %d recovered records do not re-encode to a prefix of the input", len(got))

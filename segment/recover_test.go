@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // framePositions lists the offsets of the valid frames of a segment file.
@@ -23,7 +24,7 @@ func framePositions(t testing.TB, fsys vfs.FS, path string) []int64 {
 	}
 	var pos []int64
 	for off := 0; ; {
-		_, n, err := DecodeFrame(b[off:])
+		_, n, err := record.DecodeFrame(b[off:])
 		if err != nil {
 			return pos
 		}
@@ -34,12 +35,12 @@ func framePositions(t testing.TB, fsys vfs.FS, path string) []int64 {
 
 // fillLog writes batches of random records (syncing each) and returns them
 // with the log left open.
-func fillLog(t testing.TB, fsys vfs.FS, opts Options, batches int, seed uint64) (*Log, []record) {
+func fillLog(t testing.TB, fsys vfs.FS, opts Options, batches int, seed uint64) (*Log, []testRecord) {
 	t.Helper()
 	l, _ := openLog(t, testDir, opts)
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var b Batch
-	var all []record
+	var all []testRecord
 	for i := 0; i < batches; i++ {
 		recs := randomRecords(rng, 1+rng.IntN(8), 700, int64(1e6+i*1e3))
 		appendBatch(t, l, &b, recs, true)
@@ -59,7 +60,7 @@ func activeBase(t testing.TB, fsys vfs.FS) uint64 {
 // checkAppendAfterRecovery appends to a recovered log and checks the new
 // records follow want, then reopens once more (unclean) to check the result
 // is stable.
-func checkAppendAfterRecovery(t *testing.T, l *Log, opts Options, want []record) {
+func checkAppendAfterRecovery(t *testing.T, l *Log, opts Options, want []testRecord) {
 	t.Helper()
 	var b Batch
 	more := randomRecords(rand.New(rand.NewPCG(99, 1)), 5, 300, 9e9)
@@ -67,7 +68,7 @@ func checkAppendAfterRecovery(t *testing.T, l *Log, opts Options, want []record)
 	if more[0].seq != uint64(len(want)) {
 		t.Fatalf("first append after recovery got seq %d, want %d", more[0].seq, len(want))
 	}
-	want = append(append([]record(nil), want...), more...)
+	want = append(append([]testRecord(nil), want...), more...)
 	checkRecords(t, readAll(t, l, 0, 0), want)
 	l2, rec := openLog(t, testDir, opts)
 	if rec.TruncatedBytes != 0 || rec.DroppedFrames != 0 || len(rec.RemovedSegments) != 0 {
@@ -91,7 +92,7 @@ func TestRecover_CutActiveSegment(t *testing.T) {
 	}{
 		{"torn tail", func(t testing.TB, fsys vfs.FS, path string, pos []int64) int {
 			last := pos[len(pos)-1]
-			zeroFrom(t, fsys, path, last+HeaderSize+3) // the last frame lost its end
+			zeroFrom(t, fsys, path, last+record.HeaderSize+3) // the last frame lost its end
 			return len(pos) - 1
 		}, 1, true},
 		{"torn tail with garbage", func(t testing.TB, fsys vfs.FS, path string, pos []int64) int {
@@ -100,7 +101,7 @@ func TestRecover_CutActiveSegment(t *testing.T) {
 		}, -1, true},
 		{"bad crc mid segment", func(t testing.TB, fsys vfs.FS, path string, pos []int64) int {
 			mid := len(pos) / 2
-			flipByte(t, fsys, path, pos[mid]+HeaderSize)
+			flipByte(t, fsys, path, pos[mid]+record.HeaderSize)
 			return mid
 		}, -1, true},
 		{"bad length mid segment", func(t testing.TB, fsys vfs.FS, path string, pos []int64) int {
@@ -115,7 +116,7 @@ func TestRecover_CutActiveSegment(t *testing.T) {
 				t.Fatal(err)
 			}
 			f.Close()
-			end := pos[len(pos)-1] + int64(frameLen(b))
+			end := pos[len(pos)-1] + int64(record.FrameLen(b))
 			garbageAt(t, fsys, path, end+128)
 			return len(pos)
 		}, 0, true},
@@ -126,7 +127,7 @@ func TestRecover_CutActiveSegment(t *testing.T) {
 		}, 0, false},
 		{"zeroed tail mid frame", func(t testing.TB, fsys vfs.FS, path string, pos []int64) int {
 			k := len(pos) / 2
-			zeroFrom(t, fsys, path, pos[k]+HeaderSize+1)
+			zeroFrom(t, fsys, path, pos[k]+record.HeaderSize+1)
 			return k
 		}, 1, true},
 		{"first frame bad", func(t testing.TB, fsys vfs.FS, path string, pos []int64) int {
@@ -240,7 +241,7 @@ func TestRecover_BadFrameInSealedSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	pos := framePositions(t, mem, segPath(testDir, b1))
-	flipByte(t, mem, segPath(testDir, b1), pos[3]+HeaderSize)
+	flipByte(t, mem, segPath(testDir, b1), pos[3]+record.HeaderSize)
 
 	l, rec := openLog(t, testDir, opts)
 	if len(rec.RemovedSegments) != len(segs)-2 || rec.DroppedFrames < len(all)-int(b1)-3 {
@@ -329,21 +330,21 @@ func TestRecover_NoStaleFrameAfterCut(t *testing.T) {
 	opts := smallOpts(mem)
 	l, _ := openLog(t, testDir, opts)
 	var b Batch
-	recs := make([]record, 10)
+	recs := make([]testRecord, 10)
 	for i := range recs {
-		recs[i] = record{t: int64(i), key: []byte("k"), data: []byte("old")}
+		recs[i] = testRecord{t: int64(i), key: []byte("k"), data: []byte("old")}
 	}
 	appendBatch(t, l, &b, recs, true)
 	path := segPath(testDir, 0)
 	pos := framePositions(t, mem, path)
-	flipByte(t, mem, path, pos[5]+HeaderSize) // frame 5 goes bad; 6..9 stay intact
+	flipByte(t, mem, path, pos[5]+record.HeaderSize) // frame 5 goes bad; 6..9 stay intact
 
 	l, rec := openLog(t, testDir, opts)
 	if rec.DroppedFrames != 5 {
 		t.Fatalf("recovery %+v: want the bad frame and the 4 after it dropped", rec)
 	}
 	// A new record 5 of the same size lands exactly where the old one was.
-	appendBatch(t, l, &b, []record{{t: 5, key: []byte("k"), data: []byte("new")}}, true)
+	appendBatch(t, l, &b, []testRecord{{t: 5, key: []byte("k"), data: []byte("new")}}, true)
 	mem.Crash()
 	l, _ = openLog(t, testDir, opts)
 	defer l.Close()

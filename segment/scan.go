@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicedb/sluice/index"
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // source gives a scanner the bytes of a segment.
@@ -90,30 +91,30 @@ func scanFrames(src source, base uint64, idx *index.Index) (scanResult, error) {
 	var r scanResult
 	var pos int64
 	for pos < src.size() {
-		b, err := src.at(pos, offSeq)
+		b, err := src.at(pos, record.SeqOffset)
 		if err != nil {
 			return r, err
 		}
-		if n := frameLen(b); n > len(b) {
+		if n := record.FrameLen(b); n > len(b) {
 			if b, err = src.at(pos, n); err != nil {
 				return r, err
 			}
 		}
-		f, n, err := DecodeFrame(b)
-		if err == ErrEndOfData {
+		f, n, err := record.DecodeFrame(b)
+		if err == record.ErrEndOfData {
 			break
 		}
 		if err == nil && f.Seq != base+uint64(r.count) {
-			err = &CorruptionError{Err: fmt.Errorf("%w: seq %d, want %d", errSequence, f.Seq, base+uint64(r.count))}
+			err = &record.CorruptionError{Err: fmt.Errorf("%w: seq %d, want %d", errSequence, f.Seq, base+uint64(r.count))}
 		}
 		if err == nil && r.count > 0 && f.Time < r.lastTime {
-			err = &CorruptionError{Err: fmt.Errorf("arrival time %d before the previous frame's %d", f.Time, r.lastTime)}
+			err = &record.CorruptionError{Err: fmt.Errorf("arrival time %d before the previous frame's %d", f.Time, r.lastTime)}
 		}
 		if err == nil && (r.count == 1<<32-1 || pos+int64(n) > maxSegmentSize) {
-			err = &CorruptionError{Err: errors.New("more frames than a segment can hold")}
+			err = &record.CorruptionError{Err: errors.New("more frames than a segment can hold")}
 		}
 		if err != nil {
-			if ce, ok := err.(*CorruptionError); ok {
+			if ce, ok := err.(*record.CorruptionError); ok {
 				ce.Offset = pos
 			}
 			r.cut = err
@@ -150,13 +151,13 @@ func damage(src source, end int64) (garbage int64, frames int, err error) {
 		return 0, 0, nil
 	}
 	for pos := end; pos < end+garbage; frames++ {
-		b, err := src.at(pos, offSeq)
+		b, err := src.at(pos, record.SeqOffset)
 		if err != nil {
 			return 0, 0, err
 		}
-		n := frameLen(b)
+		n := record.FrameLen(b)
 		if n == 0 {
-			if len(b) >= offSeq && b[4]|b[5]|b[6]|b[7] != 0 {
+			if len(b) >= record.SeqOffset && b[4]|b[5]|b[6]|b[7] != 0 {
 				frames++ // not even a plausible frame header
 			}
 			return garbage, frames, nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicedb/sluice/index"
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // File name parts. Part of the on-disk format.
@@ -186,7 +187,7 @@ func (s *segment) mapSlow() (*mapped, error) {
 // shrunk is the error of a segment file found shorter than its frames.
 func (s *segment) shrunk(size int64, end int) error {
 	s.damaged.Store(true)
-	err := &CorruptionError{Path: s.path, Offset: size,
+	err := &record.CorruptionError{Path: s.path, Offset: size,
 		Err: fmt.Errorf("the file is %d B, shorter than its %d B of frames: it was truncated outside the server", size, end)}
 	s.log.fence(err)
 	return err

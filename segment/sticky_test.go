@@ -43,7 +43,7 @@ func TestLog_StickySyncError(t *testing.T) {
 	fsys := &syncFailFS{Mem: vfs.NewMem()}
 	l, _ := openLog(t, testDir, smallOpts(fsys))
 	var b Batch
-	appendBatch(t, l, &b, []record{{t: 1, key: []byte("k")}}, true)
+	appendBatch(t, l, &b, []testRecord{{t: 1, key: []byte("k")}}, true)
 
 	fsys.failing.Store(true)
 	l.Begin(&b)

@@ -30,21 +30,21 @@ func (f *faultOnce) fn(op, name string, n int64) (int64, error) {
 
 // bigRecords are n records of 8 KiB: seven fill most of a 64 KiB segment of
 // smallOpts, so that the eighth starts a new one.
-func bigRecords(n int, t0 int64) []record {
-	recs := make([]record, n)
+func bigRecords(n int, t0 int64) []testRecord {
+	recs := make([]testRecord, n)
 	for i := range recs {
 		data := make([]byte, 8<<10)
 		for j := range data {
 			data[j] = byte(int(t0) + i + j)
 		}
-		recs[i] = record{t: t0 + int64(i), key: []byte("k"), data: data}
+		recs[i] = testRecord{t: t0 + int64(i), key: []byte("k"), data: data}
 	}
 	return recs
 }
 
 // writeBatch begins, fills and writes one batch, returning Write's error;
 // on success it syncs and publishes.
-func writeBatch(l *Log, b *Batch, recs []record) error {
+func writeBatch(l *Log, b *Batch, recs []testRecord) error {
 	l.Begin(b)
 	for i := range recs {
 		recs[i].seq, recs[i].t = b.Add(recs[i].t, recs[i].flags, recs[i].key, recs[i].data)
@@ -64,7 +64,7 @@ func TestWrite_TransientFaultsPass(t *testing.T) {
 		name  string
 		fault faultOnce
 		// setup brings the log to where the next batch meets the fault.
-		setup func(t *testing.T, l *Log, b *Batch) []record
+		setup func(t *testing.T, l *Log, b *Batch) []testRecord
 	}{
 		{
 			name:  "create of the next segment (EMFILE)",
@@ -87,7 +87,7 @@ func TestWrite_TransientFaultsPass(t *testing.T) {
 		{
 			name:  "open of a parked segment (EMFILE)",
 			fault: faultOnce{op: "open", suffix: segExt, err: syscall.EMFILE},
-			setup: func(t *testing.T, l *Log, b *Batch) []record {
+			setup: func(t *testing.T, l *Log, b *Batch) []testRecord {
 				recs := bigRecords(1, 1)
 				appendBatch(t, l, b, recs, true)
 				if err := l.Park(); err != nil {
@@ -104,7 +104,7 @@ func TestWrite_TransientFaultsPass(t *testing.T) {
 			mem.SetFault(c.fault.fn)
 			l, _ := openLog(t, testDir, smallOpts(mem))
 			var b Batch
-			var want []record
+			var want []testRecord
 			if c.setup != nil {
 				want = c.setup(t, l, &b)
 			}
@@ -149,7 +149,7 @@ func TestWrite_TransientFaultsPass(t *testing.T) {
 
 // fillSegment writes seven 8 KiB records so that the next one needs a new
 // segment.
-func fillSegment(t *testing.T, l *Log, b *Batch) []record {
+func fillSegment(t *testing.T, l *Log, b *Batch) []testRecord {
 	recs := bigRecords(7, 1)
 	appendBatch(t, l, b, recs, true)
 	if n := len(l.segments()); n != 1 {
@@ -217,7 +217,7 @@ func TestWrite_RecordThatCanNeverFit(t *testing.T) {
 	l, _ := openLog(t, testDir, opts)
 	defer l.Close()
 	var b Batch
-	huge := []record{{t: 1, key: []byte("k"), data: make([]byte, opts.SegmentSize)}}
+	huge := []testRecord{{t: 1, key: []byte("k"), data: make([]byte, opts.SegmentSize)}}
 	err := writeBatch(l, &b, huge)
 	if !errors.Is(err, ErrFrameTooLarge) || errors.Is(err, ErrTransient) {
 		t.Fatalf("Write of a frame larger than a segment = %v, want ErrFrameTooLarge", err)
@@ -259,7 +259,7 @@ func TestOptions_SegmentSizeMustHoldLargestRecord(t *testing.T) {
 	}
 	defer l.Close()
 	var b Batch
-	rec := []record{{t: 1, data: make([]byte, MaxRecordSize)}}
+	rec := []testRecord{{t: 1, data: make([]byte, MaxRecordSize)}}
 	if err := writeBatch(l, &b, rec); err != nil {
 		t.Fatalf("Write of the largest record: %v", err)
 	}

@@ -1,6 +1,10 @@
 package segment
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/sluicedb/sluice/record"
+)
 
 // Payload returns the bytes of keys and data in the view's frames and the
 // arrival time of its last frame, reading only the frame headers. The frames
@@ -9,13 +13,13 @@ import "encoding/binary"
 // verifies them there.
 func (v *View) Payload() (bytes int, lastTime int64) {
 	b := v.Frames
-	for off := 0; off+HeaderSize <= len(b); {
-		n := frameLen(b[off:])
+	for off := 0; off+record.HeaderSize <= len(b); {
+		n := record.FrameLen(b[off:])
 		if n == 0 || off+n > len(b) {
 			break
 		}
-		bytes += int(binary.LittleEndian.Uint32(b[off+offLength:])) - minLength // key + data
-		lastTime = frameTime(b[off:])
+		bytes += int(binary.LittleEndian.Uint32(b[off+record.LengthOffset:])) - record.MinLength // key + data
+		lastTime = record.FrameTime(b[off:])
 		off += n
 	}
 	return bytes, lastTime

@@ -3,6 +3,8 @@ package segment
 import (
 	"bytes"
 	"testing"
+
+	"github.com/sluicedb/sluice/record"
 )
 
 func TestView_PayloadMatchesDecodedFrames(t *testing.T) {
@@ -11,7 +13,7 @@ func TestView_PayloadMatchesDecodedFrames(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		key := bytes.Repeat([]byte("k"), 1+i%7)
 		data := bytes.Repeat([]byte{byte(i)}, (i*37)%300)
-		b = append(b, encodeFrame(uint64(i), int64(1000+i), 0, key, data)...)
+		b = append(b, record.AppendFrame(nil, uint64(i), int64(1000+i), 0, key, data)...)
 		want += len(key) + len(data)
 		last = int64(1000 + i)
 	}

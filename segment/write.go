@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/sluicedb/sluice/index"
+	"github.com/sluicedb/sluice/record"
 )
 
 // Write appends the batch at the tail of the log: one pwritev per segment
@@ -103,11 +104,11 @@ func (l *Log) writeFrames(s *segment, b *Batch, i, j int) error {
 	seq := b.first + uint64(i)
 	for k := i; k < j; k, seq = k+1, seq+1 {
 		pos := s.end + int64(b.offs[k]-lo)
-		s.idx.MaybeAdd(uint32(seq-s.base), uint32(pos), frameTime(b.buf[b.offs[k]:]))
+		s.idx.MaybeAdd(uint32(seq-s.base), uint32(pos), record.FrameTime(b.buf[b.offs[k]:]))
 	}
 	s.end += int64(hi - lo)
 	s.count += uint32(j - i)
-	s.lastTime = frameTime(b.buf[b.offs[j-1]:])
+	s.lastTime = record.FrameTime(b.buf[b.offs[j-1]:])
 	l.next = b.first + uint64(j)
 	l.lastTime = s.lastTime
 	if k := len(l.cur) - 1; k >= 0 && l.cur[k].seg == s {
@@ -230,7 +231,7 @@ func (l *Log) unpark() error {
 	}
 	if size < s.end {
 		f.Close()
-		return l.fail(&CorruptionError{Path: s.path, Offset: size,
+		return l.fail(&record.CorruptionError{Path: s.path, Offset: size,
 			Err: fmt.Errorf("the file is %d B, shorter than its %d B of frames: it was truncated outside the server", size, s.end)})
 	}
 	s.f, s.alloc = f, size

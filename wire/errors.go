@@ -39,7 +39,7 @@ var (
 	// ErrCorruptRecord is matched by a read or subscription error when a
 	// record frame in a response fails its CRC, its bounds or its sequence
 	// order: the bytes the client received are not the bytes that were
-	// stored. The error also matches segment.ErrCorrupt where a frame failed
+	// stored. The error also matches record.ErrCorrupt where a frame failed
 	// to decode.
 	ErrCorruptRecord = errors.New("wire: corrupt record in response")
 )

@@ -3,16 +3,16 @@ package wire
 import (
 	"fmt"
 
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 )
 
 // ResultFrames walks the record frames of a read result or event and
 // verifies them against the result's head: every frame's CRC, bounds and
-// flags (segment.DecodeFrame), sequence numbers consecutive, exactly
+// flags (record.DecodeFrame), sequence numbers consecutive, exactly
 // head.Records frames, and head.Next right after the last. The frames it
 // returns point into the result's body.
 type ResultFrames struct {
-	it   segment.FrameIter
+	it   record.FrameIter
 	head *ResultHead
 	n    int
 	prev uint64
@@ -22,23 +22,23 @@ type ResultFrames struct {
 // NewResultFrames starts a walk over frames, the record frames of the result
 // whose head is head.
 func NewResultFrames(frames []byte, head *ResultHead) ResultFrames {
-	return ResultFrames{it: segment.NewFrameIter(frames), head: head}
+	return ResultFrames{it: record.NewFrameIter(frames), head: head}
 }
 
 // Next returns the next verified frame, or false at the end or at the first
 // failure (then Err says what it was).
-func (r *ResultFrames) Next() (segment.Frame, bool) {
+func (r *ResultFrames) Next() (record.Frame, bool) {
 	if r.err != nil {
-		return segment.Frame{}, false
+		return record.Frame{}, false
 	}
 	f, ok := r.it.Next()
 	if !ok {
 		r.finish()
-		return segment.Frame{}, false
+		return record.Frame{}, false
 	}
 	if r.n > 0 && f.Seq != r.prev+1 {
 		r.err = fmt.Errorf("%w: record %d has sequence %d after %d", ErrCorruptRecord, r.n, f.Seq, r.prev)
-		return segment.Frame{}, false
+		return record.Frame{}, false
 	}
 	r.prev = f.Seq
 	r.n++

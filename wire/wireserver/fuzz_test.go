@@ -13,7 +13,7 @@ import (
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -118,7 +118,7 @@ func storedRecords(t testing.TB) int {
 			if err := fuzzServer.eng.Read(pos, 0, 0, engine.ReadSubscription, &res); err != nil {
 				t.Fatalf("read stream f: %v", err)
 			}
-			it := segment.NewFrameIter(res.Frames())
+			it := record.NewFrameIter(res.Frames())
 			k := 0
 			for _, ok := it.Next(); ok; _, ok = it.Next() {
 				k++
@@ -270,8 +270,8 @@ func checkServerOutput(t *testing.T, out []byte) int {
 func FuzzClientFrames(f *testing.F) {
 	pos := api.Position{Stream: "f", Incarnation: 1}
 	head := wire.ResultHead{Next: api.Position{Stream: "f", Incarnation: 1, Seq: 1}, Records: 1}
-	rec := make([]byte, segment.FrameSize(1, 1))
-	segment.PutFrame(rec, 0, 1, 0, []byte("k"), []byte("v"))
+	rec := make([]byte, record.FrameSize(1, 1))
+	record.PutFrame(rec, 0, 1, 0, []byte("k"), []byte("v"))
 	head.FramesLen = uint32(len(rec))
 	result := append(head.AppendTo(nil), rec...)
 	f.Add(frame(wire.OpPing, 0, 1, []byte("x")))

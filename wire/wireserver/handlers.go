@@ -5,7 +5,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
@@ -204,7 +204,7 @@ const resultHeadReserve = 4 << 10
 
 // perRecordOverhead is the most a record's frame adds to its key and data:
 // the frame header and the padding.
-const perRecordOverhead = segment.HeaderSize + segment.Alignment - 1
+const perRecordOverhead = record.HeaderSize + record.Alignment - 1
 
 // readLimits caps a read so that its response fits in the client's maximum
 // frame size (and within limit bytes of frames, if limit > 0).
@@ -279,7 +279,7 @@ func (c *conn) sendResult(op wire.Op, id uint64, res *engine.ReadResult, reqCost
 	size := len(b) - start + len(frames)
 	if size > c.clientMax {
 		var first uint64
-		if f, _, err := segment.DecodeFrame(frames); err == nil {
+		if f, _, err := record.DecodeFrame(frames); err == nil {
 			first = f.Seq
 		}
 		bb.B = b

@@ -9,7 +9,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/segment"
+	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -162,7 +162,7 @@ func TestSubscribe_SlowSubscriberIsBoundedByCredit(t *testing.T) {
 	// The subscriber takes nothing: the server sends its window (plus at
 	// most one record) and stops.
 	sent := <-parked
-	frame := int64(segment.FrameSize(1, size))
+	frame := int64(record.FrameSize(1, size))
 	if sent <= 0 || sent > window+frame {
 		t.Fatalf("the server sent %d bytes to a subscriber with a %d byte window; want at most %d", sent, window, window+frame)
 	}

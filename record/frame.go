@@ -1,8 +1,9 @@
-package segment
+package record
 
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/sluicedb/sluice/internal/checksum"
 )
@@ -31,19 +32,19 @@ const (
 	// per-stream record limit (10 MiB), and what decode accepts.
 	MaxDataLen = 16 << 20
 
-	offLength = 4
-	offSeq    = offLength + 4
-	offTime   = offSeq + 8
-	offFlags  = offTime + 8
-	offKeyLen = offFlags + 2
+	LengthOffset = 4
+	SeqOffset    = LengthOffset + 4
+	TimeOffset   = SeqOffset + 8
+	FlagsOffset  = TimeOffset + 8
+	KeyLenOffset = FlagsOffset + 2
 
-	// minLength is the smallest value of the length field: a frame with an
+	// MinLength is the smallest value of the length field: a frame with an
 	// empty key and empty data.
-	minLength = HeaderSize - offSeq
-	// maxLength is the largest value of the length field decode accepts.
-	maxLength = minLength + MaxKeyLen + MaxDataLen
+	MinLength = HeaderSize - SeqOffset
+	// MaxLength is the largest value of the length field decode accepts.
+	MaxLength = MinLength + MaxKeyLen + MaxDataLen
 
-	knownFlags = FlagEncrypted | FlagCompressed
+	KnownFlags = FlagEncrypted | FlagCompressed
 )
 
 // Frame is one decoded record. Key and Data alias the bytes it was decoded
@@ -74,16 +75,25 @@ func PutFrame(dst []byte, seq uint64, t int64, flags uint16, key, data []byte) i
 	n := HeaderSize + len(key) + len(data)
 	size := (n + Alignment - 1) &^ (Alignment - 1)
 	f := dst[:size:size]
-	binary.LittleEndian.PutUint32(f[offLength:], uint32(n-offSeq))
-	binary.LittleEndian.PutUint64(f[offSeq:], seq)
-	binary.LittleEndian.PutUint64(f[offTime:], uint64(t))
-	binary.LittleEndian.PutUint16(f[offFlags:], flags)
-	binary.LittleEndian.PutUint16(f[offKeyLen:], uint16(len(key)))
+	binary.LittleEndian.PutUint32(f[LengthOffset:], uint32(n-SeqOffset))
+	binary.LittleEndian.PutUint64(f[SeqOffset:], seq)
+	binary.LittleEndian.PutUint64(f[TimeOffset:], uint64(t))
+	binary.LittleEndian.PutUint16(f[FlagsOffset:], flags)
+	binary.LittleEndian.PutUint16(f[KeyLenOffset:], uint16(len(key)))
 	copy(f[HeaderSize:], key)
 	copy(f[HeaderSize+len(key):], data)
 	clear(f[n:])
-	binary.LittleEndian.PutUint32(f, checksum.Mask(checksum.Value(f[offLength:])))
+	binary.LittleEndian.PutUint32(f, checksum.Mask(checksum.Value(f[LengthOffset:])))
 	return size
+}
+
+// AppendFrame appends the frame of a record to dst and returns the extended
+// slice.
+func AppendFrame(dst []byte, seq uint64, t int64, flags uint16, key, data []byte) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, FrameSize(len(key), len(data)))[:n+FrameSize(len(key), len(data))]
+	PutFrame(dst[n:], seq, t, flags, key, data)
+	return dst
 }
 
 // DecodeFrame decodes the frame at the start of b and returns it with the
@@ -94,7 +104,7 @@ func PutFrame(dst []byte, seq uint64, t int64, flags uint16, key, data []byte) i
 // *CorruptionError (errors.Is ErrCorrupt) with Offset 0. The returned Key and
 // Data alias b. DecodeFrame does not allocate unless it fails.
 func DecodeFrame(b []byte) (Frame, int, error) {
-	if len(b) < offSeq {
+	if len(b) < SeqOffset {
 		for _, c := range b {
 			if c != 0 {
 				return Frame{}, 0, &CorruptionError{Err: errTruncated}
@@ -102,27 +112,27 @@ func DecodeFrame(b []byte) (Frame, int, error) {
 		}
 		return Frame{}, 0, ErrEndOfData
 	}
-	length := binary.LittleEndian.Uint32(b[offLength:])
+	length := binary.LittleEndian.Uint32(b[LengthOffset:])
 	if length == 0 {
 		return Frame{}, 0, ErrEndOfData
 	}
-	if length < minLength || length > maxLength {
-		return Frame{}, 0, &CorruptionError{Err: fmt.Errorf("length %d out of bounds [%d, %d]", length, minLength, maxLength)}
+	if length < MinLength || length > MaxLength {
+		return Frame{}, 0, &CorruptionError{Err: fmt.Errorf("length %d out of bounds [%d, %d]", length, MinLength, MaxLength)}
 	}
-	n := offSeq + int(length)
+	n := SeqOffset + int(length)
 	size := (n + Alignment - 1) &^ (Alignment - 1)
 	if size > len(b) {
 		return Frame{}, 0, &CorruptionError{Err: fmt.Errorf("%w: %d B frame, %d B left", errTruncated, size, len(b))}
 	}
 	f := b[:size:size]
-	if checksum.Mask(checksum.Value(f[offLength:])) != binary.LittleEndian.Uint32(f) {
+	if checksum.Mask(checksum.Value(f[LengthOffset:])) != binary.LittleEndian.Uint32(f) {
 		return Frame{}, 0, &CorruptionError{Err: errChecksum}
 	}
-	flags := binary.LittleEndian.Uint16(f[offFlags:])
-	if flags&^knownFlags != 0 {
-		return Frame{}, 0, &CorruptionError{Err: fmt.Errorf("%w %#x", errUnknownFlg, flags&^knownFlags)}
+	flags := binary.LittleEndian.Uint16(f[FlagsOffset:])
+	if flags&^KnownFlags != 0 {
+		return Frame{}, 0, &CorruptionError{Err: fmt.Errorf("%w %#x", errUnknownFlg, flags&^KnownFlags)}
 	}
-	keyLen := int(binary.LittleEndian.Uint16(f[offKeyLen:]))
+	keyLen := int(binary.LittleEndian.Uint16(f[KeyLenOffset:]))
 	dataLen := n - HeaderSize - keyLen
 	if keyLen > MaxKeyLen || dataLen < 0 || dataLen > MaxDataLen {
 		return Frame{}, 0, &CorruptionError{Err: fmt.Errorf("key length %d, data length %d out of bounds", keyLen, dataLen)}
@@ -134,33 +144,33 @@ func DecodeFrame(b []byte) (Frame, int, error) {
 	}
 	keyEnd := HeaderSize + keyLen
 	return Frame{
-		Seq:   binary.LittleEndian.Uint64(f[offSeq:]),
-		Time:  int64(binary.LittleEndian.Uint64(f[offTime:])),
+		Seq:   binary.LittleEndian.Uint64(f[SeqOffset:]),
+		Time:  int64(binary.LittleEndian.Uint64(f[TimeOffset:])),
 		Flags: flags,
 		Key:   f[HeaderSize:keyEnd:keyEnd],
 		Data:  f[keyEnd:n:n],
 	}, size, nil
 }
 
-// frameLen returns the padded size of the frame at the start of b judged by
+// FrameLen returns the padded size of the frame at the start of b judged by
 // its length field alone (no CRC check), or 0 if the length word is zero or
 // out of bounds. It is what readers use to step over frames that were
 // verified when written or recovered.
-func frameLen(b []byte) int {
-	if len(b) < offSeq {
+func FrameLen(b []byte) int {
+	if len(b) < SeqOffset {
 		return 0
 	}
-	length := binary.LittleEndian.Uint32(b[offLength:])
-	if length < minLength || length > maxLength {
+	length := binary.LittleEndian.Uint32(b[LengthOffset:])
+	if length < MinLength || length > MaxLength {
 		return 0
 	}
-	return (offSeq + int(length) + Alignment - 1) &^ (Alignment - 1)
+	return (SeqOffset + int(length) + Alignment - 1) &^ (Alignment - 1)
 }
 
-// frameSeq and frameTime read the header fields of the frame at the start of
+// FrameSeq and frameTime read the header fields of the frame at the start of
 // b, which must hold at least HeaderSize bytes.
-func frameSeq(b []byte) uint64 { return binary.LittleEndian.Uint64(b[offSeq:]) }
-func frameTime(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[offTime:])) }
+func FrameSeq(b []byte) uint64 { return binary.LittleEndian.Uint64(b[SeqOffset:]) }
+func FrameTime(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[TimeOffset:])) }
 
 // FrameIter walks the frames of a View (or any run of frames), verifying each
 // one's CRC. The zero value is an empty iterator.
@@ -170,7 +180,8 @@ type FrameIter struct {
 	err error
 }
 
-// NewFrameIter returns an iterator over the frames packed in b.
+// NewFrameIter returns an iterator over the frames packed in b (a View's
+// frames, a read result's).
 func NewFrameIter(b []byte) FrameIter { return FrameIter{b: b} }
 
 // Next returns the next frame, or false at the end of the frames or at the

@@ -1,4 +1,4 @@
-package segment
+package record
 
 import (
 	"fmt"
@@ -9,8 +9,9 @@ import (
 
 // BenchmarkPutFrame measures encoding one frame with its CRC (16 B key).
 func BenchmarkPutFrame(b *testing.B) {
-	for _, size := range []int{100, 1 << 10, 64 << 10} {
-		b.Run(fmt.Sprintf("size=%s", sizeName(size)), func(b *testing.B) {
+	for _, sz := range benchSizes {
+		size := sz.n
+		b.Run(fmt.Sprintf("size=%s", sz.name), func(b *testing.B) {
 			key := []byte("partition-key-16")
 			data := make([]byte, size)
 			dst := make([]byte, FrameSize(len(key), len(data)))
@@ -22,7 +23,7 @@ func BenchmarkPutFrame(b *testing.B) {
 		})
 		// Baseline: copying the key and data and a CRC-32C over the frame,
 		// the work PutFrame cannot avoid.
-		b.Run(fmt.Sprintf("size=%s/baseline=copy+crc", sizeName(size)), func(b *testing.B) {
+		b.Run(fmt.Sprintf("size=%s/baseline=copy+crc", sz.name), func(b *testing.B) {
 			key := []byte("partition-key-16")
 			data := make([]byte, size)
 			dst := make([]byte, FrameSize(len(key), len(data)))
@@ -41,9 +42,10 @@ var sink uint32
 
 // BenchmarkDecodeFrame measures decoding one frame and verifying its CRC.
 func BenchmarkDecodeFrame(b *testing.B) {
-	for _, size := range []int{100, 1 << 10, 64 << 10} {
-		b.Run(fmt.Sprintf("size=%s", sizeName(size)), func(b *testing.B) {
-			fr := encodeFrame(1, 2, 0, []byte("partition-key-16"), make([]byte, size))
+	for _, sz := range benchSizes {
+		size := sz.n
+		b.Run(fmt.Sprintf("size=%s", sz.name), func(b *testing.B) {
+			fr := AppendFrame(nil, 1, 2, 0, []byte("partition-key-16"), make([]byte, size))
 			b.SetBytes(int64(len(fr)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -55,12 +57,8 @@ func BenchmarkDecodeFrame(b *testing.B) {
 	}
 }
 
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
-}
+// benchSizes are the data sizes of the frame benchmarks.
+var benchSizes = []struct {
+	name string
+	n    int
+}{{"100B", 100}, {"1KiB", 1 << 10}, {"64KiB", 64 << 10}}

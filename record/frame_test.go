@@ -1,4 +1,4 @@
-package segment
+package record
 
 import (
 	"bytes"
@@ -9,12 +9,6 @@ import (
 
 	"github.com/sluicedb/sluice/internal/checksum"
 )
-
-func encodeFrame(seq uint64, t int64, flags uint16, key, data []byte) []byte {
-	b := make([]byte, FrameSize(len(key), len(data)))
-	PutFrame(b, seq, t, flags, key, data)
-	return b
-}
 
 func TestFrameSize_Padded(t *testing.T) {
 	cases := []struct{ key, data, want int }{
@@ -50,7 +44,7 @@ func TestDecodeFrame_RoundTrip(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := encodeFrame(c.seq, c.arrival, c.flags, c.key, c.data)
+			b := AppendFrame(nil, c.seq, c.arrival, c.flags, c.key, c.data)
 			if len(b)%Alignment != 0 {
 				t.Fatalf("frame of %d B is not %d-aligned", len(b), Alignment)
 			}
@@ -78,7 +72,7 @@ func TestDecodeFrame_EndOfData(t *testing.T) {
 }
 
 func TestDecodeFrame_Corrupt(t *testing.T) {
-	valid := func() []byte { return encodeFrame(7, 8, 0, []byte("key"), []byte("some data!")) }
+	valid := func() []byte { return AppendFrame(nil, 7, 8, 0, []byte("key"), []byte("some data!")) }
 	cases := []struct {
 		name   string
 		mutate func(b []byte) []byte
@@ -89,8 +83,8 @@ func TestDecodeFrame_Corrupt(t *testing.T) {
 		{"length huge", func(b []byte) []byte { binary.LittleEndian.PutUint32(b[4:], 0xffffffff); return b }},
 		{"truncated", func(b []byte) []byte { return b[:len(b)-8] }},
 		{"short garbage", func(b []byte) []byte { return []byte{1, 2, 3} }},
-		{"unknown flag", func(b []byte) []byte { return resum(setU16(b, offFlags, 1<<5)) }},
-		{"key longer than length", func(b []byte) []byte { return resum(setU16(b, offKeyLen, 200)) }},
+		{"unknown flag", func(b []byte) []byte { return resum(setU16(b, FlagsOffset, 1<<5)) }},
+		{"key longer than length", func(b []byte) []byte { return resum(setU16(b, KeyLenOffset, 200)) }},
 		{"non-zero padding", func(b []byte) []byte { b[len(b)-1] = 9; return resum(b) }},
 	}
 	for _, c := range cases {
@@ -116,7 +110,7 @@ func TestPutFrame_PanicsOnOversizeKey(t *testing.T) {
 func TestFrameIter_StopsAtCorruption(t *testing.T) {
 	var b []byte
 	for i := range 5 {
-		b = append(b, encodeFrame(uint64(i), int64(i), 0, []byte("k"), []byte("v"))...)
+		b = append(b, AppendFrame(nil, uint64(i), int64(i), 0, []byte("k"), []byte("v"))...)
 	}
 	b[2*32+HeaderSize] ^= 1 // third frame's key
 	it := NewFrameIter(b)
@@ -145,12 +139,12 @@ func setU16(b []byte, off int, v uint16) []byte {
 // resum recomputes the CRC of a hand-edited frame so that a check other than
 // the CRC has to catch the edit.
 func resum(b []byte) []byte {
-	n := offSeq + int(binary.LittleEndian.Uint32(b[offLength:]))
+	n := SeqOffset + int(binary.LittleEndian.Uint32(b[LengthOffset:]))
 	size := (n + Alignment - 1) &^ (Alignment - 1)
 	if size > len(b) {
 		size = len(b)
 	}
-	binary.LittleEndian.PutUint32(b, checksum.Mask(checksum.Value(b[offLength:size])))
+	binary.LittleEndian.PutUint32(b, checksum.Mask(checksum.Value(b[LengthOffset:size])))
 	return b
 }
 

@@ -1,4 +1,4 @@
-package segment
+package record
 
 import (
 	"bytes"
@@ -12,12 +12,12 @@ import (
 func FuzzDecodeFrame(f *testing.F) {
 	f.Add([]byte{})
 	f.Add(make([]byte, 16))
-	f.Add(encodeFrame(0, 0, 0, nil, nil))
-	f.Add(encodeFrame(1, 1700000000000000000, FlagEncrypted, []byte("partition-key"), []byte("hello, world")))
-	f.Add(encodeFrame(1<<63, -1, FlagCompressed, bytes.Repeat([]byte("k"), 256), bytes.Repeat([]byte{0xff}, 3)))
-	two := append(encodeFrame(5, 6, 0, []byte("a"), []byte("b")), encodeFrame(6, 7, 0, []byte("c"), nil)...)
+	f.Add(AppendFrame(nil, 0, 0, 0, nil, nil))
+	f.Add(AppendFrame(nil, 1, 1700000000000000000, FlagEncrypted, []byte("partition-key"), []byte("hello, world")))
+	f.Add(AppendFrame(nil, 1<<63, -1, FlagCompressed, bytes.Repeat([]byte("k"), 256), bytes.Repeat([]byte{0xff}, 3)))
+	two := append(AppendFrame(nil, 5, 6, 0, []byte("a"), []byte("b")), AppendFrame(nil, 6, 7, 0, []byte("c"), nil)...)
 	f.Add(two)
-	torn := encodeFrame(9, 9, 0, []byte("key"), []byte("torn data"))
+	torn := AppendFrame(nil, 9, 9, 0, []byte("key"), []byte("torn data"))
 	f.Add(torn[:len(torn)-5])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, n, err := DecodeFrame(b)
