@@ -14,7 +14,7 @@ import (
 type Record struct {
 	Seq     api.SeqNum
 	Arrival time.Time
-	// Flags are the stored frame's flags (segment.FlagEncrypted, ...).
+	// Flags are the stored frame's flags (record.FlagEncrypted, ...).
 	Flags uint16
 	Key   []byte
 	Data  []byte

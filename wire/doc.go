@@ -88,7 +88,7 @@
 //	+---------------+-----------------+-------+-------------+----------------+-----------+-----------+--------+
 //	                                    flags bit 0: shard end         the stored segment frames ->|
 //
-// The frames are the records exactly as stored (package segment's frame
+// The frames are the records exactly as stored (package record's frame
 // format, each with its masked CRC-32C): the server writes them with
 // writev straight from the mapped segment, and the client verifies every
 // CRC, so integrity is end to end.

@@ -464,7 +464,7 @@ const resultFlagShardEnd uint8 = 1 << 0
 
 // ResultHead is a read result or subscription event before its frames:
 // position next | i64 millis behind | u8 flags | u16 child count | shard ×
-// count | u32 record count | u32 frames length. The frames (segment format)
+// count | u32 record count | u32 frames length. The frames (package record's format)
 // follow it and end the body.
 type ResultHead struct {
 	Next         api.Position
