@@ -135,6 +135,14 @@ func (r *ReadResult) Release() {
 // format), for front doors that send them on unchanged. Valid until Release.
 func (r *ReadResult) Frames() []byte { return r.view.Frames }
 
+// Guard runs fn, which reads the result's records or frames, turning a
+// fault on their mapped bytes (a segment file truncated or damaged outside
+// the server) into an error for this read instead of a crash; the shard's
+// log is fenced and reported in Faults. Wrap the whole encoding of a
+// response in one Guard; handing the frames to the kernel (writev) needs
+// none.
+func (r *ReadResult) Guard(fn func()) error { return r.view.Guard(fn) }
+
 // Record is one record of a read. Key and Data alias the mapped segment.
 type Record struct {
 	Seq     api.SeqNum
@@ -214,7 +222,14 @@ func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind,
 		next = res.view.Next
 	}
 	var lastTime int64
-	res.Bytes, lastTime = res.view.Payload()
+	res.Bytes, lastTime, err = res.view.Payload()
+	if err != nil {
+		if kind == ReadPolling {
+			sh.quota.EndRead(0)
+		}
+		res.Release() // the view fenced the log: Faults reports the shard
+		return &api.Error{Code: api.CodeInternal, Detail: "read shard " + sh.id, Err: err}
+	}
 	if kind == ReadPolling {
 		sh.quota.EndRead(res.Bytes)
 	}

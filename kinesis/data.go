@@ -294,7 +294,10 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	enc := h.encryptionOf(p.StreamName)
 	var rw RecordsWriter
 	rw.Begin(st.out[:0], f)
-	st.seq = appendRead(&rw, res, enc, st.seq)
+	if err := res.Guard(func() { st.seq = appendRead(&rw, res, enc, st.seq) }); err != nil {
+		res.Release()
+		return h.engErr(&api.Error{Code: api.CodeInternal, Detail: "read shard " + p.ShardID, Err: err})
+	}
 	next := ""
 	var children []ChildShard
 	if res.ShardEnd && len(res.ChildShards) > 0 {

@@ -379,7 +379,9 @@ func (s *subscription) push() error {
 	res := s.res
 	enc := s.h.encryptionOf(s.pos.Stream)
 	w := s.enc.BeginSubscribeToShardEvent(s.f)
-	s.seq = appendRead(w, res, enc, s.seq)
+	if err := res.Guard(func() { s.seq = appendRead(w, res, enc, s.seq) }); err != nil {
+		return &api.Error{Code: api.CodeInternal, Detail: "read shard of stream " + s.pos.Stream, Err: err}
+	}
 	next := res.Next
 	continuation := ""
 	var children []ChildShard

@@ -11,8 +11,12 @@ import (
 // of a View were verified when they were written and recovered, so this walk
 // does not check CRCs again; a reader that hands frames on (or decodes them)
 // verifies them there.
-func (v *View) Payload() (bytes int, lastTime int64) {
-	b := v.Frames
+func (v *View) Payload() (bytes int, lastTime int64, err error) {
+	err = v.Guard(func() { bytes, lastTime = payload(v.Frames) })
+	return bytes, lastTime, err
+}
+
+func payload(b []byte) (bytes int, lastTime int64) {
 	for off := 0; off+record.HeaderSize <= len(b); {
 		n := record.FrameLen(b[off:])
 		if n == 0 || off+n > len(b) {

@@ -18,11 +18,11 @@ func TestView_PayloadMatchesDecodedFrames(t *testing.T) {
 		last = int64(1000 + i)
 	}
 	v := View{Frames: b, Count: 50}
-	got, gotLast := v.Payload()
-	if got != want || gotLast != last {
+	got, gotLast, err := v.Payload()
+	if err != nil || got != want || gotLast != last {
 		t.Fatalf("Payload = %d bytes, last %d; want %d, %d", got, gotLast, want, last)
 	}
-	if n, l := (&View{}).Payload(); n != 0 || l != 0 {
+	if n, l, err := (&View{}).Payload(); n != 0 || l != 0 || err != nil {
 		t.Fatalf("empty view: %d, %d", n, l)
 	}
 }

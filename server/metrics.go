@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +24,8 @@ type metrics struct {
 	writeThrottled, readThrottled            *prometheus.Desc
 	iteratorAge                              *prometheus.Desc
 	inflight, inflightLimit                  *prometheus.Desc
+	shardFault                               *prometheus.Desc
+	streams, shards, openLogs, writers       *prometheus.Desc
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -50,6 +53,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		iteratorAge:    prometheus.NewDesc("sluice_shard_iterator_age_milliseconds", "How far the most recent read of the shard was behind its newest record.", labels, nil),
 		inflight:       prometheus.NewDesc("sluice_inflight_bytes", "Bytes of requests in flight reserved in the server-wide budget, both front doors.", nil, nil),
 		inflightLimit:  prometheus.NewDesc("sluice_inflight_limit_bytes", "The server-wide budget of in-flight request bytes (0: unlimited).", nil, nil),
+		shardFault:     prometheus.NewDesc("sluice_shard_faulted", "1 for each shard that failed (could not open, or a write or sync failed) and refuses requests until the server restarts.", []string{"stream", "shard", "reason"}, nil),
+		streams:        prometheus.NewDesc("sluice_streams", "Streams the server holds.", nil, nil),
+		shards:         prometheus.NewDesc("sluice_shards", "Shards the server holds, open and closed.", nil, nil),
+		openLogs:       prometheus.NewDesc("sluice_shard_logs_open", "Shard logs open (a file and mappings each); the others are dormant.", nil, nil),
+		writers:        prometheus.NewDesc("sluice_shard_writers", "Shard writer goroutines running.", nil, nil),
 	}
 	reg.MustRegister(m.fsync, m.connections, m.accepted, m, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -60,7 +68,7 @@ func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit} {
+	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit, m.shardFault, m.streams, m.shards, m.openLogs, m.writers} {
 		ch <- d
 	}
 }
@@ -73,6 +81,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if m.eng == nil {
 		return
 	}
+	for _, f := range m.eng.Faults() {
+		reason, _, _ := strings.Cut(f.Reason, ":") // the kind (open, write, sync, ...), not the whole error
+		ch <- prometheus.MustNewConstMetric(m.shardFault, prometheus.GaugeValue, 1, f.Stream, f.Shard, reason)
+	}
+	u := m.eng.Usage()
+	ch <- prometheus.MustNewConstMetric(m.streams, prometheus.GaugeValue, float64(u.Streams))
+	ch <- prometheus.MustNewConstMetric(m.shards, prometheus.GaugeValue, float64(u.Shards))
+	ch <- prometheus.MustNewConstMetric(m.openLogs, prometheus.GaugeValue, float64(u.OpenLogs))
+	ch <- prometheus.MustNewConstMetric(m.writers, prometheus.GaugeValue, float64(u.Writers))
 	m.eng.Metrics(func(s engine.ShardMetrics) {
 		c := func(d *prometheus.Desc, v uint64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), s.Stream, s.Shard)

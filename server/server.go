@@ -21,6 +21,7 @@ import (
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/kinesis"
 	"github.com/sluicedb/sluice/ratelimit"
+	"github.com/sluicedb/sluice/segment"
 	"github.com/sluicedb/sluice/wire/wireserver"
 )
 
@@ -76,6 +77,17 @@ type Config struct {
 	// WriteTimeout bounds the writing of one response or pushed event on
 	// both doors; a client that stops reading is dropped; default 1m.
 	WriteTimeout Duration `json:"write_timeout"`
+	// MaxStreams and MaxShards cap the streams and shards the server
+	// holds (CreateStream and resharding past them fail with
+	// LimitExceededException); defaults 1,000 and 10,000.
+	MaxStreams int `json:"max_streams"`
+	MaxShards  int `json:"max_shards"`
+	// RecoverCatalog rebuilds a missing or damaged catalog from the stream
+	// directories instead of refusing to start (see engine.Options).
+	RecoverCatalog bool `json:"recover_catalog"`
+	// RemoveOrphans deletes stream directories the catalog does not name;
+	// by default they are kept and logged.
+	RemoveOrphans bool `json:"remove_orphans"`
 	// Region and Account appear in stream and consumer ARNs; defaults
 	// us-east-1 and 000000000000.
 	Region  string `json:"region"`
@@ -179,11 +191,18 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--quotas: %w", err)
 	}
+	if cfg.SegmentSize != 0 {
+		if err := segment.CheckSegmentSize(cfg.SegmentSize); err != nil {
+			return nil, fmt.Errorf("--segment-size: %w", err)
+		}
+	}
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	eng, err := engine.Open(engine.Options{
 		Dir: cfg.DataDir, Durability: dur, SyncInterval: time.Duration(cfg.SyncInterval), Quotas: &quotas,
 		SegmentSize: cfg.SegmentSize, Logger: cfg.Logger, OnSync: m.observeSync, Now: cfg.Now,
+		MaxStreams: cfg.MaxStreams, MaxShards: cfg.MaxShards,
+		RecoverCatalog: cfg.RecoverCatalog, RemoveOrphans: cfg.RemoveOrphans,
 	})
 	if err != nil {
 		return nil, err
@@ -220,10 +239,7 @@ func Start(cfg Config) (*Server, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	// The Kinesis API: POST with X-Amz-Target on any path (the SDKs post to
 	// the endpoint's path, "/" by default).
 	mux.Handle("/", kin)

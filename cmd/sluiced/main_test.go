@@ -29,7 +29,8 @@ func TestParseConfig_FlagsWinOverFileAndDefaultsFillTheRest(t *testing.T) {
 		MaxInFlightBytes: 64 << 20, IdleTimeout: server.Duration(2 * time.Minute), MaxInFlightTotal: 1 << 30,
 		MaxHTTPConns: 10000, HTTP2MaxStreams: 100, HeaderTimeout: server.Duration(10 * time.Second),
 		BodyTimeout: server.Duration(30 * time.Second), FrameTimeout: server.Duration(30 * time.Second),
-		WriteTimeout: server.Duration(time.Minute), Region: "ap-south-1", Account: "000000000000",
+		WriteTimeout: server.Duration(time.Minute), MaxStreams: 1000, MaxShards: 10000,
+		Region: "ap-south-1", Account: "000000000000",
 	}
 	if cfg.Logger == nil {
 		t.Fatal("no logger")

@@ -279,9 +279,11 @@ func (c *conn) sendResult(op wire.Op, id uint64, res *engine.ReadResult, reqCost
 	size := len(b) - start + len(frames)
 	if size > c.clientMax {
 		var first uint64
-		if f, _, err := record.DecodeFrame(frames); err == nil {
-			first = f.Seq
-		}
+		res.Guard(func() {
+			if f, _, err := record.DecodeFrame(frames); err == nil {
+				first = f.Seq
+			}
+		})
 		bb.B = b
 		wire.PutBuf(bb)
 		res.Release()
