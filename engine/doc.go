@@ -26,12 +26,21 @@
 //	        │   └── CLEAN                       clean-shutdown marker and checkpoint
 //	        └── shardId-000000000001/
 //
-// LOCK is taken only on the real file system (vfs.OS); a second server on the
-// same directory fails to open with a message naming it. A stream's directory
-// is named by its incarnation, not its name, so a stream
-// deleted and re-created under the same name never meets the old files. Open
-// removes a directory under streams/ that the catalog does not name: the
-// leftover of a crash in the middle of a create or delete. A shard's index is
+// LOCK is taken through the file system seam (vfs.FS.Lock: flock on the
+// real file system, an in-process lock on the in-memory one); a second server
+// on the same directory fails to open with a message naming it. A stream's
+// directory is named by its incarnation, not its name, so a stream deleted
+// and re-created under the same name never meets the old files; it holds
+// stream.json (the stream's name, incarnation and creation settings), from
+// which --recover-catalog rebuilds a lost catalog. A clean Close writes
+// bounds.json beside the catalog (every shard's retained range, so that
+// describing streams after a restart opens no shard); Open removes it, and
+// its absence at Open means the last run did not close cleanly, so every
+// shard is recovered at start. A directory under streams/ that the catalog
+// does not name (the leftover of a crash in the middle of a create or
+// delete) is kept and logged unless Options.RemoveOrphans is set. Open
+// refuses to start when the catalog is missing or damaged but stream
+// directories exist, unless Options.RecoverCatalog is set. A shard's index is
 // never reused within a stream (the catalog's next_shard), so a child of a
 // reshard gets a new directory.
 //
