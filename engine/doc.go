@@ -16,8 +16,10 @@
 //	├── LOCK                            flock(LOCK_EX|LOCK_NB) while a server has DIR open
 //	├── catalog.json                    the catalog: every stream, shard and setting
 //	├── catalog.json.tmp                the next catalog, while it is being written
+//	├── bounds.json                     every shard's retained range, written by a clean Close
 //	└── streams/
 //	    └── 1700000000/                 one per stream: its incarnation, %010d
+//	        ├── stream.json             the stream's name, incarnation and creation settings
 //	        ├── shardId-000000000000/   one per shard: its index, shardId-%012d
 //	        │   ├── 00000000000000000000.seg    segment, named by its first sequence number (%020d)
 //	        │   ├── 00000000000000000000.idx    its sparse index (package index)
