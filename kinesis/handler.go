@@ -246,10 +246,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
-	if op != OpSubscribeToShard {
-		// A subscription sets a deadline for each event instead.
-		setDeadline(rc.SetWriteDeadline, h.opts.WriteTimeout)
-	}
 	st := h.getState()
 	defer h.putState(st)
 	limit := h.opts.MaxControlBodyBytes
@@ -269,6 +265,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setDeadline(rc.SetReadDeadline, -1)
+	if op != OpSubscribeToShard {
+		// From here the response is the server's to write, within the
+		// write timeout (a wait for the budget above does not count). A
+		// subscription sets a deadline for each event instead.
+		setDeadline(rc.SetWriteDeadline, h.opts.WriteTimeout)
+	}
 	switch op {
 	case OpPutRecords:
 		err = h.putRecords(w, f, st)
@@ -443,8 +445,10 @@ func (h *Handler) reserveBody(r *http.Request, st *reqState, limit int64) error 
 	if r.ContentLength >= 0 {
 		n = r.ContentLength
 	}
-	if err := h.opts.Budget.Acquire(r.Context(), n, 0); err != nil {
-		return Errorf(CodeInternalFailure, "the request ended while waiting for server memory: %v", err)
+	// The wait is bounded like the body's arrival: a server that stays
+	// this busy answers with a failure that clients retry.
+	if err := h.opts.Budget.Acquire(r.Context(), n, max(h.opts.BodyTimeout, 0)); err != nil {
+		return Errorf(CodeInternalFailure, "the server is out of memory for requests in flight; retry (%v)", err)
 	}
 	st.reserved = n
 	return nil

@@ -53,6 +53,7 @@ type conn struct {
 	mu       sync.Mutex
 	cond     sync.Cond
 	inBytes  int // request and response bytes charged and not yet written
+	inMapped int // the part of inBytes that is record frames from mappings (not in the server's budget)
 	inReqs   int // requests read and not yet answered (a subscription counts until its end)
 	subs     map[uint64]*subscription
 	stopping bool
@@ -468,12 +469,33 @@ func (c *conn) release(bytes, reqs int) {
 	c.mu.Unlock()
 }
 
+// chargeLocal adds bytes to the connection's budget only: bytes that cost
+// the process no memory of its own (record frames written from a mapping).
+func (c *conn) chargeLocal(bytes int) {
+	c.mu.Lock()
+	c.inBytes += bytes
+	c.inMapped += bytes
+	c.mu.Unlock()
+}
+
+// releaseLocal returns bytes charged by chargeLocal.
+func (c *conn) releaseLocal(bytes int) {
+	if bytes == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.inBytes -= bytes
+	c.inMapped -= bytes
+	c.cond.Signal()
+	c.mu.Unlock()
+}
+
 // releaseRest returns to the server's budget what the connection still
 // holds once it has ended: a frame cut off in the middle.
 func (c *conn) releaseRest() {
 	c.mu.Lock()
-	rest := c.inBytes
-	c.inBytes = 0
+	rest := c.inBytes - c.inMapped
+	c.inBytes, c.inMapped = 0, 0
 	c.mu.Unlock()
 	c.srv.opts.Budget.Release(int64(rest))
 }

@@ -297,8 +297,12 @@ func (c *conn) sendResult(op wire.Op, id uint64, res *engine.ReadResult, reqCost
 	}
 	wire.EndFrame(b, start, op, 0, id, len(frames))
 	bb.B = b
-	c.charge(size, 0)
-	c.enqueue(outFrame{buf: bb, ext: frames, res: res, sent: sent, cost: reqCost + size, reqs: reqs})
+	// The record frames are written straight from the mapped segment: they
+	// count against the connection's budget (a reader that does not read
+	// holds its leases), not the server's budget of memory.
+	c.charge(size-len(frames), 0)
+	c.chargeLocal(len(frames))
+	c.enqueue(outFrame{buf: bb, ext: frames, res: res, sent: sent, cost: reqCost + size - len(frames), mapped: len(frames), reqs: reqs})
 	return nil
 }
 

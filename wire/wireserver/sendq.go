@@ -18,12 +18,13 @@ import (
 // record frames of a read result or event) and stays valid until res is
 // released.
 type outFrame struct {
-	buf  *bytebufferpool.ByteBuffer
-	ext  []byte
-	res  *engine.ReadResult
-	sent chan<- struct{} // receives a token once written (subscription pacing), or nil
-	cost int             // budget bytes returned once written
-	reqs int             // requests this frame answers
+	buf    *bytebufferpool.ByteBuffer
+	ext    []byte
+	res    *engine.ReadResult
+	sent   chan<- struct{} // receives a token once written (subscription pacing), or nil
+	cost   int             // budget bytes returned once written
+	mapped int             // bytes of ext charged to the connection's budget only
+	reqs   int             // requests this frame answers
 }
 
 // readResults pools the engine's read results, which hold a segment lease
@@ -38,6 +39,7 @@ func (c *conn) enqueue(f outFrame) {
 	if !c.queue.Push(f) {
 		c.finish(f)
 		c.release(f.cost, f.reqs)
+		c.releaseLocal(f.mapped)
 	}
 }
 
@@ -94,13 +96,15 @@ func (c *conn) writeLoop() {
 			}
 			clear(vec)
 		}
-		cost, reqs := 0, 0
+		cost, mapped, reqs := 0, 0, 0
 		for i := range batch {
 			c.finish(batch[i])
 			cost += batch[i].cost
+			mapped += batch[i].mapped
 			reqs += batch[i].reqs
 		}
 		c.release(cost, reqs)
+		c.releaseLocal(mapped)
 		c.queue.Recycle(batch)
 	}
 }
