@@ -25,6 +25,13 @@ import (
 // kin); until then main decodes all of them.
 const decoderLimitsLanded = false
 
+// writeDeadlineAfterBudgetWait enables the test that a request which waited
+// for the in-flight budget is still answered. The Kinesis API handler
+// starts the write deadline before the request waits for the budget, so a
+// wait longer than --write-timeout loses the answer of a request that was
+// carried out; set this once the deadline starts after the body is read.
+const writeDeadlineAfterBudgetWait = false
+
 // memoryBound is how much a hostile test may raise the server's peak
 // resident set or Go heap: the attacks declare 320 to 640 MB and send
 // almost nothing, so a server that sizes buffers by what arrived stays far
@@ -54,6 +61,7 @@ func TestHostile(t *testing.T) {
 	t.Run("DeclaredFrames", func(t *testing.T) { testDeclaredFrames(t, bin) })
 	t.Run("EmptyRecordsBody", func(t *testing.T) { testEmptyRecordsBody(t, bin) })
 	t.Run("StalledHTTPBody", func(t *testing.T) { testStalledHTTPBody(t, bin) })
+	t.Run("BudgetWaitIsAnswered", func(t *testing.T) { testBudgetWaitIsAnswered(t, bin) })
 }
 
 // startHostile starts sluiced with extra flags on a fresh directory and
@@ -322,4 +330,50 @@ func testStalledHTTPBody(t *testing.T, bin string) {
 		t.Logf("a stalled body was answered %s and its connection closed %v after the headers", resp.Status, elapsed.Round(time.Millisecond))
 	}
 	awaitBudgetEmpty(t, srv)
+}
+
+// testBudgetWaitIsAnswered: a stalled body that declared the whole
+// in-flight budget makes a normal PutRecords wait for it until the body
+// timeout frees it; the put is then carried out and must be answered,
+// although the wait was longer than --write-timeout.
+func testBudgetWaitIsAnswered(t *testing.T, bin string) {
+	if !writeDeadlineAfterBudgetWait {
+		t.Skip("the Kinesis API's write deadline runs while a request waits for the in-flight budget, so this answer is lost: set writeDeadlineAfterBudgetWait once it starts after the body is read")
+	}
+	const budget = 16_000_000
+	srv := startHostile(t, bin, "--max-inflight-total", "16000000", "--body-timeout", "3s", "--write-timeout", "1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, srv.WireAddr, client.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.CreateStream(ctx, api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := soak.StallHTTPBody(srv.HTTPAddr, "PutRecords", budget, []byte("{"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	var reserved float64
+	if !pollUntil(10*time.Second, func() bool { reserved, _ = metric(t, srv, "sluice_inflight_bytes"); return reserved >= budget }) {
+		t.Fatalf("the stalled body's reservation did not show in the budget (%.0f bytes)", reserved)
+	}
+	body := `{"StreamName":"s","Records":[{"Data":"d2FpdGVk","PartitionKey":"k"}]}`
+	put, err := soak.StallHTTPBody(srv.HTTPAddr, "PutRecords", int64(len(body)), []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer put.Close()
+	put.SetReadDeadline(time.Now().Add(closeWait))
+	resp, err := http.ReadResponse(bufio.NewReader(put), nil)
+	if err != nil {
+		t.Fatalf("a PutRecords that waited for the budget got no answer: %v", err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a PutRecords that waited for the budget was answered %s %s; want 200", resp.Status, msg)
+	}
 }
