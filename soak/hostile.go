@@ -96,7 +96,7 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 // few bytes of it.
 func httpDeclaredBody(_ context.Context, t *target, rng *rand.Rand) (int, error) {
 	declared := int64(1 + rng.IntN(16_000_000))
-	nc, err := StallHTTPBody(t.httpAddr, "PutRecords", declared, []byte(`{"StreamName":"`+t.stream+`","Records":[`)[:1+rng.IntN(10)])
+	nc, err := StallHTTPBody(t.httpAddr, "PutRecords", declared, []byte(`{"StreamName":"` + t.stream + `","Records":[`)[:1+rng.IntN(10)])
 	if err != nil {
 		return 0, nil // refused or held in the backlog: nothing to check
 	}
