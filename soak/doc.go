@@ -3,7 +3,7 @@
 // acknowledged and stayed within a memory bound.
 //
 // Run starts the server on a temporary data directory with short
-// timeouts and a small server-wide in-flight budget, and for the
+// timeouts and a server-wide in-flight budget of 128 MiB, and for the
 // configured duration drives it with:
 //
 //   - producers that put records through the Go client (binary protocol)
@@ -19,8 +19,9 @@
 // client and checks that each acknowledged record is there, at its
 // sequence number, byte for byte, and that every stored record is one
 // the producers sent. It reports the peak resident set of the server
-// (VmHWM from /proc), the records acknowledged and the hostile connections
-// made.
+// (VmHWM from /proc) and checks it against a bound made of the run's terms
+// (memoryBound), and reports the records acknowledged and the hostile
+// connections made.
 //
 // The same code runs for about ten seconds inside `go test` and for
 // minutes under `make soak` (SOAKTIME=3m). The helpers that start the

@@ -95,7 +95,8 @@ func randomBytes(rng *rand.Rand, n int) []byte {
 // httpDeclaredBody declares a PutRecords body of up to 16 MB and sends a
 // few bytes of it.
 func httpDeclaredBody(_ context.Context, t *target, rng *rand.Rand) (int, error) {
-	declared := int64(1 + rng.IntN(16_000_000))
+	// At least 1 KB, more than is sent, so that the body stays incomplete.
+	declared := int64(1000 + rng.IntN(16_000_000))
 	nc, err := StallHTTPBody(t.httpAddr, "PutRecords", declared, []byte(`{"StreamName":"` + t.stream + `","Records":[`)[:1+rng.IntN(10)])
 	if err != nil {
 		return 0, nil // refused or held in the backlog: nothing to check

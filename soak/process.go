@@ -21,10 +21,9 @@ type Server struct {
 	exited chan struct{} // closed when the process has exited; then err is set
 	err    error
 
-	// mu guards tail and counts.
-	mu     sync.Mutex
-	tail   []string       // the last logTail log lines
-	counts map[string]int // log records by msg
+	// mu guards tail.
+	mu   sync.Mutex
+	tail []string // the last logTail log lines
 }
 
 // logTail is how many of the server's last log lines a Server keeps for
@@ -38,7 +37,7 @@ const startTimeout = 30 * time.Second
 // and waits until it logs the addresses it bound. Kill it when done.
 func Start(binary, dataDir string, extra ...string) (*Server, error) {
 	args := append([]string{"--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json"}, extra...)
-	s := &Server{cmd: exec.Command(binary, args...), exited: make(chan struct{}), counts: map[string]int{}}
+	s := &Server{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -49,8 +48,8 @@ func Start(binary, dataDir string, extra ...string) (*Server, error) {
 	s.PID = s.cmd.Process.Pid
 	serving := make(chan [2]string, 1)
 	logDone := make(chan struct{})
-	// Read the log until the process closes it: keep the tail, count
-	// records by message, and report the "serving" line's addresses.
+	// Read the log until the process closes it: keep the tail, and report
+	// the "serving" line's addresses.
 	go func() {
 		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
@@ -71,7 +70,6 @@ func Start(binary, dataDir string, extra ...string) (*Server, error) {
 				s.tail = append(s.tail[:0], s.tail[1:]...)
 			}
 			s.tail = append(s.tail, line)
-			s.counts[rec.Msg]++
 			s.mu.Unlock()
 			if rec.Msg == "sluiced serving" && !announced {
 				announced = true
@@ -124,13 +122,6 @@ func (s *Server) Log() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return strings.Join(s.tail, "\n")
-}
-
-// Logged returns how many log records had msg as their message.
-func (s *Server) Logged(msg string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.counts[msg]
 }
 
 // Memory reads the process's memory figures from /proc.

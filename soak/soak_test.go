@@ -11,6 +11,7 @@ var (
 	soakTime     = flag.Duration("soak.time", 10*time.Second, "how long TestSoak runs its load (make soak sets it from SOAKTIME)")
 	writeTimeout = flag.Duration("soak.write-timeout", 0, "the server's --write-timeout in TestSoak (0: the soak's default)")
 	inflight     = flag.Int64("soak.inflight", 0, "the server's --max-inflight-total in TestSoak (0: the soak's default)")
+	connInflight = flag.Int64("soak.conn-inflight", 0, "the server's --max-inflight-bytes in TestSoak (0: the soak's default)")
 )
 
 // TestSoak runs sluiced under hostile and normal load for -soak.time and
@@ -30,7 +31,7 @@ func TestSoak(t *testing.T) {
 	}
 	rep, err := Run(context.Background(), Config{
 		Binary: bin, DataDir: t.TempDir(), Duration: *soakTime, Race: raceEnabled, Logf: t.Logf,
-		InFlightTotal: *inflight, Timeouts: Timeouts{Write: *writeTimeout},
+		InFlightTotal: *inflight, ConnInFlight: *connInflight, Timeouts: Timeouts{Write: *writeTimeout},
 	})
 	if err != nil {
 		t.Fatal(err)
