@@ -3,7 +3,7 @@
 // acknowledged and stayed within a memory bound.
 //
 // Run starts the server on a temporary data directory with short
-// timeouts and a server-wide in-flight budget of 128 MiB, and for the
+// timeouts and a server-wide in-flight budget of 256 MiB, and for the
 // configured duration drives it with:
 //
 //   - producers that put records through the Go client (binary protocol)

@@ -311,12 +311,13 @@ func (s *hostileStats) record(name string, conns int, err error) {
 	}
 }
 
-// hostileWorker mounts random attacks until ctx ends or it has mounted
-// max of them.
-func hostileWorker(ctx context.Context, t *target, seed uint64, max int, stats *hostileStats) {
-	rng := rand.New(rand.NewPCG(seed, 0x50a6))
+// hostileWorker mounts the attacks in turn, starting with attack first,
+// until ctx ends or it has mounted max of them. Workers that start at
+// different attacks run every kind at once from the start.
+func hostileWorker(ctx context.Context, t *target, first int, max int, stats *hostileStats) {
+	rng := rand.New(rand.NewPCG(uint64(first), 0x50a6))
 	for i := 0; i < max && ctx.Err() == nil; i++ {
-		a := attacks[rng.IntN(len(attacks))]
+		a := attacks[(first+i)%len(attacks)]
 		conns, err := a.run(ctx, t, rng)
 		stats.record(a.name, conns, err)
 	}

@@ -33,16 +33,17 @@ type Config struct {
 	// MaxRecords bounds what one producer sends; default 10,000,000.
 	MaxRecords int
 	// HostileWorkers mount attacks one after another, each in parallel
-	// with the others; default 6.
+	// with the others; default one per kind of attack (11), each starting
+	// at a different kind.
 	HostileWorkers int
 	// MaxAttacks bounds the attacks of one worker; default 1,000,000.
 	MaxAttacks int
-	// InFlightTotal is the server's --max-inflight-total; default 128 MiB.
+	// InFlightTotal is the server's --max-inflight-total; default 256 MiB.
 	// ConnInFlight is its --max-inflight-bytes, what one binary-protocol
 	// connection may hold of it in requests and unwritten responses;
 	// default 8 MiB. With the defaults the hostile clients cannot spend
-	// the budget on their own (each worker holds at most one 16 MiB
-	// declared body or frame, or one slow reader's 8 MiB), so normal
+	// the budget on their own (each of the 11 workers holds at most one
+	// 16 MiB declared body or frame, or one slow reader's 8 MiB), so normal
 	// producers never wait for it longer than a put takes. A budget they
 	// can spend for longer than the write timeout makes the Kinesis API
 	// lose put answers (see Timeouts).
@@ -72,13 +73,13 @@ func (c *Config) setDefaults() {
 	def(&c.HTTPProducers, 2)
 	def(&c.Batch, 50)
 	def(&c.MaxRecords, 10_000_000)
-	def(&c.HostileWorkers, 6)
+	def(&c.HostileWorkers, len(attacks))
 	def(&c.MaxAttacks, 1_000_000)
 	if c.Duration <= 0 {
 		c.Duration = 10 * time.Second
 	}
 	if c.InFlightTotal <= 0 {
-		c.InFlightTotal = 128 << 20
+		c.InFlightTotal = 256 << 20
 	}
 	if c.ConnInFlight <= 0 {
 		c.ConnInFlight = 8 << 20
@@ -229,7 +230,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			hostileWorker(loadCtx, t, uint64(i), cfg.MaxAttacks, stats)
+			hostileWorker(loadCtx, t, i, cfg.MaxAttacks, stats)
 		}()
 	}
 	// Sample the server's memory and liveness while the load runs: the
