@@ -21,6 +21,11 @@ const (
 	// runtime's own structures, the metrics registry, the engine's indexes
 	// and caches of a few shards.
 	runtimeBytes = 64 << 20
+	// readerReach is how far into a shard the hostile readers can make the
+	// server map pages: they all start at the shard's start, a binary
+	// subscription runs at most its 64 MiB credit ahead of a reader that
+	// has stopped, and the reads and GetRecords stop at 10 MiB.
+	readerReach = 64 << 20
 	// raceFactor: the race detector keeps shadow memory for every word
 	// of the heap and stacks; the Go documentation puts its memory cost
 	// at 5 to 10 times.
@@ -28,12 +33,16 @@ const (
 )
 
 // memoryBound returns the most the server's peak resident set may reach
-// in a soak with cfg that stored dataBytes, starting from a peak of
-// start, and how the bound is made up.
+// under the load of a soak with cfg that stored dataBytes, starting from a
+// peak of start, and how the bound is made up. (Reading everything back
+// afterwards maps all the data; the bound is not for that.)
 //
-//   - The stored data: segment files are mapped, and reads (and the
-//     binary protocol's writes of record frames) make their pages
-//     resident, so at most all of them.
+//   - Mapped data: reads (and the binary protocol's writes of record
+//     frames from the mapping) make segment pages resident. During the
+//     load only the hostile readers read, from each shard's start and at
+//     most readerReach into it, and each shard's active segment may be
+//     mapped for them; so the stored data, but no more than that much per
+//     shard.
 //   - Twice the in-flight budget: the server holds at most the budget in
 //     request bytes at once, and the garbage collector (GOGC=100) lets
 //     as much again in dead buffers accumulate before it runs.
@@ -55,7 +64,8 @@ func memoryBound(start, dataBytes int64, cfg Config) (int64, string) {
 		{fmt.Sprintf("%d connections", conns), conns * perConnBytes},
 		{"runtime", runtimeBytes},
 	}
-	terms := []string{"start " + MiB(start), "data " + MiB(dataBytes)}
+	mapped := min(dataBytes, int64(cfg.Shards)*(readerReach+segmentSize))
+	terms := []string{"start " + MiB(start), fmt.Sprintf("mapped data %s (of %s stored)", MiB(mapped), MiB(dataBytes))}
 	var h int64
 	for _, t := range heap {
 		h += t.n
@@ -66,5 +76,5 @@ func memoryBound(start, dataBytes int64, cfg Config) (int64, string) {
 		h *= raceFactor
 		s = fmt.Sprintf("%s + %d x (%s)", strings.Join(terms[:2], " + "), raceFactor, strings.Join(terms[2:], " + "))
 	}
-	return start + dataBytes + h, s
+	return start + mapped + h, s
 }

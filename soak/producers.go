@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
@@ -75,8 +76,29 @@ func (l *ackLog) len() int {
 // normal client was refused or cut off while the server was under attack.
 type producer func(ctx context.Context, p uint32, max int, acks *ackLog) error
 
+// pacer spaces a producer's batches so that it sends about rate records a
+// second: the soak is a steady load next to the attacks, not a throughput
+// test, and its data must fit on disk and be read back in reasonable time.
+type pacer struct{ tick *time.Ticker }
+
+func newPacer(rate, batch int) pacer {
+	return pacer{time.NewTicker(time.Duration(batch) * time.Second / time.Duration(rate))}
+}
+
+// wait returns when the next batch is due, or false when ctx ends first.
+func (p pacer) wait(ctx context.Context) bool {
+	select {
+	case <-p.tick.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p pacer) stop() { p.tick.Stop() }
+
 // wireProducer puts through the Go client on one connection.
-func wireProducer(addr, stream string, batch int) producer {
+func wireProducer(addr, stream string, batch, rate int) producer {
 	return func(ctx context.Context, p uint32, max int, acks *ackLog) error {
 		cl, err := client.Dial(ctx, addr, client.ClientOptions{})
 		if err != nil {
@@ -85,7 +107,9 @@ func wireProducer(addr, stream string, batch int) producer {
 		defer cl.Close()
 		recs := make([]api.PutRecord, batch)
 		results := make([]api.PutResult, batch)
-		for n := 0; n < max && ctx.Err() == nil; n += batch {
+		pace := newPacer(rate, batch)
+		defer pace.stop()
+		for n := 0; n < max && pace.wait(ctx); n += batch {
 			k := min(batch, max-n)
 			for i := range k {
 				recs[i].Key, recs[i].Data = payload(recordID{p, uint32(n + i)})
@@ -109,7 +133,7 @@ func wireProducer(addr, stream string, batch int) producer {
 
 // httpProducer puts through the Kinesis API (PutRecords, JSON) over one
 // keep-alive connection at a time.
-func httpProducer(httpAddr, stream string, batch int) producer {
+func httpProducer(httpAddr, stream string, batch, rate int) producer {
 	return func(ctx context.Context, p uint32, max int, acks *ackLog) error {
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}}
 		defer hc.CloseIdleConnections()
@@ -125,7 +149,9 @@ func httpProducer(httpAddr, stream string, batch int) producer {
 			FailedRecordCount int
 			Records           []struct{ SequenceNumber, ShardId, ErrorCode, ErrorMessage string }
 		}
-		for n := 0; n < max && ctx.Err() == nil; n += batch {
+		pace := newPacer(rate, batch)
+		defer pace.stop()
+		for n := 0; n < max && pace.wait(ctx); n += batch {
 			k := min(batch, max-n)
 			in := request{StreamName: stream, Records: make([]entry, k)}
 			for i := range k {

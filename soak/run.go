@@ -15,6 +15,10 @@ import (
 	"github.com/sluicedb/sluice/client"
 )
 
+// segmentSize is the server's --segment-size in a soak: small, so that
+// shards seal and open segments while the attacks run.
+const segmentSize = 8 << 20
+
 // Config configures a soak run. Zero fields take the documented defaults.
 type Config struct {
 	// Binary is the sluiced executable to run (see Build). Required.
@@ -30,6 +34,10 @@ type Config struct {
 	WireProducers, HTTPProducers int
 	// Batch is the records of one put; default 50.
 	Batch int
+	// Rate is the records a second one producer sends; default 1,000
+	// (with the default producers about 4 MB/s of data, 0.7 GB in a
+	// three-minute soak).
+	Rate int
 	// MaxRecords bounds what one producer sends; default 10,000,000.
 	MaxRecords int
 	// HostileWorkers mount attacks one after another, each in parallel
@@ -72,6 +80,7 @@ func (c *Config) setDefaults() {
 	def(&c.WireProducers, 2)
 	def(&c.HTTPProducers, 2)
 	def(&c.Batch, 50)
+	def(&c.Rate, 1000)
 	def(&c.MaxRecords, 10_000_000)
 	def(&c.HostileWorkers, len(attacks))
 	def(&c.MaxAttacks, 1_000_000)
@@ -181,7 +190,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		"--max-inflight-total", fmt.Sprint(cfg.InFlightTotal), "--max-inflight-bytes", fmt.Sprint(cfg.ConnInFlight),
 		"--header-timeout", to.Header.String(), "--body-timeout", to.Body.String(),
 		"--frame-timeout", to.Frame.String(), "--write-timeout", to.Write.String(),
-		"--segment-size", fmt.Sprint(8<<20))
+		"--segment-size", fmt.Sprint(segmentSize))
 	if err != nil {
 		return nil, err
 	}
@@ -219,11 +228,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	p := uint32(0)
 	for range cfg.WireProducers {
-		startProducer(p, wireProducer(srv.WireAddr, t.stream, cfg.Batch), acks)
+		startProducer(p, wireProducer(srv.WireAddr, t.stream, cfg.Batch, cfg.Rate), acks)
 		p++
 	}
 	for range cfg.HTTPProducers {
-		startProducer(p, httpProducer(srv.HTTPAddr, t.stream, cfg.Batch), acks)
+		startProducer(p, httpProducer(srv.HTTPAddr, t.stream, cfg.Batch, cfg.Rate), acks)
 		p++
 	}
 	for i := range cfg.HostileWorkers {
@@ -233,43 +242,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			hostileWorker(loadCtx, t, i, cfg.MaxAttacks, stats)
 		}()
 	}
-	// Sample the server's memory and liveness while the load runs: the
-	// peak comes from the kernel's high-water mark, the samples show what
-	// was anonymous (heap) rather than mapped data.
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		next := began.Add(30 * time.Second)
-		var spentSince time.Time // when the budget was last found spent, zero if it is not
-		for {
-			select {
-			case <-loadCtx.Done():
-				return
-			case <-tick.C:
-			}
-			m, err := srv.Memory()
-			if err != nil {
-				return // the process is gone: reported below
-			}
-			rep.MaxAnon = max(rep.MaxAnon, m.Anon)
-			if used, ok, err := Metric(loadCtx, srv.HTTPAddr, "sluice_inflight_bytes"); err == nil && ok {
-				rep.MaxInFlight = max(rep.MaxInFlight, int64(used))
-				if int64(used) > cfg.InFlightTotal-1<<20 {
-					if spentSince.IsZero() {
-						spentSince = time.Now()
-					}
-					rep.BudgetSpent = max(rep.BudgetSpent, time.Since(spentSince))
-				} else {
-					spentSince = time.Time{}
-				}
-			}
-			if time.Now().After(next) {
-				next = next.Add(30 * time.Second)
-				cfg.Logf("%v: %d records acknowledged; %v", time.Since(began).Round(time.Second), acks.len(), m)
-			}
-		}
+		rep.sample(loadCtx, srv, cfg, began, acks)
 	}()
 	wg.Wait()
 	<-sampled
@@ -377,4 +353,42 @@ func dirSize(dir string) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// sample reads the server's memory and in-flight budget every 200 ms until
+// ctx ends, and logs progress every 30 s. The peak comes from the kernel's
+// high-water mark; the samples show how much of it was anonymous (heap)
+// rather than mapped data, and how long the budget stayed spent.
+func (rep *Report) sample(ctx context.Context, srv *Server, cfg Config, began time.Time, acks *ackLog) {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	next := began.Add(30 * time.Second)
+	var spentSince time.Time // when the budget was last found spent, zero if it is not
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		m, err := srv.Memory()
+		if err != nil {
+			return // the process is gone: Run reports it
+		}
+		rep.MaxAnon = max(rep.MaxAnon, m.Anon)
+		if used, ok, err := Metric(ctx, srv.HTTPAddr, "sluice_inflight_bytes"); err == nil && ok {
+			rep.MaxInFlight = max(rep.MaxInFlight, int64(used))
+			if int64(used) > cfg.InFlightTotal-1<<20 {
+				if spentSince.IsZero() {
+					spentSince = time.Now()
+				}
+				rep.BudgetSpent = max(rep.BudgetSpent, time.Since(spentSince))
+			} else {
+				spentSince = time.Time{}
+			}
+		}
+		if time.Now().After(next) {
+			next = next.Add(30 * time.Second)
+			cfg.Logf("%v: %d records acknowledged; %v", time.Since(began).Round(time.Second), acks.len(), m)
+		}
+	}
 }
