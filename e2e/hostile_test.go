@@ -34,9 +34,9 @@ const writeDeadlineAfterBudgetWait = false
 
 // memoryBound is how much a hostile test may raise the server's peak
 // resident set or Go heap: the attacks declare 320 to 640 MB and send
-// almost nothing, so a server that sizes buffers by what arrived stays far
-// below it, and one that believes the declarations exceeds it several
-// times over.
+// almost nothing, or send 15 MB that a naive decoder makes a gigabyte of,
+// so a server that sizes buffers by what arrived stays far below it, and
+// one that believes the declarations exceeds it several times over.
 const memoryBound = 64 << 20
 
 // closeWait is how long a raw connection waits for the server to close
@@ -274,6 +274,7 @@ func testEmptyRecordsBody(t *testing.T, bin string) {
 	}
 	body.WriteString("]}")
 	before := memory(t, srv)
+	// The whole body, as declared: nothing stalls here.
 	nc, err := soak.StallHTTPBody(srv.HTTPAddr, "PutRecords", int64(body.Len()), body.Bytes())
 	if err != nil {
 		t.Fatal(err)
