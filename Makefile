@@ -4,9 +4,10 @@ BIN      ?= bin
 DATA     ?= ./data
 FUZZTIME ?= 30s
 BENCHTIME ?= 1s
+SOAKTIME ?= 3m
 PKGS     ?= ./...
 
-.PHONY: all build run test vet bench bench-scenarios fuzz clean
+.PHONY: all build run test vet bench bench-scenarios fuzz soak clean
 
 all: build
 
@@ -47,6 +48,12 @@ bench-scenarios: build
 # Run every fuzz target for FUZZTIME each.
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
+
+# Run sluiced under hostile and normal load for SOAKTIME, read everything
+# back and check it (soak/doc.go); `make test` runs it for ten seconds. No
+# race detector, so that the memory figures are the server's own.
+soak:
+	$(GO) test -count=1 -run '^TestSoak$$' -v -timeout 2h ./soak -soak.time $(SOAKTIME)
 
 clean:
 	rm -rf $(BIN)
