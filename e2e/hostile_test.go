@@ -20,18 +20,6 @@ import (
 	"github.com/sluicedb/sluice/wire"
 )
 
-// decoderLimitsLanded enables the PutRecords body of empty entries below
-// once the kinesis decoder counts entries while decoding (issue 11, branch
-// kin); until then main decodes all of them.
-const decoderLimitsLanded = false
-
-// writeDeadlineAfterBudgetWait enables the test that a request which waited
-// for the in-flight budget is still answered. The Kinesis API handler
-// starts the write deadline before the request waits for the budget, so a
-// wait longer than --write-timeout loses the answer of a request that was
-// carried out; set this once the deadline starts after the body is read.
-const writeDeadlineAfterBudgetWait = false
-
 // memoryBound is how much a hostile test may raise the server's peak
 // resident set or Go heap: the attacks declare 320 to 640 MB and send
 // almost nothing, or send 15 MB that a naive decoder makes a gigabyte of,
@@ -262,9 +250,6 @@ func isGoAway(b []byte) bool {
 // ({"StreamName":"s","Records":[{},{},...]}) is answered with an error
 // without decoding five million entries first.
 func testEmptyRecordsBody(t *testing.T, bin string) {
-	if !decoderLimitsLanded {
-		t.Skip("waits for the PutRecords decoder limits of issue 11 (branch kin): set decoderLimitsLanded once they are on main")
-	}
 	srv := startHostile(t, bin)
 	const size = 15_000_000
 	var body bytes.Buffer
@@ -338,9 +323,6 @@ func testStalledHTTPBody(t *testing.T, bin string) {
 // timeout frees it; the put is then carried out and must be answered,
 // although the wait was longer than --write-timeout.
 func testBudgetWaitIsAnswered(t *testing.T, bin string) {
-	if !writeDeadlineAfterBudgetWait {
-		t.Skip("the Kinesis API's write deadline runs while a request waits for the in-flight budget, so this answer is lost: set writeDeadlineAfterBudgetWait once it starts after the body is read")
-	}
 	const budget = 16_000_000
 	srv := startHostile(t, bin, "--max-inflight-total", "16000000", "--body-timeout", "3s", "--write-timeout", "1s")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
