@@ -276,8 +276,15 @@ func testEmptyRecordsBody(t *testing.T, bin string) {
 	if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 		t.Errorf("a PutRecords body of %d empty entries was answered %s; want a client error", body.Len()/3, resp.Status)
 	}
-	if grew := after.Peak - before.Peak; grew > memoryBound {
-		t.Errorf("the peak resident set grew by %s for a %d MB body; want under %s", soak.MiB(grew), body.Len()/1_000_000, soak.MiB(memoryBound))
+	// The body itself (15 MB, within the 16 MiB limit of a data operation)
+	// is read whole, growing as it arrives; a race-instrumented server
+	// keeps shadow memory for every heap byte on top.
+	bound := int64(memoryBound)
+	if raceEnabled {
+		bound *= 2
+	}
+	if grew := after.Peak - before.Peak; grew > bound {
+		t.Errorf("the peak resident set grew by %s for a %d MB body; want under %s", soak.MiB(grew), body.Len()/1_000_000, soak.MiB(bound))
 	}
 }
 

@@ -15,9 +15,10 @@ import (
 	"github.com/sluicedb/sluice/client"
 )
 
-// segmentSize is the server's --segment-size in a soak: small, so that
+// segmentSize is the server's --segment-size in a soak: the smallest round
+// size that holds the largest record (10 MiB), so that
 // shards seal and open segments while the attacks run.
-const segmentSize = 8 << 20
+const segmentSize = 16 << 20
 
 // Config configures a soak run. Zero fields take the documented defaults.
 type Config struct {
