@@ -294,7 +294,9 @@ func (c *conn) readLoop() error {
 		case wire.OpCredit, wire.OpCancel:
 			err = c.readSubControl(h)
 		default:
-			bb := wire.GetBuf(0)
+			// The declared length only picks the pool (a large body reuses
+			// a large buffer); the buffer grows as the bytes arrive.
+			bb := wire.GetBuf(bodyLen)
 			if bb.B, err = c.readBody(bb.B[:0], bodyLen); err != nil {
 				wire.PutBuf(bb)
 				return err

@@ -67,7 +67,7 @@ const maxCoalesce = api.MaxPutRecords
 // them to one goroutine.
 func (c *conn) readPuts(h wire.Header) error {
 	j := getPutJob(c)
-	j.body = wire.GetBuf(0)
+	j.body = wire.GetBuf(h.Size - wire.HeaderSize) // picks the pool; grows as bytes arrive
 	n := h.Size - wire.HeaderSize
 	var err error
 	if j.body.B, err = c.readBody(j.body.B[:0], n); err != nil {
