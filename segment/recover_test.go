@@ -12,12 +12,8 @@ import (
 // framePositions lists the offsets of the valid frames of a segment file.
 func framePositions(t testing.TB, fsys vfs.FS, path string) []int64 {
 	t.Helper()
-	f := openRW(t, fsys, path)
+	f, size := openRWSized(t, fsys, path)
 	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil {
 		t.Fatal(err)
