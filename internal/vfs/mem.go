@@ -206,13 +206,9 @@ func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 func (m *Mem) Rename(oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	odir, obase, err := m.parent("rename", oldname)
+	odir, obase, src, err := m.entry("rename", oldname)
 	if err != nil {
 		return err
-	}
-	src, ok := odir.children[obase]
-	if !ok {
-		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrNotExist}
 	}
 	ndir, nbase, err := m.parent("rename", newname)
 	if err != nil {
@@ -239,6 +235,20 @@ func (m *Mem) Rename(oldname, newname string) error {
 	return nil
 }
 
+// entry finds name's parent directory, base name and node, failing with
+// fs.ErrNotExist for op when there is none. Callers hold m.mu.
+func (m *Mem) entry(op, name string) (dir *memNode, base string, n *memNode, err error) {
+	dir, base, err = m.parent(op, name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	n, ok := dir.children[base]
+	if !ok {
+		return nil, "", nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	return dir, base, n, nil
+}
+
 // contains reports whether d is dir or lies below it. Callers hold m.mu.
 func (m *Mem) contains(dir, d *memNode) bool {
 	if dir == d {
@@ -257,13 +267,9 @@ func (m *Mem) contains(dir, d *memNode) bool {
 func (m *Mem) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	dir, base, err := m.parent("remove", name)
+	dir, base, n, err := m.entry("remove", name)
 	if err != nil {
 		return err
-	}
-	n, ok := dir.children[base]
-	if !ok {
-		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 	}
 	if n.isDir() && len(n.children) > 0 {
 		return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
