@@ -145,6 +145,19 @@ func (m *Mem) lookup(op, name string, parts []string) (*memNode, error) {
 	return n, nil
 }
 
+// dir walks to the directory named by name, failing with ENOTDIR for op
+// when it is a file. Callers hold m.mu.
+func (m *Mem) dir(op, name string) (*memNode, error) {
+	n, err := m.lookup(op, name, split(name))
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, &fs.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
+	}
+	return n, nil
+}
+
 // parent returns the directory holding the last component of name, and that
 // component. Callers hold m.mu.
 func (m *Mem) parent(op, name string) (*memNode, string, error) {
@@ -326,12 +339,9 @@ func (m *Mem) MkdirAll(name string, perm fs.FileMode) error {
 func (m *Mem) ReadDir(name string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("readdir", name, split(name))
+	n, err := m.dir("readdir", name)
 	if err != nil {
 		return nil, err
-	}
-	if !n.isDir() {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: syscall.ENOTDIR}
 	}
 	return slices.Sorted(maps.Keys(n.children)), nil
 }
@@ -362,12 +372,9 @@ func (m *Mem) Stat(name string) (fs.FileInfo, error) {
 func (m *Mem) SyncDir(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("syncdir", dir, split(dir))
+	n, err := m.dir("syncdir", dir)
 	if err != nil {
 		return err
-	}
-	if !n.isDir() {
-		return &fs.PathError{Op: "syncdir", Path: dir, Err: syscall.ENOTDIR}
 	}
 	if err := m.inject("syncdir", dir, 0); err != nil {
 		return err
@@ -383,12 +390,9 @@ func (m *Mem) SyncDir(dir string) error {
 func (m *Mem) Lock(dir string) (io.Closer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("lock", dir, split(dir))
+	n, err := m.dir("lock", dir)
 	if err != nil {
 		return nil, err
-	}
-	if !n.isDir() {
-		return nil, &fs.PathError{Op: "lock", Path: dir, Err: syscall.ENOTDIR}
 	}
 	key := path.Clean("/" + filepath.ToSlash(dir))
 	if m.locks[key] {
