@@ -78,6 +78,20 @@ func put(t testing.TB, e *Engine, stream, key, data string) api.PutResult {
 	return r
 }
 
+// mustHold fails the test unless each acknowledged put of acked can be read
+// at its sequence number in stream; when says after what.
+func mustHold(t testing.TB, e *Engine, stream string, acked []api.PutResult, when string) {
+	t.Helper()
+	for _, r := range acked {
+		pos := api.Position{Stream: stream, Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
+		var rr ReadResult
+		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
+			t.Fatalf("acknowledged record %v missing %s: %v", r.Seq, when, err)
+		}
+		rr.Release()
+	}
+}
+
 // readShard reads every record shard i of stream holds now, from
 // TRIM_HORIZON.
 func readShard(t testing.TB, e *Engine, stream string, i int) []Record {
@@ -471,14 +485,7 @@ func TestReopen_RestoresCatalogAndData(t *testing.T) {
 			t.Fatalf("shard %d: before %+v after %+v", i, b, a)
 		}
 	}
-	for _, r := range acked {
-		pos := api.Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
-		var rr ReadResult
-		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
-			t.Fatalf("record %v missing after reopen: %v", r.Seq, err)
-		}
-		rr.Release()
-	}
+	mustHold(t, e, "s", acked, "after reopen")
 }
 
 func TestDeleteAndRecreate_OldSequenceNumbersDoNotResolve(t *testing.T) {

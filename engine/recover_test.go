@@ -281,12 +281,5 @@ func TestCreateStream_DirectoriesSurvivePowerLoss(t *testing.T) {
 	if !ok || id.Name != "s" {
 		t.Fatalf("stream.json lost: %+v", id)
 	}
-	for _, r := range acked {
-		pos := api.Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
-		var rr ReadResult
-		if err := e2.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
-			t.Fatalf("acknowledged record %v lost in the crash: %v", r.Seq, err)
-		}
-		rr.Release()
-	}
+	mustHold(t, e2, "s", acked, "after the crash")
 }
