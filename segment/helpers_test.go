@@ -203,6 +203,16 @@ func openRW(t testing.TB, fsys vfs.FS, path string) vfs.File {
 	return f
 }
 
+// writeCopies writes a batch of n records with the same arrival time, key
+// and data. It takes no testing.TB so that benchmarks can time it.
+func writeCopies(l *Log, b *Batch, n int, arrival int64, key, data []byte) error {
+	l.Begin(b)
+	for range n {
+		b.Add(arrival, 0, key, data)
+	}
+	return l.Write(b)
+}
+
 // openRWSized is openRW that also returns the file's size.
 func openRWSized(t testing.TB, fsys vfs.FS, path string) (vfs.File, int64) {
 	t.Helper()
