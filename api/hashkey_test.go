@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -102,5 +103,21 @@ func TestShardID_Format(t *testing.T) {
 	}
 	if n, err := ParseShardID("shardId-000000000042"); err != nil || n != 42 {
 		t.Fatal(n, err)
+	}
+}
+
+func TestParseShardPair_BothOrTheFirstBadOne(t *testing.T) {
+	if a, b, err := ParseShardPair("shardId-000000000003", "4"); err != nil || a != 3 || b != 4 {
+		t.Fatalf("ParseShardPair = %d, %d, %v; want 3, 4", a, b, err)
+	}
+	for _, ids := range [][2]string{{"shardId-x", "1"}, {"1", "shardId-y"}} {
+		_, _, err := ParseShardPair(ids[0], ids[1])
+		bad := ids[0]
+		if bad == "1" {
+			bad = ids[1]
+		}
+		if err == nil || !strings.Contains(err.Error(), bad) || CodeOf(err) != CodeInvalidArgument {
+			t.Errorf("ParseShardPair(%q, %q) = %v; want an invalid-argument error naming %q", ids[0], ids[1], err, bad)
+		}
 	}
 }

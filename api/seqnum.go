@@ -54,6 +54,20 @@ func ParseSeqNum(str string) (SeqNum, error) {
 // ShardID formats a shard index the way Kinesis names shards.
 func ShardID(index int) string { return fmt.Sprintf("shardId-%012d", index) }
 
+// ParseShardPair parses the two shard ids of a merge with ParseShardID,
+// failing on the first that is malformed.
+func ParseShardPair(shardID, adjacentID string) (int, int, error) {
+	a, err := ParseShardID(shardID)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := ParseShardID(adjacentID)
+	if err != nil {
+		return 0, 0, err
+	}
+	return a, b, nil
+}
+
 // ParseShardID parses "shardId-000000000007" (or a bare index) to its index.
 func ParseShardID(id string) (int, error) {
 	s := id

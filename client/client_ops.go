@@ -313,11 +313,7 @@ func (c *Client) SplitShard(ctx context.Context, stream, shardID string, newStar
 
 // MergeShards merges two adjacent shards into one.
 func (c *Client) MergeShards(ctx context.Context, stream, shardID, adjacentID string) error {
-	a, err := api.ParseShardID(shardID)
-	if err != nil {
-		return err
-	}
-	b, err := api.ParseShardID(adjacentID)
+	a, b, err := api.ParseShardPair(shardID, adjacentID)
 	if err != nil {
 		return err
 	}

@@ -117,25 +117,15 @@ const recoverParallelism = 64
 // log is then parked again (closed with a clean marker). Logs open side by
 // side: each costs a few fsyncs, which the device serves better together.
 func (e *Engine) recoverShards() {
-	var (
-		wg  sync.WaitGroup
-		sem = make(chan struct{}, recoverParallelism)
-	)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, recoverParallelism)
 	for _, st := range e.streams {
-		for _, sh := range *st.shards.Load() {
-			if sh == nil {
-				continue
+		goEachShard(*st.shards.Load(), &wg, sem, func(sh *shard) {
+			if _, err := sh.acquire(); err == nil {
+				sh.release()
+				sh.park()
 			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(sh *shard) {
-				defer func() { <-sem; wg.Done() }()
-				if _, err := sh.acquire(); err == nil {
-					sh.release()
-					sh.park()
-				}
-			}(sh)
-		}
+		})
 	}
 	wg.Wait()
 	if n := e.recovered.shards.Load(); n > 0 {

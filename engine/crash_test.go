@@ -105,11 +105,7 @@ func TestCrash_KillDuringDurablePuts(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	q := ratelimit.Unlimited
-	e, err := Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDir(t, dir)
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "crash", ShardCount: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +166,7 @@ func verifyCrash(t *testing.T, dir string, round int, acked []ack) {
 	defer e.Close()
 	stored := map[[2]uint64][]byte{}
 	for sh := 0; sh < 3; sh++ {
-		pos, err := e.GetIterator("crash", api.ShardID(sh), api.IteratorSpec{Type: api.TrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, _, _ := readAll(t, e, pos)
+		recs := readShard(t, e, "crash", sh)
 		for i, r := range recs {
 			if r.Seq.Seq != uint64(i) {
 				t.Fatalf("round %d shard %d: record %d has sequence %d", round, sh, i, r.Seq.Seq)

@@ -347,10 +347,7 @@ func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error)
 func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
-	}
-	st, err := e.lookupLocked(name)
+	st, err := e.openStreamLocked(name)
 	if err != nil {
 		return err
 	}
@@ -365,6 +362,15 @@ func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	e.publishSnap()
 	st.destroy()
 	return nil
+}
+
+// openStreamLocked is lookupLocked for a call that changes the stream: it
+// fails with ErrClosed once the engine is closed. e.mu must be held.
+func (e *Engine) openStreamLocked(name string) (*stream, error) {
+	if e.closed {
+		return nil, ErrClosed
+	}
+	return e.lookupLocked(name)
 }
 
 func (e *Engine) lookupLocked(name string) (*stream, error) {

@@ -28,6 +28,18 @@ func openTest(t testing.TB, mod func(*Options)) *Engine {
 	return e
 }
 
+// openDir opens the engine in dir with unlimited quotas, for a test that
+// closes and reopens it.
+func openDir(t testing.TB, dir string) *Engine {
+	t.Helper()
+	q := ratelimit.Unlimited
+	e, err := Open(Options{Dir: dir, Quotas: &q})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // testClock is a settable clock for Options.Now.
 type testClock struct {
 	mu sync.Mutex // guards t
@@ -64,6 +76,32 @@ func put(t testing.TB, e *Engine, stream, key, data string) api.PutResult {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// mustHold fails the test unless each acknowledged put of acked can be read
+// at its sequence number in stream; when says after what.
+func mustHold(t testing.TB, e *Engine, stream string, acked []api.PutResult, when string) {
+	t.Helper()
+	for _, r := range acked {
+		pos := api.Position{Stream: stream, Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
+		var rr ReadResult
+		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
+			t.Fatalf("acknowledged record %v missing %s: %v", r.Seq, when, err)
+		}
+		rr.Release()
+	}
+}
+
+// readShard reads every record shard i of stream holds now, from
+// TRIM_HORIZON.
+func readShard(t testing.TB, e *Engine, stream string, i int) []Record {
+	t.Helper()
+	pos, err := e.GetIterator(stream, api.ShardID(i), api.IteratorSpec{Type: api.TrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _, _ := readAll(t, e, pos)
+	return recs
 }
 
 // readAll reads a shard from pos until no more records are available now.
@@ -193,8 +231,7 @@ func TestPut_RejectsBadRecordsWholly(t *testing.T) {
 			t.Errorf("%s: err = %v; want InvalidArgument", c.name, err)
 		}
 	}
-	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if recs, _, _ := readAll(t, e, pos); len(recs) != 0 {
+	if recs := readShard(t, e, "s", 0); len(recs) != 0 {
 		t.Fatalf("%d records stored by rejected puts", len(recs))
 	}
 }
@@ -220,8 +257,7 @@ func TestPut_ConcurrentProducersOrderedWithoutGapsOrDuplicates(t *testing.T) {
 		}(p)
 	}
 	wg.Wait()
-	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	recs, _, _ := readAll(t, e, pos)
+	recs := readShard(t, e, "s", 0)
 	if len(recs) != producers*each {
 		t.Fatalf("read %d records; want %d", len(recs), producers*each)
 	}
@@ -415,11 +451,7 @@ func TestRead_WaitersWokenByCommitWhileWritersRun(t *testing.T) {
 
 func TestReopen_RestoresCatalogAndData(t *testing.T) {
 	dir := t.TempDir()
-	q := ratelimit.Unlimited
-	e, err := Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDir(t, dir)
 	mustCreate(t, e, "s", 2)
 	if err := e.AddTags("s", map[string]string{"team": "data"}); err != nil {
 		t.Fatal(err)
@@ -438,10 +470,7 @@ func TestReopen_RestoresCatalogAndData(t *testing.T) {
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
-	e, err = Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e = openDir(t, dir)
 	defer e.Close()
 	after, err := e.DescribeStream("s")
 	if err != nil {
@@ -456,14 +485,7 @@ func TestReopen_RestoresCatalogAndData(t *testing.T) {
 			t.Fatalf("shard %d: before %+v after %+v", i, b, a)
 		}
 	}
-	for _, r := range acked {
-		pos := api.Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
-		var rr ReadResult
-		if err := e.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
-			t.Fatalf("record %v missing after reopen: %v", r.Seq, err)
-		}
-		rr.Release()
-	}
+	mustHold(t, e, "s", acked, "after reopen")
 }
 
 func TestDeleteAndRecreate_OldSequenceNumbersDoNotResolve(t *testing.T) {
@@ -518,8 +540,7 @@ func TestQuotas_ThrottlePerRecordAndCount(t *testing.T) {
 	if m.WriteThrottled != 500 || m.IncomingRecords != 1000 {
 		t.Fatalf("metrics: %+v", m)
 	}
-	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if recs, _, _ := readAll(t, e, pos); len(recs) != 1000 {
+	if recs := readShard(t, e, "s", 0); len(recs) != 1000 {
 		t.Fatalf("stored %d records; want only the 1000 accepted", len(recs))
 	}
 	// Unlimited never throttles, from the next request on.
@@ -547,13 +568,12 @@ func TestRetention_ExpiresWholeSegmentsWithInjectedClock(t *testing.T) {
 		put(t, e, "s", "k", data)
 	}
 	e.ExpireNow()
-	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if recs, _, _ := readAll(t, e, pos); len(recs) != 400 {
+	if recs := readShard(t, e, "s", 0); len(recs) != 400 {
 		t.Fatalf("nothing is 24 h old yet, but %d of 400 records remain", len(recs))
 	}
 	clk.advance(2 * time.Hour)
 	e.ExpireNow()
-	pos, _ = e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
+	pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 	recs, _, _ := readAll(t, e, pos)
 	if len(recs) < 200 || len(recs) >= 400 {
 		t.Fatalf("after the first 200 expired, %d records remain", len(recs))
@@ -583,8 +603,7 @@ func TestDurabilityModes_RecordsReadable(t *testing.T) {
 			for i := 0; i < 100; i++ {
 				put(t, e, "s", "k", fmt.Sprint(i))
 			}
-			pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-			if recs, _, _ := readAll(t, e, pos); len(recs) != 100 {
+			if recs := readShard(t, e, "s", 0); len(recs) != 100 {
 				t.Fatalf("read %d of 100", len(recs))
 			}
 		})

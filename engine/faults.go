@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/internal/ticker"
 	"github.com/sluicedb/sluice/segment"
 )
 
@@ -130,21 +131,14 @@ func (e *Engine) shardCountLocked() int {
 // in use, so it never waits on the put or read path.
 func (e *Engine) janitorLoop() {
 	defer e.bg.Done()
-	t := time.NewTicker(max(e.opts.ShardIdleTimeout/2, time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-			cutoff := e.quotaClock.Now() - int64(e.opts.ShardIdleTimeout)
-			e.eachShard(func(sh *shard) {
-				if sh.log.Load() != nil && sh.uses.Load() == 0 && sh.wstate.Load() == 0 && sh.lastUse.Load() <= cutoff {
-					sh.park()
-				}
-			})
-		}
-	}
+	ticker.Every(max(e.opts.ShardIdleTimeout/2, time.Millisecond), e.stop, func() {
+		cutoff := e.quotaClock.Now() - int64(e.opts.ShardIdleTimeout)
+		e.eachShard(func(sh *shard) {
+			if sh.log.Load() != nil && sh.uses.Load() == 0 && sh.wstate.Load() == 0 && sh.lastUse.Load() <= cutoff {
+				sh.park()
+			}
+		})
+	})
 }
 
 // eachShard calls f for every shard of every stream, without locking.

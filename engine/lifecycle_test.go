@@ -104,11 +104,7 @@ func TestWriter_IdleExitRacesPuts(t *testing.T) {
 			}
 			got := 0
 			for i := 0; i < 2; i++ {
-				pos, err := e.GetIterator("s", api.ShardID(i), api.IteratorSpec{Type: api.TrimHorizon})
-				if err != nil {
-					t.Fatal(err)
-				}
-				recs, _, _ := readAll(t, e, pos)
+				recs := readShard(t, e, "s", i)
 				for j, r := range recs {
 					if r.Seq.Seq != uint64(j) {
 						t.Fatalf("shard %d: record %d has sequence %d: a gap or a duplicate", i, j, r.Seq.Seq)
@@ -177,11 +173,7 @@ func TestShard_IdleShardsHoldNothing(t *testing.T) {
 		if r.Seq.Seq != 1 {
 			t.Fatalf("shard %d: second record has sequence %d, want 1", i, r.Seq.Seq)
 		}
-		pos, err := e.GetIterator("s", api.ShardID(i), api.IteratorSpec{Type: api.TrimHorizon})
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, _, _ := readAll(t, e, pos)
+		recs := readShard(t, e, "s", i)
 		if len(recs) != 2 || string(recs[0].Data) != fmt.Sprint("a", i) || string(recs[1].Data) != fmt.Sprint("b", i) {
 			t.Fatalf("shard %d after parking: %d records", i, len(recs))
 		}
@@ -239,11 +231,7 @@ func TestFaults_ShardThatCannotOpenIsIsolated(t *testing.T) {
 		t.Fatalf("one broken shard kept the engine from opening: %v", err)
 	}
 	put(t, e, "good", "k", "after")
-	pos, err := e.GetIterator("good", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if recs, _, _ := readAll(t, e, pos); len(recs) != 2 {
+	if recs := readShard(t, e, "good", 0); len(recs) != 2 {
 		t.Fatalf("good stream: %d records, want 2", len(recs))
 	}
 	// The other shard of the broken stream serves too.
@@ -347,11 +335,7 @@ func TestTransientErrors_RetryableAndNoFault(t *testing.T) {
 	ffs.allocFails.Store(false)
 	want = append(want, put(t, e, "s", "k", big).Seq.String(), put(t, e, "s", "k", "v3").Seq.String())
 
-	pos, err := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, _, _ := readAll(t, e, pos)
+	recs := readShard(t, e, "s", 0)
 	var got []string
 	for _, r := range recs {
 		got = append(got, r.Seq.String())
@@ -474,11 +458,7 @@ func TestWriter_PutAtTheIdleExitIsServed(t *testing.T) {
 	if got := e.Usage().Writers; got > 1 {
 		t.Fatalf("%d writers run for one shard", got)
 	}
-	pos, err := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if recs, _, _ := readAll(t, e, pos); len(recs) != 2 || string(recs[1].Data) != "second" {
+	if recs := readShard(t, e, "s", 0); len(recs) != 2 || string(recs[1].Data) != "second" {
 		t.Fatalf("%d records after the put at the idle exit", len(recs))
 	}
 }

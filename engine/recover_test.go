@@ -26,11 +26,7 @@ type catalogFixture struct {
 func newCatalogFixture(t *testing.T) *catalogFixture {
 	t.Helper()
 	dir := t.TempDir()
-	q := ratelimit.Unlimited
-	e, err := Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDir(t, dir)
 	f := &catalogFixture{dir: dir, incs: map[string]uint32{}, acked: map[string][]api.PutResult{}, data: map[api.SeqNum]string{}}
 	for _, s := range []struct {
 		name   string
@@ -205,22 +201,14 @@ func TestOpen_RecoverCatalogWithoutIdentityNamesByIncarnation(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint([]string{"orders", want}) {
 		t.Fatalf("streams %v, want orders and %s", got, want)
 	}
-	pos, err := e.GetIterator(want, api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if recs, _, _ := readAll(t, e, pos); len(recs) != len(f.acked["clicks"]) {
+	if recs := readShard(t, e, want, 0); len(recs) != len(f.acked["clicks"]) {
 		t.Fatalf("%d records, want %d", len(recs), len(f.acked["clicks"]))
 	}
 }
 
 func TestOpen_OrphanDirectoryKeptUnlessRemovalAsked(t *testing.T) {
 	dir := t.TempDir()
-	q := ratelimit.Unlimited
-	e, err := Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := openDir(t, dir)
 	mustCreate(t, e, "kept", 1)
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
@@ -229,10 +217,7 @@ func TestOpen_OrphanDirectoryKeptUnlessRemovalAsked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err = Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e = openDir(t, dir)
 	orphan := mustCreate(t, e, "orphan", 1)
 	put(t, e, "orphan", "k", "precious")
 	if err := e.Close(); err != nil {
@@ -244,10 +229,7 @@ func TestOpen_OrphanDirectoryKeptUnlessRemovalAsked(t *testing.T) {
 	}
 	orphanDir := filepath.Join(dir, streamsDirName, fmt.Sprintf("%010d", orphan.Incarnation))
 
-	e, err = Open(Options{Dir: dir, Quotas: &q})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e = openDir(t, dir)
 	if got := e.Orphans(); len(got) != 1 || got[0] != orphanDir {
 		t.Fatalf("Orphans() = %v, want [%s]", got, orphanDir)
 	}
@@ -262,6 +244,7 @@ func TestOpen_OrphanDirectoryKeptUnlessRemovalAsked(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	q := ratelimit.Unlimited
 	e, err = Open(Options{Dir: dir, Quotas: &q, RemoveOrphans: true})
 	if err != nil {
 		t.Fatal(err)
@@ -298,12 +281,5 @@ func TestCreateStream_DirectoriesSurvivePowerLoss(t *testing.T) {
 	if !ok || id.Name != "s" {
 		t.Fatalf("stream.json lost: %+v", id)
 	}
-	for _, r := range acked {
-		pos := api.Position{Stream: "s", Incarnation: r.Seq.Incarnation, Shard: int(r.Seq.Shard), Seq: r.Seq.Seq}
-		var rr ReadResult
-		if err := e2.Read(pos, 1, 0, ReadSubscription, &rr); err != nil || rr.Records != 1 {
-			t.Fatalf("acknowledged record %v lost in the crash: %v", r.Seq, err)
-		}
-		rr.Release()
-	}
+	mustHold(t, e2, "s", acked, "after the crash")
 }

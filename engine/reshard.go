@@ -48,11 +48,7 @@ func (e *Engine) SplitShard(name, shardID string, newStart api.HashKey) error {
 func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
 	e.reshards.Lock()
 	defer e.reshards.Unlock()
-	a, err := api.ParseShardID(shardID)
-	if err != nil {
-		return err
-	}
-	b, err := api.ParseShardID(adjacentID)
+	a, b, err := api.ParseShardPair(shardID, adjacentID)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/sluicedb/sluice/internal/ticker"
 	"github.com/sluicedb/sluice/segment"
 )
 
@@ -39,16 +40,7 @@ func (sh *shard) acquireForRetention(now int64) *segment.Log {
 // and removes closed shards that no longer hold any record.
 func (e *Engine) retentionLoop() {
 	defer e.bg.Done()
-	t := time.NewTicker(e.opts.RetentionInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-t.C:
-			e.ExpireNow()
-		}
-	}
+	ticker.Every(e.opts.RetentionInterval, e.stop, e.ExpireNow)
 }
 
 // ExpireNow runs one retention pass over every stream. The background task

@@ -258,18 +258,27 @@ func (sh *shard) park() bool {
 	return true
 }
 
+// takeLogLocked marks the shard gone for good and takes its log, if open,
+// out of it for the caller to close or destroy. sh.lmu must be held.
+func (sh *shard) takeLogLocked() *segment.Log {
+	sh.gone = true
+	l := sh.log.Swap(nil)
+	if l != nil {
+		sh.st.e.openLogs.Add(-1)
+	}
+	return l
+}
+
 // shutLog closes the log for good (engine Close, after the writer stopped)
 // and returns the error of a failed clean close. Readers still in a call see
 // the log closed.
 func (sh *shard) shutLog() error {
 	sh.lmu.Lock()
 	defer sh.lmu.Unlock()
-	sh.gone = true
-	l := sh.log.Swap(nil)
+	l := sh.takeLogLocked()
 	if l == nil {
 		return nil
 	}
-	sh.st.e.openLogs.Add(-1)
 	sh.parked.first, sh.parked.next = l.Bounds()
 	err := l.Close()
 	// A log that could not close cleanly may recover to less than it
@@ -283,10 +292,7 @@ func (sh *shard) shutLog() error {
 func (sh *shard) destroyLog() error {
 	sh.lmu.Lock()
 	defer sh.lmu.Unlock()
-	sh.gone = true
-	l := sh.log.Swap(nil)
-	if l != nil {
-		sh.st.e.openLogs.Add(-1)
+	if l := sh.takeLogLocked(); l != nil {
 		return l.Destroy()
 	}
 	if err := sh.st.e.fs.RemoveAll(sh.dir); err != nil {

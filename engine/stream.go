@@ -198,28 +198,37 @@ func (sh *shard) stop() error {
 func (st *stream) close() error {
 	var (
 		wg   sync.WaitGroup
-		mu   sync.Mutex
+		mu   sync.Mutex // guards errs
 		errs []error
-		sem  = make(chan struct{}, closeParallelism)
 	)
-	for _, sh := range *st.shards.Load() {
+	goEachShard(*st.shards.Load(), &wg, make(chan struct{}, closeParallelism), func(sh *shard) {
+		if err := sh.stop(); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	wg.Wait()
+	st.wakeRoutes()
+	return errors.Join(errs...)
+}
+
+// goEachShard runs fn on every shard of shards (skipping nil slots) on a
+// goroutine of its own, at most cap(sem) at once among all callers sharing
+// sem: it blocks while sem is full. wg counts the goroutines; the caller
+// waits on it.
+func goEachShard(shards []*shard, wg *sync.WaitGroup, sem chan struct{}, fn func(*shard)) {
+	for _, sh := range shards {
 		if sh == nil {
 			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
-		go func(sh *shard) {
+		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := sh.stop(); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}(sh)
+			fn(sh)
+		}()
 	}
-	wg.Wait()
-	st.wakeRoutes()
-	return errors.Join(errs...)
 }
 
 func (st *stream) wakeRoutes() {

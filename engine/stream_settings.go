@@ -8,10 +8,7 @@ import (
 func (e *Engine) updateStream(name string, fn func(m *streamMeta) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		return ErrClosed
-	}
-	st, err := e.lookupLocked(name)
+	st, err := e.openStreamLocked(name)
 	if err != nil {
 		return err
 	}

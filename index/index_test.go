@@ -108,13 +108,27 @@ func fixedIndex(hint int) *Index {
 	return ix
 }
 
+// lookupCase is one lookup of fixedIndex by a key of type K.
+type lookupCase[K any] struct {
+	name string
+	key  K
+	want uint32 // RelSeq of the entry returned
+	ok   bool
+}
+
+// checkLookups runs each case through lookup, named what in failures.
+func checkLookups[K any](t *testing.T, what string, lookup func(K) (Entry, bool), cases []lookupCase[K]) {
+	t.Helper()
+	for _, tc := range cases {
+		e, ok := lookup(tc.key)
+		if ok != tc.ok || (ok && e.RelSeq != tc.want) {
+			t.Errorf("%s: %s(%v) = %v, %v; want RelSeq %d, %v", tc.name, what, tc.key, e, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestLookupSeq_Boundaries(t *testing.T) {
-	cases := []struct {
-		name   string
-		relSeq uint32
-		want   uint32 // RelSeq of the entry returned
-		ok     bool
-	}{
+	checkLookups(t, "LookupSeq", fixedIndex(0).LookupSeq, []lookupCase[uint32]{
 		{"before first", 9, 0, false},
 		{"zero", 0, 0, false},
 		{"exact first", 10, 10, true},
@@ -124,26 +138,14 @@ func TestLookupSeq_Boundaries(t *testing.T) {
 		{"exact last", 40, 40, true},
 		{"after last", 41, 40, true},
 		{"max", ^uint32(0), 40, true},
-	}
-	ix := fixedIndex(0)
-	for _, tc := range cases {
-		e, ok := ix.LookupSeq(tc.relSeq)
-		if ok != tc.ok || (ok && e.RelSeq != tc.want) {
-			t.Errorf("%s: LookupSeq(%d) = %v, %v; want RelSeq %d, %v", tc.name, tc.relSeq, e, ok, tc.want, tc.ok)
-		}
-	}
+	})
 	if _, ok := New(4096, 0).LookupSeq(0); ok {
 		t.Error("LookupSeq on an empty index found an entry")
 	}
 }
 
 func TestLookupTime_Boundaries(t *testing.T) {
-	cases := []struct {
-		name string
-		t    int64
-		want uint32 // RelSeq of the entry returned
-		ok   bool
-	}{
+	checkLookups(t, "LookupTime", fixedIndex(0).LookupTime, []lookupCase[int64]{
 		{"before first", 50, 0, false},
 		{"equal to first: no entry is older", 100, 0, false},
 		{"just after first", 101, 10, true},
@@ -153,14 +155,7 @@ func TestLookupTime_Boundaries(t *testing.T) {
 		{"after last", 301, 40, true},
 		{"far future", 1 << 62, 40, true},
 		{"negative", -1, 0, false},
-	}
-	ix := fixedIndex(0)
-	for _, tc := range cases {
-		e, ok := ix.LookupTime(tc.t)
-		if ok != tc.ok || (ok && e.RelSeq != tc.want) {
-			t.Errorf("%s: LookupTime(%d) = %v, %v; want RelSeq %d, %v", tc.name, tc.t, e, ok, tc.want, tc.ok)
-		}
-	}
+	})
 	if _, ok := New(4096, 0).LookupTime(1); ok {
 		t.Error("LookupTime on an empty index found an entry")
 	}

@@ -232,10 +232,7 @@ func TestHandler_DescribeStreamPaging(t *testing.T) {
 }
 
 func TestHandler_Tags(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.client
-	env.createStream(t, "s", 1)
-	arn := streamARN("s")
+	c, arn := newOneStreamEnv(t)
 	if _, err := c.AddTagsToStream(bg, &sdk.AddTagsToStreamInput{StreamName: aws.String("s"), Tags: map[string]string{"a": "1", "b": "2", "c": ""}}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,10 +283,7 @@ func TestHandler_Tags(t *testing.T) {
 }
 
 func TestHandler_ResourcePolicies(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.client
-	env.createStream(t, "s", 1)
-	arn := streamARN("s")
+	c, arn := newOneStreamEnv(t)
 	get := func(resource string) string {
 		t.Helper()
 		out, err := c.GetResourcePolicy(bg, &sdk.GetResourcePolicyInput{ResourceARN: aws.String(resource)})
@@ -335,10 +329,7 @@ func TestHandler_ResourcePolicies(t *testing.T) {
 }
 
 func TestHandler_Consumers(t *testing.T) {
-	env := newTestEnv(t, nil)
-	c := env.client
-	env.createStream(t, "s", 1)
-	arn := streamARN("s")
+	c, arn := newOneStreamEnv(t)
 	var arns []string
 	for _, name := range []string{"c3", "c1", "c2"} {
 		out, err := c.RegisterStreamConsumer(bg, &sdk.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String(name), Tags: map[string]string{"team": name}})

@@ -129,6 +129,15 @@ func sdkClient(url string, hc *http.Client) *sdk.Client {
 var bg = context.Background()
 
 // createStream creates a provisioned stream through the SDK and waits for it.
+// newOneStreamEnv starts a test server holding one stream "s" of one shard
+// and returns its client and the stream's ARN.
+func newOneStreamEnv(t testing.TB) (*sdk.Client, string) {
+	t.Helper()
+	env := newTestEnv(t, nil)
+	env.createStream(t, "s", 1)
+	return env.client, streamARN("s")
+}
+
 func (env *testEnv) createStream(t testing.TB, name string, shards int32) {
 	t.Helper()
 	if _, err := env.client.CreateStream(bg, &sdk.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(shards)}); err != nil {

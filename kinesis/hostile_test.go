@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicedb/sluice/internal/budget"
+	"github.com/sluicedb/sluice/internal/memstat"
 )
 
 // rawHead writes the head of a signed API request with the given declared
@@ -30,13 +30,6 @@ func rawHead(t *testing.T, addr, op string, contentLength int, body string) net.
 	return nc
 }
 
-func liveHeap() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 // TestHandler_DeclaredBodySizeCostsNoMemory: 40 connections that declare a
 // 16 MB body and send one byte must cost memory for the bytes that arrived,
 // not the 640 MB they declared.
@@ -53,7 +46,7 @@ func TestHandler_DeclaredBodySizeCostsNoMemory(t *testing.T) {
 			}
 		}
 	})
-	before := liveHeap()
+	before := memstat.LiveHeap()
 	addr := env.srv.Listener.Addr().String()
 	for range conns {
 		rawHead(t, addr, "PutRecords", 16_000_000, "[")
@@ -61,7 +54,7 @@ func TestHandler_DeclaredBodySizeCostsNoMemory(t *testing.T) {
 	for range conns {
 		<-arrived
 	}
-	if grew := int64(liveHeap()) - int64(before); grew > 32<<20 {
+	if grew := int64(memstat.LiveHeap()) - int64(before); grew > 32<<20 {
 		t.Fatalf("the heap grew by %d MB for %d stalled one-byte bodies; want it bounded by what arrived", grew>>20, conns)
 	}
 }

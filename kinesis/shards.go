@@ -177,17 +177,21 @@ func shardFilterFunc(si *api.StreamInfo, f ShardFilter, now time.Time) func(*api
 	return func(*api.ShardInfo) bool { return true }
 }
 
-// provisioned resolves a stream for a resharding operation, which AWS
-// allows on PROVISIONED streams only.
-func (h *Handler) provisioned(op, name string) (*api.StreamInfo, error) {
+// provisioned is validStream for a resharding operation, which AWS allows
+// on PROVISIONED streams only: it returns the stream's name and description.
+func (h *Handler) provisioned(v *validator, op, streamName, arn string) (string, *api.StreamInfo, error) {
+	name, err := h.validStream(v, streamName, arn)
+	if err != nil {
+		return "", nil, err
+	}
 	si, err := h.describe(name)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	if si.Mode == api.OnDemand {
-		return nil, Errorf(CodeValidation, "%s is not supported for stream %s under account %s: it is in ON_DEMAND mode, which scales its shards itself", op, name, h.scope.Account)
+		return "", nil, Errorf(CodeValidation, "%s is not supported for stream %s under account %s: it is in ON_DEMAND mode, which scales its shards itself", op, name, h.scope.Account)
 	}
-	return si, nil
+	return name, si, nil
 }
 
 // shardIndex parses a shard id of a resharding request (not found if malformed).
@@ -205,11 +209,8 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 	if v.requiredString("newStartingHashKey", in.NewStartingHashKey) {
 		v.hashKey("newStartingHashKey", in.NewStartingHashKey)
 	}
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, _, err := h.provisioned(&v, "SplitShard", in.StreamName, in.StreamARN)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := h.provisioned("SplitShard", name); err != nil {
 		return nil, err
 	}
 	if err := h.shardIndex(in.ShardToSplit, name); err != nil {
@@ -231,11 +232,8 @@ func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, err
 	v.stream(in.StreamName, in.StreamARN)
 	v.requiredName("shardToMerge", in.ShardToMerge)
 	v.requiredName("adjacentShardToMerge", in.AdjacentShardToMerge)
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, _, err := h.provisioned(&v, "MergeShards", in.StreamName, in.StreamARN)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := h.provisioned("MergeShards", name); err != nil {
 		return nil, err
 	}
 	for _, id := range [...]string{in.ShardToMerge, in.AdjacentShardToMerge} {
@@ -258,11 +256,7 @@ func (h *Handler) updateShardCount(_ context.Context, in *UpdateShardCountInput)
 	if v.requiredString("scalingType", string(in.ScalingType)) {
 		v.enum("scalingType", string(in.ScalingType), string(ScalingTypeUniformScaling))
 	}
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
-	if err != nil {
-		return nil, err
-	}
-	si, err := h.provisioned("UpdateShardCount", name)
+	name, si, err := h.provisioned(&v, "UpdateShardCount", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicedb/sluice/internal/ticker"
 )
 
 // Clock is the time source of a bucket. Now returns nanoseconds since an
@@ -112,16 +114,7 @@ func NewCoarseClock(resolution time.Duration) *CoarseClock {
 // SystemClock is monotonic, so readings never go backwards.
 func (c *CoarseClock) run(resolution time.Duration) {
 	defer close(c.done)
-	t := time.NewTicker(resolution)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.ns.Store(SystemClock.Now())
-		}
-	}
+	ticker.Every(resolution, c.stop, func() { c.ns.Store(SystemClock.Now()) })
 }
 
 // Now returns the last cached reading in nanoseconds.

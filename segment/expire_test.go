@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -158,11 +159,9 @@ func TestLog_ConcurrentReaders(t *testing.T) {
 	done := make(chan struct{})
 	errs := make(chan error, 8)
 	var expiredBelow [1]uint64 // written by the writer goroutine only, before closing done
-	reader := func(seed uint64) {
-		rng := rand.New(rand.NewPCG(seed, 1))
-		var v View
-		defer v.Release()
-		seq := uint64(0)
+	// loop runs step until done closes or step fails, then sends the failure
+	// (nil when done closed) to errs.
+	loop := func(step func() error) {
 		for {
 			select {
 			case <-done:
@@ -170,78 +169,73 @@ func TestLog_ConcurrentReaders(t *testing.T) {
 				return
 			default:
 			}
-			if err := l.Read(seq, 1+rng.IntN(50), rng.IntN(8000), &v); err != nil {
+			if err := step(); err != nil {
 				errs <- err
 				return
+			}
+		}
+	}
+	reader := func(seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		var v View
+		defer v.Release()
+		seq := uint64(0)
+		loop(func() error {
+			if err := l.Read(seq, 1+rng.IntN(50), rng.IntN(8000), &v); err != nil {
+				return err
 			}
 			if v.Count == 0 {
 				if first, _ := l.Bounds(); seq < first {
 					seq = first
 				}
-				continue
+				return nil
 			}
 			it := v.Iter()
 			for i := uint64(0); ; i++ {
 				f, ok := it.Next()
 				if !ok {
-					if it.Err() != nil || i != uint64(v.Count) {
-						errs <- it.Err()
-						return
+					if it.Err() != nil {
+						return it.Err()
+					}
+					if i != uint64(v.Count) {
+						return fmt.Errorf("view of %d records iterated %d", v.Count, i)
 					}
 					break
 				}
 				if f.Seq != v.First+i || !bytes.Equal(f.Data, content(f.Seq)) || f.Time != int64(f.Seq) {
-					t.Errorf("reader read seq %d (time %d) with wrong content at view offset %d", f.Seq, f.Time, i)
-					errs <- nil
-					return
+					return fmt.Errorf("reader read seq %d (time %d) with wrong content at view offset %d", f.Seq, f.Time, i)
 				}
 			}
 			seq = v.Next
 			if rng.IntN(10) == 0 {
 				seq = uint64(rng.IntN(total))
 			}
-		}
+			return nil
+		})
 	}
 	for i := range 3 {
 		go reader(uint64(i))
 	}
-	go func() {
-		for {
-			select {
-			case <-done:
-				errs <- nil
-				return
-			default:
-			}
-			// Arrival time == sequence number here, so SeekTime(x) is x,
-			// unless x has expired meanwhile: then it is the oldest
-			// retained record at that moment.
-			if q := l.LastTime(); q > 300 {
-				for _, x := range []int64{q, q - 300} {
-					s := l.SeekTime(x)
-					if first, _ := l.Bounds(); s != uint64(x) && (s < uint64(x) || s > first) {
-						t.Errorf("SeekTime(%d) = %d; want %d, or the oldest retained (now %d) if it expired", x, s, x, first)
-					}
+	go loop(func() error {
+		// Arrival time == sequence number here, so SeekTime(x) is x,
+		// unless x has expired meanwhile: then it is the oldest
+		// retained record at that moment.
+		if q := l.LastTime(); q > 300 {
+			for _, x := range []int64{q, q - 300} {
+				s := l.SeekTime(x)
+				if first, _ := l.Bounds(); s != uint64(x) && (s < uint64(x) || s > first) {
+					t.Errorf("SeekTime(%d) = %d; want %d, or the oldest retained (now %d) if it expired", x, s, x, first)
 				}
 			}
 		}
-	}()
+		return nil
+	})
 
 	// Retention from its own goroutine, racing the writer's rolls.
-	go func() {
-		for {
-			select {
-			case <-done:
-				errs <- nil
-				return
-			default:
-			}
-			if _, err := l.Expire(l.LastTime() - 700); err != nil {
-				errs <- err
-				return
-			}
-		}
-	}()
+	go loop(func() error {
+		_, err := l.Expire(l.LastTime() - 700)
+		return err
+	})
 
 	var b Batch
 	for seq := uint64(0); seq < total; {

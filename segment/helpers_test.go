@@ -162,12 +162,8 @@ func flipByte(t testing.TB, fsys vfs.FS, path string, offset int64) {
 // zeroFrom zeroes the file from offset to its end.
 func zeroFrom(t testing.TB, fsys vfs.FS, path string, offset int64) {
 	t.Helper()
-	f := openRW(t, fsys, path)
+	f, size := openRWSized(t, fsys, path)
 	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if size > offset {
 		writeSynced(t, f, make([]byte, size-offset), offset)
 	}
@@ -205,6 +201,28 @@ func openRW(t testing.TB, fsys vfs.FS, path string) vfs.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// writeCopies writes a batch of n records with the same arrival time, key
+// and data. It takes no testing.TB so that benchmarks can time it.
+func writeCopies(l *Log, b *Batch, n int, arrival int64, key, data []byte) error {
+	l.Begin(b)
+	for range n {
+		b.Add(arrival, 0, key, data)
+	}
+	return l.Write(b)
+}
+
+// openRWSized is openRW that also returns the file's size.
+func openRWSized(t testing.TB, fsys vfs.FS, path string) (vfs.File, int64) {
+	t.Helper()
+	f := openRW(t, fsys, path)
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	return f, size
 }
 
 func writeSynced(t testing.TB, f vfs.File, b []byte, off int64) {

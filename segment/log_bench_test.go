@@ -86,11 +86,7 @@ func benchLogAppend(b *testing.B, sync bool, batch, size int) {
 	b.ReportAllocs()
 	for b.Loop() {
 		start := time.Now()
-		l.Begin(&bt)
-		for range batch {
-			bt.Add(start.UnixNano(), 0, benchKey, data)
-		}
-		if err := l.Write(&bt); err != nil {
+		if err := writeCopies(l, &bt, batch, start.UnixNano(), benchKey, data); err != nil {
 			b.Fatal(err)
 		}
 		if sync {
@@ -183,11 +179,7 @@ func fullSegmentLog(b *testing.B, stopBeforeRoll bool) (string, int64) {
 		if stopBeforeRoll && end+100*frame > DefaultSegmentSize {
 			break
 		}
-		l.Begin(&bt)
-		for range 100 {
-			bt.Add(1, 0, benchKey, data)
-		}
-		if err := l.Write(&bt); err != nil {
+		if err := writeCopies(l, &bt, 100, 1, benchKey, data); err != nil {
 			b.Fatal(err)
 		}
 		l.Publish()
@@ -398,11 +390,7 @@ func BenchmarkAppendSyncRatio(b *testing.B) {
 				}
 				off += int64(len(buf))
 				mid := time.Now()
-				l.Begin(&bt)
-				for range batch {
-					bt.Add(mid.UnixNano(), 0, benchKey, data)
-				}
-				if err := l.Write(&bt); err != nil {
+				if err := writeCopies(l, &bt, batch, mid.UnixNano(), benchKey, data); err != nil {
 					b.Fatal(err)
 				}
 				if err := l.Sync(); err != nil {

@@ -234,11 +234,7 @@ func TestBatch_NoAllocWhenWarm(t *testing.T) {
 	var b Batch
 	key, data := []byte("partition"), make([]byte, 1000)
 	run := func() {
-		l.Begin(&b)
-		for range 50 {
-			b.Add(1, 0, key, data)
-		}
-		if err := l.Write(&b); err != nil {
+		if err := writeCopies(l, &b, 50, 1, key, data); err != nil {
 			t.Fatal(err)
 		}
 		l.Publish()

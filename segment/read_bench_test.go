@@ -21,11 +21,7 @@ func BenchmarkRead(b *testing.B) {
 	data := make([]byte, size)
 	var batch Batch
 	for written := 0; written < total; {
-		l.Begin(&batch)
-		for range 256 {
-			batch.Add(1, 0, benchKey, data)
-		}
-		if err := l.Write(&batch); err != nil {
+		if err := writeCopies(l, &batch, 256, 1, benchKey, data); err != nil {
 			b.Fatal(err)
 		}
 		written += batch.Size()

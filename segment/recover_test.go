@@ -12,12 +12,8 @@ import (
 // framePositions lists the offsets of the valid frames of a segment file.
 func framePositions(t testing.TB, fsys vfs.FS, path string) []int64 {
 	t.Helper()
-	f := openRW(t, fsys, path)
+	f, size := openRWSized(t, fsys, path)
 	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := make([]byte, size)
 	if _, err := f.ReadAt(b, 0); err != nil {
 		t.Fatal(err)
@@ -31,6 +27,15 @@ func framePositions(t testing.TB, fsys vfs.FS, path string) []int64 {
 		pos = append(pos, int64(off))
 		off += n
 	}
+}
+
+// fillMem is fillLog on a fresh in-memory file system with smallOpts.
+func fillMem(t testing.TB, batches int, seed uint64) (*vfs.Mem, Options, *Log, []testRecord) {
+	t.Helper()
+	mem := vfs.NewMem()
+	opts := smallOpts(mem)
+	l, all := fillLog(t, mem, opts, batches, seed)
+	return mem, opts, l, all
 }
 
 // fillLog writes batches of random records (syncing each) and returns them
@@ -137,9 +142,7 @@ func TestRecover_CutActiveSegment(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			mem := vfs.NewMem()
-			opts := smallOpts(mem)
-			l, all := fillLog(t, mem, opts, 60, 5)
+			mem, opts, l, all := fillMem(t, 60, 5)
 			_ = l // abandoned without Close: the next Open must scan
 			base := activeBase(t, mem)
 			path := segPath(testDir, base)
@@ -189,9 +192,7 @@ func fileTail(t testing.TB, fsys vfs.FS, path string, off int64) []byte {
 }
 
 func TestRecover_MissingAndTruncatedIndex(t *testing.T) {
-	mem := vfs.NewMem()
-	opts := smallOpts(mem)
-	l, all := fillLog(t, mem, opts, 130, 6)
+	mem, opts, l, all := fillMem(t, 130, 6)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,9 +228,7 @@ func TestRecover_MissingAndTruncatedIndex(t *testing.T) {
 }
 
 func TestRecover_BadFrameInSealedSegment(t *testing.T) {
-	mem := vfs.NewMem()
-	opts := smallOpts(mem)
-	l, all := fillLog(t, mem, opts, 130, 8)
+	mem, opts, l, all := fillMem(t, 130, 8)
 	_ = l
 	segs := segFiles(t, mem, testDir)
 	if len(segs) < 4 {
@@ -257,9 +256,7 @@ func TestRecover_BadFrameInSealedSegment(t *testing.T) {
 }
 
 func TestRecover_MissingSegmentEndsLog(t *testing.T) {
-	mem := vfs.NewMem()
-	opts := smallOpts(mem)
-	l, all := fillLog(t, mem, opts, 130, 9)
+	mem, opts, l, all := fillMem(t, 130, 9)
 	l.Close()
 	segs := segFiles(t, mem, testDir)
 	b2, _ := parseSegName(segs[2])
@@ -276,9 +273,7 @@ func TestRecover_MissingSegmentEndsLog(t *testing.T) {
 }
 
 func TestRecover_StaleMarkerForcesScan(t *testing.T) {
-	mem := vfs.NewMem()
-	opts := smallOpts(mem)
-	l, all := fillLog(t, mem, opts, 10, 10)
+	mem, opts, l, all := fillMem(t, 10, 10)
 	l.Close()
 	// Records appended after a clean open are found by a scan, not hidden
 	// by the checkpoint of the earlier Close.
@@ -299,9 +294,7 @@ func TestRecover_StaleMarkerForcesScan(t *testing.T) {
 }
 
 func TestRecover_LeftoverFiles(t *testing.T) {
-	mem := vfs.NewMem()
-	opts := smallOpts(mem)
-	l, all := fillLog(t, mem, opts, 10, 11)
+	mem, opts, l, all := fillMem(t, 10, 11)
 	l.Close()
 	for _, name := range []string{"00000000000000000007.seg.deleted", "00000000000000000000.idx.tmp", "CLEAN.tmp", "00000000000000099999.idx"} {
 		f, err := mem.OpenFile(testDir+"/"+name, 0o102, 0o644) // O_RDWR|O_CREATE

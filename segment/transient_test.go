@@ -20,6 +20,16 @@ type faultOnce struct {
 	hits       atomic.Int64
 }
 
+// openFaulty opens a small-segment log on a fresh in-memory file system
+// whose every operation goes through fault first.
+func openFaulty(t *testing.T, fault vfs.FaultFunc) (*vfs.Mem, *Log) {
+	t.Helper()
+	mem := vfs.NewMem()
+	mem.SetFault(fault)
+	l, _ := openLog(t, testDir, smallOpts(mem))
+	return mem, l
+}
+
 func (f *faultOnce) fn(op, name string, n int64) (int64, error) {
 	if !f.armed.Load() || op != f.op || !strings.HasSuffix(name, f.suffix) {
 		return 0, nil
@@ -100,9 +110,7 @@ func TestWrite_TransientFaultsPass(t *testing.T) {
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.name, func(t *testing.T) {
-			mem := vfs.NewMem()
-			mem.SetFault(c.fault.fn)
-			l, _ := openLog(t, testDir, smallOpts(mem))
+			mem, l := openFaulty(t, c.fault.fn)
 			var b Batch
 			var want []testRecord
 			if c.setup != nil {
@@ -175,9 +183,7 @@ func TestWrite_FaultAfterBytesWentOutFences(t *testing.T) {
 	for i := range cases {
 		c := &cases[i]
 		t.Run(c.name, func(t *testing.T) {
-			mem := vfs.NewMem()
-			mem.SetFault(c.fault.fn)
-			l, _ := openLog(t, testDir, smallOpts(mem))
+			mem, l := openFaulty(t, c.fault.fn)
 			var b Batch
 			acked := bigRecords(2, 1)
 			appendBatch(t, l, &b, acked, true)

@@ -32,11 +32,10 @@ import (
 func (l *Log) Write(b *Batch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
 	switch {
-	case l.closed:
-		return ErrClosed
-	case l.err != nil:
-		return l.err
 	case b.err != nil:
 		return b.err
 	case len(b.offs) == 0:
@@ -247,11 +246,8 @@ func (l *Log) unpark() error {
 func (l *Log) Park() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case l.closed:
-		return ErrClosed
-	case l.err != nil:
-		return l.err
+	if err := l.writableLocked(); err != nil {
+		return err
 	}
 	s := l.active
 	if s.f != nil {
@@ -265,17 +261,23 @@ func (l *Log) Park() error {
 	return nil
 }
 
+// writableLocked returns why the log takes no write-side call now: ErrClosed
+// after Close, the sticky error of a fenced log, or nil. l.mu must be held.
+func (l *Log) writableLocked() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
 // Sync makes everything written so far durable: fdatasync of the active
 // segment (sealed segments were synced when sealed). An error is sticky and
 // the sync is never retried. After Close, Sync returns ErrClosed.
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if l.err != nil {
-		return l.err
+	if err := l.writableLocked(); err != nil {
+		return err
 	}
 	if l.active.f == nil {
 		return nil // parked: synced when parked

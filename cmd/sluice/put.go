@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/internal/ticker"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -361,21 +362,14 @@ func newAckWriter(stdout, stderr io.Writer, verbose bool) *ackWriter {
 // so that a reader of -v sees each one promptly even when no more come.
 func (w *ackWriter) flushLoop() {
 	defer close(w.done)
-	t := time.NewTicker(flushEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-w.stop:
-			return
-		case <-t.C:
-			w.mu.Lock()
-			if w.dirty && !w.closed {
-				w.w.Flush()
-				w.dirty = false
-			}
-			w.mu.Unlock()
+	ticker.Every(flushEvery, w.stop, func() {
+		w.mu.Lock()
+		if w.dirty && !w.closed {
+			w.w.Flush()
+			w.dirty = false
 		}
-	}
+		w.mu.Unlock()
+	})
 }
 
 func (w *ackWriter) onResult(r client.ProducerResult) {

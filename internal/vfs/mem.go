@@ -145,6 +145,19 @@ func (m *Mem) lookup(op, name string, parts []string) (*memNode, error) {
 	return n, nil
 }
 
+// dir walks to the directory named by name, failing with ENOTDIR for op
+// when it is a file. Callers hold m.mu.
+func (m *Mem) dir(op, name string) (*memNode, error) {
+	n, err := m.lookup(op, name, split(name))
+	if err != nil {
+		return nil, err
+	}
+	if !n.isDir() {
+		return nil, &fs.PathError{Op: op, Path: name, Err: syscall.ENOTDIR}
+	}
+	return n, nil
+}
+
 // parent returns the directory holding the last component of name, and that
 // component. Callers hold m.mu.
 func (m *Mem) parent(op, name string) (*memNode, string, error) {
@@ -206,13 +219,9 @@ func (m *Mem) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 func (m *Mem) Rename(oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	odir, obase, err := m.parent("rename", oldname)
+	odir, obase, src, err := m.entry("rename", oldname)
 	if err != nil {
 		return err
-	}
-	src, ok := odir.children[obase]
-	if !ok {
-		return &fs.PathError{Op: "rename", Path: oldname, Err: fs.ErrNotExist}
 	}
 	ndir, nbase, err := m.parent("rename", newname)
 	if err != nil {
@@ -239,6 +248,20 @@ func (m *Mem) Rename(oldname, newname string) error {
 	return nil
 }
 
+// entry finds name's parent directory, base name and node, failing with
+// fs.ErrNotExist for op when there is none. Callers hold m.mu.
+func (m *Mem) entry(op, name string) (dir *memNode, base string, n *memNode, err error) {
+	dir, base, err = m.parent(op, name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	n, ok := dir.children[base]
+	if !ok {
+		return nil, "", nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	return dir, base, n, nil
+}
+
 // contains reports whether d is dir or lies below it. Callers hold m.mu.
 func (m *Mem) contains(dir, d *memNode) bool {
 	if dir == d {
@@ -257,13 +280,9 @@ func (m *Mem) contains(dir, d *memNode) bool {
 func (m *Mem) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	dir, base, err := m.parent("remove", name)
+	dir, base, n, err := m.entry("remove", name)
 	if err != nil {
 		return err
-	}
-	n, ok := dir.children[base]
-	if !ok {
-		return &fs.PathError{Op: "remove", Path: name, Err: fs.ErrNotExist}
 	}
 	if n.isDir() && len(n.children) > 0 {
 		return &fs.PathError{Op: "remove", Path: name, Err: syscall.ENOTEMPTY}
@@ -320,12 +339,9 @@ func (m *Mem) MkdirAll(name string, perm fs.FileMode) error {
 func (m *Mem) ReadDir(name string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("readdir", name, split(name))
+	n, err := m.dir("readdir", name)
 	if err != nil {
 		return nil, err
-	}
-	if !n.isDir() {
-		return nil, &fs.PathError{Op: "readdir", Path: name, Err: syscall.ENOTDIR}
 	}
 	return slices.Sorted(maps.Keys(n.children)), nil
 }
@@ -356,12 +372,9 @@ func (m *Mem) Stat(name string) (fs.FileInfo, error) {
 func (m *Mem) SyncDir(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("syncdir", dir, split(dir))
+	n, err := m.dir("syncdir", dir)
 	if err != nil {
 		return err
-	}
-	if !n.isDir() {
-		return &fs.PathError{Op: "syncdir", Path: dir, Err: syscall.ENOTDIR}
 	}
 	if err := m.inject("syncdir", dir, 0); err != nil {
 		return err
@@ -377,12 +390,9 @@ func (m *Mem) SyncDir(dir string) error {
 func (m *Mem) Lock(dir string) (io.Closer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	n, err := m.lookup("lock", dir, split(dir))
+	n, err := m.dir("lock", dir)
 	if err != nil {
 		return nil, err
-	}
-	if !n.isDir() {
-		return nil, &fs.PathError{Op: "lock", Path: dir, Err: syscall.ENOTDIR}
 	}
 	key := path.Clean("/" + filepath.ToSlash(dir))
 	if m.locks[key] {

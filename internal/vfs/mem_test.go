@@ -33,6 +33,18 @@ func mustWrite(t *testing.T, f File, s string, off int64) {
 	}
 }
 
+// createDurable creates name (a file of /d) holding s and syncs both the
+// file and /d, so that it survives Crash.
+func createDurable(t *testing.T, m *Mem, name, s string) File {
+	t.Helper()
+	f := create(t, m, name, s)
+	mustSync(t, f)
+	if err := m.SyncDir("/d"); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func mustSync(t *testing.T, f File) {
 	t.Helper()
 	if err := f.Sync(); err != nil {
@@ -69,11 +81,7 @@ func TestMemCrash_KeepsSyncedBytesOnly(t *testing.T) {
 
 func TestMemCrash_UnsyncedTruncateReverts(t *testing.T) {
 	m := newMemWithDir(t)
-	f := create(t, m, "/d/seg", "0123456789")
-	mustSync(t, f)
-	if err := m.SyncDir("/d"); err != nil {
-		t.Fatal(err)
-	}
+	f := createDurable(t, m, "/d/seg", "0123456789")
 	if err := f.Truncate(3); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +100,7 @@ func TestMemCrash_CreatedFileNeedsDirSync(t *testing.T) {
 		t.Fatal("a file whose directory was never synced survived Crash")
 	}
 
-	f = create(t, m, "/d/new", "data")
-	mustSync(t, f)
-	if err := m.SyncDir("/d"); err != nil {
-		t.Fatal(err)
-	}
+	f = createDurable(t, m, "/d/new", "data")
 	m.Crash()
 	if got := contentOf(t, m, "/d/new"); got != "data" {
 		t.Fatalf("after SyncDir and Crash the file holds %q, want %q", got, "data")
@@ -167,11 +171,7 @@ func TestMemCrash_RenameRevertsWithoutDirSync(t *testing.T) {
 
 func TestMemCrash_RemoveRevertsWithoutDirSync(t *testing.T) {
 	m := newMemWithDir(t)
-	f := create(t, m, "/d/seg", "kept")
-	mustSync(t, f)
-	if err := m.SyncDir("/d"); err != nil {
-		t.Fatal(err)
-	}
+	createDurable(t, m, "/d/seg", "kept")
 	if err := m.Remove("/d/seg"); err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +183,7 @@ func TestMemCrash_RemoveRevertsWithoutDirSync(t *testing.T) {
 
 func TestMemCrash_OldMappingKeepsOldBytes(t *testing.T) {
 	m := newMemWithDir(t)
-	f := create(t, m, "/d/seg", "synced")
-	mustSync(t, f)
-	if err := m.SyncDir("/d"); err != nil {
-		t.Fatal(err)
-	}
+	f := createDurable(t, m, "/d/seg", "synced")
 	mustWrite(t, f, "+tail", 6)
 	mp, err := f.Map(64)
 	if err != nil {
@@ -339,11 +335,7 @@ func TestMemCrashTorn_KeepsPrefixOfUnsyncedTail(t *testing.T) {
 func tornOutcome(t *testing.T, synced []byte, write func(*testing.T, File), seed uint64) []byte {
 	t.Helper()
 	m := newMemWithDir(t)
-	f := create(t, m, "/d/seg", string(synced))
-	mustSync(t, f)
-	if err := m.SyncDir("/d"); err != nil {
-		t.Fatal(err)
-	}
+	f := createDurable(t, m, "/d/seg", string(synced))
 	write(t, f)
 	m.CrashTorn(rand.New(rand.NewPCG(seed, 0x5eed)))
 	return []byte(contentOf(t, m, "/d/seg"))

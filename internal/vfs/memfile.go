@@ -157,6 +157,15 @@ func (f *memFile) lock(op string, write bool) error {
 	return nil
 }
 
+// lockAt is lock for an operation that reaches offset off: it first refuses
+// an offset outside [0, 1 TiB].
+func (f *memFile) lockAt(op string, off int64, write bool) error {
+	if err := checkOff(op, f.name, off); err != nil {
+		return err
+	}
+	return f.lock(op, write)
+}
+
 func checkOff(op, name string, off int64) error {
 	if off < 0 || off > 1<<40 {
 		return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("offset %d out of range [0, 1 TiB]", off)}
@@ -165,10 +174,7 @@ func checkOff(op, name string, off int64) error {
 }
 
 func (f *memFile) WriteAt(b []byte, off int64) (int, error) {
-	if err := checkOff("write", f.name, off); err != nil {
-		return 0, err
-	}
-	if err := f.lock("write", true); err != nil {
+	if err := f.lockAt("write", off, true); err != nil {
 		return 0, err
 	}
 	defer f.ino.mu.Unlock()
@@ -180,10 +186,7 @@ func (f *memFile) WriteAt(b []byte, off int64) (int, error) {
 // WritevAt writes the buffers in order under one lock, so a crash sees all
 // or a prefix of them.
 func (f *memFile) WritevAt(bufs [][]byte, off int64) (int, error) {
-	if err := checkOff("pwritev", f.name, off); err != nil {
-		return 0, err
-	}
-	if err := f.lock("pwritev", true); err != nil {
+	if err := f.lockAt("pwritev", off, true); err != nil {
 		return 0, err
 	}
 	defer f.ino.mu.Unlock()
@@ -202,10 +205,7 @@ func (f *memFile) WritevAt(bufs [][]byte, off int64) (int, error) {
 }
 
 func (f *memFile) ReadAt(b []byte, off int64) (int, error) {
-	if err := checkOff("read", f.name, off); err != nil {
-		return 0, err
-	}
-	if err := f.lock("read", false); err != nil {
+	if err := f.lockAt("read", off, false); err != nil {
 		return 0, err
 	}
 	defer f.ino.mu.Unlock()
@@ -235,10 +235,7 @@ func (f *memFile) Allocate(off, n int64) error {
 	if n < 0 {
 		return &fs.PathError{Op: "fallocate", Path: f.name, Err: fmt.Errorf("negative length %d", n)}
 	}
-	if err := checkOff("fallocate", f.name, off+n); err != nil {
-		return err
-	}
-	if err := f.lock("fallocate", true); err != nil {
+	if err := f.lockAt("fallocate", off+n, true); err != nil {
 		return err
 	}
 	defer f.ino.mu.Unlock()
@@ -252,10 +249,7 @@ func (f *memFile) Allocate(off, n int64) error {
 }
 
 func (f *memFile) Truncate(size int64) error {
-	if err := checkOff("truncate", f.name, size); err != nil {
-		return err
-	}
-	if err := f.lock("truncate", true); err != nil {
+	if err := f.lockAt("truncate", size, true); err != nil {
 		return err
 	}
 	defer f.ino.mu.Unlock()

@@ -2,7 +2,6 @@ package wireserver
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -10,16 +9,9 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/internal/budget"
+	"github.com/sluicedb/sluice/internal/memstat"
 	"github.com/sluicedb/sluice/wire"
 )
-
-// heapInUse is the live heap after a collection.
-func heapInUse() uint64 {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
 
 // TestServer_DeclaredFrameSizeCostsNoMemory sends 20 frame headers that
 // declare nearly 16 MiB each, through both body readers (a control
@@ -38,7 +30,7 @@ func TestServer_DeclaredFrameSizeCostsNoMemory(t *testing.T) {
 			}
 		}
 	})
-	before := heapInUse()
+	before := memstat.LiveHeap()
 	size := wire.DefaultMaxFrameSize - 64
 	for i := range conns {
 		r := env.raw(t)
@@ -53,7 +45,7 @@ func TestServer_DeclaredFrameSizeCostsNoMemory(t *testing.T) {
 	for range conns {
 		<-firstByte
 	}
-	grew := int64(heapInUse()) - int64(before)
+	grew := int64(memstat.LiveHeap()) - int64(before)
 	if grew > 16<<20 {
 		t.Fatalf("the heap grew by %d MB for %d stalled frames of one byte each; want it bounded by what arrived", grew>>20, conns)
 	}
