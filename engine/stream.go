@@ -190,6 +190,12 @@ func (sh *shard) stop() error {
 	if cerr := sh.shutLog(); err == nil {
 		err = cerr
 	}
+	if sh.fault.Load() != nil {
+		// A failed shard was logged and reported (Faults) when it failed;
+		// whether its writer was still running to say so again at Close
+		// is a matter of timing, not news.
+		return nil
+	}
 	return err
 }
 
