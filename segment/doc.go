@@ -36,7 +36,13 @@
 // cut: the file is truncated there (so that it reads as zeros when it grows
 // again) and fsynced, the index is rebuilt, and any later segment is removed.
 // A sealed segment whose .idx is missing or damaged is scanned the same way
-// and its .idx rewritten; a bad frame in it ends the log there too. A gap in
+// and its .idx rewritten; a bad frame in it ends the log there too. But a
+// sealed segment whose intact .idx it contradicts (the file is shorter than
+// the index records, or a frame there fails) cannot have been torn by a
+// crash, since a segment's .idx is written only after its frames are
+// synced: it was damaged outside the server, and Open refuses with
+// ErrSealedDamaged rather than cut the log and remove every later segment.
+// A gap in
 // the sequence numbers between segment files also ends the log. Open removes
 // the marker (and syncs the directory) before it returns, so a later crash
 // forces a scan, and reports what it cut in a Recovery.

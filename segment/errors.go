@@ -25,6 +25,13 @@ var (
 	// goes on serving every other log.
 	ErrMappingFault = errors.New("mapped bytes are past the end of the file: the segment file was truncated or damaged outside the server")
 
+	// ErrSealedDamaged is the detail of the *CorruptionError Open returns
+	// for a sealed segment whose file does not hold what its intact index
+	// records (truncated or overwritten outside the server). Open refuses
+	// rather than cut the log there, which would remove every later
+	// segment; nothing is changed on disk.
+	ErrSealedDamaged = errors.New("sealed segment does not hold the frames its index records: the file was truncated or damaged outside the server; restore it, or move the shard's later segments aside to give up its records from there on")
+
 	// ErrClosed is returned by every write-side call after Close or Destroy.
 	ErrClosed = errors.New("segment: log closed")
 

@@ -196,7 +196,18 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 	s.f, s.alloc = f, size
 
 	if hasIdx && (!isLast || cpHere) {
-		if ix, tail, ok := l.loadIndex(s, newFileSource(f, size)); ok {
+		ix, tail, ok, contradicted := l.loadIndex(s, newFileSource(f, size))
+		if contradicted && !isLast {
+			// A sealed segment's .idx is written only after its frames
+			// were synced: a file that is shorter than its intact index
+			// says, or whose frames there fail, was damaged outside the
+			// server (truncated, overwritten), not torn by a crash.
+			// Cutting it would end the log there and remove every later
+			// segment, acknowledged records and all: refuse instead, and
+			// leave the files for the operator.
+			return s, false, &record.CorruptionError{Path: path, Offset: min(size, int64(tail.End)), Err: ErrSealedDamaged}
+		}
+		if ok {
 			matches := !isLast || (cp.end == int64(tail.End) && cp.count == tail.Count && cp.lastTime == tail.LastTime)
 			if matches {
 				s.idx, s.end, s.count, s.lastTime = ix, int64(tail.End), tail.Count, tail.LastTime
@@ -235,28 +246,35 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 
 // loadIndex reads and checks the .idx of s against the segment's bytes,
 // read from src with pread (no mapping).
-func (l *Log) loadIndex(s *segment, src *fileSource) (*index.Index, index.Tail, bool) {
+// ok is false when the index cannot be used; contradicted says that the
+// index itself is intact (it decodes, names this segment and is consistent)
+// but the segment's file does not hold what it records: the file is shorter
+// than the index's end, or a spot-checked frame fails.
+func (l *Log) loadIndex(s *segment, src *fileSource) (ix *index.Index, tail index.Tail, ok, contradicted bool) {
 	b, err := readFile(l.opts.FS, s.idxPath(), src.size()/2+4096)
 	if err != nil {
-		return nil, index.Tail{}, false
+		return nil, index.Tail{}, false, false
 	}
 	ix, hdr, tail, err := index.Unmarshal(b)
-	if err != nil || hdr.Base != s.base || tail.End > uint64(src.size()) || tail.End%record.Alignment != 0 ||
+	if err != nil || hdr.Base != s.base || tail.End%record.Alignment != 0 ||
 		(tail.Count == 0) != (tail.End == 0) || uint64(tail.Count)*uint64(record.FrameSize(0, 0)) > tail.End {
-		return nil, index.Tail{}, false
+		return nil, index.Tail{}, false, false
+	}
+	if tail.End > uint64(src.size()) {
+		return nil, tail, false, true
 	}
 	if tail.Count > 0 {
 		// Spot-check the first frame and the frame of the last entry.
 		if !frameAt(src, 0, int64(tail.End), s.base) {
-			return nil, index.Tail{}, false
+			return nil, tail, false, true
 		}
 		if e, ok := ix.Last(); ok && uint64(e.Pos) < tail.End {
 			if !frameAt(src, int64(e.Pos), int64(tail.End), s.base+uint64(e.RelSeq)) {
-				return nil, index.Tail{}, false
+				return nil, tail, false, true
 			}
 		}
 	}
-	return ix, tail, true
+	return ix, tail, true, false
 }
 
 // frameAt reports whether a valid frame with sequence number seq starts at

@@ -2,7 +2,9 @@ package segment
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
@@ -369,4 +371,53 @@ func TestRecover_KeptFramesAreSyncedBeforeTheLogIsParked(t *testing.T) {
 	l3, _ := openLog(t, testDir, smallOpts(mem))
 	defer l3.Close()
 	checkRecords(t, readAll(t, l3, 0, 0), recs)
+}
+
+// TestRecover_DamagedSealedSegmentIsRefusedNotCut: a sealed segment that is
+// shorter than its intact index records (truncated outside the server) or
+// whose frames there fail is not a crash's tear, since an index is written
+// only after its frames are synced. Open refuses with ErrSealedDamaged and
+// removes nothing: the records of the later segments are still on disk.
+func TestRecover_DamagedSealedSegmentIsRefusedNotCut(t *testing.T) {
+	for _, damage := range []string{"truncated", "overwritten"} {
+		t.Run(damage, func(t *testing.T) {
+			mem, opts, l, _ := fillMem(t, 130, 8)
+			l.Close()
+			segs := segFiles(t, mem, testDir)
+			if len(segs) < 4 {
+				t.Fatalf("want at least 4 segments, have %d", len(segs))
+			}
+			b1, _ := parseSegName(segs[1])
+			pos := framePositions(t, mem, segPath(testDir, b1))
+			switch damage {
+			case "truncated":
+				f, err := mem.OpenFile(segPath(testDir, b1), os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Truncate(int64(pos[len(pos)/2])); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				f.Close()
+			case "overwritten":
+				flipByte(t, mem, segPath(testDir, b1), pos[0]+record.HeaderSize)
+			}
+			_, _, err := Open(testDir, opts)
+			if !errors.Is(err, ErrSealedDamaged) || !errors.Is(err, record.ErrCorrupt) {
+				t.Fatalf("Open of a log with a damaged sealed segment: %v; want ErrSealedDamaged", err)
+			}
+			if got := segFiles(t, mem, testDir); len(got) != len(segs) {
+				t.Fatalf("segments %v after the refused open; want all %d kept", got, len(segs))
+			}
+			for _, s := range segs[2:] {
+				b, _ := parseSegName(s)
+				if !exists(mem, idxPathOf(testDir, b)) && s != segs[len(segs)-1] {
+					t.Fatalf("the index of later segment %s was removed", s)
+				}
+			}
+		})
+	}
 }
