@@ -90,8 +90,8 @@ func PutFrame(dst []byte, seq uint64, t int64, flags uint16, key, data []byte) i
 // AppendFrame appends the frame of a record to dst and returns the extended
 // slice.
 func AppendFrame(dst []byte, seq uint64, t int64, flags uint16, key, data []byte) []byte {
-	n := len(dst)
-	dst = slices.Grow(dst, FrameSize(len(key), len(data)))[:n+FrameSize(len(key), len(data))]
+	n, size := len(dst), FrameSize(len(key), len(data))
+	dst = slices.Grow(dst, size)[:n+size]
 	PutFrame(dst[n:], seq, t, flags, key, data)
 	return dst
 }

@@ -229,13 +229,7 @@ func wireSlowSubscribe(ctx context.Context, t *target, rng *rand.Rand) (int, err
 		return 0, nil
 	}
 	req := wireRequest(nil, wire.OpSubscribe, 1, &wire.ReqSubscribe{Pos: t.positions[rng.IntN(len(t.positions))], Credit: 64 << 20})
-	nc.SetWriteDeadline(time.Now().Add(dialTimeout))
-	if _, err := nc.Write(req); err != nil {
-		nc.Close()
-		return 1, nil
-	}
-	holdUnread(ctx, nc, t.timeouts.Write+time.Second)
-	return 1, nil
+	return sendAndHoldUnread(ctx, t, nc, req)
 }
 
 // wireSlowReads pipelines eight 10 MiB Reads from a shard's start and
@@ -249,6 +243,12 @@ func wireSlowReads(ctx context.Context, t *target, rng *rand.Rand) (int, error) 
 	for id := range uint64(8) {
 		req = wireRequest(req, wire.OpRead, id+1, &wire.ReqRead{Pos: t.positions[rng.IntN(len(t.positions))], MaxBytes: 10 << 20})
 	}
+	return sendAndHoldUnread(ctx, t, nc, req)
+}
+
+// sendAndHoldUnread writes req on nc and then holds the connection open
+// without reading past the server's write timeout: one hostile connection.
+func sendAndHoldUnread(ctx context.Context, t *target, nc net.Conn, req []byte) (int, error) {
 	nc.SetWriteDeadline(time.Now().Add(dialTimeout))
 	if _, err := nc.Write(req); err != nil {
 		nc.Close()

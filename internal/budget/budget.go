@@ -113,29 +113,6 @@ func (b *Budget) Acquire(ctx context.Context, n int64, timeout time.Duration) er
 	}
 }
 
-// Wait waits until the budget is not spent (less than Limit in use) or ctx
-// ends, and returns ctx's error in that case.
-func (b *Budget) Wait(ctx context.Context) error {
-	if b == nil || b.used.Load() < b.limit {
-		return nil
-	}
-	b.waiting.Add(1)
-	defer b.waiting.Add(-1)
-	for {
-		b.mu.Lock()
-		ch := b.changed
-		b.mu.Unlock()
-		if b.used.Load() < b.limit {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // Release returns n bytes charged earlier and wakes the waiters.
 func (b *Budget) Release(n int64) {
 	if b == nil || n <= 0 {

@@ -439,13 +439,7 @@ func (c *conn) waitBudget() bool {
 		}
 		c.cond.Wait()
 	}
-	if c.stopping {
-		return false
-	}
-	c.mu.Unlock()
-	err := c.srv.opts.Budget.Wait(c.readCtx)
-	c.mu.Lock()
-	return err == nil && !c.stopping
+	return !c.stopping
 }
 
 // charge adds bytes and requests to the connection's in-flight budget and
