@@ -169,4 +169,3 @@ func (e *AuditEvent) appendJSON(b []byte) []byte {
 	}
 	return append(b, "}\n"...)
 }
-
