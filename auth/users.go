@@ -195,6 +195,10 @@ func (s *Store) Reload() error {
 	return nil
 }
 
+// ParseUsersFile reads and parses the users file at path, refusing one that
+// others may read, as Open does.
+func ParseUsersFile(path string) (*Users, error) { return readUsers(path) }
+
 func readUsers(path string) (*Users, error) {
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -53,6 +53,7 @@ var commands = []*command{
 	{name: "stream", synopsis: "SUBCOMMAND [ARGS]", summary: "create, list, describe, reshard, tag and delete streams", run: streamMain},
 	{name: "put", synopsis: "STREAM [RECORD...]", summary: "put records given as arguments, or one per line of standard input", run: putMain},
 	{name: "get", synopsis: "STREAM [flags]", summary: "read a stream's records, or follow them as they arrive (--follow)", run: getMain},
+	{name: "auth", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the users file of sluiced --auth (add-user)", run: authMain},
 	{name: "bench", synopsis: "SCENARIO [flags]", summary: "measure a server: put, get, subscribe, mixed, limits, baseline", run: benchCommand},
 }
 
