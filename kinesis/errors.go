@@ -44,6 +44,7 @@ const (
 	CodeMissingAuthenticationToken ErrorCode = "MissingAuthenticationTokenException"
 	CodeIncompleteSignature        ErrorCode = "IncompleteSignatureException"
 	CodeInvalidSignature           ErrorCode = "InvalidSignatureException"
+	CodeUnrecognizedClient         ErrorCode = "UnrecognizedClientException"
 
 	codeNone ErrorCode = "" // a bare HTTP status, see Error.Code
 )
@@ -133,6 +134,7 @@ var (
 	ErrMissingAuthenticationToken    = sentinel(CodeMissingAuthenticationToken)
 	ErrIncompleteSignature           = sentinel(CodeIncompleteSignature)
 	ErrInvalidSignature              = sentinel(CodeInvalidSignature)
+	ErrUnrecognizedClient            = sentinel(CodeUnrecognizedClient)
 	// ErrRequestTooLarge matches the 413 answered to an oversized request body.
 	ErrRequestTooLarge = &Error{Status: statusRequestEntityTooLarge}
 )

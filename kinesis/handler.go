@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/internal/ratelog"
@@ -100,8 +101,14 @@ type Options struct {
 	NextTokenTTL time.Duration
 	// AllowUnsigned admits requests without SigV4 authentication (AWS
 	// answers them with MissingAuthenticationTokenException, as does the
-	// handler by default).
+	// handler by default). It cannot be combined with Auth.
 	AllowUnsigned bool
+	// Auth holds the identities whose SigV4 signatures the handler
+	// verifies: every request must then be signed by one of its users for
+	// the service "kinesis" in Scope's region, within 15 minutes of Now,
+	// and the user is the request's identity (UserFrom). Nil means
+	// signatures are parsed but not verified: any credentials are accepted.
+	Auth *auth.Store
 }
 
 // Handler serves the Kinesis API on an engine: POST requests dispatched on
@@ -115,6 +122,8 @@ type Handler struct {
 	tokens *pageTokenCodec
 	now    func() time.Time
 	log    *slog.Logger
+	// verifier checks signatures against opts.Auth; nil when it is nil.
+	verifier *auth.Verifier
 
 	// states holds idle per-request states for reuse: a bounded free list
 	// rather than a sync.Pool, whose contents every garbage collection
@@ -176,6 +185,9 @@ func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
 	if err := opts.Scope.Validate(); err != nil {
 		return nil, err
 	}
+	if opts.Auth != nil && opts.AllowUnsigned {
+		return nil, errors.New("kinesis: NewHandler: AllowUnsigned admits unsigned requests, which Auth refuses; set one of them")
+	}
 	iters, err := NewIteratorCodec(IteratorOptions{Key: opts.IteratorKey, Now: opts.Now, TTL: opts.IteratorTTL})
 	if err != nil {
 		return nil, err
@@ -186,6 +198,9 @@ func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
 		eng: eng, opts: opts, scope: opts.Scope.withDefaults(), iters: iters,
 		tokens: newPageTokenCodec(opts.IteratorKey, opts.Now, opts.NextTokenTTL),
 		now:    opts.Now, log: opts.Logger, reqPrefix: hex.EncodeToString(prefix[:]) + "-",
+	}
+	if opts.Auth != nil {
+		h.verifier = auth.NewVerifier(h.scope.Region, SigV4Service, opts.Now)
 	}
 	h.states = make(chan *reqState, max(8, 4*runtime.GOMAXPROCS(0)))
 	h.subs.init()
@@ -240,14 +255,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, f, err)
 		return
 	}
-	ctx, err := h.authenticate(r)
+	st := h.getState()
+	defer h.putState(st)
+	signer, err := h.authenticate(r, st)
 	if err != nil {
 		WriteError(w, f, err)
 		return
 	}
 	rc := http.NewResponseController(w)
-	st := h.getState()
-	defer h.putState(st)
 	limit := h.opts.MaxControlBodyBytes
 	if op == OpPutRecord || op == OpPutRecords {
 		limit = h.opts.MaxBodyBytes
@@ -265,6 +280,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setDeadline(rc.SetReadDeadline, -1)
+	if err := h.verifySignature(r, st, signer); err != nil {
+		h.fail(w, f, err)
+		return
+	}
 	if op != OpSubscribeToShard {
 		// From here the response is the server's to write, within the
 		// write timeout (a wait for the budget above does not count). A
@@ -277,27 +296,67 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case OpGetRecords:
 		err = h.getRecords(w, f, st)
 	case OpSubscribeToShard:
-		err = h.subscribeToShard(ctx, w, f, st)
+		err = h.subscribeToShard(h.requestContext(r, st), w, f, st)
 	default:
-		err = h.serveOperation(ctx, w, f, op, st)
+		err = h.serveOperation(h.requestContext(r, st), w, f, op, st)
 	}
 	if err != nil {
 		h.fail(w, f, err)
 	}
 }
 
-// authenticate parses the request's SigV4 authentication and returns the
-// request context carrying the access key id (AccessKeyFrom). Any
-// credentials are accepted: signatures are not verified.
-func (h *Handler) authenticate(r *http.Request) (context.Context, error) {
-	auth, err := ParseAuth(r)
-	switch {
-	case err == nil:
-		return WithAccessKey(r.Context(), auth.AccessKeyID), nil
-	case h.opts.AllowUnsigned && errors.Is(err, ErrMissingAuthenticationToken):
-		return r.Context(), nil
+// authenticate parses the request's SigV4 authentication into st. With
+// Options.Auth set, it also looks up the access key's user, returned as the
+// signer, and makes the checks that need no body (credential scope, clock
+// skew, expiry), so that a missing token, an unknown key or a stale
+// signature fails before the body is read; verifySignature completes the
+// check once the body is in. Without Options.Auth any credentials are
+// accepted.
+func (h *Handler) authenticate(r *http.Request, st *reqState) (signer *auth.User, err error) {
+	a, err := auth.ParseAuth(r)
+	if err != nil {
+		if h.opts.AllowUnsigned && errors.Is(err, auth.ErrMissingAuthenticationToken) {
+			return nil, nil
+		}
+		return nil, authError(err)
 	}
-	return nil, err
+	st.sig = a
+	if h.verifier == nil {
+		return nil, nil
+	}
+	u := h.opts.Auth.Lookup(a.AccessKeyID)
+	if u == nil {
+		return nil, authError(auth.UnrecognizedClient())
+	}
+	if err := h.verifier.Check(&st.sig); err != nil {
+		return nil, authError(err)
+	}
+	return u, nil
+}
+
+// verifySignature checks the signature of signer (from authenticate) over
+// the request and its body, hashed once where it lies in st.body, and
+// records signer as the request's user. It does nothing when the handler
+// verifies no signatures.
+func (h *Handler) verifySignature(r *http.Request, st *reqState, signer *auth.User) error {
+	if h.verifier == nil {
+		return nil
+	}
+	if err := h.verifier.Verify(r, &st.sig, signer.SecretAccessKey, st.body, &st.sigScratch); err != nil {
+		return authError(err)
+	}
+	st.user = signer
+	return nil
+}
+
+// requestContext returns the context of the operations that take one:
+// r's, carrying the access key id (AccessKeyFrom) and the verified user
+// (UserFrom).
+func (h *Handler) requestContext(r *http.Request, st *reqState) context.Context {
+	if st.sig.AccessKeyID == "" {
+		return r.Context()
+	}
+	return withIdentity(r.Context(), st.sig.AccessKeyID, st.user)
 }
 
 // serveOperation decodes, runs and answers an operation off the hot path.
@@ -392,6 +451,13 @@ type reqState struct {
 	// reserved is what the request holds of the server's in-flight
 	// budget, released with the state.
 	reserved int64
+	// sig is the request's SigV4 authentication, sigScratch the working
+	// memory of its verification.
+	sig        auth.Auth
+	sigScratch auth.Scratch
+	// user is the identity whose signature was verified; nil when the
+	// handler verifies none (Options.Auth nil).
+	user *auth.User
 }
 
 // maxPooledBuffer: a request state whose buffers grew past this (a body of
@@ -414,6 +480,7 @@ func (h *Handler) putState(st *reqState) {
 	st.res.Release()
 	h.opts.Budget.Release(st.reserved)
 	st.reserved = 0
+	st.sig, st.user = auth.Auth{}, nil
 	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer {
 		*st = reqState{}
 	}

@@ -376,15 +376,15 @@ func TestHandler_AccessKeyOnContext(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r.Header.Set("Authorization", testAuthorization)
 	r.Header.Set("X-Amz-Date", "20240101T000000Z")
-	ctx, err := env.h.authenticate(r)
-	if err != nil {
+	st := new(reqState)
+	if _, err := env.h.authenticate(r, st); err != nil {
 		t.Fatal(err)
 	}
-	if id, ok := AccessKeyFrom(ctx); !ok || id != "AKIDRAWTEST" {
+	if id, ok := AccessKeyFrom(env.h.requestContext(r, st)); !ok || id != "AKIDRAWTEST" {
 		t.Fatalf("access key on the context: %q %v", id, ok)
 	}
 	r.Header.Del("Authorization")
-	if _, err := env.h.authenticate(r); err == nil {
+	if _, err := env.h.authenticate(r, new(reqState)); err == nil {
 		t.Fatal("an unsigned request authenticated")
 	}
 }
