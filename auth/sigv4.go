@@ -295,13 +295,17 @@ func NewVerifier(region, service string, now func() time.Time) *Verifier {
 }
 
 // Check makes the checks that need neither the body nor the secret, in
-// AWS's words: temporary credentials (sluice issues none), the credential
-// scope's service, region and date, and the request time against the clock
-// (MaxClockSkew either way; a presigned request with X-Amz-Expires instead
-// expires that many seconds after its X-Amz-Date).
+// AWS's words: temporary credentials (sluice issues none), the Host header
+// among the signed ones (so that a signature holds for one server only),
+// the credential scope's service, region and date, and the request time
+// against the clock (MaxClockSkew either way; a presigned request with
+// X-Amz-Expires instead expires that many seconds after its X-Amz-Date).
 func (v *Verifier) Check(a *Auth) error {
 	if a.SecurityToken != "" {
 		return UnrecognizedClient()
+	}
+	if !signsHost(a.SignedHeaders) {
+		return sigErrorf(CodeIncompleteSignature, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 	}
 	if a.Service != v.service {
 		return sigErrorf(CodeInvalidSignature, "Credential should be scoped to correct service: '%s'. ", v.service)
@@ -336,6 +340,18 @@ func (v *Verifier) Check(a *Auth) error {
 			amzDate, now.Add(-MaxClockSkew).Format(AmzDateLayout), now.Format(AmzDateLayout))
 	}
 	return nil
+}
+
+// signsHost reports whether the signed header list names host.
+func signsHost(signedHeaders string) bool {
+	for rest := signedHeaders; rest != ""; {
+		var name string
+		name, rest, _ = strings.Cut(rest, ";")
+		if strings.EqualFold(name, "host") {
+			return true
+		}
+	}
+	return false
 }
 
 // requestTime parses an X-Amz-Date (or, in its place, an HTTP Date header)

@@ -9,8 +9,10 @@
 // subscribe.go (SubscribeToShard), streams.go (stream lifecycle and
 // settings), shards.go (ListShards and resharding), resources.go (tags,
 // consumers, resource policies). Requests are checked in AWS's order:
-// method, content type, operation, SigV4 form (signatures are not verified;
-// the access key id goes on the request context), body size (413), body
+// method, content type, operation, SigV4 form and, with Options.Auth, the
+// access key's user, credential scope and clock skew (the signature itself
+// is verified once the body is in, over the body; without Options.Auth any
+// credentials are accepted), body size (413), body
 // syntax (SerializationException), member constraints (validate.go:
 // ValidationException in AWS's wording), then the operation, whose engine
 // errors come back under their Kinesis names. Stream-addressed requests take
@@ -34,7 +36,9 @@
 //   - errors.go: the AWS error names, statuses and error bodies;
 //   - eventstream.go: application/vnd.amazon.eventstream messages (encoded;
 //     the tests' decoder is in eventstream_decode_test.go);
-//   - sigv4.go: parsing of SigV4 Authorization headers and presigned queries;
+//   - sigv4.go: SigV4 parsing and verification (package auth) with its
+//     errors under their Kinesis names, and the request's identity on the
+//     context (AccessKeyFrom, UserFrom);
 //   - iterator.go: shard iterator tokens;
 //   - arn.go: stream and consumer ARNs.
 //

@@ -1,0 +1,155 @@
+package kinesis
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
+	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
+)
+
+// BenchmarkKinesisAPIAuth measures what SigV4 verification costs: durable
+// PutRecords of 500 x 100 B (fsync=always) through the unmodified Go SDK
+// against two sluice handlers in this process, each on a fresh engine of
+// its own, one verifying signatures (Options.Auth set) and one not. The
+// two are measured in alternating phases (benchPhase calls per client on
+// one, then on the other; b.N calls on each in all), so that drift in the
+// machine's load falls on both alike; ns/op counts one call to each. The
+// "on/off" metric is the ratio of their records/s.
+func BenchmarkKinesisAPIAuth(b *testing.B) {
+	const records, size = 500, 100
+	entries := make([]sdktypes.PutRecordsRequestEntry, records)
+	for i := range entries {
+		data := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+		entries[i] = sdktypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String("key-" + strconv.Itoa(i))}
+	}
+	users, err := auth.ParseUsers([]byte(usersJSON))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := auth.NewStore(users)
+	for _, clients := range []int{1, 8} {
+		b.Run("op=PutRecords/clients="+strconv.Itoa(clients)+"/fsync=always", func(b *testing.B) {
+			offURL := benchAuthSluice(b, nil)
+			onURL := benchAuthSluice(b, store)
+			b.SetBytes(int64(records * size))
+			runOnOff(b, clients, records, [2]callFunc{
+				authPutRecordsCall(b, offURL, entries, clients), authPutRecordsCall(b, onURL, entries, clients),
+			})
+		})
+	}
+}
+
+// benchAuthSluice serves a Handler verifying signatures against store (nil:
+// none) on a fresh durable engine with stream "bench" (1 shard).
+func benchAuthSluice(b *testing.B, store *auth.Store) string {
+	b.Helper()
+	q := ratelimit.Unlimited
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := engine.Open(engine.Options{Dir: b.TempDir(), Quotas: &q, Durability: api.Always, Logger: logger})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := eng.CreateStream(api.CreateStreamInput{Name: "bench", ShardCount: 1}); err != nil {
+		b.Fatal(err)
+	}
+	h, err := NewHandler(eng, Options{IteratorKey: NewIteratorKey(), Logger: logger, Auth: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	b.Cleanup(func() {
+		srv.Close()
+		eng.Close()
+	})
+	return srv.URL
+}
+
+// authPutRecordsCall returns a call that puts entries through a client of
+// url signing with the admin's key of usersJSON (a server that verifies
+// nothing accepts it as well).
+func authPutRecordsCall(b *testing.B, url string, entries []sdktypes.PutRecordsRequestEntry, clients int) callFunc {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = clients
+	c := authClient(url, authKeyID, authSecret, &http.Client{Transport: copyBodyTransport{tr}})
+	in := &sdk.PutRecordsInput{StreamName: aws.String("bench"), Records: entries}
+	return func(int) {
+		out, err := c.PutRecords(bg, in)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		if aws.ToInt32(out.FailedRecordCount) != 0 || len(out.Records) != len(entries) {
+			b.Errorf("%d of %d entries failed", aws.ToInt32(out.FailedRecordCount), len(out.Records))
+		}
+	}
+}
+
+// runOnOff makes b.N calls on each of two servers (0: verification off, 1:
+// on) with clients goroutines, alternating between them in phases, and
+// reports each one's records/s and median call latency, and their ratio.
+func runOnOff(b *testing.B, clients, records int, calls [2]callFunc) {
+	for i := range calls { // warm both: connections, heap, code paths
+		for range 2 * benchPhase {
+			calls[i](0)
+		}
+	}
+	var (
+		wall [2]time.Duration
+		mu   sync.Mutex // guards lat
+		lat  [2][]time.Duration
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(benchPhase*clients, b.N-done)
+		for s := range calls {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			t0 := time.Now()
+			for c := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var mine []time.Duration
+					for next.Add(1) <= int64(n) {
+						t := time.Now()
+						calls[s](c)
+						mine = append(mine, time.Since(t))
+					}
+					mu.Lock()
+					lat[s] = append(lat[s], mine...)
+					mu.Unlock()
+				}()
+			}
+			wg.Wait()
+			wall[s] += time.Since(t0)
+		}
+		done += n
+	}
+	b.StopTimer()
+	var rate [2]float64
+	for s, name := range [2]string{"off", "on"} {
+		rate[s] = float64(records) * float64(b.N) / wall[s].Seconds()
+		b.ReportMetric(rate[s], name+"-records/s")
+		l := lat[s]
+		sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
+		b.ReportMetric(float64(l[len(l)/2].Microseconds()), name+"-p50-µs")
+	}
+	b.ReportMetric(rate[1]/rate[0], "on/off")
+}
