@@ -406,3 +406,18 @@ func TestAuth_HotPathAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestAuth_SDKOverHTTP2 verifies the SDK's signatures over HTTP/2, where
+// the signed Host comes from :authority.
+func TestAuth_SDKOverHTTP2(t *testing.T) {
+	env, _ := newAuthEnv(t, nil)
+	env.createStream(t, "s", 1)
+	c := authClient(env.srv.URL, authKeyID, authSecret, h2cClient())
+	out, err := c.PutRecords(bg, &sdk.PutRecordsInput{StreamName: aws.String("s"), Records: []sdktypes.PutRecordsRequestEntry{
+		{Data: bytes.Repeat([]byte("h2"), 1000), PartitionKey: aws.String("k")}}})
+	if err != nil || aws.ToInt32(out.FailedRecordCount) != 0 {
+		t.Fatalf("PutRecords over h2c: %v", err)
+	}
+	_, err = authClient(env.srv.URL, authKeyID, authSecret+"x", h2cClient()).ListStreams(bg, &sdk.ListStreamsInput{})
+	wantAPIError(t, err, CodeInvalidSignature, "The request signature we calculated does not match")
+}

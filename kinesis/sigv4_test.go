@@ -3,12 +3,15 @@ package kinesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/sluicedb/sluice/auth"
 )
 
 // TestParseAuth_GoSDKSignedRequest parses the Authorization header the Go
@@ -119,5 +122,39 @@ func TestAccessKey_Context(t *testing.T) {
 	ctx := WithAccessKey(context.Background(), "AKIDEXAMPLE")
 	if id, ok := AccessKeyFrom(ctx); !ok || id != "AKIDEXAMPLE" {
 		t.Errorf("AccessKeyFrom = %q, %v", id, ok)
+	}
+}
+
+// TestAuthError_KeepsAWSNames converts each refused authentication of
+// package auth to the error answered, with its name and message and
+// status 400, and leaves other errors alone.
+func TestAuthError_KeepsAWSNames(t *testing.T) {
+	for _, code := range []ErrorCode{CodeMissingAuthenticationToken, CodeIncompleteSignature, CodeInvalidSignature, CodeUnrecognizedClient} {
+		err := authError(fmt.Errorf("wrapped: %w", &auth.SigV4Error{Code: string(code), Message: "why"}))
+		var e *Error
+		if !errors.As(err, &e) || e.Code != code || e.Message != "why" || e.Status != http.StatusBadRequest {
+			t.Errorf("%s became %#v", code, err)
+		}
+	}
+	if !errors.Is(authError(auth.UnrecognizedClient()), ErrUnrecognizedClient) {
+		t.Error("UnrecognizedClient does not match ErrUnrecognizedClient")
+	}
+	other := errors.New("other")
+	if authError(other) != other || authError(nil) != nil {
+		t.Error("authError changed an error that is not an authentication's")
+	}
+}
+
+// TestUserFrom_NoVerification: without Options.Auth the context carries the
+// access key id but no user.
+func TestUserFrom_NoVerification(t *testing.T) {
+	ctx := WithAccessKey(context.Background(), "AKIDEXAMPLE")
+	if UserFrom(ctx) != nil || UserFrom(context.Background()) != nil {
+		t.Error("a user without verification")
+	}
+	u := &auth.User{Name: "ingest"}
+	ctx = withIdentity(context.Background(), "AKIDEXAMPLE", u)
+	if id, ok := AccessKeyFrom(ctx); UserFrom(ctx) != u || !ok || id != "AKIDEXAMPLE" {
+		t.Error("withIdentity lost the user or the key")
 	}
 }
