@@ -25,12 +25,13 @@ import (
 
 // BenchmarkKinesisAPIAuth measures what SigV4 verification costs: durable
 // PutRecords of 500 x 100 B (fsync=always) through the unmodified Go SDK
-// against two sluice handlers in this process, each on a fresh engine of
-// its own, one verifying signatures (Options.Auth set) and one not. The
-// two are measured in alternating phases (benchPhase calls per client on
-// one, then on the other; b.N calls on each in all), so that drift in the
-// machine's load falls on both alike; ns/op counts one call to each. The
-// "on/off" metric is the ratio of their records/s.
+// against two sluice handlers in this process, one verifying signatures
+// (Options.Auth set) and one not, both on one fresh engine and stream, so
+// that they share its log and its fsyncs and differ only in the handler. The
+// two are measured in alternating phases (authBenchPhase calls per client
+// on one, then on the other; b.N calls on each in all), short so that the
+// load of a shared machine falls on both alike; ns/op counts one call to
+// each. The "on/off" metric is the ratio of their records/s.
 func BenchmarkKinesisAPIAuth(b *testing.B) {
 	const records, size = 500, 100
 	entries := make([]sdktypes.PutRecordsRequestEntry, records)
@@ -45,8 +46,8 @@ func BenchmarkKinesisAPIAuth(b *testing.B) {
 	store := auth.NewStore(users)
 	for _, clients := range []int{1, 8} {
 		b.Run("op=PutRecords/clients="+strconv.Itoa(clients)+"/fsync=always", func(b *testing.B) {
-			offURL := benchAuthSluice(b, nil)
-			onURL := benchAuthSluice(b, store)
+			eng := benchAuthEngine(b)
+			offURL, onURL := benchAuthServer(b, eng, nil), benchAuthServer(b, eng, store)
 			b.SetBytes(int64(records * size))
 			runOnOff(b, clients, records, [2]callFunc{
 				authPutRecordsCall(b, offURL, entries, clients), authPutRecordsCall(b, onURL, entries, clients),
@@ -55,28 +56,31 @@ func BenchmarkKinesisAPIAuth(b *testing.B) {
 	}
 }
 
-// benchAuthSluice serves a Handler verifying signatures against store (nil:
-// none) on a fresh durable engine with stream "bench" (1 shard).
-func benchAuthSluice(b *testing.B, store *auth.Store) string {
+// benchAuthEngine opens a fresh durable engine with stream "bench" (1 shard).
+func benchAuthEngine(b *testing.B) *engine.Engine {
 	b.Helper()
 	q := ratelimit.Unlimited
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := engine.Open(engine.Options{Dir: b.TempDir(), Quotas: &q, Durability: api.Always, Logger: logger})
+	eng, err := engine.Open(engine.Options{Dir: b.TempDir(), Quotas: &q, Durability: api.Always, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { eng.Close() })
 	if _, err := eng.CreateStream(api.CreateStreamInput{Name: "bench", ShardCount: 1}); err != nil {
 		b.Fatal(err)
 	}
-	h, err := NewHandler(eng, Options{IteratorKey: NewIteratorKey(), Logger: logger, Auth: store})
+	return eng
+}
+
+// benchAuthServer serves a Handler on eng verifying signatures against
+// store (nil: none) and returns its URL.
+func benchAuthServer(b *testing.B, eng *engine.Engine, store *auth.Store) string {
+	b.Helper()
+	h, err := NewHandler(eng, Options{IteratorKey: NewIteratorKey(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Auth: store})
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	b.Cleanup(func() {
-		srv.Close()
-		eng.Close()
-	})
+	b.Cleanup(srv.Close) // before the engine's Close: cleanups run last first
 	return srv.URL
 }
 
@@ -100,6 +104,12 @@ func authPutRecordsCall(b *testing.B, url string, entries []sdktypes.PutRecordsR
 	}
 }
 
+// authBenchPhase is how many calls each client makes on one server before
+// the benchmark switches to the other: a verification costs a few percent
+// of a call, less than the load of a shared machine varies over a longer
+// phase.
+const authBenchPhase = 2
+
 // runOnOff makes b.N calls on each of two servers (0: verification off, 1:
 // on) with clients goroutines, alternating between them in phases, and
 // reports each one's records/s and median call latency, and their ratio.
@@ -117,7 +127,7 @@ func runOnOff(b *testing.B, clients, records int, calls [2]callFunc) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
-		n := min(benchPhase*clients, b.N-done)
+		n := min(authBenchPhase*clients, b.N-done)
 		for s := range calls {
 			var next atomic.Int64
 			var wg sync.WaitGroup
