@@ -377,6 +377,13 @@ type Scratch struct {
 	pairs []queryPair
 }
 
+// Cap is how many bytes sc holds on to, for pools that drop large ones (a
+// request with a long query string or signed header grows it).
+func (sc *Scratch) Cap() int {
+	const pairSize = 2 * 3 * 8 // a queryPair: two slice headers of three words
+	return cap(sc.buf) + cap(sc.pairs)*pairSize
+}
+
 // Verify checks a's signature of r with the secret, body being the whole
 // request body (hashed here, once; the caller holds it already). It checks
 // X-Amz-Content-Sha256 against the body when present, and accepts

@@ -579,3 +579,17 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestScratch_CapCountsWhatItHolds: a long query string grows a Scratch,
+// and Cap says so (pools drop states past a size).
+func TestScratch_CapCountsWhatItHolds(t *testing.T) {
+	var sc Scratch
+	if sc.Cap() != 0 {
+		t.Fatalf("zero Scratch holds %d bytes", sc.Cap())
+	}
+	r := httptest.NewRequest(http.MethodPost, "/?"+strings.Repeat("k=v&", 1<<14), nil)
+	AppendCanonicalRequest(nil, r, "host", false, []byte(UnsignedPayload), &sc)
+	if sc.Cap() < (1<<14)*48 {
+		t.Fatalf("after 16384 query parameters Cap is %d", sc.Cap())
+	}
+}

@@ -481,7 +481,8 @@ func (h *Handler) putState(st *reqState) {
 	h.opts.Budget.Release(st.reserved)
 	st.reserved = 0
 	st.sig, st.user = auth.Auth{}, nil
-	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer {
+	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer ||
+		st.sigScratch.Cap() > maxPooledBuffer {
 		*st = reqState{}
 	}
 	select {
