@@ -178,7 +178,7 @@ func TestFrame_HeaderRoundTrip(t *testing.T) {
 }
 
 func TestFrame_HelloRoundTrip(t *testing.T) {
-	h := Hello{Version: 1, Status: StatusBusy, features: 5, MaxFrame: 1 << 24}
+	h := Hello{Version: 1, Status: StatusBusy, Features: 5, MaxFrame: 1 << 24}
 	b := h.Marshal()
 	got, err := ReadHello(strings.NewReader(string(b[:])))
 	if err != nil || got != h {

@@ -75,18 +75,21 @@ type conn struct {
 	hdr         [wire.HeaderSize]byte
 	small       [64]byte // bodies of Credit and Cancel
 	intern      interner
+	authState   // who the connection runs as, and its authorization cache
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
 	c := &conn{
 		srv:        s,
 		nc:         nc,
 		br:         bufio.NewReaderSize(nc, s.opts.ReadBufferSize),
-		log:        s.log.With("remote", nc.RemoteAddr().String()),
+		log:        s.log.With("remote", remote),
 		subs:       map[uint64]*subscription{},
 		writerDone: make(chan struct{}),
 	}
 	c.cond.L = &c.mu
+	c.remote = remote
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.readCtx, c.stopReading = context.WithCancel(c.ctx)
 	return c
@@ -225,12 +228,15 @@ func (c *conn) handshake() bool {
 		status = wire.StatusBadHello
 		c.violation("handshake failed: client's maximum frame size is too small", "max_frame", h.MaxFrame, "minimum", wire.MinMaxFrameSize)
 	}
+	c.clientMax = int(h.MaxFrame)
+	if status == wire.StatusOK && c.srv.opts.Auth != nil {
+		return c.authenticate(h) // answers the hello itself
+	}
 	reply := wire.Hello{Version: wire.Version, Status: status, MaxFrame: uint32(c.srv.opts.MaxFrameSize)}.Marshal()
 	if _, err := c.nc.Write(reply[:]); err != nil || status != wire.StatusOK {
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
-	c.clientMax = int(h.MaxFrame)
 	return true
 }
 
