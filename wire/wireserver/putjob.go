@@ -32,7 +32,7 @@ type putJob struct {
 	resource  string
 	resources []string
 	recs      []api.PutRecord
-	results []api.PutResult
+	results   []api.PutResult
 }
 
 type span struct {
