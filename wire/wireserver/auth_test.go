@@ -548,3 +548,25 @@ func TestAuthz_AuditAnonymous(t *testing.T) {
 		t.Fatalf("audit lines %+v; want CreateStream then an anonymous PutRecord on stream s", lines)
 	}
 }
+
+func TestAuthz_AllowedRequestDoesNotAllocate(t *testing.T) {
+	env := newAuthEnv(t, nil)
+	admin := env.dial(client.ClientOptions{Credentials: adminKey})
+	env.createStream(admin, "orders-1", 1)
+	c := newConn(env.srv, &memConn{in: bytes.NewReader(nil)})
+	c.user = env.srv.opts.Auth.Lookup(ingestKey.AccessKeyID)
+	name := []byte("orders-1")
+	check := func(what string) {
+		t.Helper()
+		if _, e := c.authorize("kinesis:PutRecords", name); e != nil {
+			t.Fatalf("%s: %v", what, e)
+		}
+		if n := testing.AllocsPerRun(100, func() { c.authorize("kinesis:PutRecords", name) }); n != 0 {
+			t.Errorf("%s: an allowed put allocates %v times; want 0", what, n)
+		}
+	}
+	check("no resource policy")
+	setPolicy(t, env, "orders-1", `{"Statement": [{"Effect": "Allow",
+		"Principal": {"AWS": "arn:aws:iam::123456789012:user/reader"}, "Action": "kinesis:GetRecords", "Resource": "*"}]}`)
+	check("a resource policy")
+}
