@@ -16,10 +16,22 @@ import (
 // streams it touches. Only the reader goroutine uses it after the
 // handshake.
 type authState struct {
-	user   *auth.User // nil on a server without Auth
-	remote string     // the client's address, for the audit log
-	authz  authzCache
+	// user is who the connection authenticated as (nil on a server
+	// without Auth). It is set before the reader starts and never changes.
+	user   *auth.User
+	remote string // the client's address, for the audit log
+	// current is user as the users file in force has it (its policy), as
+	// of the Store's generation gen; revoked is set once the file in force
+	// no longer has the key. The reader goroutine alone uses them.
+	current *auth.User
+	gen     uint64
+	revoked bool
+	authz   authzCache
 }
+
+// errRevoked ends a connection whose access key a reload of the users file
+// removed (or gave another secret).
+var errRevoked = errors.New("the access key was removed from the server's users")
 
 // identity is the connection's identity as the audit log names it.
 func (a *authState) identity() string {
@@ -101,6 +113,7 @@ func (c *conn) authenticate(h wire.Hello) bool {
 		c.refuseAuth(nil, fh.Op, fh.ID, &wire.Error{Name: "InvalidArgumentException", Message: fmt.Sprintf("malformed Authenticate request: %v", err)})
 		return false
 	}
+	gen := opts.Auth.Generation() // before the lookup: a reload in between is noticed at the first request
 	u := opts.Auth.Lookup(req.AccessKeyID)
 	if u == nil {
 		c.log.Info("authentication failed: unknown access key id", "access_key_id", req.AccessKeyID)
@@ -124,7 +137,7 @@ func (c *conn) authenticate(h wire.Hello) bool {
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
-	c.user = u
+	c.user, c.current, c.gen = u, u, gen
 	c.log = c.log.With("user", u.Name)
 	return true
 }
@@ -154,4 +167,24 @@ func (c *conn) auditAuth(identity, name string) {
 		Time: time.Now(), Identity: identity, Action: actionAuthenticate, Resource: auth.AllResources,
 		Door: "wire", Outcome: "error:" + name, Remote: c.remote,
 	})
+}
+
+// currentUser returns the connection's user as the users file in force has
+// it, looking it up again after a reload. After a reload that removed the
+// key, changed its secret or gave it to another user it returns nil and
+// marks the connection revoked: the reader then closes it.
+func (c *conn) currentUser() *auth.User {
+	store := c.srv.opts.Auth
+	if g := store.Generation(); g != c.gen {
+		c.gen = g
+		u := store.Lookup(c.user.AccessKeyID)
+		if u == nil || u.ARN != c.user.ARN || u.SecretAccessKey != c.user.SecretAccessKey {
+			c.log.Info("closing the connection: a reload of the users file removed its access key", "access_key_id", c.user.AccessKeyID)
+			c.revoked = true
+			c.current = nil
+			return nil
+		}
+		c.current = u
+	}
+	return c.current
 }

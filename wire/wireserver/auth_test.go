@@ -570,3 +570,41 @@ func TestAuthz_AllowedRequestDoesNotAllocate(t *testing.T) {
 		"Principal": {"AWS": "arn:aws:iam::123456789012:user/reader"}, "Action": "kinesis:GetRecords", "Resource": "*"}]}`)
 	check("a resource policy")
 }
+
+func TestAuth_ReloadAppliesToOpenConnections(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.json")
+	if err := os.WriteFile(path, []byte(testUsers), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := auth.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newServerEnv(t, func(so *ServerOptions) { so.Auth = store })
+	admin := env.dial(client.ClientOptions{Credentials: adminKey})
+	ingest := env.dial(client.ClientOptions{Credentials: ingestKey})
+	env.createStream(admin, "orders-1", 1)
+	ctx := testCtx(t)
+	if _, err := ingest.PutRecord(ctx, "orders-1", oneRecord()[0]); err != nil {
+		t.Fatalf("PutRecord before the reload: %v", err)
+	}
+	// The new file takes ingest's grant away and removes admin.
+	users := strings.Replace(testUsers, `"kinesis:PutRecord", "kinesis:PutRecords"`, `"kinesis:DescribeStream"`, 1)
+	users = strings.Replace(users, `"AKIAADMIN00000000001"`, `"AKIAADMIN00000000002"`, 1)
+	if err := os.WriteFile(path, []byte(users), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reload(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	_, err = ingest.PutRecord(ctx, "orders-1", oneRecord()[0])
+	wantDenied(t, err, "ingest", "kinesis:PutRecord", "orders-1")
+	if _, err := ingest.DescribeStream(ctx, "orders-1"); err != nil {
+		t.Fatalf("DescribeStream, which the new file grants: %v", err)
+	}
+	_, err = admin.ListStreams(ctx)
+	wantWireError(t, err, wire.NameUnrecognizedClient, "was removed from the server's users")
+	if _, err := admin.ListStreams(ctx); !errors.Is(err, wire.ErrConnectionLost) {
+		t.Fatalf("a request after the key was removed: %v; want the connection closed", err)
+	}
+}

@@ -162,16 +162,21 @@ func (c *conn) authorize(action string, name []byte) (string, *wire.Error) {
 	if c.user == nil {
 		return resource, nil
 	}
+	u := c.currentUser()
+	if u == nil {
+		return resource, wire.NewError(wire.NameUnrecognizedClient, fmt.Sprintf(
+			"access key %s was removed from the server's users (or given another secret) after this connection authenticated; the connection closes", c.user.AccessKeyID))
+	}
 	var policy *auth.Policy
 	if e != nil {
 		var bad error
 		if policy, bad = c.resourcePolicy(e); bad != nil {
 			return resource, wire.NewError(wire.NameAccessDenied, fmt.Sprintf(
 				"User: %s is not authorized to perform: %s on resource: %s because the stream's resource policy is not valid (%v); replace it with PutResourcePolicy or remove it with DeleteResourcePolicy",
-				c.user.ARN, action, resource, bad))
+				u.ARN, action, resource, bad))
 		}
 	}
-	if err := auth.Authorize(c.user, action, resource, policy); err != nil {
+	if err := auth.Authorize(u, action, resource, policy); err != nil {
 		return resource, wire.NewError(wire.NameAccessDenied, err.Error())
 	}
 	return resource, nil

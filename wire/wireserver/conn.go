@@ -124,6 +124,8 @@ func (c *conn) serve() {
 	case errors.Is(err, errProtocol):
 		c.violation("closing connection after a protocol violation", "err", err)
 		away = &wire.GoAway{Name: "InvalidArgumentException", Message: err.Error()}
+	case errors.Is(err, errRevoked):
+		away = &wire.GoAway{Name: wire.NameUnrecognizedClient, Message: "the connection's access key was removed from the server's users (or given another secret); reconnect with a valid key"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.violation("connection closed in the middle of a frame", "err", err)
 	case err == io.EOF, errors.Is(err, net.ErrClosed):
@@ -311,6 +313,9 @@ func (c *conn) readLoop() error {
 		}
 		if err != nil {
 			return err
+		}
+		if c.revoked {
+			return errRevoked
 		}
 	}
 }
