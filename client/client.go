@@ -31,8 +31,11 @@ type ClientOptions struct {
 	// when ctx has no deadline; default 10 s.
 	HandshakeTimeout time.Duration
 	// Credentials, if set, are the access key the client authenticates
-	// with when the server requires it (see auth.go). nil: a server that
-	// requires authentication is refused at Dial with ErrAuthRequired.
+	// with when the server requires it (see auth.go), and the server must
+	// then prove it knows the same secret. nil: a server that requires
+	// authentication is refused at Dial with ErrAuthRequired. A server that
+	// does not require it is not asked for a proof: the connection runs as
+	// anonymous (use TLS to know whom you talk to).
 	Credentials *Credentials
 }
 
