@@ -62,6 +62,10 @@ func TestParseUsers_Errors(t *testing.T) {
 	}{
 		{"not JSON", `{"users": [`, []string{"users file is not valid"}},
 		{"unknown member", `{"account": "123456789012", "user": []}`, []string{`unknown field "user"`}},
+		{"member of another case", `{"account": "123456789012", "Account": "000000000000", "users": []}`, []string{`member "Account"`, "case-sensitive"}},
+		{"user member twice", file("123456789012", user("a", key1, secret, `, "name": "b"`)), []string{`user 1 member "name" appears twice`}},
+		{"user member of another case", file("123456789012", user("a", key1, secret, `, "Policy": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}`)),
+			[]string{`member "Policy"`}},
 		{"unknown user member", file("123456789012", user("a", key1, secret, `, "group": "x"`)), []string{`unknown field "group"`}},
 		{"short account", file("12345", user("a", key1, secret, "")), []string{`account "12345" must be 12 digits`}},
 		{"no name", file("123456789012", user("", key1, secret, "")), []string{"user 1", "name must be"}},
