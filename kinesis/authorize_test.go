@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -570,5 +571,79 @@ func TestAuthorize_Audit(t *testing.T) {
 	sort.Strings(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("audit log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAuthorize_CreateStreamTags: as on AWS, tags given to CreateStream need
+// kinesis:AddTagsToStream on the new stream too.
+func TestAuthorize_CreateStreamTags(t *testing.T) {
+	e := newAuthEnv(t, "123456789012", map[string]string{
+		"creator": `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:CreateStream", "kinesis:DescribeStreamSummary"], "Resource": "*"}]}`,
+	})
+	c := e.clients["creator"]
+	_, err := c.CreateStream(bg, &sdk.CreateStreamInput{StreamName: aws.String("tagged"), ShardCount: aws.Int32(1), Tags: map[string]string{"team": "a"}})
+	wantDenied(t, err, e.denied("creator", "kinesis:AddTagsToStream", e.streamARN("tagged")))
+	_, err = c.DescribeStreamSummary(bg, &sdk.DescribeStreamSummaryInput{StreamName: aws.String("tagged")})
+	wantAPIError(t, err, CodeResourceNotFound, "tagged")
+	if _, err := c.CreateStream(bg, &sdk.CreateStreamInput{StreamName: aws.String("plain"), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatalf("CreateStream without tags: %v", err)
+	}
+}
+
+// TestAuthorize_NextTokenNamesTheStream: a page of ListShards or
+// ListStreamConsumers asked for by NextToken alone is judged on the stream
+// the token pages.
+func TestAuthorize_NextTokenNamesTheStream(t *testing.T) {
+	e := newAuthEnv(t, "123456789012", map[string]string{"ingest": ingestPolicy, "admin": adminPolicy})
+	admin, ingest := e.clients["admin"], e.clients["ingest"]
+	for _, name := range []string{"orders-1", "payments"} {
+		if _, err := admin.CreateStream(bg, &sdk.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(2)}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []string{"a", "b"} {
+			if _, err := admin.RegisterStreamConsumer(bg, &sdk.RegisterStreamConsumerInput{StreamARN: aws.String(e.streamARN(name)), ConsumerName: aws.String(c)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	shardToken := func(name string) *string {
+		out, err := admin.ListShards(bg, &sdk.ListShardsInput{StreamName: aws.String(name), MaxResults: aws.Int32(1)})
+		if err != nil || out.NextToken == nil {
+			t.Fatalf("ListShards %s: %v, NextToken %v", name, err, out.NextToken)
+		}
+		return out.NextToken
+	}
+	if _, err := ingest.ListShards(bg, &sdk.ListShardsInput{NextToken: shardToken("orders-1")}); err != nil {
+		t.Fatalf("ingest pages orders-1's shards: %v", err)
+	}
+	_, err := ingest.ListShards(bg, &sdk.ListShardsInput{NextToken: shardToken("payments")})
+	wantDenied(t, err, e.denied("ingest", "kinesis:ListShards", e.streamARN("payments")))
+
+	out, err := admin.ListStreamConsumers(bg, &sdk.ListStreamConsumersInput{StreamARN: aws.String(e.streamARN("payments")), MaxResults: aws.Int32(1)})
+	if err != nil || out.NextToken == nil {
+		t.Fatalf("ListStreamConsumers: %v", err)
+	}
+	// The SDK requires StreamARN; AWS's model does not when NextToken is given.
+	body := `{"NextToken":` + strconv.Quote(aws.ToString(out.NextToken)) + `}`
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Amz-Target", TargetPrefix+"ListStreamConsumers")
+	req.Header.Set("Content-Type", ContentTypeJSON)
+	req.Header.Set("X-Amz-Date", "20240101T000000Z")
+	req.Header.Set("Authorization", strings.Replace(testAuthorization, "AKIDRAWTEST", accessKeyOf("ingest"), 1))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var answer struct{ Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil {
+		t.Fatal(err)
+	}
+	want := e.denied("ingest", "kinesis:ListStreamConsumers", e.streamARN("payments"))
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Amzn-Errortype") != string(CodeAccessDenied) || answer.Message != want {
+		t.Fatalf("ListStreamConsumers by NextToken: %d %s %q; want 400 AccessDeniedException %q", resp.StatusCode, resp.Header.Get("X-Amzn-Errortype"), answer.Message, want)
 	}
 }
