@@ -84,6 +84,20 @@ func ParseUsers(b []byte) (*Users, error) {
 	if err := strictUnmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("users file is not valid: %w", err)
 	}
+	if err := checkMembers(b, "users file", []string{"account", "users"}); err != nil {
+		return nil, err
+	}
+	var raw struct {
+		Users []json.RawMessage `json:"users"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("users file is not valid: %w", err)
+	}
+	for i, u := range raw.Users {
+		if err := checkMembers(u, fmt.Sprintf("users file: user %d", i+1), []string{"name", "access_key_id", "secret_access_key", "policy"}); err != nil {
+			return nil, err
+		}
+	}
 	if f.Account == "" {
 		f.Account = DefaultAccount
 	}
