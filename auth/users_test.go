@@ -2,10 +2,12 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -283,4 +285,33 @@ func FuzzParseUsers(f *testing.F) {
 			t.Fatalf("parsing again: %v", err)
 		}
 	})
+}
+
+func TestAddUser_ConcurrentKeepsEveryUser(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "auth.json")
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := AddUser(path, fmt.Sprintf("user%d", i), nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := ParseUsersFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(u.List()); got != n {
+		t.Fatalf("%d concurrent add-users left %d users in the file", n, got)
+	}
 }
