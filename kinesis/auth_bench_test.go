@@ -23,10 +23,11 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-// BenchmarkKinesisAPIAuth measures what SigV4 verification costs: durable
+// BenchmarkKinesisAPIAuth measures what authentication costs: durable
 // PutRecords of 500 x 100 B (fsync=always) through the unmodified Go SDK
-// against two sluice handlers in this process, one verifying signatures
-// (Options.Auth set) and one not, both on one fresh engine and stream, so
+// against two sluice handlers in this process, one with Options.Auth set
+// (SigV4 verification, then authorization of an admin allowed kinesis:*)
+// and one without, both on one fresh engine and stream, so
 // that they share its log and its fsyncs and differ only in the handler. The
 // two are measured in alternating phases (authBenchPhase calls per client
 // on one, then on the other; b.N calls on each in all), short so that the

@@ -35,11 +35,11 @@ const (
 		 "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}]}}]}`
 )
 
-// newAuthEnv starts a test server that verifies signatures against store
+// newSigEnv starts a test server that verifies signatures against store
 // (the users of usersJSON when nil), on a clock that starts at the real
 // time (SDK clients sign with it), and points env.client at it with the
 // admin's credentials.
-func newAuthEnv(t testing.TB, store *auth.Store) (*testEnv, *testClock) {
+func newSigEnv(t testing.TB, store *auth.Store) (*testEnv, *testClock) {
 	t.Helper()
 	if store == nil {
 		users, err := auth.ParseUsers([]byte(usersJSON))
@@ -75,7 +75,7 @@ func authClient(url, keyID, secret string, hc *http.Client) *sdk.Client {
 // TestAuth_SDKWithCorrectCredentials runs data and control operations and a
 // subscription through the unmodified SDK with verification on.
 func TestAuth_SDKWithCorrectCredentials(t *testing.T) {
-	env, _ := newAuthEnv(t, nil)
+	env, _ := newSigEnv(t, nil)
 	env.createStream(t, "s", 1) // CreateStream, DescribeStreamSummary
 	if _, err := env.client.ListShards(bg, &sdk.ListShardsInput{StreamName: aws.String("s")}); err != nil {
 		t.Fatalf("ListShards: %v", err)
@@ -121,7 +121,7 @@ func TestAuth_SDKWithCorrectCredentials(t *testing.T) {
 // TestAuth_Refusals checks AWS's error for each way a signature fails, as
 // the SDK reports it.
 func TestAuth_Refusals(t *testing.T) {
-	env, clock := newAuthEnv(t, nil)
+	env, clock := newSigEnv(t, nil)
 	list := func(c *sdk.Client) error {
 		_, err := c.ListStreams(bg, &sdk.ListStreamsInput{})
 		return err
@@ -204,7 +204,7 @@ func (tt tamperTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestAuth_PresignedURL sends a request presigned by the SDK's signer:
 // accepted (and again) before it expires, refused after.
 func TestAuth_PresignedURL(t *testing.T) {
-	env, clock := newAuthEnv(t, nil)
+	env, clock := newSigEnv(t, nil)
 	body := []byte("{}")
 	r, _ := http.NewRequest(http.MethodPost, env.srv.URL+"/?X-Amz-Expires=60", bytes.NewReader(body))
 	r.Header.Set("Content-Type", ContentTypeJSON)
@@ -254,7 +254,7 @@ func TestAuth_ReloadedSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, _ := newAuthEnv(t, store)
+	env, _ := newSigEnv(t, store)
 	if _, err := env.client.ListStreams(bg, &sdk.ListStreamsInput{}); err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestAuth_ReloadedSecret(t *testing.T) {
 // user in the request state and on the operations' context, and that a
 // refused one carries none.
 func TestAuth_UserOnStateAndContext(t *testing.T) {
-	env, clock := newAuthEnv(t, nil)
+	env, clock := newSigEnv(t, nil)
 	body := []byte("{}")
 	r, _ := http.NewRequest(http.MethodPost, env.srv.URL+"/", bytes.NewReader(body))
 	r.Header.Set("X-Amz-Target", TargetPrefix+"ListStreams")
@@ -326,10 +326,10 @@ func TestNewHandler_AuthExcludesAllowUnsigned(t *testing.T) {
 }
 
 // TestAuth_HotPathAllocations serves signed PutRecords and GetRecords with
-// verification on: no allocation per record, and per request no more than
-// with verification off.
+// Options.Auth set (verification, then authorization): no allocation per
+// record, and per request no more than without it.
 func TestAuth_HotPathAllocations(t *testing.T) {
-	env, clock := newAuthEnv(t, nil)
+	env, clock := newSigEnv(t, nil)
 	env.createStream(t, "a", 2)
 	off := newTestEnv(t, nil)
 	off.createStream(t, "a", 2)
@@ -390,19 +390,19 @@ func TestAuth_HotPathAllocations(t *testing.T) {
 		return n
 	}
 	on, offN := calls(env), calls(off)
-	t.Logf("allocations per request with verification on (off): PutRecords %.0f (%.0f) for 10 records, %.0f (%.0f) for 500; GetRecords %.0f (%.0f) for 10, %.0f (%.0f) for 500",
+	t.Logf("allocations per request with Options.Auth (without): PutRecords %.0f (%.0f) for 10 records, %.0f (%.0f) for 500; GetRecords %.0f (%.0f) for 10, %.0f (%.0f) for 500",
 		on[0], offN[0], on[1], offN[1], on[2], offN[2], on[3], offN[3])
 	const slack = 40 // as in TestHandler_HotPathAllocationsDoNotGrowWithRecords; one per record would be 490
 	for i, op := range []string{"PutRecords", "GetRecords"} {
 		if on[2*i+1] > on[2*i]+slack {
-			t.Errorf("with verification %s allocates %.0f times for 10 records and %.0f for 500", op, on[2*i], on[2*i+1])
+			t.Errorf("with Options.Auth %s allocates %.0f times for 10 records and %.0f for 500", op, on[2*i], on[2*i+1])
 		}
 	}
 	for i := range on {
 		// Under the race detector sync.Pool drops a share of what is put
 		// back, which makes the two counts wander apart by a few.
 		if !raceEnabled && on[i] > offN[i]+1 {
-			t.Errorf("verification adds allocations: %.0f with it, %.0f without", on[i], offN[i])
+			t.Errorf("Options.Auth adds allocations: %.0f with it, %.0f without", on[i], offN[i])
 		}
 	}
 }
@@ -410,7 +410,7 @@ func TestAuth_HotPathAllocations(t *testing.T) {
 // TestAuth_SDKOverHTTP2 verifies the SDK's signatures over HTTP/2, where
 // the signed Host comes from :authority.
 func TestAuth_SDKOverHTTP2(t *testing.T) {
-	env, _ := newAuthEnv(t, nil)
+	env, _ := newSigEnv(t, nil)
 	env.createStream(t, "s", 1)
 	c := authClient(env.srv.URL, authKeyID, authSecret, h2cClient())
 	out, err := c.PutRecords(bg, &sdk.PutRecordsInput{StreamName: aws.String("s"), Records: []sdktypes.PutRecordsRequestEntry{

@@ -103,12 +103,18 @@ type Options struct {
 	// answers them with MissingAuthenticationTokenException, as does the
 	// handler by default). It cannot be combined with Auth.
 	AllowUnsigned bool
-	// Auth holds the identities whose SigV4 signatures the handler
-	// verifies: every request must then be signed by one of its users for
-	// the service "kinesis" in Scope's region, within 15 minutes of Now,
-	// and the user is the request's identity (UserFrom). Nil means
-	// signatures are parsed but not verified: any credentials are accepted.
+	// Auth holds the identities requests are authenticated as. With it,
+	// every request must be signed (SigV4) by one of its users for the
+	// service "kinesis" in Scope's region, within 15 minutes of Now; the
+	// user is the request's identity (UserFrom), and every operation is
+	// authorized: the user's identity policy and the resource's policy
+	// must allow it (see authorize.go). nil: signatures are parsed but not
+	// verified (any credentials are accepted), and every request is
+	// allowed.
 	Auth *auth.Store
+	// Audit, if set, receives a line for every mutating request (all but
+	// Describe*, List*, Get* and SubscribeToShard) and every denied one.
+	Audit *auth.Audit
 }
 
 // Handler serves the Kinesis API on an engine: POST requests dispatched on
@@ -132,7 +138,10 @@ type Handler struct {
 	// streams caches facts of streams the data path reports (*streamFacts
 	// by stream name).
 	streams sync.Map
-	subs    subscriptions
+	// consumerPolicies caches the compiled resource policies of consumers
+	// (*policyCache by consumer ARN).
+	consumerPolicies sync.Map
+	subs             subscriptions
 
 	reqPrefix string        // random per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter
@@ -145,6 +154,9 @@ type Handler struct {
 	// testHookThrottled, if set, is called when a subscription's push waits
 	// for its consumer's quota.
 	testHookThrottled func()
+	// testHookUser, if set, names the user a request is authenticated as
+	// (tests of authorization run without signature verification).
+	testHookUser func(*http.Request) *auth.User
 }
 
 // NewHandler returns a Handler serving eng.
@@ -260,7 +272,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	signer, err := h.authenticate(r, st)
 	if err != nil {
 		WriteError(w, f, err)
+		h.audit(r, op, st, err)
 		return
+	}
+	if h.testHookUser != nil {
+		st.user = h.testHookUser(r)
 	}
 	rc := http.NewResponseController(w)
 	limit := h.opts.MaxControlBodyBytes
@@ -269,6 +285,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := h.reserveBody(r, st, limit); err != nil {
 		h.fail(w, f, err)
+		h.audit(r, op, st, err)
 		return
 	}
 	setDeadline(rc.SetReadDeadline, h.opts.BodyTimeout)
@@ -277,11 +294,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// connection after the answer (the deadline stays in force).
 		w.Header().Set("Connection", "close")
 		h.fail(w, f, err)
+		h.audit(r, op, st, err)
 		return
 	}
 	setDeadline(rc.SetReadDeadline, -1)
 	if err := h.verifySignature(r, st, signer); err != nil {
 		h.fail(w, f, err)
+		h.audit(r, op, st, err)
 		return
 	}
 	if op != OpSubscribeToShard {
@@ -303,6 +322,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, f, err)
 	}
+	h.audit(r, op, st, err)
 }
 
 // authenticate parses the request's SigV4 authentication into st. With
@@ -321,7 +341,7 @@ func (h *Handler) authenticate(r *http.Request, st *reqState) (signer *auth.User
 		return nil, authError(err)
 	}
 	st.sig = a
-	if h.verifier == nil {
+	if !h.verifying() {
 		return nil, nil
 	}
 	u := h.opts.Auth.Lookup(a.AccessKeyID)
@@ -339,7 +359,7 @@ func (h *Handler) authenticate(r *http.Request, st *reqState) (signer *auth.User
 // records signer as the request's user. It does nothing when the handler
 // verifies no signatures.
 func (h *Handler) verifySignature(r *http.Request, st *reqState, signer *auth.User) error {
-	if h.verifier == nil {
+	if !h.verifying() {
 		return nil
 	}
 	if err := h.verifier.Verify(r, &st.sig, signer.SecretAccessKey, st.body, &st.sigScratch); err != nil {
@@ -348,6 +368,10 @@ func (h *Handler) verifySignature(r *http.Request, st *reqState, signer *auth.Us
 	st.user = signer
 	return nil
 }
+
+// verifying reports whether the handler verifies signatures: it does with
+// Options.Auth, unless a test names each request's user (testHookUser).
+func (h *Handler) verifying() bool { return h.verifier != nil && h.testHookUser == nil }
 
 // requestContext returns the context of the operations that take one:
 // r's, carrying the access key id (AccessKeyFrom) and the verified user
@@ -363,6 +387,9 @@ func (h *Handler) requestContext(r *http.Request, st *reqState) context.Context 
 func (h *Handler) serveOperation(ctx context.Context, w http.ResponseWriter, f Format, op Operation, st *reqState) error {
 	in := op.NewInput()
 	if err := st.dec.Decode(f, st.body, in); err != nil {
+		return err
+	}
+	if err := h.authorizeInput(st, op, in); err != nil {
 		return err
 	}
 	out, err := operationFuncs[op](h, ctx, in)
@@ -455,9 +482,13 @@ type reqState struct {
 	// memory of its verification.
 	sig        auth.Auth
 	sigScratch auth.Scratch
-	// user is the identity whose signature was verified; nil when the
-	// handler verifies none (Options.Auth nil).
+	// user is who the request is authenticated as: the user whose
+	// signature was verified; nil when Options.Auth is nil.
 	user *auth.User
+	// resource is the ARN the request was authorized on (for the audit
+	// log); denied is set when authorization refused it.
+	resource string
+	denied   bool
 }
 
 // maxPooledBuffer: a request state whose buffers grew past this (a body of
@@ -480,7 +511,7 @@ func (h *Handler) putState(st *reqState) {
 	st.res.Release()
 	h.opts.Budget.Release(st.reserved)
 	st.reserved = 0
-	st.sig, st.user = auth.Auth{}, nil
+	st.sig, st.user, st.resource, st.denied = auth.Auth{}, nil, "", false
 	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer ||
 		st.sigScratch.Cap() > maxPooledBuffer {
 		*st = reqState{}
