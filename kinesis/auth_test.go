@@ -421,3 +421,43 @@ func TestAuth_SDKOverHTTP2(t *testing.T) {
 	_, err = authClient(env.srv.URL, authKeyID, authSecret+"x", h2cClient()).ListStreams(bg, &sdk.ListStreamsInput{})
 	wantAPIError(t, err, CodeInvalidSignature, "The request signature we calculated does not match")
 }
+
+// TestAuth_RefusalsAreAudited: a mutating request refused for its
+// signature is an audit line, as anonymous, with the refusal's name.
+func TestAuth_RefusalsAreAudited(t *testing.T) {
+	users, err := auth.ParseUsers([]byte(usersJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "audit.log")
+	audit, err := auth.OpenAudit(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{t: time.Now()}
+	env := newTestEnv(t, func(c *envConfig) {
+		c.opts.Auth, c.opts.Audit, c.opts.Now = auth.NewStore(users), audit, clock.Now
+	})
+	put := func(c *sdk.Client) error {
+		_, err := c.PutRecord(bg, &sdk.PutRecordInput{StreamName: aws.String("s"), Data: []byte("x"), PartitionKey: aws.String("k")})
+		return err
+	}
+	wantAPIError(t, put(authClient(env.srv.URL, authKeyID, authSecret+"x", nil)), CodeInvalidSignature, "")
+	wantAPIError(t, put(authClient(env.srv.URL, "AKIAUNKNOWN000000001", authSecret, nil)), CodeUnrecognizedClient, "")
+	if err := audit.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("audit log:\n%s", b)
+	}
+	for i, want := range []string{"error:InvalidSignatureException", "error:UnrecognizedClientException"} {
+		if !strings.Contains(lines[i], `"identity":"anonymous","action":"kinesis:PutRecord"`) || !strings.Contains(lines[i], `"outcome":"`+want+`"`) {
+			t.Errorf("audit line %d: %s; want anonymous kinesis:PutRecord %s", i, lines[i], want)
+		}
+	}
+}
