@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/internal/ratelog"
@@ -102,6 +103,12 @@ type Options struct {
 	// answers them with MissingAuthenticationTokenException, as does the
 	// handler by default).
 	AllowUnsigned bool
+	// Auth holds the identities of the users file (sluiced --auth); nil
+	// means the server has none.
+	Auth *auth.Store
+	// Audit, if set, receives one event per mutating or denied request
+	// (sluiced --audit-log).
+	Audit *auth.Audit
 }
 
 // Handler serves the Kinesis API on an engine: POST requests dispatched on

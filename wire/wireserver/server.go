@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/internal/ratelog"
@@ -73,6 +74,12 @@ type ServerOptions struct {
 	// after every change (a metrics hook: a gauge). It must be cheap and
 	// must not call back into the Server.
 	OnConnections func(open int)
+	// Auth holds the identities of the users file (sluiced --auth); nil
+	// means the server has none.
+	Auth *auth.Store
+	// Audit, if set, receives one event per mutating or denied request
+	// (sluiced --audit-log).
+	Audit *auth.Audit
 }
 
 func (o *ServerOptions) setDefaults() {
