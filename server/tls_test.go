@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,13 +24,15 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/testcert"
+	"github.com/sluicedb/sluice/wire/wireserver"
 )
 
 // startWith starts a server for a test with cfg on free loopback ports and
 // a fresh data directory (where cfg leaves them unset), and shuts it down
 // when the test ends.
-func startWith(t *testing.T, cfg Config) *Server {
+func startWith(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -531,5 +534,59 @@ func TestServerTLS_RefusesExpiredCertificate(t *testing.T) {
 	_, err := newServerTLS(&Config{TLSCert: p.CertFile, TLSKey: p.KeyFile, Now: func() time.Time { return later }})
 	if err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("an expired certificate: %v", err)
+	}
+}
+
+// TestTLS_HelloTimeoutCoversHandshake: on the binary door the TLS
+// handshake runs inside the read of the client's hello, so a client that
+// connects and stalls in (or before) its ClientHello is dropped after the
+// hello timeout rather than holding a connection forever.
+func TestTLS_HelloTimeoutCoversHandshake(t *testing.T) {
+	ca := testcert.NewCA(t, "sluice-test")
+	p := ca.Server("server")
+	st, err := newServerTLS(&Config{TLSCert: p.CertFile, TLSKey: p.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	const helloTimeout = 200 * time.Millisecond
+	ws := wireserver.NewServer(eng, wireserver.ServerOptions{HandshakeTimeout: helloTimeout, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ws.Serve(tls.NewListener(ln, st.listenerConfig(&st.wire)))
+	defer ws.Close()
+
+	for _, tc := range []struct {
+		name string
+		send []byte
+	}{
+		{"silent", nil},
+		{"half a ClientHello", []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			conn.SetReadDeadline(start.Add(10 * time.Second))
+			_, err = io.Copy(io.Discard, conn)
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("the server held a stalled TLS handshake open for 10s; the hello timeout is %v", helloTimeout)
+			}
+			if waited := time.Since(start); waited < helloTimeout/2 {
+				t.Fatalf("the server closed after %v, before the hello timeout %v", waited, helloTimeout)
+			}
+		})
 	}
 }
