@@ -169,9 +169,11 @@ func testAWSCLI(t *testing.T, bin binaries, ca *testcert.CA) {
 		t.Skip("the AWS CLI (aws) is not installed")
 	}
 	env := awsEnv(t)
-	ver, err := exec.Command(aws, "--version").CombinedOutput()
+	vcmd := exec.Command(aws, "--version")
+	vcmd.Env = env
+	ver, err := vcmd.CombinedOutput()
 	if err != nil {
-		t.Skipf("aws --version: %v: %s", err, ver)
+		t.Skipf("the AWS CLI does not run in a clean environment: aws --version: %v: %s", err, ver)
 	}
 	s := startTLSServer(t, bin, ca, ca.Server("server"))
 	endpoint := "https://" + s.httpAddr
