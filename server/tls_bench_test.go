@@ -26,9 +26,11 @@ func benchDoors(b *testing.B) (plain, secure string, cfg *tls.Config) {
 }
 
 // BenchmarkWireTLS compares the binary protocol over TLS with plaintext:
-// durable PutRecords of 500 records of 100 B from 4 connections, and reads
-// of a 100 B-record shard from TRIM_HORIZON (4 MiB a read). Run it a few
-// times with -count 1 and compare plain and tls of the same run.
+// durable PutRecords of 500 records of 100 B from 4 connections; reads of a
+// shard of 100 B records from TRIM_HORIZON, 4 MiB a read, one after the
+// other; and a subscription over the same shard (4 MiB of credit), where
+// the server's sending overlaps the client's decoding. Run it a few times
+// with -count 1 and compare plain and tls of the same run.
 func BenchmarkWireTLS(b *testing.B) {
 	plain, secure, cfg := benchDoors(b)
 	for _, door := range []struct {
@@ -38,6 +40,7 @@ func BenchmarkWireTLS(b *testing.B) {
 	}{{"plain", plain, nil}, {"tls", secure, cfg}} {
 		b.Run("put/"+door.name, func(b *testing.B) { benchPuts(b, door.addr, door.tls) })
 		b.Run("read/"+door.name, func(b *testing.B) { benchReads(b, door.addr, door.tls) })
+		b.Run("subscribe/"+door.name, func(b *testing.B) { benchSubscribe(b, door.addr, door.tls) })
 	}
 }
 
@@ -105,9 +108,13 @@ func benchPuts(b *testing.B, addr string, cfg *tls.Config) {
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "records/s")
 }
 
-func benchReads(b *testing.B, addr string, cfg *tls.Config) {
-	const records, size = 200000, 100
-	c := dialBench(b, addr, cfg)
+// benchReadRecords and benchReadSize shape the shard the read benchmarks
+// read: 20 MB of 100 B records.
+const benchReadRecords, benchReadSize = 200000, 100
+
+// readStream returns the prefilled stream of the read benchmarks.
+func readStream(b *testing.B, c *client.Client, addr string) string {
+	const records, size = benchReadRecords, benchReadSize
 	ctx := context.Background()
 	stream, made := benchStream(b, c, addr, "read", api.None)
 	if made {
@@ -121,6 +128,14 @@ func benchReads(b *testing.B, addr string, cfg *tls.Config) {
 			}
 		}
 	}
+	return stream
+}
+
+func benchReads(b *testing.B, addr string, cfg *tls.Config) {
+	const records, size = benchReadRecords, benchReadSize
+	c := dialBench(b, addr, cfg)
+	ctx := context.Background()
+	stream := readStream(b, c, addr)
 	start, err := c.GetIterator(ctx, stream, "shardId-000000000000", api.IteratorSpec{Type: api.TrimHorizon})
 	if err != nil {
 		b.Fatal(err)
@@ -196,4 +211,29 @@ func BenchmarkLoopbackPipe(b *testing.B) {
 			}
 		})
 	}
+}
+
+func benchSubscribe(b *testing.B, addr string, cfg *tls.Config) {
+	const records, size = benchReadRecords, benchReadSize
+	c := dialBench(b, addr, cfg)
+	ctx := context.Background()
+	stream := readStream(b, c, addr)
+	b.SetBytes(records * size)
+	b.ResetTimer()
+	for range b.N {
+		sub, err := c.SubscribeShard(ctx, stream, "shardId-000000000000", api.IteratorSpec{Type: api.TrimHorizon}, client.SubscribeOptions{Window: 4 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < records; {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += len(ev.Records)
+			ev.Release()
+		}
+		sub.Close()
+	}
+	b.ReportMetric(float64(b.N*records)/b.Elapsed().Seconds(), "records/s")
 }
