@@ -20,6 +20,11 @@ const (
 	CodeThroughputExceeded
 	CodeExpiredIterator
 	CodeValidation
+	// Refusals of authentication and authorization, under AWS's names.
+	CodeAccessDenied
+	CodeUnrecognizedClient
+	CodeInvalidSignature
+	CodeMissingAuthenticationToken
 )
 
 var codeNames = [...]string{
@@ -31,6 +36,11 @@ var codeNames = [...]string{
 	CodeThroughputExceeded: "ProvisionedThroughputExceededException",
 	CodeExpiredIterator:    "ExpiredIteratorException",
 	CodeValidation:         "ValidationException",
+
+	CodeAccessDenied:               "AccessDeniedException",
+	CodeUnrecognizedClient:         "UnrecognizedClientException",
+	CodeInvalidSignature:           "InvalidSignatureException",
+	CodeMissingAuthenticationToken: "MissingAuthenticationTokenException",
 }
 
 // String is the Kinesis exception name of the code.

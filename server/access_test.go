@@ -14,6 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 )
 
 func TestLoopback(t *testing.T) {
@@ -129,54 +132,92 @@ const (
 	  {"name": "ingest", "access_key_id": "AKIAINGEST0000000001", "secret_access_key": "ingest-secret-0123456789"}]}`
 )
 
-// TestStart_AuthFile: with --auth the server may bind beyond loopback, its
-// ARNs take the users file's account, Reload re-reads the file (a broken
-// one is refused and the users in force stay), and --audit-log is opened
-// 0600 and closed at Shutdown.
+// TestStart_AuthFile: with --auth the server may bind beyond loopback and
+// takes the users file's account; both doors get the users (the binary
+// door refuses a client without a key, admits the file's, and judges its
+// requests by their policies); Reload re-reads the file (a broken one is
+// refused and the users in force stay); --audit-log is opened 0600,
+// receives the doors' events and is closed at Shutdown.
 func TestStart_AuthFile(t *testing.T) {
 	dir := t.TempDir()
 	users := usersFile(t, dir, adminUsers)
 	audit := filepath.Join(dir, "audit.log")
 	s := startWith(t, Config{AuthFile: users, AuditLog: audit, HTTP: "0.0.0.0:0"})
-	if s.auth.Lookup("AKIAADMIN00000000001") == nil {
-		t.Fatal("the users file's user is not in force")
+	if s.cfg.Account != "123456789012" {
+		t.Fatalf("the server's account is %s; want the users file's 123456789012", s.cfg.Account)
 	}
 	if fi, err := os.Stat(audit); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("audit log: %v, %v", fi, err)
 	}
-
-	c := sdk.New(sdk.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:" + portOf(s.HTTPAddr().String())),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAADMIN00000000001", "admin-secret-0123456789", ""), Retryer: aws.NopRetryer{},
-	})
 	ctx := context.Background()
-	if _, err := c.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String("orders"), ShardCount: aws.Int32(1)}); err != nil {
-		t.Fatal(err)
+	dial := func(key, secret string) (*client.Client, error) {
+		opts := client.ClientOptions{}
+		if key != "" {
+			opts.Credentials = &client.Credentials{AccessKeyID: key, SecretAccessKey: secret}
+		}
+		return client.Dial(ctx, s.WireAddr().String(), opts)
 	}
-	d, err := c.DescribeStreamSummary(ctx, &sdk.DescribeStreamSummaryInput{StreamName: aws.String("orders")})
+	if c, err := dial("", ""); err == nil {
+		c.Close()
+		t.Fatal("the binary door admitted a client without a key")
+	}
+	admin, err := dial("AKIAADMIN00000000001", "admin-secret-0123456789")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if arn := aws.ToString(d.StreamDescriptionSummary.StreamARN); !strings.Contains(arn, ":123456789012:stream/orders") {
-		t.Fatalf("stream ARN %s does not carry the users file's account", arn)
+	defer admin.Close()
+	if _, err := admin.CreateStream(ctx, api.CreateStreamInput{Name: "orders", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := dial("AKIAINGEST0000000001", "ingest-secret-0123456789"); err == nil {
+		c.Close()
+		t.Fatal("a key not yet in the users file was admitted")
+	}
+
+	// The HTTP door has the users too: a request signed with a key the
+	// file does not hold is refused.
+	c := sdk.New(sdk.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:" + portOf(s.HTTPAddr().String())),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAUNKNOWN000000001", "unknown-secret-0123456789", ""), Retryer: aws.NopRetryer{},
+	})
+	if _, err := c.ListStreams(ctx, &sdk.ListStreamsInput{}); err == nil {
+		t.Fatal("the HTTP door served a request signed with a key the users file does not hold")
 	}
 
 	usersFile(t, dir, twoUsers)
 	if err := s.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if s.auth.Lookup("AKIAINGEST0000000001") == nil {
-		t.Fatal("after Reload, the user added to the file is not in force")
+	ingest, err := dial("AKIAINGEST0000000001", "ingest-secret-0123456789")
+	if err != nil {
+		t.Fatalf("after Reload, the user added to the file: %v", err)
+	}
+	defer ingest.Close()
+	if err := ingest.DeleteStream(ctx, "orders", false); err == nil {
+		t.Fatal("a user without a policy deleted a stream")
 	}
 	usersFile(t, dir, `{"users": [{"name": "x"}]}`)
 	if err := s.Reload(); err == nil || !strings.Contains(err.Error(), "--auth") {
 		t.Fatalf("a broken users file: Reload returned %v", err)
 	}
-	if s.auth.Lookup("AKIAINGEST0000000001") == nil {
-		t.Fatal("after a refused reload, the users in force changed")
+	if c, err := dial("AKIAINGEST0000000001", "ingest-secret-0123456789"); err != nil {
+		t.Fatalf("after a refused reload, the users in force changed: %v", err)
+	} else {
+		c.Close()
 	}
+	admin.Close()
+	ingest.Close()
 	if err := s.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	log, err := os.ReadFile(audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kinesis:CreateStream", "user/admin", "kinesis:DeleteStream", "user/ingest", "denied"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("the audit log lacks %q:\n%s", want, log)
+		}
 	}
 }
 

@@ -304,7 +304,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	s.wire = wireserver.NewServer(eng, wireserver.ServerOptions{
 		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
 		FrameTimeout: time.Duration(cfg.FrameTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout), Budget: inflight,
-		Auth: s.auth, Audit: s.audit,
+		Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,
 		Logger:        cfg.Logger.With("door", "wire"),
 		OnConnections: func(open int) { wireConns.Set(float64(open)) },
 	})

@@ -2,7 +2,7 @@
 // streams and shards, puts records and reads or tails them over the binary
 // protocol (package wire), and measures a server (sluice bench, bench.go).
 //
-//	sluice [--addr HOST:PORT] [--timeout D] COMMAND [ARGS]
+//	sluice [--addr HOST:PORT] [--timeout D] [--access-key ID --secret-key KEY] COMMAND [ARGS]
 //
 //	sluice stream create orders --shards 4
 //	printf 'a\nb\n' | sluice put orders --key customer-42
@@ -56,6 +56,7 @@ var commands = []*command{
 	{name: "stream", synopsis: "SUBCOMMAND [ARGS]", summary: "create, list, describe, reshard, tag and delete streams", run: streamMain},
 	{name: "put", synopsis: "STREAM [RECORD...]", summary: "put records given as arguments, or one per line of standard input", run: putMain},
 	{name: "get", synopsis: "STREAM [flags]", summary: "read a stream's records, or follow them as they arrive (--follow)", run: getMain},
+	{name: "auth", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the users file of sluiced --auth (add-user)", run: authMain},
 	{name: "bench", synopsis: "SCENARIO [flags]", summary: "measure a server: put, get, subscribe, mixed, limits, baseline", run: benchCommand},
 }
 
@@ -65,6 +66,9 @@ func benchCommand(ctx context.Context, a *app, args []string) error {
 	pre := a.tls.args()
 	if a.addrSet {
 		pre = append(pre, "--addr", a.addr)
+	}
+	if a.accessKey != "" || a.secretKey != "" {
+		pre = append(pre, "--access-key", a.accessKey, "--secret-key", a.secretKey)
 	}
 	args = append(pre, args...)
 	err := benchMain(ctx, args, a.stdout, a.stderr)
@@ -79,10 +83,14 @@ type app struct {
 	addr    string
 	addrSet bool // --addr was given before the command
 	timeout time.Duration
-	tls     tlsFlags
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	// accessKey and secretKey are --access-key and --secret-key; dial
+	// falls back on the environment and ~/.aws/credentials
+	// (credentials.go).
+	accessKey, secretKey string
+	tls                  tlsFlags
+	stdin                io.Reader
+	stdout               io.Writer
+	stderr               io.Writer
 }
 
 func main() {
@@ -133,6 +141,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.addr, "addr", a.addr, "the sluice server's binary protocol address (its --listen); $SLUICE_ADDR sets the default")
 	fs.DurationVar(&a.timeout, "timeout", a.timeout, "how long to wait for the server to connect and to answer each request (0: no limit)")
+	fs.StringVar(&a.accessKey, "access-key", a.accessKey, "the access key id to authenticate with, for a server started with --auth (default $AWS_ACCESS_KEY_ID, else the profile $AWS_PROFILE of ~/.aws/credentials)")
+	fs.StringVar(&a.secretKey, "secret-key", a.secretKey, "the secret access key of --access-key (default $AWS_SECRET_ACCESS_KEY, else the profile's)")
 	a.tls.register(fs)
 }
 
@@ -154,7 +164,7 @@ func (a *app) help(args []string) int {
 
 func (a *app) topUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "sluice is the command-line client of a sluice server.\n\n")
-	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] [--tls] [--ca-cert FILE] [--client-cert FILE --client-key FILE] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] [--access-key ID --secret-key KEY] [--tls] [--ca-cert FILE] [--client-cert FILE --client-key FILE] COMMAND [ARGS]\n\ncommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
@@ -206,11 +216,19 @@ func (a *app) dial(ctx context.Context) (*client.Client, error) {
 	if err != nil {
 		return nil, usagef("", "%v", err)
 	}
+	creds, source, err := resolveCredentials(a.accessKey, a.secretKey, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := a.callCtx(ctx)
 	defer cancel()
-	c, err := client.Dial(ctx, a.addr, client.ClientOptions{TLS: tlsConfig})
+	c, err := client.Dial(ctx, a.addr, client.ClientOptions{Credentials: creds, TLS: tlsConfig})
 	if err != nil {
-		return nil, &dialError{addr: a.addr, err: tlsHint(err, tlsConfig != nil)}
+		d := &dialError{addr: a.addr, err: tlsHint(err, tlsConfig != nil), source: source}
+		if creds != nil {
+			d.keyID = creds.AccessKeyID
+		}
+		return nil, d
 	}
 	return c, nil
 }
