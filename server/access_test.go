@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/internal/testcert"
 )
 
 func TestLoopback(t *testing.T) {
@@ -255,3 +256,28 @@ func (s *syncBuffer) String() string {
 }
 
 func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }
+
+// TestStart_AuthOverTLS: the binary door's authentication runs inside TLS
+// (mutual TLS too): a client with the CA, a client certificate and the
+// admin's key works; without the key it is refused after the TLS handshake.
+func TestStart_AuthOverTLS(t *testing.T) {
+	ca := testcert.NewCA(t, "sluice-test")
+	p := ca.Server("server")
+	users := usersFile(t, t.TempDir(), adminUsers)
+	s := startWith(t, Config{AuthFile: users, TLSCert: p.CertFile, TLSKey: p.KeyFile, TLSClientCA: ca.CertFile})
+	ctx := context.Background()
+	tlsConfig := ca.ClientConfig(ca.Client("admin"))
+	c, err := client.Dial(ctx, s.WireAddr().String(), client.ClientOptions{TLS: tlsConfig,
+		Credentials: &client.Credentials{AccessKeyID: "AKIAADMIN00000000001", SecretAccessKey: "admin-secret-0123456789"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.CreateStream(ctx, api.CreateStreamInput{Name: "orders", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := client.Dial(ctx, s.WireAddr().String(), client.ClientOptions{TLS: tlsConfig}); err == nil {
+		c.Close()
+		t.Fatal("a TLS client without a key was admitted by a server with --auth")
+	}
+}
