@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,8 +28,8 @@ type ClientOptions struct {
 	MaxFrameSize int
 	// ReadBufferSize is the connection's read buffer; default 64 KiB.
 	ReadBufferSize int
-	// HandshakeTimeout bounds the handshake, authentication included,
-	// when ctx has no deadline; default 10 s.
+	// HandshakeTimeout bounds the handshake (TLS's, the protocol's and
+	// authentication) when ctx has no deadline; default 10 s.
 	HandshakeTimeout time.Duration
 	// Credentials, if set, are the access key the client authenticates
 	// with when the server requires it (see auth.go), and the server must
@@ -37,6 +38,11 @@ type ClientOptions struct {
 	// does not require it is not asked for a proof: the connection runs as
 	// anonymous (use TLS to know whom you talk to).
 	Credentials *Credentials
+	// TLS, if set, makes Dial speak TLS (the server's --tls-cert): the
+	// configuration's RootCAs verify the server (nil: the system's roots)
+	// and its Certificates are presented for mutual TLS. ServerName
+	// defaults to the host of the address dialled. Nil means plaintext.
+	TLS *tls.Config
 }
 
 func (o *ClientOptions) setDefaults() {
@@ -106,12 +112,27 @@ func (cl *call) finish(flags uint8, bb *bytebufferpool.ByteBuffer, err error) {
 var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
 
 // Dial connects to the server at addr (host:port) and performs the
-// handshake.
+// handshake, over TLS if opts.TLS is set.
 func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	if opts.TLS != nil {
+		cfg := opts.TLS
+		if cfg.ServerName == "" {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("dial %s: %w", addr, err)
+			}
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		// The TLS handshake runs inside the first write, the hello's, and
+		// so under the handshake's deadline.
+		nc = tls.Client(nc, cfg)
 	}
 	c, err := NewClient(ctx, nc, opts)
 	if err != nil {
@@ -413,6 +434,7 @@ func (c *Client) writeLoop() {
 	defer close(c.writerDone)
 	var vec [][]byte
 	var nb net.Buffers
+	_, tlsConn := c.nc.(*tls.Conn)
 	for {
 		// Callers woken by a burst of responses enqueue their next
 		// requests one by one: Take lets them run first, so that one
@@ -428,8 +450,15 @@ func (c *Client) writeLoop() {
 		for _, bb := range batch {
 			vec = append(vec, bb.B)
 		}
-		nb = vec
-		_, err := nb.WriteTo(c.nc)
+		var err error
+		if tlsConn {
+			// TLS has no writev: gather small requests into
+			// record-sized writes (see wire.WriteCoalesced).
+			_, err = wire.WriteCoalesced(c.nc, vec)
+		} else {
+			nb = vec
+			_, err = nb.WriteTo(c.nc)
+		}
 		clear(vec)
 		for _, bb := range batch {
 			wire.PutBuf(bb)

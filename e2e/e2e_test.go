@@ -68,12 +68,13 @@ type server struct {
 	logLines []map[string]any // the JSON log records so far
 }
 
-// startServer starts sluiced on dataDir with free ports and waits until it
-// logs the addresses it bound.
-func startServer(t *testing.T, bin binaries, dataDir string) *server {
+// startServer starts sluiced on dataDir with free ports (and any extra
+// flags) and waits until it logs the addresses it bound.
+func startServer(t *testing.T, bin binaries, dataDir string, extra ...string) *server {
 	t.Helper()
 	s := &server{exited: make(chan struct{})}
-	s.cmd = exec.Command(bin.sluiced, "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json")
+	args := append([]string{"--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	s.cmd = exec.Command(bin.sluiced, args...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/kinesis"
@@ -23,7 +24,7 @@ const (
 )
 
 // newKinesisHandler builds the Kinesis API handler for the server.
-func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget) (*kinesis.Handler, error) {
+func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget, users *auth.Store, audit *auth.Audit) (*kinesis.Handler, error) {
 	key, err := loadIteratorKey(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -34,7 +35,7 @@ func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget) 
 		Now:         cfg.Now,
 		Logger:      cfg.Logger.With("door", "kinesis"),
 		BodyTimeout: time.Duration(cfg.BodyTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout),
-		Budget: inflight,
+		Budget: inflight, Auth: users, Audit: audit,
 	})
 }
 

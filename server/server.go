@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/kinesis"
@@ -92,6 +94,33 @@ type Config struct {
 	// us-east-1 and 000000000000.
 	Region  string `json:"region"`
 	Account string `json:"account"`
+
+	// TLSCert and TLSKey are PEM files of the server's certificate chain
+	// and private key. Given both, both doors serve TLS only: the HTTP door
+	// HTTPS (HTTP/2 through ALPN, and HTTP/1.1), the binary protocol TLS
+	// from the first byte. TLS 1.2 at least, Go's default cipher suites.
+	// Reload re-reads them. One without the other refuses to start.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
+	// TLSClientCA is a PEM file of the CA certificates that sign client
+	// certificates: with it, every connection to either door must present
+	// one (mutual TLS). Requires TLSCert and TLSKey; Reload re-reads it.
+	TLSClientCA string `json:"tls_client_ca"`
+	// AuthFile is the users file (identities and their policies; see
+	// package auth). With it every request must be authenticated; without
+	// it the server is open to anyone who can reach it, and so binds only
+	// to loopback addresses unless Insecure. Reload re-reads it.
+	AuthFile string `json:"auth"`
+	// AuditLog, if set, is a file that receives one JSON line per mutating
+	// or denied request (appended; created 0600).
+	AuditLog string `json:"audit_log"`
+	// Insecure allows a door on a non-loopback address without AuthFile
+	// (then anyone who reaches it may read, write and delete every
+	// stream); the server logs a warning.
+	Insecure bool `json:"insecure"`
+	// MetricsToken, if set, is the bearer token /metrics requires
+	// ("Authorization: Bearer TOKEN"); /healthz stays open.
+	MetricsToken string `json:"metrics_token"`
 
 	// Logger receives the server's logs; default slog.Default().
 	Logger *slog.Logger `json:"-"`
@@ -177,6 +206,10 @@ type Server struct {
 	httpLn  net.Listener
 	metrics *metrics
 	served  chan error // one value per front door when it stops serving
+
+	tls   *serverTLS  // nil without TLS
+	auth  *auth.Store // nil without --auth
+	audit *auth.Audit // nil without --audit-log
 }
 
 // Start opens the engine (recovering every shard), binds both addresses and
@@ -196,6 +229,38 @@ func Start(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("--segment-size: %w", err)
 		}
 	}
+	if err := checkExposure(&cfg); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, served: make(chan error, 2)}
+	if s.tls, err = newServerTLS(&cfg); err != nil {
+		return nil, err
+	}
+	if cfg.AuthFile != "" {
+		if s.auth, err = auth.Open(cfg.AuthFile); err != nil {
+			return nil, fmt.Errorf("--auth: %w", err)
+		}
+		if err := adoptAccount(&cfg, s.auth); err != nil {
+			return nil, err
+		}
+		s.cfg.Account = cfg.Account
+	}
+	if cfg.AuditLog != "" {
+		if s.audit, err = auth.OpenAudit(cfg.AuditLog); err != nil {
+			return nil, fmt.Errorf("--audit-log: %w", err)
+		}
+	}
+	if err := s.start(dur, quotas); err != nil {
+		s.audit.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// start opens the engine and the doors of a server whose settings are
+// checked.
+func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
+	cfg := s.cfg
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	eng, err := engine.Open(engine.Options{
@@ -205,54 +270,69 @@ func Start(cfg Config) (*Server, error) {
 		RecoverCatalog: cfg.RecoverCatalog, RemoveOrphans: cfg.RemoveOrphans,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m.eng = eng
 	inflight := budget.New(cfg.MaxInFlightTotal)
 	m.budget = inflight
-	kin, err := newKinesisHandler(cfg, eng, inflight)
+	kin, err := newKinesisHandler(cfg, eng, inflight, s.auth, s.audit)
 	if err != nil {
 		eng.Close()
-		return nil, err
+		return err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, eng: eng, metrics: m, served: make(chan error, 2)}
+	s.eng, s.metrics = eng, m
 
 	s.wireLn, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		eng.Close()
-		return nil, fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
+		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		s.wireLn.Close()
 		eng.Close()
-		return nil, fmt.Errorf("listen on %s (--http): %w", cfg.HTTP, err)
+		return fmt.Errorf("listen on %s (--http): %w", cfg.HTTP, err)
+	}
+	if s.tls != nil {
+		// The binary protocol is TLS from the first byte. The handshake
+		// runs lazily, inside the read of the client's hello, and so under
+		// the hello's deadline (HandshakeTimeout).
+		s.wireLn = tls.NewListener(s.wireLn, s.tls.listenerConfig(&s.tls.wire))
 	}
 	s.httpLn = newLimitListener(httpLn, cfg.MaxHTTPConns, cfg.Logger.With("door", "http"))
 	wireConns := m.connections.WithLabelValues("wire")
 	s.wire = wireserver.NewServer(eng, wireserver.ServerOptions{
 		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
 		FrameTimeout: time.Duration(cfg.FrameTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout), Budget: inflight,
+		Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,
 		Logger:        cfg.Logger.With("door", "wire"),
 		OnConnections: func(open int) { wireConns.Set(float64(open)) },
 	})
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if cfg.MetricsToken != "" {
+		metricsHandler = requireBearer(cfg.MetricsToken, metricsHandler)
+	}
+	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	// The Kinesis API: POST with X-Amz-Target on any path (the SDKs post to
 	// the endpoint's path, "/" by default).
 	mux.Handle("/", kin)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if s.tls != nil {
+		protocols.SetHTTP2(true) // over TLS, chosen through ALPN
+	} else {
+		protocols.SetUnencryptedHTTP2(true) // with prior knowledge (the JS SDK v3's default)
+	}
 	httpConns := m.connections.WithLabelValues("http")
 	httpAccepted := m.accepted.WithLabelValues("http")
 	s.http = &http.Server{
 		Handler:           mux,
 		Protocols:         &protocols,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: cfg.HTTP2MaxStreams},
-		ReadHeaderTimeout: time.Duration(cfg.HeaderTimeout),
+		ReadHeaderTimeout: time.Duration(cfg.HeaderTimeout), // also bounds the TLS handshake
 		IdleTimeout:       time.Duration(cfg.IdleTimeout),
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("door", "http").Handler(), slog.LevelWarn),
 		ConnState: func(_ net.Conn, st http.ConnState) {
@@ -269,10 +349,23 @@ func Start(cfg Config) (*Server, error) {
 	// server shuts down, so that Shutdown does not wait them out.
 	s.http.RegisterOnShutdown(kin.Close)
 	go func() { s.served <- s.wire.Serve(s.wireLn) }()
-	go func() { s.served <- s.http.Serve(s.httpLn) }()
-	s.log.Info("sluiced serving", "data_dir", cfg.DataDir, "listen", s.wireLn.Addr().String(),
-		"http", s.httpLn.Addr().String(), "fsync", dur.String(), "quotas", cfg.Quotas)
-	return s, nil
+	if s.tls != nil {
+		s.http.TLSConfig = s.tls.listenerConfig(&s.tls.http)
+		go func() { s.served <- s.http.ServeTLS(s.httpLn, "", "") }()
+	} else {
+		go func() { s.served <- s.http.Serve(s.httpLn) }()
+	}
+	attrs := []any{"data_dir", cfg.DataDir, "listen", s.wireLn.Addr().String(),
+		"http", s.httpLn.Addr().String(), "fsync", dur.String(), "quotas", cfg.Quotas, "tls", s.tls != nil}
+	if s.tls != nil {
+		leaf := s.tls.certificate()
+		attrs = append(attrs, "mtls", cfg.TLSClientCA != "", "cert_subject", leaf.Subject.String(), "cert_expires", leaf.NotAfter.UTC())
+	}
+	if s.auth != nil {
+		attrs = append(attrs, "auth", cfg.AuthFile, "users", len(s.auth.Users().List()))
+	}
+	s.log.Info("sluiced serving", attrs...)
+	return nil
 }
 
 // Engine is the server's engine.
@@ -299,6 +392,35 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if err := s.eng.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("engine: %w", err))
+	}
+	if err := s.audit.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("audit log: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Reload re-reads the files the server was started with: the TLS
+// certificate, key and client CA, and the users file. Each part is checked
+// before it replaces the one in force; a part that fails is refused with
+// the reason and the old one stays (the others still take effect). New
+// connections get the new certificate; open ones keep theirs.
+func (s *Server) Reload() error {
+	var errs []error
+	if s.tls != nil {
+		if err := s.tls.load(); err != nil {
+			errs = append(errs, fmt.Errorf("TLS: %w (the previous certificate stays in force)", err))
+		} else {
+			leaf := s.tls.certificate()
+			s.log.Info("reloaded the TLS certificate", "cert_subject", leaf.Subject.String(), "cert_expires", leaf.NotAfter.UTC(),
+				"client_ca", s.cfg.TLSClientCA)
+		}
+	}
+	if s.auth != nil {
+		if err := s.auth.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("--auth: %w (the previous users stay in force)", err))
+		} else {
+			s.log.Info("reloaded the users file", "auth", s.cfg.AuthFile, "users", len(s.auth.Users().List()))
+		}
 	}
 	return errors.Join(errs...)
 }

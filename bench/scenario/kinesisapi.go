@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,8 +33,9 @@ const kinesisStreamWait = 30 * time.Second
 // newKinesisClient returns an SDK client for the endpoint with static
 // credentials (a local endpoint checks the signature's form, not its key)
 // and room for conns idle connections.
-func newKinesisClient(endpoint string, conns int) *kinesis.Client {
+func newKinesisClient(endpoint string, conns int, tlsConfig *tls.Config) *kinesis.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConns = conns
 	tr.MaxIdleConnsPerHost = conns
 	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
@@ -61,7 +63,7 @@ func newKinesisClient(endpoint string, conns int) *kinesis.Client {
 
 // runKinesis runs the put or get scenario through the Kinesis API.
 func runKinesis(ctx context.Context, t *target, o Options) (rep *bench.Report, err error) {
-	kc := newKinesisClient(t.endpoint, o.Producers+o.Readers*o.Shards+2)
+	kc := newKinesisClient(t.endpoint, o.Producers+o.Readers*o.Shards+2, o.TLS)
 	if err := kinesisCreateStream(ctx, kc, o.Stream, o.Shards); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.endpoint, err)
 	}

@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"strconv"
@@ -60,6 +61,10 @@ type Options struct {
 	// Endpoint is the Kinesis API's URL for APIKinesis; default the
 	// in-process server's, or http://127.0.0.1:4567.
 	Endpoint string
+	// TLS, if set, is the TLS configuration of the connections to a
+	// running server that serves TLS (binary protocol, and an https
+	// Endpoint); nil means plaintext. Not with InProc.
+	TLS *tls.Config
 
 	// Stream names the stream the scenario creates (and deletes afterwards
 	// unless Keep); default bench-<scenario>-<unix ms>. The limits scenario

@@ -54,6 +54,7 @@ type benchFlags struct {
 	hgrm                 string
 	quiet                bool
 	scenario             string
+	tls                  tlsFlags
 }
 
 // newBenchFlagSet registers every flag of `sluice bench` on a new flag set.
@@ -72,6 +73,7 @@ func newBenchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.StringVar(&o.DataDir, "data-dir", "", "the in-process server's data directory, and where baseline measures the disk (default: a temporary directory, or . for baseline)")
 	fs.StringVar(&o.API, "api", scenario.APIWire, "the front door to load: wire (binary protocol) or kinesis (the Kinesis HTTP API through the AWS SDK; put and get)")
 	fs.StringVar(&o.Endpoint, "endpoint", "", "the Kinesis API URL for --api kinesis (default: the in-process server's, or "+scenario.DefaultEndpoint+")")
+	f.tls.register(fs)
 
 	fs.StringVar(&o.Stream, "stream", "", "the name of the stream to create (default bench-SCENARIO-UNIXMS)")
 	fs.IntVar(&o.Shards, "shards", 1, "shards of the stream")
@@ -141,6 +143,12 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	f.scenario = pos[0]
 	f.opts.Scenario = f.scenario
+	if f.opts.TLS, err = f.tls.config(); err != nil {
+		return fmt.Errorf("bench: %w: %w", scenario.ErrUsage, err)
+	}
+	if f.opts.TLS != nil && f.opts.InProc {
+		return fmt.Errorf("bench: %w: --tls and --ca-cert are for a running server that serves TLS (--addr); the --inproc server serves plaintext", scenario.ErrUsage)
+	}
 	if !f.opts.InProc {
 		creds, _, err := resolveCredentials(f.accessKey, f.secretKey, os.Getenv)
 		if err != nil {

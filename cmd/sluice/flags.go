@@ -1,10 +1,13 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -110,4 +113,68 @@ func (m mapFlag) Set(s string) error {
 	}
 	m[k] = v
 	return nil
+}
+
+// tlsFlags are the TLS settings of a connection to the server: the global
+// flags --tls, --ca-cert, --client-cert and --client-key, which
+// `sluice bench` takes too.
+type tlsFlags struct {
+	on         bool   // --tls
+	caCert     string // --ca-cert: PEM CA certificate(s) to verify the server with; implies --tls
+	clientCert string // --client-cert and --client-key: a certificate for mutual TLS
+	clientKey  string
+}
+
+// register adds the TLS flags to fs.
+func (f *tlsFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&f.on, "tls", f.on, "connect over TLS (the server's --tls-cert), verifying the server with the system's CAs or --ca-cert")
+	fs.StringVar(&f.caCert, "ca-cert", f.caCert, "PEM file of the CA certificate(s) that verify the server, instead of the system's; implies --tls")
+	fs.StringVar(&f.clientCert, "client-cert", f.clientCert, "PEM client certificate for servers that require one (sluiced --tls-client-ca); needs --client-key, implies --tls")
+	fs.StringVar(&f.clientKey, "client-key", f.clientKey, "PEM private key of --client-cert")
+}
+
+// args returns the flags as command-line arguments, to pass them on.
+func (f *tlsFlags) args() []string {
+	var a []string
+	if f.on {
+		a = append(a, "--tls")
+	}
+	for _, kv := range [][2]string{{"--ca-cert", f.caCert}, {"--client-cert", f.clientCert}, {"--client-key", f.clientKey}} {
+		if kv[1] != "" {
+			a = append(a, kv[0], kv[1])
+		}
+	}
+	return a
+}
+
+// config returns the TLS configuration the flags describe, or nil for a
+// plaintext connection.
+func (f *tlsFlags) config() (*tls.Config, error) {
+	if !f.on && f.caCert == "" && f.clientCert == "" && f.clientKey == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if f.caCert != "" {
+		b, err := os.ReadFile(f.caCert)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--ca-cert %s holds no PEM certificate; it must hold the certificate of the CA that signed the server's", f.caCert)
+		}
+	}
+	switch {
+	case f.clientCert != "" && f.clientKey != "":
+		cert, err := tls.LoadX509KeyPair(f.clientCert, f.clientKey)
+		if err != nil {
+			return nil, fmt.Errorf("--client-cert %s and --client-key %s: %w", f.clientCert, f.clientKey, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	case f.clientCert != "":
+		return nil, fmt.Errorf("--client-cert %s needs --client-key, the certificate's private key", f.clientCert)
+	case f.clientKey != "":
+		return nil, fmt.Errorf("--client-key %s needs --client-cert, the certificate it belongs to", f.clientKey)
+	}
+	return c, nil
 }

@@ -16,6 +16,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +30,7 @@ import (
 
 	"github.com/sluicedb/sluice/bench/scenario"
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/wire"
 )
 
 // Exit codes.
@@ -60,12 +63,14 @@ var commands = []*command{
 // benchCommand runs `sluice bench` (bench.go), passing on a global --addr
 // given before the command. Its usage errors exit with status 2.
 func benchCommand(ctx context.Context, a *app, args []string) error {
+	pre := a.tls.args()
 	if a.addrSet {
-		args = append([]string{"--addr", a.addr}, args...)
+		pre = append(pre, "--addr", a.addr)
 	}
 	if a.accessKey != "" || a.secretKey != "" {
-		args = append([]string{"--access-key", a.accessKey, "--secret-key", a.secretKey}, args...)
+		pre = append(pre, "--access-key", a.accessKey, "--secret-key", a.secretKey)
 	}
+	args = append(pre, args...)
 	err := benchMain(ctx, args, a.stdout, a.stderr)
 	if errors.Is(err, scenario.ErrUsage) {
 		return &codedError{err: err, code: exitUsage}
@@ -82,6 +87,7 @@ type app struct {
 	// falls back on the environment and ~/.aws/credentials
 	// (credentials.go).
 	accessKey, secretKey string
+	tls                  tlsFlags
 	stdin                io.Reader
 	stdout               io.Writer
 	stderr               io.Writer
@@ -130,13 +136,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return a.report(cmd.run(ctx, a, rest[1:]))
 }
 
-// globalFlags registers --addr and --timeout on fs. Every subcommand takes
-// them too, so that they may follow the command.
+// globalFlags registers --addr, --timeout and the TLS flags on fs. Every
+// subcommand takes them too, so that they may follow the command.
 func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.addr, "addr", a.addr, "the sluice server's binary protocol address (its --listen); $SLUICE_ADDR sets the default")
 	fs.DurationVar(&a.timeout, "timeout", a.timeout, "how long to wait for the server to connect and to answer each request (0: no limit)")
 	fs.StringVar(&a.accessKey, "access-key", a.accessKey, "the access key id to authenticate with, for a server started with --auth (default $AWS_ACCESS_KEY_ID, else the profile $AWS_PROFILE of ~/.aws/credentials)")
 	fs.StringVar(&a.secretKey, "secret-key", a.secretKey, "the secret access key of --access-key (default $AWS_SECRET_ACCESS_KEY, else the profile's)")
+	a.tls.register(fs)
 }
 
 // help prints the usage of the top level or of a command.
@@ -157,7 +164,7 @@ func (a *app) help(args []string) int {
 
 func (a *app) topUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "sluice is the command-line client of a sluice server.\n\n")
-	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] [--access-key ID --secret-key KEY] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] [--access-key ID --secret-key KEY] [--tls] [--ca-cert FILE] [--client-cert FILE --client-key FILE] COMMAND [ARGS]\n\ncommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
@@ -205,21 +212,49 @@ func commandNames(table []*command) string {
 
 // dial connects to the server within --timeout.
 func (a *app) dial(ctx context.Context) (*client.Client, error) {
+	tlsConfig, err := a.tls.config()
+	if err != nil {
+		return nil, usagef("", "%v", err)
+	}
 	creds, source, err := resolveCredentials(a.accessKey, a.secretKey, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := a.callCtx(ctx)
 	defer cancel()
-	c, err := client.Dial(ctx, a.addr, client.ClientOptions{Credentials: creds})
+	c, err := client.Dial(ctx, a.addr, client.ClientOptions{Credentials: creds, TLS: tlsConfig})
 	if err != nil {
-		d := &dialError{addr: a.addr, err: err, source: source}
+		d := &dialError{addr: a.addr, err: tlsHint(err, tlsConfig != nil), source: source}
 		if creds != nil {
 			d.keyID = creds.AccessKeyID
 		}
 		return nil, d
 	}
 	return c, nil
+}
+
+// tlsHint adds to a failed connection's error what to change when it
+// looks like one side speaks TLS and the other does not, or the server's
+// certificate is not trusted.
+func tlsHint(err error, usingTLS bool) error {
+	var rh tls.RecordHeaderError
+	var unknownCA x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	switch {
+	case usingTLS && errors.As(err, &rh):
+		return fmt.Errorf("%w (the server does not speak TLS: leave out --tls and --ca-cert)", err)
+	case usingTLS && errors.Is(err, io.EOF):
+		// A TLS server that refuses a handshake says why in an alert; a
+		// plaintext one reads the ClientHello as a bad hello and hangs up.
+		return fmt.Errorf("%w (the server hung up during the TLS handshake: it looks like it does not speak TLS; leave out --tls and --ca-cert)", err)
+	case usingTLS && errors.As(err, &unknownCA):
+		return fmt.Errorf("%w (the server's certificate is not signed by a CA this client trusts: give the CA's certificate with --ca-cert)", err)
+	case usingTLS && errors.As(err, &hostErr):
+		return fmt.Errorf("%w (the server's certificate is not for the host in --addr: connect by a name or address the certificate lists)", err)
+	case !usingTLS && errors.Is(err, wire.ErrHandshake):
+		return fmt.Errorf("%w (if the server serves TLS (sluiced --tls-cert), connect with --tls or --ca-cert FILE)", err)
+	}
+	return err
 }
 
 // callCtx bounds one request by --timeout.

@@ -4,9 +4,15 @@
 //
 //	sluiced --data-dir ./data --listen 127.0.0.1:4568 --http 127.0.0.1:4567
 //
-// SIGTERM or SIGINT shut it down cleanly: it stops accepting, finishes the
-// requests in flight, syncs every shard and writes clean-shutdown markers so
-// that the next start needs no recovery scan.
+// With --tls-cert and --tls-key both doors serve TLS (--tls-client-ca adds
+// mutual TLS); with --auth FILE every request must be authenticated. Without
+// --auth the server binds only to loopback addresses unless --insecure.
+//
+// SIGHUP re-reads the TLS certificate, key and client CA and the users file;
+// a file that fails to load is refused (logged) and the old one stays in
+// force. SIGTERM or SIGINT shut it down cleanly: it stops accepting,
+// finishes the requests in flight, syncs every shard and writes
+// clean-shutdown markers so that the next start needs no recovery scan.
 package main
 
 import (
@@ -41,11 +47,27 @@ func run(args []string, stderr io.Writer) error {
 	logger := cfg.Logger
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// Subscribe to SIGHUP before the server starts, so that a reload sent
+	// as soon as it serves is not the default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv, err := server.Start(cfg)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			logger.Info("SIGHUP: reloading the TLS certificate and the users file")
+			if err := srv.Reload(); err != nil {
+				logger.Error("reload failed; serving on with what was in force", "err", err)
+			} else {
+				logger.Info("reload done")
+			}
+		case <-ctx.Done():
+		}
+	}
 	stop()
 	logger.Info("shutting down: draining connections and syncing shards")
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -87,7 +109,14 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 		recoverCat   = fs.Bool("recover-catalog", false, "rebuild a missing or damaged catalog from the stream directories instead of refusing to start")
 		rmOrphans    = fs.Bool("remove-orphans", false, "delete stream directories the catalog does not name (by default they are kept and logged)")
 		region       = fs.String("region", "us-east-1", "region shown in stream ARNs")
-		account      = fs.String("account", "000000000000", "account id shown in stream ARNs")
+		account      = fs.String("account", "000000000000", "account id shown in stream ARNs (with --auth, default the users file's)")
+		tlsCert      = fs.String("tls-cert", "", "PEM certificate chain: both doors serve TLS only (needs --tls-key; re-read on SIGHUP)")
+		tlsKey       = fs.String("tls-key", "", "PEM private key of --tls-cert")
+		tlsClientCA  = fs.String("tls-client-ca", "", "PEM CA certificate(s): clients of both doors must present a certificate it signed (mutual TLS)")
+		authFile     = fs.String("auth", "", "users file (identities and policies): every request must be authenticated (re-read on SIGHUP)")
+		auditLog     = fs.String("audit-log", "", "append one JSON line per mutating or denied request to this file")
+		insecure     = fs.Bool("insecure", false, "allow a non-loopback --listen or --http without --auth (anyone who connects may read, write and delete)")
+		metricsToken = fs.String("metrics-token", "", "bearer token /metrics requires ($SLUICE_METRICS_TOKEN when not given)")
 		logFormat    = fs.String("log-format", "text", "log format: text or json")
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
@@ -150,6 +179,16 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 	override(set, "remove-orphans", &cfg.RemoveOrphans, *rmOrphans)
 	override(set, "region", &cfg.Region, *region)
 	override(set, "account", &cfg.Account, *account)
+	override(set, "tls-cert", &cfg.TLSCert, *tlsCert)
+	override(set, "tls-key", &cfg.TLSKey, *tlsKey)
+	override(set, "tls-client-ca", &cfg.TLSClientCA, *tlsClientCA)
+	override(set, "auth", &cfg.AuthFile, *authFile)
+	override(set, "audit-log", &cfg.AuditLog, *auditLog)
+	override(set, "insecure", &cfg.Insecure, *insecure)
+	if env := os.Getenv("SLUICE_METRICS_TOKEN"); !set["metrics-token"] && cfg.MetricsToken == "" && env != "" {
+		*metricsToken = env
+	}
+	override(set, "metrics-token", &cfg.MetricsToken, *metricsToken)
 	cfg.Logger = logger
 	return cfg, nil
 }

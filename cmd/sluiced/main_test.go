@@ -15,6 +15,7 @@ import (
 // on the command line wins over the config file, the file wins over a
 // flag's default, and defaults fill what neither sets.
 func TestParseConfig_FlagsWinOverFileAndDefaultsFillTheRest(t *testing.T) {
+	t.Setenv("SLUICE_METRICS_TOKEN", "")
 	file := filepath.Join(t.TempDir(), "sluiced.json")
 	if err := os.WriteFile(file, []byte(`{"listen": "127.0.0.1:9000", "region": "eu-west-1", "max_conns": 7, "idle_timeout": "2m"}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -51,5 +52,33 @@ func TestParseConfig_RefusesUnknownFileKeysAndArguments(t *testing.T) {
 	}
 	if _, err := parseConfig([]string{"serve"}, io.Discard); err == nil {
 		t.Error("a positional argument was accepted")
+	}
+}
+
+// TestParseConfig_SecurityFlags: the TLS, auth and exposure flags reach the
+// configuration, and the metrics token comes from $SLUICE_METRICS_TOKEN
+// unless --metrics-token names one.
+func TestParseConfig_SecurityFlags(t *testing.T) {
+	t.Setenv("SLUICE_METRICS_TOKEN", "from-env")
+	cfg, err := parseConfig([]string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem",
+		"--auth", "users.json", "--audit-log", "audit.log", "--insecure"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLSCert != "c.pem" || cfg.TLSKey != "k.pem" || cfg.TLSClientCA != "ca.pem" || cfg.AuthFile != "users.json" ||
+		cfg.AuditLog != "audit.log" || !cfg.Insecure || cfg.MetricsToken != "from-env" {
+		t.Fatalf("config %+v", cfg)
+	}
+	cfg, err = parseConfig([]string{"--metrics-token", "from-flag"}, io.Discard)
+	if err != nil || cfg.MetricsToken != "from-flag" {
+		t.Fatalf("--metrics-token: %q, %v", cfg.MetricsToken, err)
+	}
+	file := filepath.Join(t.TempDir(), "sluiced.json")
+	if err := os.WriteFile(file, []byte(`{"tls_cert": "f.pem", "tls_key": "fk.pem", "metrics_token": "from-file", "insecure": true}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = parseConfig([]string{"--config", file}, io.Discard)
+	if err != nil || cfg.TLSCert != "f.pem" || cfg.TLSKey != "fk.pem" || cfg.MetricsToken != "from-file" || !cfg.Insecure {
+		t.Fatalf("config file: %+v, %v", cfg, err)
 	}
 }

@@ -1,6 +1,7 @@
 package wireserver
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"sync"
@@ -60,7 +61,8 @@ func (c *conn) finish(f outFrame) {
 // writeLoop is the connection's only writer. Each round it takes every
 // frame queued so far and writes them with one writev (net.Buffers):
 // headers and bodies from pooled buffers, record frames straight from the
-// mapped segments, with no copy in user space. Then it releases the buffers
+// mapped segments, with no copy in user space (over TLS, in record-sized
+// writes instead: see wire.WriteCoalesced). Then it releases the buffers
 // and segment leases and returns their cost to the connection's budget. It
 // exits when the queue is closed and empty. After a write error it closes
 // the connection (which ends the reader) and drops every later frame.
@@ -68,6 +70,7 @@ func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var vec [][]byte
 	var nb net.Buffers
+	_, tlsConn := c.nc.(*tls.Conn)
 	for {
 		// Take lets handlers that are about to respond run first, so that
 		// one write carries their responses too. A write that is already
@@ -87,8 +90,17 @@ func (c *conn) writeLoop() {
 			if wt := c.srv.opts.WriteTimeout; wt > 0 {
 				c.nc.SetWriteDeadline(time.Now().Add(wt))
 			}
-			nb = vec
-			if _, err := nb.WriteTo(c.nc); err != nil {
+			var err error
+			if tlsConn {
+				// TLS has no writev: gather the small frames into
+				// record-sized writes (see wire.WriteCoalesced for the
+				// copies TLS costs and where they go).
+				_, err = wire.WriteCoalesced(c.nc, vec)
+			} else {
+				nb = vec
+				_, err = nb.WriteTo(c.nc)
+			}
+			if err != nil {
 				c.log.Info("write failed; closing connection", "err", err)
 				c.wfailed.Store(true)
 				c.queue.Close()
