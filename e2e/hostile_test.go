@@ -177,12 +177,15 @@ func testDeclaredFrames(t *testing.T, bin string) {
 	outcomes := make([]outcome, conns)
 	var wg sync.WaitGroup
 	for i := range conns {
+		// The clock starts before the header is sent: the server's
+		// timeout runs from the header's arrival, which may come before
+		// this goroutine runs again.
+		sent := time.Now()
 		nc, err := soak.StallFrame(srv.WireAddr, wire.OpPutRecords, wire.DefaultMaxFrameSize)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		sent := time.Now()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -293,12 +296,12 @@ func testEmptyRecordsBody(t *testing.T, bin string) {
 func testStalledHTTPBody(t *testing.T, bin string) {
 	const bodyTimeout = time.Second
 	srv := startHostile(t, bin, "--body-timeout", bodyTimeout.String())
+	sent := time.Now() // before the headers go: the timeout runs from their arrival
 	nc, err := soak.StallHTTPBody(srv.HTTPAddr, "PutRecords", 1000, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	sent := time.Now()
 	// The connection's own deadline is closeWait: a server without a body
 	// timeout fails here.
 	nc.SetReadDeadline(sent.Add(closeWait))
