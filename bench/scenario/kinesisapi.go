@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/sluicedb/sluice/bench"
+	"github.com/sluicedb/sluice/client"
 )
 
 // The Kinesis API scenarios drive the same put and catch-up get workloads
@@ -30,15 +31,18 @@ import (
 // kinesisStreamWait bounds the wait for a created stream to become ACTIVE.
 const kinesisStreamWait = 30 * time.Second
 
-// newKinesisClient returns an SDK client for the endpoint with static
-// credentials (a local endpoint checks the signature's form, not its key)
-// and room for conns idle connections.
-func newKinesisClient(endpoint string, conns int, tlsConfig *tls.Config) *kinesis.Client {
+// newKinesisClient returns an SDK client for the endpoint that signs with
+// keys (a server started with --auth verifies them), or without keys with
+// made-up static ones, and has room for conns idle connections.
+func newKinesisClient(endpoint string, conns int, tlsConfig *tls.Config, keys *client.Credentials) *kinesis.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConns = conns
 	tr.MaxIdleConnsPerHost = conns
 	creds := aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		if keys != nil { // a server started with --auth verifies the signature
+			return aws.Credentials{AccessKeyID: keys.AccessKeyID, SecretAccessKey: keys.SecretAccessKey, Source: "sluice bench"}, nil
+		}
 		return aws.Credentials{AccessKeyID: "AKIDSLUICEBENCH", SecretAccessKey: "sluice-bench", Source: "sluice bench"}, nil
 	})
 	retryer := retry.NewStandard(func(o *retry.StandardOptions) {
@@ -63,7 +67,7 @@ func newKinesisClient(endpoint string, conns int, tlsConfig *tls.Config) *kinesi
 
 // runKinesis runs the put or get scenario through the Kinesis API.
 func runKinesis(ctx context.Context, t *target, o Options) (rep *bench.Report, err error) {
-	kc := newKinesisClient(t.endpoint, o.Producers+o.Readers*o.Shards+2, o.TLS)
+	kc := newKinesisClient(t.endpoint, o.Producers+o.Readers*o.Shards+2, o.TLS, o.Credentials)
 	if err := kinesisCreateStream(ctx, kc, o.Stream, o.Shards); err != nil {
 		return nil, fmt.Errorf("%s: %w", t.endpoint, err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/server"
 	"github.com/sluicedb/sluice/wire"
 	"github.com/sluicedb/sluice/wire/wireserver"
 )
@@ -196,5 +198,38 @@ func TestBench_PassesCredentials(t *testing.T) {
 		"bench", "put", "--addr", addr, "--records", "100", "--producers", "1", "--quiet")
 	if code != exitOK {
 		t.Fatalf("bench with the admin key: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestBench_KinesisAPISignsWithTheKey: `bench --api kinesis` against a server
+// started with --auth signs its SDK requests with the given key (the
+// server verifies them), and a wrong secret is refused.
+func TestBench_KinesisAPISignsWithTheKey(t *testing.T) {
+	noAmbientCredentials(t)
+	dir := t.TempDir()
+	usersFile := filepath.Join(dir, "auth.json")
+	if err := os.WriteFile(usersFile, []byte(`{"users": [
+	 {"name": "admin", "access_key_id": "AKIAADMIN00000000001", "secret_access_key": "admin-secret-0123456789",
+	  "policy": {"Statement": [{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}]}}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.Start(server.Config{
+		DataDir: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Quotas: "unlimited",
+		AuthFile: usersFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	endpoint := "http://" + srv.HTTPAddr().String()
+	args := []string{"bench", "put", "--api", "kinesis", "--endpoint", endpoint, "--addr", srv.WireAddr().String(),
+		"--records", "100", "--producers", "1", "--quiet"}
+	code, _, stderr := runCLI(t, "", append([]string{"--access-key", "AKIAADMIN00000000001", "--secret-key", "admin-secret-0123456789"}, args...)...)
+	if code != exitOK {
+		t.Fatalf("bench --api kinesis with the admin key: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "", append([]string{"--access-key", "AKIAADMIN00000000001", "--secret-key", "wrong-secret-0123456789"}, args...)...)
+	if code == exitOK || !strings.Contains(stderr, "InvalidSignatureException") {
+		t.Fatalf("bench --api kinesis with a wrong secret: exit %d, stderr %q; want InvalidSignatureException", code, stderr)
 	}
 }
