@@ -8,8 +8,6 @@ const (
 	ActionSetQuotas = "sluice:SetQuotas"
 	// ActionSetDurability changes when a stream's puts are acknowledged.
 	ActionSetDurability = "sluice:SetDurability"
-	// ActionReadMetrics reads /metrics.
-	ActionReadMetrics = "sluice:ReadMetrics"
 )
 
 // AllResources is the resource of actions that act on no particular

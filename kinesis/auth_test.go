@@ -444,6 +444,10 @@ func TestAuth_RefusalsAreAudited(t *testing.T) {
 	}
 	wantAPIError(t, put(authClient(env.srv.URL, authKeyID, authSecret+"x", nil)), CodeInvalidSignature, "")
 	wantAPIError(t, put(authClient(env.srv.URL, "AKIAUNKNOWN000000001", authSecret, nil)), CodeUnrecognizedClient, "")
+	// A read refused for its signature is a failed authentication too:
+	// audited although reads are not.
+	_, err = authClient(env.srv.URL, authKeyID, authSecret+"x", nil).ListStreams(bg, &sdk.ListStreamsInput{})
+	wantAPIError(t, err, CodeInvalidSignature, "")
 	if err := audit.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -452,12 +456,16 @@ func TestAuth_RefusalsAreAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 3 {
 		t.Fatalf("audit log:\n%s", b)
 	}
-	for i, want := range []string{"error:InvalidSignatureException", "error:UnrecognizedClientException"} {
-		if !strings.Contains(lines[i], `"identity":"anonymous","action":"kinesis:PutRecord"`) || !strings.Contains(lines[i], `"outcome":"`+want+`"`) {
-			t.Errorf("audit line %d: %s; want anonymous kinesis:PutRecord %s", i, lines[i], want)
+	for i, want := range []struct{ action, outcome string }{
+		{"kinesis:PutRecord", "error:InvalidSignatureException"},
+		{"kinesis:PutRecord", "error:UnrecognizedClientException"},
+		{"kinesis:ListStreams", "error:InvalidSignatureException"},
+	} {
+		if !strings.Contains(lines[i], `"identity":"anonymous","action":"`+want.action+`"`) || !strings.Contains(lines[i], `"outcome":"`+want.outcome+`"`) {
+			t.Errorf("audit line %d: %s; want anonymous %s %s", i, lines[i], want.action, want.outcome)
 		}
 	}
 }

@@ -401,7 +401,7 @@ func (h *Handler) allowResource(st *reqState, op Operation, arn string) error {
 // every denied one. err is the request's result.
 func (h *Handler) audit(r *http.Request, op Operation, st *reqState, err error) {
 	a := h.opts.Audit
-	if a == nil || !(opAudited[op] || st.denied) {
+	if a == nil || !(opAudited[op] || st.denied || st.unauthenticated) {
 		return
 	}
 	identity := auth.Anonymous

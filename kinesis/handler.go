@@ -272,6 +272,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	signer, err := h.authenticate(r, st)
 	if err != nil {
 		WriteError(w, f, err)
+		st.unauthenticated = true
 		h.audit(r, op, st, err)
 		return
 	}
@@ -300,6 +301,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	setDeadline(rc.SetReadDeadline, -1)
 	if err := h.verifySignature(r, st, signer); err != nil {
 		h.fail(w, f, err)
+		st.unauthenticated = true
 		h.audit(r, op, st, err)
 		return
 	}
@@ -486,9 +488,11 @@ type reqState struct {
 	// signature was verified; nil when Options.Auth is nil.
 	user *auth.User
 	// resource is the ARN the request was authorized on (for the audit
-	// log); denied is set when authorization refused it.
-	resource string
-	denied   bool
+	// log); denied is set when authorization refused it, unauthenticated
+	// when authentication did (both are audited whatever the operation).
+	resource        string
+	denied          bool
+	unauthenticated bool
 }
 
 // maxPooledBuffer: a request state whose buffers grew past this (a body of
@@ -511,7 +515,7 @@ func (h *Handler) putState(st *reqState) {
 	st.res.Release()
 	h.opts.Budget.Release(st.reserved)
 	st.reserved = 0
-	st.sig, st.user, st.resource, st.denied = auth.Auth{}, nil, "", false
+	st.sig, st.user, st.resource, st.denied, st.unauthenticated = auth.Auth{}, nil, "", false, false
 	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer ||
 		st.sigScratch.Cap() > maxPooledBuffer {
 		*st = reqState{}
