@@ -20,6 +20,14 @@ const (
 	CodeThroughputExceeded
 	CodeExpiredIterator
 	CodeValidation
+	// The key service's refusals, as Kinesis names them (the KMS errors
+	// of PutRecord(s), GetRecords and StartStreamEncryption).
+	CodeKMSAccessDenied
+	CodeKMSDisabled
+	CodeKMSInvalidState
+	CodeKMSNotFound
+	CodeKMSOptInRequired
+	CodeKMSThrottling
 )
 
 var codeNames = [...]string{
@@ -31,6 +39,12 @@ var codeNames = [...]string{
 	CodeThroughputExceeded: "ProvisionedThroughputExceededException",
 	CodeExpiredIterator:    "ExpiredIteratorException",
 	CodeValidation:         "ValidationException",
+	CodeKMSAccessDenied:    "KMSAccessDeniedException",
+	CodeKMSDisabled:        "KMSDisabledException",
+	CodeKMSInvalidState:    "KMSInvalidStateException",
+	CodeKMSNotFound:        "KMSNotFoundException",
+	CodeKMSOptInRequired:   "KMSOptInRequired",
+	CodeKMSThrottling:      "KMSThrottlingException",
 }
 
 // String is the Kinesis exception name of the code.
@@ -168,6 +182,10 @@ var (
 	ErrThroughputExceeded = &Error{Code: CodeThroughputExceeded}
 	ErrExpiredIterator    = &Error{Code: CodeExpiredIterator}
 	ErrValidation         = &Error{Code: CodeValidation}
+	ErrKMSAccessDenied    = &Error{Code: CodeKMSAccessDenied}
+	ErrKMSDisabled        = &Error{Code: CodeKMSDisabled}
+	ErrKMSInvalidState    = &Error{Code: CodeKMSInvalidState}
+	ErrKMSNotFound        = &Error{Code: CodeKMSNotFound}
 
 	ErrStreamNotFound   = &Error{Code: CodeResourceNotFound, Reason: ReasonStreamNotFound}
 	ErrShardNotFound    = &Error{Code: CodeResourceNotFound, Reason: ReasonShardNotFound}
