@@ -42,6 +42,9 @@ type Log struct {
 	err      error      // the first write or sync error: sticky
 	closed   bool
 	idxBuf   []byte // reused to marshal .idx files
+	// resume is the active segment of a clean Open whose key header the
+	// writer may go on sealing under (see rekey); nil once used or if none.
+	resume *segment
 
 	// Handed from Write to Publish; touched only by the writer goroutine.
 	pend     []pendingPub // segment watermarks written since the last Publish

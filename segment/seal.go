@@ -1,0 +1,107 @@
+package segment
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sealer makes the data keys that seal a log's encrypted frames. The log
+// asks for a fresh key for every segment that is to hold sealed frames (a
+// new segment, or the first write after an Open that was not clean) and
+// stores its wrapped form in the segment's key header.
+type Sealer interface {
+	// NewKey makes a fresh data key: its wrapped form (1 to MaxKeyBlob
+	// bytes, stored in the key header) and the key to seal with.
+	NewKey() (blob []byte, k DataKey, err error)
+	// OpenKey returns the data key of a wrapped form that NewKey made; the
+	// log resumes sealing into the active segment with it after a clean
+	// Open.
+	OpenKey(blob []byte) (DataKey, error)
+}
+
+// DataKey seals frames under one data key. Seal is called by the log's
+// writer, one call at a time.
+type DataKey interface {
+	// Seal encrypts in place a frame laid out by record.PutUnsealed and
+	// sets its CRC (record.FrameCipher.Seal).
+	Seal(frame []byte)
+	// Current reports whether frames may still be sealed under the key:
+	// false once the stream's master key changed, so that the next sealed
+	// frame starts a new segment under a key of the new master key.
+	Current() bool
+}
+
+// ErrNoSealer is returned by Write for a batch holding encrypted frames on
+// a log opened without Options.Sealer. Nothing is written.
+var ErrNoSealer = errors.New("segment: the batch holds frames to seal and the log has no sealer")
+
+// needKey reports whether frames [i, n) of b, about to go to s, need a data
+// key s does not have. Callers hold mu.
+func (l *Log) needKey(s *segment, b *Batch) bool {
+	return b.sealed > 0 && (s.dk == nil || !s.dk.Current())
+}
+
+// rekey gives the active segment a data key: the one in its key header if
+// the log opened clean and the key is still current, else a fresh one,
+// written into the header of the active segment if it is empty and has
+// none, or of a new segment rolled to. A failure is transient: no frame of
+// the batch was written by it. Callers hold mu.
+func (l *Log) rekey() error {
+	s := l.active
+	if s.dk == nil && l.resume == s {
+		l.resume = nil
+		if h := s.hdr.Load(); h != nil {
+			if dk, err := l.opts.Sealer.OpenKey(h.blob); err == nil && dk.Current() {
+				s.dk = dk
+				return nil
+			}
+		}
+	}
+	blob, dk, err := l.opts.Sealer.NewKey()
+	if err != nil {
+		return &TransientError{Err: err}
+	}
+	if len(blob) == 0 || len(blob) > MaxKeyBlob {
+		return &TransientError{Err: fmt.Errorf("segment: a %d B wrapped data key; a key header holds 1 to %d B", len(blob), MaxKeyBlob)}
+	}
+	if s.count > 0 || s.hdr.Load() != nil || s.end != 0 {
+		if err := l.roll(); err != nil {
+			return err
+		}
+		s = l.active
+	}
+	return l.installKey(s, blob, dk)
+}
+
+// installKey writes the key header holding blob at the start of s, an
+// empty segment without one. Callers hold mu.
+func (l *Log) installKey(s *segment, blob []byte, dk DataKey) error {
+	if s.alloc < KeyHeaderSize {
+		a := l.opts.growAllocation(s.alloc, KeyHeaderSize)
+		if err := s.f.Allocate(s.alloc, a-s.alloc); err != nil {
+			return transient(fmt.Errorf("segment: allocate %s to %d B: %w", s.path, a, err))
+		}
+		s.alloc = a
+	}
+	h := appendKeyHeader(nil, blob)
+	if _, err := s.f.WriteAt(h, 0); err != nil {
+		// The frames after a torn header were never written: recovery
+		// finds no intact slot and empties the segment.
+		return transient(fmt.Errorf("segment: write key header of %s: %w", s.path, err))
+	}
+	s.start.Store(KeyHeaderSize)
+	s.end = KeyHeaderSize
+	s.hdr.Store(&keyHeader{blob: h[16+keySlotFixed : 16+keySlotFixed+len(blob)], gen: 1})
+	s.dk = dk
+	return nil
+}
+
+// sealFrames seals the frames [i, j) of b that AddSealed added under s's
+// data key.
+func sealFrames(s *segment, b *Batch, i, j int) {
+	for _, k := range b.seals {
+		if k >= i && k < j {
+			s.dk.Seal(b.buf[b.offs[k]:b.frameEnd(k)])
+		}
+	}
+}
