@@ -54,6 +54,8 @@ type Engine struct {
 		shards             atomic.Int64
 		scanned, truncated atomic.Int64
 	}
+	// dataKeys holds the unwrapped data keys of encrypted segments read.
+	dataKeys dataKeyCache
 	// orphans are the stream directories the catalog does not name, kept.
 	orphans []string
 	// hooks are set by tests before any shard is used.
