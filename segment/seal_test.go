@@ -428,3 +428,25 @@ func TestRewrap_RewritesKeyHeadersNotRecords(t *testing.T) {
 	l, _ = openLog(t, testDir, opts)
 	checkRecords(t, readAll(t, l, 0, 0), want)
 }
+
+func TestBatch_SealedNoAllocWhenWarm(t *testing.T) {
+	opts := Options{FS: vfs.NewMem(), SegmentSize: 8 << 20, Sealer: newTestSealer()}
+	l, _ := openLog(t, testDir, opts)
+	defer l.Close()
+	var b Batch
+	key, data := []byte("partition"), make([]byte, 1000)
+	run := func() {
+		l.Begin(&b)
+		for range 50 {
+			b.AddSealed(1, key, data)
+		}
+		if err := l.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		l.Publish()
+	}
+	run()
+	if n := testing.AllocsPerRun(20, run); n != 0 {
+		t.Fatalf("a warm sealed batch of 50 records allocates %.1f times per Begin/AddSealed/Write/Publish", n)
+	}
+}
