@@ -24,12 +24,12 @@ type shardSealer struct {
 
 // sealKey is a data key sealing frames of one segment.
 type sealKey struct {
-	fc  record.FrameCipher
-	arn string // of the master key that wrapped it
-	s   *shardSealer
+	lanes [segment.MaxSealLanes]record.FrameCipher // one per sealing goroutine
+	arn   string                                   // of the master key that wrapped it
+	s     *shardSealer
 }
 
-func (k *sealKey) Seal(f []byte) { k.fc.Seal(f) }
+func (k *sealKey) Seal(f []byte, lane int) { k.lanes[lane].Seal(f) }
 
 // Current: the data key may go on sealing while the stream's master key is
 // the one that wrapped it.
@@ -61,7 +61,11 @@ func (s *shardSealer) OpenKey(blob []byte) (segment.DataKey, error) {
 }
 
 func (s *shardSealer) key(aead cipher.AEAD, arn string) *sealKey {
-	return &sealKey{fc: record.FrameCipher{AEAD: aead, Incarnation: s.sh.st.inc, Shard: uint32(s.sh.index)}, arn: arn, s: s}
+	k := &sealKey{arn: arn, s: s}
+	for i := range k.lanes {
+		k.lanes[i] = record.FrameCipher{AEAD: aead, Incarnation: s.sh.st.inc, Shard: uint32(s.sh.index)}
+	}
+	return k
 }
 
 var errNoKeyService = &api.Error{Code: api.CodeKMSInvalidState,

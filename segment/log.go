@@ -51,7 +51,8 @@ type Log struct {
 	cur      []pendingPub // those of the Write in progress
 	pendNext uint64
 	pendLast int64
-	iov      [][]byte // the one-element vector of a pwritev, reused
+	iov      [][]byte       // the one-element vector of a pwritev, reused
+	sealWG   sync.WaitGroup // the shares of a batch handed to seal workers
 }
 
 // pendingPub is a segment watermark waiting for Publish.

@@ -3,6 +3,9 @@ package segment
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sort"
+	"sync"
 )
 
 // Sealer makes the data keys that seal a log's encrypted frames. The log
@@ -19,12 +22,15 @@ type Sealer interface {
 	OpenKey(blob []byte) (DataKey, error)
 }
 
-// DataKey seals frames under one data key. Seal is called by the log's
-// writer, one call at a time.
+// DataKey seals frames under one data key.
 type DataKey interface {
 	// Seal encrypts in place a frame laid out by record.PutUnsealed and
-	// sets its CRC (record.FrameCipher.Seal).
-	Seal(frame []byte)
+	// sets its CRC (record.FrameCipher.Seal). lane, below MaxSealLanes,
+	// names the goroutine sealing: calls with different lanes may run at
+	// once (the log seals a large batch on several cores), calls with the
+	// same lane never do, so a key keeps one scratch record.FrameCipher per
+	// lane and seals without allocating.
+	Seal(frame []byte, lane int)
 	// Current reports whether frames may still be sealed under the key:
 	// false once the stream's master key changed, so that the next sealed
 	// frame starts a new segment under a key of the new master key.
@@ -96,12 +102,80 @@ func (l *Log) installKey(s *segment, blob []byte, dk DataKey) error {
 	return nil
 }
 
+// MaxSealLanes bounds the goroutines that seal one batch at once.
+const MaxSealLanes = 8
+
+// parallelSealBytes is the least a run of frames must hold to be sealed on
+// several cores: 64 KiB, some 50 µs of AES-GCM, well above the cost of
+// handing work to another goroutine.
+const parallelSealBytes = 64 << 10
+
+// sealTask is a share of a batch's sealing handed to a seal worker.
+type sealTask struct {
+	dk    DataKey
+	b     *Batch
+	seals []int // indexes of frames of b to seal
+	lane  int
+	wg    *sync.WaitGroup
+}
+
+var (
+	sealWork     chan sealTask // to the seal workers; made by sealWorkersOnce
+	sealWorkOnce sync.Once
+)
+
+// startSealWorkers starts MaxSealLanes-1 goroutines shared by every log of
+// the process that seal shares of large batches. Each takes a task, seals
+// its frames and marks it done; idle, they cost nothing but their stacks.
+func startSealWorkers() {
+	sealWork = make(chan sealTask)
+	for range MaxSealLanes - 1 {
+		go func() {
+			for t := range sealWork {
+				sealSome(t.dk, t.b, t.seals, t.lane)
+				t.wg.Done()
+			}
+		}()
+	}
+}
+
+func sealSome(dk DataKey, b *Batch, seals []int, lane int) {
+	for _, k := range seals {
+		dk.Seal(b.buf[b.offs[k]:b.frameEnd(k)], lane)
+	}
+}
+
 // sealFrames seals the frames [i, j) of b that AddSealed added under s's
-// data key.
-func sealFrames(s *segment, b *Batch, i, j int) {
-	for _, k := range b.seals {
-		if k >= i && k < j {
-			s.dk.Seal(b.buf[b.offs[k]:b.frameEnd(k)])
+// data key. A run of at least parallelSealBytes is split into shares
+// sealed at once by the writer and as many idle seal workers as there are
+// other processors (up to MaxSealLanes in all); a share no worker is free
+// to take the writer seals itself. It does not allocate. Callers hold
+// l.mu.
+func (l *Log) sealFrames(s *segment, b *Batch, i, j int) {
+	lo := sort.SearchInts(b.seals, i)
+	hi := sort.SearchInts(b.seals, j)
+	seals := b.seals[lo:hi]
+	lanes := min(runtime.GOMAXPROCS(0), MaxSealLanes, len(seals))
+	if lanes <= 1 || b.offs[j-1]-b.offs[i] < parallelSealBytes {
+		sealSome(s.dk, b, seals, 0)
+		return
+	}
+	sealWorkOnce.Do(startSealWorkers)
+	per := (len(seals) + lanes - 1) / lanes
+	mine := seals[:per]
+	for lane := 1; lane < lanes; lane++ {
+		share := seals[min(lane*per, len(seals)):min((lane+1)*per, len(seals))]
+		if len(share) == 0 {
+			break
+		}
+		l.sealWG.Add(1)
+		select {
+		case sealWork <- sealTask{dk: s.dk, b: b, seals: share, lane: lane, wg: &l.sealWG}:
+		default:
+			l.sealWG.Done()
+			sealSome(s.dk, b, share, lane)
 		}
 	}
+	sealSome(s.dk, b, mine, 0)
+	l.sealWG.Wait()
 }

@@ -31,12 +31,13 @@ type testSealer struct {
 func newTestSealer() *testSealer { return &testSealer{keys: map[string][]byte{}} }
 
 type testDataKey struct {
-	fc  record.FrameCipher
-	s   *testSealer
-	gen int
+	fc    record.FrameCipher
+	lanes [MaxSealLanes]record.FrameCipher
+	s     *testSealer
+	gen   int
 }
 
-func (k *testDataKey) Seal(f []byte) { k.fc.Seal(f) }
+func (k *testDataKey) Seal(f []byte, lane int) { k.lanes[lane].Seal(f) }
 func (k *testDataKey) Current() bool {
 	k.s.mu.Lock()
 	defer k.s.mu.Unlock()
@@ -60,7 +61,11 @@ func (s *testSealer) NewKey() ([]byte, DataKey, error) {
 func (s *testSealer) dataKey(key []byte) *testDataKey {
 	blk, _ := aes.NewCipher(key)
 	a, _ := cipher.NewGCM(blk)
-	return &testDataKey{fc: record.FrameCipher{AEAD: a, Incarnation: 1, Shard: 2}, s: s, gen: s.gen}
+	k := &testDataKey{fc: record.FrameCipher{AEAD: a, Incarnation: 1, Shard: 2}, s: s, gen: s.gen}
+	for i := range k.lanes {
+		k.lanes[i] = k.fc
+	}
+	return k
 }
 
 func (s *testSealer) OpenKey(blob []byte) (DataKey, error) {
@@ -429,24 +434,50 @@ func TestRewrap_RewritesKeyHeadersNotRecords(t *testing.T) {
 	checkRecords(t, readAll(t, l, 0, 0), want)
 }
 
+// TestBatch_SealedNoAllocWhenWarm: small batches are sealed by the writer,
+// large ones (past parallelSealBytes) on several cores; neither allocates.
 func TestBatch_SealedNoAllocWhenWarm(t *testing.T) {
-	opts := Options{FS: vfs.NewMem(), SegmentSize: 8 << 20, Sealer: newTestSealer()}
-	l, _ := openLog(t, testDir, opts)
-	defer l.Close()
-	var b Batch
-	key, data := []byte("partition"), make([]byte, 1000)
-	run := func() {
-		l.Begin(&b)
-		for range 50 {
-			b.AddSealed(1, key, data)
+	for _, n := range []int{50, 500} {
+		opts := Options{FS: vfs.NewMem(), SegmentSize: 64 << 20, Sealer: newTestSealer()}
+		l, _ := openLog(t, testDir, opts)
+		var b Batch
+		key, data := []byte("partition"), make([]byte, 1000)
+		run := func() {
+			l.Begin(&b)
+			for range n {
+				b.AddSealed(1, key, data)
+			}
+			if err := l.Write(&b); err != nil {
+				t.Fatal(err)
+			}
+			l.Publish()
 		}
-		if err := l.Write(&b); err != nil {
+		run()
+		if a := testing.AllocsPerRun(20, run); a != 0 {
+			t.Fatalf("a warm sealed batch of %d records allocates %.1f times per Begin/AddSealed/Write/Publish", n, a)
+		}
+		l.Close()
+	}
+}
+
+// TestSeal_LargeBatchesSealedInSharesReadBack: batches past
+// parallelSealBytes, sealed in shares on several goroutines, read back
+// intact after a crash.
+func TestSeal_LargeBatchesSealedInSharesReadBack(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := Options{FS: mem, SegmentSize: 1 << 20, Sealer: newTestSealer()}
+	l, _ := openLog(t, testDir, opts)
+	rng := mrand.New(mrand.NewPCG(13, 14))
+	var want []testRecord
+	var b Batch
+	for i := 0; i < 12; i++ {
+		recs := sealedRecords(rng, 100+rng.IntN(300), 2000, int64(1e9+i))
+		if err := appendSealed(t, l, &b, recs, true); err != nil {
 			t.Fatal(err)
 		}
-		l.Publish()
+		want = append(want, recs...)
 	}
-	run()
-	if n := testing.AllocsPerRun(20, run); n != 0 {
-		t.Fatalf("a warm sealed batch of 50 records allocates %.1f times per Begin/AddSealed/Write/Publish", n)
-	}
+	mem.Crash()
+	l, _ = openLog(t, testDir, opts)
+	checkRecords(t, readAll(t, l, 0, 0), want)
 }

@@ -71,7 +71,7 @@ func (l *Log) Write(b *Batch) error {
 			continue
 		}
 		if b.sealed > 0 {
-			sealFrames(s, b, i, j)
+			l.sealFrames(s, b, i, j)
 		}
 		if err := l.writeFrames(s, b, i, j); err != nil {
 			return l.failAfter(i > 0, err)
