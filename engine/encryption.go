@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"errors"
+
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/kms"
 )
 
@@ -37,7 +40,7 @@ func (e *Engine) SetEncryption(name, typ, keyID string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		switch typ {
 		case "KMS":
-			m.EncryptionType, m.KeyID = "KMS", keyID
+			m.EncryptionType, m.KeyID, m.Encrypted = "KMS", keyID, true
 		case "NONE":
 			m.EncryptionType, m.KeyID = "NONE", ""
 		default:
@@ -57,6 +60,30 @@ func (e *Engine) usableKey(keyID string) (kms.KeyMetadata, error) {
 		return m, errorf(api.CodeKMSDisabled, "key %s is disabled; enable it to use it", m.ARN)
 	}
 	return m, nil
+}
+
+// NeedsKeys reports whether the data directory dir holds a stream that is
+// or was encrypted, reading its catalog without opening the engine (false
+// for a new directory). A server opens its keyring with kms.Options.Create
+// only when it does not: a directory whose data needs keys must not start
+// with a fresh, empty keyring.
+func NeedsKeys(fsys vfs.FS, dir string) (bool, error) {
+	if fsys == nil {
+		fsys = vfs.OS
+	}
+	c, err := loadCatalog(fsys, dir)
+	if errors.Is(err, errNoCatalog) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, m := range c.Streams {
+		if m.Encrypted || m.EncryptionType == "KMS" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Keys is the engine's key service, nil if it runs without one. The front

@@ -500,3 +500,27 @@ func TestEncryption_PowerCutLosesNothing(t *testing.T) {
 	}
 	e.Close()
 }
+
+func TestNeedsKeys_FollowsStreamsEverEncrypted(t *testing.T) {
+	dir := t.TempDir()
+	if need, err := NeedsKeys(nil, dir); err != nil || need {
+		t.Fatalf("a new directory: NeedsKeys = %v, %v", need, err)
+	}
+	e := openEncrypted(t, dir, nil)
+	mustCreate(t, e, "s", 1)
+	e.Close()
+	if need, err := NeedsKeys(nil, dir); err != nil || need {
+		t.Fatalf("no stream encrypted: NeedsKeys = %v, %v", need, err)
+	}
+	e = openEncrypted(t, dir, nil)
+	if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SetEncryption("s", "NONE", ""); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	if need, err := NeedsKeys(nil, dir); err != nil || !need {
+		t.Fatalf("a stream encrypted once: NeedsKeys = %v, %v; want true (it may hold encrypted records)", need, err)
+	}
+}

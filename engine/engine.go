@@ -131,6 +131,10 @@ func Open(opts Options) (*Engine, error) {
 			return nil, err
 		}
 		e.streams[m.Name] = st
+		if opts.Keys == nil && (m.Encrypted || m.EncryptionType == "KMS") {
+			e.opts.Logger.Warn("the stream holds encrypted records and the server runs without a key service: they cannot be read, nor new ones written; start it with its keyring (--kms-keys)",
+				"stream", m.Name)
+		}
 		if err := e.ensureIdent(m); err != nil {
 			e.opts.Logger.Warn("could not write the stream's identity file (used by catalog recovery)", "stream", m.Name, "err", err)
 		}
