@@ -54,15 +54,41 @@ func formatUUID(u [16]byte) string {
 	return string(s[:])
 }
 
-// parseUUID parses the 36-character form of a UUID (any version).
+// parseUUID parses the 36-character form of a UUID (any version). It does
+// not allocate unless it fails.
 func parseUUID(s string) ([16]byte, error) {
 	var u [16]byte
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return u, errors.New("not a UUID (8-4-4-4-12 hexadecimal digits)")
+		return u, errNotUUID
 	}
-	h := s[0:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
-	if _, err := hex.Decode(u[:], []byte(h)); err != nil {
-		return u, errors.New("not a UUID (8-4-4-4-12 hexadecimal digits)")
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := fromHex(s[i])
+		lo, ok2 := fromHex(s[i+1])
+		if !ok1 || !ok2 {
+			return u, errNotUUID
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
 	}
 	return u, nil
+}
+
+var errNotUUID = errors.New("not a UUID (8-4-4-4-12 hexadecimal digits)")
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -54,6 +54,7 @@ type Options struct {
 type Local struct {
 	dir, path string
 	opts      Options
+	arnPrefix string // arn:aws:kms:REGION:ACCOUNT:
 
 	mu      sync.RWMutex // guards the fields below and writing the keyring file
 	data    *keyringData
@@ -99,7 +100,7 @@ func Open(dir string, o Options) (*Local, error) {
 		o.Rand = rand.Reader
 	}
 	dir = filepath.Clean(dir)
-	l := &Local{dir: dir, path: filepath.Join(dir, KeyringFile), opts: o}
+	l := &Local{dir: dir, path: filepath.Join(dir, KeyringFile), opts: o, arnPrefix: "arn:aws:kms:" + o.Region + ":" + o.Account + ":"}
 	b, err := readAll(o.FS, l.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && o.Create:
@@ -165,13 +166,9 @@ func (l *Local) addKey(kd *keyData) *localKey {
 	return k
 }
 
-func (l *Local) keyARN(id string) string {
-	return "arn:aws:kms:" + l.opts.Region + ":" + l.opts.Account + ":key/" + id
-}
+func (l *Local) keyARN(id string) string { return l.arnPrefix + "key/" + id }
 
-func (l *Local) aliasARN(name string) string {
-	return "arn:aws:kms:" + l.opts.Region + ":" + l.opts.Account + ":" + name
-}
+func (l *Local) aliasARN(name string) string { return l.arnPrefix + name }
 
 // persist writes d as the keyring file: temp file, fdatasync, rename,
 // fsync of the directory. Callers hold mu (or own l).
@@ -230,9 +227,8 @@ func readAll(fsys vfs.FS, path string) ([]byte, error) {
 // resolve finds the key keyID names. Callers hold mu (read or write).
 func (l *Local) resolve(keyID string) (*localKey, error) {
 	s := keyID
-	prefix := "arn:aws:kms:" + l.opts.Region + ":" + l.opts.Account + ":"
 	if strings.HasPrefix(s, "arn:") {
-		rest, ok := strings.CutPrefix(s, prefix)
+		rest, ok := strings.CutPrefix(s, l.arnPrefix)
 		if !ok {
 			return nil, notFound(keyID)
 		}
@@ -297,7 +293,8 @@ func (l *Local) lookup(keyID string) (*localKey, error) {
 }
 
 func (l *Local) isDefaultAlias(keyID string) bool {
-	return keyID == DefaultAlias || keyID == l.aliasARN(DefaultAlias)
+	a, ok := strings.CutPrefix(keyID, l.arnPrefix)
+	return keyID == DefaultAlias || ok && a == DefaultAlias
 }
 
 func (d *keyringData) clone() *keyringData {

@@ -214,3 +214,17 @@ func TestOpen_FileModes(t *testing.T) {
 		t.Fatalf("keyring directory holds %d entries; want only the keyring", len(names))
 	}
 }
+
+func TestDescribeKey_NoAllocationByIDOrARN(t *testing.T) {
+	l := openTest(t, t.TempDir(), "")
+	m, _ := l.CreateKey("")
+	for _, id := range []string{m.KeyID, m.ARN} {
+		if n := testing.AllocsPerRun(100, func() {
+			if _, err := l.DescribeKey(id); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Fatalf("DescribeKey(%s) allocates %.0f times", id, n)
+		}
+	}
+}
