@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/sluicedb/sluice/internal/checksum"
@@ -143,6 +144,9 @@ func (l *Log) rewrapSegment(s *segment, fn func([]byte) ([]byte, bool, error)) (
 		return false, fmt.Errorf("segment: rewrap %s: a %d B wrapped key; a key header holds 1 to %d B", s.path, len(nb), MaxKeyBlob)
 	}
 	f, err := l.opts.FS.OpenFile(s.path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // removed by retention meanwhile
+	}
 	if err != nil {
 		return false, fmt.Errorf("segment: rewrap %s: %w", s.path, err)
 	}

@@ -70,17 +70,20 @@ func (l *Log) rekey() error {
 	if len(blob) == 0 || len(blob) > MaxKeyBlob {
 		return &TransientError{Err: fmt.Errorf("segment: a %d B wrapped data key; a key header holds 1 to %d B", len(blob), MaxKeyBlob)}
 	}
-	if s.count > 0 || s.hdr.Load() != nil || s.end != 0 {
+	if s.count > 0 {
 		if err := l.roll(); err != nil {
 			return err
 		}
 		s = l.active
 	}
+	// An empty segment takes the key in place (over a key header no frame
+	// was sealed under, if it has one): rolling it would make a segment of
+	// the same name.
 	return l.installKey(s, blob, dk)
 }
 
 // installKey writes the key header holding blob at the start of s, an
-// empty segment without one. Callers hold mu.
+// empty segment (with or without a key header). Callers hold mu.
 func (l *Log) installKey(s *segment, blob []byte, dk DataKey) error {
 	if s.alloc < KeyHeaderSize {
 		a := l.opts.growAllocation(s.alloc, KeyHeaderSize)
@@ -109,6 +112,20 @@ const MaxSealLanes = 8
 // several cores: 64 KiB, some 50 µs of AES-GCM, well above the cost of
 // handing work to another goroutine.
 const parallelSealBytes = 64 << 10
+
+// dropKey zeroes the key header of s, an empty segment, so that a frame
+// too large for a segment with a header can go at its start. Callers hold
+// mu.
+func (l *Log) dropKey(s *segment) error {
+	if _, err := s.f.WriteAt(make([]byte, KeyHeaderSize), 0); err != nil {
+		return transient(fmt.Errorf("segment: clear key header of %s: %w", s.path, err))
+	}
+	s.start.Store(0)
+	s.end = 0
+	s.hdr.Store(nil)
+	s.dk = nil
+	return nil
+}
 
 // sealTask is a share of a batch's sealing handed to a seal worker.
 type sealTask struct {

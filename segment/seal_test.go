@@ -481,3 +481,42 @@ func TestSeal_LargeBatchesSealedInSharesReadBack(t *testing.T) {
 	l, _ = openLog(t, testDir, opts)
 	checkRecords(t, readAll(t, l, 0, 0), want)
 }
+
+// An empty active segment that has a key header no frame was sealed under
+// (a crash right after it was written) takes a new key in place, and gives
+// its header up for a plain frame too large to fit after it: the log never
+// rolls an empty segment onto its own name.
+func TestSeal_EmptySegmentWithKeyHeaderReusedInPlace(t *testing.T) {
+	for _, plainBig := range []bool{false, true} {
+		mem := vfs.NewMem()
+		ts := newTestSealer()
+		blob, _, _ := ts.NewKey()
+		if err := mem.MkdirAll(testDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, _ := mem.OpenFile(segPath(testDir, 0), os.O_RDWR|os.O_CREATE, 0o600)
+		writeSynced(t, f, appendKeyHeader(nil, blob), 0)
+		f.Close()
+		mem.SyncDir(testDir)
+		mem.SyncDir("/")
+		opts := Options{FS: mem, SegmentSize: 8 << 10, Sealer: ts}
+		l, _ := openLog(t, testDir, opts)
+		rng := mrand.New(mrand.NewPCG(15, 16))
+		var recs []testRecord
+		if plainBig {
+			recs = []testRecord{{t: 1, key: []byte("k"), data: make([]byte, 8<<10-record.HeaderSize-8)}}
+		} else {
+			recs = sealedRecords(rng, 3, 100, 1e9)
+		}
+		var b Batch
+		if err := appendSealed(t, l, &b, recs, true); err != nil {
+			t.Fatalf("plainBig %v: %v", plainBig, err)
+		}
+		if segs := segFiles(t, mem, testDir); len(segs) != 1 {
+			t.Fatalf("plainBig %v: segments %v; want the one", plainBig, segs)
+		}
+		mem.Crash()
+		l, _ = openLog(t, testDir, opts)
+		checkRecords(t, readAll(t, l, 0, 0), recs)
+	}
+}

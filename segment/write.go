@@ -64,6 +64,15 @@ func (l *Log) Write(b *Batch) error {
 		for j < n && int64(b.frameEnd(j)) <= room {
 			j++
 		}
+		if j == i && s.count == 0 {
+			// Only a key header can leave an empty segment too small for
+			// a frame, and only for a batch without sealed frames (see
+			// the checks above): give up the header.
+			if err := l.dropKey(s); err != nil {
+				return l.failAfter(i > 0, err)
+			}
+			continue
+		}
 		if j == i {
 			if err := l.roll(); err != nil {
 				return l.failAfter(i > 0, err)
