@@ -20,6 +20,11 @@ const (
 	CodeThroughputExceeded
 	CodeExpiredIterator
 	CodeValidation
+	// Refusals of authentication and authorization, under AWS's names.
+	CodeAccessDenied
+	CodeUnrecognizedClient
+	CodeInvalidSignature
+	CodeMissingAuthenticationToken
 	// The key service's refusals, as Kinesis names them (the KMS errors
 	// of PutRecord(s), GetRecords and StartStreamEncryption).
 	CodeKMSAccessDenied
@@ -39,12 +44,18 @@ var codeNames = [...]string{
 	CodeThroughputExceeded: "ProvisionedThroughputExceededException",
 	CodeExpiredIterator:    "ExpiredIteratorException",
 	CodeValidation:         "ValidationException",
-	CodeKMSAccessDenied:    "KMSAccessDeniedException",
-	CodeKMSDisabled:        "KMSDisabledException",
-	CodeKMSInvalidState:    "KMSInvalidStateException",
-	CodeKMSNotFound:        "KMSNotFoundException",
-	CodeKMSOptInRequired:   "KMSOptInRequired",
-	CodeKMSThrottling:      "KMSThrottlingException",
+
+	CodeAccessDenied:               "AccessDeniedException",
+	CodeUnrecognizedClient:         "UnrecognizedClientException",
+	CodeInvalidSignature:           "InvalidSignatureException",
+	CodeMissingAuthenticationToken: "MissingAuthenticationTokenException",
+
+	CodeKMSAccessDenied:  "KMSAccessDeniedException",
+	CodeKMSDisabled:      "KMSDisabledException",
+	CodeKMSInvalidState:  "KMSInvalidStateException",
+	CodeKMSNotFound:      "KMSNotFoundException",
+	CodeKMSOptInRequired: "KMSOptInRequired",
+	CodeKMSThrottling:    "KMSThrottlingException",
 }
 
 // String is the Kinesis exception name of the code.

@@ -10,9 +10,12 @@ package auth
 // otherwise an Allow in either grants; otherwise the request is denied. A
 // resource policy's Allow grants only to the principals it names (a user's
 // ARN, or "*"); naming the account delegates to the identity policies and
-// grants nothing by itself. Authorize returns nil or a *DeniedError; it does
+// grants nothing by itself. A nil user is denied. Authorize returns nil or a *DeniedError; it does
 // not allocate when it allows.
 func Authorize(u *User, action, resource string, resourcePolicy *Policy) error {
+	if u == nil { // no identity: nothing can grant
+		return &DeniedError{User: Anonymous, Action: action, Resource: resource}
+	}
 	idAllow, idDeny := u.Policy.evaluate(u, action, resource)
 	resAllow, resDeny := resourcePolicy.evaluate(u, action, resource)
 	switch {

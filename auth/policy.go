@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -81,6 +82,9 @@ func parsePolicy(doc []byte, resource bool) (*Policy, error) {
 	if err := strictUnmarshal(doc, &raw); err != nil {
 		return nil, fmt.Errorf("policy is not a valid policy document: %w", err)
 	}
+	if err := checkMembers(doc, "policy", policyMembers); err != nil {
+		return nil, err
+	}
 	switch raw.Version {
 	case "", "2012-10-17", "2008-10-17":
 	default:
@@ -92,10 +96,22 @@ func parsePolicy(doc []byte, resource bool) (*Policy, error) {
 		if err := strictUnmarshal(raw.Statement, &stmts); err != nil {
 			return nil, fmt.Errorf("policy Statement: %w", err)
 		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw.Statement, &elems); err != nil {
+			return nil, fmt.Errorf("policy Statement: %w", err)
+		}
+		for i, e := range elems {
+			if err := checkMembers(e, fmt.Sprintf("policy statement %d", i+1), statementMembers); err != nil {
+				return nil, err
+			}
+		}
 	case '{':
 		var one rawStatement
 		if err := strictUnmarshal(raw.Statement, &one); err != nil {
 			return nil, fmt.Errorf("policy Statement: %w", err)
+		}
+		if err := checkMembers(raw.Statement, "policy statement 1", statementMembers); err != nil {
+			return nil, err
 		}
 		stmts = []rawStatement{one}
 	case 0:
@@ -268,6 +284,9 @@ func parsePrincipal(raw json.RawMessage) ([]string, error) {
 			out = append(out, norm)
 		}
 	}
+	if err := checkMembers(raw, "Principal", []string{"AWS"}); err != nil {
+		return nil, err
+	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("Principal names no one")
 	}
@@ -307,6 +326,45 @@ func isAccountID(s string) bool {
 		}
 	}
 	return true
+}
+
+// The members of a policy document and of a statement, as IAM spells them.
+var (
+	policyMembers    = []string{"Version", "Id", "Statement"}
+	statementMembers = []string{"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal", "Condition"}
+)
+
+// checkMembers refuses a member of the JSON object obj (what names it in
+// the message) whose name is not one of names exactly, or that appears
+// twice. encoding/json matches member names case-insensitively and keeps
+// the last of duplicates, so without this check {"Effect": "Deny", ...,
+// "effect": "Allow"} would read as a Deny and judge as an Allow. obj is a
+// value that was decoded already; anything but an object passes.
+func checkMembers(obj []byte, what string, names []string) error {
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	seen := make(map[string]bool, len(names))
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		k, _ := t.(string)
+		switch {
+		case !slices.Contains(names, k):
+			return fmt.Errorf("%s member %q is not one of %s (member names are case-sensitive)", what, k, strings.Join(names, ", "))
+		case seen[k]:
+			return fmt.Errorf("%s member %q appears twice", what, k)
+		}
+		seen[k] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
 }
 
 // firstToken is the first non-space byte of v, or 0.

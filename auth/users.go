@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // DefaultAccount is the account of a users file that names none; it is also
@@ -83,6 +84,20 @@ func ParseUsers(b []byte) (*Users, error) {
 	var f usersFile
 	if err := strictUnmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("users file is not valid: %w", err)
+	}
+	if err := checkMembers(b, "users file", []string{"account", "users"}); err != nil {
+		return nil, err
+	}
+	var raw struct {
+		Users []json.RawMessage `json:"users"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("users file is not valid: %w", err)
+	}
+	for i, u := range raw.Users {
+		if err := checkMembers(u, fmt.Sprintf("users file: user %d", i+1), []string{"name", "access_key_id", "secret_access_key", "policy"}); err != nil {
+			return nil, err
+		}
 	}
 	if f.Account == "" {
 		f.Account = DefaultAccount
@@ -239,6 +254,13 @@ func (s *Store) Generation() uint64 { return s.gen.Load() }
 // none). The file is rewritten atomically with mode 0600; everything else in
 // it is kept.
 func AddUser(path, name string, policy []byte) (accessKeyID, secret string, err error) {
+	// Two add-users at once must not each rewrite the file without the
+	// other's user: hold an exclusive lock on its directory.
+	unlock, err := lockBeside(path)
+	if err != nil {
+		return "", "", err
+	}
+	defer unlock()
 	var f usersFile
 	b, err := os.ReadFile(path)
 	switch {
@@ -280,6 +302,20 @@ func AddUser(path, name string, policy []byte) (accessKeyID, secret string, err 
 		return "", "", err
 	}
 	return accessKeyID, secret, nil
+}
+
+// lockBeside takes an exclusive flock on the directory holding path (a
+// lock that leaves no file behind) and returns its release.
+func lockBeside(path string) (func(), error) {
+	dir, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("users file: %w", err)
+	}
+	if err := syscall.Flock(int(dir.Fd()), syscall.LOCK_EX); err != nil {
+		dir.Close()
+		return nil, fmt.Errorf("users file: lock %s: %w", dir.Name(), err)
+	}
+	return func() { dir.Close() }, nil
 }
 
 // newAccessKeyID returns "AKIA" and 16 random characters of A-Z and 2-7, the

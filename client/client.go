@@ -27,9 +27,16 @@ type ClientOptions struct {
 	MaxFrameSize int
 	// ReadBufferSize is the connection's read buffer; default 64 KiB.
 	ReadBufferSize int
-	// HandshakeTimeout bounds the handshake when ctx has no deadline;
-	// default 10 s.
+	// HandshakeTimeout bounds the handshake, authentication included,
+	// when ctx has no deadline; default 10 s.
 	HandshakeTimeout time.Duration
+	// Credentials, if set, are the access key the client authenticates
+	// with when the server requires it (see auth.go), and the server must
+	// then prove it knows the same secret. nil: a server that requires
+	// authentication is refused at Dial with ErrAuthRequired. A server that
+	// does not require it is not asked for a proof: the connection runs as
+	// anonymous (use TLS to know whom you talk to).
+	Credentials *Credentials
 }
 
 func (o *ClientOptions) setDefaults() {
@@ -130,7 +137,14 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 			stop()
 		}
 	}()
-	hb := wire.Hello{Version: wire.Version, MaxFrame: uint32(opts.MaxFrameSize)}.Marshal()
+	hello := wire.Hello{Version: wire.Version, MaxFrame: uint32(opts.MaxFrameSize)}
+	if opts.Credentials != nil {
+		if err := opts.Credentials.check(); err != nil {
+			return nil, err
+		}
+		hello.Features |= wire.FeatureAuth
+	}
+	hb := hello.Marshal()
 	if _, err := nc.Write(hb[:]); err != nil {
 		return nil, fmt.Errorf("%w: send hello: %w", wire.ErrHandshake, err)
 	}
@@ -160,6 +174,19 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 	if h.MaxFrame < wire.MinMaxFrameSize {
 		return nil, fmt.Errorf("%w: the server's maximum frame size %d is below the minimum %d", wire.ErrHandshake, h.MaxFrame, wire.MinMaxFrameSize)
 	}
+	var firstID uint64
+	if h.Features&wire.FeatureAuth != 0 {
+		if opts.Credentials == nil {
+			return nil, fmt.Errorf("%w: give the client an access key (ClientOptions.Credentials; sluice --access-key and --secret-key)", wire.ErrAuthRequired)
+		}
+		if err := authenticate(nc, br, opts, hb, h.Marshal()); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		firstID = authRequestID
+	}
 	// Once ctx can no longer move the deadline, clear it for good.
 	stopped = true
 	if !stop() {
@@ -176,6 +203,7 @@ func NewClient(ctx context.Context, nc net.Conn, opts ClientOptions) (*Client, e
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	c.nextID.Store(firstID)
 	go c.readLoop()
 	go c.writeLoop()
 	return c, nil

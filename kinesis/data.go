@@ -127,6 +127,9 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	if err != nil {
 		return err
 	}
+	if err := h.allowStream(st, OpPutRecords, name); err != nil {
+		return err
+	}
 	recs := st.recs[:0]
 	for i := range in.Records {
 		e := &in.Records[i]
@@ -275,6 +278,9 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		if name != p.StreamName {
 			return Errorf(CodeInvalidArgument, "the ShardIterator reads stream %s, not the stream StreamARN %s names", p.StreamName, in.StreamARN)
 		}
+	}
+	if err := h.allowStream(st, OpGetRecords, p.StreamName); err != nil {
+		return err
 	}
 	if in.DryRun {
 		if _, err := h.describe(p.StreamName); err != nil {

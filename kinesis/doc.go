@@ -17,6 +17,18 @@
 // StreamName, StreamARN or both (resolve.go). NextTokens of the list
 // operations are HMAC-protected and expire after 300 s (nexttoken.go).
 //
+// With Options.Auth, every operation is authorized (authorize.go) as its IAM
+// action ("kinesis:PutRecords") on its resource: the stream, the consumer
+// (DescribeStreamConsumer, DeregisterStreamConsumer, SubscribeToShard), the
+// ResourceARN of the tagging and policy operations, or "*" (ListStreams,
+// DescribeLimits). The user's identity policy and the resource's policy are
+// judged together once the members naming the resource are valid and before
+// the resource is looked up, so that a refusal (AccessDeniedException in
+// AWS's words) neither has an effect nor tells whether the resource exists.
+// PutResourcePolicy stores only policies the auth package can enforce. With
+// Options.Audit, each mutating or refused request leaves a line in the audit
+// log.
+//
 // The engine-independent half:
 //
 //   - shapes_*.go: the request and response shapes of every served operation,

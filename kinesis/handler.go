@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/internal/ratelog"
@@ -102,6 +103,14 @@ type Options struct {
 	// answers them with MissingAuthenticationTokenException, as does the
 	// handler by default).
 	AllowUnsigned bool
+	// Auth holds the identities requests are authenticated as. With it,
+	// every operation is authorized: the user's identity policy and the
+	// resource's policy must allow it (see authorize.go). nil: no
+	// authorization, every request is allowed.
+	Auth *auth.Store
+	// Audit, if set, receives a line for every mutating request (all but
+	// Describe*, List*, Get* and SubscribeToShard) and every denied one.
+	Audit *auth.Audit
 }
 
 // Handler serves the Kinesis API on an engine: POST requests dispatched on
@@ -123,7 +132,10 @@ type Handler struct {
 	// streams caches facts of streams the data path reports (*streamFacts
 	// by stream name).
 	streams sync.Map
-	subs    subscriptions
+	// consumerPolicies caches the compiled resource policies of consumers
+	// (*policyCache by consumer ARN).
+	consumerPolicies sync.Map
+	subs             subscriptions
 
 	reqPrefix string        // random per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter
@@ -136,6 +148,9 @@ type Handler struct {
 	// testHookThrottled, if set, is called when a subscription's push waits
 	// for its consumer's quota.
 	testHookThrottled func()
+	// testHookUser, if set, names the user a request is authenticated as
+	// (tests of authorization run without signature verification).
+	testHookUser func(*http.Request) *auth.User
 }
 
 // NewHandler returns a Handler serving eng.
@@ -248,12 +263,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	st := h.getState()
 	defer h.putState(st)
+	if h.testHookUser != nil {
+		st.user = h.testHookUser(r)
+	}
 	limit := h.opts.MaxControlBodyBytes
 	if op == OpPutRecord || op == OpPutRecords {
 		limit = h.opts.MaxBodyBytes
 	}
 	if err := h.reserveBody(r, st, limit); err != nil {
 		h.fail(w, f, err)
+		h.audit(r, op, st, err)
 		return
 	}
 	setDeadline(rc.SetReadDeadline, h.opts.BodyTimeout)
@@ -262,6 +281,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// connection after the answer (the deadline stays in force).
 		w.Header().Set("Connection", "close")
 		h.fail(w, f, err)
+		h.audit(r, op, st, err)
 		return
 	}
 	setDeadline(rc.SetReadDeadline, -1)
@@ -284,6 +304,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, f, err)
 	}
+	h.audit(r, op, st, err)
 }
 
 // authenticate parses the request's SigV4 authentication and returns the
@@ -304,6 +325,9 @@ func (h *Handler) authenticate(r *http.Request) (context.Context, error) {
 func (h *Handler) serveOperation(ctx context.Context, w http.ResponseWriter, f Format, op Operation, st *reqState) error {
 	in := op.NewInput()
 	if err := st.dec.Decode(f, st.body, in); err != nil {
+		return err
+	}
+	if err := h.authorizeInput(st, op, in); err != nil {
 		return err
 	}
 	out, err := operationFuncs[op](h, ctx, in)
@@ -392,6 +416,13 @@ type reqState struct {
 	// reserved is what the request holds of the server's in-flight
 	// budget, released with the state.
 	reserved int64
+	// user is who the request is authenticated as; nil when Options.Auth
+	// is nil.
+	user *auth.User
+	// resource is the ARN the request was authorized on (for the audit
+	// log); denied is set when authorization refused it.
+	resource string
+	denied   bool
 }
 
 // maxPooledBuffer: a request state whose buffers grew past this (a body of
@@ -414,6 +445,7 @@ func (h *Handler) putState(st *reqState) {
 	st.res.Release()
 	h.opts.Budget.Release(st.reserved)
 	st.reserved = 0
+	st.user, st.resource, st.denied = nil, "", false
 	if cap(st.body) > maxPooledBuffer || cap(st.out) > maxPooledBuffer || cap(st.dec.blobs) > maxPooledBuffer {
 		*st = reqState{}
 	}

@@ -303,17 +303,18 @@ func TestHandler_ResourcePolicies(t *testing.T) {
 		t.Fatalf("policy %q", p)
 	}
 	_, err := c.PutResourcePolicy(bg, &sdk.PutResourcePolicyInput{ResourceARN: aws.String(arn), Policy: aws.String("not json")})
-	wantAPIError(t, err, CodeInvalidArgument, "not a valid JSON policy document")
+	wantAPIError(t, err, CodeInvalidArgument, "not a valid policy document")
 
 	reg, err := c.RegisterStreamConsumer(bg, &sdk.RegisterStreamConsumerInput{StreamARN: aws.String(arn), ConsumerName: aws.String("app")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	carn := aws.ToString(reg.Consumer.ConsumerARN)
-	if _, err := c.PutResourcePolicy(bg, &sdk.PutResourcePolicyInput{ResourceARN: aws.String(carn), Policy: aws.String(`{"Statement":[]}`)}); err != nil {
+	cpolicy := `{"Statement":[{"Effect":"Deny","Principal":"*","Action":"kinesis:SubscribeToShard","Resource":"*"}]}`
+	if _, err := c.PutResourcePolicy(bg, &sdk.PutResourcePolicyInput{ResourceARN: aws.String(carn), Policy: aws.String(cpolicy)}); err != nil {
 		t.Fatal(err)
 	}
-	if p := get(carn); p != `{"Statement":[]}` {
+	if p := get(carn); p != cpolicy {
 		t.Fatalf("consumer policy %q", p)
 	}
 	for _, r := range []string{arn, carn} {

@@ -129,9 +129,12 @@ func (h *Handler) describe(name string) (*api.StreamInfo, error) {
 }
 
 // streamFacts is what the data path reports of a stream without asking the
-// engine on every call.
+// engine on every call, and what authorizing a request on it needs: the
+// stream's ARN, built once, and its compiled resource policy.
 type streamFacts struct {
 	enc     EncryptionType
+	arn     string
+	policy  policyCache
 	fetched time.Time
 }
 
@@ -140,21 +143,36 @@ type streamFacts struct {
 // take effect at once).
 const streamFactsTTL = time.Second
 
-// encryptionOf returns the EncryptionType of a stream for PutRecord(s) and
-// GetRecords responses, from a cache refreshed every streamFactsTTL.
-func (h *Handler) encryptionOf(name string) EncryptionType {
-	if v, ok := h.streams.Load(name); ok {
-		if f := v.(*streamFacts); time.Since(f.fetched) < streamFactsTTL {
-			return f.enc
+// factsOf returns the cached facts of a stream, refreshed every
+// streamFactsTTL, or nil when it does not exist.
+func (h *Handler) factsOf(name string) *streamFacts {
+	v, ok := h.streams.Load(name)
+	var old *streamFacts
+	if ok {
+		old = v.(*streamFacts)
+		if time.Since(old.fetched) < streamFactsTTL {
+			return old
 		}
 	}
 	si, err := h.eng.DescribeStream(name)
 	if err != nil {
-		return EncryptionTypeNone
+		return nil
 	}
-	f := &streamFacts{enc: encryptionTypeOf(si), fetched: time.Now()}
+	f := &streamFacts{enc: encryptionTypeOf(si), arn: h.scope.StreamARN(name), fetched: time.Now()}
+	if old != nil {
+		f.policy.entry.Store(old.policy.entry.Load()) // compiled again only if it changed
+	}
 	h.streams.Store(name, f)
-	return f.enc
+	return f
+}
+
+// encryptionOf returns the EncryptionType of a stream for PutRecord(s) and
+// GetRecords responses, from a cache refreshed every streamFactsTTL.
+func (h *Handler) encryptionOf(name string) EncryptionType {
+	if f := h.factsOf(name); f != nil {
+		return f.enc
+	}
+	return EncryptionTypeNone
 }
 
 // forget drops the cached facts of a stream after a change through this handler.

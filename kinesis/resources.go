@@ -2,12 +2,12 @@ package kinesis
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strings"
 	"unicode"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 )
 
 // Tags, enhanced fan-out consumers and resource policies.
@@ -245,6 +245,7 @@ func (h *Handler) deregisterStreamConsumer(_ context.Context, in *ConsumerInput)
 		return nil, h.engErr(err)
 	}
 	h.subs.endConsumer(c.arn)
+	h.forgetConsumer(c.arn)
 	return &EmptyOutput{}, nil
 }
 
@@ -313,13 +314,13 @@ func (h *Handler) putResourcePolicy(_ context.Context, in *PutResourcePolicyInpu
 	if err != nil {
 		return nil, err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal([]byte(in.Policy), &doc); err != nil {
-		return nil, Errorf(CodeInvalidArgument, "Policy is not a valid JSON policy document: %v", err)
+	if _, err := auth.ParseResourcePolicy([]byte(in.Policy)); err != nil {
+		return nil, Errorf(CodeInvalidArgument, "Policy refused: %v", err)
 	}
 	if err := h.eng.SetPolicy(stream, consumer, in.Policy); err != nil {
 		return nil, h.engErr(err)
 	}
+	h.forgetPolicy(stream, consumer, in.ResourceARN)
 	return &EmptyOutput{}, nil
 }
 
@@ -349,6 +350,7 @@ func (h *Handler) deleteResourcePolicy(_ context.Context, in *ResourceInput) (an
 	if err := h.eng.SetPolicy(stream, consumer, ""); err != nil {
 		return nil, h.engErr(err)
 	}
+	h.forgetPolicy(stream, consumer, in.ResourceARN)
 	return &EmptyOutput{}, nil
 }
 

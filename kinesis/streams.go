@@ -103,6 +103,7 @@ func (h *Handler) deleteStream(_ context.Context, in *DeleteStreamInput) (any, e
 		return nil, h.engErr(err)
 	}
 	h.forget(name)
+	h.forgetConsumersOf(name)
 	h.subs.endStream(name)
 	return &EmptyOutput{}, nil
 }

@@ -175,6 +175,9 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if err := checkStartingPosition(sp.Type, sp.SequenceNumber, sp.Timestamp); err != nil {
 		return err
 	}
+	if err := h.allowConsumerARN(st, OpSubscribeToShard, in.ConsumerARN); err != nil {
+		return err
+	}
 	c, err := h.consumerOf(in.ConsumerARN)
 	if err != nil {
 		return err

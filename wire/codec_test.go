@@ -80,6 +80,10 @@ func codecCases() []struct {
 		{"ResultHead", &ResultHead{Next: pos, MillisBehind: 42, ShardEnd: true, Children: []api.ShardInfo{testShard(8), testShard(9)}, Records: 0, FramesLen: 0},
 			&ResultHead{}},
 		{"GoAway", &GoAway{Name: "InternalFailureException", Message: "the server is shutting down"}, &GoAway{}},
+		{"Challenge", &Challenge{Nonce: [NonceSize]byte{1, 2, 3, 31: 4}}, &Challenge{}},
+		{"Authenticate", &ReqAuthenticate{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", Nonce: [NonceSize]byte{5, 31: 6}, Proof: [ProofSize]byte{7, 31: 8}},
+			&ReqAuthenticate{}},
+		{"AuthenticateResponse", &RespAuthenticate{Proof: [ProofSize]byte{9, 31: 10}}, &RespAuthenticate{}},
 	}
 }
 
@@ -178,7 +182,7 @@ func TestFrame_HeaderRoundTrip(t *testing.T) {
 }
 
 func TestFrame_HelloRoundTrip(t *testing.T) {
-	h := Hello{Version: 1, Status: StatusBusy, features: 5, MaxFrame: 1 << 24}
+	h := Hello{Version: 1, Status: StatusBusy, Features: 5, MaxFrame: 1 << 24}
 	b := h.Marshal()
 	got, err := ReadHello(strings.NewReader(string(b[:])))
 	if err != nil || got != h {

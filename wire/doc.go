@@ -21,8 +21,21 @@
 // server answers with the version it will speak, a status (0 open, 1
 // unsupported version, 2 too many connections, 3 shutting down, 4 invalid
 // hello) and the largest frame it accepts; after a non-zero status it
-// closes the connection. No feature bits are defined in version 1: both
-// sides send 0 and ignore bits they do not know.
+// closes the connection. Each side ignores feature bits it does not know.
+// Version 1 defines one, FeatureAuth (0x1): a client sets it when it can
+// authenticate, a server when the connection must.
+//
+// # Authentication
+//
+// On a connection whose server hello sets FeatureAuth, the server sends an
+// OpChallenge frame (request id 0) with a 32-byte nonce right after its
+// hello, and the client's first frame must be an OpAuthenticate request:
+// its access key id, its own nonce and an HMAC-SHA256 proof of its secret
+// over both hellos and both nonces. The server answers with its own proof
+// over the same transcript, or with an error and a GoAway before closing.
+// A client whose hello did not set the bit gets the hello, then a GoAway
+// saying the server requires authentication. auth.go draws the frames and
+// the transcript.
 //
 // # Frames
 //
@@ -48,6 +61,9 @@
 //	| Kinesis exception name, e.g.      | what was wrong and what  |
 //	| "ResourceNotFoundException"       | would be right           |
 //	+-----------------------------------+--------------------------+
+//
+// Request ids are chosen by the client, except 0, which marks the frames
+// the server sends on its own (OpChallenge, OpGoAway).
 //
 // A frame the server cannot parse (a length below 12, reserved bits set,
 // request id 0) or one over its max frame (answered with an error first)

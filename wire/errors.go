@@ -28,6 +28,15 @@ var (
 	// this protocol version.
 	ErrVersion = errors.New("wire: unsupported protocol version")
 
+	// ErrAuthRequired is matched by Dial errors when the server requires
+	// authentication and the client has no credentials to give.
+	ErrAuthRequired = errors.New("wire: the server requires authentication")
+
+	// ErrServerAuth is matched by Dial errors when the server failed to
+	// prove that it knows the secret of the client's access key: it is not
+	// the server the client means, or it has other users.
+	ErrServerAuth = errors.New("wire: the server did not prove it knows the secret access key")
+
 	// ErrMalformed is matched by every *DecodeError: a message body that does
 	// not follow the format.
 	ErrMalformed = errors.New("wire: malformed message")

@@ -87,6 +87,14 @@ const (
 	// OpSubscribe response follows.
 	OpCancel Op = 0x23
 
+	// OpChallenge (server to client, request id 0) carries the server's
+	// nonce right after the hellos of a connection that must authenticate.
+	OpChallenge Op = 0x30
+	// OpAuthenticate (client to server) answers the challenge with an
+	// access key id and a proof of its secret; its response carries the
+	// server's proof. See auth.go.
+	OpAuthenticate Op = 0x31
+
 	// OpGoAway (server to client, request id 0) says the server is closing
 	// the connection and why.
 	OpGoAway Op = 0x3F
@@ -100,7 +108,8 @@ var opNames = map[Op]string{
 	OpIncreaseRetention: "IncreaseRetention", OpDecreaseRetention: "DecreaseRetention",
 	OpAddTags: "AddTags", OpRemoveTags: "RemoveTags", OpListTags: "ListTags", OpSetQuotas: "SetQuotas",
 	OpSetDurability: "SetDurability", OpSetMaxRecordSize: "SetMaxRecordSize", OpSetStreamMode: "SetStreamMode",
-	OpSubscribe: "Subscribe", OpEvent: "Event", OpCredit: "Credit", OpCancel: "Cancel", OpGoAway: "GoAway",
+	OpSubscribe: "Subscribe", OpEvent: "Event", OpCredit: "Credit", OpCancel: "Cancel",
+	OpChallenge: "Challenge", OpAuthenticate: "Authenticate", OpGoAway: "GoAway",
 }
 
 func (o Op) String() string {
@@ -174,16 +183,19 @@ func ParseHeader(b []byte, max int) (Header, error) {
 type Hello struct {
 	Version  uint16
 	Status   uint16 // server only; 0 from a client
-	features uint32 // none are defined in version 1
+	Features uint32 // feature bits (FeatureAuth); a peer ignores bits it does not know
 	MaxFrame uint32 // the largest frame the sender accepts
 }
 
+// Marshal encodes h as it goes on the wire. A hello read by ReadHello
+// marshals back to the bytes that were read: the authentication transcript
+// relies on it.
 func (h Hello) Marshal() [HelloSize]byte {
 	var b [HelloSize]byte
 	copy(b[:4], Magic)
 	binary.LittleEndian.PutUint16(b[4:], h.Version)
 	binary.LittleEndian.PutUint16(b[6:], h.Status)
-	binary.LittleEndian.PutUint32(b[8:], h.features)
+	binary.LittleEndian.PutUint32(b[8:], h.Features)
 	binary.LittleEndian.PutUint32(b[12:], h.MaxFrame)
 	return b
 }
@@ -200,7 +212,7 @@ func ReadHello(r io.Reader) (Hello, error) {
 	h := Hello{
 		Version:  binary.LittleEndian.Uint16(b[4:]),
 		Status:   binary.LittleEndian.Uint16(b[6:]),
-		features: binary.LittleEndian.Uint32(b[8:]),
+		Features: binary.LittleEndian.Uint32(b[8:]),
 		MaxFrame: binary.LittleEndian.Uint32(b[12:]),
 	}
 	return h, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 )
 
 // Names of the scenarios.
@@ -46,6 +47,9 @@ type Options struct {
 	Addr string
 	// InProc starts a server in this process on DataDir instead.
 	InProc bool
+	// Credentials, if set, are the access key the binary protocol's
+	// connections authenticate with (a server started with --auth).
+	Credentials *client.Credentials
 	// DataDir is the in-process server's data directory, and where the
 	// baseline measures the disk; default a fresh temporary directory,
 	// removed afterwards (the baseline then measures the current directory's

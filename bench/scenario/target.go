@@ -66,7 +66,7 @@ func openTarget(ctx context.Context, o Options) (*target, error) {
 
 // dial opens a binary protocol connection to the server.
 func (t *target) dial(ctx context.Context) (*client.Client, error) {
-	c, err := client.Dial(ctx, t.addr, client.ClientOptions{})
+	c, err := client.Dial(ctx, t.addr, client.ClientOptions{Credentials: t.opts.Credentials})
 	if err != nil {
 		return nil, fmt.Errorf("connect to the server (is sluiced running at %s? --addr picks another, --inproc starts one here): %w", t.addr, err)
 	}

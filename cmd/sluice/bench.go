@@ -48,11 +48,12 @@ examples:
 
 // benchFlags are the settings of one `sluice bench` invocation.
 type benchFlags struct {
-	opts     scenario.Options
-	jsonOut  bool
-	hgrm     string
-	quiet    bool
-	scenario string
+	opts                 scenario.Options
+	accessKey, secretKey string
+	jsonOut              bool
+	hgrm                 string
+	quiet                bool
+	scenario             string
 }
 
 // newBenchFlagSet registers every flag of `sluice bench` on a new flag set.
@@ -65,6 +66,8 @@ func newBenchFlagSet(f *benchFlags) *flag.FlagSet {
 		addr = env
 	}
 	fs.StringVar(&o.Addr, "addr", addr, "the running server's binary protocol address (its --listen); $SLUICE_ADDR sets the default")
+	fs.StringVar(&f.accessKey, "access-key", "", "the access key id to authenticate with, for a server started with --auth (default $AWS_ACCESS_KEY_ID, else the profile $AWS_PROFILE of ~/.aws/credentials)")
+	fs.StringVar(&f.secretKey, "secret-key", "", "the secret access key of --access-key (default $AWS_SECRET_ACCESS_KEY, else the profile's)")
 	fs.BoolVar(&o.InProc, "inproc", false, "start a server in this process on --data-dir (default a temporary directory) instead of using --addr")
 	fs.StringVar(&o.DataDir, "data-dir", "", "the in-process server's data directory, and where baseline measures the disk (default: a temporary directory, or . for baseline)")
 	fs.StringVar(&o.API, "api", scenario.APIWire, "the front door to load: wire (binary protocol) or kinesis (the Kinesis HTTP API through the AWS SDK; put and get)")
@@ -138,6 +141,13 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	f.scenario = pos[0]
 	f.opts.Scenario = f.scenario
+	if !f.opts.InProc {
+		creds, _, err := resolveCredentials(f.accessKey, f.secretKey, os.Getenv)
+		if err != nil {
+			return fmt.Errorf("bench: %w: %w", scenario.ErrUsage, err)
+		}
+		f.opts.Credentials = creds
+	}
 	f.opts.Log = stderr
 	if f.quiet {
 		f.opts.Log = io.Discard

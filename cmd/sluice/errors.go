@@ -44,8 +44,10 @@ func (e *codedError) Unwrap() error { return e.err }
 
 // dialError is a failure to connect to the server.
 type dialError struct {
-	addr string
-	err  error
+	addr   string
+	err    error
+	keyID  string           // the access key offered, if any
+	source credentialSource // where it came from
 }
 
 func (e *dialError) Error() string { return e.err.Error() }
@@ -67,10 +69,38 @@ func describeError(err error, addr string, timeout time.Duration) string {
 	case errors.Is(err, wire.ErrConnectionLost):
 		return fmt.Sprintf("lost the connection to the server at %s: %v", addr, lostCause(err))
 	}
+	var w *wire.Error
+	if errors.As(err, &w) && w.Name == wire.NameAccessDenied {
+		return fmt.Sprintf("%v\n(the access key's policy in the server's users file, or the stream's resource policy, must allow the action; use another access key with --access-key, or ask the server's administrator for a grant)", w)
+	}
 	return err.Error()
 }
 
+// describeAuthError words a refused authentication, or "" for another
+// error.
+func describeAuthError(d *dialError) string {
+	var w *wire.Error
+	switch {
+	case errors.Is(d.err, wire.ErrAuthRequired):
+		return fmt.Sprintf("the server at %s requires authentication: give an access key with --access-key and --secret-key, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials (AWS_PROFILE picks one)", d.addr)
+	case errors.Is(d.err, wire.ErrServerAuth):
+		return fmt.Sprintf("the server at %s could not prove that it knows the secret of access key %s (from %s): it may not be the server you meant (check --addr), or its users file gives the key another secret", d.addr, d.keyID, d.source)
+	case !errors.As(d.err, &w):
+		return ""
+	case w.Name == wire.NameUnrecognizedClient:
+		return fmt.Sprintf("the server at %s does not know access key %s (from %s): %v\ncheck the key, or ask the server's administrator to add a user for it (sluice auth add-user)", d.addr, d.keyID, d.source, w)
+	case w.Name == wire.NameInvalidSignature:
+		return fmt.Sprintf("the secret key (from %s) is not the secret of access key %s on the server at %s: %v", d.source, d.keyID, d.addr, w)
+	case w.Name == wire.NameMissingAuth:
+		return fmt.Sprintf("the server at %s requires authentication: %v", d.addr, w)
+	}
+	return ""
+}
+
 func describeDialError(d *dialError) string {
+	if msg := describeAuthError(d); msg != "" {
+		return msg
+	}
 	switch {
 	case errors.Is(d.err, syscall.ECONNREFUSED):
 		return fmt.Sprintf("cannot connect to a sluice server at %s: connection refused; is sluiced running? Start one with `make run`, or point --addr at yours", d.addr)

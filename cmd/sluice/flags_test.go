@@ -231,7 +231,7 @@ func TestRun_BenchDispatch(t *testing.T) {
 	if code != exitError || !strings.Contains(stderr, addr) {
 		t.Fatalf("bench against a closed port: exit %d, stderr %q; want 1 naming %s", code, stderr, addr)
 	}
-	if _, _, stderr := runCLI(t, "", "nosuch"); !strings.Contains(stderr, "stream, put, get, bench") {
+	if _, _, stderr := runCLI(t, "", "nosuch"); !strings.Contains(stderr, "stream, put, get, auth, bench") {
 		t.Fatalf("unknown command stderr %q does not list bench", stderr)
 	}
 }

@@ -2,7 +2,7 @@
 // streams and shards, puts records and reads or tails them over the binary
 // protocol (package wire), and measures a server (sluice bench, bench.go).
 //
-//	sluice [--addr HOST:PORT] [--timeout D] COMMAND [ARGS]
+//	sluice [--addr HOST:PORT] [--timeout D] [--access-key ID --secret-key KEY] COMMAND [ARGS]
 //
 //	sluice stream create orders --shards 4
 //	printf 'a\nb\n' | sluice put orders --key customer-42
@@ -63,6 +63,9 @@ func benchCommand(ctx context.Context, a *app, args []string) error {
 	if a.addrSet {
 		args = append([]string{"--addr", a.addr}, args...)
 	}
+	if a.accessKey != "" || a.secretKey != "" {
+		args = append([]string{"--access-key", a.accessKey, "--secret-key", a.secretKey}, args...)
+	}
 	err := benchMain(ctx, args, a.stdout, a.stderr)
 	if errors.Is(err, scenario.ErrUsage) {
 		return &codedError{err: err, code: exitUsage}
@@ -75,9 +78,13 @@ type app struct {
 	addr    string
 	addrSet bool // --addr was given before the command
 	timeout time.Duration
-	stdin   io.Reader
-	stdout  io.Writer
-	stderr  io.Writer
+	// accessKey and secretKey are --access-key and --secret-key; dial
+	// falls back on the environment and ~/.aws/credentials
+	// (credentials.go).
+	accessKey, secretKey string
+	stdin                io.Reader
+	stdout               io.Writer
+	stderr               io.Writer
 }
 
 func main() {
@@ -128,6 +135,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.addr, "addr", a.addr, "the sluice server's binary protocol address (its --listen); $SLUICE_ADDR sets the default")
 	fs.DurationVar(&a.timeout, "timeout", a.timeout, "how long to wait for the server to connect and to answer each request (0: no limit)")
+	fs.StringVar(&a.accessKey, "access-key", a.accessKey, "the access key id to authenticate with, for a server started with --auth (default $AWS_ACCESS_KEY_ID, else the profile $AWS_PROFILE of ~/.aws/credentials)")
+	fs.StringVar(&a.secretKey, "secret-key", a.secretKey, "the secret access key of --access-key (default $AWS_SECRET_ACCESS_KEY, else the profile's)")
 }
 
 // help prints the usage of the top level or of a command.
@@ -148,7 +157,7 @@ func (a *app) help(args []string) int {
 
 func (a *app) topUsage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "sluice is the command-line client of a sluice server.\n\n")
-	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: sluice [--addr HOST:PORT] [--timeout D] [--access-key ID --secret-key KEY] COMMAND [ARGS]\n\ncommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
@@ -196,11 +205,19 @@ func commandNames(table []*command) string {
 
 // dial connects to the server within --timeout.
 func (a *app) dial(ctx context.Context) (*client.Client, error) {
+	creds, source, err := resolveCredentials(a.accessKey, a.secretKey, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := a.callCtx(ctx)
 	defer cancel()
-	c, err := client.Dial(ctx, a.addr, client.ClientOptions{})
+	c, err := client.Dial(ctx, a.addr, client.ClientOptions{Credentials: creds})
 	if err != nil {
-		return nil, &dialError{addr: a.addr, err: err}
+		d := &dialError{addr: a.addr, err: err, source: source}
+		if creds != nil {
+			d.keyID = creds.AccessKeyID
+		}
+		return nil, d
 	}
 	return c, nil
 }

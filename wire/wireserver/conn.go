@@ -75,18 +75,21 @@ type conn struct {
 	hdr         [wire.HeaderSize]byte
 	small       [64]byte // bodies of Credit and Cancel
 	intern      interner
+	authState   // who the connection runs as, and its authorization cache
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
+	remote := nc.RemoteAddr().String()
 	c := &conn{
 		srv:        s,
 		nc:         nc,
 		br:         bufio.NewReaderSize(nc, s.opts.ReadBufferSize),
-		log:        s.log.With("remote", nc.RemoteAddr().String()),
+		log:        s.log.With("remote", remote),
 		subs:       map[uint64]*subscription{},
 		writerDone: make(chan struct{}),
 	}
 	c.cond.L = &c.mu
+	c.remote = remote
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.readCtx, c.stopReading = context.WithCancel(c.ctx)
 	return c
@@ -121,6 +124,8 @@ func (c *conn) serve() {
 	case errors.Is(err, errProtocol):
 		c.violation("closing connection after a protocol violation", "err", err)
 		away = &wire.GoAway{Name: "InvalidArgumentException", Message: err.Error()}
+	case errors.Is(err, errRevoked):
+		away = &wire.GoAway{Name: wire.NameUnrecognizedClient, Message: "the connection's access key was removed from the server's users (or given another secret); reconnect with a valid key"}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		c.violation("connection closed in the middle of a frame", "err", err)
 	case err == io.EOF, errors.Is(err, net.ErrClosed):
@@ -225,12 +230,15 @@ func (c *conn) handshake() bool {
 		status = wire.StatusBadHello
 		c.violation("handshake failed: client's maximum frame size is too small", "max_frame", h.MaxFrame, "minimum", wire.MinMaxFrameSize)
 	}
+	c.clientMax = int(h.MaxFrame)
+	if status == wire.StatusOK && c.srv.opts.Auth != nil {
+		return c.authenticate(h) // answers the hello itself
+	}
 	reply := wire.Hello{Version: wire.Version, Status: status, MaxFrame: uint32(c.srv.opts.MaxFrameSize)}.Marshal()
 	if _, err := c.nc.Write(reply[:]); err != nil || status != wire.StatusOK {
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})
-	c.clientMax = int(h.MaxFrame)
 	return true
 }
 
@@ -305,6 +313,9 @@ func (c *conn) readLoop() error {
 		}
 		if err != nil {
 			return err
+		}
+		if c.revoked {
+			return errRevoked
 		}
 	}
 }

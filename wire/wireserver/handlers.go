@@ -15,6 +15,11 @@ import (
 // the reader; the rest run on their own goroutine so that the reader keeps
 // reading (pipelining) and responses go out in completion order.
 func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+	resource, ok := c.admit(h, bb.B)
+	if !ok {
+		wire.PutBuf(bb)
+		return
+	}
 	switch h.Op {
 	case wire.OpPing:
 		c.handlePing(h, bb)
@@ -25,7 +30,7 @@ func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 		c.startSubscription(h, bb.B)
 		wire.PutBuf(bb)
 	case wire.OpPutRecords:
-		c.startPutRecords(h, bb)
+		c.startPutRecords(h, bb, resource)
 	case wire.OpGetIterator, wire.OpDescribeStream, wire.OpListStreams, wire.OpListShards, wire.OpListTags:
 		c.handleControl(h, bb)
 	case wire.OpCreateStream, wire.OpDeleteStream, wire.OpSplitShard, wire.OpMergeShards, wire.OpUpdateShardCount,
@@ -34,24 +39,31 @@ func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 		c.handlers.Add(1)
 		go func() {
 			defer c.handlers.Done()
-			c.handleControl(h, bb)
+			c.auditResult(h.Op, resource, c.handleControl(h, bb))
 		}()
 	default:
 		wire.PutBuf(bb)
 		msg := fmt.Sprintf("opcode %#02x is not an operation of protocol version %d", uint8(h.Op), wire.Version)
-		if h.Op == wire.OpEvent || h.Op == wire.OpGoAway {
+		switch {
+		case h.Op == wire.OpEvent || h.Op == wire.OpGoAway || h.Op == wire.OpChallenge:
 			msg = fmt.Sprintf("opcode %v is sent by servers only", h.Op)
+		case h.Op == wire.OpAuthenticate && c.user != nil:
+			msg = "the connection has authenticated already; it runs as " + c.user.ARN
+		case h.Op == wire.OpAuthenticate:
+			msg = "this server does not require authentication (its hello does not set feature bit 0x1); the connection runs as anonymous"
 		}
 		c.violation("unknown operation", "op", h.Op, "id", h.ID)
 		c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException", Message: msg}, h.Size, 1)
 	}
 }
 
-// malformed answers a request whose body failed to decode.
-func (c *conn) malformed(h wire.Header, err error) {
+// malformed answers a request whose body failed to decode, and returns the
+// error it answered with.
+func (c *conn) malformed(h wire.Header, err error) *wire.Error {
 	c.violation("malformed request", "op", h.Op, "id", h.ID, "err", err)
-	c.respondError(h.Op, h.ID, &wire.Error{Name: "InvalidArgumentException",
-		Message: fmt.Sprintf("malformed %v request: %v", h.Op, err)}, h.Size, 1)
+	e := &wire.Error{Name: "InvalidArgumentException", Message: fmt.Sprintf("malformed %v request: %v", h.Op, err)}
+	c.respondError(h.Op, h.ID, e, h.Size, 1)
+	return e
 }
 
 func errTooLargeForClient(size, limit int) string {
@@ -76,26 +88,28 @@ func (c *conn) handlePing(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 }
 
 // handleControl decodes and runs a control operation and queues its
-// response. It owns bb.
-func (c *conn) handleControl(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+// response. It owns bb. It returns the error it answered with, or nil.
+func (c *conn) handleControl(h wire.Header, bb *bytebufferpool.ByteBuffer) *wire.Error {
 	defer wire.PutBuf(bb)
 	if hook := c.srv.testHookControl; hook != nil {
 		hook(h.Op)
 	}
 	if veto := c.srv.testHookControlVeto; veto != nil && veto(h.Op) {
-		c.respondError(h.Op, h.ID, &wire.Error{Name: "LimitExceededException", Message: "disabled by a test hook"}, h.Size, 1)
-		return
+		e := &wire.Error{Name: "LimitExceededException", Message: "disabled by a test hook"}
+		c.respondError(h.Op, h.ID, e, h.Size, 1)
+		return e
 	}
 	resp, err := c.control(h.Op, bb.B)
 	if err != nil {
 		if _, ok := err.(*wire.DecodeError); ok {
-			c.malformed(h, err)
-			return
+			return c.malformed(h, err)
 		}
-		c.respondError(h.Op, h.ID, c.engineError(err), h.Size, 1)
-		return
+		e := c.engineError(err)
+		c.respondError(h.Op, h.ID, e, h.Size, 1)
+		return e
 	}
 	c.respond(h.Op, h.ID, resp, h.Size)
+	return nil
 }
 
 // control runs one control operation.

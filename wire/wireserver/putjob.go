@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
@@ -26,8 +27,12 @@ type putJob struct {
 	spans   []span   // PutRecord requests: where each body lies in body
 	ids     []uint64 // PutRecord requests, one per record
 	streams []string // each record's stream
-	recs    []api.PutRecord
-	results []api.PutResult
+	// resource is the PutRecords request's stream ARN and resources each
+	// PutRecord request's, for the audit log (kept only with one).
+	resource  string
+	resources []string
+	recs      []api.PutRecord
+	results   []api.PutResult
 }
 
 type span struct {
@@ -50,9 +55,10 @@ func (j *putJob) free() {
 	clear(j.recs)
 	clear(j.results)
 	clear(j.streams)
+	clear(j.resources)
 	clear(j.req.Recs)
 	*j = putJob{
-		spans: j.spans[:0], ids: j.ids[:0], streams: j.streams[:0],
+		spans: j.spans[:0], ids: j.ids[:0], streams: j.streams[:0], resources: j.resources[:0],
 		recs: j.recs[:0], results: j.results[:0], req: wire.ReqPutRecords{Recs: j.req.Recs[:0]},
 	}
 	putJobs.Put(j)
@@ -92,6 +98,9 @@ func (c *conn) readPuts(h wire.Header) error {
 		j.spans = append(j.spans, span{h: fh, start: start, end: len(j.body.B)})
 	}
 	// Decode once the body no longer moves.
+	check := c.user != nil || c.srv.opts.Audit != nil
+	var allowed []byte // the stream the previous request of the job was allowed to put to
+	var resource string
 	for _, sp := range j.spans {
 		m := &j.single
 		d := wire.NewDecoder(j.body.B[sp.start:sp.end])
@@ -99,6 +108,18 @@ func (c *conn) readPuts(h wire.Header) error {
 		if err := d.Finish(); err != nil {
 			c.malformed(sp.h, err)
 			continue
+		}
+		// Requests read together are judged together: one decision per
+		// stream and job, as for one PutRecords request.
+		if check && (allowed == nil || string(allowed) != string(m.Stream)) {
+			var e *wire.Error
+			allowed = nil
+			if resource, e = c.authorize(opActions[wire.OpPutRecord], m.Stream); e != nil {
+				c.audit(opActions[wire.OpPutRecord], resource, auth.OutcomeDenied)
+				c.respondError(wire.OpPutRecord, sp.h.ID, e, sp.h.Size, 1)
+				continue
+			}
+			allowed = m.Stream
 		}
 		if len(m.SeqForOrdering) > 0 {
 			if _, err := api.ParseSeqNum(string(m.SeqForOrdering)); err != nil {
@@ -109,6 +130,9 @@ func (c *conn) readPuts(h wire.Header) error {
 		j.cost += sp.h.Size
 		j.ids = append(j.ids, sp.h.ID)
 		j.streams = append(j.streams, c.intern.get(m.Stream))
+		if c.srv.opts.Audit != nil {
+			j.resources = append(j.resources, resource)
+		}
 		j.recs = append(j.recs, m.Rec)
 	}
 	if len(j.recs) == 0 {
@@ -122,9 +146,10 @@ func (c *conn) readPuts(h wire.Header) error {
 
 // startPutRecords decodes a PutRecords request and hands it to a goroutine.
 // It owns bb.
-func (c *conn) startPutRecords(h wire.Header, bb *bytebufferpool.ByteBuffer) {
+func (c *conn) startPutRecords(h wire.Header, bb *bytebufferpool.ByteBuffer, resource string) {
 	j := getPutJob(c)
 	j.body = bb
+	j.resource = resource
 	d := wire.NewDecoder(bb.B)
 	j.req.DecodeFrom(&d)
 	if err := d.Finish(); err != nil {
@@ -150,9 +175,12 @@ func (j *putJob) run() {
 		j.results = slices.Grow(j.results[:0], len(j.req.Recs))[:len(j.req.Recs)]
 		failed, err := eng.PutRecords(j.stream, j.req.Recs, j.results)
 		if err != nil {
-			c.respondError(wire.OpPutRecords, j.id, j.c.engineError(err), j.cost, 1)
+			e := j.c.engineError(err)
+			c.auditResult(wire.OpPutRecords, j.resource, e)
+			c.respondError(wire.OpPutRecords, j.id, e, j.cost, 1)
 			return
 		}
+		c.auditResult(wire.OpPutRecords, j.resource, nil)
 		bb := wire.GetBuf(len(j.results) * (1 + wire.SeqNumSize))
 		b, start := wire.BeginFrame(bb.B[:0])
 		b = wire.AppendU16(b, uint16(len(j.results)))
@@ -204,8 +232,14 @@ func (j *putJob) run() {
 		if r.Err == nil {
 			b = wire.AppendSeqNum(b, r.Seq)
 			wire.EndFrame(b, start, wire.OpPutRecord, 0, j.ids[i], 0)
+			if len(j.resources) > 0 {
+				c.auditResult(wire.OpPutRecord, j.resources[i], nil)
+			}
 		} else {
 			e := j.c.engineError(r.Err)
+			if len(j.resources) > 0 {
+				c.auditResult(wire.OpPutRecord, j.resources[i], e)
+			}
 			b = wire.AppendErrorBody(b, e.Name, e.Message)
 			wire.EndFrame(b, start, wire.OpPutRecord, wire.FlagError, j.ids[i], 0)
 		}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/internal/ratelog"
@@ -69,6 +70,19 @@ type ServerOptions struct {
 	// Logger receives connection and protocol-violation logs; default
 	// slog.Default().
 	Logger *slog.Logger
+	// Auth, if set, holds the identities every connection must
+	// authenticate as (the challenge-response after the hellos), and every
+	// request is then authorized against the identity's policy and the
+	// stream's resource policy. nil: connections are not authenticated,
+	// requests run as "anonymous" and nothing is authorized.
+	Auth *auth.Store
+	// Audit, if set, receives one event per mutating request and per
+	// denied request or authentication.
+	Audit *auth.Audit
+	// Region and Account make the stream ARNs requests are authorized on
+	// (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME); defaults us-east-1 and
+	// the users file's account (000000000000 without Auth).
+	Region, Account string
 	// OnConnections, if set, is called with the number of open connections
 	// after every change (a metrics hook: a gauge). It must be cheap and
 	// must not call back into the Server.
@@ -89,6 +103,11 @@ func (o *ServerOptions) setDefaults() {
 	wire.DefaultZero(&o.WriteTimeout, time.Minute)
 	wire.DefaultPositive(&o.ReadBufferSize, 16<<10)
 	wire.DefaultZero(&o.Logger, slog.Default())
+	wire.DefaultZero(&o.Region, "us-east-1")
+	if o.Account == "" && o.Auth != nil {
+		o.Account = o.Auth.Account()
+	}
+	wire.DefaultZero(&o.Account, auth.DefaultAccount)
 }
 
 // Server serves the binary protocol for an Engine. Create one with
