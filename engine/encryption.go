@@ -86,6 +86,30 @@ func NeedsKeys(fsys vfs.FS, dir string) (bool, error) {
 	return false, nil
 }
 
+// StreamKeyARN returns the ARN of the master key a stream's new records are
+// encrypted under, "" if they are written in the clear: the resource of the
+// kms:GenerateDataKey (put) and kms:Decrypt (read) actions a door with
+// authorization checks, as Kinesis does. The key is resolved now (an alias
+// may have been pointed elsewhere), so a missing key is CodeKMSNotFound.
+func (e *Engine) StreamKeyARN(name string) (string, error) {
+	st, err := e.lookup(name)
+	if err != nil {
+		return "", err
+	}
+	enc := st.encryption()
+	if enc == nil {
+		return "", nil
+	}
+	if e.opts.Keys == nil {
+		return "", errNoKeyService
+	}
+	m, err := e.opts.Keys.DescribeKey(enc.keyID)
+	if err != nil {
+		return "", err
+	}
+	return m.ARN, nil
+}
+
 // Keys is the engine's key service, nil if it runs without one. The front
 // doors use it for the key operations (sluice kms, the binary protocol).
 func (e *Engine) Keys() kms.KeyService { return e.opts.Keys }

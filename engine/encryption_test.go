@@ -176,6 +176,9 @@ func TestEncryption_KeyNamedAnyWayAndErrors(t *testing.T) {
 		}
 		put(t, e, "s", "k", "v")
 	}
+	if arn, err := e.StreamKeyARN("s"); err != nil || arn != m.ARN {
+		t.Fatalf("StreamKeyARN = %q, %v; want %s", arn, err, m.ARN)
+	}
 	wantKMS(t, e.SetEncryption("s", "KMS", "alias/none"), api.CodeKMSNotFound, "unknown alias")
 	wantKMS(t, e.SetEncryption("s", "KMS", "1b4e28ba-2fa1-41d2-883f-0016d3cca427"), api.CodeKMSNotFound, "unknown key id")
 	if err := keys.DisableKey(m.KeyID); err != nil {
@@ -199,6 +202,9 @@ func TestEncryption_KeyNamedAnyWayAndErrors(t *testing.T) {
 	// Without a key service, encryption is refused plainly.
 	plain := openTest(t, nil)
 	mustCreate(t, plain, "s", 1)
+	if arn, err := plain.StreamKeyARN("s"); err != nil || arn != "" {
+		t.Fatalf("StreamKeyARN of a plaintext stream = %q, %v", arn, err)
+	}
 	err = plain.SetEncryption("s", "KMS", kms.DefaultAlias)
 	if err == nil || api.CodeOf(err) != api.CodeInvalidArgument || !strings.Contains(err.Error(), "--kms-keys") {
 		t.Fatalf("SetEncryption without a key service: %v", err)
