@@ -391,6 +391,9 @@ func TestEncryption_RotateThenRewrapKeepsEveryRecord(t *testing.T) {
 	if n := len(readShard(t, e, "s", 0)); n != 160 {
 		t.Fatalf("%d records after rotation; want 160", n)
 	}
+	if v := wrapVersions(t, e, "s"); v[1] == 0 || v[2] == 0 {
+		t.Fatalf("segments by master key version after rotation: %v; want some under each", v)
+	}
 	rep, err := e.Rewrap("")
 	if err != nil || rep.Segments == 0 || rep.Shards != 1 {
 		t.Fatalf("Rewrap = %+v, %v; want some segments rewrapped", rep, err)
@@ -401,6 +404,9 @@ func TestEncryption_RotateThenRewrapKeepsEveryRecord(t *testing.T) {
 	recs := readShard(t, e, "s", 0)
 	if len(recs) != 160 || string(recs[0].Data) != data || string(recs[159].Data) != data {
 		t.Fatalf("%d records after rewrap", len(recs))
+	}
+	if v := wrapVersions(t, e, "s"); v[1] != 0 || v[2] == 0 {
+		t.Fatalf("segments by master key version after rewrap: %v; want all under version 2", v)
 	}
 	if _, err := e.Rewrap("nope"); !errors.Is(err, api.ErrStreamNotFound) {
 		t.Fatalf("Rewrap of an unknown stream: %v", err)
@@ -529,4 +535,36 @@ func TestNeedsKeys_FollowsStreamsEverEncrypted(t *testing.T) {
 	if need, err := NeedsKeys(nil, dir); err != nil || !need {
 		t.Fatalf("a stream encrypted once: NeedsKeys = %v, %v; want true (it may hold encrypted records)", need, err)
 	}
+}
+
+// wrapVersions counts the segments of shard 0 of stream by the master key
+// version their current wrapped data key is under (read from the key
+// headers as stored: the slot with the higher generation).
+func wrapVersions(t *testing.T, e *Engine, stream string) map[int]int {
+	t.Helper()
+	st, err := e.lookup(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := e.shardDir(st.inc, 0)
+	names, _ := os.ReadDir(dir)
+	out := map[int]int{}
+	for _, n := range names {
+		if !strings.HasSuffix(n.Name(), ".seg") {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, n.Name()))
+		if len(b) < segment.KeyHeaderSize || string(b[:4]) != "SLKH" {
+			continue
+		}
+		best, ver := uint32(0), 0
+		for _, off := range []int{16, 16 + 248} {
+			gen := binary.LittleEndian.Uint32(b[off:])
+			if n := binary.LittleEndian.Uint16(b[off+4:]); gen > best && n == kms.BlobSize {
+				best, ver = gen, int(binary.LittleEndian.Uint32(b[off+8+17:]))
+			}
+		}
+		out[ver]++
+	}
+	return out
 }
