@@ -25,6 +25,14 @@ const (
 	CodeUnrecognizedClient
 	CodeInvalidSignature
 	CodeMissingAuthenticationToken
+	// The key service's refusals, as Kinesis names them (the KMS errors
+	// of PutRecord(s), GetRecords and StartStreamEncryption).
+	CodeKMSAccessDenied
+	CodeKMSDisabled
+	CodeKMSInvalidState
+	CodeKMSNotFound
+	CodeKMSOptInRequired
+	CodeKMSThrottling
 )
 
 var codeNames = [...]string{
@@ -41,6 +49,13 @@ var codeNames = [...]string{
 	CodeUnrecognizedClient:         "UnrecognizedClientException",
 	CodeInvalidSignature:           "InvalidSignatureException",
 	CodeMissingAuthenticationToken: "MissingAuthenticationTokenException",
+
+	CodeKMSAccessDenied:  "KMSAccessDeniedException",
+	CodeKMSDisabled:      "KMSDisabledException",
+	CodeKMSInvalidState:  "KMSInvalidStateException",
+	CodeKMSNotFound:      "KMSNotFoundException",
+	CodeKMSOptInRequired: "KMSOptInRequired",
+	CodeKMSThrottling:    "KMSThrottlingException",
 }
 
 // String is the Kinesis exception name of the code.
@@ -178,6 +193,10 @@ var (
 	ErrThroughputExceeded = &Error{Code: CodeThroughputExceeded}
 	ErrExpiredIterator    = &Error{Code: CodeExpiredIterator}
 	ErrValidation         = &Error{Code: CodeValidation}
+	ErrKMSAccessDenied    = &Error{Code: CodeKMSAccessDenied}
+	ErrKMSDisabled        = &Error{Code: CodeKMSDisabled}
+	ErrKMSInvalidState    = &Error{Code: CodeKMSInvalidState}
+	ErrKMSNotFound        = &Error{Code: CodeKMSNotFound}
 
 	ErrStreamNotFound   = &Error{Code: CodeResourceNotFound, Reason: ReasonStreamNotFound}
 	ErrShardNotFound    = &Error{Code: CodeResourceNotFound, Reason: ReasonShardNotFound}

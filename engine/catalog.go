@@ -49,10 +49,13 @@ type streamMeta struct {
 	Tags           map[string]string `json:"tags,omitempty"`
 	EncryptionType string            `json:"encryption_type,omitempty"`
 	KeyID          string            `json:"key_id,omitempty"`
-	Monitoring     []string          `json:"monitoring,omitempty"`
-	Policy         string            `json:"policy,omitempty"`
-	Consumers      []*consumerMeta   `json:"consumers,omitempty"`
-	Shards         []*shardMeta      `json:"shards"`
+	// Encrypted is set once the stream is first encrypted and never
+	// cleared: it may hold records only the key service can read.
+	Encrypted  bool            `json:"encrypted,omitempty"`
+	Monitoring []string        `json:"monitoring,omitempty"`
+	Policy     string          `json:"policy,omitempty"`
+	Consumers  []*consumerMeta `json:"consumers,omitempty"`
+	Shards     []*shardMeta    `json:"shards"`
 	// NextShard is the index the next new shard gets; indexes are never reused.
 	NextShard int `json:"next_shard"`
 }

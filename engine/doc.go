@@ -27,6 +27,7 @@
 //	        │   ├── 00000000000001048576.idx    only after a clean Close
 //	        │   └── CLEAN                       clean-shutdown marker and checkpoint
 //	        └── shardId-000000000001/
+//	└── kms/keyring                    the default keyring of the key service (package kms), if the server uses it
 //
 // LOCK is taken through the file system seam (vfs.FS.Lock: flock on the
 // real file system, an in-process lock on the in-memory one); a second server
@@ -164,6 +165,35 @@
 // A crash before step 3 leaves the old catalog: the reshard did not happen.
 // After it, the new one. A parent stays readable until retention removes it;
 // a reader that drains parents before children sees each key in order.
+//
+// # Encryption at rest
+//
+// SetEncryption("KMS", key) (Kinesis' StartStreamEncryption) makes every
+// record put afterwards stored encrypted; "NONE" makes later records plain
+// again; records already stored stay as they are. The key service is
+// Options.Keys (package kms); without one, KMS is refused. For each batch
+// of an encrypted stream the writer asks the key service whether the key
+// exists and is enabled (failing the batch's records with
+// CodeKMSNotFound, CodeKMSDisabled, ... if not), then adds the records with
+// segment.Batch.AddSealed: the log seals them in place with AES-256-GCM
+// under the data key of the segment they land in, a fresh 256-bit key per
+// segment from GenerateDataKey whose wrapped form heads the segment (see
+// package segment, "Key headers", and record, "Sealed frames"). The
+// associated data binds the stream incarnation, the shard and the
+// sequence number.
+//
+// Reads of plaintext records are zero-copy views of the segment, as
+// before. A read whose view holds sealed frames unwraps the segment's data
+// key (Decrypt, cached by wrapped form; the master key must still be
+// enabled on every read), opens every sealed frame into the ReadResult's
+// buffer (reused while the result is pooled by a door) and re-frames it
+// with a fresh CRC and FlagEncrypted, copying plain frames between; Frames
+// and Iter hand out these, so the doors send or walk them unchanged and
+// report EncryptionType per record (Record.Encrypted). A frame that fails
+// to open ends the read before it, or fails a read that starts at it with
+// a corruption error naming the record. Rewrap rewrites the stored data
+// keys under the newest version of their master key after a rotation,
+// touching no record.
 //
 // # Retention
 //

@@ -54,6 +54,8 @@ type Engine struct {
 		shards             atomic.Int64
 		scanned, truncated atomic.Int64
 	}
+	// dataKeys holds the unwrapped data keys of encrypted segments read.
+	dataKeys dataKeyCache
 	// orphans are the stream directories the catalog does not name, kept.
 	orphans []string
 	// hooks are set by tests before any shard is used.
@@ -129,6 +131,10 @@ func Open(opts Options) (*Engine, error) {
 			return nil, err
 		}
 		e.streams[m.Name] = st
+		if opts.Keys == nil && (m.Encrypted || m.EncryptionType == "KMS") {
+			e.opts.Logger.Warn("the stream holds encrypted records and the server runs without a key service: they cannot be read, nor new ones written; start it with its keyring (--kms-keys)",
+				"stream", m.Name)
+		}
 		if err := e.ensureIdent(m); err != nil {
 			e.opts.Logger.Warn("could not write the stream's identity file (used by catalog recovery)", "stream", m.Name, "err", err)
 		}

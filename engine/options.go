@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -65,6 +66,12 @@ type Options struct {
 	// holds no file and no mapping; default 30 s. The next put or read
 	// reopens it, which costs a few fsyncs (the log's clean-shutdown marker).
 	ShardIdleTimeout time.Duration
+
+	// Keys is the key service that makes and unwraps the data keys of
+	// encrypted streams (see SetEncryption); default nil: encryption is
+	// unavailable, SetEncryption to KMS fails, and records stored encrypted
+	// cannot be read.
+	Keys kms.KeyService
 
 	// RecoverCatalog rebuilds a missing or damaged catalog from the stream
 	// and shard directories instead of refusing to start. See

@@ -61,6 +61,17 @@ func (e *Engine) PutRecords(name string, recs []api.PutRecord, results []api.Put
 	if total > api.MaxPutBytes {
 		return 0, errorf(api.CodeInvalidArgument, "the put carries %d bytes; the limit is %d", total, api.MaxPutBytes)
 	}
+	if enc := st.encryption(); enc != nil {
+		// As in Kinesis, a put into a stream whose key is missing or
+		// disabled fails whole (KMSNotFoundException, ...); the writer
+		// checks again for each batch.
+		if e.opts.Keys == nil {
+			return 0, errNoKeyService
+		}
+		if _, err := e.usableKey(enc.keyID); err != nil {
+			return 0, err
+		}
+	}
 
 	c := putCalls.Get().(*putCall)
 	defer putCalls.Put(c)

@@ -1,6 +1,11 @@
 package engine
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/segment"
@@ -109,6 +114,11 @@ type ReadResult struct {
 	view  segment.View
 	inc   uint32
 	shard uint32
+	// frames are the records handed out: the view's frames as stored, or
+	// for a view with sealed frames, buf with them opened.
+	frames []byte
+	buf    []byte             // reused from read to read by a pooled ReadResult
+	fc     record.FrameCipher // opens the view's sealed frames
 
 	// Records and Bytes count what the read returned (Bytes: keys + data).
 	Records int
@@ -129,11 +139,16 @@ type ReadResult struct {
 func (r *ReadResult) Release() {
 	r.view.Release()
 	r.view = segment.View{}
+	r.frames = nil
 }
 
-// Frames returns the records as the stored frames themselves (segment
-// format), for front doors that send them on unchanged. Valid until Release.
-func (r *ReadResult) Frames() []byte { return r.view.Frames }
+// Frames returns the records as frames (record format) for front doors that
+// send them on unchanged, each with a CRC the receiver checks: for records
+// stored in the clear, the stored frames themselves (zero-copy from the
+// segment); for records stored encrypted, frames decrypted into a buffer of
+// the ReadResult with fresh CRCs and FlagEncrypted still set, telling the
+// reader how the record is stored. Valid until Release.
+func (r *ReadResult) Frames() []byte { return r.frames }
 
 // Guard runs fn, which reads the result's records or frames, turning a
 // fault on their mapped bytes (a segment file truncated or damaged outside
@@ -143,13 +158,27 @@ func (r *ReadResult) Frames() []byte { return r.view.Frames }
 // none.
 func (r *ReadResult) Guard(fn func()) error { return r.view.Guard(fn) }
 
-// Record is one record of a read. Key and Data alias the mapped segment.
+// Record is one record of a read. Key and Data alias the mapped segment (or
+// the result's buffer of decrypted records) and are always in the clear.
 type Record struct {
 	Seq     api.SeqNum
 	Arrival int64 // Unix nanoseconds
 	Flags   uint16
 	Key     []byte
 	Data    []byte
+}
+
+// Encrypted reports whether the record is stored encrypted at rest
+// (Kinesis' EncryptionType KMS rather than NONE).
+func (r *Record) Encrypted() bool { return r.Flags&record.FlagEncrypted != 0 }
+
+// EncryptionType is Kinesis' word for how the record is stored: "KMS" or
+// "NONE".
+func (r *Record) EncryptionType() string {
+	if r.Encrypted() {
+		return "KMS"
+	}
+	return "NONE"
 }
 
 // RecordIter walks the records of a ReadResult without allocating.
@@ -160,7 +189,7 @@ type RecordIter struct {
 
 // Iter returns an iterator over the read's records.
 func (r *ReadResult) Iter() RecordIter {
-	return RecordIter{it: r.view.Iter(), inc: r.inc, shard: r.shard}
+	return RecordIter{it: record.NewFrameIter(r.frames), inc: r.inc, shard: r.shard}
 }
 
 // Next returns the next record, or false at the end.
@@ -183,7 +212,7 @@ func (it *RecordIter) Next() (Record, bool) {
 // nothing, with CodeThroughputExceeded when over it.
 func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind, res *ReadResult) error {
 	res.Release()
-	*res = ReadResult{}
+	*res = ReadResult{buf: res.buf[:0]}
 	st, sh, err := e.shardAt(pos)
 	if err != nil {
 		return err
@@ -221,14 +250,30 @@ func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind,
 	if res.view.Count > 0 || res.view.Next > next {
 		next = res.view.Next
 	}
-	var lastTime int64
-	res.Bytes, lastTime, err = res.view.Payload()
+	sum, err := res.view.Summary()
 	if err != nil {
 		if kind == ReadPolling {
 			sh.quota.EndRead(0)
 		}
 		res.Release() // the view fenced the log: Faults reports the shard
 		return &api.Error{Code: api.CodeInternal, Detail: "read shard " + sh.id, Err: err}
+	}
+	res.Bytes, res.frames = sum.Bytes, res.view.Frames
+	lastTime := sum.LastTime
+	if sum.Sealed > 0 {
+		if err := e.openSealed(st, sh, res, &lastTime); err != nil {
+			if kind == ReadPolling {
+				sh.quota.EndRead(0)
+			}
+			res.Release()
+			return err
+		}
+		res.Records = res.view.Count
+		if res.view.Count > 0 {
+			next = res.view.Next
+		}
+		res.view.Release()
+		res.view = segment.View{}
 	}
 	if kind == ReadPolling {
 		sh.quota.EndRead(res.Bytes)
@@ -250,6 +295,79 @@ func (e *Engine) Read(pos api.Position, maxRecords, maxBytes int, kind ReadKind,
 	sh.m.outBytes.Add(uint64(res.Bytes))
 	sh.m.iteratorAge.Store(res.MillisBehind)
 	return nil
+}
+
+// openSealed decrypts the frames of res.view into res.buf, copying the
+// frames stored in the clear, and points res.frames at them. A sealed frame
+// that fails to open (altered, or moved from another place) ends the result
+// before it; if it is the first, the read fails with a corruption error for
+// that record, and a read from the next record goes on. The view's Count,
+// Next and res.Bytes are set to what was opened; lastTime to the arrival
+// time of the last record kept.
+func (e *Engine) openSealed(st *stream, sh *shard, res *ReadResult, lastTime *int64) error {
+	blob := res.view.KeyBlob()
+	if blob == nil {
+		return &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("read shard %s of stream %s: encrypted records in a segment without a key header", sh.id, st.name)}
+	}
+	k, err := e.dataKeys.get(e, blob)
+	if err != nil {
+		return readKeyError(err, st, sh)
+	}
+	// Every read asks whether the master key may still be used.
+	if _, err := e.usableKey(k.arn); err != nil {
+		return err
+	}
+	res.fc = record.FrameCipher{AEAD: k.aead, Incarnation: st.inc, Shard: uint32(sh.index)}
+	src := res.view.Frames
+	res.buf = slices.Grow(res.buf[:0], len(src))[:len(src)]
+	var openErr error
+	w, n, bytes := 0, 0, 0
+	gerr := res.view.Guard(func() {
+		for off := 0; off < len(src); {
+			size := record.FrameLen(src[off:])
+			if size == 0 || off+size > len(src) {
+				openErr = &record.CorruptionError{Offset: int64(off), Err: errors.New("length field out of bounds")}
+				return
+			}
+			f := src[off : off+size]
+			wn := size
+			if record.FrameFlags(f)&record.FlagEncrypted != 0 {
+				if wn, _, err = res.fc.Open(res.buf[w:], f); err != nil {
+					openErr = err
+					return
+				}
+			} else {
+				copy(res.buf[w:], f)
+			}
+			bytes += int(binary.LittleEndian.Uint32(res.buf[w+record.LengthOffset:])) - record.MinLength
+			*lastTime = record.FrameTime(f)
+			w += wn
+			n++
+			off += size
+		}
+	})
+	if gerr != nil {
+		return &api.Error{Code: api.CodeInternal, Detail: "read shard " + sh.id, Err: gerr}
+	}
+	if openErr != nil && n == 0 {
+		return &api.Error{Code: api.CodeInternal, Err: openErr,
+			Detail: fmt.Sprintf("record %d of shard %s of stream %s is corrupt: its stored bytes fail authentication (altered, or copied from elsewhere); read on from the next record",
+				res.view.First, sh.id, st.name)}
+	}
+	res.frames = res.buf[:w]
+	res.Bytes = bytes
+	res.view.Count = n
+	res.view.Next = res.view.First + uint64(n)
+	return nil
+}
+
+// readKeyError is the error of a read whose data key the key service would
+// not unwrap: its own (KMS codes) as it is, anything else internal.
+func readKeyError(err error, st *stream, sh *shard) error {
+	if _, ok := isKeyError(err); ok || errors.Is(err, errNoKeyService) {
+		return err
+	}
+	return &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("unwrap the data key of shard %s of stream %s", sh.id, st.name), Err: err}
 }
 
 // children lists the shards created from shard index by a split or merge.

@@ -84,6 +84,10 @@ type shard struct {
 	quota *ratelimit.Shard
 	m     shardCounters
 
+	// sealer gives the log the data keys of encrypted segments; its fields
+	// are the writer's.
+	sealer shardSealer
+
 	// err is the first non-transient write or sync error, sticky. Only the
 	// writer touches it (writers succeed one another through wstate).
 	err error
@@ -138,6 +142,7 @@ func (st *stream) newShard(m *shardMeta, fresh bool) (*shard, error) {
 	}
 	sh := &shard{st: st, index: m.Index, id: api.ShardID(m.Index), dir: e.shardDir(st.inc, m.Index), meta: m,
 		quota: quota, stopped: make(chan struct{})}
+	sh.sealer.sh = sh
 	sh.parked.ok = fresh
 	sh.expired.Store(expiryPhase(e.quotaClock.Now()))
 	ch := make(chan struct{})
@@ -201,7 +206,7 @@ func (sh *shard) openLog() (*segment.Log, error) {
 		}
 		return nil, api.ShardNotFound(sh.st.name, sh.id)
 	}
-	l, rec, err := segment.Open(sh.dir, segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize})
+	l, rec, err := segment.Open(sh.dir, segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize, Sealer: &sh.sealer})
 	if err != nil {
 		if isTransient(err) {
 			e.opts.Logger.Warn("could not open shard for want of a resource; the request may be retried",
@@ -577,6 +582,21 @@ func failBatch(reqs []*shardReq, err error) {
 func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mode api.Durability) {
 	e := sh.st.e
 	inc := sh.st.inc
+	enc := sh.st.encryption()
+	if enc != nil && hasPuts(reqs) {
+		// One look at the key per batch: a disabled or missing key fails
+		// the batch's records with the key service's error.
+		if e.opts.Keys == nil {
+			failBatch(reqs, errNoKeyService)
+			return
+		}
+		m, err := e.usableKey(enc.keyID)
+		if err != nil {
+			failBatch(reqs, err)
+			return
+		}
+		sh.sealer.keyID, sh.sealer.arn = enc.keyID, m.ARN
+	}
 	log.Begin(b)
 	now := e.now().UnixNano()
 	records, payload := 0, 0
@@ -586,7 +606,12 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 		}
 		for _, i := range r.idx {
 			rec := &r.recs[i]
-			seq, _ := b.Add(now, 0, rec.Key, rec.Data)
+			var seq uint64
+			if enc != nil {
+				seq, _ = b.AddSealed(now, rec.Key, rec.Data)
+			} else {
+				seq, _ = b.Add(now, 0, rec.Key, rec.Data)
+			}
 			payload += len(rec.Key) + len(rec.Data)
 			r.results[i] = api.PutResult{ShardID: sh.id, Seq: api.SeqNum{Incarnation: inc, Shard: uint32(sh.index), Seq: seq}}
 		}
@@ -598,6 +623,10 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 	err := sh.err
 	if err == nil {
 		err = log.Write(b)
+		if ke, ok := isKeyError(err); ok && log.Err() == nil {
+			failBatch(reqs, ke) // the key service refused a data key: nothing was written
+			return
+		}
 		if err != nil && isTransient(err) && log.Err() == nil {
 			e.opts.Logger.Warn("shard write failed for want of a resource; the batch is refused and may be retried",
 				"stream", sh.st.name, "shard", sh.id, "err", err)
@@ -626,6 +655,16 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 	sh.wake()
 	sh.m.inRecords.Add(uint64(records))
 	sh.m.inBytes.Add(uint64(payload))
+}
+
+// hasPuts reports whether a batch holds a put request.
+func hasPuts(reqs []*shardReq) bool {
+	for _, r := range reqs {
+		if r.kind == reqPut && len(r.idx) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sync flushes the log outside the put path (Interval mode, shutdown).

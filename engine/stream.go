@@ -34,8 +34,9 @@ type stream struct {
 
 	deleted   atomic.Bool
 	maxRecord atomic.Int64
-	dur       atomic.Uint32 // effective Durability
-	retention atomic.Int64  // retention period, ns
+	dur       atomic.Uint32             // effective Durability
+	retention atomic.Int64              // retention period, ns
+	enc       atomic.Pointer[streamEnc] // nil while records are written in the clear
 }
 
 // closeParallelism bounds how many shards of a stream close at once.
@@ -84,6 +85,11 @@ func (st *stream) applySettings() {
 		d = st.e.opts.Durability
 	}
 	st.dur.Store(uint32(d))
+	if st.meta.EncryptionType == "KMS" {
+		st.enc.Store(&streamEnc{keyID: st.meta.KeyID})
+	} else {
+		st.enc.Store(nil)
+	}
 	if p := st.shards.Load(); p != nil {
 		lim := st.limits()
 		for _, sh := range *p {

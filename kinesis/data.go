@@ -297,10 +297,9 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	if err := h.eng.Read(pos, limit, api.MaxReadBytes, engine.ReadPolling, res); err != nil {
 		return h.engErr(err)
 	}
-	enc := h.encryptionOf(p.StreamName)
 	var rw RecordsWriter
 	rw.Begin(st.out[:0], f)
-	if err := res.Guard(func() { st.seq = appendRead(&rw, res, enc, st.seq) }); err != nil {
+	if err := res.Guard(func() { st.seq = appendRead(&rw, res, st.seq) }); err != nil {
 		res.Release()
 		return h.engErr(&api.Error{Code: api.CodeInternal, Detail: "read shard " + p.ShardID, Err: err})
 	}
@@ -323,11 +322,16 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	return nil
 }
 
-// appendRead adds the records of an engine read to w, of encryption type enc.
-// seq is scratch for their sequence numbers; it is returned, grown.
-func appendRead(w *RecordsWriter, res *engine.ReadResult, enc EncryptionType, seq []byte) []byte {
+// appendRead adds the records of an engine read to w, each with the
+// encryption it is stored under. seq is scratch for their sequence numbers;
+// it is returned, grown.
+func appendRead(w *RecordsWriter, res *engine.ReadResult, seq []byte) []byte {
 	it := res.Iter()
 	for rec, ok := it.Next(); ok; rec, ok = it.Next() {
+		enc := EncryptionTypeNone
+		if rec.Encrypted() {
+			enc = EncryptionTypeKMS
+		}
 		seq = rec.Seq.AppendDecimal(seq[:0])
 		w.Append(&RecordView{
 			SequenceNumber: seq, Arrival: TimestampFromMillis(rec.Arrival / 1e6),

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -74,9 +75,13 @@ func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 		cfg.engClock = clock.Now
 	}
 	q := cfg.quotas
+	keys, err := kms.Open(t.TempDir(), kms.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	eng, err := engine.Open(engine.Options{
 		Dir: t.TempDir(), Quotas: &q, Durability: cfg.durability, RetentionInterval: time.Hour,
-		Now: cfg.engClock, Logger: cfg.opts.Logger,
+		Now: cfg.engClock, Logger: cfg.opts.Logger, Keys: keys,
 	})
 	if err != nil {
 		t.Fatal(err)

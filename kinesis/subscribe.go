@@ -380,9 +380,8 @@ func (s *subscription) heartbeat() error {
 // read, charges the consumer's quota and advances the position.
 func (s *subscription) push() error {
 	res := s.res
-	enc := s.h.encryptionOf(s.pos.Stream)
 	w := s.enc.BeginSubscribeToShardEvent(s.f)
-	if err := res.Guard(func() { s.seq = appendRead(w, res, enc, s.seq) }); err != nil {
+	if err := res.Guard(func() { s.seq = appendRead(w, res, s.seq) }); err != nil {
 		return &api.Error{Code: api.CodeInternal, Detail: "read shard of stream " + s.pos.Stream, Err: err}
 	}
 	next := res.Next

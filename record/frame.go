@@ -172,6 +172,10 @@ func FrameLen(b []byte) int {
 func FrameSeq(b []byte) uint64 { return binary.LittleEndian.Uint64(b[SeqOffset:]) }
 func FrameTime(b []byte) int64 { return int64(binary.LittleEndian.Uint64(b[TimeOffset:])) }
 
+// FrameFlags reads the flags of the frame at the start of b (at least
+// HeaderSize bytes).
+func FrameFlags(b []byte) uint16 { return binary.LittleEndian.Uint16(b[FlagsOffset:]) }
+
 // FrameIter walks the frames of a View (or any run of frames), verifying each
 // one's CRC. The zero value is an empty iterator.
 type FrameIter struct {

@@ -18,6 +18,8 @@ type Batch struct {
 	first    uint64 // sequence number of the first frame
 	last     int64  // arrival time of the last frame added (or the log's last, if none)
 	maxFrame int    // size of the largest frame added
+	sealed   int    // frames added by AddSealed: sealed by Write
+	seals    []int  // their indexes, ascending
 	err      error  // the first record Add could not encode
 }
 
@@ -50,6 +52,34 @@ func (b *Batch) Add(t int64, flags uint16, key, data []byte) (seq uint64, arriva
 	return seq, t
 }
 
+// AddSealed is Add for a record to be stored encrypted: its frame, with
+// FlagEncrypted, is laid out for sealing (record.PutUnsealed) and sealed by
+// Write under the data key of the segment it lands in (see Sealer). Its
+// data may be at most MaxDataLen - record.SealOverhead bytes. Add and
+// AddSealed may be mixed in a batch.
+func (b *Batch) AddSealed(t int64, key, data []byte) (seq uint64, arrival int64) {
+	t = max(t, b.last)
+	seq = b.first + uint64(len(b.offs))
+	if len(key) > record.MaxKeyLen || len(data)+record.SealOverhead > record.MaxDataLen {
+		if b.err == nil {
+			b.err = fmt.Errorf("%w: record %d has a %d B key and %d B of data to seal; the limits are %d B and %d B",
+				ErrFrameTooLarge, len(b.offs), len(key), len(data), record.MaxKeyLen, record.MaxDataLen-record.SealOverhead)
+		}
+		b.offs = append(b.offs, len(b.buf))
+		return seq, t
+	}
+	size := record.SealedFrameSize(len(key), len(data))
+	off := len(b.buf)
+	b.buf = slices.Grow(b.buf, size)[:off+size]
+	record.PutUnsealed(b.buf[off:], seq, t, key, data)
+	b.offs = append(b.offs, off)
+	b.last = t
+	b.maxFrame = max(b.maxFrame, size)
+	b.seals = append(b.seals, len(b.offs)-1)
+	b.sealed++
+	return seq, t
+}
+
 // Len is the number of records added.
 func (b *Batch) Len() int { return len(b.offs) }
 
@@ -78,5 +108,7 @@ func (b *Batch) reset(first uint64, last int64) {
 	b.first = first
 	b.last = last
 	b.maxFrame = 0
+	b.sealed = 0
+	b.seals = b.seals[:0]
 	b.err = nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 var errPowerLoss = errors.New("simulated power loss")
@@ -174,10 +175,28 @@ func TestRecover_CrashLoop(t *testing.T) {
 	if testing.Short() {
 		iters = 60
 	}
+	crashLoop(t, iters, nil)
+}
+
+// TestRecover_CrashLoopSealed is the crash loop on a log whose batches are
+// mostly sealed (encrypted), with rolls to new key headers, crashes torn
+// anywhere (inside key headers too) and resumed keys after clean closes.
+func TestRecover_CrashLoopSealed(t *testing.T) {
+	iters := 120
+	if testing.Short() {
+		iters = 40
+	}
+	crashLoop(t, iters, newTestSealer())
+}
+
+func crashLoop(t *testing.T, iters int, sealer *testSealer) {
 	for iter := 0; iter < iters; iter++ {
 		rng := rand.New(rand.NewPCG(uint64(iter), 0xc0ffee))
 		cfs := &crashFS{mem: vfs.NewMem(), rng: rng, left: -1}
 		opts := Options{FS: cfs, SegmentSize: 4 << 10, IndexInterval: 256, InitialAllocation: 512, MaxAllocationStep: 2 << 10}
+		if sealer != nil {
+			opts.Sealer = sealer
+		}
 		var h crashHistory
 		clock := int64(1000)
 		for cycle := 0; cycle < 3; cycle++ {
@@ -188,7 +207,7 @@ func TestRecover_CrashLoop(t *testing.T) {
 
 			// Power is back: recover on the raw file system.
 			l, _, err := Open(testDir, Options{FS: cfs.mem, SegmentSize: opts.SegmentSize, IndexInterval: opts.IndexInterval,
-				InitialAllocation: opts.InitialAllocation, MaxAllocationStep: opts.MaxAllocationStep})
+				InitialAllocation: opts.InitialAllocation, MaxAllocationStep: opts.MaxAllocationStep, Sealer: opts.Sealer})
 			if err != nil {
 				t.Fatalf("iter %d cycle %d: recovery failed: %v", iter, cycle, err)
 			}
@@ -197,7 +216,16 @@ func TestRecover_CrashLoop(t *testing.T) {
 			var b Batch
 			recs := randomRecords(rng, 1+rng.IntN(4), 200, clock)
 			clock += 10_000
-			appendBatch(t, l, &b, recs, true)
+			if sealer != nil {
+				for i := range recs {
+					recs[i].flags = record.FlagEncrypted
+				}
+				if err := appendSealed(t, l, &b, recs, true); err != nil {
+					t.Fatalf("iter %d: sealed append after recovery: %v", iter, err)
+				}
+			} else {
+				appendBatch(t, l, &b, recs, true)
+			}
 			for _, r := range recs {
 				h.written = append(h.written, r)
 			}
@@ -239,8 +267,14 @@ func runUntilCrash(t *testing.T, rng *rand.Rand, opts Options, h *crashHistory, 
 			n := 1 + rng.IntN(6)
 			recs := randomRecords(rng, n, 600, *clock)
 			*clock += 10_000
+			sealed := opts.Sealer != nil && rng.IntN(5) > 0
 			for i := range recs {
-				recs[i].seq, recs[i].t = b.Add(recs[i].t, 0, recs[i].key, recs[i].data)
+				if sealed {
+					recs[i].flags = record.FlagEncrypted
+					recs[i].seq, recs[i].t = b.AddSealed(recs[i].t, recs[i].key, recs[i].data)
+				} else {
+					recs[i].seq, recs[i].t = b.Add(recs[i].t, 0, recs[i].key, recs[i].data)
+				}
 			}
 			h.written = append(h.written[:recs[0].seq], recs...)
 			if err := l.Write(&b); err != nil {

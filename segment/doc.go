@@ -12,13 +12,50 @@
 // # Segment files
 //
 // A shard's directory holds segment files named by the sequence number of
-// their first frame (%020d.seg). A segment file has no header: frames are
-// packed back to back from offset 0, the first one carrying the sequence
+// their first frame (%020d.seg). A segment file has no header unless it
+// holds sealed frames (below): frames are packed back to back from offset 0
+// (KeyHeaderSize with a key header), the first one carrying the sequence
 // number in the file name and each next one the previous plus one; the first
 // zero length word (or the end of the file) ends the data. Files grow by
 // fallocate (mode 0) in doubling steps from Options.InitialAllocation up to
 // Options.MaxAllocationStep, so an idle segment costs little disk. A segment
 // is sealed when the next frame would take it past Options.SegmentSize.
+//
+// # Key headers (segment format 2)
+//
+// A segment that holds sealed frames (record/doc.go: encrypted with
+// AES-256-GCM under a data key) starts with a key header carrying that data
+// key wrapped by the key service (see Sealer). It lives in the segment's own
+// bytes, so that a segment copied or replicated as stored carries what it
+// takes to open it. Each segment has its own data key: one that is to hold
+// sealed frames gets a fresh one when it is started (or, if it is the empty
+// active segment, when its first sealed frame comes), and a writer that
+// finds the active segment without a key it made itself, or with one of a
+// master key no longer the stream's, rolls to a new segment rather than go
+// on under a key whose sequence numbers a crash may have cut and reissued;
+// only a clean Open resumes the active segment's key. Segments of format 1
+// (no key header, as every segment written before encryption existed) are
+// read unchanged; a format 1 reader stops at a key header, whose length word
+// is out of bounds. Little-endian; each slot's CRC covers its 244 bytes
+// before it:
+//
+//	 0       4           8         10         16          264         512
+//	+-------+-----------+---------+----------+-----------+-----------+
+//	| "SLKH"| 0xFFFFFFFF| version | reserved | slot 0    | slot 1    |
+//	|       | (no frame)| u16 = 1 | 6 B      | 248 B     | 248 B     |
+//	+-------+-----------+---------+----------+-----------+-----------+
+//
+//	slot: | generation u32 | blob length u16 | reserved u16 | blob, zero-padded (236 B) | CRC u32 masked |
+//
+// The current slot is the intact one (CRC, non-zero generation and length)
+// with the higher generation. Rewrap (after a rotation of the master key)
+// writes the other slot with the next generation and fdatasyncs: a crash
+// leaves the old blob or the new one, which unwrap to the same data key,
+// and no record byte is touched. A header with no intact slot is torn (it
+// is written in the same synced write as the frames after it, so none of
+// those was acknowledged) in the active segment, which recovery empties; in
+// a sealed segment it is damage from outside, and Open refuses
+// (ErrKeyHeaderDamaged).
 //
 // Beside each sealed segment lies its sparse index X.idx (format in package
 // index) whose trailer records the segment's end position, frame count and

@@ -32,6 +32,12 @@ var (
 	// segment; nothing is changed on disk.
 	ErrSealedDamaged = errors.New("sealed segment does not hold the frames its index records: the file was truncated or damaged outside the server; restore it, or move the shard's later segments aside to give up its records from there on")
 
+	// ErrKeyHeaderDamaged is the detail of the *CorruptionError Open
+	// returns for a sealed segment whose key header (its wrapped data key)
+	// has no intact slot: its frames cannot be decrypted, and Open refuses
+	// rather than guess. Restore the file from a replica or backup.
+	ErrKeyHeaderDamaged = errors.New("the segment's key header is damaged: its sealed frames cannot be opened; restore the file")
+
 	// ErrClosed is returned by every write-side call after Close or Destroy.
 	ErrClosed = errors.New("segment: log closed")
 

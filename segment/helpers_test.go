@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sluicedb/sluice/internal/vfs"
+	"github.com/sluicedb/sluice/record"
 )
 
 // record is a test record and what the log assigned it.
@@ -81,6 +82,10 @@ func readAll(t testing.TB, l *Log, maxRecords, maxBytes int) []testRecord {
 			t.Fatalf("Read(%d) below next %d gave %d frames from %d", seq, next, v.Count, v.First)
 		}
 		it := v.Iter()
+		opened := openSealedView(t, l, &v)
+		if opened != nil {
+			it = record.NewFrameIter(opened)
+		}
 		n := 0
 		for {
 			f, ok := it.Next()

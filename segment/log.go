@@ -42,13 +42,17 @@ type Log struct {
 	err      error      // the first write or sync error: sticky
 	closed   bool
 	idxBuf   []byte // reused to marshal .idx files
+	// resume is the active segment of a clean Open whose key header the
+	// writer may go on sealing under (see rekey); nil once used or if none.
+	resume *segment
 
 	// Handed from Write to Publish; touched only by the writer goroutine.
 	pend     []pendingPub // segment watermarks written since the last Publish
 	cur      []pendingPub // those of the Write in progress
 	pendNext uint64
 	pendLast int64
-	iov      [][]byte // the one-element vector of a pwritev, reused
+	iov      [][]byte       // the one-element vector of a pwritev, reused
+	sealWG   sync.WaitGroup // the shares of a batch handed to seal workers
 }
 
 // pendingPub is a segment watermark waiting for Publish.

@@ -313,7 +313,7 @@ func BenchmarkRecover(b *testing.B) {
 	b.Run("scan", func(b *testing.B) {
 		b.SetBytes(size)
 		for b.Loop() {
-			if r, err := scanFrames(newFileSource(f, fsize), 0, nil); err != nil || r.end != size {
+			if r, err := scanFrames(newFileSource(f, fsize), 0, 0, nil); err != nil || r.end != size {
 				b.Fatalf("scan ended at %d of %d: %v %v", r.end, size, r.cut, err)
 			}
 		}

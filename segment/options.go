@@ -64,6 +64,10 @@ type Options struct {
 	// segment size is refused by Write (ErrFrameTooLarge). The server passes
 	// the largest record a stream may allow (MaxRecordSize).
 	MaxRecordSize int
+	// Sealer makes the data keys of frames added with FlagEncrypted (see
+	// Batch.Add); default nil: a batch holding such frames fails with
+	// ErrNoSealer. Logs without encrypted frames need none.
+	Sealer Sealer
 	// Cache bounds the segments mapped at once; default a cache of
 	// DefaultOpenSegments shared by every Log of the process that does not
 	// name its own. Logs that share a Cache share its bound.

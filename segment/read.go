@@ -143,7 +143,7 @@ func (s *segment) readLeased(seq, limit uint64, maxRecords, maxBytes int, v *Vie
 func (s *segment) read(m *mapped, seq, limit uint64, end, maxRecords, maxBytes int, v *View) error {
 	data := m.data[:end]
 	rel := uint32(seq - s.base)
-	pos, at := 0, uint32(0)
+	pos, at := int(s.start.Load()), uint32(0)
 	if e, ok := s.idx.LookupSeq(rel); ok {
 		pos, at = int(e.Pos), e.RelSeq
 	}
@@ -302,7 +302,7 @@ func (s *segment) seekTimeLeased(t int64, limit uint64) (seq uint64, ok bool) {
 // with arrival time >= t, stopping before sequence number limit.
 func (s *segment) seekTime(data []byte, t int64, limit uint64) (uint64, bool) {
 	end := len(data)
-	pos, rel := 0, uint32(0)
+	pos, rel := int(s.start.Load()), uint32(0)
 	if e, ok := s.idx.LookupTime(t); ok && s.base+uint64(e.RelSeq) < limit {
 		pos, rel = int(e.Pos), e.RelSeq
 	}

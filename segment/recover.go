@@ -151,6 +151,9 @@ func (l *Log) recover() (rec Recovery, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return rec, err
 	}
+	if rec.Clean && active.hdr.Load() != nil {
+		l.resume = active
+	}
 	if !rec.Clean {
 		// After a process crash the frames recovery kept may still be
 		// only in the page cache: make them durable before the log is
@@ -195,8 +198,16 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 	s := newSegment(l, base, path)
 	s.f, s.alloc = f, size
 
+	start, err := l.readKeyHeader(s, isLast, rec)
+	if err != nil {
+		return s, false, err
+	}
+	if start < 0 {
+		return s, true, nil // a torn key header: the segment was emptied
+	}
+
 	if hasIdx && (!isLast || cpHere) {
-		ix, tail, ok, contradicted := l.loadIndex(s, newFileSource(f, size))
+		ix, tail, ok, contradicted := l.loadIndex(s, newFileSource(f, size), start)
 		if contradicted && !isLast {
 			// A sealed segment's .idx is written only after its frames
 			// were synced: a file that is shorter than its intact index
@@ -223,12 +234,12 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 	}
 	s.idx = index.New(l.opts.IndexInterval, hint)
 	src := newFileSource(f, size)
-	r, err := scanFrames(src, base, s.idx)
+	r, err := scanFrames(src, base, start, s.idx)
 	if err != nil {
 		return s, false, err
 	}
 	s.end, s.count, s.lastTime = r.end, r.count, r.lastTime
-	rec.ScannedBytes += r.end
+	rec.ScannedBytes += r.end - start
 
 	cut, err := l.cutDamage(s, src, rec)
 	if err != nil {
@@ -244,20 +255,59 @@ func (l *Log) openSegment(base uint64, isLast, hasIdx, cpHere bool, cp checkpoin
 	return s, cut, nil
 }
 
+// readKeyHeader reads the key header at the start of s's file, if it has
+// one, and returns the offset of its first frame. A header with no intact
+// slot in the last segment was torn by a crash while the segment was being
+// started (no frame after it can have been synced before it was): the
+// segment is emptied, reported as cut, and -1 returned. In a sealed
+// segment it is damage from outside the server: Open refuses.
+func (l *Log) readKeyHeader(s *segment, isLast bool, rec *Recovery) (int64, error) {
+	src := newFileSource(s.f, s.alloc)
+	b, err := src.at(0, KeyHeaderSize)
+	if err != nil || !isKeyHeader(b) {
+		return 0, err
+	}
+	h, err := parseKeyHeader(b)
+	if err == nil {
+		s.hdr.Store(h)
+		s.start.Store(KeyHeaderSize)
+		return KeyHeaderSize, nil
+	}
+	if !isLast {
+		return 0, &record.CorruptionError{Path: s.path, Offset: 0, Err: fmt.Errorf("%w: %v", ErrKeyHeaderDamaged, err)}
+	}
+	garbage, frames, derr := damage(src, 0)
+	if derr != nil {
+		return 0, derr
+	}
+	rec.TruncatedBytes += garbage
+	rec.DroppedFrames += max(frames-1, 0) // the header is no frame
+	if err := s.f.Truncate(0); err != nil {
+		return 0, fmt.Errorf("truncate %s at 0: %w", s.path, err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return 0, fmt.Errorf("sync %s: %w", s.path, err)
+	}
+	s.alloc = 0
+	s.idx = index.New(l.opts.IndexInterval, 0)
+	return -1, nil
+}
+
 // loadIndex reads and checks the .idx of s against the segment's bytes,
 // read from src with pread (no mapping).
 // ok is false when the index cannot be used; contradicted says that the
 // index itself is intact (it decodes, names this segment and is consistent)
 // but the segment's file does not hold what it records: the file is shorter
 // than the index's end, or a spot-checked frame fails.
-func (l *Log) loadIndex(s *segment, src *fileSource) (ix *index.Index, tail index.Tail, ok, contradicted bool) {
+func (l *Log) loadIndex(s *segment, src *fileSource, start int64) (ix *index.Index, tail index.Tail, ok, contradicted bool) {
 	b, err := readFile(l.opts.FS, s.idxPath(), src.size()/2+4096)
 	if err != nil {
 		return nil, index.Tail{}, false, false
 	}
 	ix, hdr, tail, err := index.Unmarshal(b)
 	if err != nil || hdr.Base != s.base || tail.End%record.Alignment != 0 ||
-		(tail.Count == 0) != (tail.End == 0) || uint64(tail.Count)*uint64(record.FrameSize(0, 0)) > tail.End {
+		(tail.Count == 0) != (tail.End == uint64(start)) || tail.End < uint64(start) ||
+		uint64(tail.Count)*uint64(record.FrameSize(0, 0)) > tail.End-uint64(start) {
 		return nil, index.Tail{}, false, false
 	}
 	if tail.End > uint64(src.size()) {
@@ -265,7 +315,7 @@ func (l *Log) loadIndex(s *segment, src *fileSource) (ix *index.Index, tail inde
 	}
 	if tail.Count > 0 {
 		// Spot-check the first frame and the frame of the last entry.
-		if !frameAt(src, 0, int64(tail.End), s.base) {
+		if !frameAt(src, start, int64(tail.End), s.base) {
 			return nil, tail, false, true
 		}
 		if e, ok := ix.Last(); ok && uint64(e.Pos) < tail.End {
@@ -353,7 +403,12 @@ func (l *Log) countSegmentFrames(base uint64) int {
 	if err != nil {
 		return 0
 	}
-	_, frames, _ := damage(newFileSource(f, size), 0)
+	src := newFileSource(f, size)
+	start := int64(0)
+	if b, err := src.at(0, 8); err == nil && isKeyHeader(b) {
+		start = KeyHeaderSize
+	}
+	_, frames, _ := damage(src, start)
 	return frames
 }
 

@@ -82,14 +82,15 @@ type scanResult struct {
 	cut      error  // why the scan stopped before the data ended, nil at a clean end
 }
 
-// scanFrames verifies the frames of a segment whose first frame must carry
-// sequence number base in order, adding each to idx (if not nil), and stops
+// scanFrames verifies the frames of a segment, from offset start (after its
+// key header, if any), whose first frame must carry sequence number base in
+// order, adding each to idx (if not nil), and stops
 // at the end of data or the first frame that fails its bounds, its CRC or
 // sequence continuity, or whose arrival time goes backwards. The error is an
 // I/O error of the source.
-func scanFrames(src source, base uint64, idx *index.Index) (scanResult, error) {
+func scanFrames(src source, base uint64, start int64, idx *index.Index) (scanResult, error) {
 	var r scanResult
-	var pos int64
+	pos := start
 	for pos < src.size() {
 		b, err := src.at(pos, record.SeqOffset)
 		if err != nil {

@@ -97,7 +97,15 @@ type segment struct {
 	// after retention), or "" to keep the file; set before deadBit.
 	removePath string
 
+	// start is the offset of the first frame: KeyHeaderSize if the segment
+	// has a key header, else 0. Set before the first frame is published.
+	start atomic.Int64
+	// hdr is the current slot of the key header, nil without one. Replaced
+	// (under Log.mu) by Rewrap; readers load it without a lock.
+	hdr atomic.Pointer[keyHeader]
+
 	// Writer state, guarded by Log.mu.
+	dk       DataKey  // the data key sealing frames into the segment, nil if none yet in this process
 	f        vfs.File // open for writing while active and not parked; nil once sealed
 	end      int64    // bytes of frames written
 	count    uint32   // frames written

@@ -42,14 +42,21 @@ func (l *Log) Write(b *Batch) error {
 		return nil
 	case b.first != l.next:
 		return fmt.Errorf("%w: batch starts at %d, log at %d", ErrBatchOutOfOrder, b.first, l.next)
-	case int64(b.maxFrame) > l.opts.SegmentSize:
+	case int64(b.maxFrame) > l.opts.SegmentSize || (b.sealed > 0 && int64(b.maxFrame) > l.opts.SegmentSize-KeyHeaderSize):
 		return fmt.Errorf("%w: a %d B frame does not fit in a %d B segment", ErrFrameTooLarge, b.maxFrame, l.opts.SegmentSize)
+	case b.sealed > 0 && l.opts.Sealer == nil:
+		return ErrNoSealer
 	}
 	if err := l.unpark(); err != nil {
 		return err
 	}
 	l.cur = l.cur[:0]
 	for i, n := 0, len(b.offs); i < n; {
+		if l.needKey(l.active, b) {
+			if err := l.rekey(); err != nil {
+				return l.failAfter(i > 0, err)
+			}
+		}
 		s := l.active
 		// Take the frames that fit in the rest of the segment.
 		room := int64(b.offs[i]) + l.opts.SegmentSize - s.end // largest frame end that fits, in batch offsets
@@ -57,11 +64,23 @@ func (l *Log) Write(b *Batch) error {
 		for j < n && int64(b.frameEnd(j)) <= room {
 			j++
 		}
+		if j == i && s.count == 0 {
+			// Only a key header can leave an empty segment too small for
+			// a frame, and only for a batch without sealed frames (see
+			// the checks above): give up the header.
+			if err := l.dropKey(s); err != nil {
+				return l.failAfter(i > 0, err)
+			}
+			continue
+		}
 		if j == i {
 			if err := l.roll(); err != nil {
 				return l.failAfter(i > 0, err)
 			}
 			continue
+		}
+		if b.sealed > 0 {
+			l.sealFrames(s, b, i, j)
 		}
 		if err := l.writeFrames(s, b, i, j); err != nil {
 			return l.failAfter(i > 0, err)
@@ -186,6 +205,7 @@ func (l *Log) roll() error {
 		old.f = nil
 	}
 	old.sealed.Store(true)
+	old.dk = nil // a sealed segment is never written again
 	s.refs.Store(1)
 	segs := l.segments()
 	l.setSegs(append(segs[:len(segs):len(segs)], s))
