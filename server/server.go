@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/kinesis"
+	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/segment"
 	"github.com/sluicedb/sluice/wire/wireserver"
@@ -121,6 +123,16 @@ type Config struct {
 	// MetricsToken, if set, is the bearer token /metrics requires
 	// ("Authorization: Bearer TOKEN"); /healthz stays open.
 	MetricsToken string `json:"metrics_token"`
+	// KMSKeys is the directory of the keyring that holds the master keys of
+	// encryption at rest (package kms); default DATA_DIR/kms. It is created
+	// when the data directory holds no stream that is or was encrypted, and
+	// must exist otherwise: a server whose data needs its keys refuses to
+	// start without them.
+	KMSKeys string `json:"kms_keys"`
+	// KMSPassphrase seals the keyring (see package kms); "" leaves it
+	// unsealed. sluiced reads it from SLUICE_KMS_PASSPHRASE, never from a
+	// flag or the config file.
+	KMSPassphrase string `json:"-"`
 
 	// Logger receives the server's logs; default slog.Default().
 	Logger *slog.Logger `json:"-"`
@@ -189,6 +201,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Account == "" {
 		c.Account = "000000000000"
+	}
+	if c.KMSKeys == "" {
+		c.KMSKeys = filepath.Join(c.DataDir, "kms")
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -261,10 +276,15 @@ func Start(cfg Config) (*Server, error) {
 // checked.
 func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	cfg := s.cfg
+	keys, err := openKeys(&cfg)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
 	eng, err := engine.Open(engine.Options{
-		Dir: cfg.DataDir, Durability: dur, SyncInterval: time.Duration(cfg.SyncInterval), Quotas: &quotas,
+		Keys: keys,
+		Dir:  cfg.DataDir, Durability: dur, SyncInterval: time.Duration(cfg.SyncInterval), Quotas: &quotas,
 		SegmentSize: cfg.SegmentSize, Logger: cfg.Logger, OnSync: m.observeSync, Now: cfg.Now,
 		MaxStreams: cfg.MaxStreams, MaxShards: cfg.MaxShards,
 		RecoverCatalog: cfg.RecoverCatalog, RemoveOrphans: cfg.RemoveOrphans,
@@ -361,11 +381,30 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		leaf := s.tls.certificate()
 		attrs = append(attrs, "mtls", cfg.TLSClientCA != "", "cert_subject", leaf.Subject.String(), "cert_expires", leaf.NotAfter.UTC())
 	}
+	attrs = append(attrs, "kms_keys", keys.Dir(), "kms_sealed", cfg.KMSPassphrase != "")
 	if s.auth != nil {
 		attrs = append(attrs, "auth", cfg.AuthFile, "users", len(s.auth.Users().List()))
 	}
 	s.log.Info("sluiced serving", attrs...)
 	return nil
+}
+
+// openKeys opens the keyring of encryption at rest. It creates a fresh one
+// only when the data directory holds nothing encrypted: a server whose
+// streams were encrypted must find the keys that read them (a missing
+// keyring or a wrong passphrase refuses to start, with the reason).
+func openKeys(cfg *Config) (*kms.Local, error) {
+	need, err := engine.NeedsKeys(nil, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	keys, err := kms.Open(cfg.KMSKeys, kms.Options{
+		Passphrase: cfg.KMSPassphrase, Region: cfg.Region, Account: cfg.Account, Create: !need,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--kms-keys: %w", err)
+	}
+	return keys, nil
 }
 
 // Engine is the server's engine.

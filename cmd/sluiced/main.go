@@ -8,6 +8,12 @@
 // mutual TLS); with --auth FILE every request must be authenticated. Without
 // --auth the server binds only to loopback addresses unless --insecure.
 //
+// The master keys of encryption at rest (StartStreamEncryption, sluice kms)
+// live in a keyring at --kms-keys (default DATA_DIR/kms), sealed with the
+// passphrase in $SLUICE_KMS_PASSPHRASE when it is set. A server whose data
+// holds encrypted streams refuses to start without its keyring or with a
+// wrong passphrase.
+//
 // SIGHUP re-reads the TLS certificate, key and client CA and the users file;
 // a file that fails to load is refused (logged) and the old one stays in
 // force. SIGTERM or SIGINT shut it down cleanly: it stops accepting,
@@ -29,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/server"
 )
 
@@ -116,6 +123,7 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 		authFile     = fs.String("auth", "", "users file (identities and policies): every request must be authenticated (re-read on SIGHUP)")
 		auditLog     = fs.String("audit-log", "", "append one JSON line per mutating or denied request to this file")
 		insecure     = fs.Bool("insecure", false, "allow a non-loopback --listen or --http without --auth (anyone who connects may read, write and delete)")
+		kmsKeys      = fs.String("kms-keys", "", "directory of the keyring of encryption at rest (default DATA_DIR/kms; sealed with $SLUICE_KMS_PASSPHRASE when set)")
 		metricsToken = fs.String("metrics-token", "", "bearer token /metrics requires ($SLUICE_METRICS_TOKEN when not given)")
 		logFormat    = fs.String("log-format", "text", "log format: text or json")
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -189,6 +197,8 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 		*metricsToken = env
 	}
 	override(set, "metrics-token", &cfg.MetricsToken, *metricsToken)
+	override(set, "kms-keys", &cfg.KMSKeys, *kmsKeys)
+	cfg.KMSPassphrase = os.Getenv(kms.PassphraseEnv)
 	cfg.Logger = logger
 	return cfg, nil
 }

@@ -16,6 +16,7 @@ import (
 // flag's default, and defaults fill what neither sets.
 func TestParseConfig_FlagsWinOverFileAndDefaultsFillTheRest(t *testing.T) {
 	t.Setenv("SLUICE_METRICS_TOKEN", "")
+	t.Setenv("SLUICE_KMS_PASSPHRASE", "")
 	file := filepath.Join(t.TempDir(), "sluiced.json")
 	if err := os.WriteFile(file, []byte(`{"listen": "127.0.0.1:9000", "region": "eu-west-1", "max_conns": 7, "idle_timeout": "2m"}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,5 +81,29 @@ func TestParseConfig_SecurityFlags(t *testing.T) {
 	cfg, err = parseConfig([]string{"--config", file}, io.Discard)
 	if err != nil || cfg.TLSCert != "f.pem" || cfg.TLSKey != "fk.pem" || cfg.MetricsToken != "from-file" || !cfg.Insecure {
 		t.Fatalf("config file: %+v, %v", cfg, err)
+	}
+}
+
+// TestParseConfig_KMSKeys: --kms-keys wins over the file's kms_keys, and the
+// keyring's passphrase comes from $SLUICE_KMS_PASSPHRASE only.
+func TestParseConfig_KMSKeys(t *testing.T) {
+	t.Setenv("SLUICE_KMS_PASSPHRASE", "correct horse")
+	file := filepath.Join(t.TempDir(), "sluiced.json")
+	if err := os.WriteFile(file, []byte(`{"kms_keys": "/from/file"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := parseConfig([]string{"--config", file}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KMSKeys != "/from/file" || cfg.KMSPassphrase != "correct horse" {
+		t.Fatalf("kms_keys %q, passphrase %q; want /from/file and the environment's", cfg.KMSKeys, cfg.KMSPassphrase)
+	}
+	cfg, err = parseConfig([]string{"--config", file, "--kms-keys", "/mnt/keys"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.KMSKeys != "/mnt/keys" {
+		t.Fatalf("--kms-keys gave %q; want /mnt/keys", cfg.KMSKeys)
 	}
 }
