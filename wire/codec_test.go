@@ -2,6 +2,7 @@ package wire
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -19,6 +20,13 @@ func testShard(i int) api.ShardInfo {
 		EndingSeq:   api.SeqNum{Incarnation: 7, Shard: uint32(i), Seq: 99},
 		Closed:      true, Created: time.Unix(0, 1_700_000_000_123_456_789), FirstSeq: 3, NextSeq: 100,
 	}
+}
+
+func testKey(i int) KeyInfo {
+	id := fmt.Sprintf("0e9a1c3e-54f8-4f6e-9b7a-1d2c3b4a5f6%d", i)
+	return KeyInfo{KeyID: id, ARN: "arn:aws:kms:us-east-1:000000000000:key/" + id, Description: "d",
+		Created: time.Unix(0, 1_700_000_000_000_000_000), Enabled: i%2 == 0, Version: uint32(i),
+		Rotated: time.Unix(0, 1_700_000_100_000_000_000)}
 }
 
 // codecCases are one populated value of every message, and a fresh value
@@ -84,6 +92,17 @@ func codecCases() []struct {
 		{"Authenticate", &ReqAuthenticate{AccessKeyID: "AKIAIOSFODNN7EXAMPLE", Nonce: [NonceSize]byte{5, 31: 6}, Proof: [ProofSize]byte{7, 31: 8}},
 			&ReqAuthenticate{}},
 		{"AuthenticateResponse", &RespAuthenticate{Proof: [ProofSize]byte{9, 31: 10}}, &RespAuthenticate{}},
+		// Cases are only ever added at the end: the seed corpus of
+		// FuzzDecodeRequest picks them by index.
+		{"StartStreamEncryption", &ReqStartStreamEncryption{Stream: "orders", Key: "alias/aws/kinesis"}, &ReqStartStreamEncryption{}},
+		{"Key", &ReqKey{Key: "arn:aws:kms:us-east-1:000000000000:key/0e9a1c3e-54f8-4f6e-9b7a-1d2c3b4a5f60"}, &ReqKey{}},
+		{"CreateKey", &ReqCreateKey{Description: "orders at rest", Alias: "alias/orders"}, &ReqCreateKey{}},
+		{"CreateAlias", &ReqCreateAlias{Alias: "alias/orders", Key: "0e9a1c3e-54f8-4f6e-9b7a-1d2c3b4a5f60"}, &ReqCreateAlias{}},
+		{"KeyResponse", &RespKey{Key: testKey(1)}, &RespKey{}},
+		{"Keys", &RespKeys{Keys: []KeyInfo{testKey(1), testKey(2)}}, &RespKeys{}},
+		{"Aliases", &RespAliases{Aliases: []AliasInfo{{Name: "alias/aws/kinesis",
+			ARN: "arn:aws:kms:us-east-1:000000000000:alias/aws/kinesis", KeyID: "0e9a1c3e-54f8-4f6e-9b7a-1d2c3b4a5f60"}}}, &RespAliases{}},
+		{"Rewrap", &RespRewrap{Shards: 4, Segments: 9}, &RespRewrap{}},
 	}
 }
 

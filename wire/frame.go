@@ -75,6 +75,10 @@ const (
 	OpSetDurability     Op = 0x14
 	OpSetMaxRecordSize  Op = 0x15
 	OpSetStreamMode     Op = 0x16
+	// OpStartStreamEncryption and OpStopStreamEncryption set a stream's
+	// encryption at rest (kms.go).
+	OpStartStreamEncryption Op = 0x17
+	OpStopStreamEncryption  Op = 0x18
 
 	// OpSubscribe starts a subscription; its response ends it.
 	OpSubscribe Op = 0x20
@@ -95,6 +99,18 @@ const (
 	// server's proof. See auth.go.
 	OpAuthenticate Op = 0x31
 
+	// The operations of the server's key service (kms.go): master keys,
+	// their aliases, rotation and the rewrap of stored data keys.
+	OpCreateKey   Op = 0x40
+	OpListKeys    Op = 0x41
+	OpDescribeKey Op = 0x42
+	OpCreateAlias Op = 0x43
+	OpListAliases Op = 0x44
+	OpRotateKey   Op = 0x45
+	OpDisableKey  Op = 0x46
+	OpEnableKey   Op = 0x47
+	OpRewrap      Op = 0x48
+
 	// OpGoAway (server to client, request id 0) says the server is closing
 	// the connection and why.
 	OpGoAway Op = 0x3F
@@ -110,6 +126,10 @@ var opNames = map[Op]string{
 	OpSetDurability: "SetDurability", OpSetMaxRecordSize: "SetMaxRecordSize", OpSetStreamMode: "SetStreamMode",
 	OpSubscribe: "Subscribe", OpEvent: "Event", OpCredit: "Credit", OpCancel: "Cancel",
 	OpChallenge: "Challenge", OpAuthenticate: "Authenticate", OpGoAway: "GoAway",
+	OpStartStreamEncryption: "StartStreamEncryption", OpStopStreamEncryption: "StopStreamEncryption",
+	OpCreateKey: "CreateKey", OpListKeys: "ListKeys", OpDescribeKey: "DescribeKey", OpCreateAlias: "CreateAlias",
+	OpListAliases: "ListAliases", OpRotateKey: "RotateKey", OpDisableKey: "DisableKey", OpEnableKey: "EnableKey",
+	OpRewrap: "Rewrap",
 }
 
 func (o Op) String() string {
