@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluicedb/sluice/auth"
+	"github.com/sluicedb/sluice/kms"
 )
 
 // Authorization and audit of the HTTP door.
@@ -28,6 +29,18 @@ import (
 // an allowed request allocates nothing; every other operation is judged in
 // serveOperation from its decoded input (authorizeInput), SubscribeToShard
 // in subscribeToShard.
+
+// The key actions an operation on an encrypted stream needs on the stream's
+// master key, on top of its own action, as on Kinesis: a producer needs
+// kms:GenerateDataKey, a consumer kms:Decrypt, and a stream administrator
+// who starts encryption kms:DescribeKey on the key it names. The key
+// alias/aws/kinesis names needs none (Kinesis lets every user of a stream
+// use its default key).
+const (
+	actionGenerateDataKey = "kms:GenerateDataKey"
+	actionDecrypt         = "kms:Decrypt"
+	actionDescribeKey     = "kms:DescribeKey"
+)
 
 // opActions are the IAM action names of the operations ("kinesis:PutRecords").
 var opActions = func() (a [opCount]string) {
@@ -120,6 +133,70 @@ func (h *Handler) allow(st *reqState, op Operation, resource string, pol *policy
 		return &Error{Code: CodeAccessDenied, Message: err.Error(), Status: CodeAccessDenied.Status()}
 	}
 	return nil
+}
+
+// allowKey judges action on the master key of stream name, the one its new
+// records are encrypted under, for an operation already allowed on the
+// stream. A stream written in the clear, or under the default key, needs
+// nothing; a stream or key that is missing is left for the operation to
+// report. A refusal is KMSAccessDeniedException, worded as auth words it
+// (naming the kms action and the key's ARN). It allocates nothing when it
+// allows.
+func (h *Handler) allowKey(st *reqState, name, action string) error {
+	if !h.authzOn() || st.user == nil {
+		return nil
+	}
+	arn, err := h.eng.StreamKeyARN(name)
+	if err != nil || arn == "" {
+		return nil
+	}
+	return h.allowKeyARN(st, action, arn)
+}
+
+// allowKeyID judges action on the master key keyID names (a KeyId, key ARN,
+// alias or alias ARN): StartStreamEncryption's kms:DescribeKey.
+func (h *Handler) allowKeyID(st *reqState, action, keyID string) error {
+	if !h.authzOn() || st.user == nil {
+		return nil
+	}
+	keys := h.eng.Keys()
+	if keys == nil {
+		return nil // the operation refuses: no key service
+	}
+	m, err := keys.DescribeKey(keyID)
+	if err != nil {
+		return nil // the operation reports the key missing
+	}
+	return h.allowKeyARN(st, action, m.ARN)
+}
+
+func (h *Handler) allowKeyARN(st *reqState, action, arn string) error {
+	if h.isDefaultKey(arn) {
+		return nil
+	}
+	if err := auth.Authorize(st.user, action, arn, nil); err != nil {
+		st.denied = true
+		return &Error{Code: CodeKMSAccessDenied, Message: err.Error(), Status: CodeKMSAccessDenied.Status()}
+	}
+	return nil
+}
+
+// isDefaultKey reports whether arn is the key alias/aws/kinesis names
+// (created, as on Kinesis, on first use).
+func (h *Handler) isDefaultKey(arn string) bool {
+	if p := h.defaultKey.Load(); p != nil {
+		return *p == arn
+	}
+	keys := h.eng.Keys()
+	if keys == nil {
+		return false
+	}
+	m, err := keys.DescribeKey(kms.DefaultAlias)
+	if err != nil {
+		return false
+	}
+	h.defaultKey.Store(&m.ARN)
+	return m.ARN == arn
 }
 
 // policyOp reports the operations on a resource's policy itself.
@@ -285,6 +362,20 @@ func (h *Handler) judgeInput(st *reqState, op Operation, in any) error {
 		return h.allowResource(st, op, in.ResourceARN)
 	case *PutResourcePolicyInput:
 		return h.allowResource(st, op, in.ResourceARN)
+	case *PutRecordInput:
+		if err := h.allowNamed(st, op, in.StreamName, in.StreamARN); err != nil {
+			return err
+		}
+		name, _ := h.streamOf(in.StreamName, in.StreamARN)
+		return h.allowKey(st, name, actionGenerateDataKey)
+	case *StreamEncryptionInput:
+		if err := h.allowNamed(st, op, in.StreamName, in.StreamARN); err != nil {
+			return err
+		}
+		if op == OpStartStreamEncryption && in.KeyId != "" {
+			return h.allowKeyID(st, actionDescribeKey, in.KeyId)
+		}
+		return nil
 	case streamNamed:
 		name, arn := in.streamRef()
 		return h.allowNamed(st, op, name, arn)

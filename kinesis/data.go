@@ -93,6 +93,16 @@ func (h *Handler) putRecord(_ context.Context, in *PutRecordInput) (any, error) 
 	return &PutRecordOutput{ShardId: res.ShardID, SequenceNumber: res.Seq.String(), EncryptionType: h.encryptionOf(name)}, nil
 }
 
+// isKMSCode reports the codes of the key service's refusals.
+func isKMSCode(c api.Code) bool {
+	switch c {
+	case api.CodeKMSAccessDenied, api.CodeKMSDisabled, api.CodeKMSInvalidState, api.CodeKMSNotFound,
+		api.CodeKMSOptInRequired, api.CodeKMSThrottling:
+		return true
+	}
+	return false
+}
+
 // throttled is the ProvisionedThroughputExceededException of a write.
 func (h *Handler) throttled(stream string) *Error {
 	return Errorf(CodeProvisionedThroughputExceeded, "%s", h.throttleMessage(stream))
@@ -128,6 +138,9 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		return err
 	}
 	if err := h.allowStream(st, OpPutRecords, name); err != nil {
+		return err
+	}
+	if err := h.allowKey(st, name, actionGenerateDataKey); err != nil {
 		return err
 	}
 	recs := st.recs[:0]
@@ -167,6 +180,11 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 				throttleMsg = h.throttleMessage(name)
 			}
 			pw.Failure(EntryErrorThroughputExceeded, throttleMsg)
+		case isKMSCode(api.CodeOf(r.Err)):
+			// The stream's key was disabled or removed while the batch
+			// was written: the entry failed for the key, under its name.
+			e := h.apiError(r.Err)
+			pw.Failure(string(e.Code), e.Message)
 		default:
 			h.internalLog.Log(h.log, slog.LevelError, "PutRecords entry failed", "stream", name, "entry", i, "err", r.Err)
 			pw.Failure(EntryErrorInternalFailure, "Internal service failure.")
@@ -280,6 +298,9 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 		}
 	}
 	if err := h.allowStream(st, OpGetRecords, p.StreamName); err != nil {
+		return err
+	}
+	if err := h.allowKey(st, p.StreamName, actionDecrypt); err != nil {
 		return err
 	}
 	if in.DryRun {

@@ -142,6 +142,9 @@ type Handler struct {
 	// (*policyCache by consumer ARN).
 	consumerPolicies sync.Map
 	subs             subscriptions
+	// defaultKey is the ARN of the key alias/aws/kinesis names, once known
+	// (an alias never changes keys); see allowKey.
+	defaultKey atomic.Pointer[string]
 
 	reqPrefix string        // random per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter

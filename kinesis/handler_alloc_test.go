@@ -101,9 +101,17 @@ func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
 // TestHandler_HotPathAllocationsWithAuth: authorizing PutRecords, PutRecord
 // and GetRecords (and auditing the puts) costs no allocation on top of the
 // calls without authorization, for 10 records or 500.
-func TestHandler_HotPathAllocationsWithAuth(t *testing.T) {
+func TestHandler_HotPathAllocationsWithAuth(t *testing.T) { hotPathAllocationsWithAuth(t, false) }
+
+// TestHandler_HotPathAllocationsWithAuthEncrypted: on a stream encrypted
+// under a key of its own, judging the key permissions (kms:GenerateDataKey,
+// kms:Decrypt) costs no allocation either.
+func TestHandler_HotPathAllocationsWithAuthEncrypted(t *testing.T) { hotPathAllocationsWithAuth(t, true) }
+
+func hotPathAllocationsWithAuth(t *testing.T, encrypt bool) {
 	us, err := auth.ParseUsers([]byte(`{"users": [{"name": "ingest", "access_key_id": "AKIAINGEST0000000001", "secret_access_key": "0123456789abcdef0123",
-		"policy": {"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord*", "kinesis:GetRecords"], "Resource": "arn:aws:kinesis:*:*:stream/a"}]}}]}`))
+		"policy": {"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord*", "kinesis:GetRecords"], "Resource": "arn:aws:kinesis:*:*:stream/a"},
+			{"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": "arn:aws:kms:*:*:key/*"}]}}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +134,15 @@ func TestHandler_HotPathAllocationsWithAuth(t *testing.T) {
 		// The stream's resource policy is judged too.
 		if err := env.eng.SetPolicy("a", "", `{"Statement": [{"Effect": "Deny", "Principal": "*", "Action": "kinesis:DeleteStream", "Resource": "*"}]}`); err != nil {
 			t.Fatal(err)
+		}
+		if encrypt {
+			key, err := env.eng.Keys().CreateKey("a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := env.eng.SetEncryption("a", "KMS", key.KeyID); err != nil {
+				t.Fatal(err)
+			}
 		}
 		putBody := func(n int) []byte {
 			var b strings.Builder

@@ -182,6 +182,9 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if err != nil {
 		return err
 	}
+	if err := h.allowKey(st, c.stream, actionDecrypt); err != nil {
+		return err
+	}
 	if c.info.Status != string(ConsumerStatusActive) {
 		return Errorf(CodeResourceInUse, "Consumer %s is %s, not ACTIVE", in.ConsumerARN, c.info.Status)
 	}
