@@ -106,7 +106,9 @@ func TestHandler_HotPathAllocationsWithAuth(t *testing.T) { hotPathAllocationsWi
 // TestHandler_HotPathAllocationsWithAuthEncrypted: on a stream encrypted
 // under a key of its own, judging the key permissions (kms:GenerateDataKey,
 // kms:Decrypt) costs no allocation either.
-func TestHandler_HotPathAllocationsWithAuthEncrypted(t *testing.T) { hotPathAllocationsWithAuth(t, true) }
+func TestHandler_HotPathAllocationsWithAuthEncrypted(t *testing.T) {
+	hotPathAllocationsWithAuth(t, true)
+}
 
 func hotPathAllocationsWithAuth(t *testing.T, encrypt bool) {
 	us, err := auth.ParseUsers([]byte(`{"users": [{"name": "ingest", "access_key_id": "AKIAINGEST0000000001", "secret_access_key": "0123456789abcdef0123",

@@ -51,10 +51,10 @@ func TestAuthorize_KeyPermissions(t *testing.T) {
 			{"Effect": "Allow", "Action": "` + action + `", "Resource": "arn:aws:kms:*:*:key/*"}]}`
 	}
 	e := newAuthEnv(t, "123456789012", map[string]string{
-		"keyadmin": `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:*", "kms:*"], "Resource": "*"}]}`,
-		"admin":    adminPolicy,
-		"producer": `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords"], ` + streams + `}]}`,
-		"consumer": `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:GetShardIterator", "kinesis:GetRecords"], ` + streams + `}]}`,
+		"keyadmin":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:*", "kms:*"], "Resource": "*"}]}`,
+		"admin":       adminPolicy,
+		"producer":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords"], ` + streams + `}]}`,
+		"consumer":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:GetShardIterator", "kinesis:GetRecords"], ` + streams + `}]}`,
 		"producerkms": grant("kms:GenerateDataKey"),
 		"consumerkms": grant("kms:Decrypt"),
 	})
