@@ -38,6 +38,18 @@ var opActions = [256]string{
 	wire.OpSetMaxRecordSize:  "kinesis:UpdateMaxRecordSize",
 	wire.OpSetStreamMode:     "kinesis:UpdateStreamMode",
 	wire.OpSubscribe:         "kinesis:SubscribeToShard",
+
+	wire.OpStartStreamEncryption: "kinesis:StartStreamEncryption",
+	wire.OpStopStreamEncryption:  "kinesis:StopStreamEncryption",
+	wire.OpCreateKey:             "kms:CreateKey",
+	wire.OpListKeys:              "kms:ListKeys",
+	wire.OpDescribeKey:           "kms:DescribeKey",
+	wire.OpCreateAlias:           "kms:CreateAlias",
+	wire.OpListAliases:           "kms:ListAliases",
+	wire.OpRotateKey:             actionRotateKey,
+	wire.OpDisableKey:            "kms:DisableKey",
+	wire.OpEnableKey:             "kms:EnableKey",
+	wire.OpRewrap:                actionRewrap,
 }
 
 // opMutates marks the operations that change something: the audit log
@@ -47,6 +59,9 @@ var opMutates = [256]bool{
 	wire.OpSplitShard: true, wire.OpMergeShards: true, wire.OpUpdateShardCount: true,
 	wire.OpIncreaseRetention: true, wire.OpDecreaseRetention: true, wire.OpAddTags: true, wire.OpRemoveTags: true,
 	wire.OpSetQuotas: true, wire.OpSetDurability: true, wire.OpSetMaxRecordSize: true, wire.OpSetStreamMode: true,
+	wire.OpStartStreamEncryption: true, wire.OpStopStreamEncryption: true, wire.OpCreateKey: true,
+	wire.OpCreateAlias: true, wire.OpRotateKey: true, wire.OpDisableKey: true, wire.OpEnableKey: true,
+	wire.OpRewrap: true,
 }
 
 // streamAuthz is what a connection knows about one stream for
@@ -128,6 +143,9 @@ func (c *conn) admit(h wire.Header, body []byte) (string, bool) {
 	if action == "" || c.user == nil && c.srv.opts.Audit == nil {
 		return "", true
 	}
+	if keyOp(h.Op) {
+		return c.admitKeyOp(h, action, body)
+	}
 	var name []byte
 	if h.Op != wire.OpListStreams {
 		// Every operation's body but ListStreams' opens with the stream
@@ -140,6 +158,9 @@ func (c *conn) admit(h wire.Header, body []byte) (string, bool) {
 		}
 	}
 	resource, e := c.authorize(action, name)
+	if e == nil && c.user != nil {
+		e = c.authorizeStreamKey(h.Op, body)
+	}
 	if e != nil {
 		c.audit(action, resource, auth.OutcomeDenied)
 		c.respondError(h.Op, h.ID, e, h.Size, 1)

@@ -35,7 +35,10 @@ func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 		c.handleControl(h, bb)
 	case wire.OpCreateStream, wire.OpDeleteStream, wire.OpSplitShard, wire.OpMergeShards, wire.OpUpdateShardCount,
 		wire.OpIncreaseRetention, wire.OpDecreaseRetention, wire.OpAddTags, wire.OpRemoveTags, wire.OpSetQuotas,
-		wire.OpSetDurability, wire.OpSetMaxRecordSize, wire.OpSetStreamMode:
+		wire.OpSetDurability, wire.OpSetMaxRecordSize, wire.OpSetStreamMode,
+		wire.OpStartStreamEncryption, wire.OpStopStreamEncryption, wire.OpCreateKey, wire.OpListKeys,
+		wire.OpDescribeKey, wire.OpCreateAlias, wire.OpListAliases, wire.OpRotateKey, wire.OpDisableKey,
+		wire.OpEnableKey, wire.OpRewrap:
 		c.handlers.Add(1)
 		go func() {
 			defer c.handlers.Done()
@@ -181,6 +184,10 @@ func (c *conn) control(op wire.Op, body []byte) (wire.Message, error) {
 			}
 			return eng.SetStreamMode(stream, mode)
 		})
+	case wire.OpStartStreamEncryption, wire.OpStopStreamEncryption, wire.OpCreateKey, wire.OpListKeys,
+		wire.OpDescribeKey, wire.OpCreateAlias, wire.OpListAliases, wire.OpRotateKey, wire.OpDisableKey,
+		wire.OpEnableKey, wire.OpRewrap:
+		return c.keyControl(op, body)
 	}
 	return nil, fmt.Errorf("wire: no control handler for %v", op)
 }

@@ -114,7 +114,11 @@ func (c *conn) readPuts(h wire.Header) error {
 		if check && (allowed == nil || string(allowed) != string(m.Stream)) {
 			var e *wire.Error
 			allowed = nil
-			if resource, e = c.authorize(opActions[wire.OpPutRecord], m.Stream); e != nil {
+			resource, e = c.authorize(opActions[wire.OpPutRecord], m.Stream)
+			if e == nil && c.user != nil {
+				e = c.authorizeStreamKey(wire.OpPutRecord, nil)
+			}
+			if e != nil {
 				c.audit(opActions[wire.OpPutRecord], resource, auth.OutcomeDenied)
 				c.respondError(wire.OpPutRecord, sp.h.ID, e, sp.h.Size, 1)
 				continue

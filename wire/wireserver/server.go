@@ -127,6 +127,10 @@ type Server struct {
 	acceptLog   ratelog.Limiter // accept failures and refusals, at most one line a second
 	internalLog ratelog.Limiter // internal failures of requests
 
+	// defaultKey is the ARN of the key alias/aws/kinesis names, once known
+	// (see isDefaultKey).
+	defaultKey atomic.Pointer[string]
+
 	open     atomic.Int64   // connections open, counted against MaxConns
 	draining atomic.Bool    // Shutdown or Close has begun
 	connWG   sync.WaitGroup // one per connection goroutine
