@@ -8,6 +8,8 @@
 //	printf 'a\nb\n' | sluice put orders --key customer-42
 //	sluice get orders --from trim-horizon --output json
 //	sluice get orders --follow
+//	sluice kms create --alias alias/orders
+//	sluice stream encrypt orders --key alias/orders
 //	sluice bench put --inproc --duration 10s
 //
 // Exit codes: 0 success, 1 an error (the server's error is printed with its
@@ -58,6 +60,7 @@ var commands = []*command{
 	{name: "get", synopsis: "STREAM [flags]", summary: "read a stream's records, or follow them as they arrive (--follow)", run: getMain},
 	{name: "auth", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the users file of sluiced --auth (add-user)", run: authMain},
 	{name: "bench", synopsis: "SCENARIO [flags]", summary: "measure a server: put, get, subscribe, mixed, limits, baseline", run: benchCommand},
+	{name: "kms", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the master keys of encryption at rest: create, list, rotate, disable", run: kmsMain},
 }
 
 // benchCommand runs `sluice bench` (bench.go), passing on a global --addr

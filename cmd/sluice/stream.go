@@ -26,6 +26,8 @@ var streamCommands = []*command{
 	{name: "retention", synopsis: "NAME HOURS", summary: "set the retention period (24..8760 hours)", run: streamRetention},
 	{name: "tag", synopsis: "NAME KEY=VALUE...", summary: "add or replace tags", run: streamTag},
 	{name: "untag", synopsis: "NAME KEY...", summary: "remove tags", run: streamUntag},
+	{name: "encrypt", synopsis: "NAME [--key KEY]", summary: "encrypt the records put from now on at rest (default key alias/aws/kinesis)", run: streamEncrypt},
+	{name: "decrypt", synopsis: "NAME", summary: "store the records put from now on in the clear (stored ones stay encrypted)", run: streamDecrypt},
 }
 
 func streamMain(ctx context.Context, a *app, args []string) error {
@@ -100,6 +102,41 @@ func streamCreate(ctx context.Context, a *app, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "created stream %s: %d shards, %s, retention %d hours\n",
 			info.Name, info.OpenShardCount(), info.Mode, info.RetentionHours)
+		return nil
+	})
+}
+
+func streamEncrypt(ctx context.Context, a *app, args []string) error {
+	f := a.newFlags("stream encrypt", "NAME [--key KEY]",
+		"Encrypts every record put to the stream from now on at rest (StartStreamEncryption), under a data key of the\n"+
+			"master key KEY; records already stored stay as they are. KEY is a key id, key ARN, alias or alias ARN.")
+	key := f.String("key", "alias/aws/kinesis", "the master key (see sluice kms list)")
+	pos, err := f.parse(args, 1, 1, "stream name")
+	if err != nil {
+		return err
+	}
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
+		if err := c.StartStreamEncryption(cctx, pos[0], *key); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "stream %s: records put from now on are encrypted under %s\n", pos[0], *key)
+		return nil
+	})
+}
+
+func streamDecrypt(ctx context.Context, a *app, args []string) error {
+	f := a.newFlags("stream decrypt", "NAME",
+		"Stores every record put to the stream from now on in the clear (StopStreamEncryption). Records already\n"+
+			"stored encrypted stay encrypted, and readable while their master key is.")
+	pos, err := f.parse(args, 1, 1, "stream name")
+	if err != nil {
+		return err
+	}
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
+		if err := c.StopStreamEncryption(cctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "stream %s: records put from now on are stored in the clear\n", pos[0])
 		return nil
 	})
 }
