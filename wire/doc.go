@@ -109,6 +109,21 @@
 // writev straight from the mapped segment, and the client verifies every
 // CRC, so integrity is end to end.
 //
+// # Encryption at rest
+//
+// StartStreamEncryption and StopStreamEncryption set a stream's encryption;
+// the key service's operations (CreateKey, ListKeys, DescribeKey,
+// CreateAlias, ListAliases, RotateKey, DisableKey, EnableKey, Rewrap) manage
+// the server's master keys, which live with the server alone. A key in a
+// response:
+//
+//	+-------------+-----------+-------------------+--------------+---------------+--------------+--------------+
+//	| key id: str | arn: str  | description: str  | created: time| enabled: bool | version: u32 | rotated: time|
+//	+-------------+-----------+-------------------+--------------+---------------+--------------+--------------+
+//
+// Read results carry encrypted records decrypted, as frames with a fresh
+// CRC and the encrypted flag set. kms.go holds the messages.
+//
 // # Subscriptions
 //
 // A Subscribe request (position, u32 initial credit) opens a subscription
