@@ -47,14 +47,14 @@ func wantCode(t *testing.T, err error, code ErrorCode) {
 func TestAuthorize_KeyPermissions(t *testing.T) {
 	streams := `"Resource": "arn:aws:kinesis:*:*:stream/orders-*"`
 	grant := func(action string) string {
-		return `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:GetShardIterator", "kinesis:GetRecords"], ` + streams + `},
+		return `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:SubscribeToShard"], ` + streams + `},
 			{"Effect": "Allow", "Action": "` + action + `", "Resource": "arn:aws:kms:*:*:key/*"}]}`
 	}
 	e := newAuthEnv(t, "123456789012", map[string]string{
 		"keyadmin":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:*", "kms:*"], "Resource": "*"}]}`,
 		"admin":       adminPolicy,
 		"producer":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords"], ` + streams + `}]}`,
-		"consumer":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:GetShardIterator", "kinesis:GetRecords"], ` + streams + `}]}`,
+		"consumer":    `{"Statement": [{"Effect": "Allow", "Action": ["kinesis:GetShardIterator", "kinesis:GetRecords", "kinesis:SubscribeToShard"], ` + streams + `}]}`,
 		"producerkms": grant("kms:GenerateDataKey"),
 		"consumerkms": grant("kms:Decrypt"),
 	})
@@ -127,6 +127,23 @@ func TestAuthorize_KeyPermissions(t *testing.T) {
 	got, err := read(consumerKMS, "orders-sealed")
 	if err != nil || len(got) != 2 || got[0] != "sealed-1" || got[1] != "sealed-2" {
 		t.Fatalf("GetRecords with kms:Decrypt: %v %v; want [sealed-1 sealed-2]", got, err)
+	}
+
+	reg, err := keyadmin.RegisterStreamConsumer(bg, &sdk.RegisterStreamConsumerInput{StreamARN: aws.String(e.streamARN("orders-sealed")), ConsumerName: aws.String("app")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	subscribe := func(c *sdk.Client) error {
+		out, err := c.SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: reg.Consumer.ConsumerARN,
+			ShardId: aws.String("shardId-000000000000"), StartingPosition: &sdktypes.StartingPosition{Type: sdktypes.ShardIteratorTypeTrimHorizon}})
+		if err == nil {
+			out.GetStream().Close()
+		}
+		return err
+	}
+	wantKMSDenied(t, subscribe(consumer), e.denied("consumer", "kms:Decrypt", key.ARN))
+	if err := subscribe(consumerKMS); err != nil {
+		t.Fatalf("SubscribeToShard with kms:Decrypt: %v", err)
 	}
 
 	// Once the stream is written in the clear again, its writers need no
