@@ -1,14 +1,22 @@
 package kinesis
 
 import (
+	"bytes"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/kms"
+	"github.com/sluicedb/sluice/ratelimit"
 )
 
 // wantKMSDenied checks that err is KMSAccessDeniedException with exactly msg.
@@ -210,5 +218,56 @@ func TestKMSErrors_KinesisNames(t *testing.T) {
 	_, err = c.PutRecord(bg, &sdk.PutRecordInput{StreamName: aws.String("s"), Data: []byte("z"), PartitionKey: aws.String("k")})
 	if !errorsAs(err, &dis) {
 		t.Fatalf("PutRecord under a disabled key: %v; want KMSDisabledException", err)
+	}
+}
+
+// throttledKeys is a key service whose GenerateDataKey is refused as
+// KMSThrottlingException: the batch a put lands in fails for the key after
+// the call's own look at the key succeeded.
+type throttledKeys struct{ kms.KeyService }
+
+func (throttledKeys) GenerateDataKey(string) (kms.DataKey, error) {
+	return kms.DataKey{}, api.Errorf(api.CodeKMSThrottling, "the key service is busy; retry")
+}
+
+// TestPutRecords_EntryFailedForTheKey: a PutRecords entry that the key
+// service failed carries the KMS error's name, not InternalFailure.
+func TestPutRecords_EntryFailedForTheKey(t *testing.T) {
+	keys, err := kms.Open(t.TempDir(), kms.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := ratelimit.Unlimited
+	eng, err := engine.Open(engine.Options{Dir: t.TempDir(), Quotas: &q, Durability: api.None, Keys: throttledKeys{keys},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if _, err := eng.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHandler(eng, Options{IteratorKey: bytes.Repeat([]byte{7}, 32), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	out, err := sdkClient(srv.URL, nil).PutRecords(bg, &sdk.PutRecordsInput{StreamName: aws.String("s"), Records: []sdktypes.PutRecordsRequestEntry{
+		{Data: []byte("a"), PartitionKey: aws.String("k")}, {Data: []byte("b"), PartitionKey: aws.String("k")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToInt32(out.FailedRecordCount) != 2 {
+		t.Fatalf("FailedRecordCount %d; want 2", aws.ToInt32(out.FailedRecordCount))
+	}
+	for i, r := range out.Records {
+		if aws.ToString(r.ErrorCode) != string(CodeKMSThrottling) || !strings.Contains(aws.ToString(r.ErrorMessage), "retry") {
+			t.Fatalf("entry %d: %q %q; want KMSThrottlingException with the key service's message", i, aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
+		}
 	}
 }
