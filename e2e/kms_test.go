@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -202,4 +203,65 @@ func TestEndToEnd_KeyringRefusesStart(t *testing.T) {
 	if recs := getAll(t, bin, srv, "s"); len(recs) != 1 || string(recs[0].data) != "sealed" {
 		t.Fatalf("records with the keyring at --kms-keys: %+v", recs)
 	}
+}
+
+// TestEndToEnd_KeyPermissions: with --auth, a user who may put to every
+// stream but holds no kms:GenerateDataKey is refused on an encrypted stream
+// (KMSAccessDeniedException, through the SDK's signed requests and through
+// the CLI's authenticated binary connection) and allowed on a plain one.
+func TestEndToEnd_KeyPermissions(t *testing.T) {
+	bin := build(t)
+	users := filepath.Join(t.TempDir(), "users.json")
+	const doc = `{"account": "123456789012", "users": [
+	 {"name": "keyadmin", "access_key_id": "AKIAKEYADMIN0000E2E1", "secret_access_key": "keyadmin-secret-0123456789",
+	  "policy": {"Statement": [{"Effect": "Allow", "Action": ["kinesis:*", "kms:*", "sluice:*"], "Resource": "*"}]}},
+	 {"name": "producer", "access_key_id": "AKIAPRODUCER0000E2E1", "secret_access_key": "producer-secret-0123456789",
+	  "policy": {"Statement": [{"Effect": "Allow", "Action": ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStream*"], "Resource": "*"}]}}]}`
+	if err := os.WriteFile(users, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, bin, t.TempDir(), "--auth", users)
+	ctx := context.Background()
+	client := func(key, secret string) *sdk.Client {
+		return sdk.New(sdk.Options{
+			Region: "us-east-1", BaseEndpoint: aws.String("http://" + srv.httpAddr),
+			Credentials: credentials.NewStaticCredentialsProvider(key, secret, ""), Retryer: aws.NopRetryer{},
+		})
+	}
+	admin := client("AKIAKEYADMIN0000E2E1", "keyadmin-secret-0123456789")
+	producer := client("AKIAPRODUCER0000E2E1", "producer-secret-0123456789")
+	as := func(key, secret string) []string { return []string{"--access-key", key, "--secret-key", secret} }
+	adminCLI := as("AKIAKEYADMIN0000E2E1", "keyadmin-secret-0123456789")
+	producerCLI := as("AKIAPRODUCER0000E2E1", "producer-secret-0123456789")
+
+	for _, name := range []string{"plain", "sealed"} {
+		if _, err := admin.CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustSluice(t, bin, srv, nil, append(adminCLI, "kms", "create", "--alias", "alias/sealed")...)
+	if _, err := admin.StartStreamEncryption(ctx, &sdk.StartStreamEncryptionInput{StreamName: aws.String("sealed"),
+		EncryptionType: sdktypes.EncryptionTypeKms, KeyId: aws.String("alias/sealed")}); err != nil {
+		t.Fatal(err)
+	}
+
+	put := func(stream string) error {
+		_, err := producer.PutRecords(ctx, &sdk.PutRecordsInput{StreamName: aws.String(stream),
+			Records: []sdktypes.PutRecordsRequestEntry{{Data: []byte("x"), PartitionKey: aws.String("k")}}})
+		return err
+	}
+	if err := put("plain"); err != nil {
+		t.Fatalf("SDK PutRecords to the plain stream: %v", err)
+	}
+	var denied *sdktypes.KMSAccessDeniedException
+	if err := put("sealed"); !errors.As(err, &denied) || !strings.Contains(err.Error(), "kms:GenerateDataKey") {
+		t.Fatalf("SDK PutRecords to the encrypted stream without kms:GenerateDataKey: %v; want KMSAccessDeniedException", err)
+	}
+	mustSluice(t, bin, srv, []byte("y\n"), append(producerCLI, "put", "plain")...)
+	_, stderr, code := sluice(t, bin, srv, []byte("y\n"), append(producerCLI, "put", "sealed")...)
+	if code != 1 || !bytes.Contains(stderr, []byte("KMSAccessDeniedException")) || !bytes.Contains(stderr, []byte("kms:GenerateDataKey")) {
+		t.Fatalf("CLI put to the encrypted stream without kms:GenerateDataKey: exit %d, %s", code, stderr)
+	}
+	// The key administrator (kms:*) puts to it.
+	mustSluice(t, bin, srv, []byte("z\n"), append(adminCLI, "put", "sealed")...)
 }
