@@ -313,9 +313,11 @@ func (h *Handler) encryptionInput(in *StreamEncryptionInput) (string, error) {
 	return name, nil
 }
 
-// startStreamEncryption records KMS encryption with the given key: streams
-// report it (EncryptionType, KeyId, per record); records are encrypted at
-// rest once the security work lands.
+// startStreamEncryption encrypts the records put to the stream from now on
+// at rest under the given key, which streams report (EncryptionType, KeyId,
+// per record). A missing key is KMSNotFoundException, a disabled one
+// KMSDisabledException; with --auth the caller also needs kms:DescribeKey
+// on the key (judgeInput).
 func (h *Handler) startStreamEncryption(_ context.Context, in *StreamEncryptionInput) (any, error) {
 	name, err := h.encryptionInput(in)
 	if err != nil {
