@@ -331,7 +331,7 @@ func TestNewHandler_AuthExcludesAllowUnsigned(t *testing.T) {
 func TestAuth_HotPathAllocations(t *testing.T) {
 	env, clock := newSigEnv(t, nil)
 	env.createStream(t, "a", 2)
-	off := newTestEnv(t, nil)
+	off := newTestEnv(t, unverified)
 	off.createStream(t, "a", 2)
 	putBody := func(n int) []byte {
 		var b strings.Builder

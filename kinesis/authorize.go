@@ -1,6 +1,7 @@
 package kinesis
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -286,6 +287,13 @@ func (h *Handler) allowConsumerARN(st *reqState, op Operation, arn string) error
 		return Errorf(CodeInvalidArgument, "ConsumerARN %s is not a valid consumer ARN", arn)
 	}
 	return h.allowARN(st, op, a)
+}
+
+// isInputError reports whether err refuses a request for its input
+// (ValidationException, InvalidArgumentException).
+func isInputError(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == CodeValidation || e.Code == CodeInvalidArgument)
 }
 
 // forgetConsumer drops the cached policy of a consumer.

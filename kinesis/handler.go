@@ -395,6 +395,17 @@ func (h *Handler) serveOperation(ctx context.Context, w http.ResponseWriter, f F
 		return err
 	}
 	if err := h.authorizeInput(st, op, in); err != nil {
+		if st.denied || !isInputError(err) {
+			return err
+		}
+		// The members that name the resource are invalid: the operation's
+		// own validation refuses the request, with its complete message
+		// (every invalid member, as AWS validates a request before judging
+		// it), before it looks anything up.
+		if _, opErr := operationFuncs[op](h, ctx, in); opErr != nil {
+			return opErr
+		}
+		h.internalLog.Log(h.log, slog.LevelError, "kinesis: an operation whose resource could not be judged succeeded", "operation", op.String())
 		return err
 	}
 	out, err := operationFuncs[op](h, ctx, in)

@@ -55,7 +55,7 @@ func (readCloser) Close() error { return nil }
 // back, so the engine's pooled slices regrow now and then, in a few
 // doublings: the bound stays far below one allocation per record).
 func TestHandler_HotPathAllocationsDoNotGrowWithRecords(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, unverified)
 	if _, err := env.eng.CreateStream(api.CreateStreamInput{Name: "a", ShardCount: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func hotPathAllocationsWithAuth(t *testing.T, encrypt bool) {
 		t.Fatal(err)
 	}
 	defer audit.Close()
-	plain := newTestEnv(t, nil)
+	plain := newTestEnv(t, unverified)
 	authed := newTestEnv(t, func(c *envConfig) {
 		c.opts.Auth = auth.NewStore(us)
 		c.opts.Audit = audit

@@ -411,7 +411,7 @@ func TestHandler_ConcurrentClients(t *testing.T) {
 	errs := make(chan error, producers)
 	for p := range producers {
 		go func() {
-			c := sdkClient(env.srv.URL, nil)
+			c := env.sdkClient(nil)
 			for i := range calls {
 				entries := make([]sdktypes.PutRecordsRequestEntry, batch)
 				for j := range entries {

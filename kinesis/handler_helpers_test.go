@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/ratelimit"
@@ -63,11 +65,40 @@ type envConfig struct {
 	hooks      func(*Handler) // sets test hooks before the server starts
 }
 
+// testAdminKeyID and testAdminSecret are the key of the test
+// environment's user, who may do everything: by default a test environment
+// verifies every request's signature and authorizes it, so that the whole
+// suite runs the way a server started with --auth does.
+const (
+	testAdminKeyID  = "AKIASLUICETEST000001"
+	testAdminSecret = "sluice-test-secret-000001"
+)
+
+// testAdminUsers is the users file of test environments.
+var testAdminUsers = sync.OnceValue(func() *auth.Users {
+	u, err := auth.ParseUsers([]byte(`{"account": "000000000000", "users": [{"name": "admin",
+	  "access_key_id": "` + testAdminKeyID + `", "secret_access_key": "` + testAdminSecret + `",
+	  "policy": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}`))
+	if err != nil {
+		panic(err)
+	}
+	return u
+})
+
+// unverified is the envConfig change of tests that send hand-made requests
+// (signed with made-up keys, or not at all): the handler checks the form of
+// their SigV4 authentication only.
+func unverified(c *envConfig) { c.opts.Auth = nil }
+
+// newTestEnv starts a test environment. Unless mod sets opts.Auth to nil
+// (for tests that send hand-made requests), the handler verifies SigV4
+// signatures against testAdminUsers and authorizes every request.
 func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 	t.Helper()
 	cfg := envConfig{quotas: ratelimit.Unlimited, durability: api.None}
 	clock := newTestClock()
-	cfg.opts = Options{IteratorKey: bytes.Repeat([]byte{7}, 32), Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg.opts = Options{IteratorKey: bytes.Repeat([]byte{7}, 32), Now: clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Auth: auth.NewStore(testAdminUsers())}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -104,7 +135,30 @@ func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 		srv.Close()
 		eng.Close()
 	})
-	return &testEnv{eng: eng, h: h, srv: srv, client: sdkClient(srv.URL, nil), clock: clock}
+	env := &testEnv{eng: eng, h: h, srv: srv, clock: clock}
+	env.client = env.sdkClient(nil)
+	return env
+}
+
+// sdkClient returns an unmodified SDK client for the environment (see the
+// function sdkClient) that signs with the test user's key at the
+// environment's clock, so that signatures verify whatever the test does to
+// the clock.
+func (env *testEnv) sdkClient(hc *http.Client) *sdk.Client {
+	return newSDKClient(env.srv.URL, hc, func(o *sdk.Options) {
+		o.Credentials = credentials.NewStaticCredentialsProvider(testAdminKeyID, testAdminSecret, "")
+		o.HTTPSignerV4 = clockSigner{signer: v4.NewSigner(), now: env.clock.Now}
+	})
+}
+
+// clockSigner is the SDK's SigV4 signer signing at a test clock's time.
+type clockSigner struct {
+	signer *v4.Signer
+	now    func() time.Time
+}
+
+func (s clockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, optFns ...func(*v4.SignerOptions)) error {
+	return s.signer.SignHTTP(ctx, creds, r, payloadHash, service, region, s.now(), optFns...)
 }
 
 // sdkClient returns an unmodified SDK client for url without retries
@@ -118,7 +172,9 @@ func newTestEnv(t testing.TB, mod func(*envConfig)) *testEnv {
 // response being read: "use of closed network connection" on about 1% of
 // calls with responses over a few KiB, against any server that answers
 // within microseconds (a do-nothing stub as well as sluice).
-func sdkClient(url string, hc *http.Client) *sdk.Client {
+func sdkClient(url string, hc *http.Client) *sdk.Client { return newSDKClient(url, hc) }
+
+func newSDKClient(url string, hc *http.Client, optFns ...func(*sdk.Options)) *sdk.Client {
 	if hc == nil {
 		hc = &http.Client{Transport: copyBodyTransport{http.DefaultTransport.(*http.Transport).Clone()}}
 	}
@@ -128,7 +184,7 @@ func sdkClient(url string, hc *http.Client) *sdk.Client {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDSLUICETEST", "secret", ""),
 		Retryer:      aws.NopRetryer{},
 		HTTPClient:   hc,
-	})
+	}, optFns...)
 }
 
 var bg = context.Background()

@@ -103,7 +103,7 @@ func h2cClient() *http.Client {
 }
 
 func TestHandler_CBORRequests(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, unverified)
 	env.cborDo(t, "CreateStream", map[string]any{"StreamName": "c", "ShardCount": 1}, nil)
 
 	// PutRecords as the Java SDK sends it: indefinite-length map and array,
@@ -197,7 +197,7 @@ func cborAppend(t testing.TB, dst []byte, vs ...any) []byte {
 }
 
 func TestHandler_CBORSubscription(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, unverified)
 	env.createStream(t, "s", 1)
 	carn := env.registerConsumer(t, "s", "java")
 	if _, err := env.client.PutRecord(bg, &sdk.PutRecordInput{StreamName: aws.String("s"), Data: []byte{0, 1, 2}, PartitionKey: aws.String("k")}); err != nil {
@@ -265,14 +265,14 @@ func mustHeader(t testing.TB, m EventMessage, name string) string {
 }
 
 func TestHandler_H2CPriorKnowledge(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, unverified)
 	hc := h2cClient()
 	resp, body := env.do(t, hc, rawRequest{target: "ListStreams", contentType: ContentTypeJSON, body: []byte("{}")})
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.Contains(string(body), `"StreamNames":[]`) {
 		t.Fatalf("ListStreams over h2c: %s %s %s", resp.Proto, resp.Status, body)
 	}
 	// The unmodified SDK over an h2c-only transport: writes, reads and a subscription.
-	c := sdkClient(env.srv.URL, hc)
+	c := env.sdkClient(hc)
 	if _, err := c.CreateStream(bg, &sdk.CreateStreamInput{StreamName: aws.String("h2"), ShardCount: aws.Int32(1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestHandler_H2CPriorKnowledge(t *testing.T) {
 		t.Fatalf("GetRecords over h2c: %v %+v", err, g)
 	}
 	carn := env.registerConsumer(t, "h2", "app")
-	sub, err := sdkClient(env.srv.URL, h2cClient()).SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"),
+	sub, err := env.sdkClient(h2cClient()).SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String("shardId-000000000000"),
 		StartingPosition: &sdktypes.StartingPosition{Type: sdktypes.ShardIteratorTypeTrimHorizon}})
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +302,7 @@ func TestHandler_H2CPriorKnowledge(t *testing.T) {
 }
 
 func TestHandler_FrameworkErrors(t *testing.T) {
-	env := newTestEnv(t, func(c *envConfig) { c.opts.MaxBodyBytes = 1024; c.opts.MaxControlBodyBytes = 1024 })
+	env := newTestEnv(t, func(c *envConfig) { unverified(c); c.opts.MaxBodyBytes = 1024; c.opts.MaxControlBodyBytes = 1024 })
 	json11 := ContentTypeJSON
 	for _, tc := range []struct {
 		name   string
@@ -364,7 +364,7 @@ func TestHandler_FrameworkErrors(t *testing.T) {
 }
 
 func TestHandler_AllowUnsigned(t *testing.T) {
-	env := newTestEnv(t, func(c *envConfig) { c.opts.AllowUnsigned = true })
+	env := newTestEnv(t, func(c *envConfig) { unverified(c); c.opts.AllowUnsigned = true })
 	resp, body := env.do(t, nil, rawRequest{target: "ListStreams", contentType: ContentTypeJSON, body: []byte("{}"), unsigned: true})
 	if resp.StatusCode != 200 {
 		t.Fatalf("unsigned request with AllowUnsigned: %s %s", resp.Status, body)
@@ -372,7 +372,7 @@ func TestHandler_AllowUnsigned(t *testing.T) {
 }
 
 func TestHandler_AccessKeyOnContext(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, unverified)
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r.Header.Set("Authorization", testAuthorization)
 	r.Header.Set("X-Amz-Date", "20240101T000000Z")

@@ -28,7 +28,7 @@ func (env *testEnv) registerConsumer(t testing.TB, stream, name string) string {
 // with one shared decoder, so concurrent subscriptions on one client race.
 func (env *testEnv) subscribe(t testing.TB, consumer, shard string, pos sdktypes.StartingPosition) *sdk.SubscribeToShardEventStream {
 	t.Helper()
-	out, err := sdkClient(env.srv.URL, nil).SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(consumer), ShardId: aws.String(shard), StartingPosition: &pos})
+	out, err := env.sdkClient(nil).SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(consumer), ShardId: aws.String(shard), StartingPosition: &pos})
 	if err != nil {
 		t.Fatalf("SubscribeToShard: %v", err)
 	}
@@ -120,7 +120,7 @@ func TestHandler_SubscribeToShardRules(t *testing.T) {
 	latest := sdktypes.StartingPosition{Type: sdktypes.ShardIteratorTypeLatest}
 	first := env.subscribe(t, carn, "shardId-000000000000", latest)
 	call := func(shard string) error {
-		out, err := sdkClient(env.srv.URL, nil).SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String(shard), StartingPosition: &latest})
+		out, err := env.sdkClient(nil).SubscribeToShard(bg, &sdk.SubscribeToShardInput{ConsumerARN: aws.String(carn), ShardId: aws.String(shard), StartingPosition: &latest})
 		if err == nil {
 			out.GetStream().Close()
 		}

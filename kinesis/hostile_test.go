@@ -37,6 +37,7 @@ func TestHandler_DeclaredBodySizeCostsNoMemory(t *testing.T) {
 	const conns = 40
 	arrived := make(chan struct{}, conns)
 	env := newTestEnv(t, func(c *envConfig) {
+		unverified(c)
 		c.opts.Budget = budget.New(4 << 30)
 		c.hooks = func(h *Handler) {
 			h.testHookBodyRead = func(got int) {
@@ -65,6 +66,7 @@ func TestHandler_DeclaredBodySizeCostsNoMemory(t *testing.T) {
 func TestHandler_StalledBodyIsClosed(t *testing.T) {
 	b := budget.New(1 << 30)
 	env := newTestEnv(t, func(c *envConfig) {
+		unverified(c)
 		c.opts.BodyTimeout = 100 * time.Millisecond
 		c.opts.Budget = b
 	})
@@ -89,7 +91,7 @@ func TestHandler_StalledBodyIsClosed(t *testing.T) {
 // MaxControlBodyBytes (1 MiB by default); only the data operations take
 // the large limit.
 func TestHandler_ControlBodiesAreSmall(t *testing.T) {
-	env := newTestEnv(t, nil)
+	env := newTestEnv(t, unverified)
 	tags := `{"StreamName":"s","Tags":{"k":"` + strings.Repeat("v", 2<<20) + `"}}`
 	resp, _ := env.do(t, nil, rawRequest{target: "AddTagsToStream", contentType: ContentTypeJSON, body: []byte(tags)})
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
