@@ -101,7 +101,7 @@ func Open(dir string, o Options) (*Local, error) {
 	}
 	dir = filepath.Clean(dir)
 	l := &Local{dir: dir, path: filepath.Join(dir, KeyringFile), opts: o, arnPrefix: "arn:aws:kms:" + o.Region + ":" + o.Account + ":"}
-	b, err := readAll(o.FS, l.path)
+	b, err := readKeyring(o.FS, l.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && o.Create:
 		if err := vfs.MkdirAllSync(o.FS, dir); err != nil {
@@ -203,25 +203,14 @@ func (l *Local) persist(d *keyringData) error {
 	return nil
 }
 
-// readAll reads a whole file of at most keyringMaxBytes.
-func readAll(fsys vfs.FS, path string) ([]byte, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
+// readKeyring reads the keyring file; one larger than any keyring is
+// damaged.
+func readKeyring(fsys vfs.FS, path string) ([]byte, error) {
+	b, err := vfs.ReadFile(fsys, path, keyringMaxBytes)
+	if errors.Is(err, vfs.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	if size > keyringMaxBytes {
-		return nil, fmt.Errorf("%w: %s is %d bytes, more than a keyring's %d", ErrDamaged, path, size, keyringMaxBytes)
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return b, nil
+	return b, err
 }
 
 // resolve finds the key keyID names. Callers hold mu (read or write).

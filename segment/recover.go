@@ -49,7 +49,7 @@ func (l *Log) recover() (rec Recovery, err error) {
 			}
 			dirChanged = true
 		case name == markerName:
-			if b, err := readFile(fsys, path, markerSize); err == nil {
+			if b, err := vfs.ReadFile(fsys, path, markerSize); err == nil {
 				cp, haveCP = unmarshalCheckpoint(b)
 			}
 			if err := removeIfExists(fsys, path); err != nil {
@@ -300,7 +300,7 @@ func (l *Log) readKeyHeader(s *segment, isLast bool, rec *Recovery) (int64, erro
 // but the segment's file does not hold what it records: the file is shorter
 // than the index's end, or a spot-checked frame fails.
 func (l *Log) loadIndex(s *segment, src *fileSource, start int64) (ix *index.Index, tail index.Tail, ok, contradicted bool) {
-	b, err := readFile(l.opts.FS, s.idxPath(), src.size()/2+4096)
+	b, err := vfs.ReadFile(l.opts.FS, s.idxPath(), src.size()/2+4096)
 	if err != nil {
 		return nil, index.Tail{}, false, false
 	}

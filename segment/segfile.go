@@ -306,27 +306,6 @@ func writeFileAtomic(fsys vfs.FS, path string, data []byte) error {
 	return fsys.Rename(tmp, path)
 }
 
-// readFile reads a whole file of at most limit bytes.
-func readFile(fsys vfs.FS, path string, limit int64) ([]byte, error) {
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	if size > limit {
-		return nil, fmt.Errorf("%s is %d B; at most %d B expected", path, size, limit)
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
 // removeIfExists removes path; a missing file is not an error.
 func removeIfExists(fsys vfs.FS, path string) error {
 	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -13,3 +13,6 @@ var ErrNotWritable = errors.New("vfs: file was opened read-only")
 // ErrLocked is matched by the error of FS.Lock when the directory is already
 // locked, by another process or by an earlier Lock of this one.
 var ErrLocked = errors.New("vfs: directory locked")
+
+// ErrTooLarge is returned by ReadFile for a file larger than its limit.
+var ErrTooLarge = errors.New("vfs: file larger than expected")

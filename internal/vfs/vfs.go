@@ -7,8 +7,10 @@ package vfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 )
 
@@ -122,4 +124,27 @@ type Mapping interface {
 	// it never fails. lo and hi must lie within the file's size.
 	Populate(lo, hi int)
 	Unmap() error
+}
+
+// ReadFile reads the whole file at path, which must hold at most limit
+// bytes (a larger one fails with ErrTooLarge before anything is read, so a
+// damaged or foreign file costs no memory).
+func ReadFile(fsys FS, path string, limit int64) ([]byte, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%w: %s is %d B; at most %d B expected", ErrTooLarge, path, size, limit)
+	}
+	b := make([]byte, size)
+	if n, err := f.ReadAt(b, 0); err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
+		return nil, err
+	}
+	return b, nil
 }
