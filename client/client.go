@@ -433,8 +433,7 @@ func (c *Client) subOf(id uint64) *Subscription {
 func (c *Client) writeLoop() {
 	defer close(c.writerDone)
 	var vec [][]byte
-	var nb net.Buffers
-	_, tlsConn := c.nc.(*tls.Conn)
+	fw := wire.NewFrameWriter(c.nc) // one writev, or record-sized writes over TLS
 	for {
 		// Callers woken by a burst of responses enqueue their next
 		// requests one by one: Take lets them run first, so that one
@@ -450,15 +449,7 @@ func (c *Client) writeLoop() {
 		for _, bb := range batch {
 			vec = append(vec, bb.B)
 		}
-		var err error
-		if tlsConn {
-			// TLS has no writev: gather small requests into
-			// record-sized writes (see wire.WriteCoalesced).
-			_, err = wire.WriteCoalesced(c.nc, vec)
-		} else {
-			nb = vec
-			_, err = nb.WriteTo(c.nc)
-		}
+		_, err := fw.Write(vec)
 		clear(vec)
 		for _, bb := range batch {
 			wire.PutBuf(bb)

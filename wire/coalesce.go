@@ -1,7 +1,9 @@
 package wire
 
 import (
+	"crypto/tls"
 	"io"
+	"net"
 	"sync"
 )
 
@@ -64,4 +66,31 @@ func WriteCoalesced(w io.Writer, vec [][]byte) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// FrameWriter writes batches of frames to one connection the cheapest way
+// the connection takes them: one writev (net.Buffers) on plain TCP, which
+// sends record frames straight from where they lie, and record-sized
+// writes (WriteCoalesced) over TLS. It is for one writer goroutine.
+type FrameWriter struct {
+	nc  net.Conn
+	tls bool
+	nb  net.Buffers
+}
+
+// NewFrameWriter returns a FrameWriter for nc.
+func NewFrameWriter(nc net.Conn) *FrameWriter {
+	_, isTLS := nc.(*tls.Conn)
+	return &FrameWriter{nc: nc, tls: isTLS}
+}
+
+// Write writes the buffers of vec in order. It does not keep vec.
+func (w *FrameWriter) Write(vec [][]byte) (int64, error) {
+	if w.tls {
+		return WriteCoalesced(w.nc, vec)
+	}
+	w.nb = vec
+	n, err := w.nb.WriteTo(w.nc)
+	w.nb = nil
+	return n, err
 }

@@ -1,9 +1,7 @@
 package wireserver
 
 import (
-	"crypto/tls"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -69,8 +67,9 @@ func (c *conn) finish(f outFrame) {
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	var vec [][]byte
-	var nb net.Buffers
-	_, tlsConn := c.nc.(*tls.Conn)
+	// One writev, straight from the mapped segments; over TLS, record-sized
+	// writes (see wire.WriteCoalesced for the copies TLS costs).
+	fw := wire.NewFrameWriter(c.nc)
 	for {
 		// Take lets handlers that are about to respond run first, so that
 		// one write carries their responses too. A write that is already
@@ -90,17 +89,7 @@ func (c *conn) writeLoop() {
 			if wt := c.srv.opts.WriteTimeout; wt > 0 {
 				c.nc.SetWriteDeadline(time.Now().Add(wt))
 			}
-			var err error
-			if tlsConn {
-				// TLS has no writev: gather the small frames into
-				// record-sized writes (see wire.WriteCoalesced for the
-				// copies TLS costs and where they go).
-				_, err = wire.WriteCoalesced(c.nc, vec)
-			} else {
-				nb = vec
-				_, err = nb.WriteTo(c.nc)
-			}
-			if err != nil {
+			if _, err := fw.Write(vec); err != nil {
 				c.log.Info("write failed; closing connection", "err", err)
 				c.wfailed.Store(true)
 				c.queue.Close()
