@@ -373,6 +373,19 @@ func (l *Local) ListKeys() ([]KeyMetadata, error) {
 	return out, nil
 }
 
+// CheckAlias checks that alias is a name CreateAlias can give: alias/NAME
+// with NAME of 1..250 characters from [a-zA-Z0-9/_-], outside the reserved
+// alias/aws/ names.
+func CheckAlias(alias string) error {
+	if err := checkAliasName(alias); err != nil {
+		return err
+	}
+	if strings.HasPrefix(alias, "alias/aws/") {
+		return api.Errorf(api.CodeInvalidArgument, "aliases beginning with alias/aws/ are reserved")
+	}
+	return nil
+}
+
 // checkAliasName accepts alias/NAME with NAME of 1..250 characters from
 // [a-zA-Z0-9/_-], as KMS does.
 func checkAliasName(a string) error {

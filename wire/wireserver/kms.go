@@ -223,6 +223,16 @@ func (c *conn) keyControl(op wire.Op, body []byte) (wire.Message, error) {
 	switch op {
 	case wire.OpCreateKey:
 		return decodeAnd(body, func(m *wire.ReqCreateKey) (wire.Message, error) {
+			if m.Alias != "" {
+				// Refuse an alias that cannot be given before making a key
+				// the caller did not get the name of.
+				if err := kms.CheckAlias(m.Alias); err != nil {
+					return nil, err
+				}
+				if cur, err := keys.DescribeKey(m.Alias); err == nil {
+					return nil, api.Errorf(api.CodeResourceInUse, "alias %s already names key %s; no key was created", m.Alias, cur.KeyID)
+				}
+			}
 			km, err := keys.CreateKey(m.Description)
 			if err != nil {
 				return nil, err

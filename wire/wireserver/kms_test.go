@@ -99,6 +99,18 @@ func TestKMS_KeyOperations(t *testing.T) {
 	}
 	err = c.CreateAlias(ctx, "alias/orders", other.KeyID)
 	wantWireError(t, err, "ResourceInUseException", "alias/orders")
+	// CreateKey under a taken or reserved alias makes no key.
+	before, err := c.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateKey(ctx, "", "alias/orders")
+	wantWireError(t, err, "ResourceInUseException", "no key was created")
+	_, err = c.CreateKey(ctx, "", "alias/aws/mine")
+	wantWireError(t, err, "InvalidArgumentException", "reserved")
+	if after, err := c.ListKeys(ctx); err != nil || len(after) != len(before) {
+		t.Fatalf("refused CreateKeys left %d keys (were %d): %v", len(after), len(before), err)
+	}
 	keys, err := c.ListKeys(ctx)
 	if err != nil || len(keys) != 2 || keys[0].KeyID != key.KeyID || keys[1].KeyID != other.KeyID {
 		t.Fatalf("ListKeys: %+v %v", keys, err)
