@@ -568,3 +568,53 @@ func wrapVersions(t *testing.T, e *Engine, stream string) map[int]int {
 	}
 	return out
 }
+
+// TestEncryption_RecoveredCatalogKeepsEncrypting: a stream that was
+// encrypting when its catalog was lost comes back from --recover-catalog
+// encrypting under the key that sealed its newest segment, so the records
+// put afterwards are sealed too; a stream written in the clear comes back
+// in the clear.
+func TestEncryption_RecoveredCatalogKeepsEncrypting(t *testing.T) {
+	dir := t.TempDir()
+	e := openEncrypted(t, dir, nil)
+	mustCreate(t, e, "sealed", 2)
+	mustCreate(t, e, "plain", 1)
+	if err := e.SetEncryption("sealed", "KMS", kms.DefaultAlias); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		put(t, e, "sealed", fmt.Sprintf("k%d", i), "before-the-loss")
+	}
+	put(t, e, "plain", "k", "in-the-clear")
+	keyARN, err := e.StreamKeyARN("sealed")
+	if err != nil || keyARN == "" {
+		t.Fatalf("StreamKeyARN: %q %v", keyARN, err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, catalogName)); err != nil {
+		t.Fatal(err)
+	}
+
+	e = openEncrypted(t, dir, func(o *Options) { o.RecoverCatalog = true })
+	defer e.Close()
+	si, err := e.DescribeStream("sealed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if si.EncryptionType != "KMS" {
+		t.Fatalf("recovered stream's encryption %q; want KMS", si.EncryptionType)
+	}
+	if got, err := e.StreamKeyARN("sealed"); err != nil || got != keyARN {
+		t.Fatalf("recovered stream's key %q (%v); want %q", got, err, keyARN)
+	}
+	if si, err := e.DescribeStream("plain"); err != nil || si.EncryptionType != "NONE" {
+		t.Fatalf("plain stream recovered as %+v %v; want NONE", si, err)
+	}
+	marker := "AFTER-RECOVERY-MARKER-91c2"
+	put(t, e, "sealed", marker, marker)
+	if hits := filesHolding(t, dir, []byte(marker)); len(hits) != 0 {
+		t.Fatalf("a record put after the catalog was recovered is in the clear in %v", hits)
+	}
+}

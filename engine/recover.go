@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/kms"
+	"github.com/sluicedb/sluice/segment"
 )
 
 // The data directory holds, besides the catalog, one directory per stream
@@ -175,7 +177,11 @@ func (e *Engine) refuseWithoutCatalog(why string, dirs []string) error {
 // shards split the hash key space evenly in index order, so a partition key
 // may now route to another shard than before), which shards were closed by
 // a split or merge (they are open again), consumers, tags, quotas, settings
-// changed after creation, encryption, monitoring and policy. Shard
+// changed after creation, monitoring and policy. Encryption is recovered on
+// the safe side: a stream any of whose shards' newest segments holds sealed
+// frames comes back encrypted under the master key that sealed them (even
+// if it was stopped since), so that nothing is written in the clear that
+// was meant not to be. Shard
 // directories left by a reshard that crashed before its catalog write come
 // back as empty shards. When two directories claim the same name, the newest
 // incarnation keeps it and the others are named <name>-<incarnation>.
@@ -224,6 +230,18 @@ func (e *Engine) recoverCatalog(dirs []string) (*catalog, error) {
 		m := &streamMeta{Name: id.Name, Incarnation: inc, Status: api.StatusActive, Mode: id.Mode, Created: id.Created,
 			RetentionHours: id.RetentionHours, MaxRecordSize: id.MaxRecordSize, Durability: id.Durability,
 			EncryptionType: "NONE", NextShard: idx[len(idx)-1] + 1}
+		if sealed, keyID := e.recoveredKey(inc, idx); sealed {
+			// Records written after this start must not go to disk in the
+			// clear when the stream was encrypting: a shard whose newest
+			// segment holds sealed frames brings encryption back, under
+			// the key that sealed them.
+			m.Encrypted = true
+			if keyID != "" {
+				m.EncryptionType, m.KeyID = "KMS", keyID
+			} else {
+				e.opts.Logger.Warn("catalog recovery: a shard's newest segment is sealed under a key this server cannot name; the stream stays unencrypted until StartStreamEncryption", "stream", m.Name)
+			}
+		}
 		for i, r := range api.EvenRanges(len(idx)) {
 			m.Shards = append(m.Shards, &shardMeta{Index: idx[i], Parent: -1, AdjacentParent: -1, Start: r[0], End: r[1], Created: now.UnixNano()})
 		}
@@ -343,4 +361,25 @@ func (e *Engine) checkOrphans() error {
 // that Open kept (see Options.RemoveOrphans).
 func (e *Engine) Orphans() []string {
 	return append([]string(nil), e.orphans...)
+}
+
+// recoveredKey reports whether the newest segment of any of a stream's
+// shards holds sealed frames, and the KeyId of the master key that wrapped
+// its data key ("" if the blob names none this server can read).
+func (e *Engine) recoveredKey(inc uint32, idx []int) (sealed bool, keyID string) {
+	for _, i := range idx {
+		blob, err := segment.NewestKeyBlob(e.fs, e.shardDir(inc, i))
+		if err != nil {
+			e.opts.Logger.Warn("catalog recovery: reading a shard's newest segment for a key header", "dir", e.shardDir(inc, i), "err", err)
+			continue
+		}
+		if blob == nil {
+			continue
+		}
+		sealed = true
+		if id, err := kms.BlobKeyID(blob); err == nil {
+			return true, id
+		}
+	}
+	return sealed, ""
 }

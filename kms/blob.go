@@ -92,3 +92,13 @@ func fromHex(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// BlobKeyID returns the KeyId (UUID) of the master key that wrapped blob,
+// a data key GenerateDataKey returned, without unwrapping it.
+func BlobKeyID(blob []byte) (string, error) {
+	h, err := parseBlob(blob)
+	if err != nil {
+		return "", err
+	}
+	return formatUUID(h.id), nil
+}

@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/sluicedb/sluice/internal/checksum"
+	"github.com/sluicedb/sluice/internal/vfs"
 )
 
 // The key header of a segment that holds sealed frames (drawn in doc.go).
@@ -162,4 +165,41 @@ func (l *Log) rewrapSegment(s *segment, fn func([]byte) ([]byte, bool, error)) (
 	}
 	s.hdr.Store(next)
 	return true, nil
+}
+
+// NewestKeyBlob returns the wrapped data key of the newest segment in the
+// shard directory dir, if that segment starts with a key header (nil if it
+// holds no sealed frame, or dir holds no segment). Catalog recovery uses it
+// to tell that a shard's latest records were sealed.
+func NewestKeyBlob(fsys vfs.FS, dir string) ([]byte, error) {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	newest, found := uint64(0), false
+	for _, n := range names {
+		if base, ok := parseSegName(n); ok && (!found || base > newest) {
+			newest, found = base, true
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	f, err := fsys.OpenFile(filepath.Join(dir, segName(newest)), os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, KeyHeaderSize)
+	if n, err := f.ReadAt(b, 0); n < 8 || !isKeyHeader(b[:n]) {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
+		}
+		return nil, nil
+	}
+	h, err := parseKeyHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	return h.blob, nil
 }
