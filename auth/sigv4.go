@@ -342,16 +342,25 @@ func (v *Verifier) Check(a *Auth) error {
 	return nil
 }
 
-// signsHost reports whether the signed header list names host.
+// signsHost reports whether the signed header list names host, or
+// HTTP/2's :authority in its place (the JavaScript SDK v3 signs that one
+// over HTTP/2).
 func signsHost(signedHeaders string) bool {
 	for rest := signedHeaders; rest != ""; {
 		var name string
 		name, rest, _ = strings.Cut(rest, ";")
-		if strings.EqualFold(name, "host") {
+		if isHostHeader(name) {
 			return true
 		}
 	}
 	return false
+}
+
+// isHostHeader reports whether a signed header name is the request's host:
+// "host", or HTTP/2's pseudo-header ":authority", whose value net/http
+// moves into r.Host as it does Host's.
+func isHostHeader(name string) bool {
+	return strings.EqualFold(name, "host") || name == ":authority"
 }
 
 // requestTime parses an X-Amz-Date (or, in its place, an HTTP Date header)
@@ -684,7 +693,7 @@ func appendCanonicalQuery(dst []byte, raw string, presigned bool, pairs *[]query
 // name (lower case) of r.
 func appendHeaderValues(dst []byte, r *http.Request, name string) []byte {
 	switch {
-	case strings.EqualFold(name, "host"):
+	case isHostHeader(name):
 		host := r.Host
 		if host == "" && r.URL != nil {
 			host = r.URL.Host

@@ -29,13 +29,34 @@ type tlsServer struct {
 	certFile, keyFile string
 }
 
-func startTLSServer(t *testing.T, bin binaries, ca *testcert.CA, p *testcert.Pair) *tlsServer {
+func startTLSServer(t *testing.T, bin binaries, ca *testcert.CA, p *testcert.Pair, extra ...string) *tlsServer {
 	t.Helper()
 	dir := t.TempDir()
 	ts := &tlsServer{ca: ca, certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
 	ts.install(t, p.CertPEM, p.KeyPEM)
-	ts.server = startServer(t, bin, t.TempDir(), "--tls-cert", ts.certFile, "--tls-key", ts.keyFile, "--fsync", "none")
+	args := append([]string{"--tls-cert", ts.certFile, "--tls-key", ts.keyFile, "--fsync", "none"}, extra...)
+	ts.server = startServer(t, bin, t.TempDir(), args...)
 	return ts
+}
+
+// The key the AWS CLI and the JavaScript SDK sign with: the one user of
+// the users file their servers are started with (--auth), allowed
+// everything, so that every request of theirs is verified and authorized.
+const (
+	e2eKeyID  = "AKIAE2ETEST000000001"
+	e2eSecret = "e2e-test-secret-0123456789"
+)
+
+// e2eUsersFile writes a users file holding the e2e key and returns its path.
+func e2eUsersFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "users.json")
+	doc := `{"users": [{"name": "e2e", "access_key_id": "` + e2eKeyID + `", "secret_access_key": "` + e2eSecret + `",
+	  "policy": {"Statement": [{"Effect": "Allow", "Action": "kinesis:*", "Resource": "*"}]}}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // install replaces the certificate and key files, each through a rename.
@@ -151,7 +172,7 @@ func awsEnv(t *testing.T) []string {
 	home := t.TempDir()
 	env := []string{
 		"HOME=" + home, "PATH=" + os.Getenv("PATH"),
-		"AWS_ACCESS_KEY_ID=AKIAE2ETEST000000001", "AWS_SECRET_ACCESS_KEY=e2e-test-secret-0123456789",
+		"AWS_ACCESS_KEY_ID=" + e2eKeyID, "AWS_SECRET_ACCESS_KEY=" + e2eSecret,
 		"AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=",
 		"AWS_CONFIG_FILE=" + filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "credentials"),
 	}
@@ -175,7 +196,7 @@ func testAWSCLI(t *testing.T, bin binaries, ca *testcert.CA) {
 	if err != nil {
 		t.Skipf("the AWS CLI does not run in a clean environment: aws --version: %v: %s", err, ver)
 	}
-	s := startTLSServer(t, bin, ca, ca.Server("server"))
+	s := startTLSServer(t, bin, ca, ca.Server("server"), "--auth", e2eUsersFile(t))
 	endpoint := "https://" + s.httpAddr
 	run := func(args ...string) ([]byte, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -226,6 +247,13 @@ func testAWSCLI(t *testing.T, bin binaries, ca *testcert.CA) {
 		t.Fatalf("list-streams: %+v, %v", list, err)
 	}
 
+	// The server verifies the CLI's signatures: a wrong secret is refused.
+	bad := exec.Command(aws, "--endpoint-url", endpoint, "--ca-bundle", ca.CertFile, "kinesis", "list-streams")
+	bad.Env = append(append([]string(nil), env...), "AWS_SECRET_ACCESS_KEY=not-the-secret-0123456789")
+	if out, err := bad.CombinedOutput(); err == nil || !bytes.Contains(out, []byte("InvalidSignatureException")) {
+		t.Fatalf("aws with a wrong secret: %v: %s; want InvalidSignatureException", err, out)
+	}
+
 	// Without the CA bundle the CLI refuses the server's certificate: the
 	// connection is really verified.
 	cmd := exec.Command(aws, "--endpoint-url", endpoint, "kinesis", "list-streams")
@@ -247,11 +275,12 @@ func testJSSDK(t *testing.T, bin binaries, ca *testcert.CA) {
 	if _, err := os.Stat(filepath.Join("js", "node_modules", "@aws-sdk", "client-kinesis")); err != nil {
 		t.Skip("@aws-sdk/client-kinesis is not installed in e2e/js (make e2e-deps installs it)")
 	}
-	s := startTLSServer(t, bin, ca, ca.Server("server"))
+	s := startTLSServer(t, bin, ca, ca.Server("server"), "--auth", e2eUsersFile(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, script)
-	cmd.Env = append(os.Environ(), "SLUICE_ENDPOINT=https://"+s.httpAddr, "NODE_EXTRA_CA_CERTS="+ca.CertFile)
+	cmd.Env = append(os.Environ(), "SLUICE_ENDPOINT=https://"+s.httpAddr, "NODE_EXTRA_CA_CERTS="+ca.CertFile,
+		"AWS_ACCESS_KEY_ID="+e2eKeyID, "AWS_SECRET_ACCESS_KEY="+e2eSecret)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
