@@ -63,7 +63,10 @@ func adoptAccount(cfg *Config, st *auth.Store) error {
 	case cfg.Account == "" || cfg.Account == auth.DefaultAccount:
 		cfg.Account = file
 	case file == auth.DefaultAccount:
-		// The file names no account of its own: the server's stands.
+		// The users' ARNs carry the file's account, which resource
+		// policies name them by: it must be the streams' account too.
+		return fmt.Errorf("--account is %s but the users file %s names no account (its users are in %s): add \"account\": \"%s\" to the file, or leave --account out",
+			cfg.Account, cfg.AuthFile, auth.DefaultAccount, cfg.Account)
 	default:
 		return fmt.Errorf("--account %s differs from the account %s of the users file %s: stream ARNs and the policies' resources would never match; give the same account in both (or leave --account out)",
 			cfg.Account, file, cfg.AuthFile)

@@ -236,6 +236,25 @@ func TestStart_AuthAccountMismatchRefused(t *testing.T) {
 	}
 }
 
+// TestStart_AuthFileWithoutAccountRefusesOtherAccount: a users file that
+// names no account puts its users in 000000000000; a server given another
+// --account would judge their ARNs against streams of a different account,
+// so it refuses to start and says how to fix it.
+func TestStart_AuthFileWithoutAccountRefusesOtherAccount(t *testing.T) {
+	users := usersFile(t, t.TempDir(), `{"users": [{"name": "admin", "access_key_id": "AKIAADMIN00000000001",
+	  "secret_access_key": "admin-secret-0123456789", "policy": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}`)
+	cfg := Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", AuthFile: users, Account: "999999999999",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s, err := Start(cfg)
+	if err == nil {
+		s.Shutdown(context.Background())
+		t.Fatal("started with --account 999999999999 and a users file in the default account")
+	}
+	if !strings.Contains(err.Error(), `"account": "999999999999"`) {
+		t.Fatalf("the refusal does not say what to add to the file: %v", err)
+	}
+}
+
 // syncBuffer is a log destination that a test reads while the server
 // writes.
 type syncBuffer struct {
