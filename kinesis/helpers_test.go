@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/sluicedb/sluice/internal/sdktest"
 )
 
 // captured is one request the fake server received.
@@ -84,7 +84,7 @@ func (f *fakeKinesis) last(t testing.TB) captured {
 }
 
 // client returns an unmodified aws-sdk-go-v2 Kinesis client for the fake
-// server, with static credentials and no retries, over copyBodyTransport
+// server, with static credentials and no retries, over sdktest.CopyBodyTransport
 // (see sdkClient for why).
 func (f *fakeKinesis) client() *sdk.Client {
 	return sdk.New(sdk.Options{
@@ -92,24 +92,8 @@ func (f *fakeKinesis) client() *sdk.Client {
 		BaseEndpoint: aws.String(f.srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", ""),
 		Retryer:      aws.NopRetryer{},
-		HTTPClient:   &http.Client{Transport: copyBodyTransport{http.DefaultTransport.(*http.Transport).Clone()}},
+		HTTPClient:   &http.Client{Transport: sdktest.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}},
 	})
-}
-
-// copyBodyTransport sends a copy of each request body.
-type copyBodyTransport struct{ next http.RoundTripper }
-
-func (c copyBodyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		b, err := io.ReadAll(r.Body)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		r = r.Clone(r.Context())
-		r.Body = io.NopCloser(bytes.NewReader(b))
-	}
-	return c.next.RoundTrip(r)
 }
 
 // respondWith makes the server answer every request with status and body in format f.
