@@ -3,17 +3,20 @@ package vfs
 import (
 	"io/fs"
 	"sync"
+	"sync/atomic"
 )
 
 // Flusher makes many files durable together: each caller of Sync waits for
-// its own file's fdatasync, but a single submitter goroutine issues them
-// all. On Linux with io_uring, the files of every caller waiting at one
+// its own file's fdatasync, but while several are under way a single
+// submitter goroutine issues them. On Linux with io_uring, the files of every caller waiting at one
 // moment go in one io_uring_enter, an fdatasync per file, which the kernel
 // runs in parallel (io-wq, with as many workers as the ring has slots),
 // and later callers' files are submitted as soon as any flush under way
-// completes: the waiting callers block on a channel,
-// not in a system call, so a busy process with few cores keeps its
-// goroutines running while the disk works, and a thousand files waiting
+// completes. A Sync that finds no other under way calls fdatasync itself,
+// as without a Flusher, so that a lone writer pays no hand-over. The
+// callers that go through the submitter block on a channel, not in a
+// system call, so a busy process with few cores keeps its goroutines
+// running while the disk works, and a thousand files waiting
 // cost one system call instead of a thousand threads parked in the kernel.
 // Files the ring cannot take (the in-memory file system's, or any file
 // where io_uring is missing or refused) are synced by their caller with
@@ -23,6 +26,12 @@ import (
 // flushes under way; a Sync after Close syncs its file directly.
 type Flusher struct {
 	ring *uring // nil: every Sync is direct
+	// syncing counts the Syncs under way. One alone is done by its caller
+	// with fdatasync, which costs no hand-over to the submitter: a lone
+	// shard's flush is not slowed down by the batching meant for many.
+	syncing atomic.Int64
+	// ringed counts the files flushed through the ring (for tests).
+	ringed atomic.Int64
 
 	mu      sync.Mutex
 	pending []*flushWait
@@ -68,6 +77,10 @@ func (fl *Flusher) Batched() bool { return fl.ring != nil }
 func (fl *Flusher) Sync(f File) error {
 	of, ok := f.(*osFile)
 	if !ok || fl.ring == nil {
+		return f.Sync()
+	}
+	defer fl.syncing.Add(-1)
+	if fl.syncing.Add(1) == 1 {
 		return f.Sync()
 	}
 	w := flushWaits.Get().(*flushWait)
@@ -158,6 +171,7 @@ func (fl *Flusher) submitter() {
 		closed := fl.closed
 		fl.mu.Unlock()
 		inflight += n
+		fl.ringed.Add(int64(n))
 		if inflight == 0 {
 			if closed {
 				return

@@ -57,6 +57,9 @@ func TestFlusher_ManyFiles(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if fl.Batched() && fl.ringed.Load() == 0 {
+		t.Errorf("64 writers syncing at once, and no file went through the ring")
+	}
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("file %d: %v", i, err)
