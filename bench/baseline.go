@@ -65,14 +65,20 @@ type Baseline struct {
 	// FsyncBatch is 1 MiB pwrites, each followed by fdatasync, into
 	// preallocated space.
 	FsyncBatch RateFigure `json:"fsync_1m_batch"`
+	// ConcurrentSync is N goroutines each writing 1 KiB and fdatasyncing its
+	// own file, for N in ConcurrentWriters, on fallocate'd and on pre-zeroed
+	// files: what the disk gives to concurrent flushers, the ceiling of a
+	// design where every shard pays its own flush.
+	ConcurrentSync []ConcurrentSyncFigure `json:"concurrent_fdatasync,omitempty"`
 	// TCPStream is one loopback TCP connection carrying a stream of writes.
 	TCPStream RateFigure `json:"tcp_stream"`
 	// TCPRoundTrip is a 100-byte request echoed back over loopback TCP.
 	TCPRoundTrip LatencyFigure `json:"tcp_rtt_100b"`
 }
 
-// MeasureBaseline takes the four measurements one after the other, each
-// within opts.Budget, against opts.Dir and 127.0.0.1 only.
+// MeasureBaseline takes the measurements one after the other, each within
+// opts.Budget (the concurrent fdatasync cases each within it too), against
+// opts.Dir and 127.0.0.1 only.
 func MeasureBaseline(ctx context.Context, opts BaselineOptions) (*Baseline, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -83,6 +89,9 @@ func MeasureBaseline(ctx context.Context, opts BaselineOptions) (*Baseline, erro
 		return nil, err
 	}
 	if b.FsyncBatch, err = MeasureFsyncBatch(ctx, opts); err != nil {
+		return nil, err
+	}
+	if b.ConcurrentSync, err = MeasureConcurrentSyncs(ctx, opts); err != nil {
 		return nil, err
 	}
 	if b.TCPStream, err = MeasureTCPStream(ctx, opts); err != nil {
@@ -118,4 +127,15 @@ func rateFigure(bytes int64, d time.Duration) RateFigure {
 		f.MBPerSec = float64(bytes) / 1e6 / d.Seconds()
 	}
 	return f
+}
+
+// ConcurrentSyncOps returns the ops/s of the concurrent fdatasync case with
+// files files on space, and false if it was not measured.
+func (b *Baseline) ConcurrentSyncOps(files int, space Space) (float64, bool) {
+	for _, f := range b.ConcurrentSync {
+		if f.Files == files && f.Space == space {
+			return f.OpsPerSec, true
+		}
+	}
+	return 0, false
 }

@@ -35,6 +35,22 @@ func TestMeasureBaseline_Short(t *testing.T) {
 	if b.FsyncBatch.Bytes%fsyncBatch != 0 {
 		t.Errorf("batch bytes %d are not whole MiB batches", b.FsyncBatch.Bytes)
 	}
+	if len(b.ConcurrentSync) != 2*len(ConcurrentWriters) {
+		t.Errorf("%d concurrent fdatasync cases, want %d", len(b.ConcurrentSync), 2*len(ConcurrentWriters))
+	}
+	for _, space := range []Space{SpaceFallocated, SpaceZeroed} {
+		for _, n := range ConcurrentWriters {
+			if _, ok := b.ConcurrentSyncOps(n, space); !ok {
+				t.Errorf("no concurrent fdatasync case for %d files on %s space", n, space)
+			}
+		}
+	}
+	for _, c := range b.ConcurrentSync {
+		// Every writer finishes at least one op before it sees the deadline.
+		if c.Ops < int64(c.Files) || !(c.Seconds > 0) || !near(float64(c.Ops)/c.Seconds, c.OpsPerSec) || !(c.P50 > 0) || c.P99 < c.P50 {
+			t.Errorf("concurrent fdatasync %+v; want at least one op per file at a consistent rate and 0 < p50 <= p99", c)
+		}
+	}
 	if runtime.GOOS == "linux" && b.Filesystem == "" {
 		t.Errorf("file system type unknown on linux")
 	}
@@ -59,6 +75,9 @@ func TestMeasureBaseline_Cancelled(t *testing.T) {
 	if _, err := MeasureFsyncBatch(ctx, opts); !errors.Is(err, context.Canceled) {
 		t.Errorf("MeasureFsyncBatch: %v, want context.Canceled", err)
 	}
+	if _, err := MeasureConcurrentSync(ctx, opts, 8, SpaceZeroed); !errors.Is(err, context.Canceled) {
+		t.Errorf("MeasureConcurrentSync: %v, want context.Canceled", err)
+	}
 	if _, err := MeasureTCPStream(ctx, opts); !errors.Is(err, context.Canceled) {
 		t.Errorf("MeasureTCPStream: %v, want context.Canceled", err)
 	}
@@ -73,6 +92,15 @@ func TestMeasureBaseline_BadDir(t *testing.T) {
 	_, err := MeasureFsync4K(context.Background(), BaselineOptions{Dir: "/nonexistent/sluice", Budget: time.Millisecond})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("err = %v, want one wrapping os.ErrNotExist", err)
+	}
+	for _, bad := range []struct {
+		n     int
+		space Space
+	}{{0, SpaceZeroed}, {1, "sparse"}} {
+		_, err := MeasureConcurrentSync(context.Background(), BaselineOptions{Dir: t.TempDir(), Budget: time.Millisecond}, bad.n, bad.space)
+		if !errors.Is(err, ErrOptions) {
+			t.Errorf("concurrent fdatasync with %d files on %q: %v, want ErrOptions", bad.n, bad.space, err)
+		}
 	}
 	if _, err := MeasureBaseline(context.Background(), BaselineOptions{Budget: -1}); !errors.Is(err, ErrOptions) {
 		t.Errorf("negative budget: %v, want ErrOptions", err)
@@ -101,6 +129,9 @@ func TestMeasureBaseline_Full(t *testing.T) {
 	t.Logf("file system %s", b.Filesystem)
 	t.Logf("4 KiB write+fdatasync: p50 %.1f µs, p99 %.1f µs (%d samples)", b.Fsync4K.P50, b.Fsync4K.P99, b.Fsync4K.Samples)
 	t.Logf("1 MiB write+fdatasync: %.1f MB/s (%d MiB in %.2f s)", b.FsyncBatch.MBPerSec, b.FsyncBatch.Bytes>>20, b.FsyncBatch.Seconds)
+	for _, c := range b.ConcurrentSync {
+		t.Logf("1 KiB write+fdatasync, %d writers on own %s files: %.0f ops/s, p50 %.1f µs, p99 %.1f µs", c.Files, c.Space, c.OpsPerSec, c.P50, c.P99)
+	}
 	t.Logf("loopback TCP stream: %.1f MB/s (%d MiB in %.2f s)", b.TCPStream.MBPerSec, b.TCPStream.Bytes>>20, b.TCPStream.Seconds)
 	t.Logf("loopback TCP 100 B round trip: p50 %.1f µs, p99 %.1f µs (%d samples)", b.TCPRoundTrip.P50, b.TCPRoundTrip.P99, b.TCPRoundTrip.Samples)
 }

@@ -71,8 +71,9 @@
 // # Baseline and limits
 //
 // MeasureBaseline measures the machine in the same run (4 KiB
-// write+fdatasync latency, 1 MiB write+fdatasync bandwidth, loopback TCP
-// bandwidth and round trip) and Report.AddBaseline states a report's figures
+// write+fdatasync latency, 1 MiB write+fdatasync bandwidth, the 1 KiB
+// write+fdatasync rate of 1, 8 and 64 writers each on its own file,
+// fallocate'd or pre-zeroed, loopback TCP bandwidth and round trip) and Report.AddBaseline states a report's figures
 // as ratios to it. CheckLimits compares what a run's shard accepted and
 // served with the Kinesis per-shard quotas.
 package bench

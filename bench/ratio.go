@@ -1,6 +1,9 @@
 package bench
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Ratio returns figure ÷ reference, and false when no ratio can be stated:
 // the reference is not a positive finite number, or the figure is not finite.
@@ -33,6 +36,9 @@ func (r *Report) AddRatio(name string, figure, reference float64) bool {
 //	mb_per_sec_vs_fsync_batch             share of the 1 MiB write+fdatasync bandwidth
 //	mb_per_sec_vs_tcp_stream              share of one loopback TCP connection's bandwidth
 //	p50_vs_tcp_rtt_p50, p99_vs_tcp_rtt_p99 request latency in loopback round trips
+//	requests_per_sec_vs_fdatasync_N_files  request rate in the disk's write+fdatasync rate
+//	                                      with N concurrent files (fallocate'd, as segments
+//	                                      are), for N in ConcurrentWriters
 //
 // A ratio whose reference is zero (not measured) is left out.
 func (r *Report) AddBaseline(b *Baseline) {
@@ -49,5 +55,10 @@ func (r *Report) AddBaseline(b *Baseline) {
 		r.AddRatio(prefix+"mb_per_sec_vs_tcp_stream", s.MBPerSec, b.TCPStream.MBPerSec)
 		r.AddRatio(prefix+"p50_vs_tcp_rtt_p50", float64(s.P50), b.TCPRoundTrip.P50)
 		r.AddRatio(prefix+"p99_vs_tcp_rtt_p99", float64(s.P99), b.TCPRoundTrip.P99)
+		for _, n := range ConcurrentWriters {
+			if ops, ok := b.ConcurrentSyncOps(n, SpaceFallocated); ok {
+				r.AddRatio(fmt.Sprintf("%srequests_per_sec_vs_fdatasync_%d_files", prefix, n), s.RequestsPerSec, ops)
+			}
+		}
 	}
 }

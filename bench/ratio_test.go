@@ -10,6 +10,11 @@ func TestReport_AddBaseline(t *testing.T) {
 		Fsync4K:      LatencyFigure{P50: 250, P99: 330},
 		FsyncBatch:   RateFigure{MBPerSec: 500},
 		TCPRoundTrip: LatencyFigure{P50: 25, P99: 0},
+		ConcurrentSync: []ConcurrentSyncFigure{
+			{Files: 1, Space: SpaceFallocated, OpsPerSec: 4000},
+			{Files: 64, Space: SpaceFallocated, OpsPerSec: 10000},
+			{Files: 64, Space: SpaceZeroed, OpsPerSec: 20000},
+		},
 	})
 	want := map[string]float64{
 		"p50_vs_fsync_p50":          2,
@@ -24,7 +29,18 @@ func TestReport_AddBaseline(t *testing.T) {
 			t.Errorf("ratio %s = %v (present %v), want %v", k, got, ok, w)
 		}
 	}
-	for _, k := range []string{"mb_per_sec_vs_tcp_stream", "p99_vs_tcp_rtt_p99"} {
+	put := r.LoadStats("put").RequestsPerSec
+	want = map[string]float64{
+		"requests_per_sec_vs_fdatasync_1_files":     put / 4000,
+		"requests_per_sec_vs_fdatasync_64_files":    put / 10000,
+		"get.requests_per_sec_vs_fdatasync_1_files": r.LoadStats("get").RequestsPerSec / 4000,
+	}
+	for k, w := range want {
+		if got, ok := r.Ratios[k]; !ok || !(w > 0) || !near(got, w) {
+			t.Errorf("ratio %s = %v (present %v), want %v", k, got, ok, w)
+		}
+	}
+	for _, k := range []string{"mb_per_sec_vs_tcp_stream", "p99_vs_tcp_rtt_p99", "requests_per_sec_vs_fdatasync_8_files"} {
 		if _, ok := r.Ratios[k]; ok {
 			t.Errorf("ratio %s present though its reference was not measured", k)
 		}

@@ -98,6 +98,10 @@ func (bl *Baseline) writeText(b *strings.Builder) {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  4 KiB write+fdatasync\tp50 %.1f µs\tp99 %.1f µs\t(%d samples)\n", bl.Fsync4K.P50, bl.Fsync4K.P99, bl.Fsync4K.Samples)
 	fmt.Fprintf(tw, "  1 MiB write+fdatasync\t%.1f MB/s\t\t\n", bl.FsyncBatch.MBPerSec)
+	for _, c := range bl.ConcurrentSync {
+		fmt.Fprintf(tw, "  1 KiB write+fdatasync, %d writer(s) on own files, %s\t%s ops/s\tp50 %.1f µs\tp99 %.1f µs\n",
+			c.Files, c.Space, groupf(c.OpsPerSec), c.P50, c.P99)
+	}
 	fmt.Fprintf(tw, "  loopback TCP stream\t%.1f MB/s\t\t\n", bl.TCPStream.MBPerSec)
 	fmt.Fprintf(tw, "  loopback TCP 100 B round trip\tp50 %.1f µs\tp99 %.1f µs\t(%d samples)\n", bl.TCPRoundTrip.P50, bl.TCPRoundTrip.P99, bl.TCPRoundTrip.Samples)
 	tw.Flush()

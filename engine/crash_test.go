@@ -52,9 +52,13 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("open:", err)
 		os.Exit(2)
 	}
+	producers := 4
+	if v := os.Getenv("SLUICE_CRASH_PRODUCERS"); v != "" {
+		producers, _ = strconv.Atoi(v)
+	}
 	var out sync.Mutex
 	var wg sync.WaitGroup
-	for p := 0; p < 4; p++ {
+	for p := 0; p < producers; p++ {
 		wg.Add(1)
 		go func(p int) {
 			defer wg.Done()
@@ -107,15 +111,21 @@ func parseAck(line string) (a ack, ok bool) {
 	return a, true
 }
 
-func TestCrash_KillDuringDurablePuts(t *testing.T) { killLoop(t, false) }
+func TestCrash_KillDuringDurablePuts(t *testing.T) { killLoop(t, false, 3, 4) }
 
 // TestCrash_KillDuringEncryptedPuts is the same on a stream encrypted
 // under a key of a passphrase-sealed keyring: no acknowledged record is
 // lost, none is returned torn, every one reads back decrypted, and no
 // record's bytes are stored in the clear.
-func TestCrash_KillDuringEncryptedPuts(t *testing.T) { killLoop(t, true) }
+func TestCrash_KillDuringEncryptedPuts(t *testing.T) { killLoop(t, true, 3, 4) }
 
-func killLoop(t *testing.T, encrypted bool) {
+// TestCrash_KillDuringDurablePuts64Shards is the same with 64 shards written
+// at once by 16 producers, each PutRecords call spread over several shards:
+// every shard's acknowledged records survive, whichever shard's flush the
+// kill cut short.
+func TestCrash_KillDuringDurablePuts64Shards(t *testing.T) { killLoop(t, false, 64, 16) }
+
+func killLoop(t *testing.T, encrypted bool, shards, producers int) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
@@ -137,7 +147,7 @@ func killLoop(t *testing.T, encrypted bool) {
 	} else {
 		e = openDir(t, dir)
 	}
-	if _, err := e.CreateStream(api.CreateStreamInput{Name: "crash", ShardCount: 3}); err != nil {
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "crash", ShardCount: shards}); err != nil {
 		t.Fatal(err)
 	}
 	if encrypted {
@@ -151,7 +161,7 @@ func killLoop(t *testing.T, encrypted bool) {
 	for round := 0; round < 4; round++ {
 		killAfter := 50 + rng.IntN(3000)
 		cmd := exec.Command(exe, "-test.run=^TestCrashChild$", "-test.v=false")
-		cmd.Env = append(os.Environ(), "SLUICE_CRASH_DIR="+dir)
+		cmd.Env = append(os.Environ(), "SLUICE_CRASH_DIR="+dir, "SLUICE_CRASH_PRODUCERS="+strconv.Itoa(producers))
 		if encrypted {
 			cmd.Env = append(cmd.Env, "SLUICE_CRASH_KMS=1")
 		}
@@ -188,7 +198,14 @@ func killLoop(t *testing.T, encrypted bool) {
 			t.Fatalf("round %d: child exited after %d acknowledgements", round, n)
 		}
 		acked = append(acked, roundAcks...)
-		verifyCrash(t, dir, round, acked, encrypted)
+		verifyCrash(t, dir, round, shards, acked, encrypted)
+	}
+	touched := map[int]bool{}
+	for _, a := range acked {
+		touched[a.shard] = true
+	}
+	if len(touched) < min(shards, 3*producers)/2 {
+		t.Errorf("acknowledged records landed in %d of %d shards; the test meant to write most of them", len(touched), shards)
 	}
 	if encrypted {
 		// Record 0 of producer 0 was acknowledged; its distinctive prefix
@@ -202,7 +219,7 @@ func killLoop(t *testing.T, encrypted bool) {
 // verifyCrash reopens the data directory and checks that every acknowledged
 // record is present, byte-exact, at its acknowledged position, and that every
 // record returned is one some producer wrote.
-func verifyCrash(t *testing.T, dir string, round int, acked []ack, encrypted bool) {
+func verifyCrash(t *testing.T, dir string, round, shards int, acked []ack, encrypted bool) {
 	t.Helper()
 	q := ratelimit.Unlimited
 	opts := Options{Dir: dir, Quotas: &q}
@@ -219,7 +236,7 @@ func verifyCrash(t *testing.T, dir string, round int, acked []ack, encrypted boo
 	}
 	defer e.Close()
 	stored := map[[2]uint64][]byte{}
-	for sh := 0; sh < 3; sh++ {
+	for sh := 0; sh < shards; sh++ {
 		recs := readShard(t, e, "crash", sh)
 		for i, r := range recs {
 			if r.Seq.Seq != uint64(i) {

@@ -131,14 +131,22 @@
 //	                         ├─ encode every record into one segment.Batch
 //	                         │   (assigns the internal sequence numbers)
 //	                         ├─ Log.Write: one pwritev per segment touched
-//	                         ├─ Log.Sync: one fdatasync (Always mode)
+//	                         ├─ Log.Sync: one fdatasync (Always mode), through
+//	                         │   the engine's Flusher, with the other shards'
+//	                         │   syncs of the moment in one io_uring submission
 //	                         ├─ Log.Publish: the new high-watermark, an atomic store
 //	                         ├─ wake: close the shard's notify channel (waiting readers)
 //	                         └─ ack: complete every request of the batch
 //
 // There is no timer on this path: requests pile up in the queue while the
 // previous fdatasync runs, which is what makes batches grow under load, and
-// the shards' syncs run in parallel. Readers see only published records, so
+// the shards' syncs run in parallel. A writer waiting for its sync waits on
+// a channel, not in a system call: one submitter goroutine (vfs.Flusher)
+// issues the fdatasyncs of every shard then syncing in one io_uring
+// submission and wakes each writer when its own file is synced, so that
+// with many shards on few cores the goroutines are not held up behind
+// threads parked in fdatasync (where io_uring is missing, each writer
+// calls fdatasync itself, as before). Readers see only published records, so
 // in Always mode only synced ones. In Interval mode the ack follows the write
 // and a timer syncs a dirty log every Options.SyncInterval; in None mode
 // syncing is left to the OS. The first write or sync error is sticky: every

@@ -65,7 +65,10 @@ type Engine struct {
 		parked     func() // a shard's log was parked
 	}
 
-	lock     io.Closer     // the data directory's lock, nil until taken
+	lock io.Closer // the data directory's lock, nil until taken
+	// flusher flushes the syncing shards' files together (segment.Options
+	// Flusher): the node-wide commit path.
+	flusher  *vfs.Flusher
 	stop     chan struct{} // closed by Close to stop background tasks
 	bg       sync.WaitGroup
 	reshards sync.Mutex // serialises resharding operations across streams
@@ -77,7 +80,7 @@ func Open(opts Options) (*Engine, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, fs: opts.FS, streams: map[string]*stream{}, stop: make(chan struct{})}
+	e := &Engine{opts: opts, fs: opts.FS, streams: map[string]*stream{}, stop: make(chan struct{}), flusher: vfs.NewFlusher()}
 	if opts.clockInjected {
 		now := opts.Now
 		e.quotaClock = ratelimit.ClockFunc(func() int64 { return now().UnixNano() })
@@ -173,6 +176,7 @@ func (e *Engine) Close() error {
 
 // release frees what Open acquired before it failed.
 func (e *Engine) release() {
+	e.flusher.Close()
 	if e.lock != nil {
 		e.lock.Close()
 	}

@@ -206,7 +206,7 @@ func (sh *shard) openLog() (*segment.Log, error) {
 		}
 		return nil, api.ShardNotFound(sh.st.name, sh.id)
 	}
-	l, rec, err := segment.Open(sh.dir, segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize, Sealer: &sh.sealer})
+	l, rec, err := segment.Open(sh.dir, segment.Options{FS: e.fs, SegmentSize: e.opts.SegmentSize, Sealer: &sh.sealer, Flusher: e.flusher})
 	if err != nil {
 		if isTransient(err) {
 			e.opts.Logger.Warn("could not open shard for want of a resource; the request may be retried",

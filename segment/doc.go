@@ -91,6 +91,15 @@
 //	|        | u16 = 1 | u16 = 0  | u64         | u64 bytes  | i64 Unix ns      | u32       | u32 masked|
 //	+--------+---------+----------+-------------+------------+------------------+-----------+-----------+
 //
+// # Flushing together
+//
+// Options.Flusher (package vfs) lets the Logs of a process flush together:
+// Sync hands the active segment's file to the shared Flusher and waits for
+// its own file's result, while the Flusher's one submitter puts the
+// fdatasyncs of every Log syncing at the moment into one io_uring
+// submission, which the kernel runs in parallel. What is durable, and when
+// a Sync returns, is unchanged: only who makes the system call.
+//
 // # Resources
 //
 // An open Log holds no file descriptor and no mapping until it is used.

@@ -72,6 +72,12 @@ type Options struct {
 	// DefaultOpenSegments shared by every Log of the process that does not
 	// name its own. Logs that share a Cache share its bound.
 	Cache *Cache
+	// Flusher, if set, makes Sync's fdatasync go through it, so that the
+	// Logs of a process that share it flush their files together (one
+	// io_uring submission for every log syncing at the time) rather than
+	// each in its own system call. Default nil: Sync calls fdatasync
+	// itself.
+	Flusher *vfs.Flusher
 }
 
 // CheckSegmentSize says whether size is a usable segment size for a server

@@ -291,8 +291,9 @@ func (l *Log) writableLocked() error {
 }
 
 // Sync makes everything written so far durable: fdatasync of the active
-// segment (sealed segments were synced when sealed). An error is sticky and
-// the sync is never retried. After Close, Sync returns ErrClosed.
+// segment (sealed segments were synced when sealed), through
+// Options.Flusher when there is one. An error is sticky and the sync is
+// never retried. After Close, Sync returns ErrClosed.
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -302,7 +303,13 @@ func (l *Log) Sync() error {
 	if l.active.f == nil {
 		return nil // parked: synced when parked
 	}
-	if err := l.active.f.Sync(); err != nil {
+	var err error
+	if l.opts.Flusher != nil {
+		err = l.opts.Flusher.Sync(l.active.f)
+	} else {
+		err = l.active.f.Sync()
+	}
+	if err != nil {
 		return l.fail(fmt.Errorf("segment: sync %s: %w", l.active.path, err))
 	}
 	return nil

@@ -31,7 +31,9 @@ against the machine itself. Scenarios:
              1,000 records/s in, 2 MiB/s and 5 reads/s out: accepted figures,
              throttles and deviation; exits non-zero when a check fails
   baseline   the machine alone: 4 KiB write+fdatasync latency, 1 MiB
-             write+fdatasync MB/s, loopback TCP bandwidth and round trip
+             write+fdatasync MB/s, 1 KiB write+fdatasync ops/s from 1, 8
+             and 64 writers on their own fallocate'd or pre-zeroed files,
+             loopback TCP bandwidth and round trip
 
 The stream is created for the run (unlimited quotas unless --quotas kinesis;
 limits always uses kinesis) and deleted afterwards unless --keep. Latencies
