@@ -66,41 +66,50 @@ func TestWriter_IdleExitRacesPuts(t *testing.T) {
 			mustCreate(t, e, "s", 2)
 			const producers, puts = 16, 60
 			var (
-				wg    sync.WaitGroup
 				mu    sync.Mutex
 				acked = map[api.SeqNum]string{}
 			)
-			for p := 0; p < producers; p++ {
-				wg.Add(1)
-				go func(p int) {
-					defer wg.Done()
-					rng := rand.New(rand.NewPCG(uint64(p), 1))
-					for i := 0; i < puts; i++ {
-						if rng.IntN(2) == 0 {
-							// Let the writer come near or reach its idle exit.
-							time.Sleep(time.Duration(rng.IntN(600)) * time.Microsecond)
+			// A round of racing producers; rounds repeat until a writer has
+			// exited while idle at least once (how often one does depends
+			// on the machine's timing), so that the handoff is exercised.
+			round := func(n int) {
+				var wg sync.WaitGroup
+				for p := 0; p < producers; p++ {
+					wg.Add(1)
+					go func(p int) {
+						defer wg.Done()
+						rng := rand.New(rand.NewPCG(uint64(p), uint64(n)))
+						for i := 0; i < puts; i++ {
+							if rng.IntN(2) == 0 {
+								// Let the writer come near or reach its idle exit.
+								time.Sleep(time.Duration(rng.IntN(600)) * time.Microsecond)
+							}
+							d := fmt.Sprintf("r%d-p%d-%d", n, p, i)
+							r, err := e.PutRecord("s", api.PutRecord{Key: []byte(d), Data: []byte(d)}, "")
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							mu.Lock()
+							if prev, dup := acked[r.Seq]; dup {
+								t.Errorf("sequence number %v given to %s and %s", r.Seq, prev, d)
+							}
+							acked[r.Seq] = d
+							mu.Unlock()
 						}
-						d := fmt.Sprintf("p%d-%d", p, i)
-						r, err := e.PutRecord("s", api.PutRecord{Key: []byte(d), Data: []byte(d)}, "")
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						mu.Lock()
-						if prev, dup := acked[r.Seq]; dup {
-							t.Errorf("sequence number %v given to %s and %s", r.Seq, prev, d)
-						}
-						acked[r.Seq] = d
-						mu.Unlock()
-					}
-				}(p)
+					}(p)
+				}
+				wg.Wait()
 			}
-			wg.Wait()
-			if t.Failed() {
-				return
-			}
-			if exits.Load() == 0 {
-				t.Fatal("no writer exited while idle: the test did not exercise the handoff")
+			rounds := 0
+			for ; rounds == 0 || exits.Load() == 0; rounds++ {
+				if rounds == 50 {
+					t.Fatal("no writer exited while idle in 50 rounds: the test did not exercise the handoff")
+				}
+				round(rounds)
+				if t.Failed() {
+					return
+				}
 			}
 			got := 0
 			for i := 0; i < 2; i++ {
@@ -115,8 +124,8 @@ func TestWriter_IdleExitRacesPuts(t *testing.T) {
 				}
 				got += len(recs)
 			}
-			if got != producers*puts || len(acked) != producers*puts {
-				t.Fatalf("%d records read, %d acknowledged, %d put", got, len(acked), producers*puts)
+			if got != len(acked) || len(acked) != rounds*producers*puts {
+				t.Fatalf("%d records read, %d acknowledged, %d put", got, len(acked), rounds*producers*puts)
 			}
 			t.Logf("%d idle writer exits", exits.Load())
 		})
