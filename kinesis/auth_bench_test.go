@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -36,11 +35,7 @@ import (
 // each. The "on/off" metric is the ratio of their records/s.
 func BenchmarkKinesisAPIAuth(b *testing.B) {
 	const records, size = 500, 100
-	entries := make([]sdktypes.PutRecordsRequestEntry, records)
-	for i := range entries {
-		data := bytes.Repeat([]byte{byte('a' + i%26)}, size)
-		entries[i] = sdktypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String("key-" + strconv.Itoa(i))}
-	}
+	entries := benchEntries(records, size)
 	users, err := auth.ParseUsers([]byte(usersJSON))
 	if err != nil {
 		b.Fatal(err)

@@ -24,6 +24,17 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
+// benchEntries returns n PutRecords entries of size bytes of data each,
+// under distinct partition keys.
+func benchEntries(n, size int) []sdktypes.PutRecordsRequestEntry {
+	entries := make([]sdktypes.PutRecordsRequestEntry, n)
+	for i := range entries {
+		data := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+		entries[i] = sdktypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String("key-" + strconv.Itoa(i))}
+	}
+	return entries
+}
+
 // BenchmarkKinesisAPI drives PutRecords and GetRecords of 500 x 100 B
 // through the unmodified Go SDK against sluice's Handler and, as the
 // baseline measured in the same run, against a stub handler that reads the
@@ -38,11 +49,7 @@ import (
 // engine's group commit then shares one fdatasync among concurrent calls).
 func BenchmarkKinesisAPI(b *testing.B) {
 	const records, size = 500, 100
-	entries := make([]sdktypes.PutRecordsRequestEntry, records)
-	for i := range entries {
-		data := bytes.Repeat([]byte{byte('a' + i%26)}, size)
-		entries[i] = sdktypes.PutRecordsRequestEntry{Data: data, PartitionKey: aws.String("key-" + strconv.Itoa(i))}
-	}
+	entries := benchEntries(records, size)
 	stub := newStubKinesis(b, records, size)
 	for _, clients := range []int{1, 8} {
 		c := "/clients=" + strconv.Itoa(clients)
