@@ -423,8 +423,8 @@ func (l *Local) CreateAlias(alias, keyID string) error {
 		}
 		return api.Errorf(api.CodeResourceInUse, "alias %s already names key %s", alias, formatUUID(cur))
 	}
-	if alias == DefaultAlias || strings.HasPrefix(alias, "alias/aws/") {
-		return api.Errorf(api.CodeInvalidArgument, "aliases beginning with alias/aws/ are reserved")
+	if err := CheckAlias(alias); err != nil { // alias/aws/ names are reserved
+		return err
 	}
 	next := l.data.clone()
 	next.Aliases[alias] = k.d.ID
