@@ -72,10 +72,14 @@ type Log struct {
 
 	mu      sync.Mutex
 	idle    sync.Cond // signalled when leading turns false
+	arrived sync.Cond // signalled when an expected batch arrives or is withdrawn
 	pending []*Batch  // waiting for the next group
 	spare   []*Batch
 	leading bool // a caller is writing a group
 	closed  bool
+	// expected counts the batches announced by Expect and not yet
+	// committed or withdrawn: a leader waits for them before it writes.
+	expected int
 
 	// The leader's state: touched only by the caller that leads.
 	f       vfs.File
@@ -150,6 +154,7 @@ func Open(opts Options, apply Applier) (*Log, ReplayStats, error) {
 	}
 	l := &Log{opts: opts, twake: make(chan struct{}, 1), stop: make(chan struct{}), tdone: make(chan struct{})}
 	l.idle.L = &l.mu
+	l.arrived.L = &l.mu
 	st, err := l.replay(apply)
 	if err != nil {
 		return nil, st, err
@@ -263,6 +268,7 @@ type Batch struct {
 	size  int64
 	err   error
 	lead  bool          // handed the lead by the previous leader
+	exp   bool          // announced by Expect, not yet committed or withdrawn
 	done  chan struct{} // cap 1
 }
 
@@ -294,6 +300,41 @@ func (b *Batch) Add(t Target, off int64, data []byte) {
 // Len is the number of entries in b.
 func (b *Batch) Len() int { return len(b.hdrs) }
 
+// Expect announces that b is about to be committed: its owner is writing
+// the bytes it will add. A caller about to lead a group waits until every
+// expected batch has arrived (Commit) or been withdrawn (Withdraw), so that
+// writers released together by one group, each writing its own file before
+// it commits, make one group again rather than a group of the first to
+// arrive and another of everyone else, a whole fdatasync later. The owner
+// must follow Expect with Commit or Withdraw, without waiting on anything
+// that waits for the log.
+func (l *Log) Expect(b *Batch) {
+	l.mu.Lock()
+	if !b.exp {
+		b.exp = true
+		l.expected++
+	}
+	l.mu.Unlock()
+}
+
+// Withdraw cancels Expect for a batch that will not be committed.
+func (l *Log) Withdraw(b *Batch) {
+	l.mu.Lock()
+	l.arriveLocked(b)
+	l.mu.Unlock()
+}
+
+// arriveLocked settles b's announcement, if any. l.mu must be held.
+func (l *Log) arriveLocked(b *Batch) {
+	if b.exp {
+		b.exp = false
+		l.expected--
+		if l.expected == 0 {
+			l.arrived.Broadcast()
+		}
+	}
+}
+
 // Commit makes b durable in the log and returns once it is, or with the
 // error that kept it from being. Callers commit concurrently: while one
 // writes and syncs a group, the others queue, and the next group is written
@@ -302,10 +343,12 @@ func (b *Batch) Len() int { return len(b.hdrs) }
 // the log may have lost its file, or be closed.
 func (l *Log) Commit(b *Batch) error {
 	if b.size == 0 {
+		l.Withdraw(b)
 		return nil
 	}
 	b.err = nil
 	l.mu.Lock()
+	l.arriveLocked(b)
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
@@ -322,7 +365,11 @@ func (l *Log) Commit(b *Batch) error {
 	} else {
 		l.leading = true
 	}
-	// Lead: take the waiting batches (b among them) as one group.
+	// Lead: wait for the batches on their way, then take the waiting
+	// batches (b among them) as one group.
+	for l.expected > 0 {
+		l.arrived.Wait()
+	}
 	group := l.takeGroupLocked()
 	l.mu.Unlock()
 

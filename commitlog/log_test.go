@@ -424,3 +424,54 @@ func TestScan_StopsAtATornEntry(t *testing.T) {
 		t.Fatalf("replayed %d entries, cut %v; want 2 and the file reported", len(a.entries), st.Cut)
 	}
 }
+
+// TestExpect_LeaderWaitsForAnnouncedBatches: a batch announced with Expect
+// joins the group being formed instead of waiting a whole fdatasync for
+// the next one; a withdrawn announcement releases the leader.
+func TestExpect_LeaderWaitsForAnnouncedBatches(t *testing.T) {
+	for _, withdraw := range []bool{false, true} {
+		mem := vfs.NewMem()
+		l, _, _ := open(t, mem, 1<<20)
+		o := &owner{}
+		a, b := NewBatch(), NewBatch()
+		a.Reset(o)
+		a.Add(Target{Shard: 1}, 0, []byte("a"))
+		b.Reset(o)
+		b.Add(Target{Shard: 2}, 0, []byte("b"))
+		l.Expect(b)
+		done := make(chan error, 1)
+		go func() { done <- l.Commit(a) }()
+		for {
+			l.mu.Lock()
+			leading := l.leading
+			l.mu.Unlock()
+			if leading {
+				break
+			}
+			runtime.Gosched()
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("withdraw=%v: the leader committed (%v) with an announced batch on its way", withdraw, err)
+		default:
+		}
+		if withdraw {
+			l.Withdraw(b)
+		} else if err := l.Commit(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		want := Stats{Groups: 1, Batches: 2, Bytes: 2 * (entryHeaderSize + 1)}
+		if withdraw {
+			want = Stats{Groups: 1, Batches: 1, Bytes: entryHeaderSize + 1}
+		}
+		if st := l.Stats(); st != want {
+			t.Fatalf("withdraw=%v: stats %+v; want %+v", withdraw, st, want)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -627,7 +627,16 @@ func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mod
 	}
 	err := sh.err
 	if err == nil {
+		durable := mode == api.Always && e.clog != nil
+		if durable {
+			// Tell the commit log this batch is on its way, so that a
+			// group about to be written waits for it (see Expect).
+			e.clog.Expect(ws.cb)
+		}
 		err = log.Write(b)
+		if err != nil && durable {
+			e.clog.Withdraw(ws.cb)
+		}
 		if ke, ok := isKeyError(err); ok && log.Err() == nil {
 			failBatch(reqs, ke) // the key service refused a data key: nothing was written
 			return
