@@ -21,10 +21,14 @@ const commitLogDirName = "commitlog"
 // batches.
 func (e *Engine) openCommitLog() error {
 	r := &replayer{e: e, files: map[string]vfs.File{}}
+	size := e.opts.CommitLogFileSize
+	if size <= 0 {
+		size = commitLogFileSize(e.fs, e.opts.Dir)
+	}
 	cl, st, err := commitlog.Open(commitlog.Options{
 		FS:       e.fs,
 		Dir:      filepath.Join(e.opts.Dir, commitLogDirName),
-		FileSize: e.opts.CommitLogFileSize,
+		FileSize: size,
 		Logger:   e.opts.Logger,
 		OnSync:   e.opts.OnSync,
 	}, r)
@@ -41,6 +45,21 @@ func (e *Engine) openCommitLog() error {
 	}
 	e.clog = cl
 	return nil
+}
+
+// commitLogFileSize is the default size of the commit log's files:
+// commitlog.DefaultFileSize, or on a small file system a 32nd of it (at
+// least 1 MiB), so that the log, which holds a file or two, does not take
+// the space the segments need.
+func commitLogFileSize(fsys vfs.FS, dir string) int64 {
+	if fsys != vfs.OS {
+		return commitlog.DefaultFileSize
+	}
+	c, err := vfs.Capacity(dir)
+	if err != nil || c <= 0 {
+		return commitlog.DefaultFileSize
+	}
+	return min(commitlog.DefaultFileSize, max(1<<20, c/32&^(1<<20-1)))
 }
 
 // replayer writes the commit log's entries back into segment files.

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -245,4 +247,81 @@ func openTestKeys(t *testing.T, mem *vfs.Mem) *kms.Local {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// TestCommitLog_FullDisk fills a real tmpfs: puts fail with a retryable
+// error (no shard is fenced), succeed again once space is freed, and every
+// acknowledged record is there after a restart.
+func TestCommitLog_FullDisk(t *testing.T) {
+	root := t.TempDir()
+	if err := syscall.Mount("tmpfs", root, "tmpfs", 0, "size=12m"); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v): run as root to test a full disk", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(root, 0); err != nil {
+			t.Errorf("unmount %s: %v", root, err)
+		}
+	})
+	filler := filepath.Join(root, "filler")
+	if err := os.WriteFile(filler, make([]byte, 6<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	q := ratelimit.Unlimited
+	open := func() *Engine {
+		e, err := Open(Options{Dir: filepath.Join(root, "data"), Quotas: &q, SegmentSize: 1 << 20,
+			Logger: quietLogger(), ShardIdleTimeout: time.Hour, RetentionInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := open()
+	mustCreate(t, e, "s", 4)
+	var acked []ackedRec
+	recs := make([]api.PutRecord, 10)
+	res := make([]api.PutResult, 10)
+	put := func(i int) (failed int) {
+		for k := range recs {
+			recs[k] = api.PutRecord{Key: []byte(fmt.Sprint(i, k)), Data: []byte(fmt.Sprintf("r0/%d/%d/%s", i, k, strings.Repeat("f", 1000)))}
+		}
+		if _, err := e.PutRecords("s", recs, res); err != nil {
+			t.Fatal(err)
+		}
+		for k := range res {
+			if res[k].Err == nil {
+				acked = append(acked, ackedRec{res[k].Seq, string(recs[k].Data)})
+				continue
+			}
+			failed++
+			var ae *api.Error
+			if !errors.As(res[k].Err, &ae) || !strings.Contains(ae.Error(), "retry") {
+				t.Fatalf("a put on a full disk failed with %v; want a retryable error", res[k].Err)
+			}
+		}
+		return failed
+	}
+	i := 0
+	for ; put(i) == 0; i++ {
+		if i > 20000 {
+			t.Fatal("the disk never filled")
+		}
+	}
+	if f := e.Faults(); len(f) != 0 {
+		t.Fatalf("a full disk fenced shards: %+v", f)
+	}
+	t.Logf("the disk filled after %d puts; commit log: %+v", i, e.CommitLogStats())
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for j := 0; j < 50; j++ {
+		if n := put(i + 1 + j); n != 0 {
+			t.Fatalf("put %d after space was freed: %d records failed", j, n)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = open()
+	defer e.Close()
+	checkAcked(t, e, "s", 4, 0, acked)
 }

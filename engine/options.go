@@ -79,7 +79,8 @@ type Options struct {
 	// replayed at Open either way. See package commitlog.
 	NoCommitLog bool
 	// CommitLogFileSize is the size of each commit log file; default
-	// commitlog.DefaultFileSize (64 MiB).
+	// commitlog.DefaultFileSize (64 MiB), less on a file system smaller
+	// than 2 GiB (a 32nd of it, at least 1 MiB).
 	CommitLogFileSize int64
 
 	// RecoverCatalog rebuilds a missing or damaged catalog from the stream
