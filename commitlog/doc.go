@@ -25,7 +25,12 @@
 // while a group is being written wait; when it is done, the leader wakes
 // them and hands the lead to the oldest of the next waiters, which writes
 // everything that queued meanwhile as the next group. One fdatasync is
-// under way at a time, and group size grows with load.
+// under way at a time (Options.MaxInFlight allows more, completed in
+// order), and group size grows with load. Writers announce a batch before
+// they write it into their segment (Expect), and a leader waits for the
+// announced batches before it takes its group: the writers a group
+// releases come back together, and without the wait the first of them
+// would write a group of one while the rest waited a whole fdatasync.
 //
 // # Files and trimming
 //

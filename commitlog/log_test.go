@@ -169,11 +169,15 @@ func TestCommit_PowerCutKeepsEveryCommittedEntry(t *testing.T) {
 }
 
 // TestCommit_GroupsWaitingWriters holds the first group's fdatasync until
-// seven more writers are waiting, and checks that they are all made durable
-// by one more group: one pwritev and one fdatasync for seven batches.
+// seven more writers are waiting (with one group in flight at a time), and
+// checks that they are all made durable by one more group: one pwritev and
+// one fdatasync for seven batches.
 func TestCommit_GroupsWaitingWriters(t *testing.T) {
 	mem := vfs.NewMem()
-	l, _, _ := open(t, mem, 1<<20)
+	l, _, err := Open(Options{FS: mem, Dir: dir, Logger: quiet(), MaxInFlight: 1}, &applied{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	release := make(chan struct{})
 	var syncs atomic.Int64
 	mem.SetFault(func(op, name string, n int64) (int64, error) {
@@ -443,7 +447,7 @@ func TestExpect_LeaderWaitsForAnnouncedBatches(t *testing.T) {
 		go func() { done <- l.Commit(a) }()
 		for {
 			l.mu.Lock()
-			leading := l.leading
+			leading := l.writing
 			l.mu.Unlock()
 			if leading {
 				break
@@ -474,4 +478,87 @@ func TestExpect_LeaderWaitsForAnnouncedBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestCommit_OverlappingSyncsCompleteInOrder: while the first group's
+// fdatasync is held, a second group is written and synced without waiting
+// for it, but is acknowledged only after it; when the first fails, the
+// second fails too (a replay would stop at the first's torn entries and
+// never reach the second's), and the log goes on in a new file.
+func TestCommit_OverlappingSyncsCompleteInOrder(t *testing.T) {
+	mem := vfs.NewMem()
+	release := make(chan struct{})
+	var syncs atomic.Int64
+	fsys := &syncHookFS{Mem: mem, onSync: func() error {
+		if syncs.Add(1) == 1 {
+			<-release
+			return syscall.EIO
+		}
+		return nil
+	}}
+	l, _, err := Open(Options{FS: fsys, Dir: dir, Logger: quiet(), MaxInFlight: 2}, &applied{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &owner{}
+	o.fail.Store(true) // keep every file, to see which the log wrote
+	commit := func(s string, done chan<- error) {
+		b := NewBatch()
+		b.Reset(o)
+		b.Add(Target{}, 0, []byte(s))
+		done <- l.Commit(b)
+	}
+	first, second := make(chan error, 1), make(chan error, 1)
+	go commit("first", first)
+	for syncs.Load() < 1 {
+		runtime.Gosched()
+	}
+	go commit("second", second)
+	// The second group's fdatasync runs while the first's is held.
+	for syncs.Load() < 2 {
+		runtime.Gosched()
+	}
+	close(release)
+	if err := <-first; err == nil {
+		t.Fatal("the first commit succeeded through a failed fdatasync")
+	}
+	if err := <-second; !errors.Is(err, errEarlierFailed) {
+		t.Fatalf("the second commit = %v; want it failed behind the first", err)
+	}
+	third := make(chan error, 1)
+	commit("third", third)
+	if err := <-third; err != nil {
+		t.Fatal(err)
+	}
+	if left := listFiles(t, mem); len(left) == 0 || left[len(left)-1] != fileName(1) {
+		t.Fatalf("files %v: want the log gone on to a new file", left)
+	}
+}
+
+// syncHookFS is a Mem whose files call onSync before each fdatasync,
+// outside the Mem's locks, so that a test can hold one sync while others
+// go on.
+type syncHookFS struct {
+	*vfs.Mem
+	onSync func() error
+}
+
+func (f *syncHookFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
+	file, err := f.Mem.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &syncHookFile{File: file, onSync: f.onSync}, nil
+}
+
+type syncHookFile struct {
+	vfs.File
+	onSync func() error
+}
+
+func (f *syncHookFile) Sync() error {
+	if err := f.onSync(); err != nil {
+		return err
+	}
+	return f.File.Sync()
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -232,5 +233,44 @@ func BenchmarkPut_ManyShards(b *testing.B) {
 				b.ReportMetric(float64(b.N)*10/time.Since(start).Seconds(), "records/s")
 			})
 		}
+	}
+}
+
+// BenchmarkPut_SingleRecords16 is 16 producers each putting one record of
+// 100 B at a time, durably, into one shard: the latency of an
+// acknowledgement under the group commit, against BenchmarkRawWriteSync4K
+// in the same run.
+func BenchmarkPut_SingleRecords16(b *testing.B) {
+	for _, clog := range []bool{true, false} {
+		b.Run(fmt.Sprintf("commitlog=%v", clog), func(b *testing.B) {
+			e := openTest(b, func(o *Options) { o.NoCommitLog = !clog })
+			if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+				b.Fatal(err)
+			}
+			var mu sync.Mutex
+			h := hdrhistogram.New(1, 10_000_000, 3)
+			b.SetParallelism(16 / runtime.GOMAXPROCS(0))
+			start := time.Now()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				recs := [1]api.PutRecord{{Key: []byte("k"), Data: make([]byte, 100)}}
+				var res [1]api.PutResult
+				local := hdrhistogram.New(1, 10_000_000, 3)
+				for pb.Next() {
+					t0 := time.Now()
+					if _, err := e.PutRecords("s", recs[:], res[:]); err != nil || res[0].Err != nil {
+						b.Error(err, res[0].Err)
+						return
+					}
+					local.RecordValue(time.Since(t0).Microseconds())
+				}
+				mu.Lock()
+				h.Merge(local)
+				mu.Unlock()
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+			b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50_us")
+			b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99_us")
+		})
 	}
 }
