@@ -131,6 +131,14 @@ type Decoder struct {
 	json jsonReader
 	cbor cborReader
 	open [3]container
+	// present is the presence set of the members of the body last decoded
+	// (bit member.bit of its table in model.go): which it carried, not
+	// null, even as empty strings.
+	present uint64
+	// nestedPresent is the presence set of the nested structure of the
+	// body being checked; entryPresent those of PutRecords' entries.
+	nestedPresent uint64
+	entryPresent  []uint8
 }
 
 // maxKeptScratch is the most scratch space a Decoder keeps between bodies:
@@ -166,6 +174,7 @@ func (d *Decoder) Decode(f Format, body []byte, v any) error {
 	if cap(d.scratch) > maxKeptScratch {
 		d.scratch = nil // a long escaped string of an earlier body
 	}
+	d.present = 0
 	var err error
 	switch f {
 	case FormatJSON:

@@ -265,19 +265,10 @@ func (h *Handler) consumerOut(stream string, c api.ConsumerInfo) Consumer {
 	}
 }
 
-// validStream returns the constraint failures gathered in v, if there are
-// any, or else the stream that name or arn (the StreamName and StreamARN
-// members) selects.
-func (h *Handler) validStream(v *validator, name, arn string) (string, error) {
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	return h.streamOf(name, arn)
-}
-
-// describeValid is validStream followed by describe.
-func (h *Handler) describeValid(v *validator, name, arn string) (*api.StreamInfo, error) {
-	stream, err := h.validStream(v, name, arn)
+// describeValid describes the stream that name or arn (the StreamName and
+// StreamARN members) selects.
+func (h *Handler) describeValid(name, arn string) (*api.StreamInfo, error) {
+	stream, err := h.streamOf(name, arn)
 	if err != nil {
 		return nil, err
 	}
@@ -310,13 +301,4 @@ func pageLimit(max int, limit *int32) int {
 		return int(*limit)
 	}
 	return max
-}
-
-// validResource returns the constraint failures gathered in v, if there are
-// any, or else what the ResourceARN member arn names (see resourceOf).
-func (h *Handler) validResource(v *validator, arn string) (stream, consumer string, err error) {
-	if err := v.err(); err != nil {
-		return "", "", err
-	}
-	return h.resourceOf(arn)
 }

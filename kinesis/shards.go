@@ -18,18 +18,6 @@ var shardFilterTypes = []string{
 }
 
 func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.length("nextToken", in.NextToken, 1, maxNextTokenLen)
-	v.name("exclusiveStartShardId", in.ExclusiveStartShardId)
-	v.intRange("maxResults", in.MaxResults, 1, 10000)
-	if in.ShardFilter != nil && v.requiredString("shardFilter.type", string(in.ShardFilter.Type)) {
-		v.enum("shardFilter.type", string(in.ShardFilter.Type), shardFilterTypes...)
-		v.name("shardFilter.shardId", in.ShardFilter.ShardId)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	var (
 		name   string
 		inc    uint32
@@ -177,10 +165,10 @@ func shardFilterFunc(si *api.StreamInfo, f ShardFilter, now time.Time) func(*api
 	return func(*api.ShardInfo) bool { return true }
 }
 
-// provisioned is validStream for a resharding operation, which AWS allows
+// provisioned resolves the stream of a resharding operation, which AWS allows
 // on PROVISIONED streams only: it returns the stream's name and description.
-func (h *Handler) provisioned(v *validator, op, streamName, arn string) (string, *api.StreamInfo, error) {
-	name, err := h.validStream(v, streamName, arn)
+func (h *Handler) provisioned(op, streamName, arn string) (string, *api.StreamInfo, error) {
+	name, err := h.streamOf(streamName, arn)
 	if err != nil {
 		return "", nil, err
 	}
@@ -203,13 +191,7 @@ func (h *Handler) shardIndex(id, stream string) error {
 }
 
 func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.requiredName("shardToSplit", in.ShardToSplit)
-	if v.requiredString("newStartingHashKey", in.NewStartingHashKey) {
-		v.hashKey("newStartingHashKey", in.NewStartingHashKey)
-	}
-	name, _, err := h.provisioned(&v, "SplitShard", in.StreamName, in.StreamARN)
+	name, _, err := h.provisioned("SplitShard", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -228,11 +210,7 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 }
 
 func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.requiredName("shardToMerge", in.ShardToMerge)
-	v.requiredName("adjacentShardToMerge", in.AdjacentShardToMerge)
-	name, _, err := h.provisioned(&v, "MergeShards", in.StreamName, in.StreamARN)
+	name, _, err := h.provisioned("MergeShards", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -248,15 +226,7 @@ func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, err
 }
 
 func (h *Handler) updateShardCount(_ context.Context, in *UpdateShardCountInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	if v.required("targetShardCount", in.TargetShardCount != nil) {
-		v.intRange("targetShardCount", in.TargetShardCount, 1, maxShardCountModel)
-	}
-	if v.requiredString("scalingType", string(in.ScalingType)) {
-		v.enum("scalingType", string(in.ScalingType), string(ScalingTypeUniformScaling))
-	}
-	name, si, err := h.provisioned(&v, "UpdateShardCount", in.StreamName, in.StreamARN)
+	name, si, err := h.provisioned("UpdateShardCount", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

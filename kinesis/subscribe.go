@@ -159,19 +159,10 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if err := st.dec.Decode(f, st.body, &in); err != nil {
 		return err
 	}
-	var v validator
-	if v.requiredString("consumerARN", in.ConsumerARN) {
-		v.consumerARN("consumerARN", in.ConsumerARN)
-	}
-	v.requiredName("shardId", in.ShardId)
-	sp := in.StartingPosition
-	if v.required("startingPosition", sp != StartingPosition{}) && v.requiredString("startingPosition.type", string(sp.Type)) {
-		v.enum("startingPosition.type", string(sp.Type), iteratorTypes...)
-	}
-	v.seqNum("startingPosition.sequenceNumber", sp.SequenceNumber)
-	if err := v.err(); err != nil {
+	if err := validateInput(OpSubscribeToShard, &in, st.dec.present); err != nil {
 		return err
 	}
+	sp := in.StartingPosition
 	if err := checkStartingPosition(sp.Type, sp.SequenceNumber, sp.Timestamp); err != nil {
 		return err
 	}
