@@ -111,14 +111,18 @@ func m(name string, t memberType, opts ...opt) member {
 	return mb
 }
 
-func required(mb *member)                  { mb.required = true }
-func length(min, max int) opt              { return func(mb *member) { mb.hasLen, mb.minLen, mb.maxLen = true, min, max } }
-func valueRange(min, max int64) opt        { return func(mb *member) { mb.hasRange, mb.minVal, mb.maxVal = true, min, max } }
-func pat(p *pattern) opt                   { return func(mb *member) { mb.pattern = p } }
-func enum(values []string) opt             { return func(mb *member) { mb.enum = values } }
-func elem(e member) opt                    { return func(mb *member) { mb.elem = &e } }
-func mapOf(key, value member) opt          { return func(mb *member) { mb.key, mb.elem = &key, &value } }
-func fields(fs ...member) opt              { return func(mb *member) { mb.fields = fs } }
+func required(mb *member) { mb.required = true }
+func length(min, max int) opt {
+	return func(mb *member) { mb.hasLen, mb.minLen, mb.maxLen = true, min, max }
+}
+func valueRange(min, max int64) opt {
+	return func(mb *member) { mb.hasRange, mb.minVal, mb.maxVal = true, min, max }
+}
+func pat(p *pattern) opt          { return func(mb *member) { mb.pattern = p } }
+func enum(values []string) opt    { return func(mb *member) { mb.enum = values } }
+func elem(e member) opt           { return func(mb *member) { mb.elem = &e } }
+func mapOf(key, value member) opt { return func(mb *member) { mb.key, mb.elem = &key, &value } }
+func fields(fs ...member) opt     { return func(mb *member) { mb.fields = fs } }
 func withOpts(mb member, opts ...opt) member { // a shared member with more constraints
 	for _, o := range opts {
 		o(&mb)
