@@ -160,9 +160,9 @@ func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput)
 	if err := checkStartingPosition(in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp); err != nil {
 		return nil, err
 	}
-	idx, err := api.ParseShardID(in.ShardId)
+	idx, err := h.shardOfRequest(in.ShardId, name)
 	if err != nil {
-		return nil, h.shardNotFound(in.ShardId, name)
+		return nil, err
 	}
 	shardID := api.ShardID(idx)
 	pos, err := h.eng.GetIterator(name, shardID, api.IteratorSpec{

@@ -44,6 +44,62 @@ func (h *Handler) streamNotFound(name, account string) *Error {
 	return Errorf(CodeResourceNotFound, "Stream %s under account %s not found.", name, account)
 }
 
+// maxShardNumber is the largest shard number Kinesis reads from a shard id
+// (a Java int).
+const maxShardNumber = 1<<31 - 1
+
+// shardNumber reads a shard id as Kinesis does: the decimal number after
+// its last hyphen (or the whole id, without one) names the shard, so
+// "shardId-000000000001", "anything-1" and "1" all name shard 1. ok is false
+// when that is not a number up to maxShardNumber.
+func shardNumber(id string) (n int, ok bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		if id[i] == '-' {
+			id = id[i+1:]
+			break
+		}
+	}
+	if id == "" {
+		return 0, false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+		if n > maxShardNumber {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// canonicalShardID returns the shard id a request's id names in sluice's
+// (and AWS's) spelling, shardId- and 12 digits, or id as it is when it
+// names no shard.
+func canonicalShardID(id string) string {
+	if n, ok := shardNumber(id); ok {
+		return api.ShardID(n)
+	}
+	return id
+}
+
+// shardOfRequest returns the shard a request's shard id names in stream,
+// which it checks exists first (as AWS does, a missing stream is reported
+// before a malformed shard id): ResourceNotFoundException "Could not find
+// shard ..." when the id names no shard.
+func (h *Handler) shardOfRequest(id, stream string) (int, error) {
+	n, ok := shardNumber(id)
+	if ok {
+		return n, nil
+	}
+	if _, err := h.describe(stream); err != nil {
+		return 0, err
+	}
+	return 0, Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
+}
+
 // shardNotFound is AWS's ResourceNotFoundException for a shard.
 func (h *Handler) shardNotFound(shardID, stream string) *Error {
 	return Errorf(CodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", shardID, stream, h.scope.Account)

@@ -21,7 +21,7 @@ func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error
 	var (
 		name   string
 		inc    uint32
-		after  = in.ExclusiveStartShardId
+		after  = canonicalShardID(in.ExclusiveStartShardId)
 		filter ShardFilter
 	)
 	if in.NextToken != "" {
@@ -48,6 +48,7 @@ func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error
 		}
 		if in.ShardFilter != nil {
 			filter = *in.ShardFilter
+			filter.ShardId = canonicalShardID(filter.ShardId)
 			if err := checkShardFilter(&filter); err != nil {
 				return nil, err
 			}
@@ -182,12 +183,14 @@ func (h *Handler) provisioned(op, streamName, arn string) (string, *api.StreamIn
 	return name, si, nil
 }
 
-// shardIndex parses a shard id of a resharding request (not found if malformed).
-func (h *Handler) shardIndex(id, stream string) error {
-	if _, err := api.ParseShardID(id); err != nil {
-		return Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
+// shardIndex returns the canonical id of the shard a resharding request's
+// shard id names (see shardOfRequest).
+func (h *Handler) shardIndex(id, stream string) (string, error) {
+	n, err := h.shardOfRequest(id, stream)
+	if err != nil {
+		return "", err
 	}
-	return nil
+	return api.ShardID(n), nil
 }
 
 func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error) {
@@ -195,7 +198,8 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 	if err != nil {
 		return nil, err
 	}
-	if err := h.shardIndex(in.ShardToSplit, name); err != nil {
+	shard, err := h.shardIndex(in.ShardToSplit, name)
+	if err != nil {
 		return nil, err
 	}
 	hk, err := api.ParseHashKey(in.NewStartingHashKey)
@@ -203,7 +207,7 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 		return nil, Errorf(CodeInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not within [0, 2^128-1]",
 			in.NewStartingHashKey, in.ShardToSplit, name, h.scope.Account)
 	}
-	if err := h.eng.SplitShard(name, in.ShardToSplit, hk); err != nil {
+	if err := h.eng.SplitShard(name, shard, hk); err != nil {
 		return nil, h.engErr(err)
 	}
 	return &EmptyOutput{}, nil
@@ -214,12 +218,15 @@ func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, err
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range [...]string{in.ShardToMerge, in.AdjacentShardToMerge} {
-		if err := h.shardIndex(id, name); err != nil {
-			return nil, err
-		}
+	shard, err := h.shardIndex(in.ShardToMerge, name)
+	if err != nil {
+		return nil, err
 	}
-	if err := h.eng.MergeShards(name, in.ShardToMerge, in.AdjacentShardToMerge); err != nil {
+	adjacent, err := h.shardIndex(in.AdjacentShardToMerge, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.eng.MergeShards(name, shard, adjacent); err != nil {
 		return nil, h.engErr(err)
 	}
 	return &EmptyOutput{}, nil

@@ -104,7 +104,8 @@ func (h *Handler) describeStream(_ context.Context, in *DescribeStreamInput) (an
 	shards := sortedShards(si)
 	start := 0
 	if in.ExclusiveStartShardId != "" {
-		start = sort.Search(len(shards), func(i int) bool { return shards[i].ID > in.ExclusiveStartShardId })
+		after := canonicalShardID(in.ExclusiveStartShardId)
+		start = sort.Search(len(shards), func(i int) bool { return shards[i].ID > after })
 	}
 	end := min(start+limit, len(shards))
 	d := StreamDescription{

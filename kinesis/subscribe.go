@@ -179,9 +179,9 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if c.info.Status != string(ConsumerStatusActive) {
 		return Errorf(CodeResourceInUse, "Consumer %s is %s, not ACTIVE", in.ConsumerARN, c.info.Status)
 	}
-	idx, err := api.ParseShardID(in.ShardId)
+	idx, err := h.shardOfRequest(in.ShardId, c.stream)
 	if err != nil {
-		return h.shardNotFound(in.ShardId, c.stream)
+		return err
 	}
 	shardID := api.ShardID(idx)
 	pos, err := h.eng.GetIterator(c.stream, shardID, api.IteratorSpec{
