@@ -115,6 +115,11 @@ type Options struct {
 	// Audit, if set, receives a line for every mutating request (all but
 	// Describe*, List*, Get* and SubscribeToShard) and every denied one.
 	Audit *auth.Audit
+	// CORSOrigins are the origins (scheme://host[:port]) of the web pages
+	// allowed to call the API from a browser; "*" allows any. nil: any
+	// without Auth, none with it. A preflight (OPTIONS) is answered without
+	// authentication, as AWS answers it.
+	CORSOrigins []string
 }
 
 // Handler serves the Kinesis API on an engine: POST requests dispatched on
@@ -130,6 +135,8 @@ type Handler struct {
 	log    *slog.Logger
 	// verifier checks signatures against opts.Auth; nil when it is nil.
 	verifier *auth.Verifier
+	// corsPolicy says which web origins may call the API (cors.go).
+	corsPolicy corsPolicy
 
 	// states holds idle per-request states for reuse: a bounded free list
 	// rather than a sync.Pool, whose contents every garbage collection
@@ -217,6 +224,7 @@ func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
 	if opts.Auth != nil {
 		h.verifier = auth.NewVerifier(h.scope.Region, SigV4Service, opts.Now)
 	}
+	h.corsPolicy = newCORSPolicy(opts.CORSOrigins, opts.Auth != nil)
 	h.states = make(chan *reqState, max(8, 4*runtime.GOMAXPROCS(0)))
 	h.subs.init()
 	return h, nil
@@ -249,11 +257,16 @@ func requestFormat(contentType string) (Format, bool) {
 	return 0, false
 }
 
-// ServeHTTP answers one request. The order of checks is AWS's: method,
-// content type, operation, authentication, body size and syntax, member
-// constraints, then the operation itself.
+// ServeHTTP answers one request. The order of checks is AWS's: a CORS
+// preflight is answered first; then method, content type, operation,
+// authentication, body size and syntax (SerializationException), member
+// constraints (ValidationException), authorization, then the operation
+// itself, which reports a missing resource before its own checks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.setRequestID(w)
+	if h.cors(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost {
 		WriteError(w, FormatJSON, &Error{Code: CodeAccessDenied, Status: http.StatusForbidden,
 			Message: "Unable to determine service/operation name to be authorized"})
