@@ -157,11 +157,15 @@ func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkStartingPosition(in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp); err != nil {
-		return nil, err
-	}
 	idx, err := h.shardOfRequest(in.ShardId, name)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkStartingPosition(in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp); err != nil {
+		// A missing stream is reported first, as AWS does.
+		if _, serr := h.describe(name); serr != nil {
+			return nil, serr
+		}
 		return nil, err
 	}
 	shardID := api.ShardID(idx)

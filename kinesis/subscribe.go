@@ -163,9 +163,6 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 		return err
 	}
 	sp := in.StartingPosition
-	if err := checkStartingPosition(sp.Type, sp.SequenceNumber, sp.Timestamp); err != nil {
-		return err
-	}
 	if err := h.allowConsumerARN(st, OpSubscribeToShard, in.ConsumerARN); err != nil {
 		return err
 	}
@@ -181,6 +178,9 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	}
 	idx, err := h.shardOfRequest(in.ShardId, c.stream)
 	if err != nil {
+		return err
+	}
+	if err := checkStartingPosition(sp.Type, sp.SequenceNumber, sp.Timestamp); err != nil {
 		return err
 	}
 	shardID := api.ShardID(idx)
