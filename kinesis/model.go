@@ -61,13 +61,25 @@ type pattern struct {
 
 // Patterns of the model.
 var (
-	patName        = &pattern{text: patternName, match: validName}
+	patName        = &pattern{text: patternName, match: matchNamePattern}
 	patHashKey     = &pattern{text: patternHashKey, match: func(s string) bool { return matchDecimal(s, hashKeyDigits) }, maxChars: hashKeyDigits}
 	patSeqNum      = &pattern{text: patternSeqNum, match: func(s string) bool { return matchDecimal(s, seqNumDigits) }, maxChars: seqNumDigits}
 	patStreamARN   = &pattern{text: patternStreamARN, match: matchStreamARN}
 	patConsumerARN = &pattern{text: patternConsumer, match: matchConsumerARN}
 	patAnyARN      = &pattern{text: patternAnyARN, match: matchAnyARN}
 )
+
+// matchNamePattern reports whether s matches [a-zA-Z0-9_.-]+ (its length
+// is a constraint of its own).
+func matchNamePattern(s string) bool {
+	for len(s) > maxNameLen {
+		if !validName(s[:maxNameLen]) {
+			return false
+		}
+		s = s[maxNameLen:]
+	}
+	return validName(s)
+}
 
 // member is one member of a request shape and its constraints.
 type member struct {
