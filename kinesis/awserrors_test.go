@@ -387,6 +387,10 @@ func TestPrecedence(t *testing.T) {
 		CodeResourceNotFound, notFound)
 	open.wantError(t, "SplitShard", `{"StreamName":"missing","ShardToSplit":"nope","NewStartingHashKey":"`+strings.Repeat("9", 39)+`"}`,
 		CodeResourceNotFound, notFound)
+	open.wantError(t, "IncreaseStreamRetentionPeriod", `{"StreamName":"missing","RetentionPeriodHours":9000}`, CodeResourceNotFound, notFound)
+	open.wantError(t, "StartStreamEncryption", `{"StreamName":"missing","EncryptionType":"NONE","KeyId":"k"}`, CodeResourceNotFound, notFound)
+	open.wantError(t, "IncreaseStreamRetentionPeriod", `{"StreamName":"s","RetentionPeriodHours":9000}`, CodeInvalidArgument,
+		"Maximum allowed retention period is 8760 hours. Requested retention period (9000 hours) is too long.")
 	open.wantError(t, "GetShardIterator", `{"StreamName":"s","ShardId":"shardId-0","ShardIteratorType":"AT_SEQUENCE_NUMBER"}`, CodeInvalidArgument,
 		"Must either specify (1) AT_SEQUENCE_NUMBER or AFTER_SEQUENCE_NUMBER and StartingSequenceNumber or (2) TRIM_HORIZON or LATEST and no StartingSequenceNumber. Request specified AT_SEQUENCE_NUMBER and no StartingSequenceNumber.")
 	open.wantError(t, "ListShards", `{}`, CodeInvalidArgument, "Either NextToken or StreamName should be provided.")

@@ -216,6 +216,12 @@ func (h *Handler) retentionInput(in *RetentionPeriodInput) (string, int, error) 
 		return "", 0, err
 	}
 	hours := int(*in.RetentionPeriodHours)
+	if hours < api.MinRetentionHours || hours > api.MaxRetentionHours {
+		// A missing stream is reported first, as AWS does.
+		if _, err := h.describe(name); err != nil {
+			return "", 0, err
+		}
+	}
 	switch {
 	case hours < api.MinRetentionHours:
 		return "", 0, Errorf(CodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", api.MinRetentionHours, hours)
@@ -255,6 +261,10 @@ func (h *Handler) encryptionInput(in *StreamEncryptionInput) (string, error) {
 		return "", err
 	}
 	if in.EncryptionType != EncryptionTypeKMS {
+		// A missing stream is reported first, as AWS does.
+		if _, err := h.describe(name); err != nil {
+			return "", err
+		}
 		return "", Errorf(CodeInvalidArgument, "EncryptionType %s is not supported; the only encryption type is KMS", in.EncryptionType)
 	}
 	return name, nil
