@@ -251,8 +251,8 @@ func TestValidation_EveryOperationHasATable(t *testing.T) {
 		}
 		for i := range opModels[op] {
 			mb := &opModels[op][i]
-			if mb.index == nil {
-				t.Errorf("%s.%s is bound to no field", op, mb.wire)
+			if f, ok := shapeOf[op].FieldByName(mb.wire); !ok || f.Offset != mb.layout.off {
+				t.Errorf("%s.%s is not bound to its field", op, mb.wire)
 			}
 			if i > 0 && strings.ToLower(opModels[op][i-1].name) > strings.ToLower(mb.name) {
 				t.Errorf("%s: %s before %s", op, opModels[op][i-1].name, mb.name)
@@ -261,6 +261,10 @@ func TestValidation_EveryOperationHasATable(t *testing.T) {
 	}
 	if err := validateInput(OpDescribeLimits, new(DescribeLimitsInput), 0); err != nil {
 		t.Fatal(err)
+	}
+	// An input of another shape is refused, not read.
+	if err := validateInput(OpDescribeLimits, new(PutRecordsInput), 0); err == nil {
+		t.Fatal("validateInput read a PutRecordsInput as a DescribeLimitsInput")
 	}
 }
 

@@ -105,11 +105,8 @@ type member struct {
 	fields []member
 
 	// Resolved by init against the Go shape.
-	index []int // the field of the member in its structure
-	bit   uint  // the member's bit in a presence set of its structure
-	// presentIndex is, for a structure with a "present" field (set by its
-	// decoder), that field; nil if it has none.
-	presentIndex []int
+	layout fieldLayout // where the member's field is (fields.go)
+	bit    uint        // the member's bit in a presence set of its structure
 }
 
 // opt sets a constraint of a member.
@@ -275,6 +272,10 @@ var opModels = [opCount][]member{
 	},
 }
 
+// shapeOf is the Go shape of each operation's input, against which
+// validateInput checks what it is given.
+var shapeOf [opCount]reflect.Type
+
 // modelByShape is the table by input shape, for the body check, which is
 // given the shape (operations that share a shape share their table).
 var modelByShape = map[reflect.Type][]member{}
@@ -284,6 +285,7 @@ func init() {
 		shape := reflect.TypeOf(op.NewInput()).Elem()
 		ms := resolveMembers(op.String(), opModels[op], shape)
 		opModels[op] = ms
+		shapeOf[op] = shape
 		if prev, ok := modelByShape[shape]; ok && !sameModel(prev, ms) {
 			panic(fmt.Sprintf("kinesis: operations sharing the shape %s have different tables", shape))
 		}
@@ -308,7 +310,8 @@ func resolveMembers(where string, ms []member, shape reflect.Type) []member {
 		if !ok {
 			panic(fmt.Sprintf("kinesis: %s: the shape %s has no member %s", where, shape, mb.wire))
 		}
-		mb.index, mb.bit = f.Index, uint(i)
+		mb.bit = uint(i)
+		mb.bindLayout(where, f)
 		mb.resolveNested(where, f.Type)
 	}
 	return out
@@ -323,9 +326,6 @@ func (mb *member) resolveNested(where string, t reflect.Type) {
 	switch mb.typ {
 	case typeStructure:
 		mb.fields = resolveMembers(where+"."+mb.wire, mb.fields, t)
-		if f, ok := t.FieldByName("present"); ok {
-			mb.presentIndex = f.Index
-		}
 	case typeList:
 		if mb.elem != nil && mb.elem.typ == typeStructure {
 			e := *mb.elem

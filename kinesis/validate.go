@@ -1,11 +1,13 @@
 package kinesis
 
 import (
+	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Input validation in the manner of the AWS service framework: every
@@ -170,23 +172,29 @@ func matchAnyARN(s string) bool {
 	return ok && rest != ""
 }
 
-// validateInput checks in, the decoded input of op, against op's table
-// (model.go) and returns the ValidationException listing every constraint
-// it breaks, or nil. present holds the presence bits of in's members, which
-// tell an empty string sent from an absent member (Decoder.Present). It
-// allocates nothing when in is valid.
+// validateInput checks in, the decoded input of op (a pointer to its
+// shape), against op's table (model.go) and returns the ValidationException
+// listing every constraint it breaks, or nil. present holds the presence
+// bits of in's members, which tell an empty string sent from an absent
+// member (Decoder.present). It allocates nothing when in is valid.
 func validateInput(op Operation, in any, present uint64) error {
-	v := validator{present: present, known: true}
-	v.members(opModels[op], reflect.ValueOf(in).Elem(), present, true, where{})
-	return v.err()
+	return validate(op, in, present, nil)
 }
 
 // validateRecords is validateInput for PutRecords, whose decoder keeps the
 // presence sets of the entries (elemPresent, one per entry) apart from
 // them.
 func validateRecords(in *PutRecordsInput, present uint64, elemPresent []uint8) error {
+	return validate(OpPutRecords, in, present, elemPresent)
+}
+
+func validate(op Operation, in any, present uint64, elemPresent []uint8) error {
+	rv := reflect.ValueOf(in)
+	if rv.Kind() != reflect.Pointer || rv.Type().Elem() != shapeOf[op] || rv.IsNil() {
+		return fmt.Errorf("kinesis: validate %s: input is %T, not *%s", op, in, shapeOf[op])
+	}
 	v := validator{present: present, known: true, elemPresent: elemPresent}
-	v.members(opModels[OpPutRecords], reflect.ValueOf(in).Elem(), present, true, where{})
+	v.members(opModels[op], rv.UnsafePointer(), present, true, where{})
 	return v.err()
 }
 
@@ -209,80 +217,76 @@ func (w where) path(name string) string {
 	return w.parent + "." + strconv.Itoa(w.index) + ".member." + name
 }
 
-// members checks the members ms of the structure sv. known says whether
-// present is a presence set of sv (without one, an empty string is taken
-// for an absent member).
-func (v *validator) members(ms []member, sv reflect.Value, present uint64, known bool, w where) {
+// members checks the members ms of the structure at base. known says
+// whether present is a presence set of it (without one, an empty string is
+// taken for an absent member).
+func (v *validator) members(ms []member, base unsafe.Pointer, present uint64, known bool, w where) {
 	for i := range ms {
 		if v.n >= maxValidationErrors {
 			return
 		}
 		mb := &ms[i]
-		v.member(mb, sv.FieldByIndex(mb.index), known && present&(1<<mb.bit) != 0, w)
+		v.member(mb, base, known && present&(1<<mb.bit) != 0, w)
 	}
 }
 
-// member checks one member, whose value is fv; sent says that the body
-// carried it (only needed for strings, whose Go zero value is ambiguous).
-func (v *validator) member(mb *member, fv reflect.Value, sent bool, w where) {
+// member checks one member of the structure at base; sent says that the
+// body carried it (needed for strings, whose Go zero value is ambiguous,
+// and structures held by value).
+func (v *validator) member(mb *member, base unsafe.Pointer, sent bool, w where) {
 	switch mb.typ {
 	case typeString:
-		s := fv.String()
+		s := mb.stringIn(base)
 		if s == "" && !sent {
 			v.null(mb, w)
 			return
 		}
 		v.text(mb, w, s)
 	case typeInteger:
-		if fv.Kind() == reflect.Pointer {
-			if fv.IsNil() {
-				v.null(mb, w)
-				return
-			}
-			fv = fv.Elem()
+		x, ok := mb.int32In(base)
+		if !ok {
+			v.null(mb, w)
+			return
 		}
-		x := fv.Int()
 		if !mb.hasRange {
 			return
 		}
-		if x < mb.minVal {
-			v.fail(w.path(mb.name), strconv.FormatInt(x, 10), "Member must have value greater than or equal to "+strconv.FormatInt(mb.minVal, 10))
+		if int64(x) < mb.minVal {
+			v.fail(w.path(mb.name), strconv.FormatInt(int64(x), 10), "Member must have value greater than or equal to "+strconv.FormatInt(mb.minVal, 10))
 		}
-		if x > mb.maxVal {
-			v.fail(w.path(mb.name), strconv.FormatInt(x, 10), "Member must have value less than or equal to "+strconv.FormatInt(mb.maxVal, 10))
+		if int64(x) > mb.maxVal {
+			v.fail(w.path(mb.name), strconv.FormatInt(int64(x), 10), "Member must have value less than or equal to "+strconv.FormatInt(mb.maxVal, 10))
 		}
 	case typeBlob:
-		if fv.IsNil() {
+		b := mb.bytesIn(base)
+		if b == nil {
 			v.null(mb, w)
 			return
 		}
-		if n := fv.Len(); mb.hasLen && (n < mb.minLen || n > mb.maxLen) {
+		if n := len(b); mb.hasLen && (n < mb.minLen || n > mb.maxLen) {
 			v.lengthFail(w.path(mb.name), blobValue(n), n, mb)
 		}
 	case typeList:
-		if fv.IsNil() {
+		data, n, ok := mb.listIn(base)
+		if !ok {
 			v.null(mb, w)
 			return
 		}
-		v.list(mb, fv, w)
+		v.list(mb, data, n, w)
 	case typeMap:
-		if fv.IsNil() {
+		tags := mb.tagsIn(base)
+		if tags == nil {
 			v.null(mb, w)
 			return
 		}
-		v.mapMember(mb, fv, w)
+		v.mapMember(mb, tags, w)
 	case typeStructure:
-		if fv.Kind() == reflect.Pointer {
-			if fv.IsNil() {
-				v.null(mb, w)
-				return
-			}
-			fv = fv.Elem()
-		} else if fv.IsZero() && !sent {
+		p := mb.structIn(base)
+		if p == nil || !mb.layout.ptr && !sent {
 			v.null(mb, w)
 			return
 		}
-		v.members(mb.fields, fv, v.present>>nestedShift, v.known, where{parent: w.path(mb.name)})
+		v.members(mb.fields, p, v.present>>nestedShift, v.known, where{parent: w.path(mb.name)})
 	}
 }
 
@@ -330,10 +334,9 @@ func (v *validator) lengthFail(path, value string, n int, mb *member) {
 // list checks a list's length and its elements: structures member by
 // member ("records.1.member.data"), scalars together, as AWS reports them
 // ("Member must satisfy constraint: [...]" at the list).
-func (v *validator) list(mb *member, fv reflect.Value, w where) {
-	n := fv.Len()
+func (v *validator) list(mb *member, data unsafe.Pointer, n int, w where) {
 	if mb.hasLen && (n < mb.minLen || n > mb.maxLen) {
-		v.lengthFail(w.path(mb.name), listValue(fv), n, mb)
+		v.lengthFail(w.path(mb.name), listValue(mb, data, n), n, mb)
 	}
 	e := mb.elem
 	if e == nil {
@@ -347,13 +350,13 @@ func (v *validator) list(mb *member, fv reflect.Value, w where) {
 			if known {
 				present = uint64(v.elemPresent[i])
 			}
-			v.members(e.fields, fv.Index(i), present, known, where{parent: path, index: i + 1})
+			v.members(e.fields, mb.structElem(data, i), present, known, where{parent: path, index: i + 1})
 		}
 		return
 	}
 	for i := 0; i < n; i++ {
-		if !scalarOK(e, fv.Index(i).String()) {
-			v.fail(w.path(mb.name), listValue(fv), "Member must satisfy constraint: ["+constraintsOf(e)+"]")
+		if !scalarOK(e, stringElem(data, i)) {
+			v.fail(w.path(mb.name), listValue(mb, data, n), "Member must satisfy constraint: ["+constraintsOf(e)+"]")
 			return
 		}
 	}
@@ -361,8 +364,7 @@ func (v *validator) list(mb *member, fv reflect.Value, w where) {
 
 // mapMember checks a map of strings: its size, then its keys and its
 // values together.
-func (v *validator) mapMember(mb *member, fv reflect.Value, w where) {
-	tags, _ := fv.Interface().(map[string]string)
+func (v *validator) mapMember(mb *member, tags map[string]string, w where) {
 	if mb.hasLen && (len(tags) < mb.minLen || len(tags) > mb.maxLen) {
 		v.lengthFail(w.path(mb.name), mapValue(tags), len(tags), mb)
 	}
@@ -421,17 +423,16 @@ func inEnum(values []string, s string) bool {
 
 // listValue prints a list as AWS does: its elements, or for a list of
 // structures its number of items.
-func listValue(fv reflect.Value) string {
-	n := fv.Len()
+func listValue(mb *member, data unsafe.Pointer, n int) string {
 	if n == 0 {
 		return "[]"
 	}
-	if fv.Type().Elem().Kind() != reflect.String {
+	if !mb.layout.stringElems {
 		return "[" + strconv.Itoa(n) + " items]"
 	}
 	items := make([]string, n)
 	for i := range items {
-		items[i] = fv.Index(i).String()
+		items[i] = stringElem(data, i)
 	}
 	return clipValue("[" + strings.Join(items, ", ") + "]")
 }
