@@ -148,6 +148,13 @@ func TestValidation_PerOperation(t *testing.T) {
 		{"DescribeStream", `{"StreamName":"s","Limit":0,"ExclusiveStartShardId":""}`, detected(
 			failed("", "exclusiveStartShardId", namePat), failed("", "exclusiveStartShardId", lenAtLeast+"1"), failed("0", "limit", valAtLeast+"1"))},
 		{"DescribeStream", `{"StreamName":"s","Limit":10001}`, detected(failed("10001", "limit", valAtMost+"10000"))},
+		// Integers are read as AWS reads them: truncated toward negative
+		// infinity, clamped to 32 bits.
+		{"ListStreams", `{"Limit":0.5}`, detected(failed("0", "limit", valAtLeast+"1"))},
+		{"ListStreams", `{"Limit":1e11}`, detected(failed("2147483647", "limit", valAtMost+"10000"))},
+		{"ListStreams", `{"Limit":-100000000000}`, detected(failed("-2147483648", "limit", valAtLeast+"1"))},
+		{"CreateStream", `{"StreamName":"` + long + `","ShardCount":100000000000}`, detected(
+			failed("2147483647", "shardCount", valAtMost+"100000"), failed(long, "streamName", lenAtMost+"128"))},
 		{"DescribeStreamSummary", `{"StreamARN":"arn:nope"}`, detected(
 			failed("arn:nope", "streamARN", "Member must satisfy regular expression pattern: "+patternStreamARN))},
 		{"ListStreams", `{"Limit":0,"ExclusiveStartStreamName":"a b","NextToken":""}`, detected(
@@ -430,6 +437,24 @@ func TestShardIDs(t *testing.T) {
 	shards, _ := list.body["Shards"].([]any)
 	if len(shards) != 2 { // the two children of shard 0
 		t.Fatalf("ListShards after x-1: %v", list.body)
+	}
+}
+
+// TestIntegers_AsAWSReadsThem: a fraction or an exponent in an integer
+// member is no error; the value is truncated, as AWS truncates it.
+func TestIntegers_AsAWSReadsThem(t *testing.T) {
+	env := newTestEnv(t, unverified)
+	for _, body := range []string{`{"StreamName":"a","ShardCount":1.9}`, `{"StreamName":"b","ShardCount":2e0}`} {
+		if a := env.call(t, "CreateStream", body); a.status != http.StatusOK {
+			t.Fatalf("CreateStream %s: %d %v", body, a.status, a.body)
+		}
+	}
+	for name, want := range map[string]float64{"a": 1, "b": 2} {
+		a := env.call(t, "DescribeStreamSummary", `{"StreamName":"`+name+`"}`)
+		sum, _ := a.body["StreamDescriptionSummary"].(map[string]any)
+		if got, _ := sum["OpenShardCount"].(float64); got != want {
+			t.Errorf("stream %s has %v shards; want %v", name, got, want)
+		}
 	}
 }
 

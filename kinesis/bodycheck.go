@@ -74,7 +74,7 @@ func (d *Decoder) checkBody(f Format, body []byte, v any) error {
 	if *c, err = r.readMap(); err != nil {
 		return fmt.Errorf("the body must be a structure: %w", err)
 	}
-	d.nestedPresent = 0
+	d.nestedPresent, d.numberFixes = 0, d.numberFixes[:0]
 	top, err := d.checkMembers(r, ms, c)
 	if err != nil {
 		return err

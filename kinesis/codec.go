@@ -139,6 +139,9 @@ type Decoder struct {
 	// body being checked; entryPresent those of PutRecords' entries.
 	nestedPresent uint64
 	entryPresent  []uint8
+	// numberFixes are the integer members of the JSON body being checked
+	// that AWS reads other than as written (see integerFix).
+	numberFixes []numberFix
 }
 
 // maxKeptScratch is the most scratch space a Decoder keeps between bodies:
@@ -214,6 +217,9 @@ func (d *Decoder) decodeJSON(body []byte, v any) error {
 	}
 	if err := d.checkBody(FormatJSON, body, v); err != nil {
 		return err
+	}
+	if len(d.numberFixes) > 0 {
+		body = d.fixNumbers(body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var se *json.SyntaxError

@@ -2,6 +2,7 @@ package kinesis
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -253,6 +254,19 @@ func (d *Decoder) checkValue(r tokenReader, mb *member, c *container) (sent bool
 			return true, nil
 		}
 		return true, r.skip()
+	case typeInteger:
+		if jr, ok := r.(*jsonReader); ok {
+			jr.ws()
+			start := jr.pos
+			if err := jr.skipNumber(); err != nil {
+				return false, err
+			}
+			if fixed, ok := integerFix(jr.buf[start:jr.pos]); ok {
+				d.numberFixes = append(d.numberFixes, numberFix{start: start, end: jr.pos, value: fixed})
+			}
+			return true, nil
+		}
+		return true, r.skip()
 	case typeList:
 		return true, d.checkList(r, mb, c)
 	case typeMap:
@@ -269,6 +283,56 @@ func (d *Decoder) checkValue(r tokenReader, mb *member, c *container) (sent bool
 		return true, err
 	}
 	return true, r.skip()
+}
+
+// numberFix replaces body[start:end], an integer member's number, by value.
+type numberFix struct {
+	start, end int
+	value      int32
+}
+
+// integerFix returns the value AWS's framework reads for an integer member
+// written as num when that is not num itself: a fraction or an exponent is
+// truncated toward negative infinity, and a value past the 32 bits of an
+// Integer is clamped, so that the constraints judge what AWS would judge
+// ("Value '2147483647' at 'shardCount' ..."). ok is false for a plain
+// integer in range.
+func integerFix(num []byte) (value int32, ok bool) {
+	plain := len(num) > 0 && len(num) <= 11
+	for i, c := range num {
+		if !(c >= '0' && c <= '9' || c == '-' && i == 0) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		if n, err := strconv.ParseInt(string(num), 10, 32); err == nil {
+			return int32(n), false
+		}
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, false // skipNumber accepted it: cannot happen
+	}
+	switch f = math.Floor(f); {
+	case f >= math.MaxInt32:
+		return math.MaxInt32, true
+	case f <= math.MinInt32:
+		return math.MinInt32, true
+	}
+	return int32(f), true
+}
+
+// fixNumbers returns a copy of body with d.numberFixes applied.
+func (d *Decoder) fixNumbers(body []byte) []byte {
+	out := make([]byte, 0, len(body)+11*len(d.numberFixes))
+	prev := 0
+	for _, f := range d.numberFixes {
+		out = append(out, body[prev:f.start]...)
+		out = strconv.AppendInt(out, int64(f.value), 10)
+		prev = f.end
+	}
+	return append(out, body[prev:]...)
 }
 
 // nextContainer returns the container slot after c for a nested value.
