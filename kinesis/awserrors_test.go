@@ -326,7 +326,7 @@ func TestSerialization_TypeMismatches(t *testing.T) {
 			{`"23"`, "class java.lang.String can not be converted to an Integer"},
 			{"true", "class java.lang.Boolean can not be converted to an Integer"}, {"[]", list}, {"{}", object}}},
 		{"DeleteStream", func(v string) string { return `{"StreamName":"s","EnforceConsumerDeletion":` + v + `}` }, []mismatch{
-			{`"23"`, "'23' can not be converted to an Boolean"}, {`"yes"`, "'YES' can not be converted to an Boolean"},
+			{`"23"`, "'23' can not be converted to an Boolean"}, {`"maybe"`, "'MAYBE' can not be converted to an Boolean"},
 			{"23", number + "an Boolean"}, {"[]", list}, {"{}", object}}},
 		{"PutRecord", func(v string) string { return `{"StreamName":"s","PartitionKey":"k","Data":` + v + `}` }, []mismatch{
 			{"true", "class java.lang.Boolean can not be converted to a Blob"}, {"23", number + "a Blob"}, {"34.56", number + "a Blob"},
@@ -448,6 +448,11 @@ func TestIntegers_AsAWSReadsThem(t *testing.T) {
 		if a := env.call(t, "CreateStream", body); a.status != http.StatusOK {
 			t.Fatalf("CreateStream %s: %d %v", body, a.status, a.body)
 		}
+	}
+	// Booleans sent as strings AWS reads.
+	for _, b := range []string{`"yes"`, `"TRUE"`, `"1"`, `"no"`, `"false"`, `"0"`} {
+		env.wantError(t, "DeleteStream", `{"StreamName":"missing","EnforceConsumerDeletion":`+b+`}`, CodeResourceNotFound,
+			"Stream missing under account 000000000000 not found.")
 	}
 	for name, want := range map[string]float64{"a": 1, "b": 2} {
 		a := env.call(t, "DescribeStreamSummary", `{"StreamName":"`+name+`"}`)

@@ -139,8 +139,9 @@ type Decoder struct {
 	// body being checked; entryPresent those of PutRecords' entries.
 	nestedPresent uint64
 	entryPresent  []uint8
-	// numberFixes are the integer members of the JSON body being checked
-	// that AWS reads other than as written (see integerFix).
+	// numberFixes are the integer and boolean members of the JSON body
+	// being checked that AWS reads other than as written (see integerFix,
+	// booleanText).
 	numberFixes []numberFix
 }
 

@@ -217,6 +217,11 @@ func (d *Decoder) checkValue(r tokenReader, mb *member, c *container) (sent bool
 	if err != nil {
 		return false, err
 	}
+	if mb.typ == typeBoolean && k == kindString {
+		if jr, ok := r.(*jsonReader); ok {
+			return d.booleanText(jr)
+		}
+	}
 	var bad error
 	if bad, d.scratch = mismatch(r, mb, k, d.scratch); bad != nil {
 		return false, bad
@@ -285,10 +290,35 @@ func (d *Decoder) checkValue(r tokenReader, mb *member, c *container) (sent bool
 	return true, r.skip()
 }
 
-// numberFix replaces body[start:end], an integer member's number, by value.
+// numberFix replaces body[start:end], an integer member's number, by
+// value, or a boolean member's string by literal.
 type numberFix struct {
 	start, end int
 	value      int32
+	literal    string
+}
+
+// booleanText reads a boolean member sent as a string: AWS's framework reads
+// "true", "false", "1", "0", "yes" and "no" (in any case) as booleans and
+// refuses any other string, quoting it in capitals.
+func (d *Decoder) booleanText(r *jsonReader) (sent bool, err error) {
+	r.ws()
+	start := r.pos
+	var s []byte
+	if s, d.scratch, _, err = r.readText(d.scratch, maxTextChars); err != nil {
+		return false, err
+	}
+	literal := ""
+	switch strings.ToLower(string(s)) {
+	case "true", "1", "yes":
+		literal = "true"
+	case "false", "0", "no":
+		literal = "false"
+	default:
+		return false, serializationError("'" + clipValue(strings.ToUpper(string(s))) + "' can not be converted to an Boolean")
+	}
+	d.numberFixes = append(d.numberFixes, numberFix{start: start, end: r.pos, literal: literal})
+	return true, nil
 }
 
 // integerFix returns the value AWS's framework reads for an integer member
@@ -329,7 +359,11 @@ func (d *Decoder) fixNumbers(body []byte) []byte {
 	prev := 0
 	for _, f := range d.numberFixes {
 		out = append(out, body[prev:f.start]...)
-		out = strconv.AppendInt(out, int64(f.value), 10)
+		if f.literal != "" {
+			out = append(out, f.literal...)
+		} else {
+			out = strconv.AppendInt(out, int64(f.value), 10)
+		}
 		prev = f.end
 	}
 	return append(out, body[prev:]...)
