@@ -25,10 +25,8 @@ type textLimit struct {
 // Constraints of the string members, as AWS words them.
 const (
 	lengthAtMost128  = "Member must have length less than or equal to 128"
-	lengthAtMost512  = "Member must have length less than or equal to 512"
 	lengthAtMost2048 = "Member must have length less than or equal to 2048"
 	hashKeyPattern   = "Member must satisfy regular expression pattern: " + patternHashKey
-	seqNumPattern    = "Member must satisfy regular expression pattern: " + patternSeqNum
 )
 
 // The longest hash key (2^128-1) and sequence number of the model, in digits.

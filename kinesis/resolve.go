@@ -100,11 +100,6 @@ func (h *Handler) shardOfRequest(id, stream string) (int, error) {
 	return 0, Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
 }
 
-// shardNotFound is AWS's ResourceNotFoundException for a shard.
-func (h *Handler) shardNotFound(shardID, stream string) *Error {
-	return Errorf(CodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", shardID, stream, h.scope.Account)
-}
-
 // consumerNotFound is AWS's ResourceNotFoundException for a consumer.
 func (h *Handler) consumerNotFound(arn string) *Error {
 	return Errorf(CodeResourceNotFound, "Consumer %s not found.", arn)

@@ -11,13 +11,15 @@ import (
 )
 
 // Input validation in the manner of the AWS service framework: every
-// constraint of the model (required members, lengths, patterns, ranges,
-// enumerations) is checked before the operation runs, the failures are
-// gathered, and one ValidationException reports up to ten of them:
+// constraint of the table (model.go: required members, lengths, patterns,
+// ranges, enumerations) is checked before the operation runs, the failures
+// are gathered, and one ValidationException reports up to ten of them, the
+// members in alphabetical order and each with every constraint it breaks:
 //
-//	2 validation errors detected: Value null at 'streamName' failed to satisfy
-//	constraint: Member must not be null; Value '0' at 'shardCount' failed to
-//	satisfy constraint: Member must have value greater than or equal to 1
+//	2 validation errors detected: Value '0' at 'shardCount' failed to satisfy
+//	constraint: Member must have value greater than or equal to 1; Value 'a b'
+//	at 'streamName' failed to satisfy constraint: Member must satisfy regular
+//	expression pattern: [a-zA-Z0-9_.-]+
 //
 // Member paths are lower camel case, list members are numbered from 1
 // ("records.3.member.partitionKey"). Constraints that depend on state (a
