@@ -342,6 +342,8 @@ func TestSerialization_TypeMismatches(t *testing.T) {
 		{"ListShards", func(v string) string { return `{"StreamName":"s","StreamCreationTimestamp":` + v + `}` }, []mismatch{
 			{"true", "class java.lang.Boolean can not be converted to milliseconds since epoch"},
 			{`"x"`, "class java.lang.String can not be converted to milliseconds since epoch"}, {"[]", list}, {"{}", object}}},
+		{"PutRecords", func(v string) string { return `{"StreamName":"s","DryRun":` + v + `}` }, []mismatch{
+			{`"maybe"`, "'MAYBE' can not be converted to an Boolean"}, {"23", number + "an Boolean"}, {"[]", list}, {"{}", object}}},
 		{"PutRecords", func(v string) string { return `{"StreamName":"s","Records":` + v + `}` }, []mismatch{
 			{`"23"`, "Expected list or null"}, {"true", "Expected list or null"}, {"23", "Expected list or null"}, {"34.56", "Expected list or null"},
 			{"{}", object}}},

@@ -158,7 +158,7 @@ func mismatch(r tokenReader, mb *member, k wireKind, scratch []byte) (error, []b
 			if err != nil {
 				return err, scratch
 			}
-			return serializationError("'" + clipValue(strings.ToUpper(string(s))) + "' can not be converted to an Boolean"), scratch
+			return booleanRefusal(s), scratch
 		}
 		return serializationError(msgStringClass + mb.typ.javaName()), scratch
 	}
@@ -290,6 +290,23 @@ func (d *Decoder) checkValue(r tokenReader, mb *member, c *container) (sent bool
 	return true, r.skip()
 }
 
+// booleanOf reads a boolean written as a string, as AWS's framework does.
+func booleanOf(s []byte) (v, ok bool) {
+	switch strings.ToLower(string(s)) {
+	case "true", "1", "yes":
+		return true, true
+	case "false", "0", "no":
+		return false, true
+	}
+	return false, false
+}
+
+// booleanRefusal is AWS's SerializationException for a string that is no
+// boolean.
+func booleanRefusal(s []byte) error {
+	return serializationError("'" + clipValue(strings.ToUpper(string(s))) + "' can not be converted to an Boolean")
+}
+
 // numberFix replaces body[start:end], an integer member's number, by
 // value, or a boolean member's string by literal.
 type numberFix struct {
@@ -308,14 +325,13 @@ func (d *Decoder) booleanText(r *jsonReader) (sent bool, err error) {
 	if s, d.scratch, _, err = r.readText(d.scratch, maxTextChars); err != nil {
 		return false, err
 	}
-	literal := ""
-	switch strings.ToLower(string(s)) {
-	case "true", "1", "yes":
+	v, ok := booleanOf(s)
+	if !ok {
+		return false, booleanRefusal(s)
+	}
+	literal := "false"
+	if v {
 		literal = "true"
-	case "false", "0", "no":
-		literal = "false"
-	default:
-		return false, serializationError("'" + clipValue(strings.ToUpper(string(s))) + "' can not be converted to an Boolean")
 	}
 	d.numberFixes = append(d.numberFixes, numberFix{start: start, end: r.pos, literal: literal})
 	return true, nil
