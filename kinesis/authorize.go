@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -289,13 +288,6 @@ func (h *Handler) allowConsumerARN(st *reqState, op Operation, arn string) error
 	return h.allowARN(st, op, a)
 }
 
-// isInputError reports whether err refuses a request for its input
-// (ValidationException, InvalidArgumentException).
-func isInputError(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && (e.Code == CodeValidation || e.Code == CodeInvalidArgument)
-}
-
 // forgetConsumer drops the cached policy of a consumer.
 func (h *Handler) forgetConsumer(arn string) { h.consumerPolicies.Delete(arn) }
 
@@ -331,11 +323,6 @@ func (h *Handler) judgeInput(st *reqState, op Operation, in any) error {
 	case *DescribeLimitsInput, *ListStreamsInput:
 		return h.allow(st, op, auth.AllResources, nil)
 	case *CreateStreamInput:
-		var v validator
-		v.requiredName("streamName", in.StreamName)
-		if err := v.err(); err != nil {
-			return err
-		}
 		if err := h.allowStream(st, op, in.StreamName); err != nil {
 			return err
 		}
@@ -413,9 +400,12 @@ func (in *PutRecordInput) streamRef() (string, string)          { return in.Stre
 
 // allowNamed judges op on the stream StreamName or StreamARN names.
 func (h *Handler) allowNamed(st *reqState, op Operation, name, arn string) error {
-	var v validator
-	v.stream(name, arn)
-	stream, err := h.validStream(&v, name, arn)
+	if name == "" && arn == "" {
+		// A request that names no stream acts on none: the operation
+		// refuses it with its own message before it looks anything up.
+		return nil
+	}
+	stream, err := h.streamOf(name, arn)
 	if err != nil {
 		return err
 	}
@@ -424,11 +414,7 @@ func (h *Handler) allowNamed(st *reqState, op Operation, name, arn string) error
 
 // allowStreamARN judges op on the stream of a required StreamARN member.
 func (h *Handler) allowStreamARN(st *reqState, op Operation, arn string) error {
-	var v validator
-	if v.requiredString("streamARN", arn) {
-		v.streamARN("streamARN", arn)
-	}
-	stream, err := h.validStream(&v, "", arn)
+	stream, err := h.streamOf("", arn)
 	if err != nil {
 		return err
 	}
@@ -437,11 +423,6 @@ func (h *Handler) allowStreamARN(st *reqState, op Operation, arn string) error {
 
 // allowPaged judges op on the stream a NextToken pages.
 func (h *Handler) allowPaged(st *reqState, op Operation, token string, kind pageKind) error {
-	var v validator
-	v.length("nextToken", token, 1, maxNextTokenLen)
-	if err := v.err(); err != nil {
-		return err
-	}
 	t, err := h.tokens.decode(token, kind)
 	if err != nil {
 		return err
@@ -457,12 +438,6 @@ func (h *Handler) allowPaged(st *reqState, op Operation, token string, kind page
 func (h *Handler) allowConsumerInput(st *reqState, op Operation, in *ConsumerInput) error {
 	if in.ConsumerARN != "" {
 		return h.allowConsumerARN(st, op, in.ConsumerARN)
-	}
-	var v validator
-	v.streamARN("streamARN", in.StreamARN)
-	v.name("consumerName", in.ConsumerName)
-	if err := v.err(); err != nil {
-		return err
 	}
 	if in.StreamARN == "" || in.ConsumerName == "" {
 		return Errorf(CodeInvalidArgument, "Name the consumer by ConsumerARN, or by StreamARN and ConsumerName.")
@@ -481,11 +456,6 @@ func (h *Handler) allowConsumerInput(st *reqState, op Operation, in *ConsumerInp
 
 // allowResource judges op on the stream or consumer a ResourceARN names.
 func (h *Handler) allowResource(st *reqState, op Operation, arn string) error {
-	var v validator
-	v.resource(arn)
-	if err := v.err(); err != nil {
-		return err
-	}
 	a, err := ParseARN(arn)
 	if err != nil {
 		return Errorf(CodeInvalidArgument, "ResourceARN %s is not a valid stream or consumer ARN: %s", arn, strings.TrimPrefix(err.Error(), "kinesis: "))

@@ -624,8 +624,9 @@ func TestAuthorize_NextTokenNamesTheStream(t *testing.T) {
 	if err != nil || out.NextToken == nil {
 		t.Fatalf("ListStreamConsumers: %v", err)
 	}
-	// The SDK requires StreamARN; AWS's model does not when NextToken is given.
-	body := `{"NextToken":` + strconv.Quote(aws.ToString(out.NextToken)) + `}`
+	// StreamARN is required by the model (a body without it is a
+	// ValidationException); the token pages the stream it names.
+	body := `{"NextToken":` + strconv.Quote(aws.ToString(out.NextToken)) + `,"StreamARN":` + strconv.Quote(e.streamARN("payments")) + `}`
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

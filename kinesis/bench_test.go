@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -174,6 +175,22 @@ func BenchmarkIteratorCodec(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := c.Decode(tok); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkValidatePutRecords measures the constraint check of a valid
+// 500-record PutRecords from the table (per call).
+func BenchmarkValidatePutRecords(b *testing.B) {
+	in := PutRecordsInput{StreamName: "orders", Records: make([]PutRecordsRequestEntry, 500)}
+	present := make([]uint8, 500)
+	for i := range in.Records {
+		in.Records[i] = PutRecordsRequestEntry{Data: make([]byte, 100), PartitionKey: "partition-key-" + strconv.Itoa(i)}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := validateRecords(&in, 0, present); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -131,6 +131,18 @@ type Decoder struct {
 	json jsonReader
 	cbor cborReader
 	open [3]container
+	// present is the presence set of the members of the body last decoded
+	// (bit member.bit of its table in model.go): which it carried, not
+	// null, even as empty strings.
+	present uint64
+	// nestedPresent is the presence set of the nested structure of the
+	// body being checked; entryPresent those of PutRecords' entries.
+	nestedPresent uint64
+	entryPresent  []uint8
+	// numberFixes are the integer and boolean members of the JSON body
+	// being checked that AWS reads other than as written (see integerFix,
+	// booleanText).
+	numberFixes []numberFix
 }
 
 // maxKeptScratch is the most scratch space a Decoder keeps between bodies:
@@ -166,6 +178,7 @@ func (d *Decoder) Decode(f Format, body []byte, v any) error {
 	if cap(d.scratch) > maxKeptScratch {
 		d.scratch = nil // a long escaped string of an earlier body
 	}
+	d.present = 0
 	var err error
 	switch f {
 	case FormatJSON:
@@ -205,6 +218,9 @@ func (d *Decoder) decodeJSON(body []byte, v any) error {
 	}
 	if err := d.checkBody(FormatJSON, body, v); err != nil {
 		return err
+	}
+	if len(d.numberFixes) > 0 {
+		body = d.fixNumbers(body)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var se *json.SyntaxError

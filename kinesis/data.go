@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"unicode/utf8"
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
@@ -19,35 +17,6 @@ import (
 // whose MaxRecordSizeInKiB allows it; the stream's own limit is checked by
 // the engine).
 const maxDataLen = api.MaxMaxRecord
-
-// entryMember returns the member path of field of PutRecords entry i.
-func entryMember(i int, field string) string {
-	return "records." + strconv.Itoa(i+1) + ".member." + field
-}
-
-// checkRecord checks the members of one record (PutRecord's, or entry i of
-// PutRecords when i >= 0) without allocating when they are valid.
-func checkRecord(v *validator, i int, data []byte, key, explicitHashKey string) {
-	member := func(field string) string {
-		if i < 0 {
-			return field
-		}
-		return entryMember(i, field)
-	}
-	if data == nil {
-		v.fail(member("data"), "null", "Member must not be null")
-	} else if len(data) > maxDataLen {
-		v.fail(member("data"), blobValue(len(data)), "Member must have length less than or equal to "+strconv.Itoa(maxDataLen))
-	}
-	if key == "" {
-		v.fail(member("partitionKey"), "null", "Member must not be null")
-	} else if len(key) > maxPartitionKey && utf8.RuneCountInString(key) > maxPartitionKey {
-		v.fail(member("partitionKey"), clipValue(key), "Member must have length less than or equal to "+strconv.Itoa(maxPartitionKey))
-	}
-	if explicitHashKey != "" && !matchDecimal(explicitHashKey, 39) {
-		v.fail(member("explicitHashKey"), clipValue(explicitHashKey), "Member must satisfy regular expression pattern: "+patternHashKey)
-	}
-}
 
 // engineRecord converts a validated record for the engine. The key aliases
 // the request's decoded text.
@@ -65,11 +34,7 @@ func engineRecord(key string, data []byte, explicitHashKey string) (api.PutRecor
 }
 
 func (h *Handler) putRecord(_ context.Context, in *PutRecordInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	checkRecord(&v, -1, in.Data, in.PartitionKey, in.ExplicitHashKey)
-	v.seqNum("sequenceNumberForOrdering", in.SequenceNumberForOrdering)
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -121,19 +86,10 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	if err := st.dec.Decode(f, st.body, in); err != nil {
 		return err
 	}
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	if v.required("records", in.Records != nil) {
-		v.listLength("records", len(in.Records), true, 1, api.MaxPutRecords)
+	if err := validateRecords(in, st.dec.present, st.dec.entryPresent); err != nil {
+		return err
 	}
-	for i := range in.Records {
-		if v.n >= maxValidationErrors {
-			break
-		}
-		e := &in.Records[i]
-		checkRecord(&v, i, e.Data, e.PartitionKey, e.ExplicitHashKey)
-	}
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return err
 	}
@@ -197,23 +153,20 @@ func (h *Handler) putRecords(w http.ResponseWriter, f Format, st *reqState) erro
 }
 
 func (h *Handler) getShardIterator(_ context.Context, in *GetShardIteratorInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.requiredName("shardId", in.ShardId)
-	if v.requiredString("shardIteratorType", string(in.ShardIteratorType)) {
-		v.enum("shardIteratorType", string(in.ShardIteratorType), iteratorTypes...)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
+	if err != nil {
+		return nil, err
 	}
-	v.seqNum("startingSequenceNumber", in.StartingSequenceNumber)
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	idx, err := h.shardOfRequest(in.ShardId, name)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkStartingPosition(in.ShardIteratorType, in.StartingSequenceNumber, in.Timestamp); err != nil {
+		// A missing stream is reported first, as AWS does.
+		if _, serr := h.describe(name); serr != nil {
+			return nil, serr
+		}
 		return nil, err
-	}
-	idx, err := api.ParseShardID(in.ShardId)
-	if err != nil {
-		return nil, h.shardNotFound(in.ShardId, name)
 	}
 	shardID := api.ShardID(idx)
 	pos, err := h.eng.GetIterator(name, shardID, api.IteratorSpec{
@@ -271,13 +224,7 @@ func (h *Handler) getRecords(w http.ResponseWriter, f Format, st *reqState) erro
 	if err := st.dec.Decode(f, st.body, &in); err != nil {
 		return err
 	}
-	var v validator
-	if v.requiredString("shardIterator", in.ShardIterator) {
-		v.length("shardIterator", in.ShardIterator, 1, maxIteratorLen)
-	}
-	v.intRange("limit", in.Limit, 1, api.MaxReadRecords)
-	v.streamARN("streamARN", in.StreamARN)
-	if err := v.err(); err != nil {
+	if err := validateInput(OpGetRecords, &in, st.dec.present); err != nil {
 		return err
 	}
 	p, err := h.iters.Decode(in.ShardIterator)

@@ -241,7 +241,8 @@ func TestDecode_RefusesWhatNoRequestNeeds(t *testing.T) {
 				"Value of more than 128 characters at 'streamName' failed to satisfy constraint: Member must have length less than or equal to 128"},
 			{"ShardIterator", func() any { return new(GetRecordsInput) }, CodeValidation,
 				"Value of more than 512 characters at 'shardIterator' failed to satisfy constraint: Member must have length less than or equal to 512"},
-			{"NextToken", func() any { return new(ListStreamsInput) }, CodeSerialization, "string too long for any Kinesis request"},
+			{"NextToken", func() any { return new(ListStreamsInput) }, CodeValidation,
+				"Value of more than 1048576 characters at 'nextToken' failed to satisfy constraint: Member must have length less than or equal to 1048576"},
 			{"Policy", func() any { return new(PutResourcePolicyInput) }, CodeValidation, "at 'policy'"},
 		} {
 			body := []byte(`{"` + c.member + `":"` + long + `"}`)

@@ -197,8 +197,14 @@ func WriteError(w http.ResponseWriter, f Format, err error) {
 }
 
 // AppendErrorBody appends the body of an error response in format f:
-// {"__type": code, "message": text}, without __type for an Error that has no code.
+// {"__type": code, "message": text}, without __type for an Error that has no
+// code. A SerializationException carries its text under "Message", as AWS's
+// JSON framework writes that one error.
 func AppendErrorBody(dst []byte, f Format, e *Error) []byte {
+	messageKey := "message"
+	if e.Code == CodeSerialization {
+		messageKey = "Message"
+	}
 	if f == FormatCBOR {
 		if e.Code == codeNone {
 			dst = append(dst, cborMajorMap|1)
@@ -207,7 +213,7 @@ func AppendErrorBody(dst []byte, f Format, e *Error) []byte {
 			dst = appendCBORText(dst, "__type")
 			dst = appendCBORText(dst, string(e.Code))
 		}
-		dst = appendCBORText(dst, "message")
+		dst = appendCBORText(dst, messageKey)
 		return appendCBORText(dst, toValidUTF8(e.Message))
 	}
 	dst = append(dst, '{')
@@ -216,7 +222,8 @@ func AppendErrorBody(dst []byte, f Format, e *Error) []byte {
 		dst = appendJSONString(dst, string(e.Code))
 		dst = append(dst, ',')
 	}
-	dst = append(dst, `"message":`...)
+	dst = appendJSONString(dst, messageKey)
+	dst = append(dst, ':')
 	dst = appendJSONString(dst, e.Message)
 	return append(dst, '}')
 }

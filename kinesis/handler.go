@@ -115,6 +115,11 @@ type Options struct {
 	// Audit, if set, receives a line for every mutating request (all but
 	// Describe*, List*, Get* and SubscribeToShard) and every denied one.
 	Audit *auth.Audit
+	// CORSOrigins are the origins (scheme://host[:port]) of the web pages
+	// allowed to call the API from a browser; "*" allows any. nil: any
+	// without Auth, none with it. A preflight (OPTIONS) is answered without
+	// authentication, as AWS answers it.
+	CORSOrigins []string
 }
 
 // Handler serves the Kinesis API on an engine: POST requests dispatched on
@@ -130,6 +135,8 @@ type Handler struct {
 	log    *slog.Logger
 	// verifier checks signatures against opts.Auth; nil when it is nil.
 	verifier *auth.Verifier
+	// corsPolicy says which web origins may call the API (cors.go).
+	corsPolicy corsPolicy
 
 	// states holds idle per-request states for reuse: a bounded free list
 	// rather than a sync.Pool, whose contents every garbage collection
@@ -146,7 +153,7 @@ type Handler struct {
 	// (an alias never changes keys); see allowKey.
 	defaultKey atomic.Pointer[string]
 
-	reqPrefix string        // random per handler, so request ids differ across restarts
+	reqPrefix string        // 12 random hex digits per handler, so request ids differ across restarts
 	reqSeq    atomic.Uint64 // request counter
 
 	internalLog ratelog.Limiter // internal failures, whose causes clients are not told
@@ -207,16 +214,17 @@ func NewHandler(eng *engine.Engine, opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	var prefix [4]byte
+	var prefix [6]byte
 	_, _ = rand.Read(prefix[:])
 	h := &Handler{
 		eng: eng, opts: opts, scope: opts.Scope.withDefaults(), iters: iters,
 		tokens: newPageTokenCodec(opts.IteratorKey, opts.Now, opts.NextTokenTTL),
-		now:    opts.Now, log: opts.Logger, reqPrefix: hex.EncodeToString(prefix[:]) + "-",
+		now:    opts.Now, log: opts.Logger, reqPrefix: hex.EncodeToString(prefix[:]),
 	}
 	if opts.Auth != nil {
 		h.verifier = auth.NewVerifier(h.scope.Region, SigV4Service, opts.Now)
 	}
+	h.corsPolicy = newCORSPolicy(opts.CORSOrigins, opts.Auth != nil)
 	h.states = make(chan *reqState, max(8, 4*runtime.GOMAXPROCS(0)))
 	h.subs.init()
 	return h, nil
@@ -249,11 +257,16 @@ func requestFormat(contentType string) (Format, bool) {
 	return 0, false
 }
 
-// ServeHTTP answers one request. The order of checks is AWS's: method,
-// content type, operation, authentication, body size and syntax, member
-// constraints, then the operation itself.
+// ServeHTTP answers one request. The order of checks is AWS's: a CORS
+// preflight is answered first; then method, content type, operation,
+// authentication, body size and syntax (SerializationException), member
+// constraints (ValidationException), authorization, then the operation
+// itself, which reports a missing resource before its own checks.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.setRequestID(w)
+	if h.cors(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost {
 		WriteError(w, FormatJSON, &Error{Code: CodeAccessDenied, Status: http.StatusForbidden,
 			Message: "Unable to determine service/operation name to be authorized"})
@@ -394,23 +407,20 @@ func (h *Handler) serveOperation(ctx context.Context, w http.ResponseWriter, f F
 	if err := st.dec.Decode(f, st.body, in); err != nil {
 		return err
 	}
+	if err := validateInput(op, in, st.dec.present); err != nil {
+		return err
+	}
 	if err := h.authorizeInput(st, op, in); err != nil {
-		if st.denied || !isInputError(err) {
-			return err
-		}
-		// The members that name the resource are invalid: the operation's
-		// own validation refuses the request, with its complete message
-		// (every invalid member, as AWS validates a request before judging
-		// it), before it looks anything up.
-		if _, opErr := operationFuncs[op](h, ctx, in); opErr != nil {
-			return opErr
-		}
-		h.internalLog.Log(h.log, slog.LevelError, "kinesis: an operation whose resource could not be judged succeeded", "operation", op.String())
 		return err
 	}
 	out, err := operationFuncs[op](h, ctx, in)
 	if err != nil {
 		return err
+	}
+	if _, empty := out.(*EmptyOutput); empty {
+		// AWS answers the operations without output 200 with no body.
+		writeOK(w, f, nil)
+		return nil
 	}
 	body, err := AppendResponse(st.out[:0], f, out)
 	if err != nil {
@@ -421,12 +431,33 @@ func (h *Handler) serveOperation(ctx context.Context, w http.ResponseWriter, f F
 	return nil
 }
 
-// setRequestID sets the x-amzn-RequestId header the SDKs report.
+// setRequestID sets the x-amzn-RequestId header the SDKs report: a UUID,
+// as AWS's are, made of the handler's random prefix and a counter (unique
+// without a read of the random source per request).
 func (h *Handler) setRequestID(w http.ResponseWriter) {
-	var buf [32]byte
-	b := append(buf[:0], h.reqPrefix...)
-	b = strconv.AppendUint(b, h.reqSeq.Add(1), 10)
-	w.Header()["X-Amzn-Requestid"] = []string{string(b)}
+	w.Header()["X-Amzn-Requestid"] = []string{h.requestID(h.reqSeq.Add(1))}
+}
+
+// requestID formats request n as a version-4-shaped UUID:
+// 8-4-4-4-12 hex digits, the first 12 random per handler, the rest n.
+func (h *Handler) requestID(n uint64) string {
+	const hexDigits = "0123456789abcdef"
+	var b [36]byte
+	p := h.reqPrefix // 12 hex digits
+	copy(b[0:8], p[0:8])
+	b[8] = '-'
+	copy(b[9:13], p[8:12])
+	b[13] = '-'
+	b[14] = '4' // version 4
+	b[18], b[23] = '-', '-'
+	// 3 digits, then a variant digit (8-b) and 3, then 12: 18 digits of n.
+	digits := [...]int{15, 16, 17, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35}
+	for i := len(digits) - 1; i >= 0; i-- {
+		b[digits[i]] = hexDigits[n&0xf]
+		n >>= 4
+	}
+	b[19] = hexDigits[8|n&0x3]
+	return string(b[:])
 }
 
 // writeOK answers 200 with body.

@@ -128,7 +128,7 @@ func TestHandler_CreateStreamValidation(t *testing.T) {
 		msg  string
 	}{
 		{&sdk.CreateStreamInput{StreamName: aws.String("a b"), ShardCount: aws.Int32(0)}, CodeValidation,
-			"2 validation errors detected: Value 'a b' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+; Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+			"2 validation errors detected: Value '0' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1; Value 'a b' at 'streamName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"},
 		{&sdk.CreateStreamInput{StreamName: aws.String("s")}, CodeInvalidArgument, "ShardCount is required for a PROVISIONED stream"},
 		{&sdk.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(2), StreamModeDetails: &sdktypes.StreamModeDetails{StreamMode: sdktypes.StreamModeOnDemand}}, CodeInvalidArgument, "ON_DEMAND"},
 		{&sdk.CreateStreamInput{StreamName: aws.String("s"), ShardCount: aws.Int32(20000)}, CodeLimitExceeded, "at most 10000 shards"},

@@ -319,10 +319,10 @@ func TestHandler_FrameworkErrors(t *testing.T) {
 		{"unsigned", rawRequest{target: "ListStreams", contentType: json11, body: []byte("{}"), unsigned: true}, 400, CodeMissingAuthenticationToken, "Missing Authentication Token"},
 		{"empty body", rawRequest{target: "ListStreams", contentType: json11}, 400, CodeSerialization, ""},
 		{"bad JSON", rawRequest{target: "ListStreams", contentType: json11, body: []byte(`{"Limit":`)}, 400, CodeSerialization, ""},
-		{"wrong type", rawRequest{target: "ListStreams", contentType: json11, body: []byte(`{"Limit":"ten"}`)}, 400, CodeSerialization, "Limit"},
+		{"wrong type", rawRequest{target: "ListStreams", contentType: json11, body: []byte(`{"Limit":"ten"}`)}, 400, CodeSerialization, "class java.lang.String can not be converted to an Integer"},
 		{"not an object", rawRequest{target: "ListStreams", contentType: json11, body: []byte(`[]`)}, 400, CodeSerialization, "JSON object"},
 		{"missing members", rawRequest{target: "SplitShard", contentType: json11, body: []byte(`{"StreamName":"s"}`)}, 400, CodeValidation,
-			"2 validation errors detected: Value null at 'shardToSplit' failed to satisfy constraint: Member must not be null; Value null at 'newStartingHashKey' failed to satisfy constraint: Member must not be null"},
+			"2 validation errors detected: Value null at 'newStartingHashKey' failed to satisfy constraint: Member must not be null; Value null at 'shardToSplit' failed to satisfy constraint: Member must not be null"},
 		{"too large", rawRequest{target: "ListStreams", contentType: json11, body: bytes.Repeat([]byte(" "), 2000)}, 413, "", "limit is 1024 bytes"},
 		{"application/json", rawRequest{target: "DescribeStreamSummary", contentType: "application/json", body: []byte(`{"StreamName":"nope"}`)}, 400, CodeResourceNotFound, "nope"},
 	} {

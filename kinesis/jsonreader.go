@@ -226,6 +226,9 @@ func (r *jsonReader) readBlob(d *Decoder) (data []byte, null bool, err error) {
 		return nil, false, fmt.Errorf("is longer than the base64 of the largest record: %w: %d characters, more than %d", errTooLong, n, maxBlobChars)
 	}
 	if data, err = d.decodeBase64(raw); err != nil {
+		if msg := base64Problem(raw); msg != "" {
+			return nil, false, serializationError(msg)
+		}
 		return nil, false, fmt.Errorf("is not valid base64: %w", err)
 	}
 	return data, false, nil

@@ -52,6 +52,7 @@ func (d *Decoder) beginPutRecords(in *PutRecordsInput, blobBytes int) {
 	d.blobs = d.blobs[:0]
 	d.text = d.text[:0]
 	d.refs = d.refs[:0]
+	d.entryPresent = d.entryPresent[:0]
 }
 
 // resetRecords starts a new Records list (a repeated Records member replaces
@@ -64,6 +65,7 @@ func (d *Decoder) resetRecords(in *PutRecordsInput, null bool) {
 	} else {
 		in.Records = in.Records[:0]
 	}
+	d.entryPresent = d.entryPresent[:0]
 	kept := d.refs[:0]
 	for _, ref := range d.refs {
 		if ref.rec < 0 {
@@ -121,8 +123,10 @@ func (d *Decoder) finishPutRecords(in *PutRecordsInput) {
 		switch ref.field {
 		case fieldPartitionKey:
 			e.PartitionKey = s
+			d.entryPresent[ref.rec] |= 1 << prEntry[1].bit
 		case fieldExplicitHashKey:
 			e.ExplicitHashKey = s
+			d.entryPresent[ref.rec] |= 1 << prEntry[2].bit
 		}
 	}
 }
@@ -136,7 +140,7 @@ func (d *Decoder) decodeBase64(src []byte) ([]byte, error) {
 		grown := make([]byte, 0, 2*cap(d.blobs)+need)
 		d.blobs, start = grown, 0
 	}
-	n, err := base64.StdEncoding.Decode(d.blobs[start:start+need], src)
+	n, err := strictBase64.Decode(d.blobs[start:start+need], src)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +180,51 @@ var (
 	inputMembers = [...]string{"Records", "StreamName", "StreamARN", "StreamId", "DryRun"}
 	entryMembers = [...]string{"Data", "PartitionKey", "ExplicitHashKey"}
 )
+
+// The table's members of PutRecords (model.go), by which the walk checks
+// wire types and records presence: prTop by name in inputMembers' order,
+// prEntry the entries' in entryMembers' order, prElem the entry structure.
+var (
+	prTop   [len(inputMembers)]*member
+	prEntry [len(entryMembers)]*member
+	prElem  *member
+)
+
+// bindPutRecords binds the walk to the resolved table.
+func bindPutRecords() {
+	ms := opModels[OpPutRecords]
+	for i, name := range inputMembers {
+		prTop[i] = memberOfModel(ms, name)
+	}
+	prElem = prTop[0].elem
+	for i, name := range entryMembers {
+		prEntry[i] = memberOfModel(prElem.fields, name)
+	}
+}
+
+// expect checks that the value r stands at fits member mb (see mismatch)
+// and reports whether it is null.
+func (d *Decoder) expect(r tokenReader, mb *member) (null bool, err error) {
+	k, err := r.kind()
+	if err != nil {
+		return false, err
+	}
+	var bad error
+	if bad, d.scratch = mismatch(r, mb, k, d.scratch); bad != nil {
+		return false, bad
+	}
+	return k == kindNull, nil
+}
+
+// mark records in the body's presence set that top-level member i of
+// inputMembers is present (or, after a null, absent).
+func (d *Decoder) mark(i int, null bool) {
+	if bit := uint64(1) << prTop[i].bit; null {
+		d.present &^= bit
+	} else {
+		d.present |= bit
+	}
+}
 
 // memberName returns the name in names that key selects, or "" for an
 // unknown member. The exact names (what the SDKs send) are matched without
@@ -222,7 +271,17 @@ func (d *Decoder) eachMember(r tokenReader, member func(key []byte) error) error
 // putRecords walks a PutRecords body, whatever its format.
 func (d *Decoder) putRecords(r tokenReader, in *PutRecordsInput) error {
 	err := d.eachMember(r, func(key []byte) error {
-		switch name := memberName(r, key, inputMembers[:]); name {
+		name := memberName(r, key, inputMembers[:])
+		for i := range inputMembers {
+			if inputMembers[i] == name {
+				null, err := d.expect(r, prTop[i])
+				if err != nil {
+					return err
+				}
+				d.mark(i, null)
+			}
+		}
+		switch name {
 		case "Records":
 			return d.records(r, in)
 		case "StreamName":
@@ -311,7 +370,11 @@ func (d *Decoder) records(r tokenReader, in *PutRecordsInput) error {
 				"Member must have length less than or equal to "+strconv.Itoa(api.MaxPutRecords))
 		}
 		in.Records = append(in.Records, PutRecordsRequestEntry{})
+		d.entryPresent = append(d.entryPresent, 0)
 		i := len(in.Records) - 1
+		if _, err := d.expect(r, prElem); err != nil {
+			return err
+		}
 		if null, err := r.readNull(); null || err != nil {
 			if err != nil {
 				return err
@@ -341,7 +404,15 @@ func (d *Decoder) entry(r tokenReader, e *PutRecordsRequestEntry, i int) error {
 		if !ok {
 			return nil
 		}
-		switch name := memberName(r, key, entryMembers[:]); name {
+		name := memberName(r, key, entryMembers[:])
+		for j := range entryMembers {
+			if entryMembers[j] == name {
+				if _, err := d.expect(r, prEntry[j]); err != nil {
+					return err
+				}
+			}
+		}
+		switch name {
 		case "Data":
 			err = d.data(r, e, i)
 		case "PartitionKey":

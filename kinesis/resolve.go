@@ -44,9 +44,60 @@ func (h *Handler) streamNotFound(name, account string) *Error {
 	return Errorf(CodeResourceNotFound, "Stream %s under account %s not found.", name, account)
 }
 
-// shardNotFound is AWS's ResourceNotFoundException for a shard.
-func (h *Handler) shardNotFound(shardID, stream string) *Error {
-	return Errorf(CodeResourceNotFound, "Shard %s in stream %s under account %s does not exist", shardID, stream, h.scope.Account)
+// maxShardNumber is the largest shard number Kinesis reads from a shard id
+// (a Java int).
+const maxShardNumber = 1<<31 - 1
+
+// shardNumber reads a shard id as Kinesis does: the decimal number after
+// its last hyphen (or the whole id, without one) names the shard, so
+// "shardId-000000000001", "anything-1" and "1" all name shard 1. ok is false
+// when that is not a number up to maxShardNumber.
+func shardNumber(id string) (n int, ok bool) {
+	for i := len(id) - 1; i >= 0; i-- {
+		if id[i] == '-' {
+			id = id[i+1:]
+			break
+		}
+	}
+	if id == "" {
+		return 0, false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+		if n > maxShardNumber {
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// canonicalShardID returns the shard id a request's id names in sluice's
+// (and AWS's) spelling, shardId- and 12 digits, or id as it is when it
+// names no shard.
+func canonicalShardID(id string) string {
+	if n, ok := shardNumber(id); ok {
+		return api.ShardID(n)
+	}
+	return id
+}
+
+// shardOfRequest returns the shard a request's shard id names in stream,
+// which it checks exists first (as AWS does, a missing stream is reported
+// before a malformed shard id): ResourceNotFoundException "Could not find
+// shard ..." when the id names no shard.
+func (h *Handler) shardOfRequest(id, stream string) (int, error) {
+	n, ok := shardNumber(id)
+	if ok {
+		return n, nil
+	}
+	if _, err := h.describe(stream); err != nil {
+		return 0, err
+	}
+	return 0, Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
 }
 
 // consumerNotFound is AWS's ResourceNotFoundException for a consumer.
@@ -265,19 +316,10 @@ func (h *Handler) consumerOut(stream string, c api.ConsumerInfo) Consumer {
 	}
 }
 
-// validStream returns the constraint failures gathered in v, if there are
-// any, or else the stream that name or arn (the StreamName and StreamARN
-// members) selects.
-func (h *Handler) validStream(v *validator, name, arn string) (string, error) {
-	if err := v.err(); err != nil {
-		return "", err
-	}
-	return h.streamOf(name, arn)
-}
-
-// describeValid is validStream followed by describe.
-func (h *Handler) describeValid(v *validator, name, arn string) (*api.StreamInfo, error) {
-	stream, err := h.validStream(v, name, arn)
+// describeValid describes the stream that name or arn (the StreamName and
+// StreamARN members) selects.
+func (h *Handler) describeValid(name, arn string) (*api.StreamInfo, error) {
+	stream, err := h.streamOf(name, arn)
 	if err != nil {
 		return nil, err
 	}
@@ -310,13 +352,4 @@ func pageLimit(max int, limit *int32) int {
 		return int(*limit)
 	}
 	return max
-}
-
-// validResource returns the constraint failures gathered in v, if there are
-// any, or else what the ResourceARN member arn names (see resourceOf).
-func (h *Handler) validResource(v *validator, arn string) (stream, consumer string, err error) {
-	if err := v.err(); err != nil {
-		return "", "", err
-	}
-	return h.resourceOf(arn)
 }

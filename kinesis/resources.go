@@ -63,10 +63,7 @@ func (h *Handler) removeTags(stream string, keys []string) (any, error) {
 }
 
 func (h *Handler) addTagsToStream(_ context.Context, in *AddTagsToStreamInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.tags("tags", in.Tags, true)
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -74,10 +71,7 @@ func (h *Handler) addTagsToStream(_ context.Context, in *AddTagsToStreamInput) (
 }
 
 func (h *Handler) removeTagsFromStream(_ context.Context, in *RemoveTagsFromStreamInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.tagKeys("tagKeys", in.TagKeys)
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +79,7 @@ func (h *Handler) removeTagsFromStream(_ context.Context, in *RemoveTagsFromStre
 }
 
 func (h *Handler) listTagsForStream(_ context.Context, in *ListTagsForStreamInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.length("exclusiveStartTagKey", in.ExclusiveStartTagKey, 1, maxTagKeyLen)
-	v.intRange("limit", in.Limit, 1, 50)
-	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
+	si, err := h.describeValid(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +108,10 @@ func errConsumerTags(arn string) error {
 	return Errorf(CodeInvalidArgument, "Resource %s is a consumer: sluice keeps the tags given to RegisterStreamConsumer and cannot change them afterwards", arn)
 }
 
-// taggedStream is validResource for TagResource and UntagResource, which
+// taggedStream is resourceOf for TagResource and UntagResource, which
 // change the tags of streams only.
-func (h *Handler) taggedStream(v *validator, arn string) (string, error) {
-	stream, consumer, err := h.validResource(v, arn)
+func (h *Handler) taggedStream(arn string) (string, error) {
+	stream, consumer, err := h.resourceOf(arn)
 	if err != nil {
 		return "", err
 	}
@@ -132,10 +122,7 @@ func (h *Handler) taggedStream(v *validator, arn string) (string, error) {
 }
 
 func (h *Handler) tagResource(_ context.Context, in *TagResourceInput) (any, error) {
-	var v validator
-	v.resource(in.ResourceARN)
-	v.tags("tags", in.Tags, true)
-	stream, err := h.taggedStream(&v, in.ResourceARN)
+	stream, err := h.taggedStream(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +130,7 @@ func (h *Handler) tagResource(_ context.Context, in *TagResourceInput) (any, err
 }
 
 func (h *Handler) untagResource(_ context.Context, in *UntagResourceInput) (any, error) {
-	var v validator
-	v.resource(in.ResourceARN)
-	v.tagKeys("tagKeys", in.TagKeys)
-	stream, err := h.taggedStream(&v, in.ResourceARN)
+	stream, err := h.taggedStream(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +138,7 @@ func (h *Handler) untagResource(_ context.Context, in *UntagResourceInput) (any,
 }
 
 func (h *Handler) listTagsForResource(_ context.Context, in *ResourceInput) (any, error) {
-	var v validator
-	v.resource(in.ResourceARN)
-	stream, consumer, err := h.validResource(&v, in.ResourceARN)
+	stream, consumer, err := h.resourceOf(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -175,15 +157,6 @@ func (h *Handler) listTagsForResource(_ context.Context, in *ResourceInput) (any
 }
 
 func (h *Handler) registerStreamConsumer(_ context.Context, in *RegisterStreamConsumerInput) (any, error) {
-	var v validator
-	if v.requiredString("streamARN", in.StreamARN) {
-		v.streamARN("streamARN", in.StreamARN)
-	}
-	v.requiredName("consumerName", in.ConsumerName)
-	v.tags("tags", in.Tags, false)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	name, err := h.streamOf("", in.StreamARN)
 	if err != nil {
 		return nil, err
@@ -201,13 +174,6 @@ func (h *Handler) registerStreamConsumer(_ context.Context, in *RegisterStreamCo
 // consumerInput validates and resolves a consumer named by ConsumerARN, or
 // by StreamARN and ConsumerName.
 func (h *Handler) consumerInput(in *ConsumerInput) (consumerRef, error) {
-	var v validator
-	v.streamARN("streamARN", in.StreamARN)
-	v.name("consumerName", in.ConsumerName)
-	v.consumerARN("consumerARN", in.ConsumerARN)
-	if err := v.err(); err != nil {
-		return consumerRef{}, err
-	}
 	if in.ConsumerARN != "" {
 		c, err := h.consumerOf(in.ConsumerARN)
 		if err != nil {
@@ -253,15 +219,6 @@ func (h *Handler) deregisterStreamConsumer(_ context.Context, in *ConsumerInput)
 const listConsumersMax = 100
 
 func (h *Handler) listStreamConsumers(_ context.Context, in *ListStreamConsumersInput) (any, error) {
-	var v validator
-	if in.NextToken == "" && v.requiredString("streamARN", in.StreamARN) {
-		v.streamARN("streamARN", in.StreamARN)
-	}
-	v.length("nextToken", in.NextToken, 1, maxNextTokenLen)
-	v.intRange("maxResults", in.MaxResults, 1, 10000)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	var (
 		name  string
 		after string
@@ -305,12 +262,7 @@ func (h *Handler) listStreamConsumers(_ context.Context, in *ListStreamConsumers
 }
 
 func (h *Handler) putResourcePolicy(_ context.Context, in *PutResourcePolicyInput) (any, error) {
-	var v validator
-	v.resource(in.ResourceARN)
-	if v.requiredString("policy", in.Policy) {
-		v.length("policy", in.Policy, 1, maxPolicyLen)
-	}
-	stream, consumer, err := h.validResource(&v, in.ResourceARN)
+	stream, consumer, err := h.resourceOf(in.ResourceARN)
 	if err != nil {
 		return nil, err
 	}
@@ -357,9 +309,7 @@ func (h *Handler) deleteResourcePolicy(_ context.Context, in *ResourceInput) (an
 // resourcePolicy validates a ResourceInput and returns the resource's policy
 // ("" if none).
 func (h *Handler) resourcePolicy(in *ResourceInput) (string, error) {
-	var v validator
-	v.resource(in.ResourceARN)
-	stream, consumer, err := h.validResource(&v, in.ResourceARN)
+	stream, consumer, err := h.resourceOf(in.ResourceARN)
 	if err != nil {
 		return "", err
 	}

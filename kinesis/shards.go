@@ -18,22 +18,10 @@ var shardFilterTypes = []string{
 }
 
 func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.length("nextToken", in.NextToken, 1, maxNextTokenLen)
-	v.name("exclusiveStartShardId", in.ExclusiveStartShardId)
-	v.intRange("maxResults", in.MaxResults, 1, 10000)
-	if in.ShardFilter != nil && v.requiredString("shardFilter.type", string(in.ShardFilter.Type)) {
-		v.enum("shardFilter.type", string(in.ShardFilter.Type), shardFilterTypes...)
-		v.name("shardFilter.shardId", in.ShardFilter.ShardId)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	var (
 		name   string
 		inc    uint32
-		after  = in.ExclusiveStartShardId
+		after  = canonicalShardID(in.ExclusiveStartShardId)
 		filter ShardFilter
 	)
 	if in.NextToken != "" {
@@ -60,6 +48,7 @@ func (h *Handler) listShards(_ context.Context, in *ListShardsInput) (any, error
 		}
 		if in.ShardFilter != nil {
 			filter = *in.ShardFilter
+			filter.ShardId = canonicalShardID(filter.ShardId)
 			if err := checkShardFilter(&filter); err != nil {
 				return nil, err
 			}
@@ -177,10 +166,10 @@ func shardFilterFunc(si *api.StreamInfo, f ShardFilter, now time.Time) func(*api
 	return func(*api.ShardInfo) bool { return true }
 }
 
-// provisioned is validStream for a resharding operation, which AWS allows
+// provisioned resolves the stream of a resharding operation, which AWS allows
 // on PROVISIONED streams only: it returns the stream's name and description.
-func (h *Handler) provisioned(v *validator, op, streamName, arn string) (string, *api.StreamInfo, error) {
-	name, err := h.validStream(v, streamName, arn)
+func (h *Handler) provisioned(op, streamName, arn string) (string, *api.StreamInfo, error) {
+	name, err := h.streamOf(streamName, arn)
 	if err != nil {
 		return "", nil, err
 	}
@@ -194,26 +183,23 @@ func (h *Handler) provisioned(v *validator, op, streamName, arn string) (string,
 	return name, si, nil
 }
 
-// shardIndex parses a shard id of a resharding request (not found if malformed).
-func (h *Handler) shardIndex(id, stream string) error {
-	if _, err := api.ParseShardID(id); err != nil {
-		return Errorf(CodeResourceNotFound, "Could not find shard %s in stream %s under account %s.", id, stream, h.scope.Account)
+// shardIndex returns the canonical id of the shard a resharding request's
+// shard id names (see shardOfRequest).
+func (h *Handler) shardIndex(id, stream string) (string, error) {
+	n, err := h.shardOfRequest(id, stream)
+	if err != nil {
+		return "", err
 	}
-	return nil
+	return api.ShardID(n), nil
 }
 
 func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.requiredName("shardToSplit", in.ShardToSplit)
-	if v.requiredString("newStartingHashKey", in.NewStartingHashKey) {
-		v.hashKey("newStartingHashKey", in.NewStartingHashKey)
-	}
-	name, _, err := h.provisioned(&v, "SplitShard", in.StreamName, in.StreamARN)
+	name, _, err := h.provisioned("SplitShard", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.shardIndex(in.ShardToSplit, name); err != nil {
+	shard, err := h.shardIndex(in.ShardToSplit, name)
+	if err != nil {
 		return nil, err
 	}
 	hk, err := api.ParseHashKey(in.NewStartingHashKey)
@@ -221,42 +207,33 @@ func (h *Handler) splitShard(_ context.Context, in *SplitShardInput) (any, error
 		return nil, Errorf(CodeInvalidArgument, "NewStartingHashKey %s used in SplitShard() on shard %s in stream %s under account %s is not within [0, 2^128-1]",
 			in.NewStartingHashKey, in.ShardToSplit, name, h.scope.Account)
 	}
-	if err := h.eng.SplitShard(name, in.ShardToSplit, hk); err != nil {
+	if err := h.eng.SplitShard(name, shard, hk); err != nil {
 		return nil, h.engErr(err)
 	}
 	return &EmptyOutput{}, nil
 }
 
 func (h *Handler) mergeShards(_ context.Context, in *MergeShardsInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.requiredName("shardToMerge", in.ShardToMerge)
-	v.requiredName("adjacentShardToMerge", in.AdjacentShardToMerge)
-	name, _, err := h.provisioned(&v, "MergeShards", in.StreamName, in.StreamARN)
+	name, _, err := h.provisioned("MergeShards", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range [...]string{in.ShardToMerge, in.AdjacentShardToMerge} {
-		if err := h.shardIndex(id, name); err != nil {
-			return nil, err
-		}
+	shard, err := h.shardIndex(in.ShardToMerge, name)
+	if err != nil {
+		return nil, err
 	}
-	if err := h.eng.MergeShards(name, in.ShardToMerge, in.AdjacentShardToMerge); err != nil {
+	adjacent, err := h.shardIndex(in.AdjacentShardToMerge, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.eng.MergeShards(name, shard, adjacent); err != nil {
 		return nil, h.engErr(err)
 	}
 	return &EmptyOutput{}, nil
 }
 
 func (h *Handler) updateShardCount(_ context.Context, in *UpdateShardCountInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	if v.required("targetShardCount", in.TargetShardCount != nil) {
-		v.intRange("targetShardCount", in.TargetShardCount, 1, maxShardCountModel)
-	}
-	if v.requiredString("scalingType", string(in.ScalingType)) {
-		v.enum("scalingType", string(in.ScalingType), string(ScalingTypeUniformScaling))
-	}
-	name, si, err := h.provisioned(&v, "UpdateShardCount", in.StreamName, in.StreamARN)
+	name, si, err := h.provisioned("UpdateShardCount", in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}

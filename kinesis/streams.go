@@ -26,20 +26,6 @@ const (
 var streamModes = []string{string(StreamModeProvisioned), string(StreamModeOnDemand)}
 
 func (h *Handler) createStream(_ context.Context, in *CreateStreamInput) (any, error) {
-	var v validator
-	v.requiredName("streamName", in.StreamName)
-	v.intRange("shardCount", in.ShardCount, 1, maxShardCountModel)
-	if in.StreamModeDetails != nil && v.requiredString("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode)) {
-		v.enum("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode), streamModes...)
-	}
-	v.tags("tags", in.Tags, false)
-	v.intRange("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, api.DefaultMaxRecord>>10, api.MaxMaxRecord>>10)
-	v.intRange("warmThroughputMiBps", in.WarmThroughputMiBps, 0, 10240)
-	v.enum("recordDistributionStrategy", string(in.RecordDistributionStrategy),
-		string(RecordDistributionStrategyAuto), string(RecordDistributionStrategyUserPartitionKey))
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	mode := StreamModeProvisioned
 	if in.StreamModeDetails != nil {
 		mode = in.StreamModeDetails.StreamMode
@@ -93,9 +79,7 @@ func (h *Handler) checkOnDemandLimit() error {
 }
 
 func (h *Handler) deleteStream(_ context.Context, in *DeleteStreamInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +96,7 @@ func (h *Handler) deleteStream(_ context.Context, in *DeleteStreamInput) (any, e
 const describeStreamMaxShards = 100
 
 func (h *Handler) describeStream(_ context.Context, in *DescribeStreamInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	v.intRange("limit", in.Limit, 1, 10000)
-	v.name("exclusiveStartShardId", in.ExclusiveStartShardId)
-	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
+	si, err := h.describeValid(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +104,8 @@ func (h *Handler) describeStream(_ context.Context, in *DescribeStreamInput) (an
 	shards := sortedShards(si)
 	start := 0
 	if in.ExclusiveStartShardId != "" {
-		start = sort.Search(len(shards), func(i int) bool { return shards[i].ID > in.ExclusiveStartShardId })
+		after := canonicalShardID(in.ExclusiveStartShardId)
+		start = sort.Search(len(shards), func(i int) bool { return shards[i].ID > after })
 	}
 	end := min(start+limit, len(shards))
 	d := StreamDescription{
@@ -154,9 +135,7 @@ func sortedShards(si *api.StreamInfo) []api.ShardInfo {
 }
 
 func (h *Handler) describeStreamSummary(_ context.Context, in *DescribeStreamSummaryInput) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	si, err := h.describeValid(&v, in.StreamName, in.StreamARN)
+	si, err := h.describeValid(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -167,13 +146,6 @@ func (h *Handler) describeStreamSummary(_ context.Context, in *DescribeStreamSum
 const listStreamsMax = 100
 
 func (h *Handler) listStreams(_ context.Context, in *ListStreamsInput) (any, error) {
-	var v validator
-	v.intRange("limit", in.Limit, 1, 10000)
-	v.name("exclusiveStartStreamName", in.ExclusiveStartStreamName)
-	v.length("nextToken", in.NextToken, 1, maxNextTokenLen)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	after := in.ExclusiveStartStreamName
 	if in.NextToken != "" {
 		if in.ExclusiveStartStreamName != "" {
@@ -212,18 +184,6 @@ func (h *Handler) listStreams(_ context.Context, in *ListStreamsInput) (any, err
 }
 
 func (h *Handler) updateStreamMode(_ context.Context, in *UpdateStreamModeInput) (any, error) {
-	var v validator
-	if v.requiredString("streamARN", in.StreamARN) {
-		v.streamARN("streamARN", in.StreamARN)
-	}
-	if v.required("streamModeDetails", in.StreamModeDetails != nil) &&
-		v.requiredString("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode)) {
-		v.enum("streamModeDetails.streamMode", string(in.StreamModeDetails.StreamMode), streamModes...)
-	}
-	v.intRange("warmThroughputMiBps", in.WarmThroughputMiBps, 0, 10240)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	name, err := h.streamOf("", in.StreamARN)
 	if err != nil {
 		return nil, err
@@ -251,16 +211,17 @@ func (h *Handler) updateStreamMode(_ context.Context, in *UpdateStreamModeInput)
 
 // retentionInput validates a retention request and resolves its stream.
 func (h *Handler) retentionInput(in *RetentionPeriodInput) (string, int, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	if v.required("retentionPeriodHours", in.RetentionPeriodHours != nil) {
-		v.intRange("retentionPeriodHours", in.RetentionPeriodHours, 1, 1<<31-1)
-	}
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return "", 0, err
 	}
 	hours := int(*in.RetentionPeriodHours)
+	if hours < api.MinRetentionHours || hours > api.MaxRetentionHours {
+		// A missing stream is reported first, as AWS does.
+		if _, err := h.describe(name); err != nil {
+			return "", 0, err
+		}
+	}
 	switch {
 	case hours < api.MinRetentionHours:
 		return "", 0, Errorf(CodeInvalidArgument, "Minimum allowed retention period is %d hours. Requested retention period (%d hours) is too short.", api.MinRetentionHours, hours)
@@ -295,19 +256,15 @@ func (h *Handler) decreaseStreamRetentionPeriod(_ context.Context, in *Retention
 // encryptionInput validates a Start/StopStreamEncryption request and
 // resolves its stream.
 func (h *Handler) encryptionInput(in *StreamEncryptionInput) (string, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	if v.requiredString("encryptionType", string(in.EncryptionType)) {
-		v.enum("encryptionType", string(in.EncryptionType), string(EncryptionTypeNone), string(EncryptionTypeKMS))
-	}
-	if v.requiredString("keyId", in.KeyId) {
-		v.length("keyId", in.KeyId, 1, maxKeyIDLen)
-	}
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return "", err
 	}
 	if in.EncryptionType != EncryptionTypeKMS {
+		// A missing stream is reported first, as AWS does.
+		if _, err := h.describe(name); err != nil {
+			return "", err
+		}
 		return "", Errorf(CodeInvalidArgument, "EncryptionType %s is not supported; the only encryption type is KMS", in.EncryptionType)
 	}
 	return name, nil
@@ -364,17 +321,7 @@ func (h *Handler) disableEnhancedMonitoring(_ context.Context, in *EnhancedMonit
 }
 
 func (h *Handler) setMonitoring(in *EnhancedMonitoringInput, enable bool) (any, error) {
-	var v validator
-	v.stream(in.StreamName, in.StreamARN)
-	if v.required("shardLevelMetrics", in.ShardLevelMetrics != nil) &&
-		v.listLength("shardLevelMetrics", len(in.ShardLevelMetrics), true, 1, 7) {
-		for _, m := range in.ShardLevelMetrics {
-			if !v.enum("shardLevelMetrics", string(m), shardLevelMetrics...) {
-				break
-			}
-		}
-	}
-	name, err := h.validStream(&v, in.StreamName, in.StreamARN)
+	name, err := h.streamOf(in.StreamName, in.StreamARN)
 	if err != nil {
 		return nil, err
 	}
@@ -401,16 +348,6 @@ func metricNames(s []string) []MetricsName {
 }
 
 func (h *Handler) updateMaxRecordSize(_ context.Context, in *UpdateMaxRecordSizeInput) (any, error) {
-	var v validator
-	if v.requiredString("streamARN", in.StreamARN) {
-		v.streamARN("streamARN", in.StreamARN)
-	}
-	if v.required("maxRecordSizeInKiB", in.MaxRecordSizeInKiB != nil) {
-		v.intRange("maxRecordSizeInKiB", in.MaxRecordSizeInKiB, api.DefaultMaxRecord>>10, api.MaxMaxRecord>>10)
-	}
-	if err := v.err(); err != nil {
-		return nil, err
-	}
 	name, err := h.streamOf("", in.StreamARN)
 	if err != nil {
 		return nil, err

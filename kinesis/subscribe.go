@@ -159,22 +159,10 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if err := st.dec.Decode(f, st.body, &in); err != nil {
 		return err
 	}
-	var v validator
-	if v.requiredString("consumerARN", in.ConsumerARN) {
-		v.consumerARN("consumerARN", in.ConsumerARN)
+	if err := validateInput(OpSubscribeToShard, &in, st.dec.present); err != nil {
+		return err
 	}
-	v.requiredName("shardId", in.ShardId)
 	sp := in.StartingPosition
-	if v.required("startingPosition", sp != StartingPosition{}) && v.requiredString("startingPosition.type", string(sp.Type)) {
-		v.enum("startingPosition.type", string(sp.Type), iteratorTypes...)
-	}
-	v.seqNum("startingPosition.sequenceNumber", sp.SequenceNumber)
-	if err := v.err(); err != nil {
-		return err
-	}
-	if err := checkStartingPosition(sp.Type, sp.SequenceNumber, sp.Timestamp); err != nil {
-		return err
-	}
 	if err := h.allowConsumerARN(st, OpSubscribeToShard, in.ConsumerARN); err != nil {
 		return err
 	}
@@ -188,9 +176,12 @@ func (h *Handler) subscribeToShard(ctx context.Context, w http.ResponseWriter, f
 	if c.info.Status != string(ConsumerStatusActive) {
 		return Errorf(CodeResourceInUse, "Consumer %s is %s, not ACTIVE", in.ConsumerARN, c.info.Status)
 	}
-	idx, err := api.ParseShardID(in.ShardId)
+	idx, err := h.shardOfRequest(in.ShardId, c.stream)
 	if err != nil {
-		return h.shardNotFound(in.ShardId, c.stream)
+		return err
+	}
+	if err := checkStartingPosition(sp.Type, sp.SequenceNumber, sp.Timestamp); err != nil {
+		return err
 	}
 	shardID := api.ShardID(idx)
 	pos, err := h.eng.GetIterator(c.stream, shardID, api.IteratorSpec{

@@ -74,6 +74,8 @@ type tokenReader interface {
 	// body); the result stays valid until d decodes the next body. null gives
 	// null=true.
 	readBlob(d *Decoder) (data []byte, null bool, err error)
+	// kind returns the kind of the next value without consuming it.
+	kind() (wireKind, error)
 	// skip consumes one complete value of any kind.
 	skip() error
 	// end checks that nothing but what the format allows follows the

@@ -1,19 +1,25 @@
 package kinesis
 
 import (
+	"fmt"
+	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Input validation in the manner of the AWS service framework: every
-// constraint of the model (required members, lengths, patterns, ranges,
-// enumerations) is checked before the operation runs, the failures are
-// gathered, and one ValidationException reports up to ten of them:
+// constraint of the table (model.go: required members, lengths, patterns,
+// ranges, enumerations) is checked before the operation runs, the failures
+// are gathered, and one ValidationException reports up to ten of them, the
+// members in alphabetical order and each with every constraint it breaks:
 //
-//	2 validation errors detected: Value null at 'streamName' failed to satisfy
-//	constraint: Member must not be null; Value '0' at 'shardCount' failed to
-//	satisfy constraint: Member must have value greater than or equal to 1
+//	2 validation errors detected: Value '0' at 'shardCount' failed to satisfy
+//	constraint: Member must have value greater than or equal to 1; Value 'a b'
+//	at 'streamName' failed to satisfy constraint: Member must satisfy regular
+//	expression pattern: [a-zA-Z0-9_.-]+
 //
 // Member paths are lower camel case, list members are numbered from 1
 // ("records.3.member.partitionKey"). Constraints that depend on state (a
@@ -49,6 +55,12 @@ const (
 type validator struct {
 	msgs []string
 	n    int // failures seen, including those past maxValidationErrors
+	// present is the presence set of the input (see Decoder.present),
+	// known whether there is one; elemPresent holds those of the
+	// elements of its list of structures (PutRecords' Records).
+	present     uint64
+	known       bool
+	elemPresent []uint8
 }
 
 // fail records that value (as AWS prints it; "null" for an absent member)
@@ -74,191 +86,6 @@ func (v *validator) err() error {
 		plural = ""
 	}
 	return Errorf(CodeValidation, "%d validation error%s detected: %s", len(v.msgs), plural, strings.Join(v.msgs, "; "))
-}
-
-// required checks that a member is present.
-func (v *validator) required(member string, present bool) bool {
-	if !present {
-		v.fail(member, "null", "Member must not be null")
-	}
-	return present
-}
-
-// stream checks the StreamName and StreamARN members that name the stream
-// of an operation (streamOf checks that they name one).
-func (v *validator) stream(name, arn string) {
-	v.name("streamName", name)
-	v.streamARN("streamARN", arn)
-}
-
-// requiredName checks a required member of the name pattern (a stream,
-// shard or consumer name).
-func (v *validator) requiredName(member, s string) {
-	if v.requiredString(member, s) {
-		v.name(member, s)
-	}
-}
-
-// resource checks the ResourceARN member of the tagging and policy
-// operations.
-func (v *validator) resource(arn string) {
-	if v.requiredString("resourceARN", arn) {
-		v.resourceARN("resourceARN", arn)
-	}
-}
-
-// requiredString checks that a string member is present (the shapes read an
-// absent member and "" alike; every string of the model has a minimum length
-// of 1, so "" is never valid).
-func (v *validator) requiredString(member, s string) bool {
-	return v.required(member, s != "")
-}
-
-// length checks a string's length in characters against [min, max]; an
-// absent (empty) optional member is not checked.
-func (v *validator) length(member, s string, min, max int) bool {
-	if s == "" {
-		return true
-	}
-	n := len(s)
-	if n > max || n < min {
-		n = utf8.RuneCountInString(s) // lengths count characters; bytes bound them
-	}
-	switch {
-	case n > max:
-		v.fail(member, clipValue(s), "Member must have length less than or equal to "+strconv.Itoa(max))
-		return false
-	case n < min:
-		v.fail(member, clipValue(s), "Member must have length greater than or equal to "+strconv.Itoa(min))
-		return false
-	}
-	return true
-}
-
-// pattern records a pattern failure when ok is false.
-func (v *validator) pattern(member, s, pattern string, ok bool) bool {
-	if s != "" && !ok {
-		v.fail(member, clipValue(s), "Member must satisfy regular expression pattern: "+pattern)
-		return false
-	}
-	return true
-}
-
-// name checks an optional stream, shard or consumer name: 1..128 of [a-zA-Z0-9_.-].
-func (v *validator) name(member, s string) bool {
-	return v.length(member, s, 1, maxNameLen) && v.pattern(member, s, patternName, validName(s))
-}
-
-// streamARN checks an optional stream ARN.
-func (v *validator) streamARN(member, s string) bool {
-	return v.length(member, s, 1, maxARNLen) && v.pattern(member, s, patternStreamARN, matchStreamARN(s))
-}
-
-// consumerARN checks an optional consumer ARN.
-func (v *validator) consumerARN(member, s string) bool {
-	return v.length(member, s, 1, maxARNLen) && v.pattern(member, s, patternConsumer, matchConsumerARN(s))
-}
-
-// resourceARN checks an optional stream or consumer ARN.
-func (v *validator) resourceARN(member, s string) bool {
-	return v.length(member, s, 1, maxARNLen) && v.pattern(member, s, patternAnyARN, matchAnyARN(s))
-}
-
-// hashKey checks an optional decimal hash key's pattern.
-func (v *validator) hashKey(member, s string) bool {
-	return v.pattern(member, s, patternHashKey, matchDecimal(s, 39))
-}
-
-// seqNum checks an optional sequence number's pattern.
-func (v *validator) seqNum(member, s string) bool {
-	return v.pattern(member, s, patternSeqNum, matchDecimal(s, 129))
-}
-
-// intRange checks an optional integer member against [min, max].
-func (v *validator) intRange(member string, p *int32, min, max int64) bool {
-	if p == nil {
-		return true
-	}
-	x := int64(*p)
-	switch {
-	case x < min:
-		v.fail(member, strconv.FormatInt(x, 10), "Member must have value greater than or equal to "+strconv.FormatInt(min, 10))
-		return false
-	case x > max:
-		v.fail(member, strconv.FormatInt(x, 10), "Member must have value less than or equal to "+strconv.FormatInt(max, 10))
-		return false
-	}
-	return true
-}
-
-// enum checks an optional enumeration member against its values.
-func (v *validator) enum(member, s string, values ...string) bool {
-	if s == "" {
-		return true
-	}
-	for _, x := range values {
-		if s == x {
-			return true
-		}
-	}
-	v.fail(member, clipValue(s), "Member must satisfy enum value set: ["+strings.Join(values, ", ")+"]")
-	return false
-}
-
-// listLength checks the number of elements of an optional list or map.
-func (v *validator) listLength(member string, n int, present bool, min, max int) bool {
-	if !present {
-		return true
-	}
-	switch {
-	case n < min:
-		v.fail(member, "["+strconv.Itoa(n)+" items]", "Member must have length greater than or equal to "+strconv.Itoa(min))
-		return false
-	case n > max:
-		v.fail(member, "["+strconv.Itoa(n)+" items]", "Member must have length less than or equal to "+strconv.Itoa(max))
-		return false
-	}
-	return true
-}
-
-// tags checks a tag map: 1..200 entries (per call), keys 1..128 and values
-// 0..256 characters.
-func (v *validator) tags(member string, tags map[string]string, required bool) {
-	if tags == nil {
-		if required {
-			v.required(member, false)
-		}
-		return
-	}
-	if !v.listLength(member, len(tags), true, 1, maxTagsPerCall) {
-		return
-	}
-	for k, val := range tags {
-		if n := utf8.RuneCountInString(k); n < 1 || n > maxTagKeyLen {
-			v.fail(member, "{"+clipValue(k)+"="+clipValue(val)+"}",
-				"Map keys must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]")
-			return
-		}
-		if utf8.RuneCountInString(val) > maxTagValueLen {
-			v.fail(member, "{"+clipValue(k)+"="+clipValue(val)+"}",
-				"Map value must satisfy constraint: [Member must have length less than or equal to 256, Member must have length greater than or equal to 0]")
-			return
-		}
-	}
-}
-
-// tagKeys checks a list of tag keys: 1..50 keys of 1..128 characters.
-func (v *validator) tagKeys(member string, keys []string) {
-	if !v.required(member, keys != nil) || !v.listLength(member, len(keys), true, 1, maxTagKeysPerCall) {
-		return
-	}
-	for _, k := range keys {
-		if n := utf8.RuneCountInString(k); n < 1 || n > maxTagKeyLen {
-			v.fail(member, "["+clipValue(strings.Join(keys, ", "))+"]",
-				"Member must satisfy constraint: [Member must have length less than or equal to 128, Member must have length greater than or equal to 1]")
-			return
-		}
-	}
 }
 
 // blobValue prints a blob the way AWS's messages do.
@@ -345,4 +172,297 @@ func matchConsumerARN(s string) bool {
 func matchAnyARN(s string) bool {
 	rest, ok := arnHead(s)
 	return ok && rest != ""
+}
+
+// validateInput checks in, the decoded input of op (a pointer to its
+// shape), against op's table (model.go) and returns the ValidationException
+// listing every constraint it breaks, or nil. present holds the presence
+// bits of in's members, which tell an empty string sent from an absent
+// member (Decoder.present). It allocates nothing when in is valid.
+func validateInput(op Operation, in any, present uint64) error {
+	return validate(op, in, present, nil)
+}
+
+// validateRecords is validateInput for PutRecords, whose decoder keeps the
+// presence sets of the entries (elemPresent, one per entry) apart from
+// them.
+func validateRecords(in *PutRecordsInput, present uint64, elemPresent []uint8) error {
+	return validate(OpPutRecords, in, present, elemPresent)
+}
+
+func validate(op Operation, in any, present uint64, elemPresent []uint8) error {
+	rv := reflect.ValueOf(in)
+	if rv.Kind() != reflect.Pointer || rv.Type().Elem() != shapeOf[op] || rv.IsNil() {
+		return fmt.Errorf("kinesis: validate %s: input is %T, not *%s", op, in, shapeOf[op])
+	}
+	v := validator{present: present, known: true, elemPresent: elemPresent}
+	v.members(opModels[op], rv.UnsafePointer(), present, true, where{})
+	return v.err()
+}
+
+// where is the path of a structure's members in messages: top level, a
+// nested structure ("streamModeDetails.streamMode") or an element of a list
+// of structures ("records.3.member.data"). It builds the path only for a
+// failure.
+type where struct {
+	parent string
+	index  int // 1-based element of the list parent, 0 for none
+}
+
+func (w where) path(name string) string {
+	switch {
+	case w.parent == "":
+		return name
+	case w.index == 0:
+		return w.parent + "." + name
+	}
+	return w.parent + "." + strconv.Itoa(w.index) + ".member." + name
+}
+
+// members checks the members ms of the structure at base. known says
+// whether present is a presence set of it (without one, an empty string is
+// taken for an absent member).
+func (v *validator) members(ms []member, base unsafe.Pointer, present uint64, known bool, w where) {
+	for i := range ms {
+		if v.n >= maxValidationErrors {
+			return
+		}
+		mb := &ms[i]
+		v.member(mb, base, known && present&(1<<mb.bit) != 0, w)
+	}
+}
+
+// member checks one member of the structure at base; sent says that the
+// body carried it (needed for strings, whose Go zero value is ambiguous,
+// and structures held by value).
+func (v *validator) member(mb *member, base unsafe.Pointer, sent bool, w where) {
+	switch mb.typ {
+	case typeString:
+		s := mb.stringIn(base)
+		if s == "" && !sent {
+			v.null(mb, w)
+			return
+		}
+		v.text(mb, w, s)
+	case typeInteger:
+		x, ok := mb.int32In(base)
+		if !ok {
+			v.null(mb, w)
+			return
+		}
+		if !mb.hasRange {
+			return
+		}
+		if int64(x) < mb.minVal {
+			v.fail(w.path(mb.name), strconv.FormatInt(int64(x), 10), "Member must have value greater than or equal to "+strconv.FormatInt(mb.minVal, 10))
+		}
+		if int64(x) > mb.maxVal {
+			v.fail(w.path(mb.name), strconv.FormatInt(int64(x), 10), "Member must have value less than or equal to "+strconv.FormatInt(mb.maxVal, 10))
+		}
+	case typeBlob:
+		b := mb.bytesIn(base)
+		if b == nil {
+			v.null(mb, w)
+			return
+		}
+		if n := len(b); mb.hasLen && (n < mb.minLen || n > mb.maxLen) {
+			v.lengthFail(w.path(mb.name), blobValue(n), n, mb)
+		}
+	case typeList:
+		data, n, ok := mb.listIn(base)
+		if !ok {
+			v.null(mb, w)
+			return
+		}
+		v.list(mb, data, n, w)
+	case typeMap:
+		tags := mb.tagsIn(base)
+		if tags == nil {
+			v.null(mb, w)
+			return
+		}
+		v.mapMember(mb, tags, w)
+	case typeStructure:
+		p := mb.structIn(base)
+		if p == nil || !mb.layout.ptr && !sent {
+			v.null(mb, w)
+			return
+		}
+		v.members(mb.fields, p, v.present>>nestedShift, v.known, where{parent: w.path(mb.name)})
+	}
+}
+
+// null records an absent member if it is required.
+func (v *validator) null(mb *member, w where) {
+	if mb.required {
+		v.fail(w.path(mb.name), "null", "Member must not be null")
+	}
+}
+
+// nestedShift places the presence set of a shape's one nested structure
+// (streamModeDetails, shardFilter, startingPosition) in the shape's set:
+// shapes have fewer top-level members than this.
+const nestedShift = 32
+
+// text checks a present string member against every constraint it has,
+// reporting each it breaks, in AWS's order: pattern, length, enumeration.
+func (v *validator) text(mb *member, w where, s string) {
+	if p := mb.pattern; p != nil && !p.match(s) {
+		v.fail(w.path(mb.name), clipValue(s), "Member must satisfy regular expression pattern: "+p.text)
+	}
+	if mb.hasLen {
+		n := len(s)
+		if n > mb.maxLen || n < mb.minLen {
+			n = utf8.RuneCountInString(s) // lengths count characters; bytes bound them
+		}
+		if n < mb.minLen || n > mb.maxLen {
+			v.lengthFail(w.path(mb.name), clipValue(s), n, mb)
+		}
+	}
+	if mb.enum != nil && !inEnum(mb.enum, s) {
+		v.fail(w.path(mb.name), clipValue(s), "Member must satisfy enum value set: ["+strings.Join(mb.enum, ", ")+"]")
+	}
+}
+
+// lengthFail records a length of n outside mb's bounds.
+func (v *validator) lengthFail(path, value string, n int, mb *member) {
+	if n < mb.minLen {
+		v.fail(path, value, "Member must have length greater than or equal to "+strconv.Itoa(mb.minLen))
+	} else {
+		v.fail(path, value, "Member must have length less than or equal to "+strconv.Itoa(mb.maxLen))
+	}
+}
+
+// list checks a list's length and its elements: structures member by
+// member ("records.1.member.data"), scalars together, as AWS reports them
+// ("Member must satisfy constraint: [...]" at the list).
+func (v *validator) list(mb *member, data unsafe.Pointer, n int, w where) {
+	if mb.hasLen && (n < mb.minLen || n > mb.maxLen) {
+		v.lengthFail(w.path(mb.name), listValue(mb, data, n), n, mb)
+	}
+	e := mb.elem
+	if e == nil {
+		return
+	}
+	if e.typ == typeStructure {
+		path := w.path(mb.name)
+		for i := 0; i < n && v.n < maxValidationErrors; i++ {
+			var present uint64
+			known := i < len(v.elemPresent)
+			if known {
+				present = uint64(v.elemPresent[i])
+			}
+			v.members(e.fields, mb.structElem(data, i), present, known, where{parent: path, index: i + 1})
+		}
+		return
+	}
+	for i := 0; i < n; i++ {
+		if !scalarOK(e, stringElem(data, i)) {
+			v.fail(w.path(mb.name), listValue(mb, data, n), "Member must satisfy constraint: ["+constraintsOf(e)+"]")
+			return
+		}
+	}
+}
+
+// mapMember checks a map of strings: its size, then its keys and its
+// values together.
+func (v *validator) mapMember(mb *member, tags map[string]string, w where) {
+	if mb.hasLen && (len(tags) < mb.minLen || len(tags) > mb.maxLen) {
+		v.lengthFail(w.path(mb.name), mapValue(tags), len(tags), mb)
+	}
+	keys := sortedKeys(tags)
+	for _, k := range keys {
+		if !scalarOK(mb.key, k) {
+			v.fail(w.path(mb.name), mapValue(tags), "Map keys must satisfy constraint: ["+constraintsOf(mb.key)+"]")
+			break
+		}
+	}
+	for _, k := range keys {
+		if !scalarOK(mb.elem, tags[k]) {
+			v.fail(w.path(mb.name), mapValue(tags), "Map value must satisfy constraint: ["+constraintsOf(mb.elem)+"]")
+			break
+		}
+	}
+}
+
+// scalarOK reports whether a string element meets every constraint of e.
+func scalarOK(e *member, s string) bool {
+	if e.pattern != nil && !e.pattern.match(s) {
+		return false
+	}
+	if e.hasLen {
+		if n := utf8.RuneCountInString(s); n < e.minLen || n > e.maxLen {
+			return false
+		}
+	}
+	return e.enum == nil || inEnum(e.enum, s)
+}
+
+// constraintsOf lists an element's constraints as AWS's messages do.
+func constraintsOf(e *member) string {
+	var cs []string
+	if e.hasLen {
+		cs = append(cs, "Member must have length less than or equal to "+strconv.Itoa(e.maxLen),
+			"Member must have length greater than or equal to "+strconv.Itoa(e.minLen))
+	}
+	if e.pattern != nil {
+		cs = append(cs, "Member must satisfy regular expression pattern: "+e.pattern.text)
+	}
+	if e.enum != nil {
+		cs = append(cs, "Member must satisfy enum value set: ["+strings.Join(e.enum, ", ")+"]")
+	}
+	return strings.Join(cs, ", ")
+}
+
+func inEnum(values []string, s string) bool {
+	for _, x := range values {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// listValue prints a list as AWS does: its elements, or for a list of
+// structures its number of items.
+func listValue(mb *member, data unsafe.Pointer, n int) string {
+	if n == 0 {
+		return "[]"
+	}
+	if !mb.layout.stringElems {
+		return "[" + strconv.Itoa(n) + " items]"
+	}
+	items := make([]string, n)
+	for i := range items {
+		items[i] = stringElem(data, i)
+	}
+	return clipValue("[" + strings.Join(items, ", ") + "]")
+}
+
+// mapValue prints a map as AWS does: {key=value, ...}.
+func mapValue(m map[string]string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range sortedKeys(m) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(k + "=" + m[k])
+	}
+	b.WriteByte('}')
+	return clipValue(b.String())
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// entryMember returns the member path of field of PutRecords entry i.
+func entryMember(i int, field string) string {
+	return where{parent: "records", index: i + 1}.path(field)
 }

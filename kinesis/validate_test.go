@@ -1,7 +1,6 @@
 package kinesis
 
 import (
-	"errors"
 	"strings"
 	"testing"
 )
@@ -43,55 +42,5 @@ func TestMatchDecimal(t *testing.T) {
 		if got := matchDecimal(s, 39); got != want {
 			t.Errorf("matchDecimal(%q, 39) = %v", s, got)
 		}
-	}
-}
-
-func TestValidator_Messages(t *testing.T) {
-	var v validator
-	if err := v.err(); err != nil {
-		t.Fatalf("no failures: %v", err)
-	}
-	v.requiredString("streamName", "")
-	limit := int32(0)
-	v.intRange("limit", &limit, 1, 10000)
-	v.enum("type", "SOMEWHERE", "A", "B")
-	err := v.err()
-	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeValidation {
-		t.Fatalf("err = %v", err)
-	}
-	want := "3 validation errors detected: Value null at 'streamName' failed to satisfy constraint: Member must not be null; " +
-		"Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1; " +
-		"Value 'SOMEWHERE' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [A, B]"
-	if e.Message != want {
-		t.Fatalf("message\n%s\nwant\n%s", e.Message, want)
-	}
-	// At most ten failures are listed, as AWS lists them.
-	var many validator
-	for range 15 {
-		many.requiredString("x", "")
-	}
-	if err := many.err(); !strings.HasPrefix(err.(*Error).Message, "10 validation errors detected") {
-		t.Fatalf("15 failures: %v", err)
-	}
-	// Lengths count characters, not bytes.
-	var chars validator
-	chars.length("k", strings.Repeat("é", 256), 1, 256)
-	if err := chars.err(); err != nil {
-		t.Fatalf("256 two-byte characters: %v", err)
-	}
-}
-
-func TestCheckRecord_NoAllocations(t *testing.T) {
-	data := []byte("payload")
-	allocs := testing.AllocsPerRun(100, func() {
-		var v validator
-		checkRecord(&v, 3, data, "partition-key", "12345")
-		if v.n != 0 {
-			t.Fatal("a valid record failed validation")
-		}
-	})
-	if allocs != 0 {
-		t.Fatalf("validating a valid record allocates %.0f times", allocs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sluicedb/sluice/auth"
@@ -36,7 +37,17 @@ func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget, 
 		Logger:      cfg.Logger.With("door", "kinesis"),
 		BodyTimeout: time.Duration(cfg.BodyTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout),
 		Budget: inflight, Auth: users, Audit: audit,
+		CORSOrigins: corsOrigins(cfg.CORSOrigins),
 	})
+}
+
+// corsOrigins splits Config.CORSOrigins; nil when it is empty (the
+// handler's default).
+func corsOrigins(list string) []string {
+	if strings.TrimSpace(list) == "" {
+		return nil
+	}
+	return strings.Split(list, ",")
 }
 
 // loadIteratorKey reads the iterator key of a data directory, creating it

@@ -116,6 +116,10 @@ type Config struct {
 	// it the server is open to anyone who can reach it, and so binds only
 	// to loopback addresses unless Insecure. Reload re-reads it.
 	AuthFile string `json:"auth"`
+	// CORSOrigins is a comma-separated list of the web origins
+	// (scheme://host[:port]) whose pages may call the Kinesis API from a
+	// browser; "*" allows any. Empty: any without AuthFile, none with it.
+	CORSOrigins string `json:"cors_origins"`
 	// AuditLog, if set, is a file that receives one JSON line per mutating
 	// or denied request (appended; created 0600).
 	AuditLog string `json:"audit_log"`

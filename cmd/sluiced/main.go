@@ -122,6 +122,7 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 		tlsKey       = fs.String("tls-key", "", "PEM private key of --tls-cert")
 		tlsClientCA  = fs.String("tls-client-ca", "", "PEM CA certificate(s): clients of both doors must present a certificate it signed (mutual TLS)")
 		authFile     = fs.String("auth", "", "users file (identities and policies): every request must be authenticated (re-read on SIGHUP)")
+		corsOrigins  = fs.String("cors-origins", "", "comma-separated web origins whose pages may call the Kinesis API from a browser, or * for any (default: any without --auth, none with it)")
 		auditLog     = fs.String("audit-log", "", "append one JSON line per mutating or denied request to this file")
 		insecure     = fs.Bool("insecure", false, "allow a non-loopback --listen or --http without --auth (anyone who connects may read, write and delete)")
 		kmsKeys      = fs.String("kms-keys", "", "directory of the keyring of encryption at rest (default DATA_DIR/kms; sealed with $SLUICE_KMS_PASSPHRASE when set)")
@@ -194,6 +195,7 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 	override(set, "tls-client-ca", &cfg.TLSClientCA, *tlsClientCA)
 	override(set, "auth", &cfg.AuthFile, *authFile)
 	override(set, "audit-log", &cfg.AuditLog, *auditLog)
+	override(set, "cors-origins", &cfg.CORSOrigins, *corsOrigins)
 	override(set, "insecure", &cfg.Insecure, *insecure)
 	if env := os.Getenv("SLUICE_METRICS_TOKEN"); !set["metrics-token"] && cfg.MetricsToken == "" && env != "" {
 		*metricsToken = env

@@ -107,3 +107,24 @@ func TestParseConfig_KMSKeys(t *testing.T) {
 		t.Fatalf("--kms-keys gave %q; want /mnt/keys", cfg.KMSKeys)
 	}
 }
+
+// TestParseConfig_CORSOrigins: --cors-origins wins over the file's
+// cors_origins, and is empty (the handler's default) without either.
+func TestParseConfig_CORSOrigins(t *testing.T) {
+	cfg, err := parseConfig(nil, io.Discard)
+	if err != nil || cfg.CORSOrigins != "" {
+		t.Fatalf("default: %q, %v", cfg.CORSOrigins, err)
+	}
+	file := filepath.Join(t.TempDir(), "sluiced.json")
+	if err := os.WriteFile(file, []byte(`{"cors_origins": "https://file.example"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = parseConfig([]string{"--config", file}, io.Discard)
+	if err != nil || cfg.CORSOrigins != "https://file.example" {
+		t.Fatalf("config file: %q, %v", cfg.CORSOrigins, err)
+	}
+	cfg, err = parseConfig([]string{"--config", file, "--cors-origins", "https://a.example,http://localhost:3000"}, io.Discard)
+	if err != nil || cfg.CORSOrigins != "https://a.example,http://localhost:3000" {
+		t.Fatalf("--cors-origins: %q, %v", cfg.CORSOrigins, err)
+	}
+}
