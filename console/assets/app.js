@@ -40,7 +40,7 @@ function fmtNum(n) {
   return n >= 100 ? String(Math.round(n)) : String(Math.round(n * 10) / 10);
 }
 function fmtTime(ms) { return new Date(ms).toISOString().replace("T", " ").replace("Z", ""); }
-function shortShard(id) { return id.replace(/^shardId-0*/, "#") || "#0"; }
+function shortShard(id) { return "#" + Number(id.replace(/^shardId-/, "")); }
 
 function toast(msg, bad) {
   const d = document.createElement("div");
@@ -230,7 +230,9 @@ async function loadStreams() {
   state.streams = data.streams;
   state.hidden = data.hidden;
   drawStreams();
-  document.body.dataset.streamsLoadedMs = String(Math.round(performance.now() - t0));
+  const t1 = performance.now();
+  document.body.dataset.streamsLoadedMs = String(Math.round(t1 - t0));
+  if (!document.body.dataset.streamsDrawnAt) document.body.dataset.streamsDrawnAt = String(Math.round(t1));
 }
 
 function drawStreams() {
@@ -484,7 +486,7 @@ ${(s.share * 100).toFixed(1)}% of traffic · in ${fmtRate(s.inBytes)} · out ${f
     }
   }
   const ay = H - 3;
-  parts.push(`<text class="axis" x="0" y="${ay}">0</text><text class="axis" x="${W / 2 - 10}" y="${ay}">2^127</text><text class="axis" x="${W - 48}" y="${ay}">2^128−1</text>`);
+  parts.push(`<text class="axis" x="0" y="${ay}">0</text><text class="axis" x="${W / 2 - 10}" y="${ay}">2^127</text><text class="axis" x="${W}" y="${ay}" text-anchor="end">2^128−1</text>`);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.innerHTML = parts.join("");
   svg.dataset.shards = String(v.shards.length);
