@@ -230,6 +230,9 @@ func TestBrowser_CreatePutBrowseSplit(t *testing.T) {
 		wait(`Number(document.querySelector("#c-bytes").dataset.points) >= 3`),
 	)
 	shot(t, ctx, "console-stream")
+	do(t, ctx, "scroll to the charts", chromedp.Evaluate[chromedp.Void](`document.querySelector("#chart-shard").scrollIntoView({block: "start"})`))
+	shot(t, ctx, "console-charts")
+	do(t, ctx, "scroll back", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 
 	// Find the records in the browser: the needle's shard from TRIM_HORIZON,
 	// shown as JSON.
@@ -288,7 +291,7 @@ func TestBrowser_CreatePutBrowseSplit(t *testing.T) {
 	// Delete with the typed confirmation: the button stays disabled until
 	// the name is typed.
 	do(t, ctx, "delete dialog",
-		chromedp.Navigate(s.url+"/console/#/streams/orders/settings"),
+		chromedp.Click(css("#tab-settings")),
 		chromedp.WaitVisible(css("#delete-open")),
 		chromedp.Click(css("#delete-open")),
 		chromedp.SendKeys(css("#delete-confirm"), "order"),

@@ -508,7 +508,8 @@ async function loadCharts() {
     for (const s of Object.values(m.shards)) s[name].forEach((x, i) => { out[i] = Math.max(out[i], x); });
     return out;
   };
-  $("#chart-scope").textContent = (shard ? shard : "all shards") + `, last ${Math.round(m.times.length * m.intervalSeconds / 60 * 10) / 10} min`;
+  const span = m.times.length * m.intervalSeconds;
+  $("#chart-scope").textContent = (shard ? shard : "all shards") + ", last " + (span < 90 ? Math.round(span) + " s" : (span / 60).toFixed(1) + " min");
   drawChart($("#c-bytes"), m.times, [sum("inBytes"), sum("outBytes")], fmtRate);
   drawChart($("#c-records"), m.times, [sum("inRecords"), sum("outRecords")], fmtNum);
   drawChart($("#c-throttles"), m.times, [sum("writeThrottled"), sum("readThrottled")], fmtNum);
@@ -907,7 +908,9 @@ document.addEventListener("keydown", (ev) => {
   if (typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (ev.key === "/" && $("#search")) { ev.preventDefault(); $("#search").focus(); }
   else if (ev.key === "t") toggleTheme();
-  else if (ev.key === "Enter" && document.activeElement.matches("tr.rec")) document.activeElement.click();
+  else if (ev.key === "Enter" && document.activeElement.matches("tr.rec, rect[data-shard]")) {
+    document.activeElement.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  }
 });
 window.addEventListener("hashchange", route);
 route();
