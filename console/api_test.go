@@ -583,3 +583,27 @@ func TestPages_ServedFromTheBinary(t *testing.T) {
 	}
 	res.Body.Close()
 }
+
+// TestRecords_CloseEndsTails: Close ends the live tails' waits, so that a
+// server shutting down does not wait out their 25 seconds.
+func TestRecords_CloseEndsTails(t *testing.T) {
+	f := newFixture(t, false)
+	f.create("quiet", 1)
+	c := f.client()
+	var page recordPage
+	c.do("GET", "/streams/quiet/records?shard=shardId-000000000000&from=LATEST", nil, &page)
+	done := make(chan int)
+	go func() {
+		var p recordPage
+		done <- c.do("GET", "/streams/quiet/records?shard=shardId-000000000000&wait=25&cursor="+page.Cursor, nil, &p)
+	}()
+	f.con.Close()
+	select {
+	case st := <-done:
+		if st != 200 {
+			t.Fatalf("a tail ended by Close: HTTP %d", st)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a tail still waits 15 s after Close")
+	}
+}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -89,6 +90,11 @@ type Console struct {
 	hist     *history
 	sessions *sessions
 
+	// ctx is cancelled by Close: it ends the live tails' waits, so that
+	// a server shutting down does not wait them out.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -112,6 +118,7 @@ func New(opts Options) (*Console, error) {
 		done:     make(chan struct{}),
 		sessions: newSessions(opts.SessionTTL, opts.Now),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := c.scope.Validate(); err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
@@ -138,9 +145,13 @@ func (c *Console) sampleLoop() {
 	}
 }
 
-// Close stops the sampler. It is safe to call more than once.
+// Close stops the sampler and ends the live tails' waits (their requests
+// answer with what they have). It is safe to call more than once.
 func (c *Console) Close() {
-	c.stopOnce.Do(func() { close(c.stop) })
+	c.stopOnce.Do(func() {
+		c.cancel()
+		close(c.stop)
+	})
 	<-c.done
 }
 

@@ -133,7 +133,9 @@ func (c *Console) records(w http.ResponseWriter, r *http.Request, cl *call) {
 	page, err := c.readPage(pos, limit)
 	if err == nil && len(page.Records) == 0 && !page.ShardEnd && wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(wait)*time.Second)
+		unhook := context.AfterFunc(c.ctx, cancel)
 		werr := c.eng.Wait(ctx, pos)
+		unhook()
 		cancel()
 		if werr == nil {
 			page, err = c.readPage(pos, limit)

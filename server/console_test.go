@@ -78,3 +78,16 @@ func TestServer_ConsoleUsesTheUsersFile(t *testing.T) {
 		t.Fatalf("console API signed in: %d", resp.StatusCode)
 	}
 }
+
+func TestServer_ConsoleWithoutSlashRedirects(t *testing.T) {
+	s := StartTest(t)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Get("http://" + s.HTTPAddr().String() + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 3 || resp.Header.Get("Location") != "/console/" {
+		t.Fatalf("GET /console: %d, Location %q; want a redirect to /console/", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}

@@ -383,6 +383,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	// Subscriptions hold their connections for minutes: end them when the
 	// server shuts down, so that Shutdown does not wait them out.
 	s.http.RegisterOnShutdown(kin.Close)
+	s.http.RegisterOnShutdown(s.console.Close) // and the console's live tails
 	go func() { s.served <- s.wire.Serve(s.wireLn) }()
 	if s.tls != nil {
 		s.http.TLSConfig = s.tls.listenerConfig(&s.tls.http)
