@@ -282,6 +282,12 @@ func TestBrowser_CreatePutBrowseSplit(t *testing.T) {
 	}
 	do(t, ctx, "see the children's traffic", wait(`Array.from(document.querySelectorAll("#shards tbody tr:not(.muted) td:nth-child(5)")).filter(td => parseFloat(td.textContent) > 0).length >= 2`))
 	shot(t, ctx, "console-split")
+	// On a phone's width the page fits without sideways scrolling (wide
+	// tables scroll inside their panels).
+	do(t, ctx, "narrow screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2)),
+		wait(`document.documentElement.scrollWidth <= 390 && document.querySelector("#shard-map").getBoundingClientRect().width <= 390`))
+	shot(t, ctx, "console-narrow")
+	do(t, ctx, "wide screen", chromedp.ResetViewport())
 	// The dark theme draws the same page.
 	do(t, ctx, "dark theme", chromedp.Click(css("#theme")),
 		wait(`getComputedStyle(document.body).backgroundColor === "rgb(15, 18, 22)" && document.querySelector("#shard-map").dataset.shards === "4"`))

@@ -17,6 +17,7 @@ const state = {
   search: "",
   streams: [],
   recView: "text",
+  route: 0,      // routes started (see route)
 };
 
 // ---- helpers -------------------------------------------------------------
@@ -121,7 +122,7 @@ function toggleTheme() {
   const t = dark ? "light" : "dark";
   localStorage.setItem("sluice-theme", t);
   applyTheme(t);
-  route(); // redraw canvases in the new colours
+  if ($("#c-bytes")) { paintKeys(); loadCharts(); } // redraw the canvases in the new colours
 }
 
 // ---- session -------------------------------------------------------------
@@ -164,17 +165,22 @@ function renderLogin() {
 
 // ---- router --------------------------------------------------------------
 
+// route renders the page the location's hash names. A route started later
+// supersedes one still waiting for the API: state.route counts them, and a
+// renderer that finds it changed after an await draws nothing.
 async function route() {
   stopAll();
+  const gen = ++state.route;
   if (!state.session) {
     try { await loadSession(); } catch (e) { $("#app").innerHTML = `<p class="err">${esc(e.message)}</p>`; return; }
+    if (gen !== state.route) return;
   }
   if (state.session.auth && !state.session.user) { renderLogin(); return; }
   const h = location.hash.replace(/^#/, "") || "/streams";
   const m = h.match(/^\/streams\/([^/?]+)(?:\/(shards|records|consumers|settings))?/);
   try {
-    if (m) await renderStream(decodeURIComponent(m[1]), m[2] || "shards");
-    else await renderStreams();
+    if (m) await renderStream(decodeURIComponent(m[1]), m[2] || "shards", gen);
+    else await renderStreams(gen);
   } catch (e) {
     if (!(e instanceof APIError && e.status === 401)) {
       $("#app").innerHTML = `<div class="panel"><p class="err" id="page-error">${esc(e.message)}</p><p><a href="#/streams">Back to the streams</a></p></div>`;
@@ -191,7 +197,7 @@ const streamCols = [
   ["outBytes", "Out", "num"], ["throttled", "Throttled/s", "num"],
 ];
 
-async function renderStreams() {
+async function renderStreams(gen) {
   const s = state.session;
   $("#app").innerHTML = `
     <h1>Streams</h1>
@@ -221,7 +227,7 @@ async function renderStreams() {
     if (b) deleteDialog(b.dataset.delete, () => loadStreams());
   });
   await loadStreams();
-  every(s.sampleSeconds, loadStreams);
+  if (gen === state.route) every(s.sampleSeconds, loadStreams);
 }
 
 async function loadStreams() {
@@ -309,9 +315,10 @@ function deleteDialog(name, after) {
 
 // ---- a stream ------------------------------------------------------------
 
-async function renderStream(name, tab) {
+async function renderStream(name, tab, gen) {
   const enc = encodeURIComponent(name);
   const v = await api("GET", "/streams/" + enc);
+  if (gen !== state.route) return;
   state.stream = v;
   const tabs = [["shards", "Shards & traffic"], ["records", "Records"], ["consumers", "Consumers"], ["settings", "Settings"]];
   $("#app").innerHTML = `
@@ -324,7 +331,7 @@ async function renderStream(name, tab) {
   if (tab === "records") renderRecords(v);
   else if (tab === "consumers") renderConsumers(v);
   else if (tab === "settings") renderSettings(v);
-  else await renderShards(v);
+  else await renderShards(v, gen);
 }
 
 function drawFacts(v) {
@@ -334,7 +341,7 @@ function drawFacts(v) {
     ["Shards", `${open} open, ${v.shards.length - open} closed`], ["Retention", v.retentionHours + " hours"],
     ["Encryption", esc(v.encryption) + (v.keyId ? " (" + esc(v.keyId) + ")" : "")],
     ["Max record size", fmtBytes(v.maxRecordSize)], ["Created", fmtTime(v.created)], ["ARN", `<span class="mono">${esc(v.arn)}</span>`],
-  ].map(([k, x]) => `<div><span>${k}</span><b>${x}</b></div>`).join("");
+  ].map(([k, x]) => `<div${k === "ARN" ? ' class="wide"' : ""}><span>${k}</span><b>${x}</b></div>`).join("");
 }
 
 async function reloadStream() {
@@ -346,7 +353,7 @@ async function reloadStream() {
 
 // ---- shards: map, table, charts, actions ---------------------------------
 
-async function renderShards(v) {
+async function renderShards(v, gen) {
   const can = v.can;
   $("#tab").innerHTML = `
     <div class="panel">
@@ -374,11 +381,7 @@ async function renderShards(v) {
       <div class="chart"><h3>Throttled per second</h3><canvas id="c-throttles"></canvas><div class="keys"><i class="k1"></i>writes (records)<i class="k2"></i>reads</div></div>
       <div class="chart"><h3>Iterator age (ms)</h3><canvas id="c-age"></canvas><div class="keys"><i class="k3"></i>most recent read</div></div>
     </div>`;
-  const css = getComputedStyle(document.documentElement);
-  $$(".keys i").forEach((i) => {
-    const n = i.className.slice(1);
-    i.style.background = css.getPropertyValue("--chart" + n);
-  });
+  paintKeys();
   drawShardTable(v);
   drawMap(v);
   const sel = $("#chart-shard");
@@ -397,12 +400,19 @@ async function renderShards(v) {
   if (can.merge) $("#merge-open").addEventListener("click", mergeDialog);
   if (can.scale) $("#scale-open").addEventListener("click", scaleDialog);
   await loadCharts();
+  if (gen !== state.route) return;
   every(state.session.sampleSeconds, async () => {
     const v = await reloadStream();
     drawShardTable(v);
     drawMap(v);
     await loadCharts();
   });
+}
+
+// paintKeys colours the charts' legends as the theme colours the lines.
+function paintKeys() {
+  const css = getComputedStyle(document.documentElement);
+  $$(".keys i").forEach((i) => { i.style.background = css.getPropertyValue("--chart" + i.className.slice(1)); });
 }
 
 function drawShardTable(v) {
