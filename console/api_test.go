@@ -164,6 +164,18 @@ func TestSession_CookieAttributes(t *testing.T) {
 	if st := c.do("GET", "/streams", nil, &e); st != http.StatusUnauthorized {
 		t.Fatalf("list after the idle limit: HTTP %d", st)
 	}
+	// Expired sessions nobody comes back to are swept from memory.
+	for range 3 {
+		f.client().login(adminKey, adminSecret)
+	}
+	f.clock.Add(2*time.Hour + time.Second)
+	f.con.sessions.sweep()
+	f.con.sessions.mu.Lock()
+	left := len(f.con.sessions.byID)
+	f.con.sessions.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d expired sessions left after a sweep", left)
+	}
 	// Sign-out ends the session on the server.
 	c.login(readerKey, readerSecret)
 	if st := c.do("POST", "/logout", nil, nil); st != 200 {

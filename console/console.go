@@ -129,7 +129,7 @@ func New(opts Options) (*Console, error) {
 }
 
 // sampleLoop reads every shard's counters each SampleEvery into the
-// history, until Close. It is the only writer of the history besides New's
+// history (and ends expired sessions), until Close. It is the only writer of the history besides New's
 // first sample; readers take the history's lock.
 func (c *Console) sampleLoop() {
 	defer close(c.done)
@@ -141,6 +141,7 @@ func (c *Console) sampleLoop() {
 			return
 		case <-t.C:
 			c.hist.sample(c.eng, c.opts.Now())
+			c.sessions.sweep()
 		}
 	}
 }

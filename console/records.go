@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -330,7 +331,7 @@ func (c *Console) find(w http.ResponseWriter, r *http.Request, cl *call) {
 			return
 		}
 	}
-	slices.SortStableFunc(res.Records, func(a, b recordView) int { return int(a.Arrival - b.Arrival) })
+	slices.SortStableFunc(res.Records, func(a, b recordView) int { return cmp.Compare(a.Arrival, b.Arrival) })
 	if len(res.Records) > limit {
 		res.Records, res.Truncated = res.Records[:limit], true
 	}

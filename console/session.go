@@ -119,6 +119,19 @@ func (s *sessions) get(id string) *session {
 	return ss
 }
 
+// sweep ends the sessions that have expired (the sampler calls it, so that
+// sessions nobody comes back to do not stay in memory).
+func (s *sessions) sweep() {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, ss := range s.byID {
+		if now.Sub(ss.created) > s.ttl || now.Sub(ss.used) > s.ttl/4 {
+			delete(s.byID, k)
+		}
+	}
+}
+
 func (s *sessions) end(id string) {
 	s.mu.Lock()
 	delete(s.byID, key(id))
