@@ -195,3 +195,42 @@ func sizeName(n int) string {
 		return strconv.Itoa(n) + "B"
 	}
 }
+
+// BenchmarkPut_ManyShards is durable PutRecords of 10 records of 100 B from
+// 64 concurrent callers into a stream of 1, 8 or 64 shards, with and
+// without the node-wide commit log: what the number of shards costs when
+// every put spans several of them.
+func BenchmarkPut_ManyShards(b *testing.B) {
+	for _, clog := range []bool{true, false} {
+		for _, shards := range []int{1, 8, 64} {
+			b.Run(fmt.Sprintf("commitlog=%v/shards=%d", clog, shards), func(b *testing.B) {
+				e := openTest(b, func(o *Options) { o.NoCommitLog = !clog })
+				if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: shards}); err != nil {
+					b.Fatal(err)
+				}
+				data := make([]byte, 100)
+				b.SetBytes(100 * 10)
+				b.ReportAllocs()
+				b.SetParallelism(64 / runtime.GOMAXPROCS(0))
+				var n atomic.Int64
+				start := time.Now()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					p := n.Add(1)
+					recs := make([]api.PutRecord, 10)
+					res := make([]api.PutResult, 10)
+					for i := 0; pb.Next(); i++ {
+						for k := range recs {
+							recs[k] = api.PutRecord{Key: []byte(fmt.Sprint(p, "-", i, "-", k)), Data: data}
+						}
+						if f, err := e.PutRecords("s", recs, res); err != nil || f != 0 {
+							b.Error(err, f)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)*10/time.Since(start).Seconds(), "records/s")
+			})
+		}
+	}
+}

@@ -17,6 +17,8 @@
 //	├── catalog.json                    the catalog: every stream, shard and setting
 //	├── catalog.json.tmp                the next catalog, while it is being written
 //	├── bounds.json                     every shard's retained range, written by a clean Close
+//	├── commitlog/                      the node-wide commit log (package commitlog); empty after a clean Close
+//	│   └── 00000000000000000007.log    files named by a number that only grows
 //	└── streams/
 //	    └── 1700000000/                 one per stream: its incarnation, %010d
 //	        ├── stream.json             the stream's name, incarnation and creation settings
@@ -131,27 +133,46 @@
 //	                         ├─ encode every record into one segment.Batch
 //	                         │   (assigns the internal sequence numbers)
 //	                         ├─ Log.Write: one pwritev per segment touched
-//	                         ├─ Log.Sync: one fdatasync (Always mode), through
-//	                         │   the engine's Flusher, with the other shards'
-//	                         │   syncs of the moment in one io_uring submission
+//	                         ├─ durable (Always mode): the same bytes, by
+//	                         │   reference, to the node-wide commit log (package
+//	                         │   commitlog), where one pwritev and one fdatasync
+//	                         │   make the batches of every shard committing at the
+//	                         │   moment durable together
 //	                         ├─ Log.Publish: the new high-watermark, an atomic store
 //	                         ├─ wake: close the shard's notify channel (waiting readers)
 //	                         └─ ack: complete every request of the batch
 //
 // There is no timer on this path: requests pile up in the queue while the
-// previous fdatasync runs, which is what makes batches grow under load, and
-// the shards' syncs run in parallel. A writer waiting for its sync waits on
-// a channel, not in a system call: one submitter goroutine (vfs.Flusher)
-// issues the fdatasyncs of every shard then syncing in one io_uring
-// submission and wakes each writer when its own file is synced, so that
-// with many shards on few cores the goroutines are not held up behind
-// threads parked in fdatasync (where io_uring is missing, each writer
-// calls fdatasync itself, as before). Readers see only published records, so
-// in Always mode only synced ones. In Interval mode the ack follows the write
-// and a timer syncs a dirty log every Options.SyncInterval; in None mode
-// syncing is left to the OS. The first write or sync error is sticky: every
-// later request to the shard fails with CodeInternal until restart, and an
-// fdatasync is never retried.
+// previous commit runs, which is what makes batches grow under load, and
+// the writers of many shards waiting on the commit log at one moment form
+// one group there, so that the fdatasyncs a node issues do not grow with
+// its shard count. The first writer to find no group being written writes
+// one itself (a lone shard pays no hand-over); the others wait on a
+// channel, and the next group is written by the oldest of them.
+//
+// The segments themselves are synced lazily: when a segment is sealed, when
+// a shard goes idle (Park) or closes, and when the commit log needs the
+// space of a file (it removes a file once every shard that committed into
+// it has synced its segment). At Open, before anything reads a segment,
+// the log's files are replayed: each entry names the stream incarnation,
+// shard, segment file and offset its bytes were written to, and they are
+// written there again (idempotently), synced, and the files removed; then
+// each shard's log recovers as it always has. The commit log carries
+// everything a Write put in a segment file, a new segment's key header
+// included, so sealed frames are never durable without the key they were
+// sealed under. If the commit log refuses a batch (its file failed a write
+// or sync, or no new file could be made on a full disk), the writer syncs
+// its own segment (Log.Sync, through the engine's Flusher, which issues the
+// fdatasyncs of many shards in one io_uring submission) and the put
+// succeeds; Options.NoCommitLog makes that the only path.
+//
+// Readers see only published records, so in Always mode only durable ones.
+// In Interval mode the ack follows the write and a timer syncs a dirty log
+// every Options.SyncInterval; in None mode syncing is left to the OS. The
+// first write or sync error of a shard's own files is sticky: every later
+// request to the shard fails with CodeInternal until restart (when the
+// commit log puts back what it made durable), and an fdatasync is never
+// retried.
 //
 // # Resharding
 //

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/commitlog"
 	"github.com/sluicedb/sluice/internal/vfs"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -68,10 +69,18 @@ type Engine struct {
 	lock io.Closer // the data directory's lock, nil until taken
 	// flusher flushes the syncing shards' files together (segment.Options
 	// Flusher): the node-wide commit path.
-	flusher  *vfs.Flusher
-	stop     chan struct{} // closed by Close to stop background tasks
-	bg       sync.WaitGroup
-	reshards sync.Mutex // serialises resharding operations across streams
+	flusher *vfs.Flusher
+	// clog is the node-wide commit log that makes durable batches of every
+	// shard durable together; nil with Options.NoCommitLog.
+	clog *commitlog.Log
+	// replayed is what opening the commit log put back into segments.
+	replayed commitlog.ReplayStats
+	// commitFallbacks counts durable batches synced by their shard because
+	// the commit log refused them.
+	commitFallbacks atomic.Uint64
+	stop            chan struct{} // closed by Close to stop background tasks
+	bg              sync.WaitGroup
+	reshards        sync.Mutex // serialises resharding operations across streams
 }
 
 // Open opens (creating if needed) the data directory and every stream in it,
@@ -114,6 +123,12 @@ func Open(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("lock data directory: %w", err)
 	}
 	e.lock = l
+	// Before anything reads a segment: put back what the commit log holds
+	// of the last run's acknowledged writes.
+	if err := e.openCommitLog(); err != nil {
+		e.release()
+		return nil, err
+	}
 	cat, err := e.openCatalog()
 	if err != nil {
 		e.release()
@@ -169,6 +184,12 @@ func (e *Engine) Close() error {
 	close(e.stop)
 	e.bg.Wait()
 	err := e.closeStreams()
+	if e.clog != nil {
+		// Every shard closed (and synced) first: the log's files all go.
+		if cerr := e.clog.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}
 	e.storeBounds()
 	e.release()
 	return err
@@ -176,6 +197,9 @@ func (e *Engine) Close() error {
 
 // release frees what Open acquired before it failed.
 func (e *Engine) release() {
+	if e.clog != nil {
+		_ = e.clog.Close()
+	}
 	e.flusher.Close()
 	if e.lock != nil {
 		e.lock.Close()

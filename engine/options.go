@@ -73,6 +73,16 @@ type Options struct {
 	// cannot be read.
 	Keys kms.KeyService
 
+	// NoCommitLog turns the node-wide commit log off: each durable batch is
+	// then acknowledged after an fdatasync of its own shard's segment, as
+	// before the log existed. Files the log left from an earlier run are
+	// replayed at Open either way. See package commitlog.
+	NoCommitLog bool
+	// CommitLogFileSize is the size of each commit log file; default
+	// commitlog.DefaultFileSize (64 MiB), less on a file system smaller
+	// than 2 GiB (a 32nd of it, at least 1 MiB).
+	CommitLogFileSize int64
+
 	// RecoverCatalog rebuilds a missing or damaged catalog from the stream
 	// and shard directories instead of refusing to start. See
 	// recoverCatalog for what is and is not recovered. A damaged catalog is

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/commitlog"
 	"github.com/sluicedb/sluice/ratelimit"
 	"github.com/sluicedb/sluice/segment"
 )
@@ -409,10 +410,13 @@ func (sh *shard) finish(kind reqKind) (uint64, error) {
 // pooled so that a writer that exits when idle does not keep its buffers.
 type writerState struct {
 	b       segment.Batch
+	cb      *commitlog.Batch // the batch's writes, for the node-wide commit log
 	pending []*shardReq
 }
 
-var writerStates = sync.Pool{New: func() any { return &writerState{pending: make([]*shardReq, 0, 64)} }}
+var writerStates = sync.Pool{New: func() any {
+	return &writerState{cb: commitlog.NewBatch(), pending: make([]*shardReq, 0, 64)}
+}}
 
 // writeLoop is the shard's only writer: group commit. It takes one request,
 // drains whatever else is queued (up to MaxBatchBytes) without waiting,
@@ -530,7 +534,7 @@ func (sh *shard) writeLoop() {
 			continue
 		}
 		mode := sh.st.durability()
-		sh.commit(log, &ws.b, pending, mode)
+		sh.commit(log, ws, pending, mode)
 		if mode == api.Interval && sh.err == nil && !dirty {
 			dirty = true
 			if timer == nil {
@@ -579,8 +583,9 @@ func failBatch(reqs []*shardReq, err error) {
 // write that fails for want of a resource and leaves the log unfenced (see
 // isTransient) fails the batch with a retryable error; any other failure
 // fences the shard: it is recorded as its fault and every later batch fails.
-func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mode api.Durability) {
+func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mode api.Durability) {
 	e := sh.st.e
+	b := &ws.b
 	inc := sh.st.inc
 	enc := sh.st.encryption()
 	if enc != nil && hasPuts(reqs) {
@@ -622,7 +627,16 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 	}
 	err := sh.err
 	if err == nil {
+		durable := mode == api.Always && e.clog != nil
+		if durable {
+			// Tell the commit log this batch is on its way, so that a
+			// group about to be written waits for it (see Expect).
+			e.clog.Expect(ws.cb)
+		}
 		err = log.Write(b)
+		if err != nil && durable {
+			e.clog.Withdraw(ws.cb)
+		}
 		if ke, ok := isKeyError(err); ok && log.Err() == nil {
 			failBatch(reqs, ke) // the key service refused a data key: nothing was written
 			return
@@ -634,11 +648,7 @@ func (sh *shard) commit(log *segment.Log, b *segment.Batch, reqs []*shardReq, mo
 			return
 		}
 		if err == nil && mode == api.Always {
-			t0 := time.Now()
-			err = log.Sync()
-			if e.opts.OnSync != nil {
-				e.opts.OnSync(time.Since(t0))
-			}
+			err = sh.commitDurable(log, ws.cb)
 		}
 		if err != nil {
 			sh.err = err

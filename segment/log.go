@@ -53,6 +53,19 @@ type Log struct {
 	pendLast int64
 	iov      [][]byte       // the one-element vector of a pwritev, reused
 	sealWG   sync.WaitGroup // the shares of a batch handed to seal workers
+	// wrote lists the writes of the last Write, for Written.
+	wrote     []Extent
+	wroteDone bool // wrote is from a Write that succeeded: the next one starts afresh
+	// closeErr is what Close returned: Flush of a closed log returns it.
+	closeErr error
+}
+
+// Extent is one write that Write made to a segment file: data at Offset of
+// the segment whose first sequence number is Segment.
+type Extent struct {
+	Segment uint64
+	Offset  int64
+	Data    []byte
 }
 
 // pendingPub is a segment watermark waiting for Publish.
@@ -145,6 +158,7 @@ func (l *Log) Close() error {
 		err = l.checkpoint()
 	}
 	l.shut()
+	l.closeErr = err
 	return err
 }
 

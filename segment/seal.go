@@ -93,6 +93,7 @@ func (l *Log) installKey(s *segment, blob []byte, dk DataKey) error {
 		s.alloc = a
 	}
 	h := appendKeyHeader(nil, blob)
+	l.wrote = append(l.wrote, Extent{Segment: s.base, Offset: 0, Data: h})
 	if _, err := s.f.WriteAt(h, 0); err != nil {
 		// The frames after a torn header were never written: recovery
 		// finds no intact slot and empties the segment.
@@ -117,7 +118,9 @@ const parallelSealBytes = 64 << 10
 // too large for a segment with a header can go at its start. Callers hold
 // mu.
 func (l *Log) dropKey(s *segment) error {
-	if _, err := s.f.WriteAt(make([]byte, KeyHeaderSize), 0); err != nil {
+	zeros := make([]byte, KeyHeaderSize)
+	l.wrote = append(l.wrote, Extent{Segment: s.base, Offset: 0, Data: zeros})
+	if _, err := s.f.WriteAt(zeros, 0); err != nil {
 		return transient(fmt.Errorf("segment: clear key header of %s: %w", s.path, err))
 	}
 	s.start.Store(0)

@@ -26,6 +26,10 @@ const (
 )
 
 // segName is the file name of the segment whose first sequence number is base.
+// FileName is the name of the segment file whose first sequence number is
+// base, within its log's directory.
+func FileName(base uint64) string { return segName(base) }
+
 func segName(base uint64) string { return fmt.Sprintf("%0*d%s", nameDigits, base, segExt) }
 
 // parseSegName returns the base of a segment file name, false for any other

@@ -51,6 +51,13 @@ func (l *Log) Write(b *Batch) error {
 		return err
 	}
 	l.cur = l.cur[:0]
+	if l.wroteDone {
+		// Keep the key header a failed Write left behind: the frames of
+		// this one may be sealed under it.
+		clear(l.wrote)
+		l.wrote = l.wrote[:0]
+		l.wroteDone = false
+	}
 	for i, n := 0, len(b.offs); i < n; {
 		if l.needKey(l.active, b) {
 			if err := l.rekey(); err != nil {
@@ -96,6 +103,7 @@ func (l *Log) Write(b *Batch) error {
 		}
 	}
 	l.pendNext, l.pendLast = l.next, l.lastTime
+	l.wroteDone = true
 	return nil
 }
 
@@ -119,6 +127,7 @@ func (l *Log) writeFrames(s *segment, b *Batch, i, j int) error {
 		}
 		return err
 	}
+	l.wrote = append(l.wrote, Extent{Segment: s.base, Offset: s.end, Data: b.buf[lo:hi]})
 	seq := b.first + uint64(i)
 	for k := i; k < j; k, seq = k+1, seq+1 {
 		pos := s.end + int64(b.offs[k]-lo)
@@ -313,6 +322,35 @@ func (l *Log) Sync() error {
 		return l.fail(fmt.Errorf("segment: sync %s: %w", l.active.path, err))
 	}
 	return nil
+}
+
+// Written returns the writes the last successful Write made, in order:
+// the frames of the batch (their bytes alias the batch's buffer, valid
+// until the batch is reused) and any key header it wrote (or that a Write
+// which failed before it left in the file). Together they are
+// everything that Sync would make durable of that Write, so a node-wide
+// commit log that holds them (see package commitlog) can stand in for the
+// Sync. The slice is reused by the next Write.
+func (l *Log) Written() []Extent { return l.wrote }
+
+// Flush makes everything written durable, like Sync. Unlike Sync it also
+// answers for a log that is no longer open: nil after a clean Close (which
+// synced it) or Destroy (nothing is kept), and Close's error otherwise.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	closed, destroyed, closeErr := l.closed, l.destroyed.Load(), l.closeErr
+	l.mu.Unlock()
+	if destroyed {
+		return nil
+	}
+	if closed {
+		return closeErr
+	}
+	err := l.Sync()
+	if errors.Is(err, ErrClosed) {
+		return l.Flush()
+	}
+	return err
 }
 
 // Publish makes every record written so far visible to readers: it stores

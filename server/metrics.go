@@ -26,6 +26,8 @@ type metrics struct {
 	inflight, inflightLimit                  *prometheus.Desc
 	shardFault                               *prometheus.Desc
 	streams, shards, openLogs, writers       *prometheus.Desc
+	clogGroups, clogBatches, clogBytes       *prometheus.Desc
+	clogFallbacks, clogTrimmed               *prometheus.Desc
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -58,6 +60,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		shards:         prometheus.NewDesc("sluice_shards", "Shards the server holds, open and closed.", nil, nil),
 		openLogs:       prometheus.NewDesc("sluice_shard_logs_open", "Shard logs open (a file and mappings each); the others are dormant.", nil, nil),
 		writers:        prometheus.NewDesc("sluice_shard_writers", "Shard writer goroutines running.", nil, nil),
+		clogGroups:     prometheus.NewDesc("sluice_commitlog_groups_total", "Groups written to the node-wide commit log, one fdatasync each.", nil, nil),
+		clogBatches:    prometheus.NewDesc("sluice_commitlog_batches_total", "Shard batches made durable through the commit log.", nil, nil),
+		clogBytes:      prometheus.NewDesc("sluice_commitlog_bytes_total", "Bytes written to the commit log, entry headers included.", nil, nil),
+		clogFallbacks:  prometheus.NewDesc("sluice_commitlog_fallbacks_total", "Durable batches the commit log refused (a failed write or sync, a full disk), synced in their own shard's segment instead.", nil, nil),
+		clogTrimmed:    prometheus.NewDesc("sluice_commitlog_files_trimmed_total", "Commit log files removed once the shards they covered had synced.", nil, nil),
 	}
 	reg.MustRegister(m.fsync, m.connections, m.accepted, m, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -68,7 +75,7 @@ func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit, m.shardFault, m.streams, m.shards, m.openLogs, m.writers} {
+	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit, m.shardFault, m.streams, m.shards, m.openLogs, m.writers, m.clogGroups, m.clogBatches, m.clogBytes, m.clogFallbacks, m.clogTrimmed} {
 		ch <- d
 	}
 }
@@ -90,6 +97,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.shards, prometheus.GaugeValue, float64(u.Shards))
 	ch <- prometheus.MustNewConstMetric(m.openLogs, prometheus.GaugeValue, float64(u.OpenLogs))
 	ch <- prometheus.MustNewConstMetric(m.writers, prometheus.GaugeValue, float64(u.Writers))
+	cl := m.eng.CommitLogStats()
+	for _, c := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{m.clogGroups, cl.Groups}, {m.clogBatches, cl.Batches}, {m.clogBytes, cl.Bytes}, {m.clogFallbacks, cl.Fallbacks}, {m.clogTrimmed, cl.Trimmed}} {
+		ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v))
+	}
 	m.eng.Metrics(func(s engine.ShardMetrics) {
 		c := func(d *prometheus.Desc, v uint64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), s.Stream, s.Shard)

@@ -47,6 +47,9 @@ type Config struct {
 	Fsync string `json:"fsync"`
 	// SyncInterval is how often the interval mode syncs; default 50ms.
 	SyncInterval Duration `json:"sync_interval"`
+	// NoCommitLog turns the node-wide commit log off (package commitlog):
+	// each durable batch is then synced in its own shard's segment.
+	NoCommitLog bool `json:"no_commit_log"`
 	// Quotas is the default quota of streams that set none: kinesis
 	// (default; Kinesis's per-shard limits) or unlimited.
 	Quotas string `json:"quotas"`
@@ -291,6 +294,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		SegmentSize: cfg.SegmentSize, Logger: cfg.Logger, OnSync: m.observeSync, Now: cfg.Now,
 		MaxStreams: cfg.MaxStreams, MaxShards: cfg.MaxShards,
 		RecoverCatalog: cfg.RecoverCatalog, RemoveOrphans: cfg.RemoveOrphans,
+		NoCommitLog: cfg.NoCommitLog,
 	})
 	if err != nil {
 		return err

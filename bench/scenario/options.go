@@ -75,6 +75,9 @@ type Options struct {
 	// Fsync is the created stream's acknowledgement mode: always, interval or
 	// none; default the server's. With InProc it is also the server's mode.
 	Fsync string
+	// NoCommitLog starts the InProc server without the node-wide commit
+	// log (each shard syncs its own segment), to compare the two.
+	NoCommitLog bool
 	// Quotas are the created stream's per-shard limits: unlimited (default)
 	// or kinesis. The limits scenario always uses kinesis.
 	Quotas string

@@ -39,7 +39,7 @@ func openTarget(ctx context.Context, o Options) (*target, error) {
 		}
 		srv, err := server.Start(server.Config{
 			DataDir: t.dir, Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0",
-			Fsync: o.Fsync, Quotas: o.Quotas,
+			Fsync: o.Fsync, Quotas: o.Quotas, NoCommitLog: o.NoCommitLog,
 			Logger: slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,6 +81,7 @@ func newBenchFlagSet(f *benchFlags) *flag.FlagSet {
 	fs.StringVar(&o.Stream, "stream", "", "the name of the stream to create (default bench-SCENARIO-UNIXMS)")
 	fs.IntVar(&o.Shards, "shards", 1, "shards of the stream")
 	fs.StringVar(&o.Fsync, "fsync", "", "the stream's acknowledgement mode: always, interval or none (default: the server's)")
+	fs.Var(notFlag{&o.NoCommitLog}, "commit-log", "with --inproc: make durable batches durable through the node-wide commit log (as sluiced does by default); false: each shard syncs its own segment")
 	fs.StringVar(&o.Quotas, "quotas", "", "the stream's per-shard quotas: unlimited (default) or kinesis (limits always uses kinesis)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the stream (and an in-process server's data) afterwards")
 
@@ -232,3 +234,25 @@ func benchBaseline(ctx context.Context, f *benchFlags, stdout io.Writer) error {
 	}
 	return bl.WriteText(stdout)
 }
+
+// notFlag is a boolean flag that stores its negation: --commit-log=false
+// sets a NoCommitLog field.
+type notFlag struct{ p *bool }
+
+func (f notFlag) String() string {
+	if f.p == nil {
+		return "true"
+	}
+	return strconv.FormatBool(!*f.p)
+}
+
+func (f notFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*f.p = !v
+	return nil
+}
+
+func (f notFlag) IsBoolFlag() bool { return true }
