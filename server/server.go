@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/auth"
+	"github.com/sluicedb/sluice/console"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
 	"github.com/sluicedb/sluice/kinesis"
@@ -229,6 +230,8 @@ type Server struct {
 	metrics *metrics
 	served  chan error // one value per front door when it stops serving
 
+	console *console.Console
+
 	tls   *serverTLS  // nil without TLS
 	auth  *auth.Store // nil without --auth
 	audit *auth.Audit // nil without --audit-log
@@ -344,6 +347,18 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	}
 	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	// The web console and its JSON API (package console).
+	s.console, err = console.New(console.Options{
+		Engine: eng, Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,
+		Now: cfg.Now, Logger: cfg.Logger.With("door", "console"),
+	})
+	if err != nil {
+		s.wireLn.Close()
+		s.httpLn.Close()
+		eng.Close()
+		return err
+	}
+	mux.Handle(console.Prefix, s.console)
 	// The Kinesis API: POST with X-Amz-Target on any path (the SDKs post to
 	// the endpoint's path, "/" by default).
 	mux.Handle("/", kin)
@@ -376,6 +391,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	// Subscriptions hold their connections for minutes: end them when the
 	// server shuts down, so that Shutdown does not wait them out.
 	s.http.RegisterOnShutdown(kin.Close)
+	s.http.RegisterOnShutdown(s.console.Close) // and the console's live tails
 	go func() { s.served <- s.wire.Serve(s.wireLn) }()
 	if s.tls != nil {
 		s.http.TLSConfig = s.tls.listenerConfig(&s.tls.http)
@@ -437,6 +453,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("wire: %w", err))
 		s.wire.Close()
 	}
+	s.console.Close()
 	if err := s.eng.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("engine: %w", err))
 	}
