@@ -229,20 +229,28 @@ func (fl *flowState) sendLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue // drain the queue so that the tailer is not stuck on it
 		}
-		recs = b.records(recs)
-		if cap(results) < len(recs) {
-			results = make([]error, len(recs))
+		if fl.sendBatch(ctx, b, &recs, &results) {
+			fl.free <- b
 		}
-		if !fl.send(ctx, recs, results[:len(recs)]) {
-			continue
-		}
-		for _, m := range b.marks {
-			m.src.acked.Store(m.end)
-		}
-		fl.a.wakeCheckpoint()
-		b.reset()
-		fl.free <- b
 	}
+}
+
+// sendBatch puts one batch and moves its files' acknowledged offsets; it
+// returns false if ctx ended first.
+func (fl *flowState) sendBatch(ctx context.Context, b *batch, recs *[]Record, results *[]error) bool {
+	*recs = b.records(*recs)
+	if cap(*results) < len(*recs) {
+		*results = make([]error, len(*recs))
+	}
+	if !fl.send(ctx, *recs, (*results)[:len(*recs)]) {
+		return false
+	}
+	for _, m := range b.marks {
+		m.src.acked.Store(m.end)
+	}
+	fl.a.wakeCheckpoint()
+	b.reset()
+	return true
 }
 
 // send puts recs until every one is stored or refused as invalid; it

@@ -95,7 +95,7 @@ func (p *csvParser) next(line []byte, pos int) (int, string) {
 			case line[i+1] == p.delim:
 				return i + 2, ""
 			}
-			return 0, fmt.Sprintf("text after the closing quote of field %d", len(p.field))
+			return 0, `text after a closing quote (a quote inside a quoted field is written "")`
 		}
 		return 0, "a quoted field is not closed"
 	}

@@ -43,6 +43,9 @@ type flowState struct {
 
 	out  chan *batch // filled batches, to the sender (bounded: backpressure)
 	free chan *batch // emptied batches, back from the sender
+	// onFull, if set (by tests), is called by the tailer when it finds the
+	// queue full and is about to wait for the sender.
+	onFull func()
 
 	stats flowStats
 }
@@ -644,8 +647,15 @@ func (fl *flowState) handoff(ctx context.Context) error {
 	}
 	select {
 	case fl.out <- fl.cur:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		if fl.onFull != nil {
+			fl.onFull()
+		}
+		select {
+		case fl.out <- fl.cur:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	select {
 	case fl.cur = <-fl.free:
