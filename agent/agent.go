@@ -41,7 +41,7 @@ type Options struct {
 	// and 10 s.
 	BackoffBase, BackoffMax time.Duration
 	// Progress, if set, receives a progress line every ProgressInterval
-	// (default 10 s) and a summary at the end.
+	// (default 10 s; negative: none) and a summary at the end.
 	Progress         io.Writer
 	ProgressInterval time.Duration
 	// Log receives events (rotations, retries, lost files); default none.
@@ -90,7 +90,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = 10 * time.Second
 	}
-	if opts.ProgressInterval <= 0 {
+	if opts.ProgressInterval == 0 {
 		opts.ProgressInterval = 10 * time.Second
 	}
 	a := &Agent{opts: opts, clock: opts.Clock, log: opts.Log, host: opts.Hostname, ckptWake: make(chan struct{}, 1)}
@@ -245,9 +245,13 @@ func (fl *flowState) sendBatch(ctx context.Context, b *batch, recs *[]Record, re
 	if !fl.send(ctx, *recs, (*results)[:len(*recs)]) {
 		return false
 	}
+	// Under mu, so that a checkpoint sees every file of a batch moved or
+	// none: it never holds a later generation past one it has not finished.
+	fl.mu.Lock()
 	for _, m := range b.marks {
 		m.src.acked.Store(m.end)
 	}
+	fl.mu.Unlock()
 	fl.a.wakeCheckpoint()
 	b.reset()
 	return true
@@ -395,7 +399,7 @@ func (a *Agent) writeCheckpoint() error {
 // progressLoop prints the progress line every ProgressInterval.
 func (a *Agent) progressLoop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	if a.opts.Progress == nil {
+	if a.opts.Progress == nil || a.opts.ProgressInterval < 0 {
 		return
 	}
 	for {

@@ -89,6 +89,3 @@ func isGeneration(name, base string) bool {
 func sameDirGeneration(path, chain string) bool {
 	return filepath.Dir(path) == filepath.Dir(chain) && isGeneration(filepath.Base(path), filepath.Base(chain))
 }
-
-// emptyFP is the fingerprint of no bytes.
-var emptyFP = fingerprint{N: 0, Sum: checksum.Value(nil)}

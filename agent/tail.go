@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicedb/sluice/internal/checksum"
 )
 
 // flowState is one flow at run time: its sources, its tailer's buffers and
@@ -381,12 +383,14 @@ func (fl *flowState) discover(cands []candidate) {
 		if f == nil {
 			continue
 		}
-		fp, _, err := readFingerprint(f, fi.Size(), emptyFP)
-		if err != nil {
+		var head [fingerprintLen]byte
+		n, err := f.ReadAt(head[:min(fi.Size(), fingerprintLen)], 0)
+		if err != nil && !errors.Is(err, io.EOF) {
 			f.Close()
 			continue
 		}
-		if fl.copyOfLive(c.path, fp) {
+		fp := fingerprint{N: uint16(n), Sum: checksum.Value(head[:n])}
+		if fl.copyOfLive(c.path, head[:n]) {
 			f.Close()
 			continue
 		}
@@ -403,14 +407,15 @@ func (fl *flowState) discover(cands []candidate) {
 	}
 }
 
-// copyOfLive reports whether a new file at path with fingerprint fp is a
-// copy of a file being read.
-func (fl *flowState) copyOfLive(path string, fp fingerprint) bool {
-	if fp.N == 0 {
-		return false
-	}
+// copyOfLive reports whether a new file at path whose first bytes are
+// head is a copy of a file being read at its chain's path: it is named as
+// a generation of it and starts with the bytes of its fingerprint.
+func (fl *flowState) copyOfLive(path string, head []byte) bool {
 	for _, s := range fl.sources {
-		if !s.done && s.fp.N == fp.N && s.fp.Sum == fp.Sum && sameDirGeneration(path, s.chain) {
+		if s.done || s.rotated || s.fp.N == 0 || len(head) < int(s.fp.N) {
+			continue
+		}
+		if checksum.Value(head[:s.fp.N]) == s.fp.Sum && sameDirGeneration(path, s.chain) {
 			return true
 		}
 	}

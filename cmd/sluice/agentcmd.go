@@ -47,7 +47,7 @@ func agentMain(ctx context.Context, a *app, args []string) error {
 	region := f.String("region", "", "the region to sign Kinesis API requests for (default $AWS_REGION, else us-east-1)")
 	poll := f.Duration("poll", 250*time.Millisecond, "how often to look at the files for new lines, new files and rotations")
 	partial := f.Duration("partial-line-timeout", time.Second, "at the end of --once, how long a partial last line waits for its newline before it is sent as it is")
-	progress := f.Duration("progress", 10*time.Second, "how often to print a progress line on standard error (0: never)")
+	progress := f.Duration("progress", 10*time.Second, "how often to print a progress line on standard error (0: only the summary at the end)")
 	verbose := f.Bool("verbose", false, "log every new, rotated and finished file")
 	if _, err := f.parse(args, 0, 0, ""); err != nil {
 		return err
@@ -117,8 +117,9 @@ func agentMain(ctx context.Context, a *app, args []string) error {
 		Config: cfg, Destination: dest, Once: *once, PollInterval: *poll, PartialLineTimeout: *partial,
 		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
-	if *progress > 0 {
-		opts.Progress, opts.ProgressInterval = a.stderr, *progress
+	opts.Progress, opts.ProgressInterval = a.stderr, *progress
+	if *progress <= 0 {
+		opts.ProgressInterval = -1
 	}
 	ag, err := agent.New(opts)
 	if err != nil {
