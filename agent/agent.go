@@ -40,6 +40,10 @@ type Options struct {
 	// [d/2, d) with d = min(BackoffMax, BackoffBase·2^n); defaults 100 ms
 	// and 10 s.
 	BackoffBase, BackoffMax time.Duration
+	// RequestTimeout bounds each put request; default 30 s. A request that
+	// times out is sent again (on a new connection for the binary
+	// protocol); it may have been stored, so its records may be sent twice.
+	RequestTimeout time.Duration
 	// Progress, if set, receives a progress line every ProgressInterval
 	// (default 10 s; negative: none) and a summary at the end.
 	Progress         io.Writer
@@ -89,6 +93,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.BackoffMax <= 0 {
 		opts.BackoffMax = 10 * time.Second
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
 	}
 	if opts.ProgressInterval == 0 {
 		opts.ProgressInterval = 10 * time.Second
@@ -275,7 +282,9 @@ func (fl *flowState) send(ctx context.Context, recs []Record, results []error) b
 		if single {
 			n = 1
 		}
-		err = fl.a.opts.Destination.PutRecords(ctx, stream, pending[:n], results[:n])
+		rctx, cancel := context.WithTimeout(ctx, fl.a.opts.RequestTimeout)
+		err = fl.a.opts.Destination.PutRecords(rctx, stream, pending[:n], results[:n])
+		cancel()
 		if ctx.Err() != nil {
 			return false
 		}

@@ -250,7 +250,7 @@ func (f *Flow) validate() error {
 		f.MaxBufferSizeBytes = defaultBatchBytes
 	}
 	for i := range f.DataProcessingOptions {
-		if _, err := newProcessor(&f.DataProcessingOptions[i], nil); err != nil {
+		if _, err := newProcessor(&f.DataProcessingOptions[i]); err != nil {
 			return fmt.Errorf("dataProcessingOptions[%d]: %w", i, err)
 		}
 	}

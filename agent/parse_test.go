@@ -11,7 +11,7 @@ import (
 // runOption runs one processing option over a record and decodes its JSON.
 func runOption(t *testing.T, o ProcessingOption, rec string) (map[string]any, bool) {
 	t.Helper()
-	p, err := newProcessor(&o, nil)
+	p, err := newProcessor(&o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestCSVToJSON(t *testing.T) {
 }
 
 func TestSingleLine(t *testing.T) {
-	p, _ := newProcessor(&ProcessingOption{OptionName: OptSingleLine}, nil)
+	p, _ := newProcessor(&ProcessingOption{OptionName: OptSingleLine})
 	out, _ := p.process(nil, []byte("java.lang.Exception: boom\n\tat a.b(c.java:1)\n   at d.e(f.java:2)  \n"), nil)
 	if string(out) != "java.lang.Exception: boom at a.b(c.java:1) at d.e(f.java:2)" {
 		t.Fatalf("got %q", out)

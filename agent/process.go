@@ -35,9 +35,8 @@ type processor interface {
 	process(dst, rec []byte, rc *recordContext) ([]byte, bool)
 }
 
-// newProcessor builds the processor of one option; host may be nil while
-// only validating.
-func newProcessor(o *ProcessingOption, _ *string) (processor, error) {
+// newProcessor builds the processor of one option.
+func newProcessor(o *ProcessingOption) (processor, error) {
 	only := func(allowed ...string) error {
 		var extra []string
 		if o.LogFormat != "" && !slices.Contains(allowed, "logFormat") {
@@ -95,7 +94,7 @@ type pipeline struct {
 func newPipeline(opts []ProcessingOption) (*pipeline, error) {
 	p := &pipeline{}
 	for i := range opts {
-		pr, err := newProcessor(&opts[i], nil)
+		pr, err := newProcessor(&opts[i])
 		if err != nil {
 			return nil, err
 		}

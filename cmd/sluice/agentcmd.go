@@ -114,7 +114,7 @@ func agentMain(ctx context.Context, a *app, args []string) error {
 		level = slog.LevelDebug
 	}
 	opts := agent.Options{
-		Config: cfg, Destination: dest, Once: *once, PollInterval: *poll, PartialLineTimeout: *partial,
+		Config: cfg, Destination: dest, Once: *once, PollInterval: *poll, PartialLineTimeout: *partial, RequestTimeout: a.timeout,
 		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
 	}
 	opts.Progress, opts.ProgressInterval = a.stderr, *progress
