@@ -283,7 +283,13 @@ func (fl *flowState) poll(ctx context.Context, final bool) error {
 	fl.discover(cands)
 	chains := fl.chains()
 	fl.mu.Unlock()
-	fl.startAtEnd = false
+	if fl.startAtEnd {
+		// The files skipped to their end are checkpointed there at once, so
+		// that a restart before any line is acknowledged does not skip the
+		// lines written since.
+		fl.startAtEnd = false
+		fl.a.wakeCheckpoint()
+	}
 	for _, ch := range chains {
 		if err := fl.readChain(ctx, ch, final); err != nil {
 			return err

@@ -261,3 +261,28 @@ func mustRename(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestTail_EndOfFileIsCheckpointedAtOnce: the first poll of a first start
+// with END_OF_FILE asks for a checkpoint even though no line was sent, so
+// that a crash before the first acknowledgement does not skip the lines
+// written since.
+func TestTail_EndOfFileIsCheckpointedAtOnce(t *testing.T) {
+	h := newHarness(t, func(f *Flow) { f.InitialPosition = EndOfFile })
+	h.appendLines("a.log", 0, 3)
+	h.restart()
+	if err := h.a.flows[0].poll(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.a.ckptWake:
+	default:
+		t.Fatal("the first poll skipped a.log to its end without waking the checkpointer")
+	}
+	if err := h.a.writeCheckpoint(); err != nil {
+		t.Fatal(err)
+	}
+	h.appendLines("a.log", 3, 5)
+	h.restart() // killed before any acknowledgement
+	h.step(false)
+	h.wantLines(numbered("a.log", 3, 5)...)
+}
