@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -280,5 +281,48 @@ func TestPutError_Classes(t *testing.T) {
 	var m map[string]any
 	if json.Unmarshal([]byte(`{}`), &m) != nil {
 		t.Fatal()
+	}
+}
+
+// TestRun_FlowsShareTheCheckpointFile: two flows keep their files'
+// checkpoints in one file; a flow taken out of the configuration keeps its
+// entries, so that putting it back resumes where it was.
+func TestRun_FlowsShareTheCheckpointFile(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "checkpoints")
+	flowA := Flow{FilePattern: filepath.Join(dir, "a", "*.log"), Stream: "sa"}
+	flowB := Flow{FilePattern: filepath.Join(dir, "b", "*.log"), Stream: "sb"}
+	dest := newMemDest()
+	run := func(flows ...Flow) {
+		t.Helper()
+		cfg := &Config{CheckpointFile: ckpt, Flows: flows}
+		if err := cfg.validate(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := New(Options{Config: cfg, Destination: dest, Once: true, PartialLineTimeout: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &harness{t: t, dir: dir}
+	for _, d := range []string{"a", "b"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.appendLines("a/x.log", 0, 3)
+	w.appendLines("b/y.log", 0, 2)
+	run(flowA, flowB)
+	w.appendLines("a/x.log", 3, 4)
+	run(flowB) // flow A left out: its checkpoint stays
+	run(flowA, flowB)
+	if got, want := dest.lines("sa"), numbered("a/x.log", 0, 4); strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatalf("stream sa holds %q; want %q", got, want)
+	}
+	if got, want := dest.lines("sb"), numbered("b/y.log", 0, 2); strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatalf("stream sb holds %q; want %q", got, want)
 	}
 }

@@ -3,7 +3,6 @@ package agent
 import (
 	"encoding/hex"
 	"encoding/json"
-	"hash/fnv"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -99,9 +98,17 @@ func (k *keyer) key(data []byte) []byte {
 		}
 		k.fallbacks++
 	}
-	h := fnv.New64a()
-	h.Write(data)
-	k.buf = hex.AppendEncode(k.buf[:0], h.Sum(nil))
+	// FNV-1a, 64 bits, written out so that it does not allocate.
+	h := uint64(14695981039346656037)
+	for _, c := range data {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	var sum [8]byte
+	for i := range sum {
+		sum[i] = byte(h >> (56 - 8*i))
+	}
+	k.buf = hex.AppendEncode(k.buf[:0], sum[:])
 	return k.buf
 }
 
