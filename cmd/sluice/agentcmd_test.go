@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
+	"github.com/sluicedb/sluice/internal/testcert"
 	"github.com/sluicedb/sluice/server"
 )
 
@@ -340,5 +343,54 @@ func TestAgentCommand_OnceKinesisAPI(t *testing.T) {
 		if strings.Contains(sc.Text(), "level=ERROR") {
 			t.Fatalf("logged an error: %s", sc.Text())
 		}
+	}
+}
+
+// TestAgentCommand_OnceOverTLS ships through both doors of a server that
+// serves TLS, trusting its CA with --ca-cert as the other commands do.
+func TestAgentCommand_OnceOverTLS(t *testing.T) {
+	ca := testcert.NewCA(t, "sluice-test")
+	p := ca.Server("server")
+	srv, err := server.Start(server.Config{
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", Quotas: "unlimited",
+		TLSCert: p.CertFile, TLSKey: p.KeyFile, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	addr := srv.WireAddr().String()
+	mustCLI(t, addr, "", "--ca-cert", ca.CertFile, "stream", "create", "logs", "--shards", "1")
+	for _, door := range []struct {
+		name string
+		args []string
+	}{
+		{"wire", []string{"--addr", addr}},
+		{"kinesis", []string{"--api", "kinesis", "--endpoint", "https://" + srv.HTTPAddr().String(), "--access-key", "AKIDAGENT", "--secret-key", "secret"}},
+	} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "agent.json")
+		os.WriteFile(cfg, []byte(`{"checkpointFile":"`+filepath.Join(dir, "c")+`","flows":[{"filePattern":"`+filepath.Join(dir, "*.log")+`","stream":"logs"}]}`), 0o644)
+		os.WriteFile(filepath.Join(dir, "a.log"), []byte("over "+door.name+"\n"), 0o644)
+		args := append([]string{"agent", "--config", cfg, "--once", "--ca-cert", ca.CertFile}, door.args...)
+		if code, _, stderr := runCLI(t, "", args...); code != exitOK {
+			t.Fatalf("%s: exit %d\n%s", door.name, code, stderr)
+		}
+	}
+	out := mustCLI(t, addr, "", "--ca-cert", ca.CertFile, "get", "logs", "--from", "trim-horizon", "--output", "json")
+	var data []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct{ Data string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("get printed %q: %v", line, err)
+		}
+		data = append(data, r.Data)
+	}
+	if strings.Join(data, "") != "over wire\nover kinesis\n" {
+		t.Fatalf("the stream holds %q", data)
 	}
 }
