@@ -433,6 +433,10 @@ type Stats struct {
 	Unparsed int64 // records a processing option could not parse (sent raw with an error field)
 	Retries  int64
 	Behind   int64 // bytes of the files not yet acknowledged
+	// Truncated counts records cut to the record size limit; KeyFallbacks
+	// JSON_FIELD records without the field (keyed as DETERMINISTIC);
+	// LostFiles files truncated with no copy found to finish them from.
+	Truncated, KeyFallbacks, LostFiles int64
 }
 
 // Stats returns every flow's counters.
@@ -442,7 +446,8 @@ func (a *Agent) Stats() []Stats {
 		behind, _ := fl.behind()
 		out = append(out, Stats{Flow: fl.key, Lines: fl.stats.lines.Load(), Records: fl.stats.records.Load(),
 			Sent: fl.stats.sent.Load(), Failed: fl.stats.failed.Load(), Unparsed: fl.stats.unparsed.Load(),
-			Retries: fl.stats.retries.Load(), Behind: behind})
+			Retries: fl.stats.retries.Load(), Behind: behind, Truncated: fl.stats.truncated.Load(),
+			KeyFallbacks: fl.stats.keyMissing.Load(), LostFiles: fl.stats.lostFiles.Load()})
 	}
 	return out
 }

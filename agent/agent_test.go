@@ -238,6 +238,9 @@ func TestRun_PartitionKeys(t *testing.T) {
 				t.Fatalf("%d records", len(recs))
 			}
 			tc.check(t, recs)
+			if st := h.a.Stats()[0]; (st.KeyFallbacks == 1) != (tc.option == KeyJSONField) {
+				t.Fatalf("%d key fallbacks", st.KeyFallbacks)
+			}
 		})
 	}
 }

@@ -115,6 +115,9 @@ const (
 	defaultBatchBytes    = maxBatchBytes
 	maxRecordBytes       = api.DefaultMaxRecord
 	maxPartitionKeyRunes = 256
+	// cutLen is where a line longer than a record can be is cut: the rest
+	// of the record limit holds the longest key (256 runes of 4 bytes).
+	cutLen = maxRecordBytes - 4*maxPartitionKeyRunes
 )
 
 // LoadConfig reads and validates a configuration file.

@@ -529,12 +529,13 @@ func (fl *flowState) read(ctx context.Context, s *source, end bool) error {
 			return err
 		}
 		if used == 0 && !atEnd {
-			// One record fills the buffer: it is cut at the record limit.
+			// One record fills the buffer: it is cut where it leaves room for
+			// the longest partition key, and the rest is the next record.
 			fl.stats.truncated.Add(1)
-			if err := fl.emit(ctx, s, fl.buf[:maxRecordBytes], s.readOff+maxRecordBytes); err != nil {
+			if err := fl.emit(ctx, s, fl.buf[:cutLen], s.readOff+cutLen); err != nil {
 				return err
 			}
-			used = maxRecordBytes
+			used = cutLen
 		}
 		s.readOff += int64(used)
 		if atEnd {

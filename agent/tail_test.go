@@ -253,6 +253,9 @@ func TestTail_LineLongerThanTheRecordLimitIsCut(t *testing.T) {
 	if len(got) != 3 || len(got[0].Key)+len(got[0].Data) > maxRecordBytes || string(got[2].Data) != "next\n" {
 		t.Fatalf("got %d records", len(got))
 	}
+	if n := len(got[0].Data) + len(got[1].Data); n != len(big)+1 || h.a.Stats()[0].Truncated == 0 {
+		t.Fatalf("the cut line's pieces hold %d bytes of %d; %d truncations counted", n, len(big)+1, h.a.Stats()[0].Truncated)
+	}
 }
 
 func mustRename(t *testing.T, from, to string) {
