@@ -767,7 +767,11 @@ func (fl *flowState) behind() (total int64, files []fileBehind) {
 	fl.mu.Lock()
 	defer fl.mu.Unlock()
 	for _, s := range fl.sources {
-		if b := s.size - s.acked.Load(); b > 0 && s.id != (identity{}) {
+		end := s.size
+		if s.done {
+			end = s.finalOff // what a finished file gains later is not read
+		}
+		if b := end - s.acked.Load(); b > 0 {
 			total += b
 			files = append(files, fileBehind{path: s.path, bytes: b})
 		}

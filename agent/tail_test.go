@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -288,4 +289,30 @@ func TestTail_EndOfFileIsCheckpointedAtOnce(t *testing.T) {
 	h.restart() // killed before any acknowledgement
 	h.step(false)
 	h.wantLines(numbered("a.log", 3, 5)...)
+}
+
+// TestTail_BytesBehind: the bytes of a file not yet acknowledged, per file
+// and in all, as the progress line shows them.
+func TestTail_BytesBehind(t *testing.T) {
+	h := newHarness(t, nil)
+	h.appendLines("a.log", 0, 10) // "a.log 0\n" ... 80 bytes
+	h.appendLines("b.log", 0, 1)
+	h.stepUnsent(false)
+	total, files := h.a.flows[0].behind()
+	if total != 80+8 || len(files) != 2 {
+		t.Fatalf("behind %d bytes in %v; want 88 in a.log and b.log", total, files)
+	}
+	var b strings.Builder
+	h.a.printProgress(&b, false)
+	if !strings.Contains(b.String(), "88 B behind ("+h.path("a.log")+" 80 B, "+h.path("b.log")+" 8 B)") {
+		t.Fatalf("progress line %q", b.String())
+	}
+	fl := h.a.flows[0]
+	for len(fl.out) > 0 {
+		b := <-fl.out
+		fl.sendBatch(t.Context(), b, &h.recs, &h.results)
+	}
+	if total, _ := fl.behind(); total != 0 {
+		t.Fatalf("%d bytes behind after every line was acknowledged", total)
+	}
 }
