@@ -181,11 +181,15 @@ func TestAgentCommand_KillNine(t *testing.T) {
 			}
 			p.cmd.Wait()
 			kills++
+			last, _ = os.ReadFile(ckpt) // what the killed process wrote last
 			p = startAgent(t, bin, args...)
 		}
 	}
-	// The last agent is stopped with SIGTERM: it exits 0 after sending what
-	// it had read.
+	// The last agent is stopped with SIGTERM once it has checkpointed lines
+	// written after its start: it exits 0 after sending what it had read.
+	for _, n := range names {
+		w.write(n, linesPerRound)
+	}
 	last = waitChanged(t, ckpt, last, p)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
