@@ -52,6 +52,9 @@ func TestScan_NoAllocationPerLine(t *testing.T) {
 				}
 			}
 			run()
+			if raceEnabled && fl.multi != nil {
+				t.Skip("under the race detector sync.Pool drops items, so regexp matching allocates")
+			}
 			if n := testing.AllocsPerRun(20, run); n != 0 {
 				t.Fatalf("%v allocations per 100 lines", n)
 			}

@@ -27,11 +27,17 @@ import (
 
 var agentKillLong = flag.Bool("agent-kill-long", false, "run TestAgentCommand_KillNine with 10x the lines and kills")
 
-// buildSluice compiles this command into a temporary directory.
+// buildSluice compiles this command into a temporary directory (with
+// -race when the test runs under the race detector).
 func buildSluice(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", dir, "github.com/sluicedb/sluice/cmd/sluice").CombinedOutput()
+	args := []string{"build", "-o", dir}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, "github.com/sluicedb/sluice/cmd/sluice")
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
