@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
@@ -114,6 +115,9 @@ func New(opts Options) (*Agent, error) {
 		return nil, errors.New("agent: this system gives files no device and inode numbers, which the agent follows files by")
 	}
 	path := opts.Config.CheckpointFile
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("agent: the directory of checkpointFile %s: %w", path, err)
+	}
 	_, statErr := os.Stat(path)
 	firstStart := errors.Is(statErr, fs.ErrNotExist)
 	entries, err := readCheckpoints(path)

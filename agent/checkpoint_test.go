@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -104,5 +105,20 @@ func TestCheckpoint_WriteLeavesNoTemporaryFile(t *testing.T) {
 	}
 	if got, err := readCheckpoints(filepath.Join(dir, "missing")); err != nil || got != nil {
 		t.Fatalf("a missing file: %v, %v; want no checkpoints", got, err)
+	}
+}
+
+func TestCheckpoint_DirectoryIsMade(t *testing.T) {
+	h := newHarness(t, nil)
+	h.cfg.CheckpointFile = filepath.Join(h.dir, "state", "agent", "checkpoints")
+	h.restart()
+	h.appendLines("a.log", 0, 1)
+	h.step(false)
+	if got, err := readCheckpoints(h.cfg.CheckpointFile); err != nil || len(got) != 1 {
+		t.Fatalf("read back %d entries, %v", len(got), err)
+	}
+	h.cfg.CheckpointFile = filepath.Join(h.path("a.log"), "checkpoints") // under a file: cannot be made
+	if _, err := New(Options{Config: h.cfg, Destination: h.dest}); err == nil || !strings.Contains(err.Error(), "the directory of checkpointFile") {
+		t.Fatalf("New with a checkpoint file under a regular file: %v", err)
 	}
 }
