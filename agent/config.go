@@ -29,6 +29,15 @@ type Config struct {
 	AccessKeyID     string `json:"awsAccessKeyId"`
 	SecretAccessKey string `json:"awsSecretAccessKey"`
 	Flows           []Flow `json:"flows"`
+
+	// Keys of the Kinesis Agent's configuration that have no meaning here;
+	// they are accepted so that its files load, and listed in Ignored.
+	CloudWatchEmitMetrics json.RawMessage `json:"cloudwatch.emitMetrics"`
+	CloudWatchEndpoint    json.RawMessage `json:"cloudwatch.endpoint"`
+	FirehoseEndpoint      json.RawMessage `json:"firehose.endpoint"`
+	LogLevel              json.RawMessage `json:"log.level"`
+	// Ignored names the keys above that the file gives.
+	Ignored []string `json:"-"`
 }
 
 // Flow is one glob of files shipped into one stream.
@@ -69,6 +78,12 @@ type Flow struct {
 	MaxBufferSizeBytes int `json:"maxBufferSizeBytes"`
 	// DataProcessingOptions transform each record in order.
 	DataProcessingOptions []ProcessingOption `json:"dataProcessingOptions"`
+
+	// DeliveryStream (a Firehose destination) is refused with a message;
+	// TruncatedRecordTerminator is accepted and ignored (listed in
+	// Config.Ignored): a line longer than a record is split, not cut.
+	DeliveryStream            string          `json:"deliveryStream"`
+	TruncatedRecordTerminator json.RawMessage `json:"truncatedRecordTerminator"`
 }
 
 // ProcessingOption is one entry of a flow's dataProcessingOptions.
@@ -146,7 +161,7 @@ func ParseConfig(b []byte) (*Config, error) {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrConfig, line, err)
 		}
 		if msg, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, fmt.Errorf("%w: unknown key %s; the keys are checkpointFile, kinesis.endpoint, awsAccessKeyId, awsSecretAccessKey and flows (filePattern, stream, partitionKeyOption, partitionKeyField, initialPosition, multiLineStartPattern, skipHeaderLines, maxBufferAgeMillis, maxBufferSizeRecords, maxBufferSizeBytes, dataProcessingOptions)", ErrConfig, msg)
+			return nil, fmt.Errorf("%w: unknown key %s; the keys are checkpointFile, kinesis.endpoint, awsAccessKeyId, awsSecretAccessKey and flows (filePattern, stream, partitionKeyOption, partitionKeyField, initialPosition, multiLineStartPattern, skipHeaderLines, maxBufferAgeMillis, maxBufferSizeRecords, maxBufferSizeBytes, dataProcessingOptions; see docs/agent.md)", ErrConfig, msg)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
@@ -162,6 +177,20 @@ func (c *Config) validate() error {
 	}
 	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
 		return fmt.Errorf("%w: awsAccessKeyId and awsSecretAccessKey go together: give both or neither", ErrConfig)
+	}
+	for _, k := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"cloudwatch.emitMetrics", c.CloudWatchEmitMetrics}, {"cloudwatch.endpoint", c.CloudWatchEndpoint},
+		{"firehose.endpoint", c.FirehoseEndpoint}, {"log.level", c.LogLevel}} {
+		if k.v != nil {
+			c.Ignored = append(c.Ignored, k.name)
+		}
+	}
+	for i := range c.Flows {
+		if c.Flows[i].TruncatedRecordTerminator != nil {
+			c.Ignored = append(c.Ignored, fmt.Sprintf("flows[%d].truncatedRecordTerminator", i))
+		}
 	}
 	if len(c.Flows) == 0 {
 		return fmt.Errorf("%w: flows is empty; give at least one {\"filePattern\": ..., \"stream\": ...}", ErrConfig)
@@ -184,6 +213,9 @@ func (c *Config) validate() error {
 func (f *Flow) key() string { return f.FilePattern + " -> " + f.Stream }
 
 func (f *Flow) validate() error {
+	if f.DeliveryStream != "" {
+		return fmt.Errorf("deliveryStream %q is a Firehose destination, which sluice agent does not send to; name a stream with \"stream\"", f.DeliveryStream)
+	}
 	if f.FilePattern == "" {
 		return errors.New("filePattern is missing; give a glob such as /var/log/app/*.log")
 	}

@@ -219,15 +219,19 @@ func TestConfig_Errors(t *testing.T) {
 		{`{"checkpointFile":"/c","flows":[{"filePattern":"/x/*.log","stream":"s","fliePattern":"/y"}]}`, `unknown key "fliePattern"`},
 		{`{"checkpointFile":"/c","flows":[{"filePattern":"/x/*.log","stream":"s"},{"filePattern":"/x/*.log","kinesisStream":"s"}]}`, "would be sent twice"},
 		{"{\"checkpointFile\":\"/c\",\n\"flows\":[}", "line 2"},
+		{`{"checkpointFile":"/c","flows":[{"filePattern":"/x/*.log","deliveryStream":"fh"}]}`, "Firehose destination"},
 	} {
 		_, err := ParseConfig([]byte(tc.json))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v; want an error saying %q", tc.json, err, tc.want)
 		}
 	}
-	c, err := ParseConfig([]byte(`{"checkpointFile":"/c","flows":[{"filePattern":"/x/*.log","kinesisStream":"s"}]}`))
+	c, err := ParseConfig([]byte(`{"checkpointFile":"/c","cloudwatch.emitMetrics":false,"flows":[{"filePattern":"/x/*.log","kinesisStream":"s","truncatedRecordTerminator":"\n"}]}`))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.Join(c.Ignored, " ") != "cloudwatch.emitMetrics flows[0].truncatedRecordTerminator" {
+		t.Fatalf("ignored keys %q", c.Ignored)
 	}
 	f := c.Flows[0]
 	if f.Stream != "s" || f.PartitionKeyOption != KeyRandom || f.InitialPosition != StartOfFile || f.MaxBufferSizeRecords != 500 || f.MaxBufferSizeBytes != 4<<20 || f.bufferAge() != time.Second {

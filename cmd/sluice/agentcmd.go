@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sluicedb/sluice/agent"
@@ -113,9 +114,13 @@ func agentMain(ctx context.Context, a *app, args []string) error {
 	if *verbose {
 		level = slog.LevelDebug
 	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	if len(cfg.Ignored) > 0 {
+		log.Warn("configuration keys of the Kinesis Agent that sluice agent ignores", "keys", strings.Join(cfg.Ignored, ", "))
+	}
 	opts := agent.Options{
 		Config: cfg, Destination: dest, Once: *once, PollInterval: *poll, PartialLineTimeout: *partial, RequestTimeout: a.timeout,
-		Log: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})),
+		Log: log,
 	}
 	opts.Progress, opts.ProgressInterval = a.stderr, *progress
 	if *progress <= 0 {
