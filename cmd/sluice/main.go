@@ -61,6 +61,7 @@ var commands = []*command{
 	{name: "auth", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the users file of sluiced --auth (add-user)", run: authMain},
 	{name: "bench", synopsis: "SCENARIO [flags]", summary: "measure a server: put, get, subscribe, mixed, limits, baseline", run: benchCommand},
 	{name: "kms", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the master keys of encryption at rest: create, list, rotate, disable", run: kmsMain},
+	{name: "agent", synopsis: "--config FILE [flags]", summary: "tail log files into streams, like the Kinesis Agent (rotation, checkpoints, parsing)", run: agentMain},
 }
 
 // benchCommand runs `sluice bench` (bench.go), passing on a global --addr
