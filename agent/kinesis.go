@@ -14,7 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 )
 
 // KinesisOptions configures a KinesisDestination.
@@ -67,9 +67,9 @@ func NewKinesisDestination(o KinesisOptions) (*KinesisDestination, error) {
 		}),
 		// The request body is handed to net/http as a copy: smithy-go closes
 		// its own body wrapper under net/http's last read, which made about
-		// 1% of connections close under a response (sdktest explains it);
+		// 1% of connections close under a response (awshttp explains it);
 		// for the agent such a failure is a batch sent twice.
-		HTTPClient: &http.Client{Transport: sdktest.CopyBodyTransport{Next: tr}},
+		HTTPClient: &http.Client{Transport: awshttp.CopyBodyTransport{Next: tr}},
 	})}, nil
 }
 

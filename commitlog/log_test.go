@@ -562,3 +562,41 @@ func (f *syncHookFile) Sync() error {
 	}
 	return f.File.Sync()
 }
+
+// TestAlone: a batch with nothing else waiting, announced or under way is
+// alone (and its announcement is settled); with another announced, or a
+// group being written, it is not.
+func TestAlone(t *testing.T) {
+	mem := vfs.NewMem()
+	l, _, _ := open(t, mem, 1<<20)
+	defer l.Close()
+	a, b := NewBatch(), NewBatch()
+	l.Expect(a)
+	if !l.Alone(a) {
+		t.Fatal("a lone announced batch is not alone")
+	}
+	l.mu.Lock()
+	left := l.expected
+	l.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d announcements left after Alone", left)
+	}
+	l.Expect(a)
+	l.Expect(b)
+	if l.Alone(a) {
+		t.Fatal("a batch is alone while another is announced")
+	}
+	l.Withdraw(b)
+	if !l.Alone(a) {
+		t.Fatal("a batch is not alone once the other was withdrawn")
+	}
+	l.mu.Lock()
+	l.writing = true
+	l.mu.Unlock()
+	if l.Alone(b) {
+		t.Fatal("a batch is alone while a group is being written")
+	}
+	l.mu.Lock()
+	l.writing = false
+	l.mu.Unlock()
+}

@@ -25,7 +25,7 @@ import (
 	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/console"
 	"github.com/sluicedb/sluice/engine"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/kinesis"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -120,7 +120,7 @@ func startSite(t *testing.T, withAuth bool) *site {
 	s.kin = sdk.New(sdk.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(bAdminKey, bAdminSecret, ""), Retryer: aws.NopRetryer{},
-		HTTPClient: sdktest.HTTPClient(),
+		HTTPClient: awshttp.HTTPClient(),
 	})
 	return s
 }

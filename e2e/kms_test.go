@@ -20,7 +20,7 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/kms"
 )
 
@@ -29,7 +29,7 @@ func sdkClient(s *server) *sdk.Client {
 	return sdk.New(sdk.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.httpAddr),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDE2E", "secret", ""), Retryer: aws.NopRetryer{},
-		HTTPClient: sdktest.HTTPClient(),
+		HTTPClient: awshttp.HTTPClient(),
 	})
 }
 
@@ -228,7 +228,7 @@ func TestEndToEnd_KeyPermissions(t *testing.T) {
 		return sdk.New(sdk.Options{
 			Region: "us-east-1", BaseEndpoint: aws.String("http://" + srv.httpAddr),
 			Credentials: credentials.NewStaticCredentialsProvider(key, secret, ""), Retryer: aws.NopRetryer{},
-			HTTPClient: sdktest.HTTPClient(),
+			HTTPClient: awshttp.HTTPClient(),
 		})
 	}
 	admin := client("AKIAKEYADMIN0000E2E1", "keyadmin-secret-0123456789")

@@ -19,7 +19,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -87,7 +87,7 @@ func benchAuthServer(b *testing.B, eng *engine.Engine, store *auth.Store) string
 func authPutRecordsCall(b *testing.B, url string, entries []sdktypes.PutRecordsRequestEntry, clients int) callFunc {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = clients
-	c := authClient(url, authKeyID, authSecret, &http.Client{Transport: sdktest.CopyBodyTransport{Next: tr}})
+	c := authClient(url, authKeyID, authSecret, &http.Client{Transport: awshttp.CopyBodyTransport{Next: tr}})
 	in := &sdk.PutRecordsInput{StreamName: aws.String("bench"), Records: entries}
 	return func(int) {
 		out, err := c.PutRecords(bg, in)

@@ -24,7 +24,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/auth"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 )
 
 // The users of the signature tests.
@@ -59,10 +59,10 @@ func newSigEnv(t testing.TB, store *auth.Store) (*testEnv, *testClock) {
 }
 
 // authClient is sdkClient with the given credentials; hc nil sends through
-// sdktest.CopyBodyTransport.
+// awshttp.CopyBodyTransport.
 func authClient(url, keyID, secret string, hc *http.Client) *sdk.Client {
 	if hc == nil {
-		hc = &http.Client{Transport: sdktest.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}}
+		hc = &http.Client{Transport: awshttp.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}}
 	}
 	return sdk.New(sdk.Options{
 		Region:       DefaultRegion,

@@ -19,7 +19,7 @@ import (
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/sluicedb/sluice/auth"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 )
 
 // Policies of the users of the authorization tests: ingest's is the
@@ -94,7 +94,7 @@ func newAuthEnv(t *testing.T, account string, policies map[string]string) *authE
 			BaseEndpoint: aws.String(env.srv.URL),
 			Credentials:  credentials.NewStaticCredentialsProvider(key, "secret-of-"+name+"-0123456789", ""),
 			Retryer:      aws.NopRetryer{},
-			HTTPClient:   &http.Client{Transport: sdktest.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}},
+			HTTPClient:   &http.Client{Transport: awshttp.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}},
 		})
 	}
 	return ae

@@ -20,7 +20,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -117,7 +117,7 @@ func prefill(b *testing.B, eng *engine.Engine, stream string, n, size int) {
 func benchClient(url string, conns int) *sdk.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = conns
-	return sdkClient(url, &http.Client{Transport: sdktest.CopyBodyTransport{Next: tr}})
+	return sdkClient(url, &http.Client{Transport: awshttp.CopyBodyTransport{Next: tr}})
 }
 
 // callFunc makes one call as client number client.

@@ -21,7 +21,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/auth"
 	"github.com/sluicedb/sluice/engine"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/ratelimit"
 )
@@ -165,7 +165,7 @@ func (s clockSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *htt
 // sdkClient returns an unmodified SDK client for url without retries
 // (throttling must be seen, not retried away). With hc nil, it sends over a
 // default transport that hands net/http a copy of each request body
-// (sdktest.CopyBodyTransport): smithy-go v1.28.9 closes its request body wrapper as
+// (awshttp.CopyBodyTransport): smithy-go v1.28.9 closes its request body wrapper as
 // soon as the response headers arrive, after which the wrapper's WriteTo
 // returns io.EOF; when net/http makes its final read of the body after that
 // (it does for bodies it sent with ReadFrom, once the server has answered),
@@ -177,7 +177,7 @@ func sdkClient(url string, hc *http.Client) *sdk.Client { return newSDKClient(ur
 
 func newSDKClient(url string, hc *http.Client, optFns ...func(*sdk.Options)) *sdk.Client {
 	if hc == nil {
-		hc = &http.Client{Transport: sdktest.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}}
+		hc = &http.Client{Transport: awshttp.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}}
 	}
 	return sdk.New(sdk.Options{
 		Region:       "us-east-1",

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 )
 
 // captured is one request the fake server received.
@@ -84,7 +84,7 @@ func (f *fakeKinesis) last(t testing.TB) captured {
 }
 
 // client returns an unmodified aws-sdk-go-v2 Kinesis client for the fake
-// server, with static credentials and no retries, over sdktest.CopyBodyTransport
+// server, with static credentials and no retries, over awshttp.CopyBodyTransport
 // (see sdkClient for why).
 func (f *fakeKinesis) client() *sdk.Client {
 	return sdk.New(sdk.Options{
@@ -92,7 +92,7 @@ func (f *fakeKinesis) client() *sdk.Client {
 		BaseEndpoint: aws.String(f.srv.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", ""),
 		Retryer:      aws.NopRetryer{},
-		HTTPClient:   &http.Client{Transport: sdktest.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}},
+		HTTPClient:   &http.Client{Transport: awshttp.CopyBodyTransport{Next: http.DefaultTransport.(*http.Transport).Clone()}},
 	})
 }
 

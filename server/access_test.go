@@ -17,7 +17,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/internal/testcert"
 )
 
@@ -181,7 +181,7 @@ func TestStart_AuthFile(t *testing.T) {
 	c := sdk.New(sdk.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:" + portOf(s.HTTPAddr().String())),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIAUNKNOWN000000001", "unknown-secret-0123456789", ""), Retryer: aws.NopRetryer{},
-		HTTPClient: sdktest.HTTPClient(),
+		HTTPClient: awshttp.HTTPClient(),
 	})
 	if _, err := c.ListStreams(ctx, &sdk.ListStreamsInput{}); err == nil {
 		t.Fatal("the HTTP door served a request signed with a key the users file does not hold")

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 )
 
 // startAt starts a server on dir with free ports.
@@ -45,7 +45,7 @@ func kinesisClient(s *Server, hc *http.Client) *sdk.Client {
 	opts := sdk.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String("http://" + s.HTTPAddr().String()),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDSERVER", "secret", ""), Retryer: aws.NopRetryer{},
-		HTTPClient: sdktest.HTTPClient(),
+		HTTPClient: awshttp.HTTPClient(),
 	}
 	if hc != nil {
 		opts.HTTPClient = hc

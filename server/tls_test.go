@@ -25,7 +25,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/client"
 	"github.com/sluicedb/sluice/engine"
-	"github.com/sluicedb/sluice/internal/sdktest"
+	"github.com/sluicedb/sluice/internal/awshttp"
 	"github.com/sluicedb/sluice/internal/testcert"
 	"github.com/sluicedb/sluice/wire/wireserver"
 )
@@ -162,7 +162,7 @@ func sdkClient(endpoint string, rt http.RoundTripper) *sdk.Client {
 	return sdk.New(sdk.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDSERVER", "secret", ""), Retryer: aws.NopRetryer{},
-		HTTPClient: &http.Client{Transport: sdktest.CopyBodyTransport{Next: rt}},
+		HTTPClient: &http.Client{Transport: awshttp.CopyBodyTransport{Next: rt}},
 	})
 }
 

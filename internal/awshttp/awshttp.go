@@ -1,6 +1,7 @@
-// Package sdktest holds what tests that drive sluice through the unmodified
-// aws-sdk-go-v2 need around it.
-package sdktest
+// Package awshttp holds what a client that drives a Kinesis endpoint
+// through the unmodified aws-sdk-go-v2 needs around it: the tests, the
+// benchmarks and the agent's Kinesis API destination all send through it.
+package awshttp
 
 import (
 	"bytes"
@@ -15,8 +16,9 @@ import (
 // server has answered, it takes that EOF for a write error and closes the
 // connection under the response being read ("use of closed network
 // connection", on about 1% of HTTP/1.1 calls whose responses pass a few
-// KiB, against any server that answers within microseconds). Tests that must
-// not see that failure send through this transport.
+// KiB, against any server that answers within microseconds). Clients that
+// must not see that failure (a retried put is a duplicate) send through
+// this transport.
 type CopyBodyTransport struct{ Next http.RoundTripper }
 
 // RoundTrip sends r with its body read into memory first.
