@@ -327,26 +327,6 @@ func (l *Log) Expect(b *Batch) {
 	l.mu.Unlock()
 }
 
-// Alone reports whether b would be a group of its own, with no other batch
-// waiting, announced, or being written or synced; if so it withdraws b's
-// announcement and the caller should make its writes durable in its own
-// file instead (one fdatasync either way, without writing the bytes a
-// second time into the log). A lone writer, such as a single busy shard,
-// then costs what it would without the log.
-func (l *Log) Alone(b *Batch) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	mine := 0
-	if b.exp {
-		mine = 1
-	}
-	if l.writing || len(l.pending) > 0 || len(l.inflight) > 0 || l.expected > mine {
-		return false
-	}
-	l.arriveLocked(b)
-	return true
-}
-
 // Withdraw cancels Expect for a batch that will not be committed.
 func (l *Log) Withdraw(b *Batch) {
 	l.mu.Lock()

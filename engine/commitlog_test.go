@@ -19,15 +19,7 @@ import (
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
-// openCommitLogEngine opens an engine on mem whose durable batches all go
-// through the commit log (none is synced in its own segment for being
-// alone), unless mod sets logAlone.
 func openCommitLogEngine(t *testing.T, mem *vfs.Mem, mod func(*Options)) *Engine {
-	t.Helper()
-	return openCommitLogEngineAlone(t, mem, mod, false)
-}
-
-func openCommitLogEngineAlone(t *testing.T, mem *vfs.Mem, mod func(*Options), alone bool) *Engine {
 	t.Helper()
 	q := ratelimit.Unlimited
 	opts := Options{Dir: "/data", FS: mem, Quotas: &q, SegmentSize: 256 << 10, Durability: api.Always,
@@ -40,7 +32,6 @@ func openCommitLogEngineAlone(t *testing.T, mem *vfs.Mem, mod func(*Options), al
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.hooks.logAlways = !alone
 	return e
 }
 
@@ -129,8 +120,6 @@ func checkAcked(t *testing.T, e *Engine, stream string, shards, round int, acked
 // synced only lazily now that the commit log makes batches durable, and
 // cuts the power at random moments: every acknowledged record is back after
 // each restart, put back from the commit log where its segment lost it.
-// Every other round lets a lone batch sync its own segment, so that the two
-// paths mix.
 func TestCommitLog_PowerCutManyShards(t *testing.T) {
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(14, 64))
@@ -141,7 +130,7 @@ func TestCommitLog_PowerCutManyShards(t *testing.T) {
 	replayed := 0
 	for round := range 8 {
 		all = append(all, putUntilCut(t, e, mem, rng, "s", round, 200+rng.IntN(800))...)
-		e = openCommitLogEngineAlone(t, mem, nil, round%2 == 0)
+		e = openCommitLogEngine(t, mem, nil)
 		replayed += e.CommitLogStats().Replayed.Entries
 		checkAcked(t, e, "s", shards, round, all)
 	}

@@ -64,10 +64,6 @@ type Engine struct {
 		writerExit func() // a writer goroutine is exiting
 		idleExit   func() // a writer is about to exit for idleness
 		parked     func() // a shard's log was parked
-		// logAlways sends every durable batch through the commit log,
-		// even a batch that would be a group of its own (see
-		// commitlog.Log.Alone).
-		logAlways bool
 	}
 
 	lock io.Closer // the data directory's lock, nil until taken
