@@ -72,4 +72,21 @@
 // speed, not availability. The failed file takes no more groups; the next
 // group starts a new file, and after a failure to create one the log
 // refuses commits for Options.RetryAfter before it tries again.
+//
+// # Replication
+//
+// Under replication (each shard a Raft group whose log is the shard's
+// segment files), the commit log keeps its place below the segments: a
+// leader's or follower's append of entries to a shard is a segment Write,
+// made durable by a Commit before the node answers for it (the leader's
+// own vote towards the quorum, a follower's append response), so one
+// fdatasync still covers every group that appended at the moment, however
+// many groups a node hosts. This is the node-wide log of CockroachDB and
+// TiKV, except that entries are written once into their segments and the
+// log holds them only until the segments are synced. A group's hard state
+// (term, vote, commit index) is small and changes with its entries: it can
+// go into the same group as another entry kind, replayed into the group's
+// state file, so that it costs no fdatasync of its own. Replay happens
+// before any group starts, so a restarted node's segments hold everything
+// it acknowledged before it answers a peer.
 package commitlog
