@@ -81,6 +81,8 @@ type Engine struct {
 	stop            chan struct{} // closed by Close to stop background tasks
 	bg              sync.WaitGroup
 	reshards        sync.Mutex // serialises resharding operations across streams
+	// groups holds the streams' consumer groups (groups.go).
+	groups groupRegistry
 }
 
 // Open opens (creating if needed) the data directory and every stream in it,
@@ -163,6 +165,12 @@ func Open(opts Options) (*Engine, error) {
 	if err := e.checkOrphans(); err != nil {
 		e.opts.Logger.Warn("could not check for stream directories the catalog does not name", "err", err)
 	}
+	if err := e.openGroups(); err != nil {
+		e.groups.closeAll()
+		e.closeStreams()
+		e.release()
+		return nil, err
+	}
 	e.publishSnap()
 	e.bg.Add(2)
 	go e.retentionLoop()
@@ -183,6 +191,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.stop)
 	e.bg.Wait()
+	e.groups.closeAll()
 	err := e.closeStreams()
 	if e.clog != nil {
 		// Every shard closed (and synced) first: the log's files all go.
@@ -395,6 +404,7 @@ func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
 	delete(e.streams, name)
 	e.publishSnap()
 	st.destroy()
+	e.groups.drop(name)
 	return nil
 }
 
