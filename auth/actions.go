@@ -8,6 +8,17 @@ const (
 	ActionSetQuotas = "sluice:SetQuotas"
 	// ActionSetDurability changes when a stream's puts are acknowledged.
 	ActionSetDurability = "sluice:SetDurability"
+
+	// The actions of consumer groups, on the stream's ARN. A member needs
+	// ActionJoinGroup (JoinGroup, GroupHeartbeat, LeaveGroup) and
+	// ActionCheckpointGroup, plus kinesis:GetRecords and
+	// kinesis:GetShardIterator to read its shards.
+	ActionJoinGroup       = "sluice:JoinGroup"
+	ActionCheckpointGroup = "sluice:CheckpointGroup"
+	ActionListGroups      = "sluice:ListGroups"
+	ActionDescribeGroup   = "sluice:DescribeGroup"
+	ActionResetGroup      = "sluice:ResetGroup"
+	ActionDeleteGroup     = "sluice:DeleteGroup"
 )
 
 // AllResources is the resource of actions that act on no particular

@@ -716,14 +716,10 @@ func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, 
 	return e.heartbeatLocked(gs, st, g, member, e.now())
 }
 
-// ErrLeaseLost is the error of a checkpoint from a member that does not
-// hold the lease at the epoch it gives (compare with errors.Is): another
-// member owns the shard now, and this one must stop processing it.
-var ErrLeaseLost = &api.Error{Code: api.CodeResourceInUse, Detail: "lease lost"}
-
 // CheckpointGroup records how far in.Member got in in.Shard, and releases
 // the lease if in.Release. It is refused (ResourceInUseException) unless
-// the member holds the lease at in.Epoch, and (InvalidArgumentException)
+// the member holds the lease at in.Epoch (the message opens with "lease
+// lost"), and (InvalidArgumentException)
 // if it would move the checkpoint back. It returns once the checkpoint is
 // durable.
 func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) error {
@@ -769,10 +765,9 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 		if owner == "" {
 			owner = "nobody"
 		}
-		return &api.Error{Code: api.CodeResourceInUse, Stream: stream, Shard: in.Shard, Detail: "lease lost",
-			Err: errorf(api.CodeResourceInUse,
-				"member %s does not hold the lease of %s at epoch %d (it is held by %s at epoch %d); stop processing the shard, its checkpoint was not recorded",
-				clip(in.Member), in.Shard, in.Epoch, clip(owner), epoch)}
+		return errorf(api.CodeResourceInUse,
+			"lease lost: member %s does not hold the lease of %s at epoch %d (it is held by %s at epoch %d); stop processing the shard, this checkpoint was not recorded",
+			clip(in.Member), in.Shard, in.Epoch, clip(owner), epoch)
 	}
 	g.members[in.Member].seen = now
 	old := g.cps[idx]

@@ -111,6 +111,16 @@ const (
 	OpEnableKey   Op = 0x47
 	OpRewrap      Op = 0x48
 
+	// The operations of consumer groups (groups.go).
+	OpJoinGroup       Op = 0x50
+	OpGroupHeartbeat  Op = 0x51
+	OpCheckpointGroup Op = 0x52
+	OpLeaveGroup      Op = 0x53
+	OpListGroups      Op = 0x54
+	OpDescribeGroup   Op = 0x55
+	OpResetGroup      Op = 0x56
+	OpDeleteGroup     Op = 0x57
+
 	// OpGoAway (server to client, request id 0) says the server is closing
 	// the connection and why.
 	OpGoAway Op = 0x3F
@@ -129,7 +139,10 @@ var opNames = map[Op]string{
 	OpStartStreamEncryption: "StartStreamEncryption", OpStopStreamEncryption: "StopStreamEncryption",
 	OpCreateKey: "CreateKey", OpListKeys: "ListKeys", OpDescribeKey: "DescribeKey", OpCreateAlias: "CreateAlias",
 	OpListAliases: "ListAliases", OpRotateKey: "RotateKey", OpDisableKey: "DisableKey", OpEnableKey: "EnableKey",
-	OpRewrap: "Rewrap",
+	OpRewrap:    "Rewrap",
+	OpJoinGroup: "JoinGroup", OpGroupHeartbeat: "GroupHeartbeat", OpCheckpointGroup: "CheckpointGroup",
+	OpLeaveGroup: "LeaveGroup", OpListGroups: "ListGroups", OpDescribeGroup: "DescribeGroup",
+	OpResetGroup: "ResetGroup", OpDeleteGroup: "DeleteGroup",
 }
 
 func (o Op) String() string {

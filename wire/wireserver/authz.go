@@ -50,6 +50,15 @@ var opActions = [256]string{
 	wire.OpDisableKey:            "kms:DisableKey",
 	wire.OpEnableKey:             "kms:EnableKey",
 	wire.OpRewrap:                actionRewrap,
+
+	wire.OpJoinGroup:       auth.ActionJoinGroup,
+	wire.OpGroupHeartbeat:  auth.ActionJoinGroup,
+	wire.OpLeaveGroup:      auth.ActionJoinGroup,
+	wire.OpCheckpointGroup: auth.ActionCheckpointGroup,
+	wire.OpListGroups:      auth.ActionListGroups,
+	wire.OpDescribeGroup:   auth.ActionDescribeGroup,
+	wire.OpResetGroup:      auth.ActionResetGroup,
+	wire.OpDeleteGroup:     auth.ActionDeleteGroup,
 }
 
 // opMutates marks the operations that change something: the audit log
@@ -61,7 +70,8 @@ var opMutates = [256]bool{
 	wire.OpSetQuotas: true, wire.OpSetDurability: true, wire.OpSetMaxRecordSize: true, wire.OpSetStreamMode: true,
 	wire.OpStartStreamEncryption: true, wire.OpStopStreamEncryption: true, wire.OpCreateKey: true,
 	wire.OpCreateAlias: true, wire.OpRotateKey: true, wire.OpDisableKey: true, wire.OpEnableKey: true,
-	wire.OpRewrap: true,
+	wire.OpRewrap: true, wire.OpJoinGroup: true, wire.OpLeaveGroup: true, wire.OpCheckpointGroup: true,
+	wire.OpResetGroup: true, wire.OpDeleteGroup: true,
 }
 
 // streamAuthz is what a connection knows about one stream for

@@ -38,7 +38,8 @@ func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 		wire.OpSetDurability, wire.OpSetMaxRecordSize, wire.OpSetStreamMode,
 		wire.OpStartStreamEncryption, wire.OpStopStreamEncryption, wire.OpCreateKey, wire.OpListKeys,
 		wire.OpDescribeKey, wire.OpCreateAlias, wire.OpListAliases, wire.OpRotateKey, wire.OpDisableKey,
-		wire.OpEnableKey, wire.OpRewrap:
+		wire.OpEnableKey, wire.OpRewrap, wire.OpJoinGroup, wire.OpGroupHeartbeat, wire.OpCheckpointGroup,
+		wire.OpLeaveGroup, wire.OpListGroups, wire.OpDescribeGroup, wire.OpResetGroup, wire.OpDeleteGroup:
 		c.handlers.Add(1)
 		go func() {
 			defer c.handlers.Done()
@@ -188,6 +189,9 @@ func (c *conn) control(op wire.Op, body []byte) (wire.Message, error) {
 		wire.OpDescribeKey, wire.OpCreateAlias, wire.OpListAliases, wire.OpRotateKey, wire.OpDisableKey,
 		wire.OpEnableKey, wire.OpRewrap:
 		return c.keyControl(op, body)
+	case wire.OpJoinGroup, wire.OpGroupHeartbeat, wire.OpCheckpointGroup, wire.OpLeaveGroup, wire.OpListGroups,
+		wire.OpDescribeGroup, wire.OpResetGroup, wire.OpDeleteGroup:
+		return c.groupControl(op, body)
 	}
 	return nil, fmt.Errorf("wire: no control handler for %v", op)
 }
