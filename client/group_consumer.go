@@ -219,9 +219,10 @@ func (w *shardWorker) run() {
 			return
 		}
 		recs = appendUserRecords(recs[:0], ev.Records, &skip)
+		end := ev.ShardEnd
 		b := GroupBatch{Stream: o.Stream, Group: o.Group, Shard: w.lease.Shard, Epoch: w.lease.Epoch,
-			Records: recs, MillisBehind: ev.MillisBehind, ShardEnd: ev.ShardEnd, w: w}
-		if len(recs) > 0 || ev.ShardEnd {
+			Records: recs, MillisBehind: ev.MillisBehind, ShardEnd: end, w: w}
+		if len(recs) > 0 || end {
 			if err := w.handler(w.ctx, &b); err != nil {
 				ev.Release()
 				if w.ctx.Err() == nil {
@@ -229,7 +230,7 @@ func (w *shardWorker) run() {
 				}
 				return
 			}
-			if !o.ManualCheckpoint && len(recs) > 0 && !ev.ShardEnd {
+			if !o.ManualCheckpoint && len(recs) > 0 && !end {
 				if err := b.Checkpoint(w.ctx); err != nil {
 					ev.Release()
 					w.finish(err)
@@ -237,8 +238,9 @@ func (w *shardWorker) run() {
 				}
 			}
 		}
+		// The event goes back to a pool shared by every subscription.
 		ev.Release()
-		if ev.ShardEnd {
+		if end {
 			if err := w.checkpoint(w.ctx, GroupCheckpoint{ShardEnd: true}, false); err != nil {
 				w.finish(err)
 				return

@@ -53,7 +53,7 @@ type delivery struct {
 type groupLedger struct {
 	t      *testing.T
 	order  atomic.Int64
-	mu     sync.Mutex // guards everything below
+	mu     sync.Mutex        // guards everything below
 	active map[string]string // shard → member in its handler
 	epochs map[string]uint64 // shard → highest epoch seen in a handler
 	last   map[string]delivery
