@@ -278,6 +278,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Message: "Content-Type must be application/x-amz-json-1.1 or application/x-amz-cbor-1.1"})
 		return
 	}
+	if name, ok := groupTarget(r.Header.Get("X-Amz-Target")); ok {
+		h.serveGroups(w, r, f, name)
+		return
+	}
 	op, err := ParseTarget(r.Header.Get("X-Amz-Target"))
 	if err != nil {
 		WriteError(w, f, err)
