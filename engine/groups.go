@@ -734,15 +734,6 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 	if err != nil {
 		return err
 	}
-	// A release with no checkpoint leaves the checkpoint where it is (a
-	// member handing over a shard it read nothing of).
-	keep := in.Release && in.Checkpoint == (GroupCheckpoint{})
-	var c checkpoint
-	if !keep {
-		if c, err = e.parseCheckpoint(st, idx, in.Checkpoint); err != nil {
-			return err
-		}
-	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
 	g := gs.groups[group]
@@ -770,6 +761,15 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 			clip(in.Member), in.Shard, in.Epoch, clip(owner), epoch)
 	}
 	g.members[in.Member].seen = now
+	// A release with no checkpoint leaves the checkpoint where it is (a
+	// member handing over a shard it read nothing of).
+	keep := in.Release && in.Checkpoint == (GroupCheckpoint{})
+	var c checkpoint
+	if !keep {
+		if c, err = e.parseCheckpoint(st, idx, in.Checkpoint); err != nil {
+			return err
+		}
+	}
 	old := g.cps[idx]
 	if keep {
 		c = old

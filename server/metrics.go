@@ -28,6 +28,8 @@ type metrics struct {
 	streams, shards, openLogs, writers       *prometheus.Desc
 	clogGroups, clogBatches, clogBytes       *prometheus.Desc
 	clogFallbacks, clogTrimmed               *prometheus.Desc
+	groupLagRecords, groupLagMillis          *prometheus.Desc
+	groupMoves, groupFenced                  *prometheus.Desc
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -65,6 +67,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		clogBytes:      prometheus.NewDesc("sluice_commitlog_bytes_total", "Bytes written to the commit log, entry headers included.", nil, nil),
 		clogFallbacks:  prometheus.NewDesc("sluice_commitlog_fallbacks_total", "Durable batches the commit log refused (a failed write or sync, a full disk), synced in their own shard's segment instead.", nil, nil),
 		clogTrimmed:    prometheus.NewDesc("sluice_commitlog_files_trimmed_total", "Commit log files removed once the shards they covered had synced.", nil, nil),
+
+		groupLagRecords: prometheus.NewDesc("sluice_group_lag_records", "Records of the shard after the consumer group's checkpoint.", []string{"stream", "group", "shard"}, nil),
+		groupLagMillis:  prometheus.NewDesc("sluice_group_lag_milliseconds", "Age of the oldest record of the shard after the consumer group's checkpoint (0 when none).", []string{"stream", "group", "shard"}, nil),
+		groupMoves:      prometheus.NewDesc("sluice_group_lease_moves_total", "Leases of the consumer group given to a new owner since the server started.", []string{"stream", "group"}, nil),
+		groupFenced:     prometheus.NewDesc("sluice_group_fenced_checkpoints_total", "Checkpoints refused because the member no longer held the lease, since the server started.", []string{"stream", "group"}, nil),
 	}
 	reg.MustRegister(m.fsync, m.connections, m.accepted, m, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
@@ -76,6 +83,9 @@ func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit, m.shardFault, m.streams, m.shards, m.openLogs, m.writers, m.clogGroups, m.clogBatches, m.clogBytes, m.clogFallbacks, m.clogTrimmed} {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{m.groupLagRecords, m.groupLagMillis, m.groupMoves, m.groupFenced} {
 		ch <- d
 	}
 }
@@ -116,4 +126,21 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		c(m.readThrottled, s.ReadThrottled)
 		ch <- prometheus.MustNewConstMetric(m.iteratorAge, prometheus.GaugeValue, float64(s.IteratorAgeMillis), s.Stream, s.Shard)
 	})
+	m.collectGroups(ch)
+}
+
+// collectGroups reports every consumer group's lag per shard and its
+// counters.
+func (m *metrics) collectGroups(ch chan<- prometheus.Metric) {
+	type key struct{ stream, group string }
+	seen := map[key]bool{}
+	for _, g := range m.eng.GroupMetrics() {
+		ch <- prometheus.MustNewConstMetric(m.groupLagRecords, prometheus.GaugeValue, float64(g.LagRecords), g.Stream, g.Group, g.Shard)
+		ch <- prometheus.MustNewConstMetric(m.groupLagMillis, prometheus.GaugeValue, float64(g.LagMillis), g.Stream, g.Group, g.Shard)
+		if k := (key{g.Stream, g.Group}); !seen[k] {
+			seen[k] = true
+			ch <- prometheus.MustNewConstMetric(m.groupMoves, prometheus.CounterValue, float64(g.LeaseMoves), g.Stream, g.Group)
+			ch <- prometheus.MustNewConstMetric(m.groupFenced, prometheus.CounterValue, float64(g.FencedCheckpoints), g.Stream, g.Group)
+		}
+	}
 }
