@@ -124,6 +124,15 @@
 // Read results carry encrypted records decrypted, as frames with a fresh
 // CRC and the encrypted flag set. kms.go holds the messages.
 //
+// # Consumer groups
+//
+// Operations 0x50 to 0x57 (JoinGroup, GroupHeartbeat, CheckpointGroup,
+// LeaveGroup, ListGroups, DescribeGroup, ResetGroup, DeleteGroup) are
+// sluice's consumer groups: groups.go holds the messages, docs/groups.md
+// what a member does with them. A checkpoint is
+//
+//	| str sequence | u64 sub-sequence | u8 flags (0x1 whole record, 0x2 SHARD_END) |
+//
 // # Subscriptions
 //
 // A Subscribe request (position, u32 initial credit) opens a subscription
