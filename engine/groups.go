@@ -185,6 +185,7 @@ type groupLease struct {
 	epoch     uint64
 	releaseBy time.Time // set: the owner was asked to release it
 	to        string    // the member a rebalance moves it to
+	last      string    // the owner it was last given to, for counting moves
 }
 
 type group struct {
@@ -256,6 +257,9 @@ func (gs *groupSet) apply(r groupRecord, now time.Time) {
 			g.leases[int(r.Shard)] = l
 		}
 		l.owner, l.epoch = r.Owner, max(l.epoch, r.Epoch)
+		if r.Owner != "" {
+			l.last = r.Owner
+		}
 		l.releaseBy, l.to = time.Time{}, ""
 		if r.Owner != "" && g.members[r.Owner] == nil {
 			// The owner gets a failover time from now to call again.
@@ -514,10 +518,10 @@ func (g *group) assign(now time.Time, shards []shardView) []groupRecord {
 		if to == "" || g.members[to] == nil {
 			to = leastLoaded(load)
 		}
-		if l.epoch > 0 {
+		if l.epoch > 0 && l.last != to {
 			g.moves++
 		}
-		l.owner, l.epoch, l.to, l.releaseBy = to, l.epoch+1, "", time.Time{}
+		l.owner, l.epoch, l.to, l.releaseBy, l.last = to, l.epoch+1, "", time.Time{}, to
 		load[to]++
 		recs = append(recs, groupRecord{Type: groupRecLease, Group: g.name, Shard: uint32(s.idx), Owner: to, Epoch: l.epoch})
 	}
