@@ -501,3 +501,43 @@ func TestGroups_BadNames(t *testing.T) {
 		t.Fatalf("1 ms failover: %v; want InvalidArgumentException", err)
 	}
 }
+
+// TestGroups_RetentionFreesChildrenAndDropsLeases: a parent shard removed
+// by retention counts as finished (its children are leased without its
+// SHARD_END checkpoint), and its lease and checkpoint are dropped.
+func TestGroups_RetentionFreesChildrenAndDropsLeases(t *testing.T) {
+	clk := newTestClock()
+	e := openGroupEngine(t, clk)
+	mustCreate(t, e, "s", 1)
+	r := put(t, e, "s", "k", "v")
+	l := join(t, e, "s", "g", "a").Leases[0]
+	if err := e.CheckpointGroup("s", "g", GroupCheckpointInput{Member: "a", Shard: l.Shard, Epoch: l.Epoch,
+		Checkpoint: GroupCheckpoint{Seq: r.Seq.String(), Whole: true}}); err != nil {
+		t.Fatal(err)
+	}
+	mid, _ := shardStart(t, e, "s", 0).Add(api.HashKey{Hi: 1 << 62})
+	if err := e.SplitShard("s", api.ShardID(0), mid); err != nil {
+		t.Fatal(err)
+	}
+	if a := beat(t, e, "s", "g", "a"); len(a.Leases) != 1 || a.Leases[0].Shard != api.ShardID(0) {
+		t.Fatalf("leases before retention: %+v; want the parent only", a.Leases)
+	}
+	clk.advance(25 * time.Hour)
+	e.ExpireNow()
+	if si, _ := e.DescribeStream("s"); len(si.Shards) != 2 {
+		t.Fatalf("%d shards after retention; want the parent removed", len(si.Shards))
+	}
+	a := beat(t, e, "s", "g", "a")
+	if len(a.Leases) != 2 || a.Leases[0].Shard != api.ShardID(1) || a.Leases[1].Shard != api.ShardID(2) {
+		t.Fatalf("leases after the parent expired: %+v; want both children", a.Leases)
+	}
+	info, err := e.DescribeGroup("s", "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range info.Shards {
+		if s.Shard == api.ShardID(0) {
+			t.Fatalf("the removed parent is still described: %+v", s)
+		}
+	}
+}
