@@ -103,6 +103,22 @@ func codecCases() []struct {
 		{"Aliases", &RespAliases{Aliases: []AliasInfo{{Name: "alias/aws/kinesis",
 			ARN: "arn:aws:kms:us-east-1:000000000000:alias/aws/kinesis", KeyID: "0e9a1c3e-54f8-4f6e-9b7a-1d2c3b4a5f60"}}}, &RespAliases{}},
 		{"Rewrap", &RespRewrap{Shards: 4, Segments: 9}, &RespRewrap{}},
+		{"JoinGroup", &ReqJoinGroup{Stream: "orders", Group: "billing", Member: "host-1", FailoverMillis: 10000, StartAtLatest: true}, &ReqJoinGroup{}},
+		{"GroupMember", &ReqGroupMember{Stream: "orders", Group: "billing", Member: "host-1"}, &ReqGroupMember{}},
+		{"Group", &ReqGroup{Stream: "orders", Group: "billing"}, &ReqGroup{}},
+		{"GroupAssignment", &RespGroupAssignment{FailoverMillis: 10000, HeartbeatMillis: 3333, Leases: []GroupLease{
+			{Shard: "shardId-000000000001", Epoch: 3, Checkpoint: GroupCheckpoint{Seq: "4961", SubSeq: 2}},
+			{Shard: "shardId-000000000002", Epoch: 1, Checkpoint: GroupCheckpoint{ShardEnd: true}, Release: true, ReleaseBy: time.Unix(0, 99)}}},
+			&RespGroupAssignment{}},
+		{"CheckpointGroup", &ReqCheckpointGroup{Stream: "orders", Group: "billing", Member: "host-1", Shard: "shardId-000000000001",
+			Epoch: 3, Checkpoint: GroupCheckpoint{Seq: "4961", Whole: true}, Release: true}, &ReqCheckpointGroup{}},
+		{"Groups", &RespGroups{Groups: []string{"billing", "search"}}, &RespGroups{}},
+		{"GroupInfo", &RespGroupInfo{Name: "billing", FailoverMillis: 10000, Created: time.Unix(0, 5), LeaseMoves: 4, FencedCheckpoints: 1,
+			Members: []GroupMember{{Name: "host-1", LastHeartbeat: time.Unix(0, 6), Leases: 2}},
+			Shards: []GroupShard{{Shard: "shardId-000000000001", Owner: "host-1", Epoch: 3, Releasing: true,
+				Checkpoint: GroupCheckpoint{Seq: "4961", Whole: true}, Closed: true, Waiting: false, LagRecords: 12, LagMillis: 340}}},
+			&RespGroupInfo{}},
+		{"ResetGroup", &ReqResetGroup{Stream: "orders", Group: "billing", To: "AT_TIMESTAMP", Time: time.Unix(0, 7), Seq: ""}, &ReqResetGroup{}},
 	}
 }
 
