@@ -37,6 +37,10 @@ type GroupConsumerOptions struct {
 	// HeartbeatInterval overrides the interval the server asks for (a
 	// third of the group's failover time); 0 keeps it.
 	HeartbeatInterval time.Duration
+	// OnError, if set, is told why a shard's reading stopped early (a
+	// lost connection, a refused read); the shard is started again from
+	// its checkpoint at the next heartbeat while the lease is held.
+	OnError func(shard string, err error)
 }
 
 // GroupRecord is one user record: a Kinesis record, or one of the user
@@ -143,6 +147,7 @@ type shardWorker struct {
 	releaseOnce sync.Once
 	done        chan struct{}
 	err         error // set before done closes: a handler's error
+	readErr     error // set before done closes: why reading stopped early
 	// last is the last checkpoint written (or the lease's), for the
 	// release; owned by the worker's goroutine.
 	last GroupCheckpoint
@@ -253,8 +258,9 @@ func (w *shardWorker) run() {
 
 // finish ends the worker after a read or checkpoint error: a release
 // asked for is carried out, a lost lease or a cancelled Run just stops,
-// and anything else (a lost connection) is left to the next heartbeat,
-// which starts the shard again if the lease is still held.
+// and anything else (a lost connection, a refused read) is kept in
+// readErr for Run, which starts the shard again at the next heartbeat if
+// the lease is still held.
 func (w *shardWorker) finish(err error) {
 	select {
 	case <-w.release:
@@ -270,7 +276,9 @@ func (w *shardWorker) finish(err error) {
 		return
 	default:
 	}
-	_ = err
+	if w.ctx.Err() == nil {
+		w.readErr = err
+	}
 }
 
 // appendUserRecords appends the user records of recs to out, de-aggregating
@@ -394,6 +402,13 @@ func (g *GroupConsumer) Run(ctx context.Context, handler GroupHandler) error {
 			if w.err != nil {
 				runErr = w.err
 				break
+			}
+			if w.readErr != nil {
+				// Retried at the next heartbeat, not at once.
+				if o.OnError != nil {
+					o.OnError(w.lease.Shard, w.readErr)
+				}
+				continue
 			}
 			kickFn()
 			continue

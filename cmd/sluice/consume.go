@@ -61,7 +61,10 @@ func consumeMain(ctx context.Context, a *app, args []string) error {
 	}
 	defer c.Close()
 	gc, err := client.NewGroupConsumer(c, client.GroupConsumerOptions{Stream: pos[0], Group: *group, Member: *member,
-		FailoverTime: *failover, StartAtLatest: latest, ManualCheckpoint: true})
+		FailoverTime: *failover, StartAtLatest: latest, ManualCheckpoint: true,
+		OnError: func(shard string, err error) {
+			fmt.Fprintf(a.stderr, "sluice: reading %s stopped (%v); it starts again from its checkpoint at the next heartbeat\n", shard, err)
+		}})
 	if err != nil {
 		return err
 	}
