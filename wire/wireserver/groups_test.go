@@ -463,3 +463,27 @@ func TestGroups_StaleOwnerRefusedOnTheWire(t *testing.T) {
 		t.Fatalf("heartbeat to a deleted group: %v; want not found", err)
 	}
 }
+
+// TestAuthz_GroupActions: the group operations are authorized as sluice:
+// actions on the stream, which kinesis:* does not cover.
+func TestAuthz_GroupActions(t *testing.T) {
+	a := newAuthzEnv(t, nil)
+	ctx := testCtx(t)
+	_, err := a.admin.JoinGroup(ctx, "orders-1", "g", "m", client.JoinGroupOptions{})
+	wantDenied(t, err, "admin", "sluice:JoinGroup", "orders-1")
+	_, err = a.admin.GroupHeartbeat(ctx, "orders-1", "g", "m")
+	wantDenied(t, err, "admin", "sluice:JoinGroup", "orders-1")
+	err = a.admin.CheckpointGroup(ctx, "orders-1", "g", "m", api.ShardID(0), 1, client.GroupCheckpoint{ShardEnd: true}, false)
+	wantDenied(t, err, "admin", "sluice:CheckpointGroup", "orders-1")
+	_, err = a.reader.ListGroups(ctx, "orders-1")
+	wantDenied(t, err, "reader", "sluice:ListGroups", "orders-1")
+	_, err = a.reader.DescribeGroup(ctx, "orders-1", "g")
+	wantDenied(t, err, "reader", "sluice:DescribeGroup", "orders-1")
+	err = a.ingest.ResetGroup(ctx, "orders-1", "g", client.GroupResetTarget{To: "LATEST"})
+	wantDenied(t, err, "ingest", "sluice:ResetGroup", "orders-1")
+	err = a.ingest.DeleteGroup(ctx, "orders-1", "g")
+	wantDenied(t, err, "ingest", "sluice:DeleteGroup", "orders-1")
+	if gs, err := a.testEnv.eng.ListGroups("orders-1"); err != nil || len(gs) != 0 {
+		t.Fatalf("groups after refused requests: %v %v; want none", gs, err)
+	}
+}
