@@ -69,7 +69,7 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := client.Record{Seq: api.SeqNum{Incarnation: 9, Shard: 4, Seq: 1234}, Arrival: arrival, Key: []byte(`k"ey`), Data: c.data}
-			line := appendRecordJSON(nil, &r)
+			line := appendRecordJSON(nil, &r, -1)
 			if !bytes.HasSuffix(line, []byte("}\n")) || bytes.Count(line, []byte("\n")) != 1 {
 				t.Fatalf("line %q is not one JSON object and a newline", line)
 			}
@@ -96,8 +96,8 @@ func TestAppendRecordJSON_NoAllocations(t *testing.T) {
 	bin.Data = bytes.Repeat([]byte{0xff, 0}, 100)
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
-		buf = appendRecordJSON(buf[:0], &r)
-		buf = appendRecordJSON(buf[:0], &bin)
+		buf = appendRecordJSON(buf[:0], &r, -1)
+		buf = appendRecordJSON(buf[:0], &bin, 7)
 	})
 	if allocs != 0 {
 		t.Fatalf("appendRecordJSON allocates %.1f times per record; want 0", allocs)
@@ -116,7 +116,7 @@ func TestPrinter_TextIsDataPerLine(t *testing.T) {
 	var out bytes.Buffer
 	p := newPrinter(&out, false)
 	for _, d := range []string{"one", "", "three"} {
-		if err := p.print(&client.Record{Data: []byte(d)}); err != nil {
+		if err := p.printSub(&client.Record{Data: []byte(d)}, -1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,7 +165,7 @@ func BenchmarkPrinter(b *testing.B) {
 					}
 					p := newPrinter(io.Discard, format == "json")
 					for b.Loop() {
-						if err := p.print(&r); err != nil {
+						if err := p.printSub(&r, -1); err != nil {
 							b.Fatal(err)
 						}
 					}
