@@ -16,12 +16,13 @@ import (
 
 // recordLine is a `get --output json` line as a consumer decodes it.
 type recordLine struct {
-	Shard      string    `json:"shard"`
-	Sequence   string    `json:"sequence"`
-	Arrival    time.Time `json:"arrival"`
-	Key        string    `json:"key"`
-	Data       *string   `json:"data"`
-	DataBase64 *string   `json:"data_base64"`
+	Shard       string    `json:"shard"`
+	Sequence    string    `json:"sequence"`
+	Subsequence *int      `json:"subsequence"`
+	Arrival     time.Time `json:"arrival"`
+	Key         string    `json:"key"`
+	Data        *string   `json:"data"`
+	DataBase64  *string   `json:"data_base64"`
 }
 
 // bytes returns the record's data from whichever field carries it.
@@ -82,6 +83,9 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 			}
 			if l.Shard != "shardId-000000000004" || l.Sequence != r.Seq.String() || l.Key != `k"ey` || !l.Arrival.Equal(arrival) {
 				t.Fatalf("decoded %+v; want shard 4, sequence %s, key k\"ey, arrival %v", l, r.Seq, arrival)
+			}
+			if l.Subsequence != nil {
+				t.Fatalf("line %q of a plain record has a subsequence", line)
 			}
 			if !strings.Contains(string(line), `"arrival":"2024-05-01T11:30:45.123456789Z"`) {
 				t.Fatalf("line %q does not carry the arrival time in UTC with nanoseconds", line)
@@ -172,5 +176,17 @@ func BenchmarkPrinter(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+func TestAppendRecordJSON_Subsequence(t *testing.T) {
+	r := client.Record{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Unix(0, 0), Key: []byte("user"), Data: []byte("d")}
+	line := appendRecordJSON(nil, &r, 12)
+	l := decodeRecordLine(t, line)
+	if l.Subsequence == nil || *l.Subsequence != 12 || l.Sequence != r.Seq.String() || l.Key != "user" {
+		t.Fatalf("line %q: want sequence %s, subsequence 12, key user", line, r.Seq)
+	}
+	if !strings.Contains(string(line), `"sequence":"`+r.Seq.String()+`","subsequence":12,"arrival"`) {
+		t.Fatalf("line %q: want \"subsequence\" right after \"sequence\", as a number", line)
 	}
 }
