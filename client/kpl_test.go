@@ -349,3 +349,24 @@ func TestConsumer_DeliversSubRecordsOfOtherShardsAfterReshard(t *testing.T) {
 	}
 	t.Logf("%d user records delivered from a shard that does not hold their hash key", outside)
 }
+
+// TestProducer_AggregateBackpressureSendsHeldRecords: with a linger of an
+// hour, records held in aggregates fill MaxBuffered; Put sends them rather
+// than wait for the linger.
+func TestProducer_AggregateBackpressureSendsHeldRecords(t *testing.T) {
+	c := startServer(t)
+	createStream(t, c, "s", 1, ratelimit.Unlimited)
+	p, err := client.NewProducer(c, client.ProducerOptions{Stream: "s", Aggregate: true, Linger: time.Hour, MaxBuffered: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx(t))
+	for i := range 50 {
+		if err := p.Put(ctx(t), []byte("k"), bytes.Repeat([]byte{'x'}, 90)); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if st := p.Stats(); st.Stored < 40 {
+		t.Fatalf("%d records stored before Flush; want all but the last MaxBuffered's worth", st.Stored)
+	}
+}

@@ -249,6 +249,11 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		if p.buffered == 0 || p.buffered+size <= p.opts.MaxBuffered {
 			break
 		}
+		if p.held > 0 {
+			// Records held in aggregates free no space until they are sent.
+			p.flushAggregates()
+			p.seal()
+		}
 		space := p.space
 		p.mu.Unlock()
 		if err := awaitClosed(ctx, space); err != nil {
