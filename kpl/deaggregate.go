@@ -209,7 +209,7 @@ func (t *table) at(i int) span {
 	return (*t.big)[i-smallTable]
 }
 
-// release returns the pooled slice, unless it grew past 64 Ki entries (1 MiB):
+// release returns the pooled slice, unless it grew past 64 Ki entries (512 KiB):
 // one huge aggregate should not pin its table's memory for good.
 func (t *table) release() {
 	if t.big != nil && cap(*t.big) <= 64<<10 {
