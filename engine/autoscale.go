@@ -164,7 +164,8 @@ func (e *Engine) HotKeys(name string) []HotKey {
 
 // openShard is an open shard as one evaluation sees it.
 type openShard struct {
-	meta *shardMeta
+	capBytes, capRecs float64 // the shard's write quota
+	meta              *shardMeta
 	sk   *sketch
 	load *shardLoad
 }
@@ -248,6 +249,7 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 	}
 	for i := range shards {
 		s := &shards[i]
+		s.capBytes, s.capRecs = capBytes, capRecs
 		seen[s.sk] = true
 		ld := a.shards[s.sk]
 		if ld == nil {
@@ -299,7 +301,7 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 		secs := now.Sub(ld.accFrom).Seconds()
 		b, r := ld.acc.sums()
 		bps, rps := float64(b)/secs, float64(r)/secs
-		at, hotKey := e.splitPoint(s, capBytes, capRecs)
+		at, hotKey := e.splitPoint(s, capBytes, capRecs, secs)
 		if hotKey {
 			if a.hot[s.sk] == nil {
 				hk := &HotKey{Stream: st.name, Shard: api.ShardID(s.meta.Index), HashKey: ld.acc.cand,
@@ -362,19 +364,69 @@ func coldFor(ld *shardLoad, now time.Time, d time.Duration) bool {
 
 // splitPoint is where to split hot shard s: the hash key that halves its
 // observed load (bytes and records, each as a share of its quota), or the
-// middle of its range with AutoscaleOptions.Midpoint. hotKey reports that
-// one key carries at least half of the shard's records, so no split point
-// can halve its load.
-func (e *Engine) splitPoint(s *openShard, capBytes, capRecs float64) (at api.HashKey, hotKey bool) {
+// middle of its range with AutoscaleOptions.Midpoint.
+//
+// Unless Midpoint is set, when one key carries at least half of the shard's records, no split can
+// halve its load: the split goes next to that key instead, putting it
+// with the lighter side, so that the rest of the shard's traffic moves
+// away from it (at most two such splits leave the key alone in a shard).
+// hotKey reports that the key alone keeps a shard hot and nothing else
+// worth moving shares its shard: splitting again would not help.
+func (e *Engine) splitPoint(s *openShard, capBytes, capRecs, secs float64) (at api.HashKey, hotKey bool) {
+	o := &e.opts.Autoscale
 	start, end := s.meta.Start, s.meta.End
 	acc := &s.load.acc
-	_, r := acc.sums()
-	if start == end || (r > 0 && 2*acc.candRecs >= r) {
+	b, r := acc.sums()
+	load := max(float64(b)/secs/capBytes, float64(r)/secs/capRecs)
+	if start == end {
 		return api.HashKey{}, true
 	}
+	if r > 0 && 2*acc.candRecs >= r {
+		share := float64(acc.candRecs) / float64(r)
+		if load*share >= o.SplitThreshold && load*(1-share) < o.MergeThreshold {
+			return api.HashKey{}, true
+		}
+		if o.Midpoint {
+			return api.SplitRange(start, end, 2)[1][0], false
+		}
+		k := acc.cand
+		if k.Cmp(start) < 0 || k.Cmp(end) > 0 {
+			// A torn guess (see sketch.add): fall back to the median.
+			return e.medianPoint(s), false
+		}
+		kb := s.sk.bucket(k)
+		var below, above uint64
+		for i := range acc.recs {
+			switch {
+			case i < kb:
+				below += acc.recs[i]
+			case i > kb:
+				above += acc.recs[i]
+			}
+		}
+		// The key joins the lighter side: [start, k] when the traffic
+		// below it is the lighter, else [k, end].
+		if (below < above && k != end) || k == start {
+			return k.Inc(), false
+		}
+		return k, false
+	}
+	if o.Midpoint {
+		return api.SplitRange(start, end, 2)[1][0], false
+	}
+	return e.medianPoint(s), false
+}
+
+// medianPoint is the hash key that halves the observed load of s, as far
+// as its sketch's buckets tell.
+func (e *Engine) medianPoint(s *openShard) (at api.HashKey) {
+	o := &e.opts.Autoscale
+	start, end := s.meta.Start, s.meta.End
+	acc := &s.load.acc
+	capBytes, capRecs := s.capBytes, s.capRecs
 	mid := api.SplitRange(start, end, 2)[1][0]
-	if e.opts.Autoscale.Midpoint {
-		return mid, false
+	if o.Midpoint {
+		return mid
 	}
 	var w [sketchBuckets]float64
 	total := 0.0
@@ -383,7 +435,7 @@ func (e *Engine) splitPoint(s *openShard, capBytes, capRecs float64) (at api.Has
 		total += w[b]
 	}
 	if total == 0 {
-		return mid, false
+		return mid
 	}
 	half, cum := total/2, 0.0
 	for b := range w {
@@ -410,7 +462,7 @@ func (e *Engine) splitPoint(s *openShard, capBytes, capRecs float64) (at api.Has
 	if at.Cmp(end) > 0 {
 		at = end
 	}
-	return at, false
+	return at
 }
 
 func (e *Engine) logScale(stream, decision string, err error, args ...any) {
