@@ -166,8 +166,8 @@ func (e *Engine) HotKeys(name string) []HotKey {
 type openShard struct {
 	capBytes, capRecs float64 // the shard's write quota
 	meta              *shardMeta
-	sk   *sketch
-	load *shardLoad
+	sk                *sketch
+	load              *shardLoad
 }
 
 // AutoscaleNow runs one evaluation of every ON_DEMAND stream at the
