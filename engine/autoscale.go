@@ -90,18 +90,8 @@ type AutoscaleStats struct {
 	HotKeysNow  int    // single hot keys reported at the moment
 }
 
-// HotKey is a single partition key hash that carries most of a shard's
-// writes and more than a shard can take: splitting cannot help it, so the
-// autoscaler reports it instead of splitting again and again. The producer
-// must spread that key (add a suffix, or use ExplicitHashKey).
-type HotKey struct {
-	Stream, Shard string
-	HashKey       api.HashKey
-	Share         float64 // fraction of the shard's records that carry it
-	RecordsPerSec float64 // the shard's offered records/s over the window
-	BytesPerSec   float64 // the shard's offered bytes/s over the window
-	Since         time.Time
-}
+// HotKey is a single hot key the autoscaler reports (see api.HotKey).
+type HotKey = api.HotKey
 
 // autoscaler is the state of the scaling loop: per open shard, what its
 // sketch showed since it last changed from hot or cold. mu serialises

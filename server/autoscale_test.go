@@ -16,7 +16,8 @@ import (
 
 // TestServer_AutoscaleHotKeyInMetrics: one partition key offered at three
 // shards' worth to an ON_DEMAND stream is reported in /metrics (the key,
-// and a hot_key decision), and no split is counted.
+// and a hot_key decision) and by the binary protocol's HotKeys (which
+// `sluice stream describe` shows), and no split is counted.
 func TestServer_AutoscaleHotKeyInMetrics(t *testing.T) {
 	var (
 		mu  sync.Mutex // guards now
@@ -56,6 +57,13 @@ func TestServer_AutoscaleHotKeyInMetrics(t *testing.T) {
 			}
 		}
 		s.eng.AutoscaleNow()
+	}
+	hot, err := c.HotKeys(ctx, "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hot) != 1 || hot[0].HashKey != api.HashPartitionKey([]byte("tenant-42")) || hot[0].Share < 0.99 || hot[0].RecordsPerSec < 2000 {
+		t.Errorf("HotKeys over the binary protocol: %+v; want tenant-42's hash at nearly all of its shard's 3000 records/s", hot)
 	}
 	resp, err := http.Get("http://" + s.HTTPAddr().String() + "/metrics")
 	if err != nil {

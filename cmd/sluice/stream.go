@@ -179,7 +179,9 @@ func streamList(ctx context.Context, a *app, args []string) error {
 func streamDescribe(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream describe", "NAME [--json]",
 		"Shows a stream's settings and every shard, open and closed: its hash key range, its parents, whether it is\n"+
-			"open, how many records it retains and the sequence numbers of the first and last of them.")
+			"open, how many records it retains and the sequence numbers of the first and last of them. For an ON_DEMAND\n"+
+			"stream, also the single hot keys its autoscaler reports: keys that keep a shard over its quota by themselves,\n"+
+			"which no split can spread.")
 	asJSON := f.Bool("json", false, "print one JSON object (hash keys and sequence numbers as decimal strings)")
 	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
@@ -190,10 +192,16 @@ func streamDescribe(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return writeJSON(a.stdout, streamToJSON(info))
+		var hot []api.HotKey
+		if info.Mode == api.OnDemand {
+			if hot, err = c.HotKeys(cctx, pos[0]); err != nil {
+				fmt.Fprintf(a.stderr, "sluice: could not list the stream's hot keys (a server older than this client?): %v\n", err)
+			}
 		}
-		return writeDescribe(a.stdout, info)
+		if *asJSON {
+			return writeJSON(a.stdout, streamToJSON(info, hot))
+		}
+		return writeDescribe(a.stdout, info, hot)
 	})
 }
 
