@@ -101,3 +101,17 @@ func zipfScaleRun(b *testing.B, midpoint bool) (secs, shards int, series string)
 	si, _ := e.DescribeStream("z")
 	return secs, si.OpenShardCount(), series
 }
+
+// BenchmarkSketch_Add is the put path's cost of the traffic sketch per
+// record, from every core at once into one shard's sketch (the worst case:
+// all producers contend on its counters).
+func BenchmarkSketch_Add(b *testing.B) {
+	s := newSketch(api.HashKey{}, api.MaxHashKey)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := rand.New(rand.NewPCG(rand.Uint64(), 1))
+		for pb.Next() {
+			s.add(api.HashKey{Hi: r.Uint64(), Lo: r.Uint64()}, 100)
+		}
+	})
+}

@@ -285,3 +285,36 @@ func TestAutoscale_RaisesAStreamSwitchedToOnDemandToTheMinimum(t *testing.T) {
 		t.Fatalf("switched back: mode %s with %d open shards; want PROVISIONED with 2", si.Mode, si.OpenShardCount())
 	}
 }
+
+// TestAutoscale_HeavyKeyIsSplitAwayFromTheRest offers one key at 700
+// records/s (below a shard's quota) and 500 records/s of other keys to
+// shard 0: no split can halve that shard's load, so it is split right next
+// to the key, which moves the other keys away, and nothing is reported.
+func TestAutoscale_HeavyKeyIsSplitAwayFromTheRest(t *testing.T) {
+	r := newScaleRig(t, nil)
+	s0 := r.open()[0]
+	heavy := api.HashKey{Hi: s0.HashEnd.Hi / 3, Lo: 12345}
+	rest := func() api.HashKey { return api.HashKey{Hi: r.rng.Uint64N(s0.HashEnd.Hi), Lo: r.rng.Uint64()} }
+	load := func() int {
+		return r.offer(700, 64, func() api.HashKey { return heavy }) + r.offer(500, 64, rest)
+	}
+	for i := 0; i < 7 && len(r.open()) == 4; i++ {
+		r.second(load)
+	}
+	var at api.HashKey
+	for _, sh := range r.open() {
+		if sh.Parent == s0.ID && sh.HashStart != s0.HashStart {
+			at = sh.HashStart
+		}
+	}
+	if at != heavy && at != heavy.Inc() {
+		t.Fatalf("shard 0 was split at %v; want next to the heavy key %v", at, heavy)
+	}
+	r.second(load)
+	if got := r.second(load); got < 1150 {
+		t.Errorf("after the split %d of 1200 records/s are accepted; want nearly all", got)
+	}
+	if hks := r.e.HotKeys("s"); len(hks) != 0 {
+		t.Errorf("a key below a shard's quota is reported as hot: %+v", hks)
+	}
+}
