@@ -124,3 +124,66 @@ func TestHandler_UpdateShardCountLimits(t *testing.T) {
 		t.Fatalf("a call a day later: %v", err)
 	}
 }
+
+// TestHandler_UpdatingWhileReshardingThroughTheSDK rescales a stream of 100
+// shards to 200 (100 splits) and meanwhile polls it through the SDK: it is
+// UPDATING while the call runs, a second UpdateShardCount sent while it is
+// UPDATING is refused with ResourceInUseException unless the first has finished by
+// then, and it is ACTIVE with 200 open shards afterwards.
+func TestHandler_UpdatingWhileReshardingThroughTheSDK(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.client
+	env.createStream(t, "big", 100)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.UpdateShardCount(bg, &sdk.UpdateShardCountInput{StreamName: aws.String("big"), TargetShardCount: aws.Int32(200),
+			ScalingType: sdktypes.ScalingTypeUniformScaling})
+		done <- err
+	}()
+	status := func() (sdktypes.StreamStatus, int32) {
+		t.Helper()
+		s, err := c.DescribeStreamSummary(bg, &sdk.DescribeStreamSummaryInput{StreamName: aws.String("big")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.StreamDescriptionSummary.StreamStatus, aws.ToInt32(s.StreamDescriptionSummary.OpenShardCount)
+	}
+	var (
+		first    error
+		finished bool
+		updating bool
+	)
+	for !finished && !updating {
+		select {
+		case first = <-done:
+			finished = true
+		default:
+			st, _ := status()
+			updating = st == sdktypes.StreamStatusUpdating
+		}
+	}
+	if !updating {
+		t.Fatal("UpdateShardCount from 100 to 200 shards finished before a describe saw the stream UPDATING")
+	}
+	_, err := c.UpdateShardCount(bg, &sdk.UpdateShardCountInput{StreamName: aws.String("big"), TargetShardCount: aws.Int32(200),
+		ScalingType: sdktypes.ScalingTypeUniformScaling})
+	if err == nil {
+		select {
+		case first = <-done:
+			finished = true
+		default:
+			t.Fatal("a second UpdateShardCount was accepted while the first was still running")
+		}
+	} else {
+		wantAPIError(t, err, CodeResourceInUse, "UPDATING")
+	}
+	if !finished {
+		first = <-done
+	}
+	if first != nil {
+		t.Fatalf("UpdateShardCount: %v", first)
+	}
+	if st, n := status(); st != sdktypes.StreamStatusActive || n != 200 {
+		t.Fatalf("after UpdateShardCount: %s with %d open shards; want ACTIVE with 200", st, n)
+	}
+}
