@@ -131,6 +131,7 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []api.PutRecord, result
 		c.slot[i] = -1
 	}
 	c.groups = c.groups[:0]
+	sketch := st.onDemand.Load()
 	for _, i := range c.pending {
 		r := &recs[i]
 		ri := 0
@@ -142,9 +143,10 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []api.PutRecord, result
 				h = api.HashPartitionKey(r.Key)
 			}
 			ri = rt.find(h)
-			if !c.charged[i] {
-				// Offered traffic, counted once: a record sent on
-				// to a split's child was counted by its parent.
+			if sketch && !c.charged[i] {
+				// Offered traffic of an ON_DEMAND stream, counted
+				// once: a record sent on to a split's child was
+				// counted by its parent.
 				rt.sketches[ri].add(h, len(r.Key)+len(r.Data))
 			}
 		}

@@ -42,6 +42,9 @@ type stream struct {
 	// (autoscale.go); guarded by Engine.mu. Each routing table carries the
 	// sketches of its shards, for the put path.
 	sketches map[int]*sketch
+	// onDemand mirrors meta.Mode == ON_DEMAND for the put path: only the
+	// streams the autoscaler acts on pay for their sketches.
+	onDemand atomic.Bool
 	// scaling is set while a reshard or a mode change of the stream runs:
 	// the stream then shows UPDATING, and a second one is refused.
 	scaling atomic.Bool
@@ -88,6 +91,7 @@ func (e *Engine) openStream(m *streamMeta, fresh bool) (*stream, error) {
 // applySettings copies hot settings from meta into atomics.
 func (st *stream) applySettings() {
 	st.maxRecord.Store(int64(st.meta.MaxRecordSize))
+	st.onDemand.Store(st.meta.Mode == api.OnDemand)
 	st.retention.Store(int64(time.Duration(st.meta.RetentionHours) * time.Hour))
 	d := st.meta.Durability
 	if d == api.DurabilityDefault {
