@@ -86,7 +86,7 @@ type AutoscaleStats struct {
 	Merges      uint64 // pairs of cold shards merged
 	MinScaleUps uint64 // streams scaled up to the ON_DEMAND minimum
 	HotKeys     uint64 // single hot keys found (each reported once while hot)
-	Refused     uint64 // splits or merges the engine refused (caps, failures)
+	Refused     uint64 // splits or merges refused (caps, failures); a shard's refused split counts once per hot spell
 	HotKeysNow  int    // single hot keys reported at the moment
 }
 
@@ -112,6 +112,7 @@ type shardLoad struct {
 	coldSince time.Time // zero unless every tick since was cold
 	acc       sketchTick
 	accFrom   time.Time // start of what acc sums
+	refused   bool      // a split was refused in this hot spell (logged once)
 	tick      sketchTick
 }
 
@@ -265,7 +266,7 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 		case hot:
 			ld.acc.add(&ld.tick)
 		default:
-			ld.hotSince = time.Time{}
+			ld.hotSince, ld.refused = time.Time{}, false
 			ld.acc, ld.accFrom = ld.tick, ld.last
 		}
 		switch {
@@ -304,21 +305,26 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 			}
 			continue
 		}
-		if count >= api.MaxShardsPerStream {
-			a.refused.Add(1)
-			e.logScale(st.name, "split a hot shard", errorf(api.CodeLimitExceeded, "the stream has %d open shards, the most a stream may have", count),
-				"shard", api.ShardID(s.meta.Index))
-			continue
-		}
 		how := "at the key that halves its observed traffic"
 		if o.Midpoint {
 			how = "at the middle of its hash key range"
 		}
-		err := e.splitShard(st.name, api.ShardID(s.meta.Index), at)
+		var err error
+		if count >= api.MaxShardsPerStream {
+			err = errorf(api.CodeLimitExceeded, "the stream has %d open shards, the most a stream may have", count)
+		} else {
+			err = e.splitShard(st.name, api.ShardID(s.meta.Index), at)
+		}
+		if err != nil && ld.refused {
+			// Logged and counted when first refused in this hot
+			// spell; retried every tick in case room was made.
+			continue
+		}
 		e.logScale(st.name, "split a hot shard "+how, err, "shard", api.ShardID(s.meta.Index), "at", at.String(),
 			"records_per_sec", round2(rps), "bytes_per_sec", round2(bps),
 			"threshold", o.SplitThreshold, "hot_for", now.Sub(ld.hotSince).Round(time.Millisecond))
 		if err != nil {
+			ld.refused = true
 			a.refused.Add(1)
 			continue
 		}

@@ -20,7 +20,7 @@ type scaleRig struct {
 	rng *rand.Rand
 }
 
-func newScaleRig(t *testing.T, mod func(*AutoscaleOptions)) *scaleRig {
+func newScaleRig(t *testing.T, mod func(*Options)) *scaleRig {
 	t.Helper()
 	clk := newTestClock()
 	e := openTest(t, func(o *Options) {
@@ -30,7 +30,7 @@ func newScaleRig(t *testing.T, mod func(*AutoscaleOptions)) *scaleRig {
 		o.Durability = api.None
 		o.Autoscale = AutoscaleOptions{Window: 5 * time.Second, MergeWindow: 10 * time.Second, Off: true}
 		if mod != nil {
-			mod(&o.Autoscale)
+			mod(o)
 		}
 	})
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", Mode: api.OnDemand}); err != nil {
@@ -181,7 +181,7 @@ func TestAutoscale_SplitsHotRangeWhereTheTrafficIs(t *testing.T) {
 // TestAutoscale_MidpointOptionSplitsInTheMiddle is the comparison the
 // benchmark uses: with Midpoint, the same load splits at the midpoint.
 func TestAutoscale_MidpointOptionSplitsInTheMiddle(t *testing.T) {
-	r := newScaleRig(t, func(o *AutoscaleOptions) { o.Midpoint = true })
+	r := newScaleRig(t, func(o *Options) { o.Autoscale.Midpoint = true })
 	s0 := r.open()[0]
 	band := r.keyIn(api.HashKey{Lo: 1000}, api.HashKey{Lo: 2000})
 	for i := 0; i < 7 && len(r.open()) == 4; i++ {
@@ -316,5 +316,23 @@ func TestAutoscale_HeavyKeyIsSplitAwayFromTheRest(t *testing.T) {
 	}
 	if hks := r.e.HotKeys("s"); len(hks) != 0 {
 		t.Errorf("a key below a shard's quota is reported as hot: %+v", hks)
+	}
+}
+
+// TestAutoscale_StopsAtTheServerShardCap: with --max-shards 6 a stream of 4
+// hot shards splits once (4 + 2 children), then every further split is
+// refused, logged and counted, and the stream keeps serving.
+func TestAutoscale_StopsAtTheServerShardCap(t *testing.T) {
+	r := newScaleRig(t, func(o *Options) { o.MaxShards = 6 })
+	uniform := func() api.HashKey { return api.HashKey{Hi: r.rng.Uint64(), Lo: r.rng.Uint64()} }
+	for i := 0; i < 12; i++ {
+		r.second(func() int { return r.offer(6000, 64, uniform) })
+	}
+	if n := len(r.open()); n != 5 {
+		t.Fatalf("%d shards open; want 5 (one split, then the server's cap of 6 shards, open and closed)", n)
+	}
+	// Three shards stay hot; each refusal is counted once, not every tick.
+	if st := r.e.AutoscaleStats(); st.Splits != 1 || st.Refused != 3 {
+		t.Errorf("stats %+v; want 1 split and 3 refused (one per hot shard)", st)
 	}
 }
