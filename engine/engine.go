@@ -81,6 +81,8 @@ type Engine struct {
 	stop            chan struct{} // closed by Close to stop background tasks
 	bg              sync.WaitGroup
 	reshards        sync.Mutex // serialises resharding operations across streams
+	// scaler is the state of the ON_DEMAND autoscaler (autoscale.go).
+	scaler autoscaler
 }
 
 // Open opens (creating if needed) the data directory and every stream in it,
@@ -167,6 +169,10 @@ func Open(opts Options) (*Engine, error) {
 	e.bg.Add(2)
 	go e.retentionLoop()
 	go e.janitorLoop()
+	if !opts.Autoscale.Off {
+		e.bg.Add(1)
+		go e.autoscaleLoop()
+	}
 	return e, nil
 }
 
