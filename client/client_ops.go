@@ -57,6 +57,18 @@ func (c *Client) DescribeStream(ctx context.Context, name string) (*api.StreamIn
 	return resp.Info, nil
 }
 
+// HotKeys returns the single hot keys the server's autoscaler reports for
+// an ON_DEMAND stream: keys that keep a shard over its quota by themselves,
+// which no split can spread. Servers older than the HotKeys operation
+// answer with an error.
+func (c *Client) HotKeys(ctx context.Context, stream string) ([]api.HotKey, error) {
+	resp := wire.RespHotKeys{Stream: stream}
+	if err := c.do(ctx, wire.OpHotKeys, &wire.ReqStream{Stream: stream}, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Keys, nil
+}
+
 // ListStreams returns the names of all streams, sorted.
 func (c *Client) ListStreams(ctx context.Context) ([]string, error) {
 	var resp wire.RespNames

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/kpl"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -29,12 +30,26 @@ type ConsumerOptions struct {
 	// Window is each shard subscription's credit (see SubscribeOptions);
 	// default 1 MiB.
 	Window int
+	// KeepAggregates delivers KPL aggregates (package kpl) as the stored
+	// records they are. By default each is de-aggregated: Next returns its
+	// user records one by one, each with its own partition key and
+	// sub-sequence number, whatever shard its hash key now belongs to. A
+	// record that is not a valid aggregate is delivered as it is either way.
+	KeepAggregates bool
 }
 
-// ConsumerRecord is one record and the shard it came from.
+// ConsumerRecord is one record and the shard it came from. For a user
+// record de-aggregated from a KPL aggregate, Key and Data are the user
+// record's, Seq and Arrival the stored record's, and Aggregated is set.
 type ConsumerRecord struct {
 	ShardID string
 	Record
+	// Aggregated is set for a user record of a KPL aggregate: SubSeq is its
+	// 0-based index in the stored record Seq, ExplicitHashKey its explicit
+	// hash key as the producer gave it (a decimal; nil if none).
+	Aggregated      bool
+	SubSeq          int
+	ExplicitHashKey []byte
 }
 
 // Consumer follows one shard or a whole stream over subscriptions,
@@ -58,9 +73,11 @@ type Consumer struct {
 	done    map[string]bool
 
 	// Owned by the goroutine calling Next.
-	cur consumerBatch
-	idx int
-	err error
+	cur  consumerBatch
+	idx  int
+	subs []kpl.Record // the user records of cur.ev.Records[idx-1], reused
+	sub  int          // the next of subs to deliver
+	err  error
 }
 
 // consumerBatch is what a shard goroutine hands to Next: an event's
@@ -291,11 +308,23 @@ func (k *Consumer) Next(ctx context.Context) (ConsumerRecord, error) {
 		if k.err != nil {
 			return ConsumerRecord{}, k.err
 		}
+		if k.sub < len(k.subs) {
+			u := k.subs[k.sub]
+			r := k.cur.ev.Records[k.idx-1]
+			r.Key, r.Data = u.PartitionKey, u.Data
+			k.sub++
+			return ConsumerRecord{ShardID: k.cur.shard, Record: r, Aggregated: true, SubSeq: k.sub - 1, ExplicitHashKey: u.ExplicitHashKey}, nil
+		}
 		if k.cur.ev != nil && k.idx < len(k.cur.ev.Records) {
 			r := k.cur.ev.Records[k.idx]
 			k.idx++
+			if !k.opts.KeepAggregates && kpl.IsAggregate(r.Data) && k.deaggregate(r.Data) {
+				continue
+			}
 			return ConsumerRecord{ShardID: k.cur.shard, Record: r}, nil
 		}
+		clear(k.subs)
+		k.subs, k.sub = k.subs[:0], 0
 		select {
 		case b := <-k.out:
 			switch {
@@ -313,6 +342,16 @@ func (k *Consumer) Next(ctx context.Context) (ConsumerRecord, error) {
 			return ConsumerRecord{}, ctx.Err()
 		}
 	}
+}
+
+// deaggregate reads the user records of an aggregate into k.subs (their
+// slices alias data); false if data is not a valid aggregate.
+func (k *Consumer) deaggregate(data []byte) bool {
+	k.subs, k.sub = k.subs[:0], 0
+	return kpl.Deaggregate(data, func(_ int, r kpl.Record) bool {
+		k.subs = append(k.subs, r)
+		return true
+	})
 }
 
 // Close stops the consumer's subscriptions and waits for its goroutines.

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/kpl"
 	"github.com/sluicedb/sluice/wire"
 	"github.com/valyala/bytebufferpool"
 )
@@ -48,6 +50,25 @@ type ProducerOptions struct {
 	// from the producer's sender goroutines. Key and Data are valid only
 	// during the call.
 	OnResult func(ProducerResult)
+	// Aggregate packs user records bound for the same shard into KPL
+	// aggregates (package kpl): one stored record carries many user records,
+	// so a shard's limit of 1,000 records a second counts aggregates, and
+	// its 1 MiB a second becomes the limit. The producer learns the stream's
+	// open shards (ListShards) at its first Put, and again after a put
+	// landed in a shard other than the one expected (a reshard). Each
+	// aggregate carries its first user record's partition key and explicit
+	// hash key, so it is stored in that record's shard; the other user
+	// records keep their own keys, which consumers see when they
+	// de-aggregate (ConsumerOptions.KeepAggregates). A user record too large
+	// to aggregate is put as it is. OnResult is called per user record.
+	// Records wait in their shard's aggregate up to Linger, or until it is
+	// full.
+	Aggregate bool
+	// AggregateMaxBytes bounds each aggregate's data plus partition key;
+	// default 51,200 (the KPL's default), at most 1 MiB (the record limit).
+	// Larger aggregates take fewer requests and spend a shard's byte quota
+	// in bigger steps.
+	AggregateMaxBytes int
 }
 
 func (o *ProducerOptions) setDefaults() error {
@@ -65,6 +86,8 @@ func (o *ProducerOptions) setDefaults() error {
 	wire.DefaultPositive(&o.MaxAttempts, 10)
 	wire.DefaultPositive(&o.BackoffBase, 50*time.Millisecond)
 	wire.DefaultPositive(&o.BackoffMax, 2*time.Second)
+	wire.DefaultPositive(&o.AggregateMaxBytes, 51200)
+	o.AggregateMaxBytes = min(o.AggregateMaxBytes, api.DefaultMaxRecord)
 	return nil
 }
 
@@ -77,6 +100,10 @@ type ProducerResult struct {
 	Err error
 	// Attempts is how many requests carried the record.
 	Attempts int
+	// Aggregated is set for a user record put in a KPL aggregate: Seq is the
+	// aggregate's, and SubSeq the record's 0-based index in it.
+	Aggregated bool
+	SubSeq     int
 }
 
 // ProducerError summarizes the records that failed since the last Flush.
@@ -91,9 +118,11 @@ func (e *ProducerError) Error() string {
 
 func (e *ProducerError) Unwrap() error { return e.First }
 
-// ProducerStats counts a producer's records since it started.
+// ProducerStats counts a producer's records since it started. With
+// Aggregate, Stored, Failed and Retried count user records, and Aggregates
+// the aggregates stored.
 type ProducerStats struct {
-	Stored, Failed, Retried, Requests int64
+	Stored, Failed, Retried, Requests, Aggregates int64
 }
 
 // Producer batches records into PutRecords requests on a Client. It is safe
@@ -119,19 +148,41 @@ type Producer struct {
 	failed      int
 	firstErr    error
 	gen         uint64 // batch generation, to match linger timers
+	// With Aggregate: the open shards and the aggregate being built for
+	// each, in hash key order; nil until learned.
+	shards []shardAgg
+	held   int    // user records held in shards' aggregates
+	ehk    []byte // scratch: an explicit hash key in decimal
 
 	timer *time.Timer
 	wg    sync.WaitGroup
 
-	stored, failedN, retried, requests atomic.Int64
+	// With Aggregate: whether the shards were listed, and whether a put
+	// landed in an unexpected shard since (they are then listed again).
+	mapKnown, mapStale atomic.Bool
+	mapMu              sync.Mutex // held while listing the shards
+
+	stored, failedN, retried, requests, aggregates atomic.Int64
+}
+
+// shardAgg is one open shard of the stream and the aggregate being built
+// for it.
+type shardAgg struct {
+	index      int
+	start, end api.HashKey
+	agg        *kpl.Aggregator
+	bytes      int         // key and data bytes of the user records held
+	first      api.HashKey // the first held record's explicit hash key, if hasFirst
+	hasFirst   bool
 }
 
 // pbatch is a batch of records: their keys and data copied into arena.
 type pbatch struct {
-	gen   uint64
-	arena *bytebufferpool.ByteBuffer
-	recs  []precord
-	bytes int
+	gen      uint64
+	arena    *bytebufferpool.ByteBuffer
+	recs     []precord
+	bytes    int // keys and data of recs, as sent
+	buffered int // keys and data of the user records in recs, as put
 }
 
 type precord struct {
@@ -139,6 +190,9 @@ type precord struct {
 	hash                      api.HashKey
 	hasHash                   bool
 	attempts                  int
+	// users is the user records of an aggregate, 0 for a plain record;
+	// shard is the shard an aggregate is meant for.
+	users, shard int
 }
 
 // NewProducer starts a producer on c.
@@ -177,6 +231,15 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 			Message: fmt.Sprintf("partition key is %d bytes; the limit is 256 characters", len(key))}
 	}
+	if p.opts.Aggregate {
+		if len(key) == 0 {
+			return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
+				Message: "partition key is empty; it must be 1 to 256 characters"}
+		}
+		if err := p.learnShards(ctx); err != nil {
+			return err
+		}
+	}
 	p.mu.Lock()
 	for {
 		if p.closed {
@@ -186,6 +249,11 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		if p.buffered == 0 || p.buffered+size <= p.opts.MaxBuffered {
 			break
 		}
+		if p.held > 0 {
+			// Records held in aggregates free no space until they are sent.
+			p.flushAggregates()
+			p.seal()
+		}
 		space := p.space
 		p.mu.Unlock()
 		if err := awaitClosed(ctx, space); err != nil {
@@ -193,49 +261,179 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		}
 		p.mu.Lock()
 	}
-	if p.cur != nil && (len(p.cur.recs) >= p.opts.MaxBatchRecords || p.cur.bytes+size > p.opts.MaxBatchBytes) {
-		p.seal()
-	}
-	if p.cur == nil {
-		p.gen++
-		p.cur = &pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes)}
-		p.cur.arena.B = p.cur.arena.B[:0]
-		if p.opts.Linger > 0 {
-			p.timer.Reset(p.opts.Linger)
-		}
-	}
-	b := p.cur
-	ks := len(b.arena.B)
-	b.arena.B = append(b.arena.B, key...)
-	b.arena.B = append(b.arena.B, data...)
-	b.recs = append(b.recs, precord{keyStart: ks, keyEnd: ks + len(key), dataEnd: len(b.arena.B), hash: hash, hasHash: hasHash})
-	b.bytes += size
 	p.buffered += size
 	if p.outstanding == 0 {
 		p.idle = make(chan struct{})
 	}
 	p.outstanding++
-	if len(b.recs) >= p.opts.MaxBatchRecords || b.bytes >= p.opts.MaxBatchBytes || p.opts.Linger < 0 {
+	if !p.opts.Aggregate || !p.aggregate(key, data, hash, hasHash, size) {
+		p.add(key, data, hash, hasHash, size, 0, -1)
+	}
+	if p.opts.Linger < 0 {
+		p.flushAggregates()
 		p.seal()
 	}
 	p.mu.Unlock()
 	return nil
 }
 
-// seal moves the current batch to the ready queue. Called with mu held.
+// add appends a record (a user record, or an aggregate of users user
+// records meant for shard) to the current batch, sealing the batch when it
+// is full. buffered is the bytes of the user records, as put. Called with
+// mu held.
+func (p *Producer) add(key, data []byte, hash api.HashKey, hasHash bool, buffered, users, shard int) {
+	size := len(key) + len(data)
+	if p.cur != nil && len(p.cur.recs) > 0 && (len(p.cur.recs) >= p.opts.MaxBatchRecords || p.cur.bytes+size > p.opts.MaxBatchBytes) {
+		p.seal()
+	}
+	p.startBatch()
+	b := p.cur
+	ks := len(b.arena.B)
+	b.arena.B = append(b.arena.B, key...)
+	b.arena.B = append(b.arena.B, data...)
+	b.recs = append(b.recs, precord{keyStart: ks, keyEnd: ks + len(key), dataEnd: len(b.arena.B), hash: hash, hasHash: hasHash, users: users, shard: shard})
+	b.bytes += size
+	b.buffered += buffered
+	if len(b.recs) >= p.opts.MaxBatchRecords || b.bytes >= p.opts.MaxBatchBytes {
+		p.seal()
+	}
+}
+
+// startBatch starts a batch, and its linger, if none is being filled.
+// Called with mu held.
+func (p *Producer) startBatch() {
+	if p.cur != nil {
+		return
+	}
+	p.gen++
+	p.cur = &pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes)}
+	p.cur.arena.B = p.cur.arena.B[:0]
+	if p.opts.Linger > 0 {
+		p.timer.Reset(p.opts.Linger)
+	}
+}
+
+// aggregate adds a user record to the aggregate of its shard, moving that
+// aggregate to the batch first if the record does not fit in it; false if
+// the record is to be put as it is (too large, or no shard holds its hash
+// key). Called with mu held.
+func (p *Producer) aggregate(key, data []byte, hash api.HashKey, hasHash bool, size int) bool {
+	h := hash
+	if !hasHash {
+		h = api.HashPartitionKey(key)
+	}
+	i := sort.Search(len(p.shards), func(i int) bool { return p.shards[i].end.Cmp(h) >= 0 })
+	if i == len(p.shards) || p.shards[i].start.Cmp(h) > 0 {
+		return false
+	}
+	s := &p.shards[i]
+	var ehk []byte
+	if hasHash {
+		p.ehk = hash.AppendDecimal(p.ehk[:0])
+		ehk = p.ehk
+	}
+	full, err := s.agg.Add(kpl.Record{PartitionKey: key, ExplicitHashKey: ehk, Data: data})
+	if err != nil { // kpl.ErrTooLarge
+		// Put it as it is, after the records of its shard put before it.
+		p.flushAggregate(s)
+		return false
+	}
+	if full.Data != nil {
+		p.held -= full.Records
+		p.add(full.PartitionKey, full.Data, s.first, s.hasFirst, s.bytes, full.Records, s.index)
+		s.bytes = 0
+	}
+	if s.agg.Len() == 1 {
+		s.first, s.hasFirst = hash, hasHash
+	}
+	s.bytes += size
+	p.held++
+	// The batch's linger bounds how long the record waits in its aggregate.
+	p.startBatch()
+	return true
+}
+
+// flushAggregates moves every aggregate being built to the batch. Called
+// with mu held.
+func (p *Producer) flushAggregates() {
+	for i := range p.shards {
+		p.flushAggregate(&p.shards[i])
+	}
+}
+
+// flushAggregate moves the aggregate being built for s, if any, to the
+// batch. Called with mu held.
+func (p *Producer) flushAggregate(s *shardAgg) {
+	if s.agg.Len() == 0 {
+		return
+	}
+	full := s.agg.Flush()
+	p.held -= full.Records
+	p.add(full.PartitionKey, full.Data, s.first, s.hasFirst, s.bytes, full.Records, s.index)
+	s.bytes = 0
+}
+
+// learnShards lists the stream's open shards if the producer does not know
+// them yet or a put found them changed. The aggregates being built are
+// moved to the batch first: each goes where its first record's key says.
+func (p *Producer) learnShards(ctx context.Context) error {
+	if p.mapKnown.Load() && !p.mapStale.Load() {
+		return nil
+	}
+	p.mapMu.Lock()
+	defer p.mapMu.Unlock()
+	known := p.mapKnown.Load()
+	if known && !p.mapStale.Load() {
+		return nil // another Put learned them
+	}
+	p.mapStale.Store(false)
+	list, err := p.c.ListShards(ctx, p.opts.Stream)
+	if err != nil {
+		if known {
+			return nil // put by the shards known: the records are stored all the same
+		}
+		return fmt.Errorf("list the shards of %s to aggregate records by shard: %w", p.opts.Stream, err)
+	}
+	var shards []shardAgg
+	for _, s := range list {
+		if !s.Closed {
+			shards = append(shards, shardAgg{index: s.Index, start: s.HashStart, end: s.HashEnd, agg: kpl.NewAggregator(p.opts.AggregateMaxBytes)})
+		}
+	}
+	sort.Slice(shards, func(i, j int) bool { return shards[i].start.Cmp(shards[j].start) < 0 })
+	p.mu.Lock()
+	p.flushAggregates()
+	p.shards = shards
+	p.mu.Unlock()
+	p.mapKnown.Store(true)
+	return nil
+}
+
+// seal moves the current batch to the ready queue, or drops it if it is
+// empty. Called with mu held.
 func (p *Producer) seal() {
 	if p.cur == nil {
+		return
+	}
+	if len(p.cur.recs) == 0 {
+		wire.PutBuf(p.cur.arena)
+		p.cur = nil
 		return
 	}
 	p.ready = append(p.ready, p.cur)
 	p.cur = nil
 	p.senders.Signal()
+	if p.held > 0 {
+		p.startBatch() // the linger of the records held in aggregates
+	}
 }
 
-// onLinger sends the batch whose linger expired.
+// onLinger sends the batch whose linger expired, with every aggregate
+// being built.
 func (p *Producer) onLinger() {
 	p.mu.Lock()
 	if p.cur != nil && p.cur.gen == p.gen {
+		p.flushAggregates()
 		p.seal()
 	}
 	p.mu.Unlock()
@@ -270,7 +468,7 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 	pending := b.recs
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
-			p.retried.Add(int64(len(pending)))
+			p.retried.Add(int64(users(pending)))
 			if err := p.backoff(attempt); err != nil {
 				p.resolve(b, pending, nil, err)
 				break
@@ -313,11 +511,20 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 		pending = pending[:keep]
 	}
 	p.mu.Lock()
-	p.buffered -= b.bytes
+	p.buffered -= b.buffered
 	close(p.space)
 	p.space = make(chan struct{})
 	p.mu.Unlock()
 	wire.PutBuf(b.arena)
+}
+
+// users counts the user records of recs.
+func users(recs []precord) int {
+	n := 0
+	for i := range recs {
+		n += max(recs[i].users, 1)
+	}
+	return n
 }
 
 // retriable reports errors worth retrying: throttling.
@@ -342,7 +549,7 @@ func (p *Producer) backoff(attempt int) error {
 
 // resolve reports the outcome of recs: results[i] for each, or err for all.
 func (p *Producer) resolve(b *pbatch, recs []precord, results []api.PutResult, err error) {
-	nfailed := 0
+	nfailed, nusers, naggs := 0, 0, 0
 	var first error
 	for i := range recs {
 		r := &recs[i]
@@ -350,24 +557,42 @@ func (p *Producer) resolve(b *pbatch, recs []precord, results []api.PutResult, e
 		if results != nil {
 			out.Seq, out.Err = results[i].Seq, results[i].Err
 		}
+		users := max(r.users, 1)
+		nusers += users
 		if out.Err != nil {
-			nfailed++
+			nfailed += users
 			if first == nil {
 				first = out.Err
 			}
+		} else if r.users > 0 {
+			naggs++
+			if int(out.Seq.Shard) != r.shard {
+				p.mapStale.Store(true) // the shards changed since the producer listed them
+			}
 		}
-		if p.opts.OnResult != nil {
+		if p.opts.OnResult == nil {
+			continue
+		}
+		if r.users == 0 {
 			p.opts.OnResult(out)
+			continue
 		}
+		kpl.Deaggregate(out.Data, func(sub int, u kpl.Record) bool {
+			out := out
+			out.Key, out.Data, out.Aggregated, out.SubSeq = u.PartitionKey, u.Data, true, sub
+			p.opts.OnResult(out)
+			return true
+		})
 	}
-	p.stored.Add(int64(len(recs) - nfailed))
+	p.stored.Add(int64(nusers - nfailed))
 	p.failedN.Add(int64(nfailed))
+	p.aggregates.Add(int64(naggs))
 	p.mu.Lock()
 	p.failed += nfailed
 	if p.firstErr == nil {
 		p.firstErr = first
 	}
-	p.outstanding -= len(recs)
+	p.outstanding -= nusers
 	if p.outstanding == 0 {
 		close(p.idle)
 	}
@@ -379,6 +604,7 @@ func (p *Producer) resolve(b *pbatch, recs []precord, results []api.PutResult, e
 // the last Flush.
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
+	p.flushAggregates()
 	p.seal()
 	idle := p.idle
 	p.mu.Unlock()
@@ -408,6 +634,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	err := p.Flush(ctx)
 	p.mu.Lock()
 	p.closed = true
+	p.flushAggregates()
 	p.seal()
 	p.senders.Broadcast()
 	p.mu.Unlock()
@@ -422,7 +649,7 @@ func (p *Producer) Close(ctx context.Context) error {
 
 // Stats returns the producer's counters.
 func (p *Producer) Stats() ProducerStats {
-	return ProducerStats{Stored: p.stored.Load(), Failed: p.failedN.Load(), Retried: p.retried.Load(), Requests: p.requests.Load()}
+	return ProducerStats{Stored: p.stored.Load(), Failed: p.failedN.Load(), Retried: p.retried.Load(), Requests: p.requests.Load(), Aggregates: p.aggregates.Load()}
 }
 
 // awaitClosed blocks until ch is closed or ctx ends.

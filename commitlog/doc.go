@@ -51,7 +51,10 @@
 // segment that no longer exists is skipped). Replay is idempotent: an
 // entry's bytes are what its owner wrote at that offset, and a segment's
 // bytes at an offset never change once written and acknowledged, so a file
-// whose removal did not reach the disk replays to no effect. Then the
+// whose removal did not reach the disk replays to no effect. The one
+// exception is a segment's key header, which a Rewrap rewrites (and
+// syncs) under a newer master key version: the engine's replay keeps a
+// header whose generation is higher than the logged one. Then the
 // segments are synced, the files removed, and each segment log recovers as
 // it always has (a scan of its active segment cuts whatever is torn after
 // the last whole frame).

@@ -484,13 +484,9 @@ type splitInput struct {
 }
 
 func (c *Console) split(w http.ResponseWriter, r *http.Request, cl *call) {
-	name := r.PathValue("stream")
 	var in splitInput
-	if !readJSON(w, r, &in) {
-		return
-	}
-	a := c.access(cl, name)
-	if !a.require(w, r, actSplitShard) {
+	name, a, ok := c.streamAction(w, r, cl, &in, actSplitShard)
+	if !ok {
 		return
 	}
 	var at api.HashKey
@@ -521,12 +517,7 @@ func (c *Console) split(w http.ResponseWriter, r *http.Request, cl *call) {
 		return
 	}
 	err := c.eng.SplitShard(name, in.Shard, at)
-	c.auditResult(r, cl, actSplitShard, a.arn, err)
-	if err != nil {
-		writeEngineError(w, err)
-		return
-	}
-	c.describe(w, cl, name)
+	c.answer(w, r, cl, actSplitShard, a.arn, name, err)
 }
 
 // shardInfo describes one shard of a stream.

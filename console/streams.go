@@ -135,13 +135,9 @@ type deleteInput struct {
 }
 
 func (c *Console) deleteStream(w http.ResponseWriter, r *http.Request, cl *call) {
-	name := r.PathValue("stream")
 	var in deleteInput
-	if !readJSON(w, r, &in) {
-		return
-	}
-	a := c.access(cl, name)
-	if !a.require(w, r, actDeleteStream) {
+	name, a, ok := c.streamAction(w, r, cl, &in, actDeleteStream)
+	if !ok {
 		return
 	}
 	if in.Confirm != name {
@@ -310,22 +306,13 @@ type mergeInput struct {
 }
 
 func (c *Console) merge(w http.ResponseWriter, r *http.Request, cl *call) {
-	name := r.PathValue("stream")
 	var in mergeInput
-	if !readJSON(w, r, &in) {
-		return
-	}
-	a := c.access(cl, name)
-	if !a.require(w, r, actMergeShards) {
+	name, a, ok := c.streamAction(w, r, cl, &in, actMergeShards)
+	if !ok {
 		return
 	}
 	err := c.eng.MergeShards(name, in.Shard, in.Adjacent)
-	c.auditResult(r, cl, actMergeShards, a.arn, err)
-	if err != nil {
-		writeEngineError(w, err)
-		return
-	}
-	c.describe(w, cl, name)
+	c.answer(w, r, cl, actMergeShards, a.arn, name, err)
 }
 
 type scaleInput struct {
@@ -333,22 +320,13 @@ type scaleInput struct {
 }
 
 func (c *Console) scale(w http.ResponseWriter, r *http.Request, cl *call) {
-	name := r.PathValue("stream")
 	var in scaleInput
-	if !readJSON(w, r, &in) {
-		return
-	}
-	a := c.access(cl, name)
-	if !a.require(w, r, actUpdateShardCount) {
+	name, a, ok := c.streamAction(w, r, cl, &in, actUpdateShardCount)
+	if !ok {
 		return
 	}
 	err := c.eng.UpdateShardCount(name, in.Shards)
-	c.auditResult(r, cl, actUpdateShardCount, a.arn, err)
-	if err != nil {
-		writeEngineError(w, err)
-		return
-	}
-	c.describe(w, cl, name)
+	c.answer(w, r, cl, actUpdateShardCount, a.arn, name, err)
 }
 
 type retentionInput struct {
@@ -382,12 +360,7 @@ func (c *Console) retention(w http.ResponseWriter, r *http.Request, cl *call) {
 		return
 	}
 	err = change(name, in.Hours)
-	c.auditResult(r, cl, action, a.arn, err)
-	if err != nil {
-		writeEngineError(w, err)
-		return
-	}
-	c.describe(w, cl, name)
+	c.answer(w, r, cl, action, a.arn, name, err)
 }
 
 type tagsInput struct {
@@ -440,22 +413,13 @@ type consumerInput struct {
 }
 
 func (c *Console) registerConsumer(w http.ResponseWriter, r *http.Request, cl *call) {
-	name := r.PathValue("stream")
 	var in consumerInput
-	if !readJSON(w, r, &in) {
-		return
-	}
-	a := c.access(cl, name)
-	if !a.require(w, r, actRegisterConsumer) {
+	name, a, ok := c.streamAction(w, r, cl, &in, actRegisterConsumer)
+	if !ok {
 		return
 	}
 	_, err := c.eng.RegisterConsumer(name, in.Name, nil)
-	c.auditResult(r, cl, actRegisterConsumer, a.arn, err)
-	if err != nil {
-		writeEngineError(w, err)
-		return
-	}
-	c.describe(w, cl, name)
+	c.answer(w, r, cl, actRegisterConsumer, a.arn, name, err)
 }
 
 func (c *Console) deregisterConsumer(w http.ResponseWriter, r *http.Request, cl *call) {
@@ -477,7 +441,28 @@ func (c *Console) deregisterConsumer(w http.ResponseWriter, r *http.Request, cl 
 	if err == nil {
 		err = c.eng.DeregisterConsumer(name, consumer)
 	}
-	c.auditResult(r, cl, actDeregisterConsumer, arn, err)
+	c.answer(w, r, cl, actDeregisterConsumer, arn, name, err)
+}
+
+// streamAction begins an action on the stream named in the path: it reads
+// the request's JSON body into in and checks that the caller may do action
+// on the stream. When it returns ok false it has answered.
+func (c *Console) streamAction(w http.ResponseWriter, r *http.Request, cl *call, in any, action string) (name string, a *streamAccess, ok bool) {
+	name = r.PathValue("stream")
+	if !readJSON(w, r, in) {
+		return "", nil, false
+	}
+	a = c.access(cl, name)
+	if !a.require(w, r, action) {
+		return "", nil, false
+	}
+	return name, a, true
+}
+
+// answer ends an action on a stream: it audits the action's outcome and
+// answers with the engine's error, or with the stream as it now is.
+func (c *Console) answer(w http.ResponseWriter, r *http.Request, cl *call, action, arn, name string, err error) {
+	c.auditResult(r, cl, action, arn, err)
 	if err != nil {
 		writeEngineError(w, err)
 		return

@@ -58,6 +58,9 @@ type streamMeta struct {
 	Shards     []*shardMeta    `json:"shards"`
 	// NextShard is the index the next new shard gets; indexes are never reused.
 	NextShard int `json:"next_shard"`
+	// ShardCountUpdates are the times (Unix ns) of the UpdateShardCount
+	// calls of the last 24 hours, for Kinesis's limit of 10 a day.
+	ShardCountUpdates []int64 `json:"shard_count_updates,omitempty"`
 }
 
 type shardMeta struct {
@@ -209,6 +212,7 @@ func (m *streamMeta) clone() *streamMeta {
 	c := *m
 	c.Tags = cloneMap(m.Tags)
 	c.Monitoring = append([]string(nil), m.Monitoring...)
+	c.ShardCountUpdates = append([]int64(nil), m.ShardCountUpdates...)
 	if m.Quotas != nil {
 		q := *m.Quotas
 		c.Quotas = &q

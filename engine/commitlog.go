@@ -94,10 +94,30 @@ func (r *replayer) Apply(en commitlog.Entry) error {
 		}
 		r.files[path] = f
 	}
+	if en.Offset == 0 && r.supersededKeyHeader(f, en.Data) {
+		return nil
+	}
 	if _, err := f.WriteAt(en.Data, en.Offset); err != nil {
 		return fmt.Errorf("write %d B at %d of %s: %w", len(en.Data), en.Offset, path, err)
 	}
 	return nil
+}
+
+// supersededKeyHeader reports whether data, a segment's key header as the
+// commit log holds it, is older than the header the file holds now: a
+// Rewrap (which syncs what it writes) rewrapped the segment's data key
+// after the entry was written, and putting the entry back would undo it.
+func (r *replayer) supersededKeyHeader(f vfs.File, data []byte) bool {
+	logged, ok := segment.KeyHeaderGeneration(data)
+	if !ok {
+		return false
+	}
+	cur := make([]byte, segment.KeyHeaderSize)
+	if n, _ := f.ReadAt(cur, 0); n < len(cur) {
+		return false
+	}
+	now, ok := segment.KeyHeaderGeneration(cur)
+	return ok && now > logged
 }
 
 // Sync makes the applied writes durable and closes the files.

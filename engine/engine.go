@@ -83,6 +83,8 @@ type Engine struct {
 	reshards        sync.Mutex // serialises resharding operations across streams
 	// groups holds the streams' consumer groups (groups.go).
 	groups groupRegistry
+	// scaler is the state of the ON_DEMAND autoscaler (autoscale.go).
+	scaler autoscaler
 }
 
 // Open opens (creating if needed) the data directory and every stream in it,
@@ -175,6 +177,10 @@ func Open(opts Options) (*Engine, error) {
 	e.bg.Add(2)
 	go e.retentionLoop()
 	go e.janitorLoop()
+	if !opts.Autoscale.Off {
+		e.bg.Add(1)
+		go e.autoscaleLoop()
+	}
 	return e, nil
 }
 

@@ -94,6 +94,10 @@ type Options struct {
 	// listed by Engine.Orphans.
 	RemoveOrphans bool
 
+	// Autoscale configures how ON_DEMAND streams split and merge their
+	// shards by themselves (see AutoscaleOptions).
+	Autoscale AutoscaleOptions
+
 	clockInjected bool
 }
 
@@ -143,5 +147,5 @@ func (o *Options) setDefaults() error {
 	if o.ShardIdleTimeout <= 0 {
 		o.ShardIdleTimeout = 30 * time.Second
 	}
-	return nil
+	return o.Autoscale.setDefaults()
 }

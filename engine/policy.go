@@ -32,7 +32,13 @@ import "github.com/sluicedb/sluice/api"
 
 // SetStreamMode switches a stream between PROVISIONED and ON_DEMAND. The
 
-// shard count is kept; on-demand streams are not rescaled automatically.
+// shard count is kept; from then on the autoscaler (autoscale.go) rescales an
+
+// ON_DEMAND stream, first up to its minimum of api.OnDemandShards. The stream
+
+// is UPDATING meanwhile: a concurrent reshard or mode change fails with
+
+// ResourceInUse.
 
 // SetQuotas sets a stream's own limits; nil returns it to the server default.
 

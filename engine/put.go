@@ -131,16 +131,24 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []api.PutRecord, result
 		c.slot[i] = -1
 	}
 	c.groups = c.groups[:0]
+	sketch := st.onDemand.Load()
 	for _, i := range c.pending {
 		r := &recs[i]
 		ri := 0
 		if len(rt.shards) > 1 {
-			// One open shard owns the whole key space: no need to hash.
+			// One open shard owns the whole key space: no need to hash
+			// (nor to sketch: the autoscaler keeps at least 4 shards).
 			h := r.ExplicitHash
 			if !r.HasExplicitHash {
 				h = api.HashPartitionKey(r.Key)
 			}
 			ri = rt.find(h)
+			if sketch && !c.charged[i] {
+				// Offered traffic of an ON_DEMAND stream, counted
+				// once: a record sent on to a split's child was
+				// counted by its parent.
+				rt.sketches[ri].add(h, len(r.Key)+len(r.Data))
+			}
 		}
 		sh := rt.shards[ri]
 		if !c.charged[i] {

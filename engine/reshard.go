@@ -16,7 +16,20 @@ type childSpec struct {
 // range at newStart: [start, newStart-1] and [newStart, end]. The parent
 // stays readable until retention removes it; writes go to the children from
 // the moment SplitShard returns.
+//
+// While it runs the stream is UPDATING, and another reshard or mode change
+// of the stream fails with ResourceInUse.
 func (e *Engine) SplitShard(name, shardID string, newStart api.HashKey) error {
+	st, err := e.beginUpdate(name, "SplitShard")
+	if err != nil {
+		return err
+	}
+	defer st.endUpdate()
+	return e.splitShard(name, shardID, newStart)
+}
+
+// splitShard is SplitShard for a caller that marked the stream UPDATING.
+func (e *Engine) splitShard(name, shardID string, newStart api.HashKey) error {
 	e.reshards.Lock()
 	defer e.reshards.Unlock()
 	idx, err := api.ParseShardID(shardID)
@@ -45,7 +58,18 @@ func (e *Engine) SplitShard(name, shardID string, newStart api.HashKey) error {
 
 // MergeShards closes two shards with adjacent hash key ranges and opens one
 // child covering both, whose parent is shardID and adjacent parent adjacentID.
+// The stream is UPDATING meanwhile, as for SplitShard.
 func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
+	st, err := e.beginUpdate(name, "MergeShards")
+	if err != nil {
+		return err
+	}
+	defer st.endUpdate()
+	return e.mergeShards(name, shardID, adjacentID)
+}
+
+// mergeShards is MergeShards for a caller that marked the stream UPDATING.
+func (e *Engine) mergeShards(name, shardID, adjacentID string) error {
 	e.reshards.Lock()
 	defer e.reshards.Unlock()
 	a, b, err := api.ParseShardPair(shardID, adjacentID)
@@ -84,7 +108,24 @@ func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
 // It does so as a series of splits and then merges, so every new shard has
 // one parent, or two adjacent ones; some intermediate shards are closed as
 // soon as they are created, as on Kinesis.
+//
+// As on Kinesis, a stream may be rescaled this way at most
+// MaxShardCountUpdates times per rolling 24 hours (LimitExceeded after);
+// the stream is UPDATING while it runs, and a concurrent reshard or mode
+// change fails with ResourceInUse.
 func (e *Engine) UpdateShardCount(name string, target int) error {
+	st, err := e.beginUpdate(name, "UpdateShardCount")
+	if err != nil {
+		return err
+	}
+	defer st.endUpdate()
+	return e.updateShardCount(name, target, true)
+}
+
+// updateShardCount is UpdateShardCount for a caller that marked the stream
+// UPDATING; counted says whether the call counts against the daily limit
+// (the autoscaler's own rescaling does not).
+func (e *Engine) updateShardCount(name string, target int, counted bool) error {
 	e.reshards.Lock()
 	defer e.reshards.Unlock()
 	e.mu.RLock()
@@ -105,6 +146,16 @@ func (e *Engine) UpdateShardCount(name string, target int) error {
 		return errorf(api.CodeValidation,
 			"UpdateShardCount to %d shards from %d is not allowed: the target must be between half and double the current open shard count (%d to %d)",
 			target, n, (n+1)/2, 2*n)
+	}
+	if counted {
+		err := e.updateStream(name, func(m *streamMeta) error {
+			h, err := checkShardCountRate(m, e.now())
+			m.ShardCountUpdates = h
+			return err
+		})
+		if err != nil {
+			return err
+		}
 	}
 	ranges := api.EvenRanges(target)
 	// Phase 1: split every open shard at each target boundary inside it.

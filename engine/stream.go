@@ -37,6 +37,17 @@ type stream struct {
 	dur       atomic.Uint32             // effective Durability
 	retention atomic.Int64              // retention period, ns
 	enc       atomic.Pointer[streamEnc] // nil while records are written in the clear
+
+	// sketches holds the traffic sketch of every open shard by index
+	// (autoscale.go); guarded by Engine.mu. Each routing table carries the
+	// sketches of its shards, for the put path.
+	sketches map[int]*sketch
+	// onDemand mirrors meta.Mode == ON_DEMAND for the put path: only the
+	// streams the autoscaler acts on pay for their sketches.
+	onDemand atomic.Bool
+	// scaling is set while a reshard or a mode change of the stream runs:
+	// the stream then shows UPDATING, and a second one is refused.
+	scaling atomic.Bool
 }
 
 // closeParallelism bounds how many shards of a stream close at once.
@@ -45,8 +56,9 @@ const closeParallelism = 64
 // routeTable maps the hash key space onto the open shards: shard i owns
 // [starts[i], starts[i+1]-1]. Open shards always cover the whole space.
 type routeTable struct {
-	starts []api.HashKey
-	shards []*shard
+	starts   []api.HashKey
+	shards   []*shard
+	sketches []*sketch // sketches[i] counts the writes offered to shards[i]
 }
 
 func (rt *routeTable) find(h api.HashKey) int {
@@ -79,6 +91,7 @@ func (e *Engine) openStream(m *streamMeta, fresh bool) (*stream, error) {
 // applySettings copies hot settings from meta into atomics.
 func (st *stream) applySettings() {
 	st.maxRecord.Store(int64(st.meta.MaxRecordSize))
+	st.onDemand.Store(st.meta.Mode == api.OnDemand)
 	st.retention.Store(int64(time.Duration(st.meta.RetentionHours) * time.Hour))
 	d := st.meta.Durability
 	if d == api.DurabilityDefault {
@@ -125,10 +138,18 @@ func (st *stream) rebuildRoutes() {
 	}
 	sort.Slice(open, func(i, j int) bool { return open[i].Start.Cmp(open[j].Start) < 0 })
 	shards := *st.shards.Load()
+	sketches := make(map[int]*sketch, len(open))
 	for _, sm := range open {
 		rt.starts = append(rt.starts, sm.Start)
 		rt.shards = append(rt.shards, shards[sm.Index])
+		sk := st.sketches[sm.Index]
+		if sk == nil {
+			sk = newSketch(sm.Start, sm.End)
+		}
+		sketches[sm.Index] = sk
+		rt.sketches = append(rt.sketches, sk)
 	}
+	st.sketches = sketches
 	st.routes.Store(rt)
 	ch := make(chan struct{})
 	old := st.routeCh.Swap(&ch)
@@ -147,7 +168,7 @@ func (st *stream) shard(index int) *shard {
 func (st *stream) info() *api.StreamInfo {
 	m := st.meta
 	si := &api.StreamInfo{
-		Name: m.Name, Incarnation: m.Incarnation, Status: m.Status, Mode: m.Mode,
+		Name: m.Name, Incarnation: m.Incarnation, Status: st.status(), Mode: m.Mode,
 		Created: time.Unix(0, m.Created), RetentionHours: m.RetentionHours, MaxRecordSize: m.MaxRecordSize,
 		Durability: m.Durability, Quotas: st.limits(), Tags: cloneMap(m.Tags),
 		EncryptionType: m.EncryptionType, KeyID: m.KeyID, Monitoring: append([]string(nil), m.Monitoring...),

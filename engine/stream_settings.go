@@ -120,6 +120,14 @@ func (e *Engine) SetMaxRecordSize(name string, bytes int) error {
 }
 
 func (e *Engine) SetStreamMode(name string, mode api.StreamMode) error {
+	if mode != api.Provisioned && mode != api.OnDemand {
+		return errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))
+	}
+	st, err := e.beginUpdate(name, "UpdateStreamMode")
+	if err != nil {
+		return err
+	}
+	defer st.endUpdate()
 	return e.updateStream(name, func(m *streamMeta) error {
 		if mode != api.Provisioned && mode != api.OnDemand {
 			return errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))

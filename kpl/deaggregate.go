@@ -30,8 +30,8 @@ func IsAggregate(data []byte) bool {
 // out of its table, no user record): the caller then delivers data as one
 // plain record.
 func Deaggregate(data []byte, fn func(sub int, r Record) bool) (ok bool) {
-	if !IsAggregate(data) || len(data) < overhead {
-		return false
+	if !IsAggregate(data) || len(data) < overhead || len(data) > math.MaxInt32 {
+		return false // (a record is at most 10 MiB; spans are 32-bit)
 	}
 	body := data[magicLen : len(data)-digestLen]
 	sum := md5.Sum(body)
@@ -57,7 +57,7 @@ func Deaggregate(data []byte, fn func(sub int, r Record) bool) (ok bool) {
 			if wt != wireBytes {
 				return false
 			}
-			s := span{len(body) - len(b) - len(contents), len(body) - len(b)}
+			s := span{int32(len(body) - len(b) - len(contents)), int32(len(body) - len(b))}
 			if num == fieldPartitionKeyTable {
 				keys.add(s)
 			} else {
@@ -167,8 +167,10 @@ func validTag(b []byte) bool {
 	return hasKey
 }
 
-// span is the bytes [start, end) of an aggregate's protobuf.
-type span struct{ start, end int }
+// span is the bytes [start, end) of an aggregate's protobuf: 8 bytes for
+// an entry of at least 2 (its tag and length), so a table's index takes at
+// most 4 times the bytes of the table.
+type span struct{ start, end int32 }
 
 // smallTable is the entries a table holds without a pooled slice: most
 // aggregates have fewer distinct explicit hash keys, and many fewer
@@ -207,7 +209,7 @@ func (t *table) at(i int) span {
 	return (*t.big)[i-smallTable]
 }
 
-// release returns the pooled slice, unless it grew past 64 Ki entries (1 MiB):
+// release returns the pooled slice, unless it grew past 64 Ki entries (512 KiB):
 // one huge aggregate should not pin its table's memory for good.
 func (t *table) release() {
 	if t.big != nil && cap(*t.big) <= 64<<10 {

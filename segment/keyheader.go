@@ -75,6 +75,21 @@ func parseKeyHeader(b []byte) (*keyHeader, error) {
 	return best, nil
 }
 
+// KeyHeaderGeneration returns the generation of the current slot of the
+// key header at the start of b (a segment's first bytes), false when b
+// does not begin with an intact key header. A new segment's header starts
+// at generation 1 and each Rewrap of it raises it by one.
+func KeyHeaderGeneration(b []byte) (uint32, bool) {
+	if !isKeyHeader(b) {
+		return 0, false
+	}
+	h, err := parseKeyHeader(b)
+	if err != nil {
+		return 0, false
+	}
+	return h.gen, true
+}
+
 // appendKeyHeader appends a whole key header holding blob in slot 0,
 // generation 1 (slot 1 empty).
 func appendKeyHeader(dst, blob []byte) []byte {

@@ -30,6 +30,7 @@ type metrics struct {
 	clogFallbacks, clogTrimmed               *prometheus.Desc
 	groupLagRecords, groupLagMillis          *prometheus.Desc
 	groupMoves, groupFenced                  *prometheus.Desc
+	scaleDecisions, hotKey                   *prometheus.Desc
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -67,6 +68,8 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		clogBytes:      prometheus.NewDesc("sluice_commitlog_bytes_total", "Bytes written to the commit log, entry headers included.", nil, nil),
 		clogFallbacks:  prometheus.NewDesc("sluice_commitlog_fallbacks_total", "Durable batches the commit log refused (a failed write or sync, a full disk), synced in their own shard's segment instead.", nil, nil),
 		clogTrimmed:    prometheus.NewDesc("sluice_commitlog_files_trimmed_total", "Commit log files removed once the shards they covered had synced.", nil, nil),
+		scaleDecisions: prometheus.NewDesc("sluice_autoscale_decisions_total", "Scaling decisions of ON_DEMAND streams: split (a hot shard), merge (two cold neighbours), minimum (raised to 4 shards), hot_key (a single key splitting cannot spread, reported instead), refused (a split or merge the engine refused).", []string{"decision"}, nil),
+		hotKey:         prometheus.NewDesc("sluice_autoscale_hot_key", "Share of its shard's records carried by a single hot hash key that keeps the shard over quota; splitting cannot spread it.", []string{"stream", "shard", "hash_key"}, nil),
 
 		groupLagRecords: prometheus.NewDesc("sluice_group_lag_records", "Records of the shard after the consumer group's checkpoint.", []string{"stream", "group", "shard"}, nil),
 		groupLagMillis:  prometheus.NewDesc("sluice_group_lag_milliseconds", "Age of the oldest record of the shard after the consumer group's checkpoint (0 when none).", []string{"stream", "group", "shard"}, nil),
@@ -82,7 +85,7 @@ func (m *metrics) observeSync(d time.Duration) { m.fsync.Observe(d.Seconds()) }
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit, m.shardFault, m.streams, m.shards, m.openLogs, m.writers, m.clogGroups, m.clogBatches, m.clogBytes, m.clogFallbacks, m.clogTrimmed} {
+	for _, d := range []*prometheus.Desc{m.inBytes, m.inRecords, m.outBytes, m.outRecords, m.writeThrottled, m.readThrottled, m.iteratorAge, m.inflight, m.inflightLimit, m.shardFault, m.streams, m.shards, m.openLogs, m.writers, m.clogGroups, m.clogBatches, m.clogBytes, m.clogFallbacks, m.clogTrimmed, m.scaleDecisions, m.hotKey} {
 		ch <- d
 	}
 	for _, d := range []*prometheus.Desc{m.groupLagRecords, m.groupLagMillis, m.groupMoves, m.groupFenced} {
@@ -113,6 +116,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		v uint64
 	}{{m.clogGroups, cl.Groups}, {m.clogBatches, cl.Batches}, {m.clogBytes, cl.Bytes}, {m.clogFallbacks, cl.Fallbacks}, {m.clogTrimmed, cl.Trimmed}} {
 		ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, float64(c.v))
+	}
+	as := m.eng.AutoscaleStats()
+	for _, d := range []struct {
+		name string
+		v    uint64
+	}{{"split", as.Splits}, {"merge", as.Merges}, {"minimum", as.MinScaleUps}, {"hot_key", as.HotKeys}, {"refused", as.Refused}} {
+		ch <- prometheus.MustNewConstMetric(m.scaleDecisions, prometheus.CounterValue, float64(d.v), d.name)
+	}
+	for _, hk := range m.eng.HotKeys("") {
+		ch <- prometheus.MustNewConstMetric(m.hotKey, prometheus.GaugeValue, hk.Share, hk.Stream, hk.Shard, hk.HashKey.String())
 	}
 	m.eng.Metrics(func(s engine.ShardMetrics) {
 		c := func(d *prometheus.Desc, v uint64) {

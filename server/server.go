@@ -96,6 +96,16 @@ type Config struct {
 	// RemoveOrphans deletes stream directories the catalog does not name;
 	// by default they are kept and logged.
 	RemoveOrphans bool `json:"remove_orphans"`
+	// AutoscaleWindow, AutoscaleMergeWindow, AutoscaleSplitThreshold and
+	// AutoscaleMergeThreshold set how ON_DEMAND streams rescale (see
+	// engine.AutoscaleOptions); zero takes the defaults, 5m, 30m, 0.8 and
+	// 0.2. AutoscaleMidpoint splits at the middle of a hot shard's range,
+	// as Kinesis does, instead of where its traffic is.
+	AutoscaleWindow         Duration `json:"autoscale_window"`
+	AutoscaleMergeWindow    Duration `json:"autoscale_merge_window"`
+	AutoscaleSplitThreshold float64  `json:"autoscale_split_threshold"`
+	AutoscaleMergeThreshold float64  `json:"autoscale_merge_threshold"`
+	AutoscaleMidpoint       bool     `json:"autoscale_midpoint"`
 	// Region and Account appear in stream and consumer ARNs; defaults
 	// us-east-1 and 000000000000.
 	Region  string `json:"region"`
@@ -299,6 +309,11 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		MaxStreams: cfg.MaxStreams, MaxShards: cfg.MaxShards,
 		RecoverCatalog: cfg.RecoverCatalog, RemoveOrphans: cfg.RemoveOrphans,
 		NoCommitLog: cfg.NoCommitLog,
+		Autoscale: engine.AutoscaleOptions{
+			Window: time.Duration(cfg.AutoscaleWindow), MergeWindow: time.Duration(cfg.AutoscaleMergeWindow),
+			SplitThreshold: cfg.AutoscaleSplitThreshold, MergeThreshold: cfg.AutoscaleMergeThreshold,
+			Midpoint: cfg.AutoscaleMidpoint,
+		},
 	})
 	if err != nil {
 		return err

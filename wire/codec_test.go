@@ -103,6 +103,8 @@ func codecCases() []struct {
 		{"Aliases", &RespAliases{Aliases: []AliasInfo{{Name: "alias/aws/kinesis",
 			ARN: "arn:aws:kms:us-east-1:000000000000:alias/aws/kinesis", KeyID: "0e9a1c3e-54f8-4f6e-9b7a-1d2c3b4a5f60"}}}, &RespAliases{}},
 		{"Rewrap", &RespRewrap{Shards: 4, Segments: 9}, &RespRewrap{}},
+		{"HotKeys", &RespHotKeys{Keys: []api.HotKey{{Shard: "shardId-000000000003", HashKey: api.HashKey{Hi: 9, Lo: 1 << 60},
+			Share: 0.5, RecordsPerSec: 3000, BytesPerSec: 1 << 20, Since: time.Unix(0, 1_800_000_000_000_000_000)}}}, &RespHotKeys{}},
 		{"JoinGroup", &ReqJoinGroup{Stream: "orders", Group: "billing", Member: "host-1", FailoverMillis: 10000, StartAtLatest: true}, &ReqJoinGroup{}},
 		{"GroupMember", &ReqGroupMember{Stream: "orders", Group: "billing", Member: "host-1"}, &ReqGroupMember{}},
 		{"Group", &ReqGroup{Stream: "orders", Group: "billing"}, &ReqGroup{}},

@@ -79,6 +79,9 @@ const (
 	// encryption at rest (kms.go).
 	OpStartStreamEncryption Op = 0x17
 	OpStopStreamEncryption  Op = 0x18
+	// OpHotKeys lists the single hot keys the autoscaler reports for an
+	// ON_DEMAND stream.
+	OpHotKeys Op = 0x19
 
 	// OpSubscribe starts a subscription; its response ends it.
 	OpSubscribe Op = 0x20
@@ -137,6 +140,7 @@ var opNames = map[Op]string{
 	OpSubscribe: "Subscribe", OpEvent: "Event", OpCredit: "Credit", OpCancel: "Cancel",
 	OpChallenge: "Challenge", OpAuthenticate: "Authenticate", OpGoAway: "GoAway",
 	OpStartStreamEncryption: "StartStreamEncryption", OpStopStreamEncryption: "StopStreamEncryption",
+	OpHotKeys:   "HotKeys",
 	OpCreateKey: "CreateKey", OpListKeys: "ListKeys", OpDescribeKey: "DescribeKey", OpCreateAlias: "CreateAlias",
 	OpListAliases: "ListAliases", OpRotateKey: "RotateKey", OpDisableKey: "DisableKey", OpEnableKey: "EnableKey",
 	OpRewrap:    "Rewrap",

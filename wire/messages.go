@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"math"
 	"time"
 
 	"github.com/sluicedb/sluice/api"
@@ -359,6 +360,44 @@ type RespStreamInfo struct{ Info *api.StreamInfo }
 
 func (m *RespStreamInfo) AppendTo(b []byte) []byte { return appendStreamInfo(b, m.Info) }
 func (m *RespStreamInfo) DecodeFrom(d *Decoder)    { m.Info = d.streamInfo() }
+
+// RespHotKeys is the response of HotKeys: u16 count | count × (str shard |
+// hash key | u32 share in millionths | u64 records/s | u64 bytes/s | time
+// since). The keys are of the stream the request names.
+type RespHotKeys struct {
+	Stream string // not sent: the request's stream, filled in by the caller
+	Keys   []api.HotKey
+}
+
+// hotKeySize is the least a hot key takes: an empty shard id.
+const hotKeySize = 2 + 16 + 4 + 8 + 8 + 8
+
+func (m *RespHotKeys) AppendTo(b []byte) []byte {
+	n := min(len(m.Keys), math.MaxUint16)
+	b = AppendU16(b, uint16(n))
+	for _, k := range m.Keys[:n] {
+		b = AppendStr(b, k.Shard)
+		b = appendHash(b, k.HashKey)
+		b = AppendU32(b, uint32(math.Round(min(max(k.Share, 0), 1)*1e6)))
+		b = appendU64(b, uint64(max(k.RecordsPerSec, 0)))
+		b = appendU64(b, uint64(max(k.BytesPerSec, 0)))
+		b = AppendTime(b, k.Since)
+	}
+	return b
+}
+
+func (m *RespHotKeys) DecodeFrom(d *Decoder) {
+	n := d.count("hot keys", false, hotKeySize)
+	m.Keys = nil
+	for i := 0; i < n && d.err == nil; i++ {
+		k := api.HotKey{Stream: m.Stream, Shard: d.str("hot key shard"), HashKey: d.hash("hot key hash")}
+		k.Share = float64(d.U32("hot key share")) / 1e6
+		k.RecordsPerSec = float64(d.U64("hot key records/s"))
+		k.BytesPerSec = float64(d.U64("hot key bytes/s"))
+		k.Since = d.time("hot key since")
+		m.Keys = append(m.Keys, k)
+	}
+}
 
 // RespNames is the response of ListStreams: u32 count | str × count.
 type RespNames struct{ Names []string }

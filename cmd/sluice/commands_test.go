@@ -491,3 +491,25 @@ func TestCommands_GetWaitsOutReadQuota(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamMode_SwitchesBothWays(t *testing.T) {
+	addr := startServer(t)
+	mustCLI(t, addr, "", "stream", "create", "m", "--shards", "2")
+	if out := mustCLI(t, addr, "", "stream", "mode", "m", "on-demand"); out != "stream m is ON_DEMAND\n" {
+		t.Fatalf("mode on-demand printed %q", out)
+	}
+	if s := describeJSON(t, addr, "m"); s.Mode != "ON_DEMAND" || s.Status != "ACTIVE" || len(s.HotKeys) != 0 {
+		t.Fatalf("after mode on-demand: %+v", s)
+	}
+	if code, _, stderr := cli(t, addr, "", "stream", "describe", "m"); code != exitOK || stderr != "" {
+		t.Fatalf("describe of an ON_DEMAND stream: exit %d, stderr %q", code, stderr)
+	}
+	mustCLI(t, addr, "", "stream", "mode", "m", "provisioned")
+	if s := describeJSON(t, addr, "m"); s.Mode != "PROVISIONED" || s.OpenShards != 2 {
+		t.Fatalf("after mode provisioned: %+v", s)
+	}
+	code, _, stderr := cli(t, addr, "", "stream", "mode", "m", "elastic")
+	if code == exitOK || !strings.Contains(stderr, `mode "elastic": want provisioned or on-demand`) {
+		t.Fatalf("mode elastic: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -28,6 +28,18 @@ type streamJSON struct {
 	OpenShards     int               `json:"open_shards"`
 	Shards         []shardJSON       `json:"shards"`
 	Consumers      []consumerJSON    `json:"consumers"`
+	// HotKeys are the single hot keys the autoscaler of an ON_DEMAND
+	// stream reports (see api.HotKey).
+	HotKeys []hotKeyJSON `json:"hot_keys,omitempty"`
+}
+
+type hotKeyJSON struct {
+	Shard         string    `json:"shard"`
+	HashKey       string    `json:"hash_key"`
+	Share         float64   `json:"share"`
+	RecordsPerSec float64   `json:"records_per_sec"`
+	BytesPerSec   float64   `json:"bytes_per_sec"`
+	Since         time.Time `json:"since"`
 }
 
 type shardJSON struct {
@@ -55,7 +67,7 @@ type consumerJSON struct {
 	Created time.Time `json:"created"`
 }
 
-func streamToJSON(info *api.StreamInfo) streamJSON {
+func streamToJSON(info *api.StreamInfo, hot []api.HotKey) streamJSON {
 	out := streamJSON{
 		Name: info.Name, Status: string(info.Status), Mode: string(info.Mode), Created: info.Created.UTC(),
 		RetentionHours: info.RetentionHours, MaxRecordSize: info.MaxRecordSize,
@@ -81,6 +93,10 @@ func streamToJSON(info *api.StreamInfo) streamJSON {
 	}
 	for _, c := range info.Consumers {
 		out.Consumers = append(out.Consumers, consumerJSON{Name: c.Name, Status: c.Status, Created: c.Created.UTC()})
+	}
+	for _, k := range hot {
+		out.HotKeys = append(out.HotKeys, hotKeyJSON{Shard: k.Shard, HashKey: k.HashKey.String(), Share: k.Share,
+			RecordsPerSec: k.RecordsPerSec, BytesPerSec: k.BytesPerSec, Since: k.Since.UTC()})
 	}
 	return out
 }
@@ -111,8 +127,8 @@ func durabilityName(d api.Durability) string {
 }
 
 // writeDescribe writes the text form of `stream describe`: the settings,
-// then a table of shards.
-func writeDescribe(w io.Writer, info *api.StreamInfo) error {
+// then a table of shards, then the hot keys of an ON_DEMAND stream.
+func writeDescribe(w io.Writer, info *api.StreamInfo, hot []api.HotKey) error {
 	open := info.OpenShardCount()
 	durability := durabilityName(info.Durability)
 	if durability == "default" {
@@ -156,6 +172,17 @@ func writeDescribe(w io.Writer, info *api.StreamInfo) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, shardState(s), dash(s.Parent), dash(s.AdjacentParent),
 			s.HashStart, s.HashEnd, n, firstS, lastS)
+	}
+	if err := tw.Flush(); err != nil || len(hot) == 0 {
+		return err
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Hot keys (one key keeps its shard over quota; no split can spread it: spread the key on the producer side):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SHARD\tHASH KEY\tSHARE\tSHARD RECORDS/S\tSHARD BYTES/S\tHOT SINCE")
+	for _, k := range hot {
+		fmt.Fprintf(tw, "%s\t%s\t%.0f%%\t%.0f\t%s/s\t%s\n", k.Shard, k.HashKey, 100*k.Share, k.RecordsPerSec,
+			formatBytes(int64(k.BytesPerSec)), k.Since.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -32,7 +32,7 @@ func sampleStream() *api.StreamInfo {
 
 func TestWriteDescribe_TableOfShards(t *testing.T) {
 	var out bytes.Buffer
-	if err := writeDescribe(&out, sampleStream()); err != nil {
+	if err := writeDescribe(&out, sampleStream(), nil); err != nil {
 		t.Fatal(err)
 	}
 	text := out.String()
@@ -67,7 +67,7 @@ func TestWriteDescribe_TableOfShards(t *testing.T) {
 
 func TestStreamToJSON_Fields(t *testing.T) {
 	var out bytes.Buffer
-	if err := writeJSON(&out, streamToJSON(sampleStream())); err != nil {
+	if err := writeJSON(&out, streamToJSON(sampleStream(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
@@ -108,5 +108,28 @@ func TestFormatQuotas_PresetsAndCustom(t *testing.T) {
 	want := "per shard: in 2 MiB/s and 500 records/s; out unlimited and unlimited; unlimited per fan-out consumer"
 	if got := formatQuotas(custom); got != want {
 		t.Errorf("custom: %q; want %q", got, want)
+	}
+}
+
+func TestWriteDescribe_HotKeys(t *testing.T) {
+	info := sampleStream()
+	info.Mode = api.OnDemand
+	hot := []api.HotKey{{Stream: "orders", Shard: "shardId-000000000002", HashKey: api.HashKey{Hi: 1<<63 + 5},
+		Share: 0.97, RecordsPerSec: 3000, BytesPerSec: 3 << 20, Since: time.Unix(1_800_000_000, 0)}}
+	var out bytes.Buffer
+	if err := writeDescribe(&out, info, hot); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	row := "shardId-000000000002  " + api.HashKey{Hi: 1<<63 + 5}.String() + "  97%    3000             3 MiB/s"
+	if !strings.Contains(text, "Hot keys (one key keeps its shard over quota") || !strings.Contains(text, row) {
+		t.Errorf("describe output lacks the hot key row %q:\n%s", row, text)
+	}
+	out.Reset()
+	if err := writeJSON(&out, streamToJSON(info, hot)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"hash_key": "`+api.HashKey{Hi: 1<<63 + 5}.String()+`"`) {
+		t.Errorf("JSON lacks the hot key:\n%s", out.String())
 	}
 }

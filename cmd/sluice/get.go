@@ -26,7 +26,12 @@ those after it, in its own shard), after:SEQUENCE (the records after it), an RFC
 
 --output text prints each record's data followed by a newline. --output json prints one JSON object per
 line: {"shard", "sequence" (decimal string), "arrival" (RFC 3339, UTC), "key", and "data" with the data
-as a JSON string if it is valid UTF-8, or "data_base64" with it in standard base64 otherwise}.`
+as a JSON string if it is valid UTF-8, or "data_base64" with it in standard base64 otherwise}.
+
+A record holding a KPL aggregate (what the Kinesis Producer Library, AWS Labs' aggregation libraries and
+sluice put --aggregate write) is printed as its user records, each with its own key and data and, in
+JSON, "subsequence" (its 0-based index in the aggregate, whose "sequence" it shares). A record that is
+not a valid aggregate is printed as it is. --keep-aggregates prints aggregates as stored.`
 
 // getOptions are the parsed flags of `sluice get`.
 type getOptions struct {
@@ -36,6 +41,7 @@ type getOptions struct {
 	follow bool
 	limit  int
 	json   bool
+	keep   bool // --keep-aggregates
 }
 
 func getMain(ctx context.Context, a *app, args []string) error {
@@ -45,13 +51,14 @@ func getMain(ctx context.Context, a *app, args []string) error {
 	follow := f.Bool("follow", false, "keep printing records as they arrive until Ctrl-C")
 	f.BoolVar(follow, "f", false, "short for --follow")
 	limit := f.Int("limit", 0, "stop after this many records (0: no limit)")
+	keep := f.Bool("keep-aggregates", false, "print KPL aggregates as stored instead of as their user records")
 	output := f.String("output", "text", "text (each record's data and a newline) or json (one object per record)")
 	f.StringVar(output, "o", "text", "short for --output")
 	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
 		return err
 	}
-	o := getOptions{stream: pos[0], follow: *follow, limit: *limit}
+	o := getOptions{stream: pos[0], follow: *follow, limit: *limit, keep: *keep}
 	switch *output {
 	case "text":
 	case "json":
@@ -189,10 +196,18 @@ func (a *app) readAll(ctx context.Context, c *client.Client, o getOptions, pr *p
 				if r.Seq.Seq >= tip {
 					break
 				}
-				if err := pr.print(r); err != nil {
+				left := 0
+				if o.limit > 0 {
+					left = o.limit - printed
+				}
+				n, err := pr.print(r, o.keep, left)
+				if err != nil {
 					return err
 				}
-				printed++
+				printed += n
+				if o.limit > 0 && printed >= o.limit {
+					return nil
+				}
 			}
 			if o.limit > 0 && printed >= o.limit {
 				return nil
@@ -232,7 +247,7 @@ func (a *app) readRetrying(ctx context.Context, c *client.Client, pos api.Positi
 // stop), --limit is reached, or a followed single shard ends.
 func (a *app) follow(ctx context.Context, c *client.Client, o getOptions, pr *printer) error {
 	sctx, cancel := a.callCtx(ctx)
-	k, err := client.NewConsumer(sctx, c, client.ConsumerOptions{Stream: o.stream, ShardID: o.shard, Start: o.spec})
+	k, err := client.NewConsumer(sctx, c, client.ConsumerOptions{Stream: o.stream, ShardID: o.shard, Start: o.spec, KeepAggregates: o.keep})
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -256,7 +271,7 @@ func (a *app) follow(ctx context.Context, c *client.Client, o getOptions, pr *pr
 		case err != nil:
 			return err
 		}
-		if err := pr.print(&rec.Record); err != nil {
+		if err := pr.printConsumed(&rec); err != nil {
 			return err
 		}
 		printed++

@@ -16,12 +16,13 @@ import (
 
 // recordLine is a `get --output json` line as a consumer decodes it.
 type recordLine struct {
-	Shard      string    `json:"shard"`
-	Sequence   string    `json:"sequence"`
-	Arrival    time.Time `json:"arrival"`
-	Key        string    `json:"key"`
-	Data       *string   `json:"data"`
-	DataBase64 *string   `json:"data_base64"`
+	Shard       string    `json:"shard"`
+	Sequence    string    `json:"sequence"`
+	Subsequence *int      `json:"subsequence"`
+	Arrival     time.Time `json:"arrival"`
+	Key         string    `json:"key"`
+	Data        *string   `json:"data"`
+	DataBase64  *string   `json:"data_base64"`
 }
 
 // bytes returns the record's data from whichever field carries it.
@@ -69,7 +70,7 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := client.Record{Seq: api.SeqNum{Incarnation: 9, Shard: 4, Seq: 1234}, Arrival: arrival, Key: []byte(`k"ey`), Data: c.data}
-			line := appendRecordJSON(nil, &r)
+			line := appendRecordJSON(nil, &r, -1)
 			if !bytes.HasSuffix(line, []byte("}\n")) || bytes.Count(line, []byte("\n")) != 1 {
 				t.Fatalf("line %q is not one JSON object and a newline", line)
 			}
@@ -82,6 +83,9 @@ func TestAppendRecordJSON_RoundTripsData(t *testing.T) {
 			}
 			if l.Shard != "shardId-000000000004" || l.Sequence != r.Seq.String() || l.Key != `k"ey` || !l.Arrival.Equal(arrival) {
 				t.Fatalf("decoded %+v; want shard 4, sequence %s, key k\"ey, arrival %v", l, r.Seq, arrival)
+			}
+			if l.Subsequence != nil {
+				t.Fatalf("line %q of a plain record has a subsequence", line)
 			}
 			if !strings.Contains(string(line), `"arrival":"2024-05-01T11:30:45.123456789Z"`) {
 				t.Fatalf("line %q does not carry the arrival time in UTC with nanoseconds", line)
@@ -96,8 +100,8 @@ func TestAppendRecordJSON_NoAllocations(t *testing.T) {
 	bin.Data = bytes.Repeat([]byte{0xff, 0}, 100)
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
-		buf = appendRecordJSON(buf[:0], &r)
-		buf = appendRecordJSON(buf[:0], &bin)
+		buf = appendRecordJSON(buf[:0], &r, -1)
+		buf = appendRecordJSON(buf[:0], &bin, 7)
 	})
 	if allocs != 0 {
 		t.Fatalf("appendRecordJSON allocates %.1f times per record; want 0", allocs)
@@ -116,7 +120,7 @@ func TestPrinter_TextIsDataPerLine(t *testing.T) {
 	var out bytes.Buffer
 	p := newPrinter(&out, false)
 	for _, d := range []string{"one", "", "three"} {
-		if err := p.print(&client.Record{Data: []byte(d)}); err != nil {
+		if err := p.printSub(&client.Record{Data: []byte(d)}, -1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -165,12 +169,24 @@ func BenchmarkPrinter(b *testing.B) {
 					}
 					p := newPrinter(io.Discard, format == "json")
 					for b.Loop() {
-						if err := p.print(&r); err != nil {
+						if err := p.printSub(&r, -1); err != nil {
 							b.Fatal(err)
 						}
 					}
 				})
 			}
 		}
+	}
+}
+
+func TestAppendRecordJSON_Subsequence(t *testing.T) {
+	r := client.Record{Seq: api.SeqNum{Incarnation: 1, Shard: 2, Seq: 3}, Arrival: time.Unix(0, 0), Key: []byte("user"), Data: []byte("d")}
+	line := appendRecordJSON(nil, &r, 12)
+	l := decodeRecordLine(t, line)
+	if l.Subsequence == nil || *l.Subsequence != 12 || l.Sequence != r.Seq.String() || l.Key != "user" {
+		t.Fatalf("line %q: want sequence %s, subsequence 12, key user", line, r.Seq)
+	}
+	if !strings.Contains(string(line), `"sequence":"`+r.Seq.String()+`","subsequence":12,"arrival"`) {
+		t.Fatalf("line %q: want \"subsequence\" right after \"sequence\", as a number", line)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,17 +30,25 @@ The partition key is --key for every record, the --key-field of each line's JSON
 a random key per record, which spreads records evenly over the shards. Records of one key keep their
 order with the default --inflight 1 unless the shard throttles and some are retried.
 
+With --aggregate, records bound for the same shard are packed into KPL aggregates (the format of the
+Kinesis Producer Library, up to 51,200 bytes each) that each take one record of the shard's quota of
+1,000 records a second; sluice get, sluice's Consumer and KPL-aware consumers (the KCL, AWS Labs'
+aggregation libraries) unpack them into the records put. Records of one key keep their order.
+
 With -v each stored record prints "SHARD SEQUENCE" on standard output, in the order the server
-acknowledged them. The exit status is 1 if any record was not stored.`
+acknowledged them, and with --aggregate "SHARD SEQUENCE SUBSEQUENCE" (its index in its aggregate), in the
+order of their aggregates. The
+exit status is 1 if any record was not stored.`
 
 // putOptions are the parsed flags of `sluice put`.
 type putOptions struct {
-	stream   string
-	key      string
-	keyPath  []string // --key-field split at "."
-	verbose  bool
-	inflight int
-	linger   time.Duration
+	stream    string
+	key       string
+	keyPath   []string // --key-field split at "."
+	verbose   bool
+	inflight  int
+	linger    time.Duration
+	aggregate bool
 }
 
 func putMain(ctx context.Context, a *app, args []string) error {
@@ -49,11 +58,12 @@ func putMain(ctx context.Context, a *app, args []string) error {
 	verbose := f.Bool("v", false, "print the shard and sequence number of every stored record")
 	inflight := f.Int("inflight", 1, "PutRecords requests in flight at once; more is faster, but records of one key may be stored out of order")
 	linger := f.Duration("linger", 5*time.Millisecond, "how long a batch that is not full waits for more lines")
+	aggregate := f.Bool("aggregate", false, "pack records bound for one shard into KPL aggregates")
 	pos, err := f.parse(args, 1, -1, "stream name")
 	if err != nil {
 		return err
 	}
-	o := putOptions{stream: pos[0], key: *key, verbose: *verbose, inflight: *inflight, linger: *linger}
+	o := putOptions{stream: pos[0], key: *key, verbose: *verbose, inflight: *inflight, linger: *linger, aggregate: *aggregate}
 	switch {
 	case *key != "" && *keyField != "":
 		return usagef(f.cmd, "--key and --key-field both set the partition key; give one")
@@ -88,7 +98,7 @@ func (a *app) put(ctx context.Context, c *client.Client, o putOptions, src recor
 		linger = -1 // the producer's "send at once"
 	}
 	p, err := client.NewProducer(c, client.ProducerOptions{
-		Stream: o.stream, MaxInFlight: o.inflight, Linger: linger, OnResult: out.onResult,
+		Stream: o.stream, MaxInFlight: o.inflight, Linger: linger, OnResult: out.onResult, Aggregate: o.aggregate,
 		// A few full batches per request in flight keep the pipe full; more
 		// only adds to what a lost connection leaves unstored.
 		MaxBuffered: max(16, 4*o.inflight) << 20,
@@ -399,6 +409,10 @@ func (w *ackWriter) onResult(r client.ProducerResult) {
 		w.line = appendShardID(w.line[:0], r.Seq.Shard)
 		w.line = append(w.line, ' ')
 		w.line = r.Seq.AppendDecimal(w.line)
+		if r.Aggregated {
+			w.line = append(w.line, ' ')
+			w.line = strconv.AppendInt(w.line, int64(r.SubSeq), 10)
+		}
 		w.line = append(w.line, '\n')
 		w.w.Write(w.line)
 		w.dirty = true

@@ -23,6 +23,7 @@ var streamCommands = []*command{
 	{name: "split", synopsis: "NAME SHARD [--at HASHKEY]", summary: "split a shard in two (at the middle of its hash key range by default)", run: streamSplit},
 	{name: "merge", synopsis: "NAME SHARD ADJACENT", summary: "merge two shards with adjacent hash key ranges", run: streamMerge},
 	{name: "scale", synopsis: "NAME --shards N", summary: "reshard to N open shards of equal ranges (half to double the current count)", run: streamScale},
+	{name: "mode", synopsis: "NAME provisioned|on-demand", summary: "switch the capacity mode (on-demand streams split and merge their shards by themselves)", run: streamMode},
 	{name: "retention", synopsis: "NAME HOURS", summary: "set the retention period (24..8760 hours)", run: streamRetention},
 	{name: "tag", synopsis: "NAME KEY=VALUE...", summary: "add or replace tags", run: streamTag},
 	{name: "untag", synopsis: "NAME KEY...", summary: "remove tags", run: streamUntag},
@@ -149,7 +150,7 @@ func parseMode(s string) (api.StreamMode, error) {
 	case "on-demand", "ondemand":
 		return api.OnDemand, nil
 	}
-	return "", fmt.Errorf("--mode %q: want provisioned or on-demand", s)
+	return "", fmt.Errorf("mode %q: want provisioned or on-demand", s)
 }
 
 func streamList(ctx context.Context, a *app, args []string) error {
@@ -179,7 +180,9 @@ func streamList(ctx context.Context, a *app, args []string) error {
 func streamDescribe(ctx context.Context, a *app, args []string) error {
 	f := a.newFlags("stream describe", "NAME [--json]",
 		"Shows a stream's settings and every shard, open and closed: its hash key range, its parents, whether it is\n"+
-			"open, how many records it retains and the sequence numbers of the first and last of them.")
+			"open, how many records it retains and the sequence numbers of the first and last of them. For an ON_DEMAND\n"+
+			"stream, also the single hot keys its autoscaler reports: keys that keep a shard over its quota by themselves,\n"+
+			"which no split can spread.")
 	asJSON := f.Bool("json", false, "print one JSON object (hash keys and sequence numbers as decimal strings)")
 	pos, err := f.parse(args, 1, 1, "stream name")
 	if err != nil {
@@ -190,10 +193,16 @@ func streamDescribe(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			return writeJSON(a.stdout, streamToJSON(info))
+		var hot []api.HotKey
+		if info.Mode == api.OnDemand {
+			if hot, err = c.HotKeys(cctx, pos[0]); err != nil {
+				fmt.Fprintf(a.stderr, "sluice: could not list the stream's hot keys (a server older than this client?): %v\n", err)
+			}
 		}
-		return writeDescribe(a.stdout, info)
+		if *asJSON {
+			return writeJSON(a.stdout, streamToJSON(info, hot))
+		}
+		return writeDescribe(a.stdout, info, hot)
 	})
 }
 
@@ -310,6 +319,28 @@ func streamScale(ctx context.Context, a *app, args []string) error {
 		open := openShards(after)
 		fmt.Fprintf(a.stdout, "stream %s has %d open shards:\n", pos[0], len(open))
 		writeShardRanges(a.stdout, open)
+		return nil
+	})
+}
+
+func streamMode(ctx context.Context, a *app, args []string) error {
+	f := a.newFlags("stream mode", "NAME provisioned|on-demand",
+		"Switches a stream between PROVISIONED (shards change only when asked: split, merge, scale) and ON_DEMAND (the\n"+
+			"server splits hot shards where their traffic is and merges cold ones, keeping at least 4; see docs/scaling.md).\n"+
+			"The shards are kept as they are at the switch.")
+	pos, err := f.parse(args, 2, 2, "stream name and mode")
+	if err != nil {
+		return err
+	}
+	mode, err := parseMode(pos[1])
+	if err != nil {
+		return err
+	}
+	return a.call(ctx, func(cctx context.Context, c *client.Client) error {
+		if err := c.SetStreamMode(cctx, pos[0], mode); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "stream %s is %s\n", pos[0], mode)
 		return nil
 	})
 }

@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/server"
 )
@@ -115,6 +116,11 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 		maxStreams   = fs.Int("max-streams", 1000, "most streams the server holds")
 		maxShards    = fs.Int("max-shards", 10000, "most shards the server holds, over all streams (each open one costs a file and a mapping)")
 		recoverCat   = fs.Bool("recover-catalog", false, "rebuild a missing or damaged catalog from the stream directories instead of refusing to start")
+		asWindow     = fs.Duration("autoscale-window", engine.DefaultAutoscaleWindow, "ON_DEMAND streams: split a shard whose write rate stays at or above --autoscale-split-threshold this long")
+		asMerge      = fs.Duration("autoscale-merge-window", engine.DefaultAutoscaleMergeWindow, "ON_DEMAND streams: merge two adjacent shards that both stay below --autoscale-merge-threshold this long")
+		asSplit      = fs.Float64("autoscale-split-threshold", engine.DefaultAutoscaleSplitThreshold, "ON_DEMAND streams: write rate, as a fraction of a shard's write quota (1 MiB/s or 1,000 records/s in Kinesis), at which a shard is hot")
+		asMergeThr   = fs.Float64("autoscale-merge-threshold", engine.DefaultAutoscaleMergeThreshold, "ON_DEMAND streams: fraction of a shard's write quota below which a shard is cold (below half the split threshold)")
+		asMidpoint   = fs.Bool("autoscale-midpoint", false, "ON_DEMAND streams: split hot shards at the middle of their hash key range, as Kinesis does, instead of at the key that halves their traffic")
 		rmOrphans    = fs.Bool("remove-orphans", false, "delete stream directories the catalog does not name (by default they are kept and logged)")
 		region       = fs.String("region", "us-east-1", "region shown in stream ARNs")
 		account      = fs.String("account", "000000000000", "account id shown in stream ARNs (with --auth, default the users file's)")
@@ -188,6 +194,11 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 	override(set, "max-shards", &cfg.MaxShards, *maxShards)
 	override(set, "recover-catalog", &cfg.RecoverCatalog, *recoverCat)
 	override(set, "remove-orphans", &cfg.RemoveOrphans, *rmOrphans)
+	override(set, "autoscale-window", &cfg.AutoscaleWindow, server.Duration(*asWindow))
+	override(set, "autoscale-merge-window", &cfg.AutoscaleMergeWindow, server.Duration(*asMerge))
+	override(set, "autoscale-split-threshold", &cfg.AutoscaleSplitThreshold, *asSplit)
+	override(set, "autoscale-merge-threshold", &cfg.AutoscaleMergeThreshold, *asMergeThr)
+	override(set, "autoscale-midpoint", &cfg.AutoscaleMidpoint, *asMidpoint)
 	override(set, "region", &cfg.Region, *region)
 	override(set, "account", &cfg.Account, *account)
 	override(set, "tls-cert", &cfg.TLSCert, *tlsCert)

@@ -32,6 +32,8 @@ func TestParseConfig_FlagsWinOverFileAndDefaultsFillTheRest(t *testing.T) {
 		MaxHTTPConns: 10000, HTTP2MaxStreams: 100, HeaderTimeout: server.Duration(10 * time.Second),
 		BodyTimeout: server.Duration(30 * time.Second), FrameTimeout: server.Duration(30 * time.Second),
 		WriteTimeout: server.Duration(time.Minute), MaxStreams: 1000, MaxShards: 10000,
+		AutoscaleWindow: server.Duration(5 * time.Minute), AutoscaleMergeWindow: server.Duration(30 * time.Minute),
+		AutoscaleSplitThreshold: 0.8, AutoscaleMergeThreshold: 0.2,
 		Region: "ap-south-1", Account: "000000000000",
 	}
 	if cfg.Logger == nil {

@@ -19,6 +19,7 @@ var opActions = [256]string{
 	wire.OpCreateStream:      "kinesis:CreateStream",
 	wire.OpDeleteStream:      "kinesis:DeleteStream",
 	wire.OpDescribeStream:    "kinesis:DescribeStream",
+	wire.OpHotKeys:           "kinesis:DescribeStream",
 	wire.OpListStreams:       "kinesis:ListStreams",
 	wire.OpListShards:        "kinesis:ListShards",
 	wire.OpPutRecord:         "kinesis:PutRecord",

@@ -31,7 +31,7 @@ func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 		wire.PutBuf(bb)
 	case wire.OpPutRecords:
 		c.startPutRecords(h, bb, resource)
-	case wire.OpGetIterator, wire.OpDescribeStream, wire.OpListStreams, wire.OpListShards, wire.OpListTags:
+	case wire.OpGetIterator, wire.OpDescribeStream, wire.OpListStreams, wire.OpListShards, wire.OpListTags, wire.OpHotKeys:
 		c.handleControl(h, bb)
 	case wire.OpCreateStream, wire.OpDeleteStream, wire.OpSplitShard, wire.OpMergeShards, wire.OpUpdateShardCount,
 		wire.OpIncreaseRetention, wire.OpDecreaseRetention, wire.OpAddTags, wire.OpRemoveTags, wire.OpSetQuotas,
@@ -127,6 +127,13 @@ func (c *conn) control(op wire.Op, body []byte) (wire.Message, error) {
 		})
 	case wire.OpDeleteStream:
 		return applyStreamValue(body, eng.DeleteStream)
+	case wire.OpHotKeys:
+		return decodeAnd(body, func(m *wire.ReqStream) (wire.Message, error) {
+			if _, err := eng.DescribeStream(m.Stream); err != nil {
+				return nil, err
+			}
+			return &wire.RespHotKeys{Keys: eng.HotKeys(m.Stream)}, nil
+		})
 	case wire.OpDescribeStream, wire.OpListShards, wire.OpListTags:
 		return decodeAnd(body, func(m *wire.ReqStream) (wire.Message, error) {
 			info, err := eng.DescribeStream(m.Stream)
