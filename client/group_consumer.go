@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -126,7 +127,7 @@ func NewGroupConsumer(c *Client, opts GroupConsumerOptions) (*GroupConsumer, err
 	}
 	if opts.Member == "" {
 		host, _ := os.Hostname()
-		opts.Member = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatInt(time.Now().UnixNano()%1e9, 36))
+		opts.Member = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), strconv.FormatUint(rand.Uint64()%(1<<40), 36))
 	}
 	return &GroupConsumer{c: c, opts: opts}, nil
 }
