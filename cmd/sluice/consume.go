@@ -3,14 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"sync"
-	"time"
-	"unicode/utf8"
 
 	"github.com/sluicedb/sluice/client"
-	"github.com/sluicedb/sluice/internal/jsonenc"
 )
 
 const consumeAbout = `Joins a consumer group of a stream as one member and prints the records of the shards the server
@@ -99,7 +95,14 @@ func (p *groupPrinter) printBatch(b *client.GroupBatch) error {
 	for i := range b.Records {
 		r := &b.Records[i]
 		if p.json {
-			p.buf = appendGroupRecordJSON(p.buf[:0], r)
+			// As get -o json prints it: a user record of an aggregate
+			// with its own key and "subsequence".
+			rec := client.Record{Seq: r.Seq, Arrival: r.Arrival, Key: r.PartitionKey, Data: r.Data}
+			sub := -1
+			if r.Aggregated {
+				sub = int(r.SubSeq)
+			}
+			p.buf = appendRecordJSON(p.buf[:0], &rec, sub)
 			if _, err := p.w.Write(p.buf); err != nil {
 				return fmt.Errorf("write output: %w", err)
 			}
@@ -122,32 +125,4 @@ func (p *groupPrinter) flush() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.w.Flush()
-}
-
-// appendGroupRecordJSON appends r as sluice get -o json prints a record,
-// with "subsequence" after "sequence" for a user record of an aggregate
-// (whose "key" is its own partition key).
-func appendGroupRecordJSON(b []byte, r *client.GroupRecord) []byte {
-	b = append(b, `{"shard":"`...)
-	b = appendShardID(b, r.Seq.Shard)
-	b = append(b, `","sequence":"`...)
-	b = r.Seq.AppendDecimal(b)
-	b = append(b, '"')
-	if r.Aggregated {
-		b = append(b, `,"subsequence":`...)
-		b = fmt.Appendf(b, "%d", r.SubSeq)
-	}
-	b = append(b, `,"arrival":"`...)
-	b = r.Arrival.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, `","key":`...)
-	b = jsonenc.AppendString(b, r.PartitionKey)
-	if utf8.Valid(r.Data) {
-		b = append(b, `,"data":`...)
-		b = jsonenc.AppendString(b, r.Data)
-	} else {
-		b = append(b, `,"data_base64":"`...)
-		b = base64.StdEncoding.AppendEncode(b, r.Data)
-		b = append(b, '"')
-	}
-	return append(b, "}\n"...)
 }
