@@ -487,3 +487,74 @@ func TestAuthz_GroupActions(t *testing.T) {
 		t.Fatalf("groups after refused requests: %v %v; want none", gs, err)
 	}
 }
+
+// TestGroupConsumer_ResetTakesLeasesAndRestarts: an operator's reset takes
+// the member's lease away; its worker for the old epoch stops, and the
+// member reads the shard again from the reset checkpoint at a new epoch.
+func TestGroupConsumer_ResetTakesLeasesAndRestarts(t *testing.T) {
+	env := newTestEnv(t, nil)
+	c := env.dial(client.ClientOptions{})
+	env.createStream(c, "s", 1)
+	ctx := testCtx(t)
+	for i := range 3 {
+		if _, err := c.PutRecord(ctx, "s", api.PutRecord{Key: []byte("k"), Data: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type seen struct {
+		epoch uint64
+		data  string
+	}
+	got := make(chan seen, 64)
+	gc, err := client.NewGroupConsumer(c, client.GroupConsumerOptions{Stream: "s", Group: "g", Member: "m",
+		HeartbeatInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- gc.Run(rctx, func(_ context.Context, b *client.GroupBatch) error {
+			for _, r := range b.Records {
+				got <- seen{b.Epoch, string(r.Data)}
+			}
+			return nil
+		})
+	}()
+	read := func(n int) []seen {
+		var out []seen
+		for range n {
+			select {
+			case s := <-got:
+				out = append(out, s)
+			case <-ctx.Done():
+				t.Fatalf("%d of %d records delivered", len(out), n)
+			}
+		}
+		return out
+	}
+	first := read(3)
+	// Every record was checkpointed once the handler returned.
+	waitFor(t, "the checkpoint of record 2", func() bool {
+		info, _ := env.eng.DescribeGroup("s", "g")
+		return info.Shards[0].LagRecords == 0
+	})
+	if err := c.ResetGroup(ctx, "s", "g", client.GroupResetTarget{To: "TRIM_HORIZON"}); err != nil {
+		t.Fatal(err)
+	}
+	again := read(3)
+	for i, s := range again {
+		if s.data != fmt.Sprint(i) || s.epoch != first[0].epoch+1 {
+			t.Fatalf("after the reset, record %d: %+v; want data %d at epoch %d", i, s, i, first[0].epoch+1)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("delivered %+v after the records were read twice", s)
+	default:
+	}
+}
