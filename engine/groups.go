@@ -207,6 +207,36 @@ type groupSet struct {
 	dir    string
 	log    *groupLog // nil until the first change of a stream with no log
 	groups map[string]*group
+	// changed is closed (and replaced) after every call that may change a
+	// group of the stream: a join, heartbeat, checkpoint, leave, reset or
+	// delete. Nil until someone asks for it (GroupsChanged).
+	changed chan struct{}
+}
+
+// touch wakes whoever waits for a change of the set's groups. gs.mu must
+// be held.
+func (gs *groupSet) touch() {
+	if gs.changed != nil {
+		close(gs.changed)
+		gs.changed = nil
+	}
+}
+
+// GroupsChanged returns a channel that is closed after the next call that
+// may change a consumer group of the stream (a join, heartbeat,
+// checkpoint, leave, reset or delete, whatever its outcome), for whoever
+// watches a group's members and leases without polling.
+func (e *Engine) GroupsChanged(stream string) (<-chan struct{}, error) {
+	gs, _, err := e.groupSetOf(stream)
+	if err != nil {
+		return nil, err
+	}
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if gs.changed == nil {
+		gs.changed = make(chan struct{})
+	}
+	return gs.changed, nil
 }
 
 // groupRegistry holds the group sets by stream name.
@@ -630,6 +660,7 @@ func (e *Engine) JoinGroup(stream, group, member string, opts GroupOptions) (Gro
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	defer gs.touch()
 	now := e.now()
 	g := gs.groups[group]
 	var recs []groupRecord
@@ -713,6 +744,7 @@ func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, 
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	defer gs.touch()
 	g := gs.groups[group]
 	if g == nil {
 		return GroupAssignment{}, groupNotFound(stream, group)
@@ -740,6 +772,7 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	defer gs.touch()
 	g := gs.groups[group]
 	if g == nil {
 		return groupNotFound(stream, group)
@@ -901,6 +934,7 @@ func (e *Engine) LeaveGroup(stream, group, member string) error {
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	defer gs.touch()
 	g := gs.groups[group]
 	if g == nil {
 		return groupNotFound(stream, group)
@@ -1083,6 +1117,7 @@ func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	defer gs.touch()
 	g := gs.groups[group]
 	if g == nil {
 		return groupNotFound(stream, group)
@@ -1129,6 +1164,7 @@ func (e *Engine) DeleteGroup(stream, group string) error {
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	defer gs.touch()
 	if gs.groups[group] == nil {
 		return groupNotFound(stream, group)
 	}

@@ -59,13 +59,14 @@ type groupLedger struct {
 	last   map[string]delivery
 	byData map[string][]*delivery
 	want   map[string]bool // records acknowledged to producers
+	grew   chan struct{}   // closed (and replaced) when want grows
 	seen   chan struct{}   // signalled when a record is first delivered
 	bad    []string
 }
 
 func newGroupLedger(t *testing.T) *groupLedger {
 	return &groupLedger{t: t, active: map[string]string{}, epochs: map[string]uint64{}, last: map[string]delivery{},
-		byData: map[string][]*delivery{}, want: map[string]bool{}, seen: make(chan struct{}, 1)}
+		byData: map[string][]*delivery{}, want: map[string]bool{}, grew: make(chan struct{}), seen: make(chan struct{}, 1)}
 }
 
 func (l *groupLedger) failf(format string, args ...any) {
@@ -152,11 +153,10 @@ func (l *groupLedger) check() {
 	}
 }
 
-// waitBeat waits until member's last heartbeat is at the clock's now.
+// waitBeat waits until the members' last heartbeats are at the clock's now.
 func waitBeat(t *testing.T, eng *engine.Engine, clk *groupClock, members ...string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	waitFor(t, fmt.Sprint("heartbeats of ", members), groupChanges(t, eng), func() bool {
 		info, err := eng.DescribeGroup("s", "g")
 		if err != nil {
 			t.Fatal(err)
@@ -169,12 +169,8 @@ func waitBeat(t *testing.T, eng *engine.Engine, clk *groupClock, members ...stri
 				}
 			}
 		}
-		if n == len(members) {
-			return
-		}
-		time.Sleep(time.Millisecond) // polling the server's view of other goroutines' calls
-	}
-	t.Fatalf("members %v did not heartbeat", members)
+		return n == len(members)
+	})
 }
 
 // TestGroupConsumer_ThreeMembersEightShards: three members over eight
@@ -260,11 +256,13 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 					return
 				}
 				pmu.Lock()
+				ledger.mu.Lock()
 				for _, id := range ids {
-					ledger.mu.Lock()
 					ledger.want[id] = true
-					ledger.mu.Unlock()
 				}
+				close(ledger.grew)
+				ledger.grew = make(chan struct{})
+				ledger.mu.Unlock()
 				pmu.Unlock()
 			}
 		}()
@@ -274,7 +272,7 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 	b := start("b")
 	waitBeat(t, env.eng, clk, "a", "b")
 	c := start("c") // joins late: leases move to it one at a time
-	waitFor(t, "c to hold leases", func() bool {
+	waitFor(t, "c to hold leases", groupChanges(t, env.eng), func() bool {
 		info, _ := env.eng.DescribeGroup("s", "g")
 		waitState = fmt.Sprintf("%+v", info)
 
@@ -293,7 +291,7 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 			return len(ledger.want) >= n
 		}
 	}
-	waitFor(t, "1,000 records", produced(1000))
+	waitFor(t, "1,000 records", ledger.changes, produced(1000))
 
 	// Reshard while the group runs.
 	si, err := pc.DescribeStream(ctx, "s")
@@ -309,13 +307,13 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	waitFor(t, "2,000 records", produced(2000))
+	waitFor(t, "2,000 records", ledger.changes, produced(2000))
 	// c dies: its connection drops and it calls no more.
 	c.c.Close()
 	<-c.done
 	// Move the clock 5 s at a time, each time after a and b called, until
 	// c (whose last calls may still be landing) is dropped.
-	waitFor(t, "a and b to hold every lease", func() bool {
+	waitFor(t, "a and b to hold every lease", groupChanges(t, env.eng), func() bool {
 		clk.advance(5 * time.Second)
 		waitBeat(t, env.eng, clk, "a", "b")
 		info, _ := env.eng.DescribeGroup("s", "g")
@@ -328,7 +326,7 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 		return len(info.Members) == 2
 	})
 
-	waitFor(t, "3,000 records", produced(3000))
+	waitFor(t, "3,000 records", ledger.changes, produced(3000))
 	close(stopP)
 	pwg.Wait()
 	ledger.waitAll(ctx)
@@ -341,7 +339,7 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 	if err := <-b.done; err != nil {
 		t.Fatalf("b's Run: %v", err)
 	}
-	waitFor(t, "a to hold every open lease", func() bool {
+	waitFor(t, "a to hold every open lease", groupChanges(t, env.eng), func() bool {
 		info, _ := env.eng.DescribeGroup("s", "g")
 		for _, s := range info.Shards {
 			if !s.Waiting && s.Owner != "a" && !s.Checkpoint.ShardEnd {
@@ -404,17 +402,43 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 
 var waitState string
 
-// waitFor polls cond until it holds (the state other goroutines of the
-// test change through the server), failing after 30 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor waits until cond holds, checking it again each time the channel
+// changes returns is closed (taken before each check, so that no change
+// between a check and the wait is missed); it fails after 30 s.
+func waitFor(t *testing.T, what string, changes func() <-chan struct{}, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
+	timeout := time.After(30 * time.Second)
+	for {
+		ch := changes()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
 			t.Fatalf("timed out waiting for %s (%s)", what, waitState)
 		}
-		time.Sleep(time.Millisecond)
 	}
+}
+
+// groupChanges is a changes function for waitFor: the next change of the
+// test stream's groups.
+func groupChanges(t *testing.T, eng *engine.Engine) func() <-chan struct{} {
+	return func() <-chan struct{} {
+		ch, err := eng.GroupsChanged("s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch
+	}
+}
+
+// changes is a changes function for waitFor: the next record acknowledged
+// to a producer.
+func (l *groupLedger) changes() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.grew
 }
 
 // TestGroups_StaleOwnerRefusedOnTheWire: a checkpoint from a fenced owner
@@ -535,7 +559,7 @@ func TestGroupConsumer_ResetTakesLeasesAndRestarts(t *testing.T) {
 	}
 	first := read(3)
 	// Every record was checkpointed once the handler returned.
-	waitFor(t, "the checkpoint of record 2", func() bool {
+	waitFor(t, "the checkpoint of record 2", groupChanges(t, env.eng), func() bool {
 		info, _ := env.eng.DescribeGroup("s", "g")
 		return info.Shards[0].LagRecords == 0
 	})
