@@ -161,6 +161,7 @@ func waitBeat(t *testing.T, eng *engine.Engine, clk *groupClock, members ...stri
 		if err != nil {
 			t.Fatal(err)
 		}
+		waitState = fmt.Sprintf("now %v, members %+v", clk.now(), info.Members)
 		n := 0
 		for _, m := range info.Members {
 			for _, want := range members {
@@ -188,7 +189,10 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 	pc := env.dial(client.ClientOptions{})
 	env.createStream(pc, "s", 8)
 	ledger := newGroupLedger(t)
-	ctx := testCtx(t)
+	// The members run for the whole test, which takes minutes on a loaded
+	// machine under the race detector: their context must outlast it.
+	ctx, cancelAll := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancelAll)
 
 	type member struct {
 		c      *client.Client
@@ -208,6 +212,9 @@ func TestGroupConsumer_ThreeMembersEightShards(t *testing.T) {
 			err := gc.Run(mctx, ledger.handler(name))
 			if err != nil && name != "c" {
 				t.Errorf("member %s: %v", name, err)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("member %s stopped: the test's context ran out", name)
 			}
 			m.done <- err
 		}()
