@@ -213,6 +213,24 @@ type groupSet struct {
 	changed chan struct{}
 }
 
+// lockGroups finds the stream's group set and locks it for a call that may
+// change its groups; the caller releases it with unlock.
+func (e *Engine) lockGroups(stream string) (*groupSet, *stream, error) {
+	gs, st, err := e.groupSetOf(stream)
+	if err != nil {
+		return nil, nil, err
+	}
+	gs.mu.Lock()
+	return gs, st, nil
+}
+
+// unlock ends a call begun with lockGroups: it wakes whoever watches the
+// set's groups (GroupsChanged) and unlocks the set.
+func (gs *groupSet) unlock() {
+	gs.touch()
+	gs.mu.Unlock()
+}
+
 // touch wakes whoever waits for a change of the set's groups. gs.mu must
 // be held.
 func (gs *groupSet) touch() {
@@ -654,13 +672,11 @@ func (e *Engine) JoinGroup(stream, group, member string, opts GroupOptions) (Gro
 		return GroupAssignment{}, errorf(api.CodeInvalidArgument,
 			"failover time is %v; it must be between %v and %v", opts.FailoverTime, MinFailoverTime, MaxFailoverTime)
 	}
-	gs, st, err := e.groupSetOf(stream)
+	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return GroupAssignment{}, err
 	}
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	defer gs.touch()
+	defer gs.unlock()
 	now := e.now()
 	g := gs.groups[group]
 	var recs []groupRecord
@@ -738,13 +754,11 @@ func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, 
 	if err := checkMemberName(member); err != nil {
 		return GroupAssignment{}, err
 	}
-	gs, st, err := e.groupSetOf(stream)
+	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return GroupAssignment{}, err
 	}
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	defer gs.touch()
+	defer gs.unlock()
 	g := gs.groups[group]
 	if g == nil {
 		return GroupAssignment{}, groupNotFound(stream, group)
@@ -766,13 +780,11 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 	if err != nil {
 		return err
 	}
-	gs, st, err := e.groupSetOf(stream)
+	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return err
 	}
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	defer gs.touch()
+	defer gs.unlock()
 	g := gs.groups[group]
 	if g == nil {
 		return groupNotFound(stream, group)
@@ -928,13 +940,11 @@ func (e *Engine) LeaveGroup(stream, group, member string) error {
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
-	gs, st, err := e.groupSetOf(stream)
+	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return err
 	}
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	defer gs.touch()
+	defer gs.unlock()
 	g := gs.groups[group]
 	if g == nil {
 		return groupNotFound(stream, group)
@@ -1116,8 +1126,7 @@ func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
 		return errorf(api.CodeInvalidArgument, "reset target %q is not one of TRIM_HORIZON, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER", clip(string(to.To)))
 	}
 	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	defer gs.touch()
+	defer gs.unlock()
 	g := gs.groups[group]
 	if g == nil {
 		return groupNotFound(stream, group)
@@ -1158,13 +1167,11 @@ func (e *Engine) DeleteGroup(stream, group string) error {
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
-	gs, _, err := e.groupSetOf(stream)
+	gs, _, err := e.lockGroups(stream)
 	if err != nil {
 		return err
 	}
-	gs.mu.Lock()
-	defer gs.mu.Unlock()
-	defer gs.touch()
+	defer gs.unlock()
 	if gs.groups[group] == nil {
 		return groupNotFound(stream, group)
 	}
