@@ -430,6 +430,11 @@ func (g *GroupConsumer) Run(ctx context.Context, handler GroupHandler) error {
 		case errors.Is(err, api.ErrNotFound):
 			stopAll()
 			return fmt.Errorf("consumer group %s of stream %s: %w", o.Group, o.Stream, err)
+		case errors.Is(err, wire.ErrClosed) || errors.Is(err, wire.ErrConnectionLost):
+			// The client's connection is gone for good (a Client does not
+			// dial again): no heartbeat can get through any more.
+			stopAll()
+			return fmt.Errorf("consumer group %s of stream %s: %w", o.Group, o.Stream, err)
 		case time.Since(lastOK) > failover:
 			// The server has given our leases away by now.
 			stopAll()

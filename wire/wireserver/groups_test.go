@@ -158,6 +158,9 @@ func waitBeat(t *testing.T, eng *engine.Engine, clk *groupClock, members ...stri
 	t.Helper()
 	waitFor(t, fmt.Sprint("heartbeats of ", members), groupChanges(t, eng), func() bool {
 		info, err := eng.DescribeGroup("s", "g")
+		if errors.Is(err, api.ErrNotFound) {
+			return false // no member has joined yet
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
