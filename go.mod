@@ -15,6 +15,7 @@ require (
 	github.com/klauspost/crc32 v1.3.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/valyala/bytebufferpool v1.0.0
+	go.etcd.io/raft/v3 v3.7.0
 	golang.org/x/sys v0.50.0
 )
 
