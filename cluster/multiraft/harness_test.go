@@ -286,18 +286,22 @@ func (c *testCluster) addGroups(ids ...uint64) {
 	c.mu.Lock()
 	c.groups = append(c.groups, ids...)
 	c.mu.Unlock()
+	// Calls made together are started together, with one Save.
+	const workers = 64
 	var wg sync.WaitGroup
 	for _, n := range c.upNodes() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, g := range ids {
-				if err := n.host.AddGroup(g, c.ids, nil); err != nil {
-					c.t.Errorf("add group %d on node %d: %v", g, n.id, err)
-					return
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < len(ids); i += workers {
+					if err := n.host.AddGroup(ids[i], c.ids, nil); err != nil {
+						c.t.Errorf("add group %d on node %d: %v", ids[i], n.id, err)
+						return
+					}
 				}
-			}
-		}()
+			}()
+		}
 	}
 	wg.Wait()
 	if c.t.Failed() {

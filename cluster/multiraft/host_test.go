@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
-
-	"github.com/sluicedb/sluice/cluster"
 )
 
 func groupIDs(n int) []uint64 {
@@ -101,9 +99,16 @@ func slices_equal(a, b []toyEntry) bool {
 }
 
 // TestHost_LeaderKilledNewLeaderWithinElectionTimeout: after the leader's
-// node dies (and liveness reports it down), the others elect a new leader
-// within Raft's randomized election timeout, counted in ticks.
+// node dies, the others elect a new leader within Raft's randomized
+// election timeout, counted in ticks: on their own when the group is
+// active, and at once when the group is quiesced and liveness reports the
+// node down.
 func TestHost_LeaderKilledNewLeaderWithinElectionTimeout(t *testing.T) {
+	t.Run("active", func(t *testing.T) { testLeaderKilled(t, false) })
+	t.Run("quiesced/reported-down", func(t *testing.T) { testLeaderKilled(t, true) })
+}
+
+func testLeaderKilled(t *testing.T, quiesced bool) {
 	c := newTestCluster(t, 3, testSeed(t), true, nil)
 	c.addGroups(1)
 	c.tickUntilLeaders(100, 1)
@@ -111,10 +116,19 @@ func TestHost_LeaderKilledNewLeaderWithinElectionTimeout(t *testing.T) {
 	if _, err := c.node(old).host.Propose(context.Background(), 1, []byte("before")); err != nil {
 		t.Fatal(err)
 	}
-	c.tick(3) // lets the group quiesce, the hardest case for noticing
+	if quiesced {
+		c.tick(3)
+		for _, n := range c.upNodes() {
+			if st, _ := n.host.Status(1); !st.Quiesced {
+				t.Fatalf("node %d: group not quiesced: %+v", n.id, st)
+			}
+		}
+	}
 	c.crash(old)
-	for _, n := range c.upNodes() {
-		n.host.NodeDown(old)
+	if quiesced {
+		for _, n := range c.upNodes() {
+			n.host.NodeDown(old)
+		}
 	}
 	c.settle()
 	const electionTicks = 10
@@ -284,12 +298,7 @@ func TestHost_SaveFailureStopsHost(t *testing.T) {
 	c.tickUntilLeaders(100, 1)
 	lead := c.node(c.leader(1))
 	boom := errors.New("disk gone")
-	var once sync.Once
-	lead.store.BeforeSave = func([]cluster.Update) error {
-		var err error
-		once.Do(func() { err = boom })
-		return err
-	}
+	lead.store.FailSaves(boom)
 	_, err := lead.host.Propose(context.Background(), 1, []byte("x"))
 	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, boom) {
 		t.Fatalf("propose during a failed save: %v", err)

@@ -15,17 +15,23 @@ import (
 // MemStore is a cluster.Store in memory, for tests and for in-process
 // clusters. It holds exactly what Save returned for: a host closed and
 // started again on the same MemStore sees what a node restarted after a
-// crash would see on disk. Save takes an optional hook to count saves or
-// inject failures.
+// crash would see on disk. FailSaves makes Saves fail, as a crash between
+// a round's first sends and its Save would.
 type MemStore struct {
 	mu     sync.Mutex // guards groups
 	groups map[uint64]*memGroup
 	saves  atomic.Uint64
+	fail   atomic.Pointer[error] // the error Saves fail with, if set
+}
 
-	// BeforeSave, when set, is called with every Save's updates before
-	// they are applied; an error it returns fails the Save, which then
-	// stores nothing.
-	BeforeSave func(updates []cluster.Update) error
+// FailSaves makes every later Save fail with err and store nothing; nil
+// makes them succeed again.
+func (m *MemStore) FailSaves(err error) {
+	if err == nil {
+		m.fail.Store(nil)
+		return
+	}
+	m.fail.Store(&err)
 }
 
 // NewMemStore returns an empty store.
@@ -82,10 +88,8 @@ func (m *MemStore) Groups() []uint64 {
 // Save implements cluster.Store. The updates are applied together under
 // one lock: a reader never sees half of a Save.
 func (m *MemStore) Save(updates []cluster.Update) error {
-	if m.BeforeSave != nil {
-		if err := m.BeforeSave(updates); err != nil {
-			return err
-		}
+	if err := m.fail.Load(); err != nil {
+		return *err
 	}
 	m.saves.Add(1)
 	m.mu.Lock()

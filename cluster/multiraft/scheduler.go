@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -142,9 +143,7 @@ func (s *scheduler) round(ticked bool) error {
 		s.nodeUnreachable(node)
 	}
 	for node := range in.down {
-		if !in.unreachable[node] {
-			s.nodeUnreachable(node)
-		}
+		s.nodeDown(node)
 	}
 	for _, ib := range in.msgs {
 		for i := range ib.batch {
@@ -271,6 +270,43 @@ func (s *scheduler) nodeUnreachable(node uint64) {
 			g.rn.ReportUnreachable(node)
 			s.markDirty(g)
 		}
+	}
+}
+
+// nodeDown handles a report that node is down. Followers of the groups it
+// led forget it, so that they grant votes at once instead of waiting out
+// its lease, and one of the remaining voters, the same on every node that
+// was told, stands for election at once; the others wake and would stand
+// after an election timeout if that fails.
+func (s *scheduler) nodeDown(node uint64) {
+	h := s.h
+	if node == h.id {
+		return
+	}
+	for _, g := range s.groups {
+		if g.state == raft.StateLeader && !g.quiesced {
+			g.rn.ReportUnreachable(node)
+			s.markDirty(g)
+			continue
+		}
+		if g.lead != node {
+			continue
+		}
+		s.wakeGroup(g)
+		_ = g.rn.ForgetLeader()
+		var voters []uint64
+		for _, v := range g.confState.GetVoters() {
+			if v != node {
+				voters = append(voters, v)
+			}
+		}
+		if len(voters) > 0 {
+			slices.Sort(voters)
+			if voters[g.id%uint64(len(voters))] == h.id {
+				_ = g.rn.Campaign()
+			}
+		}
+		s.markDirty(g)
 	}
 }
 

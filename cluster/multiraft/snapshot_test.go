@@ -1,0 +1,104 @@
+package multiraft
+
+import (
+	"context"
+	"fmt"
+	"testing"
+)
+
+func smallSnapshots(cfg *Config) {
+	cfg.SnapshotEntries = 20
+	cfg.CompactionTail = 5
+}
+
+// TestHost_FollowerCatchesUpFromSnapshot: a follower cut off while the
+// leader applies enough to snapshot and compact its log catches up, once
+// healed, through a snapshot it restores, and then holds what the leader
+// holds.
+func TestHost_FollowerCatchesUpFromSnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, smallSnapshots)
+	c.addGroups(1)
+	c.tickUntilLeaders(100, 1)
+	lead := c.leader(1)
+	cut := c.ids[0]
+	if cut == lead {
+		cut = c.ids[1]
+	}
+	c.net.Isolate(cut)
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, err := c.node(lead).host.Propose(ctx, 1, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+	}
+	gs, _ := c.node(lead).store.Group(1)
+	first, _ := gs.FirstIndex()
+	if applied := c.node(cut).sm.applied(1); first <= applied+1 {
+		t.Fatalf("leader's log starts at %d; the cut-off follower applied %d, so it needs no snapshot", first, applied)
+	}
+	if m := c.node(lead).host.Metrics(); m.SnapshotsTaken == 0 {
+		t.Fatalf("leader took no snapshot: %+v", m)
+	}
+	c.net.Heal()
+	want := c.node(lead).sm.entries(1)
+	for i := 0; i < 50 && len(c.node(cut).sm.entries(1)) < len(want); i++ {
+		c.tick(1)
+	}
+	if got := c.node(cut).sm.entries(1); !slices_equal(got, want) {
+		t.Fatalf("follower after healing holds %d entries, leader %d", len(got), len(want))
+	}
+	if m := c.node(cut).host.Metrics(); m.SnapshotsReceived == 0 {
+		t.Errorf("follower caught up without a snapshot: %+v", m)
+	}
+	if m := c.node(lead).host.Metrics(); m.SnapshotsSent == 0 {
+		t.Errorf("leader sent no snapshot: %+v", m)
+	}
+	// The group goes on committing with the caught-up follower.
+	if _, err := c.node(lead).host.Propose(ctx, 1, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	c.tick(1)
+	if got := c.node(cut).sm.entries(1); got[len(got)-1].Payload != "after" {
+		t.Errorf("follower's last entry %v", got[len(got)-1])
+	}
+}
+
+// TestHost_RestartRecoversFromStore: a node killed and started again on its
+// store restores its last snapshot, replays the committed log after it,
+// and catches up with what it missed.
+func TestHost_RestartRecoversFromStore(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, smallSnapshots)
+	c.addGroups(1, 2)
+	c.tickUntilLeaders(100, 1, 2)
+	ctx := context.Background()
+	propose := func(from, to int) {
+		for i := from; i < to; i++ {
+			for _, g := range []uint64{1, 2} {
+				if _, err := c.node(c.leader(g)).host.Propose(ctx, g, []byte(fmt.Sprint(i))); err != nil {
+					t.Fatalf("group %d proposal %d: %v", g, i, err)
+				}
+			}
+		}
+		c.tick(1)
+	}
+	propose(0, 50)
+	victim := c.ids[2]
+	c.crash(victim)
+	for _, n := range c.upNodes() {
+		n.host.NodeDown(victim)
+	}
+	c.tickUntilLeaders(100, 1, 2)
+	propose(50, 60)
+	c.start(victim)
+	c.tickUntilLeaders(100, 1, 2)
+	propose(60, 70)
+	for _, g := range []uint64{1, 2} {
+		want := c.node(c.leader(g)).sm.entries(g)
+		if len(want) != 70 {
+			t.Fatalf("group %d: leader holds %d entries, want 70", g, len(want))
+		}
+		if got := c.node(victim).sm.entries(g); !slices_equal(got, want) {
+			t.Errorf("group %d: restarted node holds %v, leader %v", g, got, want)
+		}
+	}
+}
