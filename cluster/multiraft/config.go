@@ -53,6 +53,8 @@ type Config struct {
 	Ticker Ticker
 	// Logger: slog.Default(). Raft's own chatter goes at Debug level.
 	Logger *slog.Logger
+
+	noQuiesce bool // benchmarks: never quiesce, to measure what quiescing saves
 }
 
 // Ticker delivers ticks.

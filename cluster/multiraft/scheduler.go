@@ -316,7 +316,7 @@ func (s *scheduler) nodeDown(node uint64) {
 func (s *scheduler) tick() {
 	h := s.h
 	for _, g := range s.active {
-		if g.state == raft.StateLeader {
+		if g.state == raft.StateLeader && !h.cfg.noQuiesce {
 			if commit, ok := s.canQuiesce(g); ok {
 				g.rn.WithProgress(func(id uint64, _ raft.ProgressType, _ tracker.Progress) {
 					if id != h.id {
