@@ -231,14 +231,14 @@ func (c *testCluster) start(id uint64) {
 	}
 	tr := c.net.Join(id, h)
 	h.SetTransport(tr)
-	c.mu.Lock()
-	n.host, n.sm, n.tr, n.ticker, n.up = h, sm, tr, ticker, true
-	c.mu.Unlock()
 	for _, g := range groups {
 		if err := h.AddGroup(g, c.ids, nil); err != nil {
 			c.t.Fatalf("restart group %d on node %d: %v", g, id, err)
 		}
 	}
+	c.mu.Lock()
+	n.host, n.sm, n.tr, n.ticker, n.up = h, sm, tr, ticker, true
+	c.mu.Unlock()
 }
 
 // crash stops node id as kill -9 would: its store keeps what was saved.

@@ -136,4 +136,27 @@ func TestHost_QuiescedGroupsCostNothing(t *testing.T) {
 			t.Fatalf("%d of the %d groups node 1 led have no leader after %d ticks", missing, len(led), i)
 		}
 	}
+	// With node 1 still down, every group quiesces again on the others.
+	c.tick(3)
+	if got := quiesced(); got != uint64(n)*2 {
+		t.Errorf("%d group replicas quiesced on the two nodes left, want %d", got, 2*n)
+	}
+	ticks0, sent0 = ticks(), c.net.Stats().Sent
+	c.tick(idleTicks)
+	if d := ticks() - ticks0; d != 0 {
+		t.Errorf("%d group ticks over %d idle ticks with a node down, want 0", d, idleTicks)
+	}
+	if d := c.net.Stats().Sent - sent0; d != 0 {
+		t.Errorf("%d messages over %d idle ticks with a node down, want 0", d, idleTicks)
+	}
+	// Node 1 comes back: its groups time out within 2 election timeouts
+	// and wake the others, it learns the leaders, and all quiesce.
+	c.start(1)
+	c.tick(2*electionTicks + 3)
+	if got := quiesced(); got != uint64(n)*3 {
+		t.Errorf("%d group replicas quiesced after node 1 came back, want %d", got, 3*n)
+	}
+	if got := c.node(1).sm.entries(g); len(got) != 1 || got[0].Payload != "wake" {
+		t.Errorf("node 1 after its return: group %d entries %v", g, got)
+	}
 }

@@ -25,6 +25,7 @@ type scheduler struct {
 	more    bool              // a group still had a Ready after its Advance
 	settles []*request        // requests waiting for a round that leaves no Ready
 	early   []cluster.Envelope
+	down    map[uint64]bool // nodes reported down and not heard from since
 
 	readies  []readyGroup
 	applyBuf []Applied
@@ -70,6 +71,7 @@ func (s *scheduler) init(h *Host) {
 	s.h = h
 	s.groups = make(map[uint64]*group)
 	s.active = make(map[uint64]*group)
+	s.down = make(map[uint64]bool)
 }
 
 // run is the scheduler goroutine. Each round it takes everything queued by
@@ -146,6 +148,7 @@ func (s *scheduler) round(ticked bool) error {
 		s.nodeDown(node)
 	}
 	for _, ib := range in.msgs {
+		delete(s.down, ib.from) // it is up after all
 		for i := range ib.batch {
 			s.step(ib.batch[i].Group, &ib.batch[i].Msg)
 		}
@@ -283,6 +286,7 @@ func (s *scheduler) nodeDown(node uint64) {
 	if node == h.id {
 		return
 	}
+	s.down[node] = true
 	for _, g := range s.groups {
 		if g.state == raft.StateLeader && !g.quiesced {
 			g.rn.ReportUnreachable(node)
@@ -318,9 +322,9 @@ func (s *scheduler) tick() {
 	for _, g := range s.active {
 		if g.state == raft.StateLeader && !h.cfg.noQuiesce {
 			if commit, ok := s.canQuiesce(g); ok {
-				g.rn.WithProgress(func(id uint64, _ raft.ProgressType, _ tracker.Progress) {
-					if id != h.id {
-						s.early = append(s.early, quiesceHeartbeat(g, h.id, id, commit))
+				g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+					if id != h.id && !s.down[id] {
+						s.early = append(s.early, quiesceHeartbeat(g, h.id, id, min(commit, pr.Match)))
 					}
 				})
 				s.quiesce(g)
@@ -342,8 +346,13 @@ func (s *scheduler) canQuiesce(g *group) (uint64, bool) {
 	if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 || st.Applied != commit {
 		return 0, false
 	}
+	// Every follower has the whole log, except those on nodes reported
+	// down: they wake the group when they are back.
 	ok := true
 	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if s.down[id] {
+			return
+		}
 		if pr.Match != commit || (id != s.h.id && pr.State != tracker.StateReplicate) {
 			ok = false
 		}
