@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 SOAKTIME ?= 3m
 PKGS     ?= ./...
 
-.PHONY: all build run test vet e2e-deps bench bench-scenarios fuzz soak clean
+.PHONY: all build run test vet e2e-deps bench bench-scenarios fuzz soak chaos clean
 
 all: build
 
@@ -36,6 +36,12 @@ e2e-deps:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The Raft host's seeded chaos test at length, under the race detector;
+# MULTIRAFT_SEED=N reruns the seed a failure printed.
+CHAOSTIME ?= 2m
+chaos:
+	MULTIRAFT_CHAOS=$(CHAOSTIME) $(GO) test -race -count=1 -timeout 60m -run '^TestChaos$$' -v ./cluster/multiraft/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)

@@ -1,7 +1,7 @@
 package multiraft
 
 import (
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -50,9 +50,9 @@ type toyEntry struct {
 type toyGroup struct {
 	Entries  []toyEntry
 	Applied  uint64
-	Leader   uint64 `json:"-"`
-	Term     uint64 `json:"-"`
-	Restores int    `json:"-"`
+	Leader   uint64
+	Term     uint64
+	Restores int
 }
 
 // toySM keeps, per group, the list of payloads applied and the applied
@@ -101,6 +101,7 @@ func (m *toySM) Apply(group uint64, ents []Applied) {
 	m.broadcastLocked()
 }
 
+// Snapshot encodes the group's entries as | index (8) | length (4) | payload |...
 func (m *toySM) Snapshot(group, index uint64) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -108,20 +109,33 @@ func (m *toySM) Snapshot(group, index uint64) ([]byte, error) {
 	if g.Applied != index {
 		return nil, fmt.Errorf("snapshot at %d asked of a group applied to %d", index, g.Applied)
 	}
-	return json.Marshal(g)
+	size := 0
+	for _, e := range g.Entries {
+		size += 12 + len(e.Payload)
+	}
+	b := make([]byte, 0, size)
+	for _, e := range g.Entries {
+		b = binary.BigEndian.AppendUint64(b, e.Index)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(e.Payload)))
+		b = append(b, e.Payload...)
+	}
+	return b, nil
 }
 
 func (m *toySM) Restore(group uint64, snap *raftpb.Snapshot) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	g := m.groupLocked(group)
-	var s toyGroup
-	if len(snap.GetData()) > 0 {
-		if err := json.Unmarshal(snap.GetData(), &s); err != nil {
-			return err
+	var ents []toyEntry
+	for b := snap.GetData(); len(b) > 0; {
+		if len(b) < 12 || len(b) < 12+int(binary.BigEndian.Uint32(b[8:12])) {
+			return fmt.Errorf("toy snapshot cut short: %d bytes left", len(b))
 		}
+		n := int(binary.BigEndian.Uint32(b[8:12]))
+		ents = append(ents, toyEntry{binary.BigEndian.Uint64(b), string(b[12 : 12+n])})
+		b = b[12+n:]
 	}
-	g.Entries, g.Applied = s.Entries, snap.GetMetadata().GetIndex()
+	g.Entries, g.Applied = ents, snap.GetMetadata().GetIndex()
 	g.Restores++
 	m.broadcastLocked()
 	return nil
@@ -139,6 +153,12 @@ func (m *toySM) entries(group uint64) []toyEntry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return slices.Clone(m.groupLocked(group).Entries)
+}
+
+func (m *toySM) restores(group uint64) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.groupLocked(group).Restores
 }
 
 func (m *toySM) applied(group uint64) uint64 {

@@ -89,7 +89,14 @@ func TestHost_RestartRecoversFromStore(t *testing.T) {
 	}
 	c.tickUntilLeaders(100, 1, 2)
 	propose(50, 60)
+	gs, _ := c.node(victim).store.Group(1)
+	if snap, _ := gs.Snapshot(); snap.GetMetadata().GetIndex() <= 1 {
+		t.Fatalf("the killed node stored no snapshot past the initial one: %v", snap.GetMetadata())
+	}
 	c.start(victim)
+	if r := c.node(victim).sm.restores(1); r != 1 {
+		t.Errorf("restarted node restored %d snapshots, want its stored one", r)
+	}
 	c.tickUntilLeaders(100, 1, 2)
 	propose(60, 70)
 	for _, g := range []uint64{1, 2} {
