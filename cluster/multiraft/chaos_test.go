@@ -91,7 +91,7 @@ type chaosAck struct {
 }
 
 type chaosLedger struct {
-	mu      sync.Mutex
+	mu      sync.Mutex              // guards the maps
 	acked   map[uint64][][]chaosAck // group → producer → acks in order
 	failed  map[string]bool         // reported certainly not committed
 	unknown map[string]bool
@@ -144,13 +144,13 @@ func runChaos(t *testing.T, nNodes, nGroups int, dur time.Duration) {
 						return
 					default:
 					}
-					attempts.Add(1)
 					payload := fmt.Sprintf("g%d/p%d/%d", g, p, seq)
 					n := c.node(hint)
 					if !n.up {
 						hint = c.ids[prng.Intn(len(c.ids))]
 						continue
 					}
+					attempts.Add(1)
 					ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 					res, err := n.host.Propose(ctx, g, []byte(payload))
 					cancel()

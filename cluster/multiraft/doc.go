@@ -16,6 +16,9 @@
 // are applied in log order and Advance is called. Messages to one node
 // travel in one Transport.Send, which the transport writes in one go.
 //
+// The state machine is called on the scheduler goroutine: a slow Apply,
+// Snapshot or Restore stalls every group of the node for as long.
+//
 // # Proposals
 //
 // Every proposal's entry starts with a header that names the proposing

@@ -33,7 +33,7 @@ type Host struct {
 	propBase uint64        // random start of this host's proposal ids
 	propSeq  atomic.Uint64 // proposal ids are propBase + propSeq
 
-	mu     sync.Mutex // guards in and stopped
+	mu     sync.Mutex // guards in and closed
 	in     inbox
 	closed bool
 	wake   chan struct{} // poked (capacity 1) when in gains work
