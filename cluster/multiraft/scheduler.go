@@ -418,10 +418,16 @@ func (s *scheduler) handleReadies() error {
 	s.dirty = s.dirty[:0]
 	s.readies = rds
 
-	early := s.early
+	// One allocation each for the envelopes and updates of the round.
+	nmsgs := 0
+	for i := range rds {
+		nmsgs += len(rds[i].rd.Messages)
+	}
+	early := make([]cluster.Envelope, len(s.early), len(s.early)+nmsgs)
+	copy(early, s.early)
 	s.early = nil
-	var late []cluster.Envelope
-	var updates []cluster.Update
+	late := make([]cluster.Envelope, 0, nmsgs)
+	updates := make([]cluster.Update, 0, len(rds))
 	for i := range rds {
 		g, rd := rds[i].g, &rds[i].rd
 		for _, m := range rd.Messages {
