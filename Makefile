@@ -38,7 +38,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 # The Raft host's seeded chaos test at length, under the race detector;
-# MULTIRAFT_SEED=N reruns the seed a failure printed.
+# FAULTNET_SEED=N reruns the seed a failure printed.
 CHAOSTIME ?= 2m
 chaos:
 	MULTIRAFT_CHAOS=$(CHAOSTIME) $(GO) test -race -count=1 -timeout 60m -run '^TestChaos$$' -v ./cluster/multiraft/

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,25 +16,8 @@ import (
 	"github.com/sluicedb/sluice/cluster/faultnet"
 )
 
-// testSeed returns the seed of a randomized test: MULTIRAFT_SEED when set
-// (to rerun a failure), else the clock. A failing test prints it.
-func testSeed(t testing.TB) int64 {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv("MULTIRAFT_SEED"); s != "" {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			t.Fatalf("MULTIRAFT_SEED=%q is not an integer", s)
-		}
-		seed = v
-	}
-	t.Logf("seed %d", seed)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("failed with seed %d; rerun with MULTIRAFT_SEED=%d", seed, seed)
-		}
-	})
-	return seed
-}
+// testSeed returns the seed of a randomized test; FAULTNET_SEED reruns one.
+func testSeed(t testing.TB) int64 { return faultnet.TestSeed(t) }
 
 // sync waits for a scheduler round that leaves no group with a Ready.
 func (h *Host) sync() error { return h.do(func() {}, true) }
