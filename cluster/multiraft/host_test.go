@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -309,4 +310,75 @@ func TestHost_SaveFailureStopsHost(t *testing.T) {
 	if _, err := lead.host.Propose(context.Background(), 1, []byte("y")); !errors.Is(err, ErrStopped) {
 		t.Fatalf("propose after failure: %v", err)
 	}
+}
+
+// TestHost_FrozenLeaderLosesItsProposal: a leader frozen (it neither
+// ticks nor exchanges messages) for longer than the election timeout is
+// replaced; the proposal it took while frozen is reported dropped, not
+// acknowledged, once it resumes and learns that another entry was
+// committed at that index, and it is applied nowhere.
+func TestHost_FrozenLeaderLosesItsProposal(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, nil)
+	c.addGroups(1)
+	c.tickUntilLeaders(100, 1)
+	old := c.leader(1)
+	c.net.Stop(old)
+	type outcome struct {
+		res Result
+		err error
+	}
+	lost := make(chan outcome, 1)
+	go func() {
+		res, err := c.node(old).host.Propose(context.Background(), 1, []byte("lost"))
+		lost <- outcome{res, err}
+	}()
+	// The others tick; the frozen one does not.
+	var lead uint64
+	const electionTicks = 10
+	for i := 0; i < 3*electionTicks && (lead == 0 || lead == old); i++ {
+		for _, n := range c.upNodes() {
+			if n.id != old {
+				n.ticker <- time.Now()
+			}
+		}
+		c.settle()
+		lead = c.otherLeader(old)
+	}
+	if lead == 0 || lead == old {
+		t.Fatalf("no new leader while %d was frozen", old)
+	}
+	res, err := c.node(lead).host.Propose(context.Background(), 1, []byte("kept"))
+	if err != nil {
+		t.Fatalf("propose on the new leader: %v", err)
+	}
+	select {
+	case o := <-lost:
+		t.Fatalf("the frozen leader answered %+v, %v before it resumed", o.res, o.err)
+	default:
+	}
+	c.net.Resume(old)
+	c.tick(3)
+	o := <-lost
+	if !errors.Is(o.err, ErrProposalDropped) {
+		t.Fatalf("the frozen leader's proposal: %+v, %v; want ErrProposalDropped", o.res, o.err)
+	}
+	for _, id := range c.ids {
+		got := c.node(id).sm.entries(1)
+		if len(got) != 1 || got[0] != (toyEntry{res.Index, "kept"}) {
+			t.Errorf("node %d applied %v, want only %q at %d", id, got, "kept", res.Index)
+		}
+	}
+}
+
+// otherLeader returns the leader of group 1 among the nodes but skip.
+func (c *testCluster) otherLeader(skip uint64) uint64 {
+	for _, n := range c.upNodes() {
+		if n.id == skip {
+			continue
+		}
+		if st, err := n.host.Status(1); err == nil && st.State == "leader" {
+			return n.id
+		}
+	}
+	return 0
 }
