@@ -34,6 +34,9 @@ type catalog struct {
 	// data directory; a new stream takes max(LastIncarnation+1, unix seconds).
 	LastIncarnation uint32        `json:"last_incarnation"`
 	Streams         []*streamMeta `json:"streams"`
+	// Applied is, on a replica of a cluster, the index of the last catalog
+	// change applied (see ApplyChange).
+	Applied uint64 `json:"applied,omitempty"`
 }
 
 type streamMeta struct {
