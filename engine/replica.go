@@ -198,6 +198,27 @@ func (e *Engine) ApplyEntry(inc uint32, index int, expect uint64, entry []byte) 
 	return r.applied, r.err
 }
 
+// ApplyEntryAsync is ApplyEntry without the wait: it checks the entry,
+// queues it to the shard's writer (in order with every other entry queued
+// to the shard) and returns its record count. The entry must stay
+// unchanged until it is written. A failure to write it fences the shard
+// and is logged; a replica acknowledges an entry once it is committed, so
+// it is written again from the Raft log after a restart.
+func (e *Engine) ApplyEntryAsync(inc uint32, index int, expect uint64, entry []byte) (int, error) {
+	n, err := EntryRecords(entry)
+	if err != nil {
+		return 0, err
+	}
+	sh, err := e.shardByInc(inc, index)
+	if err != nil {
+		return 0, err
+	}
+	if err := sh.enqueue(&shardReq{kind: reqApply, entry: entry, expect: expect, size: len(entry)}); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // SyncShard makes every record applied to a shard durable in its segments
 // and returns the sequence number after the last. A replica calls it before
 // it lets its Raft log go of the entries those records came from.

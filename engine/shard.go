@@ -601,7 +601,13 @@ func (sh *shard) writeLoop() {
 // done completes the requests of a batch.
 func (sh *shard) done(reqs []*shardReq) {
 	for i := range reqs {
-		reqs[i].wg.Done()
+		if reqs[i].wg != nil {
+			reqs[i].wg.Done()
+		} else if reqs[i].err != nil {
+			// An apply no one waits for (ApplyEntryAsync): its failure
+			// has fenced the shard, and is logged.
+			sh.st.e.opts.Logger.Error("applying a committed entry failed", "stream", sh.st.name, "shard", sh.id, "err", reqs[i].err)
+		}
 	}
 	clear(reqs)
 }
