@@ -38,8 +38,9 @@
 //	3  the acceptor is not the node the dialer meant (its peer address is stale)
 //	4  an invalid hello (node id 0, or the acceptor's own id)
 //
-// The dialer checks the answer's cluster id and node id too. A peer that
-// does not send the magic is closed without an answer.
+// The dialer checks the answer's cluster id and node id too. A hello
+// without the magic, or with reserved bits set, is not answered: the
+// connection just closes.
 //
 // # Frames
 //

@@ -39,6 +39,7 @@ var marshalOpts = proto.MarshalOptions{UseCachedSize: true}
 // seal.
 type batch struct {
 	buf    []byte
+	small  int      // see recycle
 	starts []int    // offset in buf of each frame's header
 	msgs   int      // envelopes in buf
 	snaps  []uint64 // the groups of the MsgSnap envelopes in buf, in order
@@ -107,17 +108,34 @@ func (b *batch) seal() {
 	}
 }
 
-// keepBuf is the largest buffer a batch or a reader keeps between uses:
-// a buffer grown by a rare large message (a snapshot, a burst of appends)
-// is let go rather than held by an idle peer.
-const keepBuf = 4 << 20
+// Buffers: a batch or a reader keeps its buffer between uses up to
+// keepBuf whatever it held. A larger buffer is kept while it is used (a
+// stream of large appends would otherwise grow a new one for every frame)
+// and let go after idleUses uses in a row of less than a quarter of it, so
+// that a burst does not leave an idle peer holding megabytes.
+const (
+	keepBuf  = 4 << 20
+	idleUses = 8
+)
+
+// recycle returns buf emptied for reuse after a use of len(buf) bytes,
+// or nil where the rule above says to let it go; small counts the uses in
+// a row of less than a quarter of a buffer over keepBuf.
+func recycle(buf []byte, small *int) []byte {
+	if cap(buf) <= keepBuf || len(buf) >= cap(buf)/4 {
+		*small = 0
+		return buf[:0]
+	}
+	if *small++; *small >= idleUses {
+		*small = 0
+		return nil
+	}
+	return buf[:0]
+}
 
 // reset empties b for reuse.
 func (b *batch) reset() {
-	if cap(b.buf) > keepBuf {
-		b.buf = nil
-	}
-	b.buf = b.buf[:0]
+	b.buf = recycle(b.buf, &b.small)
 	b.starts = b.starts[:0]
 	b.snaps = b.snaps[:0]
 	b.msgs = 0
@@ -125,10 +143,11 @@ func (b *batch) reset() {
 
 // frameReader reads frames from a connection.
 type frameReader struct {
-	r   io.Reader
-	max int // the largest frame accepted, header included
-	hdr [frameHeaderSize]byte
-	buf []byte
+	r     io.Reader
+	max   int // the largest frame accepted, header included
+	hdr   [frameHeaderSize]byte
+	buf   []byte
+	small int // see recycle
 }
 
 // next reads the next frame and returns its envelopes' bytes (valid until
@@ -168,12 +187,8 @@ func (fr *frameReader) next() ([]byte, uint32, error) {
 	return buf, binary.LittleEndian.Uint32(fr.hdr[4:]), nil
 }
 
-// release lets go of a buffer grown past keepBuf.
-func (fr *frameReader) release() {
-	if cap(fr.buf) > keepBuf {
-		fr.buf = nil
-	}
-}
+// release is called when the last frame's bytes are no longer used.
+func (fr *frameReader) release() { fr.buf = recycle(fr.buf, &fr.small) }
 
 // decodeFrame checks a frame's envelopes body against its stored CRC and
 // decodes them into a new batch. Every message must come from node from
@@ -181,6 +196,9 @@ func (fr *frameReader) release() {
 // body. Every error is a *FrameError.
 func decodeFrame(body []byte, crc uint32, from, to uint64) ([]cluster.Envelope, error) {
 	size := int64(frameHeaderSize + len(body))
+	if len(body) == 0 {
+		return nil, &FrameError{Size: size, Detail: "the frame is empty (length 0); a frame carries at least one envelope"}
+	}
 	if got := checksum.Value(body); got != checksum.Unmask(crc) {
 		return nil, &FrameError{Size: size, Detail: fmt.Sprintf("its CRC-32C is %#08x but the header says %#08x; the bytes were damaged on the way", got, checksum.Unmask(crc))}
 	}
