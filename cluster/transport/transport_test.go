@@ -529,3 +529,29 @@ func TestNew_BadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestSend_DoesNotAllocate checks that queueing messages costs no
+// allocation once the queue's buffer has grown: Send encodes into it.
+func TestSend_DoesNotAllocate(t *testing.T) {
+	tr, err := New(Config{NodeID: 1, Listen: "127.0.0.1:0", Peers: map[uint64]string{2: deadAddr(t)}, Receiver: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	batch := append(env(3, raftpb.MsgHeartbeat, 1, 2, 1, nil), env(4, raftpb.MsgApp, 1, 2, 2, make([]byte, 1024))...)
+	p := (*tr.peers.Load())[2]
+	for range 3000 { // grow the queue; the transport is not started, so nothing takes it
+		tr.Send(batch)
+	}
+	p.mu.Lock()
+	p.q.reset()
+	p.mu.Unlock()
+	if allocs := testing.AllocsPerRun(1000, func() { tr.Send(batch) }); allocs != 0 {
+		t.Fatalf("Send allocated %.1f times per call", allocs)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.q.msgs != 2*1001 {
+		t.Fatalf("%d messages queued; want %d", p.q.msgs, 2*1001)
+	}
+}
