@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
@@ -82,10 +83,12 @@ func (t *Transport) serveConn(nc net.Conn) {
 	conn, from, err := t.accept(nc)
 	if err != nil {
 		t.refused.Add(1)
-		if errors.Is(err, ErrClusterMismatch) || errors.Is(err, ErrWrongNode) || errors.Is(err, ErrVersion) {
-			t.log.Error("refused a peer connection", "remote", remote, "err", err)
+		// A misconfigured peer dials again and again: the lines are
+		// rate-limited, with the count of those left out.
+		if refusal(err) {
+			t.refuseLog.Log(t.log, slog.LevelError, "refused a peer connection", "remote", remote, "err", err)
 		} else if t.ctx.Err() == nil {
-			t.log.Warn("refused a peer connection", "remote", remote, "err", err)
+			t.refuseLog.Log(t.log, slog.LevelWarn, "refused a peer connection", "remote", remote, "err", err)
 		}
 		return
 	}

@@ -36,10 +36,11 @@ type peer struct {
 	// Owned by the sender goroutine.
 	spare    *batch // the batch that takes p.q's place when the sender takes it
 	conn     *outConn
-	backoff  time.Duration // the wait after the next failed dial
-	nextDial time.Time     // no dial before this, after a failed one
-	dialed   bool          // a connection was open at least once
-	failLog  ratelog.Limiter
+	backoff  time.Duration   // the wait after the next failed dial
+	nextDial time.Time       // no dial before this, after a failed one
+	lastAddr string          // the address of the last dial
+	dialed   bool            // a connection was open at least once
+	failLog  ratelog.Limiter // at most a line every failLogEvery
 
 	// Counters, for Stats.
 	sent, sentBytes, frames atomic.Uint64
@@ -57,6 +58,7 @@ type outConn struct {
 
 func (t *Transport) newPeer(id uint64, addr string) *peer {
 	p := &peer{t: t, id: id, wake: make(chan struct{}, 1), q: new(batch), spare: new(batch)}
+	p.failLog.Every = failLogEvery
 	p.addr.Store(&addr)
 	p.ctx, p.cancel = context.WithCancel(t.ctx)
 	return p
@@ -146,13 +148,29 @@ func (p *peer) fail(b *batch, err error) {
 	if p.ctx.Err() != nil {
 		return // removed or closed: nobody waits for these
 	}
-	if err != nil && !errors.Is(err, errBackoff) {
+	switch {
+	case err == nil || errors.Is(err, errBackoff):
+	case refusal(err):
+		p.failLog.Log(p.t.log, slog.LevelError, "peer refused the connection; its messages are dropped", "peer", p.id, "addr", *p.addr.Load(), "err", err)
+	default:
 		p.failLog.Log(p.t.log, slog.LevelWarn, "cannot send to peer; its messages are dropped until it answers", "peer", p.id, "addr", *p.addr.Load(), "err", err)
 	}
 	for _, g := range b.snaps {
 		p.t.recv.SnapshotStatus(g, p.id, false)
 	}
 	p.t.recv.Unreachable(p.id)
+}
+
+// failLogEvery is the least time between two log lines about one peer
+// that cannot be reached: a node down for an hour is worth a few hundred
+// lines, not one a dial.
+const failLogEvery = 10 * time.Second
+
+// refusal reports whether err is a peer refusing this node at the
+// handshake for a reason a dial again will not change (another cluster,
+// another node, another version): a configuration error, logged as one.
+func refusal(err error) bool {
+	return errors.Is(err, ErrClusterMismatch) || errors.Is(err, ErrWrongNode) || errors.Is(err, ErrVersion)
 }
 
 // errBackoff is the dial skipped while waiting after a failed one.
@@ -168,9 +186,10 @@ func (p *peer) connect() (*outConn, error) {
 		}
 		p.closeConn()
 	}
-	if now := time.Now(); now.Before(p.nextDial) {
+	if now := time.Now(); now.Before(p.nextDial) && addr == p.lastAddr {
 		return nil, errBackoff
 	}
+	p.lastAddr = addr
 	c, err := p.dial(addr)
 	if err != nil {
 		p.dialFails.Add(1)
@@ -179,9 +198,6 @@ func (p *peer) connect() (*outConn, error) {
 		}
 		p.nextDial = time.Now().Add(p.backoff)
 		p.backoff = min(2*p.backoff, p.t.cfg.BackoffMax)
-		if errors.Is(err, ErrClusterMismatch) || errors.Is(err, ErrWrongNode) || errors.Is(err, ErrVersion) {
-			p.t.log.Error("peer refused", "peer", p.id, "addr", addr, "err", err)
-		}
 		return nil, err
 	}
 	p.backoff, p.nextDial = 0, time.Time{}

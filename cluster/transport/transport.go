@@ -53,8 +53,9 @@ type Transport struct {
 	badFrames      atomic.Uint64 // accepted connections closed for a bad frame
 	unknownDropped atomic.Uint64 // messages for nodes with no address
 
-	tooLargeLog ratelog.Limiter
-	unknownLog  ratelog.Limiter
+	sendLog    ratelog.Limiter // messages that cannot be sent
+	unknownLog ratelog.Limiter // messages for nodes with no address
+	refuseLog  ratelog.Limiter // connections refused at the handshake
 }
 
 var _ cluster.Transport = (*Transport)(nil)
@@ -280,6 +281,14 @@ func (p *peer) enqueue(batch []cluster.Envelope, f *faults) {
 		if e.Msg.GetTo() != p.id {
 			continue
 		}
+		if g, from := e.Group, e.Msg.GetFrom(); g == 0 || from != t.cfg.NodeID {
+			// The peer would refuse the whole frame, and the good
+			// messages in it with this one.
+			t.sendLog.Log(t.log, slog.LevelError, "dropping a message that cannot be sent", "peer", p.id, "group", g,
+				"err", fmt.Errorf("a %v of group %d from node %d: every message must be of a group (non-zero) and from this node (%d)", e.Msg.GetType(), g, from, t.cfg.NodeID))
+			p.drop(e, false)
+			continue
+		}
 		if f != nil {
 			if f.blocked[p.id] {
 				p.drop(e, true)
@@ -296,7 +305,7 @@ func (p *peer) enqueue(batch []cluster.Envelope, f *faults) {
 			continue
 		}
 		if err := q.add(e.Group, &e.Msg, size, t.cfg.MaxFrameSize); err != nil {
-			t.tooLargeLog.Log(t.log, slog.LevelError, "dropping a message that cannot be sent", "peer", p.id, "group", e.Group, "err", err)
+			t.sendLog.Log(t.log, slog.LevelError, "dropping a message that cannot be sent", "peer", p.id, "group", e.Group, "err", err)
 			p.drop(e, true)
 			continue
 		}

@@ -266,7 +266,7 @@ func TestTransport_RefusesOtherCluster(t *testing.T) {
 		a.tr.Send(env(1, raftpb.MsgHeartbeat, 1, 2, 0, nil))
 		a.rec.waitFor(t, "node 2 reported unreachable", func() bool { return a.rec.unreachableCount(2) > 0 })
 		b.log.waitFor(t, "level=ERROR", "refused a peer connection", "node 1 belongs to cluster 2989 and this node to cluster 20931")
-		a.log.waitFor(t, "level=ERROR", "peer refused", "belongs to cluster 20931 and this node to cluster 2989")
+		a.log.waitFor(t, "level=ERROR", "peer refused the connection", "belongs to cluster 20931 and this node to cluster 2989")
 		if n := b.rec.count(1); n != 0 {
 			t.Fatalf("node 2 received %d messages from a node of another cluster", n)
 		}
@@ -554,4 +554,34 @@ func TestSend_DoesNotAllocate(t *testing.T) {
 	if p.q.msgs != 2*1001 {
 		t.Fatalf("%d messages queued; want %d", p.q.msgs, 2*1001)
 	}
+}
+
+// TestTransport_InvalidMessagesAtSend hands Send messages the peer would
+// refuse (group 0, another node as the sender) among good ones: only they
+// are dropped, and the good ones arrive.
+func TestTransport_InvalidMessagesAtSend(t *testing.T) {
+	nodes := startCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	batch := cat2(env(5, raftpb.MsgHeartbeat, 1, 2, 0, nil), env(0, raftpb.MsgHeartbeat, 1, 2, 1, nil),
+		env(5, raftpb.MsgHeartbeat, 3, 2, 2, nil), env(5, raftpb.MsgHeartbeat, 1, 2, 3, nil))
+	a.tr.Send(batch)
+	b.rec.waitFor(t, "the good messages", func() bool { return b.rec.count(1) >= 2 })
+	if got := b.rec.msgs(1); got[0].Msg.GetIndex() != 0 || got[1].Msg.GetIndex() != 3 {
+		t.Fatalf("received indexes %d, %d; want 0 and 3", got[0].Msg.GetIndex(), got[1].Msg.GetIndex())
+	}
+	if ps, _ := a.tr.Stats().Peer(2); ps.Dropped != 2 {
+		t.Fatalf("stats %+v; want 2 dropped", ps)
+	}
+	a.log.waitFor(t, "level=ERROR", "group 0 from node 1") // the next line is held back by the rate limit
+}
+
+func cat2(bs ...[]cluster.Envelope) []cluster.Envelope {
+	var out []cluster.Envelope
+	for _, b := range bs {
+		for i := range b {
+			out = append(out, cluster.Envelope{Group: b[i].Group})
+			proto.Merge(&out[len(out)-1].Msg, &b[i].Msg)
+		}
+	}
+	return out
 }
