@@ -68,7 +68,9 @@
 // A frame is delivered whole, with one Receiver.Receive call, or not at
 // all. A bad frame (over the limit, empty, a wrong CRC, an envelope that
 // runs past the frame's end, a message that does not decode or is
-// addressed to another node) is logged with the peer and what was wrong,
-// and its connection closed; the reader's memory follows the bytes that
-// arrived, never the length a header declares.
+// addressed to another node) is logged as an error with the peer and what
+// was wrong, and its connection closed; a stream that ends inside a frame
+// (the peer stopped in the middle of a write) drops the partial frame with
+// a warning. The reader's memory follows the bytes that arrived, never
+// the length a header declares.
 package transport

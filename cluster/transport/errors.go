@@ -41,6 +41,10 @@ type FrameError struct {
 	Size int64
 	// Detail says what was wrong.
 	Detail string
+	// Truncated is set when the stream ended inside the frame: the peer
+	// stopped or was cut off in the middle of a write, which is not
+	// corruption.
+	Truncated bool
 }
 
 func (e *FrameError) Error() string {

@@ -159,7 +159,7 @@ func (fr *frameReader) next() ([]byte, uint32, error) {
 		if n == 0 {
 			return nil, 0, err
 		}
-		return nil, 0, &FrameError{Detail: fmt.Sprintf("the stream ended %d bytes into a frame's %d-byte header (%v)", n, frameHeaderSize, err)}
+		return nil, 0, &FrameError{Truncated: true, Detail: fmt.Sprintf("the stream ended %d bytes into a frame's %d-byte header (%v)", n, frameHeaderSize, err)}
 	}
 	n := int64(binary.LittleEndian.Uint32(fr.hdr[:]))
 	size := frameHeaderSize + n
@@ -178,7 +178,7 @@ func (fr *frameReader) next() ([]byte, uint32, error) {
 		if err != nil {
 			fr.buf = buf
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, 0, &FrameError{Size: size, Detail: fmt.Sprintf("the stream ended after %d of its %d bytes of envelopes", len(buf), n)}
+				return nil, 0, &FrameError{Size: size, Truncated: true, Detail: fmt.Sprintf("the stream ended after %d of its %d bytes of envelopes", len(buf), n)}
 			}
 			return nil, 0, fmt.Errorf("read a frame of %d bytes: %w", size, err)
 		}

@@ -85,8 +85,8 @@ func TestTransport_HostileBytes(t *testing.T) {
 		{name: "garbage", bytes: []byte("GET / HTTP/1.1\r\nHost: sluice\r\nAccept: */*\r\n\r\n"), log: `does not speak sluice's raft transport`, level: "WARN"},
 		{name: "huge length", hello: true, bytes: header(0xfffffff0, 0), log: "exceeds the limit of 68157440 bytes"},
 		{name: "empty frame", hello: true, bytes: header(0, 0), log: "the frame is empty"},
-		{name: "truncated header", hello: true, bytes: good(1)[:5], halfClose: true, log: "the stream ended 5 bytes into a frame's 8-byte header"},
-		{name: "truncated body", hello: true, bytes: good(1)[:20], halfClose: true, log: "the stream ended after 12 of its"},
+		{name: "truncated header", hello: true, bytes: good(1)[:5], halfClose: true, log: "the stream ended 5 bytes into a frame's 8-byte header", level: "WARN"},
+		{name: "truncated body", hello: true, bytes: good(1)[:20], halfClose: true, log: "the stream ended after 12 of its", level: "WARN"},
 		{name: "bad crc", hello: true, bytes: cat(good(0), badCRC, good(2)), log: "CRC-32C is", deliver: 1},
 		{name: "group 0", hello: true, bytes: frameOf(heartbeatEnvelope(0, 3, 2, 1)), log: "envelope 0 names group 0"},
 		{name: "envelope past the end", hello: true, bytes: frameOf(cat(heartbeatEnvelope(4, 3, 2, 1), []byte{4, 100, 1, 1})),
@@ -100,7 +100,7 @@ func TestTransport_HostileBytes(t *testing.T) {
 	delivered := 0
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := b.tr.Stats().BadFrames
+			st0 := b.tr.Stats()
 			c, err := net.Dial("tcp", b.addr)
 			if err != nil {
 				t.Fatal(err)
@@ -143,8 +143,9 @@ func TestTransport_HostileBytes(t *testing.T) {
 			}
 			b.log.waitFor(t, "level="+level, "remote="+c.LocalAddr().String(), tc.log)
 			if tc.hello {
-				if got := b.tr.Stats().BadFrames; got != before+1 {
-					t.Fatalf("BadFrames went from %d to %d; want one more", before, got)
+				st := b.tr.Stats()
+				if tc.halfClose && st.Truncated != st0.Truncated+1 || !tc.halfClose && st.BadFrames != st0.BadFrames+1 {
+					t.Fatalf("stats went from %+v to %+v; want one more bad frame, or one more truncated if the stream ended inside a frame", st0, st)
 				}
 			}
 			if got := b.rec.count(3); got != delivered {
@@ -195,10 +196,63 @@ func TestTransport_DeclaredLengthDoesNotAllocate(t *testing.T) {
 	if n, _ := c.Read(one[:]); n != 0 {
 		t.Fatal("node 2 wrote to the connection")
 	}
-	b.log.waitFor(t, "level=ERROR", "the stream ended after 1024 of its")
+	b.log.waitFor(t, "level=WARN", "the stream ended after 1024 of its")
 
 	runtime.ReadMemStats(&ms)
 	if grew := ms.TotalAlloc - before; grew > declared/8 {
 		t.Fatalf("the process allocated %d bytes for a frame that declared %d and sent 1024", grew, declared)
 	}
+}
+
+// rawPeer opens a connection to addr as node from of the test cluster
+// and makes the handshake.
+func rawPeer(t *testing.T, addr string, from, to uint64) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(waitTimeout))
+	h := hello{Version: version, Cluster: testCluster, From: from, To: to}.marshal()
+	if _, err := c.Write(h[:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, h[:]); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := parseHello(h[:]); err != nil || a.Status != statusOK {
+		t.Fatalf("answer %+v, %v; want status 0", a, err)
+	}
+	return c
+}
+
+// TestTransport_NewConnectionReplacesOld has node 3 connect again while
+// its first connection is open: the first is closed, and what arrives on
+// the second is delivered after what arrived on the first.
+func TestTransport_NewConnectionReplacesOld(t *testing.T) {
+	b := startCluster(t, 2, nil)[1]
+	first := rawPeer(t, b.addr, 3, 2)
+	if _, err := first.Write(cat(frameOf(heartbeatEnvelope(4, 3, 2, 0)), frameOf(heartbeatEnvelope(4, 3, 2, 1)))); err != nil {
+		t.Fatal(err)
+	}
+	second := rawPeer(t, b.addr, 3, 2)
+	if _, err := second.Write(frameOf(heartbeatEnvelope(4, 3, 2, 2))); err != nil {
+		t.Fatal(err)
+	}
+	var one [1]byte
+	if n, err := first.Read(one[:]); n != 0 || err == nil {
+		t.Fatalf("read %d bytes, %v from the first connection; want it closed", n, err)
+	}
+	b.rec.waitFor(t, "the frame on the second connection", func() bool {
+		got := b.rec.msgs(3)
+		return len(got) > 0 && got[len(got)-1].Msg.GetIndex() == 2
+	})
+	got := b.rec.msgs(3)
+	for i := 1; i < len(got); i++ {
+		if got[i].Msg.GetIndex() <= got[i-1].Msg.GetIndex() {
+			t.Fatalf("indexes arrived out of order: %d after %d", got[i].Msg.GetIndex(), got[i-1].Msg.GetIndex())
+		}
+	}
+	b.log.waitFor(t, "peer connected again; closing its previous connection", "peer=3")
 }

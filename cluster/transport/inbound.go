@@ -12,22 +12,34 @@ import (
 	"time"
 )
 
-// inCounters count what arrived from one node, over all its connections.
-type inCounters struct {
+// inNode is what arrived from one node, over all its connections.
+type inNode struct {
 	msgs, bytes, frames atomic.Uint64
 	discarded           atomic.Uint64 // frames dropped because the node is blocked
+
+	// cur is the node's newest connection, guarded by Transport.mu.
+	cur *inConn
 }
 
-// counters returns the counters of node id, made on first use.
-func (t *Transport) counters(id uint64) *inCounters {
+// inConn is an accepted connection being read.
+type inConn struct {
+	nc   net.Conn
+	done chan struct{} // closed when its reader has stopped delivering
+}
+
+// takeOver makes c the current connection of node id and returns the
+// node's counters and the connection c replaces (nil if none).
+func (t *Transport) takeOver(id uint64, c *inConn) (*inNode, *inConn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c := t.nodes[id]
-	if c == nil {
-		c = new(inCounters)
-		t.nodes[id] = c
+	n := t.nodes[id]
+	if n == nil {
+		n = new(inNode)
+		t.nodes[id] = n
 	}
-	return c
+	prev := n.cur
+	n.cur = c
+	return n, prev
 }
 
 // acceptLoop accepts connections from peers until Close, each served by
@@ -94,15 +106,42 @@ func (t *Transport) serveConn(nc net.Conn) {
 	}
 	log := t.log.With("peer", from, "remote", remote)
 	log.Debug("peer connected")
-	cnt := t.counters(from)
+	// A node writes on one connection at a time, so a new one means it
+	// gave up the last (which may not have ended here yet: a half-open
+	// connection, or frames still buffered). The last one is closed, and
+	// this one delivers nothing until its reader has stopped, so that what
+	// the node sent arrives in the order it was sent.
+	me := &inConn{nc: nc, done: make(chan struct{})}
+	defer close(me.done)
+	cnt, prev := t.takeOver(from, me)
+	defer func() {
+		t.mu.Lock()
+		if cnt.cur == me {
+			cnt.cur = nil
+		}
+		t.mu.Unlock()
+	}()
+	if prev != nil {
+		log.Info("peer connected again; closing its previous connection", "previous", prev.nc.RemoteAddr().String())
+		prev.nc.Close()
+		select {
+		case <-prev.done:
+		case <-t.ctx.Done():
+			return
+		}
+	}
 	fr := frameReader{r: bufio.NewReaderSize(conn, readChunk), max: t.cfg.MaxFrameSize}
 	for {
 		body, crc, err := fr.next()
 		if err != nil {
+			var fe *FrameError
 			switch {
 			case errors.Is(err, io.EOF) || t.ctx.Err() != nil:
 				log.Debug("peer connection ended")
-			case errors.Is(err, ErrBadFrame):
+			case errors.As(err, &fe) && fe.Truncated:
+				t.truncated.Add(1)
+				log.Warn("peer connection ended inside a frame; the partial frame is dropped", "err", err)
+			case fe != nil:
 				t.badFrames.Add(1)
 				log.Error("closing a peer connection after a bad frame", "err", err)
 			default:

@@ -142,7 +142,7 @@ func (p *peer) flush(b *batch) {
 }
 
 // fail drops b's messages and reports them; err, if not nil, is logged
-// (at most once a second per peer).
+// (at most once every failLogEvery per peer).
 func (p *peer) fail(b *batch, err error) {
 	p.dropped.Add(uint64(b.msgs))
 	if p.ctx.Err() != nil {

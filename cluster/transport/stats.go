@@ -18,6 +18,9 @@ type Stats struct {
 	Refused uint64
 	// BadFrames counts accepted connections closed for a bad frame.
 	BadFrames uint64
+	// Truncated counts accepted connections that ended inside a frame:
+	// the peer stopped, or was cut off, in the middle of a write.
+	Truncated uint64
 	// UnknownDropped counts messages dropped because their node has no
 	// address.
 	UnknownDropped uint64
@@ -58,6 +61,7 @@ func (t *Transport) Stats() Stats {
 		Node:           t.cfg.NodeID,
 		Refused:        t.refused.Load(),
 		BadFrames:      t.badFrames.Load(),
+		Truncated:      t.truncated.Load(),
 		UnknownDropped: t.unknownDropped.Load(),
 	}
 	byNode := map[uint64]*PeerStats{}

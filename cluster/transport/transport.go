@@ -41,16 +41,17 @@ type Transport struct {
 
 	rep reporter
 
-	mu      sync.Mutex            // guards started, closed, inbound, nodes and writes to peers and fault
+	mu      sync.Mutex            // guards started, closed, inbound, nodes (and each inNode's cur), writes to peers and fault
 	started bool                  // Start was called
 	closed  bool                  // Close was called
 	inbound map[net.Conn]struct{} // accepted connections open
-	nodes   map[uint64]*inCounters
+	nodes   map[uint64]*inNode
 
 	wg sync.WaitGroup // every goroutine of the transport
 
 	refused        atomic.Uint64 // accepted connections refused at the handshake
 	badFrames      atomic.Uint64 // accepted connections closed for a bad frame
+	truncated      atomic.Uint64 // accepted connections that ended inside a frame
 	unknownDropped atomic.Uint64 // messages for nodes with no address
 
 	sendLog    ratelog.Limiter // messages that cannot be sent
@@ -72,7 +73,7 @@ func New(cfg Config) (*Transport, error) {
 		log:     cfg.Logger.With("component", "raft-transport", "node", cfg.NodeID),
 		recv:    cfg.Receiver,
 		inbound: make(map[net.Conn]struct{}),
-		nodes:   make(map[uint64]*inCounters),
+		nodes:   make(map[uint64]*inNode),
 	}
 	t.rep.wake = make(chan struct{}, 1)
 	if cfg.TLS != nil {
@@ -128,7 +129,9 @@ func (t *Transport) Start() error {
 }
 
 // Close stops every sender, closes every connection and the listener, and
-// waits for the transport's goroutines. Messages still queued are dropped.
+// waits for the transport's goroutines: once it returns, the Receiver is
+// not called again. Messages still queued are dropped. Close must not be
+// called from a Receiver method, which it would wait for.
 func (t *Transport) Close() error {
 	t.closing.Store(true)
 	t.mu.Lock()
