@@ -14,6 +14,10 @@ type batch struct {
 	chain uint32 // CRC-32C of the masked CRCs of the records so far
 	count uint64 // records so far
 	size  int64  // bytes so far
+	// Scratch space for small payloads and the chain's input, kept here so
+	// that it is not allocated per record.
+	scratch [8]byte
+	sumBuf  [4]byte
 }
 
 // part is a piece of the write: buf[lo:hi], then ext.
@@ -50,13 +54,20 @@ func (b *batch) add(r *record, inline bool) int64 {
 		sum = putRecordHeader(b.buf[lo:lo+recHeaderSize], r)
 		b.parts = append(b.parts, part{lo: lo, hi: len(b.buf), ext: r.payload})
 	}
-	b.chain = chainSum(b.chain, sum)
+	b.chain = chainSum(b.chain, sum, &b.sumBuf)
 	b.count++
 	b.size += recHeaderSize + int64(len(r.payload))
 	if r.kind == kindEntry {
 		b.offs = append(b.offs, off)
 	}
 	return off
+}
+
+// addHardState adds a hard state record.
+func (b *batch) addHardState(group, term, vote, commit uint64) {
+	binary.LittleEndian.PutUint64(b.scratch[:hardStateSize], commit)
+	r := record{kind: kindHardState, group: group, a: term, b: vote, payload: b.scratch[:hardStateSize]}
+	b.add(&r, true)
 }
 
 // commit ends the batch with its commit record, sequence seq.

@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -154,11 +155,11 @@ func decodeRecord(b []byte) (r record, sum uint32, size int, ok bool) {
 	return r, sum, recHeaderSize + int(n), true
 }
 
-// chainSum adds a record's masked CRC to the running CRC of a batch.
-func chainSum(chain, sum uint32) uint32 {
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], sum)
-	return checksum.Update(chain, b[:])
+// chainSum adds a record's masked CRC to the running CRC of a batch; buf
+// is scratch space that outlives the call, so that nothing is allocated.
+func chainSum(chain, sum uint32, buf *[4]byte) uint32 {
+	binary.LittleEndian.PutUint32(buf[:], sum)
+	return checksum.Update(chain, buf[:])
 }
 
 // confStateSize is the encoded size of cs.
@@ -255,11 +256,18 @@ func entrySize(index, term uint64, typ raftpb.EntryType, dataLen int) uint64 {
 		1 + varintLen(uint64(dataLen)) + uint64(dataLen)
 }
 
+// zeros is read-only: what allZero compares with.
+var zeros [4096]byte
+
+// allZero reports whether b holds only zeros (the preallocated space after
+// a file's last record), comparing a block at a time.
 func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
 			return false
 		}
+		b = b[n:]
 	}
 	return true
 }

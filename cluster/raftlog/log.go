@@ -1,7 +1,6 @@
 package raftlog
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -203,9 +202,23 @@ func (l *Log) Save(updates []cluster.Update) error {
 	if err != nil {
 		return err
 	}
+	// The cached entries of the whole Save take one allocation.
+	var block []diskEntry
+	if l.opts.CacheBytes > 0 {
+		n := 0
+		for i := range updates {
+			n += len(updates[i].Entries)
+		}
+		block = make([]diskEntry, n)
+	}
 	j := 0 // the next entry record's place in b.offs
 	for i := range updates {
-		j = l.apply(&updates[i], &l.prep[i], w, j)
+		var mine []diskEntry
+		if block != nil {
+			n := len(updates[i].Entries)
+			mine, block = block[:n:n], block[n:]
+		}
+		j = l.apply(&updates[i], &l.prep[i], w, j, mine)
 	}
 	clear(l.prep)
 	l.finish(w)
@@ -291,25 +304,16 @@ func encodeUpdate(b *batch, u *cluster.Update, skip uint64) {
 		b.add(&r, false)
 	}
 	if !raft.IsEmptyHardState(&u.HardState) {
-		r := record{kind: kindHardState, group: u.Group, a: u.HardState.GetTerm(), b: u.HardState.GetVote(),
-			payload: hardStatePayload(u.HardState.GetCommit())}
-		b.add(&r, true)
+		b.addHardState(u.Group, u.HardState.GetTerm(), u.HardState.GetVote(), u.HardState.GetCommit())
 	}
-}
-
-func hardStatePayload(commit uint64) []byte {
-	return binary.LittleEndian.AppendUint64(make([]byte, 0, hardStateSize), commit)
 }
 
 // apply makes a written update visible. j is the place in l.b.offs of its
-// first entry record; apply returns the place after its last.
-func (l *Log) apply(u *cluster.Update, p *prepared, w written, j int) int {
+// first entry record; apply returns the place after its last. block holds
+// an entry per entry of u to cache them in, empty if nothing is cached.
+func (l *Log) apply(u *cluster.Update, p *prepared, w written, j int, block []diskEntry) int {
 	g := p.g
-	cache := l.opts.CacheBytes > 0
-	var block []diskEntry
-	if cache && len(u.Entries) > 0 {
-		block = make([]diskEntry, len(u.Entries))
-	}
+	cache := len(block) > 0
 	g.mu.Lock()
 	if !raft.IsEmptySnap(&u.Snapshot) {
 		m := u.Snapshot.GetMetadata()
@@ -346,7 +350,9 @@ func (l *Log) apply(u *cluster.Update, p *prepared, w written, j int) int {
 		g.hs.term, g.hs.vote, g.hs.commit = u.HardState.GetTerm(), u.HardState.GetVote(), u.HardState.GetCommit()
 		g.hsFile = w.file.num
 	}
-	g.stored.Store(true)
+	if len(u.Entries) > 0 || !raft.IsEmptyHardState(&u.HardState) || !raft.IsEmptySnap(&u.Snapshot) {
+		g.stored.Store(true)
+	}
 	g.mu.Unlock()
 	if added > 0 {
 		l.cacheBytes.Add(added)
@@ -454,8 +460,7 @@ func (l *Log) carry(b *batch, upto uint64) []*group {
 		if !g.removed && (in(g.hsFile) || in(g.snapFile) || in(g.compactFile)) {
 			carried = append(carried, g)
 			if g.hasHS {
-				r := record{kind: kindHardState, group: g.id, a: g.hs.term, b: g.hs.vote, payload: hardStatePayload(g.hs.commit)}
-				b.add(&r, true)
+				b.addHardState(g.id, g.hs.term, g.hs.vote, g.hs.commit)
 			}
 			if g.snap.cs != nil {
 				r := g.snapshotRecord(false)

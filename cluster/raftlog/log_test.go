@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -91,6 +92,9 @@ func (m models) get(g uint64) *model {
 
 // apply records a saved update in the model.
 func (m models) apply(u *cluster.Update) {
+	if len(u.Entries) == 0 && raft.IsEmptyHardState(&u.HardState) && raft.IsEmptySnap(&u.Snapshot) {
+		return
+	}
 	md := m.get(u.Group)
 	if !raft.IsEmptySnap(&u.Snapshot) {
 		idx := u.Snapshot.GetMetadata().GetIndex()
@@ -125,61 +129,82 @@ func (m models) compact(g, index uint64) {
 // check compares every group of l with the model.
 func (m models) check(t testing.TB, l *Log) {
 	t.Helper()
+	if err := m.diff(l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// diff says how l differs from the model, nil if it does not.
+func (m models) diff(l *Log) error {
 	var want []uint64
 	for g := range m {
 		want = append(want, g)
 	}
 	slices.Sort(want)
 	if got := l.Groups(); !slices.Equal(got, want) {
-		t.Fatalf("Groups() = %v, want %v", got, want)
+		return fmt.Errorf("Groups() = %v, want %v", got, want)
 	}
 	for _, g := range want {
-		m.checkGroup(t, l, g)
+		if err := m.diffGroup(l, g); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (m models) checkGroup(t testing.TB, l *Log, g uint64) {
-	t.Helper()
+func (m models) diffGroup(l *Log, g uint64) error {
 	md := m[g]
 	st, err := l.Group(g)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	first, _ := st.FirstIndex()
 	last, _ := st.LastIndex()
 	if first != md.first || last != md.last {
-		t.Fatalf("group %d holds [%d, %d], want [%d, %d]", g, first, last, md.first, md.last)
+		return fmt.Errorf("group %d holds [%d, %d], want [%d, %d]", g, first, last, md.first, md.last)
 	}
 	if term, err := st.Term(first - 1); err != nil || term != md.prevTerm {
-		t.Fatalf("group %d: Term(%d) = %d, %v; want %d", g, first-1, term, err, md.prevTerm)
+		return fmt.Errorf("group %d: Term(%d) = %d, %v; want %d", g, first-1, term, err, md.prevTerm)
 	}
 	hs, _, err := st.InitialState()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if (hs == nil) != (md.hs == nil) || (hs != nil && (hs.GetTerm() != md.hs.GetTerm() || hs.GetVote() != md.hs.GetVote() || hs.GetCommit() != md.hs.GetCommit())) {
-		t.Fatalf("group %d: hard state %v, want %v", g, hs, md.hs)
+		return fmt.Errorf("group %d: hard state %v, want %v", g, hs, md.hs)
 	}
 	if last < first {
-		return
+		return nil
 	}
 	es, err := st.Entries(first, last+1, 1<<62)
 	if err != nil {
-		t.Fatalf("group %d: Entries(%d, %d): %v", g, first, last+1, err)
+		return fmt.Errorf("group %d: Entries(%d, %d): %v", g, first, last+1, err)
 	}
 	if uint64(len(es)) != last-first+1 {
-		t.Fatalf("group %d: %d entries, want %d", g, len(es), last-first+1)
+		return fmt.Errorf("group %d: %d entries, want %d", g, len(es), last-first+1)
 	}
 	for k, e := range es {
 		w := md.ents[first+uint64(k)]
 		if e.GetIndex() != w.GetIndex() || e.GetTerm() != w.GetTerm() || e.GetType() != w.GetType() || !bytes.Equal(e.GetData(), w.GetData()) {
-			t.Fatalf("group %d: entry %d is (i%d t%d %q), want (i%d t%d %q)", g, first+uint64(k),
+			return fmt.Errorf("group %d: entry %d is (i%d t%d %q), want (i%d t%d %q)", g, first+uint64(k),
 				e.GetIndex(), e.GetTerm(), trunc(e.GetData()), w.GetIndex(), w.GetTerm(), trunc(w.GetData()))
 		}
 		if term, err := st.Term(e.GetIndex()); err != nil || term != w.GetTerm() {
-			t.Fatalf("group %d: Term(%d) = %d, %v; want %d", g, e.GetIndex(), term, err, w.GetTerm())
+			return fmt.Errorf("group %d: Term(%d) = %d, %v; want %d", g, e.GetIndex(), term, err, w.GetTerm())
 		}
 	}
+	return nil
+}
+
+// clone returns a copy of m that changes apart from it.
+func (m models) clone() models {
+	c := models{}
+	for g, md := range m {
+		cp := *md
+		cp.ents = maps.Clone(md.ents)
+		c[g] = &cp
+	}
+	return c
 }
 
 func trunc(b []byte) []byte { return b[:min(len(b), 24)] }

@@ -17,6 +17,7 @@ const maxFileBytes = 1 << 40
 type replayState struct {
 	seq     uint64 // the sequence of the last batch applied, 0 before the first
 	pending []pendingRecord
+	sumBuf  [4]byte
 	cut     []string // files whose torn tail was cut off
 }
 
@@ -171,7 +172,7 @@ func (l *Log) scanFile(lf *logFile, last bool, rs *replayState) (end int64, torn
 				break
 			}
 			rs.pending = append(rs.pending, p)
-			chain = chainSum(chain, sum)
+			chain = chainSum(chain, sum, &rs.sumBuf)
 		}
 		pos += int64(n)
 	}
