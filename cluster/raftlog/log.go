@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -538,19 +539,30 @@ func (l *Log) finish(w written) {
 			l.orphans = append(l.orphans, f.path)
 			l.stats.retired.Add(1)
 		}
-		left := l.orphans[:0]
-		for _, p := range l.orphans {
-			if err := l.opts.FS.Remove(p); err != nil {
-				l.opts.Logger.Warn("could not remove a retired raft log file; trying again later", "file", p, "err", err)
-				left = append(left, p)
-			}
-		}
-		l.orphans = left
-		if err := l.opts.FS.SyncDir(l.dir); err != nil {
-			l.opts.Logger.Warn("could not sync the raft log directory", "dir", l.dir, "err", err)
-		}
+		l.removeRetired()
 	}
 	l.evict()
+}
+
+// removeRetired removes the retired files, oldest first, each removal made
+// durable before the next: the files on disk must stay a suffix of the
+// log, or a replay could bring back entries that a removed later file had
+// truncated. A file that cannot be removed stops the others until a later
+// retirement tries again. l.wmu must be held.
+func (l *Log) removeRetired() {
+	done := 0
+	for _, p := range l.orphans {
+		err := l.opts.FS.Remove(p)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			err = l.opts.FS.SyncDir(l.dir)
+		}
+		if err != nil {
+			l.opts.Logger.Warn("could not remove a retired raft log file; trying again at the next retirement", "file", p, "err", err)
+			break
+		}
+		done++
+	}
+	l.orphans = slices.Delete(l.orphans, 0, done)
 }
 
 // queue adds a record to be written with the next batch.
