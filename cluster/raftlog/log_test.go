@@ -376,9 +376,10 @@ func fill(t testing.TB, l *Log, m models, groups []uint64, next map[uint64]uint6
 }
 
 // TestCompact_RemovesFiles compacts every group past the entries of the
-// older files: the next Save removes them, and a reopen still finds every
-// group's hard state, snapshot and remaining entries (the small records
-// were written again before the files went).
+// older files: the next Save removes them, and after a power cut and a
+// reopen every group still has its hard state, snapshot and remaining
+// entries, group 5 included, which wrote its last records into the oldest
+// files (they were written again before the files went).
 func TestCompact_RemovesFiles(t *testing.T) {
 	mem := vfs.NewMem()
 	opts := Options{FileSize: 8 << 10}
@@ -386,34 +387,66 @@ func TestCompact_RemovesFiles(t *testing.T) {
 	m := models{}
 	next := map[uint64]uint64{}
 	groups := []uint64{1, 2, 3, 4, 5}
-	fill(t, l, m, groups, next, 6)
-	before := files(t, mem)
-	// Group 5 snapshots early, and its hard state lives in the old files
-	// only: it does not write again.
+	fill(t, l, m, groups, next, 2)
+	// Group 5 snapshots early, its record goes into the first files, and
+	// it writes nothing more.
 	if _, err := mustGroup(t, l, 5).CreateSnapshot(next[5], &raftpb.ConfState{Voters: []uint64{1, 2, 3}}, []byte("g5")); err != nil {
 		t.Fatal(err)
 	}
+	fill(t, l, m, groups[:4], next, 0)
+	first := files(t, mem)
+	fill(t, l, m, groups[:4], next, 6)
+	before := files(t, mem)
 	for _, g := range groups {
 		if err := mustGroup(t, l, g).Compact(next[g]); err != nil {
 			t.Fatal(err)
 		}
 		m.compact(g, next[g])
 	}
-	fill(t, l, m, groups[:4], next, 0) // one more Save, groups 1-4 only
+	fill(t, l, m, groups[:4], next, 0) // the compactions ride in this Save, and it retires the files
+	fill(t, l, m, groups[:4], next, 0)
 	after := files(t, mem)
-	if len(after) >= len(before) || slices.Contains(after, before[0]) {
+	if len(after) >= len(before) || slices.Contains(after, first[0]) || slices.Contains(after, first[len(first)-1]) {
 		t.Fatalf("files before compaction %v, after %v: the old ones should be gone", before, after)
 	}
 	if st := l.Stats(); st.Retired == 0 || st.Files != len(after) {
 		t.Fatalf("stats %+v, %d files on disk", st, len(after))
 	}
 	m.check(t, l)
-	l.Close()
 	mem.Crash() // only what was synced counts
 	l = openLog(t, mem, opts)
 	defer l.Close()
 	m.check(t, l)
 	checkSnap(t, mustGroup(t, l, 5), next[5], 1, &raftpb.ConfState{Voters: []uint64{1, 2, 3}}, "g5")
+}
+
+// TestCompact_TruncatedEntriesDoNotPin: entries a group wrote into an old
+// file and later replaced (a new leader truncated them) do not keep that
+// file once the group compacts past what replaced them.
+func TestCompact_TruncatedEntriesDoNotPin(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := Options{FileSize: 8 << 10}
+	l := openLog(t, mem, opts)
+	defer l.Close()
+	m := models{}
+	saveAll(t, l, m, []cluster.Update{{Group: 1, Entries: ents(1, 1, 21, 1, 100)}})
+	oldest := files(t, mem)[0]
+	next := map[uint64]uint64{}
+	fill(t, l, m, []uint64{2}, next, 3)
+	saveAll(t, l, m, []cluster.Update{{Group: 1, Entries: ents(1, 5, 7, 2, 100)}}) // replaces 5..20 with 5..6
+	next[1] = 6
+	for _, g := range []uint64{1, 2} {
+		if err := mustGroup(t, l, g).Compact(next[g]); err != nil {
+			t.Fatal(err)
+		}
+		m.compact(g, next[g])
+	}
+	fill(t, l, m, []uint64{2}, next, 0)
+	fill(t, l, m, []uint64{2}, next, 0)
+	if slices.Contains(files(t, mem), oldest) {
+		t.Fatalf("the oldest file stayed for entries 7..20 of group 1, which a later term replaced")
+	}
+	m.check(t, l)
 }
 
 // TestCompact_LaggingGroupKeepsFile: a group that has not compacted keeps
