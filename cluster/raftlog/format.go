@@ -250,10 +250,14 @@ func varintLen(v uint64) uint64 {
 }
 
 // entrySize is an entry's protobuf encoding size, the measure raft's
-// maxSize limits are in: the four fields, each with a one-byte tag.
+// maxSize limits are in: term, index and type, each with a one-byte tag,
+// and the data unless there is none.
 func entrySize(index, term uint64, typ raftpb.EntryType, dataLen int) uint64 {
-	return 1 + varintLen(term) + 1 + varintLen(index) + 1 + varintLen(uint64(typ)) +
-		1 + varintLen(uint64(dataLen)) + uint64(dataLen)
+	n := 1 + varintLen(term) + 1 + varintLen(index) + 1 + varintLen(uint64(typ))
+	if dataLen > 0 {
+		n += 1 + varintLen(uint64(dataLen)) + uint64(dataLen)
+	}
+	return n
 }
 
 // zeros is read-only: what allZero compares with.

@@ -255,26 +255,31 @@ func (g *group) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 		k++
 	}
 	out := make([]*raftpb.Entry, k)
-	var reads []diskRead
-	if onDisk > 0 {
-		reads = make([]diskRead, 0, onDisk)
+	if onDisk == 0 {
+		for i := range out {
+			out[i] = want[i].ent
+		}
+		g.mu.RUnlock()
+		return out, nil
 	}
+	reads := make([]diskRead, 0, onDisk)
+	var held []*logFile // files whose reader count we took, once per run of entries in one file
 	for i := range out {
 		s := &want[i]
 		if s.ent != nil {
 			out[i] = s.ent
 			continue
 		}
-		s.file.readers.Add(1) // the entry is live, so its file is not retired while we hold g.mu
+		if len(held) == 0 || held[len(held)-1] != s.file {
+			s.file.readers.Add(1) // the entry is live, so its file is not retired while we hold g.mu
+			held = append(held, s.file)
+		}
 		reads = append(reads, diskRead{at: i, index: lo + uint64(i), s: *s})
 	}
 	g.mu.RUnlock()
-	if len(reads) == 0 {
-		return out, nil
-	}
 	err := g.log.readEntries(g.id, reads, out, diskBytes)
-	for i := range reads {
-		reads[i].s.file.releaseReader()
+	for _, f := range held {
+		f.releaseReader()
 	}
 	if err != nil {
 		return nil, err

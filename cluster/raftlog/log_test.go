@@ -508,6 +508,9 @@ func TestCache_EvictionReadsFromDisk(t *testing.T) {
 			lo = last - uint64(rng.IntN(3)) // a conflict
 		}
 		es := ents(1, lo, lo+n, uint64(1+rng.IntN(3)), rng.IntN(700))
+		if rng.IntN(4) == 0 {
+			es[0].Data = nil // as a new leader's empty entry
+		}
 		us := []cluster.Update{{Group: 1, Entries: es}}
 		save(t, big, us)
 		save(t, small, us)
