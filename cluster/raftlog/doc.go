@@ -15,7 +15,8 @@
 // end. A Save becomes one batch: its records back to back and a commit
 // record, written with one pwritev at the end of the current file (the
 // entries' data straight from the caller's slices) and made durable with
-// one fdatasync. A batch never spans two files: when it does not fit, the
+// one fdatasync; a Save with nothing to make durable (its groups' Readys
+// held only messages) writes nothing. A batch never spans two files: when it does not fit, the
 // file is sealed and the next one started (as large as the batch if the
 // batch is larger than a file).
 //

@@ -195,6 +195,9 @@ func (l *Log) Save(updates []cluster.Update) error {
 	if err := l.prepare(updates); err != nil {
 		return err
 	}
+	if !l.mustWrite(updates) {
+		return nil // nothing to make durable: no write, no fdatasync
+	}
 	w, err := l.write(func(b *batch) {
 		for i := range updates {
 			encodeUpdate(b, &updates[i], l.prep[i].skip)
@@ -224,6 +227,21 @@ func (l *Log) Save(updates []cluster.Update) error {
 	clear(l.prep)
 	l.finish(w)
 	return nil
+}
+
+// mustWrite says whether a Save of updates has anything to write: an
+// update that is not empty, or records of CreateSnapshot and Compact
+// waiting. l.wmu must be held.
+func (l *Log) mustWrite(updates []cluster.Update) bool {
+	for i := range updates {
+		u := &updates[i]
+		if len(u.Entries) > 0 || !raft.IsEmptyHardState(&u.HardState) || !raft.IsEmptySnap(&u.Snapshot) {
+			return true
+		}
+	}
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	return len(l.pending) > 0
 }
 
 func (l *Log) writable() error {

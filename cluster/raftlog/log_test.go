@@ -695,3 +695,31 @@ func TestOpen_Locked(t *testing.T) {
 		t.Fatal("a 10 B file size was accepted")
 	}
 }
+
+// TestSave_EmptyCostsNoSync: a Save with nothing to make durable (groups
+// whose Ready held only messages) writes nothing; one that carries a
+// pending compaction writes it.
+func TestSave_EmptyCostsNoSync(t *testing.T) {
+	mem := vfs.NewMem()
+	l := openLog(t, mem, Options{})
+	m := models{}
+	saveAll(t, l, m, []cluster.Update{{Group: 1, Entries: ents(1, 1, 5, 1, 10)}})
+	syncs := l.Stats().Syncs
+	save(t, l, []cluster.Update{{Group: 1}, {Group: 2}})
+	save(t, l, nil)
+	if got := l.Stats().Syncs; got != syncs {
+		t.Fatalf("%d fdatasyncs for Saves with nothing in them", got-syncs)
+	}
+	if err := mustGroup(t, l, 1).Compact(3); err != nil {
+		t.Fatal(err)
+	}
+	m.compact(1, 3)
+	save(t, l, []cluster.Update{{Group: 1}})
+	if got := l.Stats().Syncs; got != syncs+1 {
+		t.Fatalf("%d fdatasyncs for a Save carrying a compaction, want 1", got-syncs)
+	}
+	mem.Crash() // no Close: the compaction must be durable already
+	l = openLog(t, mem, Options{})
+	defer l.Close()
+	m.check(t, l)
+}
