@@ -467,3 +467,38 @@ func TestSave_FullTmpfs(t *testing.T) {
 	defer l.Close()
 	m.check(t, l)
 }
+
+// TestEntries_DamagedRecordOnDisk: an entry whose bytes on disk changed
+// after it was written is refused with a CorruptionError, never returned.
+func TestEntries_DamagedRecordOnDisk(t *testing.T) {
+	mem := vfs.NewMem()
+	l := openLog(t, mem, Options{CacheBytes: -1})
+	defer l.Close()
+	save(t, l, []cluster.Update{{Group: 1, Entries: ents(1, 1, 9, 1, 300)}})
+	st := mustGroup(t, l, 1)
+	if _, err := st.Entries(1, 9, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	g := l.lookup(1)
+	g.mu.RLock()
+	s := g.slots[4] // entry 5
+	g.mu.RUnlock()
+	f, err := mem.OpenFile(s.file.path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [1]byte
+	at := s.off + recHeaderSize + 100
+	f.ReadAt(b[:], at)
+	b[0] ^= 1
+	f.WriteAt(b[:], at)
+	f.Close()
+	_, err = st.Entries(1, 9, 1<<20)
+	var ce *CorruptionError
+	if !errors.As(err, &ce) || ce.Offset != s.off {
+		t.Fatalf("reading a damaged entry: %v, want a CorruptionError at %d", err, s.off)
+	}
+	if es, err := st.Entries(1, 5, 1<<20); err != nil || len(es) != 4 {
+		t.Fatalf("the entries before the damaged one: %d, %v", len(es), err)
+	}
+}

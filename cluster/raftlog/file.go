@@ -95,37 +95,50 @@ type diskEntry struct {
 var errShortRead = errors.New("the record is cut short")
 
 // readEntries reads the entries of reads from their files into out. total
-// is the size of their records. Every record is checked (CRC, kind, group,
-// index, term) before its entry is returned.
+// is the size of their records. Records that lie back to back in a file (an
+// update's entries do) are read with one pread. Every record is checked
+// (CRC, kind, group, index, term) before its entry is returned.
 func (l *Log) readEntries(group uint64, reads []diskRead, out []*raftpb.Entry, total int) error {
 	if l.closedFlag.Load() {
 		return ErrClosed
 	}
 	buf := make([]byte, total)
 	ents := make([]diskEntry, len(reads))
-	for i := range reads {
-		rd := &reads[i]
-		n := recHeaderSize + int(rd.s.n)
-		b := buf[:n:n]
-		buf = buf[n:]
-		if m, err := rd.s.file.f.ReadAt(b, rd.s.off); m < n {
+	pos := 0 // where reads[i]'s record goes in buf
+	for i := 0; i < len(reads); {
+		// The run of records from reads[i] that follow each other in one file.
+		first := &reads[i]
+		j, end := i+1, first.s.off+recHeaderSize+int64(first.s.n)
+		for j < len(reads) && reads[j].s.file == first.s.file && reads[j].s.off == end {
+			end += recHeaderSize + int64(reads[j].s.n)
+			j++
+		}
+		run := buf[pos : pos+int(end-first.s.off)]
+		if m, err := first.s.file.f.ReadAt(run, first.s.off); m < len(run) {
 			if err == nil {
 				err = errShortRead
 			}
-			return fmt.Errorf("raftlog: read entry %d of group %d from %s at %d: %w", rd.index, group, rd.s.file.path, rd.s.off, err)
+			return fmt.Errorf("raftlog: read entries %d to %d of group %d from %s at %d: %w",
+				first.index, reads[j-1].index, group, first.s.file.path, first.s.off, err)
 		}
-		r, _, _, ok := decodeRecord(b)
-		if !ok || r.kind != kindEntry || r.group != group || r.a != rd.index || r.b != rd.s.term {
-			return &CorruptionError{Path: rd.s.file.path, Offset: rd.s.off,
-				Err: fmt.Errorf("entry %d of group %d does not check", rd.index, group)}
+		for ; i < j; i++ {
+			rd := &reads[i]
+			n := recHeaderSize + int(rd.s.n)
+			b := buf[pos : pos+n : pos+n]
+			pos += n
+			r, _, _, ok := decodeRecord(b)
+			if !ok || r.kind != kindEntry || r.group != group || r.a != rd.index || r.b != rd.s.term {
+				return &CorruptionError{Path: rd.s.file.path, Offset: rd.s.off,
+					Err: fmt.Errorf("entry %d of group %d does not check", rd.index, group)}
+			}
+			d := &ents[i]
+			d.index, d.term, d.typ = rd.index, rd.s.term, rd.s.typ
+			d.e.Index, d.e.Term, d.e.Type = &d.index, &d.term, &d.typ
+			if len(r.payload) > 0 {
+				d.e.Data = r.payload
+			}
+			out[rd.at] = &d.e
 		}
-		d := &ents[i]
-		d.index, d.term, d.typ = rd.index, rd.s.term, rd.s.typ
-		d.e.Index, d.e.Term, d.e.Type = &d.index, &d.term, &d.typ
-		if len(r.payload) > 0 {
-			d.e.Data = r.payload
-		}
-		out[rd.at] = &d.e
 	}
 	l.stats.diskReads.Add(uint64(len(reads)))
 	return nil
