@@ -144,6 +144,9 @@ func TestRecover_PowerCut(t *testing.T) {
 				failed++
 				cut = m.clone()
 				cut.applyWork(us, cs)
+				if err := l.Save(nil); err == nil {
+					t.Fatalf("round %d: a Save after a failed fdatasync succeeded; the failure must stick", round)
+				}
 				break
 			}
 			m.applyWork(us, cs)

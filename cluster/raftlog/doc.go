@@ -73,7 +73,8 @@
 // replaces the whole log; a compaction point drops the entries up to it; a
 // removal forgets the group. Entries are not read into memory: each group
 // keeps an index (index -> file, offset, term, length), and reads that miss
-// the cache read the record back with pread and check its CRC.
+// the cache read the records back with pread (one per run of records that
+// lie back to back, as an update's entries do) and check their CRCs.
 //
 // # Reads and the cache
 //
