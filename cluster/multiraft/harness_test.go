@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/sluicedb/sluice/cluster"
 	"github.com/sluicedb/sluice/cluster/faultnet"
 )
 
@@ -172,7 +173,8 @@ func (m *toySM) waitFor(timeout time.Duration, cond func() bool) error {
 type testNode struct {
 	id     uint64
 	host   *Host
-	store  *MemStore
+	store  *MemStore     // unless the cluster opens its own stores
+	disk   cluster.Store // what openStore returned, if the cluster has one
 	sm     *toySM
 	tr     *faultnet.Transport
 	ticker ChanTicker // nil with a real ticker
@@ -191,6 +193,10 @@ type testCluster struct {
 	mu     sync.Mutex // guards nodes' host, sm, tr, up and groups
 	nodes  map[uint64]*testNode
 	groups []uint64
+
+	// openStore, when set, opens node id's store (again, after a crash);
+	// the cluster closes it when the node crashes.
+	openStore func(id uint64) cluster.Store
 }
 
 func quietLogger() *slog.Logger {
@@ -198,7 +204,11 @@ func quietLogger() *slog.Logger {
 }
 
 func newTestCluster(t testing.TB, n int, seed int64, manual bool, tweak func(*Config)) *testCluster {
-	c := &testCluster{t: t, net: faultnet.New(seed), manual: manual, tweak: tweak, nodes: make(map[uint64]*testNode)}
+	return newTestClusterOn(t, n, seed, manual, tweak, nil)
+}
+
+func newTestClusterOn(t testing.TB, n int, seed int64, manual bool, tweak func(*Config), openStore func(uint64) cluster.Store) *testCluster {
+	c := &testCluster{t: t, net: faultnet.New(seed), manual: manual, tweak: tweak, nodes: make(map[uint64]*testNode), openStore: openStore}
 	for i := 1; i <= n; i++ {
 		id := uint64(i)
 		c.ids = append(c.ids, id)
@@ -217,7 +227,12 @@ func (c *testCluster) start(id uint64) {
 	groups := slices.Clone(c.groups)
 	c.mu.Unlock()
 	sm := newToySM()
-	cfg := Config{NodeID: id, Store: n.store, StateMachine: sm, Logger: quietLogger()}
+	var store cluster.Store = n.store
+	if c.openStore != nil {
+		n.disk = c.openStore(id)
+		store = n.disk
+	}
+	cfg := Config{NodeID: id, Store: store, StateMachine: sm, Logger: quietLogger()}
 	var ticker ChanTicker
 	if c.manual {
 		ticker = make(ChanTicker)
@@ -254,6 +269,11 @@ func (c *testCluster) crash(id uint64) {
 	}
 	n.host.Close()
 	n.tr.Close()
+	if n.disk != nil {
+		if err := n.disk.Close(); err != nil {
+			c.t.Errorf("close node %d's store: %v", id, err)
+		}
+	}
 }
 
 func (c *testCluster) close() {
