@@ -44,6 +44,10 @@ type Config struct {
 	// group's last snapshot, the host takes a snapshot from the state
 	// machine and compacts the log. Larger keeps more log, fewer snapshots.
 	SnapshotEntries uint64
+	// SnapshotBytes: 64 MiB. A snapshot is also taken once this many
+	// bytes of entries were applied since the last one, whichever of the
+	// two comes first.
+	SnapshotBytes uint64
 	// CompactionTail: 1,000. Entries kept before a snapshot's index, so a
 	// follower a little behind catches up from the log, not a snapshot.
 	CompactionTail uint64
@@ -111,6 +115,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.SnapshotEntries == 0 {
 		cfg.SnapshotEntries = 10_000
+	}
+	if cfg.SnapshotBytes == 0 {
+		cfg.SnapshotBytes = 64 << 20
 	}
 	if cfg.CompactionTail == 0 {
 		cfg.CompactionTail = 1_000

@@ -51,7 +51,8 @@
 //
 // # Snapshots and compaction
 //
-// After SnapshotEntries entries applied since a group's last snapshot, the
+// After SnapshotEntries entries (or SnapshotBytes bytes of them) applied
+// since a group's last snapshot, the
 // host asks the state machine for a snapshot, records it in the store and
 // compacts the log up to CompactionTail entries before it. A follower that
 // needs compacted entries is sent the snapshot and restores it through

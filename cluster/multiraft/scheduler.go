@@ -49,6 +49,7 @@ type group struct {
 	state     raft.StateType
 	applied   uint64
 	snapIndex uint64 // index of the last snapshot taken or restored
+	snapBytes uint64 // bytes of entries applied since
 	quiesced  bool
 	dirty     bool
 	removed   bool
@@ -612,7 +613,7 @@ func (s *scheduler) restore(g *group, snap *raftpb.Snapshot) error {
 	h.counters.snapsReceived.Add(1)
 	idx := snap.GetMetadata().GetIndex()
 	g.confState = snap.GetMetadata().GetConfState()
-	g.applied, g.snapIndex = idx, idx
+	g.applied, g.snapIndex, g.snapBytes = idx, idx, 0
 	// Entries this node proposed at or below idx are inside the snapshot
 	// or were overwritten; which, the host cannot tell.
 	for len(g.indexed) > 0 && g.indexed[0].index <= idx {
@@ -633,6 +634,7 @@ func (s *scheduler) apply(g *group, ents []*raftpb.Entry) error {
 	batch := s.applyBuf[:0]
 	props := s.applyP[:0]
 	for _, e := range ents {
+		g.snapBytes += uint64(len(e.GetData()))
 		a := Applied{Index: e.GetIndex(), Term: e.GetTerm()}
 		var node, id uint64
 		var ok bool
@@ -706,13 +708,13 @@ func decodeConfChange(e *raftpb.Entry) (*raftpb.ConfChangeV2, error) {
 // been applied since the last one.
 func (s *scheduler) maybeSnapshot(g *group) {
 	h := s.h
-	if g.applied < g.snapIndex+h.cfg.SnapshotEntries {
+	if g.applied < g.snapIndex+h.cfg.SnapshotEntries && g.snapBytes < h.cfg.SnapshotBytes {
 		return
 	}
 	idx := g.applied
 	if err := s.takeSnapshot(g); err != nil {
 		h.log.Warn("snapshot failed; the log grows until the next try", "group", g.id, "index", idx, "err", err)
-		g.snapIndex = idx
+		g.snapIndex, g.snapBytes = idx, 0
 		return
 	}
 	if idx <= h.cfg.CompactionTail {
@@ -931,7 +933,7 @@ func (s *scheduler) takeSnapshot(g *group) error {
 	if _, err := g.storage.CreateSnapshot(idx, g.confState, data); err != nil && !errors.Is(err, raft.ErrSnapOutOfDate) {
 		return fmt.Errorf("store snapshot at %d: %w", idx, err)
 	}
-	g.snapIndex = idx
+	g.snapIndex, g.snapBytes = idx, 0
 	h.counters.snapsTaken.Add(1)
 	return nil
 }

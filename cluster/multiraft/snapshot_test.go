@@ -109,3 +109,22 @@ func TestHost_RestartRecoversFromStore(t *testing.T) {
 		}
 	}
 }
+
+// TestHost_SnapshotByBytes: large entries trigger a snapshot by their bytes
+// long before their count would.
+func TestHost_SnapshotByBytes(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, func(cfg *Config) { cfg.SnapshotBytes = 64 << 10 })
+	c.addGroups(1)
+	c.tickUntilLeaders(100, 1)
+	lead := c.node(c.leader(1))
+	payload := make([]byte, 8<<10)
+	for i := 0; i < 20; i++ {
+		if _, err := lead.host.Propose(context.Background(), 1, payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 160 KiB applied: two snapshots at 64 KiB each, not one per 10,000 entries.
+	if got := lead.host.Metrics().SnapshotsTaken; got != 2 {
+		t.Errorf("%d snapshots after 160 KiB of entries with SnapshotBytes 64 KiB, want 2", got)
+	}
+}
