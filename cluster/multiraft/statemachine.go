@@ -12,7 +12,9 @@ type StateMachine interface {
 	// nil); a membership change the host has already applied to Raft
 	// (ConfChange and ConfState set). For each entry the state machine
 	// may set Result and Err, which are handed to the proposer waiting on
-	// this node. The slice and the payloads are valid until Apply returns.
+	// this node. The slice is reused once Apply returns; the payloads are
+	// the Raft log's own bytes, which nothing modifies (raft.Storage's
+	// contract), so they may be kept but must not be changed.
 	Apply(group uint64, entries []Applied)
 	// Snapshot returns the state of group as of index, which is the last
 	// index Apply was given for it. The host stores it and compacts the
