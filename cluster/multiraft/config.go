@@ -40,6 +40,15 @@ type Config struct {
 	// MaxUncommittedBytes: 64 MiB. A leader drops proposals of a group
 	// (ErrProposalDropped) while this much of its log is uncommitted.
 	MaxUncommittedBytes uint64
+	// ForwardProposals lets a follower that knows its group's leader take
+	// a proposal (not a membership change) and pass it to the leader
+	// through Raft, instead of refusing it with a NotLeaderError; it is
+	// answered once the entry is applied here. A forwarded proposal lost
+	// on the way (the leader fell) is never seen again: it ends with
+	// ErrOutcomeUnknown after ForwardTimeout (default 2 election
+	// timeouts) or when the caller's context ends.
+	ForwardProposals bool
+	ForwardTimeout   time.Duration
 	// SnapshotEntries: 10,000. After this many entries applied since a
 	// group's last snapshot, the host takes a snapshot from the state
 	// machine and compacts the log. Larger keeps more log, fewer snapshots.
@@ -109,6 +118,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.MaxInflightMsgs <= 0 {
 		cfg.MaxInflightMsgs = 256
+	}
+	if cfg.ForwardTimeout <= 0 {
+		cfg.ForwardTimeout = 2 * time.Duration(cfg.ElectionTicks) * cfg.TickInterval
 	}
 	if cfg.MaxUncommittedBytes == 0 {
 		cfg.MaxUncommittedBytes = 64 << 20

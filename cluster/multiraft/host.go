@@ -392,3 +392,14 @@ func (h *Host) SnapshotStatus(group, node uint64, ok bool) {
 }
 
 var _ cluster.Receiver = (*Host)(nil)
+
+// CompactQuiesced compacts the whole log of every quiesced group (taking a
+// snapshot first where entries were applied since the last one) and
+// returns how many it compacted. A server calls it now and then, so that
+// groups that went idle with fewer entries than SnapshotEntries do not
+// keep their entries, and the files holding them, for ever.
+func (h *Host) CompactQuiesced() (int, error) {
+	var n int
+	err := h.do(func() { n = h.s.compactQuiesced() }, false)
+	return n, err
+}

@@ -382,3 +382,36 @@ func (c *testCluster) otherLeader(skip uint64) uint64 {
 	}
 	return 0
 }
+
+// With ForwardProposals a follower passes a proposal to its leader through
+// Raft and answers it once the entry is applied on the follower itself.
+func TestHost_ForwardedProposals(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, func(cfg *Config) { cfg.ForwardProposals = true })
+	groups := groupIDs(3)
+	c.addGroups(groups...)
+	c.tickUntilLeaders(100, groups...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, g := range groups {
+		lead := c.leader(g)
+		for _, id := range c.ids {
+			if id == lead {
+				continue
+			}
+			payload := fmt.Sprintf("g%d via %d", g, id)
+			res, err := c.node(id).host.Propose(ctx, g, []byte(payload))
+			if err != nil {
+				t.Fatalf("group %d: propose on follower %d: %v", g, id, err)
+			}
+			if got := c.node(id).sm.entries(g); !containsAt(got, payload, res.Index) {
+				t.Fatalf("group %d: %q acknowledged at %d on follower %d, which applied %v", g, payload, res.Index, id, got)
+			}
+			if got := c.node(lead).sm.entries(g); !containsAt(got, payload, res.Index) {
+				t.Fatalf("group %d: %q acknowledged at %d but the leader applied %v", g, payload, res.Index, got)
+			}
+		}
+	}
+	if m := c.node(c.ids[0]).host.Metrics(); m.ProposalsNotLeader != 0 {
+		t.Fatalf("%d proposals refused as not the leader; want them forwarded", m.ProposalsNotLeader)
+	}
+}

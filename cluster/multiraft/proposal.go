@@ -50,6 +50,7 @@ type proposal struct {
 	// Owned by the scheduler once handed to Raft:
 	index, term uint64 // where the leader appended it; 0 until seen in a Ready
 	heapIdx     int
+	forwarded   bool // proposed on a follower and passed to the leader
 
 	// Set before done is closed:
 	res  Result

@@ -56,6 +56,7 @@ type group struct {
 
 	waiting    map[uint64]*proposal // by proposal id: handed to Raft, not finished
 	unassigned []*proposal          // proposed this round, index not yet known
+	forwarded  int                  // waiting proposals passed to the leader, index not yet known
 	indexed    byIndex              // waiting proposals with an index
 }
 
@@ -386,6 +387,19 @@ func (s *scheduler) propose(p *proposal) {
 	// quiesced under a leader that has since died notices it is gone.
 	s.wakeGroup(g)
 	if g.state != raft.StateLeader {
+		if h.cfg.ForwardProposals && g.lead != 0 && p.cc == nil {
+			// Raft passes it to the leader as a MsgProp.
+			if err := g.rn.Propose(p.data); err != nil {
+				h.counters.propDropped.Add(1)
+				p.finish(Result{}, ErrProposalDropped)
+				return
+			}
+			p.forwarded = true
+			g.waiting[p.id] = p
+			g.forwarded++
+			s.markDirty(g)
+			return
+		}
 		h.counters.propNotLeader.Add(1)
 		p.finish(Result{}, &NotLeaderError{Group: g.id, Leader: g.lead})
 		return
@@ -450,8 +464,11 @@ func (s *scheduler) handleReadies() error {
 				early = append(early, envelope(g.id, m))
 			}
 		}
-		if len(g.unassigned) > 0 {
+		if len(g.unassigned) > 0 || g.forwarded > 0 {
 			s.assign(g, rd.Entries)
+		}
+		if g.forwarded > 0 {
+			s.expireForwarded(g)
 		}
 		updates = append(updates, cluster.Update{Group: g.id})
 		u := &updates[len(updates)-1]
@@ -547,6 +564,9 @@ func (s *scheduler) assign(g *group, ents []*raftpb.Entry) {
 		if p := g.waiting[id]; p != nil && p.index == 0 {
 			p.index, p.term = e.GetIndex(), e.GetTerm()
 			heap.Push(&g.indexed, p)
+			if p.forwarded {
+				g.forwarded--
+			}
 		}
 	}
 	for _, p := range g.unassigned {
@@ -558,6 +578,22 @@ func (s *scheduler) assign(g *group, ents []*raftpb.Entry) {
 	}
 	clear(g.unassigned)
 	g.unassigned = g.unassigned[:0]
+}
+
+// expireForwarded ends the forwarded proposals of g that no entry has
+// carried back within ForwardTimeout: the leader they went to lost them.
+func (s *scheduler) expireForwarded(g *group) {
+	limit := time.Now().Add(-s.h.cfg.ForwardTimeout)
+	for id, p := range g.waiting {
+		if !p.forwarded || p.index != 0 || p.start.After(limit) {
+			continue
+		}
+		delete(g.waiting, id)
+		g.forwarded--
+		s.h.counters.propUnknown.Add(1)
+		p.finish(Result{}, fmt.Errorf("%w: forwarded to the leader of group %d and not seen again within %v",
+			ErrOutcomeUnknown, g.id, s.h.cfg.ForwardTimeout))
+	}
 }
 
 // ownProposal returns the proposal id of an entry this host proposed.
@@ -668,6 +704,9 @@ func (s *scheduler) apply(g *group, ents []*raftpb.Entry) error {
 		}
 		a := &batch[i]
 		delete(g.waiting, p.id)
+		if p.forwarded && p.index == 0 {
+			g.forwarded--
+		}
 		if p.heapIdx >= 0 {
 			heap.Remove(&g.indexed, p.heapIdx)
 		}
@@ -896,7 +935,7 @@ func (s *scheduler) startGroup(id uint64, st cluster.GroupStorage) error {
 		MaxUncommittedEntriesSize: h.cfg.MaxUncommittedBytes,
 		CheckQuorum:               true,
 		PreVote:                   true,
-		DisableProposalForwarding: true,
+		DisableProposalForwarding: !h.cfg.ForwardProposals,
 		StepDownOnRemoval:         true,
 		Logger:                    h.rlog,
 	})
@@ -959,4 +998,34 @@ func (r *raftStorage) Snapshot() (*raftpb.Snapshot, error) {
 		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	return r.GroupStorage.Snapshot()
+}
+
+// compactQuiesced snapshots every quiesced group with entries applied since
+// its last snapshot and compacts its whole log: a quiesced group's
+// followers all hold its last index, so none needs the entries again, and
+// an idle group no longer keeps the node-wide log's old files.
+func (s *scheduler) compactQuiesced() int {
+	h := s.h
+	n := 0
+	for _, g := range s.groups {
+		if !g.quiesced || g.removed || g.applied == 0 {
+			continue
+		}
+		first, err := g.storage.FirstIndex()
+		if err != nil || first > g.applied {
+			continue // nothing left to compact
+		}
+		if g.applied > g.snapIndex {
+			if err := s.takeSnapshot(g); err != nil {
+				h.log.Warn("snapshot of a quiesced group failed", "group", g.id, "index", g.applied, "err", err)
+				continue
+			}
+		}
+		if err := g.storage.Compact(g.applied); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			h.log.Warn("compact failed", "group", g.id, "index", g.applied, "err", err)
+			continue
+		}
+		n++
+	}
+	return n
 }

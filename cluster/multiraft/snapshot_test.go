@@ -128,3 +128,52 @@ func TestHost_SnapshotByBytes(t *testing.T) {
 		t.Errorf("%d snapshots after 160 KiB of entries with SnapshotBytes 64 KiB, want 2", got)
 	}
 }
+
+// CompactQuiesced compacts the whole log of an idle group on every node, a
+// group with fewer entries than SnapshotEntries included, and a proposal
+// after it still commits everywhere.
+func TestHost_CompactQuiesced(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, nil)
+	groups := groupIDs(4)
+	c.addGroups(groups...)
+	c.tickUntilLeaders(100, groups...)
+	ctx := context.Background()
+	for _, g := range groups {
+		for i := 0; i < 5; i++ {
+			if _, err := c.node(c.leader(g)).host.Propose(ctx, g, []byte(fmt.Sprintf("g%d-%d", g, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.tick(3)
+	for _, nd := range c.upNodes() {
+		if q := nd.host.Metrics().GroupsQuiesced; q != uint64(len(groups)) {
+			t.Fatalf("node %d: %d groups quiesced, want %d", nd.id, q, len(groups))
+		}
+		n, err := nd.host.CompactQuiesced()
+		if err != nil || n != len(groups) {
+			t.Fatalf("node %d: compacted %d groups (%v), want %d", nd.id, n, err, len(groups))
+		}
+		for _, g := range groups {
+			st, _ := nd.store.Group(g)
+			first, _ := st.FirstIndex()
+			last, _ := st.LastIndex()
+			if first != last+1 {
+				t.Fatalf("node %d group %d: log holds %d..%d after compaction; want nothing", nd.id, g, first, last)
+			}
+		}
+		if n, _ := nd.host.CompactQuiesced(); n != 0 {
+			t.Fatalf("node %d: a second CompactQuiesced compacted %d groups, want 0", nd.id, n)
+		}
+	}
+	g := groups[0]
+	if _, err := c.node(c.leader(g)).host.Propose(ctx, g, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	c.tick(1)
+	for _, nd := range c.upNodes() {
+		if got := nd.sm.entries(g); len(got) != 6 || got[5].Payload != "after" {
+			t.Fatalf("node %d group %d applied %v after compaction", nd.id, g, got)
+		}
+	}
+}
