@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/record"
@@ -31,6 +32,10 @@ type Replica interface {
 	// incarnation inc and returns the sequence number of its first record.
 	Append(inc uint32, shard int, entry []byte) (first uint64, err error)
 }
+
+// replicaSyncInterval is how often a replica's shard writer syncs a segment
+// that applied entries have written to.
+const replicaSyncInterval = time.Second
 
 // Entry kinds: the first byte of a shard entry.
 const (

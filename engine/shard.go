@@ -555,19 +555,26 @@ func (sh *shard) writeLoop() {
 		}
 		mode := sh.st.durability()
 		if e.opts.Replica != nil {
-			// A replica's segments are written by applied entries only,
-			// and made durable by its Raft log (SyncShard syncs them).
-			mode = api.None
+			// A replica's segments are written by applied entries only;
+			// its Raft log makes them durable. They are synced in the
+			// background every replicaSyncInterval so that SyncShard,
+			// which the log waits for before it lets entries go, finds
+			// little left to sync.
+			mode = api.Interval
 			sh.applyBatch(log, ws, pending)
 		} else {
 			sh.commit(log, ws, pending, mode)
 		}
 		if mode == api.Interval && sh.err == nil && !dirty {
 			dirty = true
+			every := e.opts.SyncInterval
+			if e.opts.Replica != nil {
+				every = replicaSyncInterval
+			}
 			if timer == nil {
-				timer = time.NewTimer(e.opts.SyncInterval)
+				timer = time.NewTimer(every)
 			} else {
-				timer.Reset(e.opts.SyncInterval)
+				timer.Reset(every)
 			}
 			timerC = timer.C
 		}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -60,8 +59,8 @@ func (m *machine) Apply(group uint64, ents []multiraft.Applied) {
 		}
 		// The entry is committed: its records' numbers are fixed, and
 		// the put can be acknowledged while the shard's writer writes
-		// them (a copy: the payload is the host's only during Apply).
-		count, err := n.eng.ApplyEntryAsync(g.inc, g.index, g.next, bytes.Clone(e.Payload))
+		// them (the payload is the log's, never changed).
+		count, err := n.eng.ApplyEntryAsync(g.inc, g.index, g.next, e.Payload)
 		if err != nil {
 			// A malformed entry is refused the same way on every
 			// replica and takes no sequence numbers; a closed engine
