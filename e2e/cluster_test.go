@@ -367,3 +367,145 @@ func readStream(t *testing.T, cl *sdk.Client, stream string) []readRecord {
 	}
 	return out
 }
+
+// TestClusterBench_FailoverAndCatchUp measures, on real processes, how long
+// a shard is without a leader after its leader is killed (kill -9 to the
+// first put acknowledged after it) over SLUICE_CLUSTER_BENCH kills, and how
+// long a node that was down for 60 s under load takes to catch up. It
+// measures and reports; it asserts only that the cluster recovers.
+// SLUICE_CLUSTER_BENCH=20 go test ./e2e -run TestClusterBench -v
+func TestClusterBench_FailoverAndCatchUp(t *testing.T) {
+	kills, _ := strconv.Atoi(os.Getenv("SLUICE_CLUSTER_BENCH"))
+	if kills <= 0 {
+		t.Skip("a measurement: set SLUICE_CLUSTER_BENCH to the number of leader kills")
+	}
+	down := 60 * time.Second
+	if v := os.Getenv("SLUICE_CLUSTER_DOWN"); v != "" {
+		down, _ = time.ParseDuration(v)
+	}
+	bin := build(t)
+	c := startCluster(t, bin, 3, "--quotas", "unlimited")
+	ctx := context.Background()
+	const stream = "failover"
+	if _, err := clusterClient(c.http[1]).CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	// put tries one record through node id and reports whether it was
+	// acknowledged.
+	put := func(id uint64, i int) bool {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := clusterClient(c.http[id]).PutRecord(cctx, &sdk.PutRecordInput{StreamName: aws.String(stream),
+			PartitionKey: aws.String(strconv.Itoa(i)), Data: []byte("x")})
+		return err == nil
+	}
+	shardLeader := func() uint64 {
+		for _, id := range c.ids {
+			if s, err := c.status(id); err == nil && len(s.Shards) == 1 && s.Shards[0].Leader != 0 {
+				return s.Shards[0].Leader
+			}
+		}
+		return 0
+	}
+	var took []time.Duration
+	for k := 0; k < kills; k++ {
+		var lead uint64
+		if !pollUntil(30*time.Second, func() bool { lead = shardLeader(); return lead != 0 && put(lead, k) }) {
+			t.Fatalf("round %d: the shard has no leader that takes puts", k)
+		}
+		others := slices.DeleteFunc(slices.Clone(c.ids), func(id uint64) bool { return id == lead })
+		c.node(lead).stop(t, syscall.SIGKILL)
+		killed := time.Now()
+		// Producers on both survivors, each put sent after the kill.
+		got := make(chan time.Time, 1)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for p := 0; p < 4; p++ {
+			wg.Add(1)
+			go func(id uint64) {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if put(id, i) {
+						select {
+						case got <- time.Now():
+						default:
+						}
+						return
+					}
+				}
+			}(others[p%2])
+		}
+		var at time.Time
+		select {
+		case at = <-got:
+		case <-time.After(60 * time.Second):
+			t.Fatalf("round %d: no put acknowledged within 60 s of killing the leader", k)
+		}
+		close(stop)
+		wg.Wait()
+		took = append(took, at.Sub(killed))
+		c.launch(lead).waitServing(t, 60*time.Second)
+	}
+	slices.Sort(took)
+	t.Logf("failover over %d leader kills (kill -9 to the first acknowledged put): median %v, min %v, max %v",
+		len(took), took[len(took)/2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
+
+	// A follower down for a while under load, then back: time until the
+	// leader sees it caught up.
+	lead := shardLeader()
+	var follower uint64
+	for _, id := range c.ids {
+		if id != lead {
+			follower = id
+		}
+	}
+	c.node(follower).stop(t, syscall.SIGKILL)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var n int64
+	var mu sync.Mutex
+	for p := 0; p < 4; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			cl := clusterClient(c.http[lead])
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var entries []sdktypes.PutRecordsRequestEntry
+				for k := 0; k < 100; k++ {
+					entries = append(entries, sdktypes.PutRecordsRequestEntry{PartitionKey: aws.String("k"), Data: make([]byte, 100)})
+				}
+				if _, err := cl.PutRecords(ctx, &sdk.PutRecordsInput{StreamName: aws.String(stream), Records: entries}); err == nil {
+					mu.Lock()
+					n += 100
+					mu.Unlock()
+				}
+			}
+		}(p)
+	}
+	time.Sleep(down) // the measured outage itself, not a synchronisation
+	close(stop)
+	wg.Wait()
+	back := time.Now()
+	c.launch(follower).waitServing(t, 60*time.Second)
+	if !pollUntil(5*time.Minute, func() bool {
+		s, err := c.status(lead)
+		if err != nil || len(s.Shards) != 1 {
+			return false
+		}
+		lag, ok := s.Shards[0].Lag[strconv.FormatUint(follower, 10)]
+		return ok && lag == 0
+	}) {
+		t.Fatal("the restarted follower did not catch up within 5 minutes")
+	}
+	t.Logf("a follower down %v while %d records were put caught up %v after it was started again", down, n, time.Since(back).Round(time.Millisecond))
+}
