@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -51,9 +54,13 @@ func openNode(cfg Config) (*node.Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	tlsCfg, err := transportTLS(cfg, peers)
+	if err != nil {
+		return nil, err
+	}
 	return node.Open(node.Config{
 		NodeID: cfg.NodeID, Peers: peers, RaftListen: cfg.RaftListen, DataDir: cfg.DataDir,
-		ReplicationFactor: cfg.ReplicationFactor, Zone: cfg.Zone,
+		ReplicationFactor: cfg.ReplicationFactor, Zone: cfg.Zone, TLS: tlsCfg,
 		ElectionTimeout: time.Duration(cfg.ElectionTimeout), Logger: cfg.Logger,
 	})
 }
@@ -149,4 +156,46 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 		q[p/100] = float64(h.ValueAtQuantile(p)) / 1e6
 	}
 	ch <- prometheus.MustNewConstSummary(c.commitLatency, uint64(h.TotalCount()), h.Mean()*float64(h.TotalCount())/1e6, q)
+}
+
+// transportTLS secures the Raft transport with mutual TLS when the server
+// has a certificate and a client CA (--tls-cert, --tls-key,
+// --tls-client-ca): each node presents its certificate and accepts only
+// peers whose certificate the CA signed. Without them the transport is
+// plain TCP, which any process that reaches it could feed Raft messages:
+// refused off loopback unless --insecure.
+func transportTLS(cfg Config, peers map[uint64]string) (*tls.Config, error) {
+	if cfg.TLSCert != "" && cfg.TLSKey != "" && cfg.TLSClientCA != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("the Raft transport's certificate (--tls-cert, --tls-key): %w", err)
+		}
+		pem, err := os.ReadFile(cfg.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("the Raft transport's CA (--tls-client-ca): %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-client-ca %s holds no PEM certificate", cfg.TLSClientCA)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
+	}
+	addrs := []string{cfg.RaftListen}
+	for _, a := range peers {
+		addrs = append(addrs, a)
+	}
+	for _, a := range addrs {
+		if a == "" || loopback(a) {
+			continue
+		}
+		if !cfg.Insecure {
+			return nil, fmt.Errorf("the Raft transport between nodes (%s) would be plain TCP beyond this machine, and any process that reaches it "+
+				"could feed the cluster Raft messages: give --tls-cert, --tls-key and --tls-client-ca (mutual TLS between nodes), "+
+				"keep every node on loopback addresses, or pass --insecure", a)
+		}
+		cfg.Logger.Warn("the Raft transport between nodes runs without TLS on a non-loopback address (--insecure)", "addr", a)
+		break
+	}
+	return nil, nil
 }
