@@ -57,6 +57,8 @@ type group struct {
 	waiting    map[uint64]*proposal // by proposal id: handed to Raft, not finished
 	unassigned []*proposal          // proposed this round, index not yet known
 	forwarded  int                  // waiting proposals passed to the leader, index not yet known
+
+	savedTerm, savedVote uint64 // of the hard state last handed to the store
 	indexed    byIndex              // waiting proposals with an index
 }
 
@@ -474,9 +476,18 @@ func (s *scheduler) handleReadies() error {
 		u := &updates[len(updates)-1]
 		has := false
 		if hs := rd.HardState; hs != nil && !raft.IsEmptyHardState(hs) {
-			u.HardState = raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(hs.GetCommit())}
 			g.term = hs.GetTerm()
-			has = true
+			// A hard state whose term and vote are those already stored
+			// only moved the commit index, which Raft does not need on
+			// disk (a restarted node learns it again from its leader):
+			// saved only along with entries, it costs no fdatasync of
+			// its own between a commit and its apply.
+			if hs.GetTerm() != g.savedTerm || hs.GetVote() != g.savedVote || len(rd.Entries) > 0 ||
+				(rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)) {
+				u.HardState = raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(hs.GetCommit())}
+				g.savedTerm, g.savedVote = hs.GetTerm(), hs.GetVote()
+				has = true
+			}
 		}
 		if len(rd.Entries) > 0 {
 			u.Entries = make([]raftpb.Entry, len(rd.Entries))
@@ -914,7 +925,7 @@ func (s *scheduler) startGroup(id uint64, st cluster.GroupStorage) error {
 	applied := snap.GetMetadata().GetIndex()
 	restore := !raft.IsEmptySnap(snap)
 	if ai, ok := h.sm.(AppliedIndexer); ok {
-		if a := min(ai.AppliedIndex(id), hs.GetCommit()); a >= applied {
+		if a := min(ai.AppliedIndex(id), max(hs.GetCommit(), applied)); a >= applied {
 			applied, restore = a, false
 		}
 	}
@@ -986,6 +997,26 @@ type raftStorage struct {
 	cluster.GroupStorage
 	s *scheduler
 	g *group
+}
+
+// InitialState is the stored hard state with its commit index raised to
+// the snapshot's: a hard state that only moved the commit index is not
+// always stored (see handleReadies), so the one on disk may name a commit
+// index below entries already applied and snapshotted, which were
+// committed all the same.
+func (r *raftStorage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	hs, cs, err := r.GroupStorage.InitialState()
+	if err != nil {
+		return hs, cs, err
+	}
+	snap, err := r.GroupStorage.Snapshot()
+	if err != nil {
+		return hs, cs, err
+	}
+	if idx := snap.GetMetadata().GetIndex(); idx > hs.GetCommit() {
+		hs = &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(idx)}
+	}
+	return hs, cs, nil
 }
 
 func (r *raftStorage) Snapshot() (*raftpb.Snapshot, error) {

@@ -20,7 +20,7 @@ import (
 // testNodes is a cluster of nodes in this process, over the real transport
 // on loopback, each with its own engine and data directory.
 type testNodes struct {
-	t     *testing.T
+	t     testing.TB
 	peers map[uint64]string
 	dirs  map[uint64]string
 	nodes map[uint64]*Node
@@ -29,7 +29,7 @@ type testNodes struct {
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func startNodes(t *testing.T, n int) *testNodes {
+func startNodes(t testing.TB, n int) *testNodes {
 	t.Helper()
 	c := &testNodes{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Node{}, engs: map[uint64]*engine.Engine{}}
 	for i := 1; i <= n; i++ {
@@ -88,7 +88,7 @@ func (c *testNodes) stop(id uint64) {
 }
 
 // records reads every record of a stream on one node.
-func records(t *testing.T, e *engine.Engine, stream string) []string {
+func records(t testing.TB, e *engine.Engine, stream string) []string {
 	t.Helper()
 	si, err := e.DescribeStream(stream)
 	if err != nil {
@@ -242,4 +242,46 @@ func TestNode_StoppedNodeCatchesUp(t *testing.T) {
 	c.start(lead)
 	putN(t, c.engs[lead], "s", "after", 10)
 	c.waitSame("s", 30)
+}
+
+// BenchmarkNode_PutRecords puts batches of 500 records of 100 bytes from 8
+// goroutines into a 4-shard stream: on a single engine (the baseline, same
+// run) and through node 1 of three nodes in this process.
+func BenchmarkNode_PutRecords(b *testing.B) {
+	recs := make([]api.PutRecord, 500)
+	for i := range recs {
+		recs[i] = api.PutRecord{Key: []byte(fmt.Sprintf("key-%d", i)), Data: make([]byte, 100)}
+	}
+	run := func(b *testing.B, e *engine.Engine) {
+		if _, err := e.CreateStream(api.CreateStreamInput{Name: "bench", ShardCount: 4}); err != nil {
+			b.Fatal(err)
+		}
+		b.SetParallelism(4) // 8 goroutines on 2 cores
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			res := make([]api.PutResult, len(recs))
+			for pb.Next() {
+				for {
+					failed, err := e.PutRecords("bench", recs, res)
+					if err == nil && failed == 0 {
+						break
+					}
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N*len(recs))/b.Elapsed().Seconds(), "records/s")
+	}
+	b.Run("single", func(b *testing.B) {
+		q := ratelimit.Unlimited
+		e, err := engine.Open(engine.Options{Dir: b.TempDir(), Quotas: &q, Logger: quiet()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close()
+		run(b, e)
+	})
+	b.Run("cluster3", func(b *testing.B) {
+		c := startNodes(b, 3)
+		run(b, c.engs[1])
+	})
 }
