@@ -58,8 +58,8 @@ type group struct {
 	unassigned []*proposal          // proposed this round, index not yet known
 	forwarded  int                  // waiting proposals passed to the leader, index not yet known
 
-	savedTerm, savedVote uint64 // of the hard state last handed to the store
-	indexed    byIndex              // waiting proposals with an index
+	savedTerm, savedVote uint64  // of the hard state last handed to the store
+	indexed              byIndex // waiting proposals with an index
 }
 
 // quiesceContext marks a heartbeat by which a leader quiesces its
