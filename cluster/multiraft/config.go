@@ -60,6 +60,11 @@ type Config struct {
 	// CompactionTail: 1,000. Entries kept before a snapshot's index, so a
 	// follower a little behind catches up from the log, not a snapshot.
 	CompactionTail uint64
+	// KeepForFollowers: 100,000. A leader compacts no entry a follower
+	// still needs, so that a node that was down catches up from the log,
+	// unless the follower is more than this many entries behind: then it
+	// is sent a snapshot.
+	KeepForFollowers uint64
 
 	// Ticker drives the ticks; nil means a time.Ticker of TickInterval.
 	// Tests pass a channel they send on to tick by hand.
@@ -133,6 +138,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.CompactionTail == 0 {
 		cfg.CompactionTail = 1_000
+	}
+	if cfg.KeepForFollowers == 0 {
+		cfg.KeepForFollowers = 100_000
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -771,6 +771,14 @@ func (s *scheduler) maybeSnapshot(g *group) {
 		return
 	}
 	to := idx - h.cfg.CompactionTail
+	if g.state == raft.StateLeader {
+		// Keep what a follower behind still needs, within reason.
+		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != h.id && pr.Match < to && idx-pr.Match <= h.cfg.KeepForFollowers {
+				to = pr.Match
+			}
+		})
+	}
 	if first, err := g.storage.FirstIndex(); err == nil && to >= first {
 		if err := g.storage.Compact(to); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			h.log.Warn("compact failed", "group", g.id, "index", to, "err", err)

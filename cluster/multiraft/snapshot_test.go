@@ -9,6 +9,45 @@ import (
 func smallSnapshots(cfg *Config) {
 	cfg.SnapshotEntries = 20
 	cfg.CompactionTail = 5
+	cfg.KeepForFollowers = 10
+}
+
+// A leader keeps the entries a follower that is not too far behind still
+// needs: cut off while the leader snapshots, it catches up from the log,
+// with no snapshot.
+func TestHost_LeaderKeepsEntriesForAFollowerBehind(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, func(cfg *Config) {
+		smallSnapshots(cfg)
+		cfg.KeepForFollowers = 1_000
+	})
+	c.addGroups(1)
+	c.tickUntilLeaders(100, 1)
+	lead := c.leader(1)
+	cut := c.ids[0]
+	if cut == lead {
+		cut = c.ids[1]
+	}
+	c.net.Isolate(cut)
+	ctx := context.Background()
+	for i := 0; i < 100; i++ {
+		if _, err := c.node(lead).host.Propose(ctx, 1, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatalf("proposal %d: %v", i, err)
+		}
+	}
+	if m := c.node(lead).host.Metrics(); m.SnapshotsTaken == 0 {
+		t.Fatalf("leader took no snapshot: %+v", m)
+	}
+	c.net.Heal()
+	want := c.node(lead).sm.entries(1)
+	for i := 0; i < 50 && len(c.node(cut).sm.entries(1)) < len(want); i++ {
+		c.tick(1)
+	}
+	if got := c.node(cut).sm.entries(1); !slices_equal(got, want) {
+		t.Fatalf("follower after healing holds %d entries, leader %d", len(got), len(want))
+	}
+	if m := c.node(cut).host.Metrics(); m.SnapshotsReceived != 0 {
+		t.Errorf("follower needed a snapshot: %+v", m)
+	}
 }
 
 // TestHost_FollowerCatchesUpFromSnapshot: a follower cut off while the

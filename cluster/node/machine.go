@@ -132,9 +132,9 @@ func (m *machine) Snapshot(group, index uint64) ([]byte, error) {
 // Restore sets a group's state from a snapshot: on a restart, the one this
 // node took itself, whose records its segments hold (synced when it was
 // taken); for a new group, an empty one. A snapshot sent by a leader for a
-// replica too far behind names records this replica does not hold: shipping
-// segments is not built, so the leader keeps its log for its followers
-// (multiraft's CompactionTail) and this is an error.
+// replica too far behind names records this replica does not hold:
+// shipping segments is not built, so leaders keep their logs for followers
+// behind (multiraft's KeepForFollowers), and such a replica is fenced.
 func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 	n := (*Node)(m)
 	if group == cluster.ControllerGroup {
@@ -181,8 +181,13 @@ func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 		return err
 	}
 	if have < next {
-		return fmt.Errorf("shard group %d: a snapshot at index %d names records up to %d, and this replica holds them up to %d: it must be refilled from another replica",
-			group, snap.GetMetadata().GetIndex(), next, have)
+		// The leader no longer has the entries this replica lacks, and
+		// shipping segments is not built: the replica takes the
+		// snapshot's place in the log, and the next entry it applies
+		// finds the hole and fences the shard here (the other replicas
+		// hold the records). An error would stop every group of the node.
+		n.log.Error("a shard's replica is too far behind its leader's log to catch up; it is fenced until it is refilled",
+			"group", group, "snapshot_index", snap.GetMetadata().GetIndex(), "records_to", next, "records_here", have)
 	}
 	g.next = next
 	return nil
