@@ -255,6 +255,7 @@ func (n *Node) Change(c *engine.Change) (any, error) {
 	if rerr := n.reconcile(); rerr != nil {
 		n.log.Warn("could not start or stop the groups of the catalog's shards", "err", rerr)
 	}
+	n.waitLeaders()
 	if ar, ok := res.Value.(applyResult); ok {
 		return ar.v, ar.err
 	}
@@ -341,6 +342,7 @@ func (n *Node) reconcile() error {
 	n.recMu.Lock()
 	defer n.recMu.Unlock()
 	var errs []error
+	var added []*shardGroup
 	for gid, g := range want {
 		n.mu.Lock()
 		_, ok := n.groups[gid]
@@ -356,6 +358,21 @@ func (n *Node) reconcile() error {
 			delete(n.groups, gid)
 			n.mu.Unlock()
 			errs = append(errs, fmt.Errorf("start shard group %d: %w", gid, err))
+			continue
+		}
+		added = append(added, g)
+	}
+	// The preferred replica of a group that has no leader stands for
+	// election at once, rather than after an election timeout: a new
+	// shard takes puts within a round trip, led where placement wants.
+	for _, g := range added {
+		if g.replicas[0] != n.cfg.NodeID {
+			continue
+		}
+		if st, err := n.host.Status(g.id); err == nil && st.Leader == 0 {
+			if err := n.host.Campaign(g.id); err != nil {
+				n.log.Debug("campaign of a new group failed", "group", g.id, "err", err)
+			}
 		}
 	}
 	n.mu.Lock()
@@ -419,6 +436,36 @@ func (n *Node) compactLoop() {
 			if _, err := n.host.CompactQuiesced(); err != nil {
 				n.log.Warn("compacting the logs of idle groups failed", "err", err)
 			}
+		}
+	}
+}
+
+// waitLeaders waits, for up to ProposeTimeout, until every shard group this
+// node holds knows its leader: a stream that CreateStream returns takes
+// puts at once.
+func (n *Node) waitLeaders() {
+	deadline := time.Now().Add(n.cfg.ProposeTimeout)
+	for {
+		n.mu.Lock()
+		ids := make([]uint64, 0, len(n.groups))
+		for id := range n.groups {
+			ids = append(ids, id)
+		}
+		n.mu.Unlock()
+		missing := false
+		for _, id := range ids {
+			if st, err := n.host.Status(id); err == nil && st.Leader == 0 {
+				missing = true
+				break
+			}
+		}
+		if !missing || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
