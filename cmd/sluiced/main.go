@@ -14,6 +14,11 @@
 // holds encrypted streams refuses to start without its keyring or with a
 // wrong passphrase.
 //
+// With --node-id and --peers (every node's Raft address, the same list on
+// every node) the server is one node of a cluster: each shard is a Raft
+// group replicated to the nodes and a put is acknowledged once a quorum has
+// it on disk (docs/cluster.md).
+//
 // SIGHUP re-reads the TLS certificate, key and client CA and the users file;
 // a file that fails to load is refused (logged) and the old one stays in
 // force. SIGTERM or SIGINT shut it down cleanly: it stops accepting,
