@@ -256,6 +256,14 @@ func TestCluster_KillsAndFreezes(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d records acknowledged, %d puts or records failed (retryable) over %d kills and one freeze", len(acked), fails, rounds)
 
+	checkReplicas(t, c, stream, acked)
+}
+
+// checkReplicas reads every node's copy of stream until it holds every
+// acknowledged record, checks each is where its acknowledgement put it and
+// that no sequence number names two records, and that the copies agree.
+func checkReplicas(t *testing.T, c *testCluster, stream string, acked []clusterAck) {
+	t.Helper()
 	// Every replica catches up: read each node's copy until it holds
 	// every acknowledged record, then compare the copies.
 	want := map[string]clusterAck{} // seq -> ack
@@ -508,4 +516,101 @@ func TestClusterBench_FailoverAndCatchUp(t *testing.T) {
 		t.Fatal("the restarted follower did not catch up within 5 minutes")
 	}
 	t.Logf("a follower down %v while %d records were put caught up %v after it was started again", down, n, time.Since(back).Round(time.Millisecond))
+}
+
+// faults asks node id to block or unblock Raft traffic with other nodes
+// (POST /cluster/faults, on with SLUICE_FAULT_INJECTION=1).
+func (c *testCluster) faults(id uint64, block, unblock []uint64) {
+	c.t.Helper()
+	b, _ := json.Marshal(map[string][]uint64{"block": block, "unblock": unblock})
+	resp, err := http.Post("http://"+c.http[id]+"/cluster/faults", "application/json", bytes.NewReader(b))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		c.t.Fatalf("POST /cluster/faults on node %d: %s", id, resp.Status)
+	}
+}
+
+// TestCluster_PartitionedLeader cuts the leader of a shard off from the two
+// other nodes while producers put through all three: the majority elects a
+// leader and goes on; the node cut off acknowledges nothing it cannot keep.
+// After the partition heals every acknowledged record is on every node.
+func TestCluster_PartitionedLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three servers")
+	}
+	t.Setenv("SLUICE_FAULT_INJECTION", "1")
+	bin := build(t)
+	c := startCluster(t, bin, 3, "--quotas", "unlimited", "--election-timeout", "1s")
+	ctx := context.Background()
+	const stream = "partitioned"
+	if _, err := clusterClient(c.http[1]).CreateStream(ctx, &sdk.CreateStreamInput{StreamName: aws.String(stream), ShardCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	lead := c.leaderOfMost(1)
+	if lead == 0 {
+		t.Fatal("the shard has no leader")
+	}
+	var others []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			others = append(others, id)
+		}
+	}
+	var (
+		mu     sync.Mutex
+		acked  []clusterAck
+		byNode = map[uint64]int{}
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, id := range c.ids {
+		wg.Add(1)
+		go func(id uint64) {
+			defer wg.Done()
+			cl := clusterClient(c.http[id])
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				d := fmt.Sprintf("n%d-%d", id, i)
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				out, err := cl.PutRecord(cctx, &sdk.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String(d), Data: []byte(d)})
+				cancel()
+				if err == nil {
+					mu.Lock()
+					acked = append(acked, clusterAck{shard: aws.ToString(out.ShardId), seq: aws.ToString(out.SequenceNumber), data: d})
+					byNode[id]++
+					mu.Unlock()
+				}
+			}
+		}(id)
+	}
+	count := func(id uint64) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return byNode[id]
+	}
+	if !pollUntil(30*time.Second, func() bool { return count(others[0]) > 50 }) {
+		t.Fatal("no puts acknowledged before the partition")
+	}
+	c.faults(lead, others, nil)
+	atCut := count(lead)
+	before := [2]int{count(others[0]), count(others[1])}
+	if !pollUntil(30*time.Second, func() bool { return count(others[0]) > before[0]+50 && count(others[1]) > before[1]+50 }) {
+		t.Fatal("the majority side acknowledged no puts within 30 s of the partition")
+	}
+	cut := count(lead)
+	c.faults(lead, nil, others)
+	if !pollUntil(30*time.Second, func() bool { return count(lead) > cut+50 }) {
+		t.Fatal("the node that was cut off acknowledged no puts within 30 s of the partition healing")
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d records acknowledged; through the node cut off, %d while it was cut off (puts sent before the cut)", len(acked), cut-atCut)
+	checkReplicas(t, c, stream, acked)
 }

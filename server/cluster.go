@@ -199,3 +199,29 @@ func transportTLS(cfg Config, peers map[uint64]string) (*tls.Config, error) {
 	}
 	return nil, nil
 }
+
+// faultInjectionEnv enables POST /cluster/faults, for tests that partition
+// real processes. Never set it on a server that matters.
+const faultInjectionEnv = "SLUICE_FAULT_INJECTION"
+
+// clusterFaults serves POST /cluster/faults {"block":[ids],"unblock":[ids]}:
+// this node stops (or resumes) exchanging Raft messages with those nodes.
+func (s *Server) clusterFaults(w http.ResponseWriter, r *http.Request) {
+	if s.node == nil {
+		http.Error(w, "this server is not part of a cluster", http.StatusNotFound)
+		return
+	}
+	var req struct{ Block, Unblock []uint64 }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil {
+		http.Error(w, "want {\"block\":[node ids],\"unblock\":[node ids]}: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for _, id := range req.Block {
+		s.node.Block(id, true)
+	}
+	for _, id := range req.Unblock {
+		s.node.Block(id, false)
+	}
+	s.log.Warn("fault injection: Raft messages to and from nodes blocked or unblocked", "block", req.Block, "unblock", req.Unblock)
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -418,6 +419,10 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		statusHandler = requireBearer(cfg.MetricsToken, statusHandler)
 	}
 	mux.Handle("GET /cluster/status", statusHandler)
+	if nd != nil && os.Getenv(faultInjectionEnv) == "1" {
+		cfg.Logger.Warn("fault injection is on ($" + faultInjectionEnv + "=1): POST /cluster/faults cuts this node off from others")
+		mux.HandleFunc("POST /cluster/faults", s.clusterFaults)
+	}
 	// The web console and its JSON API (package console).
 	s.console, err = console.New(console.Options{
 		Engine: eng, Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,

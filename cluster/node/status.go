@@ -148,3 +148,7 @@ func (n *Node) Metrics() Metrics {
 	}
 	return m
 }
+
+// Block cuts this node off from node (both ways) or joins them again: the
+// transport's fault hook, for tests of partitions between real processes.
+func (n *Node) Block(node uint64, blocked bool) { n.tr.Block(node, blocked) }
