@@ -36,7 +36,9 @@ func TestClusterStatus_MergesTheNodesViews(t *testing.T) {
 		}
 	}
 	// Node 1 follows; node 2 leads the shard and knows the lags.
-	srv1 = serve(func() node.Status { return node.Status{Node: 1, Nodes: nodes(), Shards: []node.ShardStatus{shard(2, 4, nil)}} })
+	srv1 = serve(func() node.Status {
+		return node.Status{Node: 1, Nodes: nodes(), Shards: []node.ShardStatus{shard(2, 4, nil)}}
+	})
 	defer srv1.Close()
 	srv2 = serve(func() node.Status {
 		return node.Status{Node: 2, Nodes: nodes(), Shards: []node.ShardStatus{shard(2, 4, map[uint64]uint64{1: 0, 3: 17})}}
