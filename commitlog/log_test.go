@@ -562,3 +562,77 @@ func (f *syncHookFile) Sync() error {
 	}
 	return f.File.Sync()
 }
+
+// TestSubmit_BatchesSubmittedBeforeTheLeaderWaitsMakeOneGroup: callers
+// submit, do their own work (writing their segments), and only then wait;
+// the first to submit leads, and every batch submitted before it waits
+// goes into its group, written and synced once. Each caller's Wait returns
+// only once its batch is durable.
+func TestSubmit_BatchesSubmittedBeforeTheLeaderWaitsMakeOneGroup(t *testing.T) {
+	mem := vfs.NewMem()
+	l, _, _ := open(t, mem, 1<<20)
+	const writers = 8
+	batches := make([]*Batch, writers)
+	owners := make([]*owner, writers)
+	for w := range writers {
+		owners[w] = &owner{}
+		owners[w].fail.Store(true) // keep the file for the replay below
+		batches[w] = NewBatch()
+		batches[w].Reset(owners[w])
+		batches[w].Add(Target{Stream: 1, Shard: uint32(w)}, 0, []byte(fmt.Sprintf("w%d", w)))
+	}
+	// All submit first (the first one is made the leader), then all wait.
+	for _, b := range batches {
+		l.Submit(b)
+	}
+	if !l.writing {
+		t.Fatal("no submitter was made the leader")
+	}
+	errs := make(chan error, writers)
+	for _, b := range batches {
+		go func() { errs <- l.Wait(b) }()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := l.Stats(); st.Groups != 1 || st.Batches != writers {
+		t.Fatalf("stats %+v: want every batch in one group", st)
+	}
+	// What Wait acknowledged survives a power cut.
+	mem.Crash()
+	_, a, _ := open(t, mem, 1<<20)
+	if len(a.entries) != writers {
+		t.Fatalf("replayed %d entries, want %d", len(a.entries), writers)
+	}
+	for w, e := range a.entries {
+		if want := fmt.Sprintf("w%d", w); string(e.Data) != want || e.Target.Shard != uint32(w) {
+			t.Fatalf("entry %d = %+v %q, want shard %d %q", w, e.Target, e.Data, w, want)
+		}
+	}
+}
+
+// TestSubmit_EmptyAndClosed: an empty batch's Wait returns nil at once and
+// settles its Expect; after Close, Wait returns ErrClosed.
+func TestSubmit_EmptyAndClosed(t *testing.T) {
+	l, _, _ := open(t, vfs.NewMem(), 1<<20)
+	b := NewBatch()
+	b.Reset(&owner{})
+	l.Expect(b)
+	l.Submit(b)
+	if err := l.Wait(b); err != nil {
+		t.Fatalf("Wait of an empty batch = %v", err)
+	}
+	if l.expected != 0 {
+		t.Fatalf("%d batches still expected after an empty one was submitted", l.expected)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.Add(Target{Stream: 1}, 0, []byte("x"))
+	l.Submit(b)
+	if err := l.Wait(b); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Wait after Close = %v, want ErrClosed", err)
+	}
+}

@@ -627,14 +627,18 @@ func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mod
 	}
 	err := sh.err
 	if err == nil {
-		durable := mode == api.Always && e.clog != nil
-		if durable {
+		viaLog := mode == api.Always && e.clog != nil
+		if viaLog {
 			// Tell the commit log this batch is on its way, so that a
-			// group about to be written waits for it (see Expect).
+			// group about to be written waits for it (see Expect), and
+			// leave the pwritev into the segment until the batch is
+			// submitted (see commitDurable).
 			e.clog.Expect(ws.cb)
+			err = log.WriteDeferred(b)
+		} else {
+			err = log.Write(b)
 		}
-		err = log.Write(b)
-		if err != nil && durable {
+		if err != nil && viaLog {
 			e.clog.Withdraw(ws.cb)
 		}
 		if ke, ok := isKeyError(err); ok && log.Err() == nil {
@@ -648,7 +652,7 @@ func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mod
 			return
 		}
 		if err == nil && mode == api.Always {
-			err = sh.commitDurable(log, ws.cb)
+			err = sh.commitDurable(log, ws.cb, viaLog)
 		}
 		if err != nil {
 			sh.err = err
