@@ -147,16 +147,11 @@ func (r *replayer) closeAll() {
 // frames are written into the segment, and the writer makes that pwritev
 // while the group is written and synced: the log needs only the bytes, so
 // the segment writes of the shards in a group overlap its fdatasync
-// instead of preceding it one after another.
-//
-// A batch goes through the log even when no other shard is committing at
-// the moment: a shard that synced its own segment whenever it found itself
-// alone made the next moment's group smaller, and with 8 and 64 busy
-// shards that cost far more than it saved one busy shard
-// (docs/performance.md). Only the engine's sole running writer (every
-// other shard idle long enough for its writer to exit) syncs its own
-// segment: no group could hold more than its batch, and the log would
-// write its bytes a second time for nothing.
+// instead of preceding it one after another. A batch goes through the log
+// even when no other shard is committing: a shard that synced its own
+// segment whenever it found itself alone made the next moment's group
+// smaller, and with 8 and 64 busy shards that cost far more than it saved
+// one busy shard (docs/performance.md).
 //
 // A failure of the deferred segment write fences the shard, as a failed
 // write after bytes of the batch went out always does: the log may hold the

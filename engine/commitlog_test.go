@@ -339,10 +339,6 @@ func TestCommitLog_ReplayKeepsRewrappedKeyHeaders(t *testing.T) {
 	if err := e.SetEncryption("s", "KMS", "alias/aws/kinesis"); err != nil {
 		t.Fatal(err)
 	}
-	// A second running writer, so that the shard's batches go through the
-	// log: the engine's sole writer syncs its own segment.
-	mustCreate(t, e, "other", 1)
-	put(t, e, "other", "k", "r0/other")
 	for i := range 10 {
 		if _, err := e.PutRecord("s", api.PutRecord{Key: []byte("k"), Data: []byte(fmt.Sprint("r0/", i))}, ""); err != nil {
 			t.Fatal(err)
@@ -466,42 +462,4 @@ func TestCommitLog_FailedSegmentWriteFencesOnlyItsShard(t *testing.T) {
 	if r.Err != nil {
 		t.Fatal(r.Err)
 	}
-}
-
-// TestCommitLog_SoleWriterSyncsItsOwnSegment: while one shard's writer is
-// the only one running, its durable batches are synced in its own segment
-// and the log writes nothing (no group could share its fdatasync); once a
-// second shard is busy, both commit through the log. Either way what was
-// acknowledged survives a power cut.
-func TestCommitLog_SoleWriterSyncsItsOwnSegment(t *testing.T) {
-	mem := vfs.NewMem()
-	e := openCommitLogEngine(t, mem, nil)
-	mustCreate(t, e, "a", 1)
-	mustCreate(t, e, "b", 1)
-	var acked []api.PutResult
-	for i := range 5 {
-		acked = append(acked, put(t, e, "a", "k", fmt.Sprint("a", i)))
-	}
-	if st := e.CommitLogStats(); st.Batches != 0 || st.Fallbacks != 0 {
-		t.Fatalf("commit log stats %+v with one writer running; want nothing through the log", st)
-	}
-	for i := range 5 {
-		acked = append(acked, put(t, e, "b", "k", fmt.Sprint("b", i)), put(t, e, "a", "k", fmt.Sprint("a", 5+i)))
-	}
-	if st := e.CommitLogStats(); st.Batches != 10 {
-		t.Fatalf("commit log stats %+v with two writers running; want their 10 batches through the log", st)
-	}
-	mem.Crash()
-	e = openCommitLogEngine(t, mem, nil)
-	defer e.Close()
-	var a, b []api.PutResult
-	for _, r := range acked {
-		if r.Seq.Incarnation == acked[0].Seq.Incarnation {
-			a = append(a, r)
-		} else {
-			b = append(b, r)
-		}
-	}
-	mustHold(t, e, "a", a, "after a power cut")
-	mustHold(t, e, "b", b, "after a power cut")
 }

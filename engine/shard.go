@@ -627,10 +627,7 @@ func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mod
 	}
 	err := sh.err
 	if err == nil {
-		// The only writer running in the engine has no one to share a
-		// group with: it syncs its own segment, which spares the log's
-		// second write of the bytes (see commitDurable).
-		viaLog := mode == api.Always && e.clog != nil && e.writers.Load() > 1
+		viaLog := mode == api.Always && e.clog != nil
 		if viaLog {
 			// Tell the commit log this batch is on its way, so that a
 			// group about to be written waits for it (see Expect), and
