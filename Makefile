@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 SOAKTIME ?= 3m
 PKGS     ?= ./...
 
-.PHONY: all build run test vet e2e-deps bench bench-scenarios fuzz soak clean
+.PHONY: all build run cluster test vet e2e-deps bench bench-scenarios fuzz soak chaos clean
 
 all: build
 
@@ -17,6 +17,11 @@ build:
 # Build and start the server on the embedded default data directory.
 run: build
 	./$(BIN)/sluiced --data-dir $(DATA)
+
+# Build and start a local three-node cluster on 127.0.0.1, data under
+# $(DATA)/node1..node3 (scripts/cluster.sh prints the addresses).
+cluster: build
+	BIN=$(BIN) DATA=$(DATA) ./scripts/cluster.sh
 
 # vet, every test under the race detector, and the committed fuzz seed corpora
 # (go test runs each Fuzz target over testdata/fuzz as ordinary tests).
@@ -36,6 +41,12 @@ e2e-deps:
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The Raft host's seeded chaos test at length, under the race detector;
+# FAULTNET_SEED=N reruns the seed a failure printed.
+CHAOSTIME ?= 2m
+chaos:
+	MULTIRAFT_CHAOS=$(CHAOSTIME) $(GO) test -race -count=1 -timeout 60m -run '^TestChaos$$' -v ./cluster/multiraft/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)

@@ -62,6 +62,7 @@ type server struct {
 	httpAddr string
 	exited   chan struct{} // closed when the process has exited; then err is set
 	err      error
+	serving  chan struct{} // closed once it logged the addresses it bound
 
 	// mu guards logLines.
 	mu       sync.Mutex
@@ -72,8 +73,17 @@ type server struct {
 // flags) and waits until it logs the addresses it bound.
 func startServer(t *testing.T, bin binaries, dataDir string, extra ...string) *server {
 	t.Helper()
-	s := &server{exited: make(chan struct{})}
-	args := append([]string{"--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	s := launchServer(t, bin, dataDir, append([]string{"--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"}, extra...)...)
+	s.waitServing(t, 20*time.Second)
+	return s
+}
+
+// launchServer starts sluiced on dataDir with the given flags and returns
+// at once; waitServing waits for it to serve.
+func launchServer(t *testing.T, bin binaries, dataDir string, flags ...string) *server {
+	t.Helper()
+	s := &server{exited: make(chan struct{}), serving: make(chan struct{})}
+	args := append([]string{"--data-dir", dataDir, "--log-format", "json"}, flags...)
 	s.cmd = exec.Command(bin.sluiced, args...)
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -82,7 +92,6 @@ func startServer(t *testing.T, bin binaries, dataDir string, extra ...string) *s
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	serving := make(chan struct{})
 	logDone := make(chan struct{})
 	// Read the log until the process closes it: keep every record, and
 	// report the "serving" line's addresses.
@@ -100,7 +109,7 @@ func startServer(t *testing.T, bin binaries, dataDir string, extra ...string) *s
 			if rec["msg"] == "sluiced serving" && s.wireAddr == "" {
 				s.wireAddr, _ = rec["listen"].(string)
 				s.httpAddr, _ = rec["http"].(string)
-				close(serving)
+				close(s.serving)
 			}
 		}
 	}()
@@ -113,17 +122,22 @@ func startServer(t *testing.T, bin binaries, dataDir string, extra ...string) *s
 		s.cmd.Process.Kill()
 		<-s.exited
 	})
+	return s
+}
+
+// waitServing waits until the server logs the addresses it bound.
+func (s *server) waitServing(t *testing.T, limit time.Duration) {
+	t.Helper()
 	select {
-	case <-serving:
+	case <-s.serving:
 	case <-s.exited:
 		t.Fatalf("sluiced exited before serving: %v\n%s", s.err, s.logText())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("sluiced did not log its addresses within 20s\n%s", s.logText())
+	case <-time.After(limit):
+		t.Fatalf("sluiced did not log its addresses within %v\n%s", limit, s.logText())
 	}
 	if s.wireAddr == "" || s.httpAddr == "" || strings.HasSuffix(s.wireAddr, ":0") {
 		t.Fatalf("sluiced logged listen=%q http=%q; want the bound addresses", s.wireAddr, s.httpAddr)
 	}
-	return s
 }
 
 // logged returns the log records whose msg is msg.

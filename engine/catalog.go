@@ -34,6 +34,9 @@ type catalog struct {
 	// data directory; a new stream takes max(LastIncarnation+1, unix seconds).
 	LastIncarnation uint32        `json:"last_incarnation"`
 	Streams         []*streamMeta `json:"streams"`
+	// Applied is, on a replica of a cluster, the index of the last catalog
+	// change applied (see ApplyChange).
+	Applied uint64 `json:"applied,omitempty"`
 }
 
 type streamMeta struct {
@@ -177,33 +180,9 @@ func storeCatalog(fsys vfs.FS, dir string, c *catalog) error {
 	return nil
 }
 
-// replaceFile replaces dir/name with b crash-atomically: write name.tmp,
-// fdatasync, rename over name, fsync dir.
+// replaceFile replaces dir/name with b crash-atomically (vfs.ReplaceFile).
 func replaceFile(fsys vfs.FS, dir, name string, b []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if _, err := f.WriteAt(b, 0); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", name, err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return fmt.Errorf("install %s: %w", name, err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return vfs.ReplaceFile(fsys, dir, name, b)
 }
 
 // clone returns a deep copy of m, so that a change can be built, persisted and

@@ -7,7 +7,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 )
 
-func (e *Engine) RegisterConsumer(name, consumer string, tags map[string]string) (api.ConsumerInfo, error) {
+func (e *Engine) registerConsumer(name, consumer string, tags map[string]string, now time.Time) (api.ConsumerInfo, error) {
 	var out api.ConsumerInfo
 	if !validName(consumer) {
 		return out, errorf(api.CodeInvalidArgument, "consumer name %q is invalid: it must be 1 to 128 characters of a-z, A-Z, 0-9, '_', '.' and '-'", clip(consumer))
@@ -24,7 +24,7 @@ func (e *Engine) RegisterConsumer(name, consumer string, tags map[string]string)
 		if err := checkTags(tags, 0); err != nil {
 			return err
 		}
-		created := e.now().UnixNano()
+		created := now.UnixNano()
 		// Consumer ARNs carry the creation time in seconds: keep it distinct
 		// from any earlier consumer of the same name.
 		c := &consumerMeta{Name: consumer, Created: created, Status: "ACTIVE", Tags: cloneMap(tags)}
@@ -36,7 +36,7 @@ func (e *Engine) RegisterConsumer(name, consumer string, tags map[string]string)
 	return out, err
 }
 
-func (e *Engine) DeregisterConsumer(name, consumer string) error {
+func (e *Engine) deregisterConsumer(name, consumer string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		for i, c := range m.Consumers {
 			if c.Name == consumer {

@@ -25,6 +25,9 @@ func (st *stream) encryption() *streamEnc { return st.enc.Load() }
 // CodeInvalidArgument, and a key the service does not hold or has disabled
 // fails with CodeKMSNotFound or CodeKMSDisabled.
 func (e *Engine) SetEncryption(name, typ, keyID string) error {
+	if err := e.notReplicated("SetEncryption"); err != nil {
+		return err
+	}
 	if typ == "KMS" {
 		if keyID == "" || len(keyID) > 2048 {
 			return errorf(api.CodeInvalidArgument, "KeyId must be 1 to 2048 characters")

@@ -262,7 +262,7 @@ func (e *Engine) streamDir(inc uint32) string {
 // next is nil, or added if st is nil). Called with e.mu held exclusively; the
 // in-memory state changes only after the write succeeded.
 func (e *Engine) persist(name string, next *streamMeta) error {
-	c := &catalog{Version: catalogVersion, LastIncarnation: e.cat.LastIncarnation}
+	c := &catalog{Version: catalogVersion, LastIncarnation: e.cat.LastIncarnation, Applied: e.cat.Applied}
 	found := false
 	for _, m := range e.cat.Streams {
 		if m.Name == name {
@@ -290,9 +290,9 @@ func (e *Engine) persist(name string, next *streamMeta) error {
 
 func (e *Engine) now() time.Time { return e.opts.Now() }
 
-// CreateStream creates a stream with its shards. The stream is ACTIVE when
-// CreateStream returns.
-func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error) {
+// createStream creates a stream with its shards. The stream is ACTIVE when
+// createStream returns.
+func (e *Engine) createStream(in api.CreateStreamInput, now time.Time) (*api.StreamInfo, error) {
 	if err := checkStreamName(in.Name); err != nil {
 		return nil, err
 	}
@@ -343,7 +343,6 @@ func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error)
 	if err := e.checkShardCap(1, in.ShardCount); err != nil {
 		return nil, err
 	}
-	now := e.now()
 	inc := uint32(now.Unix())
 	if inc <= e.cat.LastIncarnation {
 		inc = e.cat.LastIncarnation + 1
@@ -352,6 +351,14 @@ func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error)
 	// does not name.
 	for {
 		if _, err := e.fs.Stat(e.streamDir(inc)); err != nil {
+			break
+		}
+		if e.opts.Replica != nil {
+			// Every replica must give the stream the same incarnation:
+			// a directory no catalog names is an orphan, and goes.
+			if err := e.fs.RemoveAll(e.streamDir(inc)); err != nil {
+				return nil, &api.Error{Code: api.CodeInternal, Detail: "remove an orphan stream directory", Err: err}
+			}
 			break
 		}
 		inc++
@@ -390,10 +397,10 @@ func (e *Engine) CreateStream(in api.CreateStreamInput) (*api.StreamInfo, error)
 	return st.info(), nil
 }
 
-// DeleteStream removes a stream and all its data. Readers holding views keep
+// deleteStream removes a stream and all its data. Readers holding views keep
 // them valid until they release them. With consumers registered it fails
 // unless enforceConsumerDeletion is set.
-func (e *Engine) DeleteStream(name string, enforceConsumerDeletion bool) error {
+func (e *Engine) deleteStream(name string, enforceConsumerDeletion bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	st, err := e.openStreamLocked(name)

@@ -662,6 +662,9 @@ func (e *Engine) assignment(st *stream, g *group, member string) GroupAssignment
 // (with opts) if it does not exist, and returns the member's leases. A
 // member calls it again (or GroupHeartbeat) every HeartbeatInterval.
 func (e *Engine) JoinGroup(stream, group, member string, opts GroupOptions) (GroupAssignment, error) {
+	if err := e.notReplicated("JoinGroup"); err != nil {
+		return GroupAssignment{}, err
+	}
 	if err := checkGroupName(group); err != nil {
 		return GroupAssignment{}, err
 	}
@@ -748,6 +751,9 @@ func (e *Engine) reassign(gs *groupSet, st *stream, g *group, now time.Time) err
 // member the group does not know (after a restart of the server, or after
 // its failover time passed) joins again.
 func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, error) {
+	if err := e.notReplicated("GroupHeartbeat"); err != nil {
+		return GroupAssignment{}, err
+	}
 	if err := checkGroupName(group); err != nil {
 		return GroupAssignment{}, err
 	}
@@ -773,6 +779,9 @@ func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, 
 // if it would move the checkpoint back. It returns once the checkpoint is
 // durable.
 func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) error {
+	if err := e.notReplicated("CheckpointGroup"); err != nil {
+		return err
+	}
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
@@ -937,6 +946,9 @@ func (e *Engine) tipCheckpoints(st *stream, shards []shardView) (map[int]checkpo
 // members at once. A member leaving gracefully checkpoints and releases its
 // leases first.
 func (e *Engine) LeaveGroup(stream, group, member string) error {
+	if err := e.notReplicated("LeaveGroup"); err != nil {
+		return err
+	}
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
@@ -1080,6 +1092,9 @@ type GroupReset struct {
 // new checkpoints on their next heartbeat; a checkpoint from before the
 // reset is refused).
 func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
+	if err := e.notReplicated("ResetGroup"); err != nil {
+		return err
+	}
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
@@ -1164,6 +1179,9 @@ func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
 // DeleteGroup removes a group with its checkpoints; its members' next
 // heartbeat fails with ResourceNotFoundException.
 func (e *Engine) DeleteGroup(stream, group string) error {
+	if err := e.notReplicated("DeleteGroup"); err != nil {
+		return err
+	}
 	if err := checkGroupName(group); err != nil {
 		return err
 	}

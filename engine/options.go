@@ -94,6 +94,12 @@ type Options struct {
 	// listed by Engine.Orphans.
 	RemoveOrphans bool
 
+	// Replica, when set, makes the engine one replica of a cluster: puts
+	// and catalog changes are replicated through it and applied by
+	// ApplyEntry and ApplyChange (see replica.go). The commit log is off:
+	// the Raft log under the Replica is the node's write-ahead log.
+	Replica Replica
+
 	// Autoscale configures how ON_DEMAND streams split and merge their
 	// shards by themselves (see AutoscaleOptions).
 	Autoscale AutoscaleOptions
@@ -129,6 +135,12 @@ func (o *Options) setDefaults() error {
 	}
 	if o.RetentionInterval <= 0 {
 		o.RetentionInterval = time.Minute
+	}
+	if o.Replica != nil {
+		// A replica's Raft log is its write-ahead log, and the cluster
+		// decides when a stream's shards change.
+		o.NoCommitLog = true
+		o.Autoscale.Off = true
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -48,11 +48,11 @@ import "github.com/sluicedb/sluice/api"
 
 // returns it to the server's).
 
-// SetPolicy stores (or with "" deletes) the resource policy of a stream, or
+// setPolicy stores (or with "" deletes) the resource policy of a stream, or
 
 // of one of its consumers when consumer is not empty.
 
-func (e *Engine) SetPolicy(name, consumer, policy string) error {
+func (e *Engine) setPolicy(name, consumer, policy string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		if len(policy) > 20480 {
 			return errorf(api.CodeInvalidArgument, "policy is %d bytes; the limit is 20480", len(policy))

@@ -92,6 +92,13 @@ func (e *Engine) PutRecords(name string, recs []api.PutRecord, results []api.Put
 		rt := st.routes.Load()
 		c.route(st, rt, recs, results)
 		c.pending = c.pending[:0]
+		if e.opts.Replica != nil {
+			e.putReplicated(st, c, recs, results)
+			if len(c.pending) > 0 && st.routes.Load() == rt {
+				<-*waitRoutes
+			}
+			continue
+		}
 		for g := range c.groups {
 			grp := &c.groups[g]
 			if len(grp.req.idx) == 0 {

@@ -20,6 +20,9 @@ type childSpec struct {
 // While it runs the stream is UPDATING, and another reshard or mode change
 // of the stream fails with ResourceInUse.
 func (e *Engine) SplitShard(name, shardID string, newStart api.HashKey) error {
+	if err := e.notReplicated("SplitShard"); err != nil {
+		return err
+	}
 	st, err := e.beginUpdate(name, "SplitShard")
 	if err != nil {
 		return err
@@ -60,6 +63,9 @@ func (e *Engine) splitShard(name, shardID string, newStart api.HashKey) error {
 // child covering both, whose parent is shardID and adjacent parent adjacentID.
 // The stream is UPDATING meanwhile, as for SplitShard.
 func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
+	if err := e.notReplicated("MergeShards"); err != nil {
+		return err
+	}
 	st, err := e.beginUpdate(name, "MergeShards")
 	if err != nil {
 		return err
@@ -114,6 +120,9 @@ func (e *Engine) mergeShards(name, shardID, adjacentID string) error {
 // the stream is UPDATING while it runs, and a concurrent reshard or mode
 // change fails with ResourceInUse.
 func (e *Engine) UpdateShardCount(name string, target int) error {
+	if err := e.notReplicated("UpdateShardCount"); err != nil {
+		return err
+	}
 	st, err := e.beginUpdate(name, "UpdateShardCount")
 	if err != nil {
 		return err

@@ -112,6 +112,11 @@ const (
 	reqPut reqKind = iota
 	reqClose
 	reqStop
+	// reqApply carries a committed entry of a replicated shard (ApplyEntry).
+	reqApply
+	// reqFlush syncs the log and answers the sequence number after its last
+	// record (SyncShard).
+	reqFlush
 )
 
 // shardReq is one submission to a shard's writer: the records of one put call
@@ -123,9 +128,14 @@ type shardReq struct {
 	results []api.PutResult
 	size    int // encoded bytes of the records
 	wg      *sync.WaitGroup
-	// endSeq is the answer to reqClose.
+	// endSeq is the answer to reqClose and reqFlush.
 	endSeq uint64
 	err    error
+	// entry, expect and applied are reqApply's: the committed entry, the
+	// sequence number its first record is to get, and its record count.
+	entry   []byte
+	expect  uint64
+	applied int
 }
 
 func (e *Engine) shardDir(inc uint32, index int) string {
@@ -503,7 +513,7 @@ func (sh *shard) writeLoop() {
 		pending := append(ws.pending[:0], r)
 		size := r.size
 	drain:
-		for r.kind == reqPut && size < e.opts.MaxBatchBytes {
+		for (r.kind == reqPut || r.kind == reqApply) && size < e.opts.MaxBatchBytes {
 			select {
 			case r = <-sh.q:
 				sh.wstate.Add(-2)
@@ -520,6 +530,16 @@ func (sh *shard) writeLoop() {
 		last := pending[len(pending)-1]
 		if log == nil {
 			failBatch(pending, logErr)
+			if last.kind == reqApply || last.kind == reqFlush {
+				for _, r := range pending {
+					r.err = logErr
+				}
+				sh.done(pending)
+				if sh.wstate.CompareAndSwap(1, 0) {
+					return
+				}
+				continue
+			}
 			if last.kind != reqPut {
 				last.err = logErr
 				sh.wstate.Store(0)
@@ -534,17 +554,40 @@ func (sh *shard) writeLoop() {
 			continue
 		}
 		mode := sh.st.durability()
-		sh.commit(log, ws, pending, mode)
+		if e.opts.Replica != nil {
+			// A replica's segments are written by applied entries only;
+			// its Raft log makes them durable. They are synced in the
+			// background every replicaSyncInterval so that SyncShard,
+			// which the log waits for before it lets entries go, finds
+			// little left to sync.
+			mode = api.Interval
+			sh.applyBatch(log, ws, pending)
+		} else {
+			sh.commit(log, ws, pending, mode)
+		}
 		if mode == api.Interval && sh.err == nil && !dirty {
 			dirty = true
+			every := e.opts.SyncInterval
+			if e.opts.Replica != nil {
+				every = replicaSyncInterval
+			}
 			if timer == nil {
-				timer = time.NewTimer(e.opts.SyncInterval)
+				timer = time.NewTimer(every)
 			} else {
-				timer.Reset(e.opts.SyncInterval)
+				timer.Reset(every)
 			}
 			timerC = timer.C
 		}
-		if last.kind != reqPut {
+		if last.kind == reqFlush {
+			sh.sync(log)
+			_, last.endSeq = log.Bounds()
+			if last.err == nil {
+				last.err = sh.err
+			}
+			sh.done(pending)
+			continue
+		}
+		if last.kind != reqPut && last.kind != reqApply {
 			if dirty || mode == api.None {
 				sh.sync(log)
 			}
@@ -565,7 +608,13 @@ func (sh *shard) writeLoop() {
 // done completes the requests of a batch.
 func (sh *shard) done(reqs []*shardReq) {
 	for i := range reqs {
-		reqs[i].wg.Done()
+		if reqs[i].wg != nil {
+			reqs[i].wg.Done()
+		} else if reqs[i].err != nil {
+			// An apply no one waits for (ApplyEntryAsync): its failure
+			// has fenced the shard, and is logged.
+			sh.st.e.opts.Logger.Error("applying a committed entry failed", "stream", sh.st.name, "shard", sh.id, "err", reqs[i].err)
+		}
 	}
 	clear(reqs)
 }

@@ -24,7 +24,7 @@ func (e *Engine) updateStream(name string, fn func(m *streamMeta) error) error {
 	return nil
 }
 
-func (e *Engine) IncreaseRetention(name string, hours int) error {
+func (e *Engine) increaseRetention(name string, hours int) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		if err := checkRetention(hours); err != nil {
 			return err
@@ -39,7 +39,7 @@ func (e *Engine) IncreaseRetention(name string, hours int) error {
 	})
 }
 
-func (e *Engine) DecreaseRetention(name string, hours int) error {
+func (e *Engine) decreaseRetention(name string, hours int) error {
 	err := e.updateStream(name, func(m *streamMeta) error {
 		if err := checkRetention(hours); err != nil {
 			return err
@@ -70,7 +70,7 @@ var ShardLevelMetrics = []string{
 	"WriteProvisionedThroughputExceeded", "ReadProvisionedThroughputExceeded", "IteratorAgeMilliseconds",
 }
 
-func (e *Engine) SetMonitoring(name string, metrics []string, enable bool) (before, after []string, err error) {
+func (e *Engine) setMonitoring(name string, metrics []string, enable bool) (before, after []string, err error) {
 	err = e.updateStream(name, func(m *streamMeta) error {
 		set := map[string]bool{}
 		for _, x := range m.Monitoring {
@@ -109,7 +109,7 @@ func isShardMetric(s string) bool {
 	return false
 }
 
-func (e *Engine) SetMaxRecordSize(name string, bytes int) error {
+func (e *Engine) setMaxRecordSize(name string, bytes int) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		if bytes < api.DefaultMaxRecord || bytes > api.MaxMaxRecord {
 			return errorf(api.CodeValidation, "maximum record size is %d KiB; it must be between 1024 and 10240 KiB", bytes>>10)
@@ -119,7 +119,7 @@ func (e *Engine) SetMaxRecordSize(name string, bytes int) error {
 	})
 }
 
-func (e *Engine) SetStreamMode(name string, mode api.StreamMode) error {
+func (e *Engine) setStreamMode(name string, mode api.StreamMode) error {
 	if mode != api.Provisioned && mode != api.OnDemand {
 		return errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))
 	}
@@ -137,7 +137,7 @@ func (e *Engine) SetStreamMode(name string, mode api.StreamMode) error {
 	})
 }
 
-func (e *Engine) SetQuotas(name string, q *ratelimit.Limits) error {
+func (e *Engine) setQuotas(name string, q *ratelimit.Limits) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		if q == nil {
 			m.Quotas = nil
@@ -152,7 +152,7 @@ func (e *Engine) SetQuotas(name string, q *ratelimit.Limits) error {
 	})
 }
 
-func (e *Engine) SetDurability(name string, d api.Durability) error {
+func (e *Engine) setDurability(name string, d api.Durability) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		if d > api.None {
 			return errorf(api.CodeInvalidArgument, "unknown durability mode %d", d)

@@ -21,7 +21,7 @@ func checkTags(tags map[string]string, existing int) error {
 	return nil
 }
 
-func (e *Engine) AddTags(name string, tags map[string]string) error {
+func (e *Engine) addTags(name string, tags map[string]string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		added := 0
 		for k := range tags {
@@ -42,7 +42,7 @@ func (e *Engine) AddTags(name string, tags map[string]string) error {
 	})
 }
 
-func (e *Engine) RemoveTags(name string, keys []string) error {
+func (e *Engine) removeTags(name string, keys []string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		for _, k := range keys {
 			delete(m.Tags, k)

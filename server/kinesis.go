@@ -25,10 +25,14 @@ const (
 )
 
 // newKinesisHandler builds the Kinesis API handler for the server.
-func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget, users *auth.Store, audit *auth.Audit) (*kinesis.Handler, error) {
-	key, err := loadIteratorKey(cfg.DataDir)
-	if err != nil {
-		return nil, err
+// key is the cluster's iterator key on a node of a cluster, nil on a single
+// node (which keeps its own in the data directory).
+func newKinesisHandler(cfg Config, eng *engine.Engine, inflight *budget.Budget, users *auth.Store, audit *auth.Audit, key []byte) (*kinesis.Handler, error) {
+	if key == nil {
+		var err error
+		if key, err = loadIteratorKey(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	return kinesis.NewHandler(eng, kinesis.Options{
 		Scope:       kinesis.ARNScope{Region: cfg.Region, Account: cfg.Account},

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/auth"
+	"github.com/sluicedb/sluice/cluster/node"
 	"github.com/sluicedb/sluice/console"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/internal/budget"
@@ -50,6 +52,16 @@ type Config struct {
 	// NoCommitLog turns the node-wide commit log off (package commitlog):
 	// each durable batch is then synced in its own shard's segment.
 	NoCommitLog bool `json:"no_commit_log"`
+	// NodeID, Peers, RaftListen, ReplicationFactor, Zone and
+	// ElectionTimeout make the server a node of a cluster (package
+	// cluster/node); without Peers it runs alone. Peers is the
+	// --peers list: ID=HOST:PORT of every node's Raft transport.
+	NodeID            uint64   `json:"node_id,omitempty"`
+	Peers             string   `json:"peers,omitempty"`
+	RaftListen        string   `json:"raft_listen,omitempty"`
+	ReplicationFactor int      `json:"replication_factor,omitempty"`
+	Zone              string   `json:"zone,omitempty"`
+	ElectionTimeout   Duration `json:"election_timeout,omitempty"`
 	// Quotas is the default quota of streams that set none: kinesis
 	// (default; Kinesis's per-shard limits) or unlimited.
 	Quotas string `json:"quotas"`
@@ -233,6 +245,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	eng     *engine.Engine
+	node    *node.Node // nil on a single node
 	wire    *wireserver.Server
 	http    *http.Server
 	wireLn  net.Listener
@@ -302,9 +315,18 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	}
 	reg := prometheus.NewRegistry()
 	m := newMetrics(reg)
+	nd, err := openNode(cfg)
+	if err != nil {
+		return err
+	}
+	var replica engine.Replica
+	if nd != nil {
+		replica = nd
+	}
 	eng, err := engine.Open(engine.Options{
-		Keys: keys,
-		Dir:  cfg.DataDir, Durability: dur, SyncInterval: time.Duration(cfg.SyncInterval), Quotas: &quotas,
+		Replica: replica,
+		Keys:    keys,
+		Dir:     cfg.DataDir, Durability: dur, SyncInterval: time.Duration(cfg.SyncInterval), Quotas: &quotas,
 		SegmentSize: cfg.SegmentSize, Logger: cfg.Logger, OnSync: m.observeSync, Now: cfg.Now,
 		MaxStreams: cfg.MaxStreams, MaxShards: cfg.MaxShards,
 		RecoverCatalog: cfg.RecoverCatalog, RemoveOrphans: cfg.RemoveOrphans,
@@ -316,28 +338,58 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		},
 	})
 	if err != nil {
+		if nd != nil {
+			nd.Close()
+		}
 		return err
+	}
+	closeAll := func() {
+		if nd != nil {
+			nd.Close()
+		}
+		eng.Close()
 	}
 	m.eng = eng
+	if nd != nil {
+		reg.MustRegister(newClusterMetrics(nd))
+	}
 	inflight := budget.New(cfg.MaxInFlightTotal)
 	m.budget = inflight
-	kin, err := newKinesisHandler(cfg, eng, inflight, s.auth, s.audit)
-	if err != nil {
-		eng.Close()
-		return err
-	}
-	s.eng, s.metrics = eng, m
+	s.eng, s.metrics, s.node = eng, m, nd
 
 	s.wireLn, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		eng.Close()
+		closeAll()
 		return fmt.Errorf("listen on %s (--listen): %w", cfg.Listen, err)
 	}
 	httpLn, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		s.wireLn.Close()
-		eng.Close()
+		closeAll()
 		return fmt.Errorf("listen on %s (--http): %w", cfg.HTTP, err)
+	}
+	var iterKey []byte
+	if nd != nil {
+		self := node.NodeInfo{Listen: s.wireLn.Addr().String(), HTTP: httpLn.Addr().String()}
+		if err := nd.Start(eng, self); err != nil {
+			s.wireLn.Close()
+			httpLn.Close()
+			closeAll()
+			return err
+		}
+		if iterKey, err = clusterKey(nd, s); err != nil {
+			s.wireLn.Close()
+			httpLn.Close()
+			closeAll()
+			return err
+		}
+	}
+	kin, err := newKinesisHandler(cfg, eng, inflight, s.auth, s.audit, iterKey)
+	if err != nil {
+		s.wireLn.Close()
+		httpLn.Close()
+		closeAll()
+		return err
 	}
 	if s.tls != nil {
 		// The binary protocol is TLS from the first byte. The handshake
@@ -362,6 +414,15 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	}
 	mux.Handle("GET /metrics", metricsHandler)
 	mux.HandleFunc("GET /healthz", s.healthz)
+	var statusHandler http.Handler = http.HandlerFunc(s.clusterStatus)
+	if cfg.MetricsToken != "" {
+		statusHandler = requireBearer(cfg.MetricsToken, statusHandler)
+	}
+	mux.Handle("GET /cluster/status", statusHandler)
+	if nd != nil && os.Getenv(faultInjectionEnv) == "1" {
+		cfg.Logger.Warn("fault injection is on ($" + faultInjectionEnv + "=1): POST /cluster/faults cuts this node off from others")
+		mux.HandleFunc("POST /cluster/faults", s.clusterFaults)
+	}
 	// The web console and its JSON API (package console).
 	s.console, err = console.New(console.Options{
 		Engine: eng, Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,
@@ -370,7 +431,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 	if err != nil {
 		s.wireLn.Close()
 		s.httpLn.Close()
-		eng.Close()
+		closeAll()
 		return err
 	}
 	mux.Handle(console.Prefix, s.console)
@@ -469,6 +530,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wire.Close()
 	}
 	s.console.Close()
+	if s.node != nil {
+		if err := s.node.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: %w", err))
+		}
+	}
 	if err := s.eng.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("engine: %w", err))
 	}

@@ -63,6 +63,7 @@ var commands = []*command{
 	{name: "kms", synopsis: "SUBCOMMAND [ARGS]", summary: "manage the master keys of encryption at rest: create, list, rotate, disable", run: kmsMain},
 	{name: "consume", synopsis: "STREAM --group NAME [flags]", summary: "print records as one member of a consumer group, checkpointing what was printed", run: consumeMain},
 	{name: "group", synopsis: "SUBCOMMAND [ARGS]", summary: "list, describe, reset and delete a stream's consumer groups", run: groupMain},
+	{name: "cluster", synopsis: "SUBCOMMAND [ARGS]", summary: "show a cluster's nodes and shards (status)", run: clusterMain},
 	{name: "agent", synopsis: "--config FILE [flags]", summary: "tail log files into streams, like the Kinesis Agent (rotation, checkpoints, parsing)", run: agentMain},
 }
 

@@ -14,6 +14,11 @@
 // holds encrypted streams refuses to start without its keyring or with a
 // wrong passphrase.
 //
+// With --node-id and --peers (every node's Raft address, the same list on
+// every node) the server is one node of a cluster: each shard is a Raft
+// group replicated to the nodes and a put is acknowledged once a quorum has
+// it on disk (docs/cluster.md).
+//
 // SIGHUP re-reads the TLS certificate, key and client CA and the users file;
 // a file that fails to load is refused (logged) and the old one stays in
 // force. SIGTERM or SIGINT shut it down cleanly: it stops accepting,
@@ -133,6 +138,12 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 		insecure     = fs.Bool("insecure", false, "allow a non-loopback --listen or --http without --auth (anyone who connects may read, write and delete)")
 		kmsKeys      = fs.String("kms-keys", "", "directory of the keyring of encryption at rest (default DATA_DIR/kms; sealed with $SLUICE_KMS_PASSPHRASE when set)")
 		metricsToken = fs.String("metrics-token", "", "bearer token /metrics requires ($SLUICE_METRICS_TOKEN when not given)")
+		nodeID       = fs.Uint64("node-id", 0, "this node's id in a cluster (with --peers)")
+		peers        = fs.String("peers", "", "every node of a cluster as ID=HOST:PORT of its Raft transport, comma-separated (the same on every node); without it sluiced runs as a single node")
+		raftListen   = fs.String("raft-listen", "", "address of this node's Raft transport (default its address in --peers)")
+		replication  = fs.Int("replication-factor", 3, "replicas of each shard in a cluster (at most the number of nodes)")
+		zone         = fs.String("zone", "", "this node's availability zone, shown by sluice cluster status")
+		election     = fs.Duration("election-timeout", time.Second, "how long a cluster's followers wait for their leader before electing another")
 		logFormat    = fs.String("log-format", "text", "log format: text or json")
 		logLevel     = fs.String("log-level", "info", "log level: debug, info, warn, error")
 	)
@@ -179,6 +190,12 @@ func parseConfig(args []string, stderr io.Writer) (server.Config, error) {
 	override(set, "sync-interval", &cfg.SyncInterval, server.Duration(*syncInterval))
 	override(set, "commit-log", &cfg.NoCommitLog, !*commitLog)
 	override(set, "quotas", &cfg.Quotas, *quotas)
+	override(set, "node-id", &cfg.NodeID, *nodeID)
+	override(set, "peers", &cfg.Peers, *peers)
+	override(set, "raft-listen", &cfg.RaftListen, *raftListen)
+	override(set, "replication-factor", &cfg.ReplicationFactor, *replication)
+	override(set, "zone", &cfg.Zone, *zone)
+	override(set, "election-timeout", &cfg.ElectionTimeout, server.Duration(*election))
 	override(set, "segment-size", &cfg.SegmentSize, *segmentSize)
 	override(set, "max-conns", &cfg.MaxConns, *maxConns)
 	override(set, "max-inflight-bytes", &cfg.MaxInFlightBytes, *maxInflight)

@@ -34,6 +34,7 @@ func TestParseConfig_FlagsWinOverFileAndDefaultsFillTheRest(t *testing.T) {
 		WriteTimeout: server.Duration(time.Minute), MaxStreams: 1000, MaxShards: 10000,
 		AutoscaleWindow: server.Duration(5 * time.Minute), AutoscaleMergeWindow: server.Duration(30 * time.Minute),
 		AutoscaleSplitThreshold: 0.8, AutoscaleMergeThreshold: 0.2,
+		ReplicationFactor: 3, ElectionTimeout: server.Duration(time.Second),
 		Region: "ap-south-1", Account: "000000000000",
 	}
 	if cfg.Logger == nil {

@@ -1,0 +1,275 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/cluster"
+	"github.com/sluicedb/sluice/cluster/multiraft"
+	"github.com/sluicedb/sluice/engine"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Controller entries: a kind byte, then its body.
+const (
+	kindChange byte = 'C' // an engine.Change, JSON
+	kindNode   byte = 'N' // a NodeInfo, JSON
+	kindKey    byte = 'K' // the iterator key, if none is set yet
+)
+
+// iteratorKeyLen is the size of the cluster's iterator key.
+const iteratorKeyLen = 32
+
+func encodeChange(c *engine.Change) ([]byte, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, &api.Error{Code: api.CodeInternal, Detail: "encode a catalog change", Err: err}
+	}
+	return append([]byte{kindChange}, b...), nil
+}
+
+// machine is the node seen as the host's state machine.
+type machine Node
+
+// Apply applies committed entries of one group, in order.
+func (m *machine) Apply(group uint64, ents []multiraft.Applied) {
+	n := (*Node)(m)
+	if group == cluster.ControllerGroup {
+		for i := range ents {
+			n.applyController(&ents[i])
+		}
+		return
+	}
+	n.mu.Lock()
+	g := n.groups[group]
+	n.mu.Unlock()
+	for i := range ents {
+		e := &ents[i]
+		if e.Payload == nil {
+			continue // a new leader's empty entry, or a membership change
+		}
+		if g == nil {
+			e.Err = &api.Error{Code: api.CodeResourceNotFound, Detail: fmt.Sprintf("this node holds no shard of group %d", group)}
+			continue
+		}
+		// The entry is committed: its records' numbers are fixed, and
+		// the put can be acknowledged while the shard's writer writes
+		// them (the payload is the log's, never changed).
+		count, err := n.eng.ApplyEntryAsync(g.inc, g.index, g.next, e.Payload)
+		if err != nil {
+			// A malformed entry is refused the same way on every
+			// replica and takes no sequence numbers; a closed engine
+			// applies nothing more.
+			e.Err = err
+			continue
+		}
+		e.Result = g.next
+		g.next += uint64(count)
+	}
+}
+
+func (n *Node) applyController(e *multiraft.Applied) {
+	if len(e.Payload) == 0 {
+		return // a new leader's empty entry, or a membership change
+	}
+	body := e.Payload[1:]
+	switch e.Payload[0] {
+	case kindChange:
+		v, err := n.eng.ApplyChange(e.Index, body)
+		e.Result = applyResult{v, err}
+		n.poke()
+	case kindNode:
+		var info NodeInfo
+		if err := json.Unmarshal(body, &info); err != nil {
+			e.Err = fmt.Errorf("decode a node's info: %w", err)
+			return
+		}
+		if err := n.state.setNode(info); err != nil {
+			n.log.Error("could not record a node's info", "err", err)
+		}
+	case kindKey:
+		if len(body) != iteratorKeyLen {
+			e.Err = fmt.Errorf("an iterator key of %d bytes", len(body))
+			return
+		}
+		if _, err := n.state.setKey(body); err != nil {
+			n.log.Error("could not record the cluster's iterator key", "err", err)
+			return
+		}
+		n.keyKnown()
+	default:
+		e.Err = fmt.Errorf("controller entry of unknown kind %q", e.Payload[0])
+	}
+}
+
+// Snapshot is called before the host compacts a group's log up to index
+// (the last applied): the shard's segments are synced, and the snapshot
+// records the sequence number after its last record.
+func (m *machine) Snapshot(group, index uint64) ([]byte, error) {
+	n := (*Node)(m)
+	if group == cluster.ControllerGroup {
+		return json.Marshal(controllerSnapshot{Applied: n.eng.AppliedChange(), Nodes: n.state.nodes(), IteratorKey: n.state.iteratorKey()})
+	}
+	n.mu.Lock()
+	g := n.groups[group]
+	n.mu.Unlock()
+	if g == nil {
+		return nil, fmt.Errorf("no shard group %d", group)
+	}
+	if _, err := n.eng.SyncShard(g.inc, g.index); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], g.next)
+	return b[:], nil
+}
+
+// Restore sets a group's state from a snapshot: on a restart, the one this
+// node took itself, whose records its segments hold (synced when it was
+// taken); for a new group, an empty one. A snapshot sent by a leader for a
+// replica too far behind names records this replica does not hold:
+// shipping segments is not built, so leaders keep their logs for followers
+// behind (multiraft's KeepForFollowers), and such a replica is fenced.
+func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
+	n := (*Node)(m)
+	if group == cluster.ControllerGroup {
+		if len(snap.Data) == 0 {
+			return nil
+		}
+		var cs controllerSnapshot
+		if err := json.Unmarshal(snap.Data, &cs); err != nil {
+			return fmt.Errorf("decode the controller's snapshot: %w", err)
+		}
+		if have := n.eng.AppliedChange(); have < cs.Applied {
+			return fmt.Errorf("the controller's snapshot at index %d holds catalog changes up to %d, and this node applied them up to %d: it must be refilled from another node",
+				snap.GetMetadata().GetIndex(), cs.Applied, have)
+		}
+		for _, info := range cs.Nodes {
+			if err := n.state.setNode(info); err != nil {
+				return err
+			}
+		}
+		if cs.IteratorKey != nil {
+			if _, err := n.state.setKey(cs.IteratorKey); err != nil {
+				return err
+			}
+			n.keyKnown()
+		}
+		return nil
+	}
+	n.mu.Lock()
+	g := n.groups[group]
+	n.mu.Unlock()
+	if g == nil {
+		return fmt.Errorf("no shard group %d", group)
+	}
+	if len(snap.Data) == 0 {
+		g.next = 0
+		return nil
+	}
+	if len(snap.Data) != 8 {
+		return fmt.Errorf("snapshot of shard group %d holds %d bytes, not a sequence number", group, len(snap.Data))
+	}
+	next := binary.LittleEndian.Uint64(snap.Data)
+	have, err := n.eng.SyncShard(g.inc, g.index)
+	if err != nil {
+		return err
+	}
+	if have < next {
+		// The leader no longer has the entries this replica lacks, and
+		// shipping segments is not built: the replica takes the
+		// snapshot's place in the log, and the next entry it applies
+		// finds the hole and fences the shard here (the other replicas
+		// hold the records). An error would stop every group of the node.
+		n.log.Error("a shard's replica is too far behind its leader's log to catch up; it is fenced until it is refilled",
+			"group", group, "snapshot_index", snap.GetMetadata().GetIndex(), "records_to", next, "records_here", have)
+	}
+	g.next = next
+	return nil
+}
+
+// AppliedIndex tells the host how far the controller group's changes are
+// applied to this node's catalog, which keeps that durably itself; a
+// shard's state is rebuilt from its snapshot and the entries after it.
+func (m *machine) AppliedIndex(group uint64) uint64 {
+	if group == cluster.ControllerGroup {
+		return (*Node)(m).eng.AppliedChange()
+	}
+	return 0
+}
+
+// LeaderChanged hands a shard's leadership to its preferred replica (the
+// first of its placement) when this node won it in its stead.
+func (m *machine) LeaderChanged(group, leader, term uint64) {
+	n := (*Node)(m)
+	if leader != n.cfg.NodeID || group == cluster.ControllerGroup {
+		return
+	}
+	n.mu.Lock()
+	g := n.groups[group]
+	n.mu.Unlock()
+	if g == nil || g.replicas[0] == leader {
+		return
+	}
+	go n.host.TransferLeader(group, g.replicas[0])
+}
+
+// announce records this node's info and, if the cluster has none yet, an
+// iterator key, retrying until the controller group has a leader.
+func (n *Node) announce(self NodeInfo) {
+	defer n.bg.Done()
+	info, _ := json.Marshal(self)
+	for {
+		_, err := n.propose(cluster.ControllerGroup, append([]byte{kindNode}, info...))
+		if err == nil {
+			break
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	for n.state.iteratorKey() == nil {
+		k := make([]byte, iteratorKeyLen)
+		rand.Read(k)
+		if _, err := n.propose(cluster.ControllerGroup, append([]byte{kindKey}, k...)); err == nil {
+			break
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// IteratorKey returns the cluster's iterator key, waiting until the
+// controller group has applied one.
+func (n *Node) IteratorKey(ctx context.Context) ([]byte, error) {
+	select {
+	case <-n.keyCh:
+		return n.state.iteratorKey(), nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("the cluster agreed on no iterator key (is a quorum of nodes up?): %w", ctx.Err())
+	}
+}
+
+// controllerSnapshot is the controller group's snapshot: how far the catalog
+// is applied (each node keeps its own catalog whole, so the catalog itself
+// is not in it) and the cluster state beside it.
+type controllerSnapshot struct {
+	Applied     uint64     `json:"applied"`
+	Nodes       []NodeInfo `json:"nodes"`
+	IteratorKey []byte     `json:"iterator_key,omitempty"`
+}
+
+// keyKnown wakes whoever waits for the iterator key.
+func (n *Node) keyKnown() {
+	n.keyOnce.Do(func() { close(n.keyCh) })
+}

@@ -1,0 +1,471 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/cluster"
+	"github.com/sluicedb/sluice/cluster/multiraft"
+	"github.com/sluicedb/sluice/cluster/raftlog"
+	"github.com/sluicedb/sluice/cluster/transport"
+	"github.com/sluicedb/sluice/engine"
+)
+
+// Config configures a node.
+type Config struct {
+	// NodeID is this node's id, 1 or more, unique in the cluster.
+	NodeID uint64
+	// Peers maps every node of the cluster (this one included) to the
+	// address of its Raft transport.
+	Peers map[uint64]string
+	// RaftListen is the address the transport listens on; default this
+	// node's address in Peers.
+	RaftListen string
+	// DataDir is the server's data directory: the Raft log goes under
+	// DATA_DIR/raft and what the node knows of the cluster in
+	// DATA_DIR/cluster.json.
+	DataDir string
+	// ReplicationFactor is the number of replicas of each shard; default 3,
+	// or the number of nodes if smaller.
+	ReplicationFactor int
+	// Zone is this node's availability zone, if any.
+	Zone string
+	// ElectionTimeout is how long followers wait for a leader before one
+	// stands for election; default 1 s. TickInterval is Raft's tick; default
+	// 100 ms.
+	ElectionTimeout, TickInterval time.Duration
+	// ProposeTimeout bounds how long a put or catalog change waits for a
+	// leader and a commit before it fails with a retryable error; default
+	// 10 s.
+	ProposeTimeout time.Duration
+	// TLS, when set, secures the transport between nodes (mutual TLS).
+	TLS *tls.Config
+	// ClusterID keeps nodes of different clusters apart; default a hash
+	// of the sorted peer list, the same on every node given the same
+	// --peers.
+	ClusterID uint64
+	Logger    *slog.Logger
+}
+
+// Node is one node of a cluster.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *raftlog.Log
+	tr    *transport.Transport
+	host  *multiraft.Host
+	eng   *engine.Engine
+	nodes []uint64 // every node, sorted
+	rf    int
+
+	state *stateFile
+
+	recMu   sync.Mutex             // serialises reconcile
+	mu      sync.Mutex             // guards groups
+	groups  map[uint64]*shardGroup // shard groups this node holds
+	wake    chan struct{}          // wakes the reconciler
+	keyCh   chan struct{}          // closed once the iterator key is known
+	keyOnce sync.Once
+
+	stop chan struct{}
+	bg   sync.WaitGroup
+}
+
+// shardGroup is a shard group this node holds a replica of.
+type shardGroup struct {
+	id       uint64
+	inc      uint32
+	index    int
+	replicas []uint64
+	// next is the sequence number the next applied record gets: touched
+	// only by the host's apply of this group.
+	next uint64
+}
+
+// ShardGroup is the Raft group id of a shard.
+func ShardGroup(inc uint32, index int) uint64 { return uint64(inc)<<32 | uint64(uint32(index)) }
+
+// Open opens the node's Raft log and transport. The engine is opened next,
+// with the node as its Replica, and handed to Start.
+func Open(cfg Config) (*Node, error) {
+	if cfg.NodeID == 0 {
+		return nil, errors.New("--node-id must be 1 or more")
+	}
+	if _, ok := cfg.Peers[cfg.NodeID]; !ok {
+		return nil, fmt.Errorf("--peers does not name this node (--node-id %d)", cfg.NodeID)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = time.Second
+	}
+	if cfg.ProposeTimeout <= 0 {
+		cfg.ProposeTimeout = 10 * time.Second
+	}
+	if cfg.RaftListen == "" {
+		cfg.RaftListen = cfg.Peers[cfg.NodeID]
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), groups: map[uint64]*shardGroup{},
+		wake: make(chan struct{}, 1), keyCh: make(chan struct{}), stop: make(chan struct{})}
+	for id := range cfg.Peers {
+		n.nodes = append(n.nodes, id)
+	}
+	slices.Sort(n.nodes)
+	n.rf = cfg.ReplicationFactor
+	if n.rf <= 0 {
+		n.rf = 3
+	}
+	n.rf = min(n.rf, len(n.nodes))
+	if n.rf != len(n.nodes) {
+		return nil, fmt.Errorf("--replication-factor %d with %d nodes: every node must hold every shard (a replication factor equal to the node count) until requests for a shard a node does not hold are forwarded", n.rf, len(n.nodes))
+	}
+	if cfg.ClusterID == 0 {
+		h := fnv.New64a()
+		for _, id := range n.nodes {
+			fmt.Fprintf(h, "%d=%s,", id, cfg.Peers[id])
+		}
+		n.cfg.ClusterID = h.Sum64()
+	}
+	var err error
+	if n.state, err = openState(filepath.Join(cfg.DataDir, stateFileName)); err != nil {
+		return nil, err
+	}
+	if n.store, err = raftlog.Open(filepath.Join(cfg.DataDir, "raft"), raftlog.Options{Logger: n.log}); err != nil {
+		return nil, fmt.Errorf("open the Raft log: %w", err)
+	}
+	ticks := int(cfg.ElectionTimeout / cfg.TickInterval)
+	n.host, err = multiraft.New(multiraft.Config{
+		NodeID: cfg.NodeID, Store: n.store, StateMachine: (*machine)(n),
+		TickInterval: cfg.TickInterval, ElectionTicks: max(ticks, 3), HeartbeatTicks: 1,
+		ForwardProposals: true, Logger: n.log,
+	})
+	if err != nil {
+		n.store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.RaftListen)
+	if err != nil {
+		n.host.Close()
+		n.store.Close()
+		return nil, fmt.Errorf("listen on %s (--raft-listen): %w", cfg.RaftListen, err)
+	}
+	peers := map[uint64]string{}
+	for id, a := range cfg.Peers {
+		if id != cfg.NodeID {
+			peers[id] = a
+		}
+	}
+	n.tr, err = transport.New(transport.Config{
+		NodeID: cfg.NodeID, ClusterID: n.cfg.ClusterID, Listener: ln, Peers: peers,
+		Receiver: n.host, TLS: cfg.TLS, Logger: n.log,
+	})
+	if err != nil {
+		ln.Close()
+		n.host.Close()
+		n.store.Close()
+		return nil, err
+	}
+	n.host.SetTransport(n.tr)
+	return n, nil
+}
+
+// Start starts the node's groups on eng (opened with the node as its
+// Replica) and serves the cluster. It returns at once; IteratorKey waits
+// for the cluster to agree.
+func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
+	n.eng = eng
+	self.ID, self.Raft, self.Zone = n.cfg.NodeID, n.cfg.Peers[n.cfg.NodeID], n.cfg.Zone
+	if err := n.host.AddGroup(cluster.ControllerGroup, n.nodes, nil); err != nil {
+		return fmt.Errorf("start the controller group: %w", err)
+	}
+	if err := n.reconcile(); err != nil {
+		return err
+	}
+	if n.state.iteratorKey() != nil {
+		n.keyKnown()
+	}
+	if err := n.tr.Start(); err != nil {
+		return err
+	}
+	n.bg.Add(3)
+	go n.reconcileLoop()
+	go n.announce(self)
+	go n.compactLoop()
+	return nil
+}
+
+// Close stops the node: its groups, its transport and its Raft log. The
+// engine is the caller's to close afterwards.
+func (n *Node) Close() error {
+	close(n.stop)
+	n.bg.Wait()
+	err := n.host.Close()
+	if cerr := n.tr.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := n.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Append implements engine.Replica: it proposes entry to the shard's group
+// and returns once it is applied here.
+func (n *Node) Append(inc uint32, shard int, entry []byte) (uint64, error) {
+	gid := ShardGroup(inc, shard)
+	res, err := n.propose(gid, entry)
+	if err != nil {
+		return 0, err
+	}
+	first, ok := res.Value.(uint64)
+	if !ok {
+		return 0, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("shard group %d applied the entry with %T", gid, res)}
+	}
+	return first, nil
+}
+
+// Change implements engine.ChangeReplica: it proposes c to the controller
+// group and returns what applying it here returned, once this node holds
+// the groups of any shard it made.
+func (n *Node) Change(c *engine.Change) (any, error) {
+	data, err := encodeChange(c)
+	if err != nil {
+		return nil, err
+	}
+	res, err := n.propose(cluster.ControllerGroup, data)
+	if err != nil {
+		return nil, err
+	}
+	if rerr := n.reconcile(); rerr != nil {
+		n.log.Warn("could not start or stop the groups of the catalog's shards", "err", rerr)
+	}
+	n.waitLeaders()
+	if ar, ok := res.Value.(applyResult); ok {
+		return ar.v, ar.err
+	}
+	return res.Value, nil
+}
+
+// applyResult carries an engine change's result and error through the
+// host, which hands a state machine's result back to the proposer as is.
+type applyResult struct {
+	v   any
+	err error
+}
+
+// propose proposes payload to group and waits for it to be applied here,
+// retrying while the group has no leader, until ProposeTimeout.
+func (n *Node) propose(group uint64, payload []byte) (multiraft.Result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposeTimeout)
+	defer cancel()
+	backoff := 10 * time.Millisecond
+	for {
+		res, err := n.host.Propose(ctx, group, payload)
+		if err == nil {
+			return res, nil
+		}
+		if !multiraft.Retryable(err) || ctx.Err() != nil {
+			return res, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("replication of group %d failed; retry", group), Err: err}
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		case <-n.stop:
+			return res, engine.ErrClosed
+		}
+		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// replicas chooses the nodes that hold a group: the rf nodes with the
+// highest rendezvous hash of (group, node), in that order, so the first is
+// the preferred leader and leaderships spread over the nodes.
+func (n *Node) replicas(group uint64) []uint64 {
+	type scored struct {
+		id    uint64
+		score uint64
+	}
+	s := make([]scored, len(n.nodes))
+	var b [16]byte
+	for i, id := range n.nodes {
+		binary.LittleEndian.PutUint64(b[:], group)
+		binary.LittleEndian.PutUint64(b[8:], id)
+		h := fnv.New64a()
+		h.Write(b[:])
+		s[i] = scored{id, h.Sum64()}
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].score > s[j].score })
+	out := make([]uint64, n.rf)
+	for i := range out {
+		out[i] = s[i].id
+	}
+	return out
+}
+
+// reconcile starts a group for every shard of the catalog placed on this
+// node and stops the groups of shards the catalog no longer has.
+func (n *Node) reconcile() error {
+	want := map[uint64]*shardGroup{}
+	for _, name := range n.eng.ListStreams() {
+		info, err := n.eng.DescribeStream(name)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, sh := range info.Shards {
+			gid := ShardGroup(info.Incarnation, sh.Index)
+			reps := n.replicas(gid)
+			if !slices.Contains(reps, n.cfg.NodeID) {
+				continue
+			}
+			want[gid] = &shardGroup{id: gid, inc: info.Incarnation, index: sh.Index, replicas: reps}
+		}
+	}
+	// The host calls back into the node (Restore, Apply) while it adds a
+	// group: n.mu is held only to change the map, never across a host
+	// call; recMu keeps two reconciles from racing.
+	n.recMu.Lock()
+	defer n.recMu.Unlock()
+	var errs []error
+	var added []*shardGroup
+	for gid, g := range want {
+		n.mu.Lock()
+		_, ok := n.groups[gid]
+		if !ok {
+			n.groups[gid] = g
+		}
+		n.mu.Unlock()
+		if ok {
+			continue
+		}
+		if err := n.host.AddGroup(gid, g.replicas, nil); err != nil {
+			n.mu.Lock()
+			delete(n.groups, gid)
+			n.mu.Unlock()
+			errs = append(errs, fmt.Errorf("start shard group %d: %w", gid, err))
+			continue
+		}
+		added = append(added, g)
+	}
+	// The preferred replica of a group that has no leader stands for
+	// election at once, rather than after an election timeout: a new
+	// shard takes puts within a round trip, led where placement wants.
+	for _, g := range added {
+		if g.replicas[0] != n.cfg.NodeID {
+			continue
+		}
+		if st, err := n.host.Status(g.id); err == nil && st.Leader == 0 {
+			if err := n.host.Campaign(g.id); err != nil {
+				n.log.Debug("campaign of a new group failed", "group", g.id, "err", err)
+			}
+		}
+	}
+	n.mu.Lock()
+	var gone []uint64
+	for gid := range n.groups {
+		if _, ok := want[gid]; !ok {
+			gone = append(gone, gid)
+		}
+	}
+	n.mu.Unlock()
+	for _, gid := range gone {
+		if err := n.host.RemoveGroup(gid); err != nil {
+			errs = append(errs, fmt.Errorf("stop shard group %d: %w", gid, err))
+			continue
+		}
+		n.mu.Lock()
+		delete(n.groups, gid)
+		n.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// reconcileLoop reconciles whenever an applied change may have added or
+// removed shards.
+func (n *Node) reconcileLoop() {
+	defer n.bg.Done()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-n.wake:
+			if err := n.reconcile(); err != nil {
+				n.log.Warn("could not start or stop the groups of the catalog's shards", "err", err)
+			}
+		}
+	}
+}
+
+// poke wakes the reconciler.
+func (n *Node) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// compactInterval is how often idle groups' logs are compacted.
+const compactInterval = 10 * time.Second
+
+// compactLoop compacts the logs of quiesced groups now and then, so that
+// groups that went idle let the node-wide Raft log retire its old files.
+func (n *Node) compactLoop() {
+	defer n.bg.Done()
+	t := time.NewTicker(compactInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+			if _, err := n.host.CompactQuiesced(); err != nil {
+				n.log.Warn("compacting the logs of idle groups failed", "err", err)
+			}
+		}
+	}
+}
+
+// waitLeaders waits, for up to ProposeTimeout, until every shard group this
+// node holds knows its leader: a stream that CreateStream returns takes
+// puts at once.
+func (n *Node) waitLeaders() {
+	deadline := time.Now().Add(n.cfg.ProposeTimeout)
+	for {
+		n.mu.Lock()
+		ids := make([]uint64, 0, len(n.groups))
+		for id := range n.groups {
+			ids = append(ids, id)
+		}
+		n.mu.Unlock()
+		missing := false
+		for _, id := range ids {
+			if st, err := n.host.Status(id); err == nil && st.Leader == 0 {
+				missing = true
+				break
+			}
+		}
+		if !missing || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
