@@ -8,32 +8,29 @@
 // segment file per shard, a node with many busy shards syncs many files
 // at once, and a put that spans shards waits for each of their syncs. The
 // disk does not need that many: what it needs is the bytes. So each shard
-// writer hands its encoded batch, by reference, to this log (Submit), and
-// then writes the same bytes into its own segment (pwritev into the page
-// cache, where readers find them through the mapping, with no copy) while
-// the log writes and syncs them; it waits (Wait) and publishes once both
-// are done. The writers waiting at one moment form a group: one of them
-// writes every batch of the group into the log's current file with one
-// pwritev and one fdatasync, and all of them are durable. The segments are
-// synced later and lazily: when a shard goes idle, when a segment is
-// sealed, when the server closes, and when the log needs the space of a
-// file (a segment's Sync first writes any frames its writer has not
-// written yet, so what it makes durable covers everything in the log).
+// writer still writes its batch into its own segment (pwritev into the page
+// cache, where readers find it through the mapping, with no copy), and then
+// hands the same bytes, by reference, to this log. The writers waiting at
+// one moment form a group: one of them writes every batch of the group into
+// the log's current file with one pwritev and one fdatasync, and all of
+// them are durable. The segments are synced later and lazily: when a shard
+// goes idle, when a segment is sealed, when the server closes, and when the
+// log needs the space of a file.
 //
 // # Group commit
 //
-// Commit (Submit, then Wait) takes no goroutine of its own. A caller that
-// finds no group being written leads: it writes its batch (and any others
-// that arrived) itself, so a lone writer pays nothing for the hand-over.
-// Callers that arrive while a group is being written wait; when it is
-// done, the leader wakes them and hands the lead to the oldest of the next
-// waiters, which writes everything that queued meanwhile as the next group. One fdatasync is
+// Commit takes no goroutine of its own. A caller that finds no group being
+// written leads: it writes its batch (and any others that arrived) itself,
+// so a lone writer pays nothing for the hand-over. Callers that arrive
+// while a group is being written wait; when it is done, the leader wakes
+// them and hands the lead to the oldest of the next waiters, which writes
+// everything that queued meanwhile as the next group. One fdatasync is
 // under way at a time (Options.MaxInFlight allows more, completed in
-// order), and group size grows with load. Writers announce a batch (Expect)
-// before they make room for it in their segment, and a leader waits for the
-// announced batches to be submitted before it takes its group: the writers
-// a group releases come back together, and without the wait the first of
-// them would write a group of one while the rest waited a whole fdatasync.
+// order), and group size grows with load. Writers announce a batch before
+// they write it into their segment (Expect), and a leader waits for the
+// announced batches before it takes its group: the writers a group
+// releases come back together, and without the wait the first of them
+// would write a group of one while the rest waited a whole fdatasync.
 //
 // # Files and trimming
 //

@@ -280,20 +280,7 @@ type Batch struct {
 	lead  bool          // handed the lead by the previous leader
 	exp   bool          // announced by Expect, not yet committed or withdrawn
 	done  chan struct{} // cap 1
-	// The state of a Submit, for its Wait; touched only by the caller.
-	state submitState
 }
-
-// submitState says what Submit did with a batch.
-type submitState uint8
-
-const (
-	submitNone    submitState = iota // not submitted
-	submitEmpty                      // nothing to commit: Wait returns nil
-	submitClosed                     // the log is closed: Wait returns ErrClosed
-	submitWaiting                    // queued behind a leader
-	submitLeading                    // queued, and its caller leads the next group
-)
 
 // NewBatch returns an empty batch.
 func NewBatch() *Batch { return &Batch{done: make(chan struct{}, 1)} }
@@ -359,72 +346,40 @@ func (l *Log) arriveLocked(b *Batch) {
 }
 
 // Commit makes b durable in the log and returns once it is, or with the
-// error that kept it from being: Submit followed by Wait.
+// error that kept it from being. Callers commit concurrently: the batches
+// waiting at one moment make one group, written by one of their callers
+// with one pwritev and made durable with one fdatasync. While one group's
+// fdatasync runs, the next group is written and its fdatasync started
+// (up to Options.MaxInFlight groups at once), so a batch that arrives
+// during a sync does not wait for it; groups still complete in order. A
+// caller that gets an error must make its writes durable itself (its own
+// fdatasync): the log may have lost its file, or be closed.
 func (l *Log) Commit(b *Batch) error {
-	l.Submit(b)
-	return l.Wait(b)
-}
-
-// Submit queues b for the next group and returns without waiting; Wait
-// returns once it is durable. Between the two the caller may write b's
-// bytes into their targets (see segment.Log.WriteDeferred): the log needs
-// only the bytes, so those writes run while the group is written and
-// synced instead of before. The caller must call Wait, without waiting on
-// anything that waits for the log: it may have been made the leader of the
-// next group, and the other callers wait for it.
-func (l *Log) Submit(b *Batch) {
 	if b.size == 0 {
 		l.Withdraw(b)
-		b.state = submitEmpty
-		return
+		return nil
 	}
 	b.err = nil
 	l.mu.Lock()
 	l.arriveLocked(b)
 	if l.closed {
 		l.mu.Unlock()
-		b.state = submitClosed
-		return
+		return ErrClosed
 	}
 	l.pending = append(l.pending, b)
-	b.state = submitWaiting
-	if !l.writing && len(l.inflight) < l.opts.MaxInFlight {
-		l.writing = true
-		b.state = submitLeading
-	}
-	l.mu.Unlock()
-}
-
-// Wait returns once b, submitted by Submit, is durable in the log, or with
-// the error that kept it from being. Callers commit concurrently: the
-// batches waiting at one moment make one group, written by one of their
-// callers with one pwritev and made durable with one fdatasync. While one
-// group's fdatasync runs, the next group is written and its fdatasync
-// started (up to Options.MaxInFlight groups at once), so a batch that
-// arrives during a sync does not wait for it; groups still complete in
-// order. A caller that gets an error must make its writes durable itself
-// (its own fdatasync): the log may have lost its file, or be closed.
-func (l *Log) Wait(b *Batch) error {
-	st := b.state
-	b.state = submitNone
-	switch st {
-	case submitEmpty:
-		return nil
-	case submitClosed:
-		return ErrClosed
-	case submitWaiting:
+	if l.writing || len(l.inflight) >= l.opts.MaxInFlight {
+		l.mu.Unlock()
 		<-b.done
 		if !b.lead {
 			return b.err // a leader wrote and completed it
 		}
 		b.lead = false // handed the lead: writing is already set for us
-	case submitLeading:
-	default:
-		return errors.New("commitlog: Wait without Submit")
+		l.mu.Lock()
+	} else {
+		l.writing = true
 	}
 	// Lead: wait for the batches on their way, then take the waiting
 	// batches (b among them) as one group and write it.
-	l.mu.Lock()
 	for l.expected > 0 {
 		l.arrived.Wait()
 	}

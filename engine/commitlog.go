@@ -140,38 +140,24 @@ func (r *replayer) closeAll() {
 }
 
 // commitDurable makes the log's last Write durable: through the node-wide
-// commit log (viaLog, after a WriteDeferred), so that one fdatasync covers
-// the batches of every shard committing at the moment, or, without one or
-// when it refuses (a failed write or a full disk), by an fdatasync of the
-// shard's own segment. Through the log, the batch is submitted before its
-// frames are written into the segment, and the writer makes that pwritev
-// while the group is written and synced: the log needs only the bytes, so
-// the segment writes of the shards in a group overlap its fdatasync
-// instead of preceding it one after another. A batch goes through the log
-// even when no other shard is committing: a shard that synced its own
-// segment whenever it found itself alone made the next moment's group
-// smaller, and with 8 and 64 busy shards that cost far more than it saved
-// one busy shard (docs/performance.md).
-//
-// A failure of the deferred segment write fences the shard, as a failed
-// write after bytes of the batch went out always does: the log may hold the
-// batch already.
-func (sh *shard) commitDurable(log *segment.Log, cb *commitlog.Batch, viaLog bool) error {
+// commit log, so that one fdatasync covers the batches of every shard
+// committing at the moment, or, without one or when it refuses (a failed
+// write or a full disk), by an fdatasync of the shard's own segment. A
+// batch goes through the log even when no other shard is committing: a
+// shard that synced its own segment whenever it found itself alone made
+// the next moment's group smaller, and with 8 and 64 busy shards that cost
+// far more than it saved one busy shard (docs/performance.md).
+func (sh *shard) commitDurable(log *segment.Log, cb *commitlog.Batch) error {
 	e := sh.st.e
-	if viaLog {
+	if e.clog != nil {
 		cb.Reset(log)
 		t := commitlog.Target{Stream: sh.st.inc, Shard: uint32(sh.index)}
 		for _, x := range log.Written() {
 			t.Segment = x.Segment
 			cb.Add(t, x.Offset, x.Data)
 		}
-		e.clog.Submit(cb)
-		werr := log.WritePending()
-		err := e.clog.Wait(cb)
+		err := e.clog.Commit(cb)
 		cb.Reset(nil)
-		if werr != nil {
-			return werr
-		}
 		if err == nil {
 			return nil
 		}

@@ -379,11 +379,11 @@ func TestCommitLog_ReplayKeepsRewrappedKeyHeaders(t *testing.T) {
 	}
 }
 
-// TestCommitLog_FailedSegmentWriteFencesOnlyItsShard: with the commit log, a
-// shard's frames reach its segment while the group syncs; when that write
-// fails, only that shard is fenced (its puts fail, Faults names it) while
-// the shards committing in the same groups go on, and after a power cut and
-// a restart every acknowledged record is there and the shard serves again.
+// TestCommitLog_FailedSegmentWriteFencesOnlyItsShard: with the commit log,
+// when one shard's segment writes fail, only that shard is fenced (its puts
+// fail, Faults names it) while the shards committing in the same groups go
+// on, and after a power cut and a restart every acknowledged record is
+// there and the shard serves again.
 func TestCommitLog_FailedSegmentWriteFencesOnlyItsShard(t *testing.T) {
 	mem := vfs.NewMem()
 	e := openCommitLogEngine(t, mem, nil)

@@ -676,18 +676,14 @@ func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mod
 	}
 	err := sh.err
 	if err == nil {
-		viaLog := mode == api.Always && e.clog != nil
-		if viaLog {
+		durable := mode == api.Always && e.clog != nil
+		if durable {
 			// Tell the commit log this batch is on its way, so that a
-			// group about to be written waits for it (see Expect), and
-			// leave the pwritev into the segment until the batch is
-			// submitted (see commitDurable).
+			// group about to be written waits for it (see Expect).
 			e.clog.Expect(ws.cb)
-			err = log.WriteDeferred(b)
-		} else {
-			err = log.Write(b)
 		}
-		if err != nil && viaLog {
+		err = log.Write(b)
+		if err != nil && durable {
 			e.clog.Withdraw(ws.cb)
 		}
 		if ke, ok := isKeyError(err); ok && log.Err() == nil {
@@ -701,7 +697,7 @@ func (sh *shard) commit(log *segment.Log, ws *writerState, reqs []*shardReq, mod
 			return
 		}
 		if err == nil && mode == api.Always {
-			err = sh.commitDurable(log, ws.cb, viaLog)
+			err = sh.commitDurable(log, ws.cb)
 		}
 		if err != nil {
 			sh.err = err

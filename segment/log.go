@@ -58,16 +58,6 @@ type Log struct {
 	wroteDone bool // wrote is from a Write that succeeded: the next one starts afresh
 	// closeErr is what Close returned: Flush of a closed log returns it.
 	closeErr error
-	// deferred is the pwritev that WriteDeferred left, if s is set.
-	deferred deferredWrite
-}
-
-// deferredWrite is frames of a batch that WriteDeferred did the bookkeeping
-// of but did not write: data, at off of s.
-type deferredWrite struct {
-	s    *segment
-	off  int64
-	data []byte
 }
 
 // Extent is one write that Write made to a segment file: data at Offset of
@@ -165,9 +155,6 @@ func (l *Log) Close() error {
 	}
 	err := l.err
 	if err == nil {
-		err = l.writePendingLocked()
-	}
-	if err == nil {
 		err = l.checkpoint()
 	}
 	l.shut()
@@ -202,7 +189,6 @@ func (l *Log) checkpoint() error {
 // (keeping the files). Callers hold mu.
 func (l *Log) shut() {
 	l.closed = true
-	l.deferred = deferredWrite{}
 	segs := l.segments()
 	l.setSegs(nil)
 	if l.active != nil && l.active.f != nil {
@@ -223,7 +209,6 @@ func (l *Log) Destroy() error {
 	defer l.mu.Unlock()
 	fsys := l.opts.FS
 	l.destroyed.Store(true)
-	l.deferred = deferredWrite{}
 	var keep []string
 	if !l.closed {
 		segs := l.segments()

@@ -29,58 +29,9 @@ import (
 // other error is a data fault that fences the log: it is sticky, returned by
 // every later Write and Sync (and by Err) until the log is reopened. After
 // Close, Write returns ErrClosed.
-func (l *Log) Write(b *Batch) error { return l.write(b, false) }
-
-// WriteDeferred is Write except that it leaves the pwritev of the batch's
-// last frames, those that go into the active segment, to WritePending: it
-// allocates, rolls, writes any key header and any frames that go into a
-// segment it seals, and does the bookkeeping of the rest, which Written
-// lists. It lets a node-wide commit log write the batch's bytes, from
-// Written, before they reach the segment, so that the segment's pwritev
-// runs while the log syncs instead of before. Until WritePending, Sync,
-// Flush, Park, Close and the next Write write the deferred frames first, so
-// whoever makes the log durable makes them durable too. Its errors are
-// Write's.
-func (l *Log) WriteDeferred(b *Batch) error { return l.write(b, true) }
-
-// WritePending writes the frames that WriteDeferred left, if they are not
-// written yet, and returns the error that fences the log, if any. A failure
-// to write them fences the log whatever its cause, even a refusal for want
-// of space that wrote nothing: the commit log may hold the bytes already,
-// so the batch is not cleanly retryable in place.
-func (l *Log) WritePending() error {
+func (l *Log) Write(b *Batch) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.writePendingLocked(); err != nil {
-		return err
-	}
-	return l.writableLocked()
-}
-
-// writePendingLocked writes the frames WriteDeferred left, if any. Callers
-// hold mu.
-func (l *Log) writePendingLocked() error {
-	d := &l.deferred
-	if d.s == nil {
-		return nil
-	}
-	s, off := d.s, d.off
-	l.iov[0] = d.data
-	d.s, d.data = nil, nil
-	_, err := s.f.WritevAt(l.iov, off)
-	l.iov[0] = nil
-	if err != nil {
-		return l.fail(fmt.Errorf("segment: write %s at %d: %w", s.path, off, err))
-	}
-	return nil
-}
-
-func (l *Log) write(b *Batch, deferLast bool) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.writePendingLocked(); err != nil {
-		return err
-	}
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
@@ -138,7 +89,7 @@ func (l *Log) write(b *Batch, deferLast bool) error {
 		if b.sealed > 0 {
 			l.sealFrames(s, b, i, j)
 		}
-		if err := l.writeFrames(s, b, i, j, deferLast && j == n); err != nil {
+		if err := l.writeFrames(s, b, i, j); err != nil {
 			return l.failAfter(i > 0, err)
 		}
 		i = j
@@ -156,9 +107,8 @@ func (l *Log) write(b *Batch, deferLast bool) error {
 	return nil
 }
 
-// writeFrames writes frames [i, j) of b at the end of s, or, if deferred,
-// leaves the pwritev to writePendingLocked. Callers hold mu.
-func (l *Log) writeFrames(s *segment, b *Batch, i, j int, deferred bool) error {
+// writeFrames writes frames [i, j) of b at the end of s. Callers hold mu.
+func (l *Log) writeFrames(s *segment, b *Batch, i, j int) error {
 	lo, hi := b.offs[i], b.frameEnd(j-1)
 	if need := s.end + int64(hi-lo); need > s.alloc {
 		a := l.opts.growAllocation(s.alloc, need)
@@ -167,19 +117,15 @@ func (l *Log) writeFrames(s *segment, b *Batch, i, j int, deferred bool) error {
 		}
 		s.alloc = a
 	}
-	if deferred {
-		l.deferred = deferredWrite{s: s, off: s.end, data: b.buf[lo:hi]}
-	} else {
-		l.iov[0] = b.buf[lo:hi]
-		n, err := s.f.WritevAt(l.iov, s.end)
-		l.iov[0] = nil
-		if err != nil {
-			err = fmt.Errorf("segment: write %s at %d: %w", s.path, s.end, err)
-			if n == 0 && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
-				return transient(err) // refused whole: no byte reached the file
-			}
-			return err
+	l.iov[0] = b.buf[lo:hi]
+	n, err := s.f.WritevAt(l.iov, s.end)
+	l.iov[0] = nil
+	if err != nil {
+		err = fmt.Errorf("segment: write %s at %d: %w", s.path, s.end, err)
+		if n == 0 && (errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)) {
+			return transient(err) // refused whole: no byte reached the file
 		}
+		return err
 	}
 	l.wrote = append(l.wrote, Extent{Segment: s.base, Offset: s.end, Data: b.buf[lo:hi]})
 	seq := b.first + uint64(i)
@@ -255,9 +201,6 @@ func (l *Log) Err() error {
 // failure to create it leaves the old one active and writable: the roll is
 // retried by the next Write. Callers hold mu.
 func (l *Log) roll() error {
-	if err := l.writePendingLocked(); err != nil {
-		return err
-	}
 	old := l.active
 	if err := l.seal(old); err != nil {
 		return err
@@ -332,9 +275,6 @@ func (l *Log) unpark() error {
 func (l *Log) Park() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.writePendingLocked(); err != nil {
-		return err
-	}
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
@@ -366,9 +306,6 @@ func (l *Log) writableLocked() error {
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.writePendingLocked(); err != nil {
-		return err
-	}
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
