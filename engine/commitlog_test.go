@@ -378,3 +378,88 @@ func TestCommitLog_ReplayKeepsRewrappedKeyHeaders(t *testing.T) {
 		t.Fatalf("%d records; want 10", n)
 	}
 }
+
+// TestCommitLog_FailedSegmentWriteFencesOnlyItsShard: with the commit log,
+// when one shard's segment writes fail, only that shard is fenced (its puts
+// fail, Faults names it) while the shards committing in the same groups go
+// on, and after a power cut and a restart every acknowledged record is
+// there and the shard serves again.
+func TestCommitLog_FailedSegmentWriteFencesOnlyItsShard(t *testing.T) {
+	mem := vfs.NewMem()
+	e := openCommitLogEngine(t, mem, nil)
+	mustCreate(t, e, "s", 4)
+	bad := string(filepath.Separator) + api.ShardID(2) + string(filepath.Separator)
+	mem.SetFault(func(op, name string, n int64) (int64, error) {
+		if op == "pwritev" && strings.Contains(name, bad) && strings.HasSuffix(name, ".seg") {
+			return 0, syscall.EIO
+		}
+		return 0, nil
+	})
+	var (
+		mu     sync.Mutex
+		acked  []ackedRec
+		failed = map[int]int{} // shard: records refused
+		wg     sync.WaitGroup
+	)
+	for p := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs := make([]api.PutRecord, 10)
+			res := make([]api.PutResult, 10)
+			for i := range 40 {
+				for k := range recs {
+					recs[k] = api.PutRecord{Key: []byte(fmt.Sprint(p, "-", i, "-", k)), Data: []byte(fmt.Sprintf("r0/p%d/i%d/k%d", p, i, k))}
+				}
+				if _, err := e.PutRecords("s", recs, res); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				for k := range res {
+					if res[k].Err == nil {
+						acked = append(acked, ackedRec{res[k].Seq, string(recs[k].Data)})
+					} else {
+						sh := -1 // the error names the shard
+						for i := range 4 {
+							if strings.Contains(res[k].Err.Error(), api.ShardID(i)) {
+								sh = i
+							}
+						}
+						failed[sh]++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(failed) != 1 || failed[2] == 0 {
+		t.Fatalf("records refused per shard = %v, want only shard 2's", failed)
+	}
+	faults := e.Faults()
+	if len(faults) != 1 || faults[0].Shard != api.ShardID(2) || !strings.HasPrefix(faults[0].Reason, "write:") {
+		t.Fatalf("Faults() = %+v, want shard 2 fenced by its write", faults)
+	}
+	perShard := map[uint32]int{}
+	for _, a := range acked {
+		perShard[a.seq.Shard]++
+	}
+	for _, sh := range []uint32{0, 1, 3} {
+		if perShard[sh] == 0 {
+			t.Fatalf("acknowledged per shard = %v: shard %d put nothing", perShard, sh)
+		}
+	}
+	mem.SetFault(nil)
+	mem.CrashTorn(rand.New(rand.NewPCG(4, 2)))
+	e = openCommitLogEngine(t, mem, nil)
+	defer e.Close()
+	checkAcked(t, e, "s", 4, 0, acked)
+	if f := e.Faults(); len(f) != 0 {
+		t.Fatalf("Faults() after a restart = %+v, want none", f)
+	}
+	r := put(t, e, "s", "k", "after")
+	if r.Err != nil {
+		t.Fatal(r.Err)
+	}
+}
