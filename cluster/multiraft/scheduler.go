@@ -33,8 +33,9 @@ type scheduler struct {
 }
 
 type readyGroup struct {
-	g  *group
-	rd raft.Ready
+	g       *group
+	rd      raft.Ready
+	applied bool // its committed entries were applied before the Save
 }
 
 // group is one Raft group on this node.
@@ -505,6 +506,20 @@ func (s *scheduler) handleReadies() error {
 		}
 	}
 	s.send(early)
+	// Committed entries are on a quorum's disks already: apply them
+	// before this round's Save, so that their proposers are answered
+	// without waiting for the fdatasync of entries proposed since. A Ready
+	// that brings a snapshot is applied after it, below.
+	for i := range rds {
+		g, rd := rds[i].g, &rds[i].rd
+		if len(rd.CommittedEntries) == 0 || (rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot)) {
+			continue
+		}
+		if err := s.apply(g, rd.CommittedEntries); err != nil {
+			return err
+		}
+		rds[i].applied = true
+	}
 	if len(updates) > 0 {
 		h.counters.saves.Add(1)
 		if err := h.store.Save(updates); err != nil {
@@ -523,7 +538,7 @@ func (s *scheduler) handleReadies() error {
 		if rd.SoftState != nil {
 			s.softState(g, rd.SoftState)
 		}
-		if len(rd.CommittedEntries) > 0 {
+		if len(rd.CommittedEntries) > 0 && !rds[i].applied {
 			if err := s.apply(g, rd.CommittedEntries); err != nil {
 				return err
 			}
