@@ -203,20 +203,13 @@ func (m *machine) AppliedIndex(group uint64) uint64 {
 	return 0
 }
 
-// LeaderChanged hands a shard's leadership to its preferred replica (the
-// first of its placement) when this node won it in its stead.
+// LeaderChanged notes that leaderships moved; the balancer (balanceLoop)
+// hands shards back to their preferred replicas.
 func (m *machine) LeaderChanged(group, leader, term uint64) {
 	n := (*Node)(m)
-	if leader != n.cfg.NodeID || group == cluster.ControllerGroup {
-		return
+	if leader == n.cfg.NodeID {
+		n.pokeBalance()
 	}
-	n.mu.Lock()
-	g := n.groups[group]
-	n.mu.Unlock()
-	if g == nil || g.replicas[0] == leader {
-		return
-	}
-	go n.host.TransferLeader(group, g.replicas[0])
 }
 
 // announce records this node's info and, if the cluster has none yet, an

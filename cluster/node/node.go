@@ -76,6 +76,7 @@ type Node struct {
 	mu      sync.Mutex             // guards groups
 	groups  map[uint64]*shardGroup // shard groups this node holds
 	wake    chan struct{}          // wakes the reconciler
+	bal     chan struct{}          // wakes the leader balancer
 	keyCh   chan struct{}          // closed once the iterator key is known
 	keyOnce sync.Once
 
@@ -122,7 +123,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.RaftListen = cfg.Peers[cfg.NodeID]
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), groups: map[uint64]*shardGroup{},
-		wake: make(chan struct{}, 1), keyCh: make(chan struct{}), stop: make(chan struct{})}
+		wake: make(chan struct{}, 1), bal: make(chan struct{}, 1), keyCh: make(chan struct{}), stop: make(chan struct{})}
 	for id := range cfg.Peers {
 		n.nodes = append(n.nodes, id)
 	}
@@ -203,10 +204,11 @@ func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
 	if err := n.tr.Start(); err != nil {
 		return err
 	}
-	n.bg.Add(3)
+	n.bg.Add(4)
 	go n.reconcileLoop()
 	go n.announce(self)
 	go n.compactLoop()
+	go n.balanceLoop()
 	return nil
 }
 
@@ -466,6 +468,57 @@ func (n *Node) waitLeaders() {
 		case <-n.stop:
 			return
 		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// balanceInterval is how often a node looks for shards it leads in place of
+// their preferred replica.
+const balanceInterval = 5 * time.Second
+
+func (n *Node) pokeBalance() {
+	select {
+	case n.bal <- struct{}{}:
+	default:
+	}
+}
+
+// balanceLoop hands the leadership of each shard this node leads to the
+// shard's preferred replica (the first of its placement, which spreads
+// leaders over the nodes) once that node is connected and holds the whole
+// log: after a failover, leaderships go back where they belong. A transfer
+// to a node that is down would stall the shard for an election timeout, so
+// it is never tried.
+func (n *Node) balanceLoop() {
+	defer n.bg.Done()
+	t := time.NewTicker(balanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		case <-n.bal:
+		}
+		up := n.peersUp()
+		for _, gid := range n.host.Leaders() {
+			n.mu.Lock()
+			g := n.groups[gid]
+			n.mu.Unlock()
+			if g == nil || g.replicas[0] == n.cfg.NodeID || !up[g.replicas[0]] {
+				continue
+			}
+			st, err := n.host.Status(gid)
+			if err != nil || st.Leader != n.cfg.NodeID {
+				continue
+			}
+			for _, f := range st.Followers {
+				if f.Node == g.replicas[0] && f.Lag == 0 && f.Active {
+					if err := n.host.TransferLeader(gid, f.Node); err != nil {
+						n.log.Debug("leadership transfer failed", "group", gid, "to", f.Node, "err", err)
+					}
+				}
+			}
 		}
 	}
 }
