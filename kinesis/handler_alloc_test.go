@@ -3,6 +3,7 @@ package kinesis
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -33,16 +34,23 @@ func serveAllocs(t *testing.T, h *Handler, target string, body func() []byte) fl
 	r.Header.Set("Content-Type", ContentTypeJSON)
 	r.Header.Set("Authorization", testAuthorization)
 	r.Header.Set("X-Amz-Date", "20240101T000000Z")
-	return testing.AllocsPerRun(50, func() {
-		b := body()
-		r.Body = readCloser{bytes.NewReader(b)}
-		r.ContentLength = int64(len(b))
-		w.status = 0
-		h.ServeHTTP(w, r)
-		if w.status != http.StatusOK {
-			t.Fatalf("%s: status %d", target, w.status)
-		}
-	})
+	// The least of three averages: a garbage collection (or, under the race
+	// detector, sync.Pool dropping what it is given) in one of them adds
+	// allocations that are not the path's.
+	least := math.Inf(1)
+	for range 3 {
+		least = math.Min(least, testing.AllocsPerRun(50, func() {
+			b := body()
+			r.Body = readCloser{bytes.NewReader(b)}
+			r.ContentLength = int64(len(b))
+			w.status = 0
+			h.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				t.Fatalf("%s: status %d", target, w.status)
+			}
+		}))
+	}
+	return least
 }
 
 type readCloser struct{ *bytes.Reader }
