@@ -332,7 +332,14 @@ func TestHost_FrozenLeaderLosesItsProposal(t *testing.T) {
 		res, err := c.node(old).host.Propose(context.Background(), 1, []byte("lost"))
 		lost <- outcome{res, err}
 	}()
-	// The others tick; the frozen one does not.
+	// A group that went quiet may be quiesced: its followers then learn
+	// of a dead leader from liveness (NodeDown), not from missed
+	// heartbeats. The others tick; the frozen one does not.
+	for _, n := range c.upNodes() {
+		if n.id != old {
+			n.host.NodeDown(old)
+		}
+	}
 	var lead uint64
 	const electionTicks = 10
 	for i := 0; i < 3*electionTicks && (lead == 0 || lead == old); i++ {
