@@ -110,7 +110,9 @@ func TestHost_LeaderKilledNewLeaderWithinElectionTimeout(t *testing.T) {
 }
 
 func testLeaderKilled(t *testing.T, quiesced bool) {
-	c := newTestCluster(t, 3, testSeed(t), true, nil)
+	// An active group is one that has not quiesced: with quiescing on, a
+	// group whose last proposal settled may quiesce before the kill.
+	c := newTestCluster(t, 3, testSeed(t), true, func(cfg *Config) { cfg.noQuiesce = !quiesced })
 	c.addGroups(1)
 	c.tickUntilLeaders(100, 1)
 	old := c.leader(1)
