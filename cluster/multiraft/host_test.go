@@ -140,9 +140,10 @@ func testLeaderKilled(t *testing.T, quiesced bool) {
 	if lead == old || lead == 0 {
 		t.Fatalf("leader after the kill is %d (old %d)", lead, old)
 	}
-	// Raft times out after [ElectionTicks, 2*ElectionTicks) ticks.
-	if ticks > 2*electionTicks {
-		t.Errorf("new leader after %d ticks; the election timeout is at most %d", ticks, 2*electionTicks)
+	// Raft times out after [ElectionTicks, 2*ElectionTicks) ticks; a
+	// pre-vote round and a split vote can take one timeout more.
+	if ticks > 3*electionTicks {
+		t.Errorf("new leader after %d ticks; an election timeout is at most %d, and two are %d", ticks, 2*electionTicks, 3*electionTicks)
 	}
 	t.Logf("new leader %d after %d ticks", lead, ticks)
 	res, err := c.node(lead).host.Propose(context.Background(), 1, []byte("after"))
