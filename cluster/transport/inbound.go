@@ -24,22 +24,28 @@ type inNode struct {
 // inConn is an accepted connection being read.
 type inConn struct {
 	nc   net.Conn
+	seq  uint64        // the order it was accepted in
 	done chan struct{} // closed when its reader has stopped delivering
 }
 
 // takeOver makes c the current connection of node id and returns the
-// node's counters and the connection c replaces (nil if none).
-func (t *Transport) takeOver(id uint64, c *inConn) (*inNode, *inConn) {
+// node's counters and the connection c replaces (nil if none). A c
+// accepted before the current one (their handshakes raced) is stale: it
+// replaces nothing, and stale is true.
+func (t *Transport) takeOver(id uint64, c *inConn) (n *inNode, prev *inConn, stale bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := t.nodes[id]
+	n = t.nodes[id]
 	if n == nil {
 		n = new(inNode)
 		t.nodes[id] = n
 	}
-	prev := n.cur
+	if n.cur != nil && n.cur.seq > c.seq {
+		return n, nil, true
+	}
+	prev = n.cur
 	n.cur = c
-	return n, prev
+	return n, prev, false
 }
 
 // acceptLoop accepts connections from peers until Close, each served by
@@ -74,16 +80,18 @@ func (t *Transport) acceptLoop() {
 			return
 		}
 		t.inbound[nc] = struct{}{}
+		t.accepted++
+		seq := t.accepted
 		t.wg.Add(1)
 		t.mu.Unlock()
-		go t.serveConn(nc)
+		go t.serveConn(nc, seq)
 	}
 }
 
 // serveConn makes the acceptor's half of the handshake on nc and then
 // reads frames from it, delivering each to the Receiver, until the
 // connection ends, breaks or carries a bad frame.
-func (t *Transport) serveConn(nc net.Conn) {
+func (t *Transport) serveConn(nc net.Conn, seq uint64) {
 	defer t.wg.Done()
 	defer func() {
 		t.mu.Lock()
@@ -111,9 +119,13 @@ func (t *Transport) serveConn(nc net.Conn) {
 	// connection, or frames still buffered). The last one is closed, and
 	// this one delivers nothing until its reader has stopped, so that what
 	// the node sent arrives in the order it was sent.
-	me := &inConn{nc: nc, done: make(chan struct{})}
+	me := &inConn{nc: nc, seq: seq, done: make(chan struct{})}
 	defer close(me.done)
-	cnt, prev := t.takeOver(from, me)
+	cnt, prev, stale := t.takeOver(from, me)
+	if stale {
+		log.Info("closing a peer connection accepted before the peer's newer one")
+		return
+	}
 	defer func() {
 		t.mu.Lock()
 		if cnt.cur == me {

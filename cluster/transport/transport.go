@@ -41,11 +41,12 @@ type Transport struct {
 
 	rep reporter
 
-	mu      sync.Mutex            // guards started, closed, inbound, nodes (and each inNode's cur), writes to peers and fault
-	started bool                  // Start was called
-	closed  bool                  // Close was called
-	inbound map[net.Conn]struct{} // accepted connections open
-	nodes   map[uint64]*inNode
+	mu       sync.Mutex            // guards started, closed, inbound, nodes (and each inNode's cur), writes to peers and fault
+	started  bool                  // Start was called
+	closed   bool                  // Close was called
+	inbound  map[net.Conn]struct{} // accepted connections open
+	accepted uint64                // connections accepted so far, numbering each
+	nodes    map[uint64]*inNode
 
 	wg sync.WaitGroup // every goroutine of the transport
 
