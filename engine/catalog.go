@@ -80,6 +80,9 @@ type shardMeta struct {
 	// ClosedAt is when the shard closed (Unix ns); retention removes a closed
 	// shard once all its records have expired.
 	ClosedAt int64 `json:"closed_ns,omitempty"`
+	// Seal is set on a replica once the shard's group has applied the seal
+	// of a split or merge (change_reshard.go); never mutated, replaced.
+	Seal *shardSeal `json:"seal,omitempty"`
 }
 
 type consumerMeta struct {

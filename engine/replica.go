@@ -37,9 +37,13 @@ type Replica interface {
 // that applied entries have written to.
 const replicaSyncInterval = time.Second
 
-// Entry kinds: the first byte of a shard entry.
+// Entry kinds: the first byte of a shard entry. They are part of the format
+// of the Raft log and must not change.
 const (
 	entryRecords byte = 1
+	// entrySeal seals or unseals a shard for a split or merge (see
+	// EncodeSealEntry).
+	entrySeal byte = 2
 )
 
 // entryHeader is the fixed part of a records entry: kind, arrival time.
@@ -127,8 +131,8 @@ func nextRecord(b []byte) (key, data, rest []byte, err error) {
 	return key, b[k : k+int(dl)], b[k+int(dl):], nil
 }
 
-// EntryRecords returns the number of records of a shard entry, or an error
-// saying what is wrong with it.
+// EntryRecords returns the number of records of a records entry, or an
+// error saying what is wrong with it.
 func EntryRecords(entry []byte) (int, error) {
 	e, err := decodeRecordsEntry(entry)
 	return e.count, err
@@ -187,8 +191,17 @@ var ErrShardClosed error = errShardClosed
 // before a restart and its segment kept them) are not written again; a
 // record missing before expect is a hole and an error. It returns the
 // number of records in the entry.
+//
+// A seal entry (EncodeSealEntry) is applied with ApplySeal and counts no
+// records. A records entry that comes after the shard's end (a seal, or the
+// end the catalog closed it at) is refused with ErrShardClosed and takes no
+// sequence numbers, on every replica alike.
 func (e *Engine) ApplyEntry(inc uint32, index int, expect uint64, entry []byte) (int, error) {
-	sh, err := e.shardByInc(inc, index)
+	if IsSealEntry(entry) {
+		_, err := e.ApplySeal(inc, index, expect, entry)
+		return 0, err
+	}
+	sh, err := e.shardFor(inc, index, expect)
 	if err != nil {
 		return 0, err
 	}
@@ -203,7 +216,26 @@ func (e *Engine) ApplyEntry(inc uint32, index int, expect uint64, entry []byte) 
 	return r.applied, r.err
 }
 
-// ApplyEntryAsync is ApplyEntry without the wait: it checks the entry,
+// shardFor finds the shard a records entry whose first record would get
+// the sequence number expect is applied to, refusing it with
+// ErrShardClosed if it comes after the shard's end, and lets the writer of
+// a closed shard take it if it comes before.
+func (e *Engine) shardFor(inc uint32, index int, expect uint64) (*shard, error) {
+	sh, err := e.shardByInc(inc, index)
+	if err != nil {
+		return nil, err
+	}
+	if sh.sealedAt(expect) {
+		return nil, errShardClosed
+	}
+	if sh.isClosed() && !e.shut.Load() && !sh.st.deleted.Load() {
+		sh.acceptApplies()
+	}
+	return sh, nil
+}
+
+// ApplyEntryAsync is ApplyEntry without the wait, for records entries (a
+// seal entry goes to ApplySeal): it checks the entry,
 // queues it to the shard's writer (in order with every other entry queued
 // to the shard) and returns its record count. The entry must stay
 // unchanged until it is written. A failure to write it fences the shard
@@ -214,7 +246,7 @@ func (e *Engine) ApplyEntryAsync(inc uint32, index int, expect uint64, entry []b
 	if err != nil {
 		return 0, err
 	}
-	sh, err := e.shardByInc(inc, index)
+	sh, err := e.shardFor(inc, index, expect)
 	if err != nil {
 		return 0, err
 	}

@@ -57,6 +57,14 @@ func (m *machine) Apply(group uint64, ents []multiraft.Applied) {
 			e.Err = &api.Error{Code: api.CodeResourceNotFound, Detail: fmt.Sprintf("this node holds no shard of group %d", group)}
 			continue
 		}
+		if engine.IsSealEntry(e.Payload) {
+			// A split or merge seals the shard: its end is the number
+			// the next record would have had, here as on every
+			// replica, and later records entries are refused.
+			end, err := n.eng.ApplySeal(g.inc, g.index, g.next, e.Payload)
+			e.Result, e.Err = end, err
+			continue
+		}
 		// The entry is committed: its records' numbers are fixed, and
 		// the put can be acknowledged while the shard's writer writes
 		// them (the payload is the log's, never changed).

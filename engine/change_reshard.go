@@ -1,0 +1,362 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/sluicedb/sluice/api"
+)
+
+// Resharding a replicated engine (SplitShard, MergeShards, UpdateShardCount
+// on a cluster). The node that takes the call proposes, for each reshard:
+//
+//  1. a seal entry to each parent's group (replica_seal.go), whose applied
+//     result is the parent's end sequence number, the same on every replica;
+//  2. a Reshard change to the controller group, carrying the parents, their
+//     ends and the children, which every node applies to its catalog: the
+//     parents closed at those ends, the children opened with the same
+//     indexes everywhere (the stream's NextShard).
+//
+// A node may apply the change before its replica of a parent has applied
+// the parent's last records (or its seal): the parent is closed in the
+// catalog at its end, routes no more puts, and goes on taking the committed
+// records before its end from its group (a records entry at or after the
+// end is refused everywhere, see sealedAt); readers see the end only when
+// they reach it. Nothing waits on another group.
+//
+// What the proposer checked (the shards are open, adjacent, within the rate
+// of UpdateShardCount) is checked again when the change is applied, against
+// the catalog in the controller's order, since two nodes may race: the
+// second change is refused on every node alike. The server's shard limit is
+// checked when the reshard is proposed only: once its parents are sealed, a
+// reshard is completed.
+
+// Catalog change operations of resharding.
+const (
+	opReshard          = "Reshard"
+	opShardCountUpdate = "ShardCountUpdate"
+)
+
+type (
+	reshardChild struct {
+		Start          api.HashKey `json:"start"`
+		End            api.HashKey `json:"end"`
+		Parent         int         `json:"parent"`
+		AdjacentParent int         `json:"adjacent_parent"`
+	}
+	// reshardArgs is a reshard: the seal entries carry it without Ends, as
+	// the intent; the Reshard change with them.
+	reshardArgs struct {
+		Name        string         `json:"name"`
+		Incarnation uint32         `json:"incarnation"`
+		Token       string         `json:"token"`
+		Parents     []int          `json:"parents"`
+		Ends        []uint64       `json:"ends,omitempty"`
+		Children    []reshardChild `json:"children"`
+	}
+	shardCountArgs struct {
+		Name   string `json:"name"`
+		Target int    `json:"target"`
+	}
+	// reshardRefused is the result of a Reshard change refused when it was
+	// applied (on every node alike), beside the error saying why: the
+	// proposer may then unseal the parents.
+	reshardRefused struct{}
+)
+
+// applyReshardChange applies the changes of resharding; ok is false for any
+// other operation.
+func (e *Engine) applyReshardChange(c *Change) (res any, err error, ok bool) {
+	now := time.Unix(0, c.Now)
+	switch c.Op {
+	case opReshard:
+		var a reshardArgs
+		if err := decodeArgs(c, &a); err != nil {
+			return nil, err, true
+		}
+		if err := e.applyReshard(&a, now); err != nil {
+			return reshardRefused{}, err, true
+		}
+		return nil, nil, true
+	case opShardCountUpdate:
+		var a shardCountArgs
+		if err := decodeArgs(c, &a); err != nil {
+			return nil, err, true
+		}
+		return nil, e.updateStream(a.Name, func(m *streamMeta) error {
+			if err := checkShardCountTarget(m, a.Target); err != nil {
+				return err
+			}
+			h, err := checkShardCountRate(m, now)
+			m.ShardCountUpdates = h
+			return err
+		}), true
+	}
+	return nil, nil, false
+}
+
+// reshardable refuses a reshard on a replica whose Replica does not order
+// catalog changes.
+func (e *Engine) reshardable(op string) error {
+	if e.opts.Replica != nil && !e.replicated() {
+		return e.notReplicated(op)
+	}
+	return nil
+}
+
+// doReshard closes parents and opens the children of specs: at once on a
+// single node, through the cluster on a replica. Called with e.reshards
+// held.
+func (e *Engine) doReshard(st *stream, parents []int, specs []childSpec) error {
+	if e.replicated() {
+		return e.proposeReshard(st, parents, specs)
+	}
+	return e.reshard(st, parents, specs)
+}
+
+// reshardChangeTries is how many times a Reshard change whose outcome is
+// unknown (no quorum, leader lost) is proposed again; applying it twice
+// does nothing the second time.
+const reshardChangeTries = 3
+
+// proposeReshard seals the parents through their groups, then proposes the
+// Reshard change. A seal refused (another reshard sealed or closed the
+// shard) or a change refused when applied unseals the parents, which then
+// take records again; a change whose outcome stays unknown leaves them
+// sealed, and the error says so.
+func (e *Engine) proposeReshard(st *stream, parents []int, specs []childSpec) error {
+	e.mu.RLock()
+	err := e.checkShardCap(0, len(specs))
+	e.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	var token [sealTokenLen]byte
+	if _, err := rand.Read(token[:]); err != nil {
+		return &api.Error{Code: api.CodeInternal, Detail: "draw a reshard token", Err: err}
+	}
+	a := reshardArgs{Name: st.name, Incarnation: st.inc, Token: hex.EncodeToString(token[:]), Parents: parents}
+	for _, sp := range specs {
+		a.Children = append(a.Children, reshardChild{Start: sp.start, End: sp.end, Parent: sp.parent, AdjacentParent: sp.adjacentParent})
+	}
+	intent, err := json.Marshal(a)
+	if err != nil {
+		return &api.Error{Code: api.CodeInternal, Detail: "encode a reshard", Err: err}
+	}
+	seal := EncodeSealEntry(true, token, intent)
+	for _, p := range parents {
+		end, err := e.opts.Replica.Append(st.inc, p, seal)
+		if err != nil {
+			// The seal of p may have been applied even so (its outcome
+			// unknown): unseal it with the others.
+			e.unseal(st, parents, token)
+			return refusal(err)
+		}
+		a.Ends = append(a.Ends, end)
+	}
+	for try := 1; ; try++ {
+		v, err := e.change(opReshard, a)
+		if err == nil {
+			return nil
+		}
+		if _, refused := v.(reshardRefused); refused {
+			e.unseal(st, parents, token)
+			return err
+		}
+		if try == reshardChangeTries || errors.Is(err, ErrClosed) {
+			e.opts.Logger.Error("a reshard sealed its parents but its catalog change could not be committed; the parents take no records until it is",
+				"stream", st.name, "parents", parents, "err", err)
+			return err
+		}
+	}
+}
+
+// unseal proposes the unseal of every parent a reshard sealed; an unseal of
+// a shard the reshard did not seal does nothing.
+func (e *Engine) unseal(st *stream, parents []int, token [sealTokenLen]byte) {
+	entry := EncodeSealEntry(false, token, nil)
+	for _, p := range parents {
+		if _, err := e.opts.Replica.Append(st.inc, p, entry); err != nil {
+			e.opts.Logger.Error("could not unseal a shard after a refused reshard; it takes no records until it is",
+				"stream", st.name, "shard", api.ShardID(p), "err", err)
+		}
+	}
+}
+
+// applyReshard applies a Reshard change: it checks it against the catalog
+// and closes the parents at their ends and opens the children, as reshard
+// does on a single node, without waiting for the parents' writers (their
+// groups go on applying the records before their ends). A change applied
+// already (proposed again after an unknown outcome, or applied again after
+// a restart) does nothing.
+func (e *Engine) applyReshard(a *reshardArgs, now time.Time) error {
+	e.mu.Lock()
+	st, err := e.openStreamLocked(a.Name)
+	if err == nil && st.inc != a.Incarnation {
+		err = api.StreamNotFound(a.Name)
+	}
+	var first int
+	if err == nil {
+		var done bool
+		done, err = checkReshard(st.meta, a)
+		if done {
+			e.mu.Unlock()
+			return nil
+		}
+		first = st.meta.NextShard
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	children := make([]*shardMeta, len(a.Children))
+	opened := make([]*shard, 0, len(children))
+	for i, c := range a.Children {
+		cm := &shardMeta{Index: first + i, Parent: c.Parent, AdjacentParent: c.AdjacentParent, Start: c.Start, End: c.End, Created: now.UnixNano()}
+		children[i] = cm
+		e.fs.RemoveAll(e.shardDir(st.inc, cm.Index))
+		sh, err := st.newShard(cm, true)
+		if err == nil {
+			if err = e.createShardDir(st.inc, cm.Index); err != nil {
+				err = &api.Error{Code: api.CodeInternal, Detail: "create the directory of shard " + api.ShardID(cm.Index) + " of stream " + st.name, Err: err}
+			}
+		}
+		if err != nil {
+			for _, o := range opened {
+				o.finish(reqStop)
+				o.destroyLog()
+			}
+			return err
+		}
+		opened = append(opened, sh)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// The catalog is read again: a seal applied meanwhile by a shard's
+	// group is in it.
+	next := st.meta.clone()
+	seals := make([]*shardSeal, len(a.Parents))
+	for i, p := range a.Parents {
+		sm := findShardMeta(next, p)
+		seals[i] = &shardSeal{End: a.Ends[i], Token: a.Token}
+		sm.Closed, sm.EndSeq, sm.ClosedAt, sm.Seal = true, a.Ends[i], now.UnixNano(), seals[i]
+	}
+	next.Shards = append(next.Shards, children...)
+	next.NextShard = first + len(children)
+	if err := e.persist(st.name, next); err != nil {
+		for _, o := range opened {
+			o.finish(reqStop)
+			o.destroyLog()
+		}
+		return err
+	}
+	st.meta = next
+	old := *st.shards.Load()
+	shards := make([]*shard, next.NextShard)
+	copy(shards, old)
+	for _, sh := range opened {
+		sh.meta = findShardMeta(next, sh.index)
+		shards[sh.index] = sh
+	}
+	for i, p := range a.Parents {
+		shards[p].meta = findShardMeta(next, p)
+		shards[p].seal.Store(seals[i])
+	}
+	st.shards.Store(&shards)
+	st.rebuildRoutes()
+	for i, p := range a.Parents {
+		shards[p].markClosed(a.Ends[i])
+	}
+	return nil
+}
+
+// checkReshard checks a Reshard change against a stream's catalog: one or
+// two open parents with adjacent ranges, one or two children dividing their
+// range among them. done reports a change applied already.
+func checkReshard(m *streamMeta, a *reshardArgs) (done bool, err error) {
+	if len(a.Parents) < 1 || len(a.Parents) > 2 || len(a.Ends) != len(a.Parents) || len(a.Children) < 1 || len(a.Children) > 2 {
+		return false, errorf(api.CodeInternal, "a reshard of stream %s with %d parents, %d ends and %d children", m.Name, len(a.Parents), len(a.Ends), len(a.Children))
+	}
+	parents := make([]*shardMeta, len(a.Parents))
+	closed := 0
+	for i, p := range a.Parents {
+		if parents[i] = findShardMeta(m, p); parents[i] == nil {
+			return false, api.ShardNotFound(m.Name, api.ShardID(p))
+		}
+		if parents[i].Closed {
+			if s := parents[i].Seal; s != nil && s.Token == a.Token {
+				closed++
+				continue
+			}
+			return false, &api.Error{Code: api.CodeResourceInUse, Reason: api.ReasonShardClosed, Stream: m.Name, Shard: api.ShardID(p)}
+		}
+	}
+	if closed == len(parents) {
+		return true, nil
+	}
+	if closed > 0 {
+		return false, errorf(api.CodeInternal, "a reshard of stream %s found some of its parents closed by itself and others open", m.Name)
+	}
+	sort.Slice(parents, func(i, j int) bool { return parents[i].Start.Cmp(parents[j].Start) < 0 })
+	if len(parents) == 2 && (parents[0].Index == parents[1].Index || parents[0].End == api.MaxHashKey || parents[0].End.Inc() != parents[1].Start) {
+		return false, &api.Error{Code: api.CodeInvalidArgument, Reason: api.ReasonNotAdjacent,
+			Stream: m.Name, Shard: api.ShardID(a.Parents[0]), Arg: api.ShardID(a.Parents[1])}
+	}
+	kids := append([]reshardChild(nil), a.Children...)
+	sort.Slice(kids, func(i, j int) bool { return kids[i].Start.Cmp(kids[j].Start) < 0 })
+	at := parents[0].Start
+	for i, c := range kids {
+		if c.Start != at || c.End.Cmp(c.Start) < 0 || (i < len(kids)-1 && c.End == api.MaxHashKey) {
+			return false, errorf(api.CodeInternal, "the children of a reshard of stream %s do not divide their parents' range", m.Name)
+		}
+		if !isParent(a.Parents, c.Parent) || (c.AdjacentParent != -1 && !isParent(a.Parents, c.AdjacentParent)) {
+			return false, errorf(api.CodeInternal, "a child of a reshard of stream %s names a parent it does not close", m.Name)
+		}
+		at = c.End.Inc()
+	}
+	if kids[len(kids)-1].End != parents[len(parents)-1].End {
+		return false, errorf(api.CodeInternal, "the children of a reshard of stream %s do not divide their parents' range", m.Name)
+	}
+	return false, nil
+}
+
+func isParent(parents []int, p int) bool {
+	for _, q := range parents {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// checkShardCountTarget checks an UpdateShardCount target against a
+// stream's open shard count.
+func checkShardCountTarget(m *streamMeta, target int) error {
+	n := len(openSorted(m))
+	if target < 1 || target > api.MaxShardsPerStream {
+		return errorf(api.CodeInvalidArgument, "target shard count is %d; it must be between 1 and %d", target, api.MaxShardsPerStream)
+	}
+	if target > 2*n || 2*target < n {
+		return errorf(api.CodeValidation,
+			"UpdateShardCount to %d shards from %d is not allowed: the target must be between half and double the current open shard count (%d to %d)",
+			target, n, (n+1)/2, 2*n)
+	}
+	return nil
+}
+
+// refusal returns the engine's refusal of a seal (ResourceInUse) where the
+// Replica wrapped it as a replication failure, and err otherwise.
+func refusal(err error) error {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if ae, ok := e.(*api.Error); ok && ae.Code == api.CodeResourceInUse {
+			return ae
+		}
+	}
+	return err
+}
