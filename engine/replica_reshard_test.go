@@ -1,0 +1,188 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/sluicedb/sluice/api"
+)
+
+// A replica that applies the catalog change of a split before the parent's
+// last records and its seal (its controller group ran ahead of the shard's
+// group), and restarts in between, ends with the same records, the same
+// parent end and the same children as the replica that applied everything
+// in order; its readers see the parent end only once they reach it.
+func TestReplicaReshard_LaggingReplicaAgrees(t *testing.T) {
+	r := &logReplica{}
+	a := openReplica(t, r, t.TempDir())
+	defer a.Close()
+	r.attach(a)
+	info, err := a.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := a.PutRecord("s", api.PutRecord{Key: []byte{'k', byte('0' + i)}, Data: []byte("before")}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.SplitShard("s", api.ShardID(0), api.HashKey{Hi: 1 << 63}); err != nil {
+		t.Fatal(err)
+	}
+	// A put that reached the parent's group after its seal is refused.
+	late := EncodeRecordsEntry(1, []api.PutRecord{{Key: []byte("late"), Data: []byte("x")}}, []int32{0})
+	if _, err := r.Append(info.Incarnation, 0, late); !errors.Is(err, ErrShardClosed) {
+		t.Fatalf("records entry after the seal: %v; want ErrShardClosed", err)
+	}
+	for i := 0; i < 4; i++ {
+		if _, err := a.PutRecord("s", api.PutRecord{Key: []byte{'k', byte('0' + i)}, Data: []byte("after")}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Replica b: every catalog change first, then the shard entries.
+	dir := t.TempDir()
+	b := openReplica(t, &logReplica{}, dir)
+	for i, c := range r.changes {
+		if _, err := b.ApplyChange(uint64(i+1), c); err != nil {
+			t.Fatalf("change %d: %v", i+1, err)
+		}
+	}
+	pos, err := b.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end, _, _ := b.ShardEnd(pos); end {
+		t.Fatal("a reader of the parent sees its end before the replica applied its records")
+	}
+	// Restart between the change and the parent's records.
+	b.Close()
+	b = openReplica(t, &logReplica{}, dir)
+	defer b.Close()
+	next := map[[2]uint64]uint64{}
+	for i, ent := range r.shards {
+		k := [2]uint64{uint64(ent.inc), uint64(ent.shard)}
+		n, err := b.ApplyEntry(ent.inc, ent.shard, next[k], ent.data)
+		if bytes.Equal(ent.data, late) {
+			if !errors.Is(err, ErrShardClosed) {
+				t.Fatalf("entry %d (after the seal) on the lagging replica: %v; want ErrShardClosed", i, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		next[k] += uint64(n)
+	}
+	if got, want := recordsOf(t, b, "s"), recordsOf(t, a, "s"); !slices.Equal(got, want) {
+		t.Fatalf("lagging replica holds\n%q\nthe other\n%q", got, want)
+	}
+	da, _ := a.DescribeStream("s")
+	db, _ := b.DescribeStream("s")
+	if len(da.Shards) != 3 || len(db.Shards) != 3 {
+		t.Fatalf("shards: %d and %d; want 3 (parent and two children)", len(da.Shards), len(db.Shards))
+	}
+	for i := range da.Shards {
+		x, y := da.Shards[i], db.Shards[i]
+		if x.ID != y.ID || x.Closed != y.Closed || x.EndingSeq != y.EndingSeq || x.HashStart != y.HashStart || x.HashEnd != y.HashEnd || x.Parent != y.Parent {
+			t.Fatalf("shard %d: %+v and %+v", i, x, y)
+		}
+	}
+	if !db.Shards[0].Closed || db.Shards[0].NextSeq != 5 {
+		t.Fatalf("parent on the lagging replica: %+v; want closed after 5 records", db.Shards[0])
+	}
+	_, pos, _ = readAll(t, b, pos)
+	if end, kids, _ := b.ShardEnd(pos); !end || len(kids) != 2 {
+		t.Fatalf("a reader at the parent's end: end %v, children %v", end, kids)
+	}
+}
+
+// A seal fixes the shard's end at the group's next number; the same
+// reshard's seal again answers the same end; another reshard's seal is
+// refused with ResourceInUse and its unseal does nothing; the sealing
+// reshard's unseal lets records in again, numbered from the end.
+func TestReplicaReshard_SealAndUnseal(t *testing.T) {
+	r := &logReplica{}
+	e := openReplica(t, r, t.TempDir())
+	defer e.Close()
+	r.attach(e)
+	info, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := info.Incarnation
+	recs := []api.PutRecord{{Key: []byte("k"), Data: []byte("d")}, {Key: []byte("k"), Data: []byte("e")}}
+	ent := EncodeRecordsEntry(1, recs, []int32{0, 1})
+	if _, err := e.ApplyEntry(inc, 0, 0, ent); err != nil {
+		t.Fatal(err)
+	}
+	t1, t2 := [sealTokenLen]byte{1}, [sealTokenLen]byte{2}
+	if end, err := e.ApplySeal(inc, 0, 2, EncodeSealEntry(true, t1, []byte("{}"))); end != 2 || err != nil {
+		t.Fatalf("seal: %d, %v; want 2", end, err)
+	}
+	if _, err := e.ApplyEntry(inc, 0, 2, ent); !errors.Is(err, ErrShardClosed) {
+		t.Fatalf("records after the seal: %v; want ErrShardClosed", err)
+	}
+	if n, err := e.ApplyEntry(inc, 0, 0, ent); n != 2 || err != nil {
+		t.Fatalf("records before the seal, applied again: %d, %v", n, err)
+	}
+	if end, err := e.ApplySeal(inc, 0, 2, EncodeSealEntry(true, t1, nil)); end != 2 || err != nil {
+		t.Fatalf("the same seal again: %d, %v; want 2", end, err)
+	}
+	var ae *api.Error
+	if _, err := e.ApplySeal(inc, 0, 2, EncodeSealEntry(true, t2, nil)); !errors.As(err, &ae) || ae.Code != api.CodeResourceInUse {
+		t.Fatalf("another reshard's seal: %v; want ResourceInUse", err)
+	}
+	e.ApplySeal(inc, 0, 2, EncodeSealEntry(false, t2, nil))
+	if _, err := e.ApplyEntry(inc, 0, 2, ent); !errors.Is(err, ErrShardClosed) {
+		t.Fatalf("records after another reshard's unseal: %v; want ErrShardClosed", err)
+	}
+	e.ApplySeal(inc, 0, 2, EncodeSealEntry(false, t1, nil))
+	if n, err := e.ApplyEntry(inc, 0, 2, ent); n != 2 || err != nil {
+		t.Fatalf("records after the unseal: %d, %v", n, err)
+	}
+	if got := recordsOf(t, e, "s"); len(got) != 4 {
+		t.Fatalf("records %q; want 4", got)
+	}
+}
+
+// A malformed seal entry is refused whole, saying what is wrong.
+func TestReplicaReshard_MalformedSeal(t *testing.T) {
+	good := EncodeSealEntry(true, [sealTokenLen]byte{7}, []byte(`{"name":"s"}`))
+	for name, b := range map[string][]byte{
+		"short":  good[:sealHeader-1],
+		"kind":   append([]byte{entryRecords}, good[1:]...),
+		"action": append([]byte{entrySeal, 9}, good[2:]...),
+		"intent": append(bytes.Clone(good[:sealHeader]), make([]byte, maxSealIntent+1)...),
+	} {
+		if _, err := decodeSealEntry(b); !errors.Is(err, errBadEntry) {
+			t.Errorf("%s: %v; want a malformed-entry error", name, err)
+		}
+	}
+	s, err := decodeSealEntry(good)
+	if err != nil || !s.on || s.token != ([sealTokenLen]byte{7}) || string(s.intent) != `{"name":"s"}` {
+		t.Fatalf("good entry: %+v, %v", s, err)
+	}
+	if _, err := EntryRecords(good); !errors.Is(err, errBadEntry) {
+		t.Fatalf("a seal entry counted as records: %v", err)
+	}
+}
+
+// FuzzSealEntry: any bytes given as a seal entry are refused with an error
+// or decode to a seal that re-encodes to the same bytes; never a panic.
+func FuzzSealEntry(f *testing.F) {
+	f.Add(EncodeSealEntry(true, [sealTokenLen]byte{1, 2, 3}, []byte(`{"name":"s","parents":[0]}`)))
+	f.Add(EncodeSealEntry(false, [sealTokenLen]byte{9}, nil))
+	f.Add([]byte{entrySeal, sealOn})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := decodeSealEntry(b)
+		if err != nil {
+			return
+		}
+		if again := EncodeSealEntry(s.on, s.token, s.intent); !bytes.Equal(again, b) {
+			t.Fatalf("decoded %x, which re-encodes as %x", b, again)
+		}
+	})
+}
