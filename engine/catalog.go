@@ -83,6 +83,10 @@ type shardMeta struct {
 	// Seal is set on a replica once the shard's group has applied the seal
 	// of a split or merge (change_reshard.go); never mutated, replaced.
 	Seal *shardSeal `json:"seal,omitempty"`
+	// Aborted are the tokens of the reshards of this shard abandoned
+	// through the controller group (the last few; never mutated, replaced):
+	// a Reshard change of one of them is refused.
+	Aborted []string `json:"aborted,omitempty"`
 }
 
 type consumerMeta struct {

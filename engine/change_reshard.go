@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/internal/ticker"
 )
 
 // Resharding a replicated engine (SplitShard, MergeShards, UpdateShardCount
@@ -38,6 +40,7 @@ import (
 // Catalog change operations of resharding.
 const (
 	opReshard          = "Reshard"
+	opAbortReshard     = "AbortReshard"
 	opShardCountUpdate = "ShardCountUpdate"
 )
 
@@ -66,6 +69,9 @@ type (
 	// applied (on every node alike), beside the error saying why: the
 	// proposer may then unseal the parents.
 	reshardRefused struct{}
+	// reshardDone is the result of an AbortReshard change that found the
+	// reshard done.
+	reshardDone struct{}
 )
 
 // applyReshardChange applies the changes of resharding; ok is false for any
@@ -82,6 +88,16 @@ func (e *Engine) applyReshardChange(c *Change) (res any, err error, ok bool) {
 			return reshardRefused{}, err, true
 		}
 		return nil, nil, true
+	case opAbortReshard:
+		var a reshardArgs
+		if err := decodeArgs(c, &a); err != nil {
+			return nil, err, true
+		}
+		done, err := e.applyAbortReshard(&a)
+		if done {
+			return reshardDone{}, nil, true
+		}
+		return nil, err, true
 	case opShardCountUpdate:
 		var a shardCountArgs
 		if err := decodeArgs(c, &a); err != nil {
@@ -158,7 +174,8 @@ func (e *Engine) proposeReshard(st *stream, parents []int, specs []childSpec) er
 		}
 		a.Ends = append(a.Ends, end)
 	}
-	for try := 1; ; try++ {
+	var err2 error
+	for try := 0; try < reshardChangeTries; try++ {
 		v, err := e.change(opReshard, a)
 		if err == nil {
 			return nil
@@ -167,13 +184,90 @@ func (e *Engine) proposeReshard(st *stream, parents []int, specs []childSpec) er
 			e.unseal(st, parents, token)
 			return err
 		}
-		if try == reshardChangeTries || errors.Is(err, ErrClosed) {
-			e.opts.Logger.Error("a reshard sealed its parents but its catalog change could not be committed; the parents take no records until it is",
-				"stream", st.name, "parents", parents, "err", err)
-			return err
+		if err2 = err; errors.Is(err, ErrClosed) {
+			break
 		}
 	}
+	// The change's outcome is unknown: the controller decides, in its
+	// order, whether it was done or is abandoned.
+	done, err := e.abandonReshard(&a)
+	switch {
+	case err != nil:
+		e.opts.Logger.Error("a reshard sealed its parents but neither its catalog change nor its abandonment could be committed; the coordinator abandons it later",
+			"stream", st.name, "parents", parents, "err", err)
+	case done:
+		return nil
+	default:
+		e.unseal(st, parents, token)
+	}
+	return err2
 }
+
+// abandonReshard proposes the abandonment of a reshard whose seals may be
+// applied and whose catalog change's outcome is unknown. done reports that
+// the controller had applied the change; otherwise every later Reshard
+// change of it is refused, and the caller may unseal its parents.
+func (e *Engine) abandonReshard(a *reshardArgs) (done bool, err error) {
+	ab := *a
+	ab.Ends = nil
+	v, err := e.change(opAbortReshard, ab)
+	if _, ok := v.(reshardDone); ok {
+		return true, nil
+	}
+	return false, err
+}
+
+// applyAbortReshard applies an AbortReshard change: done if the catalog
+// closed a parent with the reshard; otherwise the reshard's token is kept
+// among each open parent's aborted ones.
+func (e *Engine) applyAbortReshard(a *reshardArgs) (done bool, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st, err := e.openStreamLocked(a.Name)
+	if err == nil && st.inc != a.Incarnation {
+		err = api.StreamNotFound(a.Name)
+	}
+	if err != nil {
+		return false, err
+	}
+	next := st.meta.clone()
+	for _, p := range a.Parents {
+		sm := findShardMeta(next, p)
+		if sm == nil {
+			continue
+		}
+		if sm.Closed {
+			if sm.Seal != nil && sm.Seal.Token == a.Token {
+				return true, nil
+			}
+			continue
+		}
+		if slices.Contains(sm.Aborted, a.Token) {
+			continue
+		}
+		ab := append(slices.Clip(sm.Aborted), a.Token)
+		if len(ab) > maxAborted {
+			ab = ab[len(ab)-maxAborted:]
+		}
+		sm.Aborted = ab
+	}
+	if err := e.persist(st.name, next); err != nil {
+		return false, err
+	}
+	st.meta = next
+	shards := *st.shards.Load()
+	for _, sm := range next.Shards {
+		if sh := shards[sm.Index]; sh != nil {
+			sh.meta = sm
+		}
+	}
+	return false, nil
+}
+
+// maxAborted is how many abandoned reshards a shard remembers. A reshard is
+// abandoned only after its proposer's tries (or reshardAbandonAfter), so
+// its change does not come later than the next few abandonments.
+const maxAborted = 8
 
 // unseal proposes the unseal of every parent a reshard sealed; an unseal of
 // a shard the reshard did not seal does nothing.
@@ -289,6 +383,9 @@ func checkReshard(m *streamMeta, a *reshardArgs) (done bool, err error) {
 		if parents[i] = findShardMeta(m, p); parents[i] == nil {
 			return false, api.ShardNotFound(m.Name, api.ShardID(p))
 		}
+		if slices.Contains(parents[i].Aborted, a.Token) {
+			return false, errorf(api.CodeResourceInUse, "the split or merge of shard %s of stream %s was abandoned (its outcome was unknown); retry", api.ShardID(p), m.Name)
+		}
 		if parents[i].Closed {
 			if s := parents[i].Seal; s != nil && s.Token == a.Token {
 				closed++
@@ -359,4 +456,102 @@ func refusal(err error) error {
 		}
 	}
 	return err
+}
+
+// Coordinator is implemented by a Replica whose node may drive a cluster's
+// background decisions, so that exactly one node makes them and the others
+// only apply them.
+type Coordinator interface {
+	// Coordinates reports whether this node drives them at the moment (in
+	// a cluster, the node leading the controller group).
+	Coordinates() bool
+}
+
+// coordinates reports whether this engine drives its cluster's background
+// decisions.
+func (e *Engine) coordinates() bool {
+	c, ok := e.opts.Replica.(Coordinator)
+	return ok && c.Coordinates()
+}
+
+// reshardAbandonAfter is how long a shard may stay sealed without being
+// closed before the coordinator abandons the reshard that sealed it (its
+// proposer died, or could commit neither its change nor its abandonment):
+// well past a proposer's own tries, so that a live proposer finishes first.
+const reshardAbandonAfter = time.Minute
+
+// coordinateInterval is how often a replica looks for what it must drive.
+const coordinateInterval = 5 * time.Second
+
+// coordinateLoop drives, on the coordinating node of a cluster, what no
+// single call does: abandoning reshards left half done. Every other node
+// only applies what it decides.
+func (e *Engine) coordinateLoop() {
+	defer e.bg.Done()
+	stale := map[string]time.Time{}
+	ticker.Every(coordinateInterval, e.stop, func() {
+		if !e.coordinates() {
+			clear(stale)
+			return
+		}
+		e.abandonStaleSeals(stale, time.Now())
+	})
+}
+
+// abandonStaleSeals abandons, through the controller group, the reshards
+// whose seals have kept a still open shard sealed since at least
+// reshardAbandonAfter before now (as first seen in stale, which it keeps),
+// and unseals their parents.
+func (e *Engine) abandonStaleSeals(stale map[string]time.Time, now time.Time) {
+	type sealed struct {
+		st   *stream
+		seal *shardSeal
+	}
+	found := map[string]sealed{}
+	for _, st := range *e.snap.Load() {
+		if st.deleted.Load() {
+			continue
+		}
+		for _, sh := range *st.shards.Load() {
+			if sh == nil || sh.isClosed() {
+				continue
+			}
+			if s := sh.seal.Load(); s != nil {
+				found[s.Token] = sealed{st, s}
+			}
+		}
+	}
+	for tok := range stale {
+		if _, ok := found[tok]; !ok {
+			delete(stale, tok)
+		}
+	}
+	for tok, f := range found {
+		first, ok := stale[tok]
+		if !ok {
+			stale[tok] = now
+			continue
+		}
+		if now.Sub(first) < reshardAbandonAfter {
+			continue
+		}
+		raw, err := hex.DecodeString(tok)
+		var token [sealTokenLen]byte
+		if err != nil || len(raw) != sealTokenLen {
+			continue
+		}
+		copy(token[:], raw)
+		a := reshardArgs{Name: f.st.name, Incarnation: f.st.inc, Token: tok, Parents: f.seal.Parents}
+		done, err := e.abandonReshard(&a)
+		if err != nil {
+			e.opts.Logger.Warn("could not abandon a reshard left half done; retrying", "stream", f.st.name, "parents", a.Parents, "err", err)
+			continue
+		}
+		if !done {
+			e.opts.Logger.Warn("abandoned a reshard left half done (its proposer stopped after sealing its parents); they take records again",
+				"stream", f.st.name, "parents", a.Parents)
+			e.unseal(f.st, a.Parents, token)
+		}
+		delete(stale, tok)
+	}
 }

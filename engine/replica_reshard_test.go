@@ -2,9 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/sluicedb/sluice/api"
 )
@@ -185,4 +188,133 @@ func FuzzSealEntry(f *testing.F) {
 			t.Fatalf("decoded %x, which re-encodes as %x", b, again)
 		}
 	})
+}
+
+// flakyReplica is a logReplica whose catalog changes of one operation fail
+// with a replication error, after being applied or not (a reply lost with
+// its leader, or a change never committed), while fail says so.
+type flakyReplica struct {
+	*logReplica
+	op      string
+	fails   int  // how many more changes of op fail
+	applied bool // whether a failing change is applied first
+	dropped []*Change
+}
+
+func (f *flakyReplica) Change(c *Change) (any, error) {
+	if c.Op == f.op && f.fails > 0 {
+		f.fails--
+		if f.applied {
+			f.logReplica.Change(c)
+		} else {
+			f.dropped = append(f.dropped, c)
+		}
+		return nil, &api.Error{Code: api.CodeInternal, Detail: "replication failed; retry"}
+	}
+	return f.logReplica.Change(c)
+}
+
+func (f *flakyReplica) Coordinates() bool { return true }
+
+func openFlaky(t *testing.T) (*flakyReplica, *Engine, uint32) {
+	t.Helper()
+	f := &flakyReplica{logReplica: &logReplica{}}
+	e2, err := Open(Options{Dir: t.TempDir(), Replica: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e2.Close() })
+	f.attach(e2)
+	info, err := e2.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, e2, info.Incarnation
+}
+
+// A Reshard change whose reply was lost is proposed again, and applying it
+// twice does it once.
+func TestReplicaReshard_ChangeAppliedTwiceIsDoneOnce(t *testing.T) {
+	f, e, _ := openFlaky(t)
+	f.op, f.fails, f.applied = opReshard, 2, true
+	if err := e.SplitShard("s", api.ShardID(0), api.HashKey{Hi: 1 << 60}); err != nil {
+		t.Fatal(err)
+	}
+	si, _ := e.DescribeStream("s")
+	if len(si.Shards) != 4 || !si.Shards[0].Closed {
+		t.Fatalf("after a split applied twice: %+v", si.Shards)
+	}
+}
+
+// A Reshard change that could not be committed is abandoned through the
+// controller: the split fails, the parent is unsealed and takes records,
+// and the change, if it came after all, is refused.
+func TestReplicaReshard_UncommittedChangeIsAbandoned(t *testing.T) {
+	f, e, inc := openFlaky(t)
+	f.op, f.fails = opReshard, reshardChangeTries
+	if err := e.SplitShard("s", api.ShardID(0), api.HashKey{Hi: 1 << 60}); err == nil {
+		t.Fatal("a split whose change was never committed succeeded")
+	}
+	si, _ := e.DescribeStream("s")
+	if len(si.Shards) != 2 || si.Shards[0].Closed {
+		t.Fatalf("after an abandoned split: %+v", si.Shards)
+	}
+	if _, err := f.Append(inc, 0, EncodeRecordsEntry(1, []api.PutRecord{{Key: []byte("k"), Data: []byte("d")}}, []int32{0})); err != nil {
+		t.Fatalf("records into the abandoned split's parent: %v", err)
+	}
+	// The abandoned change, committed late after all, is refused.
+	var ae *api.Error
+	if _, err := f.logReplica.Change(f.dropped[0]); !errors.As(err, &ae) || ae.Code != api.CodeResourceInUse {
+		t.Fatalf("the abandoned split's change applied late: %v; want ResourceInUse", err)
+	}
+	if si, _ := e.DescribeStream("s"); len(si.Shards) != 2 || si.Shards[0].Closed {
+		t.Fatalf("after the abandoned split's change: %+v", si.Shards)
+	}
+}
+
+// A shard left sealed by a proposer that stopped (no catalog change, no
+// abandonment) is abandoned by the coordinator once it has been sealed for
+// reshardAbandonAfter, and takes records again; a late Reshard change of
+// that reshard is refused.
+func TestReplicaReshard_CoordinatorAbandonsStaleSeal(t *testing.T) {
+	f, e, inc := openFlaky(t)
+	token := [sealTokenLen]byte{0xab}
+	a := reshardArgs{Name: "s", Incarnation: inc, Token: hex.EncodeToString(token[:]), Parents: []int{0},
+		Children: []reshardChild{{Start: api.HashKey{}, End: api.HashKey{Hi: 1}, Parent: 0, AdjacentParent: -1}}}
+	intent, _ := json.Marshal(a)
+	end, err := f.Append(inc, 0, EncodeSealEntry(true, token, intent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func() error {
+		_, err := f.Append(inc, 0, EncodeRecordsEntry(1, []api.PutRecord{{Key: []byte("k"), Data: []byte("d")}}, []int32{0}))
+		return err
+	}
+	if err := put(); !errors.Is(err, ErrShardClosed) {
+		t.Fatalf("put into the sealed shard: %v; want ErrShardClosed", err)
+	}
+	stale := map[string]time.Time{}
+	t0 := time.Now()
+	e.abandonStaleSeals(stale, t0)
+	e.abandonStaleSeals(stale, t0.Add(reshardAbandonAfter/2))
+	if err := put(); !errors.Is(err, ErrShardClosed) {
+		t.Fatalf("put into a shard sealed for less than reshardAbandonAfter: %v; want ErrShardClosed", err)
+	}
+	e.abandonStaleSeals(stale, t0.Add(reshardAbandonAfter))
+	if err := put(); err != nil {
+		t.Fatalf("put into the shard after its seal was abandoned: %v", err)
+	}
+	si, _ := e.DescribeStream("s")
+	a.Ends = []uint64{end}
+	a.Children = []reshardChild{
+		{Start: si.Shards[0].HashStart, End: api.HashKey{Hi: 1}, Parent: 0, AdjacentParent: -1},
+		{Start: api.HashKey{Hi: 1}.Inc(), End: si.Shards[0].HashEnd, Parent: 0, AdjacentParent: -1},
+	}
+	var ae *api.Error
+	if _, err := e.change(opReshard, a); !errors.As(err, &ae) || ae.Code != api.CodeResourceInUse {
+		t.Fatalf("the abandoned reshard's change: %v; want ResourceInUse", err)
+	}
+	if si, _ = e.DescribeStream("s"); len(si.Shards) != 2 || si.Shards[0].Closed {
+		t.Fatalf("after the abandoned reshard's change: %+v", si.Shards)
+	}
 }

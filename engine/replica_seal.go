@@ -2,7 +2,9 @@ package engine
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/sluicedb/sluice/api"
 )
@@ -47,6 +49,8 @@ type shardSeal struct {
 	End uint64 `json:"end"`
 	// Token names the reshard that sealed the shard (hex).
 	Token string `json:"token"`
+	// Parents are the shards the reshard seals, this one among them.
+	Parents []int `json:"parents,omitempty"`
 }
 
 // EncodeSealEntry encodes a seal entry: on says seal (else unseal), token
@@ -140,7 +144,7 @@ func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (ui
 	}
 	var seal *shardSeal
 	if s.on {
-		seal = &shardSeal{End: next, Token: token}
+		seal = &shardSeal{End: next, Token: token, Parents: intentParents(s.intent, index)}
 	}
 	m := st.meta.clone()
 	findShardMeta(m, index).Seal = seal
@@ -186,4 +190,14 @@ func (sh *shard) acceptApplies() {
 		return // finish is stopping it: the engine is closing
 	}
 	sh.accepting = true
+}
+
+// intentParents returns the parents a seal's intent names, or the sealed
+// shard alone if the intent names none.
+func intentParents(intent []byte, index int) []int {
+	var a reshardArgs
+	if json.Unmarshal(intent, &a) == nil && slices.Contains(a.Parents, index) {
+		return a.Parents
+	}
+	return []int{index}
 }
