@@ -314,6 +314,10 @@ func (sh *shard) applyBatch(log *segment.Log, ws *writerState, reqs []*shardReq)
 	}
 	log.Begin(b)
 	records, payload := 0, 0
+	var sk *sketch
+	if sh.st.onDemand.Load() {
+		sk = sh.appliedSketch(reqs)
+	}
 	for _, r := range reqs {
 		if r.kind != reqApply {
 			continue
@@ -348,6 +352,9 @@ func (sh *shard) applyBatch(log *segment.Log, ws *writerState, reqs []*shardReq)
 			} else {
 				b.Add(ent.arrival, 0, key, data)
 			}
+			if sk != nil {
+				sk.add(api.HashPartitionKey(key), len(key)+len(data))
+			}
 			records++
 			payload += len(key) + len(data)
 		}
@@ -376,4 +383,37 @@ func failApply(reqs []*shardReq, err error) {
 			r.err = &api.Error{Code: api.CodeInternal, Detail: "apply failed", Err: err}
 		}
 	}
+}
+
+// appliedSketch returns the traffic sketch of an open shard of an ON_DEMAND
+// stream, which on a replica counts the records applied (every node's puts,
+// the same on every replica) so that whichever node coordinates the cluster
+// judges the whole traffic; nil for a shard that is not open. Records put
+// with an ExplicitHashKey are counted at the hash of their partition key
+// (the entry does not carry the explicit one): they count toward the
+// shard's load, but the split point misplaces them.
+func (sh *shard) appliedSketch(reqs []*shardReq) *sketch {
+	rt := sh.st.routes.Load()
+	for _, r := range reqs {
+		if r.kind != reqApply {
+			continue
+		}
+		// The shard holding the first record's key, found in O(log n)
+		// (the entry was checked whole when it was queued).
+		if len(r.entry) > entryHeader {
+			if n, k := binary.Uvarint(r.entry[entryHeader:]); k > 0 && n > 0 {
+				key, _, _, err := nextRecord(r.entry[entryHeader+k:])
+				if i := rt.find(api.HashPartitionKey(key)); err == nil && i >= 0 && rt.shards[i] == sh {
+					return rt.sketches[i]
+				}
+			}
+		}
+		break
+	}
+	for i, o := range rt.shards {
+		if o == sh {
+			return rt.sketches[i]
+		}
+	}
+	return nil
 }
