@@ -1,8 +1,11 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/ratelimit"
 )
 
 // ack is an acknowledged put: the record (key and data, unique per attempt)
@@ -25,12 +29,14 @@ type ack struct {
 // producers put records through every node until stopped, retrying what
 // failed retryably, and keep every acknowledgement.
 type producers struct {
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	acks  []ack
-	count atomic.Int64
-	errs  []error
+	// throttled puts are dropped rather than failing the test.
+	throttled atomic.Int64
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	acks      []ack
+	count     atomic.Int64
+	errs      []error
 }
 
 func startProducers(c *testNodes, stream string) *producers {
@@ -60,6 +66,10 @@ func startProducers(c *testNodes, stream string) *producers {
 					if ae, ok := err.(*api.Error); ok && ae.Code == api.CodeInternal && try < 100 {
 						time.Sleep(20 * time.Millisecond) // a client's retry back-off
 						continue
+					}
+					if ae, ok := err.(*api.Error); ok && ae.Code == api.CodeThroughputExceeded {
+						p.throttled.Add(1)
+						break
 					}
 					p.mu.Lock()
 					p.errs = append(p.errs, fmt.Errorf("put %s via node %d: %w", key, id, err))
@@ -364,4 +374,131 @@ func TestNodeReshard_Racing(t *testing.T) {
 	acks := p.halt(t)
 	c.waitSameShards("s")
 	c.checkAcks(t, "s", acks)
+}
+
+// startNodesWith is startNodes with the engines' options changed by opts.
+func startNodesWith(t *testing.T, n int, opts func(*engine.Options)) *testNodes {
+	t.Helper()
+	c := &testNodes{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Node{}, engs: map[uint64]*engine.Engine{}}
+	for i := 1; i <= n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.peers[uint64(i)] = ln.Addr().String()
+		ln.Close()
+		c.dirs[uint64(i)] = filepath.Join(t.TempDir(), fmt.Sprint(i))
+	}
+	t.Cleanup(func() {
+		for id := range c.nodes {
+			c.stop(id)
+		}
+	})
+	for id := range c.peers {
+		nd, err := Open(Config{NodeID: id, Peers: c.peers, DataDir: c.dirs[id], TickInterval: 20 * time.Millisecond,
+			ElectionTimeout: 200 * time.Millisecond, Logger: quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := ratelimit.Unlimited
+		o := engine.Options{Dir: c.dirs[id], Quotas: &q, Replica: nd, Logger: quiet()}
+		opts(&o)
+		eng, err := engine.Open(o)
+		if err != nil {
+			nd.Close()
+			t.Fatal(err)
+		}
+		if err := nd.Start(eng, NodeInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes[id], c.engs[id] = nd, eng
+	}
+	for id := range c.peers {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := c.nodes[id].IteratorKey(ctx); err != nil {
+			t.Fatalf("node %d: %v", id, err)
+		}
+		cancel()
+	}
+	return c
+}
+
+// openCount is the number of open shards of a stream on one node.
+func openCount(e *engine.Engine, stream string) int {
+	si, err := e.DescribeStream(stream)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, sh := range si.Shards {
+		if !sh.Closed {
+			n++
+		}
+	}
+	return n
+}
+
+// An ON_DEMAND stream on a cluster is raised to the ON_DEMAND minimum and
+// its hot shards are split, by the node leading the controller group alone
+// (the others measure the same traffic and only apply its decisions); every
+// node ends with the same shards and every acknowledged record.
+func TestNodeReshard_OnDemandScalesFromOneNode(t *testing.T) {
+	c := startNodesWith(t, 3, func(o *engine.Options) {
+		o.Autoscale = engine.AutoscaleOptions{Window: 300 * time.Millisecond, MergeWindow: time.Hour, Interval: 50 * time.Millisecond}
+	})
+	if _, err := c.engs[1].CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	lim := ratelimit.Kinesis
+	lim.WriteRecordsPerSec = 30
+	if err := c.engs[2].SetQuotas("s", &lim); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.engs[2].SetStreamMode("s", api.OnDemand); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for id, e := range c.engs {
+		for openCount(e, "s") < api.OnDemandShards {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: %d open shards; want the ON_DEMAND minimum %d", id, openCount(e, "s"), api.OnDemandShards)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	p := startProducers(c, "s")
+	for id, e := range c.engs {
+		for openCount(e, "s") <= api.OnDemandShards {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: %d open shards under load; want a hot shard split", id, openCount(e, "s"))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	acks := p.halt(t)
+	c.waitSameShards("s")
+	c.checkAcks(t, "s", acks)
+	// A decision is counted once its call returns, which is after the
+	// nodes applied it.
+	var drivers int
+	var total engine.AutoscaleStats
+	for {
+		drivers, total = 0, engine.AutoscaleStats{}
+		for _, e := range c.engs {
+			st := e.AutoscaleStats()
+			if st.Splits+st.MinScaleUps > 0 {
+				drivers++
+			}
+			total.Splits += st.Splits
+			total.MinScaleUps += st.MinScaleUps
+			total.Refused += st.Refused
+		}
+		if total.Splits > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if drivers != 1 || total.MinScaleUps != 1 || total.Splits == 0 || total.Refused != 0 {
+		t.Fatalf("autoscaler decisions: %d nodes made them, %+v in all; want one node, one raise to the minimum, splits and nothing refused", drivers, total)
+	}
 }
