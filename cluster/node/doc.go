@@ -19,7 +19,8 @@
 // Each shard is a group of its own, with the id ShardGroup(incarnation,
 // index): the incarnation of its stream in the high 32 bits and its index in
 // the low. Its entries are the shard's records (engine.EncodeRecordsEntry),
-// one entry per shard per put call; Raft batches the entries of every group
+// one entry per shard per put call, and the seal that ends the shard in a
+// split or merge (engine.EncodeSealEntry, see docs/cluster.md); Raft batches the entries of every group
 // that are ready at one moment into one write and one fdatasync of the
 // node's Raft log. A put is acknowledged once its entry is committed (a
 // quorum has it on disk) and applied here. Applying an entry writes its
