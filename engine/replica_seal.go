@@ -131,7 +131,7 @@ func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (ui
 	if sm == nil || st.deleted.Load() {
 		return 0, api.ShardNotFound(st.name, api.ShardID(index))
 	}
-	cur := sm.Seal
+	cur := sh.seal.Load() // the catalog's, unless it could not be persisted
 	switch {
 	case s.on && cur != nil && cur.Token == token:
 		return cur.End, nil
@@ -149,10 +149,15 @@ func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (ui
 	m := st.meta.clone()
 	findShardMeta(m, index).Seal = seal
 	if err := e.persist(st.name, m); err != nil {
-		return 0, err
+		// Every other replica applies the seal: this one must too, or
+		// it would take records they refuse. It holds the seal in
+		// memory only, so the shard is marked failed (its entries are
+		// applied again from the Raft log after a restart).
+		sh.setFault("seal", err)
+	} else {
+		st.meta = m
+		sh.meta = findShardMeta(m, index)
 	}
-	st.meta = m
-	sh.meta = findShardMeta(m, index)
 	sh.seal.Store(seal)
 	if !s.on {
 		// Puts bounced by the seal wait for the routing table to change:
