@@ -237,7 +237,7 @@ func (e *Engine) applyAbortReshard(a *reshardArgs) (done bool, err error) {
 			continue
 		}
 		if sm.Closed {
-			if sm.Seal != nil && sm.Seal.Token == a.Token {
+			if sm.ClosedBy == a.Token {
 				return true, nil
 			}
 			continue
@@ -335,11 +335,9 @@ func (e *Engine) applyReshard(a *reshardArgs, now time.Time) error {
 	// The catalog is read again: a seal applied meanwhile by a shard's
 	// group is in it.
 	next := st.meta.clone()
-	seals := make([]*shardSeal, len(a.Parents))
 	for i, p := range a.Parents {
 		sm := findShardMeta(next, p)
-		seals[i] = &shardSeal{End: a.Ends[i], Token: a.Token}
-		sm.Closed, sm.EndSeq, sm.ClosedAt, sm.Seal = true, a.Ends[i], now.UnixNano(), seals[i]
+		sm.Closed, sm.EndSeq, sm.ClosedAt, sm.ClosedBy = true, a.Ends[i], now.UnixNano(), a.Token
 	}
 	next.Shards = append(next.Shards, children...)
 	next.NextShard = first + len(children)
@@ -358,9 +356,8 @@ func (e *Engine) applyReshard(a *reshardArgs, now time.Time) error {
 		sh.meta = findShardMeta(next, sh.index)
 		shards[sh.index] = sh
 	}
-	for i, p := range a.Parents {
+	for _, p := range a.Parents {
 		shards[p].meta = findShardMeta(next, p)
-		shards[p].seal.Store(seals[i])
 	}
 	st.shards.Store(&shards)
 	st.rebuildRoutes()
@@ -387,7 +384,7 @@ func checkReshard(m *streamMeta, a *reshardArgs) (done bool, err error) {
 			return false, errorf(api.CodeResourceInUse, "the split or merge of shard %s of stream %s was abandoned (its outcome was unknown); retry", api.ShardID(p), m.Name)
 		}
 		if parents[i].Closed {
-			if s := parents[i].Seal; s != nil && s.Token == a.Token {
+			if parents[i].ClosedBy == a.Token {
 				closed++
 				continue
 			}

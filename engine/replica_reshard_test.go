@@ -318,3 +318,69 @@ func TestReplicaReshard_CoordinatorAbandonsStaleSeal(t *testing.T) {
 		t.Fatalf("after the abandoned reshard's change: %+v", si.Shards)
 	}
 }
+
+// A replica whose catalog closed a shard (split by one reshard) before its
+// group applied an earlier seal and unseal of another reshard refuses and
+// takes the same records as the replicas that applied them in order: what
+// a seal refuses follows the group's own order, not the catalog's.
+func TestReplicaReshard_LaggingReplicaReplaysAnAbandonedSeal(t *testing.T) {
+	r := &logReplica{}
+	a := openReplica(t, r, t.TempDir())
+	defer a.Close()
+	r.attach(a)
+	info, err := a.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := info.Incarnation
+	recs := func(tag string) []byte {
+		return EncodeRecordsEntry(1, []api.PutRecord{{Key: []byte(tag + "1"), Data: []byte(tag)}, {Key: []byte(tag + "2"), Data: []byte(tag)}}, []int32{0, 1})
+	}
+	if _, err := r.Append(inc, 0, recs("a")); err != nil {
+		t.Fatal(err)
+	}
+	abandoned := [sealTokenLen]byte{0x7}
+	if end, err := r.Append(inc, 0, EncodeSealEntry(true, abandoned, nil)); err != nil || end != 2 {
+		t.Fatalf("seal: %d, %v", end, err)
+	}
+	if _, err := r.Append(inc, 0, recs("refused")); !errors.Is(err, ErrShardClosed) {
+		t.Fatalf("records after the seal: %v; want ErrShardClosed", err)
+	}
+	if _, err := r.Append(inc, 0, EncodeSealEntry(false, abandoned, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Append(inc, 0, recs("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SplitShard("s", api.ShardID(0), api.HashKey{Hi: 1 << 63}); err != nil {
+		t.Fatal(err)
+	}
+
+	b := openReplica(t, &logReplica{}, t.TempDir())
+	defer b.Close()
+	for i, c := range r.changes {
+		if _, err := b.ApplyChange(uint64(i+1), c); err != nil {
+			t.Fatalf("change %d: %v", i+1, err)
+		}
+	}
+	next := map[[2]uint64]uint64{}
+	var refused int
+	for i, ent := range r.shards {
+		k := [2]uint64{uint64(ent.inc), uint64(ent.shard)}
+		n, err := b.ApplyEntry(ent.inc, ent.shard, next[k], ent.data)
+		if errors.Is(err, ErrShardClosed) {
+			refused++
+			continue
+		}
+		if err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+		next[k] += uint64(n)
+	}
+	if refused != 1 {
+		t.Fatalf("the lagging replica refused %d entries; want the one the others refused", refused)
+	}
+	if got, want := recordsOf(t, b, "s"), recordsOf(t, a, "s"); !slices.Equal(got, want) {
+		t.Fatalf("lagging replica holds\n%q\nthe other\n%q", got, want)
+	}
+}

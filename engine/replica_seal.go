@@ -103,14 +103,16 @@ func IsSealEntry(entry []byte) bool { return len(entry) > 0 && entry[0] == entry
 // of incarnation inc, whose group's next record would have the sequence
 // number next. A seal returns the shard's end: next, or the end of an
 // earlier seal of the same reshard (a seal applied again after a restart,
-// or proposed twice). A seal of a shard that another reshard sealed or
-// closed is refused with ResourceInUse. An unseal clears the seal of its
-// reshard, if the catalog has not closed the shard, and returns next.
+// or proposed twice). A seal of a shard another reshard has sealed is
+// refused with ResourceInUse. An unseal clears the seal of its reshard and
+// returns next.
 //
-// What a seal decides depends only on the group's committed order, so
-// every replica decides the same; the seal is kept in the catalog, since
-// the group's log may let the entry go before the catalog change that
-// closes the shard is applied.
+// What a seal or unseal decides depends only on the seals and unseals
+// before it in the group's committed order, never on the catalog (which
+// the controller group orders), so every replica decides the same however
+// far its catalog is ahead or behind. The seal is kept in the catalog,
+// since the group's log may let the entry go before the catalog change
+// that closes the shard is applied.
 func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (uint64, error) {
 	s, err := decodeSealEntry(entry)
 	if err != nil {
@@ -135,11 +137,9 @@ func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (ui
 	switch {
 	case s.on && cur != nil && cur.Token == token:
 		return cur.End, nil
-	case s.on && sm.Closed:
-		return 0, &api.Error{Code: api.CodeResourceInUse, Reason: api.ReasonShardClosed, Stream: st.name, Shard: sh.id}
 	case s.on && cur != nil:
-		return 0, errorf(api.CodeResourceInUse, "shard %s of stream %s is being split or merged by another call; retry once the stream is ACTIVE", sh.id, st.name)
-	case !s.on && (cur == nil || cur.Token != token || sm.Closed):
+		return 0, errorf(api.CodeResourceInUse, "shard %s of stream %s is being or has been split or merged by another call", sh.id, st.name)
+	case !s.on && (cur == nil || cur.Token != token):
 		return next, nil
 	}
 	var seal *shardSeal
