@@ -216,15 +216,18 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 		shards[i] = openShard{meta: sm, sk: st.sketches[sm.Index]}
 	}
 	e.mu.RUnlock()
-	if !st.scaling.CompareAndSwap(false, true) {
-		// A reshard or mode change runs: its shards are about to change.
-		// The sketches keep counting; the next evaluation reads them.
-		for _, s := range shards {
-			seen[s.sk] = true
+	if act {
+		if !st.scaling.CompareAndSwap(false, true) {
+			// A reshard or mode change runs: its shards are about to
+			// change. The sketches keep counting; the next evaluation
+			// reads them.
+			for _, s := range shards {
+				seen[s.sk] = true
+			}
+			return
 		}
-		return
+		defer st.endUpdate()
 	}
-	defer st.endUpdate()
 
 	if len(shards) < api.OnDemandShards && act {
 		target := min(api.OnDemandShards, 2*len(shards))
