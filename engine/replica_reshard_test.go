@@ -384,3 +384,31 @@ func TestReplicaReshard_LaggingReplicaReplaysAnAbandonedSeal(t *testing.T) {
 		t.Fatalf("lagging replica holds\n%q\nthe other\n%q", got, want)
 	}
 }
+
+// UpdateShardCount on a replica counts against the daily limit in the
+// controller's order: the call past the limit is refused, and so is a
+// racing node's count that passed its own check before it was ordered.
+func TestReplicaReshard_ShardCountLimitCheckedWhenApplied(t *testing.T) {
+	r := &logReplica{}
+	e := openReplica(t, r, t.TempDir())
+	defer e.Close()
+	r.attach(e)
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < MaxShardCountUpdates; i++ {
+		if err := e.UpdateShardCount("s", 1+(i+1)%2); err != nil {
+			t.Fatalf("update %d: %v", i+1, err)
+		}
+	}
+	var ae *api.Error
+	if err := e.UpdateShardCount("s", 2); !errors.As(err, &ae) || ae.Code != api.CodeLimitExceeded {
+		t.Fatalf("update past the limit: %v; want LimitExceeded", err)
+	}
+	if _, err := e.change(opShardCountUpdate, shardCountArgs{Name: "s", Target: 2}); !errors.As(err, &ae) || ae.Code != api.CodeLimitExceeded {
+		t.Fatalf("a racing node's count past the limit, applied: %v; want LimitExceeded", err)
+	}
+	if _, err := e.change(opShardCountUpdate, shardCountArgs{Name: "s", Target: 5}); !errors.As(err, &ae) || ae.Code != api.CodeValidation {
+		t.Fatalf("a racing node's count to a target out of range, applied: %v; want ValidationException", err)
+	}
+}
