@@ -717,8 +717,11 @@ func (s *scheduler) apply(g *group, ents []*raftpb.Entry) error {
 			a.Result = g.confState
 		}
 		var p *proposal
-		if ok && node == h.id {
-			p = g.waiting[id]
+		if ok {
+			a.Proposer = node
+			if node == h.id {
+				p = g.waiting[id]
+			}
 		}
 		batch = append(batch, a)
 		props = append(props, p)
