@@ -1,11 +1,8 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -126,7 +123,7 @@ func (c *testNodes) waitStream(stream string, shards int) {
 
 // shardList is a node's view of a stream's shards, without what a replica
 // that lags may not have applied yet (its retained range).
-func shardList(t *testing.T, e *engine.Engine, stream string) string {
+func shardList(t testing.TB, e *engine.Engine, stream string) string {
 	t.Helper()
 	si, err := e.DescribeStream(stream)
 	if err != nil {
@@ -149,7 +146,7 @@ func (c *testNodes) waitSameShards(stream string) string {
 		var first string
 		same := true
 		for _, e := range c.engs {
-			l := shardList(c.t.(*testing.T), e, stream)
+			l := shardList(c.t, e, stream)
 			if first == "" {
 				first = l
 			}
@@ -160,7 +157,7 @@ func (c *testNodes) waitSameShards(stream string) string {
 		}
 		if time.Now().After(deadline) {
 			for id, e := range c.engs {
-				c.t.Logf("node %d:\n%s", id, shardList(c.t.(*testing.T), e, stream))
+				c.t.Logf("node %d:\n%s", id, shardList(c.t, e, stream))
 			}
 			c.t.Fatalf("the nodes do not list the same shards of %s after 20s", stream)
 		}
@@ -374,53 +371,6 @@ func TestNodeReshard_Racing(t *testing.T) {
 	acks := p.halt(t)
 	c.waitSameShards("s")
 	c.checkAcks(t, "s", acks)
-}
-
-// startNodesWith is startNodes with the engines' options changed by opts.
-func startNodesWith(t *testing.T, n int, opts func(*engine.Options)) *testNodes {
-	t.Helper()
-	c := &testNodes{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Node{}, engs: map[uint64]*engine.Engine{}}
-	for i := 1; i <= n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.peers[uint64(i)] = ln.Addr().String()
-		ln.Close()
-		c.dirs[uint64(i)] = filepath.Join(t.TempDir(), fmt.Sprint(i))
-	}
-	t.Cleanup(func() {
-		for id := range c.nodes {
-			c.stop(id)
-		}
-	})
-	for id := range c.peers {
-		nd, err := Open(Config{NodeID: id, Peers: c.peers, DataDir: c.dirs[id], TickInterval: 20 * time.Millisecond,
-			ElectionTimeout: 200 * time.Millisecond, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		q := ratelimit.Unlimited
-		o := engine.Options{Dir: c.dirs[id], Quotas: &q, Replica: nd, Logger: quiet()}
-		opts(&o)
-		eng, err := engine.Open(o)
-		if err != nil {
-			nd.Close()
-			t.Fatal(err)
-		}
-		if err := nd.Start(eng, NodeInfo{}); err != nil {
-			t.Fatal(err)
-		}
-		c.nodes[id], c.engs[id] = nd, eng
-	}
-	for id := range c.peers {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, err := c.nodes[id].IteratorKey(ctx); err != nil {
-			t.Fatalf("node %d: %v", id, err)
-		}
-		cancel()
-	}
-	return c
 }
 
 // openCount is the number of open shards of a stream on one node.
