@@ -252,7 +252,7 @@ func (e *Engine) applyChange(c *Change) (any, error) {
 		}
 		return nil, e.deregisterConsumer(a.Name, a.Consumer)
 	}
-	if res, err, ok := e.applyReshardChange(c); ok {
+	if res, ok, err := e.applyReshardChange(c); ok {
 		return res, err
 	}
 	return nil, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("unknown catalog change %q", clip(c.Op))}

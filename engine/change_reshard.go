@@ -76,43 +76,43 @@ type (
 
 // applyReshardChange applies the changes of resharding; ok is false for any
 // other operation.
-func (e *Engine) applyReshardChange(c *Change) (res any, err error, ok bool) {
+func (e *Engine) applyReshardChange(c *Change) (res any, ok bool, err error) {
 	now := time.Unix(0, c.Now)
 	switch c.Op {
 	case opReshard:
 		var a reshardArgs
 		if err := decodeArgs(c, &a); err != nil {
-			return nil, err, true
+			return nil, true, err
 		}
 		if err := e.applyReshard(&a, now); err != nil {
-			return reshardRefused{}, err, true
+			return reshardRefused{}, true, err
 		}
-		return nil, nil, true
+		return nil, true, nil
 	case opAbortReshard:
 		var a reshardArgs
 		if err := decodeArgs(c, &a); err != nil {
-			return nil, err, true
+			return nil, true, err
 		}
 		done, err := e.applyAbortReshard(&a)
 		if done {
-			return reshardDone{}, nil, true
+			return reshardDone{}, true, nil
 		}
-		return nil, err, true
+		return nil, true, err
 	case opShardCountUpdate:
 		var a shardCountArgs
 		if err := decodeArgs(c, &a); err != nil {
-			return nil, err, true
+			return nil, true, err
 		}
-		return nil, e.updateStream(a.Name, func(m *streamMeta) error {
+		return nil, true, e.updateStream(a.Name, func(m *streamMeta) error {
 			if err := checkShardCountTarget(m, a.Target); err != nil {
 				return err
 			}
 			h, err := checkShardCountRate(m, now)
 			m.ShardCountUpdates = h
 			return err
-		}), true
+		})
 	}
-	return nil, nil, false
+	return nil, false, nil
 }
 
 // reshardable refuses a reshard on a replica whose Replica does not order

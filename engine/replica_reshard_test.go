@@ -412,3 +412,26 @@ func TestReplicaReshard_ShardCountLimitCheckedWhenApplied(t *testing.T) {
 		t.Fatalf("a racing node's count to a target out of range, applied: %v; want ValidationException", err)
 	}
 }
+
+// A committed stream mode change is applied on a replica that is resharding
+// the stream at that moment (its stream UPDATING), as on every other node.
+func TestReplicaReshard_ModeChangeAppliedWhileUpdating(t *testing.T) {
+	r := &logReplica{}
+	e := openReplica(t, r, t.TempDir())
+	defer e.Close()
+	r.attach(e)
+	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 4}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.beginUpdate("s", "SplitShard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.endUpdate()
+	if err := e.SetStreamMode("s", api.OnDemand); err != nil {
+		t.Fatalf("mode change applied while the stream is UPDATING here: %v", err)
+	}
+	if si, _ := e.DescribeStream("s"); si.Mode != api.OnDemand {
+		t.Fatalf("mode %s; want ON_DEMAND", si.Mode)
+	}
+}
