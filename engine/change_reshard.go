@@ -140,10 +140,12 @@ func (e *Engine) doReshard(st *stream, parents []int, specs []childSpec) error {
 const reshardChangeTries = 3
 
 // proposeReshard seals the parents through their groups, then proposes the
-// Reshard change. A seal refused (another reshard sealed or closed the
-// shard) or a change refused when applied unseals the parents, which then
-// take records again; a change whose outcome stays unknown leaves them
-// sealed, and the error says so.
+// Reshard change. A seal refused (another reshard sealed the shard) or a
+// change refused when applied unseals the parents, which then take records
+// again. A change whose outcome stays unknown after reshardChangeTries is
+// settled by an AbortReshard change: done, or abandoned and the parents
+// unsealed; if that cannot be committed either, the parents stay sealed
+// until the coordinator abandons the reshard (abandonStaleSeals).
 func (e *Engine) proposeReshard(st *stream, parents []int, specs []childSpec) error {
 	e.mu.RLock()
 	err := e.checkShardCap(0, len(specs))
