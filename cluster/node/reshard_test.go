@@ -452,3 +452,37 @@ func TestNodeReshard_OnDemandScalesFromOneNode(t *testing.T) {
 		t.Fatalf("autoscaler decisions: %d nodes made them, %+v in all; want one node, one raise to the minimum, splits and nothing refused", drivers, total)
 	}
 }
+
+// A node that is down while a shard is split and the children merged, under
+// producers, catches up when it comes back (the parents' records, their
+// seals and the catalog changes, in whatever order its groups deliver
+// them) and ends with the same shards and records as the others.
+func TestNodeReshard_NodeDownDuringReshard(t *testing.T) {
+	c := startNodes(t, 3)
+	if _, err := c.engs[1].CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitStream("s", 2)
+	putN(t, c.engs[3], "s", "before", 20)
+	c.waitSame("s", 20)
+	c.stop(3)
+	p := startProducers(c, "s")
+	p.waitMore(t, 30)
+	si, err := c.engs[1].DescribeStream("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh0 := si.Shards[0]
+	if err := c.engs[1].SplitShard("s", sh0.ID, mid(sh0.HashStart, sh0.HashEnd)); err != nil {
+		t.Fatalf("split with node 3 down: %v", err)
+	}
+	p.waitMore(t, 30)
+	if err := c.engs[2].MergeShards("s", api.ShardID(2), api.ShardID(3)); err != nil {
+		t.Fatalf("merge with node 3 down: %v", err)
+	}
+	p.waitMore(t, 30)
+	acks := p.halt(t)
+	c.start(3)
+	c.waitSameShards("s")
+	c.checkAcks(t, "s", acks)
+}
