@@ -133,7 +133,7 @@ func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (ui
 	if sm == nil || st.deleted.Load() {
 		return 0, api.ShardNotFound(st.name, api.ShardID(index))
 	}
-	cur := sh.seal.Load() // the catalog's, unless it could not be persisted
+	cur := sh.seal.Load() // as the catalog keeps it, unless it could not be persisted
 	switch {
 	case s.on && cur != nil && cur.Token == token:
 		return cur.End, nil
@@ -163,7 +163,6 @@ func (e *Engine) ApplySeal(inc uint32, index int, next uint64, entry []byte) (ui
 		// Puts bounced by the seal wait for the routing table to change:
 		// the shard takes their records again.
 		st.rebuildRoutes()
-		return next, nil
 	}
 	return next, nil
 }
