@@ -368,6 +368,29 @@ func TestNodeReshard_Racing(t *testing.T) {
 		sh0, sh1 = open[0], open[1]
 		p.waitMore(t, 20)
 	}
+	// UpdateShardCount through one node racing a split through another:
+	// each is done or refused with ResourceInUse, whole or after some of
+	// its steps, and the nodes agree on the shards either way.
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errs[0] = c.engs[1].UpdateShardCount("s", 4)
+	}()
+	go func() {
+		defer wg.Done()
+		errs[1] = c.engs[2].SplitShard("s", sh1.ID, mid(sh1.HashStart, sh1.HashEnd))
+	}()
+	wg.Wait()
+	t.Logf("UpdateShardCount: %v; split: %v", errs[0], errs[1])
+	for i, err := range errs {
+		var ae *api.Error
+		if err != nil && (!errors.As(err, &ae) || ae.Code != api.CodeResourceInUse) {
+			t.Fatalf("racing UpdateShardCount and split: call %d failed with %v; want ResourceInUse", i, err)
+		}
+	}
+	p.waitMore(t, 20)
 	acks := p.halt(t)
 	c.waitSameShards("s")
 	c.checkAcks(t, "s", acks)
