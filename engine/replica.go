@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/segment"
 )
@@ -269,12 +270,16 @@ func (sh *shard) applyBatch(log *segment.Log, ws *writerState, reqs []*shardReq)
 	b := &ws.b
 	enc := sh.st.encryption()
 	if enc != nil {
-		if e.opts.Keys == nil {
-			failApply(reqs, errNoKeyService)
-			return
+		// A key this node cannot use fences the replica: its records
+		// are never written in the clear, nor skipped for later ones.
+		var err error = errNoKeyService
+		var m kms.KeyMetadata
+		if e.opts.Keys != nil {
+			m, err = e.usableKey(enc.keyID)
 		}
-		m, err := e.usableKey(enc.keyID)
 		if err != nil {
+			sh.err = err
+			sh.setFault("seal", err)
 			failApply(reqs, err)
 			return
 		}
