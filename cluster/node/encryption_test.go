@@ -75,6 +75,9 @@ func TestEncryption_StartedThroughOneNodeSealsEveryReplica(t *testing.T) {
 	if err := retried0(func() error { return c.engs[1].SetEncryption("s", "KMS", kms.DefaultAlias) }); err != nil {
 		t.Fatal(err)
 	}
+	// A put through node 3 at once, which may not have applied the change
+	// yet: its records are sealed on every replica or on none.
+	putN(t, c.engs[3], "s", "racing", 1)
 	c.barrier("s", 2, 3)
 	for _, id := range c.ids() {
 		si, err := c.engs[id].DescribeStream("s")
@@ -86,7 +89,7 @@ func TestEncryption_StartedThroughOneNodeSealsEveryReplica(t *testing.T) {
 		}
 	}
 	putN(t, c.engs[3], "s", "secret-after", 10)
-	got := c.waitSame("s", 14)
+	got := c.waitSame("s", 15)
 	secrets := 0
 	for _, r := range got {
 		if strings.HasSuffix(r, "=secret-after") {
@@ -95,6 +98,14 @@ func TestEncryption_StartedThroughOneNodeSealsEveryReplica(t *testing.T) {
 	}
 	if secrets != 10 {
 		t.Fatalf("the nodes read %d of the 10 encrypted records back: %v", secrets, got)
+	}
+	sealed := map[bool][]uint64{}
+	for _, id := range c.ids() {
+		plain := segmentsHold(t, c.dirs[id], []byte("racing"))
+		sealed[!plain] = append(sealed[!plain], id)
+	}
+	if len(sealed) != 1 {
+		t.Fatalf("a record put as encryption started is sealed on nodes %v and in the clear on %v", sealed[true], sealed[false])
 	}
 	arns := map[string]bool{}
 	for _, id := range c.ids() {
@@ -119,8 +130,9 @@ func TestEncryption_StartedThroughOneNodeSealsEveryReplica(t *testing.T) {
 	if err := retried0(func() error { return c.engs[3].SetEncryption("s", "NONE", "") }); err != nil {
 		t.Fatal(err)
 	}
+	c.barrier("s", 1)
 	putN(t, c.engs[1], "s", "clear-again", 3)
-	c.waitSame("s", 17)
+	c.waitSame("s", 18)
 	for _, id := range c.ids() {
 		if !segmentsHold(t, c.dirs[id], []byte("clear-again")) {
 			t.Fatalf("node %d's segments do not hold the records put after encryption stopped in the clear", id)
