@@ -14,6 +14,7 @@ import (
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
 	"github.com/sluicedb/sluice/kms"
+	"github.com/sluicedb/sluice/ratelimit"
 )
 
 // keyrings gives each node listed a key service of its own (a keyring in
@@ -235,5 +236,36 @@ func TestEncryption_NodeWithoutTheKeyFencesItsReplicas(t *testing.T) {
 	}
 	if segmentsHold(t, c.dirs[2], []byte("secret")) {
 		t.Fatal("node 2's segments hold the records in the clear")
+	}
+}
+
+// The records of an encrypted stream admitted through one node are billed
+// to the shard's write quota on the others, as a plain stream's are.
+func TestEncryption_QuotaHoldsAcrossNodes(t *testing.T) {
+	clock := newTestClock()
+	keys, _ := keyrings(t, 1, 2, 3)
+	c := startTunedNodes(t, 3, func(id uint64, o *engine.Options) {
+		keys(id, o)
+		o.Now = clock.Now
+	})
+	const limit = 50
+	if _, err := c.engs[1].CreateStream(api.CreateStreamInput{Name: "q", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	lim := ratelimit.Limits{WriteRecordsPerSec: limit, WriteBytesPerSec: 1 << 20}
+	if err := retried0(func() error { return c.engs[1].SetQuotas("q", &lim) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := retried0(func() error { return c.engs[1].SetEncryption("q", "KMS", kms.DefaultAlias) }); err != nil {
+		t.Fatal(err)
+	}
+	c.barrier("q", 1, 2, 3)
+	putN(t, c.engs[1], "q", "via1", limit)
+	c.waitSame("q", limit)
+	for _, id := range []uint64{2, 3} {
+		_, err := c.engs[id].PutRecord("q", api.PutRecord{Key: []byte("k"), Data: []byte("x")}, "")
+		if !errors.Is(err, &api.Error{Code: api.CodeThroughputExceeded}) {
+			t.Fatalf("node %d: a put after the encrypted shard's burst was spent through node 1 returned %v; want ProvisionedThroughputExceeded", id, err)
+		}
 	}
 }
