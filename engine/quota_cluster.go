@@ -21,7 +21,7 @@ const chargeWindow = 2 * time.Second
 // when it admitted them. A malformed entry or an unknown shard bills
 // nothing (applying the entry reports them).
 func (e *Engine) ChargeReplicated(inc uint32, index int, entry []byte) {
-	if len(entry) < entryHeader || entry[0] != entryRecords {
+	if len(entry) < entryHeader || entry[0] != entryRecords && entry[0] != entrySealedRecords {
 		return
 	}
 	if e.now().UnixNano()-int64(binary.LittleEndian.Uint64(entry[1:])) > int64(chargeWindow) {
@@ -31,13 +31,22 @@ func (e *Engine) ChargeReplicated(inc uint32, index int, entry []byte) {
 	if err != nil || !sh.quota.LimitsPuts() {
 		return
 	}
-	count, k := binary.Uvarint(entry[entryHeader:])
+	at := entryHeader
+	if entry[0] == entrySealedRecords {
+		// The key the records are to be sealed under comes first.
+		kl, k := binary.Uvarint(entry[at:])
+		if k <= 0 || kl > uint64(len(entry)-at-k) {
+			return
+		}
+		at += k + int(kl)
+	}
+	count, k := binary.Uvarint(entry[at:])
 	if k <= 0 || count > api.MaxPutRecords {
 		return
 	}
 	// Keys and data are what a put is billed for: the body less its
 	// length prefixes.
-	bytes, rest := 0, entry[entryHeader+k:]
+	bytes, rest := 0, entry[at+k:]
 	for i := uint64(0); i < count; i++ {
 		key, data, r, err := nextRecord(rest)
 		if err != nil {
