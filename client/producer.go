@@ -157,6 +157,17 @@ type Producer struct {
 	timer *time.Timer
 	wg    sync.WaitGroup
 
+	// With a Cluster (NewProducer of Cluster, routed.go): where the
+	// stream's newest shard map is published, the map batches are cut by
+	// now, the batch being filled for each of its shards (and, last, for
+	// records no open shard holds), and whether a linger is pending.
+	route       *Cluster
+	slot        *atomic.Pointer[routes]
+	rmap        *routes
+	rcur        []*pbatch
+	rpos        int // the slot of rcur the batch being filled (cur) belongs to
+	lingerArmed bool
+
 	// With Aggregate: whether the shards were listed, and whether a put
 	// landed in an unexpected shard since (they are then listed again).
 	mapKnown, mapStale atomic.Bool
@@ -179,6 +190,9 @@ type shardAgg struct {
 // pbatch is a batch of records: their keys and data copied into arena.
 type pbatch struct {
 	gen      uint64
+	routed   bool   // meant for shard of incarnation inc, through its leader
+	inc      uint32 // of the stream, when routed
+	shard    uint32 // when routed
 	arena    *bytebufferpool.ByteBuffer
 	recs     []precord
 	bytes    int // keys and data of recs, as sent
@@ -197,10 +211,18 @@ type precord struct {
 
 // NewProducer starts a producer on c.
 func NewProducer(c *Client, opts ProducerOptions) (*Producer, error) {
+	return newProducer(c, opts, nil)
+}
+
+// newProducer starts a producer on c, routed through cl if it is not nil.
+func newProducer(c *Client, opts ProducerOptions, cl *Cluster) (*Producer, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
 	p := &Producer{c: c, opts: opts, space: make(chan struct{}), idle: make(chan struct{})}
+	if cl != nil {
+		p.route, p.slot = cl, cl.slot(opts.Stream)
+	}
 	close(p.idle)
 	p.senders.L = &p.mu
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -241,6 +263,9 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		}
 	}
 	p.mu.Lock()
+	if p.route != nil {
+		p.cutByNewestMap()
+	}
 	for {
 		if p.closed {
 			p.mu.Unlock()
@@ -249,10 +274,10 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		if p.buffered == 0 || p.buffered+size <= p.opts.MaxBuffered {
 			break
 		}
-		if p.held > 0 {
-			// Records held in aggregates free no space until they are sent.
-			p.flushAggregates()
-			p.seal()
+		if p.held > 0 || p.rmap != nil {
+			// Records held in aggregates, or in the batches of shards,
+			// free no space until they are sent.
+			p.sealAll()
 		}
 		space := p.space
 		p.mu.Unlock()
@@ -266,12 +291,14 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		p.idle = make(chan struct{})
 	}
 	p.outstanding++
-	if !p.opts.Aggregate || !p.aggregate(key, data, hash, hasHash, size) {
+	switch {
+	case p.rmap != nil:
+		p.addRouted(key, data, hash, hasHash, size)
+	case !p.opts.Aggregate || !p.aggregate(key, data, hash, hasHash, size):
 		p.add(key, data, hash, hasHash, size, 0, -1)
 	}
 	if p.opts.Linger < 0 {
-		p.flushAggregates()
-		p.seal()
+		p.sealAll()
 	}
 	p.mu.Unlock()
 	return nil
@@ -306,8 +333,14 @@ func (p *Producer) startBatch() {
 		return
 	}
 	p.gen++
-	p.cur = &pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes)}
-	p.cur.arena.B = p.cur.arena.B[:0]
+	b := batches.Get().(*pbatch)
+	*b = pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes), recs: b.recs[:0]}
+	b.arena.B = b.arena.B[:0]
+	p.cur = b
+	if p.rmap != nil {
+		p.startRouted()
+		return
+	}
 	if p.opts.Linger > 0 {
 		p.timer.Reset(p.opts.Linger)
 	}
@@ -417,6 +450,7 @@ func (p *Producer) seal() {
 	}
 	if len(p.cur.recs) == 0 {
 		wire.PutBuf(p.cur.arena)
+		batches.Put(p.cur)
 		p.cur = nil
 		return
 	}
@@ -432,7 +466,10 @@ func (p *Producer) seal() {
 // being built.
 func (p *Producer) onLinger() {
 	p.mu.Lock()
-	if p.cur != nil && p.cur.gen == p.gen {
+	if p.rmap != nil {
+		p.lingerArmed = false
+		p.sealAll()
+	} else if p.cur != nil && p.cur.gen == p.gen {
 		p.flushAggregates()
 		p.seal()
 	}
@@ -465,6 +502,26 @@ func (p *Producer) sendLoop() {
 
 // send resolves every record of b.
 func (p *Producer) send(b *pbatch, results []api.PutResult) {
+	if p.route != nil {
+		p.putRouted(b, results)
+	} else {
+		p.put1(b, results)
+	}
+	p.mu.Lock()
+	p.buffered -= b.buffered
+	close(p.space)
+	p.space = make(chan struct{})
+	p.mu.Unlock()
+	wire.PutBuf(b.arena)
+	b.arena = nil
+	batches.Put(b)
+}
+
+// batches recycles batches, whose record lists keep their capacity.
+var batches = sync.Pool{New: func() any { return new(pbatch) }}
+
+// put1 resolves every record of b through the producer's one connection.
+func (p *Producer) put1(b *pbatch, results []api.PutResult) {
 	pending := b.recs
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
@@ -489,7 +546,7 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 			bb.B = wire.AppendRecord(bb.B, &rec)
 		}
 		p.requests.Add(1)
-		_, err := p.c.putRecordsFrame(p.ctx, bb, start, len(pending), results)
+		_, err := p.c.putRecordsFrame(p.ctx, wire.OpPutRecords, bb, start, len(pending), results)
 		if err != nil {
 			if retriable(err) && attempt+1 < p.opts.MaxAttempts {
 				continue
@@ -510,12 +567,6 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 		}
 		pending = pending[:keep]
 	}
-	p.mu.Lock()
-	p.buffered -= b.buffered
-	close(p.space)
-	p.space = make(chan struct{})
-	p.mu.Unlock()
-	wire.PutBuf(b.arena)
 }
 
 // users counts the user records of recs.
@@ -604,8 +655,7 @@ func (p *Producer) resolve(b *pbatch, recs []precord, results []api.PutResult, e
 // the last Flush.
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
-	p.flushAggregates()
-	p.seal()
+	p.sealAll()
 	idle := p.idle
 	p.mu.Unlock()
 	if err := awaitClosed(ctx, idle); err != nil {
@@ -634,8 +684,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	err := p.Flush(ctx)
 	p.mu.Lock()
 	p.closed = true
-	p.flushAggregates()
-	p.seal()
+	p.sealAll()
 	p.senders.Broadcast()
 	p.mu.Unlock()
 	if ctx.Err() != nil {
