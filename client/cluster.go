@@ -177,11 +177,15 @@ func (cl *Cluster) Stats() ClusterStats {
 	return ClusterStats{Refreshes: cl.refreshes.Load(), NotLeader: cl.notLeader.Load()}
 }
 
-// ShardLeaders returns, for each open shard of stream in the map the client
-// holds (fetched now if it holds none), the shard's id and the address of
-// its leader ("" if no leader is known).
+// ShardLeaders asks a node for stream's shard map now, makes it the one
+// the client routes by, and returns each open shard's id with the address
+// of its leader ("" if no leader is known).
 func (cl *Cluster) ShardLeaders(ctx context.Context, stream string) (map[string]string, error) {
-	r, err := cl.routes(ctx, stream)
+	var gen uint64
+	if r := cl.slot(stream).Load(); r != nil {
+		gen = r.gen
+	}
+	r, err := cl.refresh(ctx, stream, gen)
 	if err != nil {
 		return nil, err
 	}
