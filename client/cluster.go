@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -257,7 +258,7 @@ func (cl *Cluster) publish(stream string, c *Client, m *wire.RespShardMap) *rout
 		if addr == "" {
 			continue
 		}
-		if _, known := cl.nodes[n.ID]; !known {
+		if !slices.Contains(cl.order, addr) {
 			cl.order = append(cl.order, addr)
 		}
 		cl.nodes[n.ID] = addr
@@ -294,7 +295,7 @@ func (cl *Cluster) hint(r *routes, shard uint32, leader uint64, addr, asked stri
 			next.shards[i].leader, next.shards[i].addr = leader, addr
 		}
 	}
-	if _, known := cl.nodes[leader]; !known {
+	if !slices.Contains(cl.order, addr) {
 		cl.order = append(cl.order, addr)
 	}
 	cl.nodes[leader] = addr

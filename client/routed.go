@@ -180,13 +180,19 @@ func (p *Producer) putRouted(b *pbatch, results []api.PutResult) {
 			p.resolve(b, pending, nil, err)
 			return
 		}
-		stale := false
-		keep := 0
+		// A record stored in another shard than the map said means the
+		// stream was resharded: the map is fetched again before the
+		// records are resolved, so that puts after a Flush use it.
 		for i := range pending {
 			res := &results[i]
 			if res.Err == nil && b.routed && (res.Seq.Shard != b.shard || res.Seq.Incarnation != b.inc) {
-				stale = true // stored in another shard than the map said: resharded
+				cl.refresh(p.ctx, stream, r.gen)
+				break
 			}
+		}
+		keep := 0
+		for i := range pending {
+			res := &results[i]
 			if res.Err != nil && routedRetriable(res.Err) && pending[i].attempts < p.opts.MaxAttempts {
 				pending[keep] = pending[i]
 				keep++
@@ -195,9 +201,6 @@ func (p *Producer) putRouted(b *pbatch, results []api.PutResult) {
 			p.resolve(b, pending[i:i+1], results[i:i+1], nil)
 		}
 		pending = pending[:keep]
-		if stale {
-			cl.refresh(p.ctx, stream, r.gen)
-		}
 	}
 }
 

@@ -186,6 +186,9 @@ func TestRouting_NotLeaderRedirects(t *testing.T) {
 // Putting into a routed producer allocates nothing per record: only each
 // shard's batch (a struct; its buffer is pooled) is new.
 func TestRouting_PutDoesNotAllocatePerRecord(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under the race detector sync.Pool drops items, so pooled batches allocate")
+	}
 	env, _ := newStreamEnv(t, 4)
 	cl, err := client.DialCluster(testCtx(t), []string{env.addr}, client.ClientOptions{})
 	if err != nil {
@@ -224,5 +227,78 @@ func TestRouting_PutDoesNotAllocatePerRecord(t *testing.T) {
 	// The batches of up to 4 shards, and slack for the runtime's own.
 	if m := after.Mallocs - before.Mallocs; m > 20 {
 		t.Fatalf("%d puts allocated %d times; want no allocation per record", n, m)
+	}
+}
+
+// A shard split while a routed producer runs: the records meant for the
+// closed shard are stored in its children, the producer sees them land
+// elsewhere and asks for the map again, and from then on sends to the
+// children. No record fails or is lost.
+func TestRouting_FollowsReshard(t *testing.T) {
+	env, c := newStreamEnv(t, 2)
+	cl, err := client.DialCluster(testCtx(t), []string{env.addr}, client.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var mu sync.Mutex
+	shards := map[uint32]int{}
+	var failed int
+	p, err := cl.NewProducer(testCtx(t), client.ProducerOptions{Stream: "s", Linger: time.Hour, OnResult: func(r client.ProducerResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Err != nil {
+			failed++
+			return
+		}
+		shards[r.Seq.Shard]++
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(prefix string, n int) {
+		t.Helper()
+		for i := range n {
+			if err := p.Put(testCtx(t), []byte(fmt.Sprint(prefix, i)), []byte("v")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Flush(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("before-", 200)
+	refreshes := cl.Stats().Refreshes
+	// Split shard 0 (the lower half of the hash key space) in the middle.
+	if err := c.SplitShard(testCtx(t), "s", api.ShardID(0), api.HashKey{Hi: 1 << 62}); err != nil {
+		t.Fatal(err)
+	}
+	put("during-", 200) // cut by the old map: shard 0's records go to its children
+	if cl.Stats().Refreshes == refreshes {
+		t.Fatalf("records landed in shard 0's children (records by shard %v), and the producer did not ask for the map again", shards)
+	}
+	leaders, err := cl.ShardLeaders(testCtx(t), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, open := leaders[api.ShardID(0)]; open || len(leaders) != 3 {
+		t.Fatalf("the map after the split names %v; want shards 1, 2 and 3", leaders)
+	}
+	put("after-", 200)
+	if err := p.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 0 {
+		t.Fatalf("%d records failed", failed)
+	}
+	if shards[2] == 0 || shards[3] == 0 {
+		t.Fatalf("records by shard %v; want some in shard 0's children, 2 and 3", shards)
+	}
+	total := 0
+	for sh := range 4 {
+		total += eachRecord(t, c, "s", sh, nil)
+	}
+	if total != 600 {
+		t.Fatalf("the stream holds %d records; want 600", total)
 	}
 }
