@@ -60,7 +60,9 @@ type ProducerOptions struct {
 	// hash key, so it is stored in that record's shard; the other user
 	// records keep their own keys, which consumers see when they
 	// de-aggregate (ConsumerOptions.KeepAggregates). A user record too large
-	// to aggregate is put as it is. OnResult is called per user record.
+	// to aggregate is put as it is. OnResult is called per user record. A
+	// Cluster's producer aggregates by the shards of its shard map instead
+	// of listing them.
 	// Records wait in their shard's aggregate up to Linger, or until it is
 	// full.
 	Aggregate bool
@@ -258,8 +260,10 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 			return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 				Message: "partition key is empty; it must be 1 to 256 characters"}
 		}
-		if err := p.learnShards(ctx); err != nil {
-			return err
+		if p.route == nil {
+			if err := p.learnShards(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	p.mu.Lock()
@@ -291,10 +295,7 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		p.idle = make(chan struct{})
 	}
 	p.outstanding++
-	switch {
-	case p.rmap != nil:
-		p.addRouted(key, data, hash, hasHash, size)
-	case !p.opts.Aggregate || !p.aggregate(key, data, hash, hasHash, size):
+	if !p.opts.Aggregate || !p.aggregate(key, data, hash, hasHash, size) {
 		p.add(key, data, hash, hasHash, size, 0, -1)
 	}
 	if p.opts.Linger < 0 {
@@ -305,10 +306,19 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 }
 
 // add appends a record (a user record, or an aggregate of users user
-// records meant for shard) to the current batch, sealing the batch when it
-// is full. buffered is the bytes of the user records, as put. Called with
-// mu held.
+// records meant for shard) to the current batch (with a Cluster, its
+// shard's batch), sealing the batch when it is full. buffered is the bytes
+// of the user records, as put. Called with mu held.
 func (p *Producer) add(key, data []byte, hash api.HashKey, hasHash bool, buffered, users, shard int) {
+	if p.rmap != nil {
+		p.addRouted(key, data, hash, hasHash, buffered, users, shard)
+		return
+	}
+	p.addToBatch(key, data, hash, hasHash, buffered, users, shard)
+}
+
+// addToBatch appends a record to the current batch. Called with mu held.
+func (p *Producer) addToBatch(key, data []byte, hash api.HashKey, hasHash bool, buffered, users, shard int) {
 	size := len(key) + len(data)
 	if p.cur != nil && len(p.cur.recs) > 0 && (len(p.cur.recs) >= p.opts.MaxBatchRecords || p.cur.bytes+size > p.opts.MaxBatchBytes) {
 		p.seal()
@@ -324,6 +334,17 @@ func (p *Producer) add(key, data []byte, hash api.HashKey, hasHash bool, buffere
 	if len(b.recs) >= p.opts.MaxBatchRecords || b.bytes >= p.opts.MaxBatchBytes {
 		p.seal()
 	}
+}
+
+// startLinger starts the linger of records held in aggregates: without a
+// Cluster, by starting the batch they will join; with one, by arming the
+// linger that sends every shard's batch. Called with mu held.
+func (p *Producer) startLinger() {
+	if p.rmap != nil {
+		p.armLinger()
+		return
+	}
+	p.startBatch()
 }
 
 // startBatch starts a batch, and its linger, if none is being filled.
@@ -382,7 +403,7 @@ func (p *Producer) aggregate(key, data []byte, hash api.HashKey, hasHash bool, s
 	s.bytes += size
 	p.held++
 	// The batch's linger bounds how long the record waits in its aggregate.
-	p.startBatch()
+	p.startLinger()
 	return true
 }
 
@@ -458,7 +479,7 @@ func (p *Producer) seal() {
 	p.cur = nil
 	p.senders.Signal()
 	if p.held > 0 {
-		p.startBatch() // the linger of the records held in aggregates
+		p.startLinger() // the linger of the records held in aggregates
 	}
 }
 

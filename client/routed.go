@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/kpl"
 	"github.com/sluicedb/sluice/wire"
 )
 
@@ -20,11 +21,8 @@ import (
 // whose outcome was not known (its connection was lost, or its replication
 // failed after it was proposed) may then be stored twice, as with any
 // retry of a Kinesis put.
-// Aggregate is not supported on a routed producer yet.
+// With Aggregate, user records are aggregated per shard of the map.
 func (cl *Cluster) NewProducer(ctx context.Context, opts ProducerOptions) (*Producer, error) {
-	if opts.Aggregate {
-		return nil, errors.New("wire: a Cluster's producer does not aggregate records yet; use NewProducer on one of its connections (Cluster.Client) to aggregate")
-	}
 	if opts.Stream == "" {
 		return nil, errors.New("wire: ProducerOptions.Stream is empty; name the stream to put into")
 	}
@@ -48,10 +46,18 @@ func (p *Producer) cutByNewestMap() {
 	p.sealAll()
 	p.rmap = r
 	p.rcur = make([]*pbatch, len(r.shards)+1)
+	if p.opts.Aggregate {
+		// Aggregate by the same shards (sealAll emptied the aggregates).
+		p.shards = make([]shardAgg, len(r.shards))
+		for i, s := range r.shards {
+			p.shards[i] = shardAgg{index: int(s.index), start: s.start, end: s.end, agg: kpl.NewAggregator(p.opts.AggregateMaxBytes)}
+		}
+	}
 }
 
-// addRouted adds a record to the batch of its shard. Called with mu held.
-func (p *Producer) addRouted(key, data []byte, hash api.HashKey, hasHash bool, size int) {
+// addRouted adds a record (or an aggregate, which its first user record's
+// keys route) to the batch of its shard. Called with mu held.
+func (p *Producer) addRouted(key, data []byte, hash api.HashKey, hasHash bool, buffered, users, shard int) {
 	h := hash
 	if !hasHash {
 		h = api.HashPartitionKey(key)
@@ -62,7 +68,7 @@ func (p *Producer) addRouted(key, data []byte, hash api.HashKey, hasHash bool, s
 	}
 	p.rpos = pos
 	p.cur = p.rcur[pos]
-	p.add(key, data, hash, hasHash, size, 0, -1)
+	p.addToBatch(key, data, hash, hasHash, buffered, users, shard)
 	p.rcur[pos] = p.cur
 	p.cur = nil
 }
@@ -74,6 +80,12 @@ func (p *Producer) startRouted() {
 	if p.rpos < len(p.rmap.shards) {
 		p.cur.routed, p.cur.inc, p.cur.shard = true, p.rmap.inc, p.rmap.shards[p.rpos].index
 	}
+	p.armLinger()
+}
+
+// armLinger arms the linger that sends every shard's batch, unless it is
+// armed. Called with mu held.
+func (p *Producer) armLinger() {
 	if p.opts.Linger > 0 && !p.lingerArmed {
 		p.lingerArmed = true
 		p.timer.Reset(p.opts.Linger)

@@ -302,3 +302,62 @@ func TestRouting_FollowsReshard(t *testing.T) {
 		t.Fatalf("the stream holds %d records; want 600", total)
 	}
 }
+
+// A routed producer that aggregates packs the user records of each shard
+// into KPL aggregates of that shard: every user record is acknowledged in
+// an aggregate stored in the shard its own key's hash names.
+func TestRouting_Aggregates(t *testing.T) {
+	env, c := newStreamEnv(t, 4)
+	cl, err := client.DialCluster(testCtx(t), []string{env.addr}, client.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	info, err := c.DescribeStream(testCtx(t), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var bad []string
+	users := 0
+	p, err := cl.NewProducer(testCtx(t), client.ProducerOptions{Stream: "s", Aggregate: true, OnResult: func(r client.ProducerResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		users++
+		if r.Err != nil || !r.Aggregated {
+			bad = append(bad, fmt.Sprintf("%s: aggregated %v, %v", r.Key, r.Aggregated, r.Err))
+			return
+		}
+		h := api.HashPartitionKey(r.Key)
+		sh := info.Shards[r.Seq.Shard]
+		if h.Cmp(sh.HashStart) < 0 || h.Cmp(sh.HashEnd) > 0 {
+			bad = append(bad, fmt.Sprintf("%s aggregated into %s, whose range does not hold its hash", r.Key, sh.ID))
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	for i := range n {
+		if err := p.Put(testCtx(t), []byte(fmt.Sprint("key-", i)), []byte("user record")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Fatalf("%d user records went wrong; the first: %s", len(bad), bad[0])
+	}
+	st := p.Stats()
+	if users != n || st.Stored != n || st.Aggregates == 0 || st.Aggregates >= n/10 {
+		t.Fatalf("%d results; producer stats %+v; want %d user records stored in far fewer aggregates", users, st, n)
+	}
+	stored := 0
+	for sh := range 4 {
+		stored += eachRecord(t, c, "s", sh, nil)
+	}
+	if int64(stored) != st.Aggregates {
+		t.Fatalf("the stream holds %d records; the producer stored %d aggregates", stored, st.Aggregates)
+	}
+}
