@@ -534,3 +534,98 @@ func BenchmarkRouting_Producer(b *testing.B) {
 		run(b, p)
 	})
 }
+
+// A client whose map names a node that no longer leads a shard gets
+// NotLeaderException from it, naming the leader, and sends there: the
+// shard's preferred replica is stopped, the client learns the leader the
+// others elect, and the preferred replica, restarted, takes the leadership
+// back (the balancer hands it over) while the client's map still names the
+// other node.
+func TestRouting_NotLeaderAfterLeaderReturns(t *testing.T) {
+	c := startWireNodes(t, 3)
+	info := c.createStream("s", 3)
+	back := c.nodes[1].ShardLeader(info.Incarnation, 0)
+	c.stop(back)
+	waitLeader := func(what string, ok func(leader uint64) bool) uint64 {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var leader uint64
+			agree := true
+			for _, nd := range c.nodes {
+				l := nd.ShardLeader(info.Incarnation, 0)
+				if leader == 0 {
+					leader = l
+				}
+				if l != leader || !ok(l) {
+					agree = false
+				}
+			}
+			if agree {
+				return leader
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30s the nodes do not agree that %s leads shard 0", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	interim := waitLeader("a node still running", func(l uint64) bool { return c.nodes[l] != nil })
+	var seeds []string
+	for id := range c.nodes {
+		seeds = append(seeds, c.addrs[id])
+	}
+	cl, err := client.DialCluster(rctx(t), seeds, client.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	leaders, err := cl.ShardLeaders(rctx(t), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaders[api.ShardID(0)]; got != c.addrs[interim] {
+		t.Fatalf("the client's map names %q as shard 0's leader; want node %d's %s", got, interim, c.addrs[interim])
+	}
+	c.start(back)
+	waitLeader(fmt.Sprintf("node %d, its preferred replica,", back), func(l uint64) bool { return l == back })
+
+	// Keys of shard 0, whose leader the client's map has wrong.
+	sh := info.Shards[0]
+	var keys [][]byte
+	for i := 0; len(keys) < 100; i++ {
+		k := []byte(fmt.Sprint("key-", i))
+		if h := api.HashPartitionKey(k); h.Cmp(sh.HashStart) >= 0 && h.Cmp(sh.HashEnd) <= 0 {
+			keys = append(keys, k)
+		}
+	}
+	var failed atomic.Int64
+	p, err := cl.NewProducer(rctx(t), client.ProducerOptions{Stream: "s", OnResult: func(r client.ProducerResult) {
+		if r.Err != nil {
+			failed.Add(1)
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if err := p.Put(rctx(t), k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(rctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	st := cl.Stats()
+	t.Logf("shard 0 led by node %d, then %d, then %d again; cluster client stats %+v", back, interim, back, st)
+	if failed.Load() != 0 {
+		t.Fatalf("%d records failed", failed.Load())
+	}
+	if st.NotLeader == 0 {
+		t.Fatalf("node %d, which the client's map named, answered no NotLeaderException", interim)
+	}
+	if c.views[back].accepted.Load() == 0 {
+		t.Fatalf("node %d, the leader again, accepted no PutShard request", back)
+	}
+	c.waitSame("s", len(keys))
+}
