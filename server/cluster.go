@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicedb/sluice/cluster/node"
+	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/wire/wireserver"
 )
 
 // parsePeers reads --peers: ID=HOST:PORT, comma-separated.
@@ -225,4 +227,28 @@ func (s *Server) clusterFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Warn("fault injection: Raft messages to and from nodes blocked or unblocked", "block", req.Block, "unblock", req.Unblock)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// wireCluster is a node as the binary protocol's routing sees it (ShardMap,
+// PutShard).
+type wireCluster struct{ *node.Node }
+
+// NodeAddrs lists the nodes with the binary protocol addresses they
+// announced.
+func (w wireCluster) NodeAddrs() []wire.NodeAddr {
+	infos := w.Nodes()
+	out := make([]wire.NodeAddr, len(infos))
+	for i, n := range infos {
+		out[i] = wire.NodeAddr{ID: n.ID, Addr: n.Listen}
+	}
+	return out
+}
+
+// wireClusterOf is nd for the binary protocol's server, nil on a single
+// node.
+func wireClusterOf(nd *node.Node) wireserver.Cluster {
+	if nd == nil {
+		return nil
+	}
+	return wireCluster{nd}
 }

@@ -403,6 +403,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
 		FrameTimeout: time.Duration(cfg.FrameTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout), Budget: inflight,
 		Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,
+		Cluster:       wireClusterOf(nd),
 		Logger:        cfg.Logger.With("door", "wire"),
 		OnConnections: func(open int) { wireConns.Set(float64(open)) },
 	})

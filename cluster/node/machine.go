@@ -222,6 +222,7 @@ func (m *machine) AppliedIndex(group uint64) uint64 {
 // hands shards back to their preferred replicas.
 func (m *machine) LeaderChanged(group, leader, term uint64) {
 	n := (*Node)(m)
+	n.leaders.note(group, leader)
 	if leader == n.cfg.NodeID {
 		n.pokeBalance()
 	}

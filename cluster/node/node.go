@@ -81,6 +81,7 @@ type Node struct {
 	bal     chan struct{}          // wakes the leader balancer
 	keyCh   chan struct{}          // closed once the iterator key is known
 	keyOnce sync.Once
+	leaders leaderView // each shard group's leader as last heard (status.go)
 
 	stop chan struct{}
 	bg   sync.WaitGroup
