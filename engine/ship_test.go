@@ -1,0 +1,162 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/sluicedb/sluice/api"
+)
+
+// behindReplicas makes two replicas of a one-shard stream that agree on its
+// first 20 records, after which b stops applying (it is down) while a
+// takes 300 more in puts of 10.
+func behindReplicas(t *testing.T) (a, b *Engine, inc uint32) {
+	t.Helper()
+	r := &logReplica{}
+	a = openReplica(t, r, t.TempDir())
+	t.Cleanup(func() { a.Close() })
+	b = openReplica(t, r, t.TempDir())
+	t.Cleanup(func() { b.Close() })
+	r.attach(a)
+	r.attach(b)
+	si, err := a.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		put(t, a, "s", "k", fmt.Sprintf("v%d", i))
+	}
+	r.mu.Lock()
+	r.engines, r.next = r.engines[:1], r.next[:1]
+	r.mu.Unlock()
+	for i := 0; i < 30; i++ {
+		recs := make([]api.PutRecord, 10)
+		for k := range recs {
+			recs[k] = api.PutRecord{Key: []byte(fmt.Sprintf("k%d", k)), Data: bytes.Repeat([]byte{byte(i)}, 100+i*k)}
+		}
+		res := make([]api.PutResult, len(recs))
+		if failed, err := a.PutRecords("s", recs, res); err != nil || failed != 0 {
+			t.Fatalf("put %d: %d failed, %v", i, failed, err)
+		}
+	}
+	return a, b, si.Incarnation
+}
+
+// exported collects the chunks ExportShard hands out, copied.
+func exported(t *testing.T, e *Engine, inc uint32, from, to uint64, maxBytes int) []ShipChunk {
+	t.Helper()
+	var out []ShipChunk
+	err := e.ExportShard(inc, 0, from, to, maxBytes, func(c ShipChunk) error {
+		out = append(out, ShipChunk{First: c.First, KeyBlob: slices.Clone(c.KeyBlob), Frames: slices.Clone(c.Frames)})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func chunksOf(cs []ShipChunk) func(func(ShipChunk) error) error {
+	return func(yield func(ShipChunk) error) error {
+		for _, c := range cs {
+			if err := yield(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// A replica that missed records is refilled from another's frames: it then
+// holds every record at the same number and arrival time, stored in frames
+// byte-identical to the other replica's.
+func TestShip_RefillsAReplicaThatFellBehind(t *testing.T) {
+	a, b, inc := behindReplicas(t)
+	have, _ := b.SyncShard(inc, 0)
+	next, _ := a.SyncShard(inc, 0)
+	if have != 20 || next != 320 {
+		t.Fatalf("replicas hold records up to %d and %d; want 20 and 320", have, next)
+	}
+	chunks := exported(t, a, inc, have, next, 4096)
+	if len(chunks) < 3 {
+		t.Fatalf("%d chunks of at most 4 KiB for 300 records; want several", len(chunks))
+	}
+	got, err := b.InstallShard(inc, 0, chunksOf(chunks))
+	if err != nil || got != next {
+		t.Fatalf("install: next %d, %v; want %d", got, err, next)
+	}
+	if ra, rb := recordsOf(t, a, "s"), recordsOf(t, b, "s"); len(ra) != 320 || fmt.Sprint(ra) != fmt.Sprint(rb) {
+		t.Fatalf("after the install the replicas hold %d and %d records, or differ", len(ra), len(rb))
+	}
+	fa, fb := exported(t, a, inc, 0, next, 0), exported(t, b, inc, 0, next, 0)
+	var ba, bb []byte
+	for _, c := range fa {
+		ba = append(ba, c.Frames...)
+	}
+	for _, c := range fb {
+		bb = append(bb, c.Frames...)
+	}
+	if !bytes.Equal(ba, bb) {
+		t.Fatalf("the replicas' stored frames differ (%d and %d bytes)", len(ba), len(bb))
+	}
+	// Installing the same records again changes nothing.
+	if got, err := b.InstallShard(inc, 0, chunksOf(chunks)); err != nil || got != next {
+		t.Fatalf("install again: next %d, %v; want %d", got, err, next)
+	}
+	if rb := recordsOf(t, b, "s"); len(rb) != 320 {
+		t.Fatalf("after a second install the replica holds %d records; want 320", len(rb))
+	}
+}
+
+// Shipped bytes that are not the frames they claim to be are refused
+// before anything is written: a flipped byte, frames at other numbers, a
+// chunk cut inside a frame, records that would leave a hole.
+func TestShip_BadChunksAreRefusedAndChangeNothing(t *testing.T) {
+	a, b, inc := behindReplicas(t)
+	chunks := exported(t, a, inc, 20, 320, 1<<20)
+	corrupt := map[string]func(c *ShipChunk){
+		"flipped byte": func(c *ShipChunk) { c.Frames[len(c.Frames)/2] ^= 0x40 },
+		"wrong first":  func(c *ShipChunk) { c.First++ },
+		"cut frame":    func(c *ShipChunk) { c.Frames = c.Frames[:len(c.Frames)-8] },
+		"empty":        func(c *ShipChunk) { c.Frames = nil },
+		"zero tail":    func(c *ShipChunk) { c.Frames = append(c.Frames, make([]byte, 16)...) },
+	}
+	for name, fn := range corrupt {
+		t.Run(name, func(t *testing.T) {
+			c := ShipChunk{First: chunks[0].First, Frames: slices.Clone(chunks[0].Frames)}
+			fn(&c)
+			_, err := b.InstallShard(inc, 0, chunksOf([]ShipChunk{c}))
+			if !errors.Is(err, ErrShipCorrupt) {
+				t.Fatalf("install of a chunk with a %s: %v; want ErrShipCorrupt", name, err)
+			}
+			if rb := recordsOf(t, b, "s"); len(rb) != 20 {
+				t.Fatalf("after a refused install the replica holds %d records; want its 20", len(rb))
+			}
+		})
+	}
+	// Records starting past the replica's end would leave a hole.
+	later := exported(t, a, inc, 100, 320, 1<<20)
+	if _, err := b.InstallShard(inc, 0, chunksOf(later)); !errors.Is(err, ErrShipRange) {
+		t.Fatalf("install of records from 100 on a replica holding 20: %v; want ErrShipRange", err)
+	}
+	// The replica was not fenced by any of it.
+	if got, err := b.InstallShard(inc, 0, chunksOf(chunks)); err != nil || got != 320 {
+		t.Fatalf("install of the good chunks: next %d, %v; want 320", got, err)
+	}
+}
+
+// A replica exports only what it holds.
+func TestShip_ExportOfRecordsNotHeld(t *testing.T) {
+	_, b, inc := behindReplicas(t)
+	err := b.ExportShard(inc, 0, 10, 30, 0, func(ShipChunk) error { return nil })
+	if !errors.Is(err, ErrShipRange) {
+		t.Fatalf("export of [10, 30) from a replica holding 20 records: %v; want ErrShipRange", err)
+	}
+	stop := errors.New("stop")
+	if err := b.ExportShard(inc, 0, 0, 20, 64, func(ShipChunk) error { return stop }); err != stop {
+		t.Fatalf("export whose callback fails: %v; want its error", err)
+	}
+}
