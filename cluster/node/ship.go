@@ -97,7 +97,7 @@ type shipHooks struct {
 // shipJob is a shard snapshot held back until its records are here.
 type shipJob struct {
 	group uint64
-	from  uint64           // the node that sent env
+	from  uint64            // the node that sent env
 	env   *cluster.Envelope // the newest snapshot message held (guarded by shipState.mu)
 }
 
