@@ -194,8 +194,7 @@ func (n *Node) holdSnapshot(from uint64, e *cluster.Envelope) bool {
 // shipLoop runs a job: until the shard holds the records of the newest
 // snapshot held, it fetches the missing ones from the sources in turn,
 // pausing between rounds that all failed; then it steps that snapshot
-// into the host and ends. It gives up when the node closes or stops
-// holding the group.
+// into the host and ends. It gives up when the node closes.
 func (n *Node) shipLoop(j *shipJob) {
 	s := &n.ship
 	defer s.wg.Done()
@@ -208,10 +207,13 @@ func (n *Node) shipLoop(j *shipJob) {
 		n.mu.Lock()
 		g := n.groups[j.group]
 		n.mu.Unlock()
-		err := errors.New("this node no longer holds the group")
+		var err error
 		if g != nil {
 			err = n.refill(g, from, next)
 		}
+		// A group this node does not hold (not yet started, or gone) has
+		// no shard here to fill: the host judges the snapshot as it
+		// would have.
 		if err == nil {
 			s.mu.Lock()
 			same := j.env.Msg.GetSnapshot().GetMetadata().GetIndex() == env.Msg.GetSnapshot().GetMetadata().GetIndex()
@@ -225,13 +227,10 @@ func (n *Node) shipLoop(j *shipJob) {
 			}
 			continue // a newer snapshot came meanwhile
 		}
-		if g == nil || n.stopping() {
+		if n.stopping() {
 			s.mu.Lock()
 			delete(s.jobs, j.group)
 			s.mu.Unlock()
-			if g == nil {
-				n.log.Warn("dropping a shard snapshot of a group this node does not hold", "group", j.group)
-			}
 			return
 		}
 		n.log.Warn("could not fetch a shard's records for its snapshot; trying again", "group", j.group, "records_to", next, "pause", pause, "err", err)

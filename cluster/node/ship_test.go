@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -238,4 +240,76 @@ func TestShip_SenderKilledMidTransfer(t *testing.T) {
 	// The killed node comes back and catches up too.
 	startShipNode(c, killed)
 	backAndCheck(t, c, killed, acked)
+}
+
+// A node serving transfers answers requests it cannot serve with a
+// refusal that says why, and hangs up on bytes that are not the protocol,
+// without harm to itself.
+func TestShip_HostileRequests(t *testing.T) {
+	c := startNodes(t, 2)
+	if _, err := c.engs[1].CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	putN(t, c.engs[1], "s", "r", 5)
+	c.waitSame("s", 5)
+	si, _ := c.engs[1].DescribeStream("s")
+	gid := ShardGroup(si.Incarnation, 0)
+	ask := func(raw []byte) (shipMsg, error) {
+		t.Helper()
+		conn, err := c.nodes[1].tr.DialStream(context.Background(), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := conn.Write(raw); err != nil {
+			t.Fatal(err)
+		}
+		sr := shipReader{r: conn}
+		return sr.next()
+	}
+	request := func(group, from, to uint64) []byte {
+		return appendShipMsg(nil, &shipMsg{Kind: shipRequest, Group: group, From: from, To: to, Window: 1, Chunk: minShipChunk}, true)
+	}
+	for name, tc := range map[string]struct {
+		raw  []byte
+		want string // in the refusal; "" for a hang-up
+	}{
+		"unknown group":    {request(gid+1, 0, 5), "holds no shard of group"},
+		"records not held": {request(gid, 0, 50), "does not hold the records"},
+		"garbage":          {[]byte("GET / HTTP/1.1\r\n\r\n"), ""},
+		"huge length":      {[]byte{0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0}, ""},
+		"bad CRC":          {append(request(gid, 0, 5)[:4:4], append([]byte{1, 2, 3, 4}, request(gid, 0, 5)[8:]...)...), ""},
+		"ack first":        {appendShipMsg(nil, &shipMsg{Kind: shipAck, Acks: 1}, true), ""},
+	} {
+		m, err := ask(tc.raw)
+		switch {
+		case tc.want == "" && !errors.Is(err, io.EOF):
+			t.Fatalf("%s: the node answered %+v, %v; want it to hang up", name, m, err)
+		case tc.want != "" && (err != nil || m.Kind != shipRefusal || !strings.Contains(m.Why, tc.want)):
+			t.Fatalf("%s: the node answered %+v, %v; want a refusal saying %q", name, m, err, tc.want)
+		}
+	}
+	// A good request is still served, chunk by chunk as acknowledged.
+	conn, err := c.nodes[1].tr.DialStream(context.Background(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write(request(gid, 0, 5))
+	sr := shipReader{r: conn}
+	m, err := sr.next()
+	if err != nil || m.Kind != shipChunk || m.C.First != 0 {
+		t.Fatalf("a good request: %+v, %v; want a chunk from 0", m, err)
+	}
+	if next, err := engine.CheckShipChunk(m.C); err != nil || next != 5 {
+		t.Fatalf("the chunk's frames end at %d, %v; want 5", next, err)
+	}
+	conn.Write(appendShipMsg(nil, &shipMsg{Kind: shipAck, Acks: 1}, true))
+	if m, err := sr.next(); err != nil || m.Kind != shipEnd || m.Next != 5 {
+		t.Fatalf("after the chunk: %+v, %v; want the end at 5", m, err)
+	}
+	putN(t, c.engs[2], "s", "after", 5)
+	c.waitSame("s", 10)
 }
