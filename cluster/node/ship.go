@@ -288,13 +288,14 @@ func (n *Node) refill(g *shardGroup, leader, next uint64) error {
 func (n *Node) fetch(g *shardGroup, src, from, to uint64) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	stop := n.cancelOnStop(cancel)
+	defer stop()
 	conn, err := n.tr.DialStream(ctx, src)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	stop := n.closeOnStop(conn)
-	defer stop()
+	context.AfterFunc(ctx, func() { conn.Close() }) // a transfer blocked in a read or write ends with the node
 
 	dir := filepath.Join(n.cfg.DataDir, shipDirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -393,14 +394,14 @@ func (n *Node) fetch(g *shardGroup, src, from, to uint64) error {
 	return nil
 }
 
-// closeOnStop closes conn when the node stops, until the returned func is
-// called: a transfer blocked in a read or write ends with the node.
-func (n *Node) closeOnStop(conn net.Conn) (cancel func()) {
+// cancelOnStop calls fn when the node stops, unless the returned func was
+// called first.
+func (n *Node) cancelOnStop(fn func()) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-n.stop:
-			conn.Close()
+			fn()
 		case <-done:
 		}
 	}()
@@ -411,7 +412,8 @@ func (n *Node) closeOnStop(conn net.Conn) (cancel func()) {
 // from (transport.Config.Streams): the records of the request's range, in
 // chunks, at most the request's window of them unacknowledged.
 func (n *Node) serveShip(from uint64, conn net.Conn) {
-	stop := n.closeOnStop(conn)
+	// A transfer blocked in a read or write ends with the node.
+	stop := n.cancelOnStop(func() { conn.Close() })
 	defer stop()
 	log := n.log.With("to_node", from)
 	sr := shipReader{r: bufio.NewReaderSize(conn, shipReadStep)}
