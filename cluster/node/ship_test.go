@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"strings"
@@ -25,12 +26,7 @@ func startShipNodes(t *testing.T, n int) *testNodes {
 	t.Helper()
 	c := &testNodes{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Node{}, engs: map[uint64]*engine.Engine{}}
 	for i := 1; i <= n; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.peers[uint64(i)] = ln.Addr().String()
-		ln.Close()
+		c.peers[uint64(i)] = freeAddr(t)
 		c.dirs[uint64(i)] = filepath.Join(t.TempDir(), fmt.Sprint(i))
 	}
 	for id := range c.peers {
@@ -49,6 +45,23 @@ func startShipNodes(t *testing.T, n int) *testNodes {
 		cancel()
 	}
 	return c
+}
+
+// freeAddr returns a loopback address that was free, on a port below the
+// kernel's range of ephemeral ports, so that no outgoing connection takes
+// it while a node that listened there is restarting.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port found in 100 tries")
+	return ""
 }
 
 func startShipNode(c *testNodes, id uint64) {
