@@ -160,3 +160,76 @@ func TestShip_ExportOfRecordsNotHeld(t *testing.T) {
 		t.Fatalf("export whose callback fails: %v; want its error", err)
 	}
 }
+
+// recordsOnly replicates records through a logReplica but leaves each
+// engine its own catalog, as a replica whose streams are encrypted needs
+// (encryption refuses a replicated catalog).
+type recordsOnly struct{ r *logReplica }
+
+func (ro recordsOnly) Append(inc uint32, shard int, entry []byte) (uint64, error) {
+	return ro.r.Append(inc, shard, entry)
+}
+
+// Sealed frames are shipped sealed: the receiver opens them with their
+// segment's data key (wrapped in the chunk) and seals the records again
+// under its own, as an applied entry would be. It reads the same records.
+func TestShip_EncryptedRecords(t *testing.T) {
+	dirA, dirB := t.TempDir(), t.TempDir()
+	keys := openKeys(t, dirA)
+	m, err := keys.CreateKey("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each catalog is made on a single node (encryption is refused on a
+	// replica), then the engine is opened again as a replica.
+	var inc uint32
+	for _, dir := range []string{dirA, dirB} {
+		e := openEncrypted(t, dir, func(o *Options) { o.Keys = keys })
+		si, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inc != 0 && si.Incarnation != inc {
+			t.Fatalf("the two catalogs gave the stream incarnations %d and %d", inc, si.Incarnation)
+		}
+		inc = si.Incarnation
+		if err := e.SetEncryption("s", "KMS", m.KeyID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &logReplica{}
+	open := func(dir string) *Engine {
+		e := openEncrypted(t, dir, func(o *Options) { o.Keys = keys; o.Replica = recordsOnly{r} })
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	a, b := open(dirA), open(dirB)
+	r.attach(a)
+	for i := 0; i < 50; i++ {
+		put(t, a, "s", "k", fmt.Sprintf("secret-%d", i))
+	}
+	chunks := exported(t, a, inc, 0, 50, 0)
+	if len(chunks[0].KeyBlob) == 0 || bytes.Contains(chunks[0].Frames, []byte("secret-1")) {
+		t.Fatal("the exported chunk is not the sealed frames of a segment with a key header")
+	}
+	if got, err := b.InstallShard(inc, 0, chunksOf(chunks)); err != nil || got != 50 {
+		t.Fatalf("install: next %d, %v; want 50", got, err)
+	}
+	if ra, rb := recordsOf(t, a, "s"), recordsOf(t, b, "s"); len(ra) != 50 || fmt.Sprint(ra) != fmt.Sprint(rb) {
+		t.Fatalf("after the install the replicas read %d and %d records, or differ", len(ra), len(rb))
+	}
+	if hits := filesHolding(t, dirB, []byte("secret-1")); len(hits) != 0 {
+		t.Fatalf("the receiver stores a record in the clear in %v", hits)
+	}
+	// A chunk whose key blob is another segment's fails authentication.
+	bad := ShipChunk{First: 0, KeyBlob: exported(t, b, inc, 0, 50, 0)[0].KeyBlob, Frames: chunks[0].Frames}
+	if bytes.Equal(bad.KeyBlob, chunks[0].KeyBlob) {
+		t.Fatal("the two replicas' segments share a data key")
+	}
+	if _, err := b.InstallShard(inc, 0, chunksOf([]ShipChunk{bad})); !errors.Is(err, ErrShipCorrupt) {
+		t.Fatalf("install of frames under another segment's key: %v; want ErrShipCorrupt", err)
+	}
+}
