@@ -37,6 +37,9 @@ type testCluster struct {
 	// node comes back where the others expect it)
 	raft, wire, http map[uint64]string
 	extra            []string
+	// prefix, if set, is the command each node's process runs under (a
+	// network namespace).
+	prefix map[uint64][]string
 
 	mu    sync.Mutex
 	nodes map[uint64]*server
@@ -79,7 +82,7 @@ func startCluster(t *testing.T, bin binaries, n int, extra ...string) *testClust
 func (c *testCluster) launch(id uint64) *server {
 	args := append([]string{"--node-id", strconv.FormatUint(id, 10), "--peers", c.peers, "--raft-listen", c.raft[id],
 		"--listen", c.wire[id], "--http", c.http[id], "--zone", fmt.Sprintf("z%d", id)}, c.extra...)
-	s := launchServer(c.t, c.bin, filepath.Join(c.dir, fmt.Sprintf("node%d", id)), args...)
+	s := launchServerIn(c.t, c.prefix[id], c.bin, filepath.Join(c.dir, fmt.Sprintf("node%d", id)), args...)
 	c.mu.Lock()
 	c.nodes[id] = s
 	c.mu.Unlock()

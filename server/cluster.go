@@ -108,7 +108,7 @@ func newClusterMetrics(nd *node.Node) *clusterMetrics {
 	return &clusterMetrics{nd: nd,
 		elections:     d("elections_total", "Elections this node started (it became a candidate)."),
 		leaderChanges: d("leader_changes_total", "Times a group on this node learned of a new leader."),
-		proposals:     d("proposals_total", "Proposals made on this node, by outcome: ok, dropped (certainly not committed), not_leader, unknown.", "outcome"),
+		proposals:     d("proposals_total", "Proposals made on this node, by outcome: ok, dropped (certainly not committed), not_leader, unknown; and bounced: proposals other nodes forwarded here that Raft dropped (their proposers retry them).", "outcome"),
 		snapshots:     d("snapshots_total", "Raft snapshots: taken (log compaction), sent to followers, received from a leader.", "kind"),
 		messages:      d("messages_total", "Raft messages, by direction.", "direction"),
 		saves:         d("raft_log_saves_total", "Writes of the node's Raft log, each one fdatasync for every group ready at that moment."),
@@ -143,6 +143,7 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter(c.proposals, m.ProposalsDropped, "dropped")
 	counter(c.proposals, m.ProposalsNotLeader, "not_leader")
 	counter(c.proposals, m.ProposalsUnknown, "unknown")
+	counter(c.proposals, m.ProposalsBounced, "bounced")
 	counter(c.snapshots, m.SnapshotsTaken, "taken")
 	counter(c.snapshots, m.SnapshotsSent, "sent")
 	counter(c.snapshots, m.SnapshotsReceived, "received")

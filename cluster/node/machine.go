@@ -60,6 +60,13 @@ func (m *machine) Apply(group uint64, ents []multiraft.Applied) {
 		// The entry is committed: its records' numbers are fixed, and
 		// the put can be acknowledged while the shard's writer writes
 		// them (the payload is the log's, never changed).
+		if e.Proposer != n.cfg.NodeID {
+			// Another node admitted these records against its quota
+			// of the shard: bill them here too (before a reader can
+			// see them), so the shard's limit holds across the
+			// cluster rather than once per node.
+			n.eng.ChargeReplicated(g.inc, g.index, e.Payload)
+		}
 		count, err := n.eng.ApplyEntryAsync(g.inc, g.index, g.next, e.Payload)
 		if err != nil {
 			// A malformed entry is refused the same way on every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -80,6 +81,7 @@ type Node struct {
 
 	state *stateFile
 	ship  shipState // segment shipping: transfers in flight and their counters (ship.go)
+	self  NodeInfo  // what this node announced of itself at Start
 
 	recMu   sync.Mutex             // serialises reconcile
 	mu      sync.Mutex             // guards groups
@@ -206,6 +208,7 @@ func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
 		return fmt.Errorf("clear the shipping directory: %w", err)
 	}
 	self.ID, self.Raft, self.Zone = n.cfg.NodeID, n.cfg.Peers[n.cfg.NodeID], n.cfg.Zone
+	n.self = self
 	if err := n.host.AddGroup(cluster.ControllerGroup, n.nodes, nil); err != nil {
 		return fmt.Errorf("start the controller group: %w", err)
 	}
@@ -515,25 +518,116 @@ func (n *Node) balanceLoop() {
 		case <-t.C:
 		case <-n.bal:
 		}
-		up := n.peersUp()
-		for _, gid := range n.host.Leaders() {
-			n.mu.Lock()
-			g := n.groups[gid]
-			n.mu.Unlock()
-			if g == nil || g.replicas[0] == n.cfg.NodeID || !up[g.replicas[0]] {
-				continue
-			}
-			st, err := n.host.Status(gid)
-			if err != nil || st.Leader != n.cfg.NodeID {
-				continue
-			}
-			for _, f := range st.Followers {
-				if f.Node == g.replicas[0] && f.Lag == 0 && f.Active {
-					if err := n.host.TransferLeader(gid, f.Node); err != nil {
-						n.log.Debug("leadership transfer failed", "group", gid, "to", f.Node, "err", err)
-					}
+		n.balanceOnce()
+	}
+}
+
+// balanceOnce hands each shard this node leads in place of its preferred
+// replica to that replica, when it is connected, holds the whole log and
+// is not draining.
+func (n *Node) balanceOnce() {
+	up := n.peersUp()
+	for _, gid := range n.host.Leaders() {
+		n.mu.Lock()
+		g := n.groups[gid]
+		n.mu.Unlock()
+		if g == nil || g.replicas[0] == n.cfg.NodeID || !up[g.replicas[0]] || n.state.draining(g.replicas[0]) {
+			continue
+		}
+		st, err := n.host.Status(gid)
+		if err != nil || st.Leader != n.cfg.NodeID {
+			continue
+		}
+		for _, f := range st.Followers {
+			if f.Node == g.replicas[0] && f.Lag == 0 {
+				if err := n.host.TransferLeader(gid, f.Node); err != nil {
+					n.log.Debug("leadership transfer failed", "group", gid, "to", f.Node, "err", err)
 				}
 			}
 		}
 	}
+}
+
+// drainPoll is how often Drain looks whether its leaderships have moved.
+const drainPoll = 20 * time.Millisecond
+
+// Drain hands the leadership of every group this node leads (its shards'
+// and the controller's) to a connected replica that holds the whole log,
+// and returns once this node leads none, so that stopping it afterwards
+// costs no election: puts keep flowing through the new leaders, and those
+// that reach this node meanwhile are forwarded to them. It first tells the
+// cluster that it is draining, so no balancer hands a leadership back. It
+// returns an error saying how many groups it still leads when ctx ends
+// first (a group with no caught-up replica to take it, or no quorum).
+func (n *Node) Drain(ctx context.Context) error {
+	info := n.self
+	info.Draining = true
+	if b, err := json.Marshal(info); err == nil {
+		pctx, cancel := context.WithTimeout(ctx, n.cfg.ElectionTimeout)
+		if _, err := n.host.Propose(pctx, cluster.ControllerGroup, append([]byte{kindNode}, b...)); err != nil {
+			n.log.Warn("could not tell the cluster this node is draining; its balancers may hand leaderships back", "err", err)
+		}
+		cancel()
+	}
+	tried := map[uint64]time.Time{}
+	for {
+		led := n.host.Leaders()
+		if len(led) == 0 {
+			return nil
+		}
+		now := time.Now()
+		for _, gid := range led {
+			// A transfer that did not complete within an election
+			// timeout was aborted by Raft: try again, perhaps to
+			// another replica.
+			if t, ok := tried[gid]; ok && now.Sub(t) < n.cfg.ElectionTimeout {
+				continue
+			}
+			if to := n.handoffTarget(gid); to != 0 {
+				if err := n.host.TransferLeader(gid, to); err != nil {
+					n.log.Debug("leadership transfer failed", "group", gid, "to", to, "err", err)
+				}
+				tried[gid] = now
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("this node still leads %d groups: no caught-up replica took them before the drain's deadline: %w", len(led), ctx.Err())
+		case <-n.stop:
+			return engine.ErrClosed
+		case <-time.After(drainPoll):
+		}
+	}
+}
+
+// handoffTarget picks the replica to hand group's leadership to: a
+// connected follower with the whole log, the group's preferred replica
+// first, never a node that is draining; 0 if there is none.
+func (n *Node) handoffTarget(gid uint64) uint64 {
+	st, err := n.host.Status(gid)
+	if err != nil || st.Leader != n.cfg.NodeID {
+		return 0
+	}
+	var preferred uint64
+	n.mu.Lock()
+	if g := n.groups[gid]; g != nil {
+		preferred = g.replicas[0]
+	}
+	n.mu.Unlock()
+	// Connected, rather than Raft's recent activity: a quiesced group
+	// hears nothing from its followers.
+	up := n.peersUp()
+	var best uint64
+	for _, f := range st.Followers {
+		if !up[f.Node] || f.Lag != 0 || f.Node == n.cfg.NodeID || n.state.draining(f.Node) {
+			continue
+		}
+		if f.Node == preferred {
+			return f.Node
+		}
+		if best == 0 {
+			best = f.Node
+		}
+	}
+	return best
 }
