@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/sluicedb/sluice/ratelimit"
+
 	"github.com/sluicedb/sluice/api"
 )
 
@@ -232,4 +234,63 @@ func TestShip_EncryptedRecords(t *testing.T) {
 	if _, err := b.InstallShard(inc, 0, chunksOf([]ShipChunk{bad})); !errors.Is(err, ErrShipCorrupt) {
 		t.Fatalf("install of frames under another segment's key: %v; want ErrShipCorrupt", err)
 	}
+}
+
+// BenchmarkShip_ExportInstall ships 4 MiB of records (1 KiB each) from one
+// replica to another that holds none of them: the export in 1 MiB chunks,
+// each checked, and the install with its sync. Bytes are the frames'.
+func BenchmarkShip_ExportInstall(b *testing.B) {
+	r := &logReplica{}
+	open := func() *Engine {
+		q := ratelimit.Unlimited
+		e, err := Open(Options{Dir: b.TempDir(), Quotas: &q, Replica: r, Logger: quietLogger()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { e.Close() })
+		r.attach(e)
+		return e
+	}
+	src, dst := open(), open()
+	recs := make([]api.PutRecord, 500)
+	for i := range recs {
+		recs[i] = api.PutRecord{Key: []byte(fmt.Sprintf("k%d", i)), Data: bytes.Repeat([]byte{byte(i)}, 1<<10)}
+	}
+	res := make([]api.PutResult, len(recs))
+	b.ReportAllocs()
+	size := 0
+	for i := 0; b.Loop(); i++ {
+		// Each round a new stream on both replicas, whose records only
+		// the source applies.
+		b.StopTimer()
+		name := fmt.Sprintf("s%d", i)
+		r.mu.Lock()
+		r.engines, r.next = []*Engine{src, dst}, append(r.next[:1], map[[2]uint64]uint64{})
+		r.mu.Unlock()
+		si, err := src.CreateStream(api.CreateStreamInput{Name: name, ShardCount: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.mu.Lock()
+		r.engines, r.next = r.engines[:1], r.next[:1]
+		r.mu.Unlock()
+		for range 8 {
+			if failed, err := src.PutRecords(name, recs, res); err != nil || failed != 0 {
+				b.Fatalf("put: %d failed, %v", failed, err)
+			}
+		}
+		next, _ := src.SyncShard(si.Incarnation, 0)
+		b.StartTimer()
+		size = 0
+		got, err := dst.InstallShard(si.Incarnation, 0, func(yield func(ShipChunk) error) error {
+			return src.ExportShard(si.Incarnation, 0, 0, next, 1<<20, func(c ShipChunk) error {
+				size += len(c.Frames)
+				return yield(c)
+			})
+		})
+		if err != nil || got != next {
+			b.Fatalf("install: next %d, %v; want %d", got, err, next)
+		}
+	}
+	b.SetBytes(int64(size))
 }
