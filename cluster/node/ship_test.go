@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/sluicedb/sluice/api"
 	"github.com/sluicedb/sluice/engine"
+	"github.com/sluicedb/sluice/internal/testcert"
 	"github.com/sluicedb/sluice/ratelimit"
 )
 
@@ -64,11 +66,18 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
+// shipTLS, when set, gives startShipNode each node's TLS configuration.
+var shipTLS func(id uint64) *tls.Config
+
 func startShipNode(c *testNodes, id uint64) {
 	c.t.Helper()
-	nd, err := Open(Config{NodeID: id, Peers: c.peers, DataDir: c.dirs[id], TickInterval: 20 * time.Millisecond,
+	cfg := Config{NodeID: id, Peers: c.peers, DataDir: c.dirs[id], TickInterval: 20 * time.Millisecond,
 		ElectionTimeout: 200 * time.Millisecond, Logger: quiet(),
-		KeepForFollowers: 10, SnapshotEntries: 20, CompactionTail: 5})
+		KeepForFollowers: 10, SnapshotEntries: 20, CompactionTail: 5}
+	if shipTLS != nil {
+		cfg.TLS = shipTLS(id)
+	}
+	nd, err := Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -188,6 +197,31 @@ func TestShip_RefillsANodeThatWasDown(t *testing.T) {
 	}
 	if served == 0 {
 		t.Fatal("no node counts a transfer served")
+	}
+}
+
+// The same over mutual TLS between the nodes: the transfer's stream
+// connection makes the transport's TLS handshake too.
+func TestShip_RefillsOverTLS(t *testing.T) {
+	ca := testcert.NewCA(t, "sluice-cluster")
+	shipTLS = func(id uint64) *tls.Config {
+		srv, cli := ca.Server(fmt.Sprintf("node%d", id)), ca.Client(fmt.Sprintf("node%d", id))
+		return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: ca.Pool(), ClientCAs: ca.Pool(),
+			ClientAuth: tls.RequireAndVerifyClientCert, Certificates: []tls.Certificate{srv.Cert},
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cli.Cert, nil }}
+	}
+	t.Cleanup(func() { shipTLS = nil })
+	c := startShipNodes(t, 3)
+	down, acked := downAndBehind(t, c)
+	startShipNode(c, down)
+	backAndCheck(t, c, down, acked)
+	if m := c.nodes[down].Metrics(); m.ShipTransfers == 0 {
+		t.Fatalf("node %d was refilled by no transfer", down)
+	}
+	for id, nd := range c.nodes {
+		if st := nd.tr.Stats(); st.Refused != 0 {
+			t.Fatalf("node %d refused %d connections; want none between nodes of one CA", id, st.Refused)
+		}
 	}
 }
 
