@@ -100,6 +100,7 @@ type clusterMetrics struct {
 	elections, leaderChanges, proposals, snapshots *prometheus.Desc
 	messages, saves, groups, quiesced, leading     *prometheus.Desc
 	maxLag, commitLatency                          *prometheus.Desc
+	shipTransfers, shipBytes                       *prometheus.Desc
 }
 
 func newClusterMetrics(nd *node.Node) *clusterMetrics {
@@ -118,12 +119,14 @@ func newClusterMetrics(nd *node.Node) *clusterMetrics {
 		leading:       d("groups_leading", "Groups this node leads."),
 		maxLag:        d("follower_lag_max_entries", "The largest lag, in entries, of a follower of a group this node leads."),
 		commitLatency: d("commit_latency_seconds", "From a proposal on this node to its entry applied here."),
+		shipTransfers: d("snapshot_transfers_total", "Transfers of a shard's segments for a snapshot: received (a replica here refilled), failed (a node tried and given up on), served (to another node).", "outcome"),
+		shipBytes:     d("snapshot_transfer_bytes_total", "Bytes of segment frames received by transfers that refilled a replica here."),
 	}
 }
 
 func (c *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.elections, c.leaderChanges, c.proposals, c.snapshots, c.messages, c.saves,
-		c.groups, c.quiesced, c.leading, c.maxLag, c.commitLatency} {
+		c.groups, c.quiesced, c.leading, c.maxLag, c.commitLatency, c.shipTransfers, c.shipBytes} {
 		ch <- d
 	}
 }
@@ -149,6 +152,10 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter(c.messages, m.MessagesOut, "out")
 	counter(c.messages, m.MessagesIn, "in")
 	counter(c.saves, m.Saves)
+	counter(c.shipTransfers, m.ShipTransfers, "received")
+	counter(c.shipTransfers, m.ShipFailures, "failed")
+	counter(c.shipTransfers, m.ShipServed, "served")
+	counter(c.shipBytes, m.ShipBytes)
 	gauge(c.groups, float64(m.Groups))
 	gauge(c.quiesced, float64(m.GroupsQuiesced))
 	gauge(c.leading, float64(m.Leading))

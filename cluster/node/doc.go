@@ -38,6 +38,17 @@
 // the engine skips the records its segments kept (engine.ApplyEntry), so a
 // power cut loses nothing a quorum acknowledged.
 //
+// # Catching up
+//
+// A follower that fell behind catches up from its leader's log while the
+// leader still has the entries it lacks (Config.KeepForFollowers). One
+// further behind is sent a snapshot, which names only the sequence number
+// after the shard's last record: the snapshot is held back from Raft while
+// the records the follower lacks are fetched from the leader or another
+// replica as their stored segment frames, checked frame by frame and
+// installed (ship.go, shipwire.go; engine.ExportShard and InstallShard),
+// and only then handed on.
+//
 // # Placement
 //
 // A shard's replicas are ReplicationFactor nodes chosen from the cluster's

@@ -146,10 +146,10 @@ func (m *machine) Snapshot(group, index uint64) ([]byte, error) {
 
 // Restore sets a group's state from a snapshot: on a restart, the one this
 // node took itself, whose records its segments hold (synced when it was
-// taken); for a new group, an empty one. A snapshot sent by a leader for a
-// replica too far behind names records this replica does not hold:
-// shipping segments is not built, so leaders keep their logs for followers
-// behind (multiraft's KeepForFollowers), and such a replica is fenced.
+// taken); for a new group, an empty one; for a replica too far behind its
+// leader's log, the leader's, whose records were shipped here before Raft
+// was handed the snapshot (ship.go), so that they are in the segments by
+// the time Restore runs on the host's scheduler.
 func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 	n := (*Node)(m)
 	if group == cluster.ControllerGroup {
@@ -196,12 +196,14 @@ func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 		return err
 	}
 	if have < next {
-		// The leader no longer has the entries this replica lacks, and
-		// shipping segments is not built: the replica takes the
-		// snapshot's place in the log, and the next entry it applies
-		// finds the hole and fences the shard here (the other replicas
-		// hold the records). An error would stop every group of the node.
-		n.log.Error("a shard's replica is too far behind its leader's log to catch up; it is fenced until it is refilled",
+		// Only a snapshot that did not come through the shipping
+		// receiver (shipReceiver holds back every shard snapshot until
+		// its records are here) can name records this replica lacks:
+		// the replica takes the snapshot's place in the log, and the
+		// next entry it applies finds the hole and fences the shard here
+		// (the other replicas hold the records). An error would stop
+		// every group of the node.
+		n.log.Error("a shard's snapshot names records this replica does not hold; it is fenced until it is refilled",
 			"group", group, "snapshot_index", snap.GetMetadata().GetIndex(), "records_to", next, "records_here", have)
 	}
 	g.next = next

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -51,6 +52,13 @@ type Config struct {
 	// leader and a commit before it fails with a retryable error; default
 	// 10 s.
 	ProposeTimeout time.Duration
+	// KeepForFollowers is how many entries a shard's leader keeps in its
+	// Raft log for a follower that is behind; one further behind is sent
+	// a snapshot and refilled by segment shipping (ship.go). Default
+	// multiraft's, 100,000. SnapshotEntries (default 10,000) and
+	// CompactionTail (default 1,000) are multiraft's too: how often a
+	// group's log is compacted, and how much is kept below a snapshot.
+	KeepForFollowers, SnapshotEntries, CompactionTail uint64
 	// TLS, when set, secures the transport between nodes (mutual TLS).
 	TLS *tls.Config
 	// ClusterID keeps nodes of different clusters apart; default a hash
@@ -72,7 +80,8 @@ type Node struct {
 	rf    int
 
 	state *stateFile
-	self  NodeInfo // what this node announced of itself at Start
+	ship  shipState // segment shipping: transfers in flight and their counters (ship.go)
+	self  NodeInfo  // what this node announced of itself at Start
 
 	recMu   sync.Mutex             // serialises reconcile
 	mu      sync.Mutex             // guards groups
@@ -158,6 +167,7 @@ func Open(cfg Config) (*Node, error) {
 		NodeID: cfg.NodeID, Store: n.store, StateMachine: (*machine)(n),
 		TickInterval: cfg.TickInterval, ElectionTicks: max(ticks, 3), HeartbeatTicks: 1,
 		ForwardProposals: true, Logger: n.log,
+		KeepForFollowers: cfg.KeepForFollowers, SnapshotEntries: cfg.SnapshotEntries, CompactionTail: cfg.CompactionTail,
 	})
 	if err != nil {
 		n.store.Close()
@@ -177,7 +187,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.tr, err = transport.New(transport.Config{
 		NodeID: cfg.NodeID, ClusterID: n.cfg.ClusterID, Listener: ln, Peers: peers,
-		Receiver: n.host, TLS: cfg.TLS, Logger: n.log,
+		Receiver: (*shipReceiver)(n), Streams: n.serveShip, TLS: cfg.TLS, Logger: n.log,
 	})
 	if err != nil {
 		ln.Close()
@@ -194,6 +204,10 @@ func Open(cfg Config) (*Node, error) {
 // for the cluster to agree.
 func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
 	n.eng = eng
+	// Transfers cut by a crash left scratch files; nothing else is there.
+	if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, shipDirName)); err != nil {
+		return fmt.Errorf("clear the shipping directory: %w", err)
+	}
 	self.ID, self.Raft, self.Zone = n.cfg.NodeID, n.cfg.Peers[n.cfg.NodeID], n.cfg.Zone
 	n.self = self
 	if err := n.host.AddGroup(cluster.ControllerGroup, n.nodes, nil); err != nil {
@@ -221,6 +235,7 @@ func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
 func (n *Node) Close() error {
 	close(n.stop)
 	n.bg.Wait()
+	n.ship.close()
 	err := n.host.Close()
 	if cerr := n.tr.Close(); err == nil {
 		err = cerr

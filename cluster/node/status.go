@@ -132,11 +132,17 @@ type Metrics struct {
 	CommitLatency *hdrhistogram.Histogram
 	MaxLag        uint64
 	Leading       int
+	// Segment shipping (ship.go): transfers that refilled a shard here,
+	// the bytes of frames they brought, transfers that failed (each node
+	// tried counts once), and transfers this node served to others.
+	ShipTransfers, ShipBytes, ShipFailures, ShipServed uint64
 }
 
 // Metrics reads the node's counters.
 func (n *Node) Metrics() Metrics {
-	m := Metrics{Metrics: n.host.Metrics(), CommitLatency: n.host.CommitLatency()}
+	m := Metrics{Metrics: n.host.Metrics(), CommitLatency: n.host.CommitLatency(),
+		ShipTransfers: n.ship.transfers.Load(), ShipBytes: n.ship.bytes.Load(),
+		ShipFailures: n.ship.failures.Load(), ShipServed: n.ship.served.Load()}
 	for _, g := range n.host.Leaders() {
 		s, err := n.host.Status(g)
 		if err != nil {
