@@ -52,7 +52,7 @@ func startShipNodes(t *testing.T, n int) *testNodes {
 // freeAddr returns a loopback address that was free, on a port below the
 // kernel's range of ephemeral ports, so that no outgoing connection takes
 // it while a node that listened there is restarting.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	for range 100 {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
