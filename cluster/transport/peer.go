@@ -249,12 +249,27 @@ func (p *peer) watch(c *outConn) {
 
 // dial opens a connection to the peer at addr and makes the handshake.
 func (p *peer) dial(addr string) (*outConn, error) {
-	t := p.t
-	ctx, cancel := context.WithTimeout(p.ctx, t.cfg.DialTimeout)
+	ctx, cancel := context.WithTimeout(p.ctx, p.t.cfg.DialTimeout)
 	defer cancel()
+	nc, a, err := p.t.handshake(ctx, p.id, addr, false)
+	if err != nil {
+		return nil, err
+	}
+	return &outConn{Conn: nc, addr: addr, maxFrame: min(int(a.MaxFrame), p.t.cfg.MaxFrameSize)}, nil
+}
+
+// handshake dials node at addr, secures the connection with TLS when the
+// transport has it, and exchanges hellos (a stream connection's when
+// stream is set), all within ctx; it returns the connection, with no
+// deadline left on it, and the node's hello.
+func (t *Transport) handshake(ctx context.Context, node uint64, addr string, stream bool) (net.Conn, hello, error) {
+	what := ""
+	if stream {
+		what = " for a stream"
+	}
 	nc, err := t.cfg.Dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("dial node %d at %s: %w", p.id, addr, err)
+		return nil, hello{}, fmt.Errorf("dial node %d at %s%s: %w", node, addr, what, err)
 	}
 	ok := false
 	defer func() {
@@ -264,7 +279,7 @@ func (p *peer) dial(addr string) (*outConn, error) {
 	}()
 	if dl, has := ctx.Deadline(); has {
 		if err := nc.SetDeadline(dl); err != nil {
-			return nil, err
+			return nil, hello{}, err
 		}
 	}
 	if t.cfg.TLS != nil {
@@ -277,28 +292,31 @@ func (p *peer) dial(addr string) (*outConn, error) {
 		}
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, fmt.Errorf("TLS handshake with node %d at %s: %w", p.id, addr, err)
+			return nil, hello{}, fmt.Errorf("TLS handshake with node %d at %s%s: %w", node, addr, what, err)
 		}
 		nc = tc
 	}
-	h := hello{Version: version, Cluster: t.cfg.ClusterID, From: t.cfg.NodeID, To: p.id}
+	h := hello{Version: version, Cluster: t.cfg.ClusterID, From: t.cfg.NodeID, To: node, Stream: stream}
 	hb := h.marshal()
 	if _, err := nc.Write(hb[:]); err != nil {
-		return nil, fmt.Errorf("send hello to node %d at %s: %w", p.id, addr, err)
+		return nil, hello{}, fmt.Errorf("send hello to node %d at %s%s: %w", node, addr, what, err)
 	}
 	if _, err := io.ReadFull(nc, hb[:]); err != nil {
-		return nil, fmt.Errorf("%w: read node %d's answer at %s: %w", ErrHandshake, p.id, addr, err)
+		return nil, hello{}, fmt.Errorf("%w: read node %d's answer at %s%s: %w", ErrHandshake, node, addr, what, err)
 	}
 	a, err := parseHello(hb[:])
 	if err == nil {
-		err = check(a, t.cfg.ClusterID, t.cfg.NodeID, p.id)
+		err = check(a, t.cfg.ClusterID, t.cfg.NodeID, node)
+	}
+	if err == nil && a.Stream != stream {
+		err = fmt.Errorf("%w: node %d answered with the hello of the other kind of connection", ErrHandshake, node)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("handshake with node %d at %s: %w", p.id, addr, err)
+		return nil, hello{}, fmt.Errorf("handshake with node %d at %s%s: %w", node, addr, what, err)
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
-		return nil, err
+		return nil, hello{}, err
 	}
 	ok = true
-	return &outConn{Conn: nc, addr: addr, maxFrame: min(int(a.MaxFrame), t.cfg.MaxFrameSize)}, nil
+	return nc, a, nil
 }

@@ -2,11 +2,8 @@ package transport
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
-	"time"
 )
 
 // Stream connections carry bulk transfers between nodes (a shard's
@@ -41,56 +38,6 @@ func (t *Transport) DialStream(ctx context.Context, node uint64) (net.Conn, erro
 	defer cancel()
 	stop := context.AfterFunc(t.ctx, cancel) // Close cuts a dial short
 	defer stop()
-	nc, err := t.cfg.Dial(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("dial node %d at %s for a stream: %w", node, addr, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			nc.Close()
-		}
-	}()
-	if dl, has := ctx.Deadline(); has {
-		if err := nc.SetDeadline(dl); err != nil {
-			return nil, err
-		}
-	}
-	if t.cfg.TLS != nil {
-		cfg := t.cfg.TLS
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			if host, _, err := net.SplitHostPort(addr); err == nil {
-				cfg.ServerName = host
-			}
-		}
-		tc := tls.Client(nc, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, fmt.Errorf("TLS handshake with node %d at %s for a stream: %w", node, addr, err)
-		}
-		nc = tc
-	}
-	h := hello{Version: version, Cluster: t.cfg.ClusterID, From: t.cfg.NodeID, To: node, Stream: true}
-	hb := h.marshal()
-	if _, err := nc.Write(hb[:]); err != nil {
-		return nil, fmt.Errorf("send a stream hello to node %d at %s: %w", node, addr, err)
-	}
-	if _, err := io.ReadFull(nc, hb[:]); err != nil {
-		return nil, fmt.Errorf("%w: read node %d's answer to a stream hello at %s: %w", ErrHandshake, node, addr, err)
-	}
-	a, err := parseHello(hb[:])
-	if err == nil {
-		err = check(a, t.cfg.ClusterID, t.cfg.NodeID, node)
-	}
-	if err == nil && !a.Stream {
-		err = fmt.Errorf("%w: node %d answered a stream hello with a Raft one", ErrHandshake, node)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("stream handshake with node %d at %s: %w", node, addr, err)
-	}
-	if err := nc.SetDeadline(time.Time{}); err != nil {
-		return nil, err
-	}
-	ok = true
-	return nc, nil
+	nc, _, err := t.handshake(ctx, node, addr, true)
+	return nc, err
 }
