@@ -576,19 +576,24 @@ func (p *Producer) put1(b *pbatch, results []api.PutResult) {
 			p.resolve(b, pending, nil, err)
 			break
 		}
-		// Keep the records to retry at the front of pending.
-		keep := 0
-		for i := range pending {
-			r := &results[i]
-			if r.Err != nil && retriable(r.Err) && pending[i].attempts < p.opts.MaxAttempts {
-				pending[keep] = pending[i]
-				keep++
-				continue
-			}
-			p.resolve(b, pending[i:i+1], results[i:i+1], nil)
-		}
-		pending = pending[:keep]
+		pending = p.retain(b, pending, results)
 	}
+}
+
+// retain resolves the records of pending whose results are final and
+// returns the rest, to retry, at the front of pending.
+func (p *Producer) retain(b *pbatch, pending []precord, results []api.PutResult) []precord {
+	keep := 0
+	for i := range pending {
+		r := &results[i]
+		if r.Err != nil && retriable(r.Err) && pending[i].attempts < p.opts.MaxAttempts {
+			pending[keep] = pending[i]
+			keep++
+			continue
+		}
+		p.resolve(b, pending[i:i+1], results[i:i+1], nil)
+	}
+	return pending[:keep]
 }
 
 // users counts the user records of recs.

@@ -182,7 +182,7 @@ func (p *Producer) putRouted(b *pbatch, results []api.PutResult) {
 				// The records may or may not be stored: retried, they may
 				// be stored twice, as with any retry of a lost request.
 				cl.refresh(p.ctx, stream, r.gen)
-			case !routedRetriable(err):
+			case !retriable(err):
 				p.resolve(b, pending, nil, err)
 				return
 			}
@@ -202,20 +202,6 @@ func (p *Producer) putRouted(b *pbatch, results []api.PutResult) {
 				break
 			}
 		}
-		keep := 0
-		for i := range pending {
-			res := &results[i]
-			if res.Err != nil && routedRetriable(res.Err) && pending[i].attempts < p.opts.MaxAttempts {
-				pending[keep] = pending[i]
-				keep++
-				continue
-			}
-			p.resolve(b, pending[i:i+1], results[i:i+1], nil)
-		}
-		pending = pending[:keep]
+		pending = p.retain(b, pending, results)
 	}
 }
-
-// routedRetriable reports the errors a routed producer retries: those a
-// producer retries (retriable).
-func routedRetriable(err error) bool { return retriable(err) }
