@@ -467,3 +467,45 @@ func TestHost_ForwardedProposalDroppedByTransferIsRetryable(t *testing.T) {
 	}
 	c.net.Heal()
 }
+
+// A proposal made in the same round as a message that made the leader a
+// follower (before the round's Ready says so) is passed on to the new
+// leader as a forwarded proposal: were it taken for one made as leader, no
+// entry of this node would carry it, it would be reported dropped and
+// retried while Raft had sent it on, and could be committed twice.
+func TestHost_ProposalAfterSteppingDownIsForwarded(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, func(cfg *Config) { cfg.ForwardProposals = true })
+	const gid = 9
+	c.addGroups(gid)
+	c.tickUntilLeaders(100, gid)
+	lead := c.leader(gid)
+	other := lead%3 + 1
+	c.net.Isolate(lead) // what it sends on goes nowhere
+	h := c.node(lead).host
+	var forwarded, dropped bool
+	if err := h.do(func() {
+		g := h.s.groups[gid]
+		term := g.rn.BasicStatus().GetTerm()
+		// A heartbeat of a higher term from another node: Raft makes
+		// this node its follower at once; g.state changes only with the
+		// next Ready.
+		if err := g.rn.Step(&raftpb.Message{Type: new(raftpb.MsgHeartbeat), From: new(other), To: new(lead), Term: new(term + 1)}); err != nil {
+			t.Error(err)
+		}
+		p := h.newProposal(gid)
+		p.data = make([]byte, headerLen+1)
+		putHeader(p.data, h.id, p.id)
+		h.s.propose(p)
+		forwarded = p.forwarded
+		select {
+		case <-p.done:
+			dropped = errors.Is(p.err, ErrProposalDropped)
+		default:
+		}
+	}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !forwarded || dropped {
+		t.Fatalf("a proposal made after the leader stepped down: forwarded %v, dropped %v; want it forwarded to the new leader", forwarded, dropped)
+	}
+}

@@ -436,8 +436,14 @@ func (s *scheduler) propose(p *proposal) {
 	// A proposal wakes the group even on a follower, so that a follower
 	// quiesced under a leader that has since died notices it is gone.
 	s.wakeGroup(g)
-	if g.state != raft.StateLeader {
-		if h.cfg.ForwardProposals && g.lead != 0 && p.cc == nil {
+	// Raft's own state, not g.state: that is as of the last Ready, and a
+	// message stepped since may have made this node a follower. A
+	// proposal believed made as leader but passed on by Raft to the real
+	// leader would be reported dropped when no entry of this node's
+	// carries it, then retried, and could be committed twice.
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		if h.cfg.ForwardProposals && st.Lead != 0 && p.cc == nil {
 			// Raft passes it to the leader as a MsgProp.
 			if err := g.rn.Propose(p.data); err != nil {
 				h.counters.propDropped.Add(1)
@@ -451,7 +457,7 @@ func (s *scheduler) propose(p *proposal) {
 			return
 		}
 		h.counters.propNotLeader.Add(1)
-		p.finish(Result{}, &NotLeaderError{Group: g.id, Leader: g.lead})
+		p.finish(Result{}, &NotLeaderError{Group: g.id, Leader: st.Lead})
 		return
 	}
 	var err error
