@@ -21,6 +21,7 @@ type scaleRig struct {
 }
 
 func newScaleRig(t *testing.T, mod func(*Options)) *scaleRig {
+	requireSingleNode(t, "the autoscaler (off on a cluster, whose shards change only by the cluster's decision)")
 	t.Helper()
 	clk := newTestClock()
 	e := openTest(t, func(o *Options) {

@@ -80,6 +80,7 @@ func filesHolding(t testing.TB, dir string, marker []byte) []string {
 }
 
 func TestEncryption_MarkerNowhereOnDiskAndReadsIntact(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	e := openEncrypted(t, dir, nil)
 	mustCreate(t, e, "s", 2)
@@ -158,6 +159,7 @@ func TestEncryption_MarkerNowhereOnDiskAndReadsIntact(t *testing.T) {
 }
 
 func TestEncryption_KeyNamedAnyWayAndErrors(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	e := openEncrypted(t, dir, nil)
 	defer e.Close()
@@ -212,6 +214,7 @@ func TestEncryption_KeyNamedAnyWayAndErrors(t *testing.T) {
 }
 
 func TestEncryption_MissingKeyringKeyIsKMSNotFound(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	e := openEncrypted(t, dir, nil)
 	mustCreate(t, e, "s", 1)
@@ -288,6 +291,7 @@ func alterFrame(t *testing.T, path string, off int, fixCRC bool) {
 }
 
 func TestEncryption_TamperedRecordIsCorruptAlone(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	for _, fixCRC := range []bool{false, true} {
 		dir := t.TempDir()
 		e := openEncrypted(t, dir, nil)
@@ -325,6 +329,7 @@ func TestEncryption_TamperedRecordIsCorruptAlone(t *testing.T) {
 }
 
 func TestEncryption_FrameCopiedToAnotherShardDoesNotOpen(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	e := openEncrypted(t, dir, nil)
 	mustCreate(t, e, "s", 2)
@@ -361,6 +366,7 @@ func TestEncryption_FrameCopiedToAnotherShardDoesNotOpen(t *testing.T) {
 }
 
 func TestEncryption_RotateThenRewrapKeepsEveryRecord(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	e := openEncrypted(t, dir, func(o *Options) { o.SegmentSize = 64 << 10 })
 	defer e.Close()
@@ -420,6 +426,7 @@ func TestEncryption_RotateThenRewrapKeepsEveryRecord(t *testing.T) {
 // record acknowledged before the cut reads back intact and encrypted, and
 // nothing else is returned.
 func TestEncryption_PowerCutLosesNothing(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(5, 6))
 	q := ratelimit.Unlimited
@@ -514,6 +521,7 @@ func TestEncryption_PowerCutLosesNothing(t *testing.T) {
 }
 
 func TestNeedsKeys_FollowsStreamsEverEncrypted(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	if need, err := NeedsKeys(nil, dir); err != nil || need {
 		t.Fatalf("a new directory: NeedsKeys = %v, %v", need, err)
@@ -575,6 +583,7 @@ func wrapVersions(t *testing.T, e *Engine, stream string) map[int]int {
 // put afterwards are sealed too; a stream written in the clear comes back
 // in the clear.
 func TestEncryption_RecoveredCatalogKeepsEncrypting(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SetEncryption"))
 	dir := t.TempDir()
 	e := openEncrypted(t, dir, nil)
 	mustCreate(t, e, "sealed", 2)

@@ -87,6 +87,7 @@ func settle(t *testing.T, e *Engine, stream, group string, members ...string) ma
 }
 
 func TestGroups_BalanceHandoffAndFailover(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 8)
@@ -186,6 +187,7 @@ func shardStart(t *testing.T, e *Engine, stream string, idx int) api.HashKey {
 }
 
 func TestGroups_LeaveHandsOverAtOnce(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 4)
@@ -209,6 +211,7 @@ func TestGroups_LeaveHandsOverAtOnce(t *testing.T) {
 }
 
 func TestGroups_ParentBeforeChild(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 2)
@@ -276,6 +279,7 @@ func TestGroups_ParentBeforeChild(t *testing.T) {
 }
 
 func TestGroups_CheckpointNeverBackwardsButReset(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 1)
@@ -344,6 +348,7 @@ func TestGroups_CheckpointNeverBackwardsButReset(t *testing.T) {
 // TestGroups_CheckpointsSurvivePowerCut: an acknowledged checkpoint and the
 // lease epochs are back after a power cut, and epochs keep growing.
 func TestGroups_CheckpointsSurvivePowerCut(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	mem := vfs.NewMem()
 	clk := newTestClock()
 	q := ratelimit.Unlimited
@@ -393,6 +398,7 @@ func TestGroups_CheckpointsSurvivePowerCut(t *testing.T) {
 }
 
 func TestGroups_LogCompactsAndReplays(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	dir := t.TempDir()
 	clk := newTestClock()
 	q := ratelimit.Unlimited
@@ -476,6 +482,7 @@ func TestGroupLog_TornTailCut(t *testing.T) {
 }
 
 func TestGroups_DeletedStreamForgetsGroups(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 1)
@@ -490,6 +497,7 @@ func TestGroups_DeletedStreamForgetsGroups(t *testing.T) {
 }
 
 func TestGroups_BadNames(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	e := openGroupEngine(t, newTestClock())
 	mustCreate(t, e, "s", 1)
 	for _, c := range []struct{ group, member string }{{"", "a"}, {"g/x", "a"}, {"g", ""}, {"g", "a\nb"}} {
@@ -506,6 +514,7 @@ func TestGroups_BadNames(t *testing.T) {
 // by retention counts as finished (its children are leased without its
 // SHARD_END checkpoint), and its lease and checkpoint are dropped.
 func TestGroups_RetentionFreesChildrenAndDropsLeases(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 1)

@@ -24,6 +24,7 @@ func streamStatus(t *testing.T, e *Engine, name string) api.StreamStatus {
 // mode change fails with ResourceInUse, and once the first finishes the
 // stream is ACTIVE and takes reshards again.
 func TestReshard_SecondWhileOneRunsIsRefused(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("SplitShard, MergeShards and UpdateShardCount"))
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 2)
 	if st := streamStatus(t, e, "s"); st != api.StatusActive {
@@ -71,6 +72,7 @@ func TestReshard_SecondWhileOneRunsIsRefused(t *testing.T) {
 // and a call is allowed again once the oldest is 24 hours old, also after
 // a restart.
 func TestUpdateShardCount_TenPerRolling24Hours(t *testing.T) {
+	requireSingleNode(t, notOnClusterYet("UpdateShardCount"))
 	clk := newTestClock()
 	dir := t.TempDir()
 	open := func() *Engine {
@@ -95,7 +97,7 @@ func TestUpdateShardCount_TenPerRolling24Hours(t *testing.T) {
 	if !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("11th UpdateShardCount in 24 hours: %v; want LimitExceeded", err)
 	}
-	e.Close()
+	closeEngine(e)
 	e = open()
 	if err := e.UpdateShardCount("s", 2); !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("11th UpdateShardCount after a restart: %v; want LimitExceeded", err)
