@@ -16,7 +16,7 @@ import (
 func init() {
 	engine.NewTestNode = func(id uint64, peers map[uint64]string, dir string) (engine.TestNode, error) {
 		nd, err := node.Open(node.Config{NodeID: id, Peers: peers, DataDir: dir,
-			TickInterval: 20 * time.Millisecond, ElectionTimeout: 200 * time.Millisecond,
+			TickInterval: 25 * time.Millisecond, ElectionTimeout: 500 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			return nil, err
