@@ -59,6 +59,7 @@ func (o *ClientOptions) setDefaults() {
 // with an error matching ErrConnectionLost.
 type Client struct {
 	nc        net.Conn
+	addr      string // the address dialled, "" for NewClient
 	br        *bufio.Reader
 	opts      ClientOptions
 	serverMax int // the largest frame the server accepts
@@ -139,6 +140,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (*Client, error)
 		nc.Close()
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
+	c.addr = addr
 	return c, nil
 }
 
@@ -280,6 +282,13 @@ func (c *Client) fail(err error) {
 		s.end(callErr)
 	}
 	c.queue.Close()
+}
+
+// lost reports whether the connection has ended (lost or closed).
+func (c *Client) lost() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err != nil
 }
 
 // closedErr is the error of a call made after the connection ended.

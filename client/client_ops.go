@@ -215,13 +215,13 @@ func (c *Client) PutRecords(ctx context.Context, stream string, recs []api.PutRe
 	}
 	bb, start := c.frameFor(size)
 	bb.B = wire.AppendPutRecords(wire.AppendStr(bb.B, stream), recs)
-	return c.putRecordsFrame(ctx, bb, start, len(recs), results)
+	return c.putRecordsFrame(ctx, wire.OpPutRecords, bb, start, len(recs), results)
 }
 
-// putRecordsFrame sends an encoded PutRecords request of n records and
-// decodes its response into results.
-func (c *Client) putRecordsFrame(ctx context.Context, bb *bytebufferpool.ByteBuffer, start, n int, results []api.PutResult) (int, error) {
-	cl, err := c.roundTrip(ctx, wire.OpPutRecords, bb, start)
+// putRecordsFrame sends an encoded PutRecords (or PutShard) request of n
+// records and decodes its response into results.
+func (c *Client) putRecordsFrame(ctx context.Context, op wire.Op, bb *bytebufferpool.ByteBuffer, start, n int, results []api.PutResult) (int, error) {
+	cl, err := c.roundTrip(ctx, op, bb, start)
 	if err != nil {
 		return 0, err
 	}

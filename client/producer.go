@@ -60,7 +60,9 @@ type ProducerOptions struct {
 	// hash key, so it is stored in that record's shard; the other user
 	// records keep their own keys, which consumers see when they
 	// de-aggregate (ConsumerOptions.KeepAggregates). A user record too large
-	// to aggregate is put as it is. OnResult is called per user record.
+	// to aggregate is put as it is. OnResult is called per user record. A
+	// Cluster's producer aggregates by the shards of its shard map instead
+	// of listing them.
 	// Records wait in their shard's aggregate up to Linger, or until it is
 	// full.
 	Aggregate bool
@@ -157,6 +159,17 @@ type Producer struct {
 	timer *time.Timer
 	wg    sync.WaitGroup
 
+	// With a Cluster (NewProducer of Cluster, routed.go): where the
+	// stream's newest shard map is published, the map batches are cut by
+	// now, the batch being filled for each of its shards (and, last, for
+	// records no open shard holds), and whether a linger is pending.
+	route       *Cluster
+	slot        *atomic.Pointer[routes]
+	rmap        *routes
+	rcur        []*pbatch
+	rpos        int // the slot of rcur the batch being filled (cur) belongs to
+	lingerArmed bool
+
 	// With Aggregate: whether the shards were listed, and whether a put
 	// landed in an unexpected shard since (they are then listed again).
 	mapKnown, mapStale atomic.Bool
@@ -179,6 +192,9 @@ type shardAgg struct {
 // pbatch is a batch of records: their keys and data copied into arena.
 type pbatch struct {
 	gen      uint64
+	routed   bool   // meant for shard of incarnation inc, through its leader
+	inc      uint32 // of the stream, when routed
+	shard    uint32 // when routed
 	arena    *bytebufferpool.ByteBuffer
 	recs     []precord
 	bytes    int // keys and data of recs, as sent
@@ -197,10 +213,18 @@ type precord struct {
 
 // NewProducer starts a producer on c.
 func NewProducer(c *Client, opts ProducerOptions) (*Producer, error) {
+	return newProducer(c, opts, nil)
+}
+
+// newProducer starts a producer on c, routed through cl if it is not nil.
+func newProducer(c *Client, opts ProducerOptions, cl *Cluster) (*Producer, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
 	p := &Producer{c: c, opts: opts, space: make(chan struct{}), idle: make(chan struct{})}
+	if cl != nil {
+		p.route, p.slot = cl, cl.slot(opts.Stream)
+	}
 	close(p.idle)
 	p.senders.L = &p.mu
 	p.ctx, p.cancel = context.WithCancel(context.Background())
@@ -236,11 +260,16 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 			return &wire.Error{Code: api.CodeInvalidArgument, Name: api.CodeInvalidArgument.String(),
 				Message: "partition key is empty; it must be 1 to 256 characters"}
 		}
-		if err := p.learnShards(ctx); err != nil {
-			return err
+		if p.route == nil {
+			if err := p.learnShards(ctx); err != nil {
+				return err
+			}
 		}
 	}
 	p.mu.Lock()
+	if p.route != nil {
+		p.cutByNewestMap()
+	}
 	for {
 		if p.closed {
 			p.mu.Unlock()
@@ -249,10 +278,10 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		if p.buffered == 0 || p.buffered+size <= p.opts.MaxBuffered {
 			break
 		}
-		if p.held > 0 {
-			// Records held in aggregates free no space until they are sent.
-			p.flushAggregates()
-			p.seal()
+		if p.held > 0 || p.rmap != nil {
+			// Records held in aggregates, or in the batches of shards,
+			// free no space until they are sent.
+			p.sealAll()
 		}
 		space := p.space
 		p.mu.Unlock()
@@ -270,18 +299,26 @@ func (p *Producer) put(ctx context.Context, key, data []byte, hash api.HashKey, 
 		p.add(key, data, hash, hasHash, size, 0, -1)
 	}
 	if p.opts.Linger < 0 {
-		p.flushAggregates()
-		p.seal()
+		p.sealAll()
 	}
 	p.mu.Unlock()
 	return nil
 }
 
 // add appends a record (a user record, or an aggregate of users user
-// records meant for shard) to the current batch, sealing the batch when it
-// is full. buffered is the bytes of the user records, as put. Called with
-// mu held.
+// records meant for shard) to the current batch (with a Cluster, its
+// shard's batch), sealing the batch when it is full. buffered is the bytes
+// of the user records, as put. Called with mu held.
 func (p *Producer) add(key, data []byte, hash api.HashKey, hasHash bool, buffered, users, shard int) {
+	if p.rmap != nil {
+		p.addRouted(key, data, hash, hasHash, buffered, users, shard)
+		return
+	}
+	p.addToBatch(key, data, hash, hasHash, buffered, users, shard)
+}
+
+// addToBatch appends a record to the current batch. Called with mu held.
+func (p *Producer) addToBatch(key, data []byte, hash api.HashKey, hasHash bool, buffered, users, shard int) {
 	size := len(key) + len(data)
 	if p.cur != nil && len(p.cur.recs) > 0 && (len(p.cur.recs) >= p.opts.MaxBatchRecords || p.cur.bytes+size > p.opts.MaxBatchBytes) {
 		p.seal()
@@ -299,6 +336,17 @@ func (p *Producer) add(key, data []byte, hash api.HashKey, hasHash bool, buffere
 	}
 }
 
+// startLinger starts the linger of records held in aggregates: without a
+// Cluster, by starting the batch they will join; with one, by arming the
+// linger that sends every shard's batch. Called with mu held.
+func (p *Producer) startLinger() {
+	if p.rmap != nil {
+		p.armLinger()
+		return
+	}
+	p.startBatch()
+}
+
 // startBatch starts a batch, and its linger, if none is being filled.
 // Called with mu held.
 func (p *Producer) startBatch() {
@@ -306,8 +354,14 @@ func (p *Producer) startBatch() {
 		return
 	}
 	p.gen++
-	p.cur = &pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes)}
-	p.cur.arena.B = p.cur.arena.B[:0]
+	b := batches.Get().(*pbatch)
+	*b = pbatch{gen: p.gen, arena: wire.GetBuf(p.opts.MaxBatchBytes), recs: b.recs[:0]}
+	b.arena.B = b.arena.B[:0]
+	p.cur = b
+	if p.rmap != nil {
+		p.startRouted()
+		return
+	}
 	if p.opts.Linger > 0 {
 		p.timer.Reset(p.opts.Linger)
 	}
@@ -349,7 +403,7 @@ func (p *Producer) aggregate(key, data []byte, hash api.HashKey, hasHash bool, s
 	s.bytes += size
 	p.held++
 	// The batch's linger bounds how long the record waits in its aggregate.
-	p.startBatch()
+	p.startLinger()
 	return true
 }
 
@@ -417,6 +471,7 @@ func (p *Producer) seal() {
 	}
 	if len(p.cur.recs) == 0 {
 		wire.PutBuf(p.cur.arena)
+		batches.Put(p.cur)
 		p.cur = nil
 		return
 	}
@@ -424,7 +479,7 @@ func (p *Producer) seal() {
 	p.cur = nil
 	p.senders.Signal()
 	if p.held > 0 {
-		p.startBatch() // the linger of the records held in aggregates
+		p.startLinger() // the linger of the records held in aggregates
 	}
 }
 
@@ -432,7 +487,10 @@ func (p *Producer) seal() {
 // being built.
 func (p *Producer) onLinger() {
 	p.mu.Lock()
-	if p.cur != nil && p.cur.gen == p.gen {
+	if p.rmap != nil {
+		p.lingerArmed = false
+		p.sealAll()
+	} else if p.cur != nil && p.cur.gen == p.gen {
 		p.flushAggregates()
 		p.seal()
 	}
@@ -465,6 +523,26 @@ func (p *Producer) sendLoop() {
 
 // send resolves every record of b.
 func (p *Producer) send(b *pbatch, results []api.PutResult) {
+	if p.route != nil {
+		p.putRouted(b, results)
+	} else {
+		p.put1(b, results)
+	}
+	p.mu.Lock()
+	p.buffered -= b.buffered
+	close(p.space)
+	p.space = make(chan struct{})
+	p.mu.Unlock()
+	wire.PutBuf(b.arena)
+	b.arena = nil
+	batches.Put(b)
+}
+
+// batches recycles batches, whose record lists keep their capacity.
+var batches = sync.Pool{New: func() any { return new(pbatch) }}
+
+// put1 resolves every record of b through the producer's one connection.
+func (p *Producer) put1(b *pbatch, results []api.PutResult) {
 	pending := b.recs
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt > 0 {
@@ -489,7 +567,7 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 			bb.B = wire.AppendRecord(bb.B, &rec)
 		}
 		p.requests.Add(1)
-		_, err := p.c.putRecordsFrame(p.ctx, bb, start, len(pending), results)
+		_, err := p.c.putRecordsFrame(p.ctx, wire.OpPutRecords, bb, start, len(pending), results)
 		if err != nil {
 			if retriable(err) && attempt+1 < p.opts.MaxAttempts {
 				continue
@@ -510,12 +588,6 @@ func (p *Producer) send(b *pbatch, results []api.PutResult) {
 		}
 		pending = pending[:keep]
 	}
-	p.mu.Lock()
-	p.buffered -= b.buffered
-	close(p.space)
-	p.space = make(chan struct{})
-	p.mu.Unlock()
-	wire.PutBuf(b.arena)
 }
 
 // users counts the user records of recs.
@@ -604,8 +676,7 @@ func (p *Producer) resolve(b *pbatch, recs []precord, results []api.PutResult, e
 // the last Flush.
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
-	p.flushAggregates()
-	p.seal()
+	p.sealAll()
 	idle := p.idle
 	p.mu.Unlock()
 	if err := awaitClosed(ctx, idle); err != nil {
@@ -634,8 +705,7 @@ func (p *Producer) Close(ctx context.Context) error {
 	err := p.Flush(ctx)
 	p.mu.Lock()
 	p.closed = true
-	p.flushAggregates()
-	p.seal()
+	p.sealAll()
 	p.senders.Broadcast()
 	p.mu.Unlock()
 	if ctx.Err() != nil {

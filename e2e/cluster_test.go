@@ -24,6 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/kinesis"
 	sdktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/client"
 )
 
 // testCluster is a cluster of real sluiced processes on 127.0.0.1.
@@ -37,6 +40,9 @@ type testCluster struct {
 	// node comes back where the others expect it)
 	raft, wire, http map[uint64]string
 	extra            []string
+	// prefix, if set, is the command each node's process runs under (a
+	// network namespace).
+	prefix map[uint64][]string
 
 	mu    sync.Mutex
 	nodes map[uint64]*server
@@ -79,7 +85,7 @@ func startCluster(t *testing.T, bin binaries, n int, extra ...string) *testClust
 func (c *testCluster) launch(id uint64) *server {
 	args := append([]string{"--node-id", strconv.FormatUint(id, 10), "--peers", c.peers, "--raft-listen", c.raft[id],
 		"--listen", c.wire[id], "--http", c.http[id], "--zone", fmt.Sprintf("z%d", id)}, c.extra...)
-	s := launchServer(c.t, c.bin, filepath.Join(c.dir, fmt.Sprintf("node%d", id)), args...)
+	s := launchServerIn(c.t, c.prefix[id], c.bin, filepath.Join(c.dir, fmt.Sprintf("node%d", id)), args...)
 	c.mu.Lock()
 	c.nodes[id] = s
 	c.mu.Unlock()
@@ -152,7 +158,7 @@ type clusterAck struct {
 }
 
 // TestCluster_KillsAndFreezes runs three sluiced processes as a cluster
-// under producers on the Kinesis API, kills a node (most often the one
+// under producers on the Kinesis API and the Go client, kills a node (most often the one
 // leading the most shards) with SIGKILL every few seconds and restarts it,
 // and freezes a leader with SIGSTOP for longer than the election timeout.
 // At the end every acknowledged record must be on every replica, exactly
@@ -219,6 +225,63 @@ func TestCluster_KillsAndFreezes(t *testing.T) {
 		}(p)
 	}
 
+	// Two more producers on the binary protocol, through the Go client,
+	// each on a node picked at random per batch.
+	for p := 4; p < 6; p++ {
+		wg.Add(1)
+		go func(p int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(p), 7))
+			conns := map[uint64]*client.Client{}
+			defer func() {
+				for _, cl := range conns {
+					cl.Close()
+				}
+			}()
+			batch := make([]api.PutRecord, 10)
+			results := make([]api.PutResult, 10)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := c.ids[rng.IntN(len(c.ids))]
+				cl := conns[id]
+				if cl == nil {
+					dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+					var err error
+					cl, err = client.Dial(dctx, c.wire[id], client.ClientOptions{})
+					cancel()
+					if err != nil {
+						continue // down: another node next time
+					}
+					conns[id] = cl
+				}
+				for k := range batch {
+					d := fmt.Sprintf("p%d-%d-%d", p, i, k)
+					batch[k] = api.PutRecord{Key: []byte(d), Data: []byte(d)}
+				}
+				cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+				_, err := cl.PutRecords(cctx, stream, batch, results)
+				cancel()
+				if err != nil {
+					cl.Close()
+					delete(conns, id)
+				}
+				mu.Lock()
+				for k, r := range results {
+					if err == nil && r.Err == nil {
+						acked = append(acked, clusterAck{shard: r.ShardID, seq: r.Seq.String(), data: string(batch[k].Data)})
+					} else {
+						fails++
+					}
+				}
+				mu.Unlock()
+			}
+		}(p)
+	}
+
 	waitAcks := func(more int) {
 		mu.Lock()
 		base := len(acked)
@@ -254,7 +317,16 @@ func TestCluster_KillsAndFreezes(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
-	t.Logf("%d records acknowledged, %d puts or records failed (retryable) over %d kills and one freeze", len(acked), fails, rounds)
+	binary := 0
+	for _, a := range acked {
+		if strings.HasPrefix(a.data, "p4-") || strings.HasPrefix(a.data, "p5-") {
+			binary++
+		}
+	}
+	t.Logf("%d records acknowledged (%d through the Go client), %d puts or records failed (retryable) over %d kills and one freeze", len(acked), binary, fails, rounds)
+	if binary == 0 {
+		t.Error("the Go client's producers had no record acknowledged")
+	}
 
 	checkReplicas(t, c, stream, acked)
 }

@@ -82,9 +82,20 @@ func startServer(t *testing.T, bin binaries, dataDir string, extra ...string) *s
 // at once; waitServing waits for it to serve.
 func launchServer(t *testing.T, bin binaries, dataDir string, flags ...string) *server {
 	t.Helper()
+	return launchServerIn(t, nil, bin, dataDir, flags...)
+}
+
+// launchServerIn is launchServer with a command prefix (such as "ip netns
+// exec NAME") that runs sluiced in place of the test's own environment.
+func launchServerIn(t *testing.T, prefix []string, bin binaries, dataDir string, flags ...string) *server {
+	t.Helper()
 	s := &server{exited: make(chan struct{}), serving: make(chan struct{})}
 	args := append([]string{"--data-dir", dataDir, "--log-format", "json"}, flags...)
-	s.cmd = exec.Command(bin.sluiced, args...)
+	if len(prefix) > 0 {
+		s.cmd = exec.Command(prefix[0], append(append(prefix[1:len(prefix):len(prefix)], bin.sluiced), args...)...)
+	} else {
+		s.cmd = exec.Command(bin.sluiced, args...)
+	}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -176,11 +176,15 @@ func (e *Engine) AutoscaleNow() {
 	}
 	now := e.now()
 	seen := make(map[*sketch]bool, len(a.shards))
+	// On a cluster every node measures the traffic (its sketches count
+	// the records its replicas apply), and only the coordinating node
+	// splits and merges, through the cluster.
+	act := e.opts.Replica == nil || e.coordinates()
 	for _, st := range *e.snap.Load() {
 		if st.deleted.Load() {
 			continue
 		}
-		e.autoscaleStream(st, now, seen)
+		e.autoscaleStream(st, now, seen, act)
 	}
 	for sk := range a.shards {
 		if !seen[sk] {
@@ -195,7 +199,9 @@ func (e *Engine) AutoscaleNow() {
 	a.hotNow.Store(int64(len(a.hot)))
 }
 
-func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]bool) {
+// autoscaleStream evaluates one ON_DEMAND stream; act says whether this
+// node makes the decisions or only keeps the loads current.
+func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]bool, act bool) {
 	a := &e.scaler
 	o := &e.opts.Autoscale
 	e.mu.RLock()
@@ -210,17 +216,20 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 		shards[i] = openShard{meta: sm, sk: st.sketches[sm.Index]}
 	}
 	e.mu.RUnlock()
-	if !st.scaling.CompareAndSwap(false, true) {
-		// A reshard or mode change runs: its shards are about to change.
-		// The sketches keep counting; the next evaluation reads them.
-		for _, s := range shards {
-			seen[s.sk] = true
+	if act {
+		if !st.scaling.CompareAndSwap(false, true) {
+			// A reshard or mode change runs: its shards are about to
+			// change. The sketches keep counting; the next evaluation
+			// reads them.
+			for _, s := range shards {
+				seen[s.sk] = true
+			}
+			return
 		}
-		return
+		defer st.endUpdate()
 	}
-	defer st.endUpdate()
 
-	if len(shards) < api.OnDemandShards {
+	if len(shards) < api.OnDemandShards && act {
 		target := min(api.OnDemandShards, 2*len(shards))
 		err := e.updateShardCount(st.name, target, false)
 		e.logScale(st.name, "raise to the ON_DEMAND minimum", err,
@@ -279,6 +288,10 @@ func (e *Engine) autoscaleStream(st *stream, now time.Time, seen map[*sketch]boo
 		if !hot {
 			delete(a.hot, s.sk)
 		}
+	}
+
+	if !act || len(shards) < api.OnDemandShards {
+		return
 	}
 
 	// Splits: every shard hot for a whole window.

@@ -80,6 +80,17 @@ type shardMeta struct {
 	// ClosedAt is when the shard closed (Unix ns); retention removes a closed
 	// shard once all its records have expired.
 	ClosedAt int64 `json:"closed_ns,omitempty"`
+	// Seal is set on a replica while the shard's group has applied the
+	// seal of a split or merge and not its unseal (replica_seal.go): the
+	// state of the group's log, never mutated, replaced.
+	Seal *shardSeal `json:"seal,omitempty"`
+	// ClosedBy is the token of the split or merge that closed the shard on
+	// a replica (change_reshard.go).
+	ClosedBy string `json:"closed_by,omitempty"`
+	// Aborted are the tokens of the reshards of this shard abandoned
+	// through the controller group (the last few; never mutated, replaced):
+	// a Reshard change of one of them is refused.
+	Aborted []string `json:"aborted,omitempty"`
 }
 
 type consumerMeta struct {

@@ -22,6 +22,8 @@ type Change struct {
 	Op   string          `json:"op"`
 	Now  int64           `json:"now"` // the proposer's clock, Unix ns
 	Args json.RawMessage `json:"args"`
+
+	index uint64 // its position in the replicated order, set by ApplyChange
 }
 
 // Catalog change operations.
@@ -133,6 +135,7 @@ func (e *Engine) ApplyChange(index uint64, data []byte) (any, error) {
 	if index <= done {
 		return nil, nil
 	}
+	c.index = index
 	res, err := e.applyChange(&c)
 	if perr := e.recordApplied(index); perr != nil && err == nil {
 		err = perr
@@ -251,6 +254,13 @@ func (e *Engine) applyChange(c *Change) (any, error) {
 			return nil, err
 		}
 		return nil, e.deregisterConsumer(a.Name, a.Consumer)
+	case opJoinGroup, opGroupHeartbeat, opCheckpointGroup, opLeaveGroup, opResetGroup, opDeleteGroup:
+		return e.applyGroupChange(c)
+	case opSetEncryption:
+		return e.applyEncryption(c)
+	}
+	if res, ok, err := e.applyReshardChange(c); ok {
+		return res, err
 	}
 	return nil, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("unknown catalog change %q", clip(c.Op))}
 }

@@ -195,6 +195,14 @@
 // After it, the new one. A parent stays readable until retention removes it;
 // a reader that drains parents before children sees each key in order.
 //
+// On a replica of a cluster (Options.Replica) a reshard is ordered through
+// the cluster instead (change_reshard.go): a seal entry in each parent's
+// group fixes its end in that group's committed order (replica_seal.go),
+// then a Reshard catalog change closes the parents at those ends and opens
+// the children on every node, without stopping the parents' writers: a
+// replica whose parent lags applies the records before the end after the
+// change, and records entries after the end are refused on every replica.
+//
 // # Encryption at rest
 //
 // SetEncryption("KMS", key) (Kinesis' StartStreamEncryption) makes every

@@ -24,10 +24,18 @@ func (st *stream) encryption() *streamEnc { return st.enc.Load() }
 // needs the engine's key service (Options.Keys): without one it fails with
 // CodeInvalidArgument, and a key the service does not hold or has disabled
 // fails with CodeKMSNotFound or CodeKMSDisabled.
+//
+// On a replica of a cluster the setting is a catalog change: every node
+// records it, and each node seals the records it writes under the key as
+// its own key service resolves it (each node has its own keyring;
+// alias/aws/kinesis, created on first use, names a key of each node's
+// own). The key is checked here, on the proposer. A node whose key service
+// lacks it, or has it disabled, records the setting all the same, so that
+// it never holds a stream's records in the clear while the cluster
+// reports them encrypted: it logs an error at once, and its replicas of
+// the stream's shards refuse the records they cannot seal and fence
+// themselves (Faults), until the key is there and the node restarted.
 func (e *Engine) SetEncryption(name, typ, keyID string) error {
-	if err := e.notReplicated("SetEncryption"); err != nil {
-		return err
-	}
 	if typ == "KMS" {
 		if keyID == "" || len(keyID) > 2048 {
 			return errorf(api.CodeInvalidArgument, "KeyId must be 1 to 2048 characters")
@@ -40,6 +48,20 @@ func (e *Engine) SetEncryption(name, typ, keyID string) error {
 			return err
 		}
 	}
+	if !e.replicated() {
+		return e.setEncryption(name, typ, keyID)
+	}
+	if typ != "KMS" && typ != "NONE" {
+		if _, err := e.lookup(name); err != nil {
+			return err
+		}
+		return errorf(api.CodeInvalidArgument, "encryption type %q is not KMS or NONE", clip(typ))
+	}
+	_, err := e.change(opSetEncryption, encryptionArgs{Name: name, Type: typ, KeyID: keyID})
+	return err
+}
+
+func (e *Engine) setEncryption(name, typ, keyID string) error {
 	return e.updateStream(name, func(m *streamMeta) error {
 		switch typ {
 		case "KMS":
@@ -51,6 +73,32 @@ func (e *Engine) SetEncryption(name, typ, keyID string) error {
 		}
 		return nil
 	})
+}
+
+// applyEncryption applies a replicated SetEncryption. The setting is
+// recorded whether or not this node can use the key (see SetEncryption);
+// if it cannot, the change fails here with the key's error, logged.
+func (e *Engine) applyEncryption(c *Change) (any, error) {
+	var a encryptionArgs
+	if err := decodeArgs(c, &a); err != nil {
+		return nil, err
+	}
+	if err := e.setEncryption(a.Name, a.Type, a.KeyID); err != nil {
+		return nil, err
+	}
+	if a.Type != "KMS" {
+		return nil, nil
+	}
+	var err error = errNoKeyService
+	if e.opts.Keys != nil {
+		_, err = e.usableKey(a.KeyID)
+	}
+	if err != nil {
+		e.opts.Logger.Error("a stream is now encrypted under a key this node cannot use: its replicas here refuse the stream's new records until the key is in this node's keyring and enabled, and the node restarted",
+			"stream", a.Name, "key", a.KeyID, "err", err)
+		return nil, err
+	}
+	return nil, nil
 }
 
 // usableKey describes the key keyID names and fails unless it is enabled.

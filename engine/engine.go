@@ -181,6 +181,10 @@ func Open(opts Options) (*Engine, error) {
 		e.bg.Add(1)
 		go e.autoscaleLoop()
 	}
+	if opts.Replica != nil {
+		e.bg.Add(1)
+		go e.coordinateLoop()
+	}
 	return e, nil
 }
 

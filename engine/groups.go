@@ -26,6 +26,11 @@ import (
 // (groups_log.go), synced before a change is acknowledged. Members are not:
 // after a restart the owners named by the log get a failover time to call
 // again before their leases go to others.
+//
+// On a replica of a cluster every call that may change a group is a catalog
+// change instead, applied on every node in the same order at the
+// proposer's clock (change_groups.go); its log then keeps the whole state,
+// members and moves included, and the index of the last change applied.
 
 // Group limits and defaults.
 const (
@@ -207,6 +212,14 @@ type groupSet struct {
 	dir    string
 	log    *groupLog // nil until the first change of a stream with no log
 	groups map[string]*group
+	// replica says the groups change only through replicated changes
+	// (change_groups.go): the log holds members and moves too, and
+	// applied is the index of the last change it holds.
+	replica bool
+	applied uint64
+	// collect makes persistGroups write nothing while a replicated change
+	// is applied: the change writes what it changed, whole, at its end.
+	collect bool
 	// changed is closed (and replaced) after every call that may change a
 	// group of the stream: a join, heartbeat, checkpoint, leave, reset or
 	// delete. Nil until someone asks for it (GroupsChanged).
@@ -309,11 +322,50 @@ func (gs *groupSet) apply(r groupRecord, now time.Time) {
 			l.last = r.Owner
 		}
 		l.releaseBy, l.to = time.Time{}, ""
-		if r.Owner != "" && g.members[r.Owner] == nil {
+		if r.Owner != "" && g.members[r.Owner] == nil && !gs.replica {
 			// The owner gets a failover time from now to call again.
 			g.members[r.Owner] = &groupMember{seen: now}
 		}
+	case groupRecMember:
+		if g == nil {
+			return
+		}
+		if r.At == 0 {
+			delete(g.members, r.Member)
+		} else {
+			g.members[r.Member] = &groupMember{seen: time.Unix(0, r.At)}
+		}
+	case groupRecMove:
+		if l := g.leaseOf(int(r.Shard)); l != nil {
+			l.to, l.releaseBy = r.Member, unixTime(r.At)
+		}
+	case groupRecApplied:
+		gs.applied = max(gs.applied, r.Index)
 	}
+}
+
+// leaseOf is g's lease of shard idx, nil if g is nil or has none.
+func (g *group) leaseOf(idx int) *groupLease {
+	if g == nil {
+		return nil
+	}
+	return g.leases[idx]
+}
+
+// unixTime is the time of Unix ns n, the zero time for 0.
+func unixTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// unixNano is t in Unix ns, 0 for the zero time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // openGroups replays the group log of every stream that has one. Called by
@@ -334,7 +386,7 @@ func (e *Engine) openGroups() error {
 }
 
 func (e *Engine) loadGroupSet(inc uint32, dir string) (*groupSet, error) {
-	gs := &groupSet{inc: inc, dir: dir, groups: map[string]*group{}}
+	gs := &groupSet{inc: inc, dir: dir, groups: map[string]*group{}, replica: e.replicated()}
 	now := e.now()
 	l, err := openGroupLog(e.fs, dir, func(r groupRecord) { gs.apply(r, now) })
 	if err != nil {
@@ -461,7 +513,7 @@ func groupNotFound(stream, name string) error {
 // persist appends recs to the group log (creating it) and syncs. Called
 // with gs.mu held.
 func (e *Engine) persistGroups(gs *groupSet, recs ...groupRecord) error {
-	if len(recs) == 0 {
+	if len(recs) == 0 || gs.collect {
 		return nil
 	}
 	if gs.log == nil {
@@ -495,7 +547,18 @@ func (gs *groupSet) snapshot() []groupRecord {
 		}
 		for idx, l := range g.leases {
 			recs = append(recs, groupRecord{Type: groupRecLease, Group: g.name, Shard: uint32(idx), Owner: l.owner, Epoch: l.epoch})
+			if gs.replica && (l.to != "" || !l.releaseBy.IsZero()) {
+				recs = append(recs, groupRecord{Type: groupRecMove, Group: g.name, Shard: uint32(idx), Member: l.to, At: unixNano(l.releaseBy)})
+			}
 		}
+		if gs.replica {
+			for name, m := range g.members {
+				recs = append(recs, groupRecord{Type: groupRecMember, Group: g.name, Member: name, At: unixNano(m.seen)})
+			}
+		}
+	}
+	if gs.replica && gs.applied > 0 {
+		recs = append(recs, groupRecord{Type: groupRecApplied, Index: gs.applied})
 	}
 	return recs
 }
@@ -662,9 +725,6 @@ func (e *Engine) assignment(st *stream, g *group, member string) GroupAssignment
 // (with opts) if it does not exist, and returns the member's leases. A
 // member calls it again (or GroupHeartbeat) every HeartbeatInterval.
 func (e *Engine) JoinGroup(stream, group, member string, opts GroupOptions) (GroupAssignment, error) {
-	if err := e.notReplicated("JoinGroup"); err != nil {
-		return GroupAssignment{}, err
-	}
 	if err := checkGroupName(group); err != nil {
 		return GroupAssignment{}, err
 	}
@@ -675,12 +735,24 @@ func (e *Engine) JoinGroup(stream, group, member string, opts GroupOptions) (Gro
 		return GroupAssignment{}, errorf(api.CodeInvalidArgument,
 			"failover time is %v; it must be between %v and %v", opts.FailoverTime, MinFailoverTime, MaxFailoverTime)
 	}
+	if e.replicated() {
+		return e.proposeJoin(stream, group, member, opts)
+	}
 	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return GroupAssignment{}, err
 	}
 	defer gs.unlock()
-	now := e.now()
+	return e.joinLocked(gs, st, group, member, opts, e.now(), func() (map[int]checkpoint, error) {
+		return e.tipCheckpoints(st, e.shardViews(st))
+	})
+}
+
+// joinLocked is JoinGroup's change at now; tips gives the checkpoints a
+// group that starts at the latest records begins with. Called with gs.mu
+// held.
+func (e *Engine) joinLocked(gs *groupSet, st *stream, group, member string, opts GroupOptions, now time.Time,
+	tips func() (map[int]checkpoint, error)) (GroupAssignment, error) {
 	g := gs.groups[group]
 	var recs []groupRecord
 	if g == nil {
@@ -695,7 +767,7 @@ func (e *Engine) JoinGroup(stream, group, member string, opts GroupOptions) (Gro
 		g = newGroup(group, fo, start, now.UnixNano())
 		recs = append(recs, groupRecord{Type: groupRecGroup, Group: group, Failover: uint64(fo / time.Millisecond), Start: start, Created: g.created})
 		if opts.StartAtLatest {
-			cps, err := e.tipCheckpoints(st, e.shardViews(st))
+			cps, err := tips()
 			if err != nil {
 				return GroupAssignment{}, err
 			}
@@ -751,25 +823,30 @@ func (e *Engine) reassign(gs *groupSet, st *stream, g *group, now time.Time) err
 // member the group does not know (after a restart of the server, or after
 // its failover time passed) joins again.
 func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, error) {
-	if err := e.notReplicated("GroupHeartbeat"); err != nil {
-		return GroupAssignment{}, err
-	}
 	if err := checkGroupName(group); err != nil {
 		return GroupAssignment{}, err
 	}
 	if err := checkMemberName(member); err != nil {
 		return GroupAssignment{}, err
 	}
+	if e.replicated() {
+		return e.proposeHeartbeat(stream, group, member)
+	}
 	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return GroupAssignment{}, err
 	}
 	defer gs.unlock()
+	return e.heartbeatGroup(gs, st, group, member, e.now())
+}
+
+// heartbeatGroup is GroupHeartbeat's change at now. Called with gs.mu held.
+func (e *Engine) heartbeatGroup(gs *groupSet, st *stream, group, member string, now time.Time) (GroupAssignment, error) {
 	g := gs.groups[group]
 	if g == nil {
-		return GroupAssignment{}, groupNotFound(stream, group)
+		return GroupAssignment{}, groupNotFound(st.name, group)
 	}
-	return e.heartbeatLocked(gs, st, g, member, e.now())
+	return e.heartbeatLocked(gs, st, g, member, now)
 }
 
 // CheckpointGroup records how far in.Member got in in.Shard, and releases
@@ -779,9 +856,6 @@ func (e *Engine) GroupHeartbeat(stream, group, member string) (GroupAssignment, 
 // if it would move the checkpoint back. It returns once the checkpoint is
 // durable.
 func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) error {
-	if err := e.notReplicated("CheckpointGroup"); err != nil {
-		return err
-	}
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
@@ -789,16 +863,27 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 	if err != nil {
 		return err
 	}
+	if e.replicated() {
+		return e.proposeCheckpoint(stream, group, idx, in)
+	}
 	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return err
 	}
 	defer gs.unlock()
+	return e.checkpointLocked(gs, st, group, idx, in, e.now(), func() (checkpoint, error) {
+		return e.parseCheckpoint(st, idx, in.Checkpoint)
+	})
+}
+
+// checkpointLocked is CheckpointGroup's change of shard idx at now; parse
+// checks and decodes in.Checkpoint. Called with gs.mu held.
+func (e *Engine) checkpointLocked(gs *groupSet, st *stream, group string, idx int, in GroupCheckpointInput, now time.Time,
+	parse func() (checkpoint, error)) error {
 	g := gs.groups[group]
 	if g == nil {
-		return groupNotFound(stream, group)
+		return groupNotFound(st.name, group)
 	}
-	now := e.now()
 	// Judge the lease as of now: an owner silent past its failover time
 	// has lost it, even if nobody has called since.
 	if err := e.reassign(gs, st, g, now); err != nil {
@@ -824,7 +909,8 @@ func (e *Engine) CheckpointGroup(stream, group string, in GroupCheckpointInput) 
 	keep := in.Release && in.Checkpoint == (GroupCheckpoint{})
 	var c checkpoint
 	if !keep {
-		if c, err = e.parseCheckpoint(st, idx, in.Checkpoint); err != nil {
+		var err error
+		if c, err = parse(); err != nil {
 			return err
 		}
 	}
@@ -946,20 +1032,26 @@ func (e *Engine) tipCheckpoints(st *stream, shards []shardView) (map[int]checkpo
 // members at once. A member leaving gracefully checkpoints and releases its
 // leases first.
 func (e *Engine) LeaveGroup(stream, group, member string) error {
-	if err := e.notReplicated("LeaveGroup"); err != nil {
-		return err
-	}
 	if err := checkGroupName(group); err != nil {
 		return err
+	}
+	if e.replicated() {
+		return e.proposeLeave(stream, group, member)
 	}
 	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return err
 	}
 	defer gs.unlock()
+	return e.leaveLocked(gs, st, group, member, e.now)
+}
+
+// leaveLocked is LeaveGroup's change; now gives the time it is judged at.
+// Called with gs.mu held.
+func (e *Engine) leaveLocked(gs *groupSet, st *stream, group, member string, now func() time.Time) error {
 	g := gs.groups[group]
 	if g == nil {
-		return groupNotFound(stream, group)
+		return groupNotFound(st.name, group)
 	}
 	delete(g.members, member)
 	var recs []groupRecord
@@ -972,7 +1064,7 @@ func (e *Engine) LeaveGroup(stream, group, member string) error {
 	if err := e.persistGroups(gs, recs...); err != nil {
 		return err
 	}
-	return e.reassign(gs, st, g, e.now())
+	return e.reassign(gs, st, g, now())
 }
 
 // ListGroups names the groups of a stream, sorted.
@@ -1009,9 +1101,14 @@ func (e *Engine) DescribeGroup(stream, group string) (*GroupInfo, error) {
 	}
 	now := e.now()
 	shards := e.shardViews(st)
-	if err := e.reassign(gs, st, g, now); err != nil {
-		gs.mu.Unlock()
-		return nil, err
+	// On a replica the groups change only through replicated changes: it
+	// describes the state as of the last one applied here, the same on
+	// every node that applied as far.
+	if !gs.replica {
+		if err := e.reassign(gs, st, g, now); err != nil {
+			gs.mu.Unlock()
+			return nil, err
+		}
 	}
 	info := &GroupInfo{Stream: stream, Name: g.name, FailoverTime: g.failover, Created: time.Unix(0, g.created),
 		LeaseMoves: g.moves, FencedCheckpoints: g.fenced}
@@ -1092,30 +1189,43 @@ type GroupReset struct {
 // new checkpoints on their next heartbeat; a checkpoint from before the
 // reset is refused).
 func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
-	if err := e.notReplicated("ResetGroup"); err != nil {
-		return err
-	}
 	if err := checkGroupName(group); err != nil {
 		return err
+	}
+	if e.replicated() {
+		return e.proposeReset(stream, group, to)
 	}
 	gs, st, err := e.groupSetOf(stream)
 	if err != nil {
 		return err
 	}
-	shards := e.shardViews(st)
-	cps := map[int]checkpoint{}
-	only := -1
+	shards, cps, only, err := e.resetTargets(stream, st, to)
+	if err != nil {
+		return err
+	}
+	gs.mu.Lock()
+	defer gs.unlock()
+	return e.resetLocked(gs, st, group, shards, cps, only, e.now)
+}
+
+// resetTargets reads where to moves the checkpoints of the stream's shards:
+// the checkpoints by shard (none: the shard's start) and the one shard
+// reset (-1: all of them).
+func (e *Engine) resetTargets(stream string, st *stream, to GroupReset) (shards []shardView, cps map[int]checkpoint, only int, err error) {
+	shards = e.shardViews(st)
+	cps = map[int]checkpoint{}
+	only = -1
 	switch to.To {
 	case api.TrimHorizon:
 	case api.Latest:
 		if cps, err = e.tipCheckpoints(st, shards); err != nil {
-			return err
+			return nil, nil, 0, err
 		}
 	case api.AtTimestamp:
 		for _, s := range shards {
 			pos, err := e.GetIterator(stream, api.ShardID(s.idx), api.IteratorSpec{Type: api.AtTimestamp, Timestamp: to.Time})
 			if err != nil {
-				return err
+				return nil, nil, 0, err
 			}
 			if pos.Seq > 0 {
 				cps[s.idx] = checkpoint{kind: cpWhole, seq: pos.Seq - 1}
@@ -1124,27 +1234,32 @@ func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
 	case api.AtSequenceNumber:
 		sn, err := api.ParseSeqNum(to.Seq)
 		if err != nil {
-			return err
+			return nil, nil, 0, err
 		}
 		if sn.Incarnation != st.inc {
-			return errorf(api.CodeInvalidArgument, "sequence number %s is not one of stream %s", clip(to.Seq), stream)
+			return nil, nil, 0, errorf(api.CodeInvalidArgument, "sequence number %s is not one of stream %s", clip(to.Seq), stream)
 		}
 		only = int(sn.Shard)
 		pos, err := e.GetIterator(stream, api.ShardID(only), api.IteratorSpec{Type: api.AtSequenceNumber, Seq: to.Seq})
 		if err != nil {
-			return err
+			return nil, nil, 0, err
 		}
 		if pos.Seq > 0 {
 			cps[only] = checkpoint{kind: cpWhole, seq: pos.Seq - 1}
 		}
 	default:
-		return errorf(api.CodeInvalidArgument, "reset target %q is not one of TRIM_HORIZON, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER", clip(string(to.To)))
+		return nil, nil, 0, errorf(api.CodeInvalidArgument, "reset target %q is not one of TRIM_HORIZON, LATEST, AT_TIMESTAMP, AT_SEQUENCE_NUMBER", clip(string(to.To)))
 	}
-	gs.mu.Lock()
-	defer gs.unlock()
+	return shards, cps, only, nil
+}
+
+// resetLocked is ResetGroup's change: the checkpoints of shards (only
+// shard only, unless it is -1) move to cps. Called with gs.mu held.
+func (e *Engine) resetLocked(gs *groupSet, st *stream, group string, shards []shardView, cps map[int]checkpoint, only int,
+	now func() time.Time) error {
 	g := gs.groups[group]
 	if g == nil {
-		return groupNotFound(stream, group)
+		return groupNotFound(st.name, group)
 	}
 	var recs []groupRecord
 	for _, s := range shards {
@@ -1173,25 +1288,30 @@ func (e *Engine) ResetGroup(stream, group string, to GroupReset) error {
 			l.owner, l.releaseBy, l.to = "", time.Time{}, ""
 		}
 	}
-	return e.reassign(gs, st, g, e.now())
+	return e.reassign(gs, st, g, now())
 }
 
 // DeleteGroup removes a group with its checkpoints; its members' next
 // heartbeat fails with ResourceNotFoundException.
 func (e *Engine) DeleteGroup(stream, group string) error {
-	if err := e.notReplicated("DeleteGroup"); err != nil {
-		return err
-	}
 	if err := checkGroupName(group); err != nil {
 		return err
 	}
-	gs, _, err := e.lockGroups(stream)
+	if e.replicated() {
+		return e.proposeDelete(stream, group)
+	}
+	gs, st, err := e.lockGroups(stream)
 	if err != nil {
 		return err
 	}
 	defer gs.unlock()
+	return e.deleteLocked(gs, st, group)
+}
+
+// deleteLocked is DeleteGroup's change. Called with gs.mu held.
+func (e *Engine) deleteLocked(gs *groupSet, st *stream, group string) error {
 	if gs.groups[group] == nil {
-		return groupNotFound(stream, group)
+		return groupNotFound(st.name, group)
 	}
 	if err := e.persistGroups(gs, groupRecord{Type: groupRecDelete, Group: group}); err != nil {
 		return err

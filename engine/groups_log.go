@@ -27,11 +27,22 @@ import (
 //	groupRecDelete:     str group
 //	groupRecCheckpoint: str group | u32 shard | u8 kind | u64 seq | u64 sub
 //	groupRecLease:      str group | u32 shard | str owner | u64 epoch
+//	groupRecMember:     str group | str member | i64 seen ns
+//	groupRecMove:       str group | u32 shard | str to | i64 release-by ns
+//	groupRecApplied:    str "" | u64 index
 //
 // str is a u16 length and the bytes; integers are little-endian. A lease
 // record with an empty owner says the lease was released. A torn or damaged
 // frame ends the log: nothing after it was acknowledged (every append is
 // synced before the next one is made), and the file is cut there.
+//
+// The last three types are written only by a replica of a cluster, whose
+// group state must come back after a restart exactly as every other node
+// holds it (change_groups.go): a member record says when a member last
+// called (seen 0: it is gone), a move record that a lease is being moved
+// to another member by a deadline (both zero: no move), and an applied
+// record the index of the catalog change the records before it came from.
+// A single node writes none of them.
 
 // These values are part of the format and must not change.
 const (
@@ -45,6 +56,9 @@ const (
 	groupRecDelete     = 2
 	groupRecCheckpoint = 3
 	groupRecLease      = 4
+	groupRecMember     = 5
+	groupRecMove       = 6
+	groupRecApplied    = 7
 )
 
 // compactMinBytes is the size below which the group log is never
@@ -66,6 +80,9 @@ type groupRecord struct {
 	Seq, Sub uint64 // checkpoint
 	Owner    string // lease; "" released
 	Epoch    uint64 // lease
+	Member   string // member: its name; move: the member it goes to
+	At       int64  // member: last call, move: deadline; Unix ns, 0 none
+	Index    uint64 // applied
 }
 
 func appendGroupStr(b []byte, s string) []byte {
@@ -91,6 +108,15 @@ func appendGroupRecord(b []byte, r *groupRecord) []byte {
 		b = binary.LittleEndian.AppendUint32(b, r.Shard)
 		b = appendGroupStr(b, r.Owner)
 		b = binary.LittleEndian.AppendUint64(b, r.Epoch)
+	case groupRecMember:
+		b = appendGroupStr(b, r.Member)
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.At))
+	case groupRecMove:
+		b = binary.LittleEndian.AppendUint32(b, r.Shard)
+		b = appendGroupStr(b, r.Member)
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.At))
+	case groupRecApplied:
+		b = binary.LittleEndian.AppendUint64(b, r.Index)
 	}
 	return b
 }
@@ -141,8 +167,9 @@ func (d *groupDecoder) str() string {
 }
 
 // decodeGroupRecord decodes one payload. It fails on an unknown type, a
-// short payload, trailing bytes, an empty group name or an unknown
-// checkpoint kind.
+// short payload, trailing bytes, a missing group name (or one in an applied
+// record, which has none), a missing member name or an unknown checkpoint
+// kind.
 func decodeGroupRecord(p []byte) (groupRecord, error) {
 	d := groupDecoder{b: p}
 	var r groupRecord
@@ -166,6 +193,15 @@ func decodeGroupRecord(p []byte) (groupRecord, error) {
 		r.Shard = d.u32()
 		r.Owner = d.str()
 		r.Epoch = d.u64()
+	case groupRecMember:
+		r.Member = d.str()
+		r.At = int64(d.u64())
+	case groupRecMove:
+		r.Shard = d.u32()
+		r.Member = d.str()
+		r.At = int64(d.u64())
+	case groupRecApplied:
+		r.Index = d.u64()
 	default:
 		return groupRecord{}, fmt.Errorf("%w: type %d", errGroupRecord, r.Type)
 	}
@@ -174,8 +210,12 @@ func decodeGroupRecord(p []byte) (groupRecord, error) {
 		return groupRecord{}, fmt.Errorf("%w: short payload of type %d", errGroupRecord, r.Type)
 	case len(d.b) != 0:
 		return groupRecord{}, fmt.Errorf("%w: %d bytes after a record of type %d", errGroupRecord, len(d.b), r.Type)
-	case r.Group == "":
+	case r.Group == "" && r.Type != groupRecApplied:
 		return groupRecord{}, fmt.Errorf("%w: no group name", errGroupRecord)
+	case r.Group != "" && r.Type == groupRecApplied:
+		return groupRecord{}, fmt.Errorf("%w: a group name in an applied record", errGroupRecord)
+	case r.Type == groupRecMember && r.Member == "":
+		return groupRecord{}, fmt.Errorf("%w: no member name", errGroupRecord)
 	}
 	return r, nil
 }

@@ -137,10 +137,9 @@ func (o *Options) setDefaults() error {
 		o.RetentionInterval = time.Minute
 	}
 	if o.Replica != nil {
-		// A replica's Raft log is its write-ahead log, and the cluster
-		// decides when a stream's shards change.
+		// A replica's Raft log is its write-ahead log. Its autoscaler
+		// acts only while the node coordinates the cluster (Coordinator).
 		o.NoCommitLog = true
-		o.Autoscale.Off = true
 	}
 	if o.Now == nil {
 		o.Now = time.Now

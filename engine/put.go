@@ -138,7 +138,9 @@ func (c *putCall) route(st *stream, rt *routeTable, recs []api.PutRecord, result
 		c.slot[i] = -1
 	}
 	c.groups = c.groups[:0]
-	sketch := st.onDemand.Load()
+	// A replica's sketches count the records its shards apply (every
+	// node's puts), not the ones this node routes.
+	sketch := st.onDemand.Load() && st.e.opts.Replica == nil
 	for _, i := range c.pending {
 		r := &recs[i]
 		ri := 0

@@ -236,10 +236,10 @@ func TestReplica_RefusesWhatIsNotReplicated(t *testing.T) {
 	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
 		t.Fatal(err)
 	}
-	err := e.SplitShard("s", api.ShardID(0), api.HashKey{Hi: 1})
+	err := e.SetEncryption("s", "NONE", "")
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != api.CodeInvalidArgument {
-		t.Fatalf("SplitShard on a replica: %v; want InvalidArgument", err)
+		t.Fatalf("SetEncryption on a replica: %v; want InvalidArgument", err)
 	}
 }
 

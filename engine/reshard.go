@@ -20,7 +20,7 @@ type childSpec struct {
 // While it runs the stream is UPDATING, and another reshard or mode change
 // of the stream fails with ResourceInUse.
 func (e *Engine) SplitShard(name, shardID string, newStart api.HashKey) error {
-	if err := e.notReplicated("SplitShard"); err != nil {
+	if err := e.reshardable("SplitShard"); err != nil {
 		return err
 	}
 	st, err := e.beginUpdate(name, "SplitShard")
@@ -56,14 +56,14 @@ func (e *Engine) splitShard(name, shardID string, newStart api.HashKey) error {
 	if err != nil {
 		return err
 	}
-	return e.reshard(st, []int{idx}, spec[:])
+	return e.doReshard(st, []int{idx}, spec[:])
 }
 
 // MergeShards closes two shards with adjacent hash key ranges and opens one
 // child covering both, whose parent is shardID and adjacent parent adjacentID.
 // The stream is UPDATING meanwhile, as for SplitShard.
 func (e *Engine) MergeShards(name, shardID, adjacentID string) error {
-	if err := e.notReplicated("MergeShards"); err != nil {
+	if err := e.reshardable("MergeShards"); err != nil {
 		return err
 	}
 	st, err := e.beginUpdate(name, "MergeShards")
@@ -106,7 +106,7 @@ func (e *Engine) mergeShards(name, shardID, adjacentID string) error {
 	if err != nil {
 		return err
 	}
-	return e.reshard(st, []int{a, b}, []childSpec{spec})
+	return e.doReshard(st, []int{a, b}, []childSpec{spec})
 }
 
 // UpdateShardCount rescales a stream to target open shards of equal hash key
@@ -120,7 +120,7 @@ func (e *Engine) mergeShards(name, shardID, adjacentID string) error {
 // the stream is UPDATING while it runs, and a concurrent reshard or mode
 // change fails with ResourceInUse.
 func (e *Engine) UpdateShardCount(name string, target int) error {
-	if err := e.notReplicated("UpdateShardCount"); err != nil {
+	if err := e.reshardable("UpdateShardCount"); err != nil {
 		return err
 	}
 	st, err := e.beginUpdate(name, "UpdateShardCount")
@@ -139,24 +139,19 @@ func (e *Engine) updateShardCount(name string, target int, counted bool) error {
 	defer e.reshards.Unlock()
 	e.mu.RLock()
 	st, err := e.lookupLocked(name)
-	var open []*shardMeta
 	if err == nil {
-		open = openSorted(st.meta)
+		err = checkShardCountTarget(st.meta, target)
 	}
 	e.mu.RUnlock()
 	if err != nil {
 		return err
 	}
-	n := len(open)
-	if target < 1 || target > api.MaxShardsPerStream {
-		return errorf(api.CodeInvalidArgument, "target shard count is %d; it must be between 1 and %d", target, api.MaxShardsPerStream)
-	}
-	if target > 2*n || 2*target < n {
-		return errorf(api.CodeValidation,
-			"UpdateShardCount to %d shards from %d is not allowed: the target must be between half and double the current open shard count (%d to %d)",
-			target, n, (n+1)/2, 2*n)
-	}
-	if counted {
+	if counted && e.replicated() {
+		// Counted in the controller's order, and checked again there.
+		if _, err := e.change(opShardCountUpdate, shardCountArgs{Name: name, Target: target}); err != nil {
+			return err
+		}
+	} else if counted {
 		err := e.updateStream(name, func(m *streamMeta) error {
 			h, err := checkShardCountRate(m, e.now())
 			m.ShardCountUpdates = h
@@ -187,7 +182,7 @@ func (e *Engine) updateShardCount(name string, target int, counted bool) error {
 		}
 		e.mu.RUnlock()
 		if hit != nil {
-			if err := e.reshard(st, []int{hit.Index}, spec); err != nil {
+			if err := e.doReshard(st, []int{hit.Index}, spec); err != nil {
 				return err
 			}
 		}
@@ -210,7 +205,7 @@ func (e *Engine) updateShardCount(name string, target int, counted bool) error {
 			if len(pieces) <= 1 {
 				break
 			}
-			if err := e.reshard(st, []int{spec.parent, spec.adjacentParent}, []childSpec{spec}); err != nil {
+			if err := e.doReshard(st, []int{spec.parent, spec.adjacentParent}, []childSpec{spec}); err != nil {
 				return err
 			}
 		}

@@ -77,6 +77,10 @@ type shard struct {
 
 	closed atomic.Bool   // closed by a split or merge: no more writes
 	endSeq atomic.Uint64 // one past the last record, once closed
+	// seal is the seal a replica's group applied (replica_seal.go): records
+	// entries from its end on are refused. Set and cleared by the group's
+	// apply only.
+	seal atomic.Pointer[shardSeal]
 
 	// notify is closed (and replaced) every time records are published or
 	// the shard closes; readers wait on it.
@@ -158,6 +162,7 @@ func (st *stream) newShard(m *shardMeta, fresh bool) (*shard, error) {
 	sh.expired.Store(expiryPhase(e.quotaClock.Now()))
 	ch := make(chan struct{})
 	sh.notify.Store(&ch)
+	sh.seal.Store(m.Seal)
 	if m.Closed {
 		sh.markClosed(m.EndSeq)
 		close(sh.stopped)

@@ -123,11 +123,15 @@ func (e *Engine) setStreamMode(name string, mode api.StreamMode) error {
 	if mode != api.Provisioned && mode != api.OnDemand {
 		return errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))
 	}
-	st, err := e.beginUpdate(name, "UpdateStreamMode")
-	if err != nil {
-		return err
+	if !e.replicated() {
+		// On a replica this is the apply of a committed change, which
+		// every node must apply alike, whatever this node is resharding.
+		st, err := e.beginUpdate(name, "UpdateStreamMode")
+		if err != nil {
+			return err
+		}
+		defer st.endUpdate()
 	}
-	defer st.endUpdate()
 	return e.updateStream(name, func(m *streamMeta) error {
 		if mode != api.Provisioned && mode != api.OnDemand {
 			return errorf(api.CodeInvalidArgument, "stream mode %q is not PROVISIONED or ON_DEMAND", clip(string(mode)))

@@ -118,6 +118,29 @@ func (s *Shard) AllowPut(bytes int) bool {
 	return true
 }
 
+// ChargePut bills records records of bytes bytes in all to the write
+// buckets without judging them, leaving the buckets in debt if they hold
+// less: for writes another node of a cluster admitted to the same shard,
+// so that each node's AllowPut sees the shard's whole write rate.
+func (s *Shard) ChargePut(records, bytes int) {
+	rc, bc := s.writeRecords.cfg.Load(), s.writeBytes.cfg.Load()
+	if rc == nil && bc == nil {
+		return
+	}
+	now := nowOf(rc, bc)
+	if rc != nil && records > 0 {
+		rc.charge(&s.writeRecords.tat, uint64(records), now)
+	}
+	if bc != nil && bytes > 0 {
+		bc.charge(&s.writeBytes.tat, uint64(bytes), now)
+	}
+}
+
+// LimitsPuts reports whether the shard's write buckets limit anything.
+func (s *Shard) LimitsPuts() bool {
+	return s.writeRecords.cfg.Load() != nil || s.writeBytes.cfg.Load() != nil
+}
+
 func (s *Shard) throttlePut(bytes int) {
 	s.putRecordsThrottled.Add(1)
 	s.putBytesThrottled.Add(int64(max(bytes, 0)))

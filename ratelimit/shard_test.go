@@ -322,3 +322,64 @@ func mustPreset(t *testing.T, name string) ratelimit.Limits {
 	}
 	return l
 }
+
+// TestShard_ChargePutSharesTheLimit stands for one shard of a three-node
+// cluster: each node judges the puts it receives with its own Shard and
+// bills the records the other nodes admitted (as applying their entries
+// does) with ChargePut, one millisecond later. Producers offer each node
+// the shard's whole limit; together the nodes must admit about the limit,
+// not three times it.
+func TestShard_ChargePutSharesTheLimit(t *testing.T) {
+	clk := ratelimit.NewManualClock(0)
+	const nodes = 3
+	var shards [nodes]*ratelimit.Shard
+	for i := range shards {
+		shards[i] = mustShard(t, clk, ratelimit.Kinesis)
+	}
+	const size = 100
+	var admitted [nodes]int // in the measured window
+	var lastMs [nodes]int   // admitted in the previous millisecond, billed to the others now
+	for el := time.Duration(0); el < warmup+measure; el += time.Millisecond {
+		clk.Set(int64(el))
+		for i := range shards {
+			for j := range shards {
+				if j != i && lastMs[j] > 0 {
+					shards[i].ChargePut(lastMs[j], lastMs[j]*size)
+				}
+			}
+		}
+		var now [nodes]int
+		for i, s := range shards {
+			if s.AllowPut(size) { // each node is offered 1,000 records/s
+				now[i]++
+				if el >= warmup {
+					admitted[i]++
+				}
+			}
+		}
+		lastMs = now
+	}
+	total := 0
+	for _, n := range admitted {
+		total += n
+	}
+	rate := float64(total) / measure.Seconds()
+	if rate < 0.95*1000 || rate > 1.10*1000 {
+		t.Errorf("three nodes admitted %.0f records/s in all (%v); want about the shard's 1000", rate, admitted)
+	}
+}
+
+// TestShard_ChargePutUnlimited checks that billing an unlimited shard is
+// a no-op and a limited one is left in debt.
+func TestShard_ChargePutUnlimited(t *testing.T) {
+	_, s := manualShard(t, ratelimit.Limits{})
+	s.ChargePut(1<<20, 1<<30)
+	if !s.AllowPut(100) {
+		t.Fatal("an unlimited shard refused a put after ChargePut")
+	}
+	_, s = manualShard(t, ratelimit.Kinesis)
+	s.ChargePut(5000, 100)
+	if s.AllowPut(100) {
+		t.Fatal("a shard billed 5 s of records admitted a put at once")
+	}
+}

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicedb/sluice/cluster/node"
+	"github.com/sluicedb/sluice/wire"
+	"github.com/sluicedb/sluice/wire/wireserver"
 )
 
 // parsePeers reads --peers: ID=HOST:PORT, comma-separated.
@@ -98,6 +100,7 @@ type clusterMetrics struct {
 	elections, leaderChanges, proposals, snapshots *prometheus.Desc
 	messages, saves, groups, quiesced, leading     *prometheus.Desc
 	maxLag, commitLatency                          *prometheus.Desc
+	shipTransfers, shipBytes                       *prometheus.Desc
 }
 
 func newClusterMetrics(nd *node.Node) *clusterMetrics {
@@ -107,7 +110,7 @@ func newClusterMetrics(nd *node.Node) *clusterMetrics {
 	return &clusterMetrics{nd: nd,
 		elections:     d("elections_total", "Elections this node started (it became a candidate)."),
 		leaderChanges: d("leader_changes_total", "Times a group on this node learned of a new leader."),
-		proposals:     d("proposals_total", "Proposals made on this node, by outcome: ok, dropped (certainly not committed), not_leader, unknown.", "outcome"),
+		proposals:     d("proposals_total", "Proposals made on this node, by outcome: ok, dropped (certainly not committed), not_leader, unknown; and bounced: proposals other nodes forwarded here that Raft dropped (their proposers retry them).", "outcome"),
 		snapshots:     d("snapshots_total", "Raft snapshots: taken (log compaction), sent to followers, received from a leader.", "kind"),
 		messages:      d("messages_total", "Raft messages, by direction.", "direction"),
 		saves:         d("raft_log_saves_total", "Writes of the node's Raft log, each one fdatasync for every group ready at that moment."),
@@ -116,12 +119,14 @@ func newClusterMetrics(nd *node.Node) *clusterMetrics {
 		leading:       d("groups_leading", "Groups this node leads."),
 		maxLag:        d("follower_lag_max_entries", "The largest lag, in entries, of a follower of a group this node leads."),
 		commitLatency: d("commit_latency_seconds", "From a proposal on this node to its entry applied here."),
+		shipTransfers: d("snapshot_transfers_total", "Transfers of a shard's segments for a snapshot: received (a replica here refilled), failed (a node tried and given up on), served (to another node).", "outcome"),
+		shipBytes:     d("snapshot_transfer_bytes_total", "Bytes of segment frames received by transfers that refilled a replica here."),
 	}
 }
 
 func (c *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.elections, c.leaderChanges, c.proposals, c.snapshots, c.messages, c.saves,
-		c.groups, c.quiesced, c.leading, c.maxLag, c.commitLatency} {
+		c.groups, c.quiesced, c.leading, c.maxLag, c.commitLatency, c.shipTransfers, c.shipBytes} {
 		ch <- d
 	}
 }
@@ -140,12 +145,17 @@ func (c *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter(c.proposals, m.ProposalsDropped, "dropped")
 	counter(c.proposals, m.ProposalsNotLeader, "not_leader")
 	counter(c.proposals, m.ProposalsUnknown, "unknown")
+	counter(c.proposals, m.ProposalsBounced, "bounced")
 	counter(c.snapshots, m.SnapshotsTaken, "taken")
 	counter(c.snapshots, m.SnapshotsSent, "sent")
 	counter(c.snapshots, m.SnapshotsReceived, "received")
 	counter(c.messages, m.MessagesOut, "out")
 	counter(c.messages, m.MessagesIn, "in")
 	counter(c.saves, m.Saves)
+	counter(c.shipTransfers, m.ShipTransfers, "received")
+	counter(c.shipTransfers, m.ShipFailures, "failed")
+	counter(c.shipTransfers, m.ShipServed, "served")
+	counter(c.shipBytes, m.ShipBytes)
 	gauge(c.groups, float64(m.Groups))
 	gauge(c.quiesced, float64(m.GroupsQuiesced))
 	gauge(c.leading, float64(m.Leading))
@@ -224,4 +234,28 @@ func (s *Server) clusterFaults(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Warn("fault injection: Raft messages to and from nodes blocked or unblocked", "block", req.Block, "unblock", req.Unblock)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// wireCluster is a node as the binary protocol's routing sees it (ShardMap,
+// PutShard).
+type wireCluster struct{ *node.Node }
+
+// NodeAddrs lists the nodes with the binary protocol addresses they
+// announced.
+func (w wireCluster) NodeAddrs() []wire.NodeAddr {
+	infos := w.Nodes()
+	out := make([]wire.NodeAddr, len(infos))
+	for i, n := range infos {
+		out[i] = wire.NodeAddr{ID: n.ID, Addr: n.Listen}
+	}
+	return out
+}
+
+// wireClusterOf is nd for the binary protocol's server, nil on a single
+// node.
+func wireClusterOf(nd *node.Node) wireserver.Cluster {
+	if nd == nil {
+		return nil
+	}
+	return wireCluster{nd}
 }

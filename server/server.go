@@ -403,6 +403,7 @@ func (s *Server) start(dur api.Durability, quotas ratelimit.Limits) error {
 		MaxConns: cfg.MaxConns, MaxInFlightBytes: cfg.MaxInFlightBytes, IdleTimeout: time.Duration(cfg.IdleTimeout),
 		FrameTimeout: time.Duration(cfg.FrameTimeout), WriteTimeout: time.Duration(cfg.WriteTimeout), Budget: inflight,
 		Auth: s.auth, Audit: s.audit, Region: cfg.Region, Account: cfg.Account,
+		Cluster:       wireClusterOf(nd),
 		Logger:        cfg.Logger.With("door", "wire"),
 		OnConnections: func(open int) { wireConns.Set(float64(open)) },
 	})
@@ -521,6 +522,20 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 // synced and its clean-shutdown marker written.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.node != nil {
+		// Hand every leadership this node holds to another replica
+		// while both doors still serve: puts go on through the new
+		// leaders, and no shard waits out an election timeout for this
+		// node to be found gone.
+		dctx, cancel := context.WithTimeout(ctx, drainTimeout)
+		start := time.Now()
+		if err := s.node.Drain(dctx); err != nil {
+			s.log.Warn("stopping with leaderships not handed off; their shards elect new leaders", "err", err)
+		} else {
+			s.log.Info("handed off every leadership", "took", time.Since(start).Round(time.Millisecond))
+		}
+		cancel()
+	}
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
 		s.http.Close()
@@ -543,6 +558,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// drainTimeout bounds how long Shutdown waits for a cluster node's
+// leaderships to move.
+const drainTimeout = 10 * time.Second
 
 // Reload re-reads the files the server was started with: the TLS
 // certificate, key and client CA, and the users file. Each part is checked

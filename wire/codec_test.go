@@ -121,6 +121,13 @@ func codecCases() []struct {
 				Checkpoint: GroupCheckpoint{Seq: "4961", Whole: true}, Closed: true, Waiting: false, LagRecords: 12, LagMillis: 340}}},
 			&RespGroupInfo{}},
 		{"ResetGroup", &ReqResetGroup{Stream: "orders", Group: "billing", To: "AT_TIMESTAMP", Time: time.Unix(0, 7), Seq: ""}, &ReqResetGroup{}},
+		{"ShardMap", &RespShardMap{Stream: "orders", Incarnation: 7, Self: 2,
+			Nodes: []NodeAddr{{ID: 1, Addr: "10.0.0.1:4568"}, {ID: 2, Addr: ""}, {ID: 3, Addr: "[::1]:4568"}},
+			Shards: []ShardRoute{{Index: 0, HashStart: api.HashKey{}, HashEnd: api.HashKey{Hi: 1 << 62}, Leader: 3},
+				{Index: 4, HashStart: api.HashKey{Hi: 1 << 62, Lo: 1}, HashEnd: api.MaxHashKey, Leader: 0}}}, &RespShardMap{}},
+		{"PutShard", &ReqPutShard{Stream: []byte("orders"), Incarnation: 7, Shard: 4, Recs: []api.PutRecord{
+			{Key: []byte("a"), Data: []byte{}}, {Key: []byte("b"), Data: []byte("xyz"), HasExplicitHash: true, ExplicitHash: api.MaxHashKey}}},
+			&ReqPutShard{}},
 	}
 }
 

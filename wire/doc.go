@@ -133,6 +133,14 @@
 //
 //	| str sequence | u64 sub-sequence | u8 flags (0x1 whole record, 0x2 SHARD_END) |
 //
+// # Routing to shard leaders
+//
+// ShardMap (0x1A) returns a stream's open shards with their hash key ranges
+// and each one's leader and its address; PutShard (0x1B) is a PutRecords
+// meant for one shard's leader, refused with NotLeaderException (whose
+// error body names the leader after the message) by a node that does not
+// lead it. routing.go draws both.
+//
 // # Subscriptions
 //
 // A Subscribe request (position, u32 initial credit) opens a subscription

@@ -66,6 +66,11 @@ type Error struct {
 	Name string
 	// Message says what was wrong and what would be right.
 	Message string
+	// Leader and LeaderAddr are, for a NotLeaderException, the node that
+	// leads the shard and its binary protocol's address, when the node
+	// that answered knows them (0 and "" otherwise).
+	Leader     uint64
+	LeaderAddr string
 }
 
 func (e *Error) Error() string {
@@ -76,8 +81,12 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is a Code sentinel of the api package
-// (api.ErrNotFound, ...) or a *wire.Error without a message of the same Code.
+// (api.ErrNotFound, ...), a *wire.Error without a message of the same Code,
+// or ErrNotLeader for a NotLeaderException.
 func (e *Error) Is(target error) bool {
+	if target == ErrNotLeader {
+		return e.Name == NameNotLeader
+	}
 	switch t := target.(type) {
 	case *api.Error:
 		return *t == api.Error{Code: t.Code} && t.Code == e.Code

@@ -82,6 +82,13 @@ const (
 	// OpHotKeys lists the single hot keys the autoscaler reports for an
 	// ON_DEMAND stream.
 	OpHotKeys Op = 0x19
+	// OpShardMap returns a stream's open shards, their hash key ranges and
+	// each one's leader with its binary-protocol address (routing.go).
+	OpShardMap Op = 0x1A
+	// OpPutShard is a PutRecords meant for one shard's leader: a node
+	// that does not lead the shard answers NotLeaderException instead of
+	// forwarding the records (routing.go).
+	OpPutShard Op = 0x1B
 
 	// OpSubscribe starts a subscription; its response ends it.
 	OpSubscribe Op = 0x20
@@ -140,7 +147,7 @@ var opNames = map[Op]string{
 	OpSubscribe: "Subscribe", OpEvent: "Event", OpCredit: "Credit", OpCancel: "Cancel",
 	OpChallenge: "Challenge", OpAuthenticate: "Authenticate", OpGoAway: "GoAway",
 	OpStartStreamEncryption: "StartStreamEncryption", OpStopStreamEncryption: "StopStreamEncryption",
-	OpHotKeys:   "HotKeys",
+	OpHotKeys: "HotKeys", OpShardMap: "ShardMap", OpPutShard: "PutShard",
 	OpCreateKey: "CreateKey", OpListKeys: "ListKeys", OpDescribeKey: "DescribeKey", OpCreateAlias: "CreateAlias",
 	OpListAliases: "ListAliases", OpRotateKey: "RotateKey", OpDisableKey: "DisableKey", OpEnableKey: "EnableKey",
 	OpRewrap:    "Rewrap",

@@ -364,10 +364,15 @@ func DecodeErrorBody(body []byte) (*Error, error) {
 	d := NewDecoder(body)
 	name := d.str("error name")
 	msg := d.str("error message")
+	e := NewError(name, msg)
+	if name == NameNotLeader && d.err == nil && d.off < len(d.b) {
+		e.Leader = d.U64("leader")
+		e.LeaderAddr = d.str("leader address")
+	}
 	if err := d.Finish(); err != nil {
 		return nil, err
 	}
-	return NewError(name, msg), nil
+	return e, nil
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

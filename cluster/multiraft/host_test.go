@@ -426,3 +426,44 @@ func TestHost_ForwardedProposals(t *testing.T) {
 		t.Fatalf("%d proposals refused as not the leader; want them forwarded", m.ProposalsNotLeader)
 	}
 }
+
+// A proposal forwarded to a leader that is handing its leadership over is
+// dropped by Raft there; the leader tells the forwarder, whose Propose
+// fails at once with ErrProposalDropped (safe to retry) instead of
+// waiting ForwardTimeout to learn nothing.
+func TestHost_ForwardedProposalDroppedByTransferIsRetryable(t *testing.T) {
+	c := newTestCluster(t, 3, testSeed(t), true, func(cfg *Config) {
+		cfg.ForwardProposals = true
+		cfg.ForwardTimeout = time.Minute
+	})
+	const g = 7
+	c.addGroups(g)
+	c.tickUntilLeaders(100, g)
+	lead := c.leader(g)
+	var others []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			others = append(others, id)
+		}
+	}
+	to, from := others[0], others[1]
+	// The transferee hears nothing from the leader, so the transfer
+	// stays in progress (no ticks end it).
+	c.net.Partition([]uint64{lead, from}, []uint64{to})
+	if err := c.node(lead).host.TransferLeader(g, to); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.node(lead).host.sync(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := c.node(from).host.Propose(ctx, g, []byte("during the transfer"))
+	if !errors.Is(err, ErrProposalDropped) || !Retryable(err) {
+		t.Fatalf("a proposal forwarded to a leader in the middle of a transfer returned %v; want ErrProposalDropped", err)
+	}
+	if m := c.node(lead).host.Metrics(); m.ProposalsBounced == 0 {
+		t.Fatal("the leader counted no bounced proposal")
+	}
+	c.net.Heal()
+}

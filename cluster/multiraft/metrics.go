@@ -16,6 +16,7 @@ type Metrics struct {
 	ProposalsDropped   uint64 // proposals certainly not committed (ErrProposalDropped)
 	ProposalsNotLeader uint64 // proposals refused because this node is not the leader
 	ProposalsUnknown   uint64 // proposals whose outcome this node could not learn
+	ProposalsBounced   uint64 // forwarded proposals Raft dropped here, their proposers told so
 	SnapshotsSent      uint64 // snapshot messages handed to the transport
 	SnapshotsReceived  uint64 // snapshots from a leader applied here
 	SnapshotsTaken     uint64 // snapshots taken for log compaction
@@ -31,6 +32,7 @@ type Metrics struct {
 type counters struct {
 	elections, leaderChanges                            atomic.Uint64
 	propOK, propDropped, propNotLeader, propUnknown     atomic.Uint64
+	propBounced                                         atomic.Uint64
 	snapsSent, snapsReceived, snapsTaken                atomic.Uint64
 	msgsOut, msgsIn, saves, rounds, ticks, groups, quie atomic.Uint64
 
@@ -58,6 +60,7 @@ func (h *Host) Metrics() Metrics {
 		ProposalsDropped:   c.propDropped.Load(),
 		ProposalsNotLeader: c.propNotLeader.Load(),
 		ProposalsUnknown:   c.propUnknown.Load(),
+		ProposalsBounced:   c.propBounced.Load(),
 		SnapshotsSent:      c.snapsSent.Load(),
 		SnapshotsReceived:  c.snapsReceived.Load(),
 		SnapshotsTaken:     c.snapsTaken.Load(),

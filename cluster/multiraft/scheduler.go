@@ -250,11 +250,18 @@ func (s *scheduler) step(groupID uint64, m *raftpb.Message) {
 	if m.GetType() == raftpb.MsgHeartbeatResp && isQuiesceContext(m) {
 		m.Context = nil // an answer to our quiesce heartbeat, not to a read
 	}
+	if m.GetType() == raftpb.MsgProp && m.GetReject() {
+		s.forwardDropped(g, m)
+		return
+	}
 	if g.quiesced && !quiesce && m.GetType() != raftpb.MsgHeartbeatResp {
 		s.wakeGroup(g)
 	}
 	if err := g.rn.Step(m); err != nil {
 		s.h.log.Debug("step", "group", g.id, "type", m.GetType().String(), "err", err)
+		if m.GetType() == raftpb.MsgProp && errors.Is(err, raft.ErrProposalDropped) && m.GetFrom() != 0 && m.GetFrom() != s.h.id {
+			s.noticeDropped(g, m)
+		}
 	}
 	s.markDirty(g)
 	if quiesce && !g.quiesced {
@@ -263,6 +270,46 @@ func (s *scheduler) step(groupID uint64, m *raftpb.Message) {
 			st.GetTerm() == m.GetTerm() && st.GetCommit() == m.GetCommit() {
 			s.quiesce(g)
 		}
+	}
+}
+
+// noticeDropped tells the node that forwarded the proposals of m that Raft
+// dropped them here (this node is no longer the leader, or is handing its
+// leadership over): they are certainly not in the log, and their proposer
+// may retry them at once instead of waiting ForwardTimeout to learn
+// nothing. The notice is a MsgProp with Reject set, which Raft never sends,
+// carrying only the entries' headers.
+func (s *scheduler) noticeDropped(g *group, m *raftpb.Message) {
+	ents := make([]*raftpb.Entry, 0, len(m.Entries))
+	for _, e := range m.Entries {
+		if d := e.GetData(); len(d) >= headerLen {
+			ents = append(ents, &raftpb.Entry{Data: d[:headerLen:headerLen]})
+		}
+	}
+	if len(ents) == 0 {
+		return
+	}
+	s.h.counters.propBounced.Add(uint64(len(ents)))
+	s.send([]cluster.Envelope{{Group: g.id, Msg: raftpb.Message{Type: new(raftpb.MsgProp), To: new(m.GetFrom()), From: new(s.h.id), Reject: new(true), Entries: ents}}})
+}
+
+// forwardDropped ends, as dropped, the proposals this node forwarded that
+// the node they went to says Raft dropped there.
+func (s *scheduler) forwardDropped(g *group, m *raftpb.Message) {
+	for i := range m.Entries {
+		node, id, _, ok := parseHeader(m.Entries[i].GetData())
+		if !ok || node != s.h.id {
+			continue
+		}
+		p := g.waiting[id]
+		if p == nil || !p.forwarded || p.index != 0 {
+			continue
+		}
+		delete(g.waiting, id)
+		g.forwarded--
+		s.h.counters.propDropped.Add(1)
+		p.finish(Result{}, fmt.Errorf("%w: the node it was forwarded to (%d) is not the leader of group %d or is handing its leadership over",
+			ErrProposalDropped, m.GetFrom(), g.id))
 	}
 }
 
@@ -717,8 +764,11 @@ func (s *scheduler) apply(g *group, ents []*raftpb.Entry) error {
 			a.Result = g.confState
 		}
 		var p *proposal
-		if ok && node == h.id {
-			p = g.waiting[id]
+		if ok {
+			a.Proposer = node
+			if node == h.id {
+				p = g.waiting[id]
+			}
 		}
 		batch = append(batch, a)
 		props = append(props, p)

@@ -41,6 +41,9 @@ type AppliedIndexer interface {
 // Applied is one committed entry handed to StateMachine.Apply.
 type Applied struct {
 	Index, Term uint64
+	// Proposer is the node that proposed the entry (0 for a leader's
+	// empty entry): the same on every replica.
+	Proposer uint64
 	// Payload is the proposal's payload; nil for an empty entry or a
 	// membership change.
 	Payload []byte

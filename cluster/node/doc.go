@@ -19,7 +19,8 @@
 // Each shard is a group of its own, with the id ShardGroup(incarnation,
 // index): the incarnation of its stream in the high 32 bits and its index in
 // the low. Its entries are the shard's records (engine.EncodeRecordsEntry),
-// one entry per shard per put call; Raft batches the entries of every group
+// one entry per shard per put call, and the seal that ends the shard in a
+// split or merge (engine.EncodeSealEntry, see docs/cluster.md); Raft batches the entries of every group
 // that are ready at one moment into one write and one fdatasync of the
 // node's Raft log. A put is acknowledged once its entry is committed (a
 // quorum has it on disk) and applied here. Applying an entry writes its
@@ -36,6 +37,17 @@
 // Raft hands every entry after the snapshot back for applying again, and
 // the engine skips the records its segments kept (engine.ApplyEntry), so a
 // power cut loses nothing a quorum acknowledged.
+//
+// # Catching up
+//
+// A follower that fell behind catches up from its leader's log while the
+// leader still has the entries it lacks (Config.KeepForFollowers). One
+// further behind is sent a snapshot, which names only the sequence number
+// after the shard's last record: the snapshot is held back from Raft while
+// the records the follower lacks are fetched from the leader or another
+// replica as their stored segment frames, checked frame by frame and
+// installed (ship.go, shipwire.go; engine.ExportShard and InstallShard),
+// and only then handed on.
 //
 // # Placement
 //

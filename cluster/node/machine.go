@@ -57,9 +57,24 @@ func (m *machine) Apply(group uint64, ents []multiraft.Applied) {
 			e.Err = &api.Error{Code: api.CodeResourceNotFound, Detail: fmt.Sprintf("this node holds no shard of group %d", group)}
 			continue
 		}
+		if engine.IsSealEntry(e.Payload) {
+			// A split or merge seals the shard: its end is the number
+			// the next record would have had, here as on every
+			// replica, and later records entries are refused.
+			end, err := n.eng.ApplySeal(g.inc, g.index, g.next, e.Payload)
+			e.Result, e.Err = end, err
+			continue
+		}
 		// The entry is committed: its records' numbers are fixed, and
 		// the put can be acknowledged while the shard's writer writes
 		// them (the payload is the log's, never changed).
+		if e.Proposer != n.cfg.NodeID {
+			// Another node admitted these records against its quota
+			// of the shard: bill them here too (before a reader can
+			// see them), so the shard's limit holds across the
+			// cluster rather than once per node.
+			n.eng.ChargeReplicated(g.inc, g.index, e.Payload)
+		}
 		count, err := n.eng.ApplyEntryAsync(g.inc, g.index, g.next, e.Payload)
 		if err != nil {
 			// A malformed entry is refused the same way on every
@@ -131,10 +146,10 @@ func (m *machine) Snapshot(group, index uint64) ([]byte, error) {
 
 // Restore sets a group's state from a snapshot: on a restart, the one this
 // node took itself, whose records its segments hold (synced when it was
-// taken); for a new group, an empty one. A snapshot sent by a leader for a
-// replica too far behind names records this replica does not hold:
-// shipping segments is not built, so leaders keep their logs for followers
-// behind (multiraft's KeepForFollowers), and such a replica is fenced.
+// taken); for a new group, an empty one; for a replica too far behind its
+// leader's log, the leader's, whose records were shipped here before Raft
+// was handed the snapshot (ship.go), so that they are in the segments by
+// the time Restore runs on the host's scheduler.
 func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 	n := (*Node)(m)
 	if group == cluster.ControllerGroup {
@@ -181,12 +196,14 @@ func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 		return err
 	}
 	if have < next {
-		// The leader no longer has the entries this replica lacks, and
-		// shipping segments is not built: the replica takes the
-		// snapshot's place in the log, and the next entry it applies
-		// finds the hole and fences the shard here (the other replicas
-		// hold the records). An error would stop every group of the node.
-		n.log.Error("a shard's replica is too far behind its leader's log to catch up; it is fenced until it is refilled",
+		// Only a snapshot that did not come through the shipping
+		// receiver (shipReceiver holds back every shard snapshot until
+		// its records are here) can name records this replica lacks:
+		// the replica takes the snapshot's place in the log, and the
+		// next entry it applies finds the hole and fences the shard here
+		// (the other replicas hold the records). An error would stop
+		// every group of the node.
+		n.log.Error("a shard's snapshot names records this replica does not hold; it is fenced until it is refilled",
 			"group", group, "snapshot_index", snap.GetMetadata().GetIndex(), "records_to", next, "records_here", have)
 	}
 	g.next = next
@@ -207,6 +224,7 @@ func (m *machine) AppliedIndex(group uint64) uint64 {
 // hands shards back to their preferred replicas.
 func (m *machine) LeaderChanged(group, leader, term uint64) {
 	n := (*Node)(m)
+	n.leaders.note(group, leader)
 	if leader == n.cfg.NodeID {
 		n.pokeBalance()
 	}

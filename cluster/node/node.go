@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -50,6 +52,13 @@ type Config struct {
 	// leader and a commit before it fails with a retryable error; default
 	// 10 s.
 	ProposeTimeout time.Duration
+	// KeepForFollowers is how many entries a shard's leader keeps in its
+	// Raft log for a follower that is behind; one further behind is sent
+	// a snapshot and refilled by segment shipping (ship.go). Default
+	// multiraft's, 100,000. SnapshotEntries (default 10,000) and
+	// CompactionTail (default 1,000) are multiraft's too: how often a
+	// group's log is compacted, and how much is kept below a snapshot.
+	KeepForFollowers, SnapshotEntries, CompactionTail uint64
 	// TLS, when set, secures the transport between nodes (mutual TLS).
 	TLS *tls.Config
 	// ClusterID keeps nodes of different clusters apart; default a hash
@@ -71,6 +80,8 @@ type Node struct {
 	rf    int
 
 	state *stateFile
+	ship  shipState // segment shipping: transfers in flight and their counters (ship.go)
+	self  NodeInfo  // what this node announced of itself at Start
 
 	recMu   sync.Mutex             // serialises reconcile
 	mu      sync.Mutex             // guards groups
@@ -79,6 +90,7 @@ type Node struct {
 	bal     chan struct{}          // wakes the leader balancer
 	keyCh   chan struct{}          // closed once the iterator key is known
 	keyOnce sync.Once
+	leaders leaderView // each shard group's leader as last heard (status.go)
 
 	stop chan struct{}
 	bg   sync.WaitGroup
@@ -156,6 +168,7 @@ func Open(cfg Config) (*Node, error) {
 		NodeID: cfg.NodeID, Store: n.store, StateMachine: (*machine)(n),
 		TickInterval: cfg.TickInterval, ElectionTicks: max(ticks, 3), HeartbeatTicks: 1,
 		ForwardProposals: true, Logger: n.log,
+		KeepForFollowers: cfg.KeepForFollowers, SnapshotEntries: cfg.SnapshotEntries, CompactionTail: cfg.CompactionTail,
 	})
 	if err != nil {
 		n.store.Close()
@@ -175,7 +188,7 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.tr, err = transport.New(transport.Config{
 		NodeID: cfg.NodeID, ClusterID: n.cfg.ClusterID, Listener: ln, Peers: peers,
-		Receiver: n.host, TLS: cfg.TLS, Logger: n.log,
+		Receiver: (*shipReceiver)(n), Streams: n.serveShip, TLS: cfg.TLS, Logger: n.log,
 	})
 	if err != nil {
 		ln.Close()
@@ -192,7 +205,12 @@ func Open(cfg Config) (*Node, error) {
 // for the cluster to agree.
 func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
 	n.eng = eng
+	// Transfers cut by a crash left scratch files; nothing else is there.
+	if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, shipDirName)); err != nil {
+		return fmt.Errorf("clear the shipping directory: %w", err)
+	}
 	self.ID, self.Raft, self.Zone = n.cfg.NodeID, n.cfg.Peers[n.cfg.NodeID], n.cfg.Zone
+	n.self = self
 	if err := n.host.AddGroup(cluster.ControllerGroup, n.nodes, nil); err != nil {
 		return fmt.Errorf("start the controller group: %w", err)
 	}
@@ -218,6 +236,7 @@ func (n *Node) Start(eng *engine.Engine, self NodeInfo) error {
 func (n *Node) Close() error {
 	close(n.stop)
 	n.bg.Wait()
+	n.ship.close()
 	err := n.host.Close()
 	if cerr := n.tr.Close(); err == nil {
 		err = cerr
@@ -544,25 +563,116 @@ func (n *Node) balanceLoop() {
 		case <-t.C:
 		case <-n.bal:
 		}
-		up := n.peersUp()
-		for _, gid := range n.host.Leaders() {
-			n.mu.Lock()
-			g := n.groups[gid]
-			n.mu.Unlock()
-			if g == nil || g.replicas[0] == n.cfg.NodeID || !up[g.replicas[0]] {
-				continue
-			}
-			st, err := n.host.Status(gid)
-			if err != nil || st.Leader != n.cfg.NodeID {
-				continue
-			}
-			for _, f := range st.Followers {
-				if f.Node == g.replicas[0] && f.Lag == 0 && f.Active {
-					if err := n.host.TransferLeader(gid, f.Node); err != nil {
-						n.log.Debug("leadership transfer failed", "group", gid, "to", f.Node, "err", err)
-					}
+		n.balanceOnce()
+	}
+}
+
+// balanceOnce hands each shard this node leads in place of its preferred
+// replica to that replica, when it is connected, holds the whole log and
+// is not draining.
+func (n *Node) balanceOnce() {
+	up := n.peersUp()
+	for _, gid := range n.host.Leaders() {
+		n.mu.Lock()
+		g := n.groups[gid]
+		n.mu.Unlock()
+		if g == nil || g.replicas[0] == n.cfg.NodeID || !up[g.replicas[0]] || n.state.draining(g.replicas[0]) {
+			continue
+		}
+		st, err := n.host.Status(gid)
+		if err != nil || st.Leader != n.cfg.NodeID {
+			continue
+		}
+		for _, f := range st.Followers {
+			if f.Node == g.replicas[0] && f.Lag == 0 {
+				if err := n.host.TransferLeader(gid, f.Node); err != nil {
+					n.log.Debug("leadership transfer failed", "group", gid, "to", f.Node, "err", err)
 				}
 			}
 		}
 	}
+}
+
+// drainPoll is how often Drain looks whether its leaderships have moved.
+const drainPoll = 20 * time.Millisecond
+
+// Drain hands the leadership of every group this node leads (its shards'
+// and the controller's) to a connected replica that holds the whole log,
+// and returns once this node leads none, so that stopping it afterwards
+// costs no election: puts keep flowing through the new leaders, and those
+// that reach this node meanwhile are forwarded to them. It first tells the
+// cluster that it is draining, so no balancer hands a leadership back. It
+// returns an error saying how many groups it still leads when ctx ends
+// first (a group with no caught-up replica to take it, or no quorum).
+func (n *Node) Drain(ctx context.Context) error {
+	info := n.self
+	info.Draining = true
+	if b, err := json.Marshal(info); err == nil {
+		pctx, cancel := context.WithTimeout(ctx, n.cfg.ElectionTimeout)
+		if _, err := n.host.Propose(pctx, cluster.ControllerGroup, append([]byte{kindNode}, b...)); err != nil {
+			n.log.Warn("could not tell the cluster this node is draining; its balancers may hand leaderships back", "err", err)
+		}
+		cancel()
+	}
+	tried := map[uint64]time.Time{}
+	for {
+		led := n.host.Leaders()
+		if len(led) == 0 {
+			return nil
+		}
+		now := time.Now()
+		for _, gid := range led {
+			// A transfer that did not complete within an election
+			// timeout was aborted by Raft: try again, perhaps to
+			// another replica.
+			if t, ok := tried[gid]; ok && now.Sub(t) < n.cfg.ElectionTimeout {
+				continue
+			}
+			if to := n.handoffTarget(gid); to != 0 {
+				if err := n.host.TransferLeader(gid, to); err != nil {
+					n.log.Debug("leadership transfer failed", "group", gid, "to", to, "err", err)
+				}
+				tried[gid] = now
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("this node still leads %d groups: no caught-up replica took them before the drain's deadline: %w", len(led), ctx.Err())
+		case <-n.stop:
+			return engine.ErrClosed
+		case <-time.After(drainPoll):
+		}
+	}
+}
+
+// handoffTarget picks the replica to hand group's leadership to: a
+// connected follower with the whole log, the group's preferred replica
+// first, never a node that is draining; 0 if there is none.
+func (n *Node) handoffTarget(gid uint64) uint64 {
+	st, err := n.host.Status(gid)
+	if err != nil || st.Leader != n.cfg.NodeID {
+		return 0
+	}
+	var preferred uint64
+	n.mu.Lock()
+	if g := n.groups[gid]; g != nil {
+		preferred = g.replicas[0]
+	}
+	n.mu.Unlock()
+	// Connected, rather than Raft's recent activity: a quiesced group
+	// hears nothing from its followers.
+	up := n.peersUp()
+	var best uint64
+	for _, f := range st.Followers {
+		if !up[f.Node] || f.Lag != 0 || f.Node == n.cfg.NodeID || n.state.draining(f.Node) {
+			continue
+		}
+		if f.Node == preferred {
+			return f.Node
+		}
+		if best == 0 {
+			best = f.Node
+		}
+	}
+	return best
 }

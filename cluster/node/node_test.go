@@ -25,13 +25,21 @@ type testNodes struct {
 	dirs  map[uint64]string
 	nodes map[uint64]*Node
 	engs  map[uint64]*engine.Engine
+	// opts, if set, adjusts each engine's options before it opens.
+	opts func(*engine.Options)
 }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func startNodes(t testing.TB, n int) *testNodes {
 	t.Helper()
-	c := &testNodes{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Node{}, engs: map[uint64]*engine.Engine{}}
+	return startNodesWith(t, n, nil)
+}
+
+// startNodesWith is startNodes with each engine's options adjusted by opts.
+func startNodesWith(t testing.TB, n int, opts func(*engine.Options)) *testNodes {
+	t.Helper()
+	c := &testNodes{t: t, peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]*Node{}, engs: map[uint64]*engine.Engine{}, opts: opts}
 	for i := 1; i <= n; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -67,7 +75,11 @@ func (c *testNodes) start(id uint64) {
 		c.t.Fatal(err)
 	}
 	q := ratelimit.Unlimited
-	eng, err := engine.Open(engine.Options{Dir: c.dirs[id], Quotas: &q, Replica: nd, Logger: quiet()})
+	eo := engine.Options{Dir: c.dirs[id], Quotas: &q, Replica: nd, Logger: quiet()}
+	if c.opts != nil {
+		c.opts(&eo)
+	}
+	eng, err := engine.Open(eo)
 	if err != nil {
 		nd.Close()
 		c.t.Fatal(err)

@@ -27,6 +27,10 @@ type NodeInfo struct {
 	Listen string `json:"listen,omitempty"` // the binary protocol's
 	HTTP   string `json:"http,omitempty"`   // the Kinesis API's
 	Zone   string `json:"zone,omitempty"`
+	// Draining is set while the node hands its leaderships off before it
+	// stops (Drain); other nodes then hand it none. It announces itself
+	// without it when it starts again.
+	Draining bool `json:"draining,omitempty"`
 }
 
 type stateDoc struct {
@@ -103,6 +107,18 @@ func (s *stateFile) iteratorKey() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.doc.IteratorKey
+}
+
+// draining reports whether node id said it is draining.
+func (s *stateFile) draining(id uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.doc.Nodes {
+		if n.ID == id {
+			return n.Draining
+		}
+	}
+	return false
 }
 
 func (s *stateFile) nodes() []NodeInfo {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/sluicedb/sluice/cluster/multiraft"
@@ -131,11 +132,17 @@ type Metrics struct {
 	CommitLatency *hdrhistogram.Histogram
 	MaxLag        uint64
 	Leading       int
+	// Segment shipping (ship.go): transfers that refilled a shard here,
+	// the bytes of frames they brought, transfers that failed (each node
+	// tried counts once), and transfers this node served to others.
+	ShipTransfers, ShipBytes, ShipFailures, ShipServed uint64
 }
 
 // Metrics reads the node's counters.
 func (n *Node) Metrics() Metrics {
-	m := Metrics{Metrics: n.host.Metrics(), CommitLatency: n.host.CommitLatency()}
+	m := Metrics{Metrics: n.host.Metrics(), CommitLatency: n.host.CommitLatency(),
+		ShipTransfers: n.ship.transfers.Load(), ShipBytes: n.ship.bytes.Load(),
+		ShipFailures: n.ship.failures.Load(), ShipServed: n.ship.served.Load()}
 	for _, g := range n.host.Leaders() {
 		s, err := n.host.Status(g)
 		if err != nil {
@@ -152,3 +159,38 @@ func (n *Node) Metrics() Metrics {
 // Block cuts this node off from node (both ways) or joins them again: the
 // transport's fault hook, for tests of partitions between real processes.
 func (n *Node) Block(node uint64, blocked bool) { n.tr.Block(node, blocked) }
+
+// leaderView is what this node last heard of each shard group's leader,
+// noted as the host reports leader changes. The binary protocol reads it
+// once per put meant for a leader (ShardLeader), so it is a sync.Map: a
+// read takes no lock, and writes come only with leader changes.
+type leaderView struct {
+	m sync.Map // group id → leader node id (uint64), 0 if none is known
+}
+
+func (v *leaderView) note(group, leader uint64) { v.m.Store(group, leader) }
+
+func (v *leaderView) leader(group uint64) uint64 {
+	if l, ok := v.m.Load(group); ok {
+		return l.(uint64)
+	}
+	return 0
+}
+
+// ID is this node's id.
+func (n *Node) ID() uint64 { return n.cfg.NodeID }
+
+// ShardLeader returns the node that leads shard index of the stream
+// incarnation inc as this node last heard, or 0 if it knows none (it holds
+// no replica of the shard, or the group is electing). It takes no lock and
+// allocates nothing: the binary protocol asks it for every put meant for a
+// shard's leader. The answer may be out of date by the time it is used; a
+// put proposed here after this node lost the leadership is still
+// forwarded by Raft to the new leader.
+func (n *Node) ShardLeader(inc uint32, index int) uint64 {
+	return n.leaders.leader(ShardGroup(inc, index))
+}
+
+// Nodes returns what the nodes announced of themselves (ids, addresses,
+// zones), as the controller group applied it here.
+func (n *Node) Nodes() []NodeInfo { return n.state.nodes() }

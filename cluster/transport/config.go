@@ -63,6 +63,14 @@ type Config struct {
 	// Receiver takes what arrives and hears of what could not be sent.
 	Receiver cluster.Receiver
 
+	// Streams, when set, serves the stream connections other nodes open
+	// with DialStream (stream.go): it is called on a goroutine of its own
+	// with the node that dialed and the connection, after the handshake
+	// (and TLS, when configured), and owns the connection until it
+	// returns; Close closes the connection and waits for it to return.
+	// Nil refuses stream connections at the handshake.
+	Streams func(from uint64, conn net.Conn)
+
 	// TLS, when set, secures every connection with mutual TLS: dialing
 	// presents its certificates and verifies the peer against RootCAs
 	// (ServerName defaults to the host of the peer's address); accepting

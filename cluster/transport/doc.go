@@ -37,10 +37,22 @@
 //	2  the dialer belongs to another cluster
 //	3  the acceptor is not the node the dialer meant (its peer address is stale)
 //	4  an invalid hello (node id 0, or the acceptor's own id)
+//	5  a stream hello, and the acceptor serves no streams
 //
 // The dialer checks the answer's cluster id and node id too. A hello
 // without the magic, or with reserved bits set, is not answered: the
 // connection just closes.
+//
+// # Streams
+//
+// A hello with the magic "SLRS" in place of "SLRT" (and otherwise the same
+// layout and checks) opens a stream connection instead (DialStream): after
+// the handshake it belongs to the dialer and the acceptor's
+// Config.Streams, which may both write, in a protocol of their own (a
+// shard's segments shipped to a replica that fell behind, package
+// cluster/node). It keeps bulk transfers off the Raft connection, so that
+// they never delay another group's heartbeats and appends. The acceptor
+// answers with a stream hello.
 //
 // # Frames
 //

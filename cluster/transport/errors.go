@@ -9,6 +9,9 @@ var (
 	// ErrClosed is returned by Start after Close.
 	ErrClosed = errors.New("transport: closed")
 
+	// ErrNoStreams is returned by DialStream when the peer serves no
+	// stream connections (its Config.Streams is nil).
+	ErrNoStreams = errors.New("transport: the peer serves no streams")
 	// ErrHandshake is matched by every handshake failure: a peer that does
 	// not speak the protocol, a refused or garbled hello.
 	ErrHandshake = errors.New("transport: handshake failed")

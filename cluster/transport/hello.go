@@ -8,8 +8,11 @@ import (
 // The handshake (drawn in doc.go). These constants are part of the
 // protocol: changing any of them is a version bump.
 const (
-	// magic opens every hello: the bytes "SLRT".
+	// magic opens every hello of a Raft connection: the bytes "SLRT".
 	magic = "SLRT"
+	// streamMagic opens the hello of a stream connection (stream.go):
+	// the bytes "SLRS". The rest of the hello is the same.
+	streamMagic = "SLRS"
 	// version is the protocol version this package speaks.
 	version uint16 = 1
 	// helloSize is the size of both hellos: magic, version, status, cluster
@@ -24,6 +27,7 @@ const (
 	statusCluster  uint16 = 2 // the dialer belongs to another cluster
 	statusNode     uint16 = 3 // the acceptor is not the node the dialer meant
 	statusBadHello uint16 = 4 // from is 0 or the acceptor's own id
+	statusNoStream uint16 = 5 // a stream hello, and the acceptor serves no streams
 )
 
 // hello is either side's handshake message.
@@ -33,12 +37,18 @@ type hello struct {
 	Cluster  uint64
 	From, To uint64
 	MaxFrame uint32 // acceptor only: the largest frame it accepts
+	// Stream marks the hello of a stream connection (streamMagic); the
+	// acceptor answers it with a stream hello too.
+	Stream bool
 }
 
 // marshal encodes h as it goes on the wire.
 func (h hello) marshal() [helloSize]byte {
 	var b [helloSize]byte
 	copy(b[:4], magic)
+	if h.Stream {
+		copy(b[:4], streamMagic)
+	}
 	binary.LittleEndian.PutUint16(b[4:], h.Version)
 	binary.LittleEndian.PutUint16(b[6:], h.Status)
 	binary.LittleEndian.PutUint64(b[8:], h.Cluster)
@@ -55,7 +65,8 @@ func parseHello(b []byte) (hello, error) {
 	if len(b) != helloSize {
 		return hello{}, fmt.Errorf("%w: a hello is %d bytes, not %d", ErrHandshake, helloSize, len(b))
 	}
-	if string(b[:4]) != magic {
+	stream := string(b[:4]) == streamMagic
+	if string(b[:4]) != magic && !stream {
 		return hello{}, fmt.Errorf("%w: the peer sent %q where the magic %q belongs; it does not speak sluice's raft transport", ErrHandshake, b[:4], magic)
 	}
 	if r := binary.LittleEndian.Uint32(b[36:]); r != 0 {
@@ -68,6 +79,7 @@ func parseHello(b []byte) (hello, error) {
 		From:     binary.LittleEndian.Uint64(b[16:]),
 		To:       binary.LittleEndian.Uint64(b[24:]),
 		MaxFrame: binary.LittleEndian.Uint32(b[32:]),
+		Stream:   stream,
 	}, nil
 }
 
@@ -103,6 +115,8 @@ func check(a hello, cluster, self, want uint64) error {
 		return fmt.Errorf("%w: node %d's address answers as node %d; the address for node %d is wrong", ErrWrongNode, want, a.From, want)
 	case statusBadHello:
 		return fmt.Errorf("%w: node %d refused this node's hello (node id %d)", ErrHandshake, want, self)
+	case statusNoStream:
+		return fmt.Errorf("%w: node %d serves no stream connections", ErrNoStreams, want)
 	default:
 		return fmt.Errorf("%w: node %d answered with unknown status %d", ErrHandshake, want, a.Status)
 	}

@@ -100,7 +100,7 @@ func (t *Transport) serveConn(nc net.Conn, seq uint64) {
 		nc.Close()
 	}()
 	remote := nc.RemoteAddr().String()
-	conn, from, err := t.accept(nc)
+	conn, from, stream, err := t.accept(nc)
 	if err != nil {
 		t.refused.Add(1)
 		// A misconfigured peer dials again and again: the lines are
@@ -113,6 +113,18 @@ func (t *Transport) serveConn(nc net.Conn, seq uint64) {
 		return
 	}
 	log := t.log.With("peer", from, "remote", remote)
+	if stream {
+		// A stream connection is its handler's alone: it takes no part
+		// in the ordering of the node's Raft connections.
+		if f := t.fault.Load(); f != nil && f.blocked[from] {
+			log.Debug("closing a stream connection from a blocked peer")
+			return
+		}
+		log.Debug("peer opened a stream connection")
+		t.streams.Add(1)
+		t.cfg.Streams(from, conn)
+		return
+	}
 	log.Debug("peer connected")
 	// A node writes on one connection at a time, so a new one means it
 	// gave up the last (which may not have ended here yet: a half-open
@@ -181,37 +193,41 @@ func (t *Transport) serveConn(nc net.Conn, seq uint64) {
 
 // accept makes the acceptor's half of the handshake within DialTimeout:
 // TLS if configured, then the dialer's hello and the answer. It returns
-// the connection to read frames from and the dialer's node id.
-func (t *Transport) accept(nc net.Conn) (net.Conn, uint64, error) {
+// the connection to read frames from, the dialer's node id, and whether
+// the dialer opened a stream connection.
+func (t *Transport) accept(nc net.Conn) (net.Conn, uint64, bool, error) {
 	if err := nc.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
 	if t.serverTLS != nil {
 		tc := tls.Server(nc, t.serverTLS)
 		if err := tc.HandshakeContext(t.ctx); err != nil {
-			return nil, 0, fmt.Errorf("%w: TLS: %w", ErrHandshake, err)
+			return nil, 0, false, fmt.Errorf("%w: TLS: %w", ErrHandshake, err)
 		}
 		nc = tc
 	}
 	var b [helloSize]byte
 	if _, err := io.ReadFull(nc, b[:]); err != nil {
-		return nil, 0, fmt.Errorf("%w: read the peer's hello: %w", ErrHandshake, err)
+		return nil, 0, false, fmt.Errorf("%w: read the peer's hello: %w", ErrHandshake, err)
 	}
 	h, err := parseHello(b[:])
 	if err != nil {
-		return nil, 0, err // not the protocol: no answer
+		return nil, 0, false, err // not the protocol: no answer
 	}
 	status, verdict := judge(h, t.cfg.ClusterID, t.cfg.NodeID)
-	a := hello{Version: version, Status: status, Cluster: t.cfg.ClusterID, From: t.cfg.NodeID, To: h.From, MaxFrame: uint32(t.cfg.MaxFrameSize)}
+	if verdict == nil && h.Stream && t.cfg.Streams == nil {
+		status, verdict = statusNoStream, fmt.Errorf("%w: node %d opened a stream connection, and this node serves none", ErrNoStreams, h.From)
+	}
+	a := hello{Version: version, Status: status, Cluster: t.cfg.ClusterID, From: t.cfg.NodeID, To: h.From, MaxFrame: uint32(t.cfg.MaxFrameSize), Stream: h.Stream}
 	b = a.marshal()
 	if _, err := nc.Write(b[:]); err != nil && verdict == nil {
-		return nil, 0, fmt.Errorf("%w: answer the peer's hello: %w", ErrHandshake, err)
+		return nil, 0, false, fmt.Errorf("%w: answer the peer's hello: %w", ErrHandshake, err)
 	}
 	if verdict != nil {
-		return nil, 0, verdict
+		return nil, 0, false, verdict
 	}
 	if err := nc.SetDeadline(time.Time{}); err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	return nc, h.From, nil
+	return nc, h.From, h.Stream, nil
 }

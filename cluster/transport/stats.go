@@ -24,6 +24,9 @@ type Stats struct {
 	// UnknownDropped counts messages dropped because their node has no
 	// address.
 	UnknownDropped uint64
+	// Streams counts stream connections accepted and handed to
+	// Config.Streams.
+	Streams uint64
 }
 
 // PeerStats counts the traffic with one node.
@@ -60,6 +63,7 @@ func (t *Transport) Stats() Stats {
 	s := Stats{
 		Node:           t.cfg.NodeID,
 		Refused:        t.refused.Load(),
+		Streams:        t.streams.Load(),
 		BadFrames:      t.badFrames.Load(),
 		Truncated:      t.truncated.Load(),
 		UnknownDropped: t.unknownDropped.Load(),

@@ -54,6 +54,7 @@ type Transport struct {
 	badFrames      atomic.Uint64 // accepted connections closed for a bad frame
 	truncated      atomic.Uint64 // accepted connections that ended inside a frame
 	unknownDropped atomic.Uint64 // messages for nodes with no address
+	streams        atomic.Uint64 // stream connections accepted
 
 	sendLog    ratelog.Limiter // messages that cannot be sent
 	unknownLog ratelog.Limiter // messages for nodes with no address

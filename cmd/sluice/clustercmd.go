@@ -131,8 +131,11 @@ func clusterStatus(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintln(tw, "NODE\tRAFT\tLISTEN\tHTTP\tZONE\tSTATE\tLEADERS")
 	for _, n := range view.Nodes {
 		state := "up"
-		if !n.Up {
+		switch {
+		case !n.Up:
 			state = "down"
+		case n.Draining:
+			state = "draining"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\n", n.ID, n.Raft, dash(n.Listen), dash(n.HTTP), dash(n.Zone), state, n.Leaders)
 	}

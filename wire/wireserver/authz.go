@@ -24,6 +24,8 @@ var opActions = [256]string{
 	wire.OpListShards:        "kinesis:ListShards",
 	wire.OpPutRecord:         "kinesis:PutRecord",
 	wire.OpPutRecords:        "kinesis:PutRecords",
+	wire.OpPutShard:          "kinesis:PutRecords",
+	wire.OpShardMap:          "kinesis:ListShards",
 	wire.OpGetIterator:       "kinesis:GetShardIterator",
 	wire.OpRead:              "kinesis:GetRecords",
 	wire.OpSplitShard:        "kinesis:SplitShard",
@@ -65,7 +67,7 @@ var opActions = [256]string{
 // opMutates marks the operations that change something: the audit log
 // records each one's outcome.
 var opMutates = [256]bool{
-	wire.OpCreateStream: true, wire.OpDeleteStream: true, wire.OpPutRecord: true, wire.OpPutRecords: true,
+	wire.OpCreateStream: true, wire.OpDeleteStream: true, wire.OpPutRecord: true, wire.OpPutRecords: true, wire.OpPutShard: true,
 	wire.OpSplitShard: true, wire.OpMergeShards: true, wire.OpUpdateShardCount: true,
 	wire.OpIncreaseRetention: true, wire.OpDecreaseRetention: true, wire.OpAddTags: true, wire.OpRemoveTags: true,
 	wire.OpSetQuotas: true, wire.OpSetDurability: true, wire.OpSetMaxRecordSize: true, wire.OpSetStreamMode: true,

@@ -179,6 +179,9 @@ func fuzzSeedFrames() [][]byte {
 		frame(wire.OpEnableKey, 0, 24, wire.AppendStr(nil, kms.DefaultAlias)),
 		frame(wire.OpCreateAlias, 0, 25, (&wire.ReqCreateAlias{Alias: "alias/f", Key: kms.DefaultAlias}).AppendTo(nil)),
 		frame(wire.OpRewrap, 0, 26, wire.AppendStr(nil, "f")),
+		frame(wire.OpShardMap, 0, 27, wire.AppendStr(nil, "f")),
+		frame(wire.OpPutShard, 0, 28, (&wire.ReqPutShard{Stream: []byte("f"), Incarnation: 1, Shard: 0,
+			Recs: []api.PutRecord{{Key: []byte("a"), Data: []byte("1")}, {Key: []byte("b"), Data: []byte("2")}}}).AppendTo(nil)),
 		{5, 0, 0, 0, 1, 0, 0, 0},
 	}
 }
@@ -263,12 +266,17 @@ func checkServerOutput(t *testing.T, out []byte) int {
 				t.Fatalf("bad PutRecord response: %v", err)
 			}
 			acked++
-		case wire.OpPutRecords:
+		case wire.OpPutRecords, wire.OpPutShard:
 			var m wire.RespPutRecords
 			if err := wire.DecodeMessage(body, &m); err != nil {
-				t.Fatalf("bad PutRecords response: %v", err)
+				t.Fatalf("bad %v response: %v", fh.Op, err)
 			}
 			acked += len(m.Results) - m.Failed
+		case wire.OpShardMap:
+			var m wire.RespShardMap
+			if err := wire.DecodeMessage(body, &m); err != nil {
+				t.Fatalf("bad ShardMap response: %v", err)
+			}
 		case wire.OpRead, wire.OpEvent:
 			var head wire.ResultHead
 			frames, err := wire.DecodeResult(body, &head)
@@ -302,6 +310,7 @@ func FuzzClientFrames(f *testing.F) {
 	f.Add(frame(wire.OpPutRecords, 0, 4, (&wire.RespPutRecords{Results: []api.PutResult{{}}}).AppendTo(nil)))
 	f.Add(frame(wire.OpGoAway, 0, 0, wire.AppendErrorBody(nil, "InternalFailureException", "bye")))
 	f.Add(frame(wire.OpRead, wire.FlagError, 2, wire.AppendErrorBody(nil, "ResourceNotFoundException", "no")))
+	f.Add(frame(wire.OpPutRecords, wire.FlagError, 4, wire.AppendError(nil, wire.NotLeaderError("not the leader", 2, "127.0.0.1:1"))))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sh := wire.Hello{Version: wire.Version, MaxFrame: 1 << 20}.Marshal()
 		gate := make(chan struct{})

@@ -31,7 +31,10 @@ func (c *conn) dispatch(h wire.Header, bb *bytebufferpool.ByteBuffer) {
 		wire.PutBuf(bb)
 	case wire.OpPutRecords:
 		c.startPutRecords(h, bb, resource)
-	case wire.OpGetIterator, wire.OpDescribeStream, wire.OpListStreams, wire.OpListShards, wire.OpListTags, wire.OpHotKeys:
+	case wire.OpPutShard:
+		c.startPutShard(h, bb, resource)
+	case wire.OpGetIterator, wire.OpDescribeStream, wire.OpListStreams, wire.OpListShards, wire.OpListTags, wire.OpHotKeys,
+		wire.OpShardMap:
 		c.handleControl(h, bb)
 	case wire.OpCreateStream, wire.OpDeleteStream, wire.OpSplitShard, wire.OpMergeShards, wire.OpUpdateShardCount,
 		wire.OpIncreaseRetention, wire.OpDecreaseRetention, wire.OpAddTags, wire.OpRemoveTags, wire.OpSetQuotas,
@@ -148,6 +151,8 @@ func (c *conn) control(op wire.Op, body []byte) (wire.Message, error) {
 			}
 			return &wire.RespStreamInfo{Info: info}, nil
 		})
+	case wire.OpShardMap:
+		return c.shardMap(body)
 	case wire.OpListStreams:
 		return decodeAnd(body, func(*wire.ReqEmpty) (wire.Message, error) {
 			return &wire.RespNames{Names: eng.ListStreams()}, nil

@@ -134,7 +134,7 @@ func (c *conn) authorizeOn(action, resource string) (string, *wire.Error) {
 func (c *conn) authorizeStreamKey(op wire.Op, body []byte) *wire.Error {
 	var action, arn string
 	switch op {
-	case wire.OpPutRecord, wire.OpPutRecords, wire.OpRead, wire.OpSubscribe:
+	case wire.OpPutRecord, wire.OpPutRecords, wire.OpPutShard, wire.OpRead, wire.OpSubscribe:
 		action = actionGenerateDataKey
 		if op == wire.OpRead || op == wire.OpSubscribe {
 			action = actionDecrypt

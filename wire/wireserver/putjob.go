@@ -20,8 +20,9 @@ type putJob struct {
 	body    *bytebufferpool.ByteBuffer
 	cost    int // budget bytes of the requests, returned when answered
 	batch   bool
-	id      uint64 // the PutRecords request
-	stream  string // the PutRecords request's stream
+	op      wire.Op // of the batch's response: PutRecords, or PutShard
+	id      uint64  // the PutRecords request
+	stream  string  // the PutRecords request's stream
 	req     wire.ReqPutRecords
 	single  wire.ReqPutRecord
 	spans   []span   // PutRecord requests: where each body lies in body
@@ -162,6 +163,7 @@ func (c *conn) startPutRecords(h wire.Header, bb *bytebufferpool.ByteBuffer, res
 		return
 	}
 	j.batch = true
+	j.op = wire.OpPutRecords
 	j.id = h.ID
 	j.cost = h.Size
 	j.stream = c.intern.get(j.req.Stream)
@@ -180,11 +182,11 @@ func (j *putJob) run() {
 		failed, err := eng.PutRecords(j.stream, j.req.Recs, j.results)
 		if err != nil {
 			e := j.c.engineError(err)
-			c.auditResult(wire.OpPutRecords, j.resource, e)
-			c.respondError(wire.OpPutRecords, j.id, e, j.cost, 1)
+			c.auditResult(j.op, j.resource, e)
+			c.respondError(j.op, j.id, e, j.cost, 1)
 			return
 		}
-		c.auditResult(wire.OpPutRecords, j.resource, nil)
+		c.auditResult(j.op, j.resource, nil)
 		bb := wire.GetBuf(len(j.results) * (1 + wire.SeqNumSize))
 		b, start := wire.BeginFrame(bb.B[:0])
 		b = wire.AppendU16(b, uint16(len(j.results)))
@@ -192,7 +194,7 @@ func (j *putJob) run() {
 		for i := range j.results {
 			b = wire.AppendPutResult(b, &j.results[i])
 		}
-		wire.EndFrame(b, start, wire.OpPutRecords, 0, j.id, 0)
+		wire.EndFrame(b, start, j.op, 0, j.id, 0)
 		bb.B = b
 		c.enqueue(outFrame{buf: bb, cost: j.cost, reqs: 1})
 		return

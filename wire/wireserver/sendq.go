@@ -148,7 +148,7 @@ func (c *conn) respond(op wire.Op, id uint64, m wire.Message, reqCost int) {
 func (c *conn) respondError(op wire.Op, id uint64, e *wire.Error, reqCost, reqs int) {
 	bb := wire.GetBuf(0)
 	b, start := wire.BeginFrame(bb.B[:0])
-	b = wire.AppendErrorBody(b, e.Name, e.Message)
+	b = wire.AppendError(b, e)
 	wire.EndFrame(b, start, op, wire.FlagError, id, 0)
 	bb.B = b
 	c.enqueue(outFrame{buf: bb, cost: reqCost, reqs: reqs})

@@ -83,6 +83,11 @@ type ServerOptions struct {
 	// (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME); defaults us-east-1 and
 	// the users file's account (000000000000 without Auth).
 	Region, Account string
+	// Cluster, if set, is the cluster the engine is a node of: ShardMap
+	// answers with its view of the shards' leaders, and a PutShard for a
+	// shard this node does not lead is refused with NotLeaderException.
+	// nil: a single node, which leads every shard.
+	Cluster Cluster
 	// OnConnections, if set, is called with the number of open connections
 	// after every change (a metrics hook: a gauge). It must be cheap and
 	// must not call back into the Server.

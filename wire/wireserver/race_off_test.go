@@ -1,0 +1,5 @@
+//go:build !race
+
+package wireserver
+
+const raceEnabled = false
