@@ -266,13 +266,14 @@ func (n *Node) Append(inc uint32, shard int, entry []byte) (uint64, error) {
 	return first, nil
 }
 
-// waitWritten waits until the records of an applied entry, the first
-// numbered first, are written to the shard's segments here: applying an
-// entry only queues it to the shard's writer.
+// waitWritten waits until the records of an applied records entry, the
+// first numbered first, are written to the shard's segments here: applying
+// an entry only queues it to the shard's writer. Other entries (a seal)
+// carry no records to wait for.
 func (n *Node) waitWritten(gid, first uint64, entry []byte) error {
 	count, err := engine.EntryRecords(entry)
 	if err != nil || count == 0 {
-		return err
+		return nil
 	}
 	n.mu.Lock()
 	g := n.groups[gid]
