@@ -323,7 +323,8 @@ type applyResult struct {
 }
 
 // propose proposes payload to group and waits for it to be applied here,
-// retrying while the group has no leader, until ProposeTimeout.
+// retrying while the group has no leader or is not started here yet, until
+// ProposeTimeout.
 func (n *Node) propose(group uint64, payload []byte) (multiraft.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposeTimeout)
 	defer cancel()
@@ -336,7 +337,15 @@ func (n *Node) propose(group uint64, payload []byte) (multiraft.Result, error) {
 		if errors.Is(err, multiraft.ErrStopped) && !errors.Is(err, multiraft.ErrOutcomeUnknown) && n.closing() {
 			return res, engine.ErrClosed // nothing was proposed
 		}
-		if !multiraft.Retryable(err) || ctx.Err() != nil {
+		// A shard the catalog has just made (a split's or a merge's
+		// child) is routed to as soon as the change is applied here, and
+		// its group started by the reconciler a moment later: nothing
+		// was proposed, so the put waits for the group.
+		notStarted := errors.Is(err, multiraft.ErrGroupNotFound) && group != cluster.ControllerGroup
+		if notStarted {
+			n.poke()
+		}
+		if (!multiraft.Retryable(err) && !notStarted) || ctx.Err() != nil {
 			return res, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("replication of group %d failed; retry", group), Err: err}
 		}
 		select {
