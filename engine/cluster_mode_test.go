@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,19 +33,13 @@ func clusterMode() bool { return *clusterFlag || os.Getenv("SLUICE_ENGINE_CLUSTE
 
 // requireSingleNode skips a test in cluster mode: it tests machinery only a
 // single node has (the commit log, the single node's files under a crash,
-// a fault-injecting file system, ...) or an operation a cluster refuses
-// today; why names it.
+// a fault-injecting file system, ...) or what a cluster does not do yet;
+// why names it.
 func requireSingleNode(t testing.TB, why string) {
 	t.Helper()
 	if clusterMode() {
 		t.Skip("single node only: " + why)
 	}
-}
-
-// notOnClusterYet names, for requireSingleNode, an operation a cluster
-// refuses today (engine.notReplicated).
-func notOnClusterYet(op string) string {
-	return op + ": not available on a cluster yet"
 }
 
 // TestNode is a node of an in-process cluster: the Replica of one engine.
@@ -140,12 +135,7 @@ func startCluster(t testing.TB, opts Options) *Engine {
 	serve := uint64(h.Sum32()%3) + 1
 	c := &testCluster{peers: map[uint64]string{}, dirs: map[uint64]string{}, nodes: map[uint64]TestNode{}, engs: map[uint64]*Engine{}}
 	for id := uint64(1); id <= 3; id++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.peers[id] = ln.Addr().String()
-		ln.Close()
+		c.peers[id] = freeAddr(t)
 		c.dirs[id] = filepath.Join(t.TempDir(), fmt.Sprint("node", id))
 	}
 	c.dirs[serve] = filepath.Clean(opts.Dir)
@@ -166,6 +156,23 @@ func startCluster(t testing.TB, opts Options) *Engine {
 	}
 	t.Logf("cluster mode: the test talks to node %d of 3", serve)
 	return c.engs[serve]
+}
+
+// freeAddr returns a loopback address no one listens on now, with a port
+// below Linux's ephemeral range (32768 and up), so that no outgoing
+// connection (the nodes' own among them) takes it before the node listens.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	for range 100 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err == nil {
+			addr := ln.Addr().String()
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port found in 100 tries")
+	return ""
 }
 
 // start starts node id with its engine, opened with opts in the node's

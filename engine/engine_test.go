@@ -470,7 +470,6 @@ func TestRead_WaitersWokenByCommitWhileWritersRun(t *testing.T) {
 }
 
 func TestReopen_RestoresCatalogAndData(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("SplitShard"))
 	dir := t.TempDir()
 	e := openDir(t, dir)
 	mustCreate(t, e, "s", 2)

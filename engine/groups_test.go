@@ -87,7 +87,6 @@ func settle(t *testing.T, e *Engine, stream, group string, members ...string) ma
 }
 
 func TestGroups_BalanceHandoffAndFailover(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 8)
@@ -187,7 +186,6 @@ func shardStart(t *testing.T, e *Engine, stream string, idx int) api.HashKey {
 }
 
 func TestGroups_LeaveHandsOverAtOnce(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 4)
@@ -211,7 +209,6 @@ func TestGroups_LeaveHandsOverAtOnce(t *testing.T) {
 }
 
 func TestGroups_ParentBeforeChild(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 2)
@@ -279,7 +276,6 @@ func TestGroups_ParentBeforeChild(t *testing.T) {
 }
 
 func TestGroups_CheckpointNeverBackwardsButReset(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 1)
@@ -348,7 +344,7 @@ func TestGroups_CheckpointNeverBackwardsButReset(t *testing.T) {
 // TestGroups_CheckpointsSurvivePowerCut: an acknowledged checkpoint and the
 // lease epochs are back after a power cut, and epochs keep growing.
 func TestGroups_CheckpointsSurvivePowerCut(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
+	requireSingleNode(t, "a power cut of the single node's in-memory file system")
 	mem := vfs.NewMem()
 	clk := newTestClock()
 	q := ratelimit.Unlimited
@@ -398,7 +394,7 @@ func TestGroups_CheckpointsSurvivePowerCut(t *testing.T) {
 }
 
 func TestGroups_LogCompactsAndReplays(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
+	requireSingleNode(t, "the single node's consumer-group log file")
 	dir := t.TempDir()
 	clk := newTestClock()
 	q := ratelimit.Unlimited
@@ -482,7 +478,6 @@ func TestGroupLog_TornTailCut(t *testing.T) {
 }
 
 func TestGroups_DeletedStreamForgetsGroups(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 1)
@@ -497,7 +492,6 @@ func TestGroups_DeletedStreamForgetsGroups(t *testing.T) {
 }
 
 func TestGroups_BadNames(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	e := openGroupEngine(t, newTestClock())
 	mustCreate(t, e, "s", 1)
 	for _, c := range []struct{ group, member string }{{"", "a"}, {"g/x", "a"}, {"g", ""}, {"g", "a\nb"}} {
@@ -514,7 +508,6 @@ func TestGroups_BadNames(t *testing.T) {
 // by retention counts as finished (its children are leased without its
 // SHARD_END checkpoint), and its lease and checkpoint are dropped.
 func TestGroups_RetentionFreesChildrenAndDropsLeases(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("consumer groups (JoinGroup, CheckpointGroup, ...)"))
 	clk := newTestClock()
 	e := openGroupEngine(t, clk)
 	mustCreate(t, e, "s", 1)

@@ -360,7 +360,6 @@ func TestTransientErrors_RetryableAndNoFault(t *testing.T) {
 }
 
 func TestLimits_ServerWideCaps(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("SplitShard and UpdateShardCount"))
 	e := openTest(t, func(o *Options) { o.MaxShards = 4; o.MaxStreams = 2 })
 	mustCreate(t, e, "a", 3)
 	_, err := e.CreateStream(api.CreateStreamInput{Name: "b", ShardCount: 2})

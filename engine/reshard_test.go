@@ -19,7 +19,6 @@ func shardByID(si *api.StreamInfo, id string) *api.ShardInfo {
 }
 
 func TestSplitShard_Lineage(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("SplitShard"))
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 1)
 	for i := 0; i < 10; i++ {
@@ -62,7 +61,6 @@ func TestSplitShard_Lineage(t *testing.T) {
 }
 
 func TestMergeShards_Lineage(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("MergeShards"))
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 3)
 	if err := e.MergeShards("s", api.ShardID(0), api.ShardID(2)); !errors.Is(err, api.ErrInvalidArgument) {
@@ -82,7 +80,6 @@ func TestMergeShards_Lineage(t *testing.T) {
 }
 
 func TestUpdateShardCount_UniformAndBounded(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("UpdateShardCount"))
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 3)
 	if err := e.UpdateShardCount("s", 7); !errors.Is(err, api.ErrValidation) {
@@ -132,7 +129,6 @@ func openSortedInfo(si *api.StreamInfo) []api.ShardInfo {
 // reads every shard, each only after all its parents were drained, and checks
 // that every key's counters come back complete and in order.
 func TestReshard_PerKeyOrderForParentFirstReader(t *testing.T) {
-	requireSingleNode(t, notOnClusterYet("SplitShard"))
 	e := openTest(t, nil)
 	mustCreate(t, e, "s", 2)
 	const keys, perKey = 12, 150
