@@ -38,12 +38,13 @@ type ProducerOptions struct {
 	// MaxBuffered bounds the bytes of keys and data put but not yet
 	// acknowledged; default 64 MiB. Put blocks at the limit (backpressure).
 	MaxBuffered int
-	// MaxAttempts bounds the attempts to store a throttled record; default
-	// 10. A record still throttled after them fails with
-	// ProvisionedThroughputExceededException.
+	// MaxAttempts bounds the attempts to store a record that was
+	// throttled or met an internal failure (a cluster's leadership
+	// moving); default 10. A record still refused after them fails with
+	// the last error.
 	MaxAttempts int
-	// BackoffBase and BackoffMax shape the wait before retrying throttled
-	// records: a random duration in [0, min(BackoffMax, BackoffBase·2^n))
+	// BackoffBase and BackoffMax shape the wait before retrying a
+	// record: a random duration in [0, min(BackoffMax, BackoffBase·2^n))
 	// before the n-th retry ("full jitter"); defaults 50 ms and 2 s.
 	BackoffBase, BackoffMax time.Duration
 	// OnResult, if set, is called once per record with its final outcome,
@@ -599,8 +600,13 @@ func users(recs []precord) int {
 	return n
 }
 
-// retriable reports errors worth retrying: throttling.
-func retriable(err error) bool { return errors.Is(err, api.ErrThroughputExceeded) }
+// retriable reports errors worth retrying: throttling, and an internal
+// failure, which is what a cluster answers while a shard's leadership moves
+// (the replication of the records failed, or its outcome is not known, so a
+// retry may store them twice, as with Kinesis).
+func retriable(err error) bool {
+	return errors.Is(err, api.ErrThroughputExceeded) || errors.Is(err, api.ErrInternal)
+}
 
 // backoff waits before the attempt-th retry.
 func (p *Producer) backoff(attempt int) error {

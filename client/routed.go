@@ -216,10 +216,6 @@ func (p *Producer) putRouted(b *pbatch, results []api.PutResult) {
 	}
 }
 
-// routedRetriable reports the errors a routed producer retries: throttling,
-// and the failures a cluster answers while leaderships move (an internal
-// failure: the replication of the records failed or its outcome is not
-// known, so a retry may store them twice).
-func routedRetriable(err error) bool {
-	return retriable(err) || errors.Is(err, api.ErrInternal)
-}
+// routedRetriable reports the errors a routed producer retries: those a
+// producer retries (retriable).
+func routedRetriable(err error) bool { return retriable(err) }

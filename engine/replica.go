@@ -66,7 +66,7 @@ const maxEntryKeyID = 2048
 //	kind (1 byte, 1) | arrival (int64, little-endian) | count (uvarint)
 //	then per record: key length (uvarint) | key | data length (uvarint) | data
 //
-// A sealed records entry (EncodeSealedRecordsEntry) has kind 2 and the key
+// A sealed records entry (EncodeSealedRecordsEntry) has kind 3 and the key
 // before the count: key id length (uvarint) | key id.
 func EncodeRecordsEntry(arrival int64, recs []api.PutRecord, idx []int32) []byte {
 	return encodeRecordsEntry("", arrival, recs, idx)

@@ -205,3 +205,66 @@ func intentParents(intent []byte, index int) []int {
 	}
 	return []int{index}
 }
+
+// SealState returns what a shard group's snapshot must carry of the
+// shard's seal: its JSON, or nil when the shard is not sealed. A replica
+// that takes the snapshot in place of the entries it covers (it was too
+// far behind) restores it with RestoreSeal, so that it refuses the records
+// entries the others refuse after a seal it never applied.
+func (e *Engine) SealState(inc uint32, index int) ([]byte, error) {
+	sh, err := e.shardByInc(inc, index)
+	if err != nil {
+		return nil, err
+	}
+	s := sh.seal.Load()
+	if s == nil {
+		return nil, nil
+	}
+	return json.Marshal(s)
+}
+
+// RestoreSeal sets a shard's seal to what a snapshot of its group carried
+// (SealState's JSON; nil for none): the snapshot stands for every entry up
+// to its index, so its seal replaces this replica's. The entries after it
+// are applied on top, as ever.
+func (e *Engine) RestoreSeal(inc uint32, index int, state []byte) error {
+	var seal *shardSeal
+	if state != nil {
+		seal = new(shardSeal)
+		if err := json.Unmarshal(state, seal); err != nil {
+			return fmt.Errorf("%w: the seal in a shard snapshot: %v", errBadEntry, err)
+		}
+	}
+	sh, err := e.shardByInc(inc, index)
+	if err != nil {
+		return err
+	}
+	st := sh.st
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
+	sm := findShardMeta(st.meta, index)
+	if sm == nil || st.deleted.Load() {
+		return api.ShardNotFound(st.name, api.ShardID(index))
+	}
+	if cur := sh.seal.Load(); cur == nil && seal == nil {
+		return nil
+	} else if cur != nil && seal != nil {
+		if b, _ := json.Marshal(cur); string(b) == string(state) {
+			return nil
+		}
+	}
+	m := st.meta.clone()
+	findShardMeta(m, index).Seal = seal
+	if err := e.persist(st.name, m); err != nil {
+		sh.setFault("seal", err)
+	} else {
+		st.meta = m
+		sh.meta = findShardMeta(m, index)
+	}
+	sh.seal.Store(seal)
+	st.rebuildRoutes()
+	return nil
+}

@@ -226,23 +226,6 @@ func TestReplica_HoleFencesTheShard(t *testing.T) {
 	}
 }
 
-// Operations not yet ordered through a cluster say so on a replica.
-func TestReplica_RefusesWhatIsNotReplicated(t *testing.T) {
-	requireSingleNode(t, "the Replica interface, over a log of the test's own")
-	r := &logReplica{}
-	e := openReplica(t, r, t.TempDir())
-	defer e.Close()
-	r.attach(e)
-	if _, err := e.CreateStream(api.CreateStreamInput{Name: "s", ShardCount: 2}); err != nil {
-		t.Fatal(err)
-	}
-	err := e.SetEncryption("s", "NONE", "")
-	var ae *api.Error
-	if !errors.As(err, &ae) || ae.Code != api.CodeInvalidArgument {
-		t.Fatalf("SetEncryption on a replica: %v; want InvalidArgument", err)
-	}
-}
-
 // A malformed entry is refused whole, saying what is wrong.
 func TestReplica_MalformedEntries(t *testing.T) {
 	requireSingleNode(t, "the Replica interface, over a log of the test's own")

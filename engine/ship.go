@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/sluicedb/sluice/api"
+	"github.com/sluicedb/sluice/kms"
 	"github.com/sluicedb/sluice/record"
 	"github.com/sluicedb/sluice/segment"
 )
@@ -165,15 +166,31 @@ func (e *Engine) InstallShard(inc uint32, index int, chunks func(yield func(Ship
 		recs     []byte // its records, encoded as in a records entry
 		want     uint64 // the sequence number after the last record shipped
 		shipped  bool
+		sealed   bool // the pending entry's records were shipped sealed
 		applyErr error
 	)
+	// Records shipped sealed are sealed again here, under the key the
+	// stream is encrypted with on this replica, or under the managed
+	// default key if it no longer is: the frames name the sender's key
+	// by its id in the sender's keyring, which is not this one's.
+	sealKey := kms.DefaultAlias
+	if sh, err := e.shardByInc(inc, index); err == nil {
+		if enc := sh.st.encryption(); enc != nil {
+			sealKey = enc.keyID
+		}
+	}
 	flush := func() error {
 		if count == 0 {
 			return nil
 		}
-		entry := make([]byte, entryHeader, entryHeader+binary.MaxVarintLen32+len(recs))
+		entry := make([]byte, entryHeader, entryHeader+2*binary.MaxVarintLen32+len(sealKey)+len(recs))
 		entry[0] = entryRecords
 		binary.LittleEndian.PutUint64(entry[1:], uint64(arrival))
+		if sealed {
+			entry[0] = entrySealedRecords
+			entry = binary.AppendUvarint(entry, uint64(len(sealKey)))
+			entry = append(entry, sealKey...)
+		}
 		entry = binary.AppendUvarint(entry, uint64(count))
 		entry = append(entry, recs...)
 		count, recs = 0, recs[:0]
@@ -223,14 +240,15 @@ func (e *Engine) InstallShard(inc uint32, index int, chunks func(yield func(Ship
 				}
 				key, data = pf.Key, pf.Data
 			}
-			if count > 0 && (f.Time != arrival || count == api.MaxPutRecords || len(recs)+len(key)+len(data) > installEntryBytes) {
+			isSealed := f.Flags&record.FlagEncrypted != 0
+			if count > 0 && (f.Time != arrival || isSealed != sealed || count == api.MaxPutRecords || len(recs)+len(key)+len(data) > installEntryBytes) {
 				if err := flush(); err != nil {
 					applyErr = err
 					return err
 				}
 			}
 			if count == 0 {
-				arrival, expect = f.Time, seq
+				arrival, expect, sealed = f.Time, seq, isSealed
 			}
 			recs = binary.AppendUvarint(recs, uint64(len(key)))
 			recs = append(recs, key...)

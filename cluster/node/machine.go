@@ -139,9 +139,48 @@ func (m *machine) Snapshot(group, index uint64) ([]byte, error) {
 	if _, err := n.eng.SyncShard(g.inc, g.index); err != nil {
 		return nil, err
 	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], g.next)
-	return b[:], nil
+	seal, err := n.eng.SealState(g.inc, g.index)
+	if err != nil {
+		return nil, err
+	}
+	return encodeShardSnapshot(g.next, seal), nil
+}
+
+// A shard group's snapshot: the sequence number after the shard's last
+// record (8 bytes, little-endian), then a byte saying whether the shard is
+// sealed for a split or merge and, if it is, the seal
+// (engine.SealState). A snapshot of 8 bytes alone, from before seals were
+// carried, says nothing of the seal.
+func encodeShardSnapshot(next uint64, seal []byte) []byte {
+	b := make([]byte, 9, 9+len(seal))
+	binary.LittleEndian.PutUint64(b, next)
+	if seal != nil {
+		b[8] = 1
+		b = append(b, seal...)
+	}
+	return b
+}
+
+// shardSnapshotOK reports whether b is a shard group's snapshot that
+// decodes.
+func shardSnapshotOK(b []byte) bool {
+	_, _, _, err := decodeShardSnapshot(b)
+	return err == nil
+}
+
+// decodeShardSnapshot splits a shard group's snapshot; known is false for
+// a snapshot that carries nothing of the seal.
+func decodeShardSnapshot(b []byte) (next uint64, seal []byte, known bool, err error) {
+	switch {
+	case len(b) == 8:
+		return binary.LittleEndian.Uint64(b), nil, false, nil
+	case len(b) < 9 || b[8] > 1 || (b[8] == 0) != (len(b) == 9):
+		return 0, nil, false, fmt.Errorf("a shard group's snapshot of %d bytes is malformed: want a sequence number, a seal flag and the seal if the flag is 1", len(b))
+	}
+	if b[8] == 1 {
+		seal = b[9:]
+	}
+	return binary.LittleEndian.Uint64(b), seal, true, nil
 }
 
 // Restore sets a group's state from a snapshot: on a restart, the one this
@@ -187,13 +226,20 @@ func (m *machine) Restore(group uint64, snap *raftpb.Snapshot) error {
 		g.next = 0
 		return nil
 	}
-	if len(snap.Data) != 8 {
-		return fmt.Errorf("snapshot of shard group %d holds %d bytes, not a sequence number", group, len(snap.Data))
+	next, seal, known, err := decodeShardSnapshot(snap.Data)
+	if err != nil {
+		return fmt.Errorf("shard group %d: %w", group, err)
 	}
-	next := binary.LittleEndian.Uint64(snap.Data)
 	have, err := n.eng.SyncShard(g.inc, g.index)
 	if err != nil {
 		return err
+	}
+	if known {
+		// The snapshot stands for every entry up to its index, a seal
+		// among them that this replica may never have applied.
+		if err := n.eng.RestoreSeal(g.inc, g.index, seal); err != nil {
+			return err
+		}
 	}
 	if have < next {
 		// Only a snapshot that did not come through the shipping

@@ -3,7 +3,6 @@ package node
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -122,7 +121,7 @@ func (r *shipReceiver) Receive(from uint64, batch []cluster.Envelope) {
 	var out []cluster.Envelope // nil while nothing is held back
 	for i := range batch {
 		e := &batch[i]
-		if e.Msg.GetType() == raftpb.MsgSnap && e.Group != cluster.ControllerGroup && len(e.Msg.GetSnapshot().GetData()) == 8 {
+		if e.Msg.GetType() == raftpb.MsgSnap && e.Group != cluster.ControllerGroup && shardSnapshotOK(e.Msg.GetSnapshot().GetData()) {
 			if n.holdSnapshot(from, e) {
 				if out == nil {
 					out = make([]cluster.Envelope, 0, len(batch))
@@ -203,7 +202,7 @@ func (n *Node) shipLoop(j *shipJob) {
 		s.mu.Lock()
 		env, from := j.env, j.from
 		s.mu.Unlock()
-		next := binary.LittleEndian.Uint64(env.Msg.GetSnapshot().GetData())
+		next, _, _, _ := decodeShardSnapshot(env.Msg.GetSnapshot().GetData()) // checked by Receive
 		n.mu.Lock()
 		g := n.groups[j.group]
 		n.mu.Unlock()
