@@ -31,8 +31,8 @@ test: vet e2e-deps
 
 # The engine's tests against a three-node cluster in this process: each test
 # talks to one replica, whose writes and catalog changes go through Raft
-# (engine/cluster_mode_test.go). Tests of single-node machinery, and of
-# operations a cluster refuses, skip saying why. `make test` runs the
+# (engine/cluster_mode_test.go). Tests of single-node machinery, and of what
+# a cluster does not do yet, skip saying why. `make test` runs the
 # CLUSTER_SHORT families of them (about 40 s).
 CLUSTER_SHORT ?= ^Test(CreateStream|Streams|Put|PutRecords|Iterators|Read|Reopen|DeleteAndRecreate|Quotas|Retention|DurabilityModes|Close|SeqNum|NewConsumerQuota|DeleteStream|SplitShard|MergeShards|Groups)_
 test-cluster:
