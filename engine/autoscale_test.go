@@ -21,6 +21,7 @@ type scaleRig struct {
 }
 
 func newScaleRig(t *testing.T, mod func(*Options)) *scaleRig {
+	requireSingleNode(t, "the autoscaler driven on the test's node: on a cluster only the coordinating node (the controller's leader) scales")
 	t.Helper()
 	clk := newTestClock()
 	e := openTest(t, func(o *Options) {

@@ -122,6 +122,7 @@ func checkAcked(t *testing.T, e *Engine, stream string, shards, round int, acked
 // cuts the power at random moments: every acknowledged record is back after
 // each restart, put back from the commit log where its segment lost it.
 func TestCommitLog_PowerCutManyShards(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(14, 64))
 	const shards = 16
@@ -150,6 +151,7 @@ func TestCommitLog_PowerCutManyShards(t *testing.T) {
 // shards: a segment's key header reaches the disk through the commit log
 // with the first frames sealed under it.
 func TestCommitLog_EncryptedPowerCut(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(15, 65))
 	keys := openTestKeys(t, mem)
@@ -172,6 +174,7 @@ func TestCommitLog_EncryptedPowerCut(t *testing.T) {
 // log failing, durable puts are still acknowledged, each shard syncing its
 // own segment, and they survive a power cut.
 func TestCommitLog_FallsBackWhenTheLogFails(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(16, 66))
 	e := openCommitLogEngine(t, mem, nil)
@@ -196,6 +199,7 @@ func TestCommitLog_FallsBackWhenTheLogFails(t *testing.T) {
 // TestCommitLog_ReplaySkipsDeletedStreams: entries of a stream deleted
 // before the power cut are skipped at replay, and the server starts.
 func TestCommitLog_ReplaySkipsDeletedStreams(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	e := openCommitLogEngine(t, mem, nil)
 	mustCreate(t, e, "gone", 2)
@@ -224,6 +228,7 @@ func TestCommitLog_ReplaySkipsDeletedStreams(t *testing.T) {
 // TestCommitLog_OffStillReplays: a server started without the commit log
 // replays the files an earlier run left, and then syncs each shard itself.
 func TestCommitLog_OffStillReplays(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(17, 67))
 	e := openCommitLogEngine(t, mem, nil)
@@ -254,6 +259,7 @@ func openTestKeys(t *testing.T, mem *vfs.Mem) *kms.Local {
 // error (no shard is fenced), succeed again once space is freed, and every
 // acknowledged record is there after a restart.
 func TestCommitLog_FullDisk(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	root := t.TempDir()
 	if err := syscall.Mount("tmpfs", root, "tmpfs", 0, "size=12m"); err != nil {
 		t.Skipf("cannot mount a tmpfs (%v): run as root to test a full disk", err)
@@ -332,6 +338,7 @@ func TestCommitLog_FullDisk(t *testing.T) {
 // rewrites it under the new master key version. A power cut before the
 // log's file is trimmed must not put the old header back.
 func TestCommitLog_ReplayKeepsRewrappedKeyHeaders(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	keys := openTestKeys(t, mem)
 	e := openCommitLogEngine(t, mem, func(o *Options) { o.Keys = keys })
@@ -385,6 +392,7 @@ func TestCommitLog_ReplayKeepsRewrappedKeyHeaders(t *testing.T) {
 // on, and after a power cut and a restart every acknowledged record is
 // there and the shard serves again.
 func TestCommitLog_FailedSegmentWriteFencesOnlyItsShard(t *testing.T) {
+	requireSingleNode(t, "the commit log (a replica's write-ahead log is its Raft log)")
 	mem := vfs.NewMem()
 	e := openCommitLogEngine(t, mem, nil)
 	mustCreate(t, e, "s", 4)

@@ -126,6 +126,7 @@ func TestCrash_KillDuringEncryptedPuts(t *testing.T) { killLoop(t, true, 3, 4) }
 func TestCrash_KillDuringDurablePuts64Shards(t *testing.T) { killLoop(t, false, 64, 16) }
 
 func killLoop(t *testing.T, encrypted bool, shards, producers int) {
+	requireSingleNode(t, "kill -9 of a child process serving one data directory")
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}

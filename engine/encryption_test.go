@@ -49,6 +49,18 @@ func openEncrypted(t testing.TB, dir string, mod func(*Options)) *Engine {
 	return e
 }
 
+// openEncryptedTest is openEncrypted through openEngine: in cluster mode,
+// a replica of a three-node cluster, each node with the keyring dir/kms.
+func openEncryptedTest(t testing.TB, dir string, mod func(*Options)) *Engine {
+	t.Helper()
+	q := ratelimit.Unlimited
+	opts := Options{Dir: dir, Quotas: &q, Keys: openKeys(t, dir), Logger: quietLogger()}
+	if mod != nil {
+		mod(&opts)
+	}
+	return openEngine(t, opts)
+}
+
 func wantKMS(t testing.TB, err error, c api.Code, what string) {
 	t.Helper()
 	if err == nil || api.CodeOf(err) != c {
@@ -80,8 +92,9 @@ func filesHolding(t testing.TB, dir string, marker []byte) []string {
 }
 
 func TestEncryption_MarkerNowhereOnDiskAndReadsIntact(t *testing.T) {
+	requireSingleNode(t, "a cluster keeps records in the clear in its Raft log (DATA_DIR/raft): encryption at rest does not cover it yet")
 	dir := t.TempDir()
-	e := openEncrypted(t, dir, nil)
+	e := openEncryptedTest(t, dir, nil)
 	mustCreate(t, e, "s", 2)
 	before := put(t, e, "s", "plain-key", "plain-data")
 	if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
@@ -133,7 +146,7 @@ func TestEncryption_MarkerNowhereOnDiskAndReadsIntact(t *testing.T) {
 		t.Fatalf("Frames: %d of %d frames decode (%v)", k, res.Records, it.Err())
 	}
 	res.Release()
-	if err := e.Close(); err != nil {
+	if err := closeEngine(e); err != nil {
 		t.Fatal(err)
 	}
 	if hits := filesHolding(t, dir, []byte(marker)); len(hits) > 0 {
@@ -142,8 +155,8 @@ func TestEncryption_MarkerNowhereOnDiskAndReadsIntact(t *testing.T) {
 	if hits := filesHolding(t, dir, []byte("plain-data")); len(hits) == 0 {
 		t.Fatal("the record put before encryption is not where the scan looks: the scan proves nothing")
 	}
-	e = openEncrypted(t, dir, nil)
-	defer e.Close()
+	e = openEncryptedTest(t, dir, nil)
+	defer closeEngine(e)
 	check(e, "after restart")
 	// StopStreamEncryption: later records are stored in the clear again.
 	if err := e.SetEncryption("s", "NONE", ""); err != nil {
@@ -159,8 +172,8 @@ func TestEncryption_MarkerNowhereOnDiskAndReadsIntact(t *testing.T) {
 
 func TestEncryption_KeyNamedAnyWayAndErrors(t *testing.T) {
 	dir := t.TempDir()
-	e := openEncrypted(t, dir, nil)
-	defer e.Close()
+	e := openEncryptedTest(t, dir, nil)
+	defer closeEngine(e)
 	mustCreate(t, e, "s", 1)
 	keys := e.Keys()
 	m, err := keys.CreateKey("orders")
@@ -213,13 +226,13 @@ func TestEncryption_KeyNamedAnyWayAndErrors(t *testing.T) {
 
 func TestEncryption_MissingKeyringKeyIsKMSNotFound(t *testing.T) {
 	dir := t.TempDir()
-	e := openEncrypted(t, dir, nil)
+	e := openEncryptedTest(t, dir, nil)
 	mustCreate(t, e, "s", 1)
 	if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
 		t.Fatal(err)
 	}
 	put(t, e, "s", "k", "v")
-	e.Close()
+	closeEngine(e)
 	// The data opened with another keyring: the key is not in it.
 	other := t.TempDir()
 	q := ratelimit.Unlimited
@@ -290,7 +303,7 @@ func alterFrame(t *testing.T, path string, off int, fixCRC bool) {
 func TestEncryption_TamperedRecordIsCorruptAlone(t *testing.T) {
 	for _, fixCRC := range []bool{false, true} {
 		dir := t.TempDir()
-		e := openEncrypted(t, dir, nil)
+		e := openEncryptedTest(t, dir, nil)
 		mustCreate(t, e, "s", 1)
 		if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
 			t.Fatal(err)
@@ -299,11 +312,11 @@ func TestEncryption_TamperedRecordIsCorruptAlone(t *testing.T) {
 			put(t, e, "s", "k", strings.Repeat("data", 10+i))
 		}
 		path, offs := storedFrames(t, e, "s", 0)
-		if err := e.Close(); err != nil { // clean: the next open trusts the checkpoint and does not scan
+		if err := closeEngine(e); err != nil { // clean: the next open trusts the checkpoint and does not scan
 			t.Fatal(err)
 		}
 		alterFrame(t, path, offs[2], fixCRC)
-		e = openEncrypted(t, dir, nil)
+		e = openEncryptedTest(t, dir, nil)
 		pos, _ := e.GetIterator("s", api.ShardID(0), api.IteratorSpec{Type: api.TrimHorizon})
 		var res ReadResult
 		if err := e.Read(pos, 100, 0, ReadPolling, &res); err != nil || res.Records != 2 || res.Next.Seq != 2 {
@@ -320,13 +333,13 @@ func TestEncryption_TamperedRecordIsCorruptAlone(t *testing.T) {
 			t.Fatalf("fixCRC %v: read after the altered record: %d records, %v; want 2", fixCRC, res.Records, err)
 		}
 		res.Release()
-		e.Close()
+		closeEngine(e)
 	}
 }
 
 func TestEncryption_FrameCopiedToAnotherShardDoesNotOpen(t *testing.T) {
 	dir := t.TempDir()
-	e := openEncrypted(t, dir, nil)
+	e := openEncryptedTest(t, dir, nil)
 	mustCreate(t, e, "s", 2)
 	if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
 		t.Fatal(err)
@@ -341,15 +354,15 @@ func TestEncryption_FrameCopiedToAnotherShardDoesNotOpen(t *testing.T) {
 	}
 	p0, _ := storedFrames(t, e, "s", 0)
 	p1, _ := storedFrames(t, e, "s", 1)
-	e.Close()
+	closeEngine(e)
 	// Shard 1's segment replaced by shard 0's, key header and all: the
 	// frames are intact and sequence numbers fit, but they were sealed for
 	// shard 0.
 	b, _ := os.ReadFile(p0)
 	os.WriteFile(p1, b, 0o600)
 	os.Remove(strings.TrimSuffix(p1, ".seg") + ".idx")
-	e = openEncrypted(t, dir, nil)
-	defer e.Close()
+	e = openEncryptedTest(t, dir, nil)
+	defer closeEngine(e)
 	if recs := readShard(t, e, "s", 0); len(recs) != 3 {
 		t.Fatalf("shard 0 reads %d records; want 3", len(recs))
 	}
@@ -362,8 +375,8 @@ func TestEncryption_FrameCopiedToAnotherShardDoesNotOpen(t *testing.T) {
 
 func TestEncryption_RotateThenRewrapKeepsEveryRecord(t *testing.T) {
 	dir := t.TempDir()
-	e := openEncrypted(t, dir, func(o *Options) { o.SegmentSize = 64 << 10 })
-	defer e.Close()
+	e := openEncryptedTest(t, dir, func(o *Options) { o.SegmentSize = 64 << 10 })
+	defer closeEngine(e)
 	mustCreate(t, e, "s", 1)
 	if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
 		t.Fatal(err)
@@ -420,6 +433,7 @@ func TestEncryption_RotateThenRewrapKeepsEveryRecord(t *testing.T) {
 // record acknowledged before the cut reads back intact and encrypted, and
 // nothing else is returned.
 func TestEncryption_PowerCutLosesNothing(t *testing.T) {
+	requireSingleNode(t, "a power cut of the single node's in-memory file system")
 	mem := vfs.NewMem()
 	rng := rand.New(rand.NewPCG(5, 6))
 	q := ratelimit.Unlimited
@@ -510,7 +524,7 @@ func TestEncryption_PowerCutLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	e.Close()
+	closeEngine(e)
 }
 
 func TestNeedsKeys_FollowsStreamsEverEncrypted(t *testing.T) {
@@ -518,20 +532,20 @@ func TestNeedsKeys_FollowsStreamsEverEncrypted(t *testing.T) {
 	if need, err := NeedsKeys(nil, dir); err != nil || need {
 		t.Fatalf("a new directory: NeedsKeys = %v, %v", need, err)
 	}
-	e := openEncrypted(t, dir, nil)
+	e := openEncryptedTest(t, dir, nil)
 	mustCreate(t, e, "s", 1)
-	e.Close()
+	closeEngine(e)
 	if need, err := NeedsKeys(nil, dir); err != nil || need {
 		t.Fatalf("no stream encrypted: NeedsKeys = %v, %v", need, err)
 	}
-	e = openEncrypted(t, dir, nil)
+	e = openEncryptedTest(t, dir, nil)
 	if err := e.SetEncryption("s", "KMS", kms.DefaultAlias); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.SetEncryption("s", "NONE", ""); err != nil {
 		t.Fatal(err)
 	}
-	e.Close()
+	closeEngine(e)
 	if need, err := NeedsKeys(nil, dir); err != nil || !need {
 		t.Fatalf("a stream encrypted once: NeedsKeys = %v, %v; want true (it may hold encrypted records)", need, err)
 	}
@@ -575,8 +589,9 @@ func wrapVersions(t *testing.T, e *Engine, stream string) map[int]int {
 // put afterwards are sealed too; a stream written in the clear comes back
 // in the clear.
 func TestEncryption_RecoveredCatalogKeepsEncrypting(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	dir := t.TempDir()
-	e := openEncrypted(t, dir, nil)
+	e := openEncryptedTest(t, dir, nil)
 	mustCreate(t, e, "sealed", 2)
 	mustCreate(t, e, "plain", 1)
 	if err := e.SetEncryption("sealed", "KMS", kms.DefaultAlias); err != nil {
@@ -590,15 +605,15 @@ func TestEncryption_RecoveredCatalogKeepsEncrypting(t *testing.T) {
 	if err != nil || keyARN == "" {
 		t.Fatalf("StreamKeyARN: %q %v", keyARN, err)
 	}
-	if err := e.Close(); err != nil {
+	if err := closeEngine(e); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(filepath.Join(dir, catalogName)); err != nil {
 		t.Fatal(err)
 	}
 
-	e = openEncrypted(t, dir, func(o *Options) { o.RecoverCatalog = true })
-	defer e.Close()
+	e = openEncryptedTest(t, dir, func(o *Options) { o.RecoverCatalog = true })
+	defer closeEngine(e)
 	si, err := e.DescribeStream("sealed")
 	if err != nil {
 		t.Fatal(err)

@@ -344,6 +344,7 @@ func TestGroups_CheckpointNeverBackwardsButReset(t *testing.T) {
 // TestGroups_CheckpointsSurvivePowerCut: an acknowledged checkpoint and the
 // lease epochs are back after a power cut, and epochs keep growing.
 func TestGroups_CheckpointsSurvivePowerCut(t *testing.T) {
+	requireSingleNode(t, "a power cut of the single node's in-memory file system")
 	mem := vfs.NewMem()
 	clk := newTestClock()
 	q := ratelimit.Unlimited
@@ -393,6 +394,7 @@ func TestGroups_CheckpointsSurvivePowerCut(t *testing.T) {
 }
 
 func TestGroups_LogCompactsAndReplays(t *testing.T) {
+	requireSingleNode(t, "the single node's consumer-group log file")
 	dir := t.TempDir()
 	clk := newTestClock()
 	q := ratelimit.Unlimited

@@ -161,7 +161,10 @@ func TestShard_IdleShardsHoldNothing(t *testing.T) {
 		u := e.Usage()
 		return u.Writers == 0 && u.OpenLogs == 0
 	})
-	if n := runtime.NumGoroutine(); n > base+4 {
+	// On a cluster the process also runs the other replicas (whose writers
+	// go idle on their own time) and the nodes' Raft and transport, so
+	// only this engine's own count above says what it holds.
+	if n := runtime.NumGoroutine(); n > base+4 && !clusterMode() {
 		t.Fatalf("%d goroutines with every shard idle, %d before any was used", n, base)
 	}
 	// Parked shards describe without reopening, then serve again.
@@ -214,6 +217,7 @@ func corruptShard(t *testing.T, e *Engine, stream string, inc uint32, shard int)
 }
 
 func TestFaults_ShardThatCannotOpenIsIsolated(t *testing.T) {
+	requireSingleNode(t, "a segment file of the single node made unopenable, then restarts")
 	dir := t.TempDir()
 	q := ratelimit.Unlimited
 	opts := Options{Dir: dir, Quotas: &q}
@@ -315,6 +319,7 @@ func (f *faultFile) Allocate(off, n int64) error {
 }
 
 func TestTransientErrors_RetryableAndNoFault(t *testing.T) {
+	requireSingleNode(t, "faults injected into the local file system under a put")
 	ffs := &faultFS{FS: vfs.OS}
 	e := openTest(t, func(o *Options) { o.FS = ffs })
 	mustCreate(t, e, "s", 1)
@@ -476,6 +481,7 @@ func TestWriter_PutAtTheIdleExitIsServed(t *testing.T) {
 // Close describes every shard's range without opening a log, and that after a
 // crash (no saved ranges) the ranges come from the logs themselves.
 func TestDescribe_AfterRestartOpensNoShard(t *testing.T) {
+	requireSingleNode(t, "a crash of the single node's in-memory file system")
 	mem := vfs.NewMem()
 	q := ratelimit.Unlimited
 	opts := Options{Dir: "/data", FS: mem, Quotas: &q, SegmentSize: 1 << 20, Logger: quietLogger()}

@@ -271,6 +271,7 @@ func runManyShardsChild(t *testing.T, dir string, touchAll bool) map[string]int6
 // checks that the goroutines return to where they were at open once the
 // shards are idle.
 func TestManyShards_LowFileLimit(t *testing.T) {
+	requireSingleNode(t, "a child process serving one data directory under a low descriptor limit")
 	if testing.Short() {
 		t.Skip("spawns a process and creates 2,100 shards")
 	}
@@ -303,6 +304,7 @@ func TestManyShards_LowFileLimit(t *testing.T) {
 //
 //	go test -count=1 -run '^TestManyShards_TenThousand$' -v ./engine
 func TestManyShards_TenThousand(t *testing.T) {
+	requireSingleNode(t, "a child process serving one data directory under a low descriptor limit")
 	if testing.Short() || raceEnabled {
 		t.Skip("spawns a process and creates 10,000 shards")
 	}
@@ -331,6 +333,7 @@ func TestManyShards_TenThousand(t *testing.T) {
 //
 //	SLUICE_TEST_10K=1 go test -count=1 -run '^TestManyShards_TenThousandUncleanStart$' -v ./engine
 func TestManyShards_TenThousandUncleanStart(t *testing.T) {
+	requireSingleNode(t, "a child process serving one data directory under a low descriptor limit")
 	if os.Getenv("SLUICE_TEST_10K") == "" {
 		t.Skip("set SLUICE_TEST_10K=1 to run")
 	}

@@ -57,6 +57,7 @@ func newCatalogFixture(t *testing.T) *catalogFixture {
 }
 
 func TestOpen_MissingCatalogWithDataRefused(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	f := newCatalogFixture(t)
 	if err := os.Remove(filepath.Join(f.dir, catalogName)); err != nil {
 		t.Fatal(err)
@@ -83,6 +84,7 @@ func TestOpen_MissingCatalogWithDataRefused(t *testing.T) {
 }
 
 func TestOpen_DamagedCatalogWithDataRefusedWithAdvice(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	f := newCatalogFixture(t)
 	path := filepath.Join(f.dir, catalogName)
 	if err := os.WriteFile(path, []byte(`{"crc":1,"doc":{}}`), 0o644); err != nil {
@@ -150,6 +152,7 @@ func checkRecovered(t *testing.T, f *catalogFixture) {
 }
 
 func TestOpen_RecoverCatalogBringsBackEveryRecord(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	f := newCatalogFixture(t)
 	if err := os.Remove(filepath.Join(f.dir, catalogName)); err != nil {
 		t.Fatal(err)
@@ -168,6 +171,7 @@ func TestOpen_RecoverCatalogBringsBackEveryRecord(t *testing.T) {
 }
 
 func TestOpen_RecoverCatalogKeepsTheDamagedOne(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	f := newCatalogFixture(t)
 	path := filepath.Join(f.dir, catalogName)
 	bad := []byte(`{"crc":1,"doc":{}}`)
@@ -182,6 +186,7 @@ func TestOpen_RecoverCatalogKeepsTheDamagedOne(t *testing.T) {
 }
 
 func TestOpen_RecoverCatalogWithoutIdentityNamesByIncarnation(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	f := newCatalogFixture(t)
 	if err := os.Remove(filepath.Join(f.dir, catalogName)); err != nil {
 		t.Fatal(err)
@@ -207,6 +212,7 @@ func TestOpen_RecoverCatalogWithoutIdentityNamesByIncarnation(t *testing.T) {
 }
 
 func TestOpen_OrphanDirectoryKeptUnlessRemovalAsked(t *testing.T) {
+	requireSingleNode(t, "damage to and recovery of the single node's catalog file")
 	dir := t.TempDir()
 	e := openDir(t, dir)
 	mustCreate(t, e, "kept", 1)
@@ -259,6 +265,7 @@ func TestOpen_OrphanDirectoryKeptUnlessRemovalAsked(t *testing.T) {
 }
 
 func TestCreateStream_DirectoriesSurvivePowerLoss(t *testing.T) {
+	requireSingleNode(t, "a power cut of the single node's in-memory file system")
 	mem := vfs.NewMem()
 	q := ratelimit.Unlimited
 	opts := Options{Dir: "/data", FS: mem, Quotas: &q, SegmentSize: 1 << 20, Durability: api.Always}

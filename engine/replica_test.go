@@ -105,6 +105,7 @@ func recordsOf(t *testing.T, e *Engine, stream string) []string {
 // incarnations, and the same records at the same sequence numbers and
 // arrival times; the acknowledgements name those numbers.
 func TestReplica_ReplicasApplyingOneLogAgree(t *testing.T) {
+	requireSingleNode(t, "the Replica interface, over a log of the test's own")
 	r := &logReplica{}
 	a := openReplica(t, r, t.TempDir())
 	defer a.Close()
@@ -150,6 +151,7 @@ func TestReplica_ReplicasApplyingOneLogAgree(t *testing.T) {
 // snapshot: the records its segments kept are not written twice, and the
 // ones it lost are written where they belong.
 func TestReplica_ReappliedEntriesAreNotWrittenTwice(t *testing.T) {
+	requireSingleNode(t, "the Replica interface, over a log of the test's own")
 	r := &logReplica{}
 	dir := t.TempDir()
 	e := openReplica(t, r, dir)
@@ -203,6 +205,7 @@ func TestReplica_ReappliedEntriesAreNotWrittenTwice(t *testing.T) {
 // An entry that would leave a hole in a shard (a replica missing records
 // before it) is refused and fences the shard: it must be refilled.
 func TestReplica_HoleFencesTheShard(t *testing.T) {
+	requireSingleNode(t, "the Replica interface, over a log of the test's own")
 	r := &logReplica{}
 	e := openReplica(t, r, t.TempDir())
 	defer e.Close()
@@ -225,6 +228,7 @@ func TestReplica_HoleFencesTheShard(t *testing.T) {
 
 // A malformed entry is refused whole, saying what is wrong.
 func TestReplica_MalformedEntries(t *testing.T) {
+	requireSingleNode(t, "the Replica interface, over a log of the test's own")
 	good := EncodeRecordsEntry(7, []api.PutRecord{{Key: []byte("key"), Data: []byte("data")}}, []int32{0})
 	for name, b := range map[string][]byte{
 		"empty":      nil,

@@ -50,6 +50,12 @@ func TestReshard_SecondWhileOneRunsIsRefused(t *testing.T) {
 		"UpdateShardCount": func() error { return e.UpdateShardCount("s", 4) },
 		"SetStreamMode":    func() error { return e.SetStreamMode("s", api.OnDemand) },
 	} {
+		if what == "SetStreamMode" && clusterMode() {
+			// A replica applies a committed mode change while it
+			// reshards the stream, as every replica must apply it alike;
+			// this node's reshard does not order it.
+			continue
+		}
 		if err := second(); !errors.Is(err, api.ErrInUse) {
 			t.Errorf("%s during a reshard: %v; want ResourceInUse", what, err)
 		}
@@ -95,7 +101,7 @@ func TestUpdateShardCount_TenPerRolling24Hours(t *testing.T) {
 	if !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("11th UpdateShardCount in 24 hours: %v; want LimitExceeded", err)
 	}
-	e.Close()
+	closeEngine(e)
 	e = open()
 	if err := e.UpdateShardCount("s", 2); !errors.Is(err, api.ErrLimitExceeded) {
 		t.Fatalf("11th UpdateShardCount after a restart: %v; want LimitExceeded", err)

@@ -99,6 +99,7 @@ type Node struct {
 // shardGroup is a shard group this node holds a replica of.
 type shardGroup struct {
 	id       uint64
+	stream   string
 	inc      uint32
 	index    int
 	replicas []uint64
@@ -247,7 +248,8 @@ func (n *Node) Close() error {
 }
 
 // Append implements engine.Replica: it proposes entry to the shard's group
-// and returns once it is applied here.
+// and returns once it is applied here and its records are readable here,
+// so that a client reads its acknowledged put from the node that took it.
 func (n *Node) Append(inc uint32, shard int, entry []byte) (uint64, error) {
 	gid := ShardGroup(inc, shard)
 	res, err := n.propose(gid, entry)
@@ -258,7 +260,37 @@ func (n *Node) Append(inc uint32, shard int, entry []byte) (uint64, error) {
 	if !ok {
 		return 0, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("shard group %d applied the entry with %T", gid, res)}
 	}
+	if err := n.waitWritten(gid, first, entry); err != nil {
+		return 0, err
+	}
 	return first, nil
+}
+
+// waitWritten waits until the records of an applied records entry, the
+// first numbered first, are written to the shard's segments here: applying
+// an entry only queues it to the shard's writer. Other entries (a seal)
+// carry no records to wait for.
+func (n *Node) waitWritten(gid, first uint64, entry []byte) error {
+	count, err := engine.EntryRecords(entry)
+	if err != nil || count == 0 {
+		return nil
+	}
+	n.mu.Lock()
+	g := n.groups[gid]
+	n.mu.Unlock()
+	if g == nil {
+		return nil // the shard's stream was deleted meanwhile
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposeTimeout)
+	defer cancel()
+	pos := api.Position{Stream: g.stream, Incarnation: g.inc, Shard: g.index, Seq: first + uint64(count) - 1}
+	if err := n.eng.Wait(ctx, pos); err != nil {
+		if errors.Is(err, api.ErrNotFound) {
+			return nil // deleted meanwhile
+		}
+		return &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("shard %s of stream %s committed the put but has not written it on this node; retry", api.ShardID(g.index), g.stream), Err: err}
+	}
+	return nil
 }
 
 // Change implements engine.ChangeReplica: it proposes c to the controller
@@ -291,7 +323,8 @@ type applyResult struct {
 }
 
 // propose proposes payload to group and waits for it to be applied here,
-// retrying while the group has no leader, until ProposeTimeout.
+// retrying while the group has no leader or is not started here yet, until
+// ProposeTimeout.
 func (n *Node) propose(group uint64, payload []byte) (multiraft.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ProposeTimeout)
 	defer cancel()
@@ -301,7 +334,18 @@ func (n *Node) propose(group uint64, payload []byte) (multiraft.Result, error) {
 		if err == nil {
 			return res, nil
 		}
-		if !multiraft.Retryable(err) || ctx.Err() != nil {
+		if errors.Is(err, multiraft.ErrStopped) && !errors.Is(err, multiraft.ErrOutcomeUnknown) && n.closing() {
+			return res, engine.ErrClosed // nothing was proposed
+		}
+		// A shard the catalog has just made (a split's or a merge's
+		// child) is routed to as soon as the change is applied here, and
+		// its group started by the reconciler a moment later: nothing
+		// was proposed, so the put waits for the group.
+		notStarted := errors.Is(err, multiraft.ErrGroupNotFound) && group != cluster.ControllerGroup
+		if notStarted {
+			n.poke()
+		}
+		if (!multiraft.Retryable(err) && !notStarted) || ctx.Err() != nil {
 			return res, &api.Error{Code: api.CodeInternal, Detail: fmt.Sprintf("replication of group %d failed; retry", group), Err: err}
 		}
 		select {
@@ -311,6 +355,16 @@ func (n *Node) propose(group uint64, payload []byte) (multiraft.Result, error) {
 			return res, engine.ErrClosed
 		}
 		backoff = min(2*backoff, 200*time.Millisecond)
+	}
+}
+
+// closing reports whether Close has begun.
+func (n *Node) closing() bool {
+	select {
+	case <-n.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -354,7 +408,7 @@ func (n *Node) reconcile() error {
 			if !slices.Contains(reps, n.cfg.NodeID) {
 				continue
 			}
-			want[gid] = &shardGroup{id: gid, inc: info.Incarnation, index: sh.Index, replicas: reps}
+			want[gid] = &shardGroup{id: gid, stream: name, inc: info.Incarnation, index: sh.Index, replicas: reps}
 		}
 	}
 	// The host calls back into the node (Restore, Apply) while it adds a
